@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The w3a command. Runs the compiled CLI (npm install builds it via the `prepare` script).
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const compiled = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+if (!existsSync(compiled)) {
+  process.stderr.write('error: w3a is not built yet. Run `npm install` (or `npm run build`) in the w3a folder first.\n')
+  process.exit(1)
+}
+const { main } = await import(compiled)
+// Exit explicitly: a finished command must not linger on open handles (DuckDB, sockets).
+process.exit(await main(process.argv.slice(2)))

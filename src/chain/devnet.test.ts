@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { isW3aError } from '../core/errors.js'
+import {
+  createChainClients,
+  DeploymentSchema,
+  devAccount,
+  ensureDeployment,
+  getTokenBalance,
+  startAnvil,
+  w3aTokenAbi,
+  type AnvilInstance,
+} from './index.js'
+
+const tmp = mkdtempSync(join(tmpdir(), 'w3a-devnet-'))
+const FUND = 1_000n * 10n ** 18n
+let anvil: AnvilInstance
+
+before(async () => {
+  anvil = await startAnvil({ port: 0 })
+})
+after(async () => {
+  await anvil?.stop()
+  rmSync(tmp, { recursive: true, force: true })
+})
+
+describe('ensureDeployment', () => {
+  const file = join(tmp, 'chain', 'deployment.json')
+
+  it('deploys, funds dev accounts and writes the deployment file', async () => {
+    const d = await ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND })
+    assert.equal(d.chainId, 31337)
+    assert.equal(d.deployer, devAccount(0).address)
+    assert.ok(d.blockNumber > 0)
+    assert.ok(!Number.isNaN(Date.parse(d.deployedAt)))
+    const saved = DeploymentSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
+    assert.deepEqual(saved, d)
+    assert.deepEqual(readdirSync(join(tmp, 'chain')), ['deployment.json'], 'no temporary file left behind')
+
+    const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId })
+    for (const i of [0, 1, 2]) assert.equal(await getTokenBalance(publicClient, { token: d.token, account: devAccount(i).address }), FUND)
+    assert.equal(await getTokenBalance(publicClient, { token: d.token, account: devAccount(3).address }), 0n)
+    const [name, symbol, decimals, supply] = await Promise.all(
+      (['name', 'symbol', 'decimals', 'totalSupply'] as const).map((functionName) => publicClient.readContract({ address: d.token, abi: w3aTokenAbi, functionName })),
+    )
+    assert.deepEqual([name, symbol, decimals, supply], ['W3A Dev Token', 'PHA', 18, 3n * FUND])
+  })
+
+  it('is idempotent: a second call reuses the same addresses and sends nothing', async () => {
+    const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId })
+    const first = DeploymentSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
+    const blockBefore = await publicClient.getBlockNumber({ cacheTime: 0 })
+    const again = await ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND })
+    assert.deepEqual(again, first)
+    assert.equal(await publicClient.getBlockNumber({ cacheTime: 0 }), blockBefore)
+    assert.equal(await getTokenBalance(publicClient, { token: again.token, account: devAccount(0).address }), FUND, 'not funded twice')
+  })
+
+  it('refuses with CONTRACTS_NOT_DEPLOYED when the chain lost the contracts', async () => {
+    const fresh = await startAnvil({ port: 0 })
+    try {
+      const before = readFileSync(file, 'utf8')
+      await assert.rejects(ensureDeployment({ rpcUrl: fresh.rpcUrl, deploymentFile: file, fundAccounts: 1, fundAmount: FUND }), (e: unknown) => {
+        assert.ok(isW3aError(e, 'CONTRACTS_NOT_DEPLOYED'), String(e))
+        assert.match(e.message, /state was lost/)
+        assert.match(e.message, /delete .*deployment\.json/)
+        return true
+      })
+      assert.equal(readFileSync(file, 'utf8'), before, 'the file is left for the user to decide')
+    } finally {
+      await fresh.stop()
+    }
+  })
+
+  it('refuses a deployment file made for another chain id', async () => {
+    const other = await startAnvil({ port: 0, chainId: 1337 })
+    try {
+      await assert.rejects(ensureDeployment({ rpcUrl: other.rpcUrl, deploymentFile: file, fundAccounts: 1, fundAmount: FUND }), (e: unknown) => {
+        assert.ok(isW3aError(e, 'CONTRACTS_NOT_DEPLOYED'), String(e))
+        assert.match(e.message, /is for chain 31337, but .* is chain 1337/)
+        return true
+      })
+    } finally {
+      await other.stop()
+    }
+  })
+
+  it('rejects a malformed deployment file and bad arguments', async () => {
+    const bad = join(tmp, 'bad.json')
+    writeFileSync(bad, JSON.stringify({ chainId: 31337, token: 'nope' }))
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: bad, fundAccounts: 1, fundAmount: FUND }), (e: unknown) =>
+      isW3aError(e, 'INPUT_MALFORMED'),
+    )
+    writeFileSync(bad, '{not json')
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: bad, fundAccounts: 1, fundAmount: FUND }), (e: unknown) =>
+      isW3aError(e, 'INPUT_MALFORMED'),
+    )
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: join(tmp, 'x.json'), fundAccounts: 11, fundAmount: FUND }), (e: unknown) =>
+      isW3aError(e, 'INVALID_ARGUMENT'),
+    )
+  })
+})

@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { createPublicClient, getAddress, http, type Address } from 'viem'
+import { z } from 'zod'
+import { W3aError } from '../core/errors.js'
+import { w3aTokenAbi } from './abis.js'
+import { createChainClients, type WriteClients } from './clients.js'
+import { deployContracts } from './deploy.js'
+import { DEV_ACCOUNT_COUNT, DEV_MNEMONIC, devAccount } from './dev-accounts.js'
+import { withChainErrors } from './errors.js'
+import { waitForSuccess } from './write.js'
+
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'an EVM address (0x + 40 hex digits)')
+  .transform((s): Address => getAddress(s))
+
+/** The deployment file (JSON) written by `ensureDeployment`. */
+export const DeploymentSchema = z.object({
+  chainId: z.number().int().positive(),
+  token: address,
+  datasetRegistry: address,
+  deployer: address,
+  /** Block of the deployment: event followers start here. */
+  blockNumber: z.number().int().nonnegative(),
+  /** ISO 8601 time of the deployment. */
+  deployedAt: z.string().min(1),
+})
+export type Deployment = z.infer<typeof DeploymentSchema>
+
+export type EnsureDeploymentParameters = {
+  rpcUrl: string
+  /** JSON file holding the addresses (e.g. `.w3a/chain/deployment.json`). */
+  deploymentFile: string
+  /** Dev accounts 0..n-1 receive `fundAmount` tokens at first deployment (n ≤ DEV_ACCOUNT_COUNT). */
+  fundAccounts: number
+  /** Token base units (18 decimals) minted to each funded account. */
+  fundAmount: bigint
+  /** Dev mnemonic; default the public anvil one. */
+  mnemonic?: string
+}
+
+export type EnsureDeploymentReturnType = Deployment
+
+/**
+ * Dev networks: reuses the deployment saved in `deploymentFile` when its contracts are still on
+ * the chain; deploys (with dev account 0) and funds dev accounts when there is no file; refuses
+ * with CONTRACTS_NOT_DEPLOYED when the file exists but the chain lost the contracts, because
+ * silently redeploying would orphan every dataset registered before.
+ */
+export async function ensureDeployment(params: EnsureDeploymentParameters): Promise<EnsureDeploymentReturnType> {
+  const { rpcUrl, deploymentFile, fundAccounts, fundAmount } = params
+  if (!Number.isInteger(fundAccounts) || fundAccounts < 0 || fundAccounts > DEV_ACCOUNT_COUNT) {
+    throw new W3aError('INVALID_ARGUMENT', `fundAccounts must be an integer from 0 to ${DEV_ACCOUNT_COUNT}, got ${fundAccounts}`)
+  }
+  if (fundAmount < 0n) throw new W3aError('INVALID_ARGUMENT', `fundAmount must not be negative, got ${fundAmount}`)
+
+  const probe = createPublicClient({ transport: http(rpcUrl, { retryCount: 1, retryDelay: 100, timeout: 10_000 }) })
+  const chainId = await withChainErrors(() => probe.getChainId(), { rpcUrl })
+
+  if (existsSync(deploymentFile)) {
+    const saved = readDeploymentFile(deploymentFile)
+    if (saved.chainId !== chainId) {
+      throw new W3aError('CONTRACTS_NOT_DEPLOYED', `deployment file ${deploymentFile} is for chain ${saved.chainId}, but the RPC at ${rpcUrl} is chain ${chainId}`, {
+        details: ['point --chain-rpc at the chain the file was made for, or use another data directory for this chain'],
+      })
+    }
+    const codes = await withChainErrors(() => Promise.all([probe.getCode({ address: saved.token }), probe.getCode({ address: saved.datasetRegistry })]), { rpcUrl })
+    const missing = [saved.token, saved.datasetRegistry].filter((_, i) => codes[i] === undefined || codes[i] === '0x')
+    if (missing.length === 0) return saved
+    throw new W3aError('CONTRACTS_NOT_DEPLOYED', `the chain at ${rpcUrl} has no W3A contracts at the addresses saved in ${deploymentFile}`, {
+      details: [
+        `missing code at: ${missing.join(', ')} (deployed in block ${saved.blockNumber} at ${saved.deployedAt})`,
+        "the chain's state was lost: anvil was restarted without its --state file, or that file was deleted or replaced",
+        'to keep your data: restore the anvil state file and restart',
+        `to start over on a fresh dev chain: delete ${deploymentFile} and start again (datasets, balances and purchases registered on the old chain are gone)`,
+      ],
+    })
+  }
+
+  const clients = createChainClients({ rpcUrl, chainId, account: devAccount(0, params.mnemonic ?? DEV_MNEMONIC) })
+  const deployed = await deployContracts(clients)
+  await fundDevAccounts(clients, deployed.token, fundAccounts, fundAmount, params.mnemonic ?? DEV_MNEMONIC)
+
+  const deployment: Deployment = {
+    chainId: deployed.chainId,
+    token: deployed.token,
+    datasetRegistry: deployed.datasetRegistry,
+    deployer: deployed.deployer,
+    blockNumber: Number(deployed.blockNumber),
+    deployedAt: new Date().toISOString(),
+  }
+  writeJsonAtomic(deploymentFile, deployment)
+  return deployment
+}
+
+/** Reads and validates a deployment file; INPUT_MALFORMED when it is not one. */
+export function readDeploymentFile(path: string): Deployment {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (e) {
+    throw new W3aError('INPUT_MALFORMED', `deployment file ${path} is not readable JSON`, { details: [String(e)], cause: e })
+  }
+  const parsed = DeploymentSchema.safeParse(raw)
+  if (!parsed.success) {
+    throw new W3aError('INPUT_MALFORMED', `deployment file ${path} is not a W3A deployment`, {
+      details: parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    })
+  }
+  return parsed.data
+}
+
+async function fundDevAccounts(clients: WriteClients, token: Address, n: number, amount: bigint, mnemonic: string): Promise<void> {
+  if (amount === 0n) return
+  // Sequential on purpose: one sender, and anvil mines each transaction as it arrives.
+  for (let i = 0; i < n; i++) {
+    const to = devAccount(i, mnemonic).address
+    await withChainErrors(async () => {
+      const { request } = await clients.publicClient.simulateContract({
+        address: token,
+        abi: w3aTokenAbi,
+        functionName: 'mint',
+        args: [to, amount],
+        account: clients.walletClient.account,
+      })
+      await waitForSuccess(clients.publicClient, await clients.walletClient.writeContract(request))
+    })
+  }
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`
+  try {
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`)
+    renameSync(tmp, path)
+  } catch (e) {
+    rmSync(tmp, { force: true })
+    throw e
+  }
+}

@@ -1,0 +1,228 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { keccak256, toHex, zeroAddress, type Hex } from 'viem'
+import { isW3aError } from '../core/errors.js'
+import {
+  createChainClients,
+  datasetRegistryAbi,
+  deployContracts,
+  devAccount,
+  getDataset,
+  getTokenBalance,
+  listDatasets,
+  registerDataset,
+  setDatasetPrice,
+  setDatasetStatus,
+  startAnvil,
+  TxRevertedError,
+  updateDatasetManifest,
+  withChainErrors,
+  type AnvilInstance,
+  type DeployContractsReturnType,
+  type WriteClients,
+} from './index.js'
+
+let seq = 0
+const newId = (): Hex => keccak256(toHex(`registry-test-${process.pid}-${seq++}-${Math.random()}`))
+const SCHEMA: Hex = keccak256(toHex('ts TIMESTAMP, user VARCHAR, amount DOUBLE'))
+const SCHEMA_2: Hex = keccak256(toHex('ts TIMESTAMP, user VARCHAR, amount DOUBLE, country VARCHAR'))
+const CID_A = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
+const CID_B = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+
+/** Asserts a TX_REVERTED naming `errorName`, in the message and as a field. */
+async function rejectsWith(p: Promise<unknown>, errorName: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(isW3aError(e, 'TX_REVERTED'), `expected TX_REVERTED, got ${String(e)}`)
+    assert.ok(e instanceof TxRevertedError)
+    assert.equal(e.errorName, errorName)
+    assert.match(e.message, new RegExp(errorName))
+    return true
+  })
+}
+
+let anvil: AnvilInstance
+let deployed: DeployContractsReturnType
+let alice: WriteClients // dev account 1
+let bob: WriteClients // dev account 2
+let registry: Hex
+
+before(async () => {
+  anvil = await startAnvil({ port: 0 })
+  const deployer = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account: devAccount(0) })
+  deployed = await deployContracts(deployer)
+  registry = deployed.datasetRegistry
+  alice = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account: devAccount(1) })
+  bob = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account: devAccount(2) })
+})
+after(async () => {
+  await anvil?.stop()
+})
+
+describe('DatasetRegistry actions', () => {
+  it('deploys the token and the registry wired together', async () => {
+    const { publicClient } = alice
+    assert.equal(deployed.chainId, 31337)
+    assert.equal(deployed.deployer, devAccount(0).address)
+    const [token, governance] = await Promise.all([
+      publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'token' }),
+      publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'governance' }),
+    ])
+    assert.equal(token, deployed.token)
+    assert.equal(governance, devAccount(0).address)
+    assert.equal(await getTokenBalance(publicClient, { token: deployed.token, account: devAccount(1).address }), 0n)
+  })
+
+  it('registers and reads a dataset', async () => {
+    const id = newId()
+    const res = await registerDataset(alice, { registry, id, name: 'Sales 2025', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 10n ** 18n })
+    assert.match(res.hash, /^0x[0-9a-f]{64}$/)
+    assert.equal(typeof res.blockNumber, 'bigint')
+    assert.equal(res.id, id)
+    assert.equal(res.owner, devAccount(1).address)
+
+    const d = await getDataset(alice.publicClient, { registry, id })
+    const block = await alice.publicClient.getBlock({ blockNumber: res.blockNumber })
+    assert.deepEqual(d, {
+      id,
+      owner: devAccount(1).address,
+      name: 'Sales 2025',
+      manifestCid: CID_A,
+      schemaHash: SCHEMA,
+      pricePerQuery: 10n ** 18n,
+      status: 'active',
+      createdAt: Number(block.timestamp),
+      updatedAt: Number(block.timestamp),
+    })
+  })
+
+  it('rejects a duplicate id, whoever sends it, without sending a transaction', async () => {
+    const id = newId()
+    await registerDataset(alice, { registry, id, name: 'first', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 1n })
+    const nonceBefore = await bob.publicClient.getTransactionCount({ address: devAccount(2).address })
+    await rejectsWith(registerDataset(bob, { registry, id, name: 'second', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 2n }), 'DatasetExists')
+    await rejectsWith(registerDataset(alice, { registry, id, name: 'again', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 2n }), 'DatasetExists')
+    assert.equal(await bob.publicClient.getTransactionCount({ address: devAccount(2).address }), nonceBefore, 'simulation stops the send')
+    const d = await getDataset(alice.publicClient, { registry, id })
+    assert.equal(d.name, 'first')
+    assert.equal(d.owner, devAccount(1).address)
+  })
+
+  it('validates registration input', async () => {
+    await rejectsWith(registerDataset(alice, { registry, id: newId(), name: 'x', manifestCid: '', schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyManifestCid')
+    await rejectsWith(registerDataset(alice, { registry, id: newId(), name: '', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyName')
+    await rejectsWith(
+      registerDataset(alice, { registry, id: newId(), name: 'n'.repeat(129), manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
+      'NameTooLong',
+    )
+    const zeroId = `0x${'00'.repeat(32)}` as Hex
+    await rejectsWith(registerDataset(alice, { registry, id: zeroId, name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'InvalidDatasetId')
+    await assert.rejects(
+      registerDataset(alice, { registry, id: '0x1234', name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
+      (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'),
+    )
+  })
+
+  it('getDataset of an unknown id is DATASET_NOT_FOUND', async () => {
+    await assert.rejects(getDataset(alice.publicClient, { registry, id: newId() }), (e: unknown) => isW3aError(e, 'DATASET_NOT_FOUND'))
+  })
+
+  it('lets only the owner change price, manifest and status', async () => {
+    const id = newId()
+    await registerDataset(alice, { registry, id, name: 'owned', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
+
+    await rejectsWith(setDatasetPrice(bob, { registry, id, pricePerQuery: 1n }), 'NotDatasetOwner')
+    await rejectsWith(setDatasetStatus(bob, { registry, id, status: 'paused' }), 'NotDatasetOwner')
+    await rejectsWith(updateDatasetManifest(bob, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 }), 'NotDatasetOwner')
+    await rejectsWith(setDatasetPrice(bob, { registry, id: newId(), pricePerQuery: 1n }), 'UnknownDataset')
+
+    const price = await setDatasetPrice(alice, { registry, id, pricePerQuery: 7n })
+    assert.equal(price.oldPrice, 5n)
+    assert.equal(price.newPrice, 7n)
+    const manifest = await updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
+    assert.equal(manifest.manifestCid, CID_B)
+    const paused = await setDatasetStatus(alice, { registry, id, status: 'paused' })
+    assert.equal(paused.previousStatus, 'active')
+    assert.equal(paused.status, 'paused')
+
+    const d = await getDataset(alice.publicClient, { registry, id })
+    assert.equal(d.pricePerQuery, 7n)
+    assert.equal(d.manifestCid, CID_B)
+    assert.equal(d.schemaHash, SCHEMA_2)
+    assert.equal(d.status, 'paused')
+    assert.ok(d.updatedAt >= d.createdAt)
+
+    await rejectsWith(updateDatasetManifest(alice, { registry, id, manifestCid: '', schemaHash: SCHEMA }), 'EmptyManifestCid')
+    const active = await setDatasetStatus(alice, { registry, id, status: 'active' })
+    assert.equal(active.previousStatus, 'paused')
+    assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'active')
+  })
+
+  it('treats deleted as final', async () => {
+    const id = newId()
+    await registerDataset(alice, { registry, id, name: 'to delete', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
+    const del = await setDatasetStatus(alice, { registry, id, status: 'deleted' })
+    assert.equal(del.status, 'deleted')
+    await rejectsWith(setDatasetStatus(alice, { registry, id, status: 'active' }), 'DatasetDeleted')
+    await rejectsWith(setDatasetStatus(alice, { registry, id, status: 'deleted' }), 'DatasetDeleted')
+    await rejectsWith(setDatasetPrice(alice, { registry, id, pricePerQuery: 1n }), 'DatasetDeleted')
+    await rejectsWith(updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA }), 'DatasetDeleted')
+    // The id stays taken: it is bound into ciphertexts that may still exist somewhere.
+    await rejectsWith(registerDataset(alice, { registry, id, name: 'reuse', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'DatasetExists')
+    const d = await getDataset(alice.publicClient, { registry, id })
+    assert.equal(d.status, 'deleted')
+  })
+
+  it('emits an event for every change', async () => {
+    const id = newId()
+    const reg = await registerDataset(alice, { registry, id, name: 'evented', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 3n })
+    await setDatasetPrice(alice, { registry, id, pricePerQuery: 4n })
+    await updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
+    await setDatasetStatus(alice, { registry, id, status: 'paused' })
+
+    const logs = await alice.publicClient.getContractEvents({ address: registry, abi: datasetRegistryAbi, fromBlock: reg.blockNumber, args: { id } })
+    assert.deepEqual(
+      logs.map((l) => l.eventName),
+      ['DatasetRegistered', 'PriceChanged', 'ManifestUpdated', 'StatusChanged'],
+    )
+    const [r, p, m, s] = logs
+    assert.ok(r?.eventName === 'DatasetRegistered')
+    assert.deepEqual(r.args, { id, owner: devAccount(1).address, name: 'evented', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 3n })
+    assert.ok(p?.eventName === 'PriceChanged')
+    assert.deepEqual(p.args, { id, oldPrice: 3n, newPrice: 4n })
+    assert.ok(m?.eventName === 'ManifestUpdated')
+    assert.deepEqual(m.args, { id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
+    assert.ok(s?.eventName === 'StatusChanged')
+    assert.deepEqual(s.args, { id, oldStatus: 0, newStatus: 1 })
+  })
+
+  it('enumerates datasets: all, by owner, by status, in pages', async () => {
+    const bobIds = [newId(), newId(), newId()]
+    for (const [i, id] of bobIds.entries()) {
+      await registerDataset(bob, { registry, id, name: `bob ${i}`, manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: BigInt(i) })
+    }
+    await setDatasetStatus(bob, { registry, id: bobIds[1]!, status: 'paused' })
+
+    const { publicClient } = bob
+    const count = await publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'count' })
+    const all = await listDatasets(publicClient, { registry })
+    assert.equal(BigInt(all.length), count)
+    assert.deepEqual(all.slice(-3).map((d) => d.id), bobIds, 'registration order')
+    const idAt0 = await publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'idAt', args: [0n] })
+    assert.equal(all[0]?.id, idAt0)
+    await rejectsWith(
+      withChainErrors(() => publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'idAt', args: [count] })),
+      'IndexOutOfRange',
+    )
+
+    assert.deepEqual(await listDatasets(publicClient, { registry, pageSize: 1 }), all, 'paging gives the same list')
+    const mine = await listDatasets(publicClient, { registry, owner: devAccount(2).address, pageSize: 2 })
+    assert.deepEqual(mine.map((d) => d.id), bobIds)
+    assert.ok(mine.every((d) => d.owner === devAccount(2).address))
+    const paused = await listDatasets(publicClient, { registry, owner: devAccount(2).address, status: 'paused' })
+    assert.deepEqual(paused.map((d) => d.id), [bobIds[1]])
+    const live = await listDatasets(publicClient, { registry, status: ['active', 'paused'] })
+    assert.ok(live.every((d) => d.status !== 'deleted'))
+    assert.ok(all.some((d) => d.status === 'deleted'), 'the deleted dataset of an earlier test is still listed by default')
+    assert.deepEqual(await listDatasets(publicClient, { registry, owner: zeroAddress }), [])
+  })
+})

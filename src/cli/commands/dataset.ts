@@ -1,0 +1,139 @@
+import { formatUnits, parseUnits, type Hex } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { uploadDataset, downloadDataset, listDatasets, getDatasetInfo, type UploadProgress, type DownloadProgress } from '../../sdk/index.js'
+import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, type Command } from '../command.js'
+import { clientFromOptions } from '../client-from-options.js'
+import { table } from '../output.js'
+
+const TOKEN_DECIMALS = 18
+
+function datasetIdArg(raw: string): Hex {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(raw)) {
+    throw new W3aError('INVALID_ARGUMENT', `"${raw}" is not a dataset id (0x followed by 64 hex digits)`, { details: ['List ids with `w3a dataset ls`.'] })
+  }
+  return raw.toLowerCase() as Hex
+}
+
+function parsePrice(raw: string | boolean | undefined): bigint {
+  if (raw === undefined) return 0n
+  if (typeof raw !== 'string' || !/^\d+(\.\d{1,18})?$/.test(raw)) {
+    throw new W3aError('INVALID_ARGUMENT', `--price must be a token amount like 10 or 0.5, got "${String(raw)}"`)
+  }
+  return parseUnits(raw, TOKEN_DECIMALS)
+}
+
+const tokens = (units: string | bigint) => `${formatUnits(BigInt(units), TOKEN_DECIMALS)} PHA`
+
+export const datasetUploadCommand: Command = {
+  path: ['dataset', 'upload'],
+  summary: 'Encrypt a table on this machine, store it as IPFS blocks, and register it on chain',
+  args: [{ name: 'FILE', description: 'a .csv (with header), .jsonl/.ndjson or .parquet file' }],
+  options: {
+    name: { type: 'string', placeholder: 'NAME', description: 'dataset name (public)' },
+    'privacy-unit': { type: 'string', placeholder: 'COLUMN', description: 'column that identifies a person (default: each row is its own unit)' },
+    price: { type: 'string', placeholder: 'TOKENS', description: 'price per query in tokens (default 0)' },
+    'rows-per-segment': { type: 'string', placeholder: 'N', description: 'rows per encrypted segment (default 1000000)' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: 'The schema is inferred and shown before anything is uploaded. Only ciphertext leaves this machine.\nExample: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
+  async run({ values, positionals, out }) {
+    const file = requireArg(positionals, 0, this)
+    const name = requireString(values, 'name', this)
+    const price = parsePrice(values['price'])
+    const rowsRaw = values['rows-per-segment']
+    const rowsPerSegment = rowsRaw === undefined ? undefined : Number(rowsRaw)
+    if (rowsPerSegment !== undefined && (!Number.isInteger(rowsPerSegment) || rowsPerSegment < 1)) {
+      throw new W3aError('INVALID_ARGUMENT', `--rows-per-segment must be a positive integer, got "${String(rowsRaw)}"`)
+    }
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const result = await uploadDataset(client, {
+      file,
+      name,
+      price,
+      ...(typeof values['privacy-unit'] === 'string' ? { privacyUnit: values['privacy-unit'] } : {}),
+      ...(rowsPerSegment ? { rowsPerSegment } : {}),
+      onSchema: (s) => out.info(`${s.format} file, ${s.rows} rows; schema: ${s.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`),
+      onProgress: (p: UploadProgress) => out.progress(`${p.stage.padEnd(8)} ${p.done}/${p.total}`),
+    })
+    out.result(
+      { id: result.id, manifestCid: result.manifestCid, rows: result.rows, tx: result.tx, segments: result.segments, columns: result.columns },
+      [`uploaded ${result.rows} rows in ${result.segments} encrypted segment(s)`, `  id        ${result.id}`, `  manifest  ${result.manifestCid}`, `  tx        ${result.tx}`].join('\n'),
+    )
+  },
+}
+
+export const datasetLsCommand: Command = {
+  path: ['dataset', 'ls'],
+  summary: 'List datasets registered on chain',
+  options: {
+    owner: { type: 'string', placeholder: 'ADDRESS', description: 'only datasets of this owner' },
+    mine: { type: 'boolean', description: 'only datasets of the account given by --account / W3A_PRIVATE_KEY' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, out }) {
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const owner = values['mine'] === true ? client.account!.address : (values['owner'] as Hex | undefined)
+    const datasets = await listDatasets(client, owner ? { owner } : {})
+    out.result(
+      { datasets },
+      table(
+        datasets.map((d) => ({ ...d, price: tokens(d.pricePerQuery) })),
+        ['id', 'name', 'owner', 'status', 'price'],
+      ),
+    )
+  },
+}
+
+export const datasetShowCommand: Command = {
+  path: ['dataset', 'show'],
+  summary: 'Show a dataset: on-chain record and public manifest (schema, rows, segments)',
+  args: [{ name: 'ID', description: 'dataset id (0x…64 hex)' }],
+  options: { ...GATEWAY_OPTION },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const client = await clientFromOptions(values)
+    const info = await getDatasetInfo(client, { id })
+    const d = info.dataset
+    const m = info.manifest
+    const lines = [
+      `${d.name}  (${d.status})`,
+      `  id          ${d.id}`,
+      `  owner       ${d.owner}`,
+      `  price       ${tokens(d.pricePerQuery)} per query`,
+      `  manifest    ${d.manifestCid}`,
+      `  registered  ${new Date(d.createdAt * 1000).toISOString()}`,
+    ]
+    if (m) {
+      lines.push(`  rows        ${m.rows} in ${m.segments.length} encrypted segment(s)`, `  privacy unit ${m.privacyUnit ?? '(each row)'}`, '  schema:')
+      for (const c of m.schema.columns) lines.push(`    ${c.name.padEnd(24)} ${c.type}`)
+    } else lines.push('  manifest blocks are not held by this gateway')
+    out.result(info, lines.join('\n'))
+  },
+}
+
+export const datasetDownloadCommand: Command = {
+  path: ['dataset', 'download'],
+  summary: "Get your own dataset's rows back, decrypted on this machine",
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    out: { type: 'string', placeholder: 'FILE', description: 'output file; .csv, .jsonl or .parquet chooses the format' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const outFile = requireString(values, 'out', this)
+    if (!/\.(csv|jsonl|ndjson|parquet)$/i.test(outFile)) {
+      throw new W3aError('INVALID_ARGUMENT', `--out must end in .csv, .jsonl or .parquet, got "${outFile}"`)
+    }
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const result = await downloadDataset(client, {
+      id,
+      out: outFile,
+      onProgress: (p: DownloadProgress) => out.progress(`${p.stage.padEnd(8)} ${p.done}/${p.total}`),
+    })
+    out.result(result, `wrote ${result.rows} rows to ${result.out}`)
+  },
+}

@@ -1,0 +1,56 @@
+import { W3aError } from '../../core/errors.js'
+import { DEFAULT_DATA_DIR, DEFAULT_GATEWAY_PORT } from '../../core/data-dir.js'
+import { startDevnet } from '../../node/up.js'
+import type { Command } from '../command.js'
+
+export const upCommand: Command = {
+  path: ['up'],
+  summary: 'Start a whole local W3A network (chain, contracts, storage node, gateway) and run until Ctrl-C',
+  options: {
+    'data-dir': { type: 'string', placeholder: 'DIR', description: `where everything is kept (default ${DEFAULT_DATA_DIR})` },
+    port: { type: 'string', placeholder: 'N', description: `gateway port (default ${DEFAULT_GATEWAY_PORT}; 0 = any free port)` },
+  },
+  help: 'The first start deploys the contracts and funds the dev accounts; later starts resume the same chain.\nExample: npx w3a up --data-dir ./.w3a --port 8787',
+  async run({ values, out }) {
+    const portRaw = values['port']
+    const port = portRaw === undefined ? DEFAULT_GATEWAY_PORT : Number(portRaw)
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new W3aError('INVALID_ARGUMENT', `--port must be 0..65535, got "${String(portRaw)}"`)
+    const devnet = await startDevnet({
+      ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+      port,
+      log: (line) => out.progress(line),
+    })
+    let stopping: Promise<void> | undefined
+    const stop = (signal: string) => {
+      stopping ??= (async () => {
+        out.info(`${signal}: stopping (gateway, then chain, saving state)...`)
+        await devnet.stop()
+        out.info('stopped cleanly')
+      })()
+      return stopping
+    }
+    const done = new Promise<void>((resolve) => {
+      process.once('SIGINT', () => void stop('SIGINT').then(resolve))
+      process.once('SIGTERM', () => void stop('SIGTERM').then(resolve))
+    })
+    const data = {
+      ready: true,
+      dataDir: devnet.dataDir,
+      gatewayUrl: devnet.gatewayUrl,
+      rpcUrl: devnet.rpcUrl,
+      chainId: devnet.chainId,
+      contracts: devnet.contracts,
+      accounts: devnet.accounts,
+    }
+    const text = [
+      `W3A devnet ready  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
+      `  data dir   ${devnet.dataDir}`,
+      `  contracts  token ${devnet.contracts.token}  datasets ${devnet.contracts.datasetRegistry}`,
+      '  dev accounts (public keys, dev only; use --account N):',
+      ...devnet.accounts.map((a) => `    ${a.index}  ${a.address}`),
+      '  Press Ctrl-C to stop.',
+    ].join('\n')
+    out.result(data, text)
+    await done
+  },
+}

@@ -1,0 +1,66 @@
+import { parseCommandArgs, renderHelp, type Command } from './command.js'
+import { createOutput, reportError } from './output.js'
+import { upCommand } from './commands/up.js'
+import { statusCommand } from './commands/status.js'
+import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
+
+export const COMMANDS: Command[] = [upCommand, statusCommand, datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand]
+
+function topHelp(): string {
+  const groups = COMMANDS.map((c) => `  w3a ${c.path.join(' ').padEnd(20)} ${c.summary}`)
+  return [
+    'w3a — Web3 Analytics: keep custody of your data, let analysts use it only through TEEs.',
+    '',
+    'Commands:',
+    ...groups,
+    '',
+    'Run `w3a COMMAND --help` for a command\'s options. Every command takes --json.',
+    'Docs: docs/getting-started.md',
+  ].join('\n')
+}
+
+/** Finds the longest command path that prefixes argv. */
+function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
+  let best: { cmd: Command; rest: string[] } | undefined
+  for (const cmd of COMMANDS) {
+    if (cmd.path.every((w, i) => argv[i] === w) && (!best || cmd.path.length > best.cmd.path.length)) {
+      best = { cmd, rest: argv.slice(cmd.path.length) }
+    }
+  }
+  return best
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json')
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(topHelp() + '\n')
+    return 0
+  }
+  if (argv[0] === '--version') {
+    process.stdout.write('w3a 0.1.0\n')
+    return 0
+  }
+  const found = findCommand(argv)
+  if (!found) {
+    const group = COMMANDS.filter((c) => c.path[0] === argv[0])
+    if (group.length > 0 && !argv.slice(1).some((a) => !a.startsWith('-'))) {
+      process.stdout.write(group.map((c) => `  w3a ${c.path.join(' ').padEnd(20)} ${c.summary}`).join('\n') + '\n')
+      return argv.includes('--help') || argv.includes('-h') ? 0 : 2
+    }
+    process.stderr.write(`error [INVALID_ARGUMENT]: unknown command "${argv.filter((a) => !a.startsWith('-')).join(' ')}"\n\n${topHelp()}\n`)
+    return 2
+  }
+  const { cmd, rest } = found
+  const out = createOutput(json)
+  try {
+    const { values, positionals } = parseCommandArgs(cmd, rest)
+    if (values['help']) {
+      process.stdout.write(renderHelp(cmd) + '\n')
+      return 0
+    }
+    await cmd.run.call(cmd, { values, positionals, out })
+    return 0
+  } catch (e) {
+    return reportError(e, json)
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * One error base for the whole project (after viem's BaseError): a stable `code`
+ * that scripts can match on, a short human message, optional details lines, and a
+ * docs hint that tells the user where to read more / what to do.
+ */
+export type W3aErrorCode =
+  // input
+  | 'INVALID_ARGUMENT'
+  | 'INPUT_UNREADABLE'
+  | 'INPUT_MALFORMED'
+  | 'PRIVACY_UNIT_MISSING'
+  // crypto
+  | 'ENVELOPE_MALFORMED'
+  | 'ENVELOPE_AUTH_FAILED'
+  | 'ENVELOPE_TRUNCATED'
+  | 'HPKE_OPEN_FAILED'
+  | 'SIGNATURE_INVALID'
+  | 'COMMAND_EXPIRED'
+  // storage
+  | 'BLOCK_NOT_FOUND'
+  | 'BLOCK_HASH_MISMATCH'
+  | 'CAR_MALFORMED'
+  | 'MANIFEST_MALFORMED'
+  | 'PEER_UNREACHABLE'
+  // chain
+  | 'CHAIN_UNREACHABLE'
+  | 'TX_REVERTED'
+  | 'CONTRACTS_NOT_DEPLOYED'
+  | 'DATASET_NOT_FOUND'
+  | 'CHAIN_ERROR' // any other RPC / transaction failure (nonce, gas, funds), with viem's message
+  // node / cli
+  | 'DATA_DIR_IN_USE'
+  | 'GATEWAY_UNREACHABLE'
+  | 'GATEWAY_ERROR'
+  | 'ACCOUNT_MISSING'
+  | 'NOT_OWNER'
+  | 'INTERNAL'
+
+export type W3aErrorParameters = {
+  /** Extra lines shown under the message (never secrets or plaintext). */
+  details?: string[]
+  /** Path under docs/ (e.g. `errors.md#tx_reverted`) that explains what to do. */
+  docsPath?: string
+  cause?: unknown
+}
+
+export class W3aError extends Error {
+  override readonly name = 'W3aError'
+  readonly code: W3aErrorCode
+  readonly shortMessage: string
+  readonly details: string[]
+  readonly docsPath: string
+
+  constructor(code: W3aErrorCode, shortMessage: string, params: W3aErrorParameters = {}) {
+    const docsPath = params.docsPath ?? `errors.md#${code.toLowerCase()}`
+    const lines = [shortMessage, ...(params.details ?? []).map((d) => `  ${d}`), `Docs: docs/${docsPath}`]
+    super(lines.join('\n'), params.cause === undefined ? undefined : { cause: params.cause })
+    this.code = code
+    this.shortMessage = shortMessage
+    this.details = params.details ?? []
+    this.docsPath = docsPath
+  }
+
+  /** Plain JSON form for `--json` output and HTTP error bodies. */
+  toJSON(): { error: { code: W3aErrorCode; message: string; details: string[]; docs: string } } {
+    return { error: { code: this.code, message: this.shortMessage, details: this.details, docs: `docs/${this.docsPath}` } }
+  }
+}
+
+export function isW3aError(e: unknown, code?: W3aErrorCode): e is W3aError {
+  return e instanceof W3aError && (code === undefined || e.code === code)
+}

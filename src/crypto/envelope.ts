@@ -1,0 +1,390 @@
+/**
+ * Segment envelope: AES-256-GCM over fixed-size chunks, with a versioned header.
+ * Byte layout, key derivation, nonce and AAD are specified in docs/formats.md
+ * ("Segment envelope"); keep the two in step.
+ *
+ *   header  = "W3AE" | version u8 | 3 zero bytes | chunkSize u32 BE | salt[32]      (44 bytes)
+ *   chunk i = AES-256-GCM(subkey, nonce_i, aad_i, plaintext_i) | tag[16]
+ *   subkey  = HKDF-SHA256(ikm = DEK, salt, info = "w3a/envelope/v1/aes-256-gcm", 32)
+ *   nonce_i = 00000000 | i u64 BE
+ *   aad_i   = header | datasetId[32] | segmentIndex u64 BE | i u64 BE | final u8
+ *
+ * Every chunk but the last holds exactly chunkSize plaintext bytes; the last one
+ * (flagged final in its AAD) holds 0..chunkSize. Nothing in the ciphertext marks the
+ * last chunk: a reader knows it by position, and the AAD flag makes that position
+ * authentic, so cutting the stream at a chunk boundary cannot pass for a complete one.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, getRandomValues, hkdfSync, randomFillSync, type KeyObject } from 'node:crypto'
+import { W3aError } from '../core/errors.js'
+
+export type EnvelopeContext = { datasetId: `0x${string}` /* bytes32 hex */; segmentIndex: number }
+
+export const ENVELOPE_VERSION = 1
+export const DEFAULT_CHUNK_SIZE = 65536
+/** Bounds on the chunk size; the upper one caps what a reader buffers for an untrusted header. */
+export const MIN_CHUNK_SIZE = 16
+export const MAX_CHUNK_SIZE = 16 * 1024 * 1024
+export const ENVELOPE_HEADER_SIZE = 44
+export const ENVELOPE_TAG_SIZE = 16
+
+const MAGIC = Uint8Array.of(0x57, 0x33, 0x41, 0x45) // "W3AE"
+const SALT_OFFSET = 12
+const SALT_SIZE = 32
+const KDF_INFO = new TextEncoder().encode('w3a/envelope/v1/aes-256-gcm')
+const AAD_SIZE = ENVELOPE_HEADER_SIZE + 32 + 8 + 8 + 1
+const AAD_CHUNK_INDEX = ENVELOPE_HEADER_SIZE + 32 + 8
+const AAD_FINAL = AAD_SIZE - 1
+const DATASET_ID_RE = /^0x[0-9a-fA-F]{64}$/
+
+type EncryptParams = { key: Uint8Array; context: EnvelopeContext; chunkSize?: number }
+type DecryptParams = { key: Uint8Array; context: EnvelopeContext }
+
+export function generateDatasetKey(): Uint8Array {
+  return getRandomValues(new Uint8Array(32)) // its own memory, not a slice of Buffer's shared pool
+}
+
+/** Size of the envelope for a plaintext of `plaintextSize` bytes (an empty plaintext is one chunk). */
+export function envelopeCiphertextSize(plaintextSize: number, chunkSize: number = DEFAULT_CHUNK_SIZE): number {
+  if (!Number.isSafeInteger(plaintextSize) || plaintextSize < 0) throw invalid(`plaintext size must be a non-negative integer, got ${plaintextSize}`)
+  checkChunkSize(chunkSize)
+  const chunks = Math.max(1, Math.ceil(plaintextSize / chunkSize))
+  return ENVELOPE_HEADER_SIZE + plaintextSize + chunks * ENVELOPE_TAG_SIZE
+}
+
+export function encryptSegment(params: EncryptParams, plaintext: Uint8Array): Uint8Array {
+  const chunkSize = params.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const header = makeHeader(chunkSize)
+  const cipher = new ChunkCipher(params.key, params.context, header)
+  const total = checkPiece(plaintext).length
+  // Unpooled: callers own the whole ArrayBuffer behind the result.
+  const out = Buffer.allocUnsafeSlow(envelopeCiphertextSize(total, chunkSize))
+  out.set(header, 0)
+  let o = ENVELOPE_HEADER_SIZE
+  let index = 0
+  let p = 0
+  do {
+    const end = Math.min(total, p + chunkSize)
+    o = cipher.sealInto(index, end === total, plaintext.subarray(p, end), out, o)
+    p = end
+    index++
+  } while (p < total)
+  return out
+}
+
+export function decryptSegment(params: DecryptParams, ciphertext: Uint8Array): Uint8Array {
+  checkKeyAndContext(params.key, params.context)
+  const header = parseHeader(checkPiece(ciphertext))
+  const { chunkSize } = header
+  const cipher = new ChunkCipher(params.key, params.context, header.bytes)
+  const body = ciphertext.subarray(ENVELOPE_HEADER_SIZE)
+  const record = chunkSize + ENVELOPE_TAG_SIZE
+  // Same split as the stream reader: a full record followed by more bytes is non-final.
+  const nonFinal = body.length > record ? Math.floor((body.length - 1) / record) : 0
+  const lastLen = body.length - nonFinal * record
+  const out = Buffer.allocUnsafeSlow(nonFinal * chunkSize + Math.max(0, lastLen - ENVELOPE_TAG_SIZE))
+  try {
+    let i = 0
+    for (; i < nonFinal; i++) {
+      const r = body.subarray(i * record, (i + 1) * record)
+      cipher.openInto(i, false, r.subarray(0, chunkSize), r.subarray(chunkSize), out, i * chunkSize)
+    }
+    if (lastLen < ENVELOPE_TAG_SIZE) throw truncated(i, body.length === 0 ? 'no chunk after the header' : 'stream ends inside a chunk')
+    const r = body.subarray(nonFinal * record)
+    cipher.openInto(i, true, r.subarray(0, lastLen - ENVELOPE_TAG_SIZE), r.subarray(lastLen - ENVELOPE_TAG_SIZE), out, nonFinal * chunkSize)
+  } catch (e) {
+    out.fill(0) // a rejected segment leaves none of its plaintext behind
+    throw e
+  }
+  return out
+}
+
+/**
+ * Streaming encryption. Yields the header, then each chunk's ciphertext and tag (a few
+ * pieces per chunk). Source pieces are read in place, not copied: do not reuse them.
+ */
+export async function* encryptSegmentStream(params: EncryptParams, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const chunkSize = params.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const header = makeHeader(chunkSize)
+  const cipher = new ChunkCipher(params.key, params.context, header)
+  yield header
+  const queue = new ByteQueue()
+  let index = 0
+  for await (const piece of source) {
+    queue.push(checkPiece(piece))
+    // A chunk is sealed only once a byte beyond it is seen: only then is it known not to be final.
+    while (queue.length > chunkSize) yield* cipher.seal(index++, false, queue.take(chunkSize))
+  }
+  yield* cipher.seal(index, true, queue.take(queue.length))
+}
+
+/**
+ * Streaming decryption over arbitrarily sliced input. A chunk's plaintext is yielded only
+ * after its tag verified; the stream fails with ENVELOPE_TRUNCATED if it ends before an
+ * authenticated final chunk, and rejects bytes after the final chunk. Source pieces are
+ * read in place, not copied: do not reuse them.
+ */
+export async function* decryptSegmentStream(params: DecryptParams, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  checkKeyAndContext(params.key, params.context)
+  const queue = new ByteQueue()
+  let cipher: ChunkCipher | undefined
+  let record = 0
+  let chunkSize = 0
+  let index = 0
+  const tag = new Uint8Array(ENVELOPE_TAG_SIZE)
+  for await (const piece of source) {
+    queue.push(checkPiece(piece))
+    if (cipher === undefined) {
+      if (queue.length < ENVELOPE_HEADER_SIZE) {
+        checkMagicPrefix(queue.peek(Math.min(queue.length, MAGIC.length)))
+        continue
+      }
+      const header = parseHeader(queue.takeCopy(ENVELOPE_HEADER_SIZE))
+      chunkSize = header.chunkSize
+      record = chunkSize + ENVELOPE_TAG_SIZE
+      cipher = new ChunkCipher(params.key, params.context, header.bytes)
+    }
+    while (queue.length > record) {
+      const body = queue.take(chunkSize)
+      queue.takeInto(ENVELOPE_TAG_SIZE, tag)
+      yield* cipher.open(index++, false, body, tag)
+    }
+  }
+  if (cipher === undefined) {
+    if (queue.length === 0) throw truncated(0, 'empty input')
+    checkMagicPrefix(queue.peek(Math.min(queue.length, MAGIC.length)))
+    throw truncated(0, 'stream ends inside the header')
+  }
+  if (queue.length < ENVELOPE_TAG_SIZE) throw truncated(index, queue.length === 0 && index === 0 ? 'no chunk after the header' : 'stream ends inside a chunk')
+  const body = queue.take(queue.length - ENVELOPE_TAG_SIZE)
+  queue.takeInto(ENVELOPE_TAG_SIZE, tag)
+  yield* cipher.open(index, true, body, tag)
+}
+
+/** Per-segment AES-GCM state: the derived subkey and the AAD/nonce buffers rewritten per chunk. */
+class ChunkCipher {
+  private readonly key: KeyObject
+  private readonly aad = Buffer.alloc(AAD_SIZE)
+  private readonly nonce = Buffer.alloc(12)
+
+  constructor(dek: Uint8Array, context: EnvelopeContext, header: Uint8Array) {
+    checkKeyAndContext(dek, context)
+    const salt = header.subarray(SALT_OFFSET, SALT_OFFSET + SALT_SIZE)
+    this.key = createSecretKey(Buffer.from(hkdfSync('sha256', dek, salt, KDF_INFO, 32)))
+    this.aad.set(header, 0)
+    this.aad.write(context.datasetId.slice(2), ENVELOPE_HEADER_SIZE, 32, 'hex')
+    writeU64(this.aad, ENVELOPE_HEADER_SIZE + 32, context.segmentIndex)
+  }
+
+  private select(index: number, final: boolean): void {
+    if (!Number.isSafeInteger(index)) throw invalid('too many chunks in one segment')
+    writeU64(this.nonce, 4, index)
+    writeU64(this.aad, AAD_CHUNK_INDEX, index)
+    this.aad[AAD_FINAL] = final ? 1 : 0
+  }
+
+  /** Whole-buffer path: encrypt straight into `out` at `offset`; returns the new offset. */
+  sealInto(index: number, final: boolean, plaintext: Uint8Array, out: Buffer, offset: number): number {
+    this.select(index, final)
+    const c = createCipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
+    c.setAAD(this.aad)
+    const ct = c.update(plaintext)
+    out.set(ct, offset)
+    c.final()
+    out.set(c.getAuthTag(), offset + ct.length)
+    return offset + ct.length + ENVELOPE_TAG_SIZE
+  }
+
+  *seal(index: number, final: boolean, parts: Uint8Array[]): Generator<Uint8Array> {
+    this.select(index, final)
+    const c = createCipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
+    c.setAAD(this.aad)
+    const out: Uint8Array[] = []
+    for (const p of parts) {
+      const ct = c.update(p)
+      if (ct.length > 0) out.push(ct)
+    }
+    c.final()
+    out.push(c.getAuthTag())
+    yield* out
+  }
+
+  /** Whole-buffer path: decrypt and verify one chunk into `out` at `offset`. */
+  openInto(index: number, final: boolean, ct: Uint8Array, tag: Uint8Array, out: Buffer, offset: number): void {
+    const pt = this.tryOpen(index, final, [ct], tag)
+    if (pt === undefined) this.fail(index, final, [ct], tag)
+    for (const b of pt) {
+      out.set(b, offset)
+      offset += b.length
+    }
+  }
+
+  *open(index: number, final: boolean, parts: Uint8Array[], tag: Uint8Array): Generator<Uint8Array> {
+    const pt = this.tryOpen(index, final, parts, tag)
+    if (pt === undefined) this.fail(index, final, parts, tag)
+    yield* pt
+  }
+
+  /** Decrypts and verifies; returns the plaintext pieces, or undefined if the tag does not verify. */
+  private tryOpen(index: number, final: boolean, parts: Uint8Array[], tag: Uint8Array): Buffer[] | undefined {
+    this.select(index, final)
+    const d = createDecipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
+    d.setAAD(this.aad)
+    d.setAuthTag(tag)
+    const pt: Buffer[] = []
+    for (const p of parts) {
+      const b = d.update(p)
+      if (b.length > 0) pt.push(b)
+    }
+    try {
+      d.final()
+    } catch {
+      for (const b of pt) b.fill(0)
+      return undefined
+    }
+    return pt
+  }
+
+  /** A chunk failed: say why as precisely as the other flag value allows, then throw. */
+  private fail(index: number, final: boolean, parts: Uint8Array[], tag: Uint8Array): never {
+    const other = this.tryOpen(index, !final, parts, tag)
+    if (other !== undefined) {
+      for (const b of other) b.fill(0)
+      // Authentic as a non-final chunk but the input stops here: chunks were dropped.
+      if (final) throw truncated(index + 1, `chunk ${index} is authentic but not the final chunk`)
+      // Authentic as the final chunk but more bytes follow it.
+      throw new W3aError('ENVELOPE_MALFORMED', 'Encrypted segment has bytes after its final chunk', {
+        details: [`final chunk: ${index}`],
+      })
+    }
+    throw new W3aError('ENVELOPE_AUTH_FAILED', 'Encrypted segment failed authentication (wrong key, wrong dataset/segment, or tampered data)', {
+      details: [`chunk: ${index}`],
+    })
+  }
+}
+
+/** FIFO of input pieces; hands out views without copying where a request fits in one piece. */
+class ByteQueue {
+  private pieces: Uint8Array[] = []
+  private head = 0
+  private offset = 0
+  length = 0
+
+  push(p: Uint8Array): void {
+    if (p.length === 0) return
+    this.pieces.push(p)
+    this.length += p.length
+  }
+
+  /** Removes n bytes, returned as views into the input; many tiny pieces are joined into one. */
+  take(n: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    this.length -= n
+    while (n > 0) {
+      const p = this.pieces[this.head]!
+      const avail = p.length - this.offset
+      const k = Math.min(avail, n)
+      out.push(p.subarray(this.offset, this.offset + k))
+      n -= k
+      if (k === avail) {
+        this.head++
+        this.offset = 0
+      } else this.offset += k
+    }
+    if (this.head > 1024) {
+      this.pieces = this.pieces.slice(this.head)
+      this.head = 0
+    }
+    // Bounds the per-chunk update calls when the input arrives in tiny slices.
+    return out.length > 16 ? [Buffer.concat(out)] : out
+  }
+
+  takeInto(n: number, dst: Uint8Array): void {
+    let o = 0
+    for (const v of this.take(n)) {
+      dst.set(v, o)
+      o += v.length
+    }
+  }
+
+  takeCopy(n: number): Uint8Array {
+    const dst = new Uint8Array(n)
+    this.takeInto(n, dst)
+    return dst
+  }
+
+  /** First n bytes, copied, without consuming them. */
+  peek(n: number): Uint8Array {
+    const dst = new Uint8Array(n)
+    let o = 0
+    for (let i = this.head, off = this.offset; o < n; i++, off = 0) {
+      const p = this.pieces[i]!
+      const k = Math.min(p.length - off, n - o)
+      dst.set(p.subarray(off, off + k), o)
+      o += k
+    }
+    return dst
+  }
+}
+
+function makeHeader(chunkSize: number): Uint8Array {
+  checkChunkSize(chunkSize)
+  const h = Buffer.alloc(ENVELOPE_HEADER_SIZE)
+  h.set(MAGIC, 0)
+  h[4] = ENVELOPE_VERSION
+  h.writeUInt32BE(chunkSize, 8)
+  randomFillSync(h, SALT_OFFSET, SALT_SIZE)
+  return h
+}
+
+function parseHeader(bytes: Uint8Array): { bytes: Uint8Array; chunkSize: number } {
+  checkMagicPrefix(bytes.subarray(0, Math.min(bytes.length, MAGIC.length)))
+  if (bytes.length < ENVELOPE_HEADER_SIZE) throw truncated(0, bytes.length === 0 ? 'empty input' : 'stream ends inside the header')
+  const h = bytes.subarray(0, ENVELOPE_HEADER_SIZE)
+  if (h[4] !== ENVELOPE_VERSION) throw malformed(`unsupported envelope version ${h[4]} (this build reads version ${ENVELOPE_VERSION})`)
+  if (h[5] !== 0 || h[6] !== 0 || h[7] !== 0) throw malformed('reserved header bytes are not zero')
+  const chunkSize = new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(8)
+  if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) throw malformed(`chunk size ${chunkSize} is outside ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}`)
+  return { bytes: h, chunkSize }
+}
+
+function checkMagicPrefix(prefix: Uint8Array): void {
+  for (let i = 0; i < prefix.length; i++) {
+    if (prefix[i] !== MAGIC[i]) throw malformed('not a W3A segment envelope (bad magic bytes)')
+  }
+}
+
+function checkChunkSize(chunkSize: number): void {
+  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw invalid(`chunk size must be an integer in ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}, got ${chunkSize}`)
+  }
+}
+
+function checkKeyAndContext(key: Uint8Array, context: EnvelopeContext): void {
+  if (!(key instanceof Uint8Array) || key.length !== 32) throw invalid('dataset key must be 32 bytes')
+  if (typeof context?.datasetId !== 'string' || !DATASET_ID_RE.test(context.datasetId)) throw invalid('datasetId must be 0x-prefixed bytes32 hex')
+  if (!Number.isSafeInteger(context.segmentIndex) || context.segmentIndex < 0) throw invalid('segmentIndex must be a non-negative integer')
+}
+
+function checkPiece(piece: unknown): Uint8Array {
+  if (!(piece instanceof Uint8Array)) throw invalid('data must be a Uint8Array')
+  return piece
+}
+
+function writeU64(buf: Buffer, offset: number, n: number): void {
+  buf.writeUInt32BE(Math.floor(n / 0x1_0000_0000), offset)
+  buf.writeUInt32BE(n >>> 0, offset + 4)
+}
+
+function invalid(message: string): W3aError {
+  return new W3aError('INVALID_ARGUMENT', message)
+}
+
+function malformed(detail: string): W3aError {
+  return new W3aError('ENVELOPE_MALFORMED', 'Encrypted segment is malformed', { details: [detail] })
+}
+
+function truncated(chunk: number, detail: string): W3aError {
+  return new W3aError('ENVELOPE_TRUNCATED', 'Encrypted segment is truncated (it ends before its final chunk)', {
+    details: [detail, `next expected chunk: ${chunk}`],
+  })
+}

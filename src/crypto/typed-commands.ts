@@ -1,0 +1,176 @@
+/**
+ * Owner commands for the custody contract, as EIP-712 typed data: the owner's EVM account
+ * signs them (a browser wallet can, via `commandTypedData`), keepers verify them.
+ *
+ * This module checks signature, domain and expiry only. Replay protection is the custody
+ * state's job: it must accept each (signer, nonce) at most once, in inbox order. A signed
+ * command stays valid for anyone to submit until `expiry`, so keep expiries short.
+ */
+import { hashTypedData, isAddress, isAddressEqual, isHex, parseSignature, recoverAddress, validateTypedData, type Address, type Hex, type LocalAccount } from 'viem'
+import { W3aError } from '../core/errors.js'
+
+export type CommandDomain = { chainId: number; verifyingContract: `0x${string}` }
+
+export const COMMAND_DOMAIN_NAME = 'W3A Custody'
+export const COMMAND_DOMAIN_VERSION = '1'
+
+/** EIP-712 struct definitions, one per command; field order is part of the signed type. */
+export const OWNER_COMMAND_TYPES = {
+  RegisterDataset: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'sealedKeyHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  Grant: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'grantee', type: 'address' },
+    { name: 'expiresAt', type: 'uint64' },
+    { name: 'uses', type: 'uint32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  Revoke: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'grantee', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  Delete: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  SetPolicy: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'policyHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+} as const
+
+export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
+
+/** Fields every command carries: `nonce` is for replay tracking, `expiry` is unix seconds. */
+type Common = { datasetId: Hex; nonce: bigint; expiry: bigint }
+
+export type RegisterDatasetMessage = Common & { manifestCid: string; sealedKeyHash: Hex }
+/** `expiresAt` (unix seconds) and `uses` are the grant's limits; what 0 means is the custody contract's rule. */
+export type GrantMessage = Common & { grantee: Address; expiresAt: bigint; uses: number }
+export type RevokeMessage = Common & { grantee: Address }
+export type DeleteMessage = Common
+export type SetPolicyMessage = Common & { policyHash: Hex }
+
+export type OwnerCommand =
+  | { type: 'RegisterDataset'; message: RegisterDatasetMessage }
+  | { type: 'Grant'; message: GrantMessage }
+  | { type: 'Revoke'; message: RevokeMessage }
+  | { type: 'Delete'; message: DeleteMessage }
+  | { type: 'SetPolicy'; message: SetPolicyMessage }
+
+export type SignedOwnerCommand = { command: OwnerCommand; domain: CommandDomain; signer: Address; signature: Hex }
+
+/** The exact EIP-712 payload (eth_signTypedData_v4 shape, as viem takes it). */
+export type OwnerCommandTypedData = {
+  domain: { name: typeof COMMAND_DOMAIN_NAME; version: typeof COMMAND_DOMAIN_VERSION; chainId: number; verifyingContract: Address }
+  types: { [K in OwnerCommandType]?: (typeof OWNER_COMMAND_TYPES)[K] }
+  primaryType: OwnerCommandType
+  message: OwnerCommand['message']
+}
+
+export function commandTypedData(domain: CommandDomain, command: OwnerCommand): OwnerCommandTypedData {
+  checkCommand(command)
+  checkDomain(domain)
+  const typedData: OwnerCommandTypedData = {
+    domain: { name: COMMAND_DOMAIN_NAME, version: COMMAND_DOMAIN_VERSION, chainId: domain.chainId, verifyingContract: domain.verifyingContract },
+    types: { [command.type]: OWNER_COMMAND_TYPES[command.type] },
+    primaryType: command.type,
+    message: command.message,
+  }
+  try {
+    validateTypedData(typedData as Parameters<typeof validateTypedData>[0]) // sizes of bytes32/address, ranges of uint32/uint64
+  } catch (cause) {
+    throw new W3aError('INVALID_ARGUMENT', `${command.type}: a field does not fit its EIP-712 type`, { details: [String((cause as Error).message).split('\n')[0]!], cause })
+  }
+  return typedData
+}
+
+export async function signOwnerCommand(params: { account: LocalAccount; domain: CommandDomain; command: OwnerCommand }): Promise<SignedOwnerCommand> {
+  const { account, domain, command } = params
+  if (typeof account.signTypedData !== 'function') throw new W3aError('INVALID_ARGUMENT', 'account cannot sign typed data')
+  const signature = await account.signTypedData(commandTypedData(domain, command) as Parameters<LocalAccount['signTypedData']>[0])
+  return { command, domain: { chainId: domain.chainId, verifyingContract: domain.verifyingContract }, signer: account.address, signature }
+}
+
+/**
+ * Checks that `signed` was signed by `signed.signer` for this chain and custody contract
+ * and has not expired at `now` (unix seconds). Returns the signer. Does not track nonces.
+ */
+export async function verifyOwnerCommand(params: { signed: SignedOwnerCommand; domain: CommandDomain; now: number }): Promise<`0x${string}`> {
+  const { signed, domain, now } = params
+  checkDomain(domain)
+  if (!Number.isSafeInteger(now) || now < 0) throw new W3aError('INVALID_ARGUMENT', 'now must be unix seconds')
+  if (typeof signed?.signer !== 'string' || !isAddress(signed.signer, { strict: false })) throw invalidSignature('signer is not an address')
+  if (signed.domain?.chainId !== domain.chainId || typeof signed.domain.verifyingContract !== 'string' || !isAddress(signed.domain.verifyingContract, { strict: false }) || !isAddressEqual(signed.domain.verifyingContract, domain.verifyingContract)) {
+    throw invalidSignature('signed for another chain or custody contract', [
+      `signed for: chain ${signed.domain?.chainId}, contract ${signed.domain?.verifyingContract}`,
+      `expected: chain ${domain.chainId}, contract ${domain.verifyingContract}`,
+    ])
+  }
+  // The hash uses the verifier's own domain, so nothing in the submitted object can widen it.
+  const digest = hashTypedData(commandTypedData(domain, signed.command) as Parameters<typeof hashTypedData>[0])
+  let recovered: Address
+  try {
+    recovered = await recoverAddress({ hash: digest, signature: checkSignature(signed.signature) })
+  } catch (cause) {
+    if (cause instanceof W3aError) throw cause
+    throw invalidSignature('signature does not recover to an address', [], cause)
+  }
+  if (!isAddressEqual(recovered, signed.signer)) throw invalidSignature('signature is not from the stated signer', [`stated: ${signed.signer}`, `recovered: ${recovered}`])
+  if (signed.command.message.expiry <= BigInt(now)) {
+    throw new W3aError('COMMAND_EXPIRED', 'Owner command has expired', { details: [`expiry: ${signed.command.message.expiry}`, `now: ${now}`] })
+  }
+  return recovered
+}
+
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/** 65-byte r||s||v with low s, as Ethereum signers produce; the high-s twin of a signature is refused. */
+function checkSignature(signature: unknown): Hex {
+  if (typeof signature !== 'string' || !isHex(signature) || signature.length !== 2 + 65 * 2) throw invalidSignature('signature must be 65 bytes of hex')
+  let s: Hex
+  try {
+    s = parseSignature(signature).s // also refuses a recovery byte other than 0, 1, 27, 28
+  } catch (cause) {
+    throw invalidSignature('signature has a bad recovery byte', [], cause)
+  }
+  if (BigInt(s) > SECP256K1_HALF_N) throw invalidSignature('signature has a high s value')
+  return signature
+}
+
+function checkDomain(domain: CommandDomain): void {
+  if (!Number.isSafeInteger(domain?.chainId) || domain.chainId <= 0) throw new W3aError('INVALID_ARGUMENT', 'chainId must be a positive integer')
+  if (typeof domain.verifyingContract !== 'string' || !isAddress(domain.verifyingContract, { strict: false })) throw new W3aError('INVALID_ARGUMENT', 'verifyingContract must be an address')
+}
+
+/** Exactly the fields of the command's struct: an extra field would travel unsigned. */
+function checkCommand(command: OwnerCommand): void {
+  const fields = OWNER_COMMAND_TYPES[command?.type as OwnerCommandType]
+  if (fields === undefined) throw new W3aError('INVALID_ARGUMENT', `unknown owner command type: ${String(command?.type)}`)
+  const msg = command.message as Record<string, unknown> | undefined
+  if (typeof msg !== 'object' || msg === null) throw new W3aError('INVALID_ARGUMENT', `${command.type}: message missing`)
+  const want = fields.map((f) => f.name as string)
+  const extra = Object.keys(msg).filter((k) => !want.includes(k))
+  const missing = want.filter((k) => msg[k] === undefined)
+  if (extra.length > 0 || missing.length > 0) {
+    throw new W3aError('INVALID_ARGUMENT', `${command.type}: message fields do not match the signed type`, {
+      details: [...(extra.length ? [`unexpected: ${extra.join(', ')}`] : []), ...(missing.length ? [`missing: ${missing.join(', ')}`] : [])],
+    })
+  }
+  if (typeof msg.expiry !== 'bigint' || typeof msg.nonce !== 'bigint') throw new W3aError('INVALID_ARGUMENT', `${command.type}: nonce and expiry must be bigint`)
+}
+
+function invalidSignature(detail: string, more: string[] = [], cause?: unknown): W3aError {
+  return new W3aError('SIGNATURE_INVALID', 'Owner command signature is not valid', { details: [detail, ...more], cause })
+}

@@ -1,0 +1,79 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import type { AddressInfo } from 'node:net'
+import { W3aError } from '../core/errors.js'
+
+/** A web-standard handler: the whole HTTP surface is written against Request/Response. */
+export type FetchHandler = (req: Request) => Promise<Response>
+
+export type HttpServer = { url: string; port: number; server: Server; close(): Promise<void> }
+
+function toRequest(req: IncomingMessage, origin: string): Request {
+  const headers = new Headers()
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (Array.isArray(v)) for (const x of v) headers.append(k, x)
+    else if (v !== undefined) headers.set(k, v)
+  }
+  const method = req.method ?? 'GET'
+  const hasBody = method !== 'GET' && method !== 'HEAD'
+  return new Request(new URL(req.url ?? '/', origin), {
+    method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+    // Needed by undici for streamed request bodies.
+    ...(hasBody ? { duplex: 'half' } : {}),
+  } as RequestInit)
+}
+
+async function sendResponse(res: ServerResponse, response: Response, isHead: boolean): Promise<void> {
+  res.statusCode = response.status
+  response.headers.forEach((value, key) => res.setHeader(key, value))
+  if (isHead || response.body === null) {
+    res.end()
+    return
+  }
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>)
+  await new Promise<void>((resolve) => {
+    body.on('error', () => res.destroy())
+    res.on('close', () => {
+      body.destroy()
+      resolve()
+    })
+    body.pipe(res)
+  })
+}
+
+/** Serves a FetchHandler with node:http; resolves once listening. Port 0 picks a free port. */
+export async function serveHttp(handler: FetchHandler, opts: { port: number; host?: string }): Promise<HttpServer> {
+  const host = opts.host ?? '127.0.0.1'
+  const server = createServer((req, res) => {
+    const origin = `http://${req.headers.host ?? `${host}:${opts.port}`}`
+    handler(toRequest(req, origin))
+      .catch(() => new Response('internal error\n', { status: 500 }))
+      .then((response) => sendResponse(res, response, req.method === 'HEAD'))
+      .catch(() => res.destroy())
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') {
+        reject(
+          new W3aError('INVALID_ARGUMENT', `port ${opts.port} on ${host} is already in use`, {
+            details: ['Pass another --port, or stop what is listening there.'],
+          }),
+        )
+      } else reject(e)
+    })
+    server.listen(opts.port, host, () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      }),
+  }
+}

@@ -1,0 +1,89 @@
+/** The OpenAPI 3.1 description of the gateway, served at /api/v1/openapi.json. */
+const errorRef = { $ref: '#/components/schemas/Error' }
+const errorResponses = {
+  '4XX': { description: 'Bad request', content: { 'application/json': { schema: errorRef } } },
+  '5XX': { description: 'Gateway or chain failure', content: { 'application/json': { schema: errorRef } } },
+}
+const datasetIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^0x[0-9a-fA-F]{64}$' },
+  description: 'bytes32 dataset id',
+}
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'W3A gateway',
+    version: '1',
+    description:
+      'HTTP API of a W3A gateway. It relays ciphertext and public data only: uploads are CAR files of encrypted blocks, ' +
+      'and the /ipfs routes are the IPFS trustless gateway (verifiable raw blocks and CARs).',
+  },
+  paths: {
+    '/api/v1/network': {
+      get: {
+        summary: 'Network description: chain id, RPC URL, contract addresses',
+        responses: { 200: { description: 'ok', content: { 'application/json': { schema: { $ref: '#/components/schemas/Network' } } } }, ...errorResponses },
+      },
+    },
+    '/api/v1/status': {
+      get: { summary: 'What is running: chain head, contracts, storage', responses: { 200: { description: 'ok' }, ...errorResponses } },
+    },
+    '/api/v1/datasets': {
+      get: {
+        summary: 'Datasets registered on chain (public metadata)',
+        parameters: [{ name: 'owner', in: 'query', required: false, schema: { type: 'string' } }],
+        responses: { 200: { description: 'ok', content: { 'application/json': { schema: { type: 'object', properties: { datasets: { type: 'array', items: { $ref: '#/components/schemas/Dataset' } } } } } } }, ...errorResponses },
+      },
+    },
+    '/api/v1/datasets/{id}': {
+      get: {
+        summary: 'One dataset: on-chain record plus the public part of its manifest',
+        parameters: [datasetIdParam],
+        responses: { 200: { description: 'ok' }, ...errorResponses },
+      },
+    },
+    '/api/v1/blocks': {
+      post: {
+        summary: 'Store encrypted blocks: a CARv1 body; every block is checked against its CID before anything is stored',
+        requestBody: { required: true, content: { 'application/vnd.ipld.car': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          200: { description: 'stored', content: { 'application/json': { schema: { type: 'object', properties: { roots: { type: 'array', items: { type: 'string' } }, blocks: { type: 'integer' }, bytes: { type: 'integer' } } } } } },
+          ...errorResponses,
+        },
+      },
+    },
+    '/ipfs/{cid}': {
+      get: {
+        summary: 'IPFS trustless gateway: ?format=raw (one block) or ?format=car (the DAG)',
+        parameters: [
+          { name: 'cid', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'format', in: 'query', required: false, schema: { type: 'string', enum: ['raw', 'car'] } },
+        ],
+        responses: { 200: { description: 'application/vnd.ipld.raw or application/vnd.ipld.car' }, 400: { description: 'bad CID or format' }, 404: { description: 'block not held here' } },
+      },
+    },
+  },
+  components: {
+    schemas: {
+      Error: {
+        type: 'object',
+        properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'array', items: { type: 'string' } }, docs: { type: 'string' } } } },
+      },
+      Network: {
+        type: 'object',
+        properties: { name: { type: 'string' }, chainId: { type: 'integer' }, rpcUrl: { type: 'string' }, contracts: { type: 'object' }, dev: { type: 'boolean' } },
+      },
+      Dataset: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' }, owner: { type: 'string' }, name: { type: 'string' }, manifestCid: { type: 'string' },
+          schemaHash: { type: 'string' }, pricePerQuery: { type: 'string', description: 'token base units' },
+          status: { type: 'string', enum: ['active', 'paused', 'deleted'] }, createdAt: { type: 'integer' }, updatedAt: { type: 'integer' },
+        },
+      },
+    },
+  },
+} as const

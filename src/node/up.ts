@@ -1,0 +1,94 @@
+import { mkdirSync, rmSync } from 'node:fs'
+import type { Address } from 'viem'
+import { dataDirLayout, DEFAULT_GATEWAY_PORT } from '../core/data-dir.js'
+import { acquireLockFile } from '../core/lock-file.js'
+import { writeFileAtomic } from '../core/atomic-write.js'
+import type { NetworkInfo } from '../core/network-info.js'
+import { startAnvil, ensureDeployment, createChainClients, devAccount, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { openBlockstore } from '../storage/index.js'
+import { createGateway } from './gateway.js'
+import { serveHttp } from './http-server.js'
+
+export type UpParameters = {
+  dataDir?: string
+  /** Gateway port; 0 picks a free one. */
+  port?: number
+  /** Tokens minted to each dev account on first deploy, in whole tokens. */
+  fundTokens?: bigint
+  /** Progress lines for the person watching (never secrets). */
+  log?: (line: string) => void
+}
+
+export type RunningDevnet = {
+  dataDir: string
+  gatewayUrl: string
+  rpcUrl: string
+  chainId: number
+  contracts: NetworkInfo['contracts']
+  accounts: { index: number; address: Address }[]
+  /** Stops the gateway, then Anvil (which dumps its state), then frees the data directory. */
+  stop(): Promise<void>
+}
+
+/** The run file read by `w3a status` and tests: where the running devnet can be reached. */
+export type RunFile = { pid: number; gatewayUrl: string; rpcUrl: string; chainId: number; startedAt: string }
+
+/**
+ * `w3a up`: one machine, one data directory, everything started (DESIGN §4). Parts are
+ * started in dependency order and, if any fails, those already started are stopped again.
+ */
+export async function startDevnet(params: UpParameters = {}): Promise<RunningDevnet> {
+  const log = params.log ?? (() => {})
+  const layout = dataDirLayout(params.dataDir)
+  mkdirSync(layout.root, { recursive: true, mode: 0o700 })
+  const lock = acquireLockFile(layout.lockFile, `data directory ${layout.root}`)
+  const cleanups: (() => Promise<void> | void)[] = [() => lock.release()]
+  const stopAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  }
+  try {
+    mkdirSync(layout.blocksDir, { recursive: true })
+    log(`starting chain (anvil, state in ${layout.chainStateFile})`)
+    const anvil = await startAnvil({ port: 0, stateFile: layout.chainStateFile, chainId: 31337, silent: true })
+    cleanups.push(() => anvil.stop())
+
+    log('deploying contracts (first start) or resuming the saved deployment')
+    const deployment = await ensureDeployment({
+      rpcUrl: anvil.rpcUrl,
+      deploymentFile: layout.deploymentFile,
+      fundAccounts: DEV_ACCOUNT_COUNT,
+      fundAmount: (params.fundTokens ?? 1_000_000n) * 10n ** 18n,
+    })
+
+    const blockstore = await openBlockstore(layout.blocksDir)
+    const network: NetworkInfo = {
+      name: 'w3a-devnet',
+      chainId: deployment.chainId,
+      rpcUrl: anvil.rpcUrl,
+      contracts: { token: deployment.token, datasetRegistry: deployment.datasetRegistry },
+      dev: true,
+    }
+    const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId })
+    const http = await serveHttp(createGateway({ blockstore, network, publicClient }), {
+      port: params.port ?? DEFAULT_GATEWAY_PORT,
+    })
+    cleanups.push(() => http.close())
+
+    const run: RunFile = { pid: process.pid, gatewayUrl: http.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
+    writeFileAtomic(layout.runFile, JSON.stringify(run, null, 2))
+    cleanups.push(() => rmSync(layout.runFile, { force: true }))
+
+    return {
+      dataDir: layout.root,
+      gatewayUrl: http.url,
+      rpcUrl: anvil.rpcUrl,
+      chainId: deployment.chainId,
+      contracts: network.contracts,
+      accounts: Array.from({ length: DEV_ACCOUNT_COUNT }, (_, index) => ({ index, address: devAccount(index).address })),
+      stop: stopAll,
+    }
+  } catch (e) {
+    await stopAll()
+    throw e
+  }
+}

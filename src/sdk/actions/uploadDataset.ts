@@ -1,0 +1,133 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bytesToHex, type Hex } from 'viem'
+import { randomBytes } from 'node:crypto'
+import { generateDatasetKey, encryptSegment, DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
+import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
+import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
+import {
+  inspectTable,
+  checkPrivacyUnit,
+  writeParquetSegments,
+  createMemoryBlockstore,
+  importBytes,
+  exportCar,
+  encodeManifest,
+  schemaHash,
+  type DatasetManifest,
+} from '../../storage/index.js'
+import { registerDataset } from '../../chain/index.js'
+import { carOfBlock } from '../car-of-block.js'
+import { requireAccount, type W3aClient } from '../client.js'
+import { walletFor } from '../wallet.js'
+
+export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register'; done: number; total: number }
+
+export type UploadDatasetParameters = {
+  /** A .csv, .jsonl/.ndjson or .parquet file on this machine. */
+  file: string
+  name: string
+  /** Column whose values identify one privacy unit (a person); default: each row is its own unit. */
+  privacyUnit?: string
+  /** Price per query in token base units. */
+  price?: bigint
+  rowsPerSegment?: number
+  onProgress?: (p: UploadProgress) => void
+  /** Called with the inferred schema before anything is encrypted or sent. */
+  onSchema?: (schema: { columns: { name: string; type: string }[]; rows: number; format: string }) => void
+}
+
+export type UploadDatasetReturnType = {
+  id: Hex
+  manifestCid: string
+  rows: number
+  columns: { name: string; type: string }[]
+  segments: number
+  tx: Hex
+}
+
+const DEFAULT_ROWS_PER_SEGMENT = 1_000_000
+
+/**
+ * Encrypts a table on this machine and publishes it: plaintext Parquet segments are written
+ * to a private temp dir (owner's side), each is sealed with the dataset key, imported as a
+ * UnixFS DAG and sent to the gateway as a CAR; the manifest carries the dataset key wrapped
+ * to the owner's wallet-derived key; the dataset is then registered on chain.
+ * The gateway and storage only ever receive ciphertext and public metadata.
+ */
+export async function uploadDataset(client: W3aClient, params: UploadDatasetParameters): Promise<UploadDatasetReturnType> {
+  const account = requireAccount(client, 'dataset upload')
+  const progress = params.onProgress ?? (() => {})
+  const network = await client.network()
+
+  progress({ stage: 'inspect', done: 0, total: 1 })
+  const table = await inspectTable(params.file)
+  const privacyUnit = params.privacyUnit ?? null
+  if (privacyUnit !== null) checkPrivacyUnit(table.columns, privacyUnit)
+  params.onSchema?.({ columns: table.columns, rows: table.rows, format: table.format })
+  progress({ stage: 'inspect', done: 1, total: 1 })
+
+  const id = bytesToHex(randomBytes(32))
+  const dek = generateDatasetKey()
+  const workDir = await mkdtemp(join(tmpdir(), 'w3a-upload-'))
+  try {
+    progress({ stage: 'segment', done: 0, total: 1 })
+    const written = await writeParquetSegments(params.file, {
+      outDir: workDir,
+      rowsPerSegment: params.rowsPerSegment ?? DEFAULT_ROWS_PER_SEGMENT,
+    })
+    progress({ stage: 'segment', done: 1, total: 1 })
+
+    const segments: DatasetManifest['segments'] = []
+    const total = written.segments.length
+    for (const [segmentIndex, seg] of written.segments.entries()) {
+      progress({ stage: 'encrypt', done: segmentIndex, total })
+      const plaintext = await readFile(seg.path)
+      const sealed = encryptSegment({ key: dek, context: { datasetId: id, segmentIndex } }, plaintext)
+      plaintext.fill(0)
+      await rm(seg.path, { force: true })
+      const blocks = createMemoryBlockstore()
+      const { cid } = await importBytes(blocks, sealed)
+      progress({ stage: 'upload', done: segmentIndex, total })
+      await client.gateway.postCar(exportCar(blocks, cid))
+      segments.push({ cid, rows: seg.rows, size: sealed.length })
+    }
+
+    const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
+    const wrapped = await wrapDatasetKey({ recipientPublicKey: wrapKey.publicKey, datasetId: id, dek })
+    dek.fill(0)
+    const schema = { columns: written.columns }
+    const manifest: DatasetManifest = {
+      version: 1,
+      datasetId: id,
+      name: params.name,
+      format: 'parquet',
+      schema,
+      privacyUnit,
+      rows: written.rows,
+      segments,
+      envelope: { version: ENVELOPE_VERSION, cipher: 'AES-256-GCM', chunkSize: DEFAULT_CHUNK_SIZE, kdf: 'HKDF-SHA256' },
+      keyWraps: [{ kind: 'owner', suite: HPKE_SUITE_ID, recipient: wrapKey.publicKey, enc: wrapped.enc, ciphertext: wrapped.ciphertext }],
+      createdAt: new Date().toISOString(),
+    }
+    const manifestCar = await carOfBlock(encodeManifest(manifest))
+    progress({ stage: 'upload', done: total, total })
+    await client.gateway.postCar(manifestCar.car)
+
+    progress({ stage: 'register', done: 0, total: 1 })
+    const receipt = await registerDataset(walletFor(network, account), {
+      registry: network.contracts.datasetRegistry,
+      id,
+      name: params.name,
+      manifestCid: manifestCar.cid.toString(),
+      schemaHash: schemaHash(schema),
+      pricePerQuery: params.price ?? 0n,
+    })
+    progress({ stage: 'register', done: 1, total: 1 })
+    return { id, manifestCid: manifestCar.cid.toString(), rows: written.rows, columns: written.columns, segments: total, tx: receipt.hash }
+  } finally {
+    dek.fill(0)
+    await rm(workDir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,73 @@
+import { Readable } from 'node:stream'
+import { W3aError, type W3aErrorCode } from '../core/errors.js'
+
+/** The HTTP side of the SDK: talks to one gateway, turns its error bodies back into W3aErrors. */
+export type GatewayClient = {
+  url: string
+  getJson<T>(path: string): Promise<T>
+  /** POST a CAR (bytes or a stream) to /api/v1/blocks. */
+  postCar(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ roots: string[]; blocks: number; bytes: number }>
+  /** GET a path that answers with bytes (trustless gateway routes). */
+  getBytes(path: string, accept: string): Promise<Uint8Array>
+  getStream(path: string, accept: string): Promise<AsyncIterable<Uint8Array>>
+}
+
+type ErrorBody = { error?: { code?: string; message?: string; details?: string[]; docs?: string } }
+
+async function failure(res: Response, what: string): Promise<W3aError> {
+  const text = await res.text().catch(() => '')
+  try {
+    const body = JSON.parse(text) as ErrorBody
+    if (body.error?.code && body.error.message) {
+      return new W3aError(body.error.code as W3aErrorCode, body.error.message, {
+        details: body.error.details ?? [],
+        ...(body.error.docs ? { docsPath: body.error.docs.replace(/^docs\//, '') } : {}),
+      })
+    }
+  } catch {
+    /* not a JSON error body */
+  }
+  return new W3aError('GATEWAY_ERROR', `${what} failed: HTTP ${res.status}`, { details: text ? [text.trim().slice(0, 300)] : [] })
+}
+
+export function createGatewayClient(params: { url: string }): GatewayClient {
+  const base = params.url.replace(/\/+$/, '')
+  async function request(path: string, init: RequestInit = {}): Promise<Response> {
+    try {
+      return await fetch(base + path, init)
+    } catch (e) {
+      throw new W3aError('GATEWAY_UNREACHABLE', `no W3A gateway answers at ${base}`, {
+        details: ['Start one with `npx w3a up`, or pass --gateway URL (or set W3A_GATEWAY).'],
+        cause: e,
+      })
+    }
+  }
+  async function ok(path: string, init?: RequestInit): Promise<Response> {
+    const res = await request(path, init)
+    if (!res.ok) throw await failure(res, `${init?.method ?? 'GET'} ${path}`)
+    return res
+  }
+  return {
+    url: base,
+    async getJson<T>(path: string) {
+      return (await (await ok(path, { headers: { accept: 'application/json' } })).json()) as T
+    },
+    async postCar(body) {
+      const init: RequestInit & { duplex?: 'half' } = {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.ipld.car' },
+        body: (body instanceof Uint8Array ? body : Readable.toWeb(Readable.from(body))) as BodyInit,
+        duplex: 'half',
+      }
+      return (await (await ok('/api/v1/blocks', init)).json()) as { roots: string[]; blocks: number; bytes: number }
+    },
+    async getBytes(path, accept) {
+      return new Uint8Array(await (await ok(path, { headers: { accept } })).arrayBuffer())
+    },
+    async getStream(path, accept) {
+      const res = await ok(path, { headers: { accept } })
+      if (res.body === null) return (async function* () {})()
+      return res.body as unknown as AsyncIterable<Uint8Array>
+    },
+  }
+}

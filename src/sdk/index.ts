@@ -1,0 +1,8 @@
+export { createW3aClient, type W3aClient, type CreateW3aClientParameters } from './client.js'
+export { createGatewayClient, type GatewayClient } from './gateway-client.js'
+export { uploadDataset, type UploadDatasetParameters, type UploadDatasetReturnType, type UploadProgress } from './actions/uploadDataset.js'
+export { downloadDataset, fetchManifest, type DownloadDatasetParameters, type DownloadDatasetReturnType, type DownloadProgress } from './actions/downloadDataset.js'
+export { getDatasetInfo, type DatasetRecord, type PublicManifest, type GetDatasetInfoParameters, type GetDatasetInfoReturnType } from './actions/getDatasetInfo.js'
+export { listDatasets, type ListDatasetsParameters, type ListDatasetsReturnType } from './actions/listDatasets.js'
+export { getStatus, type GetStatusReturnType } from './actions/getStatus.js'
+export { W3aError, isW3aError, type W3aErrorCode } from '../core/errors.js'

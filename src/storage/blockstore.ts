@@ -1,0 +1,176 @@
+/**
+ * Where blocks live: a blockstore-fs directory on disk (or memory in tests), wrapped so
+ * that a block read back from disk is always checked against its CID.
+ *
+ * Why the wrapper: blockstore-fs writes each block to `.{name}.tmp` and renames it into
+ * place (via steno), so a crashed process never leaves a half-written block under its
+ * real name. But (1) it never fsyncs, so after a power loss the renamed file can be
+ * empty or short, and (2) the temp name is the same for every writer of a block, so two
+ * concurrent puts of the same block in one process can interleave (one truncates the
+ * file the other has just renamed). Both are closed here: puts of the same block are
+ * coalesced and skipped when the block is already present, and every `get` hashes the
+ * bytes; a block that fails is deleted (so the next put or peer fetch can repair it)
+ * and reported as BLOCK_HASH_MISMATCH, never returned.
+ */
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import { FsBlockstore } from 'blockstore-fs'
+import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
+import { base32 } from 'multiformats/bases/base32'
+import type { CID } from 'multiformats/cid'
+import { W3aError, isW3aError } from '../core/errors.js'
+import { IDENTITY, verifyBlock } from './verify-block.js'
+
+type AbortOptions = { signal?: AbortSignal }
+type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>
+
+/** Opens (creating if needed) a persistent blockstore in `dir`. Reads are hash-checked. */
+export async function openBlockstore(dir: string): Promise<Blockstore> {
+  const store = new FsBlockstore(dir)
+  try {
+    await store.open()
+  } catch (cause) {
+    throw new W3aError('INVALID_ARGUMENT', `Cannot open blockstore directory ${dir}`, {
+      details: [String((cause as Error)?.message ?? cause)],
+      cause,
+    })
+  }
+  return new CheckedBlockstore(store)
+}
+
+/** An in-memory blockstore (tests, short-lived staging). */
+export function createMemoryBlockstore(): Blockstore {
+  return new MemoryBlockstore()
+}
+
+/** True for "this block is not here", whichever layer said it. */
+export function isNotFound(e: unknown): boolean {
+  if (isW3aError(e)) return e.code === 'BLOCK_NOT_FOUND'
+  return (e as { name?: string } | undefined)?.name === 'NotFoundError'
+}
+
+/**
+ * Joins a block's chunks (v7 blockstores return a generator of chunks) into one plain
+ * Uint8Array (fs reads yield Buffers; a zero-copy view hides that from callers).
+ */
+export async function collectBytes(source: BlockBytes): Promise<Uint8Array> {
+  if (source instanceof Uint8Array) return plain(source)
+  const parts: Uint8Array[] = []
+  let length = 0
+  for await (const part of source) {
+    parts.push(part)
+    length += part.length
+  }
+  if (parts.length === 1) return plain(parts[0]!)
+  const out = new Uint8Array(length)
+  let offset = 0
+  for (const part of parts) {
+    out.set(part, offset)
+    offset += part.length
+  }
+  return out
+}
+
+function plain(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+/**
+ * The bytes of one block as a single array. Identity CIDs carry their bytes inline and
+ * never touch the store. A missing block → W3aError BLOCK_NOT_FOUND.
+ */
+export async function readBlock(blockstore: Blockstore, cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+  if (cid.multihash.code === IDENTITY) return cid.multihash.digest
+  try {
+    return await collectBytes(blockstore.get(cid, options))
+  } catch (e) {
+    if (isNotFound(e) && !isW3aError(e)) {
+      throw new W3aError('BLOCK_NOT_FOUND', `Block ${cid} is not in the blockstore`, { cause: e })
+    }
+    throw e
+  }
+}
+
+/** blockstore-fs with hash-checked reads and coalesced writes (see the file comment). */
+class CheckedBlockstore implements Blockstore {
+  readonly #inner: Blockstore
+  readonly #writing = new Map<string, Promise<CID>>()
+
+  constructor(inner: Blockstore) {
+    this.#inner = inner
+  }
+
+  async has(key: CID, options?: AbortOptions): Promise<boolean> {
+    return this.#inner.has(key, options)
+  }
+
+  put(key: CID, val: BlockBytes, options?: AbortOptions): Promise<CID> {
+    // Files are named by multihash, so the multihash is the identity of a write.
+    const id = base32.encode(key.multihash.bytes)
+    const pending = this.#writing.get(id)
+    if (pending !== undefined) return pending.then(() => key)
+    const write = (async () => {
+      // Content-addressed: a block already present holds these very bytes (reads check it).
+      if (await this.#inner.has(key, options)) return key
+      await this.#inner.put(key, val, options)
+      return key
+    })().finally(() => this.#writing.delete(id))
+    this.#writing.set(id, write)
+    return write
+  }
+
+  async *putMany(source: Iterable<InputPair> | AsyncIterable<InputPair>, options?: AbortOptions): AsyncGenerator<CID> {
+    for await (const { cid, bytes } of source) {
+      yield await this.put(cid, bytes, options)
+    }
+  }
+
+  async *get(key: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    yield await this.#checked(key, this.#inner.get(key, options), options)
+  }
+
+  async *getMany(source: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<Pair> {
+    for await (const cid of source) {
+      yield { cid, bytes: this.get(cid, options) }
+    }
+  }
+
+  async delete(key: CID, options?: AbortOptions): Promise<void> {
+    await this.#inner.delete(key, options)
+  }
+
+  async *deleteMany(source: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<CID> {
+    for await (const cid of source) {
+      await this.delete(cid, options)
+      yield cid
+    }
+  }
+
+  async *getAll(options?: AbortOptions): AsyncGenerator<Pair> {
+    for await (const { cid, bytes } of this.#inner.getAll(options)) {
+      const checked = this.#checked(cid, bytes, options)
+      yield { cid, bytes: (async function* () { yield await checked })() }
+    }
+  }
+
+  async #checked(key: CID, source: BlockBytes, options?: AbortOptions): Promise<Uint8Array> {
+    const bytes = await collectBytes(source)
+    try {
+      await verifyBlock(key, bytes)
+    } catch (e) {
+      if (isW3aError(e, 'BLOCK_HASH_MISMATCH')) {
+        // A torn or corrupted file: drop it so a later put / peer fetch can heal it.
+        try {
+          await this.#inner.delete(key, options)
+        } catch {
+          // best effort: the read still fails below
+        }
+        throw new W3aError('BLOCK_HASH_MISMATCH', `Stored block ${key} is corrupt (removed from the blockstore)`, {
+          details: ['The file on disk does not hash to its CID; fetch the block again from a peer.'],
+          cause: e,
+        })
+      }
+      throw e
+    }
+    return bytes
+  }
+}

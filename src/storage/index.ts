@@ -1,0 +1,30 @@
+/** Storage: IPFS blocks, UnixFS, CAR, the trustless gateway, peer fetch, manifests, tables. */
+export { openBlockstore, createMemoryBlockstore, readBlock, isNotFound } from './blockstore.js'
+export { verifyBlock, MAX_BLOCK_BYTES } from './verify-block.js'
+export { importBytes, exportBytes, collectDagCids, UNIXFS_CHUNK_SIZE, UNIXFS_MAX_LINKS } from './unixfs.js'
+export { walkDag, blockLinks, type Block, type DagScope } from './dag-walk.js'
+export { exportCar, importCar, carHeader, DEFAULT_MAX_CAR_BYTES, type ImportCarOptions } from './car.js'
+export { createTrustlessGateway, type GatewayHandler } from './trustless-gateway.js'
+export { withPeerFetch, type PeerFetchOptions } from './peer-fetch.js'
+export {
+  encodeManifest,
+  decodeManifest,
+  putManifest,
+  getManifest,
+  schemaHash,
+  MAX_MANIFEST_BYTES,
+  type DatasetManifest,
+  type TableSchema,
+  type ColumnSchema,
+  type Hex32,
+} from './manifest.js'
+export {
+  inspectTable,
+  checkPrivacyUnit,
+  writeParquetSegments,
+  writeTable,
+  type TableFormat,
+  type Column,
+  type TableInfo,
+} from './table.js'
+export type { Blockstore } from 'interface-blockstore'

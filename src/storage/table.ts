@@ -1,0 +1,233 @@
+/**
+ * Plaintext tables on the owner's machine: inspect a CSV / JSONL / Parquet file, cut it
+ * into Parquet segments (to be encrypted and stored), and write decrypted segments back
+ * out as CSV / JSONL / Parquet. DuckDB does the reading and writing, in a sandbox that
+ * can touch only the files of the call (see duckdb-sandbox.ts).
+ *
+ * Reading is strict: a CSV must have a header, every row the header's number of fields;
+ * a bad row is an error naming its line, never a silently dropped or padded row.
+ * Errors never quote the data (DuckDB's own messages do; they are cut down).
+ */
+import { randomBytes } from 'node:crypto'
+import { access, constants, rename, rm, stat } from 'node:fs/promises'
+import { dirname, extname, join, resolve } from 'node:path'
+import type { DuckDBConnection } from '@duckdb/node-api'
+import { W3aError, isW3aError } from '../core/errors.js'
+import { readCsvHeader } from './csv-header.js'
+import { duckdbMessage, sqlString, withSandboxedDuckDb } from './duckdb-sandbox.js'
+
+export type TableFormat = 'csv' | 'jsonl' | 'parquet'
+export type Column = { name: string; type: string }
+export type TableInfo = { format: TableFormat; columns: Column[]; rows: number }
+
+const EXTENSIONS: Record<string, TableFormat> = {
+  '.csv': 'csv',
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.parquet': 'parquet',
+}
+
+/** Format, columns (DuckDB types) and row count of a table file. */
+export async function inspectTable(file: string): Promise<TableInfo> {
+  const path = await readableTable(file)
+  return withSandboxedDuckDb({ files: [path] }, async (conn) => {
+    const { format, columns, rows } = await describeSource(conn, path)
+    return { format, columns, rows }
+  })
+}
+
+/** Throws PRIVACY_UNIT_MISSING (listing the columns) unless `name` is a column; returns it. */
+export function checkPrivacyUnit(columns: Column[], name: string): Column {
+  const column = columns.find((c) => c.name === name)
+  if (column === undefined) {
+    throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${name}" to use as the privacy unit`, {
+      details: [`Available columns: ${columns.map((c) => c.name).join(', ')}`],
+    })
+  }
+  return column
+}
+
+/**
+ * Cuts `file` into Parquet segments (zstd) of `rowsPerSegment` rows in file order, named
+ * segment-00000.parquet, … in `outDir` (a private directory made by the caller). An empty
+ * table gives one empty segment, so the schema still travels.
+ */
+export async function writeParquetSegments(
+  file: string,
+  opts: { outDir: string; rowsPerSegment: number },
+): Promise<{ columns: Column[]; rows: number; segments: { path: string; rows: number }[] }> {
+  const { rowsPerSegment } = opts
+  if (!Number.isSafeInteger(rowsPerSegment) || rowsPerSegment <= 0) {
+    throw new W3aError('INVALID_ARGUMENT', `rowsPerSegment must be a positive integer, got ${rowsPerSegment}`)
+  }
+  const path = await readableTable(file)
+  const outDir = resolve(opts.outDir)
+  await existingDir(outDir)
+  return withSandboxedDuckDb({ files: [path], dirs: [outDir] }, async (conn) => {
+    const { columns, rows, sourceSql } = await describeSource(conn, path)
+    await sql(conn, `CREATE TABLE src AS SELECT * FROM ${sourceSql}`)
+    const segments: { path: string; rows: number }[] = []
+    const count = Math.max(1, Math.ceil(rows / rowsPerSegment))
+    for (let i = 0; i < count; i++) {
+      const segPath = join(outDir, `segment-${String(i).padStart(5, '0')}.parquet`)
+      const from = i * rowsPerSegment
+      const to = Math.min(rows, from + rowsPerSegment)
+      // rowid of a freshly created table is the insertion (= file) order.
+      await sql(
+        conn,
+        `COPY (SELECT * FROM src WHERE rowid >= ${from} AND rowid < ${to} ORDER BY rowid) TO ${sqlString(segPath)} (FORMAT parquet, COMPRESSION zstd)`,
+      )
+      segments.push({ path: segPath, rows: to - from })
+    }
+    return { columns, rows, segments }
+  })
+}
+
+/**
+ * Concatenates Parquet files (in order) into `outFile` as .csv (with header), .jsonl /
+ * .ndjson or .parquet by its extension. Written to a temp name and renamed, so a failure
+ * never leaves a partial file; an existing `outFile` is replaced.
+ */
+export async function writeTable(parquetFiles: string[], outFile: string): Promise<void> {
+  const out = resolve(outFile)
+  const format = EXTENSIONS[extname(out).toLowerCase()]
+  if (format === undefined) {
+    throw new W3aError('INVALID_ARGUMENT', `Cannot write ${outFile}: unknown extension`, {
+      details: [`Use one of ${Object.keys(EXTENSIONS).join(', ')}.`],
+    })
+  }
+  if (parquetFiles.length === 0) throw new W3aError('INVALID_ARGUMENT', 'writeTable needs at least one Parquet file')
+  const inputs: string[] = []
+  for (const f of parquetFiles) inputs.push(await readableFile(f))
+  await existingDir(dirname(out))
+  const tmp = `${out}.tmp-${randomBytes(6).toString('hex')}`
+  const options = {
+    csv: 'FORMAT csv, HEADER true',
+    jsonl: 'FORMAT json',
+    parquet: 'FORMAT parquet, COMPRESSION zstd',
+  }[format]
+  try {
+    await withSandboxedDuckDb({ files: [...inputs, tmp] }, (conn) =>
+      sql(conn, `COPY (SELECT * FROM read_parquet([${inputs.map(sqlString).join(', ')}])) TO ${sqlString(tmp)} (${options})`),
+    )
+    await rename(tmp, out)
+  } catch (e) {
+    await rm(tmp, { force: true })
+    throw e
+  }
+}
+
+/** Columns, row count and the typed DuckDB source expression of a checked table file. */
+async function describeSource(conn: DuckDBConnection, path: string): Promise<TableInfo & { sourceSql: string }> {
+  const format = formatOf(path)
+  const file = sqlString(path)
+  let sourceSql: string
+  let rows: number
+  if (format === 'csv') {
+    const header = await readCsvHeader(path)
+    checkNames(header, path)
+    const dialect = `header=true, delim=',', quote='"', escape='"', skip=0, comment='', strict_mode=true, null_padding=false, ignore_errors=false, store_rejects=false`
+    // Pass 1, no sniffing: every row must have the header's fields, else DuckDB names the
+    // line. The same scan spots integers too long for BIGINT, which the sniffer would make
+    // DOUBLE: distinct ids (maybe the privacy unit) must not collapse into one rounded value.
+    // (Columns are named c0, c1, … here: the header's own names never enter this SQL.)
+    const asText = `{${header.map((_, i) => `'c${i}': 'VARCHAR'`).join(', ')}}`
+    const longInts = header.map((_, i) => `bool_or(length(c${i}) >= 19 AND regexp_full_match(c${i}, '[+-]?[0-9]{19,}'))`)
+    const [pass1] = await sql(conn, `SELECT count(*), ${longInts.join(', ')} FROM read_csv(${file}, auto_detect=false, columns=${asText}, ${dialect})`)
+    rows = Number(pass1![0] as bigint)
+    const keepText = header.filter((_, i) => pass1![i + 1] === true)
+    // Pass 2: the file is well-formed, let DuckDB infer the other types over all of it.
+    const types = keepText.length > 0 ? `, types={${keepText.map((n) => `${sqlString(n)}: 'VARCHAR'`).join(', ')}}` : ''
+    sourceSql = `read_csv(${file}, names=[${header.map(sqlString).join(', ')}], sample_size=-1${types}, ${dialect})`
+  } else if (format === 'jsonl') {
+    sourceSql = `read_json(${file}, format='newline_delimited', records=true, sample_size=-1, ignore_errors=false)`
+    rows = await countRows(conn, sourceSql)
+  } else {
+    sourceSql = `read_parquet(${file})`
+    rows = await countRows(conn, sourceSql)
+  }
+  const described = await sql(conn, `DESCRIBE SELECT * FROM ${sourceSql}`)
+  const columns = described.map((r) => ({ name: String(r[0]), type: String(r[1]) }))
+  checkNames(
+    columns.map((c) => c.name),
+    path,
+  )
+  return { format, columns, rows, sourceSql }
+}
+
+async function countRows(conn: DuckDBConnection, sourceSql: string): Promise<number> {
+  const [[n]] = (await sql(conn, `SELECT count(*) FROM ${sourceSql}`)) as [[bigint]]
+  return Number(n)
+}
+
+/** Runs SQL; DuckDB's complaints become INPUT_MALFORMED with a data-free message. */
+async function sql(conn: DuckDBConnection, text: string): Promise<unknown[][]> {
+  try {
+    return (await conn.runAndReadAll(text)).getRows()
+  } catch (e) {
+    if (isW3aError(e)) throw e
+    throw new W3aError('INPUT_MALFORMED', `The table cannot be read: ${duckdbMessage(e)}`, { cause: e })
+  }
+}
+
+/** Column names must be present and unique (DuckDB compares them case-insensitively). */
+function checkNames(names: string[], path: string): void {
+  const seen = new Set<string>()
+  names.forEach((name, i) => {
+    if (name.trim() === '') throw new W3aError('INPUT_MALFORMED', `Column ${i + 1} of ${path} has no name`)
+    const key = name.toLowerCase()
+    if (seen.has(key)) throw new W3aError('INPUT_MALFORMED', `Column name "${name}" appears twice in ${path}`)
+    seen.add(key)
+  })
+}
+
+function formatOf(path: string): TableFormat {
+  const format = EXTENSIONS[extname(path).toLowerCase()]
+  if (format === undefined) {
+    throw new W3aError('INVALID_ARGUMENT', `Cannot tell the format of ${path}`, {
+      details: [`Supported extensions: ${Object.keys(EXTENSIONS).join(', ')}.`],
+    })
+  }
+  return format
+}
+
+/** Absolute path of a non-empty, readable table file with a known extension. */
+async function readableTable(file: string): Promise<string> {
+  const path = resolve(file)
+  formatOf(path)
+  await readableFile(path)
+  const { size } = await stat(path)
+  if (size === 0) throw new W3aError('INPUT_UNREADABLE', `${file} is empty`)
+  return path
+}
+
+async function readableFile(file: string): Promise<string> {
+  const path = resolve(file)
+  // DuckDB expands globs in file names; a literal * ? [ would read other files.
+  if (/[*?[]/.test(path)) {
+    throw new W3aError('INVALID_ARGUMENT', `File names with * ? or [ are not supported: ${file}`, {
+      details: ['Rename the file (DuckDB would treat those characters as a pattern).'],
+    })
+  }
+  try {
+    const s = await stat(path)
+    if (!s.isFile()) throw new W3aError('INPUT_UNREADABLE', `${file} is not a file`)
+    await access(path, constants.R_OK)
+  } catch (e) {
+    if (isW3aError(e)) throw e
+    const code = (e as NodeJS.ErrnoException).code
+    throw new W3aError('INPUT_UNREADABLE', `Cannot read ${file}${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}`, {
+      cause: e,
+    })
+  }
+  return path
+}
+
+async function existingDir(dir: string): Promise<void> {
+  try {
+    if ((await stat(dir)).isDirectory()) return
+  } catch {
+    // fall through
+  }
+  throw new W3aError('INVALID_ARGUMENT', `${dir} is not an existing directory`)
+}

@@ -1,0 +1,230 @@
+/**
+ * End to end, through the real `w3a` binary: `w3a up` in a temp dir, upload a CSV,
+ * stop, start again on the same data dir, download identical rows. Then the attacks:
+ * a second `w3a up` on the same dir, a tampered block on the storage node's disk,
+ * and a search for every plaintext value in the blockstore and the chain state file.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
+const work = mkdtempSync(join(tmpdir(), 'w3a-e2e-'))
+const dataDir = join(work, 'data')
+
+type Up = { proc: ChildProcess; gatewayUrl: string; rpcUrl: string; stderr: string[] }
+
+async function startUp(): Promise<Up> {
+  const proc = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const stderr: string[] = []
+  createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l))
+  const lines = createInterface({ input: proc.stdout! })
+  return await new Promise<Up>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`w3a up not ready in 60s; stderr:\n${stderr.join('\n')}`)), 60_000)
+    proc.once('exit', (code) => reject(new Error(`w3a up exited early (${code}); stderr:\n${stderr.join('\n')}`)))
+    lines.once('line', (line) => {
+      clearTimeout(timer)
+      const ready = JSON.parse(line) as { ready: boolean; gatewayUrl: string; rpcUrl: string }
+      assert.equal(ready.ready, true)
+      resolve({ proc, gatewayUrl: ready.gatewayUrl, rpcUrl: ready.rpcUrl, stderr })
+    })
+  })
+}
+
+async function stopUp(up: Up): Promise<number | null> {
+  if (up.proc.exitCode !== null) return up.proc.exitCode
+  up.proc.removeAllListeners('exit')
+  const exited = new Promise<number | null>((resolve) => up.proc.once('exit', (code) => resolve(code)))
+  up.proc.kill('SIGINT')
+  return await exited
+}
+
+function w3a(args: string[]): { code: number; stdout: string; stderr: string; json: any } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 })
+  let json: unknown
+  try {
+    json = JSON.parse(r.stdout)
+  } catch {
+    json = undefined
+  }
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return []
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n)
+    return statSync(p).isDirectory() ? filesUnder(p) : [p]
+  })
+}
+
+// Distinctive plaintext values: long random strings cannot appear in ciphertext by chance.
+const rows = Array.from({ length: 50 }, (_, i) => ({
+  user_id: `user-${randomBytes(6).toString('hex')}`,
+  email: `${randomBytes(5).toString('hex')}@plaintext-canary.example`,
+  city: ['Lisbon', 'Osaka', 'Nairobi'][i % 3]!,
+  amount: (i * 7.25).toFixed(2),
+}))
+const csv = ['user_id,email,city,amount', ...rows.map((r) => `${r.user_id},${r.email},${r.city},${r.amount}`)].join('\n') + '\n'
+const csvFile = join(work, 'visits.csv')
+writeFileSync(csvFile, csv)
+
+let up: Up | undefined
+before(async () => {
+  up = await startUp()
+})
+after(async () => {
+  if (up) await stopUp(up)
+  rmSync(work, { recursive: true, force: true })
+})
+
+let datasetId = ''
+
+test('upload encrypts, stores and registers; the dataset is listed on chain', () => {
+  const r = w3a(['dataset', 'upload', csvFile, '--name', 'visits', '--privacy-unit', 'user_id', '--price', '2.5', '--rows-per-segment', '20', '--account', '0', '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.json.id, /^0x[0-9a-f]{64}$/)
+  assert.match(r.json.manifestCid, /^bag/) // CIDv1 base32, dag-json
+  assert.equal(r.json.rows, 50)
+  assert.equal(r.json.segments, 3)
+  assert.match(r.json.tx, /^0x[0-9a-f]{64}$/)
+  datasetId = r.json.id
+
+  const ls = w3a(['dataset', 'ls', '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(ls.code, 0, ls.stderr)
+  const listed = ls.json.datasets.find((d: { id: string }) => d.id === datasetId)
+  assert.ok(listed, 'uploaded dataset is listed')
+  assert.equal(listed.name, 'visits')
+  assert.equal(listed.pricePerQuery, (25n * 10n ** 17n).toString())
+  assert.equal(listed.status, 'active')
+
+  const show = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(show.code, 0, show.stderr)
+  assert.equal(show.json.manifest.rows, 50)
+  assert.deepEqual(show.json.manifest.schema.columns.map((c: { name: string }) => c.name), ['user_id', 'email', 'city', 'amount'])
+})
+
+test('status reports the chain and the contracts', () => {
+  const r = w3a(['status', '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.chain.chainId, 31337)
+  assert.equal(r.json.chain.reachable, true)
+  assert.match(r.json.contracts.datasetRegistry, /^0x[0-9a-fA-F]{40}$/)
+})
+
+test('a second `w3a up` on the same data dir is refused', () => {
+  const r = w3a(['up', '--data-dir', dataDir, '--port', '0'])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /DATA_DIR_IN_USE/)
+})
+
+test('another account cannot download the rows', () => {
+  const r = w3a(['dataset', 'download', datasetId, '--out', join(work, 'stolen.csv'), '--account', '1', '--gateway', up!.gatewayUrl])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /NOT_OWNER/)
+  assert.equal(existsSync(join(work, 'stolen.csv')), false)
+})
+
+test('after a restart on the same data dir, the owner downloads identical rows (csv, jsonl, parquet)', async () => {
+  assert.equal(await stopUp(up!), 0, 'w3a up stops cleanly on SIGINT')
+  up = await startUp()
+  const out = join(work, 'back.csv')
+  const r = w3a(['dataset', 'download', datasetId, '--out', out, '--account', '0', '--gateway', up.gatewayUrl, '--json'])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.rows, 50)
+  const back = readFileSync(out, 'utf8').trim().split('\n')
+  assert.deepEqual(back[0], 'user_id,email,city,amount')
+  const got = back.slice(1).map((l) => l.split(','))
+  assert.deepEqual(
+    got.map(([u, e, c, a]) => ({ user_id: u, email: e, city: c, amount: Number(a).toFixed(2) })),
+    rows,
+  )
+  for (const ext of ['jsonl', 'parquet']) {
+    const f = join(work, `back.${ext}`)
+    const d = w3a(['dataset', 'download', datasetId, '--out', f, '--account', '0', '--gateway', up.gatewayUrl])
+    assert.equal(d.code, 0, d.stderr)
+    assert.ok(statSync(f).size > 0)
+  }
+  const jsonl = readFileSync(join(work, 'back.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  assert.deepEqual(jsonl.map((o) => o.email), rows.map((r) => r.email))
+})
+
+test('no plaintext value of the uploaded file appears in the blockstore or the chain state', async () => {
+  // Stop so that anvil dumps its full state file, then search everything on disk.
+  assert.equal(await stopUp(up!), 0)
+  const files = [...filesUnder(join(dataDir, 'blocks')), join(dataDir, 'chain', 'anvil-state.json')]
+  assert.ok(files.length >= 5, 'blocks were stored (3 segments + manifest) and the chain state')
+  assert.ok(statSync(join(dataDir, 'chain', 'anvil-state.json')).size > 1000, 'chain state was dumped')
+  const haystack = Buffer.concat(files.map((f) => readFileSync(f)))
+  for (const r of rows) {
+    for (const value of [r.user_id, r.email]) {
+      assert.equal(haystack.includes(Buffer.from(value)), false, `plaintext "${value}" found on disk`)
+      assert.equal(haystack.includes(Buffer.from(Buffer.from(value).toString('hex'))), false, `hex of "${value}" found on disk`)
+    }
+  }
+  assert.equal(haystack.includes(Buffer.from('plaintext-canary')), false)
+  up = await startUp()
+})
+
+test('a block tampered on the storage node is detected and nothing is written', () => {
+  const blockFiles = filesUnder(join(dataDir, 'blocks')).filter((f) => statSync(f).size > 500)
+  assert.ok(blockFiles.length > 0)
+  // Flip one byte in every large block: the gateway now serves bytes that do not match their CIDs.
+  const originals = blockFiles.map((f) => readFileSync(f))
+  try {
+    for (const f of blockFiles) {
+      const b = readFileSync(f)
+      b[b.length >> 1]! ^= 0x01
+      writeFileSync(f, b)
+    }
+    const out = join(work, 'tampered.csv')
+    const r = w3a(['dataset', 'download', datasetId, '--out', out, '--account', '0', '--gateway', up!.gatewayUrl])
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /BLOCK_HASH_MISMATCH|ENVELOPE_AUTH_FAILED/)
+    assert.equal(existsSync(out), false, 'no output file is left behind')
+  } finally {
+    blockFiles.forEach((f, i) => writeFileSync(f, originals[i]!))
+  }
+})
+
+test('bad input: malformed file, missing privacy unit, unreachable gateway, unknown option', () => {
+  const bad = join(work, 'bad.csv')
+  writeFileSync(bad, 'a,b,c\n1,2,3\n4,5\n6,7,8\n')
+  let r = w3a(['dataset', 'upload', bad, '--name', 'bad', '--account', '0', '--gateway', up!.gatewayUrl])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /INPUT_MALFORMED/)
+
+  r = w3a(['dataset', 'upload', csvFile, '--name', 'x', '--privacy-unit', 'nope', '--account', '0', '--gateway', up!.gatewayUrl, '--json'])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'PRIVACY_UNIT_MISSING')
+  assert.match(r.json.error.details.join(' '), /user_id/)
+
+  r = w3a(['dataset', 'upload', join(work, 'missing.csv'), '--name', 'x', '--account', '0', '--gateway', up!.gatewayUrl])
+  assert.match(r.stderr, /INPUT_UNREADABLE/)
+
+  r = w3a(['dataset', 'ls', '--gateway', 'http://127.0.0.1:9', '--json'])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'GATEWAY_UNREACHABLE')
+
+  r = w3a(['dataset', 'ls', '--bogus'])
+  assert.notEqual(r.code, 0)
+  assert.match(r.stderr, /INVALID_ARGUMENT.*bogus/)
+
+  // Nothing was registered by the failed uploads.
+  const ls = w3a(['dataset', 'ls', '--gateway', up!.gatewayUrl, '--json'])
+  assert.deepEqual(ls.json.datasets.map((d: { id: string }) => d.id), [datasetId])
+})
+
+test('every command has --help', () => {
+  for (const cmd of [['up'], ['status'], ['dataset', 'upload'], ['dataset', 'ls'], ['dataset', 'show'], ['dataset', 'download']]) {
+    const r = w3a([...cmd, '--help'])
+    assert.equal(r.code, 0, cmd.join(' '))
+    assert.match(r.stdout, /Usage: w3a/)
+    assert.match(r.stdout, /--json/)
+  }
+})
