@@ -3,11 +3,9 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
-const compiled = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+const compiled = fileURLToPath(new URL('../dist/cli/run.js', import.meta.url))
 if (!existsSync(compiled)) {
   process.stderr.write('error: w3a is not built yet. Run `npm install` (or `npm run build`) in the w3a folder first.\n')
   process.exit(1)
 }
-const { main } = await import(compiled)
-// Exit explicitly: a finished command must not linger on open handles (DuckDB, sockets).
-process.exit(await main(process.argv.slice(2)))
+await import(compiled)

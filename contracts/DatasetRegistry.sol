@@ -56,7 +56,6 @@ contract DatasetRegistry is Ownable2Step {
     event StatusChanged(bytes32 indexed id, Status oldStatus, Status newStatus);
 
     error ZeroAddress();
-    error InvalidDatasetId();
     error DatasetExists(bytes32 id);
     error UnknownDataset(bytes32 id);
     error NotDatasetOwner(bytes32 id, address caller);
@@ -83,16 +82,21 @@ contract DatasetRegistry is Ownable2Step {
 
     // ------------------------------------------------------------------ writes
 
-    /// @notice Registers a dataset under a client-chosen id. The id is bound into the
-    ///         encryption AAD before this call, so an existing id is never overwritten.
+    /// @notice Registers a dataset owned by the caller under `id = datasetIdFor(msg.sender, salt)`.
+    /// @dev The id is derived from the sender rather than chosen freely: a client binds the id into
+    ///      the encryption AAD before this transaction is public, and with a free choice anyone
+    ///      watching the mempool could register that id first and squat the dataset. With the
+    ///      sender in the derivation, a copied salt yields a different id. An id is never reused,
+    ///      even after deletion (ciphertexts bound to it may still exist).
+    /// @return id The dataset id (also in the DatasetRegistered event).
     function register(
-        bytes32 id,
+        bytes32 salt,
         string calldata name,
         string calldata manifestCid,
         bytes32 schemaHash,
         uint256 pricePerQuery
-    ) external {
-        if (id == bytes32(0)) revert InvalidDatasetId();
+    ) external returns (bytes32 id) {
+        id = datasetIdFor(msg.sender, salt);
         if (_datasets[id].owner != address(0)) revert DatasetExists(id);
         _checkName(name);
         _checkCid(manifestCid);
@@ -146,6 +150,11 @@ contract DatasetRegistry is Ownable2Step {
     }
 
     // ------------------------------------------------------------------ views
+
+    /// @notice The id `owner_` gets when registering with `salt`: keccak256(abi.encode(owner_, salt)).
+    function datasetIdFor(address owner_, bytes32 salt) public pure returns (bytes32) {
+        return keccak256(abi.encode(owner_, salt));
+    }
 
     /// @notice The network's governance (the contract owner, transferred in two steps).
     function governance() external view returns (address) {

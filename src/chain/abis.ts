@@ -1,6 +1,20 @@
 // Typed ABIs and bytecode from the generated artifacts (run `npm run build:contracts` first).
-import { DatasetRegistryArtifact, W3ATokenArtifact } from './generated/artifacts.js'
+import {
+  contractsSourcesHash,
+  CustodyInboxArtifact,
+  DatasetRegistryArtifact,
+  W3ATokenArtifact,
+  WorkerRegistryArtifact,
+} from './generated/artifacts.js'
 
-export { DatasetRegistryArtifact, W3ATokenArtifact }
+export { CustodyInboxArtifact, DatasetRegistryArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
 export const datasetRegistryAbi = DatasetRegistryArtifact.abi
 export const w3aTokenAbi = W3ATokenArtifact.abi
+export const workerRegistryAbi = WorkerRegistryArtifact.abi
+export const custodyInboxAbi = CustodyInboxArtifact.abi
+
+/**
+ * sha256 over the contract sources, compiler version, OpenZeppelin version and compiler settings
+ * of this build: deployment files record it, and a deployment made from other sources is refused.
+ */
+export const CONTRACTS_SOURCES_HASH: string = contractsSourcesHash

@@ -103,19 +103,20 @@ describe('startAnvil', () => {
   it('persists the chain in its state file across restarts', async () => {
     const stateFile = join(tmp, 'persist', 'anvil-state.json')
     const deploymentFile = join(tmp, 'persist', 'deployment.json')
-    const id = keccak256(toHex('persisted dataset'))
+    const salt = keccak256(toHex('persisted dataset'))
 
     const first = await start({ stateFile })
     const d1 = await ensureDeployment({ rpcUrl: first.rpcUrl, deploymentFile, fundAccounts: 2, fundAmount: 5n * 10n ** 18n })
     const owner = createChainClients({ rpcUrl: first.rpcUrl, chainId: first.chainId, account: devAccount(1) })
     const reg = await registerDataset(owner, {
       registry: d1.datasetRegistry,
-      id,
+      salt,
       name: 'survives restarts',
       manifestCid: 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi',
       schemaHash: keccak256(toHex('schema')),
       pricePerQuery: 42n,
     })
+    const { id } = reg
     await first.stop()
     assert.ok(existsSync(stateFile) && statSync(stateFile).size > 0, 'state dumped on stop')
 

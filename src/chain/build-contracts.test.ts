@@ -21,7 +21,7 @@ describe('scripts/build-contracts.mjs', () => {
     assert.ok(existsSync(generated), `${generated} is missing: run npm run build:contracts`)
     const mod = await import('./generated/artifacts.js')
     assert.match(mod.sourcesHash, /^[0-9a-f]{64}$/)
-    for (const a of [mod.W3ATokenArtifact, mod.DatasetRegistryArtifact]) {
+    for (const a of [mod.W3ATokenArtifact, mod.DatasetRegistryArtifact, mod.WorkerRegistryArtifact, mod.CustodyInboxArtifact]) {
       assert.match(a.bytecode, /^0x[0-9a-f]{200,}$/)
       assert.ok(a.abi.length > 0)
     }
@@ -33,6 +33,15 @@ describe('scripts/build-contracts.mjs', () => {
     for (const n of ['DatasetRegistered', 'ManifestUpdated', 'PriceChanged', 'StatusChanged'])
       assert.ok(names.includes(n), `DatasetRegistry ABI lacks event ${n}`)
     assert.ok((mod.W3ATokenArtifact.abi as readonly { name?: string }[]).some((x) => x.name === 'mint'))
+    assert.match(mod.contractsSourcesHash, /^[0-9a-f]{64}$/)
+    assert.notEqual(mod.contractsSourcesHash, mod.sourcesHash, 'the deployment hash leaves the build script out')
+    const workerNames = (mod.WorkerRegistryArtifact.abi as readonly { name?: string }[]).map((x) => x.name)
+    for (const n of ['register', 'heartbeat', 'isOnline', 'isEligible', 'isKeeper', 'keepers', 'slash', 'publishEpochKey', 'epochKey', 'publishStateRoot', 'currentEpoch', 'getWorker', 'workerCount', 'workerAt'])
+      assert.ok(workerNames.includes(n), `WorkerRegistry ABI lacks ${n}`)
+    for (const n of ['SimNotAllowed', 'MeasurementNotAllowed', 'BadAttestationSignature', 'BadWorkerSignature', 'NotEnoughApprovals', 'AlreadyRegistered', 'InsufficientStake', 'EpochKeyMismatch'])
+      assert.ok(workerNames.includes(n), `WorkerRegistry ABI lacks error ${n}`)
+    const inboxNames = (mod.CustodyInboxArtifact.abi as readonly { name?: string }[]).map((x) => x.name)
+    for (const n of ['post', 'count', 'head', 'CommandPosted']) assert.ok(inboxNames.includes(n), `CustodyInbox ABI lacks ${n}`)
   })
 
   it('skips recompiling when the sources are unchanged', () => {

@@ -1,4 +1,4 @@
-import type { Address, Hex } from 'viem'
+import { encodeAbiParameters, keccak256, type Address, type Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 
 /** Order matches `DatasetRegistry.Status` (Active = 0, Paused = 1, Deleted = 2). */
@@ -7,7 +7,7 @@ export type DatasetStatus = (typeof DATASET_STATUSES)[number]
 
 /** A dataset's public, on-chain metadata. */
 export type Dataset = {
-  /** bytes32 chosen by the client (bound into the encryption AAD). */
+  /** bytes32 = datasetIdFor(owner, salt) (bound into the encryption AAD). */
   id: Hex
   owner: Address
   name: string
@@ -63,7 +63,22 @@ export function datasetFromStruct(id: Hex, d: DatasetStruct): Dataset {
 
 /** Throws INVALID_ARGUMENT unless `id` is a 0x-prefixed 32-byte hex string. */
 export function assertDatasetId(id: unknown): asserts id is Hex {
-  if (typeof id !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(id)) {
-    throw new W3aError('INVALID_ARGUMENT', `dataset id must be 32 bytes of hex (0x + 64 hex digits), got ${JSON.stringify(id)}`)
+  assertBytes32(id, 'dataset id')
+}
+
+/**
+ * The id `owner` gets when registering with `salt`: keccak256(abi.encode(owner, salt)), exactly as
+ * `DatasetRegistry.datasetIdFor`. Deriving it from the sender stops front-running: someone who
+ * copies a pending registration's salt gets a different id.
+ */
+export function datasetIdFor(owner: Address, salt: Hex): Hex {
+  assertBytes32(salt, 'dataset salt')
+  return keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [owner, salt]))
+}
+
+/** Throws INVALID_ARGUMENT unless `value` is a 0x-prefixed 32-byte hex string. */
+export function assertBytes32(value: unknown, what: string): asserts value is Hex {
+  if (typeof value !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(value)) {
+    throw new W3aError('INVALID_ARGUMENT', `${what} must be 32 bytes of hex (0x + 64 hex digits), got ${JSON.stringify(value)}`)
   }
 }

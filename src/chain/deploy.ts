@@ -1,20 +1,42 @@
-import { getAddress, type Address, type Hash } from 'viem'
+import { getAddress, zeroAddress, type Address, type Hash } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { DatasetRegistryArtifact, W3ATokenArtifact } from './abis.js'
+import { CustodyInboxArtifact, DatasetRegistryArtifact, W3ATokenArtifact, WorkerRegistryArtifact } from './abis.js'
 import type { WriteClients } from './clients.js'
 import { withChainErrors } from './errors.js'
+import type { WorkerRegistryParams } from './worker.js'
 import { rpcUrlOf, waitForSuccess } from './write.js'
 
+/** Registry parameters of dev networks (`w3a up`): 100 tokens stake, 60 s heartbeat timeout, 50-block epochs. */
+export const DEVNET_WORKER_REGISTRY_PARAMS = {
+  minStake: 100n * 10n ** 18n,
+  heartbeatTimeout: 60n,
+  epochLength: 50n,
+} as const satisfies Partial<WorkerRegistryParams>
+
 export type DeployContractsParameters = WriteClients & {
-  /** Owner of the registry (network governance). Default: the deployer. */
+  /** Owner of the registries (network governance). Default: the deployer. */
   governance?: Address
   /** Use this ERC-20 instead of deploying the dev token (production networks). */
   token?: Address
+  /**
+   * Address of the sim dev attestation key (src/tee's DEV_ATTESTATION_SIGNER). Giving it makes a
+   * dev network: `allowSim` then defaults to true. Without it no sim quote can verify.
+   */
+  devAttestationSigner?: Address
+  /**
+   * WorkerRegistry parameters; unset ones default to DEVNET_WORKER_REGISTRY_PARAMS, with
+   * `allowSim` = (devAttestationSigner given).
+   */
+  workerRegistryParams?: Partial<WorkerRegistryParams>
 }
 
 export type DeployContractsReturnType = {
   token: Address
   datasetRegistry: Address
+  workerRegistry: Address
+  custodyInbox: Address
+  /** The parameters the WorkerRegistry was deployed with. */
+  workerRegistryParams: WorkerRegistryParams
   deployer: Address
   chainId: number
   /** Block of the last deployment transaction (where event followers can start). */
@@ -22,12 +44,22 @@ export type DeployContractsReturnType = {
 }
 
 /**
- * Deploys the W3A contracts with the wallet's account and waits for every receipt.
+ * Deploys the W3A contracts with the wallet's account and waits for every receipt:
+ * token (unless given), DatasetRegistry, WorkerRegistry, CustodyInbox (bound to the registry).
  * The dev token's owner (who can mint) is the deployer.
  */
 export async function deployContracts(params: DeployContractsParameters): Promise<DeployContractsReturnType> {
   const { publicClient, walletClient } = params
   const deployer = walletClient.account.address
+  const governance = params.governance ?? deployer
+  const signer = params.workerRegistryParams?.devAttestationSigner ?? params.devAttestationSigner ?? zeroAddress
+  const registryParams: WorkerRegistryParams = {
+    allowSim: params.workerRegistryParams?.allowSim ?? signer !== zeroAddress,
+    devAttestationSigner: signer,
+    minStake: params.workerRegistryParams?.minStake ?? DEVNET_WORKER_REGISTRY_PARAMS.minStake,
+    heartbeatTimeout: params.workerRegistryParams?.heartbeatTimeout ?? DEVNET_WORKER_REGISTRY_PARAMS.heartbeatTimeout,
+    epochLength: params.workerRegistryParams?.epochLength ?? DEVNET_WORKER_REGISTRY_PARAMS.epochLength,
+  }
   return withChainErrors(
     async () => {
       const chainId = await publicClient.getChainId()
@@ -41,15 +73,28 @@ export async function deployContracts(params: DeployContractsParameters): Promis
         params.token ??
         (await deploy('W3AToken', await walletClient.deployContract({ abi: W3ATokenArtifact.abi, bytecode: W3ATokenArtifact.bytecode, args: [deployer] })))
           .address
-      const registry = await deploy(
+      const datasetRegistry = await deploy(
         'DatasetRegistry',
-        await walletClient.deployContract({
-          abi: DatasetRegistryArtifact.abi,
-          bytecode: DatasetRegistryArtifact.bytecode,
-          args: [token, params.governance ?? deployer],
-        }),
+        await walletClient.deployContract({ abi: DatasetRegistryArtifact.abi, bytecode: DatasetRegistryArtifact.bytecode, args: [token, governance] }),
       )
-      return { token, datasetRegistry: registry.address, deployer, chainId, blockNumber: registry.blockNumber }
+      const workerRegistry = await deploy(
+        'WorkerRegistry',
+        await walletClient.deployContract({ abi: WorkerRegistryArtifact.abi, bytecode: WorkerRegistryArtifact.bytecode, args: [token, governance, registryParams] }),
+      )
+      const custodyInbox = await deploy(
+        'CustodyInbox',
+        await walletClient.deployContract({ abi: CustodyInboxArtifact.abi, bytecode: CustodyInboxArtifact.bytecode, args: [workerRegistry.address] }),
+      )
+      return {
+        token,
+        datasetRegistry: datasetRegistry.address,
+        workerRegistry: workerRegistry.address,
+        custodyInbox: custodyInbox.address,
+        workerRegistryParams: registryParams,
+        deployer,
+        chainId,
+        blockNumber: custodyInbox.blockNumber,
+      }
     },
     { rpcUrl: rpcUrlOf(publicClient) },
   )

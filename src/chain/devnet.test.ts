@@ -3,12 +3,16 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
 import {
+  CONTRACTS_SOURCES_HASH,
   createChainClients,
   DeploymentSchema,
   devAccount,
   ensureDeployment,
+  getInboxState,
+  getRegistryParams,
   getTokenBalance,
   startAnvil,
   w3aTokenAbi,
@@ -17,6 +21,7 @@ import {
 
 const tmp = mkdtempSync(join(tmpdir(), 'w3a-devnet-'))
 const FUND = 1_000n * 10n ** 18n
+const DEV_SIGNER = privateKeyToAccount(generatePrivateKey()).address
 let anvil: AnvilInstance
 
 before(async () => {
@@ -31,8 +36,10 @@ describe('ensureDeployment', () => {
   const file = join(tmp, 'chain', 'deployment.json')
 
   it('deploys, funds dev accounts and writes the deployment file', async () => {
-    const d = await ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND })
+    const d = await ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND, devAttestationSigner: DEV_SIGNER })
     assert.equal(d.chainId, 31337)
+    assert.equal(d.sourcesHash, CONTRACTS_SOURCES_HASH)
+    assert.equal(new Set([d.token, d.datasetRegistry, d.workerRegistry, d.custodyInbox]).size, 4)
     assert.equal(d.deployer, devAccount(0).address)
     assert.ok(d.blockNumber > 0)
     assert.ok(!Number.isNaN(Date.parse(d.deployedAt)))
@@ -47,6 +54,15 @@ describe('ensureDeployment', () => {
       (['name', 'symbol', 'decimals', 'totalSupply'] as const).map((functionName) => publicClient.readContract({ address: d.token, abi: w3aTokenAbi, functionName })),
     )
     assert.deepEqual([name, symbol, decimals, supply], ['W3A Dev Token', 'PHA', 18, 3n * FUND])
+
+    // The dev network's worker registry: sim allowed with the given dev signer, devnet parameters.
+    const p = await getRegistryParams(publicClient, { registry: d.workerRegistry })
+    assert.deepEqual(
+      { allowSim: p.allowSim, signer: p.devAttestationSigner, minStake: p.minStake, heartbeatTimeout: p.heartbeatTimeout, epochLength: p.epochLength },
+      { allowSim: true, signer: DEV_SIGNER, minStake: 100n * 10n ** 18n, heartbeatTimeout: 60n, epochLength: 50n },
+    )
+    assert.deepEqual([p.token, p.governance], [d.token, devAccount(0).address])
+    assert.equal((await getInboxState(publicClient, { inbox: d.custodyInbox })).registry, d.workerRegistry)
   })
 
   it('is idempotent: a second call reuses the same addresses and sends nothing', async () => {
@@ -73,6 +89,41 @@ describe('ensureDeployment', () => {
     } finally {
       await fresh.stop()
     }
+  })
+
+  it('refuses a deployment made from other contract sources, or by an older build', async () => {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+    const isContractsChanged = (e: unknown) => {
+      assert.ok(isW3aError(e, 'CONTRACTS_NOT_DEPLOYED'), String(e))
+      assert.match(e.message, /contracts changed since this data dir was deployed; start with a fresh --data-dir/)
+      return true
+    }
+    const other = join(tmp, 'other-sources.json')
+    writeFileSync(other, JSON.stringify({ ...saved, sourcesHash: 'ab'.repeat(32) }))
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: other, fundAccounts: 1, fundAmount: FUND }), (e: unknown) => {
+      isContractsChanged(e)
+      assert.match((e as Error).message, /deployed from contract sources abababababab/)
+      return true
+    })
+    const old = join(tmp, 'old-build.json')
+    const { workerRegistry: _w, custodyInbox: _c, sourcesHash: _s, ...legacy } = saved
+    writeFileSync(old, JSON.stringify(legacy))
+    const before = readFileSync(old, 'utf8')
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: old, fundAccounts: 1, fundAmount: FUND }), (e: unknown) => {
+      isContractsChanged(e)
+      assert.match((e as Error).message, /no workerRegistry, custodyInbox, sourcesHash/)
+      return true
+    })
+    assert.equal(readFileSync(old, 'utf8'), before, 'the old file is left alone')
+    // A file that merely lacks one field is still an old deployment, not a malformed one.
+    const partial = join(tmp, 'partial.json')
+    writeFileSync(partial, JSON.stringify({ ...saved, sourcesHash: undefined }))
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: partial, fundAccounts: 1, fundAmount: FUND }), isContractsChanged)
+    // New fields present but malformed: that is a broken file.
+    writeFileSync(partial, JSON.stringify({ ...saved, workerRegistry: 'nope' }))
+    await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: partial, fundAccounts: 1, fundAmount: FUND }), (e: unknown) =>
+      isW3aError(e, 'INPUT_MALFORMED'),
+    )
   })
 
   it('refuses a deployment file made for another chain id', async () => {

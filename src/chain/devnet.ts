@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { createPublicClient, getAddress, http, type Address } from 'viem'
+import { createPublicClient, getAddress, http, zeroAddress, type Address } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
-import { w3aTokenAbi } from './abis.js'
+import { CONTRACTS_SOURCES_HASH, w3aTokenAbi } from './abis.js'
 import { createChainClients, type WriteClients } from './clients.js'
-import { deployContracts } from './deploy.js'
+import { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS } from './deploy.js'
 import { DEV_ACCOUNT_COUNT, DEV_MNEMONIC, devAccount } from './dev-accounts.js'
 import { withChainErrors } from './errors.js'
 import { waitForSuccess } from './write.js'
@@ -21,7 +21,11 @@ export const DeploymentSchema = z.object({
   chainId: z.number().int().positive(),
   token: address,
   datasetRegistry: address,
+  workerRegistry: address,
+  custodyInbox: address,
   deployer: address,
+  /** CONTRACTS_SOURCES_HASH of the build that deployed: other sources are refused. */
+  sourcesHash: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex'),
   /** Block of the deployment: event followers start here. */
   blockNumber: z.number().int().nonnegative(),
   /** ISO 8601 time of the deployment. */
@@ -39,6 +43,12 @@ export type EnsureDeploymentParameters = {
   fundAmount: bigint
   /** Dev mnemonic; default the public anvil one. */
   mnemonic?: string
+  /**
+   * Address of the sim dev attestation key (src/tee's DEV_ATTESTATION_SIGNER), set in the
+   * WorkerRegistry at first deployment. Without it sim is allowed but no sim quote verifies
+   * until governance calls setDevAttestationSigner.
+   */
+  devAttestationSigner?: Address
 }
 
 export type EnsureDeploymentReturnType = Deployment
@@ -47,7 +57,12 @@ export type EnsureDeploymentReturnType = Deployment
  * Dev networks: reuses the deployment saved in `deploymentFile` when its contracts are still on
  * the chain; deploys (with dev account 0) and funds dev accounts when there is no file; refuses
  * with CONTRACTS_NOT_DEPLOYED when the file exists but the chain lost the contracts, because
- * silently redeploying would orphan every dataset registered before.
+ * silently redeploying would orphan every dataset registered before, and when the file was
+ * made by other contract sources (or lacks contracts this build needs), because this build's
+ * code would talk to contracts with another ABI.
+ *
+ * The WorkerRegistry of a dev network allows sim, with DEVNET_WORKER_REGISTRY_PARAMS (100
+ * tokens stake, 60 s heartbeat timeout, 50-block epochs); governance is dev account 0.
  */
 export async function ensureDeployment(params: EnsureDeploymentParameters): Promise<EnsureDeploymentReturnType> {
   const { rpcUrl, deploymentFile, fundAccounts, fundAmount } = params
@@ -60,14 +75,15 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
   const chainId = await withChainErrors(() => probe.getChainId(), { rpcUrl })
 
   if (existsSync(deploymentFile)) {
-    const saved = readDeploymentFile(deploymentFile)
+    const saved = readCurrentDeploymentFile(deploymentFile)
     if (saved.chainId !== chainId) {
       throw new W3aError('CONTRACTS_NOT_DEPLOYED', `deployment file ${deploymentFile} is for chain ${saved.chainId}, but the RPC at ${rpcUrl} is chain ${chainId}`, {
         details: ['point --chain-rpc at the chain the file was made for, or use another data directory for this chain'],
       })
     }
-    const codes = await withChainErrors(() => Promise.all([probe.getCode({ address: saved.token }), probe.getCode({ address: saved.datasetRegistry })]), { rpcUrl })
-    const missing = [saved.token, saved.datasetRegistry].filter((_, i) => codes[i] === undefined || codes[i] === '0x')
+    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox]
+    const codes = await withChainErrors(() => Promise.all(addresses.map((a) => probe.getCode({ address: a }))), { rpcUrl })
+    const missing = addresses.filter((_, i) => codes[i] === undefined || codes[i] === '0x')
     if (missing.length === 0) return saved
     throw new W3aError('CONTRACTS_NOT_DEPLOYED', `the chain at ${rpcUrl} has no W3A contracts at the addresses saved in ${deploymentFile}`, {
       details: [
@@ -80,14 +96,20 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
   }
 
   const clients = createChainClients({ rpcUrl, chainId, account: devAccount(0, params.mnemonic ?? DEV_MNEMONIC) })
-  const deployed = await deployContracts(clients)
+  const deployed = await deployContracts({
+    ...clients,
+    workerRegistryParams: { ...DEVNET_WORKER_REGISTRY_PARAMS, allowSim: true, devAttestationSigner: params.devAttestationSigner ?? zeroAddress },
+  })
   await fundDevAccounts(clients, deployed.token, fundAccounts, fundAmount, params.mnemonic ?? DEV_MNEMONIC)
 
   const deployment: Deployment = {
     chainId: deployed.chainId,
     token: deployed.token,
     datasetRegistry: deployed.datasetRegistry,
+    workerRegistry: deployed.workerRegistry,
+    custodyInbox: deployed.custodyInbox,
     deployer: deployed.deployer,
+    sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
     deployedAt: new Date().toISOString(),
   }
@@ -97,12 +119,59 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
 
 /** Reads and validates a deployment file; INPUT_MALFORMED when it is not one. */
 export function readDeploymentFile(path: string): Deployment {
-  let raw: unknown
+  return parseDeployment(path, readJson(path))
+}
+
+/** Fields added after the first release: a file without them was deployed by an older build. */
+const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'sourcesHash'] as const
+
+/**
+ * Like readDeploymentFile, but CONTRACTS_NOT_DEPLOYED when the file was written for other
+ * contract sources (a different sourcesHash, or an older file lacking later contracts).
+ */
+function readCurrentDeploymentFile(path: string): Deployment {
+  const raw = readJson(path)
+  const lacking = typeof raw === 'object' && raw !== null ? LATER_FIELDS.filter((f) => !(f in raw)) : []
+  if (lacking.length > 0 && LegacyDeploymentSchema.safeParse(raw).success) {
+    throw contractsChanged(path, [`the file has no ${lacking.join(', ')}: it was written by an older build`])
+  }
+  const saved = parseDeployment(path, raw)
+  if (saved.sourcesHash !== CONTRACTS_SOURCES_HASH) {
+    throw contractsChanged(path, [`deployed from contract sources ${saved.sourcesHash.slice(0, 12)}…, this build has ${CONTRACTS_SOURCES_HASH.slice(0, 12)}…`])
+  }
+  return saved
+}
+
+function contractsChanged(path: string, why: string[]): W3aError {
+  return new W3aError('CONTRACTS_NOT_DEPLOYED', 'contracts changed since this data dir was deployed; start with a fresh --data-dir', {
+    details: [
+      ...why,
+      `deployment file: ${path}`,
+      'the contracts on that chain have another ABI than this build expects, and redeploying would orphan what was registered on them',
+      'keep the old data dir for the build that made it, or start this build with another --data-dir',
+    ],
+  })
+}
+
+/** The first release's deployment file (to tell an old file from a malformed one). */
+const LegacyDeploymentSchema = z.object({
+  chainId: z.number().int().positive(),
+  token: address,
+  datasetRegistry: address,
+  deployer: address,
+  blockNumber: z.number().int().nonnegative(),
+  deployedAt: z.string().min(1),
+})
+
+function readJson(path: string): unknown {
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
+    return JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
     throw new W3aError('INPUT_MALFORMED', `deployment file ${path} is not readable JSON`, { details: [String(e)], cause: e })
   }
+}
+
+function parseDeployment(path: string, raw: unknown): Deployment {
   const parsed = DeploymentSchema.safeParse(raw)
   if (!parsed.success) {
     throw new W3aError('INPUT_MALFORMED', `deployment file ${path} is not a W3A deployment`, {

@@ -55,7 +55,7 @@ describe('chain errors', () => {
     await assert.rejects(listDatasets(clients.publicClient, { registry }), isUnreachable)
     await assert.rejects(getTokenBalance(clients.publicClient, { token: registry, account: registry }), isUnreachable)
     await assert.rejects(
-      registerDataset(clients, { registry, id, name: 'x', manifestCid: 'bafy', schemaHash: id, pricePerQuery: 0n }),
+      registerDataset(clients, { registry, salt: id, name: 'x', manifestCid: 'bafy', schemaHash: id, pricePerQuery: 0n }),
       isUnreachable,
     )
     await assert.rejects(
@@ -97,7 +97,7 @@ describe('chain errors', () => {
   it('reports a sender without gas money as CHAIN_ERROR, not as a revert', async () => {
     const poor = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account: privateKeyToAccount(generatePrivateKey()) })
     await assert.rejects(
-      registerDataset(poor, { registry: deployed.datasetRegistry, id, name: 'x', manifestCid: 'bafy', schemaHash: id, pricePerQuery: 0n }),
+      registerDataset(poor, { registry: deployed.datasetRegistry, salt: id, name: 'x', manifestCid: 'bafy', schemaHash: id, pricePerQuery: 0n }),
       (e: unknown) => {
         assert.ok(isW3aError(e, 'CHAIN_ERROR'), String(e))
         assert.match(e.message, /ETH/)

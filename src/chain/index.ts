@@ -11,7 +11,7 @@ export {
   type ChainWalletClient,
   type WriteClients,
 } from './clients.js'
-export { deployContracts, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
+export { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
 export {
   ensureDeployment,
   readDeploymentFile,
@@ -21,9 +21,43 @@ export {
   type EnsureDeploymentReturnType,
 } from './devnet.js'
 export { toChainError, withChainErrors, TxRevertedError, type ToChainErrorContext } from './errors.js'
-export { DATASET_STATUSES, assertDatasetId, type Dataset, type DatasetStatus } from './dataset.js'
+export { DATASET_STATUSES, assertDatasetId, datasetIdFor, type Dataset, type DatasetStatus } from './dataset.js'
 export type { WriteResult } from './write.js'
-export { datasetRegistryAbi, w3aTokenAbi, DatasetRegistryArtifact, W3ATokenArtifact } from './abis.js'
+export {
+  datasetRegistryAbi,
+  w3aTokenAbi,
+  workerRegistryAbi,
+  custodyInboxAbi,
+  DatasetRegistryArtifact,
+  W3ATokenArtifact,
+  WorkerRegistryArtifact,
+  CustodyInboxArtifact,
+  CONTRACTS_SOURCES_HASH,
+} from './abis.js'
+export {
+  TEE_TYPES,
+  WORKER_ROLES,
+  SIM_QUOTE_BYTES,
+  rolesToBits,
+  rolesFromBits,
+  reportDataFor,
+  workerPossessionDigest,
+  keeperApprovalDigest,
+  signKeeperApproval,
+  simQuoteDigest,
+  encodeSimQuote,
+  decodeSimQuote,
+  epochOf,
+  type TeeType,
+  type WorkerRole,
+  type WorkerState,
+  type WorkerStatus,
+  type WorkerInfo,
+  type WorkerRegistryParams,
+  type KeeperApprovalParameters,
+  type SimQuote,
+} from './worker.js'
+export { EMPTY_INBOX_HEAD, nextInboxHead, type InboxEntry } from './inbox.js'
 
 export { registerDataset, type RegisterDatasetParameters, type RegisterDatasetReturnType } from './actions/registerDataset.js'
 export { getDataset, type GetDatasetParameters, type GetDatasetReturnType } from './actions/getDataset.js'
@@ -36,3 +70,35 @@ export {
   type UpdateDatasetManifestReturnType,
 } from './actions/updateDatasetManifest.js'
 export { getTokenBalance, type GetTokenBalanceParameters, type GetTokenBalanceReturnType } from './actions/getTokenBalance.js'
+
+export { approveToken, type ApproveTokenParameters, type ApproveTokenReturnType } from './actions/approveToken.js'
+export { registerWorker, type RegisterWorkerParameters, type RegisterWorkerReturnType } from './actions/registerWorker.js'
+export { heartbeat, type HeartbeatParameters, type HeartbeatReturnType } from './actions/heartbeat.js'
+export { getWorker, type GetWorkerParameters, type GetWorkerReturnType } from './actions/getWorker.js'
+export { listWorkers, type ListWorkersParameters, type ListWorkersReturnType } from './actions/listWorkers.js'
+export { requestWorkerExit, type RequestWorkerExitParameters, type RequestWorkerExitReturnType } from './actions/requestWorkerExit.js'
+export { withdrawWorkerStake, type WithdrawWorkerStakeParameters, type WithdrawWorkerStakeReturnType } from './actions/withdrawWorkerStake.js'
+export { slashWorker, type SlashWorkerParameters, type SlashWorkerReturnType } from './actions/slashWorker.js'
+export { allowMeasurement, type AllowMeasurementParameters, type AllowMeasurementReturnType } from './actions/allowMeasurement.js'
+export { disallowMeasurement, type DisallowMeasurementParameters, type DisallowMeasurementReturnType } from './actions/disallowMeasurement.js'
+export { setAllowSim, type SetAllowSimParameters, type SetAllowSimReturnType } from './actions/setAllowSim.js'
+export {
+  setDevAttestationSigner,
+  type SetDevAttestationSignerParameters,
+  type SetDevAttestationSignerReturnType,
+} from './actions/setDevAttestationSigner.js'
+export { setSlasher, type SetSlasherParameters, type SetSlasherReturnType } from './actions/setSlasher.js'
+export { getRegistryParams, type GetRegistryParamsParameters, type GetRegistryParamsReturnType } from './actions/getRegistryParams.js'
+export { getCurrentEpoch, type GetCurrentEpochParameters, type GetCurrentEpochReturnType } from './actions/getCurrentEpoch.js'
+export { publishEpochKey, type PublishEpochKeyParameters, type PublishEpochKeyReturnType } from './actions/publishEpochKey.js'
+export { getEpochKey, type GetEpochKeyParameters, type GetEpochKeyReturnType } from './actions/getEpochKey.js'
+export { publishStateRoot, type PublishStateRootParameters, type PublishStateRootReturnType } from './actions/publishStateRoot.js'
+export { getStateRoots, type GetStateRootsParameters, type GetStateRootsReturnType, type PublishedStateRoot } from './actions/getStateRoots.js'
+export {
+  postCustodyCommand,
+  MAX_CUSTODY_CIPHERTEXT_BYTES,
+  type PostCustodyCommandParameters,
+  type PostCustodyCommandReturnType,
+} from './actions/postCustodyCommand.js'
+export { getInboxState, type GetInboxStateParameters, type GetInboxStateReturnType } from './actions/getInboxState.js'
+export { readInbox, type ReadInboxParameters, type ReadInboxReturnType } from './actions/readInbox.js'

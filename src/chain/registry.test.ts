@@ -4,6 +4,7 @@ import { keccak256, toHex, zeroAddress, type Hex } from 'viem'
 import { isW3aError } from '../core/errors.js'
 import {
   createChainClients,
+  datasetIdFor,
   datasetRegistryAbi,
   deployContracts,
   devAccount,
@@ -23,7 +24,9 @@ import {
 } from './index.js'
 
 let seq = 0
-const newId = (): Hex => keccak256(toHex(`registry-test-${process.pid}-${seq++}-${Math.random()}`))
+const newSalt = (): Hex => keccak256(toHex(`registry-test-${process.pid}-${seq++}-${Math.random()}`))
+/** An id nobody registered (never derived from a real registration). */
+const unknownId = (): Hex => keccak256(toHex(`unknown-${seq++}-${Math.random()}`))
 const SCHEMA: Hex = keccak256(toHex('ts TIMESTAMP, user VARCHAR, amount DOUBLE'))
 const SCHEMA_2: Hex = keccak256(toHex('ts TIMESTAMP, user VARCHAR, amount DOUBLE, country VARCHAR'))
 const CID_A = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'
@@ -73,8 +76,9 @@ describe('DatasetRegistry actions', () => {
   })
 
   it('registers and reads a dataset', async () => {
-    const id = newId()
-    const res = await registerDataset(alice, { registry, id, name: 'Sales 2025', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 10n ** 18n })
+    const salt = newSalt()
+    const id = datasetIdFor(devAccount(1).address, salt)
+    const res = await registerDataset(alice, { registry, salt, name: 'Sales 2025', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 10n ** 18n })
     assert.match(res.hash, /^0x[0-9a-f]{64}$/)
     assert.equal(typeof res.blockNumber, 'bigint')
     assert.equal(res.id, id)
@@ -95,45 +99,65 @@ describe('DatasetRegistry actions', () => {
     })
   })
 
-  it('rejects a duplicate id, whoever sends it, without sending a transaction', async () => {
-    const id = newId()
-    await registerDataset(alice, { registry, id, name: 'first', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 1n })
-    const nonceBefore = await bob.publicClient.getTransactionCount({ address: devAccount(2).address })
-    await rejectsWith(registerDataset(bob, { registry, id, name: 'second', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 2n }), 'DatasetExists')
-    await rejectsWith(registerDataset(alice, { registry, id, name: 'again', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 2n }), 'DatasetExists')
-    assert.equal(await bob.publicClient.getTransactionCount({ address: devAccount(2).address }), nonceBefore, 'simulation stops the send')
+  it('rejects a reused salt without sending a transaction', async () => {
+    const salt = newSalt()
+    const { id } = await registerDataset(alice, { registry, salt, name: 'first', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 1n })
+    const nonceBefore = await alice.publicClient.getTransactionCount({ address: devAccount(1).address })
+    await rejectsWith(registerDataset(alice, { registry, salt, name: 'again', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 2n }), 'DatasetExists')
+    assert.equal(await alice.publicClient.getTransactionCount({ address: devAccount(1).address }), nonceBefore, 'simulation stops the send')
     const d = await getDataset(alice.publicClient, { registry, id })
     assert.equal(d.name, 'first')
     assert.equal(d.owner, devAccount(1).address)
   })
 
+  it('derives ids from the sender, so a copied salt cannot take an owner\'s id (no front-running)', async () => {
+    const salt = newSalt()
+    const aliceId = datasetIdFor(devAccount(1).address, salt)
+    // Carol saw Alice's pending transaction (salt in the clear) and registers first with the same salt.
+    const carol = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account: devAccount(3) })
+    const squat = await registerDataset(carol, { registry, salt, name: 'squatter', manifestCid: CID_B, schemaHash: SCHEMA, pricePerQuery: 0n })
+    assert.notEqual(squat.id, aliceId, 'a second account with the same salt gets a different id')
+    assert.equal(squat.id, datasetIdFor(devAccount(3).address, salt))
+    assert.equal(squat.owner, devAccount(3).address)
+    // Alice still gets exactly the id she bound into her ciphertexts.
+    const mine = await registerDataset(alice, { registry, salt, name: 'mine', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 1n })
+    assert.equal(mine.id, aliceId)
+    assert.equal((await getDataset(alice.publicClient, { registry, id: aliceId })).owner, devAccount(1).address)
+    assert.equal((await getDataset(alice.publicClient, { registry, id: squat.id })).owner, devAccount(3).address)
+    // The contract's derivation is the TS one, byte for byte.
+    const onChain = await alice.publicClient.readContract({ address: registry, abi: datasetRegistryAbi, functionName: 'datasetIdFor', args: [devAccount(1).address, salt] })
+    assert.equal(onChain, aliceId)
+    assert.throws(() => datasetIdFor(devAccount(1).address, '0x1234'), (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'))
+  })
+
   it('validates registration input', async () => {
-    await rejectsWith(registerDataset(alice, { registry, id: newId(), name: 'x', manifestCid: '', schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyManifestCid')
-    await rejectsWith(registerDataset(alice, { registry, id: newId(), name: '', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyName')
+    await rejectsWith(registerDataset(alice, { registry, salt: newSalt(), name: 'x', manifestCid: '', schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyManifestCid')
+    await rejectsWith(registerDataset(alice, { registry, salt: newSalt(), name: '', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'EmptyName')
     await rejectsWith(
-      registerDataset(alice, { registry, id: newId(), name: 'n'.repeat(129), manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
+      registerDataset(alice, { registry, salt: newSalt(), name: 'n'.repeat(129), manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
       'NameTooLong',
     )
-    const zeroId = `0x${'00'.repeat(32)}` as Hex
-    await rejectsWith(registerDataset(alice, { registry, id: zeroId, name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'InvalidDatasetId')
+    // A zero salt is as good as any other: the id is a hash, never zero.
+    const zeroSalt = `0x${'00'.repeat(32)}` as Hex
+    const z = await registerDataset(alice, { registry, salt: zeroSalt, name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n })
+    assert.equal(z.id, datasetIdFor(devAccount(1).address, zeroSalt))
     await assert.rejects(
-      registerDataset(alice, { registry, id: '0x1234', name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
+      registerDataset(alice, { registry, salt: '0x1234', name: 'x', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }),
       (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'),
     )
   })
 
   it('getDataset of an unknown id is DATASET_NOT_FOUND', async () => {
-    await assert.rejects(getDataset(alice.publicClient, { registry, id: newId() }), (e: unknown) => isW3aError(e, 'DATASET_NOT_FOUND'))
+    await assert.rejects(getDataset(alice.publicClient, { registry, id: unknownId() }), (e: unknown) => isW3aError(e, 'DATASET_NOT_FOUND'))
   })
 
   it('lets only the owner change price, manifest and status', async () => {
-    const id = newId()
-    await registerDataset(alice, { registry, id, name: 'owned', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
+    const { id } = await registerDataset(alice, { registry, salt: newSalt(), name: 'owned', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
 
     await rejectsWith(setDatasetPrice(bob, { registry, id, pricePerQuery: 1n }), 'NotDatasetOwner')
     await rejectsWith(setDatasetStatus(bob, { registry, id, status: 'paused' }), 'NotDatasetOwner')
     await rejectsWith(updateDatasetManifest(bob, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 }), 'NotDatasetOwner')
-    await rejectsWith(setDatasetPrice(bob, { registry, id: newId(), pricePerQuery: 1n }), 'UnknownDataset')
+    await rejectsWith(setDatasetPrice(bob, { registry, id: unknownId(), pricePerQuery: 1n }), 'UnknownDataset')
 
     const price = await setDatasetPrice(alice, { registry, id, pricePerQuery: 7n })
     assert.equal(price.oldPrice, 5n)
@@ -158,8 +182,8 @@ describe('DatasetRegistry actions', () => {
   })
 
   it('treats deleted as final', async () => {
-    const id = newId()
-    await registerDataset(alice, { registry, id, name: 'to delete', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
+    const salt = newSalt()
+    const { id } = await registerDataset(alice, { registry, salt, name: 'to delete', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
     const del = await setDatasetStatus(alice, { registry, id, status: 'deleted' })
     assert.equal(del.status, 'deleted')
     await rejectsWith(setDatasetStatus(alice, { registry, id, status: 'active' }), 'DatasetDeleted')
@@ -167,14 +191,14 @@ describe('DatasetRegistry actions', () => {
     await rejectsWith(setDatasetPrice(alice, { registry, id, pricePerQuery: 1n }), 'DatasetDeleted')
     await rejectsWith(updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA }), 'DatasetDeleted')
     // The id stays taken: it is bound into ciphertexts that may still exist somewhere.
-    await rejectsWith(registerDataset(alice, { registry, id, name: 'reuse', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'DatasetExists')
+    await rejectsWith(registerDataset(alice, { registry, salt, name: 'reuse', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n }), 'DatasetExists')
     const d = await getDataset(alice.publicClient, { registry, id })
     assert.equal(d.status, 'deleted')
   })
 
   it('emits an event for every change', async () => {
-    const id = newId()
-    const reg = await registerDataset(alice, { registry, id, name: 'evented', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 3n })
+    const reg = await registerDataset(alice, { registry, salt: newSalt(), name: 'evented', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 3n })
+    const { id } = reg
     await setDatasetPrice(alice, { registry, id, pricePerQuery: 4n })
     await updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
     await setDatasetStatus(alice, { registry, id, status: 'paused' })
@@ -196,9 +220,10 @@ describe('DatasetRegistry actions', () => {
   })
 
   it('enumerates datasets: all, by owner, by status, in pages', async () => {
-    const bobIds = [newId(), newId(), newId()]
-    for (const [i, id] of bobIds.entries()) {
-      await registerDataset(bob, { registry, id, name: `bob ${i}`, manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: BigInt(i) })
+    const bobIds: Hex[] = []
+    for (const i of [0, 1, 2]) {
+      const { id } = await registerDataset(bob, { registry, salt: newSalt(), name: `bob ${i}`, manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: BigInt(i) })
+      bobIds.push(id)
     }
     await setDatasetStatus(bob, { registry, id: bobIds[1]!, status: 'paused' })
 

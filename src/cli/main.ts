@@ -2,9 +2,27 @@ import { parseCommandArgs, renderHelp, type Command } from './command.js'
 import { createOutput, reportError } from './output.js'
 import { upCommand } from './commands/up.js'
 import { statusCommand } from './commands/status.js'
+import { workerCommand, workersLsCommand } from './commands/worker.js'
+import { attestVerifyCommand } from './commands/attest.js'
+import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datasetPolicyCommand, datasetAccessCommand } from './commands/custody.js'
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
 
-export const COMMANDS: Command[] = [upCommand, statusCommand, datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand]
+export const COMMANDS: Command[] = [
+  upCommand,
+  statusCommand,
+  datasetUploadCommand,
+  datasetLsCommand,
+  datasetShowCommand,
+  datasetDownloadCommand,
+  datasetGrantCommand,
+  datasetRevokeCommand,
+  datasetPolicyCommand,
+  datasetAccessCommand,
+  datasetDeleteCommand,
+  workerCommand,
+  workersLsCommand,
+  attestVerifyCommand,
+]
 
 function topHelp(): string {
   const groups = COMMANDS.map((c) => `  w3a ${c.path.join(' ').padEnd(20)} ${c.summary}`)

@@ -28,12 +28,29 @@ export type W3aErrorCode =
   | 'CONTRACTS_NOT_DEPLOYED'
   | 'DATASET_NOT_FOUND'
   | 'CHAIN_ERROR' // any other RPC / transaction failure (nonce, gas, funds), with viem's message
+  // tee
+  | 'ATTESTATION_INVALID'
+  | 'ATTESTATION_EXPIRED'
+  | 'SIM_NOT_ALLOWED'
+  | 'MEASUREMENT_NOT_ALLOWED'
+  | 'REPORT_DATA_MISMATCH'
+  | 'UNSEAL_FAILED'
+  | 'SEALING_UNAVAILABLE'
+  | 'TEE_UNAVAILABLE'
+  // custody
+  | 'CUSTODY_OUT_OF_ORDER'
+  | 'CUSTODY_MALFORMED'
+  | 'EPOCH_REGRESSION'
+  | 'HANDOVER_REFUSED'
+  | 'ACCESS_DENIED'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'
   | 'GATEWAY_ERROR'
   | 'ACCOUNT_MISSING'
   | 'NOT_OWNER'
+  | 'KEEPER_UNAVAILABLE'
+  | 'COMMAND_REFUSED'
   | 'INTERNAL'
 
 export type W3aErrorParameters = {

@@ -5,6 +5,7 @@ import { isW3aError, type W3aErrorCode } from '../core/errors.js'
 import {
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_HEADER_SIZE,
+  ENVELOPE_STREAM_PIECE_SIZE,
   ENVELOPE_TAG_SIZE,
   ENVELOPE_VERSION,
   MAX_CHUNK_SIZE,
@@ -21,6 +22,8 @@ const key = generateDatasetKey()
 const ctx: EnvelopeContext = { datasetId: `0x${'a1'.repeat(32)}`, segmentIndex: 7 }
 const CS = 16 // small chunks keep the exhaustive attack loops cheap
 const REC = CS + ENVELOPE_TAG_SIZE
+/** The default before 1 MiB: envelopes written with it must keep opening. */
+const LEGACY_CS = 65536
 
 /** Deterministic, irregular slicing (1-byte to larger pieces). */
 async function* sliced(buf: Uint8Array, sizes: number[] = [1, 7, 3, 64, 5, 1000, 2, 17]): AsyncGenerator<Uint8Array> {
@@ -86,7 +89,7 @@ function assemble(header: Uint8Array, recs: Uint8Array[]): Uint8Array {
 }
 
 describe('envelope: round trips', () => {
-  for (const cs of [CS, DEFAULT_CHUNK_SIZE]) {
+  for (const cs of [CS, LEGACY_CS, DEFAULT_CHUNK_SIZE]) {
     const sizes = [0, 1, cs - 1, cs, cs + 1, 3 * cs, 3 * cs + 5]
     for (const n of sizes) {
       it(`chunk ${cs}, ${n} bytes: whole and stream, cross-compatible`, async () => {
@@ -105,12 +108,60 @@ describe('envelope: round trips', () => {
   }
 
   it('accepts 1-byte and 256 KiB input slices', async () => {
-    const pt = randomBytes(3 * DEFAULT_CHUNK_SIZE + 123)
-    const ct = encryptSegment({ key, context: ctx }, pt)
-    assert.deepEqual(await collect(decryptSegmentStream({ key, context: ctx }, sliced(ct, [1]))), pt)
-    assert.deepEqual(await collect(decryptSegmentStream({ key, context: ctx }, sliced(ct, [256 * 1024]))), pt)
-    const ct2 = await collect(encryptSegmentStream({ key, context: ctx }, sliced(pt, [1])))
-    assert.deepEqual(Buffer.from(decryptSegment({ key, context: ctx }, ct2)), pt)
+    // 1-byte slices over a few chunks (legacy size keeps this quick), coarser ones over default chunks.
+    for (const [chunkSize, sizes] of [[LEGACY_CS, [1]], [LEGACY_CS, [256 * 1024]], [DEFAULT_CHUNK_SIZE, [4093]], [DEFAULT_CHUNK_SIZE, [256 * 1024]]] as const) {
+      const pt = randomBytes(3 * chunkSize + 123)
+      const ct = encryptSegment({ key, context: ctx, chunkSize }, pt)
+      assert.deepEqual(await collect(decryptSegmentStream({ key, context: ctx }, sliced(ct, [...sizes]))), pt)
+      const ct2 = await collect(encryptSegmentStream({ key, context: ctx, chunkSize }, sliced(pt, [...sizes])))
+      assert.deepEqual(Buffer.from(decryptSegment({ key, context: ctx }, ct2)), pt)
+    }
+  })
+
+  it('writes 1 MiB chunks by default, and still reads the 64 KiB chunks of older envelopes', async () => {
+    assert.equal(DEFAULT_CHUNK_SIZE, 1024 * 1024)
+    const pt = randomBytes(2 * LEGACY_CS + 9)
+    const a = Buffer.from(encryptSegment({ key, context: ctx }, pt))
+    const b = await collect(encryptSegmentStream({ key, context: ctx }, whole(pt)))
+    for (const ct of [a, b]) assert.equal(ct.readUInt32BE(8), DEFAULT_CHUNK_SIZE)
+    const legacy = Buffer.from(encryptSegment({ key, context: ctx, chunkSize: LEGACY_CS }, pt))
+    assert.equal(legacy.readUInt32BE(8), LEGACY_CS)
+    assert.equal(legacy.length, ENVELOPE_HEADER_SIZE + pt.length + 3 * ENVELOPE_TAG_SIZE)
+    assert.deepEqual(Buffer.from(decryptSegment({ key, context: ctx }, legacy)), pt)
+    assert.deepEqual(await collect(decryptSegmentStream({ key, context: ctx }, sliced(legacy, [1000]))), pt)
+  })
+
+  it('the stream yields whole UnixFS-leaf pieces (only the last one shorter), each its own bytes', async () => {
+    for (const [n, chunkSize, pieceSize] of [
+      [5 * 1024 * 1024 + 77, undefined, undefined], // default chunks and pieces
+      [3 * LEGACY_CS + 5, LEGACY_CS, undefined], // every piece straddles a tag
+      [1000, 16, 7], // pieces smaller than a record
+      [1000, 33, 49], // pieces and records of unrelated sizes
+      [0, 16, 1],
+    ] as const) {
+      const pt = randomBytes(n)
+      const expected = envelopeCiphertextSize(n, chunkSize ?? DEFAULT_CHUNK_SIZE)
+      const size = pieceSize ?? ENVELOPE_STREAM_PIECE_SIZE
+      for (const slices of [[1024 * 1024], [3, 5000, 17]]) {
+        const pieces: Uint8Array[] = []
+        for await (const p of encryptSegmentStream({ key, context: ctx, chunkSize, pieceSize }, sliced(pt, slices))) pieces.push(p)
+        assert.equal(pieces.length, Math.ceil(expected / size))
+        pieces.forEach((p, i) => assert.equal(p.length, i < pieces.length - 1 ? size : expected - i * size))
+        // No two pieces share bytes, so a consumer may keep (or recycle) each one on its own.
+        const ranges = pieces.map((p) => ({ buf: p.buffer, from: p.byteOffset, to: p.byteOffset + p.length }))
+        for (const [i, r] of ranges.entries()) {
+          for (const q of ranges.slice(i + 1)) assert.ok(r.buf !== q.buf || r.to <= q.from || q.to <= r.from, 'pieces overlap')
+        }
+        const ct = Buffer.concat(pieces)
+        assert.deepEqual(Buffer.from(decryptSegment({ key, context: ctx }, ct)), pt)
+      }
+    }
+  })
+
+  it('rejects a bad piece size', async () => {
+    for (const pieceSize of [0, -1, 1.5, Number.NaN]) {
+      await assert.rejects(collect(encryptSegmentStream({ key, context: ctx, pieceSize }, whole(randomBytes(10)))), (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'))
+    }
   })
 
   it('an empty plaintext is one final chunk (a bare tag)', () => {
@@ -139,8 +190,10 @@ describe('envelope: round trips', () => {
 
   it('envelopeCiphertextSize counts one tag per chunk and at least one chunk', () => {
     assert.equal(envelopeCiphertextSize(0), 44 + 16)
-    assert.equal(envelopeCiphertextSize(65536), 44 + 65536 + 16)
-    assert.equal(envelopeCiphertextSize(65537), 44 + 65537 + 32)
+    assert.equal(envelopeCiphertextSize(DEFAULT_CHUNK_SIZE), 44 + DEFAULT_CHUNK_SIZE + 16)
+    assert.equal(envelopeCiphertextSize(DEFAULT_CHUNK_SIZE + 1), 44 + DEFAULT_CHUNK_SIZE + 1 + 32)
+    assert.equal(envelopeCiphertextSize(65536, LEGACY_CS), 44 + 65536 + 16)
+    assert.equal(envelopeCiphertextSize(65537, LEGACY_CS), 44 + 65537 + 32)
     assert.equal(envelopeCiphertextSize(32, 16), 44 + 32 + 32)
   })
 
@@ -165,20 +218,35 @@ describe('envelope: matches the byte layout in docs/formats.md', () => {
     aad: Buffer.concat([header, Buffer.from(context.datasetId.slice(2), 'hex'), u64(context.segmentIndex), u64(i), Buffer.of(final ? 1 : 0)]),
   })
 
-  it('our ciphertext opens with the documented key, nonce and AAD', () => {
-    const pt = randomBytes(2 * CS + 3)
-    const ct = Buffer.from(encryptSegment({ key, context: ctx, chunkSize: CS }, pt))
+  /** Opens `ct` by the spec alone (chunk size from its header). */
+  function openBySpec(ct: Buffer, context: EnvelopeContext): Buffer {
     const header = ct.subarray(0, 44)
+    const cs = header.readUInt32BE(8)
     const out: Buffer[] = []
-    records(ct).forEach((r, i, all) => {
-      const s = spec(header, ctx, i, i === all.length - 1)
+    records(ct, cs).forEach((r, i, all) => {
+      const s = spec(header, context, i, i === all.length - 1)
       const d = createDecipheriv('aes-256-gcm', s.key, s.nonce)
       d.setAAD(s.aad)
       d.setAuthTag(r.subarray(r.length - 16))
       out.push(d.update(r.subarray(0, r.length - 16)))
       d.final()
     })
-    assert.deepEqual(Buffer.concat(out), pt)
+    return Buffer.concat(out)
+  }
+
+  it('our ciphertext opens with the documented key, nonce and AAD', () => {
+    const pt = randomBytes(2 * CS + 3)
+    assert.deepEqual(openBySpec(Buffer.from(encryptSegment({ key, context: ctx, chunkSize: CS }, pt)), ctx), pt)
+  })
+
+  it('so does the stream, with the default and other chunk sizes', async () => {
+    for (const [n, chunkSize] of [[2 * DEFAULT_CHUNK_SIZE + 1000, undefined], [5 * CS + 1, CS], [3 * LEGACY_CS, LEGACY_CS]] as const) {
+      const pt = randomBytes(n)
+      const ct = await collect(encryptSegmentStream({ key, context: ctx, chunkSize }, sliced(pt, [100_000, 1, 300_000])))
+      assert.equal(ct.readUInt32BE(8), chunkSize ?? DEFAULT_CHUNK_SIZE)
+      assert.deepEqual(openBySpec(ct, ctx), pt)
+      assert.deepEqual(openBySpec(Buffer.from(encryptSegment({ key, context: ctx, chunkSize }, pt)), ctx), pt)
+    }
   })
 
   it('an envelope built from the spec opens with our decryptor', () => {
@@ -310,13 +378,16 @@ describe('envelope: attacks', () => {
   })
 
   it('a tampered chunk in the middle of a stream yields exactly the chunks before it', async () => {
-    const big = randomBytes(5 * DEFAULT_CHUNK_SIZE)
-    const ct3 = encryptSegment({ key, context: ctx }, big)
-    const bad = flip(ct3, ENVELOPE_HEADER_SIZE + 2 * (DEFAULT_CHUNK_SIZE + 16) + 100)
-    for (const sizes of [[1], [256 * 1024], [4096, 1, 70000]]) {
-      const r = await streamDecrypt(bad, (b) => sliced(b, sizes))
-      expectStreamError(r.error, 'ENVELOPE_AUTH_FAILED', 'chunk: 2')
-      assert.deepEqual(r.yielded, big.subarray(0, 2 * DEFAULT_CHUNK_SIZE))
+    // 1-byte slices only over legacy-size chunks: the point is the slicing, not the size.
+    for (const [cs, slicings] of [[LEGACY_CS, [[1], [256 * 1024], [4096, 1, 70000]]], [DEFAULT_CHUNK_SIZE, [[256 * 1024], [4096, 1, 70000]]]] as const) {
+      const big = randomBytes(5 * cs)
+      const ct3 = encryptSegment({ key, context: ctx, chunkSize: cs }, big)
+      const bad = flip(ct3, ENVELOPE_HEADER_SIZE + 2 * (cs + 16) + 100)
+      for (const sizes of slicings) {
+        const r = await streamDecrypt(bad, (b) => sliced(b, [...sizes]))
+        expectStreamError(r.error, 'ENVELOPE_AUTH_FAILED', 'chunk: 2')
+        assert.deepEqual(r.yielded, big.subarray(0, 2 * cs))
+      }
     }
   })
 })

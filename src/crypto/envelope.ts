@@ -13,19 +13,38 @@
  * (flagged final in its AAD) holds 0..chunkSize. Nothing in the ciphertext marks the
  * last chunk: a reader knows it by position, and the AAD flag makes that position
  * authentic, so cutting the stream at a chunk boundary cannot pass for a complete one.
+ *
+ * Writers use 1 MiB chunks by default (envelopes written with the earlier 64 KiB default
+ * carry that size in their header and read the same way): per-chunk cipher setup, tags
+ * and the UnixFS leaves that straddle a tag are then rare.
  */
-import { createCipheriv, createDecipheriv, createSecretKey, getRandomValues, hkdfSync, randomFillSync, type KeyObject } from 'node:crypto'
+import {
+  createCipheriv,
+  createDecipheriv,
+  createSecretKey,
+  getRandomValues,
+  hkdfSync,
+  randomFillSync,
+  type CipherGCM as Cipher,
+  type DecipherGCM as Decipher,
+  type KeyObject,
+} from 'node:crypto'
 import { W3aError } from '../core/errors.js'
 
 export type EnvelopeContext = { datasetId: `0x${string}` /* bytes32 hex */; segmentIndex: number }
 
 export const ENVELOPE_VERSION = 1
-export const DEFAULT_CHUNK_SIZE = 65536
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024
 /** Bounds on the chunk size; the upper one caps what a reader buffers for an untrusted header. */
 export const MIN_CHUNK_SIZE = 16
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024
 export const ENVELOPE_HEADER_SIZE = 44
 export const ENVELOPE_TAG_SIZE = 16
+/**
+ * Size of the pieces `encryptSegmentStream` yields: the UnixFS leaf size (`ipfs add`
+ * chunks, UNIXFS_CHUNK_SIZE in storage/unixfs.ts), so an importer takes them as they come.
+ */
+export const ENVELOPE_STREAM_PIECE_SIZE = 256 * 1024
 
 const MAGIC = Uint8Array.of(0x57, 0x33, 0x41, 0x45) // "W3AE"
 const SALT_OFFSET = 12
@@ -35,8 +54,18 @@ const AAD_SIZE = ENVELOPE_HEADER_SIZE + 32 + 8 + 8 + 1
 const AAD_CHUNK_INDEX = ENVELOPE_HEADER_SIZE + 32 + 8
 const AAD_FINAL = AAD_SIZE - 1
 const DATASET_ID_RE = /^0x[0-9a-fA-F]{64}$/
+/**
+ * Most bytes handed to one cipher update. Each update returns a freshly allocated buffer;
+ * past ~1 MiB those are fresh pages from the kernel every time (page faults cost more than
+ * the AES), below it the allocator recycles warm memory.
+ */
+const MAX_UPDATE = 1024 * 1024
 
 type EncryptParams = { key: Uint8Array; context: EnvelopeContext; chunkSize?: number }
+export type EncryptStreamParams = EncryptParams & {
+  /** Size of the yielded pieces (default ENVELOPE_STREAM_PIECE_SIZE, the UnixFS leaf size). */
+  pieceSize?: number
+}
 type DecryptParams = { key: Uint8Array; context: EnvelopeContext }
 
 export function generateDatasetKey(): Uint8Array {
@@ -99,22 +128,32 @@ export function decryptSegment(params: DecryptParams, ciphertext: Uint8Array): U
 }
 
 /**
- * Streaming encryption. Yields the header, then each chunk's ciphertext and tag (a few
- * pieces per chunk). Source pieces are read in place, not copied: do not reuse them.
+ * Streaming encryption. Yields the envelope in pieces of exactly `pieceSize` bytes (the last
+ * one may be shorter), cut at multiples of `pieceSize` from the start of the envelope. With
+ * the default (256 KiB) each piece is one UnixFS leaf, so `importBytes` stores the pieces
+ * as they come, without joining or copying them. A piece that lies inside one chunk's
+ * ciphertext is a view of the cipher's output (disjoint from every other piece); only the
+ * few that span a header, tag or chunk boundary are assembled, each in a buffer of its own.
+ * Pieces are never reused: the consumer may keep them. Source pieces are read in place, not
+ * copied: do not reuse them.
  */
-export async function* encryptSegmentStream(params: EncryptParams, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+export async function* encryptSegmentStream(params: EncryptStreamParams, source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   const chunkSize = params.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const pieceSize = params.pieceSize ?? ENVELOPE_STREAM_PIECE_SIZE
+  if (!Number.isSafeInteger(pieceSize) || pieceSize < 1) throw invalid(`piece size must be a positive integer, got ${pieceSize}`)
   const header = makeHeader(chunkSize)
   const cipher = new ChunkCipher(params.key, params.context, header)
-  yield header
+  const out = new PieceWriter(pieceSize)
+  yield* out.write(header)
   const queue = new ByteQueue()
   let index = 0
   for await (const piece of source) {
     queue.push(checkPiece(piece))
     // A chunk is sealed only once a byte beyond it is seen: only then is it known not to be final.
-    while (queue.length > chunkSize) yield* cipher.seal(index++, false, queue.take(chunkSize))
+    while (queue.length > chunkSize) yield* cipher.seal(index++, false, queue.take(chunkSize), out)
   }
-  yield* cipher.seal(index, true, queue.take(queue.length))
+  yield* cipher.seal(index, true, queue.take(queue.length), out)
+  yield* out.end()
 }
 
 /**
@@ -182,39 +221,65 @@ class ChunkCipher {
     this.aad[AAD_FINAL] = final ? 1 : 0
   }
 
-  /** Whole-buffer path: encrypt straight into `out` at `offset`; returns the new offset. */
-  sealInto(index: number, final: boolean, plaintext: Uint8Array, out: Buffer, offset: number): number {
+  private cipher(index: number, final: boolean): Cipher {
     this.select(index, final)
     const c = createCipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
     c.setAAD(this.aad)
-    const ct = c.update(plaintext)
-    out.set(ct, offset)
-    c.final()
-    out.set(c.getAuthTag(), offset + ct.length)
-    return offset + ct.length + ENVELOPE_TAG_SIZE
+    return c
   }
 
-  *seal(index: number, final: boolean, parts: Uint8Array[]): Generator<Uint8Array> {
+  private decipher(index: number, final: boolean, tag: Uint8Array): Decipher {
     this.select(index, final)
-    const c = createCipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
-    c.setAAD(this.aad)
-    const out: Uint8Array[] = []
-    for (const p of parts) {
-      const ct = c.update(p)
-      if (ct.length > 0) out.push(ct)
+    const d = createDecipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
+    d.setAAD(this.aad)
+    d.setAuthTag(tag)
+    return d
+  }
+
+  /** Whole-buffer path: encrypts one chunk straight into `out` at `offset`; returns the new offset. */
+  sealInto(index: number, final: boolean, plaintext: Uint8Array, out: Buffer, offset: number): number {
+    const c = this.cipher(index, final)
+    for (let p = 0; p < plaintext.length; p += MAX_UPDATE) {
+      const ct = c.update(plaintext.subarray(p, p + MAX_UPDATE))
+      out.set(ct, offset)
+      offset += ct.length
     }
     c.final()
-    out.push(c.getAuthTag())
-    yield* out
+    out.set(c.getAuthTag(), offset)
+    return offset + ENVELOPE_TAG_SIZE
   }
 
-  /** Whole-buffer path: decrypt and verify one chunk into `out` at `offset`. */
+  /** Stream path: encrypts one chunk (its plaintext in consecutive parts) into `out`; yields the pieces that completes. */
+  *seal(index: number, final: boolean, parts: Uint8Array[], out: PieceWriter): Generator<Uint8Array> {
+    const c = this.cipher(index, final)
+    for (const part of parts) {
+      for (let p = 0; p < part.length; p += MAX_UPDATE) yield* out.write(c.update(part.length <= MAX_UPDATE ? part : part.subarray(p, p + MAX_UPDATE)))
+    }
+    c.final()
+    yield* out.write(c.getAuthTag())
+  }
+
+  /**
+   * Whole-buffer path: decrypts one chunk straight into `out` at `offset` and verifies it.
+   * On failure the chunk's plaintext is wiped (from `out` and the cipher's buffers) before
+   * the error is thrown.
+   */
   openInto(index: number, final: boolean, ct: Uint8Array, tag: Uint8Array, out: Buffer, offset: number): void {
-    const pt = this.tryOpen(index, final, [ct], tag)
-    if (pt === undefined) this.fail(index, final, [ct], tag)
-    for (const b of pt) {
-      out.set(b, offset)
-      offset += b.length
+    const d = this.decipher(index, final, tag)
+    const pt: Buffer[] = []
+    let o = offset
+    for (let p = 0; p < ct.length; p += MAX_UPDATE) {
+      const b = d.update(ct.subarray(p, p + MAX_UPDATE))
+      out.set(b, o)
+      o += b.length
+      pt.push(b)
+    }
+    try {
+      d.final()
+    } catch {
+      for (const b of pt) b.fill(0)
+      out.fill(0, offset, o)
+      this.fail(index, final, [ct], tag)
     }
   }
 
@@ -226,14 +291,13 @@ class ChunkCipher {
 
   /** Decrypts and verifies; returns the plaintext pieces, or undefined if the tag does not verify. */
   private tryOpen(index: number, final: boolean, parts: Uint8Array[], tag: Uint8Array): Buffer[] | undefined {
-    this.select(index, final)
-    const d = createDecipheriv('aes-256-gcm', this.key, this.nonce, { authTagLength: ENVELOPE_TAG_SIZE })
-    d.setAAD(this.aad)
-    d.setAuthTag(tag)
+    const d = this.decipher(index, final, tag)
     const pt: Buffer[] = []
-    for (const p of parts) {
-      const b = d.update(p)
-      if (b.length > 0) pt.push(b)
+    for (const part of parts) {
+      for (let p = 0; p < part.length; p += MAX_UPDATE) {
+        const b = d.update(part.length <= MAX_UPDATE ? part : part.subarray(p, p + MAX_UPDATE))
+        if (b.length > 0) pt.push(b)
+      }
     }
     try {
       d.final()
@@ -259,6 +323,51 @@ class ChunkCipher {
     throw new W3aError('ENVELOPE_AUTH_FAILED', 'Encrypted segment failed authentication (wrong key, wrong dataset/segment, or tampered data)', {
       details: [`chunk: ${index}`],
     })
+  }
+}
+
+/**
+ * Cuts a byte stream into pieces of `size` bytes at fixed offsets. A write that covers a
+ * whole piece is passed on as a view (no copy); bytes of a piece that spans several writes
+ * are gathered into a fresh buffer of its own. Nothing is ever reused, so every piece it
+ * yields stays valid for as long as the consumer keeps it.
+ */
+class PieceWriter {
+  private buf: Buffer | undefined
+  private fill = 0
+
+  constructor(private readonly size: number) {}
+
+  /** Takes `bytes` (read now, or kept as views: do not modify them later); yields the pieces completed. */
+  *write(bytes: Uint8Array): Generator<Uint8Array> {
+    const size = this.size
+    const n = bytes.length
+    let o = 0
+    while (o < n) {
+      if (this.fill === 0 && n - o >= size) {
+        yield bytes.subarray(o, o + size)
+        o += size
+        continue
+      }
+      const k = Math.min(size - this.fill, n - o)
+      // Not zero-filled: a piece is only handed out once every byte of it is written.
+      this.buf ??= Buffer.allocUnsafeSlow(size)
+      this.buf.set(o === 0 && k === n ? bytes : bytes.subarray(o, o + k), this.fill)
+      this.fill += k
+      o += k
+      if (this.fill === size) {
+        yield this.buf
+        this.buf = undefined
+        this.fill = 0
+      }
+    }
+  }
+
+  /** The last, partial piece, copied to its exact size (it may be far smaller than a piece). */
+  *end(): Generator<Uint8Array> {
+    if (this.buf !== undefined && this.fill > 0) yield new Uint8Array(this.buf.subarray(0, this.fill))
+    this.buf = undefined
+    this.fill = 0
   }
 }
 

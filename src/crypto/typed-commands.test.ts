@@ -1,12 +1,17 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { verifyTypedData, type Hex } from 'viem'
+import { encodeAbiParameters, keccak256, verifyTypedData, type Hex } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError, type W3aErrorCode } from '../core/errors.js'
 import {
+  CUSTODY_QUERY_TYPES,
   OWNER_COMMAND_TYPES,
   commandTypedData,
+  datasetIdFor,
+  dekHash,
+  signCustodyQuery,
   signOwnerCommand,
+  verifyCustodyQuery,
   verifyOwnerCommand,
   type CommandDomain,
   type OwnerCommand,
@@ -21,7 +26,7 @@ const datasetId: Hex = `0x${'ab'.repeat(32)}`
 const common = { datasetId, nonce: 1n, expiry: BigInt(now + 600) }
 
 const commands: OwnerCommand[] = [
-  { type: 'RegisterDataset', message: { ...common, manifestCid: 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', sealedKeyHash: `0x${'11'.repeat(32)}` } },
+  { type: 'RegisterDataset', message: { ...common, salt: `0x${'44'.repeat(32)}`, manifestCid: 'bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy', sealedKeyHash: `0x${'11'.repeat(32)}` } },
   { type: 'Grant', message: { ...common, grantee: mallory.address, expiresAt: BigInt(now + 86400), uses: 10 } },
   { type: 'Revoke', message: { ...common, grantee: mallory.address } },
   { type: 'Delete', message: { ...common } },
@@ -76,7 +81,7 @@ describe('typed commands: signing and verification', () => {
 
   it('the EIP-712 type strings are pinned (the custody contract hashes the same)', () => {
     const encodeType = (name: keyof typeof OWNER_COMMAND_TYPES) => `${name}(${OWNER_COMMAND_TYPES[name].map((f) => `${f.type} ${f.name}`).join(',')})`
-    assert.equal(encodeType('RegisterDataset'), 'RegisterDataset(bytes32 datasetId,string manifestCid,bytes32 sealedKeyHash,uint256 nonce,uint64 expiry)')
+    assert.equal(encodeType('RegisterDataset'), 'RegisterDataset(bytes32 datasetId,bytes32 salt,string manifestCid,bytes32 sealedKeyHash,uint256 nonce,uint64 expiry)')
     assert.equal(encodeType('Grant'), 'Grant(bytes32 datasetId,address grantee,uint64 expiresAt,uint32 uses,uint256 nonce,uint64 expiry)')
     assert.equal(encodeType('Revoke'), 'Revoke(bytes32 datasetId,address grantee,uint256 nonce,uint64 expiry)')
     assert.equal(encodeType('Delete'), 'Delete(bytes32 datasetId,uint256 nonce,uint64 expiry)')
@@ -164,5 +169,44 @@ describe('typed commands: refusals', () => {
     const signed = await signOwnerCommand({ account: owner, domain, command: commands[3]! })
     await rejectsWith(verifyOwnerCommand({ signed: withMessage(signed, { extra: 1 }), domain, now }), 'INVALID_ARGUMENT')
     await rejectsWith(signOwnerCommand({ account: owner, domain: { ...domain, chainId: 0 }, command: commands[3]! }), 'INVALID_ARGUMENT')
+  })
+})
+
+describe('typed commands: dataset id derivation, DEK hash', () => {
+  it('datasetIdFor is keccak256(abi.encode(owner, salt)), as the registry contract computes it', () => {
+    const salt: Hex = `0x${'5a'.repeat(32)}`
+    const want = keccak256(encodeAbiParameters([{ type: 'address' }, { type: 'bytes32' }], [owner.address, salt]))
+    assert.equal(datasetIdFor(owner.address, salt), want)
+    assert.equal(datasetIdFor(owner.address.toLowerCase() as Hex, salt), want)
+    assert.notEqual(datasetIdFor(mallory.address, salt), want)
+    assert.throws(() => datasetIdFor(owner.address, '0x12'), (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'))
+  })
+
+  it('dekHash is keccak256 of the 32 raw key bytes', () => {
+    const dek = new Uint8Array(32).fill(7)
+    assert.equal(dekHash(dek), keccak256(dek))
+    assert.throws(() => dekHash(new Uint8Array(31)), (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'))
+  })
+})
+
+describe('typed commands: ReadCustody owner query', () => {
+  const query = { datasetId, requester: owner.address, responseKey: `0x${'66'.repeat(32)}` as Hex, nonce: 99n, expiry: BigInt(now + 60) }
+
+  it('the type string is pinned', () => {
+    assert.equal(
+      `ReadCustody(${CUSTODY_QUERY_TYPES.ReadCustody.map((f) => `${f.type} ${f.name}`).join(',')})`,
+      'ReadCustody(bytes32 datasetId,address requester,bytes32 responseKey,uint256 nonce,uint64 expiry)',
+    )
+  })
+
+  it('verifies for the requester only, within expiry, on its domain', async () => {
+    const signed = await signCustodyQuery({ account: owner, domain, query })
+    assert.equal(await verifyCustodyQuery({ signed, domain, now }), owner.address)
+    await rejectsWith(verifyCustodyQuery({ signed: { ...signed, query: { ...query, requester: mallory.address } }, domain, now }), 'SIGNATURE_INVALID')
+    await rejectsWith(verifyCustodyQuery({ signed: { ...signed, query: { ...query, responseKey: `0x${'67'.repeat(32)}` } }, domain, now }), 'SIGNATURE_INVALID')
+    await rejectsWith(verifyCustodyQuery({ signed, domain: { ...domain, chainId: 1 }, now }), 'SIGNATURE_INVALID')
+    await rejectsWith(verifyCustodyQuery({ signed, domain, now: now + 60 }), 'COMMAND_EXPIRED')
+    // An account cannot sign a query in someone else's name.
+    await rejectsWith(signCustodyQuery({ account: mallory, domain, query }), 'INVALID_ARGUMENT')
   })
 })

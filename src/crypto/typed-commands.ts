@@ -5,8 +5,25 @@
  * This module checks signature, domain and expiry only. Replay protection is the custody
  * state's job: it must accept each (signer, nonce) at most once, in inbox order. A signed
  * command stays valid for anyone to submit until `expiry`, so keep expiries short.
+ *
+ * What the fields mean (the custody contract's rules, src/custody/apply.ts):
+ * - RegisterDataset: `datasetId` must equal `datasetIdFor(signer, salt)` =
+ *   keccak256(abi.encode(address owner, bytes32 salt)), as the dataset registry derives it, so
+ *   nobody can front-run an owner's id and only the real owner can register the DEK.
+ *   `sealedKeyHash` = `dekHash(dek)` = keccak256(dek): the DEK travels next to the signed
+ *   command inside the sealed envelope and must hash to it.
+ * - Grant: replaces any earlier grant to the same grantee. `expiresAt` is unix seconds,
+ *   0 = never expires; `uses` is the number of analyses allowed, 0 = unlimited.
+ * - Revoke: removes the grantee's grant (revoking a grantee without a grant is a no-op).
+ * - Delete: drops the DEK (crypto-shredding); the dataset id can never be registered again.
+ * - SetPolicy: the policy itself travels inside the sealed envelope and must hash to
+ *   `policyHash` (`policyHash()` of src/custody/policy.ts); it replaces the whole policy.
+ *
+ * `ReadCustody` is not a command: an owner signs it to read the confidential custody state
+ * of a dataset straight from a keeper (src/custody/owner-query.ts). Same domain as commands.
  */
-import { hashTypedData, isAddress, isAddressEqual, isHex, parseSignature, recoverAddress, validateTypedData, type Address, type Hex, type LocalAccount } from 'viem'
+import { keccak_256 } from '@noble/hashes/sha3.js'
+import { bytesToHex, hashTypedData, hexToBytes, isAddress, isAddressEqual, isHex, parseSignature, recoverAddress, validateTypedData, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
 
 export type CommandDomain = { chainId: number; verifyingContract: `0x${string}` }
@@ -18,6 +35,7 @@ export const COMMAND_DOMAIN_VERSION = '1'
 export const OWNER_COMMAND_TYPES = {
   RegisterDataset: [
     { name: 'datasetId', type: 'bytes32' },
+    { name: 'salt', type: 'bytes32' },
     { name: 'manifestCid', type: 'string' },
     { name: 'sealedKeyHash', type: 'bytes32' },
     { name: 'nonce', type: 'uint256' },
@@ -55,8 +73,9 @@ export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
 /** Fields every command carries: `nonce` is for replay tracking, `expiry` is unix seconds. */
 type Common = { datasetId: Hex; nonce: bigint; expiry: bigint }
 
-export type RegisterDatasetMessage = Common & { manifestCid: string; sealedKeyHash: Hex }
-/** `expiresAt` (unix seconds) and `uses` are the grant's limits; what 0 means is the custody contract's rule. */
+/** `datasetId` = datasetIdFor(signer, salt); `sealedKeyHash` = dekHash(dek). */
+export type RegisterDatasetMessage = Common & { salt: Hex; manifestCid: string; sealedKeyHash: Hex }
+/** `expiresAt` (unix seconds, 0 = never) and `uses` (0 = unlimited) are the grant's limits. */
 export type GrantMessage = Common & { grantee: Address; expiresAt: bigint; uses: number }
 export type RevokeMessage = Common & { grantee: Address }
 export type DeleteMessage = Common
@@ -173,4 +192,87 @@ function checkCommand(command: OwnerCommand): void {
 
 function invalidSignature(detail: string, more: string[] = [], cause?: unknown): W3aError {
   return new W3aError('SIGNATURE_INVALID', 'Owner command signature is not valid', { details: [detail, ...more], cause })
+}
+
+/** The dataset id the registry and the custody contract derive: keccak256(abi.encode(address owner, bytes32 salt)). */
+export function datasetIdFor(owner: Address, salt: Hex): Hex {
+  if (typeof owner !== 'string' || !isAddress(owner, { strict: false })) throw new W3aError('INVALID_ARGUMENT', 'owner must be an address')
+  if (typeof salt !== 'string' || !BYTES32_RE.test(salt)) throw new W3aError('INVALID_ARGUMENT', 'salt must be 0x-prefixed bytes32 hex')
+  const buf = new Uint8Array(64) // abi.encode pads the address to 32 bytes on the left
+  buf.set(hexToBytes(owner), 12)
+  buf.set(hexToBytes(salt), 32)
+  return bytesToHex(keccak_256(buf))
+}
+
+/** `sealedKeyHash` of RegisterDataset: keccak256 of the raw 32-byte DEK. */
+export function dekHash(dek: Uint8Array): Hex {
+  if (!(dek instanceof Uint8Array) || dek.length !== 32) throw new W3aError('INVALID_ARGUMENT', 'dataset key must be 32 bytes')
+  return bytesToHex(keccak_256(dek))
+}
+
+const BYTES32_RE = /^0x[0-9a-fA-F]{64}$/
+
+/** The owner query's struct: `responseKey` is the X25519 public key the answer is sealed to. */
+export const CUSTODY_QUERY_TYPES = {
+  ReadCustody: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'requester', type: 'address' },
+    { name: 'responseKey', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+} as const
+
+export type ReadCustodyMessage = { datasetId: Hex; requester: Address; responseKey: Hex; nonce: bigint; expiry: bigint }
+export type SignedCustodyQuery = { query: ReadCustodyMessage; domain: CommandDomain; signature: Hex }
+
+export function custodyQueryTypedData(domain: CommandDomain, query: ReadCustodyMessage) {
+  checkDomain(domain)
+  const want = CUSTODY_QUERY_TYPES.ReadCustody.map((f) => f.name as string)
+  const keys = typeof query === 'object' && query !== null ? Object.keys(query) : []
+  if (keys.length !== want.length || !want.every((k) => keys.includes(k))) throw new W3aError('INVALID_ARGUMENT', 'ReadCustody: message fields do not match the signed type')
+  if (typeof query.nonce !== 'bigint' || typeof query.expiry !== 'bigint') throw new W3aError('INVALID_ARGUMENT', 'ReadCustody: nonce and expiry must be bigint')
+  const typedData = {
+    domain: { name: COMMAND_DOMAIN_NAME, version: COMMAND_DOMAIN_VERSION, chainId: domain.chainId, verifyingContract: domain.verifyingContract },
+    types: CUSTODY_QUERY_TYPES,
+    primaryType: 'ReadCustody' as const,
+    message: query,
+  }
+  try {
+    validateTypedData(typedData as Parameters<typeof validateTypedData>[0])
+  } catch (cause) {
+    throw new W3aError('INVALID_ARGUMENT', 'ReadCustody: a field does not fit its EIP-712 type', { details: [String((cause as Error).message).split('\n')[0]!], cause })
+  }
+  return typedData
+}
+
+export async function signCustodyQuery(params: { account: LocalAccount; domain: CommandDomain; query: ReadCustodyMessage }): Promise<SignedCustodyQuery> {
+  const { account, domain, query } = params
+  if (typeof account.signTypedData !== 'function') throw new W3aError('INVALID_ARGUMENT', 'account cannot sign typed data')
+  if (!isAddressEqual(query.requester, account.address)) throw new W3aError('INVALID_ARGUMENT', 'ReadCustody: requester must be the signing account')
+  const signature = await account.signTypedData(custodyQueryTypedData(domain, query) as Parameters<LocalAccount['signTypedData']>[0])
+  return { query, domain: { chainId: domain.chainId, verifyingContract: domain.verifyingContract }, signature }
+}
+
+/** Checks domain, that `query.requester` signed it, and expiry at `now` (unix seconds). Returns the requester. */
+export async function verifyCustodyQuery(params: { signed: SignedCustodyQuery; domain: CommandDomain; now: number }): Promise<Address> {
+  const { signed, domain, now } = params
+  checkDomain(domain)
+  if (!Number.isSafeInteger(now) || now < 0) throw new W3aError('INVALID_ARGUMENT', 'now must be unix seconds')
+  const requester = signed?.query?.requester
+  if (typeof requester !== 'string' || !isAddress(requester, { strict: false })) throw invalidSignature('requester is not an address')
+  if (signed.domain?.chainId !== domain.chainId || typeof signed.domain.verifyingContract !== 'string' || !isAddress(signed.domain.verifyingContract, { strict: false }) || !isAddressEqual(signed.domain.verifyingContract, domain.verifyingContract)) {
+    throw invalidSignature('signed for another chain or custody contract')
+  }
+  const digest = hashTypedData(custodyQueryTypedData(domain, signed.query) as Parameters<typeof hashTypedData>[0])
+  let recovered: Address
+  try {
+    recovered = await recoverAddress({ hash: digest, signature: checkSignature(signed.signature) })
+  } catch (cause) {
+    if (cause instanceof W3aError) throw cause
+    throw invalidSignature('signature does not recover to an address', [], cause)
+  }
+  if (!isAddressEqual(recovered, requester)) throw invalidSignature('signature is not from the requester')
+  if (signed.query.expiry <= BigInt(now)) throw new W3aError('COMMAND_EXPIRED', 'Custody query has expired', { details: [`expiry: ${signed.query.expiry}`, `now: ${now}`] })
+  return recovered
 }

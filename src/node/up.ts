@@ -4,7 +4,11 @@ import { dataDirLayout, DEFAULT_GATEWAY_PORT } from '../core/data-dir.js'
 import { acquireLockFile } from '../core/lock-file.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { startAnvil, ensureDeployment, createChainClients, devAccount, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { join } from 'node:path'
+import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { DEV_ATTESTATION_SIGNER, measureDirectory } from '../tee/index.js'
+import { enclaveBundleDir } from './worker/bundle.js'
+import { spawnPart } from './spawn-part.js'
 import { openBlockstore } from '../storage/index.js'
 import { createGateway } from './gateway.js'
 import { serveHttp } from './http-server.js'
@@ -25,6 +29,7 @@ export type RunningDevnet = {
   rpcUrl: string
   chainId: number
   contracts: NetworkInfo['contracts']
+  workers: { address: Address; url: string; roles: string[] }[]
   accounts: { index: number; address: Address }[]
   /** Stops the gateway, then Anvil (which dumps its state), then frees the data directory. */
   stop(): Promise<void>
@@ -58,6 +63,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       deploymentFile: layout.deploymentFile,
       fundAccounts: DEV_ACCOUNT_COUNT,
       fundAmount: (params.fundTokens ?? 1_000_000n) * 10n ** 18n,
+      devAttestationSigner: DEV_ATTESTATION_SIGNER,
     })
 
     const blockstore = await openBlockstore(layout.blocksDir)
@@ -65,7 +71,12 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       name: 'w3a-devnet',
       chainId: deployment.chainId,
       rpcUrl: anvil.rpcUrl,
-      contracts: { token: deployment.token, datasetRegistry: deployment.datasetRegistry },
+      contracts: {
+        token: deployment.token,
+        datasetRegistry: deployment.datasetRegistry,
+        workerRegistry: deployment.workerRegistry,
+        custodyInbox: deployment.custodyInbox,
+      },
       dev: true,
     }
     const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId })
@@ -73,6 +84,20 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       port: params.port ?? DEFAULT_GATEWAY_PORT,
     })
     cleanups.push(() => http.close())
+
+    // The devnet's governance (dev account 0) allows this build's worker measurement, so the
+    // keeper started next can register; a modified build gets another measurement.
+    const measurement = await measureDirectory(enclaveBundleDir())
+    await allowMeasurement(createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, account: devAccount(0) }), {
+      registry: deployment.workerRegistry,
+      measurement,
+    })
+    log(`starting keeper worker (simulated TEE, measurement ${measurement.slice(0, 18)}…)`)
+    const keeper = await spawnPart<{ address: Address; url: string }>(
+      ['worker', '--keeper', '--tee', 'sim', '--gateway', http.url, '--data-dir', join(layout.root, 'worker-0'), '--operator-account', '0'],
+      { log },
+    )
+    cleanups.push(() => keeper.stop())
 
     const run: RunFile = { pid: process.pid, gatewayUrl: http.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
     writeFileAtomic(layout.runFile, JSON.stringify(run, null, 2))
@@ -84,6 +109,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
       contracts: network.contracts,
+      workers: [{ address: keeper.ready.address, url: keeper.ready.url, roles: ['compute', 'keeper'] }],
       accounts: Array.from({ length: DEV_ACCOUNT_COUNT }, (_, index) => ({ index, address: devAccount(index).address })),
       stop: stopAll,
     }

@@ -1,15 +1,19 @@
 import { parseEventLogs, type Address, type Hex } from 'viem'
+import { W3aError } from '../../core/errors.js'
 import { datasetRegistryAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
-import { assertDatasetId } from '../dataset.js'
+import { assertBytes32, datasetIdFor } from '../dataset.js'
 import { withChainErrors } from '../errors.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
 
 export type RegisterDatasetParameters = {
   /** DatasetRegistry address. */
   registry: Address
-  /** Client-chosen bytes32 id (already bound into the encryption AAD). */
-  id: Hex
+  /**
+   * Random bytes32 chosen by the client. The id is `datasetIdFor(account, salt)`: compute it
+   * first (it is bound into the encryption AAD), then register with the same salt.
+   */
+  salt: Hex
   name: string
   /** CIDv1 (base32) of the encrypted manifest. */
   manifestCid: string
@@ -21,27 +25,33 @@ export type RegisterDatasetParameters = {
 export type RegisterDatasetReturnType = WriteResult & { id: Hex; owner: Address }
 
 /**
- * Registers a dataset owned by the wallet's account. Simulates first, so a duplicate id
- * fails with TX_REVERTED "DatasetExists" and nothing is sent.
+ * Registers a dataset owned by the wallet's account under `datasetIdFor(account, salt)`.
+ * Simulates first, so a reused salt fails with TX_REVERTED "DatasetExists" and nothing is sent.
  */
 export async function registerDataset(
   { publicClient, walletClient }: WriteClients,
   params: RegisterDatasetParameters,
 ): Promise<RegisterDatasetReturnType> {
-  assertDatasetId(params.id)
+  assertBytes32(params.salt, 'dataset salt')
+  const owner = walletClient.account.address
+  const id = datasetIdFor(owner, params.salt)
   return withChainErrors(
     async () => {
       const { request } = await publicClient.simulateContract({
         address: params.registry,
         abi: datasetRegistryAbi,
         functionName: 'register',
-        args: [params.id, params.name, params.manifestCid, params.schemaHash, params.pricePerQuery],
+        args: [params.salt, params.name, params.manifestCid, params.schemaHash, params.pricePerQuery],
         account: walletClient.account,
       })
       const hash = await walletClient.writeContract(request)
       const receipt = await waitForSuccess(publicClient, hash)
       const [event] = parseEventLogs({ abi: datasetRegistryAbi, logs: receipt.logs, eventName: 'DatasetRegistered' })
-      return { hash, blockNumber: receipt.blockNumber, id: params.id, owner: event?.args.owner ?? walletClient.account.address }
+      if (event !== undefined && (event.args.id !== id || event.args.owner !== owner)) {
+        // Only possible if the contract at `registry` derives ids differently from datasetIdFor.
+        throw new W3aError('INTERNAL', `registry ${params.registry} registered id ${event.args.id} for ${event.args.owner}, expected ${id} for ${owner}`)
+      }
+      return { hash, blockNumber: receipt.blockNumber, id, owner }
     },
     { rpcUrl: rpcUrlOf(publicClient) },
   )

@@ -7,7 +7,7 @@ import { table } from '../output.js'
 
 const TOKEN_DECIMALS = 18
 
-function datasetIdArg(raw: string): Hex {
+export function datasetIdArg(raw: string): Hex {
   if (!/^0x[0-9a-fA-F]{64}$/.test(raw)) {
     throw new W3aError('INVALID_ARGUMENT', `"${raw}" is not a dataset id (0x followed by 64 hex digits)`, { details: ['List ids with `w3a dataset ls`.'] })
   }

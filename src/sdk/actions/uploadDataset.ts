@@ -17,12 +17,13 @@ import {
   schemaHash,
   type DatasetManifest,
 } from '../../storage/index.js'
-import { registerDataset } from '../../chain/index.js'
+import { datasetIdFor, registerDataset } from '../../chain/index.js'
 import { carOfBlock } from '../car-of-block.js'
 import { requireAccount, type W3aClient } from '../client.js'
+import { registerDatasetKey } from './custody/registerDatasetKey.js'
 import { walletFor } from '../wallet.js'
 
-export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register'; done: number; total: number }
+export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
 
 export type UploadDatasetParameters = {
   /** A .csv, .jsonl/.ndjson or .parquet file on this machine. */
@@ -45,6 +46,8 @@ export type UploadDatasetReturnType = {
   columns: { name: string; type: string }[]
   segments: number
   tx: Hex
+  /** The custody inbox entry that registered the dataset key, and the keeper that signed its receipt. */
+  custody: { index: bigint; keeper: Hex; tx: Hex }
 }
 
 const DEFAULT_ROWS_PER_SEGMENT = 1_000_000
@@ -68,7 +71,9 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
   params.onSchema?.({ columns: table.columns, rows: table.rows, format: table.format })
   progress({ stage: 'inspect', done: 1, total: 1 })
 
-  const id = bytesToHex(randomBytes(32))
+  // The id is derived from the owner and a random salt (no front-running), before encryption binds it.
+  const salt = bytesToHex(randomBytes(32))
+  const id = datasetIdFor(account.address, salt)
   const dek = generateDatasetKey()
   const workDir = await mkdtemp(join(tmpdir(), 'w3a-upload-'))
   try {
@@ -96,7 +101,6 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
 
     const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
     const wrapped = await wrapDatasetKey({ recipientPublicKey: wrapKey.publicKey, datasetId: id, dek })
-    dek.fill(0)
     const schema = { columns: written.columns }
     const manifest: DatasetManifest = {
       version: 1,
@@ -118,14 +122,27 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     progress({ stage: 'register', done: 0, total: 1 })
     const receipt = await registerDataset(walletFor(network, account), {
       registry: network.contracts.datasetRegistry,
-      id,
+      salt,
       name: params.name,
       manifestCid: manifestCar.cid.toString(),
       schemaHash: schemaHash(schema),
       pricePerQuery: params.price ?? 0n,
     })
     progress({ stage: 'register', done: 1, total: 1 })
-    return { id, manifestCid: manifestCar.cid.toString(), rows: written.rows, columns: written.columns, segments: total, tx: receipt.hash }
+
+    // The key goes to the custody contract (sealed to the epoch key: only attested keepers open it).
+    progress({ stage: 'custody', done: 0, total: 1 })
+    const custody = await registerDatasetKey(client, { id, salt, manifestCid: manifestCar.cid.toString(), dek })
+    progress({ stage: 'custody', done: 1, total: 1 })
+    return {
+      id,
+      manifestCid: manifestCar.cid.toString(),
+      rows: written.rows,
+      columns: written.columns,
+      segments: total,
+      tx: receipt.hash,
+      custody: { index: custody.index, keeper: custody.keeper, tx: custody.tx },
+    }
   } finally {
     dek.fill(0)
     await rm(workDir, { recursive: true, force: true })

@@ -1,0 +1,146 @@
+import type { Address, Hex } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
+import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess } from '../../sdk/index.js'
+import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
+import { clientFromOptions } from '../client-from-options.js'
+import { datasetIdArg } from './dataset.js'
+
+function addressArg(raw: string, what: string): Address {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `${what} "${raw}" is not an EVM address`)
+  return raw as Address
+}
+
+function unixSeconds(raw: string): number {
+  const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw) / 1000
+  if (!Number.isFinite(n) || n <= Date.now() / 1000) throw new W3aError('INVALID_ARGUMENT', `--expires must be a future date (ISO 8601) or unix seconds, got "${raw}"`)
+  return Math.floor(n)
+}
+
+function positiveInt(raw: string, flag: string): number {
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 1) throw new W3aError('INVALID_ARGUMENT', `${flag} must be a positive integer, got "${raw}"`)
+  return n
+}
+
+const receiptText = (o: { index: bigint; keeper: string; receipt: { status: string; stateRoot: string } }) =>
+  `  inbox entry ${o.index}, receipt signed by keeper ${o.keeper}\n  state root  ${o.receipt.stateRoot}`
+
+export const datasetGrantCommand: Command = {
+  path: ['dataset', 'grant'],
+  summary: 'Allow an analyst to use a dataset (enforced by the custody contract inside keepers)',
+  args: [{ name: 'ID', description: 'dataset id' }, { name: 'ADDRESS', description: "the analyst's address" }],
+  options: {
+    expires: { type: 'string', placeholder: 'DATE', description: 'grant ends at this date (ISO 8601 or unix seconds); default never' },
+    uses: { type: 'string', placeholder: 'N', description: 'number of analyses allowed; default unlimited' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const grantee = addressArg(requireArg(positionals, 1, this), 'ADDRESS')
+    const expiresAt = typeof values['expires'] === 'string' ? unixSeconds(values['expires']) : undefined
+    const uses = typeof values['uses'] === 'string' ? positiveInt(values['uses'], '--uses') : undefined
+    const client = await clientFromOptions(values, { needsAccount: true })
+    out.progress('sealing the grant to the custody epoch key and posting it...')
+    const r = await grantAccess(client, { id, grantee, ...(expiresAt ? { expiresAt } : {}), ...(uses ? { uses } : {}) })
+    out.result(r, `granted ${grantee} on ${id}\n${receiptText(r)}`)
+  },
+}
+
+export const datasetRevokeCommand: Command = {
+  path: ['dataset', 'revoke'],
+  summary: "Take back an analyst's access to a dataset",
+  args: [{ name: 'ID', description: 'dataset id' }, { name: 'ADDRESS', description: "the analyst's address" }],
+  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const grantee = addressArg(requireArg(positionals, 1, this), 'ADDRESS')
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const r = await revokeAccess(client, { id, grantee })
+    out.result(r, `revoked ${grantee} on ${id}\n${receiptText(r)}`)
+  },
+}
+
+export const datasetDeleteCommand: Command = {
+  path: ['dataset', 'delete'],
+  summary: "Delete a dataset: keepers drop its key at once (crypto-shredding); prints the TEE-signed receipt",
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const r = await deleteDataset(client, { id })
+    const after = r.receipt.unrecoverableAfterEpoch
+    out.result(
+      r,
+      [
+        `deleted ${id}`,
+        receiptText(r),
+        `  the key's on-chain ciphertext can no longer be opened by anyone once the keepers are past epoch ${after}`,
+        `  receipt (keep it): ${JSON.stringify(r.receipt)}`,
+      ].join('\n'),
+    )
+  },
+}
+
+export const datasetPolicyCommand: Command = {
+  path: ['dataset', 'policy'],
+  summary: 'Set the confidential policy of a dataset (k threshold, privacy budget, analyses, buyers, algorithms)',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    k: { type: 'string', placeholder: 'N', description: `minimum distinct privacy units per released row (default ${DEFAULT_POLICY.k})` },
+    'epsilon-budget': { type: 'string', placeholder: 'E', description: `total differential-privacy budget (default ${DEFAULT_POLICY.epsilonBudget})` },
+    analyses: { type: 'string', placeholder: 'LIST', description: 'allowed analyses: sql,function (default sql)' },
+    'buyer-allow': { type: 'string', placeholder: 'ADDRS', description: 'only these buyers (comma-separated)' },
+    'buyer-deny': { type: 'string', placeholder: 'ADDRS', description: 'never these buyers (comma-separated)' },
+    'allow-algorithm': { type: 'string', placeholder: 'HASHES', description: 'code hashes allowed to return raw output (comma-separated); off by default' },
+    identifiers: { type: 'string', placeholder: 'COLS', description: 'identifier columns (never output)' },
+    dimensions: { type: 'string', placeholder: 'COLS', description: 'dimension columns (group/filter)' },
+    measures: { type: 'string', placeholder: 'COLS', description: 'measure columns (aggregated)' },
+    'allow-min-max': { type: 'boolean', description: 'allow min/max aggregates' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const list = (name: string) => (typeof values[name] === 'string' ? (values[name] as string).split(',').map((s) => s.trim()).filter(Boolean) : undefined)
+    const policy: CustodyPolicy = {
+      ...DEFAULT_POLICY,
+      ...(values['k'] !== undefined ? { k: positiveInt(values['k'] as string, '--k') } : {}),
+      ...(values['epsilon-budget'] !== undefined ? { epsilonBudget: Number(values['epsilon-budget']) } : {}),
+      ...(list('analyses') ? { analyses: list('analyses') as CustodyPolicy['analyses'] } : {}),
+      ...(list('buyer-allow') ? { buyerAllow: list('buyer-allow')!.map((a) => addressArg(a, '--buyer-allow')) } : {}),
+      ...(list('buyer-deny') ? { buyerDeny: list('buyer-deny')!.map((a) => addressArg(a, '--buyer-deny')) } : {}),
+      ...(list('allow-algorithm') ? { allowedAlgorithms: list('allow-algorithm') as Hex[] } : {}),
+      ...(list('identifiers') || list('dimensions') || list('measures')
+        ? { columns: { identifiers: list('identifiers') ?? [], dimensions: list('dimensions') ?? [], measures: list('measures') ?? [] } }
+        : {}),
+      ...(values['allow-min-max'] === true ? { allowMinMax: true } : {}),
+    }
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const r = await setDatasetPolicy(client, { id, policy })
+    out.result({ ...r, policy }, `policy of ${id} set: k=${policy.k}, ε budget=${policy.epsilonBudget}, analyses=${policy.analyses.join(',')}\n${receiptText(r)}`)
+  },
+}
+
+export const datasetAccessCommand: Command = {
+  path: ['dataset', 'access'],
+  summary: "The owner's confidential view of a dataset: grants, policy, budget spent (read from a keeper, end-to-end encrypted)",
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const v = await readDatasetAccess(client, { id })
+    const lines = [
+      `dataset ${id} (answer signed by keeper ${v.keeper})`,
+      `  status    ${v.deleted ? 'deleted' : 'live'}`,
+      `  policy    k=${v.policy.k}, ε budget=${v.policy.epsilonBudget}, analyses=${v.policy.analyses.join(',')}`,
+      `  budget    ε spent ${v.budget.spent}`,
+      '  grants:',
+      ...(v.grants.length === 0 ? ['    (none)'] : v.grants.map((g) => `    ${g.grantee}  expires ${g.expiresAt ? new Date(Number(g.expiresAt) * 1000).toISOString() : 'never'}  uses left ${g.usesLeft ?? 'unlimited'}`)),
+    ]
+    out.result(v, lines.join('\n'))
+  },
+}

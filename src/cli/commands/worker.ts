@@ -1,0 +1,86 @@
+import { privateKeyToAccount } from 'viem/accounts'
+import type { LocalAccount } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { devAccount, listWorkers, createChainClients } from '../../chain/index.js'
+import { startWorker } from '../../node/worker/worker-host.js'
+import { GATEWAY_OPTION, type Command } from '../command.js'
+import { clientFromOptions } from '../client-from-options.js'
+import { table } from '../output.js'
+
+function operatorFrom(values: Record<string, string | boolean | undefined>, dev: boolean): LocalAccount {
+  const idx = values['operator-account']
+  if (typeof idx === 'string') {
+    if (!dev) throw new W3aError('INVALID_ARGUMENT', '--operator-account uses public dev keys; this is not a dev network', { details: ['Set W3A_OPERATOR_KEY instead.'] })
+    return devAccount(Number(idx))
+  }
+  const key = process.env['W3A_OPERATOR_KEY']
+  if (key) return privateKeyToAccount((key.startsWith('0x') ? key : `0x${key}`) as `0x${string}`)
+  if (dev) return devAccount(0)
+  throw new W3aError('ACCOUNT_MISSING', 'a worker needs an operator account that stakes for it', { details: ['Set W3A_OPERATOR_KEY.'] })
+}
+
+export const workerCommand: Command = {
+  path: ['worker'],
+  summary: 'Run one TEE worker (compute, and with --keeper also custody) until Ctrl-C',
+  options: {
+    keeper: { type: 'boolean', description: 'also hold the cluster key and replay the custody inbox' },
+    tee: { type: 'string', placeholder: 'sim|tdx', description: 'TEE backend (default sim; sim is accepted only by dev networks)' },
+    'chain-rpc': { type: 'string', placeholder: 'URL', description: "chain RPC URL (default: the gateway's)" },
+    'data-dir': { type: 'string', placeholder: 'DIR', description: 'where the worker keeps its sealed state (default .w3a/worker)' },
+    port: { type: 'string', placeholder: 'N', description: 'HTTP port of the worker endpoint (default: any free port)' },
+    'public-url': { type: 'string', placeholder: 'URL', description: 'URL others reach this worker at (default: its listening URL)' },
+    'operator-account': { type: 'string', placeholder: 'N', description: 'dev account that stakes for the worker (dev networks); else $W3A_OPERATOR_KEY' },
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, out }) {
+    const tee = (values['tee'] as string | undefined) ?? 'sim'
+    if (tee !== 'sim' && tee !== 'tdx') throw new W3aError('INVALID_ARGUMENT', `--tee must be sim or tdx, got "${tee}"`)
+    const client = await clientFromOptions(values)
+    const network = await client.network()
+    const worker = await startWorker({
+      dataDir: (values['data-dir'] as string | undefined) ?? '.w3a/worker',
+      tee,
+      keeper: values['keeper'] === true,
+      rpcUrl: (values['chain-rpc'] as string | undefined) ?? network.rpcUrl,
+      contracts: { chainId: network.chainId, ...network.contracts },
+      operator: operatorFrom(values, network.dev),
+      dev: network.dev,
+      ...(values['port'] ? { port: Number(values['port']) } : {}),
+      ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),
+      log: (l) => out.info(l),
+    })
+    out.result({ ready: true, address: worker.address, url: worker.url, teeType: worker.info.teeType, measurement: worker.info.measurement }, `W3A worker ready  ${worker.address}  ${worker.url}`)
+    await new Promise<void>((resolve) => {
+      const stop = () => void worker.stop().then(resolve)
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+  },
+}
+
+export const workersLsCommand: Command = {
+  path: ['workers', 'ls'],
+  summary: 'List registered TEE workers: address, TEE type, measurement, roles, stake, status, last heartbeat',
+  options: { ...GATEWAY_OPTION },
+  async run({ values, out }) {
+    const client = await clientFromOptions(values)
+    const network = await client.network()
+    const { publicClient } = createChainClients({ rpcUrl: network.rpcUrl, chainId: network.chainId })
+    const workers = await listWorkers(publicClient, { registry: network.contracts.workerRegistry })
+    out.result(
+      { workers },
+      table(
+        workers.map((w) => ({
+          address: w.address,
+          tee: w.teeType,
+          measurement: `${w.measurement.slice(0, 12)}…`,
+          roles: w.roles.join(','),
+          stake: `${Number(w.stake / 10n ** 15n) / 1000} PHA`,
+          status: w.status,
+          heartbeat: w.lastHeartbeat ? new Date(w.lastHeartbeat * 1000).toISOString() : '-',
+        })),
+        ['address', 'tee', 'measurement', 'roles', 'stake', 'status', 'heartbeat'],
+      ),
+    )
+  },
+}

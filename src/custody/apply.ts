@@ -1,0 +1,222 @@
+/**
+ * The custody contract's transition function: one inbox entry in, a new state and a receipt out.
+ * Every keeper runs it over the same entries in inbox order and must reach the same state, so
+ * it reads nothing but its arguments: the clock is the entry's block timestamp, collections are
+ * hashed in sorted order, and which epoch key may open an entry is fixed by the chain (below).
+ *
+ * Epoch rule: `ctx.currentEpoch` is the epoch of the block the entry was mined in, and the
+ * keyring must be at exactly that epoch (advance it first). An entry sealed to an earlier epoch
+ * is refused ('sealed-to-past-epoch') even if this keeper still held that secret; one sealed to
+ * a later epoch cannot be opened ('undecryptable'). So the outcome never depends on when a
+ * keeper happened to erase a secret.
+ *
+ * Refusals leave the content untouched: only `processed`, `head` and `epoch` move. Calling with
+ * the wrong index or an earlier epoch than already applied is a caller bug and throws
+ * CUSTODY_OUT_OF_ORDER (nothing applied).
+ *
+ * Nonces: a (signer, nonce) is spent while the command that used it is unexpired; after its
+ * expiry it is pruned (when that signer's next command applies), since any replay of it is
+ * refused as 'expired' anyway. This keeps the state bounded by live commands.
+ */
+import { isAddress, isAddressEqual, type Address, type Hex, type LocalAccount } from 'viem'
+import { W3aError, isW3aError } from '../core/errors.js'
+import { datasetIdFor, dekHash, verifyOwnerCommand, type OwnerCommand, type OwnerCommandType } from '../crypto/typed-commands.js'
+import type { EpochKeyring } from './epoch-keys.js'
+import { commandHash as hashCommand, nextInboxHead, type InboxEntry } from './inbox-head.js'
+import { DEFAULT_POLICY, policyHash, type CustodyPolicy } from './policy.js'
+import { signReceipt, type CustodyReceipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+import { openCommand } from './sealed-command.js'
+import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
+import { stateRoot } from './state-root.js'
+
+export type ApplyContext = {
+  /** Holds the secret of `currentEpoch` (and only that one). */
+  keyring: EpochKeyring
+  chainId: number
+  /** The custody inbox contract: also the commands' EIP-712 verifyingContract. */
+  inbox: Address
+  /** Epoch of the entry's block (blockNumber / epochLength). */
+  currentEpoch: bigint
+  /** The keeper's worker key: when given, the receipt comes back signed. */
+  signer?: LocalAccount
+}
+
+/** An entry after the checks that need no state (decrypt, parse, signature, expiry, hashes). */
+export type PreparedEntry = {
+  entry: InboxEntry
+  commandHash: Hex
+  currentEpoch: bigint
+  chainId: number
+  inbox: Address
+} & (
+  | { ok: false; reason: RefusalReason; datasetId?: Hex; type?: OwnerCommandType }
+  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy }
+)
+
+const U64 = 1n << 64n
+
+/**
+ * Applies `entry` to `state`. Returns a NEW state (the input is not modified, except that a
+ * Delete zeroes the DEK bytes both share) and the receipt, signed if `ctx.signer` is given
+ * (otherwise sign it later with `signReceipt`: replaying history needs no signatures).
+ */
+export async function applyInboxEntry(state: CustodyState, entry: InboxEntry, ctx: ApplyContext & { signer: LocalAccount }): Promise<{ state: CustodyState; receipt: SignedCustodyReceipt }>
+export async function applyInboxEntry(state: CustodyState, entry: InboxEntry, ctx: ApplyContext): Promise<{ state: CustodyState; receipt: CustodyReceipt }>
+export async function applyInboxEntry(state: CustodyState, entry: InboxEntry, ctx: ApplyContext): Promise<{ state: CustodyState; receipt: CustodyReceipt | SignedCustodyReceipt }> {
+  checkOrder(state, entry, ctx.currentEpoch)
+  const out = applyPreparedEntry(state, await prepareInboxEntry(entry, ctx))
+  return ctx.signer ? { state: out.state, receipt: await signReceipt(out.receipt, ctx.signer) } : out
+}
+
+/**
+ * The stateless half of `applyInboxEntry`. Entries of the same epoch may be prepared ahead and
+ * concurrently (their decryption does not depend on state), then applied one by one in order.
+ */
+export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): Promise<PreparedEntry> {
+  checkEntry(entry)
+  if (ctx.keyring.epoch !== ctx.currentEpoch) {
+    throw new W3aError('INVALID_ARGUMENT', 'Advance the keyring to the epoch of the entry before applying it', { details: [`keyring: ${ctx.keyring.epoch}`, `entry block epoch: ${ctx.currentEpoch}`] })
+  }
+  const base = { entry, commandHash: hashCommand(entry.ciphertext), currentEpoch: ctx.currentEpoch, chainId: ctx.chainId, inbox: ctx.inbox }
+  const refuse = (reason: RefusalReason, command?: OwnerCommand): PreparedEntry => ({ ...base, ok: false, reason, ...describe(command) })
+
+  if (entry.epoch < ctx.currentEpoch) return refuse('sealed-to-past-epoch')
+  if (entry.epoch > ctx.currentEpoch) return refuse('undecryptable')
+  let envelope
+  try {
+    envelope = await openCommand({ keyring: ctx.keyring, epoch: entry.epoch, chainId: ctx.chainId, inbox: ctx.inbox, ciphertext: entry.ciphertext })
+  } catch (e) {
+    if (isW3aError(e, 'CUSTODY_MALFORMED')) return refuse('malformed')
+    if (isW3aError(e, 'HPKE_OPEN_FAILED')) return refuse('undecryptable')
+    throw e
+  }
+  const { signed, dek, policy } = envelope
+  const command = signed.command
+  if (signed.domain.chainId !== ctx.chainId || !isAddressEqual(signed.domain.verifyingContract, ctx.inbox)) return wipe(dek, refuse('wrong-domain', command))
+  let signer: Address
+  try {
+    signer = await verifyOwnerCommand({ signed, domain: { chainId: ctx.chainId, verifyingContract: ctx.inbox }, now: Number(entry.timestamp) })
+  } catch (e) {
+    const reason = isW3aError(e, 'COMMAND_EXPIRED') ? 'expired' : isW3aError(e, 'SIGNATURE_INVALID') ? 'bad-signature' : isW3aError(e, 'INVALID_ARGUMENT') ? 'malformed' : undefined
+    if (reason === undefined) throw e
+    return wipe(dek, refuse(reason, command))
+  }
+  // Only what was signed may travel: a DEK with RegisterDataset, a policy with SetPolicy.
+  if ((dek !== undefined && command.type !== 'RegisterDataset') || (policy !== undefined && command.type !== 'SetPolicy')) return wipe(dek, refuse('malformed', command))
+  if (command.type === 'SetPolicy' && (policy === undefined || policyHash(policy) !== command.message.policyHash.toLowerCase())) return refuse('policy-mismatch', command)
+  if (command.type === 'RegisterDataset') {
+    if (dek === undefined || dekHash(dek) !== command.message.sealedKeyHash.toLowerCase()) return wipe(dek, refuse('dek-mismatch', command))
+    if (datasetIdFor(signer, command.message.salt) !== command.message.datasetId.toLowerCase()) return wipe(dek, refuse('bad-id-derivation', command))
+  }
+  return { ...base, ok: true, signer: signer.toLowerCase() as Address, command, ...(dek ? { dek } : {}), ...(policy ? { policy } : {}) }
+}
+
+/** The stateful half: nonce and dataset rules, then the new state, root and receipt. Synchronous. */
+export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { state: CustodyState; receipt: CustodyReceipt } {
+  const { entry } = p
+  checkOrder(state, entry, p.currentEpoch)
+  const head = nextInboxHead(state.head, entry, p.commandHash)
+  if (entry.head !== undefined && entry.head.toLowerCase() !== head) {
+    throw new W3aError('CUSTODY_OUT_OF_ORDER', 'Inbox entry does not continue the hash chain: the feed dropped, reordered or altered an entry', { details: [`index ${entry.index}`, `expected head ${head}`, `feed says ${entry.head}`] })
+  }
+  const moved: CustodyState = { ...state, processed: state.processed + 1n, head, epoch: p.currentEpoch }
+  const receipt = (next: CustodyState, extra: Partial<CustodyReceipt> & Pick<CustodyReceipt, 'status'>): { state: CustodyState; receipt: CustodyReceipt } => {
+    const frozen = Object.freeze(next)
+    return {
+      state: frozen,
+      receipt: { chainId: p.chainId, inbox: p.inbox, index: entry.index, commandHash: p.commandHash, epoch: p.currentEpoch, stateRoot: stateRoot(frozen), ...extra },
+    }
+  }
+  if (!p.ok) return receipt(moved, { status: 'refused', reason: p.reason, ...(p.datasetId ? { datasetId: p.datasetId } : {}), ...(p.type ? { type: p.type } : {}) })
+
+  const { command, signer } = p
+  const now = entry.timestamp
+  const id = command.message.datasetId.toLowerCase() as Hex
+  const about = { datasetId: id, type: command.type }
+  const refuse = (reason: RefusalReason) => {
+    if (p.dek) p.dek.fill(0)
+    return receipt(moved, { status: 'refused', reason, ...about })
+  }
+
+  const nonces = state.usedNonces.get(signer)
+  const spentUntil = nonces?.get(command.message.nonce)
+  if (spentUntil !== undefined && spentUntil > now) return refuse('replayed-nonce')
+
+  const existing = state.datasets.get(id)
+  let record: DatasetRecord
+  let unrecoverableAfterEpoch: bigint | undefined
+  if (command.type === 'RegisterDataset') {
+    if (existing) return refuse('already-registered')
+    record = datasetRecord({
+      owner: signer,
+      manifestCid: command.message.manifestCid,
+      dek: p.dek!,
+      dekHash: command.message.sealedKeyHash.toLowerCase() as Hex,
+      policy: DEFAULT_POLICY,
+      grants: new Map(),
+      budget: { spent: 0, perAnalyst: new Map() },
+      registeredAtIndex: entry.index,
+      registeredEpoch: entry.epoch,
+      deleted: false,
+    })
+  } else {
+    if (!existing) return refuse('unknown-dataset')
+    if (existing.deleted) return refuse('dataset-deleted')
+    if (existing.owner !== signer) return refuse('not-owner')
+    switch (command.type) {
+      case 'Grant': {
+        const grants = new Map(existing.grants)
+        const grant: GrantRecord = Object.freeze({ expiresAt: command.message.expiresAt, usesLeft: command.message.uses === 0 ? null : command.message.uses })
+        grants.set(command.message.grantee.toLowerCase() as Address, grant)
+        record = datasetRecord({ ...existing, grants })
+        break
+      }
+      case 'Revoke': {
+        const grants = new Map(existing.grants)
+        grants.delete(command.message.grantee.toLowerCase() as Address)
+        record = datasetRecord({ ...existing, grants })
+        break
+      }
+      case 'SetPolicy':
+        record = datasetRecord({ ...existing, policy: p.policy! })
+        break
+      case 'Delete':
+        // Crypto-shredding starts here: the key bytes are zeroed in place, for every state sharing them.
+        existing.dek?.fill(0)
+        record = datasetRecord({ ...existing, dek: null, dekHash: null, grants: new Map(), deleted: true })
+        unrecoverableAfterEpoch = existing.registeredEpoch
+        break
+    }
+  }
+
+  const nextNonces = new Map<bigint, bigint>()
+  for (const [n, exp] of nonces ?? []) if (exp > now) nextNonces.set(n, exp) // prune expired
+  nextNonces.set(command.message.nonce, command.message.expiry)
+  const next: CustodyState = { ...moved, datasets: moved.datasets.set(id, record), usedNonces: moved.usedNonces.set(signer, nextNonces as NonceSet) }
+  return receipt(next, { status: 'applied', ...about, ...(unrecoverableAfterEpoch !== undefined ? { unrecoverableAfterEpoch } : {}) })
+}
+
+function checkOrder(state: CustodyState, entry: InboxEntry, currentEpoch: bigint): void {
+  if (entry?.index !== state.processed) {
+    throw new W3aError('CUSTODY_OUT_OF_ORDER', 'Inbox entries must be applied in index order', { details: [`next index: ${state.processed}`, `given: ${String(entry?.index)}`] })
+  }
+  if (typeof currentEpoch !== 'bigint' || currentEpoch < state.epoch || currentEpoch >= U64) {
+    throw new W3aError('CUSTODY_OUT_OF_ORDER', 'An inbox entry cannot be mined in an earlier epoch than the entries before it', { details: [`last epoch: ${state.epoch}`, `given: ${String(currentEpoch)}`] })
+  }
+}
+
+function checkEntry(entry: InboxEntry): void {
+  const u64 = (n: unknown) => typeof n === 'bigint' && n >= 0n && n < U64
+  if (!u64(entry?.index) || !u64(entry.epoch) || !u64(entry.blockNumber) || !u64(entry.timestamp) || !(entry.ciphertext instanceof Uint8Array) || typeof entry.sender !== 'string' || !isAddress(entry.sender, { strict: false })) {
+    throw new W3aError('INVALID_ARGUMENT', 'Inbox entry fields are missing or out of range')
+  }
+}
+
+function describe(command: OwnerCommand | undefined): { datasetId?: Hex; type?: OwnerCommandType } {
+  return command ? { datasetId: command.message.datasetId.toLowerCase() as Hex, type: command.type } : {}
+}
+
+function wipe<T>(dek: Uint8Array | undefined, value: T): T {
+  dek?.fill(0)
+  return value
+}

@@ -1,0 +1,41 @@
+/**
+ * The confidential custody contract, as a pure, deterministic library: keepers replay the
+ * inbox with it; the keeper process (src/node) wires it to the chain, the TEE and HTTP.
+ * Protocol: docs/design/custody-protocol.md.
+ */
+export { applyInboxEntry, applyPreparedEntry, prepareInboxEntry, type ApplyContext, type PreparedEntry } from './apply.js'
+export { EpochKeyring, createInitialSecret, epochKeyPair, nextEpochSecret } from './epoch-keys.js'
+export {
+  HANDOVER_MAX_AGE_SECONDS,
+  createHandoverRequest,
+  createHandoverResponse,
+  handoverRequestHash,
+  handoverToJson,
+  openHandoverResponse,
+  parseHandoverRequest,
+  parseHandoverResponse,
+  verifyHandoverRequest,
+  type HandoverRequest,
+  type HandoverResponse,
+} from './handover.js'
+export { commandHash, nextInboxHead, type InboxEntry } from './inbox-head.js'
+export {
+  MAX_QUERY_TTL_SECONDS,
+  answerCustodyQuery,
+  createCustodyQuery,
+  openCustodyAnswer,
+  queryRequestHash,
+  type CustodyAnswer,
+  type CustodyQueryRequest,
+  type CustodyView,
+  type QueryRefusal,
+} from './owner-query.js'
+export { PersistentMap } from './persistent-map.js'
+export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
+export { REFUSAL_REASONS, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
+export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
+export { replayInbox, type ReplayContext } from './replay.js'
+export { decodeSnapshot, encodeSnapshot } from './snapshot.js'
+export { ZERO_HASH, createEmptyState, getDataset, type BudgetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
+export { datasetLeaf, nonceLeaf, stateRoot, stateRootParts, type StateRootParts } from './state-root.js'

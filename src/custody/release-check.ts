@@ -1,0 +1,57 @@
+/**
+ * May this analyst run this analysis on this dataset now, spending ε? Used by analysis workers
+ * before they decrypt anything, and to charge uses and budget afterwards.
+ *
+ * Checks, in order: dataset known and not deleted; analysis kind allowed by the policy; analyst
+ * not denied and (if the allow-list is non-empty) allowed; an unexpired grant (expiresAt 0 =
+ * never) with uses left (null = unlimited); ε within the dataset's remaining budget
+ * (policy.epsilonBudget is the total for all analysts; per-analyst spend is recorded).
+ *
+ * `chargeAccess` returns a new state, like `applyInboxEntry`. Keepers only agree on state that
+ * comes from the inbox, so a charge that must hold across keepers has to be posted through it
+ * (or the jobs contract) and applied by every replica in the same order.
+ */
+import type { Address, Hex } from 'viem'
+import { W3aError } from '../core/errors.js'
+import type { AnalysisKind } from './policy.js'
+import { datasetRecord, getDataset, type CustodyState, type GrantRecord } from './state.js'
+
+export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint }
+export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'invalid-epsilon'
+export type AccessDecision = { ok: true; usesLeft: number | null; epsilonLeft: number } | { ok: false; reason: AccessDenial }
+
+export function checkAccess(state: CustodyState, req: AccessRequest): AccessDecision {
+  if (typeof req.epsilon !== 'number' || !Number.isFinite(req.epsilon) || req.epsilon < 0) return { ok: false, reason: 'invalid-epsilon' }
+  const r = getDataset(state, req.datasetId)
+  if (!r) return { ok: false, reason: 'unknown-dataset' }
+  if (r.deleted) return { ok: false, reason: 'deleted' }
+  if (!r.policy.analyses.includes(req.analysis)) return { ok: false, reason: 'analysis-not-allowed' }
+  const analyst = String(req.analyst).toLowerCase() as Address
+  if (r.policy.buyerDeny.includes(analyst)) return { ok: false, reason: 'denied' }
+  if (r.policy.buyerAllow.length > 0 && !r.policy.buyerAllow.includes(analyst)) return { ok: false, reason: 'denied' }
+  const grant = r.grants.get(analyst)
+  if (!grant) return { ok: false, reason: 'not-granted' }
+  if (grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
+  if (grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
+  const epsilonLeft = r.policy.epsilonBudget - r.budget.spent
+  if (req.epsilon > epsilonLeft) return { ok: false, reason: 'budget-exhausted' }
+  return { ok: true, usesLeft: grant.usesLeft, epsilonLeft }
+}
+
+/** Charges one use and ε; throws ACCESS_DENIED (with the reason) if `checkAccess` refuses. Returns a new state. */
+export function chargeAccess(state: CustodyState, req: AccessRequest): { state: CustodyState; usesLeft: number | null; epsilonLeft: number } {
+  const decision = checkAccess(state, req)
+  if (!decision.ok) throw new W3aError('ACCESS_DENIED', 'Custody does not allow this analysis', { details: [`reason: ${decision.reason}`] })
+  const id = req.datasetId.toLowerCase()
+  const r = getDataset(state, req.datasetId)!
+  const analyst = req.analyst.toLowerCase() as Address
+  const grant = r.grants.get(analyst)!
+  const usesLeft = grant.usesLeft === null ? null : grant.usesLeft - 1
+  const grants = new Map(r.grants)
+  grants.set(analyst, Object.freeze({ expiresAt: grant.expiresAt, usesLeft }) as GrantRecord)
+  const perAnalyst = new Map(r.budget.perAnalyst)
+  perAnalyst.set(analyst, (perAnalyst.get(analyst) ?? 0) + req.epsilon)
+  const spent = r.budget.spent + req.epsilon
+  const next = datasetRecord({ ...r, grants, budget: { spent, perAnalyst } })
+  return { state: Object.freeze({ ...state, datasets: state.datasets.set(id, next) }), usesLeft, epsilonLeft: r.policy.epsilonBudget - spent }
+}

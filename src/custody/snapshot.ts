@@ -1,0 +1,126 @@
+/**
+ * The whole custody state as bytes, for sealing at rest and for keeper hand-over. It holds the
+ * live DEKs: only ever store it sealed (src/tee) or send it HPKE-encrypted (handover.ts), and
+ * zero the bytes after use. Deleted datasets carry no key bytes at all.
+ *
+ *   "W3CS" ‖ u8 version=1 ‖ u64 processed ‖ bytes32 head ‖ u64 epoch
+ *   ‖ u32 n ‖ n × dataset (ids ascending):
+ *       bytes32 id ‖ address owner ‖ string manifestCid ‖ u8 deleted ‖ [32 bytes dek, if not deleted]
+ *       ‖ string canonical policy JSON ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
+ *       ‖ u32 × (address, f64) per-analyst spend ‖ u32 × (address, u64 expiresAt, u8 limited, u32 usesLeft) grants
+ *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))     (everything sorted ascending)
+ *
+ * Decoding refuses anything non-canonical (unsorted, duplicated, trailing bytes), so a
+ * snapshot has one encoding and the decoded state has the same root as the encoded one.
+ */
+import type { Address, Hex } from 'viem'
+import { dekHash } from '../crypto/typed-commands.js'
+import { ByteReader, ByteWriter, malformed } from './canonical.js'
+import { PersistentMap } from './persistent-map.js'
+import { canonicalPolicyJson, parsePolicy } from './policy.js'
+import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
+
+const MAGIC = new TextEncoder().encode('W3CS')
+const VERSION = 1
+
+export function encodeSnapshot(state: CustodyState): Uint8Array {
+  const w = new ByteWriter().raw(MAGIC).u8(VERSION).u64(state.processed).bytes32(state.head).u64(state.epoch)
+  w.u32(state.datasets.size)
+  for (const [id, r] of state.datasets.entries()) {
+    w.bytes32(id as Hex).address(r.owner).string(r.manifestCid).u8(r.deleted ? 1 : 0)
+    if (!r.deleted) w.raw(r.dek!)
+    w.string(canonicalPolicyJson(r.policy)).u64(r.registeredAtIndex).u64(r.registeredEpoch).f64(r.budget.spent)
+    const analysts = sorted(r.budget.perAnalyst)
+    w.u32(analysts.length)
+    for (const [a, s] of analysts) w.address(a).f64(s)
+    const grants = sorted(r.grants)
+    w.u32(grants.length)
+    for (const [g, grant] of grants) w.address(g).u64(grant.expiresAt).u8(grant.usesLeft === null ? 0 : 1).u32(grant.usesLeft ?? 0)
+  }
+  w.u32(state.usedNonces.size)
+  for (const [signer, nonces] of state.usedNonces.entries()) {
+    const list = [...nonces.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    w.address(signer as Address).u32(list.length)
+    for (const [n, exp] of list) w.u256(n).u64(exp)
+  }
+  return w.finish()
+}
+
+export function decodeSnapshot(bytes: Uint8Array): CustodyState {
+  const r = new ByteReader(bytes)
+  const magic = r.raw(4)
+  if (!magic.every((b, i) => b === MAGIC[i])) throw malformed('not a custody snapshot')
+  if (r.u8() !== VERSION) throw malformed('unknown custody snapshot version')
+  const processed = r.u64()
+  const head = r.bytes32()
+  const epoch = r.u64()
+  let datasets = PersistentMap.empty<DatasetRecord>()
+  let last = ''
+  for (let i = r.u32(); i > 0; i--) {
+    const id = r.bytes32()
+    last = ascending(last, id)
+    const owner = r.address()
+    const manifestCid = r.string()
+    const deleted = r.bool()
+    const dek = deleted ? null : r.raw(32)
+    let policy
+    try {
+      const text = r.string()
+      policy = parsePolicy(JSON.parse(text))
+      if (canonicalPolicyJson(policy) !== text) throw new Error('policy JSON is not canonical')
+    } catch (cause) {
+      throw malformed('snapshot policy', cause)
+    }
+    const registeredAtIndex = r.u64()
+    const registeredEpoch = r.u64()
+    const spent = r.f64()
+    const perAnalyst = new Map<Address, number>()
+    let lastA = ''
+    for (let j = r.u32(); j > 0; j--) {
+      const a = r.address()
+      lastA = ascending(lastA, a)
+      perAnalyst.set(a, r.f64())
+    }
+    const grants = new Map<Address, GrantRecord>()
+    let lastG = ''
+    for (let j = r.u32(); j > 0; j--) {
+      const g = r.address()
+      lastG = ascending(lastG, g)
+      const expiresAt = r.u64()
+      const limited = r.bool()
+      const uses = r.u32()
+      if (!limited && uses !== 0) throw malformed('unlimited grant with a use count')
+      grants.set(g, Object.freeze({ expiresAt, usesLeft: limited ? uses : null }))
+    }
+    datasets = datasets.set(
+      id,
+      datasetRecord({ owner, manifestCid, dek, dekHash: dek ? dekHash(dek) : null, policy, grants, budget: { spent, perAnalyst }, registeredAtIndex, registeredEpoch, deleted }),
+    )
+  }
+  let usedNonces = PersistentMap.empty<NonceSet>()
+  last = ''
+  for (let i = r.u32(); i > 0; i--) {
+    const signer = r.address()
+    last = ascending(last, signer)
+    const nonces = new Map<bigint, bigint>()
+    let prev = -1n
+    for (let j = r.u32(); j > 0; j--) {
+      const n = r.u256()
+      if (n <= prev) throw malformed('snapshot nonces not ascending')
+      prev = n
+      nonces.set(n, r.u64())
+    }
+    usedNonces = usedNonces.set(signer, nonces)
+  }
+  r.end()
+  return Object.freeze({ datasets, usedNonces, processed, head, epoch })
+}
+
+function ascending(prev: string, next: string): string {
+  if (next <= prev) throw malformed('snapshot keys not in ascending order')
+  return next
+}
+
+function sorted<V>(m: ReadonlyMap<string, V>): [Address, V][] {
+  return ([...m.entries()] as [Address, V][]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}

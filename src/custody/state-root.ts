@@ -1,0 +1,73 @@
+/**
+ * The custody state root: one hash over everything a keeper holds, so replicas can compare
+ * (receipts carry it; keepers publish it per epoch). Keys are sorted; DEKs enter as
+ * keccak256(dek) only; numbers and lists use the canonical encoding of canonical.ts.
+ *
+ *   datasetLeaf = keccak256(string "w3a.custody.dataset.v1" ‖ bytes32 id ‖ address owner ‖ string manifestCid
+ *                 ‖ bytes32 dekHash (zero once deleted) ‖ u8 deleted ‖ bytes32 policyHash
+ *                 ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
+ *                 ‖ u32 n ‖ n × (address analyst ‖ f64 spent)              analysts sorted
+ *                 ‖ u32 m ‖ m × (address grantee ‖ u64 expiresAt ‖ u8 limited ‖ u32 usesLeft))  grantees sorted
+ *   nonceLeaf   = keccak256(string "w3a.custody.nonces.v1" ‖ address signer ‖ u32 n ‖ n × (u256 nonce ‖ u64 expiry))  nonces ascending
+ *   datasets, nonces = PersistentMap digests of those leaves (persistent-map.ts)
+ *   stateRoot   = keccak256(string "w3a.custody.state.v1" ‖ bytes32 datasets ‖ bytes32 nonces
+ *                 ‖ u64 processed ‖ bytes32 head ‖ u64 epoch)
+ */
+import { keccak_256 } from '@noble/hashes/sha3.js'
+import { bytesToHex, type Address, type Hex } from 'viem'
+import { ByteWriter } from './canonical.js'
+import { createDigestCache } from './persistent-map.js'
+import { policyHash } from './policy.js'
+import { ZERO_HASH, type CustodyState, type DatasetRecord, type NonceSet } from './state.js'
+
+const datasetCache = createDigestCache()
+const nonceCache = createDigestCache()
+
+export function datasetLeaf(id: string, r: DatasetRecord): Uint8Array {
+  const w = new ByteWriter()
+    .string('w3a.custody.dataset.v1')
+    .bytes32(id as Hex)
+    .address(r.owner)
+    .string(r.manifestCid)
+    .bytes32(r.dekHash ?? ZERO_HASH)
+    .u8(r.deleted ? 1 : 0)
+    .bytes32(policyHash(r.policy))
+    .u64(r.registeredAtIndex)
+    .u64(r.registeredEpoch)
+    .f64(r.budget.spent)
+  const analysts = sortedEntries(r.budget.perAnalyst)
+  w.u32(analysts.length)
+  for (const [a, spent] of analysts) w.address(a).f64(spent)
+  const grants = sortedEntries(r.grants)
+  w.u32(grants.length)
+  for (const [g, grant] of grants) w.address(g).u64(grant.expiresAt).u8(grant.usesLeft === null ? 0 : 1).u32(grant.usesLeft ?? 0)
+  return keccak_256(w.finish())
+}
+
+export function nonceLeaf(signer: string, nonces: NonceSet): Uint8Array {
+  const w = new ByteWriter().string('w3a.custody.nonces.v1').address(signer as Address)
+  const sorted = [...nonces.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  w.u32(sorted.length)
+  for (const [nonce, expiry] of sorted) w.u256(nonce).u64(expiry)
+  return keccak_256(w.finish())
+}
+
+export type StateRootParts = { datasets: Hex; nonces: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }
+
+/** The root and what it is made of (`datasets` and `nonces` are the content; the rest is position). */
+export function stateRootParts(state: CustodyState): StateRootParts {
+  const datasets = state.datasets.digest(datasetLeaf, datasetCache)
+  const nonces = state.usedNonces.digest(nonceLeaf, nonceCache)
+  const root = keccak_256(
+    new ByteWriter().string('w3a.custody.state.v1').raw(datasets).raw(nonces).u64(state.processed).bytes32(state.head).u64(state.epoch).finish(),
+  )
+  return { datasets: bytesToHex(datasets), nonces: bytesToHex(nonces), processed: state.processed, head: state.head, epoch: state.epoch, root: bytesToHex(root) }
+}
+
+export function stateRoot(state: CustodyState): Hex {
+  return stateRootParts(state).root
+}
+
+function sortedEntries<V>(m: ReadonlyMap<string, V>): [Address, V][] {
+  return ([...m.entries()] as [Address, V][]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}

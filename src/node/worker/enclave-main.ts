@@ -1,0 +1,37 @@
+/**
+ * Entry point of the enclave process of a `sim` worker: the simulated TEE keeps its keys in
+ * a process of its own, so the host process never has them in its memory. Config comes in
+ * the W3A_ENCLAVE_CONFIG environment variable (public values only).
+ */
+import { createSimEnclave, measureDirectory } from '../../tee/index.js'
+import { EnclaveService, type EnclaveConfig } from './enclave-service.js'
+import { serveEnclaveRpc } from './enclave-rpc.js'
+import { enclaveBundleDir } from './bundle.js'
+import { join } from 'node:path'
+
+type Boot = Omit<EnclaveConfig, 'epochLength'> & { epochLength: string }
+
+const boot = JSON.parse(process.env['W3A_ENCLAVE_CONFIG'] ?? '{}') as Boot
+const config: EnclaveConfig = { ...boot, epochLength: BigInt(boot.epochLength) }
+const measurement = await measureDirectory(enclaveBundleDir())
+const backend = createSimEnclave({ measurement, platformSecretFile: join(config.dataDir, 'sim-platform.key') })
+const enclave = new EnclaveService(backend, config)
+
+serveEnclaveRpc({
+  init: () => enclave.init(),
+  bootstrapCluster: (p) => enclave.bootstrapCluster(p),
+  hasClusterSecret: async () => enclave.hasClusterSecret(),
+  epochPublicKey: () => enclave.epochPublicKey(),
+  nextIndex: async () => enclave.nextIndex(),
+  applyEntries: (p) => enclave.applyEntries(p),
+  stateRoot: async () => enclave.stateRoot(),
+  stateRootParts: async () => enclave.stateRootParts(),
+  epochBoundary: async () => enclave.epochBoundary(),
+  answerQuery: (p) => enclave.answerQuery(p),
+  serveHandover: (p) => enclave.serveHandover(p),
+  requestHandover: () => enclave.requestHandover(),
+  receiveHandover: (p) => enclave.receiveHandover(p),
+  signOwnTx: (p) => enclave.signOwnTx(p),
+  signPossession: (p) => enclave.signPossession(p),
+})
+process.send?.({ id: 0, result: 'ready' })

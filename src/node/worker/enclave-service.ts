@@ -1,0 +1,320 @@
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
+import { workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
+import { W3aError } from '../../core/errors.js'
+import {
+  type EnclaveBackend,
+  type TeePolicy,
+  createEnclaveIdentity,
+  exportIdentity,
+  importIdentity,
+  attestIdentity,
+  readSealedFile,
+  writeSealedFile,
+  verifyQuote,
+  workerReportData,
+  type EnclaveIdentity,
+} from '../../tee/index.js'
+import {
+  EpochKeyring,
+  createInitialSecret,
+  createEmptyState,
+  applyInboxEntry,
+  stateRoot,
+  stateRootParts,
+  type StateRootParts,
+  encodeSnapshot,
+  decodeSnapshot,
+  answerCustodyQuery,
+  createHandoverRequest,
+  verifyHandoverRequest,
+  createHandoverResponse,
+  openHandoverResponse,
+  type CustodyState,
+  handoverToJson,
+  receiptToJson,
+  type InboxEntry,
+} from '../../custody/index.js'
+import { generateHpkeKeyPair } from '../../crypto/hpke.js'
+
+export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
+
+export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot'
+
+/** What the enclave tells its host (all public). */
+export type EnclaveInfo = {
+  teeType: string
+  insecure: boolean
+  address: Address
+  hpkePublicKey: Hex
+  measurement: Hex
+  reportData: Hex
+  quote: Hex
+}
+
+export type EnclaveConfig = {
+  dataDir: string
+  chainId: number
+  registry: Address
+  inbox: Address
+  /** Blocks per custody epoch (registry parameter). */
+  epochLength: bigint
+  /** What the keeper accepts from newcomers (sim allowed only on dev networks). */
+  policy: TeePolicy
+}
+
+/** Seal labels: a sealed blob of one kind can never be unsealed as another. */
+const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1' } as const
+
+/**
+ * The inside of a worker's TEE. It makes and keeps the worker's keys, the cluster keyring
+ * and the custody state; everything it writes to disk is sealed to its measurement. The
+ * host (untrusted) only gets public values, signed receipts and encrypted answers.
+ */
+export class EnclaveService {
+  private identity: EnclaveIdentity | undefined
+  private keyring: EpochKeyring | undefined
+  private state: CustodyState = createEmptyState()
+  private sealingKey: Uint8Array | undefined
+  private info: EnclaveInfo | undefined
+  private usedQueryNonces = new Set<string>()
+  /**
+   * The state as it stood when the keyring entered its current epoch: every keeper that
+   * replayed the same inbox has the same boundary, so this is the root published per epoch.
+   */
+  private boundary: EpochBoundary | undefined
+  private readonly dir: string
+
+  constructor(
+    private readonly backend: EnclaveBackend,
+    private readonly config: EnclaveConfig,
+  ) {
+    this.dir = join(config.dataDir, 'enclave')
+  }
+
+  private file(name: keyof typeof LABEL): string {
+    return join(this.dir, `${name}.sealed`)
+  }
+
+  private key(): Uint8Array {
+    if (!this.sealingKey) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.sealingKey
+  }
+
+  private me(): EnclaveIdentity {
+    if (!this.identity) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.identity
+  }
+
+  private ring(): EpochKeyring {
+    if (!this.keyring) throw new W3aError('INVALID_ARGUMENT', 'this keeper holds no cluster secret yet (not bootstrapped or handed over)')
+    return this.keyring
+  }
+
+  /** Loads sealed identity/keyring/state, or makes a fresh identity; returns the attested public info. */
+  async init(): Promise<EnclaveInfo> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    this.sealingKey = await this.backend.sealingKey()
+    this.identity = existsSync(this.file('identity'))
+      ? importIdentity(readSealedFile(this.file('identity'), this.key(), LABEL.identity))
+      : await this.createIdentity()
+    if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
+    if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
+    const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
+    this.info = {
+      teeType: this.backend.teeType,
+      insecure: this.backend.insecure,
+      address: this.identity.signer.address,
+      hpkePublicKey: bytesToHex(this.identity.hpke.publicKey),
+      measurement: att.measurement,
+      reportData: bytesToHex(att.reportData),
+      quote: bytesToHex(att.quote),
+    }
+    return this.info
+  }
+
+  private async createIdentity(): Promise<EnclaveIdentity> {
+    const id = await createEnclaveIdentity()
+    writeSealedFile(this.file('identity'), this.key(), LABEL.identity, exportIdentity(id))
+    return id
+  }
+
+  private persist(): void {
+    if (this.keyring) writeSealedFile(this.file('keyring'), this.key(), LABEL.keyring, this.keyring.export())
+    writeSealedFile(this.file('state'), this.key(), LABEL.state, encodeSnapshot(this.state))
+  }
+
+  /** First keeper of a network: makes the cluster secret here, inside the enclave. */
+  async bootstrapCluster(params: { epoch: bigint }): Promise<{ epoch: bigint; publicKey: Hex }> {
+    if (this.keyring) return this.epochPublicKey()
+    this.keyring = new EpochKeyring(params.epoch, createInitialSecret())
+    this.markBoundary()
+    this.persist()
+    return this.epochPublicKey()
+  }
+
+  hasClusterSecret(): boolean {
+    return this.keyring !== undefined
+  }
+
+  async epochPublicKey(): Promise<{ epoch: bigint; publicKey: Hex }> {
+    const ring = this.ring()
+    return { epoch: ring.epoch, publicKey: bytesToHex((await ring.keyPair()).publicKey) }
+  }
+
+  nextIndex(): bigint {
+    return this.state.processed
+  }
+
+  /**
+   * Replays inbox entries in index order. Before each entry the keyring moves to the epoch
+   * of the entry's block (so a command sealed to an older epoch is refused, as it must be);
+   * after the batch it moves to `headEpoch`, the chain's epoch at the block the host read up to.
+   */
+  async applyEntries(params: { entries: ChainInboxEntry[]; headEpoch: bigint }): Promise<{ receipts: Record<string, unknown>[]; stateRoot: Hex; processed: bigint; epoch: bigint }> {
+    const ring = this.ring()
+    const receipts: Record<string, unknown>[] = []
+    const before = ring.epoch
+    for (const chainEntry of params.entries) {
+      const entry: InboxEntry = { ...chainEntry, ciphertext: hexToBytes(chainEntry.ciphertext) }
+      if (entry.index < this.state.processed) continue // already applied (replay after restart)
+      const blockEpoch = entry.blockNumber / this.config.epochLength
+      if (blockEpoch > ring.epoch) this.enterEpoch(blockEpoch)
+      const out = await applyInboxEntry(this.state, entry, {
+        keyring: ring,
+        chainId: this.config.chainId,
+        inbox: this.config.inbox,
+        currentEpoch: ring.epoch,
+        signer: this.me().signer,
+      })
+      this.state = out.state
+      receipts.push(receiptToJson(out.receipt))
+    }
+    if (params.headEpoch > ring.epoch) this.enterEpoch(params.headEpoch)
+    if (receipts.length > 0 || ring.epoch !== before) this.persist()
+    return { receipts, stateRoot: stateRoot(this.state), processed: this.state.processed, epoch: ring.epoch }
+  }
+
+  private enterEpoch(epoch: bigint): void {
+    this.ring().advanceTo(epoch)
+    this.markBoundary()
+  }
+
+  private markBoundary(): void {
+    this.boundary = { epoch: this.ring().epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
+  }
+
+  /** The latest epoch boundary (undefined until this keeper has entered an epoch itself). */
+  epochBoundary(): EpochBoundary | undefined {
+    return this.boundary
+  }
+
+  stateRoot(): Hex {
+    return stateRoot(this.state)
+  }
+
+  /** The root and what it commits to: the datasets and nonces (content) and the replay position. */
+  stateRootParts(): StateRootParts {
+    return stateRootParts(this.state)
+  }
+
+  /** An owner's signed, encrypted query of their confidential state; the answer is encrypted to them. */
+  async answerQuery(params: { request: unknown; now: number }): Promise<unknown> {
+    return answerCustodyQuery(this.state, params.request, this.me().hpke.privateKey, this.me().signer, params.now, this.usedQueryNonces)
+  }
+
+  /**
+   * Current keeper side of hand-over. `newcomerOnChain` is what the chain says of the
+   * newcomer; the enclave itself verifies the quote and that it binds the newcomer's keys.
+   */
+  async serveHandover(params: {
+    request: unknown
+    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex }
+  }): Promise<unknown> {
+    const me = this
+    const ring = this.ring()
+    const req = await verifyHandoverRequest(
+      params.request,
+      async (worker: Address, quote: Uint8Array) => {
+      if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
+      if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
+      const verified = await verifyQuote(quote, this.config.policy)
+      const expected = workerReportData({
+        worker,
+        hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey),
+        chainId: me.config.chainId,
+        registry: me.config.registry,
+      })
+      if (verified.reportData.toLowerCase() !== bytesToHex(expected).toLowerCase()) {
+        throw new W3aError('INVALID_ARGUMENT', `the quote of ${worker} does not bind its registered keys`)
+      }
+      },
+      { chainId: this.config.chainId, inbox: this.config.inbox },
+    )
+    return handoverToJson(await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: this.me().signer }))
+  }
+
+  /** Newcomer side: makes the request (ephemeral key kept only in memory until the answer). */
+  private handoverKey: Awaited<ReturnType<typeof generateHpkeKeyPair>> | undefined
+  async requestHandover(): Promise<unknown> {
+    this.handoverKey = await generateHpkeKeyPair()
+    if (!this.info) throw new W3aError('INTERNAL', 'enclave not initialised')
+    const req = await createHandoverRequest({
+      identity: this.me().signer,
+      ephemeral: this.handoverKey,
+      quote: hexToBytes(this.info.quote),
+      chainId: this.config.chainId,
+      inbox: this.config.inbox,
+    })
+    return handoverToJson(req)
+  }
+
+  async receiveHandover(params: { response: unknown; from: Address }): Promise<{ epoch: bigint; processed: bigint; stateRoot: Hex }> {
+    if (!this.handoverKey) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
+    const key = this.handoverKey
+    this.handoverKey = undefined // one use only (openHandoverResponse zeroes the private key)
+    const opened = await openHandoverResponse(params.response, key.privateKey, params.from)
+    this.keyring = opened.keyring
+    this.state = opened.state
+    this.persist()
+    return { epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
+  }
+
+  /**
+   * Signs a transaction whose call the enclave builds itself from its own state: the host
+   * picks gas and nonce, never the call, so it cannot make the worker key sign anything else.
+   */
+  async signOwnTx(params: { kind: OwnTxKind; nonce: number; gas: bigint; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }): Promise<Hex> {
+    const data = await this.ownCall(params.kind)
+    const { kind: _kind, ...fees } = params
+    return this.me().signer.signTransaction({ type: 'eip1559', chainId: this.config.chainId, to: this.config.registry, data, value: 0n, ...fees })
+  }
+
+  private async ownCall(kind: OwnTxKind): Promise<Hex> {
+    switch (kind) {
+      case 'heartbeat':
+        return encodeFunctionData({ abi: workerRegistryAbi, functionName: 'heartbeat' })
+      case 'publishEpochKey': {
+        const { epoch, publicKey } = await this.epochPublicKey()
+        return encodeFunctionData({ abi: workerRegistryAbi, functionName: 'publishEpochKey', args: [epoch, publicKey] })
+      }
+      case 'publishStateRoot': {
+        const b = this.boundary
+        if (!b) throw new W3aError('INVALID_ARGUMENT', 'no epoch boundary reached yet')
+        return encodeFunctionData({ abi: workerRegistryAbi, functionName: 'publishStateRoot', args: [b.epoch, b.processed, b.stateRoot] })
+      }
+    }
+  }
+
+  /** Proof that this worker key agrees to be registered by `operator` (checked by the registry). */
+  async signPossession(params: { operator: Address }): Promise<Hex> {
+    const signer = this.me().signer
+    if (!signer.sign) throw new W3aError('INTERNAL', 'worker key cannot sign digests')
+    return signer.sign({ hash: workerPossessionDigest({ chainId: this.config.chainId, registry: this.config.registry, operator: params.operator }) })
+  }
+
+  address(): Address {
+    return this.me().signer.address
+  }
+}

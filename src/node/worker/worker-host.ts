@@ -1,0 +1,230 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { appendFileSync, mkdirSync, readFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Address, Hex, LocalAccount } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { toJsonText } from '../../core/json-text.js'
+import {
+  createChainClients,
+  getWorker,
+  listWorkers,
+  registerWorker,
+  readInbox,
+  getCurrentEpoch,
+  getEpochKey,
+  getRegistryParams,
+  type ChainPublicClient,
+} from '../../chain/index.js'
+import { SIM_WARNING, DEV_ATTESTATION_SIGNER, type TeePolicy } from '../../tee/index.js'
+import { createEnclaveCaller, type EnclaveCaller } from './enclave-rpc.js'
+import type { EnclaveInfo, EpochBoundary, OwnTxKind } from './enclave-service.js'
+import { serveHttp, type HttpServer } from '../http-server.js'
+import { createWorkerHttp } from './worker-http.js'
+
+export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
+
+export type WorkerContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address }
+
+export type StartWorkerParameters = {
+  dataDir: string
+  tee: 'sim' | 'tdx'
+  keeper: boolean
+  rpcUrl: string
+  contracts: WorkerContracts
+  /** Pays for registration and stakes; the worker key itself only sends its own calls. */
+  operator: LocalAccount
+  /** Dev networks accept `sim`; production never does. */
+  dev: boolean
+  port?: number
+  /** URL others use to reach this worker (default: its own listening URL). */
+  publicUrl?: string
+  heartbeatMs?: number
+  pollMs?: number
+  log?: (line: string) => void
+}
+
+export type RunningWorker = {
+  address: Address
+  url: string
+  info: EnclaveInfo
+  /** Waits until the keeper has applied every inbox entry posted so far. */
+  syncNow(): Promise<void>
+  stop(): Promise<void>
+}
+
+const ENCLAVE_MAIN = fileURLToPath(new URL('./enclave-main.js', import.meta.url))
+
+function spawnSimEnclave(config: object): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
+  // Under tsx (tests) the .js path maps to the .ts source; execArgv carries the loader over.
+  const entry = existsSync(ENCLAVE_MAIN) ? ENCLAVE_MAIN : ENCLAVE_MAIN.replace(/\.js$/, '.ts')
+  const child = fork(entry, [], {
+    serialization: 'advanced',
+    env: { ...process.env, W3A_ENCLAVE_CONFIG: toJsonText(config) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new W3aError('INTERNAL', `enclave process exited during start (${code})`)))
+    child.once('message', () => {
+      child.removeAllListeners('exit')
+      resolve({ child, caller: createEnclaveCaller(child) })
+    })
+  })
+}
+
+/**
+ * `w3a worker`: runs one TEE worker. The host (this process) is untrusted: it talks to the
+ * chain and the network and relays ciphertext; keys, the cluster secret and the custody
+ * state live in the enclave (for `sim`, a child process).
+ */
+export async function startWorker(params: StartWorkerParameters): Promise<RunningWorker> {
+  const log = params.log ?? (() => {})
+  if (params.tee === 'sim' && !params.dev) {
+    throw new W3aError('SIM_NOT_ALLOWED', 'the simulated TEE runs only on dev networks', { details: ['Use --tee tdx on a TDX machine.'] })
+  }
+  if (params.tee !== 'sim') {
+    throw new W3aError('INVALID_ARGUMENT', `--tee ${params.tee}: running a worker on TDX hardware is not supported by this build yet`, {
+      details: ['TDX quotes can be verified (w3a attest verify); a TDX worker needs a TDX guest and a sealing key provider.'],
+    })
+  }
+  mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
+  const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
+  const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
+  const policy: TeePolicy = { allowSim: params.dev, devAttestationSigner: DEV_ATTESTATION_SIGNER }
+  const { child, caller } = await spawnSimEnclave({
+    dataDir: params.dataDir,
+    chainId: params.contracts.chainId,
+    registry: params.contracts.workerRegistry,
+    inbox: params.contracts.custodyInbox,
+    epochLength: registryParams.epochLength.toString(),
+    policy,
+  })
+  const cleanups: (() => Promise<void> | void)[] = [() => void child.kill('SIGTERM')]
+  const stopAll = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c()
+  }
+  try {
+    const info = await caller.call<EnclaveInfo>('init')
+    if (info.insecure) log(`!!! ${SIM_WARNING} (worker ${info.address}) !!!`)
+
+    const receiptsFile = join(params.dataDir, 'receipts.jsonl')
+    const receipts = new Map<string, Record<string, unknown>>()
+    if (existsSync(receiptsFile)) {
+      for (const line of readFileSync(receiptsFile, 'utf8').split('\n')) if (line) { const r = JSON.parse(line) as Record<string, unknown>; receipts.set(String(r['index']), r) }
+    }
+
+    const http: HttpServer = await serveHttp(
+      createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts }),
+      { port: params.port ?? 0 },
+    )
+    cleanups.push(() => http.close())
+    const url = params.publicUrl ?? http.url
+
+    const sendOwnTx = async (kind: OwnTxKind) => {
+      const [nonce, fees] = await Promise.all([
+        publicClient.getTransactionCount({ address: info.address, blockTag: 'pending' }),
+        publicClient.estimateFeesPerGas(),
+      ])
+      const raw = await caller.call<Hex>('signOwnTx', { kind, nonce, gas: 300_000n, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
+      const hash = await publicClient.sendRawTransaction({ serializedTransaction: raw })
+      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      if (receipt.status !== 'success') throw new W3aError('TX_REVERTED', `worker transaction ${kind} reverted`, { details: [`tx ${hash}`] })
+      return hash
+    }
+
+    // Register once (the enclave signs its consent; the operator stakes and pays).
+    const existing = await getWorker(publicClient, { registry: params.contracts.workerRegistry, worker: info.address }).catch(() => null)
+    if (!existing) {
+      log(`registering worker ${info.address} (${info.teeType}, measurement ${info.measurement.slice(0, 18)}…)`)
+      const possession = await caller.call<Hex>('signPossession', { operator: params.operator.address })
+      const operatorClients = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId, account: params.operator })
+      await registerWorker(operatorClients, {
+        registry: params.contracts.workerRegistry,
+        token: params.contracts.token,
+        worker: info.address,
+        teeType: 'sim',
+        measurement: info.measurement,
+        hpkePublicKey: info.hpkePublicKey,
+        roles: ROLE.compute | (params.keeper ? ROLE.keeper : 0),
+        endpoint: url,
+        quote: info.quote,
+        workerSignature: possession,
+        gasFunding: 10n ** 18n,
+      })
+    }
+    await sendOwnTx('heartbeat')
+
+    let syncing: Promise<void> | undefined
+    let lastRootEpoch = -1n
+    const syncOnce = async () => {
+      const head = await publicClient.getBlockNumber()
+      const headEpoch = head / registryParams.epochLength
+      const from = await caller.call<bigint>('nextIndex')
+      const entries = await readInbox(publicClient, { inbox: params.contracts.custodyInbox, fromIndex: from, toBlock: head })
+      const out = await caller.call<{ receipts: Record<string, unknown>[]; stateRoot: Hex; processed: bigint; epoch: bigint }>('applyEntries', { entries, headEpoch })
+      for (const r of out.receipts) {
+        receipts.set(String(r['index']), r)
+        appendFileSync(receiptsFile, toJsonText(r) + '\n')
+      }
+      const boundary = await caller.call<EpochBoundary | undefined>('epochBoundary')
+      if (boundary && boundary.epoch > lastRootEpoch) {
+        if ((await getEpochKey(publicClient, { registry: params.contracts.workerRegistry, epoch: boundary.epoch })) === null) await sendOwnTx('publishEpochKey')
+        await sendOwnTx('publishStateRoot')
+        lastRootEpoch = boundary.epoch
+        log(`epoch ${boundary.epoch}: state root ${boundary.stateRoot.slice(0, 18)}… after ${boundary.processed} commands`)
+      }
+    }
+    const syncNow = () => (syncing ??= syncOnce().finally(() => (syncing = undefined)))
+
+    if (params.keeper) {
+      if (!(await caller.call<boolean>('hasClusterSecret'))) {
+        const others = (await listWorkers(publicClient, { registry: params.contracts.workerRegistry })).filter(
+          (w) => w.address.toLowerCase() !== info.address.toLowerCase() && w.isKeeper && w.eligible,
+        )
+        if (others.length === 0) {
+          const epoch = await getCurrentEpoch(publicClient, { registry: params.contracts.workerRegistry })
+          await caller.call('bootstrapCluster', { epoch })
+          log(`first keeper: cluster secret made inside the enclave at epoch ${epoch}`)
+        } else {
+          await requestHandover(caller, others.map((o) => ({ address: o.address, endpoint: o.endpoint })), log)
+        }
+      }
+      await syncNow()
+    }
+
+    const timers = [
+      setInterval(() => void sendOwnTx('heartbeat').catch((e) => log(`heartbeat failed: ${(e as Error).message}`)), params.heartbeatMs ?? 20_000),
+      ...(params.keeper ? [setInterval(() => void syncNow().catch((e) => log(`inbox sync failed: ${(e as Error).message}`)), params.pollMs ?? 1_000)] : []),
+    ]
+    cleanups.push(() => timers.forEach(clearInterval))
+    cleanups.push(async () => {
+      await syncing?.catch(() => {})
+    })
+    log(`worker ${info.address} ready at ${url}${params.keeper ? ' (keeper)' : ''}`)
+    return { address: info.address, url, info, syncNow, stop: stopAll }
+  } catch (e) {
+    await stopAll()
+    throw e
+  }
+}
+
+async function requestHandover(caller: EnclaveCaller, keepers: { address: Address; endpoint: string }[], log: (l: string) => void): Promise<void> {
+  const request = await caller.call<unknown>('requestHandover')
+  for (const k of keepers) {
+    try {
+      const res = await fetch(`${k.endpoint.replace(/\/+$/, '')}/v1/keeper/handover`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: toJsonText(request),
+      })
+      if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
+      const out = await caller.call<{ epoch: bigint; processed: bigint; stateRoot: Hex }>('receiveHandover', { response: await res.json(), from: k.address })
+      log(`hand-over from keeper ${k.address}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
+      return
+    } catch (e) {
+      log(`hand-over from ${k.address} failed: ${(e as Error).message}`)
+    }
+  }
+  throw new W3aError('INTERNAL', 'no current keeper handed over the cluster secret', { details: ['Check that a keeper is running and reachable.'] })
+}

@@ -1,0 +1,74 @@
+import type { Address } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { getWorker, type ChainPublicClient } from '../../chain/index.js'
+import { json, errorResponse } from '../http-json.js'
+import type { FetchHandler } from '../http-server.js'
+import type { EnclaveCaller } from './enclave-rpc.js'
+import type { EnclaveInfo, EpochBoundary } from './enclave-service.js'
+import type { WorkerContracts } from './worker-host.js'
+
+const MAX_BODY = 64 * 1024
+
+async function readJson(req: Request): Promise<unknown> {
+  const text = await req.text()
+  if (text.length > MAX_BODY) throw new W3aError('INVALID_ARGUMENT', `request body over ${MAX_BODY} bytes`)
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new W3aError('INVALID_ARGUMENT', 'request body is not JSON')
+  }
+}
+
+/**
+ * The worker's own HTTP endpoint (registered on chain). Everything it answers is public or
+ * encrypted to the requester: attestation info, signed receipts, encrypted query answers,
+ * and hand-over responses encrypted to the newcomer's attested ephemeral key.
+ */
+export function createWorkerHttp(params: {
+  caller: EnclaveCaller
+  info: EnclaveInfo
+  publicClient: ChainPublicClient
+  contracts: WorkerContracts
+  receipts: Map<string, Record<string, unknown>>
+}): FetchHandler {
+  const { caller, info, publicClient, contracts, receipts } = params
+  return async (req) => {
+    try {
+      const { pathname } = new URL(req.url)
+      if (req.method === 'GET' && pathname === '/v1/info') {
+        const [processed, parts, boundary, hasSecret] = await Promise.all([
+          caller.call<bigint>('nextIndex'),
+          caller.call<{ root: string; datasets: string; nonces: string }>('stateRootParts'),
+          caller.call<EpochBoundary | undefined>('epochBoundary'),
+          caller.call<boolean>('hasClusterSecret'),
+        ])
+        return json({ ...info, keeper: { hasClusterSecret: hasSecret, processed, stateRoot: parts.root, contentRoots: { datasets: parts.datasets, nonces: parts.nonces }, boundary: boundary ?? null } })
+      }
+      const receipt = /^\/v1\/custody\/receipts\/(\d+)$/.exec(pathname)
+      if (req.method === 'GET' && receipt) {
+        const r = receipts.get(receipt[1]!)
+        return r ? json(r) : json(new W3aError('INVALID_ARGUMENT', `no receipt for inbox entry ${receipt[1]} yet`).toJSON(), 404)
+      }
+      if (req.method === 'POST' && pathname === '/v1/custody/query') {
+        const request = await readJson(req)
+        return json(await caller.call('answerQuery', { request, now: Math.floor(Date.now() / 1000) }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/handover') {
+        const request = (await readJson(req)) as { worker?: string }
+        if (typeof request?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(request.worker)) {
+          throw new W3aError('INVALID_ARGUMENT', 'hand-over request names no worker address')
+        }
+        // The chain's word on the newcomer; the enclave checks the quote binds these keys.
+        const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: request.worker as Address })
+        const response = await caller.call('serveHandover', {
+          request,
+          newcomerOnChain: { isKeeper: w.isKeeper, measurementAllowed: w.measurementAllowed, hpkePublicKey: w.hpkePublicKey },
+        })
+        return json(response)
+      }
+      return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`).toJSON(), 404)
+    } catch (e) {
+      return errorResponse(e)
+    }
+  }
+}

@@ -1,0 +1,12 @@
+/** TEE runtime: attestation (sim, tdx/sgx via DCAP), sealing, enclave identity. See docs/tee.md. */
+export * from './types.js'
+export * from './report-data.js'
+export * from './measurement.js'
+export * from './sim.js'
+export * from './tdx.js'
+export * from './dcap.js'
+export * from './dcap-layout.js'
+export * from './quote-format.js'
+export * from './verify-quote.js'
+export * from './sealing.js'
+export * from './identity.js'

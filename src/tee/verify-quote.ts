@@ -1,0 +1,45 @@
+/**
+ * One entry point for every quote a W3A node receives: dispatch on the format, verify
+ * (sim signature under a sim-allowing policy, or Intel DCAP with collateral), then enforce
+ * the measurement allow-list. `verifyWorkerQuote` adds the report-data check that binds the
+ * quote to one worker's keys on one chain and registry.
+ */
+import { bytesToHex, type Address, type Hex } from 'viem'
+import { W3aError } from '../core/errors.js'
+import { verifyDcapQuote } from './dcap.js'
+import { detectQuoteFormat } from './quote-format.js'
+import { workerReportData } from './report-data.js'
+import { verifySimQuote } from './sim.js'
+import type { TeePolicy, VerifiedQuote } from './types.js'
+
+export async function verifyQuote(quote: Uint8Array, policy: TeePolicy): Promise<VerifiedQuote> {
+  const verified =
+    detectQuoteFormat(quote) === 'sim'
+      ? await verifySimQuote(quote, policy)
+      : await verifyDcapQuote(quote, { collateral: policy.collateral, ...(policy.now === undefined ? {} : { now: policy.now }) })
+  if (policy.allowedMeasurements !== undefined) {
+    const m = verified.measurement.toLowerCase()
+    if (!policy.allowedMeasurements.some((a) => a.toLowerCase() === m)) {
+      throw new W3aError('MEASUREMENT_NOT_ALLOWED', `the quote's measurement ${verified.measurement} is not on the allow-list`, {
+        details: [`tee ${verified.teeType}; ${policy.allowedMeasurements.length} measurement(s) allowed`],
+      })
+    }
+  }
+  return verified
+}
+
+/** verifyQuote, then: the report data must be exactly workerReportData(worker, hpkePublicKey, chainId, registry). */
+export async function verifyWorkerQuote(
+  quote: Uint8Array,
+  policy: TeePolicy,
+  expected: { worker: Address; hpkePublicKey: Uint8Array; chainId: number; registry: Address },
+): Promise<VerifiedQuote> {
+  const verified = await verifyQuote(quote, policy)
+  const want: Hex = bytesToHex(workerReportData(expected))
+  if (verified.reportData.toLowerCase() !== want.toLowerCase()) {
+    throw new W3aError('REPORT_DATA_MISMATCH', `the quote does not bind worker ${expected.worker}'s keys on chain ${expected.chainId}`, {
+      details: [`quote report data  ${verified.reportData}`, `expected           ${want}`],
+    })
+  }
+  return verified
+}
