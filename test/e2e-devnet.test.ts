@@ -220,8 +220,51 @@ test('bad input: malformed file, missing privacy unit, unreachable gateway, unkn
   assert.deepEqual(ls.json.datasets.map((d: { id: string }) => d.id), [datasetId])
 })
 
+test('custody through the CLI: workers ls, grant, access, policy, revoke, delete with a receipt', () => {
+  const workers = w3a(['workers', 'ls', '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(workers.code, 0, workers.stderr)
+  const keeper = workers.json.workers.find((w: { roles: string[] }) => w.roles.includes('keeper'))
+  assert.ok(keeper, 'the devnet runs a keeper')
+  assert.equal(keeper.teeType, 'sim')
+  assert.equal(keeper.status, 'online')
+
+  const analyst = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' // dev account 3
+  const common = ['--account', '0', '--gateway', up!.gatewayUrl, '--json']
+  let r = w3a(['dataset', 'grant', datasetId, analyst, '--uses', '3', ...common])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.receipt.status, 'applied')
+
+  r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--epsilon-budget', '2', '--dimensions', 'city', '--measures', 'amount', ...common])
+  assert.equal(r.code, 0, r.stderr)
+
+  r = w3a(['dataset', 'access', datasetId, ...common])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.policy.k, 5)
+  assert.deepEqual(r.json.grants.map((g: { grantee: string; usesLeft: number }) => [g.grantee.toLowerCase(), g.usesLeft]), [[analyst.toLowerCase(), 3]])
+
+  // Someone else cannot read the owner's confidential view.
+  r = w3a(['dataset', 'access', datasetId, '--account', '1', '--gateway', up!.gatewayUrl, '--json'])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'ACCESS_DENIED')
+
+  r = w3a(['dataset', 'revoke', datasetId, analyst, ...common])
+  assert.equal(r.code, 0, r.stderr)
+
+  r = w3a(['dataset', 'delete', datasetId, ...common])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.receipt.status, 'applied')
+  assert.ok(r.json.receipt.unrecoverableAfterEpoch !== undefined, 'the deletion receipt names the epoch')
+
+  r = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(r.json.dataset.status, 'deleted')
+  r = w3a(['dataset', 'grant', datasetId, analyst, ...common])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'COMMAND_REFUSED')
+  assert.match(r.json.error.message, /dataset-deleted/)
+})
+
 test('every command has --help', () => {
-  for (const cmd of [['up'], ['status'], ['dataset', 'upload'], ['dataset', 'ls'], ['dataset', 'show'], ['dataset', 'download']]) {
+  for (const cmd of [['up'], ['status'], ['dataset', 'upload'], ['dataset', 'ls'], ['dataset', 'show'], ['dataset', 'download'], ['dataset', 'grant'], ['dataset', 'revoke'], ['dataset', 'delete'], ['dataset', 'policy'], ['dataset', 'access'], ['worker'], ['workers', 'ls'], ['attest', 'verify']]) {
     const r = w3a([...cmd, '--help'])
     assert.equal(r.code, 0, cmd.join(' '))
     assert.match(r.stdout, /Usage: w3a/)

@@ -1,5 +1,6 @@
 import type { Address, Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
+import { toJsonText } from '../../core/json-text.js'
 import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
 import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
@@ -78,7 +79,7 @@ export const datasetDeleteCommand: Command = {
         `deleted ${id}`,
         receiptText(r),
         `  the key's on-chain ciphertext can no longer be opened by anyone once the keepers are past epoch ${after}`,
-        `  receipt (keep it): ${JSON.stringify(r.receipt)}`,
+        `  receipt (keep it): ${toJsonText(r.receipt)}`,
       ].join('\n'),
     )
   },

@@ -78,7 +78,7 @@ export class EnclaveService {
   private state: CustodyState = createEmptyState()
   private sealingKey: Uint8Array | undefined
   private info: EnclaveInfo | undefined
-  private usedQueryNonces = new Set<string>()
+  private usedQueryNonces = new Map<string, bigint>()
   /**
    * The state as it stood when the keyring entered its current epoch: every keeper that
    * replayed the same inbox has the same boundary, so this is the root published per epoch.
@@ -221,7 +221,9 @@ export class EnclaveService {
 
   /** An owner's signed, encrypted query of their confidential state; the answer is encrypted to them. */
   async answerQuery(params: { request: unknown; now: number }): Promise<unknown> {
-    return answerCustodyQuery(this.state, params.request, this.me().hpke.privateKey, this.me().signer, params.now, this.usedQueryNonces)
+    // The domain is ours, not the one inside the query: a query signed for another network is refused.
+    const domain = { chainId: this.config.chainId, verifyingContract: this.config.inbox }
+    return answerCustodyQuery(this.state, params.request, this.me().hpke.privateKey, this.me().signer, params.now, this.usedQueryNonces, domain)
   }
 
   /**

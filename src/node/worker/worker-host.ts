@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import type { Address, Hex, LocalAccount } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { toJsonText } from '../../core/json-text.js'
+import { writeFileAtomic } from '../../core/atomic-write.js'
 import {
   createChainClients,
   getWorker,
@@ -114,11 +115,15 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       for (const line of readFileSync(receiptsFile, 'utf8').split('\n')) if (line) { const r = JSON.parse(line) as Record<string, unknown>; receipts.set(String(r['index']), r) }
     }
 
+    // The endpoint is registered on chain once, so a restarted worker listens where it did before.
+    const portFile = join(params.dataDir, 'endpoint.json')
+    const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
     const http: HttpServer = await serveHttp(
       createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts }),
-      { port: params.port ?? 0 },
+      { port: params.port ?? savedPort ?? 0 },
     )
     cleanups.push(() => http.close())
+    writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
 
     const sendOwnTx = async (kind: OwnTxKind) => {
@@ -135,6 +140,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
 
     // Register once (the enclave signs its consent; the operator stakes and pays).
     const existing = await getWorker(publicClient, { registry: params.contracts.workerRegistry, worker: info.address }).catch(() => null)
+    if (existing && existing.endpoint !== url) {
+      log(`warning: this worker is registered at ${existing.endpoint} but listens at ${url}; clients will not reach it`)
+    }
     if (!existing) {
       log(`registering worker ${info.address} (${info.teeType}, measurement ${info.measurement.slice(0, 18)}…)`)
       const possession = await caller.call<Hex>('signPossession', { operator: params.operator.address })
