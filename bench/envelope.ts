@@ -2,8 +2,9 @@
  * Envelope throughput vs. raw AES-256-GCM (`openssl speed`), on the same machine in the same run.
  * Prints figures only; benchmarks never assert. The last line is the judged ratio.
  *
- * The judged figure runs the whole-buffer API over 256 MiB cut into 4 MiB segments, a
- * realistic segment size. One 256 MiB segment is printed too: it needs a fresh 256 MiB
+ * The judged figure runs the whole-buffer API with the default chunk size over 256 MiB cut
+ * into 4 MiB segments, a realistic segment size. The 64 KiB chunks of older envelopes are
+ * printed for comparison. One 256 MiB segment is printed too: it needs a fresh 256 MiB
  * output buffer per call, and the kernel's first-touch page faults on it (not the
  * envelope) then dominate, all the more in a VM.
  *
@@ -74,13 +75,14 @@ const fmt = (n: number): string => n.toFixed(0).padStart(6)
 const plaintext = new Uint8Array(sizeMiB * MIB)
 randomFillSync(plaintext)
 console.log(`envelope, whole-buffer API, ${sizeMiB} MiB as ${segmentMiB} MiB segments, best of ${runs}, node ${process.version}`)
+const chunkLabel = (size: number): string => (size >= MIB ? `${size / MIB} MiB` : `${size / 1024} KiB`).padStart(6)
 const def = envelopeRates(plaintext, segmentMiB * MIB, DEFAULT_CHUNK_SIZE)
-console.log(`  chunk 64 KiB: encrypt ${fmt(def.enc)} MB/s   decrypt ${fmt(def.dec)} MB/s`)
-const big = envelopeRates(plaintext, segmentMiB * MIB, MIB)
-console.log(`  chunk  1 MiB: encrypt ${fmt(big.enc)} MB/s   decrypt ${fmt(big.dec)} MB/s`)
+console.log(`  chunk ${chunkLabel(DEFAULT_CHUNK_SIZE)} (default): encrypt ${fmt(def.enc)} MB/s   decrypt ${fmt(def.dec)} MB/s`)
+const legacy = envelopeRates(plaintext, segmentMiB * MIB, 64 * 1024)
+console.log(`  chunk ${chunkLabel(64 * 1024)} (older):   encrypt ${fmt(legacy.enc)} MB/s   decrypt ${fmt(legacy.dec)} MB/s`)
 console.log(`envelope, whole-buffer API, one ${sizeMiB} MiB segment (fresh ${sizeMiB} MiB output per call: page faults included)`)
 const one = envelopeRates(plaintext, sizeMiB * MIB, DEFAULT_CHUNK_SIZE)
-console.log(`  chunk 64 KiB: encrypt ${fmt(one.enc)} MB/s   decrypt ${fmt(one.dec)} MB/s`)
+console.log(`  chunk ${chunkLabel(DEFAULT_CHUNK_SIZE)} (default): encrypt ${fmt(one.enc)} MB/s   decrypt ${fmt(one.dec)} MB/s`)
 
 const ossl = opensslRate()
 const envelope = Math.min(def.enc, def.dec)

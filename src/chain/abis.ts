@@ -3,15 +3,19 @@ import {
   contractsSourcesHash,
   CustodyInboxArtifact,
   DatasetRegistryArtifact,
+  JobsArtifact,
+  MarketArtifact,
   W3ATokenArtifact,
   WorkerRegistryArtifact,
 } from './generated/artifacts.js'
 
-export { CustodyInboxArtifact, DatasetRegistryArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
+export { CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
 export const datasetRegistryAbi = DatasetRegistryArtifact.abi
 export const w3aTokenAbi = W3ATokenArtifact.abi
 export const workerRegistryAbi = WorkerRegistryArtifact.abi
 export const custodyInboxAbi = CustodyInboxArtifact.abi
+export const marketAbi = MarketArtifact.abi
+export const jobsAbi = JobsArtifact.abi
 
 /**
  * sha256 over the contract sources, compiler version, OpenZeppelin version and compiler settings

@@ -1,8 +1,9 @@
 import { getAddress, zeroAddress, type Address, type Hash } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { CustodyInboxArtifact, DatasetRegistryArtifact, W3ATokenArtifact, WorkerRegistryArtifact } from './abis.js'
+import { CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact, marketAbi, workerRegistryAbi } from './abis.js'
 import type { WriteClients } from './clients.js'
 import { withChainErrors } from './errors.js'
+import type { JobsParams } from './jobs.js'
 import type { WorkerRegistryParams } from './worker.js'
 import { rpcUrlOf, waitForSuccess } from './write.js'
 
@@ -12,6 +13,15 @@ export const DEVNET_WORKER_REGISTRY_PARAMS = {
   heartbeatTimeout: 60n,
   epochLength: 50n,
 } as const satisfies Partial<WorkerRegistryParams>
+
+/** Jobs parameters of dev networks: owner 70 % / worker 20 % / treasury 10 %, 120 s job timeout, 10 tokens slashed per timeout. */
+export const DEVNET_JOBS_PARAMS = {
+  ownerShareBps: 7000,
+  workerShareBps: 2000,
+  treasuryShareBps: 1000,
+  jobTimeout: 120n,
+  slashAmount: 10n * 10n ** 18n,
+} as const satisfies Omit<JobsParams, 'treasury'>
 
 export type DeployContractsParameters = WriteClients & {
   /** Owner of the registries (network governance). Default: the deployer. */
@@ -28,6 +38,8 @@ export type DeployContractsParameters = WriteClients & {
    * `allowSim` = (devAttestationSigner given).
    */
   workerRegistryParams?: Partial<WorkerRegistryParams>
+  /** Jobs parameters; unset ones default to DEVNET_JOBS_PARAMS, treasury to governance. */
+  jobsParams?: Partial<JobsParams>
 }
 
 export type DeployContractsReturnType = {
@@ -35,8 +47,17 @@ export type DeployContractsReturnType = {
   datasetRegistry: Address
   workerRegistry: Address
   custodyInbox: Address
+  market: Address
+  jobs: Address
   /** The parameters the WorkerRegistry was deployed with. */
   workerRegistryParams: WorkerRegistryParams
+  /** The parameters the Jobs contract was deployed with. */
+  jobsParams: JobsParams
+  /**
+   * True when the deployer is governance and so could wire Market.setJobs(jobs) and
+   * WorkerRegistry.setSlasher(jobs, true); otherwise governance must make both calls.
+   */
+  wired: boolean
   deployer: Address
   chainId: number
   /** Block of the last deployment transaction (where event followers can start). */
@@ -45,7 +66,9 @@ export type DeployContractsReturnType = {
 
 /**
  * Deploys the W3A contracts with the wallet's account and waits for every receipt:
- * token (unless given), DatasetRegistry, WorkerRegistry, CustodyInbox (bound to the registry).
+ * token (unless given), DatasetRegistry, WorkerRegistry, CustodyInbox (bound to the registry),
+ * Market (on the DatasetRegistry) and Jobs (on Market + WorkerRegistry). When the deployer is
+ * governance it also names Jobs as the Market's consumer and as a WorkerRegistry slasher.
  * The dev token's owner (who can mint) is the deployer.
  */
 export async function deployContracts(params: DeployContractsParameters): Promise<DeployContractsReturnType> {
@@ -60,6 +83,7 @@ export async function deployContracts(params: DeployContractsParameters): Promis
     heartbeatTimeout: params.workerRegistryParams?.heartbeatTimeout ?? DEVNET_WORKER_REGISTRY_PARAMS.heartbeatTimeout,
     epochLength: params.workerRegistryParams?.epochLength ?? DEVNET_WORKER_REGISTRY_PARAMS.epochLength,
   }
+  const jobsParams: JobsParams = { ...DEVNET_JOBS_PARAMS, treasury: governance, ...params.jobsParams }
   return withChainErrors(
     async () => {
       const chainId = await publicClient.getChainId()
@@ -85,15 +109,51 @@ export async function deployContracts(params: DeployContractsParameters): Promis
         'CustodyInbox',
         await walletClient.deployContract({ abi: CustodyInboxArtifact.abi, bytecode: CustodyInboxArtifact.bytecode, args: [workerRegistry.address] }),
       )
+      const market = await deploy(
+        'Market',
+        await walletClient.deployContract({ abi: MarketArtifact.abi, bytecode: MarketArtifact.bytecode, args: [datasetRegistry.address, governance] }),
+      )
+      const jobs = await deploy(
+        'Jobs',
+        await walletClient.deployContract({
+          abi: JobsArtifact.abi,
+          bytecode: JobsArtifact.bytecode,
+          args: [market.address, workerRegistry.address, governance, jobsParams],
+        }),
+      )
+      let blockNumber = jobs.blockNumber
+      const wired = governance.toLowerCase() === deployer.toLowerCase()
+      if (wired) {
+        const setJobs = await publicClient.simulateContract({
+          address: market.address,
+          abi: marketAbi,
+          functionName: 'setJobs',
+          args: [jobs.address],
+          account: walletClient.account,
+        })
+        await waitForSuccess(publicClient, await walletClient.writeContract(setJobs.request))
+        const setSlasher = await publicClient.simulateContract({
+          address: workerRegistry.address,
+          abi: workerRegistryAbi,
+          functionName: 'setSlasher',
+          args: [jobs.address, true],
+          account: walletClient.account,
+        })
+        blockNumber = (await waitForSuccess(publicClient, await walletClient.writeContract(setSlasher.request))).blockNumber
+      }
       return {
         token,
         datasetRegistry: datasetRegistry.address,
         workerRegistry: workerRegistry.address,
         custodyInbox: custodyInbox.address,
+        market: market.address,
+        jobs: jobs.address,
         workerRegistryParams: registryParams,
+        jobsParams,
+        wired,
         deployer,
         chainId,
-        blockNumber: custodyInbox.blockNumber,
+        blockNumber,
       }
     },
     { rpcUrl: rpcUrlOf(publicClient) },

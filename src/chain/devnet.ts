@@ -23,6 +23,8 @@ export const DeploymentSchema = z.object({
   datasetRegistry: address,
   workerRegistry: address,
   custodyInbox: address,
+  market: address,
+  jobs: address,
   deployer: address,
   /** CONTRACTS_SOURCES_HASH of the build that deployed: other sources are refused. */
   sourcesHash: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex'),
@@ -62,7 +64,9 @@ export type EnsureDeploymentReturnType = Deployment
  * code would talk to contracts with another ABI.
  *
  * The WorkerRegistry of a dev network allows sim, with DEVNET_WORKER_REGISTRY_PARAMS (100
- * tokens stake, 60 s heartbeat timeout, 50-block epochs); governance is dev account 0.
+ * tokens stake, 60 s heartbeat timeout, 50-block epochs); its Jobs contract has DEVNET_JOBS_PARAMS
+ * (shares 70/20/10 %, 120 s job timeout, 10 tokens slashed) and is the Market's consumer and a
+ * registry slasher; governance (and treasury) is dev account 0.
  */
 export async function ensureDeployment(params: EnsureDeploymentParameters): Promise<EnsureDeploymentReturnType> {
   const { rpcUrl, deploymentFile, fundAccounts, fundAmount } = params
@@ -81,7 +85,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
         details: ['point --chain-rpc at the chain the file was made for, or use another data directory for this chain'],
       })
     }
-    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox]
+    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox, saved.market, saved.jobs]
     const codes = await withChainErrors(() => Promise.all(addresses.map((a) => probe.getCode({ address: a }))), { rpcUrl })
     const missing = addresses.filter((_, i) => codes[i] === undefined || codes[i] === '0x')
     if (missing.length === 0) return saved
@@ -108,6 +112,8 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     datasetRegistry: deployed.datasetRegistry,
     workerRegistry: deployed.workerRegistry,
     custodyInbox: deployed.custodyInbox,
+    market: deployed.market,
+    jobs: deployed.jobs,
     deployer: deployed.deployer,
     sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
@@ -123,7 +129,7 @@ export function readDeploymentFile(path: string): Deployment {
 }
 
 /** Fields added after the first release: a file without them was deployed by an older build. */
-const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'sourcesHash'] as const
+const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'sourcesHash'] as const
 
 /**
  * Like readDeploymentFile, but CONTRACTS_NOT_DEPLOYED when the file was written for other

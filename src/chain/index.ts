@@ -11,7 +11,7 @@ export {
   type ChainWalletClient,
   type WriteClients,
 } from './clients.js'
-export { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
+export { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS, DEVNET_JOBS_PARAMS, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
 export {
   ensureDeployment,
   readDeploymentFile,
@@ -28,7 +28,11 @@ export {
   w3aTokenAbi,
   workerRegistryAbi,
   custodyInboxAbi,
+  marketAbi,
+  jobsAbi,
   DatasetRegistryArtifact,
+  MarketArtifact,
+  JobsArtifact,
   W3ATokenArtifact,
   WorkerRegistryArtifact,
   CustodyInboxArtifact,
@@ -102,3 +106,32 @@ export {
 } from './actions/postCustodyCommand.js'
 export { getInboxState, type GetInboxStateParameters, type GetInboxStateReturnType } from './actions/getInboxState.js'
 export { readInbox, type ReadInboxParameters, type ReadInboxReturnType } from './actions/readInbox.js'
+export {
+  JOB_STATUSES,
+  inputCidsHashFor,
+  resultDigest,
+  failureDigest,
+  signResult,
+  signFailure,
+  digestFieldsOf,
+  type Job,
+  type JobStatus,
+  type JobsParams,
+  type JobsDomain,
+  type ResultDigestParameters,
+  type FailureDigestParameters,
+} from './jobs.js'
+
+export { buyCredits, type BuyCreditsParameters, type BuyCreditsReturnType } from './actions/buyCredits.js'
+export { getCredits, type GetCreditsParameters, type GetCreditsReturnType } from './actions/getCredits.js'
+export { setPolicySummary, type SetPolicySummaryParameters, type SetPolicySummaryReturnType } from './actions/setPolicySummary.js'
+export { getPolicySummary, type GetPolicySummaryParameters, type GetPolicySummaryReturnType } from './actions/getPolicySummary.js'
+export { submitJob, type SubmitJobParameters, type SubmitJobReturnType } from './actions/submitJob.js'
+export { getJob, type GetJobParameters, type GetJobReturnType } from './actions/getJob.js'
+export { listJobs, type ListJobsParameters, type ListJobsReturnType } from './actions/listJobs.js'
+export { submitResult, type SubmitResultParameters, type SubmitResultReturnType } from './actions/submitResult.js'
+export { submitFailure, type SubmitFailureParameters, type SubmitFailureReturnType } from './actions/submitFailure.js'
+export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/timeoutJob.js'
+export { claimEarnings, type ClaimEarningsParameters, type ClaimEarningsReturnType } from './actions/claimEarnings.js'
+export { getEarnings, type GetEarningsParameters, type GetEarningsReturnType } from './actions/getEarnings.js'
+export { getJobsParams, type GetJobsParamsParameters, type GetJobsParamsReturnType } from './actions/getJobsParams.js'

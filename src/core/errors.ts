@@ -43,6 +43,9 @@ export type W3aErrorCode =
   | 'EPOCH_REGRESSION'
   | 'HANDOVER_REFUSED'
   | 'ACCESS_DENIED'
+  // analysis
+  | 'QUERY_REFUSED'
+  | 'BUDGET_EXHAUSTED'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'

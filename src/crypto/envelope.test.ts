@@ -2,6 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createDecipheriv, createCipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { isW3aError, type W3aErrorCode } from '../core/errors.js'
+import { UNIXFS_CHUNK_SIZE } from '../storage/unixfs.js'
 import {
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_HEADER_SIZE,
@@ -132,6 +133,7 @@ describe('envelope: round trips', () => {
   })
 
   it('the stream yields whole UnixFS-leaf pieces (only the last one shorter), each its own bytes', async () => {
+    assert.equal(ENVELOPE_STREAM_PIECE_SIZE, UNIXFS_CHUNK_SIZE)
     for (const [n, chunkSize, pieceSize] of [
       [5 * 1024 * 1024 + 77, undefined, undefined], // default chunks and pieces
       [3 * LEGACY_CS + 5, LEGACY_CS, undefined], // every piece straddles a tag

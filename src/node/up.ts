@@ -76,6 +76,8 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
         datasetRegistry: deployment.datasetRegistry,
         workerRegistry: deployment.workerRegistry,
         custodyInbox: deployment.custodyInbox,
+        market: deployment.market,
+        jobs: deployment.jobs,
       },
       dev: true,
     }

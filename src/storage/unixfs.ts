@@ -33,7 +33,9 @@ function kuboOptions(): ImporterOptions {
 
 /**
  * Stores `source` as a UnixFS file and returns its root CID and `size`, the number of
- * content bytes imported (not the DAG's encoded size).
+ * content bytes imported (not the DAG's encoded size). Pieces of exactly UNIXFS_CHUNK_SIZE
+ * bytes (or whole multiples), cut from the start of the stream, become leaves as they are,
+ * without being joined or copied: `encryptSegmentStream` yields its envelope that way.
  */
 export async function importBytes(
   blockstore: Blockstore,

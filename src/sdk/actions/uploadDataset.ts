@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bytesToHex, type Hex } from 'viem'
 import { randomBytes } from 'node:crypto'
-import { generateDatasetKey, encryptSegment, DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
+import { W3aError } from '../../core/errors.js'
+import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
 import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
 import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
 import {
@@ -51,6 +53,25 @@ export type UploadDatasetReturnType = {
 }
 
 const DEFAULT_ROWS_PER_SEGMENT = 1_000_000
+/** Segment files are read in pieces of this size and encrypted as they arrive. */
+const READ_PIECE_SIZE = 1024 * 1024
+
+/**
+ * Reads a plaintext file in pieces, keeping each piece so `wipe()` can zero them all once the
+ * encryptor is done with them (it reads pieces in place); `bytes` counts what was read.
+ */
+function plaintextReader(path: string): { pieces: AsyncIterable<Uint8Array>; bytes: () => number; wipe: () => void } {
+  const read: Uint8Array[] = []
+  let bytes = 0
+  async function* pieces(): AsyncGenerator<Uint8Array> {
+    for await (const piece of createReadStream(path, { highWaterMark: READ_PIECE_SIZE }) as AsyncIterable<Buffer>) {
+      read.push(piece)
+      bytes += piece.length
+      yield piece
+    }
+  }
+  return { pieces: pieces(), bytes: () => bytes, wipe: () => read.forEach((p) => p.fill(0)) }
+}
 
 /**
  * Encrypts a table on this machine and publishes it: plaintext Parquet segments are written
@@ -84,19 +105,30 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     })
     progress({ stage: 'segment', done: 1, total: 1 })
 
+    // Every segment is sealed with this chunk size (each envelope header carries it too); the
+    // manifest records this value, so it cannot drift from what was actually written.
+    const chunkSize = DEFAULT_CHUNK_SIZE
     const segments: DatasetManifest['segments'] = []
     const total = written.segments.length
     for (const [segmentIndex, seg] of written.segments.entries()) {
       progress({ stage: 'encrypt', done: segmentIndex, total })
-      const plaintext = await readFile(seg.path)
-      const sealed = encryptSegment({ key: dek, context: { datasetId: id, segmentIndex } }, plaintext)
-      plaintext.fill(0)
-      await rm(seg.path, { force: true })
+      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece.
+      const plaintext = plaintextReader(seg.path)
       const blocks = createMemoryBlockstore()
-      const { cid } = await importBytes(blocks, sealed)
+      let imported: Awaited<ReturnType<typeof importBytes>>
+      try {
+        imported = await importBytes(blocks, encryptSegmentStream({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, plaintext.pieces))
+      } finally {
+        plaintext.wipe()
+      }
+      const size = envelopeCiphertextSize(plaintext.bytes(), chunkSize)
+      if (imported.size !== size) {
+        throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${imported.size} bytes of ciphertext stored, ${size} expected`)
+      }
+      await rm(seg.path, { force: true })
       progress({ stage: 'upload', done: segmentIndex, total })
-      await client.gateway.postCar(exportCar(blocks, cid))
-      segments.push({ cid, rows: seg.rows, size: sealed.length })
+      await client.gateway.postCar(exportCar(blocks, imported.cid))
+      segments.push({ cid: imported.cid, rows: seg.rows, size })
     }
 
     const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
@@ -111,7 +143,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
       privacyUnit,
       rows: written.rows,
       segments,
-      envelope: { version: ENVELOPE_VERSION, cipher: 'AES-256-GCM', chunkSize: DEFAULT_CHUNK_SIZE, kdf: 'HKDF-SHA256' },
+      envelope: { version: ENVELOPE_VERSION, cipher: 'AES-256-GCM', chunkSize, kdf: 'HKDF-SHA256' },
       keyWraps: [{ kind: 'owner', suite: HPKE_SUITE_ID, recipient: wrapKey.publicKey, enc: wrapped.enc, ciphertext: wrapped.ciphertext }],
       createdAt: new Date().toISOString(),
     }

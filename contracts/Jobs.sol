@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {DatasetRegistry} from "./DatasetRegistry.sol";
+import {WorkerRegistry} from "./WorkerRegistry.sol";
+import {Market} from "./Market.sol";
+
+/// @title W3A jobs: analysis requests, worker assignment, signed results, payouts and refunds
+/// @notice An analyst holding a credit submits a job (dataset, sealed analysis CID + hash, privacy
+///         parameters hash, worker fee). The job takes one credit (Market.reserve) and the fee
+///         (into this contract) and is assigned to an eligible compute worker. The worker ends it:
+///         - `submitResult`: a result commitment signed (EIP-191) by the worker key over
+///           `resultDigest`; the credit's escrowed price is split owner / worker / treasury by
+///           governance shares (basis points, at payout time) and the fee goes to the worker;
+///         - `submitFailure`: a TEE-signed error report over `failureDigest`; the credit comes
+///           back to the analyst and the fee is refunded.
+///         After the deadline anyone may call `timeout`: the worker is slashed (`slashAmount`,
+///         capped at its stake) and the job is reassigned once to another eligible worker with a
+///         new deadline; on the second timeout (or when nobody else is eligible) it is refunded.
+/// @dev Payments are pull-based: amounts accrue to `earningsOf(account)` and `claim()` withdraws.
+///      Worker payments accrue to the worker's *operator* (who staked it), not to the enclave key.
+///      Refunded fees accrue to the analyst the same way; refunded credits return to the market.
+///
+///      Assignment is round-robin over the WorkerRegistry's enumeration: from a cursor that moves
+///      past each assigned worker, the first worker with the compute role that `isEligible`
+///      (online, measurement allowed, sim allowed, not slashed/exiting) and is not excluded. It is
+///      deterministic and predictable on purpose (a blockhash would be no less manipulable); the
+///      scan is O(workers).
+///
+///      inputCidsHash = keccak256(bytes(manifestCid)) of the dataset's manifest CID string as
+///      registered at submission (snapshotted in the job, so a later manifest update does not
+///      change what the worker must sign).
+///      resultDigest  = keccak256(abi.encode("w3a.result.v1", chainId, jobs, jobId,
+///                      inputCidsHash, analysisHash, outputHash, privacyParamsHash))
+///      failureDigest = keccak256(abi.encode("w3a.failure.v1", chainId, jobs, jobId,
+///                      inputCidsHash, analysisHash, privacyParamsHash, uint8 reasonCode, reasonHash))
+///      (tags abi-encoded as dynamic strings). Signatures: ECDSA over
+///      toEthSignedMessageHash(digest), 65 bytes, v 27/28 or 0/1, high-s rejected.
+contract Jobs is Ownable2Step, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    enum Status {
+        Open,
+        Completed,
+        Failed,
+        Refunded
+    }
+
+    /// @notice Governance parameters. Shares are basis points summing to 10 000.
+    struct Params {
+        uint16 ownerShareBps;
+        uint16 workerShareBps;
+        uint16 treasuryShareBps;
+        uint64 jobTimeout;
+        uint256 slashAmount;
+        address treasury;
+    }
+
+    struct Job {
+        address analyst;
+        Status status;
+        /// @notice 1 for the first assignment, 2 after a reassignment.
+        uint8 attempt;
+        uint64 createdAt;
+        uint64 deadline;
+        address worker;
+        bytes32 datasetId;
+        bytes32 analysisHash;
+        bytes32 privacyParamsHash;
+        bytes32 inputCidsHash;
+        /// @notice Set by a result; the failure report's reasonHash for a failure.
+        bytes32 outputHash;
+        uint8 reasonCode;
+        uint256 fee;
+        /// @notice The escrowed price of the reserved credit.
+        uint256 creditValue;
+        string analysisCid;
+    }
+
+    uint256 public constant BPS = 10_000;
+    uint256 public constant MAX_CID_BYTES = 128;
+    string private constant RESULT_TAG = "w3a.result.v1";
+    string private constant FAILURE_TAG = "w3a.failure.v1";
+
+    Market public immutable market;
+    DatasetRegistry public immutable datasets;
+    WorkerRegistry public immutable workers;
+    IERC20 public immutable token;
+
+    Params private _params;
+    Job[] private _jobs;
+    mapping(address account => uint256) private _earnings;
+    /// @notice Sum of all unclaimed earnings (what this contract owes).
+    uint256 public totalEarnings;
+    uint256 private _cursor;
+
+    event ParamsSet(Params params);
+    event JobSubmitted(
+        uint256 indexed jobId,
+        address indexed analyst,
+        bytes32 indexed datasetId,
+        string analysisCid,
+        bytes32 analysisHash,
+        bytes32 privacyParamsHash,
+        bytes32 inputCidsHash,
+        uint256 fee,
+        uint256 creditValue
+    );
+    event JobAssigned(uint256 indexed jobId, address indexed worker, uint8 attempt, uint64 deadline);
+    event JobCompleted(
+        uint256 indexed jobId,
+        address indexed worker,
+        bytes32 outputHash,
+        uint256 ownerAmount,
+        uint256 workerAmount,
+        uint256 treasuryAmount,
+        uint256 fee
+    );
+    event JobFailed(uint256 indexed jobId, address indexed worker, uint8 reasonCode, bytes32 reasonHash);
+    event JobTimedOut(uint256 indexed jobId, address indexed worker, uint8 attempt, uint256 slashed);
+    event JobRefunded(uint256 indexed jobId, address indexed analyst, uint256 creditValue, uint256 fee);
+    event SlashFailed(uint256 indexed jobId, address indexed worker);
+    event EarningsAccrued(address indexed account, uint256 indexed jobId, uint256 amount);
+    event Claimed(address indexed account, uint256 amount);
+
+    error ZeroAddress();
+    error InvalidParameter(string name);
+    error UnknownJob(uint256 jobId);
+    error UnknownDataset(bytes32 datasetId);
+    error DatasetNotActive(bytes32 datasetId);
+    error NoCredits(address analyst, bytes32 datasetId);
+    error EmptyAnalysisCid();
+    error AnalysisCidTooLong(uint256 length, uint256 max);
+    error InsufficientAllowance(uint256 allowance, uint256 needed);
+    error InsufficientBalance(uint256 balance, uint256 needed);
+    error NoEligibleWorker();
+    error JobNotOpen(uint256 jobId, Status status);
+    error NotAssignedWorker(uint256 jobId, address caller);
+    error BadResultSignature(uint256 jobId);
+    error BadFailureSignature(uint256 jobId);
+    error DeadlineNotReached(uint256 jobId, uint64 deadline);
+    error NothingToClaim(address account);
+    error IndexOutOfRange(uint256 index, uint256 count);
+
+    constructor(Market market_, WorkerRegistry workers_, address governance_, Params memory params_) Ownable(governance_) {
+        if (address(market_) == address(0) || address(workers_) == address(0)) revert ZeroAddress();
+        market = market_;
+        datasets = market_.datasets();
+        workers = workers_;
+        token = market_.token();
+        _setParams(params_);
+    }
+
+    // ------------------------------------------------------------------ governance
+
+    /// @notice Shares apply to payouts made afterwards, the timeout to assignments made afterwards.
+    function setParams(Params calldata params_) external onlyOwner {
+        _setParams(params_);
+    }
+
+    // ------------------------------------------------------------------ analysts
+
+    /// @notice Submits a job on a dataset the caller holds a credit for; approve `fee` tokens to
+    ///         this contract first. Returns the job id (also in JobSubmitted / JobAssigned).
+    function submitJob(
+        bytes32 datasetId,
+        string calldata analysisCid,
+        bytes32 analysisHash,
+        bytes32 privacyParamsHash,
+        uint256 fee
+    ) external nonReentrant returns (uint256 jobId) {
+        uint256 cidLength = bytes(analysisCid).length;
+        if (cidLength == 0) revert EmptyAnalysisCid();
+        if (cidLength > MAX_CID_BYTES) revert AnalysisCidTooLong(cidLength, MAX_CID_BYTES);
+        if (!datasets.exists(datasetId)) revert UnknownDataset(datasetId);
+        DatasetRegistry.Dataset memory d = datasets.get(datasetId);
+        if (d.status != DatasetRegistry.Status.Active) revert DatasetNotActive(datasetId);
+        // Checked here too so that the error is this contract's (clients decode it with its ABI).
+        if (market.creditsOf(msg.sender, datasetId) == 0) revert NoCredits(msg.sender, datasetId);
+
+        uint256 creditValue = market.reserve(msg.sender, datasetId);
+        address worker = _pickWorker(address(0));
+        if (worker == address(0)) revert NoEligibleWorker();
+
+        jobId = _jobs.length;
+        Job storage j = _jobs.push();
+        j.analyst = msg.sender;
+        j.status = Status.Open;
+        j.attempt = 1;
+        j.createdAt = uint64(block.timestamp);
+        j.deadline = uint64(block.timestamp) + _params.jobTimeout;
+        j.worker = worker;
+        j.datasetId = datasetId;
+        j.analysisHash = analysisHash;
+        j.privacyParamsHash = privacyParamsHash;
+        j.inputCidsHash = keccak256(bytes(d.manifestCid));
+        j.fee = fee;
+        j.creditValue = creditValue;
+        j.analysisCid = analysisCid;
+        emit JobSubmitted(jobId, msg.sender, datasetId, analysisCid, analysisHash, privacyParamsHash, j.inputCidsHash, fee, creditValue);
+        emit JobAssigned(jobId, worker, 1, j.deadline);
+
+        if (fee > 0) {
+            uint256 allowance = token.allowance(msg.sender, address(this));
+            if (allowance < fee) revert InsufficientAllowance(allowance, fee);
+            uint256 balance = token.balanceOf(msg.sender);
+            if (balance < fee) revert InsufficientBalance(balance, fee);
+            token.safeTransferFrom(msg.sender, address(this), fee);
+        }
+    }
+
+    // ------------------------------------------------------------------ workers
+
+    /// @notice The assigned worker posts its signed result commitment; pays out.
+    function submitResult(uint256 jobId, bytes32 outputHash, bytes calldata signature) external nonReentrant {
+        Job storage j = _openJobOfCaller(jobId);
+        if (_recover(resultDigest(jobId, outputHash), signature) != j.worker) revert BadResultSignature(jobId);
+        j.status = Status.Completed;
+        j.outputHash = outputHash;
+
+        Params memory p = _params;
+        uint256 value = j.creditValue;
+        uint256 ownerAmount = (value * p.ownerShareBps) / BPS;
+        uint256 treasuryAmount = (value * p.treasuryShareBps) / BPS;
+        uint256 workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+        (address datasetOwner,,) = datasets.terms(j.datasetId);
+        address operator = workers.getWorker(j.worker).operator;
+        emit JobCompleted(jobId, j.worker, outputHash, ownerAmount, workerAmount, treasuryAmount, j.fee);
+        _accrue(datasetOwner, jobId, ownerAmount);
+        _accrue(operator, jobId, workerAmount + j.fee);
+        _accrue(p.treasury, jobId, treasuryAmount);
+        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
+    }
+
+    /// @notice The assigned worker reports, signed by its TEE key, why the job cannot be done
+    ///         (bad query, budget exhausted, data deleted…) without revealing data: full refund.
+    /// @param reasonHash keccak256 of the (public) error report.
+    function submitFailure(uint256 jobId, uint8 reasonCode, bytes32 reasonHash, bytes calldata signature) external nonReentrant {
+        Job storage j = _openJobOfCaller(jobId);
+        if (_recover(failureDigest(jobId, reasonCode, reasonHash), signature) != j.worker) revert BadFailureSignature(jobId);
+        j.status = Status.Failed;
+        j.outputHash = reasonHash;
+        j.reasonCode = reasonCode;
+        emit JobFailed(jobId, j.worker, reasonCode, reasonHash);
+        _refund(jobId, j);
+    }
+
+    // ------------------------------------------------------------------ anyone
+
+    /// @notice After the deadline: slashes the assigned worker, then reassigns the job once (new
+    ///         deadline) or, on the second timeout or with nobody else eligible, refunds it.
+    function timeout(uint256 jobId) external nonReentrant {
+        Job storage j = _job(jobId);
+        if (j.status != Status.Open) revert JobNotOpen(jobId, j.status);
+        if (block.timestamp <= j.deadline) revert DeadlineNotReached(jobId, j.deadline);
+        address late = j.worker;
+        uint256 slashed = _slash(jobId, late);
+        emit JobTimedOut(jobId, late, j.attempt, slashed);
+
+        address next = j.attempt == 1 ? _pickWorker(late) : address(0);
+        if (next != address(0)) {
+            j.attempt = 2;
+            j.worker = next;
+            j.deadline = uint64(block.timestamp) + _params.jobTimeout;
+            emit JobAssigned(jobId, next, 2, j.deadline);
+        } else {
+            j.status = Status.Refunded;
+            _refund(jobId, j);
+        }
+    }
+
+    /// @notice Withdraws everything accrued to the caller.
+    function claim() external nonReentrant returns (uint256 amount) {
+        amount = _earnings[msg.sender];
+        if (amount == 0) revert NothingToClaim(msg.sender);
+        _earnings[msg.sender] = 0;
+        totalEarnings -= amount;
+        emit Claimed(msg.sender, amount);
+        token.safeTransfer(msg.sender, amount);
+    }
+
+    // ------------------------------------------------------------------ views
+
+    function governance() external view returns (address) {
+        return owner();
+    }
+
+    function params() external view returns (Params memory) {
+        return _params;
+    }
+
+    function jobCount() external view returns (uint256) {
+        return _jobs.length;
+    }
+
+    function getJob(uint256 jobId) external view returns (Job memory) {
+        return _job(jobId);
+    }
+
+    /// @notice A page of jobs by id, so clients list in few calls.
+    function slice(uint256 offset, uint256 limit) external view returns (Job[] memory items) {
+        uint256 n = _jobs.length;
+        uint256 end = offset >= n ? offset : (limit > n - offset ? n : offset + limit);
+        items = new Job[](end - offset);
+        for (uint256 i = 0; i < items.length; ++i) items[i] = _jobs[offset + i];
+    }
+
+    function earningsOf(address account) external view returns (uint256) {
+        return _earnings[account];
+    }
+
+    /// @notice What the assigned worker signs (EIP-191) to post `outputHash` for `jobId`.
+    function resultDigest(uint256 jobId, bytes32 outputHash) public view returns (bytes32) {
+        Job storage j = _job(jobId);
+        return resultDigestFor(jobId, j.inputCidsHash, j.analysisHash, outputHash, j.privacyParamsHash);
+    }
+
+    function resultDigestFor(uint256 jobId, bytes32 inputCidsHash, bytes32 analysisHash, bytes32 outputHash, bytes32 privacyParamsHash)
+        public
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(RESULT_TAG, block.chainid, address(this), jobId, inputCidsHash, analysisHash, outputHash, privacyParamsHash));
+    }
+
+    /// @notice What the assigned worker signs (EIP-191) to report a failure of `jobId`.
+    function failureDigest(uint256 jobId, uint8 reasonCode, bytes32 reasonHash) public view returns (bytes32) {
+        Job storage j = _job(jobId);
+        return keccak256(
+            abi.encode(FAILURE_TAG, block.chainid, address(this), jobId, j.inputCidsHash, j.analysisHash, j.privacyParamsHash, reasonCode, reasonHash)
+        );
+    }
+
+    // ------------------------------------------------------------------ internal
+
+    function _job(uint256 jobId) private view returns (Job storage) {
+        if (jobId >= _jobs.length) revert UnknownJob(jobId);
+        return _jobs[jobId];
+    }
+
+    function _openJobOfCaller(uint256 jobId) private view returns (Job storage j) {
+        j = _job(jobId);
+        if (j.status != Status.Open) revert JobNotOpen(jobId, j.status);
+        if (msg.sender != j.worker) revert NotAssignedWorker(jobId, msg.sender);
+    }
+
+    /// @dev Round-robin from the cursor; zero when no eligible compute worker (other than `exclude`).
+    function _pickWorker(address exclude) private returns (address) {
+        uint256 n = workers.workerCount();
+        if (n == 0) return address(0);
+        uint256 start = _cursor % n;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 index = (start + i) % n;
+            address w = workers.workerAt(index);
+            if (w == exclude || !workers.isEligible(w)) continue;
+            if (workers.getWorker(w).roles & workers.ROLE_COMPUTE() == 0) continue;
+            _cursor = index + 1;
+            return w;
+        }
+        return address(0);
+    }
+
+    /// @dev A failing slash (e.g. this contract no longer a slasher) must not lock the analyst's
+    ///      refund, so it is reported (SlashFailed) instead of reverting.
+    function _slash(uint256 jobId, address worker) private returns (uint256 amount) {
+        amount = _params.slashAmount;
+        uint256 stake = workers.getWorker(worker).stake;
+        if (amount > stake) amount = stake;
+        try workers.slash(worker, amount, "w3a: job timeout") {
+            return amount;
+        } catch {
+            emit SlashFailed(jobId, worker);
+            return 0;
+        }
+    }
+
+    function _refund(uint256 jobId, Job storage j) private {
+        emit JobRefunded(jobId, j.analyst, j.creditValue, j.fee);
+        _accrue(j.analyst, jobId, j.fee);
+        market.release(j.analyst, j.datasetId, j.creditValue);
+    }
+
+    function _accrue(address account, uint256 jobId, uint256 amount) private {
+        if (amount == 0) return;
+        _earnings[account] += amount;
+        totalEarnings += amount;
+        emit EarningsAccrued(account, jobId, amount);
+    }
+
+    /// @dev v as 27/28 or 0/1; zero for a wrong length, a high-s twin or no signer.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v < 27) v += 27;
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(MessageHashUtils.toEthSignedMessageHash(digest), v, r, s);
+        return err == ECDSA.RecoverError.NoError ? signer : address(0);
+    }
+
+    function _setParams(Params memory p) private {
+        if (uint256(p.ownerShareBps) + p.workerShareBps + p.treasuryShareBps != BPS) revert InvalidParameter("shares");
+        if (p.jobTimeout == 0) revert InvalidParameter("jobTimeout");
+        if (p.treasury == address(0)) revert ZeroAddress();
+        _params = p;
+        emit ParamsSet(p);
+    }
+}

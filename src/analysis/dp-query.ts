@@ -1,0 +1,92 @@
+/**
+ * The SQL for a differentially private release, with per-unit contribution bounding
+ * (after Wilson et al., "Differentially Private SQL with Bounded User Contribution", PETS 2020):
+ *
+ *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
+ *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group);
+ *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts;
+ *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups (chosen by a hash of the key,
+ *          which depends only on that unit's own data);
+ *   5. per group: units, and the sums of the per-unit values.
+ *
+ * So one unit changes, in at most G groups, a row count by ≤ C, a measure count by ≤ C, and a
+ * measure sum by ≤ C·max(|lower|, |upper|): the sensitivities the gate calibrates noise to.
+ * The analyst's WHERE comes from the checked parse tree (json_deserialize_sql); all else is
+ * assembled here from identifiers we quote and numbers we validated.
+ */
+import { W3aError } from '../core/errors.js'
+import { colRef, deserialize, q, refuse, UNITS_ALIAS, zeroLocations, type CheckedQuery, type Node, type SqlParser } from './sql-checker.js'
+
+export type Bounds = Record<string, readonly [number, number]>
+export type Contribution = { maxRowsPerUnit: number; maxGroupsPerUnit: number }
+export const DEFAULT_CONTRIBUTION: Contribution = { maxRowsPerUnit: 1, maxGroupsPerUnit: 1 }
+
+export type DpPlan = {
+  sql: string
+  /** Measures used, with their clamp bounds; result columns __s<i> (sum) and __n<i> (count). */
+  measures: { column: string; lower: number; upper: number }[]
+  contribution: Contribution
+}
+
+function num(x: number, what: string): string {
+  if (!Number.isFinite(x) || Math.abs(x) > 1e15) throw new W3aError('INVALID_ARGUMENT', `${what} must be a finite number of magnitude ≤ 1e15`)
+  return `CAST(${JSON.stringify(x)} AS DOUBLE)`
+}
+
+export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: { privacyUnit: string; bounds?: Bounds; contribution?: Contribution }): Promise<DpPlan> {
+  const contribution = o.contribution ?? DEFAULT_CONTRIBUTION
+  for (const [k, v] of Object.entries(contribution)) {
+    if (!Number.isSafeInteger(v) || v < 1 || v > 10_000) throw new W3aError('INVALID_ARGUMENT', `${k} must be an integer in 1..10000`)
+  }
+  const measures: DpPlan['measures'] = []
+  for (const out of checked.outputs) {
+    const d = out.dp
+    if (d === undefined || (d.kind !== 'sum' && d.kind !== 'avg' && d.kind !== 'count-column')) continue
+    if (measures.some((m) => m.column === d.column)) continue
+    const b = Object.entries(o.bounds ?? {}).find(([k]) => k.toLowerCase() === d.column.toLowerCase())?.[1]
+    if (b === undefined && d.kind !== 'count-column') refuse(`${d.kind}(${d.column}) without bounds`, `Give bounds for ${d.column}: [lower, upper] per row`)
+    const [lower, upper] = b ?? [0, 0]
+    if (!(lower <= upper)) throw new W3aError('INVALID_ARGUMENT', `bounds for ${d.column}: lower must be ≤ upper`)
+    num(lower, 'lower bound')
+    num(upper, 'upper bound')
+    measures.push({ column: d.column, lower, upper })
+  }
+  const keys = checked.groupKeys
+  const g = keys.map((_, i) => `__g${i}`)
+  // 1. the checked filter, re-generated from the tree, projecting only what we need.
+  const inner = structuredClone(checked.node)
+  zeroLocations(inner)
+  inner.select_list = [...keys.map((k, i) => colRef(k, g[i]!)), colRef(o.privacyUnit, '__u'), ...measures.map((m, i) => colRef(m.column, `__m${i}`))] as Node[]
+  inner.group_expressions = []
+  inner.group_sets = []
+  inner.having = null
+  inner.modifiers = []
+  const f = await deserialize(parser, inner)
+  const part = ['__u', ...g].join(', ')
+  const gList = g.join(', ')
+  const sel = (xs: string[]) => (xs.length > 0 ? xs.join(', ') + ', ' : '')
+  const clamp = (m: DpPlan['measures'][number], i: number) => `greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE)))`
+  const order: string[] = []
+  for (const mod of (checked.node.modifiers ?? []) as Node[]) {
+    if (mod.type !== 'ORDER_MODIFIER') continue
+    for (const t of mod.orders as Node[]) {
+      const name = String(t.expression.column_names.at(-1)).toLowerCase()
+      const i = keys.findIndex((k) => k.toLowerCase() === name)
+      order.push(`${q(keys[i]!)} ${t.type === 'DESCENDING' ? 'DESC' : 'ASC'}`)
+    }
+  }
+  const sql = [
+    `WITH f AS (${f}),`,
+    ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part}) AS __rn FROM f),`,
+    ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}`).join('')}`,
+    `   FROM r WHERE __rn <= ${contribution.maxRowsPerUnit} GROUP BY ${part}),`,
+    ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
+    `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(__c), 0) AS BIGINT) AS __c`,
+    measures.map((_, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}`).join(''),
+    ` FROM pg WHERE __gr <= ${contribution.maxGroupsPerUnit}`,
+    g.length > 0 ? ` GROUP BY ${gList}` : '',
+    order.length > 0 ? ` ORDER BY ${order.join(', ')}` : '',
+  ].join('')
+  return { sql, measures, contribution }
+}
+

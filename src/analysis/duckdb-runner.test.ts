@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { rm } from 'node:fs/promises'
+import { test } from 'node:test'
+import { isW3aError } from '../core/errors.js'
+import { openAnalysisRunner } from './duckdb-runner.js'
+import { makeDataset } from './fixture.test.js'
+
+test('sandbox: after lock-down, file readers, COPY, SET, ATTACH, INSTALL fail even with the checker bypassed', async () => {
+  const ds = await makeDataset()
+  const runner = await openAnalysisRunner({ segmentFiles: ds.files, memoryLimit: '256MB', threads: 1 })
+  try {
+    assert.deepEqual((await runner.explainColumns()).map((c) => c.name), ['uid', 'email', 'region', 'device', 'plan', 'amount', 'visits'])
+    const n = await runner.query('SELECT count(*) AS n FROM data')
+    assert.equal(n.rows[0]![0], 2000n)
+    for (const raw of [
+      "SELECT * FROM read_csv('/etc/passwd')",
+      `SELECT * FROM read_parquet('${ds.files[0]}')`,
+      "SELECT * FROM glob('/etc/*')",
+      "COPY data TO '/tmp/w3a-leak.csv'",
+      "ATTACH '/tmp/w3a-leak.db' AS leak",
+      'SET enable_external_access = true',
+      'SET lock_configuration = false',
+      "SET allowed_directories = ['/']",
+      "SET temp_directory = '/tmp'",
+      'INSTALL httpfs',
+      'LOAD httpfs',
+    ]) {
+      await assert.rejects(runner.query(raw), (e) => isW3aError(e, 'QUERY_REFUSED'), raw)
+    }
+  } finally {
+    await runner.close()
+    await rm(ds.dir, { recursive: true, force: true })
+  }
+})
+
+test('a query past its timeout is interrupted', async () => {
+  const ds = await makeDataset()
+  const runner = await openAnalysisRunner({ segmentFiles: ds.files })
+  try {
+    await assert.rejects(runner.query('SELECT count(*) FROM data a, data b, data c, data d', { timeoutMs: 200 }), (e) => isW3aError(e, 'QUERY_REFUSED') && /longer than/.test(e.message))
+  } finally {
+    await runner.close()
+    await rm(ds.dir, { recursive: true, force: true })
+  }
+})

@@ -1,0 +1,105 @@
+/**
+ * The analysis worker's DuckDB: in memory, loaded with the job's decrypted Parquet segments
+ * as the table `data`, then locked down (no file/network access, no extension loading,
+ * configuration frozen) before any analyst-derived SQL runs. The lock-down is the second
+ * line of defense: even SQL that slipped past the checker cannot read files or change
+ * settings. Spill files (plaintext) go only to a private temp dir that is removed on close.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { W3aError } from '../core/errors.js'
+import { duckdbMessage, sqlIdent, sqlString } from '../storage/duckdb-sandbox.js'
+
+export type RunnerOptions = {
+  /** Decrypted Parquet segment files (inside the worker's private/sealed area). */
+  segmentFiles: string[]
+  /** Where DuckDB may spill (plaintext!): default a fresh private dir under tmpdir. */
+  spillDir?: string
+  memoryLimit?: string
+  threads?: number
+}
+
+export type QueryResult = { columns: { name: string; type: string }[]; rows: unknown[][] }
+
+export type AnalysisRunner = {
+  /** Runs one statement with a timeout; DuckDB errors become `code` with a data-free message. */
+  query(sql: string, opts?: { timeoutMs?: number; params?: unknown[]; code?: 'QUERY_REFUSED' | 'INTERNAL' }): Promise<QueryResult>
+  /** Column names and DuckDB types of `data`. */
+  explainColumns(): Promise<{ name: string; type: string }[]>
+  close(): Promise<void>
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+
+export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisRunner> {
+  const files = opts.segmentFiles.map((f) => resolve(f))
+  if (files.length === 0) throw new W3aError('INVALID_ARGUMENT', 'An analysis needs at least one segment file')
+  for (const f of files) {
+    // DuckDB expands globs: a * ? [ in a path would read other files.
+    if (/[*?[]/.test(f)) throw new W3aError('INVALID_ARGUMENT', 'Segment file names with * ? or [ are not supported')
+  }
+  const ownSpill = opts.spillDir === undefined
+  const spill = opts.spillDir ?? (await mkdtemp(join(tmpdir(), 'w3a-analysis-')))
+  let instance: DuckDBInstance | undefined
+  let conn: DuckDBConnection | undefined
+  const cleanup = async () => {
+    conn?.closeSync()
+    instance?.closeSync()
+    conn = undefined
+    instance = undefined
+    if (ownSpill) await rm(spill, { recursive: true, force: true })
+  }
+  try {
+    instance = await DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      memory_limit: opts.memoryLimit ?? '1GB',
+      threads: String(opts.threads ?? 2),
+      temp_directory: spill,
+    })
+    conn = await instance.connect()
+    // Load first (the only SQL text here is our own file list, quoted), then shut every door:
+    // after this no file, not even the segments, is readable and no setting can change.
+    await conn.run(`CREATE TABLE data AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}])`)
+    await conn.run('SET enable_external_access = false')
+    await conn.run('SET lock_configuration = true')
+  } catch (e) {
+    await cleanup()
+    if (e instanceof W3aError) throw e
+    throw new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
+  }
+  const live = (): DuckDBConnection => {
+    if (conn === undefined) throw new W3aError('INTERNAL', 'The analysis runner is closed')
+    return conn
+  }
+  const runner: AnalysisRunner = {
+    async query(sql, q = {}) {
+      const c = live()
+      const timeoutMs = q.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      let timedOut = false
+      const timer = setTimeout(() => {
+        timedOut = true
+        c.interrupt()
+      }, timeoutMs)
+      try {
+        const reader = await c.runAndReadAll(sql, q.params as never)
+        const names = reader.columnNames()
+        const types = reader.columnTypes().map((t) => t.toString())
+        return { columns: names.map((name, i) => ({ name, type: types[i] ?? 'UNKNOWN' })), rows: reader.getRows() as unknown[][] }
+      } catch (e) {
+        if (timedOut) throw new W3aError('QUERY_REFUSED', `The query ran longer than ${timeoutMs} ms and was stopped`, { cause: e })
+        throw new W3aError(q.code ?? 'QUERY_REFUSED', `DuckDB refused the query: ${duckdbMessage(e)}`, { cause: e })
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    async explainColumns() {
+      const r = await runner.query(`DESCRIBE ${sqlIdent('data')}`, { code: 'INTERNAL' })
+      return r.rows.map((row) => ({ name: String(row[0]), type: String(row[1]) }))
+    },
+    close: cleanup,
+  }
+  return runner
+}

@@ -1,0 +1,8 @@
+export * from './budget.js'
+export * from './dp-noise.js'
+export * from './dp-query.js'
+export * from './duckdb-runner.js'
+export * from './privacy-gate.js'
+export * from './result-digest.js'
+export * from './run-analysis.js'
+export { checkSql, classify, UNITS_ALIAS, type CheckedQuery, type CheckOptions, type ColumnClass, type DpAggregate, type OutputColumn, type SqlParser } from './sql-checker.js'

@@ -1,0 +1,138 @@
+/**
+ * The privacy gate on every output row.
+ *
+ * k-anonymity threshold: a row is released only if it aggregates ≥ k distinct privacy units
+ * (`__w3a_units`, computed by the rewritten query); other rows are dropped and counted.
+ * LIMIT/OFFSET are applied after suppression, so they cannot be used to pick small groups.
+ *
+ * Differential privacy (epsilon > 0), on the contribution-bounded per-group values of
+ * dp-query.ts. Noisy quantities Q: the row count (count(*)), each measure's non-null count
+ * (count(m), and avg's denominator), each measure's clamped sum, and the unit count
+ * (count(DISTINCT unit)). Each noisy quantity is computed once and reused (avg = noisy sum /
+ * noisy count is post-processing). ε is split equally: ε_q = ε/|Q|. Adding or removing one unit
+ * changes quantity q by at most Δ_q in each of at most G groups, so its L1 sensitivity is G·Δ_q
+ * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the release is ε-DP
+ * (given the set of released groups — see docs/analysis.md on partition selection).
+ * Sums are real: they are rounded to a grid γ = Δ/1000 first (rounding adds ≤ 1 grid step to
+ * the sensitivity) and noised in grid steps, so the output's support does not leak the exact
+ * value's fractional part.
+ */
+import { W3aError } from '../core/errors.js'
+import type { DpPlan } from './dp-query.js'
+import { cryptoRng, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
+import { UNITS_ALIAS, type CheckedQuery } from './sql-checker.js'
+
+export type Mechanism = 'none' | 'discrete-laplace'
+export type GateResult = {
+  columns: { name: string; type: string }[]
+  rows: unknown[][]
+  suppressed: number
+  mechanism: Mechanism
+  /** Laplace scale b per noisy output column (natural units); empty without DP. */
+  noiseScale: Record<string, number>
+  epsilonSpent: number
+}
+
+type Raw = { columns: { name: string; type: string }[]; rows: unknown[][] }
+
+function units(v: unknown): number {
+  return typeof v === 'bigint' ? Number(v) : Number(v ?? 0)
+}
+
+function page<T>(rows: T[], checked: CheckedQuery): T[] {
+  const from = checked.offset
+  return checked.limit === null ? rows.slice(from) : rows.slice(from, from + checked.limit)
+}
+
+/** Threshold only (no noise): rows of the rewritten query → released rows. */
+export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateResult {
+  const u = raw.columns.findIndex((c) => c.name === UNITS_ALIAS)
+  if (u < 0) throw new W3aError('INTERNAL', 'The checked query lost its unit count')
+  const kept = raw.rows.filter((r) => units(r[u]) >= k)
+  const drop = <T>(xs: T[]) => xs.filter((_, i) => i !== u)
+  return {
+    columns: drop(raw.columns),
+    rows: page(kept, checked).map(drop),
+    suppressed: raw.rows.length - kept.length,
+    mechanism: 'none',
+    noiseScale: {},
+    epsilonSpent: 0,
+  }
+}
+
+/** Threshold + discrete Laplace noise on rows of the DP plan's query. */
+export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; outputNames: string[]; rng?: Rng }): GateResult {
+  const rng = o.rng ?? cryptoRng
+  if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) throw new W3aError('INVALID_ARGUMENT', 'epsilon must be > 0 for a DP release')
+  const col = (name: string) => {
+    const i = raw.columns.findIndex((c) => c.name === name)
+    if (i < 0) throw new W3aError('INTERNAL', `DP query lacks ${name}`)
+    return i
+  }
+  const { maxRowsPerUnit: C, maxGroupsPerUnit: G } = plan.contribution
+  const mIndex = (column: string) => plan.measures.findIndex((m) => m.column === column)
+  // The distinct noisy quantities, with per-group sensitivity Δ and grid γ.
+  type Quantity = { key: string; source: number; delta: number; grid: number }
+  const qs = new Map<string, Quantity>()
+  const need = (key: string, source: string, delta: number, real: boolean) => {
+    if (!qs.has(key)) qs.set(key, { key, source: col(source), delta, grid: real ? Math.max(delta, 1e-12) / 1000 : 1 })
+  }
+  for (const out of checked.outputs) {
+    const d = out.dp
+    if (d === undefined) continue
+    if (d.kind === 'count') need('count', '__c', C, false)
+    else if (d.kind === 'units') need('units', UNITS_ALIAS, 1, false)
+    else {
+      const i = mIndex(d.column)
+      const m = plan.measures[i]!
+      if (d.kind === 'count-column' || d.kind === 'avg') need(`n${i}`, `__n${i}`, C, false)
+      if (d.kind === 'sum' || d.kind === 'avg') need(`s${i}`, `__s${i}`, C * Math.max(Math.abs(m.lower), Math.abs(m.upper)), true)
+    }
+  }
+  const epsQ = o.epsilon / Math.max(1, qs.size)
+  // Scale in grid steps: L1 sensitivity (G groups × Δ/γ, +1 step for rounding real sums) / ε_q.
+  const stepScale = (x: Quantity) => (G * (x.grid === 1 ? x.delta : x.delta / x.grid + 1)) / epsQ
+  const u = col(UNITS_ALIAS)
+  const kept = raw.rows.filter((r) => units(r[u]) >= o.k)
+  const released = page(kept, checked).map((r) => {
+    const noisy = new Map<string, number>()
+    const value = (key: string): number => {
+      const x = qs.get(key)!
+      let v = noisy.get(key)
+      if (v === undefined) {
+        const steps = Math.round(Number(r[x.source] ?? 0) / x.grid)
+        v = x.delta === 0 ? steps * x.grid : (steps + sampleDiscreteLaplace(stepScale(x), rng)) * x.grid
+        noisy.set(key, v)
+      }
+      return v
+    }
+    return checked.outputs.map((out) => {
+      if (out.role === 'group') return r[col(out.column!)]
+      const d = out.dp!
+      if (d.kind === 'count') return BigInt(Math.max(0, value('count')))
+      if (d.kind === 'units') return BigInt(Math.max(0, value('units')))
+      const i = mIndex(d.column)
+      if (d.kind === 'count-column') return BigInt(Math.max(0, value(`n${i}`)))
+      if (d.kind === 'sum') return value(`s${i}`)
+      const n = value(`n${i}`)
+      const m = plan.measures[i]!
+      // Post-processing: clamp to the declared range; null when the noisy count is not positive.
+      return n <= 0 ? null : Math.min(m.upper, Math.max(m.lower, value(`s${i}`) / n))
+    })
+  })
+  const noiseScale: Record<string, number> = {}
+  checked.outputs.forEach((out, j) => {
+    const d = out.dp
+    if (d === undefined) return
+    const i = 'column' in d ? mIndex(d.column) : -1
+    const key = d.kind === 'count' ? 'count' : d.kind === 'units' ? 'units' : d.kind === 'count-column' ? `n${i}` : `s${i}`
+    const x = qs.get(key)!
+    noiseScale[o.outputNames[j] ?? String(j)] = stepScale(x) * x.grid
+  })
+  const types = checked.outputs.map((out, j) => {
+    if (out.role === 'group') return { name: o.outputNames[j]!, type: raw.columns[col(out.column!)]!.type }
+    const k = out.dp!.kind
+    return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' ? 'DOUBLE' : 'BIGINT' }
+  })
+  return { columns: types, rows: released, suppressed: raw.rows.length - kept.length, mechanism: 'discrete-laplace', noiseScale, epsilonSpent: o.epsilon }
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict'
+import { rm } from 'node:fs/promises'
+import { after, before, test } from 'node:test'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { isW3aError } from '../core/errors.js'
+import { chargeBudget, EMPTY_LEDGER } from './budget.js'
+import { DATASET_SQL, makeDataset, POLICY, seededRng } from './fixture.test.js'
+import { runSqlAnalysis } from './run-analysis.js'
+
+let ds: { dir: string; files: string[] }
+before(async () => {
+  ds = await makeDataset()
+})
+after(async () => {
+  await rm(ds.dir, { recursive: true, force: true })
+})
+
+type Case = { select: string; where?: string; groupBy?: string; having?: string; orderBy?: string; limit?: number }
+const CASES: Case[] = [
+  { select: 'count(*)' },
+  { select: 'count(DISTINCT uid) AS units' },
+  { select: 'region, count(*) AS n', groupBy: 'region' },
+  { select: 'region, count(DISTINCT uid)', groupBy: 'region' },
+  { select: 'region, sum(amount) AS s', groupBy: 'region' },
+  { select: 'region, avg(amount)', groupBy: 'region' },
+  { select: 'device, stddev(amount), stddev_pop(visits)', groupBy: 'device' },
+  { select: 'region, device, count(*), sum(visits)', groupBy: 'region, device' },
+  { select: 'plan, count(*)', groupBy: 'plan' },
+  { select: 'plan, region, avg(visits)', groupBy: 'plan, region' },
+  { select: 'region, quantile_cont(amount, 0.5) AS med', groupBy: 'region' },
+  { select: 'device, approx_quantile(visits, 0.9)', groupBy: 'device' },
+  { select: 'region, count(*)', where: "device = 'mobile'", groupBy: 'region' },
+  { select: 'region, sum(amount)', where: 'amount > 20 AND visits BETWEEN 2 AND 10', groupBy: 'region' },
+  { select: 'device, count(*)', where: "region IN ('north', 'tiny') OR plan = 'rare'", groupBy: 'device' },
+  { select: 'region, count(*) AS n', groupBy: 'region', having: 'count(*) > 400' },
+  { select: 'region, device, avg(amount) AS a', groupBy: 'region, device', orderBy: 'a DESC' },
+  { select: 'region, count(*) AS n', groupBy: 'region', orderBy: 'n DESC', limit: 2 },
+  { select: 'plan, device, count(*)', groupBy: 'plan, device', orderBy: 'plan, device', limit: 5 },
+  { select: 'region, var_samp(amount), count(DISTINCT device)', groupBy: 'region' },
+  { select: 'region, sum(amount * visits) / sum(visits) AS weighted', groupBy: 'region' },
+  { select: "region, sum(CASE WHEN device = 'mobile' THEN 1 ELSE 0 END) AS mobiles", groupBy: 'region' },
+  { select: 'lower(region) AS r, count(*)', where: 'lower(device) LIKE \'%top\'', groupBy: 'region' },
+  { select: 'plan, count(*)', where: 'amount IS NOT NULL', groupBy: 'plan', having: 'avg(amount) > 10', orderBy: '2' },
+]
+
+function sql(c: Case, extraHaving?: string): string {
+  const having = [c.having, extraHaving].filter(Boolean).map((h) => `(${h})`).join(' AND ')
+  return [`SELECT ${c.select} FROM data`, c.where && `WHERE ${c.where}`, c.groupBy && `GROUP BY ${c.groupBy}`, having && `HAVING ${having}`, c.orderBy && `ORDER BY ${c.orderBy}`, c.limit !== undefined && `LIMIT ${c.limit}`]
+    .filter(Boolean)
+    .join(' ')
+}
+
+function norm(rows: unknown[][], ordered: boolean): string[] {
+  const s = rows.map((r) => JSON.stringify(r.map((v) => (typeof v === 'bigint' ? v.toString() : typeof v === 'number' ? Number(v.toPrecision(10)) : v))))
+  return ordered ? s : s.sort()
+}
+
+test('oracle: with noise off, released rows == DuckDB on the plaintext minus groups of < k units', async () => {
+  const inst = await DuckDBInstance.create(':memory:')
+  const conn = await inst.connect()
+  await conn.run(`CREATE TABLE data AS ${DATASET_SQL}`)
+  let suppressedSomewhere = 0
+  for (const c of CASES) {
+    const expected = (await conn.runAndReadAll(sql(c, `count(DISTINCT uid) >= ${POLICY.k}`))).getRows()
+    const got = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql: sql(c) })
+    assert.deepEqual(norm(got.rows, c.orderBy !== undefined), norm(expected, c.orderBy !== undefined), sql(c))
+    assert.equal(got.privacy.mechanism, 'none')
+    assert.equal(got.privacy.epsilonSpent, 0)
+    assert.ok(!got.columns.some((col) => col.name.startsWith('__w3a')))
+    suppressedSomewhere += got.privacy.suppressed
+  }
+  assert.ok(CASES.length >= 20)
+  assert.ok(suppressedSomewhere > 0, 'the fixture has small groups that must be suppressed')
+  conn.closeSync()
+  inst.closeSync()
+})
+
+test('DP: noisy release carries mechanism, scale and ε; differencing two queries stays noisy', async () => {
+  const base = { segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, epsilon: 1, bounds: { amount: [0, 100] as const }, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 1 } }
+  const a = await runSqlAnalysis({ ...base, sql: 'SELECT region, count(*) AS n, sum(amount) AS s, avg(amount) AS a FROM data GROUP BY region ORDER BY region', rng: seededRng(3n) })
+  assert.equal(a.privacy.mechanism, 'discrete-laplace')
+  assert.equal(a.privacy.epsilonSpent, 1)
+  assert.equal(a.privacy.epsilonLeft, 9)
+  assert.deepEqual(Object.keys(a.privacy.noiseScale).sort(), ['a', 'n', 's'])
+  // 3 quantities (count, n(amount), s(amount)) → ε/3 each; count sensitivity C = 20.
+  assert.equal(a.privacy.noiseScale.n, 60)
+  assert.deepEqual(a.rows.map((r) => r[0]), ['east', 'north', 'south'])
+  // Differencing: "everyone" minus "everyone but one unit's group" would isolate that unit; with DP
+  // the difference over repeated runs has the noise's spread, not a fixed value.
+  const diffs: number[] = []
+  for (let i = 0; i < 12; i++) {
+    const all = await runSqlAnalysis({ ...base, sql: 'SELECT count(*) FROM data', rng: seededRng(100n + BigInt(i)) })
+    const rest = await runSqlAnalysis({ ...base, sql: "SELECT count(*) FROM data WHERE plan <> 'rare'", rng: seededRng(200n + BigInt(i)) })
+    diffs.push(Number(all.rows[0]![0]) - Number(rest.rows[0]![0]))
+  }
+  assert.ok(new Set(diffs).size > 6, `differences vary: ${diffs.join(',')}`)
+  await assert.rejects(runSqlAnalysis({ ...base, sql: 'SELECT sum(visits) FROM data' }), (e) => isW3aError(e, 'QUERY_REFUSED') && /bounds/.test(e.message))
+  await assert.rejects(runSqlAnalysis({ ...base, sql: 'SELECT stddev(amount) FROM data' }), (e) => isW3aError(e, 'QUERY_REFUSED'))
+})
+
+test('budget: a query that would overspend is refused before it runs; the ledger is unchanged', async () => {
+  let ledger = EMPTY_LEDGER
+  ledger = chargeBudget({ policy: POLICY, ledger, analyst: '0xAA', epsilon: 9.5 }).ledger
+  const before = JSON.stringify([ledger.spent, [...ledger.perAnalyst]])
+  await assert.rejects(
+    runSqlAnalysis({ segmentFiles: ['/nonexistent/never-opened.parquet'], privacyUnit: 'uid', policy: POLICY, sql: 'SELECT count(*) FROM data', epsilon: 1, ledger, analyst: '0xaa' }),
+    (e) => isW3aError(e, 'BUDGET_EXHAUSTED'),
+  )
+  assert.throws(() => chargeBudget({ policy: POLICY, ledger, analyst: '0xbb', epsilon: 0.6 }), (e) => isW3aError(e, 'BUDGET_EXHAUSTED'))
+  assert.equal(JSON.stringify([ledger.spent, [...ledger.perAnalyst]]), before)
+  // Per-analyst share.
+  assert.throws(() => chargeBudget({ policy: POLICY, ledger: EMPTY_LEDGER, analyst: '0xcc', analystBudget: 1, epsilon: 1.5 }), (e) => isW3aError(e, 'BUDGET_EXHAUSTED'))
+  const ok = chargeBudget({ policy: POLICY, ledger, analyst: '0xbb', epsilon: 0.5 })
+  assert.equal(ok.epsilonLeft, 0)
+})

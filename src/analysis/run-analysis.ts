@@ -1,0 +1,82 @@
+/**
+ * One SQL analysis inside the worker: budget check (before anything is decrypted or run) →
+ * load + lock DuckDB → check the SQL on DuckDB's parse tree → run the canonical SQL → gate.
+ */
+import { W3aError } from '../core/errors.js'
+import type { CustodyPolicy } from '../custody/policy.js'
+import { checkBudget, EMPTY_LEDGER, type EpsilonLedger } from './budget.js'
+import type { Rng } from './dp-noise.js'
+import { planDpQuery, type Bounds, type Contribution } from './dp-query.js'
+import { openAnalysisRunner, type AnalysisRunner } from './duckdb-runner.js'
+import { gateDp, gateThreshold, type Mechanism } from './privacy-gate.js'
+import { checkSql, type SqlParser } from './sql-checker.js'
+
+export type SqlAnalysisRequest = {
+  segmentFiles: string[]
+  /** Expected columns of `data` (from the manifest); checked against the loaded segments. */
+  schema?: { name: string; type?: string }[]
+  privacyUnit: string
+  policy: CustodyPolicy
+  sql: string
+  /** ε for this query; 0 / absent = no DP noise (k threshold only). */
+  epsilon?: number
+  /** Per-row clamp bounds per measure, required for DP sum/avg. */
+  bounds?: Bounds
+  contribution?: Contribution
+  ledger?: EpsilonLedger
+  analyst?: string
+  analystBudget?: number
+  rng?: Rng
+  timeoutMs?: number
+  memoryLimit?: string
+  threads?: number
+}
+
+export type SqlAnalysisResult = {
+  columns: { name: string; type: string }[]
+  rows: unknown[][]
+  privacy: { k: number; suppressed: number; mechanism: Mechanism; noiseScale: Record<string, number>; epsilonSpent: number; epsilonLeft: number }
+}
+
+export function runnerParser(runner: AnalysisRunner): SqlParser {
+  const one = async (fn: string, arg: string) => {
+    const r = await runner.query(`SELECT ${fn}($1::VARCHAR)`, { params: [arg] })
+    return String(r.rows[0]?.[0] ?? '')
+  }
+  return { serialize: (s) => one('json_serialize_sql', s), deserialize: (j) => one('json_deserialize_sql', j) }
+}
+
+export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalysisResult> {
+  const epsilon = req.epsilon ?? 0
+  const { epsilonLeft } = checkBudget({ policy: req.policy, ledger: req.ledger ?? EMPTY_LEDGER, epsilon, ...(req.analyst !== undefined ? { analyst: req.analyst } : {}), ...(req.analystBudget !== undefined ? { analystBudget: req.analystBudget } : {}) })
+  const runner = await openAnalysisRunner({ segmentFiles: req.segmentFiles, ...(req.memoryLimit ? { memoryLimit: req.memoryLimit } : {}), ...(req.threads ? { threads: req.threads } : {}) })
+  try {
+    const columns = await runner.explainColumns()
+    if (req.schema) {
+      const have = columns.map((c) => c.name.toLowerCase()).join(',')
+      if (have !== req.schema.map((c) => c.name.toLowerCase()).join(',')) throw new W3aError('INPUT_MALFORMED', 'The segments do not have the manifest schema')
+    }
+    if (!columns.some((c) => c.name.toLowerCase() === req.privacyUnit.toLowerCase())) {
+      throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${req.privacyUnit}" to use as the privacy unit`)
+    }
+    const parser = runnerParser(runner)
+    const dp = epsilon > 0
+    const checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: req.privacyUnit, policy: req.policy, dp })
+    const timeout = req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}
+    let gated
+    if (!dp) {
+      gated = gateThreshold(await runner.query(checked.sql, timeout), checked, req.policy.k)
+    } else {
+      const names = (await runner.query(`${checked.sql} LIMIT 0`, timeout)).columns.map((c) => c.name).slice(0, checked.outputs.length)
+      const plan = await planDpQuery(parser, checked, { privacyUnit: req.privacyUnit, ...(req.bounds ? { bounds: req.bounds } : {}), ...(req.contribution ? { contribution: req.contribution } : {}) })
+      gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.rng ? { rng: req.rng } : {}) })
+    }
+    return {
+      columns: gated.columns,
+      rows: gated.rows,
+      privacy: { k: req.policy.k, suppressed: gated.suppressed, mechanism: gated.mechanism, noiseScale: gated.noiseScale, epsilonSpent: gated.epsilonSpent, epsilonLeft },
+    }
+  } finally {
+    await runner.close()
+  }
+}

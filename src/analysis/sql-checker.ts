@@ -1,0 +1,542 @@
+/**
+ * The SQL checker: DuckDB parses the analyst's text (`json_serialize_sql`, the text bound as a
+ * parameter) and we walk DuckDB's own parse tree against an allow-list. Only what is listed
+ * here passes; every unknown node class, clause or function is a refusal (QUERY_REFUSED naming
+ * the part). The SQL that runs is re-generated from the checked tree (`json_deserialize_sql`)
+ * plus parts we assemble from identifiers we quote ourselves, never the analyst's text.
+ *
+ * Clean-room column classes (policy.columns; any column not declared is an identifier):
+ * - identifiers (and the privacy unit): never output, never inside an expression; allowed only
+ *   as `count(DISTINCT id)`.
+ * - dimensions: grouping keys, filters, and inside aggregates.
+ * - measures: inside aggregates; in WHERE only as `measure <op> constant`, BETWEEN constants,
+ *   IN constants or IS [NOT] NULL. That still lets an analyst difference two filters; the
+ *   mitigation is the k threshold on every released row plus DP noise (docs/analysis.md).
+ */
+import { W3aError } from '../core/errors.js'
+import type { CustodyPolicy } from '../custody/policy.js'
+import { sqlIdent } from '../storage/duckdb-sandbox.js'
+
+export type ColumnClass = 'identifier' | 'dimension' | 'measure'
+export type Node = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** What the DP gate needs to know about one aggregate output column. */
+export type DpAggregate =
+  | { kind: 'count' } // count(*)
+  | { kind: 'count-column'; column: string } // count(measure): non-null rows
+  | { kind: 'sum'; column: string }
+  | { kind: 'avg'; column: string }
+  | { kind: 'units' } // count(DISTINCT privacyUnit)
+
+export type OutputColumn = { index: number; role: 'group' | 'aggregate'; column?: string; dp?: DpAggregate }
+
+export type CheckedQuery = {
+  outputs: OutputColumn[]
+  /** Schema names of the GROUP BY columns, in order. */
+  groupKeys: string[]
+  /** Canonical SQL (no LIMIT/OFFSET) that adds `__w3a_units` = count(DISTINCT privacy unit). */
+  sql: string
+  /** LIMIT/OFFSET, applied by the gate after suppression so they cannot pick out small groups. */
+  limit: number | null
+  offset: number
+  /** The checked parse tree (for DP SQL assembly). */
+  node: Node
+}
+
+export type CheckOptions = {
+  columns: readonly string[]
+  privacyUnit: string
+  policy: CustodyPolicy
+  /** With DP only plain count/sum/avg outputs, no HAVING, ORDER BY on group keys only. */
+  dp: boolean
+}
+
+/** Parses with DuckDB; `parse(sql)` returns json_serialize_sql's text for the bound sql. */
+export type SqlParser = { serialize(sql: string): Promise<string>; deserialize(json: string): Promise<string> }
+
+export const UNITS_ALIAS = '__w3a_units'
+
+const AGGREGATES = new Set([
+  'count', 'count_star', 'sum', 'avg', 'mean', 'stddev', 'stddev_samp', 'stddev_pop', 'var_samp', 'var_pop', 'variance',
+  'approx_quantile', 'quantile_cont', 'median', 'approx_count_distinct',
+])
+const MINMAX = new Set(['min', 'max'])
+const QUANTILES = new Set(['approx_quantile', 'quantile_cont'])
+// Scalar functions allowed inside expressions over dimensions/measures and around aggregates.
+const SCALARS = new Set([
+  '+', '-', '*', '/', '//', '%', 'abs', 'round', 'floor', 'ceil', 'ceiling', 'sqrt', 'ln', 'log10', 'exp', 'power', 'pow',
+  'coalesce', 'least', 'greatest', 'lower', 'upper', 'year', 'month', 'day', 'dayofweek', 'hour', 'date_trunc', 'date_part',
+  '~~', '!~~', '~~*', '!~~*', 'nullif',
+])
+const COMPARISONS = new Set([
+  'COMPARE_EQUAL', 'COMPARE_NOTEQUAL', 'COMPARE_LESSTHAN', 'COMPARE_GREATERTHAN', 'COMPARE_LESSTHANOREQUALTO',
+  'COMPARE_GREATERTHANOREQUALTO', 'COMPARE_DISTINCT_FROM', 'COMPARE_NOT_DISTINCT_FROM',
+])
+const SELECT_KEYS = new Set([
+  'type', 'modifiers', 'cte_map', 'select_list', 'from_table', 'where_clause', 'group_expressions', 'group_sets',
+  'aggregate_handling', 'having', 'sample', 'qualify',
+])
+
+export function refuse(part: string, why?: string): never {
+  throw new W3aError('QUERY_REFUSED', `Query refused: ${part}`, why ? { details: [why] } : {})
+}
+
+/** Column class by (case-insensitive) name; undeclared columns are identifiers. */
+export function classify(policy: CustodyPolicy, privacyUnit: string, name: string): ColumnClass {
+  const n = name.toLowerCase()
+  if (n === privacyUnit.toLowerCase()) return 'identifier'
+  const cols = policy.columns
+  if (cols?.identifiers.some((c) => c.toLowerCase() === n)) return 'identifier'
+  if (cols?.dimensions.some((c) => c.toLowerCase() === n)) return 'dimension'
+  if (cols?.measures.some((c) => c.toLowerCase() === n)) return 'measure'
+  return 'identifier'
+}
+
+export async function checkSql(parser: SqlParser, sql: string, opts: CheckOptions): Promise<CheckedQuery> {
+  if (typeof sql !== 'string' || sql.length === 0 || sql.length > 20_000) refuse('query text', 'Empty or longer than 20,000 characters')
+  let parsed: Node
+  try {
+    parsed = JSON.parse(await parser.serialize(sql)) as Node
+  } catch {
+    refuse('the query cannot be parsed as SQL')
+  }
+  if (parsed.error !== false) refuse('not a single SELECT statement', String(parsed.error_message ?? 'parse error').slice(0, 200))
+  const statements = parsed.statements as Node[] | undefined
+  if (!Array.isArray(statements) || statements.length !== 1) refuse('multiple statements', 'Send exactly one SELECT')
+  const st = statements[0]!
+  if (Array.isArray(st.named_param_map) && st.named_param_map.length > 0) refuse('query parameters')
+  const node = st.node as Node
+  return new Checker(opts).check(node, parser)
+}
+
+type Ctx = 'where' | 'agg-arg' | 'outer'
+
+class Checker {
+  private readonly byLower = new Map<string, string>()
+  private tableAlias = 'data'
+  private groupKeys: string[] = []
+  private aliases = new Set<string>()
+
+  constructor(private readonly opts: CheckOptions) {
+    for (const c of opts.columns) this.byLower.set(c.toLowerCase(), c)
+  }
+
+  async check(node: Node, parser: SqlParser): Promise<CheckedQuery> {
+    if (node?.type !== 'SELECT_NODE') refuse(`${String(node?.type ?? 'statement').replace('_NODE', '')} (set operations such as UNION/INTERSECT/EXCEPT, VALUES and recursive queries)`)
+    for (const [k, v] of Object.entries(node)) if (!SELECT_KEYS.has(k) && v !== null && !(Array.isArray(v) && v.length === 0)) refuse(`clause ${k}`)
+    if ((node.cte_map?.map ?? []).length > 0) refuse('WITH (common table expressions)')
+    if (node.sample !== null || node.from_table?.sample) refuse('SAMPLE')
+    if (node.qualify !== null) refuse('QUALIFY')
+    if (node.aggregate_handling !== 'STANDARD_HANDLING') refuse('GROUP BY ALL')
+    this.checkFrom(node.from_table)
+
+    // GROUP BY: bare dimension columns only, one plain grouping set (no ROLLUP/CUBE/GROUPING SETS).
+    const groups = (node.group_expressions ?? []) as Node[]
+    for (const g of groups) {
+      if (g.class !== 'COLUMN_REF') refuse('GROUP BY expression', 'Group by plain dimension columns')
+      const col = this.column(g)
+      if (this.cls(col) !== 'dimension') refuse(`GROUP BY ${col}`, `"${col}" is ${this.article(col)}, not a dimension`)
+      this.groupKeys.push(col)
+    }
+    const sets = (node.group_sets ?? []) as number[][]
+    const plain = groups.length === 0 ? sets.length === 0 : sets.length === 1 && sets[0]!.length === groups.length && sets[0]!.every((x, i) => x === i)
+    if (!plain) refuse('GROUPING SETS / ROLLUP / CUBE')
+
+    // SELECT list: each item a grouping key or an aggregate expression.
+    const list = (node.select_list ?? []) as Node[]
+    if (list.length === 0) refuse('empty select list')
+    const outputs: OutputColumn[] = []
+    list.forEach((item, index) => {
+      const alias = String(item.alias ?? '')
+      if (alias.toLowerCase().startsWith('__w3a')) refuse(`alias ${alias}`, 'Names starting with __w3a are reserved')
+      if (alias !== '' && this.byLower.has(alias.toLowerCase()) && !(item.class === 'COLUMN_REF' && this.column(item).toLowerCase() === alias.toLowerCase())) {
+        refuse(`alias ${alias}`, 'An alias may not reuse the name of a column of data')
+      }
+      if (alias !== '') this.aliases.add(alias.toLowerCase())
+      if (item.class === 'STAR') refuse('SELECT *', 'Name the aggregates you want')
+      if (item.class === 'COLUMN_REF') {
+        const col = this.column(item)
+        if (this.cls(col) === 'identifier') refuse(`identifier column ${col} in the output`)
+        if (!this.isGroupKey(col)) refuse(`column ${col} in the output is not a GROUP BY key`, 'This would return rows of individuals')
+        outputs.push({ index, role: 'group', column: col })
+        return
+      }
+      if (this.opts.dp) {
+        outputs.push({ index, role: 'aggregate', dp: this.dpAggregate(item) })
+        return
+      }
+      // Without an aggregate an item is a function of group keys (outer() refuses other columns);
+      // with no GROUP BY at all it would be one row per record.
+      if (!this.outer(item) && this.groupKeys.length === 0) refuse(`output column ${index + 1} has no aggregate`, 'This would return rows of individuals')
+      outputs.push({ index, role: 'aggregate' })
+    })
+
+    if (node.where_clause !== null) this.where(node.where_clause)
+    if (node.having !== null) {
+      if (this.opts.dp) refuse('HAVING with differential privacy', 'Filter the noisy result instead')
+      this.outer(node.having)
+    }
+
+    let limit: number | null = null
+    let offset = 0
+    const modifiers: Node[] = []
+    for (const m of (node.modifiers ?? []) as Node[]) {
+      if (m.type === 'ORDER_MODIFIER') {
+        for (const o of m.orders as Node[]) this.orderTerm(o.expression, list.length)
+        modifiers.push(m)
+      } else if (m.type === 'LIMIT_MODIFIER') {
+        limit = m.limit === null ? null : this.constantInt(m.limit, 'LIMIT')
+        offset = m.offset === null ? 0 : this.constantInt(m.offset, 'OFFSET')
+      } else if (m.type === 'DISTINCT_MODIFIER') refuse('SELECT DISTINCT', 'Use GROUP BY')
+      else refuse(String(m.type).replace('_MODIFIER', ''))
+    }
+
+    // Canonical SQL: the checked tree without LIMIT, plus count(DISTINCT unit) AS __w3a_units.
+    const tree = structuredClone(node)
+    zeroLocations(tree)
+    tree.modifiers = modifiers.map((m) => structuredClone(m))
+    zeroLocations(tree.modifiers)
+    tree.select_list.push(fn('count', [colRef(this.unitColumn())], { distinct: true, alias: UNITS_ALIAS }))
+    const sql = await deserialize(parser, tree)
+    return { outputs, groupKeys: this.groupKeys, sql, limit, offset, node }
+  }
+
+  private checkFrom(from: Node | null): void {
+    if (!from || from.type === 'EMPTY') refuse('SELECT without FROM data')
+    if (from.type === 'JOIN') refuse('JOIN (more than one table in FROM)')
+    if (from.type === 'SUBQUERY') refuse('subquery in FROM')
+    if (from.type === 'TABLE_FUNCTION') refuse(`table function ${String(from.function?.function_name ?? '')} in FROM`)
+    if (from.type !== 'BASE_TABLE') refuse(`FROM ${String(from.type)}`)
+    if (String(from.table_name).toLowerCase() !== 'data') refuse(`table ${String(from.table_name)}`, 'The only table is data')
+    if (!['', 'main'].includes(String(from.schema_name)) || String(from.catalog_name) !== '') refuse('schema or catalog in FROM')
+    if ((from.column_name_alias ?? []).length > 0 || from.at_clause) refuse('column aliases or AT clause on data')
+    if (from.alias) this.tableAlias = String(from.alias)
+  }
+
+  /** The schema name of a column reference (qualified only by data or its alias). */
+  private column(ref: Node): string {
+    const parts = ref.column_names as string[]
+    if (!Array.isArray(parts) || parts.length < 1 || parts.length > 2) refuse('qualified column name')
+    if (parts.length === 2 && ![this.tableAlias.toLowerCase(), 'data'].includes(parts[0]!.toLowerCase())) refuse(`column ${parts.join('.')}`)
+    const name = parts[parts.length - 1]!
+    const col = this.byLower.get(name.toLowerCase())
+    if (col === undefined) refuse(`unknown column ${name}`)
+    return col
+  }
+
+  private cls(col: string): ColumnClass {
+    return classify(this.opts.policy, this.opts.privacyUnit, col)
+  }
+
+  private article(col: string): string {
+    return this.cls(col) === 'identifier' ? 'an identifier' : 'a measure'
+  }
+
+  private isGroupKey(col: string): boolean {
+    return this.groupKeys.includes(col)
+  }
+
+  private unitColumn(): string {
+    const col = this.byLower.get(this.opts.privacyUnit.toLowerCase())
+    if (col === undefined) throw new W3aError('PRIVACY_UNIT_MISSING', 'The privacy unit is not a column of data')
+    return col
+  }
+
+  /** Outside aggregates (SELECT items, HAVING, ORDER BY): returns whether an aggregate was seen. */
+  private outer(e: Node): boolean {
+    switch (e.class) {
+      case 'CONSTANT':
+        this.constant(e)
+        return false
+      case 'COLUMN_REF': {
+        const col = this.column(e)
+        if (!this.isGroupKey(col)) refuse(`column ${col} outside an aggregate`, 'Only GROUP BY keys may appear outside aggregates')
+        return false
+      }
+      case 'FUNCTION': {
+        const name = this.fnName(e)
+        if (AGGREGATES.has(name) || MINMAX.has(name)) {
+          this.aggregate(e, name)
+          return true
+        }
+        return this.children(e, name).map((c) => this.outer(c)).some(Boolean)
+      }
+      case 'CAST':
+      case 'COMPARISON':
+      case 'CONJUNCTION':
+      case 'OPERATOR':
+      case 'BETWEEN':
+      case 'CASE':
+        return this.generic(e).map((c) => this.outer(c)).some(Boolean)
+      default:
+        return this.unknown(e)
+    }
+  }
+
+  /** An expression inside an aggregate's argument: dimensions, measures, constants, scalars. */
+  private aggArg(e: Node): void {
+    switch (e.class) {
+      case 'CONSTANT':
+        this.constant(e)
+        return
+      case 'COLUMN_REF': {
+        const col = this.column(e)
+        if (this.cls(col) === 'identifier') refuse(`identifier column ${col} inside an expression`, 'Identifiers are allowed only as count(DISTINCT id)')
+        return
+      }
+      case 'FUNCTION': {
+        const name = this.fnName(e)
+        if (AGGREGATES.has(name) || MINMAX.has(name)) refuse(`nested aggregate ${name}`)
+        for (const c of this.children(e, name)) this.aggArg(c)
+        return
+      }
+      case 'CAST':
+      case 'COMPARISON':
+      case 'CONJUNCTION':
+      case 'OPERATOR':
+      case 'BETWEEN':
+      case 'CASE':
+        for (const c of this.generic(e)) this.aggArg(c)
+        return
+      default:
+        this.unknown(e)
+    }
+  }
+
+  private aggregate(e: Node, name: string): void {
+    if (e.filter !== null && e.filter !== undefined) refuse(`FILTER clause on ${name}`, 'Use WHERE')
+    if ((e.order_bys?.orders ?? []).length > 0) refuse(`ORDER BY inside ${name}`)
+    if (e.export_state) refuse(`EXPORT_STATE on ${name}`)
+    const args = e.children as Node[]
+    if (name === 'count_star') return
+    if (args.length === 0) refuse(`${name}() without an argument`)
+    const first = args[0]!
+    if (first.class === 'COLUMN_REF' && this.cls(this.column(first)) === 'identifier') {
+      if (name === 'count' && e.distinct === true && args.length === 1) return
+      refuse(`${name} on identifier column ${this.column(first)}`, 'Identifiers are allowed only as count(DISTINCT id)')
+    }
+    if (MINMAX.has(name) && !this.opts.policy.allowMinMax) refuse(`${name}`, 'The dataset policy does not allow min/max')
+    if (QUANTILES.has(name)) {
+      if (args.length !== 2 || args[1]!.class !== 'CONSTANT') refuse(`${name} needs a constant quantile`)
+      this.constant(args[1]!)
+    } else if (args.length !== 1) refuse(`${name} with ${args.length} arguments`)
+    this.aggArg(first)
+  }
+
+  private dpAggregate(e: Node): DpAggregate {
+    if (e.class !== 'FUNCTION') refuse('expression output with differential privacy', 'Output plain count/sum/avg aggregates')
+    const name = this.fnName(e)
+    if (!['count', 'count_star', 'sum', 'avg', 'mean'].includes(name)) refuse(`${name} with differential privacy`, 'Only count, sum and avg get noise')
+    this.aggregate(e, name)
+    if (name === 'count_star') return { kind: 'count' }
+    const arg = (e.children as Node[])[0]!
+    if (arg.class !== 'COLUMN_REF') refuse(`${name} over an expression with differential privacy`, 'Aggregate a plain measure column')
+    const col = this.column(arg)
+    const c = this.cls(col)
+    if (name === 'count' && e.distinct === true) {
+      if (c === 'identifier' && col.toLowerCase() === this.opts.privacyUnit.toLowerCase()) return { kind: 'units' }
+      refuse(`count(DISTINCT ${col}) with differential privacy`, 'Only count(DISTINCT privacy unit) gets noise')
+    }
+    if (e.distinct === true) refuse(`${name}(DISTINCT …) with differential privacy`)
+    if (c !== 'measure') refuse(`${name}(${col}) with differential privacy`, `"${col}" is not a measure`)
+    return name === 'count' ? { kind: 'count-column', column: col } : name === 'sum' ? { kind: 'sum', column: col } : { kind: 'avg', column: col }
+  }
+
+  /** WHERE: boolean logic over dimension expressions; measures only against constants. */
+  private where(e: Node): void {
+    switch (e.class) {
+      case 'CONJUNCTION':
+        for (const c of e.children as Node[]) this.where(c)
+        return
+      case 'OPERATOR':
+        if (e.type === 'OPERATOR_NOT') return this.where((e.children as Node[])[0]!)
+        if (['COMPARE_IN', 'COMPARE_NOT_IN', 'OPERATOR_IS_NULL', 'OPERATOR_IS_NOT_NULL'].includes(e.type)) {
+          const [first, ...rest] = e.children as Node[]
+          this.filterOperand(first!)
+          for (const r of rest) this.constantExpr(r, 'IN list')
+          return
+        }
+        refuse(`operator ${String(e.type)} in WHERE`)
+      case 'COMPARISON': {
+        if (!COMPARISONS.has(e.type)) refuse(`comparison ${String(e.type)}`)
+        const lc = isConstantTree(e.left)
+        const rc = isConstantTree(e.right)
+        if (lc) this.constantExpr(e.left, 'comparison')
+        else this.filterOperand(e.left, rc)
+        if (rc) this.constantExpr(e.right, 'comparison')
+        else this.filterOperand(e.right, lc)
+        return
+      }
+      case 'BETWEEN':
+        this.filterOperand(e.input, true)
+        this.constantExpr(e.lower, 'BETWEEN')
+        this.constantExpr(e.upper, 'BETWEEN')
+        return
+      default:
+        this.dimensionExpr(e)
+    }
+  }
+
+  /** One side of a filter: a bare measure (only against constants) or a dimension expression. */
+  private filterOperand(e: Node, againstConstant = true): void {
+    if (e.class === 'COLUMN_REF') {
+      const col = this.column(e)
+      const c = this.cls(col)
+      if (c === 'identifier') refuse(`identifier column ${col} in WHERE`, 'Filtering on an identifier would select individuals')
+      if (c === 'measure' && !againstConstant) refuse(`measure ${col} compared with a column`, 'Compare measures only with constants')
+      return
+    }
+    this.dimensionExpr(e)
+  }
+
+  /** An expression over dimensions and constants only. */
+  private dimensionExpr(e: Node): void {
+    switch (e.class) {
+      case 'CONSTANT':
+        this.constant(e)
+        return
+      case 'COLUMN_REF': {
+        const col = this.column(e)
+        const c = this.cls(col)
+        if (c === 'identifier') refuse(`identifier column ${col} in WHERE`, 'Filtering on an identifier would select individuals')
+        if (c === 'measure') refuse(`measure ${col} inside a WHERE expression`, 'Compare a bare measure with a constant')
+        return
+      }
+      case 'FUNCTION': {
+        const name = this.fnName(e)
+        if (AGGREGATES.has(name) || MINMAX.has(name)) refuse(`aggregate ${name} in WHERE`)
+        for (const c of this.children(e, name)) this.dimensionExpr(c)
+        return
+      }
+      case 'CAST':
+      case 'COMPARISON':
+      case 'CONJUNCTION':
+      case 'OPERATOR':
+      case 'BETWEEN':
+      case 'CASE':
+        if (e.class === 'COMPARISON' || e.class === 'CONJUNCTION' || e.class === 'BETWEEN') return this.where(e)
+        for (const c of this.generic(e)) this.dimensionExpr(c)
+        return
+      default:
+        this.unknown(e)
+    }
+  }
+
+  private orderTerm(e: Node, outputs: number): void {
+    if (e.class === 'CONSTANT') {
+      const i = this.constantInt(e, 'ORDER BY position')
+      if (i < 1 || i > outputs) refuse('ORDER BY position out of range')
+      if (this.opts.dp) refuse('ORDER BY position with differential privacy', 'Order by group key names')
+      return
+    }
+    if (e.class === 'COLUMN_REF' && (e.column_names as string[]).length === 1 && this.aliases.has(String(e.column_names[0]).toLowerCase()) && !this.byLower.has(String(e.column_names[0]).toLowerCase())) {
+      if (this.opts.dp) refuse('ORDER BY an output alias with differential privacy', 'Order by group keys')
+      return
+    }
+    if (this.opts.dp) {
+      if (e.class !== 'COLUMN_REF' || !this.isGroupKey(this.column(e))) refuse('ORDER BY an aggregate with differential privacy', 'Order by group keys')
+      return
+    }
+    this.outer(e)
+  }
+
+  private fnName(e: Node): string {
+    if (e.schema || e.catalog) refuse(`qualified function ${String(e.schema)}.${String(e.function_name)}`)
+    const name = String(e.function_name).toLowerCase()
+    if (!AGGREGATES.has(name) && !MINMAX.has(name) && !SCALARS.has(name)) refuse(`function ${String(e.function_name)}`, 'Not on the allow-list')
+    if (e.distinct === true && !AGGREGATES.has(name)) refuse(`DISTINCT on ${name}`)
+    return name
+  }
+
+  private children(e: Node, name: string): Node[] {
+    if (e.filter || (e.order_bys?.orders ?? []).length > 0 || e.export_state) refuse(`modifiers on ${name}`)
+    return e.children as Node[]
+  }
+
+  /** Children of the structural node classes. */
+  private generic(e: Node): Node[] {
+    switch (e.class) {
+      case 'CAST':
+        return [e.child]
+      case 'COMPARISON':
+        if (!COMPARISONS.has(e.type)) refuse(`comparison ${String(e.type)}`)
+        return [e.left, e.right]
+      case 'CONJUNCTION':
+        return e.children
+      case 'OPERATOR':
+        if (!['OPERATOR_NOT', 'COMPARE_IN', 'COMPARE_NOT_IN', 'OPERATOR_IS_NULL', 'OPERATOR_IS_NOT_NULL'].includes(e.type)) refuse(`operator ${String(e.type)}`)
+        return e.children
+      case 'BETWEEN':
+        return [e.input, e.lower, e.upper]
+      case 'CASE':
+        return [...(e.case_checks as Node[]).flatMap((c) => [c.when_expr, c.then_expr]), e.else_expr]
+      default:
+        return this.unknown(e)
+    }
+  }
+
+  private constant(e: Node): void {
+    const v = e.value
+    if (e.type !== 'VALUE_CONSTANT' || typeof v !== 'object' || v === null) refuse('constant')
+    if (typeof v.value === 'number' && Number.isInteger(v.value) && !Number.isSafeInteger(v.value)) refuse('integer constant beyond 2^53')
+    if (typeof v.value === 'object' && v.value !== null) refuse(`constant of type ${String(v.type?.id)}`)
+  }
+
+  private constantExpr(e: Node, where: string): void {
+    if (!isConstantTree(e)) refuse(`non-constant ${where}`)
+    this.dimensionExpr(e)
+  }
+
+  private constantInt(e: Node, what: string): number {
+    if (e.class !== 'CONSTANT') refuse(`${what} must be a constant integer`)
+    this.constant(e)
+    const v = e.value.value
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) refuse(`${what} must be a non-negative integer`)
+    return v
+  }
+
+  private unknown(e: Node): never {
+    const what: Record<string, string> = {
+      STAR: '* (all columns)', SUBQUERY: 'subquery', WINDOW: `window function ${String(e.function_name ?? '')}`, PARAMETER: 'query parameter',
+      LAMBDA: 'lambda', COLLATE: 'COLLATE', POSITIONAL_REFERENCE: 'positional reference',
+    }
+    refuse(what[String(e.class)] ?? `expression ${String(e.class)}`)
+  }
+}
+
+function isConstantTree(e: Node): boolean {
+  if (e === null || typeof e !== 'object') return true
+  if (e.class === 'COLUMN_REF' || e.class === 'SUBQUERY' || e.class === 'STAR' || e.class === 'WINDOW' || e.class === 'PARAMETER') return false
+  return Object.values(e).every((v) => (Array.isArray(v) ? v.every(isConstantTree) : typeof v === 'object' && v !== null ? isConstantTree(v) : true))
+}
+
+/** DuckDB writes "no location" as 2^64-1, which JSON.parse rounds; json_deserialize_sql then rejects it. */
+export function zeroLocations(n: unknown): void {
+  if (Array.isArray(n)) n.forEach(zeroLocations)
+  else if (n !== null && typeof n === 'object') {
+    const o = n as Node
+    if ('query_location' in o) o.query_location = 0
+    Object.values(o).forEach(zeroLocations)
+  }
+}
+
+export function colRef(name: string, alias = ''): Node {
+  return { class: 'COLUMN_REF', type: 'COLUMN_REF', alias, query_location: 0, column_names: [name] }
+}
+
+export function fn(name: string, children: Node[], o: { distinct?: boolean; alias?: string } = {}): Node {
+  return {
+    class: 'FUNCTION', type: 'FUNCTION', alias: o.alias ?? '', query_location: 0, function_name: name, schema: '', children, filter: null,
+    order_bys: { type: 'ORDER_MODIFIER', orders: [] }, distinct: o.distinct ?? false, is_operator: false, export_state: false, catalog: '',
+  }
+}
+
+/** SQL text for a checked (or self-built) SELECT node. */
+export async function deserialize(parser: SqlParser, node: Node): Promise<string> {
+  const text = await parser.deserialize(JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }))
+  if (typeof text !== 'string' || text.length === 0) throw new W3aError('INTERNAL', 'DuckDB could not re-generate the checked query')
+  return text
+}
+
+/** For SQL we assemble around the checked parts. */
+export const q = sqlIdent

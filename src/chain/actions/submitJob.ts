@@ -1,0 +1,93 @@
+import { erc20Abi, parseEventLogs, type Address, type Hash, type Hex } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { jobsAbi } from '../abis.js'
+import type { WriteClients } from '../clients.js'
+import { assertBytes32, assertDatasetId } from '../dataset.js'
+import { TxRevertedError, toChainError, withChainErrors } from '../errors.js'
+import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
+import { approveToken } from './approveToken.js'
+
+export type SubmitJobParameters = {
+  /** Jobs contract address. */
+  jobs: Address
+  datasetId: Hex
+  /** CID of the analysis, sealed to the cluster key (≤ 128 bytes). */
+  analysisCid: string
+  /** keccak256 of the analysis (what the worker's result signature binds). */
+  analysisHash: Hex
+  /** Hash of the privacy parameters (ε, k, mechanism…), also bound in the result signature. */
+  privacyParamsHash: Hex
+  /** Worker fee in token base units (taken into escrow, paid to the worker or refunded). */
+  fee: bigint
+  /** Default true: approve the jobs contract for `fee` when the allowance is short. */
+  autoApprove?: boolean
+}
+
+export type SubmitJobReturnType = WriteResult & {
+  jobId: bigint
+  /** The worker key the job was assigned to. */
+  worker: Address
+  /** Unix seconds. */
+  deadline: number
+  /** Escrowed price of the reserved credit. */
+  creditValue: bigint
+  inputCidsHash: Hex
+  approveHash?: Hash
+}
+
+/**
+ * Submits a job with the wallet's account, which must hold a credit on the dataset: reserves
+ * it, escrows the fee and assigns an eligible compute worker. Simulates first: NoCredits,
+ * NoEligibleWorker, DatasetNotActive, InsufficientBalance… fail with TX_REVERTED, nothing sent.
+ */
+export async function submitJob(clients: WriteClients, params: SubmitJobParameters): Promise<SubmitJobReturnType> {
+  const { publicClient, walletClient } = clients
+  assertDatasetId(params.datasetId)
+  assertBytes32(params.analysisHash, 'analysisHash')
+  assertBytes32(params.privacyParamsHash, 'privacyParamsHash')
+  if (params.fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${params.fee}`)
+  const analyst = walletClient.account.address
+  const rpcUrl = rpcUrlOf(publicClient)
+  const read = { address: params.jobs, abi: jobsAbi } as const
+  return withChainErrors(
+    async () => {
+      const simulate = () =>
+        publicClient.simulateContract({
+          ...read,
+          functionName: 'submitJob',
+          args: [params.datasetId, params.analysisCid, params.analysisHash, params.privacyParamsHash, params.fee],
+          account: walletClient.account,
+        })
+      let approveHash: Hash | undefined
+      let simulation: Awaited<ReturnType<typeof simulate>>
+      try {
+        simulation = await simulate()
+      } catch (e) {
+        // The allowance is checked after every other condition: approve, then retry.
+        const err = toChainError(e, { rpcUrl })
+        if (!(err instanceof TxRevertedError && err.errorName === 'InsufficientAllowance' && params.autoApprove !== false)) throw err
+        const token = await publicClient.readContract({ ...read, functionName: 'token' })
+        const allowance = await publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [analyst, params.jobs] })
+        if (allowance >= params.fee) throw err
+        approveHash = (await approveToken(clients, { token, spender: params.jobs, amount: params.fee })).hash
+        simulation = await simulate()
+      }
+      const hash = await walletClient.writeContract(simulation.request)
+      const receipt = await waitForSuccess(publicClient, hash)
+      const [submitted] = parseEventLogs({ abi: jobsAbi, logs: receipt.logs, eventName: 'JobSubmitted' })
+      const [assigned] = parseEventLogs({ abi: jobsAbi, logs: receipt.logs, eventName: 'JobAssigned' })
+      if (submitted === undefined || assigned === undefined) throw new W3aError('CHAIN_ERROR', `submitJob transaction ${hash} emitted no JobSubmitted/JobAssigned event`)
+      return {
+        hash,
+        blockNumber: receipt.blockNumber,
+        jobId: submitted.args.jobId,
+        worker: assigned.args.worker,
+        deadline: Number(assigned.args.deadline),
+        creditValue: submitted.args.creditValue,
+        inputCidsHash: submitted.args.inputCidsHash,
+        ...(approveHash === undefined ? {} : { approveHash }),
+      }
+    },
+    { rpcUrl },
+  )
+}
