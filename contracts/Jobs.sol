@@ -11,6 +11,7 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 import {DatasetRegistry} from "./DatasetRegistry.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 import {Market} from "./Market.sol";
+import {CustodyInbox} from "./CustodyInbox.sol";
 
 /// @title W3A jobs: analysis requests, worker assignment, signed results, payouts and refunds
 /// @notice An analyst holding a credit submits a job (dataset, sealed analysis CID + hash, privacy
@@ -81,6 +82,8 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         uint256 fee;
         /// @notice The escrowed price of the reserved credit.
         uint256 creditValue;
+        /// @notice The ε the analyst asked for, in millionths (0 = no differential privacy).
+        uint64 epsilonMicros;
         string analysisCid;
     }
 
@@ -88,11 +91,15 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     uint256 public constant MAX_CID_BYTES = 128;
     string private constant RESULT_TAG = "w3a.result.v1";
     string private constant FAILURE_TAG = "w3a.failure.v1";
+    string private constant CHARGE_TAG = "w3a.job-charge.v1";
 
     Market public immutable market;
     DatasetRegistry public immutable datasets;
     WorkerRegistry public immutable workers;
     IERC20 public immutable token;
+    /// @notice Where each job's charge is posted, so that every keeper charges uses and ε in
+    ///         the same order as the custody commands (see `submitJob`).
+    CustodyInbox public immutable inbox;
 
     Params private _params;
     Job[] private _jobs;
@@ -149,8 +156,9 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     error NothingToClaim(address account);
     error IndexOutOfRange(uint256 index, uint256 count);
 
-    constructor(Market market_, WorkerRegistry workers_, address governance_, Params memory params_) Ownable(governance_) {
-        if (address(market_) == address(0) || address(workers_) == address(0)) revert ZeroAddress();
+    constructor(Market market_, WorkerRegistry workers_, CustodyInbox inbox_, address governance_, Params memory params_) Ownable(governance_) {
+        if (address(market_) == address(0) || address(workers_) == address(0) || address(inbox_) == address(0)) revert ZeroAddress();
+        inbox = inbox_;
         market = market_;
         datasets = market_.datasets();
         workers = workers_;
@@ -169,11 +177,16 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
 
     /// @notice Submits a job on a dataset the caller holds a credit for; approve `fee` tokens to
     ///         this contract first. Returns the job id (also in JobSubmitted / JobAssigned).
+    ///         The job's charge (job id, analyst, dataset, analysis and privacy hashes, ε) is
+    ///         posted, in clear, to the custody inbox with this contract as sender: keepers
+    ///         charge the dataset's privacy budget and the analyst's grant from it, in inbox order,
+    ///         and release the dataset key only for a job whose charge they applied.
     function submitJob(
         bytes32 datasetId,
         string calldata analysisCid,
         bytes32 analysisHash,
         bytes32 privacyParamsHash,
+        uint64 epsilonMicros,
         uint256 fee
     ) external nonReentrant returns (uint256 jobId) {
         uint256 cidLength = bytes(analysisCid).length;
@@ -203,9 +216,11 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         j.inputCidsHash = keccak256(bytes(d.manifestCid));
         j.fee = fee;
         j.creditValue = creditValue;
+        j.epsilonMicros = epsilonMicros;
         j.analysisCid = analysisCid;
         emit JobSubmitted(jobId, msg.sender, datasetId, analysisCid, analysisHash, privacyParamsHash, j.inputCidsHash, fee, creditValue);
         emit JobAssigned(jobId, worker, 1, j.deadline);
+        _postCharge(jobId, j);
 
         if (fee > 0) {
             uint256 allowance = token.allowance(msg.sender, address(this));
@@ -339,6 +354,11 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     }
 
     // ------------------------------------------------------------------ internal
+
+    /// @dev Epoch 0: the entry is not sealed (keepers tell it by its sender, this contract).
+    function _postCharge(uint256 jobId, Job storage j) private {
+        inbox.post(0, abi.encode(CHARGE_TAG, jobId, j.analyst, j.datasetId, j.analysisHash, j.privacyParamsHash, j.epsilonMicros));
+    }
 
     function _job(uint256 jobId) private view returns (Job storage) {
         if (jobId >= _jobs.length) revert UnknownJob(jobId);

@@ -60,6 +60,7 @@ function startKeeper2(): Promise<RunningWorker> {
     tee: 'sim',
     keeper: true,
     rpcUrl: devnet.rpcUrl,
+    gatewayUrl: devnet.gatewayUrl,
     contracts: { chainId: devnet.chainId, ...devnet.contracts },
     operator: devAccount(1),
     dev: true,
@@ -244,7 +245,7 @@ test('after delete and an epoch change, nothing any keeper holds opens the delet
 
 test('a worker refuses to run the simulated TEE on a production network', async () => {
   await assert.rejects(
-    startWorker({ dataDir: join(work, 'prod'), tee: 'sim', keeper: false, rpcUrl: devnet.rpcUrl, contracts: { chainId: devnet.chainId, ...devnet.contracts }, operator: devAccount(5), dev: false }),
+    startWorker({ dataDir: join(work, 'prod'), tee: 'sim', keeper: false, rpcUrl: devnet.rpcUrl, gatewayUrl: devnet.gatewayUrl, contracts: { chainId: devnet.chainId, ...devnet.contracts }, operator: devAccount(5), dev: false }),
     (e) => isW3aError(e, 'SIM_NOT_ALLOWED'),
   )
 })

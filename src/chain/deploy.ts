@@ -118,7 +118,7 @@ export async function deployContracts(params: DeployContractsParameters): Promis
         await walletClient.deployContract({
           abi: JobsArtifact.abi,
           bytecode: JobsArtifact.bytecode,
-          args: [market.address, workerRegistry.address, governance, jobsParams],
+          args: [market.address, workerRegistry.address, custodyInbox.address, governance, jobsParams],
         }),
       )
       let blockNumber = jobs.blockNumber

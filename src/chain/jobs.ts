@@ -49,6 +49,8 @@ export type Job = {
   fee: bigint
   /** Escrowed price of the credit the job reserved. */
   creditValue: bigint
+  /** ε asked for, in millionths (0 = no DP). */
+  epsilonMicros: bigint
 }
 
 /** The struct as viem decodes `Jobs.getJob`. */
@@ -67,6 +69,7 @@ export type JobStruct = {
   reasonCode: number
   fee: bigint
   creditValue: bigint
+  epsilonMicros: bigint
   analysisCid: string
 }
 
@@ -94,6 +97,7 @@ export function jobFromStruct(id: bigint, j: JobStruct): Job {
     reasonCode: j.reasonCode,
     fee: j.fee,
     creditValue: j.creditValue,
+    epsilonMicros: j.epsilonMicros,
   }
 }
 

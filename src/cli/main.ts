@@ -6,6 +6,10 @@ import { workerCommand, workersLsCommand } from './commands/worker.js'
 import { attestVerifyCommand } from './commands/attest.js'
 import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datasetPolicyCommand, datasetAccessCommand } from './commands/custody.js'
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
+import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsCommand } from './commands/market.js'
+import { earningsCommand, claimCommand } from './commands/earnings.js'
+import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand } from './commands/job.js'
+import { queryCommand } from './commands/query.js'
 
 export const COMMANDS: Command[] = [
   upCommand,
@@ -19,6 +23,17 @@ export const COMMANDS: Command[] = [
   datasetPolicyCommand,
   datasetAccessCommand,
   datasetDeleteCommand,
+  marketLsCommand,
+  marketListCommand,
+  marketBuyCommand,
+  marketCreditsCommand,
+  earningsCommand,
+  claimCommand,
+  queryCommand,
+  jobLsCommand,
+  jobShowCommand,
+  jobVerifyCommand,
+  jobResultCommand,
   workerCommand,
   workersLsCommand,
   attestVerifyCommand,

@@ -22,11 +22,18 @@ export type W3aErrorCode =
   | 'CAR_MALFORMED'
   | 'MANIFEST_MALFORMED'
   | 'PEER_UNREACHABLE'
+  | 'WORKER_UNREACHABLE'
   // chain
   | 'CHAIN_UNREACHABLE'
   | 'TX_REVERTED'
   | 'CONTRACTS_NOT_DEPLOYED'
   | 'DATASET_NOT_FOUND'
+  | 'DATASET_NOT_ACTIVE'
+  | 'INSUFFICIENT_BALANCE'
+  | 'NOTHING_TO_CLAIM'
+  | 'JOB_NOT_FOUND'
+  | 'NO_CREDITS'
+  | 'JOB_PENDING'
   | 'CHAIN_ERROR' // any other RPC / transaction failure (nonce, gas, funds), with viem's message
   // tee
   | 'ATTESTATION_INVALID'
@@ -46,6 +53,10 @@ export type W3aErrorCode =
   // analysis
   | 'QUERY_REFUSED'
   | 'BUDGET_EXHAUSTED'
+  | 'ANALYSIS_MALFORMED'
+  | 'JOB_FAILED'
+  | 'JOB_TIMEOUT'
+  | 'RESULT_INVALID'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'

@@ -25,28 +25,46 @@ const DATASET_ID_RE = /^0x[0-9a-fA-F]{64}$/
 
 /** The typed data the owner signs (hand it to a browser wallet's eth_signTypedData_v4). */
 export function ownerWrapKeyTypedData(chainId: number) {
+  return walletKeyTypedData(chainId, OWNER_WRAP_KEY_PURPOSE)
+}
+
+/**
+ * The typed data behind every wallet-derived W3A key: one purpose string per key, so each
+ * purpose gets its own signature and so an independent key.
+ */
+export function walletKeyTypedData<P extends string>(chainId: number, purpose: P) {
   if (!Number.isSafeInteger(chainId) || chainId <= 0) throw new W3aError('INVALID_ARGUMENT', 'chainId must be a positive integer')
   return {
     domain: { name: 'W3A Key Wrap', version: '1', chainId },
     types: { KeyWrap: [{ name: 'purpose', type: 'string' }] },
     primaryType: 'KeyWrap',
-    message: { purpose: OWNER_WRAP_KEY_PURPOSE },
+    message: { purpose },
   } as const
 }
 
 /** Derives the wrap key from a signature over `ownerWrapKeyTypedData(chainId)`. */
 export async function deriveOwnerWrapKeyFromSignature(signature: Hex): Promise<HpkeKeyPair> {
+  return walletKeyFromSignature(signature, DERIVE_INFO)
+}
+
+/** HKDF(signature, info) → RFC 9180 DeriveKeyPair: the key of one purpose's signature. */
+export async function walletKeyFromSignature(signature: Hex, info: Uint8Array): Promise<HpkeKeyPair> {
   if (typeof signature !== 'string' || !isHex(signature) || signature.length !== 2 + 65 * 2) {
     throw new W3aError('INVALID_ARGUMENT', 'key-wrap signature must be 65 bytes (r || s || v)')
   }
   const sig = hexToBytes(signature)
   // Wallets send v as 27/28 or as 0/1; both must give the same key.
   if (sig[64]! < 27) sig[64] = sig[64]! + 27
-  return deriveHpkeKeyPair(hkdf(sha256, sig, undefined, DERIVE_INFO, 32))
+  return deriveHpkeKeyPair(hkdf(sha256, sig, undefined, info, 32))
 }
 
 export async function deriveOwnerWrapKey(params: { account: LocalAccount; chainId: number }): Promise<HpkeKeyPair> {
-  const typedData = ownerWrapKeyTypedData(params.chainId)
+  return deriveWalletKey({ ...params, purpose: OWNER_WRAP_KEY_PURPOSE, info: DERIVE_INFO })
+}
+
+/** Signs the purpose's typed data twice (refusing a non-deterministic signer) and derives its key. */
+export async function deriveWalletKey(params: { account: LocalAccount; chainId: number; purpose: string; info: Uint8Array }): Promise<HpkeKeyPair> {
+  const typedData = walletKeyTypedData(params.chainId, params.purpose)
   const a = await params.account.signTypedData(typedData)
   const b = await params.account.signTypedData(typedData)
   if (a !== b) {
@@ -54,7 +72,7 @@ export async function deriveOwnerWrapKey(params: { account: LocalAccount; chainI
       details: ['viem: do not call setSignEntropy() in processes that derive wrap keys'],
     })
   }
-  return deriveOwnerWrapKeyFromSignature(a)
+  return walletKeyFromSignature(a, params.info)
 }
 
 /** Seals a 32-byte dataset key to `recipientPublicKey`; the wrap is bound to `datasetId`. */

@@ -24,7 +24,9 @@ import { datasetIdFor, dekHash, verifyOwnerCommand, type OwnerCommand, type Owne
 import type { EpochKeyring } from './epoch-keys.js'
 import { commandHash as hashCommand, nextInboxHead, type InboxEntry } from './inbox-head.js'
 import { DEFAULT_POLICY, policyHash, type CustodyPolicy } from './policy.js'
-import { signReceipt, type CustodyReceipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+import { signReceipt, type CustodyReceipt, type ReceiptType, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+import { decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
+import { chargeAccess, checkAccess } from './release-check.js'
 import { openCommand } from './sealed-command.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 import { stateRoot } from './state-root.js'
@@ -39,6 +41,8 @@ export type ApplyContext = {
   currentEpoch: bigint
   /** The keeper's worker key: when given, the receipt comes back signed. */
   signer?: LocalAccount
+  /** The Jobs contract: entries it posted are job charges (job-charge.ts), not sealed commands. */
+  jobs?: Address
 }
 
 /** An entry after the checks that need no state (decrypt, parse, signature, expiry, hashes). */
@@ -49,8 +53,9 @@ export type PreparedEntry = {
   chainId: number
   inbox: Address
 } & (
-  | { ok: false; reason: RefusalReason; datasetId?: Hex; type?: OwnerCommandType }
-  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy }
+  | { ok: false; reason: RefusalReason; datasetId?: Hex; type?: ReceiptType }
+  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy; charge?: undefined }
+  | { ok: true; charge: JobCharge }
 )
 
 const U64 = 1n << 64n
@@ -79,6 +84,12 @@ export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): P
   }
   const base = { entry, commandHash: hashCommand(entry.ciphertext), currentEpoch: ctx.currentEpoch, chainId: ctx.chainId, inbox: ctx.inbox }
   const refuse = (reason: RefusalReason, command?: OwnerCommand): PreparedEntry => ({ ...base, ok: false, reason, ...describe(command) })
+
+  // The Jobs contract's entries are public charges; its epoch field is unused (posted as 0).
+  if (ctx.jobs !== undefined && isAddressEqual(entry.sender as Address, ctx.jobs)) {
+    const charge = decodeJobCharge(entry.ciphertext)
+    return charge ? { ...base, ok: true, charge } : { ...base, ok: false, reason: 'malformed', type: 'JobCharge' }
+  }
 
   if (entry.epoch < ctx.currentEpoch) return refuse('sealed-to-past-epoch')
   if (entry.epoch > ctx.currentEpoch) return refuse('undecryptable')
@@ -128,6 +139,10 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
     }
   }
   if (!p.ok) return receipt(moved, { status: 'refused', reason: p.reason, ...(p.datasetId ? { datasetId: p.datasetId } : {}), ...(p.type ? { type: p.type } : {}) })
+  if (p.charge) {
+    const out = applyJobCharge(moved, p.charge, entry)
+    return receipt(out.state, { type: 'JobCharge', datasetId: p.charge.datasetId, ...(out.reason ? { status: 'refused', reason: out.reason } : { status: 'applied' }) })
+  }
 
   const { command, signer } = p
   const now = entry.timestamp
@@ -194,6 +209,23 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   nextNonces.set(command.message.nonce, command.message.expiry)
   const next: CustodyState = { ...moved, datasets: moved.datasets.set(id, record), usedNonces: moved.usedNonces.set(signer, nextNonces as NonceSet) }
   return receipt(next, { status: 'applied', ...about, ...(unrecoverableAfterEpoch !== undefined ? { unrecoverableAfterEpoch } : {}) })
+}
+
+/** Charges a job's use and ε (or records why not); either way the job is recorded, once. */
+function applyJobCharge(state: CustodyState, charge: JobCharge, entry: InboxEntry): { state: CustodyState; reason?: RefusalReason } {
+  const key = jobChargeKey(charge.jobId)
+  if (state.jobCharges.has(key)) return { state, reason: 'duplicate-job' }
+  const { jobId: _jobId, ...fields } = charge
+  const request = { datasetId: charge.datasetId, analyst: charge.analyst, analysis: 'sql' as const, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp }
+  const decision = checkAccess(state, request)
+  if (!decision.ok) {
+    const reason: RefusalReason = decision.reason === 'deleted' ? 'dataset-deleted' : decision.reason
+    const record: JobChargeRecord = Object.freeze({ ...fields, index: entry.index, status: 'refused', reason })
+    return { state: { ...state, jobCharges: state.jobCharges.set(key, record) }, reason }
+  }
+  const charged = chargeAccess(state, request).state
+  const record: JobChargeRecord = Object.freeze({ ...fields, index: entry.index, status: 'charged' })
+  return { state: { ...charged, jobCharges: charged.jobCharges.set(key, record) } }
 }
 
 function checkOrder(state: CustodyState, entry: InboxEntry, currentEpoch: bigint): void {

@@ -20,6 +20,7 @@ import { ByteReader, ByteWriter, malformed } from './canonical.js'
 
 const RATCHET_INFO = new TextEncoder().encode('w3a/epoch/ratchet')
 const HPKE_INFO = new TextEncoder().encode('w3a/epoch/hpke')
+const ANALYSIS_INFO = new TextEncoder().encode('w3a/epoch/analysis-hpke')
 const SECRET_SIZE = 32
 const EXPORT_MAGIC = new TextEncoder().encode('W3EK')
 const EXPORT_VERSION = 1
@@ -41,6 +42,12 @@ export async function epochKeyPair(secret: Uint8Array): Promise<HpkeKeyPair> {
   } finally {
     ikm.fill(0)
   }
+}
+
+/** The analysis key pair of a seed from `EpochKeyring.analysisSeed`. */
+export async function analysisKeyPair(seed: Uint8Array): Promise<HpkeKeyPair> {
+  checkSecret(seed)
+  return deriveHpkeKeyPair(seed)
 }
 
 type Opener = { pair: HpkeKeyPair; suite: CipherSuite; recipientKey: CryptoKeyPair }
@@ -110,6 +117,17 @@ export class EpochKeyring {
   async keyPair(): Promise<HpkeKeyPair> {
     const { pair } = await this.#getOpener()
     return { publicKey: pair.publicKey.slice(), privateKey: pair.privateKey.slice() }
+  }
+
+  /**
+   * Seed of the current epoch's analysis key pair (`analysisKeyPair`): HKDF(S_e, info
+   * "w3a/epoch/analysis-hpke"), independent of the custody key. Keepers keep it one epoch longer
+   * than S_e, so an analysis sealed just before a boundary still opens; no custody command
+   * (and so no dataset key) can be opened with it. Zero it when done.
+   */
+  analysisSeed(): Uint8Array {
+    this.#alive()
+    return hkdf(sha256, this.#secret, undefined, ANALYSIS_INFO, SECRET_SIZE)
   }
 
   /** The current epoch's public key, as published on chain (`publishEpochKey`). */

@@ -19,6 +19,8 @@ export const DOMAIN: CommandDomain = { chainId: CHAIN_ID, verifyingContract: INB
 export const EPOCH_LENGTH = 100n
 export const T0 = 1_750_000_000n
 export const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
+/** The Jobs contract: its inbox entries are job charges. */
+export const JOBS: Address = '0x00000000000000000000000000000000000000j0'.replace('j', 'b') as Address
 
 /** Deterministic test bytes (no Math.random): keccak of a label. */
 export function testBytes(label: string, n = 32): Uint8Array {
@@ -87,8 +89,8 @@ export class TestInbox {
   }
 
   /** Appends an entry in the current block (then moves one block on). `postEpoch` is what `post(epoch, …)` names. */
-  postRaw(ciphertext: Uint8Array, postEpoch = this.epoch): InboxEntry {
-    const entry: InboxEntry = { index: BigInt(this.entries.length), sender: RELAYER, epoch: postEpoch, ciphertext, blockNumber: this.block, timestamp: this.timestamp() }
+  postRaw(ciphertext: Uint8Array, postEpoch = this.epoch, sender: Address = RELAYER): InboxEntry {
+    const entry: InboxEntry = { index: BigInt(this.entries.length), sender, epoch: postEpoch, ciphertext, blockNumber: this.block, timestamp: this.timestamp() }
     this.entries.push(entry)
     this.mine(1n)
     return entry
@@ -117,7 +119,7 @@ export class Replica {
   async apply(entry: InboxEntry): Promise<CustodyReceipt | SignedCustodyReceipt> {
     const blockEpoch = entry.blockNumber / EPOCH_LENGTH
     this.keyring.advanceTo(blockEpoch)
-    const ctx = { keyring: this.keyring, chainId: CHAIN_ID, inbox: INBOX, currentEpoch: blockEpoch }
+    const ctx = { keyring: this.keyring, chainId: CHAIN_ID, inbox: INBOX, jobs: JOBS, currentEpoch: blockEpoch }
     const out = this.signer ? await applyInboxEntry(this.state, entry, { ...ctx, signer: this.signer }) : await applyInboxEntry(this.state, entry, ctx)
     this.state = out.state
     this.receipts.push(out.receipt)

@@ -4,7 +4,7 @@
  * Protocol: docs/design/custody-protocol.md.
  */
 export { applyInboxEntry, applyPreparedEntry, prepareInboxEntry, type ApplyContext, type PreparedEntry } from './apply.js'
-export { EpochKeyring, createInitialSecret, epochKeyPair, nextEpochSecret } from './epoch-keys.js'
+export { EpochKeyring, analysisKeyPair, createInitialSecret, epochKeyPair, nextEpochSecret } from './epoch-keys.js'
 export {
   HANDOVER_MAX_AGE_SECONDS,
   createHandoverRequest,
@@ -32,7 +32,9 @@ export {
 } from './owner-query.js'
 export { PersistentMap } from './persistent-map.js'
 export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
-export { REFUSAL_REASONS, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
+export { JOB_CHARGE_TAG, decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
+export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
 export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'

@@ -8,7 +8,7 @@ const B = '0xAbCdEf0000000000000000000000000000000002'
 
 describe('custody policy', () => {
   it('defaults', () => {
-    assert.deepEqual({ ...DEFAULT_POLICY }, { k: 10, epsilonBudget: 10, analyses: ['sql'], buyerAllow: [], buyerDeny: [], allowedAlgorithms: [], allowMinMax: false })
+    assert.deepEqual({ ...DEFAULT_POLICY }, { k: 10, epsilonBudget: 10, analyses: ['sql'], buyerAllow: [], buyerDeny: [], allowedAlgorithms: [], allowMinMax: false, openAccess: false })
     assert.ok(Object.isFrozen(DEFAULT_POLICY) && Object.isFrozen(DEFAULT_POLICY.analyses))
     assert.equal(policyHash({}), policyHash(DEFAULT_POLICY))
   })

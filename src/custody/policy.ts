@@ -36,6 +36,10 @@ export const CustodyPolicySchema = z.strictObject({
   k: z.number().int().min(2).max(1_000_000).default(10),
   /** Total ε that analyses of this dataset may spend, all analysts together. */
   epsilonBudget: z.number().positive().max(1e6).default(10),
+  /** Each analyst's share of epsilonBudget (absent = all of it). */
+  analystEpsilonBudget: z.number().positive().max(1e6).optional(),
+  /** True: any analyst holding a market credit may run analyses without a grant (buyer lists still apply). */
+  openAccess: z.boolean().default(false),
   analyses: z.array(z.enum(ANALYSIS_KINDS)).default(['sql']),
   /** Empty = anyone with a grant. */
   buyerAllow: z.array(addressSchema).max(MAX_LIST).default([]),
@@ -52,6 +56,8 @@ export type CustodyPolicyInput = z.input<typeof CustodyPolicySchema>
 export type CustodyPolicy = Readonly<{
   k: number
   epsilonBudget: number
+  analystEpsilonBudget?: number
+  openAccess: boolean
   analyses: readonly AnalysisKind[]
   buyerAllow: readonly Address[]
   buyerDeny: readonly Address[]
@@ -75,6 +81,8 @@ export function parsePolicy(input: unknown): CustodyPolicy {
   const policy: CustodyPolicy = {
     k: p.k,
     epsilonBudget: p.epsilonBudget,
+    ...(p.analystEpsilonBudget !== undefined ? { analystEpsilonBudget: p.analystEpsilonBudget } : {}),
+    openAccess: p.openAccess,
     analyses: set(p.analyses),
     buyerAllow: set(p.buyerAllow),
     buyerDeny: set(p.buyerDeny),

@@ -34,8 +34,22 @@ export const REFUSAL_REASONS = [
   'unknown-dataset',
   'dataset-deleted',
   'not-owner',
+  // Job charges (job-charge.ts): why custody refused to charge a job
+  'not-granted',
+  'grant-expired',
+  'no-uses-left',
+  'budget-exhausted',
+  'analyst-budget-exhausted',
+  'analysis-not-allowed',
+  'denied',
+  'invalid-epsilon',
+  'duplicate-job',
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
+
+/** An owner command, or the charge the Jobs contract posts for a job. */
+export const RECEIPT_TYPES = [...(Object.keys(OWNER_COMMAND_TYPES) as OwnerCommandType[]), 'JobCharge'] as const
+export type ReceiptType = OwnerCommandType | 'JobCharge'
 
 export type CustodyReceipt = {
   chainId: number
@@ -45,7 +59,7 @@ export type CustodyReceipt = {
   status: 'applied' | 'refused'
   reason?: RefusalReason
   datasetId?: Hex
-  type?: OwnerCommandType
+  type?: ReceiptType
   epoch: bigint
   stateRoot: Hex
   unrecoverableAfterEpoch?: bigint
@@ -132,7 +146,7 @@ const receiptJsonSchema = z.strictObject({
   status: z.enum(['applied', 'refused']),
   reason: z.enum(REFUSAL_REASONS).optional(),
   datasetId: hex32.optional(),
-  type: z.enum(Object.keys(OWNER_COMMAND_TYPES) as [OwnerCommandType, ...OwnerCommandType[]]).optional(),
+  type: z.enum(RECEIPT_TYPES as unknown as [ReceiptType, ...ReceiptType[]]).optional(),
   epoch: dec,
   stateRoot: hex32,
   unrecoverableAfterEpoch: dec.optional(),

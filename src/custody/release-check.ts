@@ -4,8 +4,10 @@
  *
  * Checks, in order: dataset known and not deleted; analysis kind allowed by the policy; analyst
  * not denied and (if the allow-list is non-empty) allowed; an unexpired grant (expiresAt 0 =
- * never) with uses left (null = unlimited); ε within the dataset's remaining budget
- * (policy.epsilonBudget is the total for all analysts; per-analyst spend is recorded).
+ * never) with uses left (null = unlimited), unless the policy has openAccess and the analyst
+ * holds no grant (then uses are unlimited: the market credit is what each job pays); ε within
+ * the dataset's remaining budget (policy.epsilonBudget, all analysts together) and within the
+ * analyst's share (policy.analystEpsilonBudget, when set).
  *
  * `chargeAccess` returns a new state, like `applyInboxEntry`. Keepers only agree on state that
  * comes from the inbox, so a charge that must hold across keepers has to be posted through it
@@ -17,8 +19,11 @@ import type { AnalysisKind } from './policy.js'
 import { datasetRecord, getDataset, type CustodyState, type GrantRecord } from './state.js'
 
 export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint }
-export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'invalid-epsilon'
+export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'analyst-budget-exhausted' | 'invalid-epsilon'
 export type AccessDecision = { ok: true; usesLeft: number | null; epsilonLeft: number } | { ok: false; reason: AccessDenial }
+
+// Sums of decimal ε values (0.1 + 0.2) must not refuse an exact fit.
+const SLACK = 1e-9
 
 export function checkAccess(state: CustodyState, req: AccessRequest): AccessDecision {
   if (typeof req.epsilon !== 'number' || !Number.isFinite(req.epsilon) || req.epsilon < 0) return { ok: false, reason: 'invalid-epsilon' }
@@ -30,12 +35,14 @@ export function checkAccess(state: CustodyState, req: AccessRequest): AccessDeci
   if (r.policy.buyerDeny.includes(analyst)) return { ok: false, reason: 'denied' }
   if (r.policy.buyerAllow.length > 0 && !r.policy.buyerAllow.includes(analyst)) return { ok: false, reason: 'denied' }
   const grant = r.grants.get(analyst)
-  if (!grant) return { ok: false, reason: 'not-granted' }
-  if (grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
-  if (grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
+  if (!grant && !r.policy.openAccess) return { ok: false, reason: 'not-granted' }
+  if (grant && grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
+  if (grant && grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
   const epsilonLeft = r.policy.epsilonBudget - r.budget.spent
-  if (req.epsilon > epsilonLeft) return { ok: false, reason: 'budget-exhausted' }
-  return { ok: true, usesLeft: grant.usesLeft, epsilonLeft }
+  if (req.epsilon > epsilonLeft + SLACK) return { ok: false, reason: 'budget-exhausted' }
+  const share = r.policy.analystEpsilonBudget
+  if (share !== undefined && req.epsilon > share - (r.budget.perAnalyst.get(analyst) ?? 0) + SLACK) return { ok: false, reason: 'analyst-budget-exhausted' }
+  return { ok: true, usesLeft: grant ? grant.usesLeft : null, epsilonLeft }
 }
 
 /** Charges one use and ε; throws ACCESS_DENIED (with the reason) if `checkAccess` refuses. Returns a new state. */
@@ -45,10 +52,10 @@ export function chargeAccess(state: CustodyState, req: AccessRequest): { state: 
   const id = req.datasetId.toLowerCase()
   const r = getDataset(state, req.datasetId)!
   const analyst = req.analyst.toLowerCase() as Address
-  const grant = r.grants.get(analyst)!
-  const usesLeft = grant.usesLeft === null ? null : grant.usesLeft - 1
+  const grant = r.grants.get(analyst)
+  const usesLeft = !grant || grant.usesLeft === null ? null : grant.usesLeft - 1
   const grants = new Map(r.grants)
-  grants.set(analyst, Object.freeze({ expiresAt: grant.expiresAt, usesLeft }) as GrantRecord)
+  if (grant) grants.set(analyst, Object.freeze({ expiresAt: grant.expiresAt, usesLeft }) as GrantRecord)
   const perAnalyst = new Map(r.budget.perAnalyst)
   perAnalyst.set(analyst, (perAnalyst.get(analyst) ?? 0) + req.epsilon)
   const spent = r.budget.spent + req.epsilon

@@ -8,7 +8,10 @@
  *       bytes32 id ‖ address owner ‖ string manifestCid ‖ u8 deleted ‖ [32 bytes dek, if not deleted]
  *       ‖ string canonical policy JSON ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
  *       ‖ u32 × (address, f64) per-analyst spend ‖ u32 × (address, u64 expiresAt, u8 limited, u32 usesLeft) grants
- *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))     (everything sorted ascending)
+ *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))
+ *   ‖ u32 j ‖ j × (bytes32 jobId ‖ address analyst ‖ bytes32 datasetId ‖ bytes32 analysisHash
+ *                  ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index ‖ u8 charged ‖ string reason)
+ *                                                                      (everything sorted ascending)
  *
  * Decoding refuses anything non-canonical (unsorted, duplicated, trailing bytes), so a
  * snapshot has one encoding and the decoded state has the same root as the encoded one.
@@ -18,10 +21,11 @@ import { dekHash } from '../crypto/typed-commands.js'
 import { ByteReader, ByteWriter, malformed } from './canonical.js'
 import { PersistentMap } from './persistent-map.js'
 import { canonicalPolicyJson, parsePolicy } from './policy.js'
+import type { JobChargeRecord } from './job-charge.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 
 const MAGIC = new TextEncoder().encode('W3CS')
-const VERSION = 1
+const VERSION = 2
 
 export function encodeSnapshot(state: CustodyState): Uint8Array {
   const w = new ByteWriter().raw(MAGIC).u8(VERSION).u64(state.processed).bytes32(state.head).u64(state.epoch)
@@ -42,6 +46,11 @@ export function encodeSnapshot(state: CustodyState): Uint8Array {
     const list = [...nonces.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     w.address(signer as Address).u32(list.length)
     for (const [n, exp] of list) w.u256(n).u64(exp)
+  }
+  w.u32(state.jobCharges.size)
+  for (const [key, j] of state.jobCharges.entries()) {
+    w.bytes32(key as Hex).address(j.analyst).bytes32(j.datasetId).bytes32(j.analysisHash).bytes32(j.privacyParamsHash)
+    w.u64(j.epsilonMicros).u64(j.index).u8(j.status === 'charged' ? 1 : 0).string(j.reason ?? '')
   }
   return w.finish()
 }
@@ -112,8 +121,25 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
     }
     usedNonces = usedNonces.set(signer, nonces)
   }
+  let jobCharges = PersistentMap.empty<JobChargeRecord>()
+  last = ''
+  for (let i = r.u32(); i > 0; i--) {
+    const key = r.bytes32()
+    last = ascending(last, key)
+    const analyst = r.address()
+    const datasetId = r.bytes32()
+    const analysisHash = r.bytes32()
+    const privacyParamsHash = r.bytes32()
+    const epsilonMicros = r.u64()
+    const index = r.u64()
+    const charged = r.bool()
+    const reason = r.string()
+    if (charged !== (reason === '')) throw malformed('snapshot job charge status and reason disagree')
+    const record = { analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros, index, status: charged ? 'charged' : 'refused', ...(charged ? {} : { reason }) }
+    jobCharges = jobCharges.set(key, Object.freeze(record) as JobChargeRecord)
+  }
   r.end()
-  return Object.freeze({ datasets, usedNonces, processed, head, epoch })
+  return Object.freeze({ datasets, usedNonces, jobCharges, processed, head, epoch })
 }
 
 function ascending(prev: string, next: string): string {

@@ -9,19 +9,24 @@
  *                 ‖ u32 n ‖ n × (address analyst ‖ f64 spent)              analysts sorted
  *                 ‖ u32 m ‖ m × (address grantee ‖ u64 expiresAt ‖ u8 limited ‖ u32 usesLeft))  grantees sorted
  *   nonceLeaf   = keccak256(string "w3a.custody.nonces.v1" ‖ address signer ‖ u32 n ‖ n × (u256 nonce ‖ u64 expiry))  nonces ascending
- *   datasets, nonces = PersistentMap digests of those leaves (persistent-map.ts)
- *   stateRoot   = keccak256(string "w3a.custody.state.v1" ‖ bytes32 datasets ‖ bytes32 nonces
+ *   jobLeaf     = keccak256(string "w3a.custody.job.v1" ‖ bytes32 jobId ‖ address analyst ‖ bytes32 datasetId
+ *                 ‖ bytes32 analysisHash ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index
+ *                 ‖ u8 charged ‖ string reason ("" when charged))
+ *   datasets, nonces, jobs = PersistentMap digests of those leaves (persistent-map.ts)
+ *   stateRoot   = keccak256(string "w3a.custody.state.v2" ‖ bytes32 datasets ‖ bytes32 nonces ‖ bytes32 jobs
  *                 ‖ u64 processed ‖ bytes32 head ‖ u64 epoch)
  */
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, type Address, type Hex } from 'viem'
 import { ByteWriter } from './canonical.js'
 import { createDigestCache } from './persistent-map.js'
+import type { JobChargeRecord } from './job-charge.js'
 import { policyHash } from './policy.js'
 import { ZERO_HASH, type CustodyState, type DatasetRecord, type NonceSet } from './state.js'
 
 const datasetCache = createDigestCache()
 const nonceCache = createDigestCache()
+const jobCache = createDigestCache()
 
 export function datasetLeaf(id: string, r: DatasetRecord): Uint8Array {
   const w = new ByteWriter()
@@ -52,16 +57,32 @@ export function nonceLeaf(signer: string, nonces: NonceSet): Uint8Array {
   return keccak_256(w.finish())
 }
 
-export type StateRootParts = { datasets: Hex; nonces: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }
+export function jobLeaf(key: string, j: JobChargeRecord): Uint8Array {
+  const w = new ByteWriter()
+    .string('w3a.custody.job.v1')
+    .bytes32(key as Hex)
+    .address(j.analyst)
+    .bytes32(j.datasetId)
+    .bytes32(j.analysisHash)
+    .bytes32(j.privacyParamsHash)
+    .u64(j.epsilonMicros)
+    .u64(j.index)
+    .u8(j.status === 'charged' ? 1 : 0)
+    .string(j.reason ?? '')
+  return keccak_256(w.finish())
+}
 
-/** The root and what it is made of (`datasets` and `nonces` are the content; the rest is position). */
+export type StateRootParts = { datasets: Hex; nonces: Hex; jobs: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }
+
+/** The root and what it is made of (`datasets`, `nonces` and `jobs` are the content; the rest is position). */
 export function stateRootParts(state: CustodyState): StateRootParts {
   const datasets = state.datasets.digest(datasetLeaf, datasetCache)
   const nonces = state.usedNonces.digest(nonceLeaf, nonceCache)
+  const jobs = state.jobCharges.digest(jobLeaf, jobCache)
   const root = keccak_256(
-    new ByteWriter().string('w3a.custody.state.v1').raw(datasets).raw(nonces).u64(state.processed).bytes32(state.head).u64(state.epoch).finish(),
+    new ByteWriter().string('w3a.custody.state.v2').raw(datasets).raw(nonces).raw(jobs).u64(state.processed).bytes32(state.head).u64(state.epoch).finish(),
   )
-  return { datasets: bytesToHex(datasets), nonces: bytesToHex(nonces), processed: state.processed, head: state.head, epoch: state.epoch, root: bytesToHex(root) }
+  return { datasets: bytesToHex(datasets), nonces: bytesToHex(nonces), jobs: bytesToHex(jobs), processed: state.processed, head: state.head, epoch: state.epoch, root: bytesToHex(root) }
 }
 
 export function stateRoot(state: CustodyState): Hex {

@@ -10,6 +10,7 @@
  */
 import type { Address, Hex } from 'viem'
 import { PersistentMap } from './persistent-map.js'
+import type { JobChargeRecord } from './job-charge.js'
 import type { CustodyPolicy } from './policy.js'
 
 /** `expiresAt` unix seconds (0 = never); `usesLeft` null = unlimited. */
@@ -41,6 +42,8 @@ export type NonceSet = ReadonlyMap<bigint, bigint>
 export type CustodyState = Readonly<{
   datasets: PersistentMap<DatasetRecord>
   usedNonces: PersistentMap<NonceSet>
+  /** Per job (key: jobChargeKey), the charge the Jobs contract posted and its outcome. */
+  jobCharges: PersistentMap<JobChargeRecord>
   /** Number of inbox entries applied (applied or refused) = the next index to apply. */
   processed: bigint
   /** Inbox hash-chain head after the last applied entry (inbox-head.ts). */
@@ -52,7 +55,7 @@ export type CustodyState = Readonly<{
 export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
 
 export function createEmptyState(): CustodyState {
-  return Object.freeze({ datasets: PersistentMap.empty<DatasetRecord>(), usedNonces: PersistentMap.empty<NonceSet>(), processed: 0n, head: ZERO_HASH, epoch: 0n })
+  return Object.freeze({ datasets: PersistentMap.empty<DatasetRecord>(), usedNonces: PersistentMap.empty<NonceSet>(), jobCharges: PersistentMap.empty<JobChargeRecord>(), processed: 0n, head: ZERO_HASH, epoch: 0n })
 }
 
 export function getDataset(state: CustodyState, datasetId: Hex): DatasetRecord | undefined {

@@ -2,10 +2,14 @@ import { CarWriter } from '@ipld/car/writer'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as dagJson from '@ipld/dag-json'
+import * as raw from 'multiformats/codecs/raw'
 
-/** Wraps one dag-json block (a manifest) as a CARv1 whose root is that block. */
-export async function carOfBlock(bytes: Uint8Array): Promise<{ cid: CID; car: Uint8Array }> {
-  const cid = CID.createV1(dagJson.code, await sha256.digest(bytes))
+/**
+ * Wraps one block as a CARv1 whose root is that block: a dag-json manifest by default, or a
+ * raw block (`raw.code`, e.g. a sealed analysis).
+ */
+export async function carOfBlock(bytes: Uint8Array, codec: typeof dagJson.code | typeof raw.code = dagJson.code): Promise<{ cid: CID; car: Uint8Array }> {
+  const cid = CID.createV1(codec, await sha256.digest(bytes))
   const { writer, out } = CarWriter.create([cid])
   const chunks: Uint8Array[] = []
   const collected = (async () => {

@@ -1,11 +1,11 @@
-import { erc20Abi, parseEventLogs, type Address, type Hash, type Hex } from 'viem'
+import { parseEventLogs, type Address, type Hash, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { marketAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
 import { assertDatasetId } from '../dataset.js'
-import { TxRevertedError, toChainError, withChainErrors } from '../errors.js'
+import { withChainErrors } from '../errors.js'
+import { simulateWithApprove } from '../simulate-with-approve.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
-import { approveToken } from './approveToken.js'
 
 export type BuyCreditsParameters = {
   /** Market address. */
@@ -42,22 +42,9 @@ export async function buyCredits(clients: WriteClients, params: BuyCreditsParame
     async () => {
       const simulate = () =>
         publicClient.simulateContract({ ...read, functionName: 'buyCredits', args: [params.datasetId, params.credits], account: walletClient.account })
-      let approveHash: Hash | undefined
-      let simulation: Awaited<ReturnType<typeof simulate>>
-      try {
-        simulation = await simulate()
-      } catch (e) {
-        // The market checks the allowance after every other condition: approve, then retry.
-        const err = toChainError(e, { rpcUrl })
-        if (!(err instanceof TxRevertedError && err.errorName === 'InsufficientAllowance' && params.autoApprove !== false)) throw err
-        const needed = err.errorArgs[1]
-        if (typeof needed !== 'bigint') throw err
-        const token = await publicClient.readContract({ ...read, functionName: 'token' })
-        const allowance = await publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [analyst, params.market] })
-        if (allowance >= needed) throw err
-        approveHash = (await approveToken(clients, { token, spender: params.market, amount: needed })).hash
-        simulation = await simulate()
-      }
+      // The market checks the allowance after every other condition: approve, then retry.
+      const token = () => publicClient.readContract({ ...read, functionName: 'token' })
+      const { simulation, approveHash } = await simulateWithApprove(clients, { token, spender: params.market, autoApprove: params.autoApprove, simulate })
       const hash = await walletClient.writeContract(simulation.request)
       const receipt = await waitForSuccess(publicClient, hash)
       const [event] = parseEventLogs({ abi: marketAbi, logs: receipt.logs, eventName: 'CreditsPurchased' })

@@ -1,12 +1,12 @@
-import { erc20Abi, keccak256, parseEventLogs, type Address, type Hash, type Hex } from 'viem'
+import { keccak256, parseEventLogs, type Address, type Hash, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { workerRegistryAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
 import { assertBytes32 } from '../dataset.js'
-import { TxRevertedError, toChainError, withChainErrors } from '../errors.js'
+import { withChainErrors } from '../errors.js'
+import { simulateWithApprove } from '../simulate-with-approve.js'
 import { decodeSimQuote, rolesToBits, teeTypeToUint, type TeeType, type WorkerRole } from '../worker.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
-import { approveToken } from './approveToken.js'
 
 export type RegisterWorkerParameters = {
   /** WorkerRegistry address. */
@@ -88,19 +88,8 @@ export async function registerWorker(clients: WriteClients, params: RegisterWork
           account: walletClient.account,
         })
 
-      let approveHash: Hash | undefined
-      let simulation: Awaited<ReturnType<typeof simulate>>
-      try {
-        simulation = await simulate()
-      } catch (e) {
-        // Every other check passed when the contract gets to the allowance: approve, then retry.
-        const err = toChainError(e, { rpcUrl })
-        if (!(err instanceof TxRevertedError && err.errorName === 'InsufficientAllowance' && params.autoApprove !== false)) throw err
-        const allowance = await publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [operator, params.registry] })
-        if (allowance >= stake) throw err
-        approveHash = (await approveToken(clients, { token, spender: params.registry, amount: stake })).hash
-        simulation = await simulate()
-      }
+      // Every other check passed when the contract gets to the allowance: approve `stake`, then retry.
+      const { simulation, approveHash } = await simulateWithApprove(clients, { token, spender: params.registry, amount: stake, autoApprove: params.autoApprove, simulate })
       const hash = await walletClient.writeContract(simulation.request)
       const receipt = await waitForSuccess(publicClient, hash)
       const [event] = parseEventLogs({ abi: workerRegistryAbi, logs: receipt.logs, eventName: 'WorkerRegistered' })

@@ -1,11 +1,11 @@
-import { erc20Abi, parseEventLogs, type Address, type Hash, type Hex } from 'viem'
+import { parseEventLogs, type Address, type Hash, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { jobsAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
 import { assertBytes32, assertDatasetId } from '../dataset.js'
-import { TxRevertedError, toChainError, withChainErrors } from '../errors.js'
+import { withChainErrors } from '../errors.js'
+import { simulateWithApprove } from '../simulate-with-approve.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
-import { approveToken } from './approveToken.js'
 
 export type SubmitJobParameters = {
   /** Jobs contract address. */
@@ -17,6 +17,8 @@ export type SubmitJobParameters = {
   analysisHash: Hex
   /** Hash of the privacy parameters (ε, k, mechanism…), also bound in the result signature. */
   privacyParamsHash: Hex
+  /** ε asked for, in millionths (0 = no DP). Posted with the job's charge to the custody inbox. */
+  epsilonMicros?: bigint
   /** Worker fee in token base units (taken into escrow, paid to the worker or refunded). */
   fee: bigint
   /** Default true: approve the jobs contract for `fee` when the allowance is short. */
@@ -46,7 +48,8 @@ export async function submitJob(clients: WriteClients, params: SubmitJobParamete
   assertBytes32(params.analysisHash, 'analysisHash')
   assertBytes32(params.privacyParamsHash, 'privacyParamsHash')
   if (params.fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${params.fee}`)
-  const analyst = walletClient.account.address
+  const epsilonMicros = params.epsilonMicros ?? 0n
+  if (epsilonMicros < 0n || epsilonMicros >= 1n << 64n) throw new W3aError('INVALID_ARGUMENT', `epsilonMicros must fit in a uint64, got ${epsilonMicros}`)
   const rpcUrl = rpcUrlOf(publicClient)
   const read = { address: params.jobs, abi: jobsAbi } as const
   return withChainErrors(
@@ -55,23 +58,12 @@ export async function submitJob(clients: WriteClients, params: SubmitJobParamete
         publicClient.simulateContract({
           ...read,
           functionName: 'submitJob',
-          args: [params.datasetId, params.analysisCid, params.analysisHash, params.privacyParamsHash, params.fee],
+          args: [params.datasetId, params.analysisCid, params.analysisHash, params.privacyParamsHash, epsilonMicros, params.fee],
           account: walletClient.account,
         })
-      let approveHash: Hash | undefined
-      let simulation: Awaited<ReturnType<typeof simulate>>
-      try {
-        simulation = await simulate()
-      } catch (e) {
-        // The allowance is checked after every other condition: approve, then retry.
-        const err = toChainError(e, { rpcUrl })
-        if (!(err instanceof TxRevertedError && err.errorName === 'InsufficientAllowance' && params.autoApprove !== false)) throw err
-        const token = await publicClient.readContract({ ...read, functionName: 'token' })
-        const allowance = await publicClient.readContract({ address: token, abi: erc20Abi, functionName: 'allowance', args: [analyst, params.jobs] })
-        if (allowance >= params.fee) throw err
-        approveHash = (await approveToken(clients, { token, spender: params.jobs, amount: params.fee })).hash
-        simulation = await simulate()
-      }
+      // The allowance is checked after every other condition: approve `fee`, then retry.
+      const token = () => publicClient.readContract({ ...read, functionName: 'token' })
+      const { simulation, approveHash } = await simulateWithApprove(clients, { token, spender: params.jobs, amount: params.fee, autoApprove: params.autoApprove, simulate })
       const hash = await walletClient.writeContract(simulation.request)
       const receipt = await waitForSuccess(publicClient, hash)
       const [submitted] = parseEventLogs({ abi: jobsAbi, logs: receipt.logs, eventName: 'JobSubmitted' })

@@ -3,6 +3,7 @@ import { hexToBytes, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { readQuoteFields, verifyQuote, SIM_WARNING, type TeePolicy } from '../../tee/index.js'
 import { requireArg, type Command } from '../command.js'
+import { readJsonFile } from '../read-json-file.js'
 
 export const attestVerifyCommand: Command = {
   path: ['attest', 'verify'],
@@ -24,7 +25,7 @@ export const attestVerifyCommand: Command = {
     const quote = readQuoteFile(file)
     const policy: TeePolicy = { allowSim: values['allow-sim'] === true }
     const collateralFile = values['collateral']
-    if (typeof collateralFile === 'string') policy.collateral = readJson(collateralFile)
+    if (typeof collateralFile === 'string') policy.collateral = readJsonFile(collateralFile)
     const time = values['time']
     if (time !== undefined) {
       if (typeof time !== 'string' || !/^\d{1,12}$/.test(time)) throw new W3aError('INVALID_ARGUMENT', `--time must be unix seconds, got "${String(time)}"`)
@@ -68,18 +69,4 @@ function readQuoteFile(file: string): Uint8Array {
   const text = raw.toString('latin1').trim()
   if (/^(0x)?([0-9a-fA-F]{2})+$/.test(text)) return hexToBytes((text.startsWith('0x') ? text : `0x${text}`) as Hex)
   return new Uint8Array(raw)
-}
-
-function readJson(file: string): unknown {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (cause) {
-    throw new W3aError('INPUT_UNREADABLE', `cannot read ${file}`, { cause })
-  }
-  try {
-    return JSON.parse(text)
-  } catch (cause) {
-    throw new W3aError('INPUT_MALFORMED', `${file} is not JSON`, { cause })
-  }
 }

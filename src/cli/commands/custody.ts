@@ -100,9 +100,17 @@ export const datasetPolicyCommand: Command = {
     dimensions: { type: 'string', placeholder: 'COLS', description: 'dimension columns (group/filter)' },
     measures: { type: 'string', placeholder: 'COLS', description: 'measure columns (aggregated)' },
     'allow-min-max': { type: 'boolean', description: 'allow min/max aggregates' },
+    'analyst-epsilon-budget': { type: 'string', placeholder: 'E', description: "each analyst's share of the ε budget (default: all of it)" },
+    'open-access': { type: 'boolean', description: 'any analyst holding a market credit may query, without a grant (buyer lists still apply)' },
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
+  help: [
+    'Replaces the whole policy: what is not given takes its default. Columns not declared are identifiers',
+    '(never output), so a new dataset releases nothing but counts of privacy units until you declare',
+    'dimensions and measures.',
+    'Example: w3a dataset policy 0x… --dimensions city,device --measures amount --k 10 --epsilon-budget 5 --open-access --account 0',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const list = (name: string) => (typeof values[name] === 'string' ? (values[name] as string).split(',').map((s) => s.trim()).filter(Boolean) : undefined)
@@ -118,6 +126,8 @@ export const datasetPolicyCommand: Command = {
         ? { columns: { identifiers: list('identifiers') ?? [], dimensions: list('dimensions') ?? [], measures: list('measures') ?? [] } }
         : {}),
       ...(values['allow-min-max'] === true ? { allowMinMax: true } : {}),
+      ...(values['analyst-epsilon-budget'] !== undefined ? { analystEpsilonBudget: Number(values['analyst-epsilon-budget']) } : {}),
+      ...(values['open-access'] === true ? { openAccess: true } : {}),
     }
     const client = await clientFromOptions(values, { needsAccount: true })
     const r = await setDatasetPolicy(client, { id, policy })

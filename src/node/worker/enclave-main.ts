@@ -33,5 +33,9 @@ serveEnclaveRpc({
   receiveHandover: (p) => enclave.receiveHandover(p),
   signOwnTx: (p) => enclave.signOwnTx(p),
   signPossession: (p) => enclave.signPossession(p),
+  analysisKey: () => enclave.analysisKey(),
+  releaseJob: (p) => enclave.releaseJob(p),
+  runJob: (p) => enclave.runJob(p),
+  jobDone: async (p) => enclave.jobDone(p),
 })
 process.send?.({ id: 0, result: 'ready' })

@@ -1,7 +1,9 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
-import { workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
+import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
+import { analysisKeyDigest } from '../../analysis/index.js'
+import { releaseJob, runJob, type JobDomain, type JobTx, type JobView, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
 import { W3aError } from '../../core/errors.js'
 import {
   type EnclaveBackend,
@@ -12,12 +14,12 @@ import {
   attestIdentity,
   readSealedFile,
   writeSealedFile,
-  verifyQuote,
-  workerReportData,
+  verifyWorkerQuote,
   type EnclaveIdentity,
 } from '../../tee/index.js'
 import {
   EpochKeyring,
+  analysisKeyPair,
   createInitialSecret,
   createEmptyState,
   applyInboxEntry,
@@ -40,7 +42,7 @@ import { generateHpkeKeyPair } from '../../crypto/hpke.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
-export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot'
+export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot' | 'submitResult' | 'submitFailure'
 
 /** What the enclave tells its host (all public). */
 export type EnclaveInfo = {
@@ -58,6 +60,10 @@ export type EnclaveConfig = {
   chainId: number
   registry: Address
   inbox: Address
+  /** The Jobs contract: its inbox entries are job charges; results are posted to it. */
+  jobs: Address
+  /** Storage the worker fetches dataset blocks from (every block is checked against its CID). */
+  gatewayUrl: string
   /** Blocks per custody epoch (registry parameter). */
   epochLength: bigint
   /** What the keeper accepts from newcomers (sim allowed only on dev networks). */
@@ -85,6 +91,10 @@ export class EnclaveService {
    */
   private boundary: EpochBoundary | undefined
   private readonly dir: string
+  /** Analysis-key seed of the previous epoch, kept one epoch longer than its secret (epoch-keys.ts). */
+  private previousAnalysisSeed: { epoch: bigint; seed: Uint8Array } | undefined
+  /** Results and failures waiting for their transaction, by job id. */
+  private readonly jobTxs = new Map<string, JobTx>()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -187,6 +197,7 @@ export class EnclaveService {
         inbox: this.config.inbox,
         currentEpoch: ring.epoch,
         signer: this.me().signer,
+        jobs: this.config.jobs,
       })
       this.state = out.state
       receipts.push(receiptToJson(out.receipt))
@@ -197,8 +208,66 @@ export class EnclaveService {
   }
 
   private enterEpoch(epoch: bigint): void {
-    this.ring().advanceTo(epoch)
+    const ring = this.ring()
+    const previous = { epoch: ring.epoch, seed: ring.analysisSeed() }
+    ring.advanceTo(epoch)
+    this.previousAnalysisSeed?.seed.fill(0)
+    this.previousAnalysisSeed = epoch === previous.epoch + 1n ? previous : (previous.seed.fill(0), undefined)
     this.markBoundary()
+  }
+
+  private analysisSeed(epoch: bigint): Uint8Array | undefined {
+    const ring = this.ring()
+    if (epoch === ring.epoch) return ring.analysisSeed()
+    return this.previousAnalysisSeed?.epoch === epoch ? this.previousAnalysisSeed.seed.slice() : undefined
+  }
+
+  /** The current epoch's analysis public key, signed by this keeper (analysisKeyDigest). */
+  async analysisKey(): Promise<{ epoch: bigint; publicKey: Hex; keeper: Address; signature: Hex }> {
+    const ring = this.ring()
+    const epoch = ring.epoch
+    const seed = ring.analysisSeed()
+    const pair = await analysisKeyPair(seed)
+    seed.fill(0)
+    pair.privateKey.fill(0)
+    const publicKey = bytesToHex(pair.publicKey)
+    const signature = await this.me().signer.signMessage({ message: { raw: analysisKeyDigest({ chainId: this.config.chainId, registry: this.config.registry, epoch, publicKey }) } })
+    return { epoch, publicKey, keeper: this.me().signer.address, signature }
+  }
+
+  /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
+  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
+    this.ring()
+    return releaseJob({
+      state: this.state,
+      domain: this.jobDomain(),
+      policy: this.config.policy,
+      job: params.job,
+      worker: params.worker,
+      quote: hexToBytes(params.quote),
+      sealedAnalysis: hexToBytes(params.sealedAnalysis),
+      analysisSeed: (epoch) => this.analysisSeed(epoch),
+    })
+  }
+
+  /** Worker: runs the job from the keeper's release (or its refusal) and keeps the transaction to send. */
+  async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string } }): Promise<Omit<RunJobOutcome, 'tx'>> {
+    const me = this.me()
+    const out = await runJob({
+      domain: this.jobDomain(),
+      signer: me.signer,
+      hpkePrivateKey: me.hpke.privateKey,
+      job: params.job,
+      release: params.release,
+      gatewayUrl: this.config.gatewayUrl,
+      workDir: join(this.dir, 'jobs'),
+    })
+    this.jobTxs.set(params.job.id.toString(), out.tx)
+    return { envelope: out.envelope, stats: out.stats }
+  }
+
+  private jobDomain(): JobDomain {
+    return { chainId: this.config.chainId, jobs: this.config.jobs, registry: this.config.registry }
   }
 
   private markBoundary(): void {
@@ -234,23 +303,13 @@ export class EnclaveService {
     request: unknown
     newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex }
   }): Promise<unknown> {
-    const me = this
     const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
       async (worker: Address, quote: Uint8Array) => {
-      if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
-      if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-      const verified = await verifyQuote(quote, this.config.policy)
-      const expected = workerReportData({
-        worker,
-        hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey),
-        chainId: me.config.chainId,
-        registry: me.config.registry,
-      })
-      if (verified.reportData.toLowerCase() !== bytesToHex(expected).toLowerCase()) {
-        throw new W3aError('INVALID_ARGUMENT', `the quote of ${worker} does not bind its registered keys`)
-      }
+        if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
+        if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
+        await verifyWorkerQuote(quote, this.config.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )
@@ -287,13 +346,31 @@ export class EnclaveService {
    * Signs a transaction whose call the enclave builds itself from its own state: the host
    * picks gas and nonce, never the call, so it cannot make the worker key sign anything else.
    */
-  async signOwnTx(params: { kind: OwnTxKind; nonce: number; gas: bigint; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }): Promise<Hex> {
-    const data = await this.ownCall(params.kind)
-    const { kind: _kind, ...fees } = params
-    return this.me().signer.signTransaction({ type: 'eip1559', chainId: this.config.chainId, to: this.config.registry, data, value: 0n, ...fees })
+  async signOwnTx(params: { kind: OwnTxKind; jobId?: bigint; nonce: number; gas: bigint; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }): Promise<Hex> {
+    const { kind, jobId, ...fees } = params
+    const { to, data } = await this.ownCall(kind, jobId)
+    return this.me().signer.signTransaction({ type: 'eip1559', chainId: this.config.chainId, to, data, value: 0n, ...fees })
   }
 
-  private async ownCall(kind: OwnTxKind): Promise<Hex> {
+  private async ownCall(kind: OwnTxKind, jobId: bigint | undefined): Promise<{ to: Address; data: Hex }> {
+    if (kind === 'submitResult' || kind === 'submitFailure') {
+      const tx = this.jobTxs.get(String(jobId))
+      if (!tx || tx.kind !== kind) throw new W3aError('INVALID_ARGUMENT', `no ${kind} prepared for job ${String(jobId)}`)
+      const data =
+        tx.kind === 'submitResult'
+          ? encodeFunctionData({ abi: jobsAbi, functionName: 'submitResult', args: [tx.jobId, tx.outputHash, tx.signature] })
+          : encodeFunctionData({ abi: jobsAbi, functionName: 'submitFailure', args: [tx.jobId, tx.reasonCode, tx.reasonHash, tx.signature] })
+      return { to: this.config.jobs, data }
+    }
+    return { to: this.config.registry, data: await this.registryCall(kind) }
+  }
+
+  /** A job's transaction was mined: forget it. */
+  jobDone(params: { jobId: bigint }): void {
+    this.jobTxs.delete(params.jobId.toString())
+  }
+
+  private async registryCall(kind: 'heartbeat' | 'publishEpochKey' | 'publishStateRoot'): Promise<Hex> {
     switch (kind) {
       case 'heartbeat':
         return encodeFunctionData({ abi: workerRegistryAbi, functionName: 'heartbeat' })

@@ -22,16 +22,19 @@ import { createEnclaveCaller, type EnclaveCaller } from './enclave-rpc.js'
 import type { EnclaveInfo, EpochBoundary, OwnTxKind } from './enclave-service.js'
 import { serveHttp, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
+import { startJobLoop } from './job-loop.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
-export type WorkerContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address }
+export type WorkerContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address; jobs: Address }
 
 export type StartWorkerParameters = {
   dataDir: string
   tee: 'sim' | 'tdx'
   keeper: boolean
   rpcUrl: string
+  /** Storage (trustless gateway) the worker fetches sealed analyses and dataset blocks from. */
+  gatewayUrl: string
   contracts: WorkerContracts
   /** Pays for registration and stakes; the worker key itself only sends its own calls. */
   operator: LocalAccount
@@ -42,6 +45,8 @@ export type StartWorkerParameters = {
   publicUrl?: string
   heartbeatMs?: number
   pollMs?: number
+  /** How often the worker looks for jobs assigned to it (default 200 ms). */
+  jobPollMs?: number
   log?: (line: string) => void
 }
 
@@ -98,6 +103,8 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     chainId: params.contracts.chainId,
     registry: params.contracts.workerRegistry,
     inbox: params.contracts.custodyInbox,
+    jobs: params.contracts.jobs,
+    gatewayUrl: params.gatewayUrl.replace(/\/+$/, ''),
     epochLength: registryParams.epochLength.toString(),
     policy,
   })
@@ -118,24 +125,33 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     // The endpoint is registered on chain once, so a restarted worker listens where it did before.
     const portFile = join(params.dataDir, 'endpoint.json')
     const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
+    const hooks: Parameters<typeof createWorkerHttp>[0]['hooks'] = {}
     const http: HttpServer = await serveHttp(
-      createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts }),
+      createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, hooks }),
       { port: params.port ?? savedPort ?? 0 },
     )
     cleanups.push(() => http.close())
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
 
-    const sendOwnTx = async (kind: OwnTxKind) => {
+    // One transaction at a time: heartbeats, roots and job results share the worker key's nonce.
+    let txQueue: Promise<unknown> = Promise.resolve()
+    const sendOwnTxNow = async (kind: OwnTxKind, jobId?: bigint) => {
       const [nonce, fees] = await Promise.all([
         publicClient.getTransactionCount({ address: info.address, blockTag: 'pending' }),
         publicClient.estimateFeesPerGas(),
       ])
-      const raw = await caller.call<Hex>('signOwnTx', { kind, nonce, gas: 300_000n, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
+      const gas = kind === 'submitResult' || kind === 'submitFailure' ? 600_000n : 300_000n
+      const raw = await caller.call<Hex>('signOwnTx', { kind, ...(jobId !== undefined ? { jobId } : {}), nonce, gas, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
       const hash = await publicClient.sendRawTransaction({ serializedTransaction: raw })
-      const receipt = await publicClient.waitForTransactionReceipt({ hash })
+      const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })
       if (receipt.status !== 'success') throw new W3aError('TX_REVERTED', `worker transaction ${kind} reverted`, { details: [`tx ${hash}`] })
       return hash
+    }
+    const sendOwnTx = (kind: OwnTxKind, jobId?: bigint): Promise<Hex> => {
+      const next = txQueue.then(() => sendOwnTxNow(kind, jobId))
+      txQueue = next.catch(() => undefined)
+      return next
     }
 
     // Register once (the enclave signs its consent; the operator stakes and pays).
@@ -200,6 +216,22 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       }
       await syncNow()
     }
+
+    if (params.keeper) hooks.syncNow = syncNow
+    const jobLoop = startJobLoop({
+      publicClient,
+      caller,
+      info,
+      jobs: params.contracts.jobs,
+      registry: params.contracts.workerRegistry,
+      gatewayUrl: params.gatewayUrl.replace(/\/+$/, ''),
+      dataDir: params.dataDir,
+      sendOwnTx,
+      ...(params.jobPollMs !== undefined ? { pollMs: params.jobPollMs } : {}),
+      log,
+    })
+    hooks.jobLoop = jobLoop
+    cleanups.push(() => jobLoop.stop())
 
     const timers = [
       setInterval(() => void sendOwnTx('heartbeat').catch((e) => log(`heartbeat failed: ${(e as Error).message}`)), params.heartbeatMs ?? 20_000),

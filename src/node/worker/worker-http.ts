@@ -1,6 +1,8 @@
 import type { Address } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { getWorker, type ChainPublicClient } from '../../chain/index.js'
+import { getJob, getWorker, type ChainPublicClient } from '../../chain/index.js'
+import type { JobView, WorkerOnChain } from './enclave-jobs.js'
+import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import type { FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-rpc.js'
@@ -8,10 +10,12 @@ import type { EnclaveInfo, EpochBoundary } from './enclave-service.js'
 import type { WorkerContracts } from './worker-host.js'
 
 const MAX_BODY = 64 * 1024
+/** A release request carries the sealed analysis (up to 64 KiB of SQL) as hex. */
+const MAX_RELEASE_BODY = 512 * 1024
 
-async function readJson(req: Request): Promise<unknown> {
+async function readJson(req: Request, max = MAX_BODY): Promise<unknown> {
   const text = await req.text()
-  if (text.length > MAX_BODY) throw new W3aError('INVALID_ARGUMENT', `request body over ${MAX_BODY} bytes`)
+  if (text.length > max) throw new W3aError('INVALID_ARGUMENT', `request body over ${max} bytes`)
   try {
     return JSON.parse(text)
   } catch {
@@ -30,8 +34,18 @@ export function createWorkerHttp(params: {
   publicClient: ChainPublicClient
   contracts: WorkerContracts
   receipts: Map<string, Record<string, unknown>>
+  /** Filled in once the worker is running (read at request time). */
+  hooks: {
+    /** Keepers: brings custody state up to the chain head (a release needs the job's charge). */
+    syncNow?: () => Promise<void>
+    jobLoop?: JobLoop
+  }
 }): FetchHandler {
   const { caller, info, publicClient, contracts, receipts } = params
+  const hex = (v: unknown, what: string): string => {
+    if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(v)) throw new W3aError('INVALID_ARGUMENT', `${what} must be 0x-prefixed hex`)
+    return v
+  }
   return async (req) => {
     try {
       const { pathname } = new URL(req.url)
@@ -65,6 +79,24 @@ export function createWorkerHttp(params: {
           newcomerOnChain: { isKeeper: w.isKeeper, measurementAllowed: w.measurementAllowed, hpkePublicKey: w.hpkePublicKey },
         })
         return json(response)
+      }
+      if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
+        return json(await caller.call('analysisKey'))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/release' && params.hooks.syncNow) {
+        const body = (await readJson(req, MAX_RELEASE_BODY)) as { jobId?: unknown; quote?: unknown; sealedAnalysis?: unknown }
+        if (typeof body?.jobId !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(body.jobId)) throw new W3aError('INVALID_ARGUMENT', 'release request names no job id')
+        const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: BigInt(body.jobId) })
+        const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
+        await params.hooks.syncNow()
+        const view: JobView = { id: job.id, status: job.status, analyst: job.analyst, worker: job.worker, datasetId: job.datasetId, analysisHash: job.analysisHash, privacyParamsHash: job.privacyParamsHash, inputCidsHash: job.inputCidsHash, epsilonMicros: job.epsilonMicros }
+        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed }
+        return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
+      }
+      const result = /^\/v1\/jobs\/(\d+)\/result$/.exec(pathname)
+      if (req.method === 'GET' && result && params.hooks.jobLoop) {
+        const envelope = params.hooks.jobLoop.result(result[1]!)
+        return envelope ? json(envelope) : json(new W3aError('INVALID_ARGUMENT', `this worker has no result for job ${result[1]} (yet)`).toJSON(), 404)
       }
       return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`).toJSON(), 404)
     } catch (e) {

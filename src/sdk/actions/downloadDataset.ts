@@ -1,12 +1,12 @@
-import { mkdtemp, rm, open } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../../core/errors.js'
-import { decryptSegmentStream } from '../../crypto/envelope.js'
+import { loadSegments } from '../../analysis/load-segments.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../../crypto/owner-wrap-key.js'
-import { createMemoryBlockstore, importCar, exportBytes, verifyBlock, decodeManifest, writeTable, type DatasetManifest } from '../../storage/index.js'
+import { verifyBlock, decodeManifest, writeTable, type DatasetManifest } from '../../storage/index.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { getDatasetInfo } from './getDatasetInfo.js'
 
@@ -60,24 +60,15 @@ export async function downloadDataset(client: W3aClient, params: DownloadDataset
 
   const workDir = await mkdtemp(join(tmpdir(), 'w3a-download-'))
   try {
-    const files: string[] = []
     const total = manifest.segments.length
-    for (const [segmentIndex, seg] of manifest.segments.entries()) {
-      progress({ stage: 'decrypt', done: segmentIndex, total })
-      const blocks = createMemoryBlockstore()
-      const car = await client.gateway.getStream(`/ipfs/${seg.cid.toString()}?format=car`, 'application/vnd.ipld.car')
-      await importCar(blocks, car, { expectedRoots: [seg.cid] })
-      const path = join(workDir, `segment-${segmentIndex}.parquet`)
-      const fh = await open(path, 'wx', 0o600)
-      try {
-        for await (const chunk of decryptSegmentStream({ key: dek, context: { datasetId: manifest.datasetId, segmentIndex } }, exportBytes(blocks, seg.cid))) {
-          await fh.write(chunk)
-        }
-      } finally {
-        await fh.close()
-      }
-      files.push(path)
-    }
+    progress({ stage: 'decrypt', done: 0, total })
+    const { files } = await loadSegments({
+      manifest,
+      dek,
+      dir: workDir,
+      fetchCar: (cid) => client.gateway.getStream(`/ipfs/${cid.toString()}?format=car`, 'application/vnd.ipld.car'),
+      onProgress: (p) => progress({ stage: 'decrypt', done: p.done, total }),
+    })
     progress({ stage: 'write', done: 0, total: 1 })
     await writeTable(files, params.out)
     progress({ stage: 'write', done: 1, total: 1 })

@@ -1,0 +1,129 @@
+import { parseUnits, type Address } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { buyCredits, getCredits, getTokenInfo, listMarket, listOnMarket, type TokenAmount, type W3aClient } from '../../sdk/index.js'
+import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, usageLine, type Command } from '../command.js'
+import { clientFromOptions } from '../client-from-options.js'
+import { table } from '../output.js'
+import { datasetIdArg } from './dataset.js'
+
+export const amountText = (a: TokenAmount) => `${a.formatted} ${a.symbol}`
+
+export function addressOption(raw: string | boolean | undefined, flag: string): Address | undefined {
+  if (raw === undefined) return undefined
+  if (typeof raw !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `${flag} must be an EVM address (0x + 40 hex digits), got "${String(raw)}"`)
+  return raw as Address
+}
+
+/** A token amount flag (`2`, `0.5`) in base units, checked against the token's decimals. */
+export async function tokenOption(client: W3aClient, raw: string | boolean | undefined, flag: string): Promise<bigint | undefined> {
+  if (raw === undefined) return undefined
+  const { decimals } = await getTokenInfo(client)
+  if (typeof raw !== 'string' || !new RegExp(`^\\d+(\\.\\d{1,${decimals}})?$`).test(raw)) {
+    throw new W3aError('INVALID_ARGUMENT', `${flag} must be a token amount like 2 or 0.5, got "${String(raw)}"`)
+  }
+  return parseUnits(raw, decimals)
+}
+
+export const marketLsCommand: Command = {
+  path: ['market', 'ls'],
+  summary: 'List datasets on the market: owner, price per query, status, public policy summary, schema',
+  options: {
+    owner: { type: 'string', placeholder: 'ADDRESS', description: 'only datasets of this owner' },
+    mine: { type: 'boolean', description: 'only datasets of the account given by --account / W3A_PRIVATE_KEY' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: 'Deleted datasets are not shown. `w3a dataset show ID` gives one dataset in full.',
+  async run({ values, out }) {
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const owner = values['mine'] === true ? client.account!.address : addressOption(values['owner'], '--owner')
+    const listings = await listMarket(client, owner ? { owner } : {})
+    out.result(
+      { datasets: listings },
+      table(
+        listings.map((d) => ({
+          ...d,
+          price: amountText(d.price),
+          rows: d.rows ?? '?',
+          summary: d.policySummary.length > 48 ? `${d.policySummary.slice(0, 47)}…` : d.policySummary || '-',
+        })),
+        ['id', 'name', 'status', 'price', 'rows', 'summary'],
+      ),
+    )
+  },
+}
+
+export const marketListCommand: Command = {
+  path: ['market', 'list'],
+  summary: 'Owner: set the price per query and the public policy summary of a dataset',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    price: { type: 'string', placeholder: 'TOKENS', description: 'price of one usage credit (one query) in tokens, e.g. 2 or 0.5' },
+    summary: { type: 'string', placeholder: 'TEXT', description: 'public summary of the policy (≤ 1024 bytes); the enforced policy is set with `w3a dataset policy`' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: 'Example: w3a market list 0x… --price 2 --summary "k=10; ε budget 5; dimensions: city" --account 0',
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const summary = typeof values['summary'] === 'string' ? values['summary'] : undefined
+    if (values['price'] === undefined && summary === undefined) {
+      throw new W3aError('INVALID_ARGUMENT', 'give --price, --summary, or both', { details: [`Usage: ${usageLine(this)}`] })
+    }
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const price = await tokenOption(client, values['price'], '--price')
+    out.progress('updating the market listing...')
+    const r = await listOnMarket(client, { id, ...(price === undefined ? {} : { price }), ...(summary === undefined ? {} : { summary }) })
+    const lines = [`listed ${id}`, `  price    ${amountText(r.price)} per query`, `  summary  ${r.policySummary || '(none)'}`, `  status   ${r.status}`]
+    if (r.priceTx) lines.push(`  price tx ${r.priceTx}`)
+    if (r.summaryTx) lines.push(`  summary tx ${r.summaryTx}`)
+    if (r.status !== 'active') lines.push(`  the dataset is ${r.status}: analysts can buy credits only while it is active`)
+    out.result(r, lines.join('\n'))
+  },
+}
+
+function creditsArg(raw: string): bigint {
+  if (!/^[1-9]\d{0,18}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `--credits must be a positive integer, got "${raw}"`)
+  return BigInt(raw)
+}
+
+export const marketBuyCommand: Command = {
+  path: ['market', 'buy'],
+  summary: 'Buy usage credits of a dataset (one credit = one query); the tokens go into escrow',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    credits: { type: 'string', placeholder: 'N', description: 'number of credits to buy' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: 'Credits never expire; a failed or timed-out query gives its credit back.\nExample: w3a market buy 0x… --credits 5 --account 2',
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const credits = creditsArg(requireString(values, 'credits', this))
+    const client = await clientFromOptions(values, { needsAccount: true })
+    out.progress(`buying ${credits} credit(s)...`)
+    const r = await buyCredits(client, { id, credits })
+    out.result(
+      r,
+      [`bought ${credits} credit(s) of ${id} for ${amountText(r.cost)}`, `  credits held  ${r.credits}`, `  balance       ${amountText(r.balance)}`, `  tx            ${r.hash}`].join('\n'),
+    )
+  },
+}
+
+export const marketCreditsCommand: Command = {
+  path: ['market', 'credits'],
+  summary: 'Show the usage credits an account holds on a dataset',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    analyst: { type: 'string', placeholder: 'ADDRESS', description: 'whose credits (default: the account given by --account / W3A_PRIVATE_KEY)' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const analyst = addressOption(values['analyst'], '--analyst')
+    const client = await clientFromOptions(values, { needsAccount: analyst === undefined })
+    const r = await getCredits(client, { id, ...(analyst ? { analyst } : {}) })
+    out.result(r, [`${r.analyst} on ${id}`, `  credits   ${r.credits}`, `  reserved  ${r.reserved} (by open jobs)`, `  escrow    ${amountText(r.escrow)}`].join('\n'))
+  },
+}

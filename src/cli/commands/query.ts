@@ -1,0 +1,115 @@
+import { readFileSync } from 'node:fs'
+import { W3aError } from '../../core/errors.js'
+import type { JobOutput } from '../../analysis/job-output.js'
+import { runQuery, type RunQueryReturnType } from '../../sdk/index.js'
+import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
+import { clientFromOptions } from '../client-from-options.js'
+import { table } from '../output.js'
+import { readJsonFile } from '../read-json-file.js'
+import { datasetIdArg } from './dataset.js'
+import { tokenOption } from './market.js'
+
+const NUMBER = '-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?'
+
+/** `amount=0:500,age=18:99` → { amount: [0, 500], age: [18, 99] }. */
+export function boundsOption(raw: string | boolean | undefined): Record<string, [number, number]> | undefined {
+  if (raw === undefined) return undefined
+  const out: Record<string, [number, number]> = {}
+  for (const part of String(raw).split(',')) {
+    const m = new RegExp(`^\\s*([^=\\s]+)\\s*=\\s*(${NUMBER})\\s*:\\s*(${NUMBER})\\s*$`).exec(part)
+    if (!m) throw new W3aError('INVALID_ARGUMENT', `--bounds: "${part}" is not COLUMN=LOWER:UPPER`, { details: ['Example: --bounds amount=0:500,age=18:99'] })
+    const lower = Number(m[2])
+    const upper = Number(m[3])
+    if (!(lower <= upper)) throw new W3aError('INVALID_ARGUMENT', `--bounds: ${m[1]}'s lower bound ${lower} is above its upper bound ${upper}`)
+    out[m[1]!] = [lower, upper]
+  }
+  return out
+}
+
+function epsilonOption(raw: string | boolean | undefined): number | undefined {
+  if (raw === undefined) return undefined
+  if (typeof raw !== 'string' || !/^\d+(\.\d{1,6})?$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `--epsilon must be a non-negative number with at most 6 decimals, got "${String(raw)}"`)
+  return Number(raw)
+}
+
+/** The released table for people, then the privacy metadata. */
+export function outputText(o: Pick<JobOutput, 'columns' | 'rows' | 'privacy'>): string {
+  const names = o.columns.map((c) => c.name)
+  const rows = o.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] === null ? 'NULL' : r[i]])))
+  const p = o.privacy
+  const scale = Object.entries(p.noiseScale)
+  return [
+    table(rows, names),
+    '',
+    `privacy  k=${p.k}  suppressed ${p.suppressed} row(s)  mechanism ${p.mechanism}` +
+      (scale.length ? `  noise scale ${scale.map(([c, s]) => `${c}:${Number(s.toPrecision(4))}`).join(' ')}` : ''),
+    `         ε spent ${p.epsilonSpent}  ε left ${Number(p.epsilonLeft.toFixed(6))}`,
+  ].join('\n')
+}
+
+export const queryCommand: Command = {
+  path: ['query'],
+  summary: 'Run a SQL analysis of a dataset in a TEE worker and print the privacy-checked result',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    sql: { type: 'string', placeholder: 'SQL', description: 'the query; the dataset is the table `data`' },
+    'sql-file': { type: 'string', placeholder: 'FILE', description: 'read the query from a file instead' },
+    epsilon: { type: 'string', placeholder: 'E', description: 'differential privacy: ε to spend (default 0: no noise, k-threshold only)' },
+    bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: 'clamp bounds per measure, needed for DP sum/avg' },
+    fee: { type: 'string', placeholder: 'TOKENS', description: 'worker fee on top of the credit (default 0)' },
+    timeout: { type: 'string', placeholder: 'SECONDS', description: 'stop waiting after this long (default 600; the job goes on)' },
+    collateral: { type: 'string', placeholder: 'FILE', description: 'DCAP collateral JSON to verify a tdx/sgx worker' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: [
+    'Uses one usage credit (buy with `w3a market buy ID --credits N`); a failed query gives it back.',
+    'Only aggregates leave the worker: each released row covers at least k privacy units (the',
+    "dataset policy's k); identifiers never appear. The result is decrypted with your wallet-derived",
+    "key, and the worker's signature, its chain record and its attestation are checked first.",
+    'Example: w3a query 0x… --sql "SELECT city, count(*) AS n, avg(amount) FROM data GROUP BY city" --account 2',
+    '         w3a query 0x… --sql "SELECT sum(amount) FROM data" --epsilon 0.5 --bounds amount=0:500 --account 2',
+  ].join('\n'),
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    let sql = typeof values['sql'] === 'string' ? values['sql'] : undefined
+    const file = values['sql-file']
+    if (typeof file === 'string') {
+      if (sql !== undefined) throw new W3aError('INVALID_ARGUMENT', 'give --sql or --sql-file, not both')
+      try {
+        sql = readFileSync(file, 'utf8')
+      } catch (cause) {
+        throw new W3aError('INPUT_UNREADABLE', `cannot read ${file}`, { cause })
+      }
+    }
+    if (sql === undefined || sql.trim() === '') throw new W3aError('INVALID_ARGUMENT', 'give the query with --sql "SELECT …" or --sql-file FILE')
+    const epsilon = epsilonOption(values['epsilon'])
+    const bounds = boundsOption(values['bounds'])
+    const timeout = values['timeout']
+    if (timeout !== undefined && (typeof timeout !== 'string' || !/^\d{1,6}$/.test(timeout))) throw new W3aError('INVALID_ARGUMENT', `--timeout must be whole seconds, got "${String(timeout)}"`)
+    const collateral = typeof values['collateral'] === 'string' ? readJsonFile(values['collateral']) : undefined
+    const client = await clientFromOptions(values, { needsAccount: true })
+    const fee = await tokenOption(client, values['fee'], '--fee')
+    const started = Date.now()
+    const r: RunQueryReturnType = await runQuery(client, {
+      id,
+      sql,
+      ...(epsilon === undefined ? {} : { epsilon }),
+      ...(bounds === undefined ? {} : { bounds }),
+      ...(fee === undefined ? {} : { fee }),
+      ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) * 1000 }),
+      ...(collateral === undefined ? {} : { collateral }),
+      onProgress: (stage, detail) => out.progress(`${stage}${detail ? `: ${detail}` : ''}…`),
+    })
+    const seconds = ((Date.now() - started) / 1000).toFixed(1)
+    const a = r.attestation
+    out.result(
+      r,
+      [
+        outputText(r),
+        `job      ${r.jobId}  (${seconds} s)  verified: signature by worker ${r.worker}, ${a.teeType} attestation, measurement ${a.measurement.slice(0, 18)}…` +
+          (a.teeType === 'sim' ? '  [simulated TEE: dev only]' : `  tcb ${a.tcbStatus}`),
+      ].join('\n'),
+    )
+  },
+}

@@ -1,0 +1,70 @@
+/**
+ * Job charges: the Jobs contract posts one entry per submitted job to the custody inbox, in
+ * clear, with itself as sender (contracts/Jobs.sol `_postCharge`):
+ *
+ *   abi.encode(string "w3a.job-charge.v1", uint256 jobId, address analyst, bytes32 datasetId,
+ *              bytes32 analysisHash, bytes32 privacyParamsHash, uint64 epsilonMicros)
+ *
+ * Every keeper applies it in inbox order like an owner command: the analyst's grant loses a use
+ * and ε is charged to the dataset's budget and the analyst's share (release-check.ts), or the
+ * charge is refused with the reason. A keeper releases a job's dataset key only for a charge it
+ * applied, so uses and budget are spent exactly once, the same on every replica, before any
+ * plaintext is touched. Only entries whose sender is the configured Jobs contract are charges:
+ * nobody else can spend an analyst's budget.
+ */
+import { decodeAbiParameters, type Address, type Hex } from 'viem'
+import type { RefusalReason } from './receipt.js'
+
+export const JOB_CHARGE_TAG = 'w3a.job-charge.v1'
+const U64 = 1n << 64n
+
+export type JobCharge = {
+  jobId: bigint
+  analyst: Address
+  datasetId: Hex
+  analysisHash: Hex
+  privacyParamsHash: Hex
+  epsilonMicros: bigint
+}
+
+/** What custody state keeps per job: the charge, and whether it was applied or why not. */
+export type JobChargeRecord = Readonly<
+  Omit<JobCharge, 'jobId'> & {
+    /** Inbox index of the charge entry. */
+    index: bigint
+    status: 'charged' | 'refused'
+    /** Why it was not charged (a receipt refusal reason). */
+    reason?: RefusalReason
+  }
+>
+
+/** The state-map key of a job: 32-byte hex, so keys sort in job order. */
+export function jobChargeKey(jobId: bigint): string {
+  return `0x${jobId.toString(16).padStart(64, '0')}`
+}
+
+/** ε as the budget ledger counts it (a float; the chain carries millionths). */
+export function epsilonOfMicros(micros: bigint): number {
+  return Number(micros) / 1e6
+}
+
+/** Decodes a charge entry's payload; undefined if it is not one (wrong tag, bad encoding). */
+export function decodeJobCharge(payload: Uint8Array): JobCharge | undefined {
+  try {
+    const [tag, jobId, analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros] = decodeAbiParameters(
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
+      payload,
+    )
+    if (tag !== JOB_CHARGE_TAG || epsilonMicros >= U64) return undefined
+    return {
+      jobId,
+      analyst: analyst.toLowerCase() as Address,
+      datasetId: datasetId.toLowerCase() as Hex,
+      analysisHash: analysisHash.toLowerCase() as Hex,
+      privacyParamsHash: privacyParamsHash.toLowerCase() as Hex,
+      epsilonMicros,
+    }
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * May a keeper hand a job's dataset key to its worker? Only for a job whose charge it applied
+ * from the inbox (job-charge.ts) with exactly the fields the job carries on chain, and only
+ * while the dataset still exists: a Delete after the charge still stops the release.
+ */
+import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
+import { jobChargeKey, type JobCharge } from './job-charge.js'
+import { parsePolicy, type CustodyPolicy } from './policy.js'
+import type { RefusalReason } from './receipt.js'
+import { getDataset, type CustodyState } from './state.js'
+
+export type JobReleaseRefusal = RefusalReason | 'not-charged' | 'job-mismatch'
+
+export type JobReleaseDecision =
+  | { ok: true; dek: Uint8Array; manifestCid: string; policy: CustodyPolicy; epsilonLeft: number; analystEpsilonLeft: number | null }
+  | { ok: false; reason: JobReleaseRefusal }
+
+export function checkJobRelease(state: CustodyState, job: JobCharge): JobReleaseDecision {
+  const charge = state.jobCharges.get(jobChargeKey(job.jobId))
+  if (!charge) return { ok: false, reason: 'not-charged' }
+  if (charge.status !== 'charged') return { ok: false, reason: charge.reason ?? 'not-charged' }
+  const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+  if (
+    !same(charge.analyst, job.analyst) ||
+    !same(charge.datasetId, job.datasetId) ||
+    !same(charge.analysisHash, job.analysisHash) ||
+    !same(charge.privacyParamsHash, job.privacyParamsHash) ||
+    charge.epsilonMicros !== job.epsilonMicros
+  ) {
+    return { ok: false, reason: 'job-mismatch' }
+  }
+  const d = getDataset(state, job.datasetId)
+  if (!d) return { ok: false, reason: 'unknown-dataset' }
+  if (d.deleted || !d.dek) return { ok: false, reason: 'dataset-deleted' }
+  const analystSpent = d.budget.perAnalyst.get(job.analyst.toLowerCase() as Address) ?? 0
+  return {
+    ok: true,
+    dek: d.dek.slice(),
+    manifestCid: d.manifestCid,
+    policy: d.policy,
+    epsilonLeft: Math.max(0, d.policy.epsilonBudget - d.budget.spent),
+    analystEpsilonLeft: d.policy.analystEpsilonBudget === undefined ? null : Math.max(0, d.policy.analystEpsilonBudget - analystSpent),
+  }
+}
+
+/**
+ * What the keeper sends the job's worker, HPKE-sealed to the worker's registered (attested) key:
+ * info "w3a/job-release/v1", aad = abi.encode(chainId, jobs, jobId, worker). JSON inside; the
+ * dataset key travels only in it.
+ */
+export type JobRelease = {
+  jobId: bigint
+  datasetId: Hex
+  manifestCid: string
+  dek: Uint8Array
+  policy: CustodyPolicy
+  /** The opened analysis (request + privacy params), already checked against the job's hashes. */
+  analysis: { request: unknown; privacy: unknown }
+  epsilonLeft: number
+  analystEpsilonLeft: number | null
+}
+
+export type JobReleaseAad = { chainId: number; jobs: Address; jobId: bigint; worker: Address }
+
+const RELEASE_INFO = new TextEncoder().encode('w3a/job-release/v1')
+
+function releaseAad(p: JobReleaseAad): Uint8Array {
+  return hexToBytes(encodeAbiParameters([{ type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }], [BigInt(p.chainId), p.jobs, p.jobId, p.worker]))
+}
+
+export async function sealJobRelease(p: JobReleaseAad & { workerHpkeKey: Uint8Array; release: JobRelease }): Promise<{ enc: Hex; ciphertext: Hex }> {
+  const r = p.release
+  const json = JSON.stringify({ ...r, jobId: r.jobId.toString(), dek: bytesToHex(r.dek) })
+  const out = await hpkeSeal({ recipientPublicKey: p.workerHpkeKey, info: RELEASE_INFO, aad: releaseAad(p) }, new TextEncoder().encode(json))
+  return { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) }
+}
+
+export async function openJobRelease(p: JobReleaseAad & { workerPrivateKey: Uint8Array; sealed: { enc: Hex; ciphertext: Hex } }): Promise<JobRelease> {
+  const pt = await hpkeOpen({ recipientPrivateKey: p.workerPrivateKey, enc: hexToBytes(p.sealed.enc), info: RELEASE_INFO, aad: releaseAad(p) }, hexToBytes(p.sealed.ciphertext))
+  try {
+    const j = JSON.parse(new TextDecoder().decode(pt)) as Omit<JobRelease, 'jobId' | 'dek' | 'policy'> & { jobId: string; dek: Hex; policy: unknown }
+    return { ...j, jobId: BigInt(j.jobId), dek: hexToBytes(j.dek), policy: parsePolicy(j.policy) }
+  } finally {
+    pt.fill(0)
+  }
+}

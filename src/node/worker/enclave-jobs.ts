@@ -1,0 +1,273 @@
+/**
+ * The two enclave-side halves of running a job (docs/analysis.md, "How a job runs"):
+ *
+ * - keeper (`releaseJob`): for a job whose charge custody applied, opens the sealed analysis with
+ *   the epoch's analysis key, checks it against the hashes the job committed to on chain, checks
+ *   the job's worker is attested, and seals {dataset key, manifest, policy, analysis} to that
+ *   worker's registered key;
+ * - worker (`runJob`): opens the release, fetches the segments from storage (every block checked
+ *   against its CID), decrypts them into the enclave's own directory, runs the checked SQL
+ *   through the privacy gate, seals the output to the analyst and signs the result digest the
+ *   Jobs contract checks. Any failure becomes a signed failure report that says why, never with data.
+ *
+ * Everything here runs inside the enclave process; the host only relays chain reads and bytes.
+ */
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
+import { CID } from 'multiformats/cid'
+import { W3aError, isW3aError } from '../../core/errors.js'
+import { inputCidsHashFor, signFailure, signResult, type Job } from '../../chain/index.js'
+import {
+  analysisHash,
+  epsilonMicros,
+  openAnalysis,
+  parseAnalysisRequest,
+  parsePrivacyParams,
+  privacyParamsHash,
+  sealedAnalysisEpoch,
+  canonicalOutput,
+  outputHash,
+  sealToAnalyst,
+  failureReasonHash,
+  runSqlAnalysis,
+  loadSegments,
+  JOB_FAILURE_CODES,
+  type FailureReport,
+  type JobFailureReason,
+  type ResultEnvelope,
+} from '../../analysis/index.js'
+import { analysisKeyPair, checkJobRelease, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../../custody/index.js'
+import { decodeManifest, verifyBlock } from '../../storage/index.js'
+import { verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
+
+export type JobDomain = { chainId: number; jobs: Address; registry: Address }
+
+/** The job as the host read it from chain (the enclave re-checks what it can). */
+export type JobView = Pick<Job, 'id' | 'status' | 'analyst' | 'worker' | 'datasetId' | 'analysisHash' | 'privacyParamsHash' | 'inputCidsHash' | 'epsilonMicros'>
+
+export type WorkerOnChain = { address: Address; hpkePublicKey: Hex; isCompute: boolean; eligible: boolean; measurementAllowed: boolean }
+
+export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean }
+
+/** Keeper side. `analysisSeed(epoch)` gives the analysis-key seed of an epoch the keeper still holds (a copy). */
+export async function releaseJob(p: {
+  state: CustodyState
+  domain: JobDomain
+  policy: TeePolicy
+  job: JobView
+  worker: WorkerOnChain
+  quote: Uint8Array
+  sealedAnalysis: Uint8Array
+  analysisSeed: (epoch: bigint) => Uint8Array | undefined
+}): Promise<ReleaseOutcome> {
+  const { job } = p
+  const refuse = (reason: string, retry = false): ReleaseOutcome => ({ ok: false, reason, retry })
+  if (job.status !== 'open') return refuse('job-not-open')
+  if (job.worker.toLowerCase() !== p.worker.address.toLowerCase()) return refuse('not-assigned-worker')
+  if (!p.worker.isCompute || !p.worker.eligible || !p.worker.measurementAllowed) return refuse('worker-not-eligible')
+  try {
+    await verifyWorkerQuote(p.quote, p.policy, { worker: p.worker.address, hpkePublicKey: hexToBytes(p.worker.hpkePublicKey), chainId: p.domain.chainId, registry: p.domain.registry })
+  } catch {
+    return refuse('worker-not-attested')
+  }
+  const decision = checkJobRelease(p.state, {
+    jobId: job.id,
+    analyst: job.analyst,
+    datasetId: job.datasetId,
+    analysisHash: job.analysisHash,
+    privacyParamsHash: job.privacyParamsHash,
+    epsilonMicros: job.epsilonMicros,
+  })
+  // Not charged yet: this keeper has not read the block the job was mined in.
+  if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
+
+  let analysis: Awaited<ReturnType<typeof openAnalysis>>
+  try {
+    const seed = p.analysisSeed(sealedAnalysisEpoch(p.sealedAnalysis))
+    if (!seed) return refuse('analysis-epoch-expired')
+    const pair = await analysisKeyPair(seed)
+    seed.fill(0)
+    try {
+      analysis = await openAnalysis({ chainId: p.domain.chainId, jobs: p.domain.jobs, analysisPrivateKey: pair.privateKey, blob: p.sealedAnalysis })
+    } finally {
+      pair.privateKey.fill(0)
+    }
+  } catch {
+    decision.dek.fill(0)
+    return refuse('bad-analysis')
+  }
+  if (
+    analysisHash(analysis.request) !== job.analysisHash.toLowerCase() ||
+    privacyParamsHash(analysis.privacy) !== job.privacyParamsHash.toLowerCase() ||
+    epsilonMicros(analysis.privacy) !== job.epsilonMicros
+  ) {
+    decision.dek.fill(0)
+    return refuse('bad-analysis')
+  }
+  const release: JobRelease = {
+    jobId: job.id,
+    datasetId: job.datasetId,
+    manifestCid: decision.manifestCid,
+    dek: decision.dek,
+    policy: decision.policy,
+    analysis,
+    epsilonLeft: decision.epsilonLeft,
+    analystEpsilonLeft: decision.analystEpsilonLeft,
+  }
+  try {
+    const sealed = await sealJobRelease({ ...p.domain, jobId: job.id, worker: p.worker.address, workerHpkeKey: hexToBytes(p.worker.hpkePublicKey), release })
+    return { ok: true, sealed }
+  } finally {
+    decision.dek.fill(0)
+  }
+}
+
+/** What the worker posts on chain for a job (the call is built by the enclave from this). */
+export type JobTx = { kind: 'submitResult'; jobId: bigint; outputHash: Hex; signature: Hex } | { kind: 'submitFailure'; jobId: bigint; reasonCode: number; reasonHash: Hex; signature: Hex }
+
+export type RunJobOutcome = { envelope: ResultEnvelope; tx: JobTx; stats: { rows: number; fetchMs: number; queryMs: number } }
+
+/** Which public failure a keeper's refusal (or a local error) is. */
+export function failureOf(reason: string): JobFailureReason {
+  switch (reason) {
+    case 'budget-exhausted':
+    case 'analyst-budget-exhausted':
+      return 'budget-exhausted'
+    case 'dataset-deleted':
+    case 'unknown-dataset':
+      return 'dataset-deleted'
+    case 'bad-analysis':
+    case 'analysis-epoch-expired':
+    case 'job-mismatch':
+      return 'bad-analysis'
+    case 'not-granted':
+    case 'grant-expired':
+    case 'no-uses-left':
+    case 'denied':
+    case 'analysis-not-allowed':
+    case 'invalid-epsilon':
+    case 'duplicate-job':
+      return 'access-denied'
+    default:
+      return 'internal'
+  }
+}
+
+function failureOfError(e: unknown): JobFailureReason {
+  if (isW3aError(e, 'QUERY_REFUSED') || isW3aError(e, 'PRIVACY_UNIT_MISSING') || isW3aError(e, 'INVALID_ARGUMENT') || isW3aError(e, 'BUDGET_EXHAUSTED') || isW3aError(e, 'INPUT_MALFORMED')) {
+    return isW3aError(e, 'BUDGET_EXHAUSTED') ? 'budget-exhausted' : 'query-refused'
+  }
+  if (e instanceof W3aError && /^(BLOCK_|CAR_|MANIFEST_|ENVELOPE_|GATEWAY_|PEER_)/.test(e.code)) return 'data-unavailable'
+  return 'internal'
+}
+
+/** Worker side: `release` is the keeper's sealed answer, or its refusal reason. */
+export async function runJob(p: {
+  domain: JobDomain
+  signer: LocalAccount
+  hpkePrivateKey: Uint8Array
+  job: JobView
+  release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string }
+  gatewayUrl: string
+  workDir: string
+  now?: () => number
+}): Promise<RunJobOutcome> {
+  const { job, domain } = p
+  const me = p.signer.address
+  const aad = { chainId: domain.chainId, jobs: domain.jobs, jobId: job.id, worker: me }
+  const base = { v: 1 as const, chainId: domain.chainId, jobs: domain.jobs.toLowerCase() as Address, jobId: job.id.toString(), worker: me.toLowerCase() as Address }
+  const digestFields = { chainId: domain.chainId, jobs: domain.jobs, jobId: job.id, inputCidsHash: job.inputCidsHash, analysisHash: job.analysisHash, privacyParamsHash: job.privacyParamsHash }
+
+  const fail = async (reason: JobFailureReason, detail?: { resultKey: Hex; message: string }): Promise<RunJobOutcome> => {
+    const report: FailureReport = { v: 1, jobId: job.id.toString(), reasonCode: JOB_FAILURE_CODES[reason], reason }
+    if (detail) {
+      const sealed = await sealToAnalyst({ ...aad, resultKey: detail.resultKey }, new TextEncoder().encode(detail.message))
+      report.detail = { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }
+    }
+    const reasonHash = failureReasonHash(report)
+    const signature = await signFailure(p.signer, { ...digestFields, reasonCode: report.reasonCode, reasonHash })
+    return {
+      envelope: { ...base, status: 'failed', report, reasonHash, signature },
+      tx: { kind: 'submitFailure', jobId: job.id, reasonCode: report.reasonCode, reasonHash, signature },
+      stats: { rows: 0, fetchMs: 0, queryMs: 0 },
+    }
+  }
+
+  if ('refused' in p.release) return fail(failureOf(p.release.refused))
+  let release: JobRelease
+  try {
+    release = await openJobRelease({ ...domain, jobId: job.id, worker: me, workerPrivateKey: p.hpkePrivateKey, sealed: p.release.sealed })
+  } catch {
+    return fail('internal')
+  }
+  const request = parseAnalysisRequest(release.analysis.request)
+  const privacy = parsePrivacyParams(release.analysis.privacy)
+  const dir = join(p.workDir, `job-${job.id}`)
+  try {
+    // What the worker signs as input must be what it read: the manifest custody holds.
+    if (inputCidsHashFor(release.manifestCid) !== job.inputCidsHash.toLowerCase()) {
+      return await fail('data-unavailable', { resultKey: request.resultKey, message: 'the dataset manifest changed after the job was submitted' })
+    }
+    const t0 = performance.now()
+    const manifestCid = CID.parse(release.manifestCid)
+    const manifestBytes = await fetchBytes(`${p.gatewayUrl}/ipfs/${manifestCid}?format=raw`)
+    await verifyBlock(manifestCid, manifestBytes)
+    const manifest = decodeManifest(manifestBytes)
+    if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
+    if (manifest.privacyUnit === null) {
+      return await fail('query-refused', { resultKey: request.resultKey, message: 'this dataset declares no privacy unit column; SQL analyses need one (upload with --privacy-unit)' })
+    }
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const { files } = await loadSegments({
+      manifest,
+      dek: release.dek,
+      dir,
+      fetchCar: async (cid: CID) => {
+        const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
+        if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
+        return res.body as unknown as AsyncIterable<Uint8Array>
+      },
+    })
+    const t1 = performance.now()
+    const result = await runSqlAnalysis({
+      segmentFiles: files,
+      schema: manifest.schema.columns,
+      privacyUnit: manifest.privacyUnit,
+      policy: release.policy,
+      sql: request.sql,
+      epsilon: privacy.epsilon,
+      ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
+      ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
+    })
+    const t2 = performance.now()
+    // ε was charged by custody before the release; report what it says is left.
+    const output = { columns: result.columns, rows: result.rows, privacy: { ...result.privacy, epsilonLeft: release.epsilonLeft } }
+    const hash = outputHash(output)
+    const sealed = await sealToAnalyst({ ...aad, resultKey: request.resultKey }, new TextEncoder().encode(canonicalOutput(output)))
+    const signature = await signResult(p.signer, { ...digestFields, outputHash: hash })
+    return {
+      envelope: { ...base, status: 'completed', outputHash: hash, output: { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }, signature },
+      tx: { kind: 'submitResult', jobId: job.id, outputHash: hash, signature },
+      stats: { rows: manifest.rows, fetchMs: t1 - t0, queryMs: t2 - t1 },
+    }
+  } catch (e) {
+    const reason = failureOfError(e)
+    const message = e instanceof W3aError ? [e.shortMessage, ...e.details].join('\n') : 'internal error'
+    return await fail(reason, { resultKey: request.resultKey, message: reason === 'internal' ? 'internal error in the worker' : message })
+  } finally {
+    release.dek.fill(0)
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  let res: Response
+  try {
+    res = await fetch(url)
+  } catch (cause) {
+    throw new W3aError('GATEWAY_UNREACHABLE', `cannot reach storage at ${new URL(url).origin}`, { cause })
+  }
+  if (!res.ok) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for ${new URL(url).pathname}`)
+  return new Uint8Array(await res.arrayBuffer())
+}

@@ -1,0 +1,101 @@
+import { bytesToHex, type Address, type Hash, type Hex } from 'viem'
+import * as raw from 'multiformats/codecs/raw'
+import { W3aError } from '../../../core/errors.js'
+import { getCredits, submitJob } from '../../../chain/index.js'
+import {
+  analysisHash,
+  epsilonMicros,
+  parseAnalysisRequest,
+  parsePrivacyParams,
+  privacyParamsHash,
+  sealAnalysis,
+  type PrivacyParams,
+} from '../../../analysis/analysis-request.js'
+import { deriveAnalystResultKey } from '../../../crypto/analyst-result-key.js'
+import { carOfBlock } from '../../car-of-block.js'
+import { requireAccount, type W3aClient } from '../../client.js'
+import { chainReader } from '../../custody-channel.js'
+import { walletFor } from '../../wallet.js'
+import { requireDataset } from '../market/dataset.js'
+import { getAnalysisKey } from './getAnalysisKey.js'
+
+export type SubmitQueryParameters = {
+  /** Dataset id. In the SQL the dataset is the table `data`. */
+  id: Hex
+  sql: string
+  /** ε to spend (0 or absent: no noise, k-threshold only). A multiple of 0.000001. */
+  epsilon?: number
+  /** Per-measure clamp bounds [lower, upper], needed for DP sums and averages. */
+  bounds?: PrivacyParams['bounds']
+  /** Per-unit contribution bounds under DP. */
+  contribution?: PrivacyParams['contribution']
+  /** Worker fee in token base units, on top of the credit (default 0). */
+  fee?: bigint
+}
+
+export type SubmitQueryReturnType = {
+  jobId: bigint
+  hash: Hash
+  /** CID of the sealed analysis block in storage. */
+  analysisCid: string
+  analysisHash: Hex
+  privacyParamsHash: Hex
+  /** The worker key the job went to, and its deadline (unix seconds). */
+  worker: Address
+  deadline: number
+}
+
+/**
+ * Submits a SQL analysis of a dataset the account holds a usage credit on. The request (SQL and
+ * the analyst's wallet-derived result key) and the privacy parameters are sealed to the keepers'
+ * analysis key and stored as a raw IPFS block; the job on chain names its CID and commits to
+ * both by hash, and posts ε so that custody charges it before any data is opened.
+ * Malformed parameters and a missing credit are refused before anything is sent.
+ */
+export async function submitQuery(client: W3aClient, params: SubmitQueryParameters): Promise<SubmitQueryReturnType> {
+  const account = requireAccount(client, 'query')
+  const fee = params.fee ?? 0n
+  if (fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${fee}`)
+  const privacy = parsePrivacyParams({
+    epsilon: params.epsilon ?? 0,
+    ...(params.bounds ? { bounds: params.bounds } : {}),
+    ...(params.contribution ? { contribution: params.contribution } : {}),
+  })
+  const { network, publicClient } = await chainReader(client)
+  const { market, datasetRegistry, jobs } = network.contracts
+  const dataset = await requireDataset(publicClient, datasetRegistry, params.id)
+  if (dataset.status !== 'active') throw new W3aError('DATASET_NOT_ACTIVE', `dataset ${params.id} is ${dataset.status}: it takes no queries now`)
+  const { credits } = await getCredits(publicClient, { market, analyst: account.address, datasetId: params.id })
+  if (credits === 0n) {
+    throw new W3aError('NO_CREDITS', `${account.address} holds no usage credit on dataset ${params.id}`, {
+      details: [`Buy one first: w3a market buy ${params.id} --credits 1`, 'A credit is used once per query; a failed query gives it back.'],
+    })
+  }
+
+  const resultKey = await deriveAnalystResultKey({ account, chainId: network.chainId })
+  resultKey.privateKey.fill(0)
+  const request = parseAnalysisRequest({ v: 1, kind: 'sql', sql: params.sql, resultKey: bytesToHex(resultKey.publicKey) })
+  const key = await getAnalysisKey(client)
+  const sealed = await sealAnalysis({ chainId: network.chainId, jobs, analysisPublicKey: key.publicKey, epoch: key.epoch, request, privacy })
+  const { cid, car } = await carOfBlock(sealed, raw.code)
+  await client.gateway.postCar(car)
+
+  const r = await submitJob(walletFor(network, account), {
+    jobs,
+    datasetId: params.id,
+    analysisCid: cid.toString(),
+    analysisHash: analysisHash(request),
+    privacyParamsHash: privacyParamsHash(privacy),
+    epsilonMicros: epsilonMicros(privacy),
+    fee,
+  })
+  return {
+    jobId: r.jobId,
+    hash: r.hash,
+    analysisCid: cid.toString(),
+    analysisHash: analysisHash(request),
+    privacyParamsHash: privacyParamsHash(privacy),
+    worker: r.worker,
+    deadline: r.deadline,
+  }
+}

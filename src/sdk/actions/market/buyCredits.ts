@@ -1,0 +1,65 @@
+import type { Hash, Hex } from 'viem'
+import { W3aError } from '../../../core/errors.js'
+import { buyCredits as buyCreditsOnChain, getTokenBalance } from '../../../chain/index.js'
+import { requireAccount, type W3aClient } from '../../client.js'
+import { chainReader } from '../../custody-channel.js'
+import { walletFor } from '../../wallet.js'
+import { requireDataset } from './dataset.js'
+import { readTokenInfo, tokenAmount, type TokenAmount } from './token.js'
+
+export type BuyCreditsParameters = {
+  id: Hex
+  /** Usage credits to buy (one per query), > 0. */
+  credits: bigint
+}
+
+export type BuyCreditsReturnType = {
+  id: Hex
+  hash: Hash
+  /** The token approval sent first, when the allowance was short. */
+  approveHash?: Hash
+  /** Credits available on this dataset now (earlier purchases included). */
+  credits: bigint
+  /** Tokens moved into the market's escrow. */
+  cost: TokenAmount
+  /** The buyer's token balance after the purchase. */
+  balance: TokenAmount
+}
+
+/**
+ * Buys usage credits of an active dataset: credits × price tokens go into the market's escrow
+ * (approving the market first when needed). The balance is checked before anything is sent, so
+ * a buyer who cannot pay gets INSUFFICIENT_BALANCE and no transaction (not even an approval).
+ */
+export async function buyCredits(client: W3aClient, params: BuyCreditsParameters): Promise<BuyCreditsReturnType> {
+  const account = requireAccount(client, 'market buy')
+  if (params.credits <= 0n || params.credits >= 1n << 64n) throw new W3aError('INVALID_ARGUMENT', `credits must be a positive integer, got ${params.credits}`)
+  const { network, publicClient } = await chainReader(client)
+  const { market, datasetRegistry, token } = network.contracts
+  const [dataset, info, balance] = await Promise.all([
+    requireDataset(publicClient, datasetRegistry, params.id),
+    readTokenInfo(publicClient, network.chainId, token),
+    getTokenBalance(publicClient, { token, account: account.address }),
+  ])
+  if (dataset.status !== 'active') {
+    throw new W3aError('DATASET_NOT_ACTIVE', `dataset ${params.id} is ${dataset.status}: its credits are not for sale now`)
+  }
+  const cost = params.credits * dataset.pricePerQuery
+  if (balance < cost) {
+    const fmt = (x: bigint) => `${tokenAmount(x, info).formatted} ${info.symbol}`
+    throw new W3aError('INSUFFICIENT_BALANCE', `${params.credits} credit(s) cost ${fmt(cost)}; ${account.address} holds ${fmt(balance)}`, {
+      details: network.dev
+        ? ['On a dev network, dev accounts 0-9 (--account N) are funded at the first `w3a up`; use one, or have one send you tokens.']
+        : [`Get ${info.symbol} (token ${token}) into this account first.`],
+    })
+  }
+  const r = await buyCreditsOnChain(walletFor(network, account), { market, datasetId: params.id, credits: params.credits })
+  return {
+    id: params.id,
+    hash: r.hash,
+    ...(r.approveHash === undefined ? {} : { approveHash: r.approveHash }),
+    credits: r.credits,
+    cost: tokenAmount(r.cost, info),
+    balance: tokenAmount(await getTokenBalance(publicClient, { token, account: account.address, blockNumber: r.blockNumber }), info),
+  }
+}
