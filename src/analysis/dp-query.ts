@@ -5,8 +5,9 @@
  *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
  *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group);
  *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts;
- *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups (chosen by a hash of the key,
- *          which depends only on that unit's own data);
+ *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
+ *          it depends only on that unit's own data, and differs from unit to unit (a hash of the
+ *          key alone would send every unit to the same group and empty the others);
  *   5. per group: units, and the sums of the per-unit values.
  *
  * So one unit changes, in at most G groups, a row count by ≤ C, a measure count by ≤ C, and a
@@ -80,7 +81,7 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
     ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part}) AS __rn FROM f),`,
     ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}`).join('')}`,
     `   FROM r WHERE __rn <= ${contribution.maxRowsPerUnit} GROUP BY ${part}),`,
-    ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
+    ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(__u, ${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
     `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(__c), 0) AS BIGINT) AS __c`,
     measures.map((_, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}`).join(''),
     ` FROM pg WHERE __gr <= ${contribution.maxGroupsPerUnit}`,

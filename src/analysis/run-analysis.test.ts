@@ -6,6 +6,7 @@ import { isW3aError } from '../core/errors.js'
 import { chargeBudget, EMPTY_LEDGER } from './budget.js'
 import { DATASET_SQL, makeDataset, POLICY, seededRng } from './fixture.test.js'
 import { runSqlAnalysis } from './run-analysis.js'
+import { parsePolicy } from '../custody/policy.js'
 
 let ds: { dir: string; files: string[] }
 before(async () => {
@@ -96,6 +97,24 @@ test('DP: noisy release carries mechanism, scale and ε; differencing two querie
   assert.ok(new Set(diffs).size > 6, `differences vary: ${diffs.join(',')}`)
   await assert.rejects(runSqlAnalysis({ ...base, sql: 'SELECT sum(visits) FROM data' }), (e) => isW3aError(e, 'QUERY_REFUSED') && /bounds/.test(e.message))
   await assert.rejects(runSqlAnalysis({ ...base, sql: 'SELECT stddev(amount) FROM data' }), (e) => isW3aError(e, 'QUERY_REFUSED'))
+})
+
+test('DP contribution bounding spreads units over groups: with one group per unit, the groups keep their share', async () => {
+  // visits varies row by row, so each unit has rows in many of its 17 values: which one a unit
+  // keeps must vary by unit (a hash of the key alone would send every unit to the same group).
+  const policy = parsePolicy({ ...POLICY, columns: { identifiers: ['uid', 'email'], dimensions: ['visits'], measures: ['amount'] } })
+  const units = await runSqlAnalysis({
+    segmentFiles: ds.files,
+    privacyUnit: 'uid',
+    policy,
+    epsilon: 1,
+    contribution: { maxRowsPerUnit: 1, maxGroupsPerUnit: 1 },
+    sql: 'SELECT visits, count(DISTINCT uid) AS u FROM data GROUP BY visits',
+    rng: seededRng(5n),
+  })
+  const counts = units.rows.map((r) => Number(r[1]))
+  assert.ok(units.rows.length >= 8, `groups released: ${units.rows.length} (${counts.join(',')})`)
+  assert.ok(Math.max(...counts) < 60, `150 units over 17 groups: ${counts.join(',')}`)
 })
 
 test('budget: a query that would overspend is refused before it runs; the ledger is unchanged', async () => {

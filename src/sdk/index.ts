@@ -25,6 +25,6 @@ export { getJob, type GetJobParameters, type GetJobReturnType } from './actions/
 export { getAnalysisKey, type GetAnalysisKeyReturnType } from './actions/analysis/getAnalysisKey.js'
 export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType } from './actions/analysis/submitQuery.js'
 export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from './actions/analysis/waitForJob.js'
-export { verifyJob, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
+export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'

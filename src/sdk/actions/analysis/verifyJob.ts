@@ -44,24 +44,7 @@ export async function verifyJob(client: W3aClient, params: VerifyJobParameters):
   const base = w.endpoint.replace(/\/+$/, '')
 
   const envelope = parseResultEnvelope(await fetchJson(`${base}/v1/jobs/${job.id}/result`, `the result of job ${job.id}`))
-  const invalid = (what: string, details: string[] = []) => new W3aError('RESULT_INVALID', `job ${job.id}: ${what}`, { details })
-  if (envelope.chainId !== network.chainId || !isAddressEqual(envelope.jobs, network.contracts.jobs) || envelope.jobId !== job.id.toString()) {
-    throw invalid('the result envelope is for another job, chain or contract')
-  }
-  if (!isAddressEqual(envelope.worker, job.worker)) throw invalid(`the result envelope names worker ${envelope.worker}, the job's worker is ${job.worker}`)
-  const domain = { chainId: network.chainId, jobs: network.contracts.jobs, ...digestFieldsOf(job) }
-  let digest: Hex
-  if (envelope.status === 'completed') {
-    if (job.status !== 'completed') throw invalid(`the worker reports a result, the chain says ${job.status}`)
-    if (envelope.outputHash !== job.outputHash.toLowerCase()) throw invalid('the output hash differs from the one on chain', [`chain ${job.outputHash}`, `envelope ${envelope.outputHash}`])
-    digest = resultDigest({ ...domain, outputHash: envelope.outputHash })
-  } else {
-    if (job.status !== 'failed') throw invalid(`the worker reports a failure, the chain says ${job.status}`)
-    if (envelope.reasonHash !== job.outputHash.toLowerCase() || envelope.report.reasonCode !== job.reasonCode) throw invalid('the failure report differs from the one on chain')
-    digest = failureDigest({ ...domain, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
-  }
-  const signer = await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }).catch(() => undefined)
-  if (!signer || !isAddressEqual(signer, job.worker)) throw invalid(`the signature is not by the job's worker ${job.worker}`)
+  await checkResultEnvelope({ envelope, job, chainId: network.chainId, jobs: network.contracts.jobs })
 
   const info = (await fetchJson(`${base}/v1/info`, `worker ${job.worker}'s attestation`)) as { quote?: unknown }
   if (typeof info.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(info.quote)) throw new W3aError('ATTESTATION_INVALID', `worker ${job.worker} serves no quote`)
@@ -81,6 +64,33 @@ export async function verifyJob(client: W3aClient, params: VerifyJobParameters):
     { worker: job.worker, hpkePublicKey: hexToBytes(w.hpkePublicKey), chainId: network.chainId, registry },
   )
   return { job, envelope, worker: { address: w.address, endpoint: w.endpoint, teeType: w.teeType, measurement: w.measurement }, attestation }
+}
+
+/**
+ * The checks on a result envelope that need only the job's chain record: it is for this job,
+ * chain and contract; its hash is the one the contract accepted; its signature over the
+ * contract's digest recovers to the job's worker. Throws RESULT_INVALID saying which failed.
+ */
+export async function checkResultEnvelope(p: { envelope: ResultEnvelope; job: Job; chainId: number; jobs: Address }): Promise<void> {
+  const { envelope, job } = p
+  const invalid = (what: string, details: string[] = []) => new W3aError('RESULT_INVALID', `job ${job.id}: ${what}`, { details })
+  if (envelope.chainId !== p.chainId || !isAddressEqual(envelope.jobs, p.jobs) || envelope.jobId !== job.id.toString()) {
+    throw invalid('the result envelope is for another job, chain or contract')
+  }
+  if (!isAddressEqual(envelope.worker, job.worker)) throw invalid(`the result envelope names worker ${envelope.worker}, the job's worker is ${job.worker}`)
+  const domain = { chainId: p.chainId, jobs: p.jobs, ...digestFieldsOf(job) }
+  let digest: Hex
+  if (envelope.status === 'completed') {
+    if (job.status !== 'completed') throw invalid(`the worker reports a result, the chain says ${job.status}`)
+    if (envelope.outputHash !== job.outputHash.toLowerCase()) throw invalid('the output hash differs from the one on chain', [`chain ${job.outputHash}`, `envelope ${envelope.outputHash}`])
+    digest = resultDigest({ ...domain, outputHash: envelope.outputHash })
+  } else {
+    if (job.status !== 'failed') throw invalid(`the worker reports a failure, the chain says ${job.status}`)
+    if (envelope.reasonHash !== job.outputHash.toLowerCase() || envelope.report.reasonCode !== job.reasonCode) throw invalid('the failure report differs from the one on chain')
+    digest = failureDigest({ ...domain, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
+  }
+  const signer = await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }).catch(() => undefined)
+  if (!signer || !isAddressEqual(signer, job.worker)) throw invalid(`the signature is not by the job's worker ${job.worker}`)
 }
 
 async function fetchJson(url: string, what: string): Promise<unknown> {

@@ -1,0 +1,254 @@
+/**
+ * Private analysis on a real devnet (`startDevnet`: Anvil, the contracts, a storage node, a
+ * gateway and a keeper + compute worker with the simulated TEE in its own process). An owner
+ * uploads a dataset and sets its policy; analysts buy credits and run SQL through the whole
+ * path: sealed analysis → job on chain → custody charge in the inbox → keeper release to the
+ * attested worker → fetch, verify, decrypt, DuckDB, privacy gate → signed, sealed result →
+ * verified and opened at the client. Results are compared with DuckDB on the plaintext.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DuckDBInstance } from '@duckdb/node-api'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import type { Hex } from 'viem'
+import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { devAccount } from '../src/chain/index.js'
+import {
+  buyCredits,
+  checkResultEnvelope,
+  claimEarnings,
+  createW3aClient,
+  getCredits,
+  getEarnings,
+  getJob,
+  grantAccess,
+  listOnMarket,
+  openJobResult,
+  runQuery,
+  setDatasetPolicy,
+  submitQuery,
+  uploadDataset,
+  verifyJob,
+  waitForJob,
+  type RunQueryReturnType,
+  type W3aClient,
+} from '../src/sdk/index.js'
+import { parsePolicy } from '../src/custody/index.js'
+import { isW3aError } from '../src/core/errors.js'
+
+const TOKEN = 10n ** 18n
+const K = 5
+const BIN = fileURLToPath(new URL('../bin/w3a.mjs', import.meta.url))
+const work = mkdtempSync(join(tmpdir(), 'w3a-query-devnet-'))
+const csv = join(work, 'visits.csv')
+let devnet: RunningDevnet
+let owner: W3aClient
+let analyst: W3aClient
+let analyst2: W3aClient
+let reader: W3aClient
+let datasetId: Hex
+let duck: Awaited<ReturnType<DuckDBInstance['connect']>>
+
+/** 320 visits of 80 users; the city 'Rare' has 3 users, below k. Deterministic (no RNG). */
+function writeVisits(): void {
+  const cities = ['Paris', 'Lyon', 'Nice', 'Brest']
+  const devices = ['ios', 'android', 'web']
+  const lines = ['user_id,city,device,amount']
+  for (let i = 0; i < 320; i++) {
+    const user = (i * 37) % 80
+    const city = user < 3 ? 'Rare' : cities[user % 4]!
+    lines.push(`u${user},${city},${devices[(i * 7) % 3]},${((i * 53) % 100) + 1}`)
+  }
+  writeFileSync(csv, lines.join('\n') + '\n')
+}
+
+/** What DuckDB says on the plaintext, every cell as the released JSON form (bigints as strings). */
+async function plain(sql: string): Promise<unknown[][]> {
+  const reader = await duck.runAndReadAll(sql.replaceAll('FROM data', `FROM read_csv('${csv}', header = true)`))
+  return reader.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v)))
+}
+
+const policy = (extra: Record<string, unknown> = {}) =>
+  parsePolicy({ k: K, epsilonBudget: 2, analystEpsilonBudget: 1.5, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, ...extra })
+
+before(async () => {
+  writeVisits()
+  devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
+  owner = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) })
+  analyst = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(2) })
+  analyst2 = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(3) })
+  reader = createW3aClient({ gatewayUrl: devnet.gatewayUrl })
+  datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
+  await setDatasetPolicy(owner, { id: datasetId, policy: policy() })
+  await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 2; dimensions city, device; measures amount` })
+  await buyCredits(analyst, { id: datasetId, credits: 10n })
+  await buyCredits(analyst2, { id: datasetId, credits: 3n })
+  duck = await (await DuckDBInstance.create(':memory:')).connect()
+})
+
+after(async () => {
+  duck?.closeSync()
+  await devnet?.stop()
+  rmSync(work, { recursive: true, force: true })
+})
+
+test('oracle: released rows equal DuckDB on the plaintext with groups under k removed', async () => {
+  const cases = [
+    {
+      sql: 'SELECT city, count(*) AS n, sum(amount) AS total FROM data GROUP BY city ORDER BY city',
+      oracle: 'SELECT city, count(*), sum(amount) FROM data GROUP BY city HAVING count(DISTINCT user_id) >= 5 ORDER BY city',
+      suppressed: 1, // Rare
+    },
+    {
+      sql: 'SELECT device, count(DISTINCT user_id) AS users FROM data WHERE amount > 50 GROUP BY device ORDER BY device',
+      oracle: 'SELECT device, count(DISTINCT user_id) FROM data WHERE amount > 50 GROUP BY device HAVING count(DISTINCT user_id) >= 5 ORDER BY device',
+      suppressed: 0,
+    },
+    {
+      sql: "SELECT city, device, count(*) AS n FROM data WHERE city <> 'Paris' GROUP BY city, device ORDER BY city, device",
+      oracle: "SELECT city, device, count(*) FROM data WHERE city <> 'Paris' GROUP BY city, device HAVING count(DISTINCT user_id) >= 5 ORDER BY city, device",
+      suppressed: 3, // Rare × 3 devices
+    },
+  ]
+  const credits = (await getCredits(analyst, { id: datasetId })).credits
+  for (const c of cases) {
+    const r = await runQuery(analyst, { id: datasetId, sql: c.sql })
+    assert.deepEqual(r.rows, await plain(c.oracle), c.sql)
+    assert.equal(r.privacy.suppressed, c.suppressed, c.sql)
+    assert.equal(r.privacy.k, K)
+    assert.equal(r.privacy.mechanism, 'none')
+    assert.equal(r.attestation.teeType, 'sim')
+    assert.ok(!r.rows.some((row) => row.includes('Rare')), 'a group under k was released')
+  }
+  // One credit per completed query.
+  assert.equal((await getCredits(analyst, { id: datasetId })).credits, credits - BigInt(cases.length))
+})
+
+test('anyone verifies a finished job; a tampered envelope is refused by the check that catches it', async () => {
+  const r = await runQuery(analyst, { id: datasetId, sql: 'SELECT city, avg(amount) AS mean FROM data GROUP BY city' })
+  const v = await verifyJob(reader, { id: r.jobId })
+  assert.equal(v.job.status, 'completed')
+  assert.equal(v.attestation.teeType, 'sim')
+  assert.equal(v.worker.address.toLowerCase(), devnet.workers[0]!.address.toLowerCase())
+  assert.equal(v.envelope.status, 'completed')
+  const network = await reader.network()
+  const ctx = { job: v.job, chainId: network.chainId, jobs: network.contracts.jobs }
+  await checkResultEnvelope({ ...ctx, envelope: v.envelope }) // the untouched one passes
+  if (v.envelope.status !== 'completed') throw new Error('unreachable')
+  const otherHash = `0x${'ab'.repeat(32)}` as Hex
+  const forger = privateKeyToAccount(generatePrivateKey())
+  const forged = await forger.signMessage({ message: { raw: v.envelope.outputHash } })
+  const tampered = [
+    { ...v.envelope, outputHash: otherHash },
+    { ...v.envelope, signature: forged },
+    { ...v.envelope, jobId: (r.jobId + 1n).toString() },
+    { ...v.envelope, worker: forger.address.toLowerCase() as Hex },
+  ]
+  for (const envelope of tampered) {
+    await assert.rejects(checkResultEnvelope({ ...ctx, envelope }), (e) => isW3aError(e, 'RESULT_INVALID'))
+  }
+  // The sealed output: another account cannot open it; a flipped ciphertext byte does not open.
+  await assert.rejects(openJobResult(analyst2, { envelope: v.envelope }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+  const ct = v.envelope.output.ciphertext
+  const flipped = { ...v.envelope, output: { ...v.envelope.output, ciphertext: `${ct.slice(0, -2)}${ct.slice(-2) === '00' ? '01' : '00'}` as Hex } }
+  await assert.rejects(openJobResult(analyst, { envelope: flipped }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+  const opened = await openJobResult(analyst, { envelope: v.envelope })
+  assert.equal(opened.status, 'completed')
+  if (opened.status === 'completed') assert.deepEqual(opened.output.rows, r.rows)
+})
+
+test('a query that would return individuals fails with a signed report; credit and fee come back', async () => {
+  const before = await getCredits(analyst, { id: datasetId })
+  const earningsBefore = (await getEarnings(analyst, {})).claimable.amount
+  for (const sql of ['SELECT user_id, amount FROM data', "SELECT city, string_agg(user_id, ',') FROM data GROUP BY city", "SELECT * FROM read_csv('/etc/passwd')"]) {
+    const submitted = await submitQuery(analyst, { id: datasetId, sql, fee: TOKEN / 10n })
+    const job = await waitForJob(analyst, { id: submitted.jobId })
+    assert.equal(job.status, 'failed', sql)
+    const v = await verifyJob(reader, { id: job.id })
+    assert.equal(v.envelope.status, 'failed')
+    if (v.envelope.status === 'failed') assert.equal(v.envelope.report.reason, 'query-refused', sql)
+    const opened = await openJobResult(analyst, { envelope: v.envelope })
+    assert.equal(opened.status, 'failed')
+    if (opened.status === 'failed') assert.match(opened.detail ?? '', /refused/i, sql)
+  }
+  const after = await getCredits(analyst, { id: datasetId })
+  assert.equal(after.credits, before.credits)
+  assert.equal(after.reserved, 0n)
+  assert.equal((await getEarnings(analyst, {})).claimable.amount - earningsBefore, 3n * (TOKEN / 10n))
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message))
+})
+
+test('DP: noise, ε charged by custody; the analyst share and then the dataset budget refuse overspending', async () => {
+  const sql = 'SELECT device, count(*) AS n, sum(amount) AS s FROM data GROUP BY device'
+  const r: RunQueryReturnType = await runQuery(analyst, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } })
+  assert.equal(r.privacy.mechanism, 'discrete-laplace')
+  assert.equal(r.privacy.epsilonSpent, 1)
+  assert.equal(r.privacy.epsilonLeft, 1)
+  assert.ok(r.privacy.noiseScale['n']! > 0 && r.privacy.noiseScale['s']! > 0)
+  assert.equal(r.rows.length, 3)
+  // Analyst share is 1.5: another ε = 1 overspends it, though the dataset has 1 left.
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
+  // Another analyst spends the dataset's last ε; after that nobody gets more.
+  const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } })
+  assert.equal(r2.privacy.epsilonLeft, 0)
+  await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
+  // Queries without noise still run.
+  const plainCount = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n FROM data' })
+  assert.deepEqual(plainCount.rows, [['320']])
+})
+
+test('without open access, a credit is not enough: custody needs a grant, and counts its uses', async () => {
+  const closedId = (await uploadDataset(owner, { file: csv, name: 'closed', privacyUnit: 'user_id' })).id
+  await setDatasetPolicy(owner, { id: closedId, policy: policy({ openAccess: false }) })
+  await listOnMarket(owner, { id: closedId, price: TOKEN })
+  await buyCredits(analyst, { id: closedId, credits: 3n })
+  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
+  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  await grantAccess(owner, { id: closedId, grantee: devAccount(2).address, uses: 1 })
+  const ok = await runQuery(analyst, { id: closedId, sql })
+  assert.equal(ok.rows.length, 4)
+  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  assert.equal((await getCredits(analyst, { id: closedId })).credits, 2n)
+})
+
+test('no credit, no job: refused before anything is sent', async () => {
+  const stranger = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(4) })
+  await assert.rejects(submitQuery(stranger, { id: datasetId, sql: 'SELECT count(*) FROM data' }), (e) => isW3aError(e, 'NO_CREDITS'))
+  await assert.rejects(submitQuery(analyst, { id: datasetId, sql: 'SELECT count(*) FROM data', epsilon: -1 }), (e) => isW3aError(e, 'ANALYSIS_MALFORMED'))
+})
+
+test('the owner earns from completed jobs and claims', async () => {
+  const e = await getEarnings(owner, {})
+  assert.ok(e.claimable.amount > 0n)
+  const c = await claimEarnings(owner)
+  assert.equal(c.claimed.amount, e.claimable.amount)
+  assert.equal((await getEarnings(owner, {})).claimable.amount, 0n)
+})
+
+test('CLI: w3a query prints the released table as JSON; w3a job verify checks it without an account', async () => {
+  // Asynchronously: the gateway runs in this process and must keep answering.
+  const run = (...args: string[]) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl, '--json'], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      )
+    })
+  const q = await run('query', datasetId, '--sql', 'SELECT city, count(*) AS n FROM data GROUP BY city ORDER BY city', '--account', '2')
+  assert.equal(q.status, 0, q.stderr)
+  const out = JSON.parse(q.stdout) as { jobId: string; rows: unknown[][]; privacy: { suppressed: number } }
+  assert.deepEqual(out.rows, await plain('SELECT city, count(*) FROM data GROUP BY city HAVING count(DISTINCT user_id) >= 5 ORDER BY city'))
+  assert.equal(out.privacy.suppressed, 1)
+  const v = await run('job', 'verify', out.jobId)
+  assert.equal(v.status, 0, v.stderr)
+  assert.equal((JSON.parse(v.stdout) as { verified: boolean }).verified, true)
+  const bad = await run('query', datasetId, '--sql', 'SELECT user_id FROM data', '--account', '2')
+  assert.notEqual(bad.status, 0)
+  assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'JOB_FAILED')
+  const job = await getJob(reader, { id: BigInt(out.jobId) })
+  assert.equal(job.status, 'completed')
+})
