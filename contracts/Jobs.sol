@@ -22,8 +22,8 @@ import {CustodyInbox} from "./CustodyInbox.sol";
 ///           governance shares (basis points, at payout time) and the fee goes to the worker;
 ///         - `submitFailure`: a TEE-signed error report over `failureDigest`; the credit comes
 ///           back to the analyst and the fee is refunded.
-///         After the deadline anyone may call `timeout`: the worker is slashed (`slashAmount`,
-///         capped at its stake) and the job is reassigned once to another eligible worker with a
+///         After the deadline anyone may call `timeout`: the worker loses `slashAmount` of its
+///         stake (capped at it; `WorkerRegistry.penalize`, so it stays eligible) and the job is reassigned once to another eligible worker with a
 ///         new deadline; on the second timeout (or when nobody else is eligible) it is refunded.
 /// @dev Payments are pull-based: amounts accrue to `earningsOf(account)` and `claim()` withdraws.
 ///      Worker payments accrue to the worker's *operator* (who staked it), not to the enclave key.
@@ -269,7 +269,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
 
     // ------------------------------------------------------------------ anyone
 
-    /// @notice After the deadline: slashes the assigned worker, then reassigns the job once (new
+    /// @notice After the deadline: takes part of the assigned worker's stake, then reassigns the job once (new
     ///         deadline) or, on the second timeout or with nobody else eligible, refunds it.
     function timeout(uint256 jobId) external nonReentrant {
         Job storage j = _job(jobId);
@@ -393,7 +393,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         amount = _params.slashAmount;
         uint256 stake = workers.getWorker(worker).stake;
         if (amount > stake) amount = stake;
-        try workers.slash(worker, amount, "w3a: job timeout") {
+        try workers.penalize(worker, amount, "w3a: job timeout") {
             return amount;
         } catch {
             emit SlashFailed(jobId, worker);

@@ -167,6 +167,7 @@ contract WorkerRegistry is Ownable2Step {
     event ExitRequested(address indexed worker, uint64 withdrawableAt);
     event StakeWithdrawn(address indexed worker, address indexed operator, uint256 amount);
     event WorkerSlashed(address indexed worker, address indexed slasher, uint256 amount, string reason);
+    event WorkerPenalized(address indexed worker, address indexed slasher, uint256 amount, string reason);
     event EpochKeyPublished(uint64 indexed epoch, bytes32 key, address indexed keeper);
     event StateRootPublished(uint64 indexed epoch, address indexed keeper, uint256 inboxCount, bytes32 root);
 
@@ -359,6 +360,19 @@ contract WorkerRegistry is Ownable2Step {
         w.stake -= amount;
         w.slashed = true;
         emit WorkerSlashed(worker, msg.sender, amount, reason);
+        if (amount > 0) token.safeTransfer(owner(), amount);
+    }
+
+    /// @notice Slashers only: moves `amount` of the worker's stake to governance (the treasury)
+    ///         for a liveness fault (a job not finished in time) and leaves the worker eligible:
+    ///         a late answer costs stake, it does not prove misbehaviour the way `slash` does.
+    function penalize(address worker, uint256 amount, string calldata reason) external {
+        if (!isSlasher[msg.sender]) revert NotSlasher(msg.sender);
+        Worker storage w = _workers[worker];
+        if (w.status == Status.None) revert UnknownWorker(worker);
+        if (amount > w.stake) revert SlashExceedsStake(amount, w.stake);
+        w.stake -= amount;
+        emit WorkerPenalized(worker, msg.sender, amount, reason);
         if (amount > 0) token.safeTransfer(owner(), amount);
     }
 

@@ -3,6 +3,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import * as dagJson from '@ipld/dag-json'
 import * as raw from 'multiformats/codecs/raw'
+import { concatBytes } from 'viem'
 
 /**
  * Wraps one block as a CARv1 whose root is that block: a dag-json manifest by default, or a
@@ -18,5 +19,5 @@ export async function carOfBlock(bytes: Uint8Array, codec: typeof dagJson.code |
   await writer.put({ cid, bytes })
   await writer.close()
   await collected
-  return { cid, car: Buffer.concat(chunks) }
+  return { cid, car: concatBytes(chunks) }
 }

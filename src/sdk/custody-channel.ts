@@ -1,7 +1,6 @@
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
-import { randomBytes } from 'node:crypto'
 import { W3aError } from '../core/errors.js'
-import { createChainClients, getCurrentEpoch, getEpochKey, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/index.js'
+import { createChainClients, getCurrentEpoch, getEpochKey, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/portable.js'
 import { signOwnerCommand, type CommandDomain, type OwnerCommand } from '../crypto/typed-commands.js'
 import { sealCommand, verifyReceipt, type CustodyPolicy, type Receipt } from '../custody/index.js'
 import type { NetworkInfo } from '../core/network-info.js'
@@ -35,7 +34,7 @@ export async function onlineKeepers(client: W3aClient): Promise<KeeperEndpoint[]
 }
 
 export function newNonce(): bigint {
-  return BigInt(bytesToHex(randomBytes(32)))
+  return BigInt(bytesToHex(crypto.getRandomValues(new Uint8Array(32))))
 }
 
 export function commandExpiry(): bigint {

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import { W3aError, type W3aErrorCode } from '../core/errors.js'
 
 /** The HTTP side of the SDK: talks to one gateway, turns its error bodies back into W3aErrors. */
@@ -56,7 +55,7 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
       const init: RequestInit & { duplex?: 'half' } = {
         method: 'POST',
         headers: { 'content-type': 'application/vnd.ipld.car' },
-        body: (body instanceof Uint8Array ? body : Readable.toWeb(Readable.from(body))) as BodyInit,
+        body: (body instanceof Uint8Array ? body : streamOf(body)) as BodyInit,
         duplex: 'half',
       }
       return (await (await ok('/api/v1/blocks', init)).json()) as { roots: string[]; blocks: number; bytes: number }
@@ -70,4 +69,19 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
       return res.body as unknown as AsyncIterable<Uint8Array>
     },
   }
+}
+
+/** An async iterable as a web stream (a fetch body), pulled chunk by chunk. */
+function streamOf(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
+  const it = source[Symbol.asyncIterator]()
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await it.next()
+      if (next.done) controller.close()
+      else controller.enqueue(next.value)
+    },
+    async cancel(reason) {
+      await it.return?.(reason)
+    },
+  })
 }

@@ -12,7 +12,6 @@
  * must be zeros. (ECDSA signatures remain malleable in principle — (r, s) ↔ (r, n−s) — and
  * Intel does not normalise them, so a quote hash is still not a uniqueness key: see docs/tee.md.)
  */
-import { Buffer } from 'node:buffer'
 import { constants as dcapConstants } from '@phala/dcap-qvl'
 import { W3aError } from '../core/errors.js'
 
@@ -86,18 +85,31 @@ function readQeSection(r: Reader): Uint8Array {
 
 /** The chain must be exactly PEM(leaf) PEM(intermediate) PEM(Intel root), 64-column lines, optional NUL terminator. */
 function checkPckChain(chain: Uint8Array): void {
-  const text = Buffer.from(chain).toString('latin1')
+  const text = latin1(chain)
   const blocks = [...text.matchAll(/-----BEGIN CERTIFICATE-----\n([A-Za-z0-9+/=\n]+?)\n-----END CERTIFICATE-----\n/g)]
   if (blocks.length !== 3) throw bad(`PCK certificate chain must hold 3 certificates, found ${blocks.length}`)
-  const ders = blocks.map((m) => Buffer.from(m[1]!.replace(/\n/g, ''), 'base64'))
+  let ders: Uint8Array[]
+  try {
+    ders = blocks.map((m) => Uint8Array.from(atob(m[1]!.replace(/\n/g, '')), (c) => c.charCodeAt(0)))
+  } catch {
+    throw bad('PCK certificate chain is not canonically encoded')
+  }
   const canonical = ders.map(pem).join('')
   const rest = text.slice(canonical.length)
   if (!text.startsWith(canonical) || !/^\0*$/.test(rest)) throw bad('PCK certificate chain is not canonically encoded')
-  if (!ders[2]!.equals(dcapConstants.TRUSTED_ROOT_CA_DER)) throw bad('PCK certificate chain does not end in the Intel SGX root CA')
+  const root = dcapConstants.TRUSTED_ROOT_CA_DER
+  if (ders[2]!.length !== root.length || !ders[2]!.every((b, i) => b === root[i])) throw bad('PCK certificate chain does not end in the Intel SGX root CA')
 }
 
-function pem(der: Buffer): string {
-  const lines = der.toString('base64').match(/.{1,64}/g) ?? []
+/** Bytes as latin1 text (one char per byte), without Node's Buffer so browsers verify too. */
+function latin1(bytes: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return s
+}
+
+function pem(der: Uint8Array): string {
+  const lines = btoa(latin1(der)).match(/.{1,64}/g) ?? []
   return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`
 }
 

@@ -8,7 +8,7 @@ import { bytesToHex, keccak256, type Hex } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { checkDcapLayout } from './dcap-layout.js'
-import { tdxMeasurement } from './measurement.js'
+import { tdxMeasurement } from './tdx-measurement.js'
 import type { VerifiedQuote } from './types.js'
 
 const bytesField = z.union([z.string().regex(/^[0-9a-fA-F]*$/), z.array(z.number().int().min(0).max(255))])

@@ -12,9 +12,9 @@ import { lstat, readdir, readFile } from 'node:fs/promises'
 import { isAbsolute, join, relative, resolve, sep } from 'node:path'
 import { bytesToHex, type Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
+export { tdxMeasurement } from './tdx-measurement.js'
 
 const BUNDLE_DOMAIN = new TextEncoder().encode('w3a/bundle/v1\n')
-const TD_REGISTER_SIZE = 48
 
 /** Decides what a directory measurement covers; `relPath` is '/'-separated. */
 export type MeasureFilter = (relPath: string, isDirectory: boolean) => boolean
@@ -49,15 +49,6 @@ export async function measureBundle(filesOrDir: string | readonly string[], opti
     rels.add(rel.split(sep).join('/'))
   }
   return hashListing(root, [...rels])
-}
-
-export function tdxMeasurement(r: { mrtd: Uint8Array; rtmr0: Uint8Array; rtmr1: Uint8Array; rtmr2: Uint8Array }): Hex {
-  const h = createHash('sha256')
-  for (const [name, v] of Object.entries(r)) {
-    if (!(v instanceof Uint8Array) || v.length !== TD_REGISTER_SIZE) throw new W3aError('INVALID_ARGUMENT', `${name} must be ${TD_REGISTER_SIZE} bytes`)
-  }
-  h.update(r.mrtd).update(r.rtmr0).update(r.rtmr1).update(r.rtmr2)
-  return bytesToHex(h.digest())
 }
 
 async function walk(abs: string, rel: string, filter: MeasureFilter | undefined, out: string[]): Promise<void> {

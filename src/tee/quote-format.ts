@@ -5,7 +5,7 @@
 import type { Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { dcapQuoteFields } from './dcap.js'
-import { parseSimQuote, SIM_QUOTE_MAGIC } from './sim.js'
+import { parseSimQuote, SIM_QUOTE_MAGIC } from './sim-quote.js'
 import type { TeeType } from './types.js'
 
 export type QuoteFormat = 'sim' | 'dcap'

@@ -9,7 +9,7 @@ import { W3aError } from '../core/errors.js'
 import { verifyDcapQuote } from './dcap.js'
 import { detectQuoteFormat } from './quote-format.js'
 import { workerReportData } from './report-data.js'
-import { verifySimQuote } from './sim.js'
+import { verifySimQuote } from './sim-quote.js'
 import type { TeePolicy, VerifiedQuote } from './types.js'
 
 export async function verifyQuote(quote: Uint8Array, policy: TeePolicy): Promise<VerifiedQuote> {

@@ -19,7 +19,7 @@ import {
   schemaHash,
   type DatasetManifest,
 } from '../../storage/index.js'
-import { datasetIdFor, registerDataset } from '../../chain/index.js'
+import { datasetIdFor, registerDataset } from '../../chain/portable.js'
 import { carOfBlock } from '../car-of-block.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { registerDatasetKey } from './custody/registerDatasetKey.js'

@@ -1,7 +1,7 @@
 import { bytesToHex, type Address, type Hash, type Hex } from 'viem'
 import * as raw from 'multiformats/codecs/raw'
 import { W3aError } from '../../../core/errors.js'
-import { getCredits, submitJob } from '../../../chain/index.js'
+import { getCredits, submitJob } from '../../../chain/portable.js'
 import {
   analysisHash,
   epsilonMicros,

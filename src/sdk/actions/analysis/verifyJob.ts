@@ -1,6 +1,6 @@
 import { hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { digestFieldsOf, failureDigest, getRegistryParams, getWorker, resultDigest, type Job } from '../../../chain/index.js'
+import { digestFieldsOf, failureDigest, getRegistryParams, getWorker, resultDigest, type Job } from '../../../chain/portable.js'
 import { parseResultEnvelope, type ResultEnvelope } from '../../../analysis/job-envelope.js'
 import { verifyWorkerQuote } from '../../../tee/verify-quote.js'
 import type { VerifiedQuote } from '../../../tee/types.js'

@@ -1,5 +1,5 @@
 import type { Hex } from 'viem'
-import { setDatasetStatus } from '../../../chain/index.js'
+import { setDatasetStatus } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { assertApplied, chainReader, commandExpiry, newNonce, postOwnerCommand, type PostOwnerCommandReturnType } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'

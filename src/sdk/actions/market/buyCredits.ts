@@ -1,6 +1,6 @@
 import type { Hash, Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { buyCredits as buyCreditsOnChain, getTokenBalance } from '../../../chain/index.js'
+import { buyCredits as buyCreditsOnChain, getTokenBalance } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'

@@ -1,6 +1,6 @@
 import type { Address, Hash } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { claimEarnings as claimEarningsOnChain, getEarnings, TxRevertedError } from '../../../chain/index.js'
+import { claimEarnings as claimEarningsOnChain, getEarnings, TxRevertedError } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'

@@ -1,6 +1,6 @@
 import type { Address, Hex } from 'viem'
 import { isW3aError, W3aError } from '../../../core/errors.js'
-import { getDataset, type ChainPublicClient, type Dataset } from '../../../chain/index.js'
+import { getDataset, type ChainPublicClient, type Dataset } from '../../../chain/portable.js'
 
 /** The dataset's on-chain record; DATASET_NOT_FOUND says where to find ids. */
 export async function requireDataset(publicClient: ChainPublicClient, registry: Address, id: Hex): Promise<Dataset> {

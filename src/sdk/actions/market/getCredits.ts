@@ -1,5 +1,5 @@
 import type { Address, Hex } from 'viem'
-import { getCredits as getCreditsOnChain } from '../../../chain/index.js'
+import { getCredits as getCreditsOnChain } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { requireDataset } from './dataset.js'

@@ -1,5 +1,5 @@
 import type { Address } from 'viem'
-import { getEarnings as getEarningsOnChain, getTokenBalance } from '../../../chain/index.js'
+import { getEarnings as getEarningsOnChain, getTokenBalance } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { readTokenInfo, tokenAmount, type TokenAmount } from './token.js'

@@ -1,5 +1,5 @@
 import { W3aError } from '../../../core/errors.js'
-import { getJob as getJobOnChain, TxRevertedError, type Job } from '../../../chain/index.js'
+import { getJob as getJobOnChain, TxRevertedError, type Job } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 

@@ -1,5 +1,5 @@
 import type { Address, Hex } from 'viem'
-import { listJobs as listJobsOnChain, type Job, type JobStatus } from '../../../chain/index.js'
+import { listJobs as listJobsOnChain, type Job, type JobStatus } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 

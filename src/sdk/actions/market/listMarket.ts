@@ -1,5 +1,5 @@
 import type { Address, Hex } from 'viem'
-import { listDatasets, getPolicySummary, type DatasetStatus } from '../../../chain/index.js'
+import { listDatasets, getPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { getDatasetInfo } from '../getDatasetInfo.js'

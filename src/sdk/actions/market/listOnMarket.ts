@@ -1,6 +1,6 @@
 import { stringToBytes, type Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { getPolicySummary, setDatasetPrice, setPolicySummary, type DatasetStatus } from '../../../chain/index.js'
+import { getPolicySummary, setDatasetPrice, setPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'

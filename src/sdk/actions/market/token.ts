@@ -1,5 +1,5 @@
 import { erc20Abi, formatUnits, type Address } from 'viem'
-import { withChainErrors, type ChainPublicClient } from '../../../chain/index.js'
+import { withChainErrors, type ChainPublicClient } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 
