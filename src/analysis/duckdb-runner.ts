@@ -19,6 +19,8 @@ export type RunnerOptions = {
   spillDir?: string
   memoryLimit?: string
   threads?: number
+  /** Adds this column, numbering the rows: the privacy unit of a dataset that declares none (each row its own unit). */
+  rowUnit?: string
 }
 
 export type QueryResult = { columns: { name: string; type: string }[]; rows: unknown[][] }
@@ -62,7 +64,8 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     conn = await instance.connect()
     // Load first (the only SQL text here is our own file list, quoted), then shut every door:
     // after this no file, not even the segments, is readable and no setting can change.
-    await conn.run(`CREATE TABLE data AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}])`)
+    const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
+    await conn.run(`CREATE TABLE data AS SELECT *${rowUnit} FROM read_parquet([${files.map(sqlString).join(', ')}])`)
     await conn.run('SET enable_external_access = false')
     await conn.run('SET lock_configuration = true')
   } catch (e) {

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { isW3aError } from '../core/errors.js'
 import { chargeBudget, EMPTY_LEDGER } from './budget.js'
 import { DATASET_SQL, makeDataset, POLICY, seededRng } from './fixture.test.js'
-import { runSqlAnalysis } from './run-analysis.js'
+import { ROW_UNIT, runSqlAnalysis } from './run-analysis.js'
 import { parsePolicy } from '../custody/policy.js'
 
 let ds: { dir: string; files: string[] }
@@ -115,6 +115,22 @@ test('DP contribution bounding spreads units over groups: with one group per uni
   const counts = units.rows.map((r) => Number(r[1]))
   assert.ok(units.rows.length >= 8, `groups released: ${units.rows.length} (${counts.join(',')})`)
   assert.ok(Math.max(...counts) < 60, `150 units over 17 groups: ${counts.join(',')}`)
+})
+
+test('a dataset with no privacy unit: each row is its own unit, and the row number is an identifier', async () => {
+  const inst = await DuckDBInstance.create(':memory:')
+  const conn = await inst.connect()
+  await conn.run(`CREATE TABLE data AS ${DATASET_SQL}`)
+  const sql = "SELECT plan, count(*) AS n FROM data WHERE region <> 'north' GROUP BY plan ORDER BY plan"
+  const got = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: null, policy: POLICY, sql })
+  const expected = (await conn.runAndReadAll(`${sql.replace(' ORDER BY plan', '')} HAVING count(*) >= ${POLICY.k} ORDER BY plan`)).getRows()
+  assert.deepEqual(norm(got.rows, true), norm(expected, true))
+  assert.deepEqual(got.columns.map((c) => c.name), ['plan', 'n'])
+  for (const bad of [`SELECT ${ROW_UNIT} FROM data`, `SELECT plan, max(${ROW_UNIT}) FROM data GROUP BY plan`]) {
+    await assert.rejects(runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: null, policy: POLICY, sql: bad }), (e) => isW3aError(e, 'QUERY_REFUSED'), bad)
+  }
+  conn.closeSync()
+  inst.closeSync()
 })
 
 test('budget: a query that would overspend is refused before it runs; the ledger is unchanged', async () => {

@@ -15,7 +15,8 @@ export type SqlAnalysisRequest = {
   segmentFiles: string[]
   /** Expected columns of `data` (from the manifest); checked against the loaded segments. */
   schema?: { name: string; type?: string }[]
-  privacyUnit: string
+  /** The privacy unit column; null: the dataset declares none, and each row is its own unit (ROW_UNIT). */
+  privacyUnit: string | null
   policy: CustodyPolicy
   sql: string
   /** ε for this query; 0 / absent = no DP noise (k threshold only). */
@@ -38,6 +39,9 @@ export type SqlAnalysisResult = {
   privacy: { k: number; suppressed: number; mechanism: Mechanism; noiseScale: Record<string, number>; epsilonSpent: number; epsilonLeft: number }
 }
 
+/** The unit column added when a dataset declares no privacy unit: an identifier like any other. */
+export const ROW_UNIT = '__w3a_row'
+
 export function runnerParser(runner: AnalysisRunner): SqlParser {
   const one = async (fn: string, arg: string) => {
     const r = await runner.query(`SELECT ${fn}($1::VARCHAR)`, { params: [arg] })
@@ -49,26 +53,32 @@ export function runnerParser(runner: AnalysisRunner): SqlParser {
 export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalysisResult> {
   const epsilon = req.epsilon ?? 0
   const { epsilonLeft } = checkBudget({ policy: req.policy, ledger: req.ledger ?? EMPTY_LEDGER, epsilon, ...(req.analyst !== undefined ? { analyst: req.analyst } : {}), ...(req.analystBudget !== undefined ? { analystBudget: req.analystBudget } : {}) })
-  const runner = await openAnalysisRunner({ segmentFiles: req.segmentFiles, ...(req.memoryLimit ? { memoryLimit: req.memoryLimit } : {}), ...(req.threads ? { threads: req.threads } : {}) })
+  const unit = req.privacyUnit ?? ROW_UNIT
+  const runner = await openAnalysisRunner({
+    segmentFiles: req.segmentFiles,
+    ...(req.privacyUnit === null ? { rowUnit: ROW_UNIT } : {}),
+    ...(req.memoryLimit ? { memoryLimit: req.memoryLimit } : {}),
+    ...(req.threads ? { threads: req.threads } : {}),
+  })
   try {
     const columns = await runner.explainColumns()
     if (req.schema) {
-      const have = columns.map((c) => c.name.toLowerCase()).join(',')
+      const have = columns.map((c) => c.name.toLowerCase()).filter((n) => req.privacyUnit !== null || n !== ROW_UNIT).join(',')
       if (have !== req.schema.map((c) => c.name.toLowerCase()).join(',')) throw new W3aError('INPUT_MALFORMED', 'The segments do not have the manifest schema')
     }
-    if (!columns.some((c) => c.name.toLowerCase() === req.privacyUnit.toLowerCase())) {
-      throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${req.privacyUnit}" to use as the privacy unit`)
+    if (!columns.some((c) => c.name.toLowerCase() === unit.toLowerCase())) {
+      throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${unit}" to use as the privacy unit`)
     }
     const parser = runnerParser(runner)
     const dp = epsilon > 0
-    const checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: req.privacyUnit, policy: req.policy, dp })
+    const checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: unit, policy: req.policy, dp })
     const timeout = req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}
     let gated
     if (!dp) {
       gated = gateThreshold(await runner.query(checked.sql, timeout), checked, req.policy.k)
     } else {
       const names = (await runner.query(`${checked.sql} LIMIT 0`, timeout)).columns.map((c) => c.name).slice(0, checked.outputs.length)
-      const plan = await planDpQuery(parser, checked, { privacyUnit: req.privacyUnit, ...(req.bounds ? { bounds: req.bounds } : {}), ...(req.contribution ? { contribution: req.contribution } : {}) })
+      const plan = await planDpQuery(parser, checked, { privacyUnit: unit, ...(req.bounds ? { bounds: req.bounds } : {}), ...(req.contribution ? { contribution: req.contribution } : {}) })
       gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.rng ? { rng: req.rng } : {}) })
     }
     return {

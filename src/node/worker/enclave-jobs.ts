@@ -215,9 +215,6 @@ export async function runJob(p: {
     await verifyBlock(manifestCid, manifestBytes)
     const manifest = decodeManifest(manifestBytes)
     if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
-    if (manifest.privacyUnit === null) {
-      return await fail('query-refused', { resultKey: request.resultKey, message: 'this dataset declares no privacy unit column; SQL analyses need one (upload with --privacy-unit)' })
-    }
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const { files } = await loadSegments({
       manifest,
