@@ -32,6 +32,7 @@ import {
   runQuery,
   setDatasetPolicy,
   submitQuery,
+  timeoutJob,
   uploadDataset,
   verifyJob,
   waitForJob,
@@ -189,6 +190,7 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
   assert.equal(r.privacy.mechanism, 'discrete-laplace')
   assert.equal(r.privacy.epsilonSpent, 1)
   assert.equal(r.privacy.epsilonLeft, 1)
+  assert.equal(r.privacy.analystEpsilonLeft, 0.5)
   assert.ok(r.privacy.noiseScale['n']! > 0 && r.privacy.noiseScale['s']! > 0)
   assert.equal(r.rows.length, 3)
   // Analyst share is 1.5: another ε = 1 overspends it, though the dataset has 1 left.
@@ -196,6 +198,7 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
   // Another analyst spends the dataset's last ε; after that nobody gets more.
   const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } })
   assert.equal(r2.privacy.epsilonLeft, 0)
+  assert.equal(r2.privacy.analystEpsilonLeft, 0.5)
   await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Queries without noise still run.
   const plainCount = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n FROM data' })
@@ -220,6 +223,9 @@ test('no credit, no job: refused before anything is sent', async () => {
   const stranger = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(4) })
   await assert.rejects(submitQuery(stranger, { id: datasetId, sql: 'SELECT count(*) FROM data' }), (e) => isW3aError(e, 'NO_CREDITS'))
   await assert.rejects(submitQuery(analyst, { id: datasetId, sql: 'SELECT count(*) FROM data', epsilon: -1 }), (e) => isW3aError(e, 'ANALYSIS_MALFORMED'))
+  await assert.rejects(submitQuery(analyst, { id: datasetId, sql: 'x'.repeat(20_001) }), (e) => isW3aError(e, 'ANALYSIS_MALFORMED'))
+  // A finished job cannot be timed out.
+  await assert.rejects(timeoutJob(analyst, { id: 0n }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /completed/.test(e.message))
 })
 
 test('the owner earns from completed jobs and claims', async () => {

@@ -22,8 +22,8 @@ const MAGIC = new TextEncoder().encode('W3AQ')
 const VERSION = 1
 const HEADER = 13
 const INFO = new TextEncoder().encode('w3a/analysis/v1')
-/** Sealed analyses are single IPFS blocks, well under the 1 MiB block limit. */
-export const MAX_SQL_BYTES = 64 * 1024
+/** The longest query text the checker takes (characters); a sealed analysis stays one small IPFS block. */
+export const MAX_SQL_CHARS = 20_000
 
 const key32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 32 bytes of 0x-hex').transform((s) => s.toLowerCase() as Hex)
 const finite = z.number().refine(Number.isFinite, 'must be finite')
@@ -31,7 +31,7 @@ const finite = z.number().refine(Number.isFinite, 'must be finite')
 export const AnalysisRequestSchema = z.strictObject({
   v: z.literal(1),
   kind: z.literal('sql'),
-  sql: z.string().min(1).max(MAX_SQL_BYTES),
+  sql: z.string().min(1).max(MAX_SQL_CHARS),
   /** X25519 public key the result is sealed to (the analyst's wallet-derived key). */
   resultKey: key32,
 })

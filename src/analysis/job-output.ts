@@ -23,7 +23,10 @@ export type ReleasePrivacy = {
   mechanism: Mechanism
   noiseScale: Record<string, number>
   epsilonSpent: number
+  /** What the dataset's ε budget has left, all analysts together (custody's count after this job's charge). */
   epsilonLeft: number
+  /** What is left of this analyst's share of it; null when the policy sets no per-analyst share. */
+  analystEpsilonLeft: number | null
 }
 
 export type JobOutput = { columns: { name: string; type: string }[]; rows: unknown[][]; privacy: ReleasePrivacy }

@@ -15,6 +15,7 @@
  */
 import { W3aError } from '../core/errors.js'
 import type { CustodyPolicy } from '../custody/policy.js'
+import { MAX_SQL_CHARS } from './analysis-request.js'
 import { sqlIdent } from '../storage/duckdb-sandbox.js'
 
 export type ColumnClass = 'identifier' | 'dimension' | 'measure'
@@ -93,7 +94,7 @@ export function classify(policy: CustodyPolicy, privacyUnit: string, name: strin
 }
 
 export async function checkSql(parser: SqlParser, sql: string, opts: CheckOptions): Promise<CheckedQuery> {
-  if (typeof sql !== 'string' || sql.length === 0 || sql.length > 20_000) refuse('query text', 'Empty or longer than 20,000 characters')
+  if (typeof sql !== 'string' || sql.length === 0 || sql.length > MAX_SQL_CHARS) refuse('query text', `Empty or longer than ${MAX_SQL_CHARS.toLocaleString('en')} characters`)
   let parsed: Node
   try {
     parsed = JSON.parse(await parser.serialize(sql)) as Node

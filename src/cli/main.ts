@@ -8,7 +8,7 @@ import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datase
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
 import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsCommand } from './commands/market.js'
 import { earningsCommand, claimCommand } from './commands/earnings.js'
-import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand } from './commands/job.js'
+import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
 
 export const COMMANDS: Command[] = [
@@ -34,6 +34,7 @@ export const COMMANDS: Command[] = [
   jobShowCommand,
   jobVerifyCommand,
   jobResultCommand,
+  jobTimeoutCommand,
   workerCommand,
   workersLsCommand,
   attestVerifyCommand,

@@ -14,6 +14,7 @@ export { getEarnings, type GetEarningsParameters, type GetEarningsReturnType } f
 export { claimEarnings, type ClaimEarningsReturnType } from './actions/market/claimEarnings.js'
 export { listJobs, type ListJobsParameters, type ListJobsReturnType } from './actions/market/listJobs.js'
 export { getJob, type GetJobParameters, type GetJobReturnType } from './actions/market/getJob.js'
+export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/market/timeoutJob.js'
 export { getAnalysisKey, type GetAnalysisKeyReturnType } from './actions/analysis/getAnalysisKey.js'
 export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType } from './actions/analysis/submitQuery.js'
 export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from './actions/analysis/waitForJob.js'

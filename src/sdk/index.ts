@@ -28,3 +28,4 @@ export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from
 export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'
+export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/market/timeoutJob.js'

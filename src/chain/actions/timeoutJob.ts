@@ -10,12 +10,12 @@ export type TimeoutJobParameters = { jobs: Address; jobId: bigint }
 export type TimeoutJobReturnType = WriteResult & {
   /** The worker that missed the deadline. */
   lateWorker: Address
-  /** Stake taken from it (0 if the slash failed). */
+  /** Stake taken from it (a penalty, not a ban; 0 if it failed). */
   slashed: bigint
 } & ({ outcome: 'reassigned'; worker: Address; deadline: number } | { outcome: 'refunded' })
 
 /**
- * Anyone, after the deadline (DeadlineNotReached / JobNotOpen otherwise): slashes the late worker,
+ * Anyone, after the deadline (DeadlineNotReached / JobNotOpen otherwise): takes part of the late worker's stake,
  * then reassigns the job once or, on the second timeout or with nobody else eligible, refunds it.
  */
 export async function timeoutJob({ publicClient, walletClient }: WriteClients, params: TimeoutJobParameters): Promise<TimeoutJobReturnType> {

@@ -1,7 +1,7 @@
 import { formatUnits } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { JOB_STATUSES, type JobStatus } from '../../chain/index.js'
-import { getJob, getTokenInfo, listJobs, openJobResult, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
+import { getJob, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -150,5 +150,21 @@ export const jobResultCommand: Command = {
         ? outputText(opened.output)
         : [`job ${id} failed: ${opened.reason} (code ${opened.reasonCode}); its credit and fee were refunded`, ...(opened.detail ? [`  ${opened.detail.split('\n').join('\n  ')}`] : [])].join('\n')
     out.result({ jobId: id, ...opened }, [text, '', ...verifiedLines(v)].join('\n'))
+  },
+}
+
+export const jobTimeoutCommand: Command = {
+  path: ['job', 'timeout'],
+  summary: 'Anyone: end a job past its deadline (the late worker loses part of its stake; the job is reassigned once, then refunded)',
+  args: [{ name: 'ID', description: 'job id (a number)' }],
+  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  help: '`w3a query` does this itself while it waits; use this for a job it stopped waiting for.',
+  async run({ values, positionals, out }) {
+    const id = jobIdArg(requireArg(positionals, 0, this))
+    const client = await clientFromOptions(values, { needsAccount: true })
+    out.progress(`timing out job ${id}...`)
+    const r = await timeoutJob(client, { id })
+    const what = r.outcome === 'reassigned' ? `reassigned to worker ${r.worker} (deadline ${iso(r.deadline)})` : 'refunded: the credit went back to the analyst, the fee to their earnings'
+    out.result(r, [`job ${id} timed out: ${what}`, `  late worker  ${r.lateWorker} lost ${r.penalty.formatted} ${r.penalty.symbol} of stake`, `  tx           ${r.hash}`].join('\n'))
   },
 }

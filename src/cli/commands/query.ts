@@ -43,7 +43,8 @@ export function outputText(o: Pick<JobOutput, 'columns' | 'rows' | 'privacy'>): 
     '',
     `privacy  k=${p.k}  suppressed ${p.suppressed} row(s)  mechanism ${p.mechanism}` +
       (scale.length ? `  noise scale ${scale.map(([c, s]) => `${c}:${Number(s.toPrecision(4))}`).join(' ')}` : ''),
-    `         ε spent ${p.epsilonSpent}  ε left ${Number(p.epsilonLeft.toFixed(6))}`,
+    `         ε spent ${p.epsilonSpent}  ε left ${Number(p.epsilonLeft.toFixed(6))} (dataset)` +
+      (p.analystEpsilonLeft === null ? '' : `, ${Number(p.analystEpsilonLeft.toFixed(6))} (your share)`),
   ].join('\n')
 }
 

@@ -239,7 +239,7 @@ export async function runJob(p: {
     })
     const t2 = performance.now()
     // ε was charged by custody before the release; report what it says is left.
-    const output = { columns: result.columns, rows: result.rows, privacy: { ...result.privacy, epsilonLeft: release.epsilonLeft } }
+    const output = { columns: result.columns, rows: result.rows, privacy: { ...result.privacy, epsilonLeft: release.epsilonLeft, analystEpsilonLeft: release.analystEpsilonLeft } }
     const hash = outputHash(output)
     const sealed = await sealToAnalyst({ ...aad, resultKey: request.resultKey }, new TextEncoder().encode(canonicalOutput(output)))
     const signature = await signResult(p.signer, { ...digestFields, outputHash: hash })

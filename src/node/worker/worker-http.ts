@@ -10,7 +10,7 @@ import type { EnclaveInfo, EpochBoundary } from './enclave-service.js'
 import type { WorkerContracts } from './worker-host.js'
 
 const MAX_BODY = 64 * 1024
-/** A release request carries the sealed analysis (up to 64 KiB of SQL) as hex. */
+/** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
 
 async function readJson(req: Request, max = MAX_BODY): Promise<unknown> {
