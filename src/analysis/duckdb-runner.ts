@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { W3aError } from '../core/errors.js'
 import { duckdbMessage, sqlIdent, sqlString } from '../storage/duckdb-sandbox.js'
+import type { SqlParser } from './sql-checker.js'
 
 export type RunnerOptions = {
   /** Decrypted Parquet segment files (inside the worker's private/sealed area). */
@@ -21,6 +22,12 @@ export type RunnerOptions = {
   threads?: number
   /** Adds this column, numbering the rows: the privacy unit of a dataset that declares none (each row its own unit). */
   rowUnit?: string
+  /**
+   * Picks the columns to load from the segments' schema (read from their footers only), so a
+   * query naming 3 of 20 columns decodes 3. Runs before any row is loaded and before the
+   * lock-down, so it gets a parser only (json_serialize_sql): no analyst SQL runs. Default: all.
+   */
+  selectColumns?: (schema: { name: string; type: string }[], parser: SqlParser) => Promise<readonly string[]>
 }
 
 export type QueryResult = { columns: { name: string; type: string }[]; rows: unknown[][] }
@@ -53,26 +60,6 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     instance = undefined
     if (ownSpill) await rm(spill, { recursive: true, force: true })
   }
-  try {
-    instance = await DuckDBInstance.create(':memory:', {
-      autoinstall_known_extensions: 'false',
-      autoload_known_extensions: 'false',
-      memory_limit: opts.memoryLimit ?? '1GB',
-      threads: String(opts.threads ?? 2),
-      temp_directory: spill,
-    })
-    conn = await instance.connect()
-    // Load first (the only SQL text here is our own file list, quoted), then shut every door:
-    // after this no file, not even the segments, is readable and no setting can change.
-    const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
-    await conn.run(`CREATE TABLE data AS SELECT *${rowUnit} FROM read_parquet([${files.map(sqlString).join(', ')}])`)
-    await conn.run('SET enable_external_access = false')
-    await conn.run('SET lock_configuration = true')
-  } catch (e) {
-    await cleanup()
-    if (e instanceof W3aError) throw e
-    throw new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
-  }
   const live = (): DuckDBConnection => {
     if (conn === undefined) throw new W3aError('INTERNAL', 'The analysis runner is closed')
     return conn
@@ -104,5 +91,44 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     },
     close: cleanup,
   }
+  try {
+    instance = await DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      memory_limit: opts.memoryLimit ?? '1GB',
+      threads: String(opts.threads ?? 2),
+      temp_directory: spill,
+    })
+    conn = await instance.connect()
+    // Load first (the only SQL text here is our own file list and column names, quoted), then
+    // shut every door: after this no file, not even the segments, is readable and no setting can change.
+    const source = `read_parquet([${files.map(sqlString).join(', ')}])`
+    const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
+    let select = '*'
+    if (opts.selectColumns) {
+      const described = await conn.runAndReadAll(`DESCRIBE SELECT *${rowUnit} FROM ${source}`)
+      const schema = described.getRows().map((row) => ({ name: String(row[0]), type: String(row[1]) }))
+      const keep = new Set((await opts.selectColumns(schema, parserOf(runner))).map((c) => c.toLowerCase()))
+      const loaded = schema.filter((c) => keep.has(c.name.toLowerCase()) && c.name !== opts.rowUnit)
+      // An empty select list is no SQL; keep one column so that count(*) still counts rows.
+      select = (loaded.length > 0 ? loaded : schema.slice(0, 1)).map((c) => sqlIdent(c.name)).join(', ')
+    }
+    await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    await conn.run('SET enable_external_access = false')
+    await conn.run('SET lock_configuration = true')
+  } catch (e) {
+    await cleanup()
+    if (e instanceof W3aError) throw e
+    throw new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
+  }
   return runner
+}
+
+/** DuckDB's own parser through the runner: SQL text → parse tree JSON and back, nothing executed. */
+export function parserOf(runner: AnalysisRunner): SqlParser {
+  const one = async (fn: string, arg: string) => {
+    const r = await runner.query(`SELECT ${fn}($1::VARCHAR)`, { params: [arg] })
+    return String(r.rows[0]?.[0] ?? '')
+  }
+  return { serialize: (s) => one('json_serialize_sql', s), deserialize: (j) => one('json_deserialize_sql', j) }
 }

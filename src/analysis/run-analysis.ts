@@ -7,9 +7,9 @@ import type { CustodyPolicy } from '../custody/policy.js'
 import { checkBudget, EMPTY_LEDGER, type EpsilonLedger } from './budget.js'
 import type { Rng } from './dp-noise.js'
 import { planDpQuery, type Bounds, type Contribution } from './dp-query.js'
-import { openAnalysisRunner, type AnalysisRunner } from './duckdb-runner.js'
+import { openAnalysisRunner, parserOf } from './duckdb-runner.js'
 import { gateDp, gateThreshold, type Mechanism } from './privacy-gate.js'
-import { checkSql, type SqlParser } from './sql-checker.js'
+import { checkSql, type CheckedQuery } from './sql-checker.js'
 
 export type SqlAnalysisRequest = {
   segmentFiles: string[]
@@ -42,36 +42,36 @@ export type SqlAnalysisResult = {
 /** The unit column added when a dataset declares no privacy unit: an identifier like any other. */
 export const ROW_UNIT = '__w3a_row'
 
-export function runnerParser(runner: AnalysisRunner): SqlParser {
-  const one = async (fn: string, arg: string) => {
-    const r = await runner.query(`SELECT ${fn}($1::VARCHAR)`, { params: [arg] })
-    return String(r.rows[0]?.[0] ?? '')
-  }
-  return { serialize: (s) => one('json_serialize_sql', s), deserialize: (j) => one('json_deserialize_sql', j) }
-}
+/** DuckDB's parser through the runner (kept for callers of the analysis library). */
+export const runnerParser = parserOf
 
 export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalysisResult> {
   const epsilon = req.epsilon ?? 0
   const { epsilonLeft } = checkBudget({ policy: req.policy, ledger: req.ledger ?? EMPTY_LEDGER, epsilon, ...(req.analyst !== undefined ? { analyst: req.analyst } : {}), ...(req.analystBudget !== undefined ? { analystBudget: req.analystBudget } : {}) })
   const unit = req.privacyUnit ?? ROW_UNIT
+  const dp = epsilon > 0
+  let checked: CheckedQuery | undefined
   const runner = await openAnalysisRunner({
     segmentFiles: req.segmentFiles,
     ...(req.privacyUnit === null ? { rowUnit: ROW_UNIT } : {}),
     ...(req.memoryLimit ? { memoryLimit: req.memoryLimit } : {}),
     ...(req.threads ? { threads: req.threads } : {}),
+    // Check the SQL on the schema alone, then load only the columns it names (and the unit).
+    selectColumns: async (columns, parser) => {
+      if (req.schema) {
+        const have = columns.map((c) => c.name.toLowerCase()).filter((n) => req.privacyUnit !== null || n !== ROW_UNIT).join(',')
+        if (have !== req.schema.map((c) => c.name.toLowerCase()).join(',')) throw new W3aError('INPUT_MALFORMED', 'The segments do not have the manifest schema')
+      }
+      if (!columns.some((c) => c.name.toLowerCase() === unit.toLowerCase())) {
+        throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${unit}" to use as the privacy unit`)
+      }
+      checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: unit, policy: req.policy, dp })
+      return [unit, ...referencedColumns(checked.node)]
+    },
   })
   try {
-    const columns = await runner.explainColumns()
-    if (req.schema) {
-      const have = columns.map((c) => c.name.toLowerCase()).filter((n) => req.privacyUnit !== null || n !== ROW_UNIT).join(',')
-      if (have !== req.schema.map((c) => c.name.toLowerCase()).join(',')) throw new W3aError('INPUT_MALFORMED', 'The segments do not have the manifest schema')
-    }
-    if (!columns.some((c) => c.name.toLowerCase() === unit.toLowerCase())) {
-      throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${unit}" to use as the privacy unit`)
-    }
+    if (checked === undefined) throw new W3aError('INTERNAL', 'The runner loaded data without checking the query')
     const parser = runnerParser(runner)
-    const dp = epsilon > 0
-    const checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: unit, policy: req.policy, dp })
     const timeout = req.timeoutMs !== undefined ? { timeoutMs: req.timeoutMs } : {}
     let gated
     if (!dp) {
@@ -89,4 +89,21 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
   } finally {
     await runner.close()
   }
+}
+
+/** Every column name a parse tree refers to (COLUMN_REF nodes; aliases too, which match no column). */
+export function referencedColumns(node: unknown): string[] {
+  const out = new Set<string>()
+  const walk = (n: unknown): void => {
+    if (Array.isArray(n)) return n.forEach(walk)
+    if (n === null || typeof n !== 'object') return
+    const o = n as Record<string, unknown>
+    if (o['class'] === 'COLUMN_REF' && Array.isArray(o['column_names'])) {
+      const last = o['column_names'][o['column_names'].length - 1]
+      if (typeof last === 'string') out.add(last)
+    }
+    Object.values(o).forEach(walk)
+  }
+  walk(node)
+  return [...out]
 }
