@@ -130,7 +130,7 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     ticking = tick()
       .catch((e) => p.log(`job watch failed: ${(e as Error).message}`))
       .finally(() => (ticking = undefined))
-  }, p.pollMs ?? 200)
+  }, p.pollMs ?? 100)
 
   return {
     result(jobId) {

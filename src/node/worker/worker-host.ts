@@ -45,7 +45,7 @@ export type StartWorkerParameters = {
   publicUrl?: string
   heartbeatMs?: number
   pollMs?: number
-  /** How often the worker looks for jobs assigned to it (default 200 ms). */
+  /** How often the worker looks for jobs assigned to it (default 100 ms: a read of the block number while idle). */
   jobPollMs?: number
   log?: (line: string) => void
 }

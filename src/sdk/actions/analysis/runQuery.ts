@@ -11,6 +11,8 @@ import { waitForJob } from './waitForJob.js'
 export type RunQueryParameters = SubmitQueryParameters & {
   /** Give up waiting after this long (default 10 minutes); the job goes on. */
   timeoutMs?: number
+  /** How often to read the job's status while waiting (default 100 ms). */
+  pollMs?: number
   /** DCAP collateral for verifying a tdx/sgx worker (sim workers need none). */
   collateral?: unknown
   onProgress?: (stage: 'submit' | 'wait' | 'verify' | 'decrypt', detail?: string) => void
@@ -40,7 +42,7 @@ export async function runQuery(client: W3aClient, params: RunQueryParameters): P
   progress('submit')
   const submitted = await submitQuery(client, params)
   progress('wait', `job ${submitted.jobId} on worker ${submitted.worker}`)
-  const job = await waitForJob(client, { id: submitted.jobId, ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }) })
+  const job = await waitForJob(client, { id: submitted.jobId, ...(params.timeoutMs === undefined ? {} : { timeoutMs: params.timeoutMs }), ...(params.pollMs === undefined ? {} : { pollMs: params.pollMs }) })
   if (job.status === 'refunded') {
     throw new W3aError('JOB_TIMEOUT', `job ${job.id} timed out twice and was refunded (credit and fee)`, { details: ['No worker finished it in time; try again later.'] })
   }

@@ -31,8 +31,9 @@ export async function waitForJob(client: W3aClient, params: WaitForJobParameters
     if (job.status !== 'open') return job
     if (worker !== undefined && worker !== job.worker) params.onReassigned?.(job)
     worker = job.worker
-    const now = Number((await publicClient.getBlock({ blockTag: 'latest' })).timestamp)
-    if (client.account && now > job.deadline) {
+    // The wall clock first, so that a poll costs one read until the deadline is near.
+    const late = client.account !== undefined && Date.now() / 1000 > job.deadline && Number((await publicClient.getBlock({ blockTag: 'latest' })).timestamp) > job.deadline
+    if (late && client.account) {
       await timeoutJob(walletFor(network, client.account), { jobs: network.contracts.jobs, jobId: job.id }).catch(() => undefined) // someone else may have called it first
       continue
     }
