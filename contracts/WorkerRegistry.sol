@@ -353,26 +353,25 @@ contract WorkerRegistry is Ownable2Step {
     /// @notice Slashers only: moves `amount` of the worker's stake to governance (the treasury)
     ///         and marks the worker slashed, which makes it ineligible for good.
     function slash(address worker, uint256 amount, string calldata reason) external {
-        if (!isSlasher[msg.sender]) revert NotSlasher(msg.sender);
-        Worker storage w = _workers[worker];
-        if (w.status == Status.None) revert UnknownWorker(worker);
-        if (amount > w.stake) revert SlashExceedsStake(amount, w.stake);
-        w.stake -= amount;
-        w.slashed = true;
+        _takeStake(worker, amount).slashed = true;
         emit WorkerSlashed(worker, msg.sender, amount, reason);
-        if (amount > 0) token.safeTransfer(owner(), amount);
     }
 
     /// @notice Slashers only: moves `amount` of the worker's stake to governance (the treasury)
     ///         for a liveness fault (a job not finished in time) and leaves the worker eligible:
     ///         a late answer costs stake, it does not prove misbehaviour the way `slash` does.
     function penalize(address worker, uint256 amount, string calldata reason) external {
+        _takeStake(worker, amount);
+        emit WorkerPenalized(worker, msg.sender, amount, reason);
+    }
+
+    /// @dev Slashers only: `amount` of the worker's stake goes to governance (the treasury).
+    function _takeStake(address worker, uint256 amount) private returns (Worker storage w) {
         if (!isSlasher[msg.sender]) revert NotSlasher(msg.sender);
-        Worker storage w = _workers[worker];
+        w = _workers[worker];
         if (w.status == Status.None) revert UnknownWorker(worker);
         if (amount > w.stake) revert SlashExceedsStake(amount, w.stake);
         w.stake -= amount;
-        emit WorkerPenalized(worker, msg.sender, amount, reason);
         if (amount > 0) token.safeTransfer(owner(), amount);
     }
 
