@@ -75,7 +75,7 @@ async function plain(sql: string): Promise<unknown[][]> {
 }
 
 const policy = (extra: Record<string, unknown> = {}) =>
-  parsePolicy({ k: K, epsilonBudget: 2, analystEpsilonBudget: 1.5, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, ...extra })
+  parsePolicy({ k: K, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, ...extra })
 
 before(async () => {
   writeVisits()
@@ -86,7 +86,7 @@ before(async () => {
   reader = createW3aClient({ gatewayUrl: devnet.gatewayUrl })
   datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: datasetId, policy: policy() })
-  await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 2; dimensions city, device; measures amount` })
+  await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 20; dimensions city, device; measures amount` })
   await buyCredits(analyst, { id: datasetId, credits: 10n })
   await buyCredits(analyst2, { id: datasetId, credits: 3n })
   duck = await (await DuckDBInstance.create(':memory:')).connect()
@@ -186,20 +186,21 @@ test('a query that would return individuals fails with a signed report; credit a
 
 test('DP: noise, ε charged by custody; the analyst share and then the dataset budget refuse overspending', async () => {
   const sql = 'SELECT device, count(*) AS n, sum(amount) AS s FROM data GROUP BY device'
-  const r: RunQueryReturnType = await runQuery(analyst, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } })
+  const r: RunQueryReturnType = await runQuery(analyst, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } })
   assert.equal(r.privacy.mechanism, 'discrete-laplace')
-  assert.equal(r.privacy.epsilonSpent, 1)
-  assert.equal(r.privacy.epsilonLeft, 1)
-  assert.equal(r.privacy.analystEpsilonLeft, 0.5)
+  assert.deepEqual([r.privacy.suppressed, r.privacy.delta], [null, 0.05])
+  assert.equal(r.privacy.epsilonSpent, 10)
+  assert.equal(r.privacy.epsilonLeft, 10)
+  assert.equal(r.privacy.analystEpsilonLeft, 5)
   assert.ok(r.privacy.noiseScale['n']! > 0 && r.privacy.noiseScale['s']! > 0)
   assert.equal(r.rows.length, 3)
-  // Analyst share is 1.5: another ε = 1 overspends it, though the dataset has 1 left.
-  await assert.rejects(runQuery(analyst, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
+  // Analyst share is 15: another ε = 10 overspends it, though the dataset has 10 left.
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Another analyst spends the dataset's last ε; after that nobody gets more.
-  const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 1, bounds: { amount: [0, 100] } })
+  const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } })
   assert.equal(r2.privacy.epsilonLeft, 0)
-  assert.equal(r2.privacy.analystEpsilonLeft, 0.5)
-  await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
+  assert.equal(r2.privacy.analystEpsilonLeft, 5)
+  await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Queries without noise still run.
   const plainCount = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n FROM data' })
   assert.deepEqual(plainCount.rows, [['320']])

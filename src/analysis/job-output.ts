@@ -19,10 +19,13 @@ import type { Mechanism } from './privacy-gate.js'
 
 export type ReleasePrivacy = {
   k: number
-  suppressed: number
+  /** Rows dropped below k; null under DP (the number of groups present is itself data). */
+  suppressed: number | null
   mechanism: Mechanism
   noiseScale: Record<string, number>
   epsilonSpent: number
+  /** δ of a DP release; null without DP. */
+  delta: number | null
   /** What the dataset's ε budget has left, all analysts together (custody's count after this job's charge). */
   epsilonLeft: number
   /** What is left of this analyst's share of it; null when the policy sets no per-analyst share. */

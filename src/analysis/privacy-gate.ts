@@ -11,26 +11,37 @@
  * (count(DISTINCT unit)). Each noisy quantity is computed once and reused (avg = noisy sum /
  * noisy count is post-processing). ε is split equally: ε_q = ε/|Q|. Adding or removing one unit
  * changes quantity q by at most Δ_q in each of at most G groups, so its L1 sensitivity is G·Δ_q
- * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the release is ε-DP
- * (given the set of released groups — see docs/analysis.md on partition selection).
+ * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the values are ε-DP.
+ *
+ * Which groups appear is data too (partition selection). The unit count is always one of the
+ * noisy quantities, and a group is released only if its true unit count is ≥ k (the policy's
+ * rule) AND its noisy unit count is ≥ k + m, m = ⌈b_u · ln(G/δ)⌉ with b_u its noise scale. One
+ * unit can lift at most G groups from k−1 to k units, and each such group then passes the noisy
+ * threshold with probability ≤ e^(−m/b_u) = δ/G: the release is (ε, δ)-DP. For the same reason
+ * the count of suppressed groups is not reported under DP (it counts the groups present).
  * Sums are real: they are rounded to a grid γ = Δ/1000 first (rounding adds ≤ 1 grid step to
  * the sensitivity) and noised in grid steps, so the output's support does not leak the exact
  * value's fractional part.
  */
 import { W3aError } from '../core/errors.js'
+import { DEFAULT_DELTA, MAX_DELTA } from './analysis-request.js'
 import type { DpPlan } from './dp-query.js'
 import { cryptoRng, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
 import { UNITS_ALIAS, type CheckedQuery } from './sql-checker.js'
 
 export type Mechanism = 'none' | 'discrete-laplace'
+
 export type GateResult = {
   columns: { name: string; type: string }[]
   rows: unknown[][]
-  suppressed: number
+  /** Rows dropped below k; null under DP, where the number of groups present is itself data. */
+  suppressed: number | null
   mechanism: Mechanism
   /** Laplace scale b per noisy output column (natural units); empty without DP. */
   noiseScale: Record<string, number>
   epsilonSpent: number
+  /** δ of the release (null without DP). */
+  delta: number | null
 }
 
 type Raw = { columns: { name: string; type: string }[]; rows: unknown[][] }
@@ -57,13 +68,16 @@ export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateR
     mechanism: 'none',
     noiseScale: {},
     epsilonSpent: 0,
+    delta: null,
   }
 }
 
 /** Threshold + discrete Laplace noise on rows of the DP plan's query. */
-export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; outputNames: string[]; rng?: Rng }): GateResult {
+export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; delta?: number; outputNames: string[]; rng?: Rng }): GateResult {
   const rng = o.rng ?? cryptoRng
   if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) throw new W3aError('INVALID_ARGUMENT', 'epsilon must be > 0 for a DP release')
+  const delta = o.delta ?? DEFAULT_DELTA
+  if (!(delta > 0 && delta <= MAX_DELTA)) throw new W3aError('INVALID_ARGUMENT', `delta must be in (0, ${MAX_DELTA}]`)
   const col = (name: string) => {
     const i = raw.columns.findIndex((c) => c.name === name)
     if (i < 0) throw new W3aError('INTERNAL', `DP query lacks ${name}`)
@@ -77,6 +91,7 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const need = (key: string, source: string, delta: number, real: boolean) => {
     if (!qs.has(key)) qs.set(key, { key, source: col(source), delta, grid: real ? Math.max(delta, 1e-12) / 1000 : 1 })
   }
+  need('units', UNITS_ALIAS, 1, false) // partition selection always uses it
   for (const out of checked.outputs) {
     const d = out.dp
     if (d === undefined) continue
@@ -93,8 +108,8 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   // Scale in grid steps: L1 sensitivity (G groups × Δ/γ, +1 step for rounding real sums) / ε_q.
   const stepScale = (x: Quantity) => (G * (x.grid === 1 ? x.delta : x.delta / x.grid + 1)) / epsQ
   const u = col(UNITS_ALIAS)
-  const kept = raw.rows.filter((r) => units(r[u]) >= o.k)
-  const released = page(kept, checked).map((r) => {
+  const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
+  const noisyRows = raw.rows.filter((r) => units(r[u]) >= o.k).map((r) => {
     const noisy = new Map<string, number>()
     const value = (key: string): number => {
       const x = qs.get(key)!
@@ -106,6 +121,10 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
       }
       return v
     }
+    return { r, value }
+  })
+  const kept = noisyRows.filter((x) => x.value('units') >= threshold)
+  const released = page(kept, checked).map(({ r, value }) => {
     return checked.outputs.map((out) => {
       if (out.role === 'group') return r[col(out.column!)]
       const d = out.dp!
@@ -134,5 +153,5 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     const k = out.dp!.kind
     return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' ? 'DOUBLE' : 'BIGINT' }
   })
-  return { columns: types, rows: released, suppressed: raw.rows.length - kept.length, mechanism: 'discrete-laplace', noiseScale, epsilonSpent: o.epsilon }
+  return { columns: types, rows: released, suppressed: null, mechanism: 'discrete-laplace', noiseScale, epsilonSpent: o.epsilon, delta }
 }

@@ -68,7 +68,7 @@ test('oracle: with noise off, released rows == DuckDB on the plaintext minus gro
     assert.equal(got.privacy.mechanism, 'none')
     assert.equal(got.privacy.epsilonSpent, 0)
     assert.ok(!got.columns.some((col) => col.name.startsWith('__w3a')))
-    suppressedSomewhere += got.privacy.suppressed
+    suppressedSomewhere += got.privacy.suppressed ?? 0
   }
   assert.ok(CASES.length >= 20)
   assert.ok(suppressedSomewhere > 0, 'the fixture has small groups that must be suppressed')
@@ -77,14 +77,18 @@ test('oracle: with noise off, released rows == DuckDB on the plaintext minus gro
 })
 
 test('DP: noisy release carries mechanism, scale and ε; differencing two queries stays noisy', async () => {
-  const base = { segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, epsilon: 1, bounds: { amount: [0, 100] as const }, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 1 } }
+  // δ 0.05: with 150 units over 3 regions, the default 1e-6 would withhold every region (below).
+  const base = { segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, epsilon: 1, delta: 0.05, bounds: { amount: [0, 100] as const }, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 1 } }
   const a = await runSqlAnalysis({ ...base, sql: 'SELECT region, count(*) AS n, sum(amount) AS s, avg(amount) AS a FROM data GROUP BY region ORDER BY region', rng: seededRng(3n) })
   assert.equal(a.privacy.mechanism, 'discrete-laplace')
   assert.equal(a.privacy.epsilonSpent, 1)
   assert.equal(a.privacy.epsilonLeft, 9)
   assert.deepEqual(Object.keys(a.privacy.noiseScale).sort(), ['a', 'n', 's'])
-  // 3 quantities (count, n(amount), s(amount)) → ε/3 each; count sensitivity C = 20.
-  assert.equal(a.privacy.noiseScale.n, 60)
+  // 4 quantities (count, n(amount), s(amount), and the unit count that selects groups) → ε/4
+  // each; count sensitivity C = 20.
+  assert.equal(a.privacy.noiseScale.n, 80)
+  assert.equal(a.privacy.suppressed, null)
+  assert.equal(a.privacy.delta, 0.05)
   assert.deepEqual(a.rows.map((r) => r[0]), ['east', 'north', 'south'])
   // Differencing: "everyone" minus "everyone but one unit's group" would isolate that unit; with DP
   // the difference over repeated runs has the noise's spread, not a fixed value.
@@ -107,7 +111,8 @@ test('DP contribution bounding spreads units over groups: with one group per uni
     segmentFiles: ds.files,
     privacyUnit: 'uid',
     policy,
-    epsilon: 1,
+    epsilon: 10,
+    delta: 0.1,
     contribution: { maxRowsPerUnit: 1, maxGroupsPerUnit: 1 },
     sql: 'SELECT visits, count(DISTINCT uid) AS u FROM data GROUP BY visits',
     rng: seededRng(5n),
@@ -131,6 +136,22 @@ test('a dataset with no privacy unit: each row is its own unit, and the row numb
   }
   conn.closeSync()
   inst.closeSync()
+})
+
+test('DP partition selection: a group just above k is withheld unless its noisy unit count clears k + ⌈b·ln(G/δ)⌉', async () => {
+  const sql = 'SELECT plan, count(*) AS n FROM data GROUP BY plan ORDER BY plan'
+  const base = { segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 1 } }
+  // Units per plan: free ≈ 128, pro ≈ 21, rare 1 (under k = 5).
+  const plain = await runSqlAnalysis(base)
+  assert.deepEqual(plain.rows.map((r) => r[0]), ['free', 'pro'])
+  assert.equal(plain.privacy.suppressed, 1)
+  // ε 1 over 2 quantities (count, units): b = 2, so δ 1e-6 needs ≥ 5 + 28 noisy units, δ 0.1 ≥ 5 + 5.
+  const strict = await runSqlAnalysis({ ...base, epsilon: 1, rng: seededRng(11n) })
+  assert.deepEqual(strict.rows.map((r) => r[0]), ['free'])
+  assert.deepEqual([strict.privacy.suppressed, strict.privacy.delta], [null, 1e-6])
+  const loose = await runSqlAnalysis({ ...base, epsilon: 1, delta: 0.1, rng: seededRng(11n) })
+  assert.deepEqual(loose.rows.map((r) => r[0]), ['free', 'pro'])
+  await assert.rejects(runSqlAnalysis({ ...base, epsilon: 1, delta: 0.5 }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /delta/.test(e.message))
 })
 
 test('budget: a query that would overspend is refused before it runs; the ledger is unchanged', async () => {

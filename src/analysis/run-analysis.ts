@@ -21,6 +21,8 @@ export type SqlAnalysisRequest = {
   sql: string
   /** ε for this query; 0 / absent = no DP noise (k threshold only). */
   epsilon?: number
+  /** δ of a DP release (default DEFAULT_DELTA): sets how far above k a group's noisy unit count must be. */
+  delta?: number
   /** Per-row clamp bounds per measure, required for DP sum/avg. */
   bounds?: Bounds
   contribution?: Contribution
@@ -36,7 +38,7 @@ export type SqlAnalysisRequest = {
 export type SqlAnalysisResult = {
   columns: { name: string; type: string }[]
   rows: unknown[][]
-  privacy: { k: number; suppressed: number; mechanism: Mechanism; noiseScale: Record<string, number>; epsilonSpent: number; epsilonLeft: number }
+  privacy: { k: number; suppressed: number | null; mechanism: Mechanism; noiseScale: Record<string, number>; epsilonSpent: number; epsilonLeft: number; delta: number | null }
 }
 
 /** The unit column added when a dataset declares no privacy unit: an identifier like any other. */
@@ -79,12 +81,12 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
     } else {
       const names = (await runner.query(`${checked.sql} LIMIT 0`, timeout)).columns.map((c) => c.name).slice(0, checked.outputs.length)
       const plan = await planDpQuery(parser, checked, { privacyUnit: unit, ...(req.bounds ? { bounds: req.bounds } : {}), ...(req.contribution ? { contribution: req.contribution } : {}) })
-      gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.rng ? { rng: req.rng } : {}) })
+      gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.delta !== undefined ? { delta: req.delta } : {}), ...(req.rng ? { rng: req.rng } : {}) })
     }
     return {
       columns: gated.columns,
       rows: gated.rows,
-      privacy: { k: req.policy.k, suppressed: gated.suppressed, mechanism: gated.mechanism, noiseScale: gated.noiseScale, epsilonSpent: gated.epsilonSpent, epsilonLeft },
+      privacy: { k: req.policy.k, suppressed: gated.suppressed, mechanism: gated.mechanism, noiseScale: gated.noiseScale, epsilonSpent: gated.epsilonSpent, delta: gated.delta, epsilonLeft },
     }
   } finally {
     await runner.close()

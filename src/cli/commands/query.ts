@@ -41,7 +41,7 @@ export function outputText(o: Pick<JobOutput, 'columns' | 'rows' | 'privacy'>): 
   return [
     table(rows, names),
     '',
-    `privacy  k=${p.k}  suppressed ${p.suppressed} row(s)  mechanism ${p.mechanism}` +
+    `privacy  k=${p.k}  ${p.suppressed === null ? 'suppressed rows not counted (DP)' : `suppressed ${p.suppressed} row(s)`}  mechanism ${p.mechanism}${p.delta === null ? '' : ` (δ ${p.delta})`}` +
       (scale.length ? `  noise scale ${scale.map(([c, s]) => `${c}:${Number(s.toPrecision(4))}`).join(' ')}` : ''),
     `         ε spent ${p.epsilonSpent}  ε left ${Number(p.epsilonLeft.toFixed(6))} (dataset)` +
       (p.analystEpsilonLeft === null ? '' : `, ${Number(p.analystEpsilonLeft.toFixed(6))} (your share)`),
@@ -56,6 +56,7 @@ export const queryCommand: Command = {
     sql: { type: 'string', placeholder: 'SQL', description: 'the query; the dataset is the table `data`' },
     'sql-file': { type: 'string', placeholder: 'FILE', description: 'read the query from a file instead' },
     epsilon: { type: 'string', placeholder: 'E', description: 'differential privacy: ε to spend (default 0: no noise, k-threshold only)' },
+    delta: { type: 'string', placeholder: 'D', description: 'DP: δ (default 0.000001, at most 0.1); larger releases groups closer to k' },
     bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: 'clamp bounds per measure, needed for DP sum/avg' },
     fee: { type: 'string', placeholder: 'TOKENS', description: 'worker fee on top of the credit (default 0)' },
     timeout: { type: 'string', placeholder: 'SECONDS', description: 'stop waiting after this long (default 600; the job goes on)' },
@@ -86,6 +87,10 @@ export const queryCommand: Command = {
     if (sql === undefined || sql.trim() === '') throw new W3aError('INVALID_ARGUMENT', 'give the query with --sql "SELECT …" or --sql-file FILE')
     const epsilon = epsilonOption(values['epsilon'])
     const bounds = boundsOption(values['bounds'])
+    const delta = values['delta']
+    if (delta !== undefined && (typeof delta !== 'string' || !/^(0(\.\d+)?|\d+(\.\d+)?[eE]-\d+)$/.test(delta))) {
+      throw new W3aError('INVALID_ARGUMENT', `--delta must be a number like 0.000001 or 1e-6, got "${String(delta)}"`)
+    }
     const timeout = values['timeout']
     if (timeout !== undefined && (typeof timeout !== 'string' || !/^\d{1,6}$/.test(timeout))) throw new W3aError('INVALID_ARGUMENT', `--timeout must be whole seconds, got "${String(timeout)}"`)
     const collateral = typeof values['collateral'] === 'string' ? readJsonFile(values['collateral']) : undefined
@@ -97,6 +102,7 @@ export const queryCommand: Command = {
       sql,
       ...(epsilon === undefined ? {} : { epsilon }),
       ...(bounds === undefined ? {} : { bounds }),
+      ...(delta === undefined ? {} : { delta: Number(delta) }),
       ...(fee === undefined ? {} : { fee }),
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) * 1000 }),
       ...(collateral === undefined ? {} : { collateral }),

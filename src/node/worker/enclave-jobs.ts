@@ -234,6 +234,7 @@ export async function runJob(p: {
       policy: release.policy,
       sql: request.sql,
       epsilon: privacy.epsilon,
+      ...(privacy.delta !== undefined ? { delta: privacy.delta } : {}),
       ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
     })

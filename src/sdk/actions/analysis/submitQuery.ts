@@ -25,6 +25,8 @@ export type SubmitQueryParameters = {
   sql: string
   /** ε to spend (0 or absent: no noise, k-threshold only). A multiple of 0.000001. */
   epsilon?: number
+  /** δ of a DP release (default 1e-6, at most 0.1): larger releases groups closer to k. */
+  delta?: number
   /** Per-measure clamp bounds [lower, upper], needed for DP sums and averages. */
   bounds?: PrivacyParams['bounds']
   /** Per-unit contribution bounds under DP. */
@@ -58,6 +60,7 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   if (fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${fee}`)
   const privacy = parsePrivacyParams({
     epsilon: params.epsilon ?? 0,
+    ...(params.delta !== undefined ? { delta: params.delta } : {}),
     ...(params.bounds ? { bounds: params.bounds } : {}),
     ...(params.contribution ? { contribution: params.contribution } : {}),
   })
