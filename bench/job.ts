@@ -17,7 +17,7 @@
  * the chain record and the attestation checked). W3A_BENCH_EPSILON > 0 asks for DP (bounds
  * amount 0:10000); the default 0 is the k-threshold only.
  * Per-job stages (cheap, no extra work): the client's from runQuery's onProgress (submit, wait,
- * verify, decrypt); the worker's from its devnet log line "job N completed (… fetch+decrypt+load X ms,
+ * verify, decrypt); the worker's from its devnet log line "job N completed (… fetch+decrypt X ms,
  * query Y ms) in Z ms" (Z: from reading the job to its result transaction mined; Z − X − Y is the
  * keeper release, sealing/signing and the transaction; wait − Z is pickup and polling lag).
  * Prints figures only (benchmarks never assert); p50 and p95 (nearest rank) in seconds, then
@@ -68,7 +68,7 @@ const log = (line: string) => {
   recentLog.push(line)
   if (recentLog.length > 50) recentLog.shift()
   if (VERBOSE) console.log(`  [devnet] ${line}`)
-  const m = /job (\d+) completed \((\d+) rows; fetch\+decrypt\+load (\d+) ms, query (\d+) ms\) in (\d+) ms/.exec(line)
+  const m = /job (\d+) completed \((\d+) rows; fetch\+decrypt (\d+) ms, query (\d+) ms\) in (\d+) ms/.exec(line)
   if (m) workerLines.set(m[1]!, { rows: Number(m[2]), fetch: Number(m[3]), query: Number(m[4]), total: Number(m[5]) })
 }
 
@@ -152,7 +152,7 @@ try {
     const s = r.stages
     console.log(
       `  job ${String(r.jobId).padStart(3)} (#${String(i + 1).padStart(2)}): ${ms(s.total)} = submit ${ms(s.submit)} + wait ${ms(s.wait)} + verify ${ms(s.verify)} + decrypt ${ms(s.decrypt)}` +
-        (w ? ` | worker ${ms(w.total)} (fetch+decrypt+load ${ms(w.fetch)}, query ${ms(w.query)}, rest ${ms(w.total - w.fetch - w.query)})` : ' | worker: no log line'),
+        (w ? ` | worker ${ms(w.total)} (fetch+decrypt ${ms(w.fetch)}, query ${ms(w.query)}, rest ${ms(w.total - w.fetch - w.query)})` : ' | worker: no log line'),
     )
   }
 
@@ -165,8 +165,8 @@ try {
   console.log(`client  verify (envelope, signature, chain record, quote):     median ${ms(med(runs.map((r) => r.stages.verify)))}`)
   console.log(`client  decrypt (open the sealed output):                      median ${ms(med(runs.map((r) => r.stages.decrypt)))}`)
   if (ws.length > 0) {
-    console.log(`worker  fetch+decrypt+load segments (enclave, overlapped):   median ${ms(med(ws.map((w) => w.fetch)))}`)
-    console.log(`worker  query (after the last segment: query + gate):          median ${ms(med(ws.map((w) => w.query)))}`)
+    console.log(`worker  fetch+decrypt segments (enclave):                      median ${ms(med(ws.map((w) => w.fetch)))}`)
+    console.log(`worker  query (DuckDB load + check + query + gate):            median ${ms(med(ws.map((w) => w.query)))}`)
     console.log(`worker  rest (analysis fetch, keeper release, seal, sign, tx): median ${ms(med(ws.map((w) => w.total - w.fetch - w.query)))}`)
     console.log(`worker  total (job read → result tx mined):                    median ${ms(med(ws.map((w) => w.total)))}`)
     const lag = runs.flatMap((r) => {

@@ -43,86 +43,12 @@ export type AnalysisRunner = {
 export const DEFAULT_TIMEOUT_MS = 30_000
 
 export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisRunner> {
-  const files = checkedFiles(opts.segmentFiles)
+  const files = opts.segmentFiles.map((f) => resolve(f))
   if (files.length === 0) throw new W3aError('INVALID_ARGUMENT', 'An analysis needs at least one segment file')
-  const db = await openDatabase(opts)
-  try {
-    // One statement over every file: DuckDB scans them in parallel.
-    const select = await db.columnsToLoad(files)
-    await db.conn().run(`CREATE TABLE data AS SELECT ${select}${db.rowUnit(0)} FROM ${readParquet(files)}`)
-    await db.lockDown()
-  } catch (e) {
-    throw await db.fail(e)
-  }
-  return db.runner
-}
-
-/** Loads segment files one by one as they arrive (a fetch still running), then locks down. */
-export type AnalysisLoader = {
-  /** Adds one file's rows; the first file fixes the columns (selectColumns runs then). Calls are queued. */
-  add(file: string): Promise<void>
-  /** No more files: locks DuckDB down and hands over the runner. */
-  finish(): Promise<AnalysisRunner>
-  /** Closes everything (after a failure elsewhere). */
-  abort(): Promise<void>
-}
-
-export async function openAnalysisLoader(opts: Omit<RunnerOptions, 'segmentFiles'>): Promise<AnalysisLoader> {
-  const db = await openDatabase(opts)
-  let select: string | undefined
-  let rows = 0
-  let queue: Promise<unknown> = Promise.resolve()
-  const addNow = async (file: string): Promise<void> => {
-    const [path] = checkedFiles([file])
-    try {
-      const statement = select === undefined ? 'CREATE TABLE data AS' : 'INSERT INTO data'
-      select ??= await db.columnsToLoad([path!])
-      await db.conn().run(`${statement} SELECT ${select}${db.rowUnit(rows)} FROM ${readParquet([path!])}`)
-      rows = Number((await db.conn().runAndReadAll('SELECT count(*) FROM data')).getRows()[0]![0])
-    } catch (e) {
-      throw await db.fail(e)
-    }
-  }
-  return {
-    add(file) {
-      const next = queue.then(() => addNow(file))
-      queue = next.catch(() => undefined)
-      return next
-    },
-    async finish() {
-      await queue
-      try {
-        if (select === undefined) throw new W3aError('INPUT_MALFORMED', 'The dataset has no segments to analyse')
-        await db.lockDown()
-      } catch (e) {
-        throw await db.fail(e)
-      }
-      return db.runner
-    },
-    async abort() {
-      await queue
-      await db.runner.close()
-    },
-  }
-}
-
-function checkedFiles(segmentFiles: readonly string[]): string[] {
-  const files = segmentFiles.map((f) => resolve(f))
   for (const f of files) {
     // DuckDB expands globs: a * ? [ in a path would read other files.
     if (/[*?[]/.test(f)) throw new W3aError('INVALID_ARGUMENT', 'Segment file names with * ? or [ are not supported')
   }
-  return files
-}
-
-const readParquet = (files: readonly string[]) => `read_parquet([${files.map(sqlString).join(', ')}])`
-
-/**
- * The in-memory DuckDB, its runner, and the steps of loading: which columns to load, the row
- * unit, the lock-down, and cleanup on failure. The only SQL text before the lock-down is our
- * own: file names and column names, quoted.
- */
-async function openDatabase(opts: Omit<RunnerOptions, 'segmentFiles'>) {
   const ownSpill = opts.spillDir === undefined
   const spill = opts.spillDir ?? (await mkdtemp(join(tmpdir(), 'w3a-analysis-')))
   let instance: DuckDBInstance | undefined
@@ -174,37 +100,28 @@ async function openDatabase(opts: Omit<RunnerOptions, 'segmentFiles'>) {
       temp_directory: spill,
     })
     conn = await instance.connect()
-  } catch (e) {
-    await cleanup()
-    throw new W3aError('INTERNAL', `DuckDB could not start: ${duckdbMessage(e)}`, { cause: e })
-  }
-  /** Rows are numbered from `offset` + 1, so files loaded one by one keep distinct row units. */
-  const rowUnit = (offset: number) => (opts.rowUnit === undefined ? '' : `, ${offset} + row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`)
-  return {
-    runner,
-    conn: live,
-    rowUnit,
-    /** The select list: every column, or what selectColumns keeps of the files' schema (footers only). */
-    async columnsToLoad(files: readonly string[]): Promise<string> {
-      if (!opts.selectColumns) return '*'
-      const described = await live().runAndReadAll(`DESCRIBE SELECT *${rowUnit(0)} FROM ${readParquet(files)}`)
+    // Load first (the only SQL text here is our own file list and column names, quoted), then
+    // shut every door: after this no file, not even the segments, is readable and no setting can change.
+    const source = `read_parquet([${files.map(sqlString).join(', ')}])`
+    const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
+    let select = '*'
+    if (opts.selectColumns) {
+      const described = await conn.runAndReadAll(`DESCRIBE SELECT *${rowUnit} FROM ${source}`)
       const schema = described.getRows().map((row) => ({ name: String(row[0]), type: String(row[1]) }))
       const keep = new Set((await opts.selectColumns(schema, parserOf(runner))).map((c) => c.toLowerCase()))
       const loaded = schema.filter((c) => keep.has(c.name.toLowerCase()) && c.name !== opts.rowUnit)
       // An empty select list is no SQL; keep one column so that count(*) still counts rows.
-      return (loaded.length > 0 ? loaded : schema.slice(0, 1)).map((c) => sqlIdent(c.name)).join(', ')
-    },
-    /** After this no file, not even the segments, is readable and no setting can change. */
-    async lockDown(): Promise<void> {
-      await live().run('SET enable_external_access = false')
-      await live().run('SET lock_configuration = true')
-    },
-    /** Closes everything; the error to throw (W3aErrors as they are, DuckDB's as INPUT_MALFORMED). */
-    async fail(e: unknown): Promise<W3aError> {
-      await cleanup()
-      return e instanceof W3aError ? e : new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
-    },
+      select = (loaded.length > 0 ? loaded : schema.slice(0, 1)).map((c) => sqlIdent(c.name)).join(', ')
+    }
+    await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    await conn.run('SET enable_external_access = false')
+    await conn.run('SET lock_configuration = true')
+  } catch (e) {
+    await cleanup()
+    if (e instanceof W3aError) throw e
+    throw new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
   }
+  return runner
 }
 
 /** DuckDB's own parser through the runner: SQL text → parse tree JSON and back, nothing executed. */

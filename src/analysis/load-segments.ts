@@ -38,11 +38,6 @@ export type LoadSegmentsParameters = {
   concurrency?: number
   /** Called after each segment is written (`done` segments so far, `bytes` of plaintext so far). */
   onProgress?: (p: LoadSegmentsProgress) => void
-  /**
-   * Hands each complete file on (e.g. to DuckDB) while the other segments still load; its
-   * lane waits for it. Its error stops the load and is thrown as it is (not as the segment's).
-   */
-  onSegment?: (file: string, index: number) => Promise<void>
 }
 
 export type LoadSegmentsReturnType = {
@@ -68,15 +63,8 @@ const CAR_OVERHEAD_FIXED = 1024 * 1024
 /** Thrown into the other segments' loops once one segment failed; never reported. */
 class Stopped extends Error {}
 
-/** An error of the caller's onSegment, carried through the lane unwrapped. */
-class ConsumerFailed extends Error {
-  constructor(readonly error: unknown) {
-    super('onSegment failed')
-  }
-}
-
 export async function loadSegments(params: LoadSegmentsParameters): Promise<LoadSegmentsReturnType> {
-  const { manifest, dek, fetchCar, dir, onProgress, onSegment } = params
+  const { manifest, dek, fetchCar, dir, onProgress } = params
   const concurrency = params.concurrency ?? DEFAULT_LOAD_CONCURRENCY
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new W3aError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${concurrency}`)
@@ -138,12 +126,6 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
     bytes += written
     done++
     onProgress?.({ done, total, bytes })
-    if (onSegment) {
-      stopCheck()
-      await onSegment(path, index).catch((e: unknown) => {
-        throw new ConsumerFailed(e)
-      })
-    }
   }
 
   async function lane(): Promise<void> {
@@ -154,7 +136,7 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
       } catch (e) {
         // Another segment failed first: this one was stopped (maybe wrapped by the CAR reader).
         if (e instanceof Stopped || failure !== undefined) return
-        failure ??= { error: e instanceof ConsumerFailed ? e.error : segmentError(index, segments[index]!.cid, e) }
+        failure ??= { error: segmentError(index, segments[index]!.cid, e) }
         return
       }
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { after, before, test } from 'node:test'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { W3aError, isW3aError } from '../core/errors.js'
+import { isW3aError } from '../core/errors.js'
 import { chargeBudget, EMPTY_LEDGER } from './budget.js'
 import { DATASET_SQL, makeDataset, POLICY, seededRng } from './fixture.test.js'
 import { ROW_UNIT, runSqlAnalysis } from './run-analysis.js'
@@ -152,27 +152,6 @@ test('DP partition selection: a group just above k is withheld unless its noisy 
   const loose = await runSqlAnalysis({ ...base, epsilon: 1, delta: 0.1, rng: seededRng(11n) })
   assert.deepEqual(loose.rows.map((r) => r[0]), ['free', 'pro'])
   await assert.rejects(runSqlAnalysis({ ...base, epsilon: 1, delta: 0.5 }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /delta/.test(e.message))
-})
-
-test('a feed of segments loads each as it arrives: same answers; its failures and refusals come through as they are', async () => {
-  const feed = (files: readonly string[]) => async (add: (file: string) => Promise<void>) => {
-    for (const f of [...files].reverse()) await add(f) // any order
-  }
-  const sql = 'SELECT region, device, count(*) AS n, sum(amount) AS s FROM data GROUP BY region, device ORDER BY region, device'
-  const whole = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql })
-  const fed = await runSqlAnalysis({ segmentFiles: feed(ds.files), privacyUnit: 'uid', policy: POLICY, sql })
-  assert.deepEqual(norm(fed.rows, true), norm(whole.rows, true))
-  assert.equal(fed.privacy.suppressed, whole.privacy.suppressed)
-  // Row units stay distinct across files loaded one by one.
-  const rows = await runSqlAnalysis({ segmentFiles: feed(ds.files), privacyUnit: null, policy: POLICY, sql: `SELECT count(DISTINCT ${ROW_UNIT}) AS u, count(*) AS n FROM data` })
-  assert.deepEqual(rows.rows, [[2000n, 2000n]])
-  await assert.rejects(runSqlAnalysis({ segmentFiles: feed(ds.files), privacyUnit: 'uid', policy: POLICY, sql: 'SELECT uid FROM data' }), (e) => isW3aError(e, 'QUERY_REFUSED'))
-  const broken = async (add: (file: string) => Promise<void>) => {
-    await add(ds.files[0]!)
-    throw new W3aError('BLOCK_HASH_MISMATCH', 'segment 1 was tampered with')
-  }
-  await assert.rejects(runSqlAnalysis({ segmentFiles: broken, privacyUnit: 'uid', policy: POLICY, sql }), (e) => isW3aError(e, 'BLOCK_HASH_MISMATCH'))
-  await assert.rejects(runSqlAnalysis({ segmentFiles: async () => undefined, privacyUnit: 'uid', policy: POLICY, sql }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
 })
 
 test('budget: a query that would overspend is refused before it runs; the ledger is unchanged', async () => {

@@ -7,20 +7,12 @@ import type { CustodyPolicy } from '../custody/policy.js'
 import { checkBudget, EMPTY_LEDGER, type EpsilonLedger } from './budget.js'
 import type { Rng } from './dp-noise.js'
 import { planDpQuery, type Bounds, type Contribution } from './dp-query.js'
-import { openAnalysisLoader, openAnalysisRunner, parserOf, type AnalysisRunner, type RunnerOptions } from './duckdb-runner.js'
+import { openAnalysisRunner, parserOf } from './duckdb-runner.js'
 import { gateDp, gateThreshold, type Mechanism } from './privacy-gate.js'
 import { checkSql, type CheckedQuery } from './sql-checker.js'
 
-/**
- * Segment files that arrive one by one: the feed calls `add` for each file once it is complete
- * (and waits for it) and resolves when there are no more. DuckDB loads one file while the feed
- * fetches and decrypts the next.
- */
-export type SegmentFeed = (add: (file: string) => Promise<void>) => Promise<void>
-
 export type SqlAnalysisRequest = {
-  /** Decrypted Parquet segments: all of them, or a feed that delivers them as they are decrypted. */
-  segmentFiles: readonly string[] | SegmentFeed
+  segmentFiles: string[]
   /** Expected columns of `data` (from the manifest); checked against the loaded segments. */
   schema?: { name: string; type?: string }[]
   /** The privacy unit column; null: the dataset declares none, and each row is its own unit (ROW_UNIT). */
@@ -61,7 +53,8 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
   const unit = req.privacyUnit ?? ROW_UNIT
   const dp = epsilon > 0
   let checked: CheckedQuery | undefined
-  const options: Omit<RunnerOptions, 'segmentFiles'> = {
+  const runner = await openAnalysisRunner({
+    segmentFiles: req.segmentFiles,
     ...(req.privacyUnit === null ? { rowUnit: ROW_UNIT } : {}),
     ...(req.memoryLimit ? { memoryLimit: req.memoryLimit } : {}),
     ...(req.threads ? { threads: req.threads } : {}),
@@ -77,8 +70,7 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
       checked = await checkSql(parser, req.sql, { columns: columns.map((c) => c.name), privacyUnit: unit, policy: req.policy, dp })
       return [unit, ...referencedColumns(checked.node)]
     },
-  }
-  const runner = typeof req.segmentFiles === 'function' ? await loadFed(req.segmentFiles, options) : await openAnalysisRunner({ ...options, segmentFiles: [...req.segmentFiles] })
+  })
   try {
     if (checked === undefined) throw new W3aError('INTERNAL', 'The runner loaded data without checking the query')
     const parser = runnerParser(runner)
@@ -99,18 +91,6 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
   } finally {
     await runner.close()
   }
-}
-
-/** Runs the feed into a loader; a failure on either side closes DuckDB and is thrown as it is. */
-async function loadFed(feed: SegmentFeed, options: Omit<RunnerOptions, 'segmentFiles'>): Promise<AnalysisRunner> {
-  const loader = await openAnalysisLoader(options)
-  try {
-    await feed((file) => loader.add(file))
-  } catch (e) {
-    await loader.abort()
-    throw e
-  }
-  return loader.finish()
 }
 
 /** Every column name a parse tree refers to (COLUMN_REF nodes; aliases too, which match no column). */

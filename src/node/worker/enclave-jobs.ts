@@ -216,23 +216,19 @@ export async function runJob(p: {
     const manifest = decodeManifest(manifestBytes)
     if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
     await mkdir(dir, { recursive: true, mode: 0o700 })
-    let t1 = t0
-    const result = await runSqlAnalysis({
-      // DuckDB loads each segment as soon as it is decrypted, while the next ones are fetched.
-      segmentFiles: async (add) => {
-        await loadSegments({
-          manifest,
-          dek: release.dek,
-          dir,
-          fetchCar: async (cid: CID) => {
-            const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
-            if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
-            return res.body as unknown as AsyncIterable<Uint8Array>
-          },
-          onSegment: (file) => add(file),
-        })
-        t1 = performance.now()
+    const { files } = await loadSegments({
+      manifest,
+      dek: release.dek,
+      dir,
+      fetchCar: async (cid: CID) => {
+        const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
+        if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
+        return res.body as unknown as AsyncIterable<Uint8Array>
       },
+    })
+    const t1 = performance.now()
+    const result = await runSqlAnalysis({
+      segmentFiles: files,
       schema: manifest.schema.columns,
       privacyUnit: manifest.privacyUnit,
       policy: release.policy,

@@ -106,7 +106,7 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     writeFileAtomic(resultFile(envelope.jobId), toJsonText(envelope))
     await p.sendOwnTx(envelope.status === 'completed' ? 'submitResult' : 'submitFailure', job.id)
     await p.caller.call('jobDone', { jobId: job.id })
-    const what = envelope.status === 'completed' ? `completed (${stats.rows} rows; fetch+decrypt+load ${stats.fetchMs.toFixed(0)} ms, query ${stats.queryMs.toFixed(0)} ms)` : `failed: ${envelope.report.reason}`
+    const what = envelope.status === 'completed' ? `completed (${stats.rows} rows; fetch+decrypt ${stats.fetchMs.toFixed(0)} ms, query ${stats.queryMs.toFixed(0)} ms)` : `failed: ${envelope.report.reason}`
     p.log(`job ${job.id} ${what} in ${(performance.now() - started).toFixed(0)} ms`)
   }
 
