@@ -22,6 +22,7 @@ import { ByteReader, ByteWriter, malformed } from './canonical.js'
 import { PersistentMap } from './persistent-map.js'
 import { canonicalPolicyJson, parsePolicy } from './policy.js'
 import type { JobChargeRecord } from './job-charge.js'
+import { REFUSAL_REASONS } from './receipt.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 
 const MAGIC = new TextEncoder().encode('W3CS')
@@ -135,6 +136,7 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
     const charged = r.bool()
     const reason = r.string()
     if (charged !== (reason === '')) throw malformed('snapshot job charge status and reason disagree')
+    if (!charged && !(REFUSAL_REASONS as readonly string[]).includes(reason)) throw malformed('snapshot job charge has an unknown refusal reason')
     const record = { analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros, index, status: charged ? 'charged' : 'refused', ...(charged ? {} : { reason }) }
     jobCharges = jobCharges.set(key, Object.freeze(record) as JobChargeRecord)
   }
