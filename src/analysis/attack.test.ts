@@ -142,6 +142,16 @@ const RELEASED_ONLY_AS_K = [
   "SELECT region, count(DISTINCT uid) FROM data WHERE plan IN ('rare', 'pro') GROUP BY region",
 ]
 
+test('a value that does not convert is NULL, not an error: a failure cannot tell which values exist', async () => {
+  // plan is text: with CAST erroring, this query failed exactly when a 'tiny' row existed.
+  for (const sql of ["SELECT count(*) AS n FROM data WHERE region = 'tiny' AND CAST(plan AS INTEGER) > 0", "SELECT region, count(*) FROM data WHERE plan::INTEGER IS NULL GROUP BY region"]) {
+    const r = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql })
+    assert.ok(r.rows.every((row) => row.length > 0), sql)
+  }
+  const all = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql: 'SELECT count(*) AS n FROM data WHERE plan::INTEGER IS NULL' })
+  assert.deepEqual(all.rows, [[2000n]])
+})
+
 test('tiny-group queries are released only as ≥ k aggregates', async () => {
   const inst = await DuckDBInstance.create(':memory:')
   const conn = await inst.connect()

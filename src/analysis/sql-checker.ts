@@ -192,6 +192,9 @@ class Checker {
       else refuse(String(m.type).replace('_MODIFIER', ''))
     }
 
+    // Every cast becomes TRY_CAST (NULL, not an error, on a value that does not convert): whether
+    // a query fails must not depend on the data, or a failure would tell which values exist.
+    tryCasts(node)
     // Canonical SQL: the checked tree without LIMIT, plus count(DISTINCT unit) AS __w3a_units.
     const tree = structuredClone(node)
     zeroLocations(tree)
@@ -533,6 +536,15 @@ export function fn(name: string, children: Node[], o: { distinct?: boolean; alia
 }
 
 /** SQL text for a checked (or self-built) SELECT node. */
+/** Marks every CAST in a parse tree as TRY_CAST, in place. */
+function tryCasts(n: unknown): void {
+  if (Array.isArray(n)) return n.forEach(tryCasts)
+  if (n === null || typeof n !== 'object') return
+  const o = n as Record<string, unknown>
+  if (o['class'] === 'CAST') o['try_cast'] = true
+  Object.values(o).forEach(tryCasts)
+}
+
 export async function deserialize(parser: SqlParser, node: Node): Promise<string> {
   const text = await parser.deserialize(JSON.stringify({ error: false, statements: [{ node, named_param_map: [] }] }))
   if (typeof text !== 'string' || text.length === 0) throw new W3aError('INTERNAL', 'DuckDB could not re-generate the checked query')
