@@ -9,7 +9,7 @@ import type { Rng } from './dp-noise.js'
 import { planDpQuery, type Bounds, type Contribution } from './dp-query.js'
 import { openAnalysisRunner, parserOf } from './duckdb-runner.js'
 import { gateDp, gateThreshold, type Mechanism } from './privacy-gate.js'
-import { checkSql, type CheckedQuery } from './sql-checker.js'
+import { checkSql, eachNode, type CheckedQuery } from './sql-checker.js'
 
 export type SqlAnalysisRequest = {
   segmentFiles: string[]
@@ -96,16 +96,9 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
 /** Every column name a parse tree refers to (COLUMN_REF nodes; aliases too, which match no column). */
 export function referencedColumns(node: unknown): string[] {
   const out = new Set<string>()
-  const walk = (n: unknown): void => {
-    if (Array.isArray(n)) return n.forEach(walk)
-    if (n === null || typeof n !== 'object') return
-    const o = n as Record<string, unknown>
-    if (o['class'] === 'COLUMN_REF' && Array.isArray(o['column_names'])) {
-      const last = o['column_names'][o['column_names'].length - 1]
-      if (typeof last === 'string') out.add(last)
-    }
-    Object.values(o).forEach(walk)
-  }
-  walk(node)
+  eachNode(node, (o) => {
+    const names = o.column_names
+    if (o.class === 'COLUMN_REF' && Array.isArray(names) && typeof names.at(-1) === 'string') out.add(names.at(-1) as string)
+  })
   return [...out]
 }

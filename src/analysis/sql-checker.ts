@@ -515,13 +515,19 @@ function isConstantTree(e: Node): boolean {
 }
 
 /** DuckDB writes "no location" as 2^64-1, which JSON.parse rounds; json_deserialize_sql then rejects it. */
-export function zeroLocations(n: unknown): void {
-  if (Array.isArray(n)) n.forEach(zeroLocations)
+/** Calls `visit` on every object in a parse tree (JSON), depth first, parents before children. */
+export function eachNode(n: unknown, visit: (o: Node) => void): void {
+  if (Array.isArray(n)) n.forEach((c) => eachNode(c, visit))
   else if (n !== null && typeof n === 'object') {
-    const o = n as Node
-    if ('query_location' in o) o.query_location = 0
-    Object.values(o).forEach(zeroLocations)
+    visit(n as Node)
+    Object.values(n).forEach((c) => eachNode(c, visit))
   }
+}
+
+export function zeroLocations(n: unknown): void {
+  eachNode(n, (o) => {
+    if ('query_location' in o) o.query_location = 0
+  })
 }
 
 export function colRef(name: string, alias = ''): Node {
@@ -538,11 +544,9 @@ export function fn(name: string, children: Node[], o: { distinct?: boolean; alia
 /** SQL text for a checked (or self-built) SELECT node. */
 /** Marks every CAST in a parse tree as TRY_CAST, in place. */
 function tryCasts(n: unknown): void {
-  if (Array.isArray(n)) return n.forEach(tryCasts)
-  if (n === null || typeof n !== 'object') return
-  const o = n as Record<string, unknown>
-  if (o['class'] === 'CAST') o['try_cast'] = true
-  Object.values(o).forEach(tryCasts)
+  eachNode(n, (o) => {
+    if (o.class === 'CAST') o.try_cast = true
+  })
 }
 
 export async function deserialize(parser: SqlParser, node: Node): Promise<string> {
