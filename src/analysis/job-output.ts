@@ -11,10 +11,11 @@
  * The output is HPKE-sealed to the request's result key (info "w3a/result/v1", aad =
  * abi.encode(chainId, jobs, jobId, worker)); the envelope with the worker's signature is public.
  */
-import { encodeAbiParameters, hexToBytes, keccak256, stringToHex, type Address, type Hex } from 'viem'
+import { hexToBytes, keccak256, stringToHex, type Hex } from 'viem'
+import { jobWorkerAad, type JobWorkerBinding } from '../chain/jobs.js'
 import { W3aError } from '../core/errors.js'
 import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
-import { canonicalJson, type AnalysisDomain } from './analysis-request.js'
+import { canonicalJson } from './analysis-request.js'
 import type { Mechanism } from './privacy-gate.js'
 
 export type ReleasePrivacy = {
@@ -61,11 +62,8 @@ export function outputHash(out: JobOutput): Hex {
   return keccak256(stringToHex(`w3a.output.v1\n${canonicalOutput(out)}`))
 }
 
-export type ResultAad = AnalysisDomain & { jobId: bigint; worker: Address }
-
-function aadOf(p: ResultAad): Uint8Array {
-  return hexToBytes(encodeAbiParameters([{ type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }], [BigInt(p.chainId), p.jobs, p.jobId, p.worker]))
-}
+export type ResultAad = JobWorkerBinding
+const aadOf = jobWorkerAad
 
 /** Seals bytes (an output, or a failure's detail) to the analyst's result key. */
 export async function sealToAnalyst(p: ResultAad & { resultKey: Hex }, plaintext: Uint8Array): Promise<{ enc: Uint8Array; ciphertext: Uint8Array }> {

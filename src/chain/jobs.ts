@@ -1,4 +1,4 @@
-import { encodeAbiParameters, keccak256, stringToHex, type Address, type Hex, type LocalAccount } from 'viem'
+import { encodeAbiParameters, hexToBytes, keccak256, stringToHex, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { assertBytes32 } from './dataset.js'
 
@@ -108,6 +108,14 @@ export function inputCidsHashFor(manifestCid: string): Hex {
 
 /** Where a digest is valid: the chain and the Jobs contract. */
 export type JobsDomain = { chainId: number; jobs: Address }
+
+/** One job on one worker: what a sealed release or output is bound to. */
+export type JobWorkerBinding = JobsDomain & { jobId: bigint; worker: Address }
+
+/** abi.encode(chainId, jobs, jobId, worker): the HPKE AAD of a job's release and of its output. */
+export function jobWorkerAad(p: JobWorkerBinding): Uint8Array {
+  return hexToBytes(encodeAbiParameters([{ type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }], [BigInt(p.chainId), p.jobs, p.jobId, p.worker]))
+}
 
 export type ResultDigestParameters = JobsDomain & {
   jobId: bigint

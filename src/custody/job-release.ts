@@ -3,7 +3,8 @@
  * from the inbox (job-charge.ts) with exactly the fields the job carries on chain, and only
  * while the dataset still exists: a Delete after the charge still stops the release.
  */
-import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, type Address, type Hex } from 'viem'
+import { jobWorkerAad, type JobWorkerBinding } from '../chain/jobs.js'
 import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
 import { jobChargeKey, type JobCharge } from './job-charge.js'
 import { parsePolicy, type CustodyPolicy } from './policy.js'
@@ -61,13 +62,10 @@ export type JobRelease = {
   analystEpsilonLeft: number | null
 }
 
-export type JobReleaseAad = { chainId: number; jobs: Address; jobId: bigint; worker: Address }
+export type JobReleaseAad = JobWorkerBinding
 
 const RELEASE_INFO = new TextEncoder().encode('w3a/job-release/v1')
-
-function releaseAad(p: JobReleaseAad): Uint8Array {
-  return hexToBytes(encodeAbiParameters([{ type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }], [BigInt(p.chainId), p.jobs, p.jobId, p.worker]))
-}
+const releaseAad = jobWorkerAad
 
 export async function sealJobRelease(p: JobReleaseAad & { workerHpkeKey: Uint8Array; release: JobRelease }): Promise<{ enc: Hex; ciphertext: Hex }> {
   const r = p.release

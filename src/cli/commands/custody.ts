@@ -7,8 +7,8 @@ import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../com
 import { clientFromOptions } from '../client-from-options.js'
 import { datasetIdArg } from './dataset.js'
 
-function addressArg(raw: string, what: string): Address {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `${what} "${raw}" is not an EVM address`)
+export function addressArg(raw: string, what: string): Address {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `${what} must be an EVM address (0x + 40 hex digits), got "${raw}"`)
   return raw as Address
 }
 

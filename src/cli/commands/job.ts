@@ -1,6 +1,7 @@
 import { formatUnits } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { JOB_STATUSES, type JobStatus } from '../../chain/index.js'
+import { epsilonOfMicros } from '../../custody/job-charge.js'
 import { getJob, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -11,8 +12,6 @@ import { datasetIdArg } from './dataset.js'
 
 const short = (hex: string) => `${hex.slice(0, 8)}…${hex.slice(-4)}`
 const iso = (unix: number) => (unix ? new Date(unix * 1000).toISOString() : '-')
-/** ε is stored on chain in millionths. */
-const epsilonOf = (micros: bigint) => Number(micros) / 1e6
 
 function jobIdArg(raw: string): bigint {
   if (!/^\d{1,20}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `"${raw}" is not a job id (a number)`, { details: ['List ids with `w3a job ls`.'] })
@@ -73,7 +72,7 @@ export const jobShowCommand: Command = {
     const client = await clientFromOptions(values)
     const [job, token] = await Promise.all([getJob(client, { id }), getTokenInfo(client)])
     const tokens = (x: bigint) => `${formatUnits(x, token.decimals)} ${token.symbol}`
-    const epsilon = epsilonOf(job.epsilonMicros)
+    const epsilon = epsilonOfMicros(job.epsilonMicros)
     const lines = [
       `job ${job.id}  (${job.status})`,
       `  analyst       ${job.analyst}`,

@@ -4,14 +4,13 @@ import { buyCredits, getCredits, getTokenInfo, listMarket, listOnMarket, type To
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, usageLine, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
+import { addressArg } from './custody.js'
 import { datasetIdArg } from './dataset.js'
 
 export const amountText = (a: TokenAmount) => `${a.formatted} ${a.symbol}`
 
 export function addressOption(raw: string | boolean | undefined, flag: string): Address | undefined {
-  if (raw === undefined) return undefined
-  if (typeof raw !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(raw)) throw new W3aError('INVALID_ARGUMENT', `${flag} must be an EVM address (0x + 40 hex digits), got "${String(raw)}"`)
-  return raw as Address
+  return raw === undefined ? undefined : addressArg(String(raw), flag)
 }
 
 /** A token amount flag (`2`, `0.5`) in base units, checked against the token's decimals. */

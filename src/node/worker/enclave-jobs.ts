@@ -16,8 +16,9 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
+import type { JobView } from './job-view.js'
 import { W3aError, isW3aError } from '../../core/errors.js'
-import { inputCidsHashFor, signFailure, signResult, type Job } from '../../chain/index.js'
+import { inputCidsHashFor, signFailure, signResult } from '../../chain/index.js'
 import {
   analysisHash,
   epsilonMicros,
@@ -43,8 +44,6 @@ import { verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
 
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
 
-/** The job as the host read it from chain (the enclave re-checks what it can). */
-export type JobView = Pick<Job, 'id' | 'status' | 'analyst' | 'worker' | 'datasetId' | 'analysisHash' | 'privacyParamsHash' | 'inputCidsHash' | 'epsilonMicros'>
 
 export type WorkerOnChain = { address: Address; hpkePublicKey: Hex; isCompute: boolean; eligible: boolean; measurementAllowed: boolean }
 

@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
 import { analysisKeyDigest } from '../../analysis/index.js'
-import { releaseJob, runJob, type JobDomain, type JobTx, type JobView, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
+import { releaseJob, runJob, type JobDomain, type JobTx, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
+import type { JobView } from './job-view.js'
 import { W3aError } from '../../core/errors.js'
 import {
   type EnclaveBackend,

@@ -14,7 +14,8 @@ import { getJob, jobsAbi, listWorkers, type ChainPublicClient } from '../../chai
 import type { ResultEnvelope } from '../../analysis/index.js'
 import type { EnclaveCaller } from './enclave-rpc.js'
 import type { EnclaveInfo, OwnTxKind } from './enclave-service.js'
-import type { JobView, ReleaseOutcome } from './enclave-jobs.js'
+import type { ReleaseOutcome } from './enclave-jobs.js'
+import { jobViewOf, type JobView } from './job-view.js'
 
 export type JobLoopParameters = {
   publicClient: ChainPublicClient
@@ -87,17 +88,7 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     if (job.status !== 'open' || job.worker.toLowerCase() !== me) return
     const started = performance.now()
     const blob = await fetchAnalysis(job.analysisCid)
-    const view: JobView = {
-      id: job.id,
-      status: job.status,
-      analyst: job.analyst,
-      worker: job.worker,
-      datasetId: job.datasetId,
-      analysisHash: job.analysisHash,
-      privacyParamsHash: job.privacyParamsHash,
-      inputCidsHash: job.inputCidsHash,
-      epsilonMicros: job.epsilonMicros,
-    }
+    const view = jobViewOf(job)
     const outcome = blob ? await askRelease(view, blob) : ({ ok: false, reason: 'bad-analysis', retry: false } as const)
     if (!outcome.ok && (outcome.reason === 'job-not-open' || outcome.reason === 'not-assigned-worker')) return
     const release = outcome.ok ? { sealed: outcome.sealed } : { refused: outcome.reason }

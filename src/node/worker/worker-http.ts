@@ -1,7 +1,8 @@
 import type { Address } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { getJob, getWorker, type ChainPublicClient } from '../../chain/index.js'
-import type { JobView, WorkerOnChain } from './enclave-jobs.js'
+import type { WorkerOnChain } from './enclave-jobs.js'
+import { jobViewOf } from './job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import type { FetchHandler } from '../http-server.js'
@@ -89,7 +90,7 @@ export function createWorkerHttp(params: {
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: BigInt(body.jobId) })
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
-        const view: JobView = { id: job.id, status: job.status, analyst: job.analyst, worker: job.worker, datasetId: job.datasetId, analysisHash: job.analysisHash, privacyParamsHash: job.privacyParamsHash, inputCidsHash: job.inputCidsHash, epsilonMicros: job.epsilonMicros }
+        const view = jobViewOf(job)
         const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
       }

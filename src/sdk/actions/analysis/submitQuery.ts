@@ -83,22 +83,7 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   const { cid, car } = await carOfBlock(sealed, raw.code)
   await client.gateway.postCar(car)
 
-  const r = await submitJob(walletFor(network, account), {
-    jobs,
-    datasetId: params.id,
-    analysisCid: cid.toString(),
-    analysisHash: analysisHash(request),
-    privacyParamsHash: privacyParamsHash(privacy),
-    epsilonMicros: epsilonMicros(privacy),
-    fee,
-  })
-  return {
-    jobId: r.jobId,
-    hash: r.hash,
-    analysisCid: cid.toString(),
-    analysisHash: analysisHash(request),
-    privacyParamsHash: privacyParamsHash(privacy),
-    worker: r.worker,
-    deadline: r.deadline,
-  }
+  const committed = { analysisCid: cid.toString(), analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy) }
+  const r = await submitJob(walletFor(network, account), { jobs, datasetId: params.id, ...committed, epsilonMicros: epsilonMicros(privacy), fee })
+  return { jobId: r.jobId, hash: r.hash, ...committed, worker: r.worker, deadline: r.deadline }
 }

@@ -32,9 +32,9 @@ export async function waitForJob(client: W3aClient, params: WaitForJobParameters
     if (worker !== undefined && worker !== job.worker) params.onReassigned?.(job)
     worker = job.worker
     // The wall clock first, so that a poll costs one read until the deadline is near.
-    const late = client.account !== undefined && Date.now() / 1000 > job.deadline && Number((await publicClient.getBlock({ blockTag: 'latest' })).timestamp) > job.deadline
-    if (late && client.account) {
-      await timeoutJob(walletFor(network, client.account), { jobs: network.contracts.jobs, jobId: job.id }).catch(() => undefined) // someone else may have called it first
+    const account = client.account
+    if (account && Date.now() / 1000 > job.deadline && Number((await publicClient.getBlock({ blockTag: 'latest' })).timestamp) > job.deadline) {
+      await timeoutJob(walletFor(network, account), { jobs: network.contracts.jobs, jobId: job.id }).catch(() => undefined) // someone else may have called it first
       continue
     }
     if (Date.now() > until) {
