@@ -1,15 +1,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
+import { readFileSync } from 'node:fs'
 import { bytesToHex, keccak256 } from 'viem'
 import { verifyDcapQuote, dcapQuoteFields } from './dcap.js'
 import { isW3aError, type W3aError } from '../core/errors.js'
+import { TEE_SAMPLES as SAMPLES } from '../../test/fixtures/tee-samples.js'
 
-// Real Intel quotes + collateral (shared/tee-samples/README.md). Missing samples are a failure, never a skip.
-const SAMPLES = fileURLToPath(new URL('../../../shared/tee-samples/', import.meta.url))
-if (!existsSync(SAMPLES)) throw new Error(`TEE samples not found at ${SAMPLES}: these tests need shared/tee-samples next to the repo`)
+// Real Intel quotes + collateral (test/fixtures/tee-samples/README.md).
 const quote = (name: string) => new Uint8Array(readFileSync(SAMPLES + name))
 const collateral = (name: string): unknown => JSON.parse(readFileSync(SAMPLES + `${name}_collateral.json`, 'utf8'))
 

@@ -1,7 +1,7 @@
 /**
  * Intel DCAP quote verification (TDX and SGX) with @phala/dcap-qvl, offline: the caller
  * supplies the collateral (PCK CRLs, TCB info, QE identity — as fetched from a PCCS, JSON
- * as in shared/tee-samples) and the time at which it must be valid. Nothing is fetched.
+ * as in test/fixtures/tee-samples) and the time at which it must be valid. Nothing is fetched.
  */
 import { Quote, verify as dcapVerify, type Collateral } from '@phala/dcap-qvl'
 import { bytesToHex, keccak256, type Hex } from 'viem'
@@ -12,7 +12,7 @@ import { tdxMeasurement } from './tdx-measurement.js'
 import type { VerifiedQuote } from './types.js'
 
 const bytesField = z.union([z.string().regex(/^[0-9a-fA-F]*$/), z.array(z.number().int().min(0).max(255))])
-/** Collateral JSON, as returned by dcap-qvl's getCollateral / a PCCS (see shared/tee-samples/*_collateral.json). */
+/** Collateral JSON, as returned by dcap-qvl's getCollateral / a PCCS (see test/fixtures/tee-samples/*_collateral.json). */
 export const dcapCollateralSchema = z.looseObject({
   pck_crl_issuer_chain: z.string(),
   root_ca_crl: bytesField,

@@ -1,17 +1,15 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { bytesToHex, hexToBytes } from 'viem'
 import { createTdxEnclave, type TsmFs } from './tdx.js'
 import { verifyDcapQuote, dcapQuoteFields } from './dcap.js'
 import { isW3aError } from '../core/errors.js'
+import { TEE_SAMPLES as SAMPLES } from '../../test/fixtures/tee-samples.js'
 
-const SAMPLES = fileURLToPath(new URL('../../../shared/tee-samples/', import.meta.url))
-if (!existsSync(SAMPLES)) throw new Error(`TEE samples not found at ${SAMPLES}: these tests need shared/tee-samples next to the repo`)
 const sample = new Uint8Array(readFileSync(SAMPLES + 'tdx_quote'))
 const sampleCol: unknown = JSON.parse(readFileSync(SAMPLES + 'tdx_quote_collateral.json', 'utf8'))
 const sampleRd = hexToBytes(dcapQuoteFields(sample).reportData)

@@ -1,18 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { keccak256, toHex } from 'viem'
 import { createSimEnclave } from './sim.js'
 import { detectQuoteFormat } from './quote-format.js'
 import { verifyQuote, verifyWorkerQuote } from './verify-quote.js'
 import { workerReportData } from './report-data.js'
 import { isW3aError } from '../core/errors.js'
+import { TEE_SAMPLES as SAMPLES } from '../../test/fixtures/tee-samples.js'
 
-const SAMPLES = fileURLToPath(new URL('../../../shared/tee-samples/', import.meta.url))
-if (!existsSync(SAMPLES)) throw new Error(`TEE samples not found at ${SAMPLES}: these tests need shared/tee-samples next to the repo`)
 const tdx = new Uint8Array(readFileSync(SAMPLES + 'tdx_quote'))
 const tdxCol: unknown = JSON.parse(readFileSync(SAMPLES + 'tdx_quote_collateral.json', 'utf8'))
 const SAMPLE_TIME = 1752105600

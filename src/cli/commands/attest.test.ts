@@ -1,18 +1,16 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { bytesToHex, keccak256, toHex } from 'viem'
 import { attestVerifyCommand } from './attest.js'
 import { parseCommandArgs } from '../command.js'
 import type { Output } from '../output.js'
 import { createSimEnclave } from '../../tee/index.js'
 import { isW3aError } from '../../core/errors.js'
+import { TEE_SAMPLES as SAMPLES } from '../../../test/fixtures/tee-samples.js'
 
-const SAMPLES = fileURLToPath(new URL('../../../../shared/tee-samples/', import.meta.url))
-if (!existsSync(SAMPLES)) throw new Error(`TEE samples not found at ${SAMPLES}: these tests need shared/tee-samples next to the repo`)
 const dir = mkdtempSync(join(tmpdir(), 'w3a-attest-cli-'))
 
 async function run(argv: string[]): Promise<{ data: Record<string, unknown>; text: string }> {
