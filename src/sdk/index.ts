@@ -1,4 +1,5 @@
 export { createW3aClient, type W3aClient, type CreateW3aClientParameters } from './client.js'
+export { devAccount, DEV_ACCOUNT_COUNT } from '../chain/portable.js'
 export { createGatewayClient, type GatewayClient } from './gateway-client.js'
 export { uploadDataset, type UploadDatasetParameters, type UploadDatasetReturnType, type UploadProgress } from './actions/uploadDataset.js'
 export { downloadDataset, fetchManifest, type DownloadDatasetParameters, type DownloadDatasetReturnType, type DownloadProgress } from './actions/downloadDataset.js'
