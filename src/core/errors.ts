@@ -56,6 +56,7 @@ export type W3aErrorCode =
   | 'ANALYSIS_MALFORMED'
   | 'JOB_FAILED'
   | 'JOB_TIMEOUT'
+  | 'JOB_ALREADY_RUN'
   | 'RESULT_INVALID'
   // node / cli
   | 'DATA_DIR_IN_USE'

@@ -35,6 +35,7 @@ export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, CustodyPolicySchem
 export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 export { JOB_CHARGE_TAG, decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
+export { jobNoiseSeed } from './job-noise.js'
 export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'
