@@ -81,7 +81,7 @@ export const openApiDocument = {
         properties: {
           id: { type: 'string' }, owner: { type: 'string' }, name: { type: 'string' }, manifestCid: { type: 'string' },
           schemaHash: { type: 'string' }, pricePerQuery: { type: 'string', description: 'token base units' },
-          status: { type: 'string', enum: ['active', 'paused', 'deleted'] }, createdAt: { type: 'integer' }, updatedAt: { type: 'integer' },
+          status: { type: 'string', enum: ['active', 'paused', 'deleted', 'unlisted'] }, createdAt: { type: 'integer' }, updatedAt: { type: 'integer' },
         },
       },
     },
