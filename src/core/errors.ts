@@ -67,6 +67,7 @@ export type W3aErrorCode =
   | 'NOT_OWNER'
   | 'KEEPER_UNAVAILABLE'
   | 'COMMAND_REFUSED'
+  | 'CONFIRMATION_REQUIRED'
   | 'INTERNAL'
 
 export type W3aErrorParameters = {
