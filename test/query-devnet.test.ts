@@ -209,7 +209,7 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
 test('without open access, a credit is not enough: custody needs a grant, and counts its uses', async () => {
   const closedId = (await uploadDataset(owner, { file: csv, name: 'closed', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: closedId, policy: policy({ openAccess: false }) })
-  await listOnMarket(owner, { id: closedId, price: TOKEN })
+  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; grants only` })
   await buyCredits(analyst, { id: closedId, credits: 3n })
   const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
   await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))

@@ -29,6 +29,8 @@ export type W3aErrorCode =
   | 'CONTRACTS_NOT_DEPLOYED'
   | 'DATASET_NOT_FOUND'
   | 'DATASET_NOT_ACTIVE'
+  | 'DATASET_NOT_LISTED'
+  | 'POLICY_NOT_SET'
   | 'INSUFFICIENT_BALANCE'
   | 'NOTHING_TO_CLAIM'
   | 'JOB_NOT_FOUND'
@@ -66,6 +68,7 @@ export type W3aErrorCode =
   | 'NOT_OWNER'
   | 'KEEPER_UNAVAILABLE'
   | 'COMMAND_REFUSED'
+  | 'CONFIRMATION_REQUIRED'
   | 'INTERNAL'
 
 export type W3aErrorParameters = {

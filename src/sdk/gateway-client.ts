@@ -4,6 +4,8 @@ import { W3aError, type W3aErrorCode } from '../core/errors.js'
 export type GatewayClient = {
   url: string
   getJson<T>(path: string): Promise<T>
+  /** POST with an empty body, JSON answer (gateway actions such as dropping a deleted dataset's blocks). */
+  postJson<T>(path: string): Promise<T>
   /** POST a CAR (bytes or a stream) to /api/v1/blocks. */
   postCar(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ roots: string[]; blocks: number; bytes: number }>
   /** GET a path that answers with bytes (trustless gateway routes). */
@@ -50,6 +52,9 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
     url: base,
     async getJson<T>(path: string) {
       return (await (await ok(path, { headers: { accept: 'application/json' } })).json()) as T
+    },
+    async postJson<T>(path: string) {
+      return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json' } })).json()) as T
     },
     async postCar(body) {
       const init: RequestInit & { duplex?: 'half' } = {

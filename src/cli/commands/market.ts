@@ -32,11 +32,15 @@ export const marketLsCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Deleted datasets are not shown. `w3a dataset show ID` gives one dataset in full.',
+  help: [
+    'Only listed datasets (active or paused) are shown; with --mine, your unlisted ones too (a new upload is',
+    'unlisted until `w3a market list`). Deleted datasets are never shown. `w3a dataset show ID` gives one dataset in full.',
+  ].join('\n'),
   async run({ values, out }) {
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
-    const owner = values['mine'] === true ? client.account!.address : addressOption(values['owner'], '--owner')
-    const listings = await listMarket(client, owner ? { owner } : {})
+    const mine = values['mine'] === true
+    const client = await clientFromOptions(values, { needsAccount: mine })
+    const owner = mine ? client.account!.address : addressOption(values['owner'], '--owner')
+    const listings = await listMarket(client, { ...(owner ? { owner } : {}), ...(mine ? { status: ['active', 'paused', 'unlisted'] as const } : {}) })
     out.result(
       { datasets: listings },
       table(
@@ -54,7 +58,7 @@ export const marketLsCommand: Command = {
 
 export const marketListCommand: Command = {
   path: ['market', 'list'],
-  summary: 'Owner: set the price per query and the public policy summary of a dataset',
+  summary: 'Owner: put a dataset on the market (price per query, public policy summary), or change them',
   args: [{ name: 'ID', description: 'dataset id' }],
   options: {
     price: { type: 'string', placeholder: 'TOKENS', description: 'price of one usage credit (one query) in tokens, e.g. 2 or 0.5' },
@@ -62,7 +66,12 @@ export const marketListCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Example: w3a market list 0x… --price 2 --summary "k=10; ε budget 5; dimensions: city" --account 0',
+  help: [
+    'A new upload is unlisted: nothing sells until this command lists it. Listing needs --price (0 must be said)',
+    'and a summary, and the custody policy set first with `w3a dataset policy` (checked with a keeper).',
+    'Later calls change the price or the summary only.',
+    'Example: w3a market list 0x… --price 2 --summary "k=10; ε budget 5; dimensions: city" --account 0',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const summary = typeof values['summary'] === 'string' ? values['summary'] : undefined
@@ -76,6 +85,7 @@ export const marketListCommand: Command = {
     const lines = [`listed ${id}`, `  price    ${amountText(r.price)} per query`, `  summary  ${r.policySummary || '(none)'}`, `  status   ${r.status}`]
     if (r.priceTx) lines.push(`  price tx ${r.priceTx}`)
     if (r.summaryTx) lines.push(`  summary tx ${r.summaryTx}`)
+    if (r.listTx) lines.push(`  listed tx ${r.listTx}`)
     if (r.status !== 'active') lines.push(`  the dataset is ${r.status}: analysts can buy credits only while it is active`)
     out.result(r, lines.join('\n'))
   },
