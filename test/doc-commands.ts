@@ -2,9 +2,9 @@
 // them on a fresh devnet and the docs cannot drift from what the CLI does.
 //
 // Grammar (kept small on purpose; docs/contributing.md says the same to doc writers):
-// - Only ```sh blocks hold commands. In a block where some line starts with `$ `, only those
-//   lines are commands and the lines after each are its expected output (a transcript);
-//   elsewhere every line is a command. `\` continues a line, and so does an open quote.
+// - ```sh blocks hold commands, and so do plain ``` blocks with `$ ` lines. In a block where
+//   some line starts with `$ `, only those lines are commands and the lines after each are its
+//   expected output (a transcript); elsewhere every line is a command. `\` continues a line, and so does an open quote.
 // - A ```ts (or ```js) block right after `<!-- file: NAME -->` is written to NAME first.
 // - `# …` after a command is a comment.
 // - `<!-- fresh devnet -->` starts the commands after it on a new, empty devnet.
@@ -45,7 +45,7 @@ export function docSteps(markdown: string): DocStep[] {
     const lang = open[1] ?? ''
     if (pendingFile && (lang === 'ts' || lang === 'js')) {
       steps.push({ kind: 'file', name: pendingFile, content: body.join('\n') + '\n', line: start })
-    } else if (lang === 'sh') {
+    } else if (lang === 'sh' || (lang === '' && body.some((l) => l.startsWith('$ ')))) {
       steps.push(...shellSteps(body, start + 1))
     }
     pendingFile = undefined
