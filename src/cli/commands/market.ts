@@ -34,7 +34,7 @@ export const marketLsCommand: Command = {
   },
   help: 'Deleted datasets are not shown. `w3a dataset show ID` gives one dataset in full.',
   async run({ values, out }) {
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true && '--mine (your own datasets)' })
     const owner = values['mine'] === true ? client.account!.address : addressOption(values['owner'], '--owner')
     const listings = await listMarket(client, owner ? { owner } : {})
     out.result(
