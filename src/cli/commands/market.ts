@@ -1,6 +1,6 @@
 import { parseUnits, type Address } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { buyCredits, getCredits, getTokenInfo, listMarket, listOnMarket, type TokenAmount, type W3aClient } from '../../sdk/index.js'
+import { buyCredits, getCredits, getTokenInfo, listMarket, listOnMarket, type MarketListing, type TokenAmount, type W3aClient } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, usageLine, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -37,19 +37,21 @@ export const marketLsCommand: Command = {
     const client = await clientFromOptions(values, { needsAccount: values['mine'] === true && '--mine (your own datasets)' })
     const owner = values['mine'] === true ? client.account!.address : addressOption(values['owner'], '--owner')
     const listings = await listMarket(client, owner ? { owner } : {})
-    out.result(
-      { datasets: listings },
-      table(
-        listings.map((d) => ({
-          ...d,
-          price: amountText(d.price),
-          rows: d.rows ?? '?',
-          summary: d.policySummary.length > 48 ? `${d.policySummary.slice(0, 47)}…` : d.policySummary || '-',
-        })),
-        ['id', 'name', 'status', 'price', 'rows', 'summary'],
-      ),
-    )
+    out.result({ datasets: listings }, marketLsText(listings))
   },
+}
+
+/** The `market ls` table: who owns each dataset is part of what an analyst weighs. */
+export function marketLsText(listings: readonly MarketListing[]): string {
+  return table(
+    listings.map((d) => ({
+      ...d,
+      price: amountText(d.price),
+      rows: d.rows ?? '?',
+      summary: d.policySummary.length > 48 ? `${d.policySummary.slice(0, 47)}…` : d.policySummary || '-',
+    })),
+    ['id', 'name', 'owner', 'status', 'price', 'rows', 'summary'],
+  )
 }
 
 export const marketListCommand: Command = {
