@@ -23,13 +23,16 @@ export {
   MAX_QUERY_TTL_SECONDS,
   answerCustodyQuery,
   createCustodyQuery,
+  openAnalystAnswer,
   openCustodyAnswer,
   queryRequestHash,
   type CustodyAnswer,
   type CustodyQueryRequest,
+  type CustodyQueryScope,
   type CustodyView,
   type QueryRefusal,
 } from './owner-query.js'
+export { analystView, type AnalystView } from './analyst-view.js'
 export { PersistentMap } from './persistent-map.js'
 export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
 export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'

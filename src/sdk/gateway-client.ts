@@ -38,7 +38,7 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
       return await fetch(base + path, init)
     } catch (e) {
       throw new W3aError('GATEWAY_UNREACHABLE', `no W3A gateway answers at ${base}`, {
-        details: ['Start one with `npx w3a up`, or pass --gateway URL (or set W3A_GATEWAY).'],
+        details: ['Start one with `npx w3a up`; for a `w3a up` with another data dir pass --data-dir DIR (or set W3A_DATA_DIR); else pass --gateway URL (or set W3A_GATEWAY).'],
         cause: e,
       })
     }

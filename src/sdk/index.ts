@@ -13,6 +13,7 @@ export { deleteDataset, type DeleteDatasetParameters, type DeleteDatasetReturnTy
 export { setDatasetPolicy, type SetDatasetPolicyParameters, type SetDatasetPolicyReturnType } from './actions/custody/setDatasetPolicy.js'
 export { registerDatasetKey, type RegisterDatasetKeyParameters, type RegisterDatasetKeyReturnType } from './actions/custody/registerDatasetKey.js'
 export { readDatasetAccess, type ReadDatasetAccessParameters, type ReadDatasetAccessReturnType } from './actions/custody/readDatasetAccess.js'
+export { readAnalystBudget, type ReadAnalystBudgetParameters, type ReadAnalystBudgetReturnType } from './actions/custody/readAnalystBudget.js'
 export { postOwnerCommand, onlineKeepers, type PostOwnerCommandParameters, type PostOwnerCommandReturnType, type KeeperEndpoint } from './custody-channel.js'
 export { getTokenInfo, type TokenInfo, type TokenAmount } from './actions/market/token.js'
 export { listMarket, type MarketListing, type ListMarketParameters, type ListMarketReturnType } from './actions/market/listMarket.js'

@@ -86,7 +86,7 @@ export const datasetLsCommand: Command = {
     ...GATEWAY_OPTION,
   },
   async run({ values, out }) {
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true && '--mine (your own datasets)' })
     const owner = values['mine'] === true ? client.account!.address : (values['owner'] as Hex | undefined)
     const datasets = await listDatasets(client, owner ? { owner } : {})
     out.result(
