@@ -1,4 +1,5 @@
 import type { Hex } from 'viem'
+import { W3aError } from '../../../core/errors.js'
 import { parsePrivacyParams } from '../../../analysis/analysis-request.js'
 import { checkQueryPublic } from '../../../analysis/public-check.js'
 import { openSqlParser } from '../../../analysis/sql-parser.js'
@@ -34,6 +35,9 @@ export async function checkQuery(client: W3aClient, params: CheckQueryParameters
   try {
     const r = await checkQueryPublic({ parser, columns: manifest.schema.columns, privacyUnit: manifest.privacyUnit, sql: params.sql, privacy })
     return { checked: true, dp: r.dp, groupKeys: r.checked.groupKeys }
+  } catch (e) {
+    if (!(e instanceof W3aError)) throw e
+    throw new W3aError(e.code, e.shortMessage, { details: [...e.details, 'Checked on this machine: nothing was sent, no credit or ε was used.'], cause: e })
   } finally {
     parser.close()
   }
