@@ -1,5 +1,6 @@
 export { createW3aClient, type W3aClient, type CreateW3aClientParameters } from './client.js'
 export { createGatewayClient, type GatewayClient } from './gateway-client.js'
+export { inspectDataset, type InspectDatasetParameters, type InspectDatasetReturnType } from './actions/inspectDataset.js'
 export { uploadDataset, type UploadDatasetParameters, type UploadDatasetReturnType, type UploadProgress } from './actions/uploadDataset.js'
 export { downloadDataset, fetchManifest, type DownloadDatasetParameters, type DownloadDatasetReturnType, type DownloadProgress } from './actions/downloadDataset.js'
 export { getDatasetInfo, type DatasetRecord, type PublicManifest, type GetDatasetInfoParameters, type GetDatasetInfoReturnType } from './actions/getDatasetInfo.js'
