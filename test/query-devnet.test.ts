@@ -27,6 +27,7 @@ import {
   getEarnings,
   getJob,
   grantAccess,
+  listJobs,
   listOnMarket,
   openJobResult,
   readAnalystBudget,
@@ -261,9 +262,26 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   const v = await run('job', 'verify', out.jobId)
   assert.equal(v.status, 0, v.stderr)
   assert.equal((JSON.parse(v.stdout) as { verified: boolean }).verified, true)
-  const bad = await run('query', datasetId, '--sql', 'SELECT user_id FROM data', '--account', '2')
-  assert.notEqual(bad.status, 0)
-  assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'JOB_FAILED')
+  // Refused on this machine by the worker's checker: no transaction, so no credit used and no job.
+  const creditsBefore = await getCredits(analyst, { id: datasetId })
+  const jobs = (await listJobs(reader, {})).length
+  for (const [sql, extra, message] of [
+    ['SELECT user_id FROM data', [], /identifier column user_id in the output/],
+    ['SELECT city, count(*) FROM data GROUP BY cty', [], /unknown column cty/],
+    ['SELECT city, sum(amount) AS s FROM data GROUP BY city', ['--epsilon', '0.5'], /sum\(amount\) without bounds/],
+  ] as const) {
+    const bad = await run('query', datasetId, '--sql', sql, ...extra, '--account', '2')
+    assert.notEqual(bad.status, 0, sql)
+    const error = (JSON.parse(bad.stdout) as { error: { code: string; message: string } }).error
+    assert.equal(error.code, 'QUERY_REFUSED', sql)
+    assert.match(error.message, message, sql)
+  }
+  assert.deepEqual(await getCredits(analyst, { id: datasetId }), creditsBefore)
+  assert.equal((await listJobs(reader, {})).length, jobs)
+  // What only the owner's confidential policy refuses (no min/max here) still goes to the worker.
+  const policyRefused = await run('query', datasetId, '--sql', 'SELECT city, max(amount) FROM data GROUP BY city', '--account', '2')
+  assert.notEqual(policyRefused.status, 0)
+  assert.equal((JSON.parse(policyRefused.stdout) as { error: { code: string } }).error.code, 'JOB_FAILED')
   const job = await getJob(reader, { id: BigInt(out.jobId) })
   assert.equal(job.status, 'completed')
 

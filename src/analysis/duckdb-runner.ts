@@ -125,7 +125,7 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
 }
 
 /** DuckDB's own parser through the runner: SQL text → parse tree JSON and back, nothing executed. */
-export function parserOf(runner: AnalysisRunner): SqlParser {
+export function parserOf(runner: Pick<AnalysisRunner, 'query'>): SqlParser {
   const one = async (fn: string, arg: string) => {
     const r = await runner.query(`SELECT ${fn}($1::VARCHAR)`, { params: [arg] })
     return String(r.rows[0]?.[0] ?? '')

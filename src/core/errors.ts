@@ -8,6 +8,7 @@ export type W3aErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INPUT_UNREADABLE'
   | 'INPUT_MALFORMED'
+  | 'COLUMN_TYPE_SUSPECT'
   | 'PRIVACY_UNIT_MISSING'
   // crypto
   | 'ENVELOPE_MALFORMED'

@@ -27,5 +27,8 @@ export {
   type TableFormat,
   type Column,
   type TableInfo,
+  type ColumnTypes,
 } from './table.js'
+export { COLUMN_TYPES, parseColumnTypes, type ColumnType } from './column-types.js'
+export { badValuesText, type BadValues } from './suspect-columns.js'
 export type { Blockstore } from 'interface-blockstore'

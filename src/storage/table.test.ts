@@ -59,12 +59,12 @@ test('inspectTable reads a CSV: columns with DuckDB types, row count', async () 
 
 test('inspectTable reads JSONL / NDJSON and Parquet', async () => {
   const jsonl = await file('e.jsonl', '{"user":"a","n":1}\n{"user":"b","n":2}\n')
-  assert.deepEqual(await inspectTable(jsonl), { format: 'jsonl', columns: [{ name: 'user', type: 'VARCHAR' }, { name: 'n', type: 'BIGINT' }], rows: 2 })
+  assert.deepEqual(await inspectTable(jsonl), { format: 'jsonl', columns: [{ name: 'user', type: 'VARCHAR' }, { name: 'n', type: 'BIGINT' }], rows: 2, suspect: [] })
   const ndjson = await file('e.ndjson', '{"user":"a","n":1}\n')
   assert.equal((await inspectTable(ndjson)).format, 'jsonl')
   const out = await freshDir()
   const { segments } = await writeParquetSegments(jsonl, { outDir: out, rowsPerSegment: 10 })
-  assert.deepEqual(await inspectTable(segments[0]!.path), { format: 'parquet', columns: [{ name: 'user', type: 'VARCHAR' }, { name: 'n', type: 'BIGINT' }], rows: 2 })
+  assert.deepEqual(await inspectTable(segments[0]!.path), { format: 'parquet', columns: [{ name: 'user', type: 'VARCHAR' }, { name: 'n', type: 'BIGINT' }], rows: 2, suspect: [] })
 })
 
 test('a CSV row with the wrong number of fields is an error naming its line, not quoting it', async () => {
@@ -187,4 +187,46 @@ test('integers too long for BIGINT stay exact text instead of rounding to DOUBLE
   const { segments } = await writeParquetSegments(src, { outDir: out, rowsPerSegment: 2 })
   await writeTable(segments.map((s) => s.path), join(out, 'ids.csv'))
   assert.equal(await readFile(join(out, 'ids.csv'), 'utf8'), csv)
+})
+
+/** 1000 rows; amount is a number but on 5 of them ("n/a", "12,5", …); note is text; a multi-line quoted field and a blank line shift the lines. */
+function typoCsv(): string {
+  const bad = new Map([[10, 'n/a'], [400, '"12,5"'], [401, '?'], [800, 'n/a'], [999, '1O']])
+  const lines = ['id,amount,note,score']
+  for (let i = 0; i < 1000; i++) {
+    lines.push(`u${i},${bad.get(i) ?? String(i % 97)},${i === 5 ? '"two\nlines"' : `note ${i % 3}`},${i % 10}`)
+    if (i === 200) lines.push('')
+  }
+  return lines.join('\n') + '\n'
+}
+
+test('a text column whose values are nearly all numbers is suspect: named, with the lines of the values that are not', async () => {
+  const info = await inspectTable(await file('typos.csv', typoCsv()))
+  assert.equal(info.rows, 1000)
+  assert.equal(info.columns.find((c) => c.name === 'amount')?.type, 'VARCHAR')
+  // Row i is on line i + 2, plus 1 after the quoted line break (row 5), plus 1 after the blank line (after row 200).
+  assert.deepEqual(info.suspect, [{ column: 'amount', type: 'DOUBLE', count: 5, nonNull: 1000, lines: [13, 404, 405, 804, 1003], values: ['n/a', '12,5', '?', 'n/a', '1O'] }])
+  // A text column of words, a clean numeric one and a half-numeric one are not suspect.
+  const fine = await inspectTable(await file('fine.csv', 'a,b,c\nx,1,1\ny,2,z\nz,3,w\n'))
+  assert.deepEqual(fine.suspect, [])
+})
+
+test('declared types: a suspect column loads as DOUBLE once fixed; a bad value under a declared type is an error naming its line', async () => {
+  const typos = await file('typos2.csv', typoCsv())
+  await assert.rejects(
+    inspectTable(typos, { types: { amount: 'DOUBLE' } }),
+    (e) => isW3aError(e, 'INPUT_MALFORMED') && /amount is declared DOUBLE, but 5 of its values are not/.test(e.message) && /line 13 "n\/a", line 404 "12,5"/.test(e.message),
+  )
+  const clean = await file('clean.csv', typoCsv().replace(/,n\/a,|,"12,5",|,\?,|,1O,/g, ',1.5,'))
+  const info = await inspectTable(clean, { types: { AMOUNT: 'double', score: 'VARCHAR', id: 'VARCHAR' } as never })
+  assert.deepEqual(info.suspect, [])
+  assert.deepEqual(info.columns.map((c) => c.type), ['VARCHAR', 'DOUBLE', 'VARCHAR', 'VARCHAR'])
+  const out = await freshDir()
+  const written = await writeParquetSegments(clean, { outDir: out, rowsPerSegment: 600, types: { amount: 'DOUBLE', score: 'BIGINT' } })
+  assert.deepEqual(written.columns.map((c) => c.type), ['VARCHAR', 'DOUBLE', 'VARCHAR', 'BIGINT'])
+  const rows = await rowsOf(written.segments[0]!.path)
+  assert.deepEqual(rows[10], ['u10', 1.5, 'note 1', '0']) // JSON rows: BIGINT as text
+  // BIGINT takes whole numbers only (a cast would round 1.5 to 2).
+  await assert.rejects(inspectTable(clean, { types: { amount: 'BIGINT' } }), (e) => isW3aError(e, 'INPUT_MALFORMED') && /line 13 "1.5"/.test(e.message))
+  await assert.rejects(inspectTable(clean, { types: { nope: 'DATE' } }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /no column "nope"/.test(e.message))
 })

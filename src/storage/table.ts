@@ -6,19 +6,29 @@
  *
  * Reading is strict: a CSV must have a header, every row the header's number of fields;
  * a bad row is an error naming its line, never a silently dropped or padded row.
- * Errors never quote the data (DuckDB's own messages do; they are cut down).
+ * Errors never quote the data (DuckDB's own messages do; they are cut down), except the few
+ * values that do not fit a column's type (suspect-columns.ts): the owner's own, shown to the
+ * owner on their own machine, so that they can find and fix them.
+ *
+ * CSV column types are inferred by DuckDB over the whole file, or declared (`types`: read as
+ * text, every value checked, then CAST). A column that comes out as text although nearly all
+ * its values are numbers is reported in `suspect`, with the lines of the values that are not.
  */
 import { randomBytes } from 'node:crypto'
 import { access, constants, rename, rm, stat } from 'node:fs/promises'
 import { dirname, extname, join, resolve } from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { W3aError, isW3aError } from '../core/errors.js'
+import type { ColumnType } from './column-types.js'
 import { readCsvHeader } from './csv-header.js'
-import { duckdbMessage, sqlString, withSandboxedDuckDb } from './duckdb-sandbox.js'
+import { badValuesText, findBadValues, looksNumeric, type BadValues } from './suspect-columns.js'
+import { duckdbMessage, sqlIdent, sqlString, withSandboxedDuckDb } from './duckdb-sandbox.js'
 
 export type TableFormat = 'csv' | 'jsonl' | 'parquet'
 export type Column = { name: string; type: string }
 export type TableInfo = { format: TableFormat; columns: Column[]; rows: number }
+/** Declared column types of a CSV, by column name (case-insensitive). */
+export type ColumnTypes = Readonly<Record<string, ColumnType>>
 
 const EXTENSIONS: Record<string, TableFormat> = {
   '.csv': 'csv',
@@ -27,12 +37,15 @@ const EXTENSIONS: Record<string, TableFormat> = {
   '.parquet': 'parquet',
 }
 
-/** Format, columns (DuckDB types) and row count of a table file. */
-export async function inspectTable(file: string): Promise<TableInfo> {
+/**
+ * Format, columns (DuckDB types) and row count of a table file, and the text columns that look
+ * numeric but for a few values (CSV only; declared columns are never suspect).
+ */
+export async function inspectTable(file: string, opts: { types?: ColumnTypes } = {}): Promise<TableInfo & { suspect: BadValues[] }> {
   const path = await readableTable(file)
   return withSandboxedDuckDb({ files: [path] }, async (conn) => {
-    const { format, columns, rows } = await describeSource(conn, path)
-    return { format, columns, rows }
+    const { format, columns, rows, suspect } = await describeSource(conn, path, opts.types, true)
+    return { format, columns, rows, suspect }
   })
 }
 
@@ -54,7 +67,7 @@ export function checkPrivacyUnit(columns: Column[], name: string): Column {
  */
 export async function writeParquetSegments(
   file: string,
-  opts: { outDir: string; rowsPerSegment: number },
+  opts: { outDir: string; rowsPerSegment: number; types?: ColumnTypes },
 ): Promise<{ columns: Column[]; rows: number; segments: { path: string; rows: number }[] }> {
   const { rowsPerSegment } = opts
   if (!Number.isSafeInteger(rowsPerSegment) || rowsPerSegment <= 0) {
@@ -64,7 +77,7 @@ export async function writeParquetSegments(
   const outDir = resolve(opts.outDir)
   await existingDir(outDir)
   return withSandboxedDuckDb({ files: [path], dirs: [outDir] }, async (conn) => {
-    const { columns, rows, sourceSql } = await describeSource(conn, path)
+    const { columns, rows, sourceSql } = await describeSource(conn, path, opts.types, false)
     await sql(conn, `CREATE TABLE src AS SELECT * FROM ${sourceSql}`)
     const segments: { path: string; rows: number }[] = []
     const count = Math.max(1, Math.ceil(rows / rowsPerSegment))
@@ -117,15 +130,20 @@ export async function writeTable(parquetFiles: string[], outFile: string): Promi
   }
 }
 
-/** Columns, row count and the typed DuckDB source expression of a checked table file. */
-async function describeSource(conn: DuckDBConnection, path: string): Promise<TableInfo & { sourceSql: string }> {
+/** Columns, row count and the typed DuckDB source expression of a checked table file (and, if asked, its suspect text columns). */
+async function describeSource(conn: DuckDBConnection, path: string, types: ColumnTypes | undefined, findSuspects: boolean): Promise<TableInfo & { sourceSql: string; suspect: BadValues[] }> {
   const format = formatOf(path)
   const file = sqlString(path)
   let sourceSql: string
   let rows: number
+  let suspects: (columns: Column[]) => Promise<BadValues[]> = async () => []
+  if (types !== undefined && Object.keys(types).length > 0 && format !== 'csv') {
+    throw new W3aError('INVALID_ARGUMENT', `Declared column types apply to CSV files; ${path} is ${format}, whose types are in the file`)
+  }
   if (format === 'csv') {
     const header = await readCsvHeader(path)
     checkNames(header, path)
+    const declared = declaredColumns(header, types ?? {})
     const dialect = `header=true, delim=',', quote='"', escape='"', skip=0, comment='', strict_mode=true, null_padding=false, ignore_errors=false, store_rejects=false`
     // Pass 1, no sniffing: every row must have the header's fields, else DuckDB names the
     // line. The same scan spots integers too long for BIGINT, which the sniffer would make
@@ -136,9 +154,29 @@ async function describeSource(conn: DuckDBConnection, path: string): Promise<Tab
     const [pass1] = await sql(conn, `SELECT count(*), ${longInts.join(', ')} FROM read_csv(${file}, auto_detect=false, columns=${asText}, ${dialect})`)
     rows = Number(pass1![0] as bigint)
     const keepText = header.filter((_, i) => pass1![i + 1] === true)
-    // Pass 2: the file is well-formed, let DuckDB infer the other types over all of it.
-    const types = keepText.length > 0 ? `, types={${keepText.map((n) => `${sqlString(n)}: 'VARCHAR'`).join(', ')}}` : ''
-    sourceSql = `read_csv(${file}, names=[${header.map(sqlString).join(', ')}], sample_size=-1${types}, ${dialect})`
+    // Declared columns: every value must convert, else an error naming the lines.
+    const text = `read_csv(${file}, auto_detect=false, columns=${asText}, ${dialect})`
+    const run = (q: string) => sql(conn, q)
+    const bad = await findBadValues(run, path, text, declared.filter((d) => d.type !== 'VARCHAR'))
+    if (bad.length > 0) {
+      throw new W3aError('INPUT_MALFORMED', `Column ${bad.map((b) => `${b.column} is declared ${b.type}, but ${b.count} of its values are not`).join('; column ')}`, {
+        details: [...bad.map((b) => `${b.column}: ${badValuesText(b)}`), 'Fix those values in the file, or declare the column VARCHAR.'],
+      })
+    }
+    // Pass 2: the file is well-formed, let DuckDB infer the other types over all of it. Declared
+    // columns are read as text and CAST (every value was just checked to convert).
+    const asVarchar = [...new Set([...keepText, ...declared.map((d) => d.name)])]
+    const typesOption = asVarchar.length > 0 ? `, types={${asVarchar.map((n) => `${sqlString(n)}: 'VARCHAR'`).join(', ')}}` : ''
+    const reader = `read_csv(${file}, names=[${header.map(sqlString).join(', ')}], sample_size=-1${typesOption}, ${dialect})`
+    const casts = declared.filter((d) => d.type !== 'VARCHAR').map((d) => `CAST(${sqlIdent(d.name)} AS ${d.type}) AS ${sqlIdent(d.name)}`)
+    sourceSql = casts.length > 0 ? `(SELECT * REPLACE (${casts.join(', ')}) FROM ${reader})` : reader
+    // Inferred text columns whose values are nearly all numbers (not the long integers kept as text on purpose).
+    suspects = async (columns) => {
+      const checks = header
+        .map((name, index) => ({ index, name, type: 'DOUBLE' as const }))
+        .filter((c) => columns[c.index]?.type === 'VARCHAR' && !keepText.includes(c.name) && !declared.some((d) => d.index === c.index))
+      return (await findBadValues(run, path, text, checks)).filter(looksNumeric)
+    }
   } else if (format === 'jsonl') {
     sourceSql = `read_json(${file}, format='newline_delimited', records=true, sample_size=-1, ignore_errors=false)`
     rows = await countRows(conn, sourceSql)
@@ -152,7 +190,16 @@ async function describeSource(conn: DuckDBConnection, path: string): Promise<Tab
     columns.map((c) => c.name),
     path,
   )
-  return { format, columns, rows, sourceSql }
+  return { format, columns, rows, sourceSql, suspect: findSuspects ? await suspects(columns) : [] }
+}
+
+/** The header columns that `types` declares (names matched case-insensitively, as DuckDB does). */
+function declaredColumns(header: string[], types: ColumnTypes): { index: number; name: string; type: ColumnType }[] {
+  return Object.entries(types).map(([name, type]) => {
+    const index = header.findIndex((h) => h.toLowerCase() === name.toLowerCase())
+    if (index < 0) throw new W3aError('INVALID_ARGUMENT', `There is no column "${name}" to declare ${type}`, { details: [`Columns: ${header.join(', ')}`] })
+    return { index, name: header[index]!, type }
+  })
 }
 
 async function countRows(conn: DuckDBConnection, sourceSql: string): Promise<number> {

@@ -1,6 +1,7 @@
 import { formatUnits, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { uploadDataset, downloadDataset, listDatasets, getDatasetInfo, type UploadProgress, type DownloadProgress } from '../../sdk/index.js'
+import { uploadDataset, downloadDataset, listDatasets, getDatasetInfo, inspectDataset, type UploadProgress, type DownloadProgress } from '../../sdk/index.js'
+import { parseColumnTypes } from '../../storage/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -38,10 +39,22 @@ export const datasetUploadCommand: Command = {
     'privacy-unit': { type: 'string', placeholder: 'COLUMN', description: 'column that identifies a person (default: each row is its own unit)' },
     price: { type: 'string', placeholder: 'TOKENS', description: 'refused: the price is set when listing (`w3a market list ID --price P`)' },
     'rows-per-segment': { type: 'string', placeholder: 'N', description: 'rows per encrypted segment (default 1000000)' },
+    schema: { type: 'string', placeholder: 'COL:TYPE,…', description: 'CSV: declare column types (BIGINT DOUBLE VARCHAR DATE TIMESTAMP BOOLEAN); a value that does not fit stops the upload, naming its line' },
+    yes: { type: 'boolean', description: 'upload a column that is numbers but for a few values as text anyway' },
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'The schema is inferred and shown before anything is uploaded. Only ciphertext leaves this machine.\nThe dataset is registered unlisted: set its policy (`w3a dataset policy`), then list it (`w3a market list ID --price P --summary …`).\nExample: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
+  help: [
+    'The schema is inferred and shown before anything is uploaded. Only ciphertext leaves this machine.',
+    'The dataset is registered unlisted: set its policy (`w3a dataset policy`), then list it',
+    '(`w3a market list ID --price P --summary …`).',
+    'A CSV column that is numbers but for a few values (n/a, 12,5) stops the upload before anything is',
+    'encrypted or sent: the error names the column and the lines. Fix them, declare the type with',
+    '--schema amount:DOUBLE (a value that does not fit is then an error naming its line, never NULL),',
+    'or upload the column as text with --yes.',
+    'Example: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
+    '         w3a dataset upload visits.csv --name visits --schema amount:DOUBLE,day:DATE --account 0',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const file = requireArg(positionals, 0, this)
     const name = requireString(values, 'name', this)
@@ -52,13 +65,22 @@ export const datasetUploadCommand: Command = {
       throw new W3aError('INVALID_ARGUMENT', `--rows-per-segment must be a positive integer, got "${String(rowsRaw)}"`)
     }
     const accountText = typeof values['account'] === 'string' ? values['account'] : 'N'
+    const types = typeof values['schema'] === 'string' ? parseColumnTypes(values['schema']) : undefined
+    const source = {
+      file,
+      ...(typeof values['privacy-unit'] === 'string' ? { privacyUnit: values['privacy-unit'] } : {}),
+      ...(types ? { types } : {}),
+      acceptText: values['yes'] === true,
+    }
+    // The file alone first: its schema, and a stop on suspect columns, before any network call.
+    const s = await inspectDataset(source)
+    out.info(`${s.format} file, ${s.rows} rows; schema: ${s.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`)
+    for (const b of s.suspect) out.info(`note: ${b.column} is uploaded as text (--yes); ${b.count} of ${b.nonNull} values are not numbers`)
     const client = await clientFromOptions(values, { needsAccount: true })
     const result = await uploadDataset(client, {
-      file,
+      ...source,
       name,
-      ...(typeof values['privacy-unit'] === 'string' ? { privacyUnit: values['privacy-unit'] } : {}),
       ...(rowsPerSegment ? { rowsPerSegment } : {}),
-      onSchema: (s) => out.info(`${s.format} file, ${s.rows} rows; schema: ${s.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`),
       onProgress: (p: UploadProgress) => out.progress(`${p.stage.padEnd(8)} ${p.done}/${p.total}`),
     })
     out.result(

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { W3aError } from '../../core/errors.js'
 import type { JobOutput } from '../../analysis/job-output.js'
-import { runQuery, type RunQueryReturnType } from '../../sdk/index.js'
+import { checkQuery, runQuery, type RunQueryReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -66,6 +66,9 @@ export const queryCommand: Command = {
   },
   help: [
     'Uses one usage credit (buy with `w3a market buy ID --credits N`); a failed query gives it back.',
+    "The query is first checked on this machine by the worker's own checker against the public schema:",
+    "a query the worker would refuse costs nothing (no credit, no ε, no transaction). The owner's policy",
+    "is confidential, so a query may still be refused for a column's class, min/max or the ε budget.",
     'Only aggregates leave the worker: each released row covers at least k privacy units (the',
     "dataset policy's k); identifiers never appear. The result is decrypted with your wallet-derived",
     "key, and the worker's signature, its chain record and its attestation are checked first.",
@@ -96,13 +99,20 @@ export const queryCommand: Command = {
     const collateral = typeof values['collateral'] === 'string' ? readJsonFile(values['collateral']) : undefined
     const client = await clientFromOptions(values, { needsAccount: true })
     const fee = await tokenOption(client, values['fee'], '--fee')
-    const started = Date.now()
-    const r: RunQueryReturnType = await runQuery(client, {
+    const query = {
       id,
       sql,
       ...(epsilon === undefined ? {} : { epsilon }),
       ...(bounds === undefined ? {} : { bounds }),
       ...(delta === undefined ? {} : { delta: Number(delta) }),
+    }
+    // Refused here, a query costs no credit, no ε and no transaction.
+    out.progress('check…')
+    const check = await checkQuery(client, query)
+    if (!check.checked) out.progress(`not checked locally: ${check.reason}…`)
+    const started = Date.now()
+    const r: RunQueryReturnType = await runQuery(client, {
+      ...query,
       ...(fee === undefined ? {} : { fee }),
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) * 1000 }),
       ...(collateral === undefined ? {} : { collateral }),

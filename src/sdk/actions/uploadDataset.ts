@@ -9,14 +9,13 @@ import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAU
 import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
 import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
 import {
-  inspectTable,
-  checkPrivacyUnit,
   writeParquetSegments,
   createMemoryBlockstore,
   importBytes,
   exportCar,
   encodeManifest,
   schemaHash,
+  type ColumnTypes,
   type DatasetManifest,
 } from '../../storage/index.js'
 import { datasetIdFor, registerDataset } from '../../chain/portable.js'
@@ -24,6 +23,7 @@ import { carOfBlock } from '../car-of-block.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { registerDatasetKey } from './custody/registerDatasetKey.js'
 import { walletFor } from '../wallet.js'
+import { inspectDataset } from './inspectDataset.js'
 
 export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
 
@@ -34,6 +34,10 @@ export type UploadDatasetParameters = {
   /** Column whose values identify one privacy unit (a person); default: each row is its own unit. */
   privacyUnit?: string
   rowsPerSegment?: number
+  /** Declared CSV column types (inspectDataset); a value that does not fit stops the upload, naming its line. */
+  types?: ColumnTypes
+  /** Upload a column that is numbers but for a few values as text anyway (else COLUMN_TYPE_SUSPECT). */
+  acceptText?: boolean
   onProgress?: (p: UploadProgress) => void
   /** Called with the inferred schema before anything is encrypted or sent. */
   onSchema?: (schema: { columns: { name: string; type: string }[]; rows: number; format: string }) => void
@@ -81,14 +85,19 @@ function plaintextReader(path: string): { pieces: AsyncIterable<Uint8Array>; byt
 export async function uploadDataset(client: W3aClient, params: UploadDatasetParameters): Promise<UploadDatasetReturnType> {
   const account = requireAccount(client, 'dataset upload')
   const progress = params.onProgress ?? (() => {})
-  const network = await client.network()
 
+  // The file first: a bad schema stops the upload before any network call.
   progress({ stage: 'inspect', done: 0, total: 1 })
-  const table = await inspectTable(params.file)
   const privacyUnit = params.privacyUnit ?? null
-  if (privacyUnit !== null) checkPrivacyUnit(table.columns, privacyUnit)
+  const table = await inspectDataset({
+    file: params.file,
+    ...(privacyUnit !== null ? { privacyUnit } : {}),
+    ...(params.types ? { types: params.types } : {}),
+    ...(params.acceptText !== undefined ? { acceptText: params.acceptText } : {}),
+  })
   params.onSchema?.({ columns: table.columns, rows: table.rows, format: table.format })
   progress({ stage: 'inspect', done: 1, total: 1 })
+  const network = await client.network()
 
   // The id is derived from the owner and a random salt (no front-running), before encryption binds it.
   const salt = bytesToHex(randomBytes(32))
@@ -100,6 +109,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     const written = await writeParquetSegments(params.file, {
       outDir: workDir,
       rowsPerSegment: params.rowsPerSegment ?? DEFAULT_ROWS_PER_SEGMENT,
+      ...(params.types ? { types: params.types } : {}),
     })
     progress({ stage: 'segment', done: 1, total: 1 })
 

@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict'
+import { rm } from 'node:fs/promises'
+import { after, before, test } from 'node:test'
+import { W3aError } from '../core/errors.js'
+import { parsePrivacyParams, type PrivacyParams } from './analysis-request.js'
+import { makeDataset, POLICY } from './fixture.test.js'
+import { checkQueryPublic } from './public-check.js'
+import { runSqlAnalysis } from './run-analysis.js'
+import { openSqlParser, type SqlParserHandle } from './sql-parser.js'
+
+// The fixture's manifest as an analyst sees it: names and the privacy unit, no policy.
+const COLUMNS = ['uid', 'email', 'region', 'device', 'plan', 'amount', 'visits'].map((name) => ({ name }))
+let ds: { dir: string; files: string[] }
+let parser: SqlParserHandle
+before(async () => {
+  ds = await makeDataset()
+  parser = await openSqlParser()
+})
+after(async () => {
+  parser.close()
+  await rm(ds.dir, { recursive: true, force: true })
+})
+
+const local = (sql: string, privacy: Partial<PrivacyParams> = {}) =>
+  checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: 'uid', sql, privacy: parsePrivacyParams({ epsilon: 0, ...privacy }) })
+const worker = (sql: string, privacy: Partial<PrivacyParams> = {}) =>
+  runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql, epsilon: 0, ...privacy })
+
+async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string; details: readonly string[] }> {
+  try {
+    await p
+  } catch (e) {
+    assert.ok(e instanceof W3aError, String(e))
+    return { code: e.code, message: e.shortMessage, details: e.details }
+  }
+  assert.fail('not refused')
+}
+
+const REFUSED: [string, Partial<PrivacyParams>?][] = [
+  ['SELEC count(*) FROM data'],
+  ['SELECT region, count(*) FROM data GROUP BY regoin'],
+  ['SELECT uid, amount FROM data'],
+  ['SELECT count(*) FROM data a JOIN data b ON a.uid = b.uid'],
+  ["SELECT region, string_agg(device, ',') FROM data GROUP BY region"],
+  ['SELECT region, count(*) FROM data GROUP BY region; DROP TABLE data'],
+  ['SELECT region, sum(amount) AS s FROM data GROUP BY region', { epsilon: 0.5 }],
+  ['SELECT region, count(*) FROM data GROUP BY region HAVING count(*) > 3', { epsilon: 0.5 }],
+  ['SELECT region, sum(amount) FROM data GROUP BY region ORDER BY 2', { epsilon: 0.5, bounds: { amount: [0, 100] } }],
+]
+
+test('the local check refuses what the worker refuses, with its code and message', async () => {
+  for (const [sql, privacy] of REFUSED) {
+    const mine = await refusal(local(sql, privacy))
+    assert.equal(mine.code, 'QUERY_REFUSED', sql)
+    assert.deepEqual(mine, await refusal(worker(sql, privacy)), sql)
+  }
+})
+
+test('the local check accepts what the worker runs', async () => {
+  for (const [sql, privacy] of [
+    ['SELECT region, count(*) AS n, avg(amount) FROM data GROUP BY region'],
+    ["SELECT device, count(DISTINCT uid) FROM data WHERE amount > 20 AND region <> 'tiny' GROUP BY device"],
+    ['SELECT region, count(DISTINCT uid) AS people, sum(amount) AS total FROM data GROUP BY region ORDER BY region', { epsilon: 0.5, bounds: { amount: [0, 150] } }],
+  ] as [string, Partial<PrivacyParams>?][]) {
+    await local(sql, privacy)
+    const r = await worker(sql, privacy)
+    assert.ok(r.columns.length > 0, sql)
+  }
+})
+
+test('what only the confidential policy refuses passes locally (it cannot be known before sending)', async () => {
+  // POLICY makes email an identifier and allows no min/max; the analyst cannot know that.
+  for (const sql of ['SELECT email, count(*) FROM data GROUP BY email', 'SELECT region, max(amount) FROM data GROUP BY region']) {
+    await local(sql)
+    assert.equal((await refusal(worker(sql))).code, 'QUERY_REFUSED', sql)
+  }
+})
+
+test('a dataset without a privacy unit: rows are the unit, as in the worker', async () => {
+  const r = await checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT uid, count(*) FROM data GROUP BY uid', privacy: parsePrivacyParams({ epsilon: 0 }) })
+  assert.deepEqual(r.checked.groupKeys, ['uid'])
+  await assert.rejects(
+    checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT __w3a_row FROM data', privacy: parsePrivacyParams({ epsilon: 0 }) }),
+    (e: unknown) => e instanceof W3aError && e.code === 'QUERY_REFUSED',
+  )
+})
