@@ -62,6 +62,8 @@ for (const guide of GUIDES) {
     let devnet = await startDevnet(work)
     try {
       let datasetId: string | undefined
+      // `NAME=value` lines of a transcript set a variable for the commands after them.
+      const vars: Record<string, string> = {}
       for (const step of steps) {
         if (step.kind === 'fresh') {
           await devnet.stop()
@@ -69,6 +71,7 @@ for (const guide of GUIDES) {
           work = mkdtempSync(join(tmpdir(), 'w3a-docs-'))
           devnet = await startDevnet(work)
           datasetId = undefined
+          for (const k of Object.keys(vars)) delete vars[k]
           continue
         }
         if (step.kind === 'file') {
@@ -77,7 +80,15 @@ for (const guide of GUIDES) {
         }
         if (SETUP.test(step.command)) continue
         const command = substitute(step.command, datasetId)
-        const r = spawnSync('bash', ['-c', command], { cwd: work, env: { ...process.env, PATH: `${join(work, 'shim')}:${process.env['PATH']}` }, encoding: 'utf8', timeout: 180_000 })
+        const assignment = /^([A-Z_][A-Z0-9_]*)=(\S+)$/.exec(command)
+        if (assignment) {
+          vars[assignment[1]!] = assignment[2]!
+          continue
+        }
+        const env: NodeJS.ProcessEnv = { ...process.env, ...vars, PATH: `${join(work, 'shim')}:${process.env['PATH']}` }
+        delete env['W3A_GATEWAY']
+        delete env['W3A_DATA_DIR']
+        const r = spawnSync('bash', ['-c', command], { cwd: work, env, encoding: 'utf8', timeout: 180_000 })
         const printed = `${r.stdout}\n${r.stderr}`
         const where = `${guide}:${step.line} \`${command}\``
         const failure = step.expected.map((l) => /^error \[([A-Z_]+)\]/.exec(l)?.[1]).find(Boolean)
