@@ -21,7 +21,7 @@ import { EpochKeyring, decodeSnapshot, verifyReceipt, openCommand, sealCommand }
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../src/crypto/owner-wrap-key.js'
 import { signOwnerCommand } from '../src/crypto/typed-commands.js'
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
-import { enclaveBundleDir } from '../src/node/worker/bundle.js'
+import { enclaveBundleDir } from '../src/enclave/bundle.js'
 import { isW3aError } from '../src/core/errors.js'
 
 const work = mkdtempSync(join(tmpdir(), 'w3a-custody-'))

@@ -12,10 +12,10 @@ import { toJsonText } from '../../core/json-text.js'
 import { writeFileAtomic } from '../../core/atomic-write.js'
 import { getJob, jobsAbi, listWorkers, type ChainPublicClient } from '../../chain/index.js'
 import type { ResultEnvelope } from '../../analysis/index.js'
-import type { EnclaveCaller } from './enclave-rpc.js'
-import type { EnclaveInfo, OwnTxKind } from './enclave-service.js'
-import type { ReleaseOutcome } from './enclave-jobs.js'
-import { jobViewOf, type JobView } from './job-view.js'
+import type { EnclaveCaller } from './enclave-caller.js'
+import type { EnclaveInfo, OwnTxKind } from '../../enclave/service.js'
+import type { ReleaseOutcome } from '../../enclave/jobs.js'
+import { jobViewOf, type JobView } from '../../enclave/job-view.js'
 
 export type JobLoopParameters = {
   publicClient: ChainPublicClient

@@ -18,8 +18,8 @@ import {
   type ChainPublicClient,
 } from '../../chain/index.js'
 import { SIM_WARNING, DEV_ATTESTATION_SIGNER, type TeePolicy } from '../../tee/index.js'
-import { createEnclaveCaller, type EnclaveCaller } from './enclave-rpc.js'
-import type { EnclaveInfo, EpochBoundary, OwnTxKind } from './enclave-service.js'
+import { createEnclaveCaller, type EnclaveCaller } from './enclave-caller.js'
+import type { EnclaveInfo, EpochBoundary, OwnTxKind } from '../../enclave/service.js'
 import { serveHttp, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
@@ -59,7 +59,7 @@ export type RunningWorker = {
   stop(): Promise<void>
 }
 
-const ENCLAVE_MAIN = fileURLToPath(new URL('./enclave-main.js', import.meta.url))
+const ENCLAVE_MAIN = fileURLToPath(new URL('../../enclave/main.js', import.meta.url))
 
 function spawnSimEnclave(config: object): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
   // Under tsx (tests) the .js path maps to the .ts source; execArgv carries the loader over.

@@ -1,13 +1,13 @@
 import type { Address } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { getJob, getWorker, type ChainPublicClient } from '../../chain/index.js'
-import type { WorkerOnChain } from './enclave-jobs.js'
-import { jobViewOf } from './job-view.js'
+import type { WorkerOnChain } from '../../enclave/jobs.js'
+import { jobViewOf } from '../../enclave/job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import type { FetchHandler } from '../http-server.js'
-import type { EnclaveCaller } from './enclave-rpc.js'
-import type { EnclaveInfo, EpochBoundary } from './enclave-service.js'
+import type { EnclaveCaller } from './enclave-caller.js'
+import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
 
 const MAX_BODY = 64 * 1024

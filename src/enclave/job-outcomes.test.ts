@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { isW3aError } from '../../core/errors.js'
+import { isW3aError } from '../core/errors.js'
 import { JobOutcomes, type JobOutcome } from './job-outcomes.js'
 
 const outcome = (jobId: bigint): JobOutcome => ({

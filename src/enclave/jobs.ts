@@ -17,8 +17,8 @@ import { join } from 'node:path'
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
-import { W3aError, isW3aError } from '../../core/errors.js'
-import { inputCidsHashFor, signFailure, signResult } from '../../chain/index.js'
+import { W3aError, isW3aError } from '../core/errors.js'
+import { inputCidsHashFor, signFailure, signResult } from '../chain/index.js'
 import {
   analysisHash,
   epsilonMicros,
@@ -37,10 +37,10 @@ import {
   type FailureReport,
   type JobFailureReason,
   type ResultEnvelope,
-} from '../../analysis/index.js'
-import { analysisKeyPair, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../../custody/index.js'
-import { decodeManifest, verifyBlock } from '../../storage/index.js'
-import { verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
+} from '../analysis/index.js'
+import { analysisKeyPair, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { decodeManifest, verifyBlock } from '../storage/index.js'
+import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
 

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
-import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
-import { analysisKeyDigest } from '../../analysis/index.js'
-import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
+import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
+import { analysisKeyDigest } from '../analysis/index.js'
+import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
 import type { JobView } from './job-view.js'
-import { W3aError } from '../../core/errors.js'
+import { W3aError } from '../core/errors.js'
 import {
   type EnclaveBackend,
   type TeePolicy,
@@ -18,7 +18,7 @@ import {
   writeSealedFile,
   verifyWorkerQuote,
   type EnclaveIdentity,
-} from '../../tee/index.js'
+} from '../tee/index.js'
 import {
   EpochKeyring,
   analysisKeyPair,
@@ -39,8 +39,8 @@ import {
   handoverToJson,
   receiptToJson,
   type InboxEntry,
-} from '../../custody/index.js'
-import { generateHpkeKeyPair } from '../../crypto/hpke.js'
+} from '../custody/index.js'
+import { generateHpkeKeyPair } from '../crypto/hpke.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 

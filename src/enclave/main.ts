@@ -3,9 +3,9 @@
  * a process of its own, so the host process never has them in its memory. Config comes in
  * the W3A_ENCLAVE_CONFIG environment variable (public values only).
  */
-import { createSimEnclave, measureDirectory } from '../../tee/index.js'
-import { EnclaveService, type EnclaveConfig } from './enclave-service.js'
-import { serveEnclaveRpc } from './enclave-rpc.js'
+import { createSimEnclave, measureDirectory } from '../tee/index.js'
+import { EnclaveService, type EnclaveConfig } from './service.js'
+import { serveEnclaveRpc } from './rpc.js'
 import { enclaveBundleDir } from './bundle.js'
 import { join } from 'node:path'
 

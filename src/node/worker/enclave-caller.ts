@@ -1,14 +1,8 @@
 import type { ChildProcess } from 'node:child_process'
 import { W3aError, type W3aErrorCode } from '../../core/errors.js'
+import type { RpcRequest, RpcResponse } from '../../enclave/rpc.js'
 
-/**
- * Request/response over Node's IPC channel between a worker host and its enclave process
- * (the `sim` TEE runs the enclave side in a process of its own). Only typed, named calls
- * cross it: the host can ask the enclave to do its documented jobs, never to hand out keys.
- */
-export type RpcRequest = { id: number; method: string; params: unknown }
-export type RpcResponse = { id: number; result?: unknown; error?: { code: string; message: string; details: string[] } }
-
+/** The host's handle on its enclave process: named calls only (src/enclave/rpc.ts is the other end). */
 export type EnclaveCaller = { call<T>(method: string, params?: unknown): Promise<T>; close(): void }
 
 /** Host side: calls methods on the enclave child. */
@@ -38,20 +32,4 @@ export function createEnclaveCaller(child: ChildProcess): EnclaveCaller {
       child.disconnect()
     },
   }
-}
-
-/** Enclave side: serves the named methods to the parent process. */
-export function serveEnclaveRpc(methods: Record<string, (params: any) => Promise<unknown>>): void {
-  process.on('message', async (msg: RpcRequest) => {
-    const fn = methods[msg.method]
-    let response: RpcResponse
-    try {
-      if (!fn) throw new W3aError('INVALID_ARGUMENT', `enclave has no method ${msg.method}`)
-      response = { id: msg.id, result: await fn(msg.params) }
-    } catch (e) {
-      const err = e instanceof W3aError ? e : new W3aError('INTERNAL', (e as Error)?.message ?? String(e))
-      response = { id: msg.id, error: { code: err.code, message: err.shortMessage, details: err.details } }
-    }
-    process.send!(response)
-  })
 }

@@ -7,5 +7,5 @@ import { fileURLToPath } from 'node:url'
  * modified worker is not on the network's allow-list.
  */
 export function enclaveBundleDir(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+  return join(dirname(fileURLToPath(import.meta.url)), '..')
 }

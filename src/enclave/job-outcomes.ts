@@ -9,9 +9,9 @@
  * restores an older copy undoes it; the job's noise seed still makes a re-run release the
  * same numbers.
  */
-import type { ResultEnvelope } from '../../analysis/index.js'
-import { W3aError } from '../../core/errors.js'
-import type { JobTx } from './enclave-jobs.js'
+import type { ResultEnvelope } from '../analysis/index.js'
+import { W3aError } from '../core/errors.js'
+import type { JobTx } from './jobs.js'
 
 export type JobOutcome = { envelope: ResultEnvelope; tx: JobTx }
 
