@@ -81,6 +81,11 @@ export function createWorkerHttp(params: {
         })
         return json(response)
       }
+      if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
+        // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral? }: the enclave checks it all.
+        const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown }
+        return json(await caller.call('approveRegistration', { registration: body?.registration, collateral: body?.collateral }))
+      }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
       }
