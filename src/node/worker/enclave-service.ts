@@ -323,7 +323,7 @@ export class EnclaveService {
    */
   async serveHandover(params: {
     request: unknown
-    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex }
+    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex; registeredAt?: number }
   }): Promise<unknown> {
     const ring = this.ring()
     const req = await verifyHandoverRequest(
@@ -331,7 +331,14 @@ export class EnclaveService {
       async (worker: Address, quote: Uint8Array) => {
         if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
         if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-        await verifyWorkerQuote(quote, this.config.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
+        const { hpkePublicKey, registeredAt } = params.newcomerOnChain
+        await verifyWorkerQuote(quote, this.config.policy, {
+          worker,
+          hpkePublicKey: hexToBytes(hpkePublicKey),
+          chainId: this.config.chainId,
+          registry: this.config.registry,
+          ...(registeredAt === undefined ? {} : { registeredAt }),
+        })
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )

@@ -77,7 +77,7 @@ export function createWorkerHttp(params: {
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: request.worker as Address })
         const response = await caller.call('serveHandover', {
           request,
-          newcomerOnChain: { isKeeper: w.isKeeper, measurementAllowed: w.measurementAllowed, hpkePublicKey: w.hpkePublicKey },
+          newcomerOnChain: { isKeeper: w.isKeeper, measurementAllowed: w.measurementAllowed, hpkePublicKey: w.hpkePublicKey, registeredAt: w.registeredAt },
         })
         return json(response)
       }
@@ -96,7 +96,7 @@ export function createWorkerHttp(params: {
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
         const view = jobViewOf(job)
-        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed }
+        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
       }
       const result = /^\/v1\/jobs\/(\d+)\/result$/.exec(pathname)
