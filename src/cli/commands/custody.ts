@@ -1,11 +1,11 @@
 import type { Address, Hex } from 'viem'
+import { readJsonFile } from '../read-json-file.js'
 import { W3aError } from '../../core/errors.js'
 import { toJsonText } from '../../core/json-text.js'
 import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
 import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
-import { readJsonFile } from '../read-json-file.js'
 import { datasetIdArg } from './dataset.js'
 
 export function addressArg(raw: string, what: string): Address {
