@@ -13,10 +13,13 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 ///      by address and read `terms(id)`; `token` is the payment token they will share, and the
 ///      contract owner (two-step transfer) is the network's governance.
 contract DatasetRegistry is Ownable2Step {
+    /// @dev Unlisted is last so the older values keep their numbers. A dataset is registered
+    ///      Unlisted: nothing can be bought or queried until its owner lists it (setStatus Active).
     enum Status {
         Active,
         Paused,
-        Deleted
+        Deleted,
+        Unlisted
     }
 
     /// @dev The first four fields pack into one storage slot (20 + 1 + 5 + 5 bytes);
@@ -83,6 +86,7 @@ contract DatasetRegistry is Ownable2Step {
     // ------------------------------------------------------------------ writes
 
     /// @notice Registers a dataset owned by the caller under `id = datasetIdFor(msg.sender, salt)`.
+    ///         It starts Unlisted: the owner sets its policy, then lists it (setStatus Active).
     /// @dev The id is derived from the sender rather than chosen freely: a client binds the id into
     ///      the encryption AAD before this transaction is public, and with a free choice anyone
     ///      watching the mempool could register that id first and squat the dataset. With the
@@ -104,7 +108,7 @@ contract DatasetRegistry is Ownable2Step {
         uint40 now_ = uint40(block.timestamp);
         _datasets[id] = Dataset({
             owner: msg.sender,
-            status: Status.Active,
+            status: Status.Unlisted,
             createdAt: now_,
             updatedAt: now_,
             schemaHash: schemaHash,
@@ -139,8 +143,9 @@ contract DatasetRegistry is Ownable2Step {
         emit PriceChanged(id, old, pricePerQuery);
     }
 
-    /// @notice Active <-> Paused at will; Deleted is final (the DEK is shredded off chain,
-    ///         so a deleted dataset can never serve queries again).
+    /// @notice Unlisted, Active and Paused at will (Active = listed: credits sell and jobs run);
+    ///         Deleted is final (the DEK is shredded off chain, so a deleted dataset can never
+    ///         serve queries again).
     function setStatus(bytes32 id, Status status) external onlyDatasetOwner(id) {
         Dataset storage d = _datasets[id];
         Status old = d.status;

@@ -58,6 +58,7 @@ contract Market is Ownable2Step, ReentrancyGuard {
     error NotDatasetOwner(bytes32 datasetId, address caller);
     error DatasetDeleted(bytes32 datasetId);
     error DatasetNotActive(bytes32 datasetId);
+    error DatasetNotListed(bytes32 datasetId);
     error PolicySummaryTooLong(uint256 length, uint256 max);
     error ZeroCredits();
     error TooManyCredits(uint256 credits);
@@ -103,12 +104,14 @@ contract Market is Ownable2Step, ReentrancyGuard {
 
     // ------------------------------------------------------------------ analysts
 
-    /// @notice Buys `credits` usage credits of an Active dataset at its current price; the tokens
-    ///         (credits × pricePerQuery) go into escrow. Approve this contract first.
+    /// @notice Buys `credits` usage credits of an Active (listed) dataset at its current price; the
+    ///         tokens (credits × pricePerQuery) go into escrow. Approve this contract first. An
+    ///         Unlisted dataset (registered, not yet listed by its owner) sells nothing.
     function buyCredits(bytes32 datasetId, uint256 credits) external nonReentrant {
         if (credits == 0) revert ZeroCredits();
         if (credits > type(uint64).max) revert TooManyCredits(credits);
         (, DatasetRegistry.Status status, uint256 price) = _terms(datasetId);
+        if (status == DatasetRegistry.Status.Unlisted) revert DatasetNotListed(datasetId);
         if (status != DatasetRegistry.Status.Active) revert DatasetNotActive(datasetId);
         uint256 cost = credits * price;
         Account storage a = _accounts[msg.sender][datasetId];

@@ -195,6 +195,7 @@ test('after delete and an epoch change, nothing any keeper holds opens the delet
   const dek = await unwrapDatasetKey({ recipientPrivateKey: wrapKey.privateKey, datasetId, enc: wrap.enc, ciphertext: wrap.ciphertext })
 
   const del = await deleteDataset(ownerClient, { id: datasetId })
+  assert.ok(!del.alreadyDeleted)
   assert.equal(del.receipt.status, 'applied')
   const registerEntry = (await readInbox(publicClient, { inbox: devnet.contracts.custodyInbox }))[0]!
   assert.equal(BigInt(del.receipt.unrecoverableAfterEpoch!), registerEntry.epoch)

@@ -2,7 +2,10 @@
  * End to end, through the real `w3a` binary: `w3a up` in a temp dir, upload a CSV,
  * stop, start again on the same data dir, download identical rows. Then the attacks:
  * a second `w3a up` on the same dir, a tampered block on the storage node's disk,
- * and a search for every plaintext value in the blockstore and the chain state file.
+ * and a search for every plaintext value in the blockstore and the chain state file. Then the
+ * owner's path through the market and custody: an upload is unlisted until `market list` (which
+ * wants the policy set first), and `dataset delete` asks to confirm, drops the blocks from the
+ * storage node, and sends nothing the second time.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -85,8 +88,14 @@ after(async () => {
 
 let datasetId = ''
 
-test('upload encrypts, stores and registers; the dataset is listed on chain', () => {
-  const r = w3a(['dataset', 'upload', csvFile, '--name', 'visits', '--privacy-unit', 'user_id', '--price', '2.5', '--rows-per-segment', '20', '--account', '0', '--gateway', up!.gatewayUrl, '--json'])
+test('upload encrypts, stores and registers; the dataset is registered unlisted, not on the market', () => {
+  // The price is set when listing: upload refuses it and says what to run.
+  const priced = w3a(['dataset', 'upload', csvFile, '--name', 'visits', '--price', '2.5', '--account', '0', '--gateway', up!.gatewayUrl, '--json'])
+  assert.notEqual(priced.code, 0)
+  assert.equal(priced.json.error.code, 'INVALID_ARGUMENT')
+  assert.match(priced.json.error.details.join('\n'), /w3a market list ID --price 2\.5 --summary ".*" --account 0/)
+
+  const r = w3a(['dataset', 'upload', csvFile, '--name', 'visits', '--privacy-unit', 'user_id', '--rows-per-segment', '20', '--account', '0', '--gateway', up!.gatewayUrl, '--json'])
   assert.equal(r.code, 0, r.stderr)
   assert.match(r.json.id, /^0x[0-9a-f]{64}$/)
   assert.match(r.json.manifestCid, /^bag/) // CIDv1 base32, dag-json
@@ -98,10 +107,13 @@ test('upload encrypts, stores and registers; the dataset is listed on chain', ()
   const ls = w3a(['dataset', 'ls', '--gateway', up!.gatewayUrl, '--json'])
   assert.equal(ls.code, 0, ls.stderr)
   const listed = ls.json.datasets.find((d: { id: string }) => d.id === datasetId)
-  assert.ok(listed, 'uploaded dataset is listed')
+  assert.ok(listed, 'uploaded dataset is registered')
   assert.equal(listed.name, 'visits')
-  assert.equal(listed.pricePerQuery, (25n * 10n ** 17n).toString())
-  assert.equal(listed.status, 'active')
+  assert.equal(listed.pricePerQuery, '0')
+  assert.equal(listed.status, 'unlisted')
+  const market = w3a(['market', 'ls', '--gateway', up!.gatewayUrl, '--json'])
+  assert.equal(market.code, 0, market.stderr)
+  assert.deepEqual(market.json.datasets, [], 'not on the market before `market list`')
 
   const show = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json'])
   assert.equal(show.code, 0, show.stderr)
@@ -220,7 +232,16 @@ test('bad input: malformed file, missing privacy unit, unreachable gateway, unkn
   assert.deepEqual(ls.json.datasets.map((d: { id: string }) => d.id), [datasetId])
 })
 
-test('custody through the CLI: workers ls, grant, access, policy, revoke, delete with a receipt', () => {
+async function nonceOfAccount0(): Promise<number> {
+  const res = await fetch(up!.rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_getTransactionCount', params: ['0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266', 'latest'] }),
+  })
+  return Number(((await res.json()) as { result: string }).result)
+}
+
+test('custody and market through the CLI: grant, access, list needs a policy, revoke, delete drops the blocks', async () => {
   const workers = w3a(['workers', 'ls', '--gateway', up!.gatewayUrl, '--json'])
   assert.equal(workers.code, 0, workers.stderr)
   const keeper = workers.json.workers.find((w: { roles: string[] }) => w.roles.includes('keeper'))
@@ -235,8 +256,22 @@ test('custody through the CLI: workers ls, grant, access, policy, revoke, delete
   assert.equal(r.code, 0, r.stderr)
   assert.equal(r.json.receipt.status, 'applied')
 
+  // Listing before the policy is set is refused, naming the command to run.
+  const listArgs = ['market', 'list', datasetId, '--price', '2.5', '--summary', 'k=5; ε budget 2; dimensions city; measures amount', ...common]
+  r = w3a(listArgs)
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'POLICY_NOT_SET')
+  assert.match(r.json.error.details.join('\n'), /w3a dataset policy 0x[0-9a-f]{64} .*--account N/)
+
   r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--epsilon-budget', '2', '--dimensions', 'city', '--measures', 'amount', ...common])
   assert.equal(r.code, 0, r.stderr)
+
+  r = w3a(listArgs)
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.status, 'active')
+  assert.match(r.json.listTx, /^0x[0-9a-f]{64}$/)
+  r = w3a(['market', 'ls', '--gateway', up!.gatewayUrl, '--json'])
+  assert.deepEqual(r.json.datasets.map((d: { id: string; price: { formatted: string } }) => [d.id, d.price.formatted]), [[datasetId, '2.5']])
 
   r = w3a(['dataset', 'access', datasetId, ...common])
   assert.equal(r.code, 0, r.stderr)
@@ -251,10 +286,40 @@ test('custody through the CLI: workers ls, grant, access, policy, revoke, delete
   r = w3a(['dataset', 'revoke', datasetId, analyst, ...common])
   assert.equal(r.code, 0, r.stderr)
 
+  // The blocks the storage node serves before the delete: the manifest and a segment.
+  const manifestCid: string = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json']).json.dataset.manifestCid
+  const segmentCid: string = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json']).json.manifest.segments[0].cid
+  for (const cid of [manifestCid, segmentCid]) assert.equal((await fetch(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`)).status, 200)
+
+  // No terminal to answer the question, no --yes: refused, nothing sent.
+  const nonce0 = await nonceOfAccount0()
   r = w3a(['dataset', 'delete', datasetId, ...common])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'CONFIRMATION_REQUIRED')
+  assert.match(r.json.error.details.join(' '), /--yes/)
+  assert.equal(await nonceOfAccount0(), nonce0)
+  assert.equal(w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json']).json.dataset.status, 'active')
+
+  r = w3a(['dataset', 'delete', datasetId, '--yes', ...common])
   assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.json.alreadyDeleted, false)
   assert.equal(r.json.receipt.status, 'applied')
   assert.ok(r.json.receipt.unrecoverableAfterEpoch !== undefined, 'the deletion receipt names the epoch')
+  // 3 segments of 20 rows (one block each, at least) and the manifest left the storage node.
+  assert.equal(r.json.storage.nodes.length, 1)
+  assert.ok(r.json.storage.blocks >= 4, `dropped ${r.json.storage.blocks} blocks`)
+  assert.ok(r.json.storage.bytes > 0)
+  for (const cid of [manifestCid, segmentCid]) assert.equal((await fetch(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`)).status, 404, `${cid} is gone`)
+
+  // Again: already deleted, no transaction (the owner's nonce does not move), exit 0.
+  const nonce1 = await nonceOfAccount0()
+  r = w3a(['dataset', 'delete', datasetId, '--account', '0', '--gateway', up!.gatewayUrl])
+  assert.equal(r.code, 0, r.stderr)
+  assert.match(r.stdout, /already deleted: no transaction sent/)
+  assert.match(r.stdout, /storage: dropped 0 block\(s\)/)
+  r = w3a(['dataset', 'delete', datasetId, ...common])
+  assert.equal(r.json.alreadyDeleted, true)
+  assert.equal(await nonceOfAccount0(), nonce1)
 
   r = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json'])
   assert.equal(r.json.dataset.status, 'deleted')
@@ -265,7 +330,7 @@ test('custody through the CLI: workers ls, grant, access, policy, revoke, delete
 })
 
 test('every command has --help', () => {
-  for (const cmd of [['up'], ['status'], ['dataset', 'upload'], ['dataset', 'ls'], ['dataset', 'show'], ['dataset', 'download'], ['dataset', 'grant'], ['dataset', 'revoke'], ['dataset', 'delete'], ['dataset', 'policy'], ['dataset', 'access'], ['worker'], ['workers', 'ls'], ['attest', 'verify']]) {
+  for (const cmd of [['up'], ['status'], ['dataset', 'upload'], ['dataset', 'ls'], ['dataset', 'show'], ['dataset', 'download'], ['dataset', 'grant'], ['dataset', 'revoke'], ['dataset', 'delete'], ['dataset', 'policy'], ['market', 'list'], ['dataset', 'access'], ['worker'], ['workers', 'ls'], ['attest', 'verify']]) {
     const r = w3a([...cmd, '--help'])
     assert.equal(r.code, 0, cmd.join(' '))
     assert.match(r.stdout, /Usage: w3a/)

@@ -1,7 +1,8 @@
 /**
  * The market SDK on a real chain: Anvil and the contracts (ensureDeployment, as `w3a up` does),
- * and a gateway in this process (no keeper: the market needs none). An owner lists a dataset
- * with a price and a policy summary; an analyst buys credits; a buyer without tokens is refused
+ * and a gateway in this process (no keeper: the market needs none, so listing skips the owner-side
+ * custody policy check). A registered dataset is unlisted: not on the market, no credit sells. An
+ * owner lists it with a price and a policy summary; an analyst buys credits; a buyer without tokens is refused
  * before anything is sent; a job completed by a sim worker gives the owner earnings to claim.
  */
 import { test, before, after } from 'node:test'
@@ -107,8 +108,23 @@ after(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
+test('a registered dataset is unlisted: not on the market, no credit sells, listing needs price and summary', async () => {
+  assert.equal((await listMarket(analyst)).find((l) => l.id === datasetId), undefined, 'not on the market')
+  const drafts = await listMarket(owner, { owner: ownerAccount.address, status: 'unlisted' })
+  assert.deepEqual(drafts.map((l) => [l.id, l.status]), [[datasetId, 'unlisted']])
+  const before = await balance(analystAccount.address)
+  await assert.rejects(buyCredits(analyst, { id: datasetId, credits: 1n }), (e) => isW3aError(e, 'DATASET_NOT_LISTED') && /market list/.test(e.message))
+  // Listing states the price and the summary: an unlisted dataset never goes on sale at a default price.
+  await assert.rejects(listOnMarket(owner, { id: datasetId, summary: SUMMARY, requirePolicy: false }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /--price/.test(e.message))
+  await assert.rejects(listOnMarket(owner, { id: datasetId, price: PRICE, requirePolicy: false }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && /--summary/.test(e.message))
+  assert.equal(await balance(analystAccount.address), before)
+  assert.equal((await listMarket(analyst)).find((l) => l.id === datasetId), undefined, 'still not on the market')
+})
+
 test('an owner lists a dataset with a price and a policy summary; listMarket shows them', async () => {
-  const r = await listOnMarket(owner, { id: datasetId, price: PRICE, summary: SUMMARY })
+  const r = await listOnMarket(owner, { id: datasetId, price: PRICE, summary: SUMMARY, requirePolicy: false })
+  assert.match(r.listTx ?? '', /^0x[0-9a-f]{64}$/)
+  assert.equal(r.status, 'active')
   assert.match(r.priceTx ?? '', /^0x[0-9a-f]{64}$/)
   assert.match(r.summaryTx ?? '', /^0x[0-9a-f]{64}$/)
   assert.deepEqual(r.price, { amount: PRICE, formatted: '2', symbol: 'PHA' })

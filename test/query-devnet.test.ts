@@ -29,6 +29,7 @@ import {
   grantAccess,
   listOnMarket,
   openJobResult,
+  readAnalystBudget,
   runQuery,
   setDatasetPolicy,
   submitQuery,
@@ -194,12 +195,16 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
   assert.equal(r.privacy.analystEpsilonLeft, 5)
   assert.ok(r.privacy.noiseScale['n']! > 0 && r.privacy.noiseScale['s']! > 0)
   assert.equal(r.rows.length, 3)
+  // The analyst reads their own ε from a keeper: what the job output said, and the caps.
+  const mine = await readAnalystBudget(analyst, { id: datasetId })
+  assert.deepEqual([mine.epsilonSpent, mine.epsilonLeft, mine.analystEpsilonBudget, mine.datasetEpsilonLeft, mine.grant], [10, 5, 15, 10, null])
   // Analyst share is 15: another ε = 10 overspends it, though the dataset has 10 left.
   await assert.rejects(runQuery(analyst, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Another analyst spends the dataset's last ε; after that nobody gets more.
   const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } })
   assert.equal(r2.privacy.epsilonLeft, 0)
   assert.equal(r2.privacy.analystEpsilonLeft, 5)
+  assert.deepEqual([(await readAnalystBudget(analyst, { id: datasetId })).epsilonLeft, (await readAnalystBudget(analyst2, { id: datasetId })).datasetEpsilonLeft], [0, 0])
   await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Queries without noise still run.
   const plainCount = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n FROM data' })
@@ -209,11 +214,14 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
 test('without open access, a credit is not enough: custody needs a grant, and counts its uses', async () => {
   const closedId = (await uploadDataset(owner, { file: csv, name: 'closed', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: closedId, policy: policy({ openAccess: false }) })
-  await listOnMarket(owner, { id: closedId, price: TOKEN })
+  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; grants only` })
   await buyCredits(analyst, { id: closedId, credits: 3n })
   const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
   await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  // No grant, no ε to read: the keeper refuses as for a stranger.
+  await assert.rejects(readAnalystBudget(analyst, { id: closedId }), (e) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: not-authorized'))
   await grantAccess(owner, { id: closedId, grantee: devAccount(2).address, uses: 1 })
+  assert.deepEqual((await readAnalystBudget(analyst, { id: closedId })).grant, { expiresAt: 0n, usesLeft: 1 })
   const ok = await runQuery(analyst, { id: closedId, sql })
   assert.equal(ok.rows.length, 4)
   await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
@@ -258,4 +266,20 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   assert.equal((JSON.parse(bad.stdout) as { error: { code: string } }).error.code, 'JOB_FAILED')
   const job = await getJob(reader, { id: BigInt(out.jobId) })
   assert.equal(job.status, 'completed')
+
+  // No --gateway: the CLI finds the devnet through the run.json in --data-dir, says so on
+  // stderr, and `market credits` shows the analyst's ε left beside the credits.
+  const env = { ...process.env }
+  delete env['W3A_GATEWAY']
+  const c = await new Promise<{ err: Error | null; stdout: string; stderr: string }>((resolve) =>
+    execFile(process.execPath, [BIN, 'market', 'credits', datasetId, '--account', '2', '--data-dir', join(work, 'devnet'), '--json'], { encoding: 'utf8', timeout: 120_000, env }, (err, stdout, stderr) =>
+      resolve({ err, stdout, stderr }),
+    ),
+  )
+  assert.equal(c.err, null, c.stderr)
+  assert.ok(c.stderr.includes(`using gateway ${devnet.gatewayUrl} (from `), c.stderr)
+  const credits = JSON.parse(c.stdout) as { credits: string; privacy: { available: boolean; analystEpsilonBudget: number; datasetEpsilonLeft: number; epsilonLeft: number } }
+  assert.equal(credits.privacy.available, true)
+  assert.deepEqual([credits.privacy.analystEpsilonBudget, credits.privacy.datasetEpsilonLeft, credits.privacy.epsilonLeft], [15, 0, 0])
+  assert.ok(Number(credits.credits) > 0)
 })

@@ -73,8 +73,20 @@ export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateR
 }
 
 /** Threshold + discrete Laplace noise on rows of the DP plan's query. */
-export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; delta?: number; outputNames: string[]; rng?: Rng }): GateResult {
-  const rng = o.rng ?? cryptoRng
+/**
+ * Where a DP release draws its noise: a random source per noised quantity of each group,
+ * named by `noiseLabel`. A job passes streams keyed by its noise seed (keyed-rng.ts), so
+ * every run of the job draws the same noise; absent, every draw is fresh from node:crypto.
+ */
+export type NoiseSource = (label: string) => Rng
+
+/** The label of one noised quantity of one group: the group's key values and the quantity. */
+export function noiseLabel(groupKey: readonly unknown[], quantity: string): string {
+  return JSON.stringify([groupKey.map((v) => (v === null || v === undefined ? null : [typeof v, String(v)])), quantity])
+}
+
+export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; delta?: number; outputNames: string[]; noise?: NoiseSource }): GateResult {
+  const noise = o.noise ?? (() => cryptoRng)
   if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) throw new W3aError('INVALID_ARGUMENT', 'epsilon must be > 0 for a DP release')
   const delta = o.delta ?? DEFAULT_DELTA
   if (!(delta > 0 && delta <= MAX_DELTA)) throw new W3aError('INVALID_ARGUMENT', `delta must be in (0, ${MAX_DELTA}]`)
@@ -109,14 +121,17 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const stepScale = (x: Quantity) => (G * (x.grid === 1 ? x.delta : x.delta / x.grid + 1)) / epsQ
   const u = col(UNITS_ALIAS)
   const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
+  // Every GROUP BY key (output or not) names the group, so no two groups share a noise stream.
+  const groupColumns = checked.groupKeys.map(col)
   const noisyRows = raw.rows.filter((r) => units(r[u]) >= o.k).map((r) => {
+    const groupKey = groupColumns.map((i) => r[i])
     const noisy = new Map<string, number>()
     const value = (key: string): number => {
       const x = qs.get(key)!
       let v = noisy.get(key)
       if (v === undefined) {
         const steps = Math.round(Number(r[x.source] ?? 0) / x.grid)
-        v = x.delta === 0 ? steps * x.grid : (steps + sampleDiscreteLaplace(stepScale(x), rng)) * x.grid
+        v = x.delta === 0 ? steps * x.grid : (steps + sampleDiscreteLaplace(stepScale(x), noise(noiseLabel(groupKey, key)))) * x.grid
         noisy.set(key, v)
       }
       return v

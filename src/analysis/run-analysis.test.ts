@@ -169,3 +169,25 @@ test('budget: a query that would overspend is refused before it runs; the ledger
   const ok = chargeBudget({ policy: POLICY, ledger, analyst: '0xbb', epsilon: 0.5 })
   assert.equal(ok.epsilonLeft, 0)
 })
+
+test('DP with a job noise seed: re-running the job gives the same numbers, whatever the row order', async () => {
+  // The replay attack of a worker operator who is also the analyst: run one job many times
+  // and average the noise away. With the job's seed every run draws the same noise.
+  const base = { segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, epsilon: 1, delta: 0.05, bounds: { amount: [0, 100] as const }, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 1 } }
+  const jobSeed = new Uint8Array(32).fill(1)
+  const q = 'SELECT region, count(*) AS n, sum(amount) AS s FROM data GROUP BY region'
+  const runs = []
+  for (let i = 0; i < 5; i++) runs.push(await runSqlAnalysis({ ...base, sql: `${q} ORDER BY region ${i % 2 ? 'DESC' : 'ASC'}`, noiseSeed: jobSeed }))
+  const byRegion = (rows: unknown[][]) => JSON.stringify([...rows].map((r) => r.map(String)).sort())
+  for (const r of runs) assert.equal(byRegion(r.rows), byRegion(runs[0]!.rows))
+  // Another job (another seed) draws other noise.
+  const other = await runSqlAnalysis({ ...base, sql: `${q} ORDER BY region`, noiseSeed: new Uint8Array(32).fill(2) })
+  assert.notEqual(byRegion(other.rows), byRegion(runs[0]!.rows))
+  // Groups keyed by a GROUP BY column that is not in the output still get their own noise:
+  // equal noise in every group would release exact differences between groups.
+  const exact = await runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql: 'SELECT region, count(*) FROM data GROUP BY region ORDER BY region' })
+  const hidden = await runSqlAnalysis({ ...base, sql: 'SELECT count(*) AS n FROM data GROUP BY region ORDER BY region', noiseSeed: jobSeed })
+  const offsets = hidden.rows.map((r, i) => Number(r[0]) - Number(exact.rows[i]![1]))
+  assert.equal(offsets.length, 3)
+  assert.ok(new Set(offsets).size > 1, `every group got the same noise offset ${offsets[0]}`)
+})

@@ -8,7 +8,8 @@ import { checkBudget, EMPTY_LEDGER, type EpsilonLedger } from './budget.js'
 import type { Rng } from './dp-noise.js'
 import { planDpQuery, type Bounds, type Contribution } from './dp-query.js'
 import { openAnalysisRunner, parserOf } from './duckdb-runner.js'
-import { gateDp, gateThreshold, type Mechanism } from './privacy-gate.js'
+import { keyedRng } from './keyed-rng.js'
+import { gateDp, gateThreshold, type Mechanism, type NoiseSource } from './privacy-gate.js'
 import { checkSql, eachNode, type CheckedQuery } from './sql-checker.js'
 
 export type SqlAnalysisRequest = {
@@ -29,7 +30,10 @@ export type SqlAnalysisRequest = {
   ledger?: EpsilonLedger
   analyst?: string
   analystBudget?: number
+  /** One random stream for every draw (tests). */
   rng?: Rng
+  /** The job's noise seed (custody/job-noise.ts): noise drawn per group and quantity from streams keyed by it. */
+  noiseSeed?: Uint8Array
   timeoutMs?: number
   memoryLimit?: string
   threads?: number
@@ -46,6 +50,12 @@ export const ROW_UNIT = '__w3a_row'
 
 /** DuckDB's parser through the runner (kept for callers of the analysis library). */
 export const runnerParser = parserOf
+
+function noiseOf(req: SqlAnalysisRequest): { noise?: NoiseSource } {
+  const { rng, noiseSeed } = req
+  if (noiseSeed) return { noise: (label) => keyedRng(noiseSeed, label) }
+  return rng ? { noise: () => rng } : {}
+}
 
 export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalysisResult> {
   const epsilon = req.epsilon ?? 0
@@ -81,7 +91,7 @@ export async function runSqlAnalysis(req: SqlAnalysisRequest): Promise<SqlAnalys
     } else {
       const names = (await runner.query(`${checked.sql} LIMIT 0`, timeout)).columns.map((c) => c.name).slice(0, checked.outputs.length)
       const plan = await planDpQuery(parser, checked, { privacyUnit: unit, ...(req.bounds ? { bounds: req.bounds } : {}), ...(req.contribution ? { contribution: req.contribution } : {}) })
-      gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.delta !== undefined ? { delta: req.delta } : {}), ...(req.rng ? { rng: req.rng } : {}) })
+      gated = gateDp(await runner.query(plan.sql, timeout), checked, plan, { k: req.policy.k, epsilon, outputNames: names, ...(req.delta !== undefined ? { delta: req.delta } : {}), ...noiseOf(req) })
     }
     return {
       columns: gated.columns,

@@ -1,8 +1,11 @@
 import { encodeAbiParameters, keccak256, type Address, type Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 
-/** Order matches `DatasetRegistry.Status` (Active = 0, Paused = 1, Deleted = 2). */
-export const DATASET_STATUSES = ['active', 'paused', 'deleted'] as const
+/**
+ * Order matches `DatasetRegistry.Status` (Active = 0, Paused = 1, Deleted = 2, Unlisted = 3).
+ * A dataset is registered `unlisted`; `active` means listed on the market (`w3a market list`).
+ */
+export const DATASET_STATUSES = ['active', 'paused', 'deleted', 'unlisted'] as const
 export type DatasetStatus = (typeof DATASET_STATUSES)[number]
 
 /** A dataset's public, on-chain metadata. */

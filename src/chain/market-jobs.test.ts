@@ -30,6 +30,7 @@ import {
   registerWorker,
   reportDataFor,
   resultDigest,
+  setDatasetStatus,
   setPolicySummary,
   signFailure,
   signResult,
@@ -208,6 +209,18 @@ describe('market and jobs (real anvil)', () => {
     assert.deepEqual(await getPolicySummary(owner.publicClient, { market: d.market, datasetId }), { summary, summaryHash: res.summaryHash })
     await rejectsWith(setPolicySummary(analyst, { market: d.market, datasetId, summary: 'mine' }), 'NotDatasetOwner')
     await rejectsWith(setPolicySummary(owner, { market: d.market, datasetId, summary: 'x'.repeat(1025) }), 'PolicySummaryTooLong')
+  })
+
+  it('an unlisted dataset sells no credit; listing it does; pausing stops sales again', async () => {
+    const before = await balance(addr(analyst))
+    // Registered unlisted: nothing moves, not even with an allowance.
+    await rejectsWith(buyCredits(analyst, { market: d.market, datasetId, credits: 1n }), 'DatasetNotListed')
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'active' })
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'paused' })
+    await rejectsWith(buyCredits(analyst, { market: d.market, datasetId, credits: 1n }), 'DatasetNotActive')
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'active' })
+    assert.equal(await balance(addr(analyst)), before)
+    assert.deepEqual(await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId }), { credits: 0n, reserved: 0n, escrow: 0n })
   })
 
   it('buying credits moves credits × price into escrow', async () => {

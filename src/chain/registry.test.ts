@@ -93,7 +93,7 @@ describe('DatasetRegistry actions', () => {
       manifestCid: CID_A,
       schemaHash: SCHEMA,
       pricePerQuery: 10n ** 18n,
-      status: 'active',
+      status: 'unlisted',
       createdAt: Number(block.timestamp),
       updatedAt: Number(block.timestamp),
     })
@@ -165,7 +165,7 @@ describe('DatasetRegistry actions', () => {
     const manifest = await updateDatasetManifest(alice, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
     assert.equal(manifest.manifestCid, CID_B)
     const paused = await setDatasetStatus(alice, { registry, id, status: 'paused' })
-    assert.equal(paused.previousStatus, 'active')
+    assert.equal(paused.previousStatus, 'unlisted', 'registered unlisted')
     assert.equal(paused.status, 'paused')
 
     const d = await getDataset(alice.publicClient, { registry, id })
@@ -179,6 +179,17 @@ describe('DatasetRegistry actions', () => {
     const active = await setDatasetStatus(alice, { registry, id, status: 'active' })
     assert.equal(active.previousStatus, 'paused')
     assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'active')
+  })
+
+  it('registers unlisted; the owner lists (active) and may unlist again', async () => {
+    const { id } = await registerDataset(alice, { registry, salt: newSalt(), name: 'draft', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 5n })
+    assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'unlisted')
+    await rejectsWith(setDatasetStatus(bob, { registry, id, status: 'active' }), 'NotDatasetOwner')
+    const listed = await setDatasetStatus(alice, { registry, id, status: 'active' })
+    assert.equal(listed.previousStatus, 'unlisted')
+    assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'active')
+    await setDatasetStatus(alice, { registry, id, status: 'unlisted' })
+    assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'unlisted')
   })
 
   it('treats deleted as final', async () => {
@@ -216,7 +227,7 @@ describe('DatasetRegistry actions', () => {
     assert.ok(m?.eventName === 'ManifestUpdated')
     assert.deepEqual(m.args, { id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
     assert.ok(s?.eventName === 'StatusChanged')
-    assert.deepEqual(s.args, { id, oldStatus: 0, newStatus: 1 })
+    assert.deepEqual(s.args, { id, oldStatus: 3, newStatus: 1 }, 'Unlisted (3) -> Paused (1)')
   })
 
   it('enumerates datasets: all, by owner, by status, in pages', async () => {

@@ -1,14 +1,33 @@
 import { privateKeyToAccount } from 'viem/accounts'
 import type { LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { DEFAULT_GATEWAY_PORT } from '../core/data-dir.js'
 import { devAccount, DEV_ACCOUNT_COUNT } from '../chain/index.js'
 import { createW3aClient, type W3aClient } from '../sdk/index.js'
-import type { CommandContext } from './command.js'
+import { GATEWAY_OPTION, allOptions, type Command, type CommandContext } from './command.js'
+import { resolveGatewayUrl, type ResolveGatewayUrlReturnType } from './gateway-url.js'
+
+/** `--gateway`, `$W3A_GATEWAY`, the run.json of `--data-dir` / `$W3A_DATA_DIR` / .w3a, or the default port. */
+export function gatewayFrom(values: CommandContext['values']): ResolveGatewayUrlReturnType {
+  const str = (k: string) => (typeof values[k] === 'string' ? (values[k] as string) : undefined)
+  return resolveGatewayUrl({ flag: str('gateway'), dataDir: str('data-dir') })
+}
 
 export function gatewayUrlFrom(values: CommandContext['values']): string {
-  const v = values['gateway']
-  return typeof v === 'string' && v !== '' ? v : (process.env['W3A_GATEWAY'] ?? `http://127.0.0.1:${DEFAULT_GATEWAY_PORT}`)
+  return gatewayFrom(values).url
+}
+
+/**
+ * For a command that takes GATEWAY_OPTION: the gateway it will use, pinned in `values` (so
+ * later calls agree), and a note for people when it is not the one typed nor the default.
+ * A command whose `--data-dir` means something else (`w3a worker`) looks in $W3A_DATA_DIR / .w3a.
+ */
+export function pinGateway(cmd: Command, values: CommandContext['values']): ResolveGatewayUrlReturnType | undefined {
+  const options = allOptions(cmd)
+  if (options['gateway'] === undefined) return undefined
+  const ownDataDir = options['data-dir'] !== undefined && options['data-dir'] !== GATEWAY_OPTION['data-dir']
+  const g = gatewayFrom(ownDataDir ? { ...values, 'data-dir': undefined } : values)
+  values['gateway'] = g.url
+  return g
 }
 
 function accountFrom(values: CommandContext['values']): { account: LocalAccount; dev: boolean } | undefined {
@@ -32,18 +51,24 @@ function accountFrom(values: CommandContext['values']): { account: LocalAccount;
   return undefined
 }
 
+export type ClientFromOptionsParameters = {
+  /** True, or what needs the account (e.g. `--mine`), named in the error when none is given. */
+  needsAccount?: boolean | string
+}
+
 /**
  * The SDK client a command uses. Dev account keys are public, so `--account N` is refused
  * on a network that does not call itself a dev network.
  */
-export async function clientFromOptions(values: CommandContext['values'], opts: { needsAccount?: boolean } = {}): Promise<W3aClient> {
+export async function clientFromOptions(values: CommandContext['values'], opts: ClientFromOptionsParameters = {}): Promise<W3aClient> {
   const acct = accountFrom(values)
-  const client = createW3aClient({ gatewayUrl: gatewayUrlFrom(values), ...(acct ? { account: acct.account } : {}) })
   if (opts.needsAccount && !acct) {
-    throw new W3aError('ACCOUNT_MISSING', 'this command acts for an account, and none was given', {
-      details: ['Pass --account N (a dev account index) or set W3A_PRIVATE_KEY.'],
+    const what = typeof opts.needsAccount === 'string' ? opts.needsAccount : 'this command'
+    throw new W3aError('ACCOUNT_MISSING', `${what} needs an account: pass --account N or set W3A_PRIVATE_KEY`, {
+      details: [`--account N picks dev account N (0-${DEV_ACCOUNT_COUNT - 1}, dev networks only; \`w3a up\` lists them); W3A_PRIVATE_KEY is your own key (0x + 64 hex).`],
     })
   }
+  const client = createW3aClient({ gatewayUrl: gatewayUrlFrom(values), ...(acct ? { account: acct.account } : {}) })
   if (acct?.dev) {
     const network = await client.network()
     if (!network.dev) {

@@ -28,8 +28,10 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 }
 
+/** How a command finds its gateway (order in gateway-url.ts). */
 export const GATEWAY_OPTION: Record<string, OptionSpec> = {
-  gateway: { type: 'string', placeholder: 'URL', description: 'gateway URL (default: $W3A_GATEWAY or http://127.0.0.1:8787)' },
+  gateway: { type: 'string', placeholder: 'URL', description: "gateway URL (default: $W3A_GATEWAY, else the running `w3a up`'s, else http://127.0.0.1:8787)" },
+  'data-dir': { type: 'string', placeholder: 'DIR', description: 'data dir of the running `w3a up` whose gateway to use (default: $W3A_DATA_DIR or .w3a)' },
 }
 
 export const ACCOUNT_OPTION: Record<string, OptionSpec> = {

@@ -1,5 +1,6 @@
 import { parseCommandArgs, renderHelp, type Command } from './command.js'
 import { createOutput, reportError } from './output.js'
+import { pinGateway } from './client-from-options.js'
 import { upCommand } from './commands/up.js'
 import { statusCommand } from './commands/status.js'
 import { workerCommand, workersLsCommand } from './commands/worker.js'
@@ -92,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(renderHelp(cmd) + '\n')
       return 0
     }
+    const gateway = pinGateway(cmd, values)
+    if (gateway?.note) out.note(gateway.note)
     await cmd.run.call(cmd, { values, positionals, out })
     return 0
   } catch (e) {

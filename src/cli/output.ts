@@ -10,6 +10,8 @@ export type Output = {
   progress(line: string): void
   /** An informational line for people (stderr when --json, so stdout stays parseable). */
   info(line: string): void
+  /** How the command runs (which gateway, from where): stderr always, stdout stays for results. */
+  note(line: string): void
 }
 
 export function createOutput(json: boolean): Output {
@@ -34,6 +36,10 @@ export function createOutput(json: boolean): Output {
     info(line) {
       clear()
       ;(json ? process.stderr : process.stdout).write(line + '\n')
+    },
+    note(line) {
+      clear()
+      process.stderr.write(line + '\n')
     },
   }
 }

@@ -29,6 +29,8 @@ export type W3aErrorCode =
   | 'CONTRACTS_NOT_DEPLOYED'
   | 'DATASET_NOT_FOUND'
   | 'DATASET_NOT_ACTIVE'
+  | 'DATASET_NOT_LISTED'
+  | 'POLICY_NOT_SET'
   | 'INSUFFICIENT_BALANCE'
   | 'NOTHING_TO_CLAIM'
   | 'JOB_NOT_FOUND'
@@ -59,6 +61,7 @@ export type W3aErrorCode =
   | 'ANALYSIS_MALFORMED'
   | 'JOB_FAILED'
   | 'JOB_TIMEOUT'
+  | 'JOB_ALREADY_RUN'
   | 'RESULT_INVALID'
   // node / cli
   | 'DATA_DIR_IN_USE'
@@ -68,6 +71,7 @@ export type W3aErrorCode =
   | 'NOT_OWNER'
   | 'KEEPER_UNAVAILABLE'
   | 'COMMAND_REFUSED'
+  | 'CONFIRMATION_REQUIRED'
   | 'INTERNAL'
 
 export type W3aErrorParameters = {

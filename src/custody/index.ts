@@ -23,18 +23,22 @@ export {
   MAX_QUERY_TTL_SECONDS,
   answerCustodyQuery,
   createCustodyQuery,
+  openAnalystAnswer,
   openCustodyAnswer,
   queryRequestHash,
   type CustodyAnswer,
   type CustodyQueryRequest,
+  type CustodyQueryScope,
   type CustodyView,
   type QueryRefusal,
 } from './owner-query.js'
+export { analystView, type AnalystView } from './analyst-view.js'
 export { PersistentMap } from './persistent-map.js'
 export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
 export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 export { JOB_CHARGE_TAG, decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
+export { jobNoiseSeed } from './job-noise.js'
 export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'

@@ -60,6 +60,8 @@ export type JobRelease = {
   analysis: { request: unknown; privacy: unknown }
   epsilonLeft: number
   analystEpsilonLeft: number | null
+  /** The job's noise seed (job-noise.ts): the same for every attempt of the job. */
+  noiseSeed: Uint8Array
 }
 
 export type JobReleaseAad = JobWorkerBinding
@@ -69,7 +71,7 @@ const releaseAad = jobWorkerAad
 
 export async function sealJobRelease(p: JobReleaseAad & { workerHpkeKey: Uint8Array; release: JobRelease }): Promise<{ enc: Hex; ciphertext: Hex }> {
   const r = p.release
-  const json = JSON.stringify({ ...r, jobId: r.jobId.toString(), dek: bytesToHex(r.dek) })
+  const json = JSON.stringify({ ...r, jobId: r.jobId.toString(), dek: bytesToHex(r.dek), noiseSeed: bytesToHex(r.noiseSeed) })
   const out = await hpkeSeal({ recipientPublicKey: p.workerHpkeKey, info: RELEASE_INFO, aad: releaseAad(p) }, new TextEncoder().encode(json))
   return { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) }
 }
@@ -77,8 +79,8 @@ export async function sealJobRelease(p: JobReleaseAad & { workerHpkeKey: Uint8Ar
 export async function openJobRelease(p: JobReleaseAad & { workerPrivateKey: Uint8Array; sealed: { enc: Hex; ciphertext: Hex } }): Promise<JobRelease> {
   const pt = await hpkeOpen({ recipientPrivateKey: p.workerPrivateKey, enc: hexToBytes(p.sealed.enc), info: RELEASE_INFO, aad: releaseAad(p) }, hexToBytes(p.sealed.ciphertext))
   try {
-    const j = JSON.parse(new TextDecoder().decode(pt)) as Omit<JobRelease, 'jobId' | 'dek' | 'policy'> & { jobId: string; dek: Hex; policy: unknown }
-    return { ...j, jobId: BigInt(j.jobId), dek: hexToBytes(j.dek), policy: parsePolicy(j.policy) }
+    const j = JSON.parse(new TextDecoder().decode(pt)) as Omit<JobRelease, 'jobId' | 'dek' | 'policy' | 'noiseSeed'> & { jobId: string; dek: Hex; policy: unknown; noiseSeed: Hex }
+    return { ...j, jobId: BigInt(j.jobId), dek: hexToBytes(j.dek), policy: parsePolicy(j.policy), noiseSeed: hexToBytes(j.noiseSeed) }
   } finally {
     pt.fill(0)
   }

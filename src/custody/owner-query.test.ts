@@ -5,7 +5,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
 import { generateHpkeKeyPair, hpkeOpen } from '../crypto/hpke.js'
 import { DOMAIN, Replica, TestInbox, registerCommand, signCommand, testBytes } from './fixture.test.js'
-import { answerCustodyQuery, createCustodyQuery, openCustodyAnswer, type CustodyAnswer } from './owner-query.js'
+import { answerCustodyQuery, createCustodyQuery, openAnalystAnswer, openCustodyAnswer, type CustodyAnswer } from './owner-query.js'
 import { parsePolicy, policyHash } from './policy.js'
 import { chargeAccess } from './release-check.js'
 import type { CustodyState } from './state.js'
@@ -95,5 +95,42 @@ describe('owner queries', () => {
     // Expired nonces are pruned from the keeper's memory.
     await reason(q2.request, NOW + 10_000)
     assert.equal(used.size, 0)
+  })
+})
+
+describe('analyst queries (scope analyst)', () => {
+  it('an analyst with a grant reads their own ε left, grant and the dataset ε left, and nothing else', async () => {
+    const { state, datasetId } = await custody()
+    const keeperHpke = await generateHpkeKeyPair()
+    const { request, responseKeyPair } = await createCustodyQuery({ account: analyst, domain: DOMAIN, datasetId, keeperHpkePublicKey: keeperHpke.publicKey, now: NOW, scope: 'analyst' })
+    const answer = await answerCustodyQuery(state, JSON.parse(JSON.stringify(request)), keeperHpke.privateKey, keeper, NOW, new Map(), DOMAIN)
+    assert.equal(answer.status, 'answered')
+    const view = await openAnalystAnswer(JSON.parse(JSON.stringify(answer)), responseKeyPair, keeper.address, request)
+    assert.deepEqual(view, {
+      datasetId: datasetId.toLowerCase(),
+      analyst: analyst.address.toLowerCase(),
+      epsilonSpent: 0.5,
+      epsilonLeft: 1.5,
+      analystEpsilonBudget: null,
+      datasetEpsilonLeft: 1.5,
+      grant: { expiresAt: 0n, usesLeft: 4 },
+      asOf: { processed: state.processed, stateRoot: stateRoot(state) },
+    })
+    // An analyst answer is not an owner view, and the other way round.
+    await assert.rejects(openCustodyAnswer(answer, responseKeyPair, keeper.address, request), (e: unknown) => isW3aError(e, 'CUSTODY_MALFORMED'))
+    const own = await createCustodyQuery({ account: owner, domain: DOMAIN, datasetId, keeperHpkePublicKey: keeperHpke.publicKey, now: NOW })
+    const ownAnswer = await answerCustodyQuery(state, own.request, keeperHpke.privateKey, keeper, NOW, new Map(), DOMAIN)
+    await assert.rejects(openAnalystAnswer(ownAnswer, own.responseKeyPair, keeper.address, own.request), (e: unknown) => isW3aError(e, 'CUSTODY_MALFORMED'))
+  })
+
+  it('a stranger and an unknown dataset get the same signed not-authorized', async () => {
+    const { state, datasetId } = await custody()
+    const keeperHpke = await generateHpkeKeyPair()
+    for (const [account, id] of [[mallory, datasetId], [analyst, `0x${'99'.repeat(32)}`]] as const) {
+      const { request, responseKeyPair } = await createCustodyQuery({ account, domain: DOMAIN, datasetId: id, keeperHpkePublicKey: keeperHpke.publicKey, now: NOW, scope: 'analyst' })
+      const answer = await answerCustodyQuery(state, request, keeperHpke.privateKey, keeper, NOW, new Map(), DOMAIN)
+      assert.equal(answer.reason, 'not-authorized')
+      await assert.rejects(openAnalystAnswer(answer, responseKeyPair, keeper.address, request), (e: unknown) => isW3aError(e, 'ACCESS_DENIED'))
+    }
   })
 })

@@ -13,6 +13,11 @@
  * Only the owner gets an answer. Anyone else gets a signed refusal whose reason never depends on
  * the dataset ('not-authorized' covers unknown dataset and not-the-owner alike); the other
  * reasons ('bad-request', 'expired', 'replayed') depend only on the request itself.
+ *
+ * Scope 'analyst' (plaintext { v: 1, signed, scope: "analyst" }): the signer asks for their own
+ * ε on the dataset instead (analyst-view.ts, which says who gets an answer). The scope is not
+ * signed and need not be: only the signer can read the answer, and either view is one the
+ * signer may see.
  */
 import { bytesToHex, encodeAbiParameters, hexToBytes, isAddress, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
@@ -23,6 +28,7 @@ import { malformed } from './canonical.js'
 import { CustodyPolicySchema, parsePolicy, type CustodyPolicy } from './policy.js'
 import { getDataset, type CustodyState } from './state.js'
 import { stateRoot } from './state-root.js'
+import { analystView, analystViewJson, parseAnalystView, type AnalystView } from './analyst-view.js'
 
 const QUERY_INFO = new TextEncoder().encode('w3a/custody/query/v1')
 const ANSWER_INFO = new TextEncoder().encode('w3a/custody/answer/v1')
@@ -30,6 +36,8 @@ const ANSWER_INFO = new TextEncoder().encode('w3a/custody/answer/v1')
 export const MAX_QUERY_TTL_SECONDS = 3600
 
 export type CustodyQueryRequest = { enc: Hex; ciphertext: Hex }
+/** 'owner': the whole custody view of the signer's dataset; 'analyst': the signer's own ε on it. */
+export type CustodyQueryScope = 'owner' | 'analyst'
 export type QueryRefusal = 'bad-request' | 'expired' | 'replayed' | 'not-authorized'
 export type CustodyAnswer = { keeper: Address; requestHash: Hex; status: 'answered' | 'refused'; reason?: QueryRefusal; enc?: Hex; ciphertext?: Hex; signature: Hex }
 
@@ -55,6 +63,8 @@ export async function createCustodyQuery(params: {
   /** unix seconds; default: this machine's clock */
   now?: number
   ttlSeconds?: number
+  /** Default 'owner'. */
+  scope?: CustodyQueryScope
 }): Promise<{ request: CustodyQueryRequest; responseKeyPair: HpkeKeyPair }> {
   const now = params.now ?? Math.floor(Date.now() / 1000)
   const responseKeyPair = await generateHpkeKeyPair()
@@ -66,7 +76,11 @@ export async function createCustodyQuery(params: {
     domain: params.domain,
     query: { datasetId: params.datasetId, requester: params.account.address, responseKey: bytesToHex(responseKeyPair.publicKey), nonce, expiry: BigInt(now + ttl) },
   })
-  const json = JSON.stringify({ v: 1, signed: { ...signed, query: { ...signed.query, nonce: signed.query.nonce.toString(), expiry: signed.query.expiry.toString() } } })
+  const json = JSON.stringify({
+    v: 1,
+    signed: { ...signed, query: { ...signed.query, nonce: signed.query.nonce.toString(), expiry: signed.query.expiry.toString() } },
+    ...(params.scope === 'analyst' ? { scope: 'analyst' } : {}),
+  })
   const { enc, ciphertext } = await hpkeSeal(
     { recipientPublicKey: params.keeperHpkePublicKey, info: QUERY_INFO },
     new TextEncoder().encode(json),
@@ -102,9 +116,10 @@ export async function answerCustodyQuery(
   if (usedQueryNonces instanceof Map) for (const [k, exp] of usedQueryNonces) if (exp <= BigInt(now)) usedQueryNonces.delete(k)
 
   let signed: SignedCustodyQuery
+  let scope: CustodyQueryScope
   try {
     const pt = await hpkeOpen({ recipientPrivateKey: keeperHpkePrivateKey, enc: hexToBytes(req.data.enc as Hex), info: QUERY_INFO }, hexToBytes(req.data.ciphertext as Hex))
-    signed = parseQuery(pt)
+    ;({ signed, scope } = parseQuery(pt))
   } catch {
     return refuse('bad-request')
   }
@@ -124,6 +139,11 @@ export async function answerCustodyQuery(
   }
 
   const id = signed.query.datasetId.toLowerCase() as Hex
+  if (scope === 'analyst') {
+    const mine = analystView(state, id, signed.query.requester)
+    if (!mine) return refuse('not-authorized')
+    return sealAnswer(signer, requestHash, signed.query.responseKey, analystViewJson(mine))
+  }
   const record = getDataset(state, id)
   if (!record || !isAddressEqual(record.owner, signed.query.requester)) return refuse('not-authorized')
 
@@ -144,8 +164,12 @@ export async function answerCustodyQuery(
     },
     asOf: { processed: state.processed.toString(), stateRoot: stateRoot(state) },
   }
-  const plaintext = new TextEncoder().encode(JSON.stringify(view))
-  const { enc, ciphertext } = await hpkeSeal({ recipientPublicKey: hexToBytes(signed.query.responseKey), info: ANSWER_INFO, aad: hexToBytes(requestHash) }, plaintext)
+  return sealAnswer(signer, requestHash, signed.query.responseKey, JSON.stringify(view))
+}
+
+async function sealAnswer(signer: LocalAccount, requestHash: Hex, responseKey: Hex, json: string): Promise<CustodyAnswer> {
+  const plaintext = new TextEncoder().encode(json)
+  const { enc, ciphertext } = await hpkeSeal({ recipientPublicKey: hexToBytes(responseKey), info: ANSWER_INFO, aad: hexToBytes(requestHash) }, plaintext)
   plaintext.fill(0)
   return signAnswer(signer, { keeper: signer.address, requestHash, status: 'answered', enc: bytesToHex(enc), ciphertext: bytesToHex(ciphertext) })
 }
@@ -156,6 +180,24 @@ export async function answerCustodyQuery(
  * request), ACCESS_DENIED for a signed refusal (the reason in details), HPKE_OPEN_FAILED.
  */
 export async function openCustodyAnswer(answerJson: CustodyAnswer | unknown, responseKeyPair: HpkeKeyPair, expectedKeeper: Address, request?: CustodyQueryRequest): Promise<CustodyView> {
+  return parseView(await openAnswer(answerJson, responseKeyPair, expectedKeeper, request))
+}
+
+/** `openCustodyAnswer` for a query of scope 'analyst': the signer's own ε on the dataset. */
+export async function openAnalystAnswer(answerJson: CustodyAnswer | unknown, responseKeyPair: HpkeKeyPair, expectedKeeper: Address, request?: CustodyQueryRequest): Promise<AnalystView> {
+  const pt = await openAnswer(answerJson, responseKeyPair, expectedKeeper, request)
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(pt))
+  } catch (cause) {
+    throw malformed('custody answer is not JSON', cause)
+  }
+  const view = parseAnalystView(json)
+  if (!view) throw malformed('analyst custody answer')
+  return view
+}
+
+async function openAnswer(answerJson: CustodyAnswer | unknown, responseKeyPair: HpkeKeyPair, expectedKeeper: Address, request?: CustodyQueryRequest): Promise<Uint8Array> {
   const parsed = answerSchema.safeParse(answerJson)
   if (!parsed.success) throw malformed('custody answer')
   const answer = parsed.data as CustodyAnswer
@@ -172,8 +214,7 @@ export async function openCustodyAnswer(answerJson: CustodyAnswer | unknown, res
   }
   if (answer.status === 'refused') throw new W3aError('ACCESS_DENIED', 'The keeper refused the custody query', { details: [`reason: ${answer.reason ?? 'bad-request'}`] })
   if (!answer.enc || !answer.ciphertext) throw malformed('answered without ciphertext')
-  const pt = await hpkeOpen({ recipientPrivateKey: responseKeyPair.privateKey, enc: hexToBytes(answer.enc), info: ANSWER_INFO, aad: hexToBytes(requestHash) }, hexToBytes(answer.ciphertext))
-  return parseView(pt)
+  return hpkeOpen({ recipientPrivateKey: responseKeyPair.privateKey, enc: hexToBytes(answer.enc), info: ANSWER_INFO, aad: hexToBytes(requestHash) }, hexToBytes(answer.ciphertext))
 }
 
 async function signAnswer(signer: LocalAccount, body: Omit<CustodyAnswer, 'signature'>): Promise<CustodyAnswer> {
@@ -211,6 +252,7 @@ const querySchema = z.strictObject({
     domain: z.strictObject({ chainId: z.number().int().positive(), verifyingContract: addr }),
     signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/),
   }),
+  scope: z.enum(['owner', 'analyst']).optional(),
 })
 const viewSchema = z.strictObject({
   v: z.literal(1),
@@ -226,10 +268,10 @@ const viewSchema = z.strictObject({
   asOf: z.strictObject({ processed: dec, stateRoot: hex32 }),
 })
 
-function parseQuery(pt: Uint8Array): SignedCustodyQuery {
+function parseQuery(pt: Uint8Array): { signed: SignedCustodyQuery; scope: CustodyQueryScope } {
   const r = querySchema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(pt)))
   if (!r.success) throw malformed('custody query')
-  return r.data.signed as SignedCustodyQuery
+  return { signed: r.data.signed as SignedCustodyQuery, scope: r.data.scope ?? 'owner' }
 }
 
 function parseView(pt: Uint8Array): CustodyView {

@@ -2,7 +2,7 @@ import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { createTrustlessGateway, importCar, getManifest } from '../storage/index.js'
+import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, type DropDagReturnType } from '../storage/index.js'
 import { getDataset, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
@@ -18,6 +18,14 @@ export type GatewayParameters = {
 
 const DATASET_ID = /^0x[0-9a-fA-F]{64}$/
 const DEFAULT_MAX_UPLOAD = 512 * 1024 * 1024
+
+function parseCid(raw: string): CID | null {
+  try {
+    return CID.parse(raw)
+  } catch {
+    return null
+  }
+}
 
 function parseDatasetId(raw: string): `0x${string}` {
   if (!DATASET_ID.test(raw)) throw new W3aError('INVALID_ARGUMENT', `"${raw}" is not a dataset id (0x followed by 64 hex digits)`)
@@ -55,6 +63,36 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     }
   }
 
+  /**
+   * POST /api/v1/datasets/{id}/drop: anyone may ask, because the rule is chain state the node
+   * reads itself: only a dataset the registry shows `deleted` is dropped. Its manifest (with the
+   * owner's wrapped key) and every segment block go, except blocks that the current manifest
+   * of a dataset not deleted, held here, links (shared blocks stay served). Idempotent: a second
+   * call finds nothing and drops nothing. Drops run one at a time so two never race.
+   */
+  let dropping: Promise<unknown> = Promise.resolve()
+  async function dropDeleted(id: `0x${string}`): Promise<{ datasetId: string; manifestCid: string } & DropDagReturnType> {
+    const dataset = await getDataset(publicClient, { registry, id })
+    if (dataset.status !== 'deleted') {
+      throw new W3aError('INVALID_ARGUMENT', `dataset ${id} is ${dataset.status} on chain: a storage node drops the blocks of deleted datasets only`, {
+        details: ['Its owner deletes it first: `w3a dataset delete ID --account N`.'],
+      })
+    }
+    const run = dropping.then(async () => {
+      const keep = new Set<string>()
+      for (const other of await listDatasets(publicClient, { registry, status: ['active', 'paused', 'unlisted'] })) {
+        // A registered manifest CID is whatever its owner wrote: one that does not parse links nothing.
+        const root = parseCid(other.manifestCid)
+        if (root) await dagKeys(blockstore, root, keep)
+      }
+      const root = parseCid(dataset.manifestCid)
+      const none = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
+      return { datasetId: id, manifestCid: dataset.manifestCid, ...(root ? await dropDag(blockstore, root, keep) : none) }
+    })
+    dropping = run.catch(() => undefined)
+    return run
+  }
+
   async function route(req: Request, url: URL): Promise<Response> {
     const { pathname } = url
     const method = req.method === 'HEAD' ? 'GET' : req.method
@@ -84,6 +122,11 @@ export function createGateway(params: GatewayParameters): FetchHandler {
         ...(ownerParam ? { owner: ownerParam as `0x${string}` } : {}),
       })
       return json({ datasets })
+    }
+    const drop = /^\/api\/v1\/datasets\/([^/]+)\/drop$/.exec(pathname)
+    if (drop) {
+      if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
+      return json(await dropDeleted(parseDatasetId(drop[1]!)))
     }
     const one = /^\/api\/v1\/datasets\/([^/]+)$/.exec(pathname)
     if (method === 'GET' && one) {

@@ -45,6 +45,28 @@ export const openApiDocument = {
         responses: { 200: { description: 'ok' }, ...errorResponses },
       },
     },
+    '/api/v1/datasets/{id}/drop': {
+      post: {
+        summary:
+          'Drop the blocks of a deleted dataset (manifest and segments) from this storage node. Anyone may ask: the node ' +
+          'checks that the registry shows the dataset deleted, and keeps blocks linked by a dataset not deleted. Idempotent.',
+        parameters: [datasetIdParam],
+        responses: {
+          200: {
+            description: 'dropped',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { datasetId: { type: 'string' }, manifestCid: { type: 'string' }, blocks: { type: 'integer' }, bytes: { type: 'integer' }, kept: { type: 'integer' }, missing: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
+    },
     '/api/v1/blocks': {
       post: {
         summary: 'Store encrypted blocks: a CARv1 body; every block is checked against its CID before anything is stored',
@@ -81,7 +103,7 @@ export const openApiDocument = {
         properties: {
           id: { type: 'string' }, owner: { type: 'string' }, name: { type: 'string' }, manifestCid: { type: 'string' },
           schemaHash: { type: 'string' }, pricePerQuery: { type: 'string', description: 'token base units' },
-          status: { type: 'string', enum: ['active', 'paused', 'deleted'] }, createdAt: { type: 'integer' }, updatedAt: { type: 'integer' },
+          status: { type: 'string', enum: ['active', 'paused', 'deleted', 'unlisted'] }, createdAt: { type: 'integer' }, updatedAt: { type: 'integer' },
         },
       },
     },

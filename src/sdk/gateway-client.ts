@@ -4,6 +4,8 @@ import { W3aError, type W3aErrorCode } from '../core/errors.js'
 export type GatewayClient = {
   url: string
   getJson<T>(path: string): Promise<T>
+  /** POST with an empty body, JSON answer (gateway actions such as dropping a deleted dataset's blocks). */
+  postJson<T>(path: string): Promise<T>
   /** POST a CAR (bytes or a stream) to /api/v1/blocks. */
   postCar(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ roots: string[]; blocks: number; bytes: number }>
   /** GET a path that answers with bytes (trustless gateway routes). */
@@ -36,7 +38,7 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
       return await fetch(base + path, init)
     } catch (e) {
       throw new W3aError('GATEWAY_UNREACHABLE', `no W3A gateway answers at ${base}`, {
-        details: ['Start one with `npx w3a up`, or pass --gateway URL (or set W3A_GATEWAY).'],
+        details: ['Start one with `npx w3a up`; for a `w3a up` with another data dir pass --data-dir DIR (or set W3A_DATA_DIR); else pass --gateway URL (or set W3A_GATEWAY).'],
         cause: e,
       })
     }
@@ -50,6 +52,9 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
     url: base,
     async getJson<T>(path: string) {
       return (await (await ok(path, { headers: { accept: 'application/json' } })).json()) as T
+    },
+    async postJson<T>(path: string) {
+      return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json' } })).json()) as T
     },
     async postCar(body) {
       const init: RequestInit & { duplex?: 'half' } = {

@@ -3,6 +3,7 @@ export { openBlockstore, createMemoryBlockstore, readBlock, isNotFound } from '.
 export { verifyBlock, MAX_BLOCK_BYTES } from './verify-block.js'
 export { importBytes, exportBytes, collectDagCids, UNIXFS_CHUNK_SIZE, UNIXFS_MAX_LINKS } from './unixfs.js'
 export { walkDag, blockLinks, type Block, type DagScope } from './dag-walk.js'
+export { dagKeys, dropDag, blockKey, type DropDagReturnType } from './drop-dag.js'
 export { exportCar, importCar, carHeader, DEFAULT_MAX_CAR_BYTES, type ImportCarOptions } from './car.js'
 export { createTrustlessGateway, type GatewayHandler } from './trustless-gateway.js'
 export { withPeerFetch, type PeerFetchOptions } from './peer-fetch.js'

@@ -16,7 +16,7 @@ const dir = mkdtempSync(join(tmpdir(), 'w3a-attest-cli-'))
 async function run(argv: string[]): Promise<{ data: Record<string, unknown>; text: string }> {
   const { values, positionals } = parseCommandArgs(attestVerifyCommand, argv)
   let got: { data: Record<string, unknown>; text: string } | undefined
-  const out: Output = { json: false, result: (data, text) => (got = { data: data as Record<string, unknown>, text }), progress: () => {}, info: () => {} }
+  const out: Output = { json: false, result: (data, text) => (got = { data: data as Record<string, unknown>, text }), progress: () => {}, info: () => {}, note: () => {} }
   await attestVerifyCommand.run({ values, positionals, out })
   assert.ok(got)
   return got

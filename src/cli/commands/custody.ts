@@ -3,9 +3,10 @@ import { readJsonFile } from '../read-json-file.js'
 import { W3aError } from '../../core/errors.js'
 import { toJsonText } from '../../core/json-text.js'
 import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
-import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess } from '../../sdk/index.js'
+import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess, getDatasetInfo, type DeleteDatasetStorage } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
+import { confirm } from '../confirm.js'
 import { datasetIdArg } from './dataset.js'
 
 export function addressArg(raw: string, what: string): Address {
@@ -64,22 +65,50 @@ export const datasetRevokeCommand: Command = {
   },
 }
 
+const storageText = (s: DeleteDatasetStorage) =>
+  s.nodes.map((n) =>
+    'error' in n
+      ? `  storage: node ${n.node} did not drop the blocks (${n.error}); run the delete again to retry`
+      : `  storage: dropped ${n.blocks} block(s) (${n.bytes} bytes) on 1 node (${n.node})${n.kept ? `; kept ${n.kept} shared with another dataset` : ''}`,
+  )
+
 export const datasetDeleteCommand: Command = {
   path: ['dataset', 'delete'],
-  summary: "Delete a dataset: keepers drop its key at once (crypto-shredding); prints the TEE-signed receipt",
+  summary: 'Delete a dataset for good: keepers drop its key (crypto-shredding), the registry marks it deleted, storage drops its blocks',
   args: [{ name: 'ID', description: 'dataset id' }],
-  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  options: { yes: { type: 'boolean', description: 'do not ask for confirmation (needed when stdin is not a terminal)' }, ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  help: [
+    'Asks "Delete dataset NAME (ID)? This cannot be undone [y/N]" on a terminal; --yes skips the question, and',
+    'without a terminal --yes is required (CONFIRMATION_REQUIRED otherwise). Prints the keeper-signed receipt and',
+    'what the storage node dropped (manifest with your wrapped key, and segment blocks).',
+    'A dataset already deleted sends no transaction: exit 0 with "already deleted" ({"alreadyDeleted": true} with --json).',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const client = await clientFromOptions(values, { needsAccount: true })
+    const { dataset } = await getDatasetInfo(client, { id })
+    if (dataset.status !== 'deleted') {
+      const yes = await confirm({ question: `Delete dataset ${dataset.name} (${id})? This cannot be undone [y/N]`, yes: values['yes'] === true })
+      if (!yes) {
+        out.result({ id, deleted: false }, `not deleted: ${id} is unchanged`)
+        return
+      }
+    }
     const r = await deleteDataset(client, { id })
+    if (r.alreadyDeleted) {
+      out.result(r, [`dataset ${id} is already deleted: no transaction sent`, ...storageText(r.storage)].join('\n'))
+      return
+    }
     const after = r.receipt.unrecoverableAfterEpoch
     out.result(
       r,
       [
         `deleted ${id}`,
         receiptText(r),
-        `  the key's on-chain ciphertext can no longer be opened by anyone once the keepers are past epoch ${after}`,
+        after === undefined
+          ? '  the keepers had already dropped the key (an earlier delete); the registry now marks it deleted'
+          : `  the key's on-chain ciphertext can no longer be opened by anyone once the keepers are past epoch ${after}`,
+        ...storageText(r.storage),
         `  receipt (keep it): ${toJsonText(r.receipt)}`,
       ].join('\n'),
     )

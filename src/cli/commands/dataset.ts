@@ -1,4 +1,4 @@
-import { formatUnits, parseUnits, type Hex } from 'viem'
+import { formatUnits, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { uploadDataset, downloadDataset, listDatasets, getDatasetInfo, type UploadProgress, type DownloadProgress } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, type Command } from '../command.js'
@@ -14,12 +14,17 @@ export function datasetIdArg(raw: string): Hex {
   return raw.toLowerCase() as Hex
 }
 
-function parsePrice(raw: string | boolean | undefined): bigint {
-  if (raw === undefined) return 0n
-  if (typeof raw !== 'string' || !/^\d+(\.\d{1,18})?$/.test(raw)) {
-    throw new W3aError('INVALID_ARGUMENT', `--price must be a token amount like 10 or 0.5, got "${String(raw)}"`)
-  }
-  return parseUnits(raw, TOKEN_DECIMALS)
+/** Upload no longer lists: `--price` is refused with the command that does. */
+function refusePrice(raw: string | boolean | undefined, account: string | boolean | undefined): void {
+  if (raw === undefined) return
+  const n = typeof account === 'string' ? account : 'N'
+  throw new W3aError('INVALID_ARGUMENT', '`dataset upload` no longer takes --price: an upload is unlisted until you list it on the market', {
+    details: [
+      'Upload, set the policy, then list with the price:',
+      `  w3a dataset policy ID --dimensions … --measures … --account ${n}`,
+      `  w3a market list ID --price ${typeof raw === 'string' ? raw : 'P'} --summary "…" --account ${n}`,
+    ],
+  })
 }
 
 const tokens = (units: string | bigint) => `${formatUnits(BigInt(units), TOKEN_DECIMALS)} PHA`
@@ -31,26 +36,26 @@ export const datasetUploadCommand: Command = {
   options: {
     name: { type: 'string', placeholder: 'NAME', description: 'dataset name (public)' },
     'privacy-unit': { type: 'string', placeholder: 'COLUMN', description: 'column that identifies a person (default: each row is its own unit)' },
-    price: { type: 'string', placeholder: 'TOKENS', description: 'price per query in tokens (default 0)' },
+    price: { type: 'string', placeholder: 'TOKENS', description: 'refused: the price is set when listing (`w3a market list ID --price P`)' },
     'rows-per-segment': { type: 'string', placeholder: 'N', description: 'rows per encrypted segment (default 1000000)' },
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'The schema is inferred and shown before anything is uploaded. Only ciphertext leaves this machine.\nExample: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
+  help: 'The schema is inferred and shown before anything is uploaded. Only ciphertext leaves this machine.\nThe dataset is registered unlisted: set its policy (`w3a dataset policy`), then list it (`w3a market list ID --price P --summary …`).\nExample: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
   async run({ values, positionals, out }) {
     const file = requireArg(positionals, 0, this)
     const name = requireString(values, 'name', this)
-    const price = parsePrice(values['price'])
+    refusePrice(values['price'], values['account'])
     const rowsRaw = values['rows-per-segment']
     const rowsPerSegment = rowsRaw === undefined ? undefined : Number(rowsRaw)
     if (rowsPerSegment !== undefined && (!Number.isInteger(rowsPerSegment) || rowsPerSegment < 1)) {
       throw new W3aError('INVALID_ARGUMENT', `--rows-per-segment must be a positive integer, got "${String(rowsRaw)}"`)
     }
+    const accountText = typeof values['account'] === 'string' ? values['account'] : 'N'
     const client = await clientFromOptions(values, { needsAccount: true })
     const result = await uploadDataset(client, {
       file,
       name,
-      price,
       ...(typeof values['privacy-unit'] === 'string' ? { privacyUnit: values['privacy-unit'] } : {}),
       ...(rowsPerSegment ? { rowsPerSegment } : {}),
       onSchema: (s) => out.info(`${s.format} file, ${s.rows} rows; schema: ${s.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`),
@@ -58,7 +63,15 @@ export const datasetUploadCommand: Command = {
     })
     out.result(
       { id: result.id, manifestCid: result.manifestCid, rows: result.rows, tx: result.tx, segments: result.segments, columns: result.columns },
-      [`uploaded ${result.rows} rows in ${result.segments} encrypted segment(s)`, `  id        ${result.id}`, `  manifest  ${result.manifestCid}`, `  tx        ${result.tx}`].join('\n'),
+      [
+        `uploaded ${result.rows} rows in ${result.segments} encrypted segment(s)`,
+        `  id        ${result.id}`,
+        `  manifest  ${result.manifestCid}`,
+        `  tx        ${result.tx}`,
+        `  status    unlisted: analysts cannot buy it yet. Next:`,
+        `    w3a dataset policy ${result.id} --dimensions … --measures … --account ${accountText}`,
+        `    w3a market list ${result.id} --price P --summary "…" --account ${accountText}`,
+      ].join('\n'),
     )
   },
 }
@@ -73,7 +86,7 @@ export const datasetLsCommand: Command = {
     ...GATEWAY_OPTION,
   },
   async run({ values, out }) {
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true && '--mine (your own datasets)' })
     const owner = values['mine'] === true ? client.account!.address : (values['owner'] as Hex | undefined)
     const datasets = await listDatasets(client, owner ? { owner } : {})
     out.result(

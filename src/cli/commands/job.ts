@@ -39,7 +39,7 @@ export const jobLsCommand: Command = {
   async run({ values, out }) {
     const datasetId = typeof values['dataset'] === 'string' ? datasetIdArg(values['dataset']) : undefined
     const status = statusOption(values['status'])
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
+    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true && '--mine (your own jobs)' })
     const [jobs, token] = await Promise.all([
       listJobs(client, { ...(datasetId ? { datasetId } : {}), ...(status ? { status } : {}), ...(values['mine'] === true ? { analyst: client.account!.address } : {}) }),
       getTokenInfo(client),

@@ -1,6 +1,18 @@
-import { parseUnits, type Address } from 'viem'
-import { W3aError } from '../../core/errors.js'
-import { buyCredits, getCredits, getTokenInfo, listMarket, listOnMarket, type TokenAmount, type W3aClient } from '../../sdk/index.js'
+import { isAddressEqual, parseUnits, type Address, type Hex } from 'viem'
+import { W3aError, isW3aError } from '../../core/errors.js'
+import {
+  buyCredits,
+  getCredits,
+  getTokenInfo,
+  listMarket,
+  listOnMarket,
+  readAnalystBudget,
+  type GetCreditsReturnType,
+  type MarketListing,
+  type ReadAnalystBudgetReturnType,
+  type TokenAmount,
+  type W3aClient,
+} from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, usageLine, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -32,29 +44,35 @@ export const marketLsCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Deleted datasets are not shown. `w3a dataset show ID` gives one dataset in full.',
+  help: [
+    'Only listed datasets (active or paused) are shown; with --mine, your unlisted ones too (a new upload is',
+    'unlisted until `w3a market list`). Deleted datasets are never shown. `w3a dataset show ID` gives one dataset in full.',
+  ].join('\n'),
   async run({ values, out }) {
-    const client = await clientFromOptions(values, { needsAccount: values['mine'] === true })
-    const owner = values['mine'] === true ? client.account!.address : addressOption(values['owner'], '--owner')
-    const listings = await listMarket(client, owner ? { owner } : {})
-    out.result(
-      { datasets: listings },
-      table(
-        listings.map((d) => ({
-          ...d,
-          price: amountText(d.price),
-          rows: d.rows ?? '?',
-          summary: d.policySummary.length > 48 ? `${d.policySummary.slice(0, 47)}…` : d.policySummary || '-',
-        })),
-        ['id', 'name', 'status', 'price', 'rows', 'summary'],
-      ),
-    )
+    const mine = values['mine'] === true
+    const client = await clientFromOptions(values, { needsAccount: mine && '--mine (your own datasets)' })
+    const owner = mine ? client.account!.address : addressOption(values['owner'], '--owner')
+    const listings = await listMarket(client, { ...(owner ? { owner } : {}), ...(mine ? { status: ['active', 'paused', 'unlisted'] as const } : {}) })
+    out.result({ datasets: listings }, marketLsText(listings))
   },
+}
+
+/** The `market ls` table: who owns each dataset is part of what an analyst weighs. */
+export function marketLsText(listings: readonly MarketListing[]): string {
+  return table(
+    listings.map((d) => ({
+      ...d,
+      price: amountText(d.price),
+      rows: d.rows ?? '?',
+      summary: d.policySummary.length > 48 ? `${d.policySummary.slice(0, 47)}…` : d.policySummary || '-',
+    })),
+    ['id', 'name', 'owner', 'status', 'price', 'rows', 'summary'],
+  )
 }
 
 export const marketListCommand: Command = {
   path: ['market', 'list'],
-  summary: 'Owner: set the price per query and the public policy summary of a dataset',
+  summary: 'Owner: put a dataset on the market (price per query, public policy summary), or change them',
   args: [{ name: 'ID', description: 'dataset id' }],
   options: {
     price: { type: 'string', placeholder: 'TOKENS', description: 'price of one usage credit (one query) in tokens, e.g. 2 or 0.5' },
@@ -62,7 +80,12 @@ export const marketListCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Example: w3a market list 0x… --price 2 --summary "k=10; ε budget 5; dimensions: city" --account 0',
+  help: [
+    'A new upload is unlisted: nothing sells until this command lists it. Listing needs --price (0 must be said)',
+    'and a summary, and the custody policy set first with `w3a dataset policy` (checked with a keeper).',
+    'Later calls change the price or the summary only.',
+    'Example: w3a market list 0x… --price 2 --summary "k=10; ε budget 5; dimensions: city" --account 0',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const summary = typeof values['summary'] === 'string' ? values['summary'] : undefined
@@ -76,6 +99,7 @@ export const marketListCommand: Command = {
     const lines = [`listed ${id}`, `  price    ${amountText(r.price)} per query`, `  summary  ${r.policySummary || '(none)'}`, `  status   ${r.status}`]
     if (r.priceTx) lines.push(`  price tx ${r.priceTx}`)
     if (r.summaryTx) lines.push(`  summary tx ${r.summaryTx}`)
+    if (r.listTx) lines.push(`  listed tx ${r.listTx}`)
     if (r.status !== 'active') lines.push(`  the dataset is ${r.status}: analysts can buy credits only while it is active`)
     out.result(r, lines.join('\n'))
   },
@@ -111,18 +135,53 @@ export const marketBuyCommand: Command = {
 
 export const marketCreditsCommand: Command = {
   path: ['market', 'credits'],
-  summary: 'Show the usage credits an account holds on a dataset',
+  summary: "Show an analyst's usage credits on a dataset and, for your own account, the privacy budget (ε) you have left",
   args: [{ name: 'ID', description: 'dataset id' }],
   options: {
-    analyst: { type: 'string', placeholder: 'ADDRESS', description: 'whose credits (default: the account given by --account / W3A_PRIVATE_KEY)' },
+    analyst: { type: 'string', placeholder: 'ADDRESS', description: 'whose credits (default: the account given by --account / W3A_PRIVATE_KEY); ε is shown only for your own account' },
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
+  help: 'Credits are read from the chain; ε from a keeper, which answers only the analyst themselves (signed, encrypted request).\nExample: w3a market credits 0x… --account 2',
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const analyst = addressOption(values['analyst'], '--analyst')
     const client = await clientFromOptions(values, { needsAccount: analyst === undefined })
     const r = await getCredits(client, { id, ...(analyst ? { analyst } : {}) })
-    out.result(r, [`${r.analyst} on ${id}`, `  credits   ${r.credits}`, `  reserved  ${r.reserved} (by open jobs)`, `  escrow    ${amountText(r.escrow)}`].join('\n'))
+    const privacy = await privacyOf(client, id, r.analyst)
+    out.result({ ...r, privacy }, creditsText(r, privacy))
   },
+}
+
+/** The analyst's ε on the dataset, or why it is not shown: the keeper answers the analyst only. */
+export type CreditsPrivacy = (ReadAnalystBudgetReturnType & { available: true }) | { available: false; reason: string }
+
+async function privacyOf(client: W3aClient, id: Hex, analyst: Address): Promise<CreditsPrivacy> {
+  if (!client.account || !isAddressEqual(client.account.address, analyst)) {
+    return { available: false, reason: 'only the analyst can read their ε left: run this with their --account N or W3A_PRIVATE_KEY' }
+  }
+  try {
+    return { available: true, ...(await readAnalystBudget(client, { id })) }
+  } catch (e) {
+    if (isW3aError(e, 'ACCESS_DENIED')) {
+      return { available: false, reason: 'no access to the data yet: the owner has not granted you access and the policy is not open to credit holders' }
+    }
+    if (isW3aError(e, 'KEEPER_UNAVAILABLE')) return { available: false, reason: 'no keeper answered; try again later' }
+    throw e
+  }
+}
+
+const eps = (n: number) => String(Number(n.toFixed(6)))
+
+export function creditsText(r: GetCreditsReturnType, privacy: CreditsPrivacy): string {
+  const lines = [`${r.analyst} on ${r.id}`, `  credits   ${r.credits}`, `  reserved  ${r.reserved} (by open jobs)`, `  escrow    ${amountText(r.escrow)}`]
+  if (!privacy.available) return [...lines, `  ε left    ? (${privacy.reason})`].join('\n')
+  const share = privacy.analystEpsilonBudget === null ? 'no per-analyst cap' : `your share ${eps(privacy.analystEpsilonBudget)}`
+  lines.push(`  ε left    ${eps(privacy.epsilonLeft)}  (spent ${eps(privacy.epsilonSpent)}; ${share}; dataset ε left ${eps(privacy.datasetEpsilonLeft)})`)
+  if (privacy.grant) {
+    const uses = privacy.grant.usesLeft === null ? 'unlimited uses' : `${privacy.grant.usesLeft} use(s) left`
+    const until = privacy.grant.expiresAt === 0n ? 'no expiry' : `expires ${new Date(Number(privacy.grant.expiresAt) * 1000).toISOString()}`
+    lines.push(`  grant     ${uses}, ${until}`)
+  }
+  return lines.join('\n')
 }

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { dataDirLayout, DEFAULT_DATA_DIR } from '../../core/data-dir.js'
 import { getStatus } from '../../sdk/index.js'
 import { GATEWAY_OPTION, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -7,20 +5,9 @@ import { clientFromOptions } from '../client-from-options.js'
 export const statusCommand: Command = {
   path: ['status'],
   summary: 'Show what is running: gateway, chain id and head, contract addresses',
-  options: {
-    ...GATEWAY_OPTION,
-    'data-dir': { type: 'string', placeholder: 'DIR', description: `read the gateway URL of the devnet running in DIR (default ${DEFAULT_DATA_DIR})` },
-  },
+  options: { ...GATEWAY_OPTION },
+  help: 'The gateway is --gateway, else $W3A_GATEWAY, else the one the `w3a up` running in --data-dir wrote to its run.json, else http://127.0.0.1:8787.\nScripts: `w3a status --json` prints {"gatewayUrl": …}.',
   async run({ values, out }) {
-    // Without --gateway, prefer the URL the local `w3a up` wrote into its data dir.
-    if (values['gateway'] === undefined && process.env['W3A_GATEWAY'] === undefined) {
-      try {
-        const run = JSON.parse(readFileSync(dataDirLayout(values['data-dir'] as string | undefined).runFile, 'utf8')) as { gatewayUrl?: string }
-        if (run.gatewayUrl) values['gateway'] = run.gatewayUrl
-      } catch {
-        /* no local devnet: fall back to the default URL */
-      }
-    }
     const client = await clientFromOptions(values)
     const s = await getStatus(client)
     const text = [

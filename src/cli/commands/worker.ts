@@ -30,17 +30,18 @@ export const workerCommand: Command = {
     keeper: { type: 'boolean', description: 'also hold the cluster key and replay the custody inbox' },
     tee: { type: 'string', placeholder: 'sim|tdx', description: 'TEE backend (default sim; sim is accepted only by dev networks)' },
     'chain-rpc': { type: 'string', placeholder: 'URL', description: "chain RPC URL (default: the gateway's)" },
-    'data-dir': { type: 'string', placeholder: 'DIR', description: 'where the worker keeps its sealed state (default .w3a/worker)' },
     port: { type: 'string', placeholder: 'N', description: 'HTTP port of the worker endpoint (default: any free port)' },
     'public-url': { type: 'string', placeholder: 'URL', description: 'URL others reach this worker at (default: its listening URL)' },
     storage: { type: 'string', placeholder: 'URL', description: "trustless gateway the worker fetches analyses and dataset blocks from (default: the gateway's /ipfs)" },
     'operator-account': { type: 'string', placeholder: 'N', description: 'dev account that stakes for the worker (dev networks); else $W3A_OPERATOR_KEY' },
     ...GATEWAY_OPTION,
+    // Not the devnet's data dir: the gateway is found through $W3A_DATA_DIR / .w3a instead.
+    'data-dir': { type: 'string', placeholder: 'DIR', description: 'where the worker keeps its sealed state (default .w3a/worker)' },
   },
   async run({ values, out }) {
     const tee = (values['tee'] as string | undefined) ?? 'sim'
     if (tee !== 'sim' && tee !== 'tdx') throw new W3aError('INVALID_ARGUMENT', `--tee must be sim or tdx, got "${tee}"`)
-    const client = await clientFromOptions(values)
+    const client = await clientFromOptions({ ...values, 'data-dir': undefined })
     const network = await client.network()
     const worker = await startWorker({
       dataDir: (values['data-dir'] as string | undefined) ?? '.w3a/worker',

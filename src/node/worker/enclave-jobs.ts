@@ -38,7 +38,7 @@ import {
   type JobFailureReason,
   type ResultEnvelope,
 } from '../../analysis/index.js'
-import { analysisKeyPair, checkJobRelease, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../../custody/index.js'
+import { analysisKeyPair, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../../custody/index.js'
 import { decodeManifest, verifyBlock } from '../../storage/index.js'
 import { verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
 
@@ -96,10 +96,12 @@ export async function releaseJob(p: {
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
 
   let analysis: Awaited<ReturnType<typeof openAnalysis>>
+  let noiseSeed: Uint8Array
   try {
     const seed = p.analysisSeed(sealedAnalysisEpoch(p.sealedAnalysis))
     if (!seed) return refuse('analysis-epoch-expired')
     const pair = await analysisKeyPair(seed)
+    noiseSeed = jobNoiseSeed(seed, { chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: job.id })
     seed.fill(0)
     try {
       analysis = await openAnalysis({ chainId: p.domain.chainId, jobs: p.domain.jobs, analysisPrivateKey: pair.privateKey, blob: p.sealedAnalysis })
@@ -116,6 +118,7 @@ export async function releaseJob(p: {
     epsilonMicros(analysis.privacy) !== job.epsilonMicros
   ) {
     decision.dek.fill(0)
+    noiseSeed.fill(0)
     return refuse('bad-analysis')
   }
   const release: JobRelease = {
@@ -127,12 +130,14 @@ export async function releaseJob(p: {
     analysis,
     epsilonLeft: decision.epsilonLeft,
     analystEpsilonLeft: decision.analystEpsilonLeft,
+    noiseSeed,
   }
   try {
     const sealed = await sealJobRelease({ ...p.domain, jobId: job.id, worker: p.worker.address, workerHpkeKey: hexToBytes(p.worker.hpkePublicKey), release })
     return { ok: true, sealed }
   } finally {
     decision.dek.fill(0)
+    noiseSeed.fill(0)
   }
 }
 
@@ -250,6 +255,7 @@ export async function runJob(p: {
       ...(privacy.delta !== undefined ? { delta: privacy.delta } : {}),
       ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
+      noiseSeed: release.noiseSeed,
     })
     const t2 = performance.now()
     // ε was charged by custody before the release; report what it says is left.
@@ -268,6 +274,7 @@ export async function runJob(p: {
     return await fail(reason, { resultKey: request.resultKey, message: reason === 'internal' ? 'internal error in the worker' : message })
   } finally {
     release.dek.fill(0)
+    release.noiseSeed.fill(0)
     await rm(dir, { recursive: true, force: true })
   }
 }

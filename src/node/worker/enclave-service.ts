@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../../chain/index.js'
 import { analysisKeyDigest } from '../../analysis/index.js'
-import { releaseJob, runJob, type JobDomain, type JobTx, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
+import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './enclave-jobs.js'
+import { JobOutcomes } from './job-outcomes.js'
 import type { JobView } from './job-view.js'
 import { W3aError } from '../../core/errors.js'
 import {
@@ -73,7 +74,7 @@ export type EnclaveConfig = {
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
-const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1' } as const
+const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1' } as const
 
 /**
  * The inside of a worker's TEE. It makes and keeps the worker's keys, the cluster keyring
@@ -95,8 +96,8 @@ export class EnclaveService {
   private readonly dir: string
   /** Analysis-key seed of the previous epoch, kept one epoch longer than its secret (epoch-keys.ts). */
   private previousAnalysisSeed: { epoch: bigint; seed: Uint8Array } | undefined
-  /** Results and failures waiting for their transaction, by job id. */
-  private readonly jobTxs = new Map<string, JobTx>()
+  /** The jobs this worker has run: one run per job id (job-outcomes.ts). */
+  private outcomes = new JobOutcomes()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -133,6 +134,7 @@ export class EnclaveService {
       : await this.createIdentity()
     if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
     if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
+    if (existsSync(this.file('outcomes'))) this.outcomes = JobOutcomes.import(readSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes))
     const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
     this.info = {
       teeType: this.backend.teeType,
@@ -150,6 +152,10 @@ export class EnclaveService {
     const id = await createEnclaveIdentity()
     writeSealedFile(this.file('identity'), this.key(), LABEL.identity, exportIdentity(id))
     return id
+  }
+
+  private persistOutcomes(): void {
+    writeSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes, this.outcomes.export())
   }
 
   private persist(): void {
@@ -255,6 +261,8 @@ export class EnclaveService {
   /** Worker: runs the job from the keeper's release (or its refusal) and keeps the transaction to send. */
   async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string } }): Promise<Omit<RunJobOutcome, 'tx'>> {
     const me = this.me()
+    const previous = this.outcomes.previous(params.job.id)
+    if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
     const out = await runJob({
       domain: this.jobDomain(),
       signer: me.signer,
@@ -264,7 +272,9 @@ export class EnclaveService {
       gatewayUrl: this.config.gatewayUrl,
       workDir: join(this.dir, 'jobs'),
     })
-    this.jobTxs.set(params.job.id.toString(), out.tx)
+    // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
+    this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
+    this.persistOutcomes()
     return { envelope: out.envelope, stats: out.stats }
   }
 
@@ -383,7 +393,7 @@ export class EnclaveService {
 
   private async ownCall(kind: OwnTxKind, jobId: bigint | undefined): Promise<{ to: Address; data: Hex }> {
     if (kind === 'submitResult' || kind === 'submitFailure') {
-      const tx = this.jobTxs.get(String(jobId))
+      const tx = jobId === undefined ? undefined : this.outcomes.pendingTx(jobId)
       if (!tx || tx.kind !== kind) throw new W3aError('INVALID_ARGUMENT', `no ${kind} prepared for job ${String(jobId)}`)
       const data =
         tx.kind === 'submitResult'
@@ -396,7 +406,7 @@ export class EnclaveService {
 
   /** A job's transaction was mined: forget it. */
   jobDone(params: { jobId: bigint }): void {
-    this.jobTxs.delete(params.jobId.toString())
+    if (this.outcomes.finish(params.jobId)) this.persistOutcomes()
   }
 
   private async registryCall(kind: 'heartbeat' | 'publishEpochKey' | 'publishStateRoot'): Promise<Hex> {

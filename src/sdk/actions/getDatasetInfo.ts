@@ -9,7 +9,7 @@ export type DatasetRecord = {
   manifestCid: string
   schemaHash: Hex
   pricePerQuery: string
-  status: 'active' | 'paused' | 'deleted'
+  status: 'active' | 'paused' | 'deleted' | 'unlisted'
   createdAt: number
   updatedAt: number
 }

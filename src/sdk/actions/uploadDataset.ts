@@ -33,8 +33,6 @@ export type UploadDatasetParameters = {
   name: string
   /** Column whose values identify one privacy unit (a person); default: each row is its own unit. */
   privacyUnit?: string
-  /** Price per query in token base units. */
-  price?: bigint
   rowsPerSegment?: number
   onProgress?: (p: UploadProgress) => void
   /** Called with the inferred schema before anything is encrypted or sent. */
@@ -158,7 +156,8 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
       name: params.name,
       manifestCid: manifestCar.cid.toString(),
       schemaHash: schemaHash(schema),
-      pricePerQuery: params.price ?? 0n,
+      // Registered unlisted: the price is set when the owner lists it (listOnMarket).
+      pricePerQuery: 0n,
     })
     progress({ stage: 'register', done: 1, total: 1 })
 

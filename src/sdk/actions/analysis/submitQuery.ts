@@ -13,6 +13,7 @@ import {
 } from '../../../analysis/analysis-request.js'
 import { deriveAnalystResultKey } from '../../../crypto/analyst-result-key.js'
 import { carOfBlock } from '../../car-of-block.js'
+import { cliHint } from '../../cli-hint.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
@@ -71,7 +72,7 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   const { credits } = await getCredits(publicClient, { market, analyst: account.address, datasetId: params.id })
   if (credits === 0n) {
     throw new W3aError('NO_CREDITS', `${account.address} holds no usage credit on dataset ${params.id}`, {
-      details: [`Buy one first: w3a market buy ${params.id} --credits 1`, 'A credit is used once per query; a failed query gives it back.'],
+      details: [`Buy one first: ${cliHint(`w3a market buy ${params.id} --credits 1`, account.address)}`, 'A credit is used once per query; a failed query gives it back.'],
     })
   }
 

@@ -2,6 +2,7 @@ import { W3aError } from '../../../core/errors.js'
 import { timeoutJob, type Job } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
+import { cliHint } from '../../cli-hint.js'
 import { walletFor } from '../../wallet.js'
 import { getJob } from '../market/getJob.js'
 
@@ -39,7 +40,10 @@ export async function waitForJob(client: W3aClient, params: WaitForJobParameters
     }
     if (Date.now() > until) {
       throw new W3aError('JOB_PENDING', `job ${job.id} is still running on worker ${job.worker}`, {
-        details: [`deadline ${new Date(job.deadline * 1000).toISOString()}`, `Check later with: w3a job show ${job.id}`],
+        details: [
+          `deadline ${new Date(job.deadline * 1000).toISOString()}`,
+          `Check later with: w3a job show ${job.id}` + (account ? `; read the result with: ${cliHint(`w3a job result ${job.id}`, account.address)}` : ''),
+        ],
       })
     }
     await new Promise((r) => setTimeout(r, pollMs))

@@ -41,6 +41,11 @@ export async function buyCredits(client: W3aClient, params: BuyCreditsParameters
     readTokenInfo(publicClient, network.chainId, token),
     getTokenBalance(publicClient, { token, account: account.address }),
   ])
+  if (dataset.status === 'unlisted') {
+    throw new W3aError('DATASET_NOT_LISTED', `dataset ${params.id} is not listed on the market yet: its credits are not for sale`, {
+      details: ['Its owner lists it (policy first) with `w3a market list ID --price P --summary "…"`.'],
+    })
+  }
   if (dataset.status !== 'active') {
     throw new W3aError('DATASET_NOT_ACTIVE', `dataset ${params.id} is ${dataset.status}: its credits are not for sale now`)
   }

@@ -3,6 +3,7 @@ import { W3aError } from '../../../core/errors.js'
 import { claimEarnings as claimEarningsOnChain, getEarnings, TxRevertedError } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
+import { cliHint } from '../../cli-hint.js'
 import { walletFor } from '../../wallet.js'
 import { readTokenInfo, tokenAmount, type TokenAmount } from './token.js'
 
@@ -10,7 +11,7 @@ export type ClaimEarningsReturnType = { account: Address; hash: Hash; claimed: T
 
 function nothingToClaim(account: Address, cause?: unknown): W3aError {
   return new W3aError('NOTHING_TO_CLAIM', `${account} has nothing to claim`, {
-    details: ['Earnings accrue when jobs on your datasets complete, when your workers finish jobs, or when a job fee is refunded; `w3a earnings` shows them.'],
+    details: [`Earnings accrue when jobs on your datasets complete, when your workers finish jobs, or when a job fee is refunded; \`${cliHint('w3a earnings', account)}\` shows them.`],
     cause,
   })
 }

@@ -23,7 +23,7 @@ export type MarketListing = {
 
 export type ListMarketParameters = {
   owner?: Address
-  /** Default: active and paused (deleted datasets sell nothing). */
+  /** Default: active and paused, the listed ones (unlisted datasets sell nothing yet, deleted ones never). */
   status?: DatasetStatus | readonly DatasetStatus[]
   /** Default true: also read rows and schema from each public manifest (one gateway call each). */
   manifests?: boolean
