@@ -69,7 +69,10 @@ contract WorkerRegistry is Ownable2Step {
         uint64 epochLength;
     }
 
-    /// @notice What an operator registers. `attestationHash` = keccak256(quote).
+    /// @notice What an operator registers. `attestationHash` = keccak256(quote). `attestedAt`
+    ///         (tdx/sgx only, ignored for sim): when the approving keepers (or governance, at
+    ///         bootstrap) verified the quote; it is in the approval digest, and a registration
+    ///         whose attestation is older than the TCB policy's `maxQuoteAge` is refused.
     struct RegisterParams {
         address worker;
         uint8 teeType;
@@ -78,6 +81,7 @@ contract WorkerRegistry is Ownable2Step {
         uint8 roles;
         string endpoint;
         bytes32 attestationHash;
+        uint64 attestedAt;
     }
 
     /// @dev The first seven fields pack into one slot (20 + 1 + 1 + 1 + 1 + 8 bytes).
@@ -206,6 +210,8 @@ contract WorkerRegistry is Ownable2Step {
     error MeasurementNotAllowed(bytes32 measurement);
     error BadAttestationSignature();
     error AttestationHashMismatch(bytes32 expected, bytes32 given);
+    error AttestationTooOld(uint64 attestedAt, uint64 maxQuoteAge);
+    error AttestationInFuture(uint64 attestedAt);
     error BootstrapRequiresGovernance();
     error NotEnoughApprovals(uint256 valid, uint256 needed);
     error InsufficientAllowance(uint256 allowance, uint256 needed);
@@ -341,6 +347,8 @@ contract WorkerRegistry is Ownable2Step {
             _checkSimQuote(p, simQuoteSig);
         } else {
             if (!isMeasurementAllowed(p.measurement)) revert MeasurementNotAllowed(p.measurement);
+            if (p.attestedAt > block.timestamp) revert AttestationInFuture(p.attestedAt);
+            if (block.timestamp - p.attestedAt > _tcbPolicy.maxQuoteAge) revert AttestationTooOld(p.attestedAt, _tcbPolicy.maxQuoteAge);
             _checkKeeperApprovals(p, keeperApprovals);
         }
 
@@ -578,13 +586,20 @@ contract WorkerRegistry is Ownable2Step {
     /// @notice What a keeper signs (EIP-191 over this digest) to approve a tdx/sgx registration,
     ///         after checking that the quote (`attestationHash`) verifies under the TCB policy and
     ///         that its report data binds `worker` and `hpkePublicKey` on this chain and registry.
-    ///         The HPKE key is in the digest, so approvals cannot be reused with another key.
-    function keeperApprovalDigest(address worker, bytes32 measurement, bytes32 hpkePublicKey, bytes32 attestationHash, uint8 roles)
-        public
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(APPROVE_TAG, block.chainid, address(this), worker, measurement, hpkePublicKey, attestationHash, roles));
+    ///         The HPKE key is in the digest, so approvals cannot be reused with another key;
+    ///         `attestedAt` (when the keeper verified the quote) too, so an old approval cannot
+    ///         pass for a fresh one.
+    function keeperApprovalDigest(
+        address worker,
+        bytes32 measurement,
+        bytes32 hpkePublicKey,
+        bytes32 attestationHash,
+        uint8 roles,
+        uint64 attestedAt
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(APPROVE_TAG, block.chainid, address(this), worker, measurement, hpkePublicKey, attestationHash, roles, attestedAt)
+        );
     }
 
     /// @notice What the dev attestation key signs (EIP-191 over this digest) in a sim quote.
@@ -618,7 +633,7 @@ contract WorkerRegistry is Ownable2Step {
             return;
         }
         bytes32 digest = MessageHashUtils.toEthSignedMessageHash(
-            keeperApprovalDigest(p.worker, p.measurement, p.hpkePublicKey, p.attestationHash, p.roles)
+            keeperApprovalDigest(p.worker, p.measurement, p.hpkePublicKey, p.attestationHash, p.roles, p.attestedAt)
         );
         address[] memory seen = new address[](approvals.length);
         uint256 valid;

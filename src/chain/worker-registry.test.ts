@@ -187,8 +187,8 @@ describe('protocol digests (TS helpers = contract, byte for byte)', () => {
     )
     const att = keccak256(toHex('a quote'))
     assert.equal(
-      await publicClient.readContract({ ...read, functionName: 'keeperApprovalDigest', args: [w.address, M_TDX, w.hpkePublicKey, att, 3] }),
-      keeperApprovalDigest({ chainId: anvil.chainId, registry: d.workerRegistry, worker: w.address, measurement: M_TDX, hpkePublicKey: w.hpkePublicKey, attestationHash: att, roles: ['compute', 'keeper'] }),
+      await publicClient.readContract({ ...read, functionName: 'keeperApprovalDigest', args: [w.address, M_TDX, w.hpkePublicKey, att, 3, 1752105600n] }),
+      keeperApprovalDigest({ chainId: anvil.chainId, registry: d.workerRegistry, worker: w.address, measurement: M_TDX, hpkePublicKey: w.hpkePublicKey, attestationHash: att, roles: ['compute', 'keeper'], attestedAt: 1752105600 }),
     )
     assert.equal(await publicClient.readContract({ ...read, functionName: 'simQuoteDigest', args: [M_GOOD, rd] }), simQuoteDigest(M_GOOD, rd))
 
@@ -320,7 +320,7 @@ describe('sim registration', () => {
           abi: workerRegistryAbi,
           functionName: 'register',
           args: [
-            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')) },
+            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')), attestedAt: 0n },
             '0x', // checked first: possession
             q.signature,
             [],
@@ -337,7 +337,7 @@ describe('sim registration', () => {
           abi: workerRegistryAbi,
           functionName: 'register',
           args: [
-            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')) },
+            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')), attestedAt: 0n },
             await possession(R, w, opAddress),
             q.signature,
             [],
@@ -402,8 +402,18 @@ describe('keeper approvals (tdx/sgx)', () => {
   let keepers: TestWorker[]
   let computeOnly: TestWorker
 
-  async function registerTdx(operator: WriteClients, w: TestWorker, approvals: readonly Hex[], roles: readonly WorkerRole[] = ['compute', 'keeper'], hpkePublicKey = w.hpkePublicKey) {
+  /** When the keepers "verified" the quotes of this suite (set from the chain's clock). */
+  let attestedAt = 0
+  async function registerTdx(
+    operator: WriteClients,
+    w: TestWorker,
+    approvals: readonly Hex[],
+    roles: readonly WorkerRole[] = ['compute', 'keeper'],
+    hpkePublicKey = w.hpkePublicKey,
+    at = attestedAt,
+  ) {
     return registerWorker(operator, {
+      attestedAt: at,
       registry: d.workerRegistry,
       worker: w.address,
       teeType: 'tdx',
@@ -419,7 +429,7 @@ describe('keeper approvals (tdx/sgx)', () => {
   }
   /** Stands for a DCAP quote (not verified on chain: keepers verify it and approve its hash). */
   const tdxQuote = (w: TestWorker): Hex => toHex(`dcap quote of ${w.address}`)
-  const approve = (signer: TestWorker | PrivateKeyAccount, w: TestWorker, roles: readonly WorkerRole[] = ['compute', 'keeper']) =>
+  const approve = (signer: TestWorker | PrivateKeyAccount, w: TestWorker, roles: readonly WorkerRole[] = ['compute', 'keeper'], at = attestedAt) =>
     signKeeperApproval('account' in signer ? signer.account : signer, {
       chainId: anvil.chainId,
       registry: d.workerRegistry,
@@ -428,10 +438,12 @@ describe('keeper approvals (tdx/sgx)', () => {
       hpkePublicKey: w.hpkePublicKey,
       attestationHash: keccak256(tdxQuote(w)),
       roles,
+      attestedAt: at,
     })
 
   before(async () => {
     d = await freshRegistry()
+    attestedAt = Number((await governance.publicClient.getBlock({ blockTag: 'latest' })).timestamp)
   })
 
   it('bootstrap: with no active keeper only governance may register a tdx worker', async () => {
@@ -478,6 +490,13 @@ describe('keeper approvals (tdx/sgx)', () => {
     // Keepers approved the worker's quote with the HPKE key it binds: the same approvals cannot
     // register another key (on-chain key ≠ quote key), which clients would then seal secrets to.
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)], ['compute', 'keeper'], bytesToHex(randomBytes(32))), 'NotEnoughApprovals', [0n, 2n])
+    // The approvals name when the keepers verified the quote: another time does not match them,
+    // and an attestation older than the TCB policy's maxQuoteAge (30 days), or in the future, is refused.
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)], ['compute', 'keeper'], w.hpkePublicKey, attestedAt - 1), 'NotEnoughApprovals', [0n, 2n])
+    const old = attestedAt - 31 * 24 * 3600
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w, undefined, old), await approve(k3, w, undefined, old)], ['compute', 'keeper'], w.hpkePublicKey, old), 'AttestationTooOld')
+    const future = attestedAt + 24 * 3600
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w, undefined, future), await approve(k3, w, undefined, future)], ['compute', 'keeper'], w.hpkePublicKey, future), 'AttestationInFuture')
     // A measurement off the allow-list is refused before approvals are even counted.
     await disallowMeasurement(governance, { registry: d.workerRegistry, measurement: M_TDX })
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)]), 'MeasurementNotAllowed')

@@ -26,9 +26,10 @@ const dev = { allowSim: true }
 const SAMPLE_TIME = 1752105600
 
 test('approves a quote that binds the registered worker and HPKE key; the signature is over a digest naming that key', async () => {
-  const a = await approveRegistration({ signer: keeper, policy: dev, chainId, registry, registration })
+  const a = await approveRegistration({ signer: keeper, policy: { ...dev, now: SAMPLE_TIME }, chainId, registry, registration })
   assert.equal(a.attestationHash, keccak256(att.quote))
-  const digest = (hpkePublicKey: Hex) => keeperApprovalDigest({ chainId, registry, worker: newcomer.signer.address, measurement, hpkePublicKey, attestationHash: a.attestationHash, roles: ['compute', 'keeper'] })
+  assert.equal(a.attestedAt, SAMPLE_TIME, 'the approval names when the keeper verified the quote')
+  const digest = (hpkePublicKey: Hex) => keeperApprovalDigest({ chainId, registry, worker: newcomer.signer.address, measurement, hpkePublicKey, attestationHash: a.attestationHash, roles: ['compute', 'keeper'], attestedAt: a.attestedAt })
   assert.equal(await recoverMessageAddress({ message: { raw: digest(ownKey) }, signature: a.signature }), keeper.address)
   // The same signature does not approve another key.
   const planted = bytesToHex(new Uint8Array(32).fill(7))

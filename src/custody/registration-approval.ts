@@ -36,7 +36,8 @@ export type ApproveRegistrationParameters = {
   registration: RegistrationToApprove
 }
 
-export type ApproveRegistrationReturnType = { signature: Hex; attestationHash: Hex; tcbStatus: string }
+/** `attestedAt`: the verification time the approval names; register with this same value. */
+export type ApproveRegistrationReturnType = { signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }
 
 /** Throws (REPORT_DATA_MISMATCH, TCB_NOT_ALLOWED, ATTESTATION_TOO_OLD, ATTESTATION_INVALID, …) instead of approving. */
 export async function approveRegistration(p: ApproveRegistrationParameters): Promise<ApproveRegistrationReturnType> {
@@ -55,6 +56,7 @@ export async function approveRegistration(p: ApproveRegistrationParameters): Pro
     hpkePublicKey: bytesToHex(hexToBytes(r.hpkePublicKey)),
     attestationHash,
     roles: r.roles,
+    attestedAt: verified.verifiedAt,
   })
-  return { signature, attestationHash, tcbStatus: verified.tcbStatus }
+  return { signature, attestationHash, attestedAt: verified.verifiedAt, tcbStatus: verified.tcbStatus }
 }

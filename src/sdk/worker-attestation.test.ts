@@ -68,6 +68,7 @@ async function register(k: FakeKeeper, teeType: 'sim' | 'tdx', hpkePublicKey: He
     roles: ['keeper'],
     endpoint: k.url,
     quote: k.quote,
+    attestedAt: Number((await governance.publicClient.getBlock({ blockTag: 'latest' })).timestamp),
     workerSignature: await k.identity.signer.sign!({ hash: workerPossessionDigest({ chainId: anvil.chainId, registry: d.workerRegistry, operator: governance.walletClient.account.address }) }),
   })
 }

@@ -315,7 +315,7 @@ export class EnclaveService {
   async approveRegistration(params: {
     registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
     collateral?: unknown
-  }): Promise<{ signature: Hex; attestationHash: Hex; tcbStatus: string }> {
+  }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
     const r = params.registration
     const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
     if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
