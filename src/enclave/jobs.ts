@@ -45,7 +45,15 @@ import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
 
 
-export type WorkerOnChain = { address: Address; hpkePublicKey: Hex; isCompute: boolean; eligible: boolean; measurementAllowed: boolean }
+export type WorkerOnChain = {
+  address: Address
+  hpkePublicKey: Hex
+  isCompute: boolean
+  eligible: boolean
+  measurementAllowed: boolean
+  /** Unix seconds; a registration older than the TCB policy's maxQuoteAge is refused. */
+  registeredAt?: number
+}
 
 export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean }
 
@@ -66,7 +74,13 @@ export async function releaseJob(p: {
   if (job.worker.toLowerCase() !== p.worker.address.toLowerCase()) return refuse('not-assigned-worker')
   if (!p.worker.isCompute || !p.worker.eligible || !p.worker.measurementAllowed) return refuse('worker-not-eligible')
   try {
-    await verifyWorkerQuote(p.quote, p.policy, { worker: p.worker.address, hpkePublicKey: hexToBytes(p.worker.hpkePublicKey), chainId: p.domain.chainId, registry: p.domain.registry })
+    await verifyWorkerQuote(p.quote, p.policy, {
+      worker: p.worker.address,
+      hpkePublicKey: hexToBytes(p.worker.hpkePublicKey),
+      chainId: p.domain.chainId,
+      registry: p.domain.registry,
+      ...(p.worker.registeredAt === undefined ? {} : { registeredAt: p.worker.registeredAt }),
+    })
   } catch {
     return refuse('worker-not-attested')
   }

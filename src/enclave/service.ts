@@ -31,6 +31,7 @@ import {
   encodeSnapshot,
   decodeSnapshot,
   answerCustodyQuery,
+  approveRegistration,
   createHandoverRequest,
   verifyHandoverRequest,
   createHandoverResponse,
@@ -307,12 +308,32 @@ export class EnclaveService {
   }
 
   /**
+   * Keeper: approves a tdx/sgx registration after checking the quote itself under the network's
+   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts).
+   * The requester supplies the DCAP collateral (Intel-signed, checked by the verifier).
+   */
+  async approveRegistration(params: {
+    registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
+    collateral?: unknown
+  }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
+    const r = params.registration
+    const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
+    if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
+    if (r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('only tdx/sgx registrations need approvals')
+    for (const [k, v] of [['measurement', r.measurement], ['hpkePublicKey', r.hpkePublicKey]] as const) if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw bad(`${k} is not bytes32 hex`)
+    if (!Number.isInteger(r.roles) || r.roles <= 0 || r.roles > 7) throw bad('roles must be a role bitmask (1..7)')
+    if (typeof r.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(r.quote)) throw bad('quote is not hex')
+    const policy: TeePolicy = { ...this.config.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
+    return approveRegistration({ signer: this.me().signer, policy, chainId: this.config.chainId, registry: this.config.registry, registration: { ...r, quote: hexToBytes(r.quote) } })
+  }
+
+  /**
    * Current keeper side of hand-over. `newcomerOnChain` is what the chain says of the
    * newcomer; the enclave itself verifies the quote and that it binds the newcomer's keys.
    */
   async serveHandover(params: {
     request: unknown
-    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex }
+    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex; registeredAt?: number }
   }): Promise<unknown> {
     const ring = this.ring()
     const req = await verifyHandoverRequest(
@@ -320,7 +341,14 @@ export class EnclaveService {
       async (worker: Address, quote: Uint8Array) => {
         if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
         if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-        await verifyWorkerQuote(quote, this.config.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
+        const { hpkePublicKey, registeredAt } = params.newcomerOnChain
+        await verifyWorkerQuote(quote, this.config.policy, {
+          worker,
+          hpkePublicKey: hexToBytes(hpkePublicKey),
+          chainId: this.config.chainId,
+          registry: this.config.registry,
+          ...(registeredAt === undefined ? {} : { registeredAt }),
+        })
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )

@@ -15,6 +15,7 @@ import {
   getCurrentEpoch,
   getEpochKey,
   getRegistryParams,
+  getTcbPolicy,
   type ChainPublicClient,
 } from '../../chain/index.js'
 import { SIM_WARNING, DEV_ATTESTATION_SIGNER, type TeePolicy } from '../../tee/index.js'
@@ -97,7 +98,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
   const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
   const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
-  const policy: TeePolicy = { allowSim: params.dev, devAttestationSigner: DEV_ATTESTATION_SIGNER }
+  // The registry's TCB policy, read once at start (a governance change applies after a restart).
+  const tcb = await getTcbPolicy(publicClient, { registry: params.contracts.workerRegistry })
+  const policy: TeePolicy = { allowSim: params.dev, devAttestationSigner: DEV_ATTESTATION_SIGNER, tcb }
   const { child, caller } = await spawnSimEnclave({
     dataDir: params.dataDir,
     chainId: params.contracts.chainId,
