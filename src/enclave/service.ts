@@ -5,6 +5,7 @@ import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as 
 import { analysisKeyDigest } from '../analysis/index.js'
 import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
+import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
 import { W3aError } from '../core/errors.js'
 import {
@@ -74,7 +75,7 @@ export type EnclaveConfig = {
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
-const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1' } as const
+const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1', releases: 'w3a/enclave/job-releases/v1' } as const
 
 /**
  * The inside of a worker's TEE. It makes and keeps the worker's keys, the cluster keyring
@@ -98,6 +99,8 @@ export class EnclaveService {
   private previousAnalysisSeed: { epoch: bigint; seed: Uint8Array } | undefined
   /** The jobs this worker has run: one run per job id (job-outcomes.ts). */
   private outcomes = new JobOutcomes()
+  /** Keeper: the workers it released each job to, at most two per job (job-releases.ts). */
+  private releases = new JobReleases()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -135,6 +138,7 @@ export class EnclaveService {
     if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
     if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
     if (existsSync(this.file('outcomes'))) this.outcomes = JobOutcomes.import(readSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes))
+    if (existsSync(this.file('releases'))) this.releases = JobReleases.import(readSealedFile(this.file('releases'), this.key(), LABEL.releases))
     const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
     this.info = {
       teeType: this.backend.teeType,
@@ -246,7 +250,7 @@ export class EnclaveService {
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
   async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
     this.ring()
-    return releaseJob({
+    const out = await releaseJob({
       state: this.state,
       domain: this.jobDomain(),
       policy: this.config.policy,
@@ -255,7 +259,13 @@ export class EnclaveService {
       quote: hexToBytes(params.quote),
       sealedAnalysis: hexToBytes(params.sealedAnalysis),
       analysisSeed: (epoch) => this.analysisSeed(epoch),
+      releasedTo: this.releases.workersOf(params.job.id),
     })
+    // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
+    if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
+      writeSealedFile(this.file('releases'), this.key(), LABEL.releases, this.releases.export())
+    }
+    return out
   }
 
   /** Worker: runs the job from the keeper's release (or its refusal) and keeps the transaction to send. */
