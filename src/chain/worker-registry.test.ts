@@ -720,8 +720,13 @@ describe('epoch key quorum (issue 8, attack 1): the first publisher does not win
     assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null, 'the first publisher does not set the key')
     await publishEpochKey(a.clients, { registry: R, epoch, publicKey: Y })
     assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null, '1 vs 1 of 3 is a split')
-    await publishEpochKey(b.clients, { registry: R, epoch, publicKey: Y })
+    const deciding = await publishEpochKey(b.clients, { registry: R, epoch, publicKey: Y })
     assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), Y)
+    // Gas: O(1) tally; the deciding vote also reads activeKeeperCount() (a walk over the keeper
+    // candidates). Worker hosts send votes with a 300k gas limit (worker-host.ts).
+    const { gasUsed } = await publicClient.getTransactionReceipt({ hash: deciding.hash })
+    console.log(`deciding epoch key vote with 3 keeper candidates: ${gasUsed} gas`)
+    assert.ok(gasUsed < 150_000n, `deciding vote used ${gasUsed} gas`)
     assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: hostile.address }), { key: X, votes: 1n })
     assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: b.address }), { key: Y, votes: 2n })
     // The dispute stays in the log; only Y was ever agreed.
