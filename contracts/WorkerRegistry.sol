@@ -159,7 +159,13 @@ contract WorkerRegistry is Ownable2Step {
     /// @dev Every worker ever registered with the keeper role; `keepers()` filters the eligible.
     address[] private _keeperCandidates;
 
+    /// @dev The agreed key of each epoch: set once, by the vote that gives a key a strict
+    ///      majority of the active keepers (`publishEpochKey`), and never changed after.
     mapping(uint64 epoch => bytes32) private _epochKeys;
+    /// @dev Each keeper's one vote per epoch (zero: not voted).
+    mapping(uint64 epoch => mapping(address keeper => bytes32)) private _epochKeyVotes;
+    /// @dev Votes per (epoch, key): the tally is O(1) per vote, never a loop over the voters.
+    mapping(uint64 epoch => mapping(bytes32 key => uint256)) private _epochKeyVoteCounts;
     /// @dev Set by the first epoch key publication; from then on the epoch length is fixed.
     bool public epochLengthLocked;
     mapping(uint64 epoch => mapping(address keeper => StateRoot)) private _stateRoots;
@@ -191,7 +197,12 @@ contract WorkerRegistry is Ownable2Step {
     event StakeWithdrawn(address indexed worker, address indexed operator, uint256 amount);
     event WorkerSlashed(address indexed worker, address indexed slasher, uint256 amount, string reason);
     event WorkerPenalized(address indexed worker, address indexed slasher, uint256 amount, string reason);
+    /// @notice One keeper's vote for the key of `epoch` (a vote for another key than the
+    ///         agreed one is that keeper's contest, and stays in the log).
     event EpochKeyPublished(uint64 indexed epoch, bytes32 key, address indexed keeper);
+    /// @notice `key` became the agreed key of `epoch`: `votes` of the `activeKeepers` active at
+    ///         that vote chose it (a strict majority).
+    event EpochKeyAgreed(uint64 indexed epoch, bytes32 key, uint256 votes, uint256 activeKeepers);
     event StateRootPublished(uint64 indexed epoch, address indexed keeper, uint256 inboxCount, bytes32 root);
 
     // ------------------------------------------------------------------ errors
@@ -226,7 +237,7 @@ contract WorkerRegistry is Ownable2Step {
     error NotKeeper(address caller);
     error InvalidEpochKey();
     error EpochTooFarAhead(uint64 epoch, uint64 currentEpoch);
-    error EpochKeyMismatch(uint64 epoch, bytes32 published, bytes32 given);
+    error AlreadyVoted(uint64 epoch, address keeper, bytes32 key);
     error EpochInFuture(uint64 epoch, uint64 currentEpoch);
     error StaleStateRoot(uint256 inboxCount, uint256 publishedInboxCount);
     error IndexOutOfRange(uint256 index, uint256 count);
@@ -417,22 +428,34 @@ contract WorkerRegistry is Ownable2Step {
 
     // ------------------------------------------------------------------ custody epochs
 
-    /// @notice A keeper publishes the cluster public key of `epoch` (the current or the next
-    ///         one). The first publication sets it; every later keeper must publish the same key,
-    ///         so a keeper with a diverging cluster secret is visible on chain at once.
+    /// @notice A keeper votes for the cluster public key of `epoch` (the current or the next
+    ///         one): the key its own enclave derived. A keeper votes once per epoch. The key
+    ///         becomes the epoch's agreed key (`epochKey`) at the vote that gives it more than
+    ///         half of the keepers active at that vote; an agreed key is final for the epoch.
+    ///         A keeper whose derivation differs votes for its own key: with no majority the
+    ///         epoch has no agreed key, and the `EpochKeyPublished` log shows the dispute.
+    ///         Keepers joining or leaving mid-epoch: votes already cast stay counted (even if
+    ///         their keeper later goes offline); each vote compares its key's count with
+    ///         `activeKeeperCount()` at that vote, so a newcomer raises the bar for later votes
+    ///         and a departure lowers it; nothing is re-tallied afterwards.
     function publishEpochKey(uint64 epoch, bytes32 publicKey) external {
         if (!isKeeper(msg.sender)) revert NotKeeper(msg.sender);
         if (publicKey == bytes32(0)) revert InvalidEpochKey();
         uint64 current = currentEpoch();
         if (epoch > current + 1) revert EpochTooFarAhead(epoch, current);
-        bytes32 published = _epochKeys[epoch];
-        if (published == bytes32(0)) {
-            _epochKeys[epoch] = publicKey;
-            if (!epochLengthLocked) epochLengthLocked = true;
-        } else if (published != publicKey) {
-            revert EpochKeyMismatch(epoch, published, publicKey);
-        }
+        bytes32 voted = _epochKeyVotes[epoch][msg.sender];
+        if (voted != bytes32(0)) revert AlreadyVoted(epoch, msg.sender, voted);
+        _epochKeyVotes[epoch][msg.sender] = publicKey;
+        uint256 votes = ++_epochKeyVoteCounts[epoch][publicKey];
+        if (!epochLengthLocked) epochLengthLocked = true;
         emit EpochKeyPublished(epoch, publicKey, msg.sender);
+        if (_epochKeys[epoch] == bytes32(0)) {
+            uint256 active = activeKeeperCount(); // the voter is active, so active >= 1
+            if (votes * 2 > active) {
+                _epochKeys[epoch] = publicKey;
+                emit EpochKeyAgreed(epoch, publicKey, votes, active);
+            }
+        }
     }
 
     /// @notice A keeper publishes the root of its custody state after replaying the first
@@ -519,9 +542,20 @@ contract WorkerRegistry is Ownable2Step {
         return uint64(block.number / epochLength);
     }
 
-    /// @notice The published key of `epoch`, or zero.
+    /// @notice The agreed key of `epoch` (a strict majority of the active keepers voted for
+    ///         it), or zero while there is none. Owners seal custody commands only to this key.
     function epochKey(uint64 epoch) external view returns (bytes32) {
         return _epochKeys[epoch];
+    }
+
+    /// @notice The key `keeper` voted for in `epoch`, or zero.
+    function epochKeyVote(uint64 epoch, address keeper) external view returns (bytes32) {
+        return _epochKeyVotes[epoch][keeper];
+    }
+
+    /// @notice How many keepers voted for `key` in `epoch`.
+    function epochKeyVotes(uint64 epoch, bytes32 key) external view returns (uint256) {
+        return _epochKeyVoteCounts[epoch][key];
     }
 
     function stateRoot(uint64 epoch, address keeper) external view returns (StateRoot memory) {

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { bytesToHex, hexToBytes, numberToHex, type Address, type Hex } from 'viem'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.js'
-import { createChainClients, devAccount, getStateRoots, getCurrentEpoch, readInbox, postCustodyCommand, getRegistryParams, type ChainPublicClient } from '../src/chain/index.js'
+import { createChainClients, devAccount, getEpochKey, getEpochKeyVote, getStateRoots, getCurrentEpoch, readInbox, postCustodyCommand, getRegistryParams, type ChainPublicClient } from '../src/chain/index.js'
 import { createW3aClient, uploadDataset, grantAccess, revokeAccess, deleteDataset, readDatasetAccess, postOwnerCommand, type W3aClient } from '../src/sdk/index.js'
 import { createSimEnclave, readSealedFile, measureDirectory, importIdentity } from '../src/tee/index.js'
 import { EpochKeyring, decodeSnapshot, verifyReceipt, openCommand, sealCommand } from '../src/custody/index.js'
@@ -176,6 +176,13 @@ test('keepers publish the same state root on chain for each epoch', async () => 
   assert.equal(roots.length, 2, 'both keepers published')
   assert.equal(roots[0]!.root, roots[1]!.root)
   assert.equal(roots[0]!.inboxCount, roots[1]!.inboxCount)
+  // Each keeper voted (before its root) for the key its own enclave derived: the same key, agreed 2 of 2.
+  const registry = devnet.contracts.workerRegistry
+  const agreed = await getEpochKey(publicClient, { registry, epoch })
+  assert.ok(agreed)
+  for (const keeper of [devnet.workers[0]!.address, keeper2!.address]) {
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry, epoch, keeper }), { key: agreed, votes: 2n })
+  }
 })
 
 test('a keeper restarted from its sealed state resumes at the same root', async () => {

@@ -89,6 +89,7 @@ export { getRegistryParams, type GetRegistryParamsParameters, type GetRegistryPa
 export { getCurrentEpoch, type GetCurrentEpochParameters, type GetCurrentEpochReturnType } from './actions/getCurrentEpoch.js'
 export { publishEpochKey, type PublishEpochKeyParameters, type PublishEpochKeyReturnType } from './actions/publishEpochKey.js'
 export { getEpochKey, type GetEpochKeyParameters, type GetEpochKeyReturnType } from './actions/getEpochKey.js'
+export { getEpochKeyVote, type GetEpochKeyVoteParameters, type GetEpochKeyVoteReturnType } from './actions/getEpochKeyVote.js'
 export { publishStateRoot, type PublishStateRootParameters, type PublishStateRootReturnType } from './actions/publishStateRoot.js'
 export { getStateRoots, type GetStateRootsParameters, type GetStateRootsReturnType, type PublishedStateRoot } from './actions/getStateRoots.js'
 export {

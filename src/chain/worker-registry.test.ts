@@ -16,6 +16,7 @@ import {
   epochOf,
   getCurrentEpoch,
   getEpochKey,
+  getEpochKeyVote,
   getRegistryParams,
   getStateRoots,
   getTokenBalance,
@@ -610,7 +611,7 @@ describe('heartbeats, eligibility, epochs and state roots', () => {
     assert.equal((await getWorker(publicClient, { registry: R, worker: k1.address })).eligible, true)
   })
 
-  it('epoch keys: keepers only, current or next epoch, first sets, later must match', async () => {
+  it('epoch keys: keepers only, current or next epoch, agreed by a strict majority, one vote each', async () => {
     const R = d.workerRegistry
     const { publicClient } = governance
     await toEpochStart() // the transactions below stay in one epoch
@@ -624,12 +625,17 @@ describe('heartbeats, eligibility, epochs and state roots', () => {
     await rejectsWith(publishEpochKey(compute.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext }), 'NotKeeper', [compute.address])
     await rejectsWith(publishEpochKey(k1.clients, { registry: R, epoch: epoch + 3n, publicKey: keyNext }), 'EpochTooFarAhead')
     await rejectsWith(publishEpochKey(k1.clients, { registry: R, epoch: epoch + 1n, publicKey: `0x${'00'.repeat(32)}` }), 'InvalidEpochKey')
-    await publishEpochKey(k1.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext })
+    const first = await publishEpochKey(k1.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext })
+    // One vote of two active keepers is no majority: no agreed key yet.
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch: epoch + 1n }), null)
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch: epoch + 1n, keeper: k1.address }), { key: keyNext, votes: 1n })
+    assert.equal(await getEpochKeyVote(publicClient, { registry: R, epoch: epoch + 1n, keeper: k2.address }), null)
+    await publishEpochKey(k2.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext }) // agrees: 2 of 2
     assert.equal(await getEpochKey(publicClient, { registry: R, epoch: epoch + 1n }), keyNext)
-    await publishEpochKey(k2.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext }) // agrees
     const other = keccak256(toHex('a diverging cluster secret'))
-    await rejectsWith(publishEpochKey(k2.clients, { registry: R, epoch: epoch + 1n, publicKey: other }), 'EpochKeyMismatch', [epoch + 1n, keyNext, other])
-    const events = await publicClient.getContractEvents({ address: R, abi: workerRegistryAbi, eventName: 'EpochKeyPublished', fromBlock: 0n })
+    await rejectsWith(publishEpochKey(k2.clients, { registry: R, epoch: epoch + 1n, publicKey: other }), 'AlreadyVoted', [epoch + 1n, k2.address, keyNext])
+    await rejectsWith(publishEpochKey(k1.clients, { registry: R, epoch: epoch + 1n, publicKey: keyNext }), 'AlreadyVoted', [epoch + 1n, k1.address, keyNext])
+    const events = await publicClient.getContractEvents({ address: R, abi: workerRegistryAbi, eventName: 'EpochKeyPublished', fromBlock: first.blockNumber })
     assert.deepEqual(
       events.map((e) => e.args),
       [
@@ -637,6 +643,8 @@ describe('heartbeats, eligibility, epochs and state roots', () => {
         { epoch: epoch + 1n, key: keyNext, keeper: k2.address },
       ],
     )
+    const agreed = await publicClient.getContractEvents({ address: R, abi: workerRegistryAbi, eventName: 'EpochKeyAgreed', fromBlock: first.blockNumber })
+    assert.deepEqual(agreed.map((e) => e.args), [{ epoch: epoch + 1n, key: keyNext, votes: 2n, activeKeepers: 2n }])
     // Published keys fix the epoch length for good.
     assert.equal((await getRegistryParams(publicClient, { registry: R })).epochLengthLocked, true)
     await rejectsWith(
@@ -683,6 +691,86 @@ describe('heartbeats, eligibility, epochs and state roots', () => {
       [k1.address, 5n, later],
       [k2.address, 3n, root],
     ])
+  })
+})
+
+describe('epoch key quorum (issue 8, attack 1): the first publisher does not win', () => {
+  let d: DeployContractsReturnType
+  let keepers: TestWorker[] // k[0] is the hostile host's keeper, with a cluster secret of its own
+  let compute: TestWorker
+
+  before(async () => {
+    d = await freshRegistry()
+    keepers = [newWorker(), newWorker(), newWorker()]
+    for (const [i, k] of keepers.entries()) await registerSim(operators[i]!, d.workerRegistry, k, { roles: ['keeper'] })
+    compute = newWorker()
+    await registerSim(operators[3]!, d.workerRegistry, compute, { roles: ['compute'] })
+  })
+
+  const X = keccak256(toHex('the hostile keeper’s own key'))
+  const Y = keccak256(toHex('the honest cluster key'))
+
+  it('three keepers: X published first, then Y twice: the agreed key is Y, never X', async () => {
+    const R = d.workerRegistry
+    const { publicClient } = governance
+    await toEpochStart()
+    const epoch = await getCurrentEpoch(publicClient, { registry: R })
+    const [hostile, a, b] = keepers as [TestWorker, TestWorker, TestWorker]
+    const first = await publishEpochKey(hostile.clients, { registry: R, epoch, publicKey: X })
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null, 'the first publisher does not set the key')
+    await publishEpochKey(a.clients, { registry: R, epoch, publicKey: Y })
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null, '1 vs 1 of 3 is a split')
+    const deciding = await publishEpochKey(b.clients, { registry: R, epoch, publicKey: Y })
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), Y)
+    // Gas: O(1) tally; the deciding vote also reads activeKeeperCount() (a walk over the keeper
+    // candidates). Worker hosts send votes with a 300k gas limit (worker-host.ts).
+    const { gasUsed } = await publicClient.getTransactionReceipt({ hash: deciding.hash })
+    console.log(`deciding epoch key vote with 3 keeper candidates: ${gasUsed} gas`)
+    assert.ok(gasUsed < 150_000n, `deciding vote used ${gasUsed} gas`)
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: hostile.address }), { key: X, votes: 1n })
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: b.address }), { key: Y, votes: 2n })
+    // The dispute stays in the log; only Y was ever agreed.
+    const votes = await publicClient.getContractEvents({ address: R, abi: workerRegistryAbi, eventName: 'EpochKeyPublished', args: { epoch }, fromBlock: first.blockNumber })
+    assert.deepEqual(votes.map((e) => [e.args.keeper, e.args.key]), [[hostile.address, X], [a.address, Y], [b.address, Y]])
+    const agreed = await publicClient.getContractEvents({ address: R, abi: workerRegistryAbi, eventName: 'EpochKeyAgreed', args: { epoch }, fromBlock: first.blockNumber })
+    assert.deepEqual(agreed.map((e) => e.args), [{ epoch, key: Y, votes: 2n, activeKeepers: 3n }])
+    // The hostile keeper cannot vote again to change anything.
+    await rejectsWith(publishEpochKey(hostile.clients, { registry: R, epoch, publicKey: Y }), 'AlreadyVoted', [epoch, hostile.address, X])
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), Y)
+  })
+
+  it('one vote of three: no agreed key', async () => {
+    const R = d.workerRegistry
+    const { publicClient } = governance
+    const epoch = (await getCurrentEpoch(publicClient, { registry: R })) + 1n
+    await publishEpochKey(keepers[0]!.clients, { registry: R, epoch, publicKey: X })
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null)
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: keepers[0]!.address }), { key: X, votes: 1n })
+  })
+
+  it('a non-keeper cannot vote; a keeper cannot vote twice, not even for the same key', async () => {
+    const R = d.workerRegistry
+    const { publicClient } = governance
+    const epoch = (await getCurrentEpoch(publicClient, { registry: R })) + 1n
+    await rejectsWith(publishEpochKey(compute.clients, { registry: R, epoch, publicKey: Y }), 'NotKeeper', [compute.address])
+    const stranger = newWorker()
+    await governance.walletClient.sendTransaction({ to: stranger.address, value: TOKEN / 10n })
+    await rejectsWith(publishEpochKey(stranger.clients, { registry: R, epoch, publicKey: Y }), 'NotKeeper', [stranger.address])
+    await publishEpochKey(keepers[1]!.clients, { registry: R, epoch, publicKey: Y })
+    await rejectsWith(publishEpochKey(keepers[1]!.clients, { registry: R, epoch, publicKey: Y }), 'AlreadyVoted', [epoch, keepers[1]!.address, Y])
+    await rejectsWith(publishEpochKey(keepers[1]!.clients, { registry: R, epoch, publicKey: X }), 'AlreadyVoted', [epoch, keepers[1]!.address, Y])
+    assert.equal(await getEpochKey(publicClient, { registry: R, epoch }), null, 'X 1, Y 1 of 3: still split')
+    assert.deepEqual(await getEpochKeyVote(publicClient, { registry: R, epoch, keeper: keepers[1]!.address }), { key: Y, votes: 1n })
+  })
+
+  it('a single keeper is a majority of one (the devnet)', async () => {
+    const solo = await freshRegistry()
+    const k = newWorker()
+    await registerSim(operators[4]!, solo.workerRegistry, k, { roles: ['keeper'] })
+    const { publicClient } = governance
+    const epoch = await getCurrentEpoch(publicClient, { registry: solo.workerRegistry })
+    await publishEpochKey(k.clients, { registry: solo.workerRegistry, epoch: epoch + 1n, publicKey: Y })
+    assert.equal(await getEpochKey(publicClient, { registry: solo.workerRegistry, epoch: epoch + 1n }), Y)
   })
 })
 

@@ -1,6 +1,6 @@
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { createChainClients, getCurrentEpoch, getEpochKey, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/portable.js'
+import { createChainClients, getCurrentEpoch, getEpochKey, getEpochKeyVote, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/portable.js'
 import { signOwnerCommand, type CommandDomain, type OwnerCommand } from '../crypto/typed-commands.js'
 import { sealCommand, verifyReceipt, type CustodyPolicy, type Receipt } from '../custody/index.js'
 import type { NetworkInfo } from '../core/network-info.js'
@@ -70,9 +70,41 @@ async function fetchReceipt(keepers: KeeperEndpoint[], index: bigint, deadline: 
 }
 
 /**
- * Signs an owner command (EIP-712), seals it to the current epoch key published on chain,
- * posts it to the inbox, and waits for a keeper's signed receipt. A command whose block
- * fell into the next epoch is refused as sealed to a past epoch; it is then sealed again once.
+ * The current custody epoch and its agreed key (WorkerRegistry `epochKey`: a strict majority of
+ * the active keepers voted for it), waiting until `deadline` while there is none (keepers vote
+ * once they enter an epoch). Never a key that only some keepers voted for: one hostile keeper
+ * host can vote for a key of a cluster secret it made itself. Throws EPOCH_KEY_NOT_AGREED, with
+ * each keeper's vote (a dispute, or keepers that are down).
+ */
+export async function currentAgreedEpochKey(
+  publicClient: ChainPublicClient,
+  params: { registry: Address; keepers: readonly KeeperEndpoint[]; deadline: number; pollMs?: number },
+): Promise<{ epoch: bigint; key: Hex }> {
+  const { registry } = params
+  for (;;) {
+    const epoch = await getCurrentEpoch(publicClient, { registry })
+    const key = await getEpochKey(publicClient, { registry, epoch })
+    if (key !== null) return { epoch, key }
+    if (Date.now() > params.deadline) {
+      const votes = await Promise.all(
+        params.keepers.map(async (k) => {
+          const vote = await getEpochKeyVote(publicClient, { registry, epoch, keeper: k.address })
+          return vote === null ? `keeper ${k.address}: no vote` : `keeper ${k.address}: voted ${vote.key} (${vote.votes} vote${vote.votes === 1n ? '' : 's'} for that key)`
+        }),
+      )
+      throw new W3aError('EPOCH_KEY_NOT_AGREED', `custody epoch ${epoch} has no key agreed by a majority of the keepers; nothing was sealed`, {
+        details: [...votes, 'Nothing was posted. Try again in a few seconds; a lasting split between keys is a dispute between keepers.'],
+      })
+    }
+    await new Promise((r) => setTimeout(r, params.pollMs ?? 500))
+  }
+}
+
+/**
+ * Signs an owner command (EIP-712), seals it to the current epoch's agreed key (never to a key
+ * only a minority of keepers voted for: EPOCH_KEY_NOT_AGREED), posts it to the inbox, and waits
+ * for a keeper's signed receipt. A command whose block fell into the next epoch is refused as
+ * sealed to a past epoch; it is then sealed again once.
  */
 export async function postOwnerCommand(client: W3aClient, params: PostOwnerCommandParameters): Promise<PostOwnerCommandReturnType> {
   const { network, publicClient } = await chainReader(client)
@@ -81,13 +113,7 @@ export async function postOwnerCommand(client: W3aClient, params: PostOwnerComma
   const signed = await signOwnerCommand({ account: params.account, domain, command: params.command })
   const deadline = Date.now() + (params.timeoutMs ?? 30_000)
   for (let attempt = 0; ; attempt++) {
-    const epoch = await getCurrentEpoch(publicClient, { registry: network.contracts.workerRegistry })
-    const epochKey = await getEpochKey(publicClient, { registry: network.contracts.workerRegistry, epoch })
-    if (epochKey === null) {
-      if (Date.now() > deadline) throw new W3aError('KEEPER_UNAVAILABLE', `no key is published for custody epoch ${epoch}`)
-      await new Promise((r) => setTimeout(r, 500))
-      continue
-    }
+    const { epoch, key: epochKey } = await currentAgreedEpochKey(publicClient, { registry: network.contracts.workerRegistry, keepers, deadline })
     const ciphertext = await sealCommand({
       epochPublicKey: hexToBytes(epochKey),
       epoch,

@@ -10,7 +10,11 @@ export type GetEpochKeyParameters = {
   blockNumber?: bigint
 }
 
-/** The epoch's cluster public key, or null while no keeper has published it. */
+/**
+ * The epoch's *agreed* cluster public key (a strict majority of the active keepers voted for it),
+ * or null while there is none: no vote yet, too few, or a split. Never a key only some keepers
+ * voted for; what each keeper voted is `getEpochKeyVote`.
+ */
 export type GetEpochKeyReturnType = Hex | null
 
 export async function getEpochKey(publicClient: ChainPublicClient, params: GetEpochKeyParameters): Promise<GetEpochKeyReturnType> {

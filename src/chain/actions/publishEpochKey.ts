@@ -16,8 +16,10 @@ export type PublishEpochKeyParameters = {
 export type PublishEpochKeyReturnType = WriteResult & { epoch: bigint; publicKey: Hex }
 
 /**
- * Sent by an active keeper (the wallet's account is the worker key). The first publication sets
- * the epoch's key; later ones must match (TX_REVERTED "EpochKeyMismatch"). Non-keepers get "NotKeeper".
+ * An active keeper's vote for the epoch's key (the wallet's account is the worker key). The key
+ * becomes the epoch's agreed key (`getEpochKey`) once a strict majority of the active keepers voted
+ * for it; a keeper votes once per epoch (TX_REVERTED "AlreadyVoted"). Non-keepers get "NotKeeper".
+ * Workers do not use this action: their enclave builds and signs the vote itself (`signOwnTx`).
  */
 export async function publishEpochKey({ publicClient, walletClient }: WriteClients, params: PublishEpochKeyParameters): Promise<PublishEpochKeyReturnType> {
   assertBytes32(params.publicKey, 'epoch public key')

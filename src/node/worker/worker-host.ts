@@ -13,7 +13,7 @@ import {
   registerWorker,
   readInbox,
   getCurrentEpoch,
-  getEpochKey,
+  getEpochKeyVote,
   getRegistryParams,
   getTcbPolicy,
   type ChainPublicClient,
@@ -196,7 +196,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       }
       const boundary = await caller.call<EpochBoundary | undefined>('epochBoundary')
       if (boundary && boundary.epoch > lastRootEpoch) {
-        if ((await getEpochKey(publicClient, { registry: params.contracts.workerRegistry, epoch: boundary.epoch })) === null) await sendOwnTx('publishEpochKey')
+        // Every keeper votes once per epoch for the key its own enclave derived; the key counts
+        // for owners only once a strict majority of the active keepers agree (WorkerRegistry).
+        if ((await getEpochKeyVote(publicClient, { registry: params.contracts.workerRegistry, epoch: boundary.epoch, keeper: info.address })) === null) await sendOwnTx('publishEpochKey')
         await sendOwnTx('publishStateRoot')
         lastRootEpoch = boundary.epoch
         log(`epoch ${boundary.epoch}: state root ${boundary.stateRoot.slice(0, 18)}… after ${boundary.processed} commands`)
