@@ -17,6 +17,8 @@ import {
   readSealedFile,
   writeSealedFile,
   verifyWorkerQuote,
+  networkPolicy,
+  type NetworkConfig,
   type EnclaveIdentity,
 } from '../tee/index.js'
 import {
@@ -57,19 +59,15 @@ export type EnclaveInfo = {
   quote: Hex
 }
 
-export type EnclaveConfig = {
+/**
+ * The network part (chain, contracts, epoch length, sim, the code allow-list) is measured
+ * (src/tee/network-measurement.ts): the enclave derives whom it trusts from it, never from
+ * its host. `jobs` is the Jobs contract: its inbox entries are job charges; results go to it.
+ */
+export type EnclaveConfig = NetworkConfig & {
   dataDir: string
-  chainId: number
-  registry: Address
-  inbox: Address
-  /** The Jobs contract: its inbox entries are job charges; results are posted to it. */
-  jobs: Address
   /** Storage the worker fetches dataset blocks from (every block is checked against its CID). */
   gatewayUrl: string
-  /** Blocks per custody epoch (registry parameter). */
-  epochLength: bigint
-  /** What the keeper accepts from newcomers (sim allowed only on dev networks). */
-  policy: TeePolicy
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
@@ -97,12 +95,15 @@ export class EnclaveService {
   private previousAnalysisSeed: { epoch: bigint; seed: Uint8Array } | undefined
   /** The jobs this worker has run: one run per job id (job-outcomes.ts). */
   private outcomes = new JobOutcomes()
+  /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
+  private readonly policy: TeePolicy
 
   constructor(
     private readonly backend: EnclaveBackend,
     private readonly config: EnclaveConfig,
   ) {
     this.dir = join(config.dataDir, 'enclave')
+    this.policy = networkPolicy(config)
   }
 
   private file(name: keyof typeof LABEL): string {
@@ -248,7 +249,7 @@ export class EnclaveService {
     return releaseJob({
       state: this.state,
       domain: this.jobDomain(),
-      policy: this.config.policy,
+      policy: this.policy,
       job: params.job,
       worker: params.worker,
       quote: hexToBytes(params.quote),
@@ -320,7 +321,7 @@ export class EnclaveService {
       async (worker: Address, quote: Uint8Array) => {
         if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
         if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-        await verifyWorkerQuote(quote, this.config.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
+        await verifyWorkerQuote(quote, this.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )

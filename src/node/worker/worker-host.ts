@@ -17,9 +17,10 @@ import {
   getRegistryParams,
   type ChainPublicClient,
 } from '../../chain/index.js'
-import { SIM_WARNING, DEV_ATTESTATION_SIGNER, type TeePolicy } from '../../tee/index.js'
+import { SIM_WARNING, DEV_ATTESTATION_SIGNER } from '../../tee/index.js'
 import { createEnclaveCaller, type EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary, OwnTxKind } from '../../enclave/service.js'
+import type { EnclaveBoot } from '../../enclave/boot.js'
 import { serveHttp, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
@@ -40,6 +41,11 @@ export type StartWorkerParameters = {
   operator: LocalAccount
   /** Dev networks accept `sim`; production never does. */
   dev: boolean
+  /**
+   * The network's genesis code allow-list (bundle hashes). Part of the enclave's measured
+   * config (docs/tee.md); default: the enclave's own code, as `w3a up` allows.
+   */
+  codeMeasurements?: Hex[]
   port?: number
   /** URL others use to reach this worker (default: its own listening URL). */
   publicUrl?: string
@@ -61,7 +67,7 @@ export type RunningWorker = {
 
 const ENCLAVE_MAIN = fileURLToPath(new URL('../../enclave/main.js', import.meta.url))
 
-function spawnSimEnclave(config: object): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
+function spawnSimEnclave(config: EnclaveBoot): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
   // Under tsx (tests) the .js path maps to the .ts source; execArgv carries the loader over.
   const entry = existsSync(ENCLAVE_MAIN) ? ENCLAVE_MAIN : ENCLAVE_MAIN.replace(/\.js$/, '.ts')
   const child = fork(entry, [], {
@@ -97,7 +103,8 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
   const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
   const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
-  const policy: TeePolicy = { allowSim: params.dev, devAttestationSigner: DEV_ATTESTATION_SIGNER }
+  // The network config is measured by the enclave: no policy crosses this line, only the
+  // values the policy is derived from, and changing them changes the worker's measurement.
   const { child, caller } = await spawnSimEnclave({
     dataDir: params.dataDir,
     chainId: params.contracts.chainId,
@@ -106,7 +113,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     jobs: params.contracts.jobs,
     gatewayUrl: params.gatewayUrl.replace(/\/+$/, ''),
     epochLength: registryParams.epochLength.toString(),
-    policy,
+    allowSim: params.dev,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
+    ...(params.codeMeasurements ? { codeMeasurements: params.codeMeasurements } : {}),
   })
   const cleanups: (() => Promise<void> | void)[] = [() => void child.kill('SIGTERM')]
   const stopAll = async () => {
