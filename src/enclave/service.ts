@@ -38,11 +38,13 @@ import {
   createHandoverResponse,
   openHandoverResponse,
   type CustodyState,
+  type HandoverPeer,
+  type HandoverRequest,
   handoverToJson,
   receiptToJson,
   type InboxEntry,
 } from '../custody/index.js'
-import { generateHpkeKeyPair } from '../crypto/hpke.js'
+import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
@@ -308,50 +310,75 @@ export class EnclaveService {
   }
 
   /**
-   * Current keeper side of hand-over. `newcomerOnChain` is what the chain says of the
-   * newcomer; the enclave itself verifies the quote and that it binds the newcomer's keys.
+   * Current keeper side of hand-over. The enclave itself verifies the newcomer's quote under
+   * its measured policy (allowed code with this same network config) and that it binds the
+   * keys the request names. `newcomerIsKeeper` is the chain's word relayed by the host: an
+   * extra gate only, it can refuse a hand-over but never make the enclave accept one.
    */
-  async serveHandover(params: {
-    request: unknown
-    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex }
-  }): Promise<unknown> {
+  async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean }): Promise<unknown> {
     const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
-      async (worker: Address, quote: Uint8Array) => {
-        if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
-        if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-        await verifyWorkerQuote(quote, this.policy, { worker, hpkePublicKey: hexToBytes(params.newcomerOnChain.hpkePublicKey), chainId: this.config.chainId, registry: this.config.registry })
+      async (newcomer) => {
+        if (params.newcomerIsKeeper !== true) throw new W3aError('INVALID_ARGUMENT', `${newcomer.worker} is not a registered keeper on chain`)
+        await this.verifyPeer(newcomer)
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )
-    return handoverToJson(await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: this.me().signer }))
+    const me = this.me()
+    return handoverToJson(
+      await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: me.signer, quote: hexToBytes(this.attested().quote), hpkePublicKey: me.hpke.publicKey }),
+    )
+  }
+
+  /** A peer enclave's quote, checked under this enclave's own measured policy, binding the peer's keys on this network. */
+  private async verifyPeer(peer: HandoverPeer): Promise<void> {
+    await verifyWorkerQuote(peer.quote, this.policy, { worker: peer.worker, hpkePublicKey: peer.hpkePublicKey, chainId: this.config.chainId, registry: this.config.registry })
+  }
+
+  private attested(): EnclaveInfo {
+    if (!this.info) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.info
   }
 
   /** Newcomer side: makes the request (ephemeral key kept only in memory until the answer). */
-  private handoverKey: Awaited<ReturnType<typeof generateHpkeKeyPair>> | undefined
+  private pendingHandover: { key: HpkeKeyPair; request: HandoverRequest } | undefined
   async requestHandover(): Promise<unknown> {
-    this.handoverKey = await generateHpkeKeyPair()
-    if (!this.info) throw new W3aError('INTERNAL', 'enclave not initialised')
-    const req = await createHandoverRequest({
-      identity: this.me().signer,
-      ephemeral: this.handoverKey,
-      quote: hexToBytes(this.info.quote),
+    if (this.keyring) throw new W3aError('INVALID_ARGUMENT', 'this keeper already holds the cluster secret')
+    const key = await generateHpkeKeyPair()
+    const me = this.me()
+    const request = await createHandoverRequest({
+      identity: me.signer,
+      hpkePublicKey: me.hpke.publicKey,
+      ephemeral: key,
+      quote: hexToBytes(this.attested().quote),
       chainId: this.config.chainId,
       inbox: this.config.inbox,
     })
-    return handoverToJson(req)
+    this.pendingHandover?.key.privateKey.fill(0)
+    this.pendingHandover = { key, request }
+    return handoverToJson(request)
   }
 
-  async receiveHandover(params: { response: unknown; from: Address }): Promise<{ epoch: bigint; processed: bigint; stateRoot: Hex }> {
-    if (!this.handoverKey) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
-    const key = this.handoverKey
-    this.handoverKey = undefined // one use only (openHandoverResponse zeroes the private key)
-    const opened = await openHandoverResponse(params.response, key.privateKey, params.from)
+  /**
+   * Newcomer side: adopts a cluster secret only from a keeper whose quote this enclave verified
+   * itself, answering its own pending request. The sender is whoever that quote binds, never
+   * a name from the host.
+   */
+  async receiveHandover(params: { response: unknown }): Promise<{ from: Address; epoch: bigint; processed: bigint; stateRoot: Hex }> {
+    const pending = this.pendingHandover
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
+    this.pendingHandover = undefined // one use only (openHandoverResponse zeroes the private key)
+    const opened = await openHandoverResponse({
+      response: params.response,
+      ephemeralPrivateKey: pending.key.privateKey,
+      request: pending.request,
+      checkKeeper: (keeper) => this.verifyPeer(keeper),
+    })
     this.keyring = opened.keyring
     this.state = opened.state
     this.persist()
-    return { epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
+    return { from: opened.from, epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
   }
 
   /**

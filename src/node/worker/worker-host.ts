@@ -259,17 +259,19 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
 }
 
 async function requestHandover(caller: EnclaveCaller, keepers: { address: Address; endpoint: string }[], log: (l: string) => void): Promise<void> {
-  const request = await caller.call<unknown>('requestHandover')
   for (const k of keepers) {
     try {
+      // A fresh request per keeper: the enclave's ephemeral key is good for one answer only.
+      const request = await caller.call<unknown>('requestHandover')
       const res = await fetch(`${k.endpoint.replace(/\/+$/, '')}/v1/keeper/handover`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: toJsonText(request),
       })
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
-      const out = await caller.call<{ epoch: bigint; processed: bigint; stateRoot: Hex }>('receiveHandover', { response: await res.json(), from: k.address })
-      log(`hand-over from keeper ${k.address}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
+      // The enclave names the sender from the quote it verified; the host names nobody.
+      const out = await caller.call<{ from: Address; epoch: bigint; processed: bigint; stateRoot: Hex }>('receiveHandover', { response: await res.json() })
+      log(`hand-over from keeper ${out.from}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
       return
     } catch (e) {
       log(`hand-over from ${k.address} failed: ${(e as Error).message}`)
