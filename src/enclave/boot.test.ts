@@ -79,3 +79,34 @@ test('default code allow-list is the enclave\'s own code; sealed state does not 
   assert.equal((await boot(b)).address, first.address, 'same config: the sealed identity opens again')
   await assert.rejects(boot({ ...b, allowSim: false }), (e) => isW3aError(e), 'another config: another sealing key')
 })
+
+test('a keeper releases no job to a worker booted with another config, even when its host says the measurement is allowed', async () => {
+  const keeperBoot = genuine()
+  const config = parseEnclaveBoot(keeperBoot, code)
+  const keeper = new EnclaveService(simEnclaveFor({ config, codeMeasurement: code }).backend, config)
+  await keeper.init()
+  await keeper.bootstrapCluster({ epoch: 0n })
+  const release = async (w: EnclaveInfo) => {
+    const job = {
+      id: 1n,
+      status: 'open' as const,
+      analyst: '0x6666666666666666666666666666666666666666' as Address,
+      worker: w.address,
+      datasetId: `0x${'77'.repeat(32)}` as const,
+      analysisHash: `0x${'88'.repeat(32)}` as const,
+      privacyParamsHash: `0x${'99'.repeat(32)}` as const,
+      inputCidsHash: `0x${'aa'.repeat(32)}` as const,
+      epsilonMicros: 0n,
+    }
+    // The host's word: eligible, measurement allowed. Only the quote check is the enclave's own.
+    const worker = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
+    return keeper.releaseJob({ job, worker, quote: w.quote, sealedAnalysis: '0x00' })
+  }
+  const tampered = await boot({ ...genuine(), allowSim: false })
+  const out = await release(tampered)
+  assert.equal(out.ok, false)
+  assert.equal(!out.ok && out.reason, 'worker-not-attested')
+  // The genuine worker passes the quote check (and is refused later, for this made-up job).
+  const fine = await release(await boot(genuine()))
+  assert.notEqual(!fine.ok && fine.reason, 'worker-not-attested')
+})
