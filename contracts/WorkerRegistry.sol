@@ -37,11 +37,15 @@ contract WorkerRegistry is Ownable2Step {
     /// @notice An endpoint is a URL; the bound keeps registration gas predictable.
     uint256 public constant MAX_ENDPOINT_BYTES = 256;
 
+    /// @notice Bounds of the TCB policy lists (entries per list, bytes per entry).
+    uint256 public constant MAX_TCB_POLICY_ENTRIES = 64;
+    uint256 public constant MAX_TCB_POLICY_ENTRY_BYTES = 64;
+
     /// @dev Domain tags. Report data uses a bytes32 tag; registration and approval digests
     ///      abi-encode a string tag (dynamic encoding), exactly as the protocol writes them.
     bytes32 public constant REPORT_DATA_TAG = bytes32("w3a.worker.v1");
     string private constant REGISTER_TAG = "w3a.register.v1";
-    string private constant APPROVE_TAG = "w3a.approve.v1";
+    string private constant APPROVE_TAG = "w3a.approve.v2";
     bytes16 private constant SIM_QUOTE_TAG = "W3A-SIM-QUOTE-v1";
     bytes4 private constant SIM_QUOTE_MAGIC = "W3AQ";
     uint8 private constant SIM_QUOTE_VERSION = 1;
@@ -65,7 +69,10 @@ contract WorkerRegistry is Ownable2Step {
         uint64 epochLength;
     }
 
-    /// @notice What an operator registers. `attestationHash` = keccak256(quote).
+    /// @notice What an operator registers. `attestationHash` = keccak256(quote). `attestedAt`
+    ///         (tdx/sgx only, ignored for sim): when the approving keepers (or governance, at
+    ///         bootstrap) verified the quote; it is in the approval digest, and a registration
+    ///         whose attestation is older than the TCB policy's `maxQuoteAge` is refused.
     struct RegisterParams {
         address worker;
         uint8 teeType;
@@ -74,6 +81,7 @@ contract WorkerRegistry is Ownable2Step {
         uint8 roles;
         string endpoint;
         bytes32 attestationHash;
+        uint64 attestedAt;
     }
 
     /// @dev The first seven fields pack into one slot (20 + 1 + 1 + 1 + 1 + 8 bytes).
@@ -91,6 +99,19 @@ contract WorkerRegistry is Ownable2Step {
         bytes32 attestationHash;
         uint256 stake;
         string endpoint;
+    }
+
+    /// @notice Which Intel TCB levels the network accepts for tdx/sgx workers (sim is gated by
+    ///         `allowSim` alone). Verifiers off chain (keepers approving a registration or
+    ///         releasing a job, clients checking a worker) apply it with src/tee/tcb-policy.ts:
+    ///         a quote's TCB status is accepted when it is in `statuses`, or when it is in
+    ///         `advisoryStatuses` and every advisory id of the quote is in `advisoryIds`; a quote
+    ///         verified, or a worker registered, more than `maxQuoteAge` seconds ago is refused.
+    struct TcbPolicy {
+        string[] statuses;
+        string[] advisoryStatuses;
+        string[] advisoryIds;
+        uint64 maxQuoteAge;
     }
 
     /// @notice A worker with the registry's current verdict on it (one call for clients).
@@ -130,6 +151,7 @@ contract WorkerRegistry is Ownable2Step {
     /// @dev The allow-list: an array for enumeration, and 1-based positions for O(1) removal.
     bytes32[] private _measurements;
     mapping(bytes32 measurement => uint256) private _measurementPosition;
+    TcbPolicy private _tcbPolicy;
     mapping(address account => bool) public isSlasher;
 
     mapping(address worker => Worker) private _workers;
@@ -153,6 +175,7 @@ contract WorkerRegistry is Ownable2Step {
     event HeartbeatTimeoutSet(uint64 heartbeatTimeout);
     event EpochLengthSet(uint64 epochLength);
     event SlasherSet(address indexed slasher, bool allowed);
+    event TcbPolicySet(string[] statuses, string[] advisoryStatuses, string[] advisoryIds, uint64 maxQuoteAge);
 
     event WorkerRegistered(
         address indexed worker,
@@ -187,6 +210,8 @@ contract WorkerRegistry is Ownable2Step {
     error MeasurementNotAllowed(bytes32 measurement);
     error BadAttestationSignature();
     error AttestationHashMismatch(bytes32 expected, bytes32 given);
+    error AttestationTooOld(uint64 attestedAt, uint64 maxQuoteAge);
+    error AttestationInFuture(uint64 attestedAt);
     error BootstrapRequiresGovernance();
     error NotEnoughApprovals(uint256 valid, uint256 needed);
     error InsufficientAllowance(uint256 allowance, uint256 needed);
@@ -214,6 +239,12 @@ contract WorkerRegistry is Ownable2Step {
         _setMinStake(params_.minStake);
         _setHeartbeatTimeout(params_.heartbeatTimeout);
         _setEpochLength(params_.epochLength);
+        // Default TCB policy: UpToDate; SWHardeningNeeded only with listed advisories (none yet); 30 days.
+        string[] memory statuses = new string[](1);
+        statuses[0] = "UpToDate";
+        string[] memory advisoryStatuses = new string[](1);
+        advisoryStatuses[0] = "SWHardeningNeeded";
+        _setTcbPolicy(statuses, advisoryStatuses, new string[](0), 30 days);
     }
 
     // ------------------------------------------------------------------ governance
@@ -267,6 +298,13 @@ contract WorkerRegistry is Ownable2Step {
         _setEpochLength(blocks);
     }
 
+    /// @notice Sets the TCB levels the network accepts (see `TcbPolicy`). Replaces the whole
+    ///         policy; lists hold at most MAX_TCB_POLICY_ENTRIES non-empty entries of at most
+    ///         MAX_TCB_POLICY_ENTRY_BYTES bytes; `maxQuoteAge` must be positive.
+    function setTcbPolicy(TcbPolicy calldata policy) external onlyOwner {
+        _setTcbPolicy(policy.statuses, policy.advisoryStatuses, policy.advisoryIds, policy.maxQuoteAge);
+    }
+
     /// @notice Names (or removes) a contract allowed to slash, e.g. the jobs contract.
     function setSlasher(address slasher, bool allowed) external onlyOwner {
         if (slasher == address(0)) revert ZeroAddress();
@@ -309,6 +347,8 @@ contract WorkerRegistry is Ownable2Step {
             _checkSimQuote(p, simQuoteSig);
         } else {
             if (!isMeasurementAllowed(p.measurement)) revert MeasurementNotAllowed(p.measurement);
+            if (p.attestedAt > block.timestamp) revert AttestationInFuture(p.attestedAt);
+            if (block.timestamp - p.attestedAt > _tcbPolicy.maxQuoteAge) revert AttestationTooOld(p.attestedAt, _tcbPolicy.maxQuoteAge);
             _checkKeeperApprovals(p, keeperApprovals);
         }
 
@@ -421,6 +461,11 @@ contract WorkerRegistry is Ownable2Step {
     /// @notice The network's governance (the contract owner, transferred in two steps).
     function governance() external view returns (address) {
         return owner();
+    }
+
+    /// @notice The TCB policy every verifier of a tdx/sgx quote applies (see `TcbPolicy`).
+    function tcbPolicy() external view returns (TcbPolicy memory) {
+        return _tcbPolicy;
     }
 
     function isMeasurementAllowed(bytes32 measurement) public view returns (bool) {
@@ -538,13 +583,23 @@ contract WorkerRegistry is Ownable2Step {
         return keccak256(abi.encode(REGISTER_TAG, block.chainid, address(this), operator));
     }
 
-    /// @notice What a keeper signs (EIP-191 over this digest) to approve a tdx/sgx registration.
-    function keeperApprovalDigest(address worker, bytes32 measurement, bytes32 attestationHash, uint8 roles)
-        public
-        view
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(APPROVE_TAG, block.chainid, address(this), worker, measurement, attestationHash, roles));
+    /// @notice What a keeper signs (EIP-191 over this digest) to approve a tdx/sgx registration,
+    ///         after checking that the quote (`attestationHash`) verifies under the TCB policy and
+    ///         that its report data binds `worker` and `hpkePublicKey` on this chain and registry.
+    ///         The HPKE key is in the digest, so approvals cannot be reused with another key;
+    ///         `attestedAt` (when the keeper verified the quote) too, so an old approval cannot
+    ///         pass for a fresh one.
+    function keeperApprovalDigest(
+        address worker,
+        bytes32 measurement,
+        bytes32 hpkePublicKey,
+        bytes32 attestationHash,
+        uint8 roles,
+        uint64 attestedAt
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(APPROVE_TAG, block.chainid, address(this), worker, measurement, hpkePublicKey, attestationHash, roles, attestedAt)
+        );
     }
 
     /// @notice What the dev attestation key signs (EIP-191 over this digest) in a sim quote.
@@ -578,7 +633,7 @@ contract WorkerRegistry is Ownable2Step {
             return;
         }
         bytes32 digest = MessageHashUtils.toEthSignedMessageHash(
-            keeperApprovalDigest(p.worker, p.measurement, p.attestationHash, p.roles)
+            keeperApprovalDigest(p.worker, p.measurement, p.hpkePublicKey, p.attestationHash, p.roles, p.attestedAt)
         );
         address[] memory seen = new address[](approvals.length);
         uint256 valid;
@@ -664,6 +719,30 @@ contract WorkerRegistry is Ownable2Step {
         if (seconds_ == 0) revert InvalidParameter("heartbeatTimeout");
         heartbeatTimeout = seconds_;
         emit HeartbeatTimeoutSet(seconds_);
+    }
+
+    function _setTcbPolicy(
+        string[] memory statuses,
+        string[] memory advisoryStatuses,
+        string[] memory advisoryIds,
+        uint64 maxQuoteAge
+    ) private {
+        if (maxQuoteAge == 0) revert InvalidParameter("maxQuoteAge");
+        _copyTcbList(_tcbPolicy.statuses, statuses, "statuses");
+        _copyTcbList(_tcbPolicy.advisoryStatuses, advisoryStatuses, "advisoryStatuses");
+        _copyTcbList(_tcbPolicy.advisoryIds, advisoryIds, "advisoryIds");
+        _tcbPolicy.maxQuoteAge = maxQuoteAge;
+        emit TcbPolicySet(statuses, advisoryStatuses, advisoryIds, maxQuoteAge);
+    }
+
+    function _copyTcbList(string[] storage to, string[] memory from, string memory name) private {
+        if (from.length > MAX_TCB_POLICY_ENTRIES) revert InvalidParameter(name);
+        while (to.length > 0) to.pop();
+        for (uint256 i = 0; i < from.length; ++i) {
+            uint256 n = bytes(from[i]).length;
+            if (n == 0 || n > MAX_TCB_POLICY_ENTRY_BYTES) revert InvalidParameter(name);
+            to.push(from[i]);
+        }
     }
 
     function _setEpochLength(uint64 blocks) private {

@@ -247,6 +247,7 @@ test('custody and market through the CLI: grant, access, list needs a policy, re
   const keeper = workers.json.workers.find((w: { roles: string[] }) => w.roles.includes('keeper'))
   assert.ok(keeper, 'the devnet runs a keeper')
   assert.equal(keeper.teeType, 'sim')
+  assert.equal(keeper.tee, 'sim (dev)')
   assert.equal(keeper.status, 'online')
 
   const analyst = '0x90F79bf6EB2c4f870365E785982E1f101E93b906' // dev account 3

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { bytesToHex, createTestClient, http, keccak256, toHex, zeroAddress, type Address, type Hex, type PrivateKeyAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
+import { DEFAULT_TCB_POLICY } from '../tee/tcb-policy.js'
 import {
   allowMeasurement,
   createChainClients,
@@ -30,6 +31,8 @@ import {
   rolesFromBits,
   rolesToBits,
   setAllowSim,
+  setTcbPolicy,
+  getTcbPolicy,
   setSlasher,
   signKeeperApproval,
   simQuoteDigest,
@@ -184,8 +187,8 @@ describe('protocol digests (TS helpers = contract, byte for byte)', () => {
     )
     const att = keccak256(toHex('a quote'))
     assert.equal(
-      await publicClient.readContract({ ...read, functionName: 'keeperApprovalDigest', args: [w.address, M_TDX, att, 3] }),
-      keeperApprovalDigest({ chainId: anvil.chainId, registry: d.workerRegistry, worker: w.address, measurement: M_TDX, attestationHash: att, roles: ['compute', 'keeper'] }),
+      await publicClient.readContract({ ...read, functionName: 'keeperApprovalDigest', args: [w.address, M_TDX, w.hpkePublicKey, att, 3, 1752105600n] }),
+      keeperApprovalDigest({ chainId: anvil.chainId, registry: d.workerRegistry, worker: w.address, measurement: M_TDX, hpkePublicKey: w.hpkePublicKey, attestationHash: att, roles: ['compute', 'keeper'], attestedAt: 1752105600 }),
     )
     assert.equal(await publicClient.readContract({ ...read, functionName: 'simQuoteDigest', args: [M_GOOD, rd] }), simQuoteDigest(M_GOOD, rd))
 
@@ -317,7 +320,7 @@ describe('sim registration', () => {
           abi: workerRegistryAbi,
           functionName: 'register',
           args: [
-            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')) },
+            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')), attestedAt: 0n },
             '0x', // checked first: possession
             q.signature,
             [],
@@ -334,7 +337,7 @@ describe('sim registration', () => {
           abi: workerRegistryAbi,
           functionName: 'register',
           args: [
-            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')) },
+            { worker: w.address, teeType: 0, measurement: M_GOOD, hpkePublicKey: w.hpkePublicKey, roles: 1, endpoint: '', attestationHash: keccak256(toHex('not the quote')), attestedAt: 0n },
             await possession(R, w, opAddress),
             q.signature,
             [],
@@ -399,13 +402,23 @@ describe('keeper approvals (tdx/sgx)', () => {
   let keepers: TestWorker[]
   let computeOnly: TestWorker
 
-  async function registerTdx(operator: WriteClients, w: TestWorker, approvals: readonly Hex[], roles: readonly WorkerRole[] = ['compute', 'keeper']) {
+  /** When the keepers "verified" the quotes of this suite (set from the chain's clock). */
+  let attestedAt = 0
+  async function registerTdx(
+    operator: WriteClients,
+    w: TestWorker,
+    approvals: readonly Hex[],
+    roles: readonly WorkerRole[] = ['compute', 'keeper'],
+    hpkePublicKey = w.hpkePublicKey,
+    at = attestedAt,
+  ) {
     return registerWorker(operator, {
+      attestedAt: at,
       registry: d.workerRegistry,
       worker: w.address,
       teeType: 'tdx',
       measurement: M_TDX,
-      hpkePublicKey: w.hpkePublicKey,
+      hpkePublicKey,
       roles,
       endpoint: 'https://tdx.example',
       quote: tdxQuote(w),
@@ -416,18 +429,21 @@ describe('keeper approvals (tdx/sgx)', () => {
   }
   /** Stands for a DCAP quote (not verified on chain: keepers verify it and approve its hash). */
   const tdxQuote = (w: TestWorker): Hex => toHex(`dcap quote of ${w.address}`)
-  const approve = (signer: TestWorker | PrivateKeyAccount, w: TestWorker, roles: readonly WorkerRole[] = ['compute', 'keeper']) =>
+  const approve = (signer: TestWorker | PrivateKeyAccount, w: TestWorker, roles: readonly WorkerRole[] = ['compute', 'keeper'], at = attestedAt) =>
     signKeeperApproval('account' in signer ? signer.account : signer, {
       chainId: anvil.chainId,
       registry: d.workerRegistry,
       worker: w.address,
       measurement: M_TDX,
+      hpkePublicKey: w.hpkePublicKey,
       attestationHash: keccak256(tdxQuote(w)),
       roles,
+      attestedAt: at,
     })
 
   before(async () => {
     d = await freshRegistry()
+    attestedAt = Number((await governance.publicClient.getBlock({ blockTag: 'latest' })).timestamp)
   })
 
   it('bootstrap: with no active keeper only governance may register a tdx worker', async () => {
@@ -471,6 +487,16 @@ describe('keeper approvals (tdx/sgx)', () => {
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k2, w, ['compute'])]), 'NotEnoughApprovals', [1n, 2n])
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k2, newWorker())]), 'NotEnoughApprovals', [1n, 2n])
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), '0x1234', `0x${'ff'.repeat(65)}`]), 'NotEnoughApprovals', [1n, 2n])
+    // Keepers approved the worker's quote with the HPKE key it binds: the same approvals cannot
+    // register another key (on-chain key ≠ quote key), which clients would then seal secrets to.
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)], ['compute', 'keeper'], bytesToHex(randomBytes(32))), 'NotEnoughApprovals', [0n, 2n])
+    // The approvals name when the keepers verified the quote: another time does not match them,
+    // and an attestation older than the TCB policy's maxQuoteAge (30 days), or in the future, is refused.
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)], ['compute', 'keeper'], w.hpkePublicKey, attestedAt - 1), 'NotEnoughApprovals', [0n, 2n])
+    const old = attestedAt - 31 * 24 * 3600
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w, undefined, old), await approve(k3, w, undefined, old)], ['compute', 'keeper'], w.hpkePublicKey, old), 'AttestationTooOld')
+    const future = attestedAt + 24 * 3600
+    await rejectsWith(registerTdx(op, w, [await approve(k1, w, undefined, future), await approve(k3, w, undefined, future)], ['compute', 'keeper'], w.hpkePublicKey, future), 'AttestationInFuture')
     // A measurement off the allow-list is refused before approvals are even counted.
     await disallowMeasurement(governance, { registry: d.workerRegistry, measurement: M_TDX })
     await rejectsWith(registerTdx(op, w, [await approve(k1, w), await approve(k3, w)]), 'MeasurementNotAllowed')
@@ -488,6 +514,40 @@ describe('keeper approvals (tdx/sgx)', () => {
     const next = newWorker()
     await rejectsWith(registerTdx(op, next, [await approve(k1, next)]), 'NotEnoughApprovals', [0n, 1n])
     await registerTdx(op, next, [await approve(w, next)])
+  })
+})
+
+describe('TCB policy (governance)', () => {
+  it('defaults to UpToDate, SWHardeningNeeded with listed advisories only, 30 days', async () => {
+    const d = await freshRegistry()
+    assert.deepEqual(await getTcbPolicy(governance.publicClient, { registry: d.workerRegistry }), DEFAULT_TCB_POLICY)
+  })
+
+  it('only governance sets it; the values read back; bad values are refused', async () => {
+    const d = await freshRegistry()
+    const R = d.workerRegistry
+    const policy = {
+      statuses: ['UpToDate', 'SWHardeningNeeded'],
+      advisoryStatuses: ['ConfigurationAndSWHardeningNeeded'],
+      advisoryIds: ['INTEL-SA-00334', 'INTEL-SA-00615'],
+      maxQuoteAge: 7 * 24 * 3600,
+    }
+    await rejectsWith(setTcbPolicy(operators[0]!, { registry: R, policy }), 'OwnableUnauthorizedAccount')
+    const w = newWorker()
+    await registerSim(operators[0]!, R, w, { roles: ['keeper'] })
+    await rejectsWith(setTcbPolicy(w.clients, { registry: R, policy }), 'OwnableUnauthorizedAccount')
+    assert.deepEqual(await getTcbPolicy(governance.publicClient, { registry: R }), DEFAULT_TCB_POLICY, 'unchanged')
+    await setTcbPolicy(governance, { registry: R, policy })
+    assert.deepEqual(await getTcbPolicy(governance.publicClient, { registry: R }), policy)
+    // Replaces the whole policy, lists may shrink to empty.
+    const strict = { statuses: ['UpToDate'], advisoryStatuses: [], advisoryIds: [], maxQuoteAge: 3600 }
+    await setTcbPolicy(governance, { registry: R, policy: strict })
+    assert.deepEqual(await getTcbPolicy(governance.publicClient, { registry: R }), strict)
+    await rejectsWith(setTcbPolicy(governance, { registry: R, policy: { ...strict, statuses: [''] } }), 'InvalidParameter', ['statuses'])
+    await rejectsWith(setTcbPolicy(governance, { registry: R, policy: { ...strict, advisoryIds: ['x'.repeat(65)] } }), 'InvalidParameter', ['advisoryIds'])
+    await rejectsWith(setTcbPolicy(governance, { registry: R, policy: { ...strict, advisoryStatuses: Array(65).fill('UpToDate') } }), 'InvalidParameter', ['advisoryStatuses'])
+    await assert.rejects(setTcbPolicy(governance, { registry: R, policy: { ...strict, maxQuoteAge: 0 } }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+    assert.deepEqual(await getTcbPolicy(governance.publicClient, { registry: R }), strict)
   })
 })
 

@@ -146,22 +146,28 @@ export type KeeperApprovalParameters = {
   registry: Address
   worker: Address
   measurement: Hex
+  /** The worker's X25519 key as registered: the approval is for this key and no other. */
+  hpkePublicKey: Hex
   attestationHash: Hex
   roles: number | readonly WorkerRole[]
+  /** Unix seconds at which the keeper verified the quote (the registry refuses it once older than maxQuoteAge). */
+  attestedAt: number | bigint
 }
 
 /**
  * What a keeper signs, with EIP-191 (`account.signMessage({ message: { raw: digest } })`), to
- * approve a tdx/sgx registration after verifying the quote itself:
- * keccak256(abi.encode("w3a.approve.v1", chainId, registry, worker, measurement, attestationHash, uint8 roles)).
+ * approve a tdx/sgx registration after verifying the quote itself (TCB policy, and report data
+ * binding `worker` and `hpkePublicKey`):
+ * keccak256(abi.encode("w3a.approve.v2", chainId, registry, worker, measurement, hpkePublicKey, attestationHash, uint8 roles, uint64 attestedAt)).
  */
 export function keeperApprovalDigest(params: KeeperApprovalParameters): Hex {
   assertBytes32(params.measurement, 'measurement')
+  assertBytes32(params.hpkePublicKey, 'hpkePublicKey')
   assertBytes32(params.attestationHash, 'attestationHash')
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint8' }],
-      ['w3a.approve.v1', BigInt(params.chainId), params.registry, params.worker, params.measurement, params.attestationHash, rolesToBits(params.roles)],
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint8' }, { type: 'uint64' }],
+      ['w3a.approve.v2', BigInt(params.chainId), params.registry, params.worker, params.measurement, params.hpkePublicKey, params.attestationHash, rolesToBits(params.roles), BigInt(params.attestedAt)],
     ),
   )
 }

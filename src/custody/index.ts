@@ -46,3 +46,9 @@ export { replayInbox, type ReplayContext } from './replay.js'
 export { decodeSnapshot, encodeSnapshot } from './snapshot.js'
 export { ZERO_HASH, createEmptyState, getDataset, type BudgetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 export { datasetLeaf, nonceLeaf, stateRoot, stateRootParts, type StateRootParts } from './state-root.js'
+export {
+  approveRegistration,
+  type ApproveRegistrationParameters,
+  type ApproveRegistrationReturnType,
+  type RegistrationToApprove,
+} from './registration-approval.js'

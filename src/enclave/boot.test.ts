@@ -105,8 +105,8 @@ test('a keeper releases no job to a worker booted with another config, even when
   const tampered = await boot({ ...genuine(), allowSim: false })
   const out = await release(tampered)
   assert.equal(out.ok, false)
-  assert.equal(!out.ok && out.reason, 'worker-not-attested')
+  assert.equal(!out.ok && out.reason, 'measurement-not-allowed')
   // The genuine worker passes the quote check (and is refused later, for this made-up job).
   const fine = await release(await boot(genuine()))
-  assert.notEqual(!fine.ok && fine.reason, 'worker-not-attested')
+  assert.ok(fine.ok || !['measurement-not-allowed', 'worker-not-attested'].includes(fine.reason), JSON.stringify(fine))
 })

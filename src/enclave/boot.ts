@@ -1,6 +1,6 @@
 /**
  * How a `sim` enclave boots: the host hands it public values only (data directory, gateway,
- * and the network config); the enclave parses them strictly, measures itself and quotes
+ * and the network config, TCB policy included); the enclave parses them strictly, measures itself and quotes
  * measurement = networkMeasurement(its own code, hash of the config it booted with)
  * (src/tee/network-measurement.ts). The host cannot pass a policy: the enclave derives the
  * policy from the measured config, so a host that changes what decides a release or a
@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { isAddress, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
-import { createSimEnclave, DEV_ATTESTATION_SIGNER, networkConfigHash, networkMeasurement, canonicalNetworkConfig, type EnclaveBackend } from '../tee/index.js'
+import { createSimEnclave, DEFAULT_TCB_POLICY, DEV_ATTESTATION_SIGNER, networkConfigHash, networkMeasurement, canonicalNetworkConfig, type EnclaveBackend, type TcbPolicy } from '../tee/index.js'
 import type { EnclaveConfig } from './service.js'
 
 const addr = z.string().refine((s) => isAddress(s, { strict: false }), 'not an address')
@@ -29,8 +29,12 @@ const bootSchema = z.strictObject({
   devAttestationSigner: addr.optional(),
   /** The network's genesis code allow-list; default: this enclave's own code only. */
   codeMeasurements: z.array(bytes32).min(1).optional(),
+  /** The registry's TCB policy; default DEFAULT_TCB_POLICY. */
+  tcb: z
+    .strictObject({ statuses: z.array(z.string()), advisoryStatuses: z.array(z.string()), advisoryIds: z.array(z.string()), maxQuoteAge: z.number().int().nonnegative() })
+    .optional(),
 })
-export type EnclaveBoot = z.input<typeof bootSchema>
+export type EnclaveBoot = Omit<z.input<typeof bootSchema>, 'tcb'> & { tcb?: TcbPolicy }
 
 /** Parses the host's boot values into the enclave's config (network part canonical). */
 export function parseEnclaveBoot(json: unknown, ownCodeMeasurement: Hex): EnclaveConfig {
@@ -46,6 +50,7 @@ export function parseEnclaveBoot(json: unknown, ownCodeMeasurement: Hex): Enclav
     allowSim: b.allowSim,
     devAttestationSigner: (b.devAttestationSigner ?? DEV_ATTESTATION_SIGNER) as Address,
     codeMeasurements: (b.codeMeasurements ?? [ownCodeMeasurement]) as Hex[],
+    tcb: (b.tcb as TcbPolicy | undefined) ?? DEFAULT_TCB_POLICY,
   })
   return { ...network, dataDir: b.dataDir, gatewayUrl: b.gatewayUrl }
 }

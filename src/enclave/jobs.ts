@@ -17,6 +17,7 @@ import { join } from 'node:path'
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
+import { MAX_JOB_WORKERS } from './job-releases.js'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { inputCidsHashFor, signFailure, signResult } from '../chain/index.js'
 import {
@@ -45,11 +46,28 @@ import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
 
 
-export type WorkerOnChain = { address: Address; hpkePublicKey: Hex; isCompute: boolean; eligible: boolean; measurementAllowed: boolean }
+export type WorkerOnChain = {
+  address: Address
+  hpkePublicKey: Hex
+  isCompute: boolean
+  eligible: boolean
+  measurementAllowed: boolean
+  /** Unix seconds; a registration older than the TCB policy's maxQuoteAge is refused. */
+  registeredAt?: number
+}
 
 export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean }
 
-/** Keeper side. `analysisSeed(epoch)` gives the analysis-key seed of an epoch the keeper still holds (a copy). */
+/**
+ * Keeper side. `analysisSeed(epoch)` gives the analysis-key seed of an epoch the keeper still
+ * holds (a copy). `releasedTo` is this keeper's own record of the workers it released the job to
+ * before (job-releases.ts): the job view and worker facts are the host's word, that record is not.
+ *
+ * Refusal reasons: job-not-open, not-assigned-worker, released-to-other-workers,
+ * worker-not-eligible, measurement-not-allowed, worker-not-attested, then the charge's
+ * (checkJobRelease: not-charged, job-mismatch, dataset-deleted, a refused charge's reason), then
+ * analysis-epoch-expired, bad-analysis.
+ */
 export async function releaseJob(p: {
   state: CustodyState
   domain: JobDomain
@@ -59,16 +77,27 @@ export async function releaseJob(p: {
   quote: Uint8Array
   sealedAnalysis: Uint8Array
   analysisSeed: (epoch: bigint) => Uint8Array | undefined
+  releasedTo: readonly Address[]
 }): Promise<ReleaseOutcome> {
   const { job } = p
   const refuse = (reason: string, retry = false): ReleaseOutcome => ({ ok: false, reason, retry })
   if (job.status !== 'open') return refuse('job-not-open')
   if (job.worker.toLowerCase() !== p.worker.address.toLowerCase()) return refuse('not-assigned-worker')
-  if (!p.worker.isCompute || !p.worker.eligible || !p.worker.measurementAllowed) return refuse('worker-not-eligible')
+  const worker = p.worker.address.toLowerCase() as Address
+  if (!p.releasedTo.some((w) => w.toLowerCase() === worker) && p.releasedTo.length >= MAX_JOB_WORKERS) return refuse('released-to-other-workers')
+  if (!p.worker.isCompute || !p.worker.eligible) return refuse('worker-not-eligible')
+  if (!p.worker.measurementAllowed) return refuse('measurement-not-allowed')
   try {
-    await verifyWorkerQuote(p.quote, p.policy, { worker: p.worker.address, hpkePublicKey: hexToBytes(p.worker.hpkePublicKey), chainId: p.domain.chainId, registry: p.domain.registry })
-  } catch {
-    return refuse('worker-not-attested')
+    await verifyWorkerQuote(p.quote, p.policy, {
+      worker: p.worker.address,
+      hpkePublicKey: hexToBytes(p.worker.hpkePublicKey),
+      chainId: p.domain.chainId,
+      registry: p.domain.registry,
+      ...(p.worker.registeredAt === undefined ? {} : { registeredAt: p.worker.registeredAt }),
+    })
+  } catch (e) {
+    // The enclave's own allow-list (its config), checked on the quote itself, not on the host's flag.
+    return refuse(isW3aError(e, 'MEASUREMENT_NOT_ALLOWED') ? 'measurement-not-allowed' : 'worker-not-attested')
   }
   const decision = checkJobRelease(p.state, {
     jobId: job.id,

@@ -27,6 +27,7 @@ serveEnclaveRpc({
   epochBoundary: async () => enclave.epochBoundary(),
   answerQuery: (p) => enclave.answerQuery(p),
   serveHandover: (p) => enclave.serveHandover(p),
+  approveRegistration: (p) => enclave.approveRegistration(p),
   requestHandover: () => enclave.requestHandover(),
   receiveHandover: (p) => enclave.receiveHandover(p),
   signOwnTx: (p) => enclave.signOwnTx(p),

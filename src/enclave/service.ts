@@ -5,6 +5,7 @@ import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as 
 import { analysisKeyDigest } from '../analysis/index.js'
 import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
+import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
 import { W3aError } from '../core/errors.js'
 import {
@@ -33,6 +34,7 @@ import {
   encodeSnapshot,
   decodeSnapshot,
   answerCustodyQuery,
+  approveRegistration,
   createHandoverRequest,
   verifyHandoverRequest,
   createHandoverResponse,
@@ -73,7 +75,7 @@ export type EnclaveConfig = NetworkConfig & {
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
-const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1' } as const
+const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1', releases: 'w3a/enclave/job-releases/v1' } as const
 
 /**
  * The inside of a worker's TEE. It makes and keeps the worker's keys, the cluster keyring
@@ -97,6 +99,8 @@ export class EnclaveService {
   private previousAnalysisSeed: { epoch: bigint; seed: Uint8Array } | undefined
   /** The jobs this worker has run: one run per job id (job-outcomes.ts). */
   private outcomes = new JobOutcomes()
+  /** Keeper: the workers it released each job to, at most two per job (job-releases.ts). */
+  private releases = new JobReleases()
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
 
@@ -137,6 +141,7 @@ export class EnclaveService {
     if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
     if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
     if (existsSync(this.file('outcomes'))) this.outcomes = JobOutcomes.import(readSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes))
+    if (existsSync(this.file('releases'))) this.releases = JobReleases.import(readSealedFile(this.file('releases'), this.key(), LABEL.releases))
     const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
     this.info = {
       teeType: this.backend.teeType,
@@ -248,7 +253,7 @@ export class EnclaveService {
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
   async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
     this.ring()
-    return releaseJob({
+    const out = await releaseJob({
       state: this.state,
       domain: this.jobDomain(),
       policy: this.policy,
@@ -257,7 +262,13 @@ export class EnclaveService {
       quote: hexToBytes(params.quote),
       sealedAnalysis: hexToBytes(params.sealedAnalysis),
       analysisSeed: (epoch) => this.analysisSeed(epoch),
+      releasedTo: this.releases.workersOf(params.job.id),
     })
+    // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
+    if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
+      writeSealedFile(this.file('releases'), this.key(), LABEL.releases, this.releases.export())
+    }
+    return out
   }
 
   /** Worker: runs the job from the keeper's release (or its refusal) and keeps the transaction to send. */
@@ -310,18 +321,38 @@ export class EnclaveService {
   }
 
   /**
+   * Keeper: approves a tdx/sgx registration after checking the quote itself under the network's
+   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts).
+   * The requester supplies the DCAP collateral (Intel-signed, checked by the verifier).
+   */
+  async approveRegistration(params: {
+    registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
+    collateral?: unknown
+  }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
+    const r = params.registration
+    const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
+    if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
+    if (r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('only tdx/sgx registrations need approvals')
+    for (const [k, v] of [['measurement', r.measurement], ['hpkePublicKey', r.hpkePublicKey]] as const) if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw bad(`${k} is not bytes32 hex`)
+    if (!Number.isInteger(r.roles) || r.roles <= 0 || r.roles > 7) throw bad('roles must be a role bitmask (1..7)')
+    if (typeof r.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(r.quote)) throw bad('quote is not hex')
+    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
+    return approveRegistration({ signer: this.me().signer, policy, chainId: this.config.chainId, registry: this.config.registry, registration: { ...r, quote: hexToBytes(r.quote) } })
+  }
+
+  /**
    * Current keeper side of hand-over. The enclave itself verifies the newcomer's quote under
    * its measured policy (allowed code with this same network config) and that it binds the
-   * keys the request names. `newcomerIsKeeper` is the chain's word relayed by the host: an
-   * extra gate only, it can refuse a hand-over but never make the enclave accept one.
+   * keys the request names. `newcomerIsKeeper` and `newcomerRegisteredAt` (for the TCB
+   * policy's age limit) are the chain's word relayed by the host: extra gates only.
    */
-  async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean }): Promise<unknown> {
+  async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean; newcomerRegisteredAt?: number }): Promise<unknown> {
     const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
       async (newcomer) => {
         if (params.newcomerIsKeeper !== true) throw new W3aError('INVALID_ARGUMENT', `${newcomer.worker} is not a registered keeper on chain`)
-        await this.verifyPeer(newcomer)
+        await this.verifyPeer(newcomer, params.newcomerRegisteredAt)
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )
@@ -332,8 +363,14 @@ export class EnclaveService {
   }
 
   /** A peer enclave's quote, checked under this enclave's own measured policy, binding the peer's keys on this network. */
-  private async verifyPeer(peer: HandoverPeer): Promise<void> {
-    await verifyWorkerQuote(peer.quote, this.policy, { worker: peer.worker, hpkePublicKey: peer.hpkePublicKey, chainId: this.config.chainId, registry: this.config.registry })
+  private async verifyPeer(peer: HandoverPeer, registeredAt?: number): Promise<void> {
+    await verifyWorkerQuote(peer.quote, this.policy, {
+      worker: peer.worker,
+      hpkePublicKey: peer.hpkePublicKey,
+      chainId: this.config.chainId,
+      registry: this.config.registry,
+      ...(registeredAt === undefined ? {} : { registeredAt }),
+    })
   }
 
   private attested(): EnclaveInfo {

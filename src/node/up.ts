@@ -5,7 +5,7 @@ import { acquireLockFile } from '../core/lock-file.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { join } from 'node:path'
-import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, getRegistryParams, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, getRegistryParams, getTcbPolicy, DEV_ACCOUNT_COUNT } from '../chain/index.js'
 import { DEV_ATTESTATION_SIGNER, measureDirectory, networkConfigHash, networkMeasurement } from '../tee/index.js'
 import { enclaveBundleDir } from '../enclave/bundle.js'
 import { spawnPart } from './spawn-part.js'
@@ -91,9 +91,10 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     // devnet's network config (the one the worker host boots its enclave with: this build's
     // code only, sim allowed), so the keeper started next can register; a modified build or
     // config gets another measurement.
-    const [codeMeasurement, { epochLength }] = await Promise.all([
+    const [codeMeasurement, { epochLength }, tcb] = await Promise.all([
       measureDirectory(enclaveBundleDir()),
       getRegistryParams(publicClient, { registry: deployment.workerRegistry }),
+      getTcbPolicy(publicClient, { registry: deployment.workerRegistry }),
     ])
     const configHash = networkConfigHash({
       chainId: deployment.chainId,
@@ -104,6 +105,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       allowSim: true,
       devAttestationSigner: DEV_ATTESTATION_SIGNER,
       codeMeasurements: [codeMeasurement],
+      tcb,
     })
     const measurement = networkMeasurement({ codeMeasurement, configHash })
     await allowMeasurement(createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, account: devAccount(0) }), {

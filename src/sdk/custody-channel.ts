@@ -10,7 +10,8 @@ import { walletFor } from './wallet.js'
 /** How long a signed command stays valid: long enough to be mined, short enough to limit replays by others. */
 const COMMAND_TTL_SECONDS = 600n
 
-export type KeeperEndpoint = { address: Address; endpoint: string; hpkePublicKey: Hex }
+/** A keeper as the chain lists it. Its HPKE key is unverified until `verifyKeeperKey` (worker-attestation.ts) has checked it against its quote. */
+export type KeeperEndpoint = { address: Address; endpoint: string; hpkePublicKey: Hex; attestationHash: Hex; registeredAt: number }
 
 export async function chainReader(client: W3aClient): Promise<{ network: NetworkInfo; publicClient: ChainPublicClient }> {
   const network = await client.network()
@@ -30,7 +31,7 @@ export async function onlineKeepers(client: W3aClient): Promise<KeeperEndpoint[]
   if (keepers.length === 0) {
     throw new W3aError('KEEPER_UNAVAILABLE', 'no keeper is online on this network', { details: ['With the devnet, check that `w3a up` is running.'] })
   }
-  return keepers.map((k) => ({ address: k.address, endpoint: k.endpoint, hpkePublicKey: k.hpkePublicKey }))
+  return keepers.map((k) => ({ address: k.address, endpoint: k.endpoint, hpkePublicKey: k.hpkePublicKey, attestationHash: k.attestationHash, registeredAt: k.registeredAt }))
 }
 
 export function newNonce(): bigint {

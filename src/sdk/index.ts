@@ -16,6 +16,7 @@ export { registerDatasetKey, type RegisterDatasetKeyParameters, type RegisterDat
 export { readDatasetAccess, type ReadDatasetAccessParameters, type ReadDatasetAccessReturnType } from './actions/custody/readDatasetAccess.js'
 export { readAnalystBudget, type ReadAnalystBudgetParameters, type ReadAnalystBudgetReturnType } from './actions/custody/readAnalystBudget.js'
 export { postOwnerCommand, onlineKeepers, type PostOwnerCommandParameters, type PostOwnerCommandReturnType, type KeeperEndpoint } from './custody-channel.js'
+export { verifyKeeperKey, networkTeePolicy, fetchRegisteredQuote, type RegisteredWorkerKeys, type VerifierOptions } from './worker-attestation.js'
 export { getTokenInfo, type TokenInfo, type TokenAmount } from './actions/market/token.js'
 export { listMarket, type MarketListing, type ListMarketParameters, type ListMarketReturnType } from './actions/market/listMarket.js'
 export { listOnMarket, type ListOnMarketParameters, type ListOnMarketReturnType } from './actions/market/listOnMarket.js'

@@ -50,7 +50,7 @@ export async function verifyDcapQuote(quote: Uint8Array, options: { collateral: 
   }
   const fields = dcapQuoteFields(quote)
   if (fields.teeType !== layout.teeType) throw new W3aError('INTERNAL', 'DCAP layout and parser disagree on the TEE type')
-  return { ...fields, tcbStatus: result.status, advisoryIds: [...result.advisory_ids], quoteHash: keccak256(quote) }
+  return { ...fields, tcbStatus: result.status, advisoryIds: [...result.advisory_ids], verifiedAt: now, quoteHash: keccak256(quote) }
 }
 
 /**

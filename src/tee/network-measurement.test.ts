@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import { bytesToHex, concat, keccak256, numberToHex, padHex, toHex, type Hex } from 'viem'
 import { canonicalNetworkConfig, networkConfigHash, networkMeasurement, networkPolicy, type NetworkConfig } from './network-measurement.js'
 import { DEV_ATTESTATION_SIGNER } from './sim.js'
+import { DEFAULT_TCB_POLICY } from './tcb-policy.js'
 import { isW3aError } from '../core/errors.js'
 
 const code = keccak256(toHex('bundle A'))
@@ -17,14 +18,26 @@ const genuine: NetworkConfig = {
   allowSim: false,
   devAttestationSigner: DEV_ATTESTATION_SIGNER,
   codeMeasurements: [code],
+  tcb: { statuses: ['UpToDate'], advisoryStatuses: ['SWHardeningNeeded'], advisoryIds: [], maxQuoteAge: 86400 },
 }
 
 test('config hash = keccak256 of the ABI encoding written in the header (independent encoding)', () => {
-  // Dynamic ABI: 9 head words (string and bytes32[] are offsets), then the string, then the array.
+  // Dynamic ABI by hand: 13 head words (string, bytes32[] and string[] are offsets), then the tails in order.
   const word = (n: bigint | number) => numberToHex(BigInt(n), { size: 32 })
-  const tag = toHex('w3a/network-config/v1')
+  const str = (t: string) => [word(t.length), padHex(toHex(t), { size: 32, dir: 'right' })] // strings here fit in one word
+  const strings = (list: string[]) => {
+    const enc = list.map(str)
+    const offsets: Hex[] = []
+    let at = 32 * list.length
+    for (const e of enc) (offsets.push(word(at)), (at += 32 * e.length))
+    return [word(list.length), ...offsets, ...enc.flat()]
+  }
+  const tails = [str('w3a/network-config/v1'), [word(1), code], strings(['UpToDate']), strings(['SWHardeningNeeded']), strings([])]
+  const offsets: Hex[] = []
+  let at = 13 * 32
+  for (const t of tails) (offsets.push(word(at)), (at += 32 * t.length))
   const head = [
-    word(9 * 32),
+    offsets[0]!,
     word(31337),
     padHex(genuine.registry, { size: 32 }),
     padHex(genuine.inbox, { size: 32 }),
@@ -32,10 +45,13 @@ test('config hash = keccak256 of the ABI encoding written in the header (indepen
     word(50),
     word(0),
     padHex(DEV_ATTESTATION_SIGNER.toLowerCase() as Hex, { size: 32 }),
-    word(9 * 32 + 64),
+    offsets[1]!,
+    offsets[2]!,
+    offsets[3]!,
+    offsets[4]!,
+    word(86400),
   ]
-  const tail = [word(21), padHex(tag, { size: 32, dir: 'right' }), word(1), code]
-  assert.equal(networkConfigHash(genuine), keccak256(concat([...head, ...tail])))
+  assert.equal(networkConfigHash(genuine), keccak256(concat([...head, ...tails.flat()])))
 })
 
 test('measurement = sha256("w3a/measurement/v1" ‖ code ‖ config hash)', () => {
@@ -55,6 +71,10 @@ test('a host that flips allowSim, adds a measurement or changes any field gets a
     { ...genuine, inbox: genuine.jobs },
     { ...genuine, jobs: genuine.registry },
     { ...genuine, epochLength: 51n },
+    { ...genuine, tcb: { ...genuine.tcb, statuses: ['UpToDate', 'OutOfDate'] } },
+    { ...genuine, tcb: { ...genuine.tcb, advisoryIds: ['INTEL-SA-00334'] } },
+    { ...genuine, tcb: { ...genuine.tcb, maxQuoteAge: 86401 } },
+    { ...genuine, tcb: DEFAULT_TCB_POLICY },
   ]
   const seen = new Set([base])
   for (const v of variants) {
@@ -63,7 +83,7 @@ test('a host that flips allowSim, adds a measurement or changes any field gets a
     seen.add(m)
   }
   // The policy of the genuine config does not allow any of them.
-  const allowed = networkPolicy(genuine).allowedMeasurements!
+  const allowed = networkPolicy(genuine).simMeasurements!
   assert.deepEqual(allowed, [base])
 })
 
@@ -72,6 +92,8 @@ test('the hash is of the canonical form: order, case and duplicates of the code 
   assert.equal(networkConfigHash({ ...genuine, codeMeasurements: [otherCode.toUpperCase().replace('0X', '0x') as Hex, code, code] }), a)
   assert.equal(networkConfigHash({ ...genuine, registry: genuine.registry.toUpperCase().replace('0X', '0x') as Hex }), networkConfigHash(genuine))
   assert.deepEqual(canonicalNetworkConfig({ ...genuine, codeMeasurements: [otherCode, code] }).codeMeasurements, [code, otherCode].sort())
+  const tcb = { ...genuine.tcb, statuses: ['UpToDate', 'OutOfDate', 'UpToDate'] }
+  assert.equal(networkConfigHash({ ...genuine, tcb }), networkConfigHash({ ...genuine, tcb: { ...tcb, statuses: ['OutOfDate', 'UpToDate'] } }))
 })
 
 test('the policy allows exactly the listed code under this config, and sim only if the config says so', () => {
@@ -80,9 +102,10 @@ test('the policy allows exactly the listed code under this config, and sim only 
   const p = networkPolicy(two)
   assert.equal(p.allowSim, true)
   assert.equal(p.devAttestationSigner, DEV_ATTESTATION_SIGNER.toLowerCase())
-  assert.deepEqual(new Set(p.allowedMeasurements), new Set([networkMeasurement({ codeMeasurement: code, configHash: h }), networkMeasurement({ codeMeasurement: otherCode, configHash: h })]))
-  assert.ok(!p.allowedMeasurements!.includes(code), 'a bare code measurement is not a measurement of this network')
+  assert.deepEqual(new Set(p.simMeasurements), new Set([networkMeasurement({ codeMeasurement: code, configHash: h }), networkMeasurement({ codeMeasurement: otherCode, configHash: h })]))
+  assert.ok(!p.simMeasurements!.includes(code), 'a bare code measurement is not a measurement of this network')
   assert.equal(networkPolicy(genuine).allowSim, false)
+  assert.deepEqual(networkPolicy(genuine).tcb, genuine.tcb)
 })
 
 test('malformed configs are refused', () => {
@@ -92,6 +115,7 @@ test('malformed configs are refused', () => {
     { ...genuine, chainId: 0 },
     { ...genuine, epochLength: 0n },
     { ...genuine, registry: '0x12' as Hex },
+    { ...genuine, tcb: { ...genuine.tcb, maxQuoteAge: -1 } },
   ]) {
     assert.throws(() => networkConfigHash(bad), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
   }

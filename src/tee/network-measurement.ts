@@ -5,8 +5,10 @@
  *
  *   configHash  = keccak256(abi.encode(string "w3a/network-config/v1", uint256 chainId,
  *                 address registry, address inbox, address jobs, uint256 epochLength,
- *                 bool allowSim, address devAttestationSigner, bytes32[] codeMeasurements))
- *                 codeMeasurements sorted ascending, no duplicates
+ *                 bool allowSim, address devAttestationSigner, bytes32[] codeMeasurements,
+ *                 string[] tcb.statuses, string[] tcb.advisoryStatuses, string[] tcb.advisoryIds,
+ *                 uint256 tcb.maxQuoteAge))
+ *                 every list sorted ascending (bytes), no duplicates
  *   measurement = sha256(utf8 "w3a/measurement/v1" ‖ codeMeasurement[32] ‖ configHash[32])   (sim)
  *
  * The config lists *code* measurements (bundle hashes), not full measurements, so it never has
@@ -19,6 +21,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, concatBytes, encodeAbiParameters, hexToBytes, isAddress, keccak256, type Address, type Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 import type { TeePolicy } from './types.js'
+import type { TcbPolicy } from './tcb-policy.js'
 
 export type NetworkConfig = {
   chainId: number
@@ -33,6 +36,8 @@ export type NetworkConfig = {
   devAttestationSigner: Address
   /** The genesis allow-list: code (bundle) measurements, see the header. */
   codeMeasurements: readonly Hex[]
+  /** The TCB policy tdx/sgx peers are judged by (the registry's, when the enclave booted). */
+  tcb: TcbPolicy
 }
 
 const CONFIG_TAG = 'w3a/network-config/v1'
@@ -51,6 +56,13 @@ export function canonicalNetworkConfig(c: NetworkConfig): NetworkConfig {
   for (const m of c.codeMeasurements) if (typeof m !== 'string' || !BYTES32.test(m)) throw new W3aError('INVALID_ARGUMENT', `network config: code measurement ${String(m)} is not bytes32`)
   const codes = [...new Set(c.codeMeasurements.map((m) => m.toLowerCase() as Hex))].sort()
   const lower = (a: Address) => a.toLowerCase() as Address
+  const t = c.tcb
+  if (!t || !Number.isSafeInteger(t.maxQuoteAge) || t.maxQuoteAge < 0) throw new W3aError('INVALID_ARGUMENT', 'network config: tcb.maxQuoteAge must be a non-negative integer')
+  const names = (list: readonly string[], what: string) => {
+    if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) throw new W3aError('INVALID_ARGUMENT', `network config: tcb.${what} must be a list of strings`)
+    return [...new Set(list)].sort(byBytes)
+  }
+  const tcb: TcbPolicy = { statuses: names(t.statuses, 'statuses'), advisoryStatuses: names(t.advisoryStatuses, 'advisoryStatuses'), advisoryIds: names(t.advisoryIds, 'advisoryIds'), maxQuoteAge: t.maxQuoteAge }
   return {
     chainId: c.chainId,
     registry: lower(c.registry),
@@ -60,15 +72,53 @@ export function canonicalNetworkConfig(c: NetworkConfig): NetworkConfig {
     allowSim: c.allowSim,
     devAttestationSigner: lower(c.devAttestationSigner),
     codeMeasurements: codes,
+    tcb,
   }
+}
+
+const utf8 = new TextEncoder()
+/** Byte order of the UTF-8 encodings: the same on every platform and locale. */
+function byBytes(a: string, b: string): number {
+  const x = utf8.encode(a)
+  const y = utf8.encode(b)
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!
+  return x.length - y.length
 }
 
 export function networkConfigHash(config: NetworkConfig): Hex {
   const c = canonicalNetworkConfig(config)
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'address' }, { type: 'address' }, { type: 'uint256' }, { type: 'bool' }, { type: 'address' }, { type: 'bytes32[]' }],
-      [CONFIG_TAG, BigInt(c.chainId), c.registry, c.inbox, c.jobs, c.epochLength, c.allowSim, c.devAttestationSigner, c.codeMeasurements as Hex[]],
+      [
+        { type: 'string' },
+        { type: 'uint256' },
+        { type: 'address' },
+        { type: 'address' },
+        { type: 'address' },
+        { type: 'uint256' },
+        { type: 'bool' },
+        { type: 'address' },
+        { type: 'bytes32[]' },
+        { type: 'string[]' },
+        { type: 'string[]' },
+        { type: 'string[]' },
+        { type: 'uint256' },
+      ],
+      [
+        CONFIG_TAG,
+        BigInt(c.chainId),
+        c.registry,
+        c.inbox,
+        c.jobs,
+        c.epochLength,
+        c.allowSim,
+        c.devAttestationSigner,
+        c.codeMeasurements as Hex[],
+        [...c.tcb.statuses],
+        [...c.tcb.advisoryStatuses],
+        [...c.tcb.advisoryIds],
+        BigInt(c.tcb.maxQuoteAge),
+      ],
     ),
   )
 }
@@ -80,8 +130,10 @@ export function networkMeasurement(p: { codeMeasurement: Hex; configHash: Hex })
 }
 
 /**
- * What an enclave booted with `config` accepts from peers: sim only if the config allows it,
- * and only measurements of listed code under this same config.
+ * What an enclave booted with `config` accepts from peers: sim only if the config allows it
+ * and only measurements of listed code under this same config; tdx/sgx under the config's TCB
+ * policy. (No in-enclave allow-list for tdx/sgx yet: their config is in the measured image, see
+ * docs/tee.md; the registry's allow-list gates them.)
  */
 export function networkPolicy(config: NetworkConfig): TeePolicy {
   const c = canonicalNetworkConfig(config)
@@ -89,6 +141,7 @@ export function networkPolicy(config: NetworkConfig): TeePolicy {
   return {
     allowSim: c.allowSim,
     devAttestationSigner: c.devAttestationSigner,
-    allowedMeasurements: c.codeMeasurements.map((codeMeasurement) => networkMeasurement({ codeMeasurement, configHash })),
+    simMeasurements: c.codeMeasurements.map((codeMeasurement) => networkMeasurement({ codeMeasurement, configHash })),
+    tcb: c.tcb,
   }
 }

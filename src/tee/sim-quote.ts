@@ -77,7 +77,7 @@ export async function verifySimQuote(bytes: Uint8Array, policy: TeePolicy): Prom
   if (!isAddressEqual(recovered, expected)) {
     throw invalid('sim quote is not signed by the dev attestation key this network trusts', undefined, [`signed by ${recovered}`, `expected  ${expected}`])
   }
-  return { teeType: 'sim', measurement: q.measurement, reportData: q.reportData, tcbStatus: SIM_TCB_STATUS, advisoryIds: [], quoteHash: keccak256(bytes) }
+  return { teeType: 'sim', measurement: q.measurement, reportData: q.reportData, tcbStatus: SIM_TCB_STATUS, advisoryIds: [], verifiedAt: policy.now ?? Math.floor(Date.now() / 1000), quoteHash: keccak256(bytes) }
 }
 
 function invalid(message: string, cause?: unknown, details?: string[]): W3aError {

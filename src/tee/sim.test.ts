@@ -34,8 +34,8 @@ test('sim quote: 169 bytes in the protocol layout, signature recoverable indepen
   // toEthSignedMessageHash(keccak256(abi.encodePacked("W3A-SIM-QUOTE-v1", measurement, reportData)))
   const digest = keccak256(concat([stringToBytes('W3A-SIM-QUOTE-v1'), hexToBytes(measurement), rd]))
   assert.equal(await recoverAddress({ hash: hashMessage({ raw: digest }), signature: bytesToHex(q.subarray(104)) }), DEV_ATTESTATION_SIGNER)
-  const v = await verifySimQuote(q, dev)
-  assert.deepEqual(v, { teeType: 'sim', measurement, reportData: bytesToHex(rd), tcbStatus: 'Simulated', advisoryIds: [], quoteHash: keccak256(q) })
+  const v = await verifySimQuote(q, { ...dev, now: 1752105600 })
+  assert.deepEqual(v, { teeType: 'sim', measurement, reportData: bytesToHex(rd), tcbStatus: 'Simulated', advisoryIds: [], verifiedAt: 1752105600, quoteHash: keccak256(q) })
   assert.deepEqual(parseSimQuote(q).measurement, measurement)
 })
 

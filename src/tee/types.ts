@@ -3,6 +3,7 @@
  * a verifier accepts (policy) and what it returns once a quote has passed.
  */
 import type { Address, Hex } from 'viem'
+import type { TcbPolicy } from './tcb-policy.js'
 
 export type TeeType = 'sim' | 'tdx' | 'sgx'
 
@@ -13,10 +14,22 @@ export type TeePolicy = {
   devAttestationSigner?: Address
   /** If given, a quote whose measurement is not listed is refused (MEASUREMENT_NOT_ALLOWED). */
   allowedMeasurements?: readonly Hex[]
+  /**
+   * If given, a sim quote whose measurement is not listed is refused (MEASUREMENT_NOT_ALLOWED):
+   * the list an enclave derives from its measured network config (network-measurement.ts).
+   */
+  simMeasurements?: readonly Hex[]
   /** Intel DCAP collateral (PCK CRLs, TCB info, QE identity) as JSON: needed for tdx/sgx quotes. */
   collateral?: unknown
   /** Verification time, unix seconds (default: now). Collateral must be valid at this time. */
   now?: number
+  /** The network's TCB policy (the registry's `tcbPolicy`); default DEFAULT_TCB_POLICY. Not applied to sim quotes. */
+  tcb?: TcbPolicy
+  /**
+   * The present, unix seconds (default: the system clock), for the policy's age limit: a quote
+   * verified as of an older `now` than `maxQuoteAge` allows is refused (ATTESTATION_TOO_OLD).
+   */
+  currentTime?: number
 }
 
 export type VerifiedQuote = {
@@ -28,6 +41,8 @@ export type VerifiedQuote = {
   /** Intel TCB status (e.g. UpToDate, OutOfDate); `Simulated` for sim quotes. */
   tcbStatus: string
   advisoryIds: string[]
+  /** Unix seconds at which it was verified (the time the collateral was checked valid at). */
+  verifiedAt: number
   /** keccak256 of the quote bytes. */
   quoteHash: Hex
 }

@@ -28,7 +28,7 @@ test('dispatch: sim magic vs DCAP header version; anything else is refused', asy
   assert.equal(detectQuoteFormat(sim), 'sim')
   assert.equal(detectQuoteFormat(tdx), 'dcap')
   assert.equal((await verifyQuote(sim, { allowSim: true })).teeType, 'sim')
-  assert.equal((await verifyQuote(tdx, { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME })).teeType, 'tdx')
+  assert.equal((await verifyQuote(tdx, { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME, currentTime: SAMPLE_TIME })).teeType, 'tdx')
   for (const junk of [new Uint8Array(0), new Uint8Array([9, 0, 0, 0, 0]), new TextEncoder().encode('W3AX' + 'x'.repeat(200))]) {
     await assert.rejects(verifyQuote(junk, { allowSim: true }), (e) => isW3aError(e, 'ATTESTATION_INVALID'))
   }
@@ -47,7 +47,7 @@ test('allow-list: enforced when given (sim and tdx), case-insensitive, absent = 
   await assert.rejects(verifyQuote(sim, { allowSim: true, allowedMeasurements: [] }), (e) => isW3aError(e, 'MEASUREMENT_NOT_ALLOWED'))
   const ok = await verifyQuote(sim, { allowSim: true, allowedMeasurements: [other, measurement.toUpperCase().replace('0X', '0x') as `0x${string}`] })
   assert.equal(ok.measurement, measurement)
-  const tdxPolicy = { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME }
+  const tdxPolicy = { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME, currentTime: SAMPLE_TIME }
   const m = (await verifyQuote(tdx, tdxPolicy)).measurement
   await assert.rejects(verifyQuote(tdx, { ...tdxPolicy, allowedMeasurements: [measurement] }), (e) => isW3aError(e, 'MEASUREMENT_NOT_ALLOWED'))
   assert.equal((await verifyQuote(tdx, { ...tdxPolicy, allowedMeasurements: [m] })).measurement, m)
@@ -65,7 +65,7 @@ test('verifyWorkerQuote: the quote must bind exactly this worker, key, chain and
   ]
   for (const w of wrong) await assert.rejects(verifyWorkerQuote(sim, { allowSim: true }, w), (e) => isW3aError(e, 'REPORT_DATA_MISMATCH'))
   // The real TDX sample binds someone else's data: refused as a W3A worker quote.
-  await assert.rejects(verifyWorkerQuote(tdx, { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME }, keys), (e) => isW3aError(e, 'REPORT_DATA_MISMATCH'))
+  await assert.rejects(verifyWorkerQuote(tdx, { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME, currentTime: SAMPLE_TIME }, keys), (e) => isW3aError(e, 'REPORT_DATA_MISMATCH'))
 })
 
 test('swapping report data into a valid sim quote breaks its signature', async () => {
@@ -76,3 +76,16 @@ test('swapping report data into a valid sim quote breaks its signature', async (
 })
 
 test.after(() => rmSync(dir, { recursive: true, force: true }))
+
+test('simMeasurements: a sim quote must be listed; tdx quotes are not judged by it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'w3a-simm-'))
+  const listed = keccak256(toHex('listed'))
+  const rd = new Uint8Array(64)
+  const ok = await createSimEnclave({ measurement: listed, platformSecretFile: join(dir, 'p.key') }).quote(rd)
+  const other = await createSimEnclave({ measurement: keccak256(toHex('other')), platformSecretFile: join(dir, 'p.key') }).quote(rd)
+  assert.equal((await verifyQuote(ok, { allowSim: true, simMeasurements: [listed] })).measurement, listed)
+  await assert.rejects(verifyQuote(other, { allowSim: true, simMeasurements: [listed] }), (e) => isW3aError(e, 'MEASUREMENT_NOT_ALLOWED'))
+  const tdxPolicy = { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME, currentTime: SAMPLE_TIME, simMeasurements: [listed] }
+  assert.equal((await verifyQuote(tdx, tdxPolicy)).teeType, 'tdx')
+  rmSync(dir, { recursive: true, force: true })
+})

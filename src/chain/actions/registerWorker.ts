@@ -29,6 +29,12 @@ export type RegisterWorkerParameters = {
   workerSignature: Hex
   /** tdx/sgx: approvals of more than half of the active keepers (signKeeperApproval). */
   keeperApprovals?: readonly Hex[]
+  /**
+   * tdx/sgx: unix seconds at which the approving keepers (or governance, at bootstrap) verified
+   * the quote, as in their approvals; refused (AttestationTooOld) once older than maxQuoteAge.
+   * Ignored for sim (default 0).
+   */
+  attestedAt?: number
   /** Default true: approve the registry for `minStake` when the allowance is short. */
   autoApprove?: boolean
   /** Wei sent from the operator to the worker key after registration, to pay for its heartbeats. */
@@ -50,7 +56,7 @@ export type RegisterWorkerReturnType = WriteResult & {
 /**
  * Registers a worker with the wallet's account as its operator, staking the registry's
  * `minStake`. Simulates first: a refused registration (SimNotAllowed, MeasurementNotAllowed,
- * BadAttestationSignature, BadWorkerSignature, NotEnoughApprovals, AlreadyRegistered, …) fails
+ * BadAttestationSignature, BadWorkerSignature, NotEnoughApprovals, AttestationTooOld, AlreadyRegistered, …) fails
  * with TX_REVERTED and sends nothing — not even the token approval.
  */
 export async function registerWorker(clients: WriteClients, params: RegisterWorkerParameters): Promise<RegisterWorkerReturnType> {
@@ -80,7 +86,16 @@ export async function registerWorker(clients: WriteClients, params: RegisterWork
           ...read,
           functionName: 'register',
           args: [
-            { worker: params.worker, teeType, measurement: params.measurement, hpkePublicKey: params.hpkePublicKey, roles, endpoint: params.endpoint, attestationHash },
+            {
+              worker: params.worker,
+              teeType,
+              measurement: params.measurement,
+              hpkePublicKey: params.hpkePublicKey,
+              roles,
+              endpoint: params.endpoint,
+              attestationHash,
+              attestedAt: BigInt(params.attestedAt ?? 0),
+            },
             params.workerSignature,
             simQuoteSignature,
             [...(params.keeperApprovals ?? [])],

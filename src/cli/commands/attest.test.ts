@@ -38,6 +38,8 @@ test('refusals are thrown W3aErrors (non-zero exit): expired collateral, missing
     (e) => isW3aError(e, 'ATTESTATION_INVALID'),
   )
   await assert.rejects(run([SAMPLES + 'tdx_quote', '--time', 'yesterday']), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+  // The SGX sample verifies, but its TCB status (ConfigurationAndSWHardeningNeeded) is not in the default policy.
+  await assert.rejects(run([SAMPLES + 'sgx_quote', '--collateral', SAMPLES + 'sgx_quote_collateral.json', '--time', '1752105600']), (e) => isW3aError(e, 'TCB_NOT_ALLOWED'))
   await assert.rejects(run([join(dir, 'missing')]), (e) => isW3aError(e, 'INPUT_UNREADABLE'))
 })
 

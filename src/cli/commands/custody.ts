@@ -1,4 +1,5 @@
 import type { Address, Hex } from 'viem'
+import { readJsonFile } from '../read-json-file.js'
 import { W3aError } from '../../core/errors.js'
 import { toJsonText } from '../../core/json-text.js'
 import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
@@ -168,11 +169,16 @@ export const datasetAccessCommand: Command = {
   path: ['dataset', 'access'],
   summary: "The owner's confidential view of a dataset: grants, policy, budget spent (read from a keeper, end-to-end encrypted)",
   args: [{ name: 'ID', description: 'dataset id' }],
-  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  options: {
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+    collateral: { type: 'string', placeholder: 'FILE', description: "DCAP collateral JSON to verify a tdx/sgx keeper's quote (its key is checked before sealing)" },
+  },
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const client = await clientFromOptions(values, { needsAccount: true })
-    const v = await readDatasetAccess(client, { id })
+    const collateral = values['collateral']
+    const v = await readDatasetAccess(client, { id, ...(typeof collateral === 'string' ? { collateral: readJsonFile(collateral) } : {}) })
     const lines = [
       `dataset ${id} (answer signed by keeper ${v.keeper})`,
       `  status    ${v.deleted ? 'deleted' : 'live'}`,

@@ -1,7 +1,11 @@
 import { privateKeyToAccount } from 'viem/accounts'
-import type { LocalAccount } from 'viem'
+import { hexToBytes, type LocalAccount } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { devAccount, listWorkers, createChainClients } from '../../chain/index.js'
+import { devAccount, listWorkers, createChainClients, type WorkerInfo } from '../../chain/index.js'
+import { fetchRegisteredQuote, networkTeePolicy } from '../../sdk/worker-attestation.js'
+import { describeTee, verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
+import { isW3aError } from '../../core/errors.js'
+import { readJsonFile } from '../read-json-file.js'
 import { startWorker } from '../../node/worker/worker-host.js'
 import { GATEWAY_OPTION, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -63,19 +67,30 @@ export const workerCommand: Command = {
 
 export const workersLsCommand: Command = {
   path: ['workers', 'ls'],
-  summary: 'List registered TEE workers: address, TEE type, measurement, roles, stake, status, last heartbeat',
-  options: { ...GATEWAY_OPTION },
+  summary: 'List registered TEE workers: address, TEE type and TCB status, measurement, roles, stake, status, last heartbeat',
+  options: {
+    ...GATEWAY_OPTION,
+    collateral: { type: 'string', placeholder: 'FILE', description: "DCAP collateral JSON: verify tdx/sgx workers' quotes to show their TCB status under the network's policy" },
+  },
+  help: [
+    "TEE column: sim workers show 'sim (dev)'. A tdx/sgx worker's TCB status comes from its quote, verified",
+    "under the registry's TCB policy: with --collateral it shows e.g. 'tdx UpToDate' or 'tdx refused: TCB_NOT_ALLOWED';",
+    "without, 'tdx (unchecked)'.",
+  ].join('\n'),
   async run({ values, out }) {
     const client = await clientFromOptions(values)
     const network = await client.network()
     const { publicClient } = createChainClients({ rpcUrl: network.rpcUrl, chainId: network.chainId })
     const workers = await listWorkers(publicClient, { registry: network.contracts.workerRegistry })
+    const collateralFile = values['collateral']
+    const policy = await networkTeePolicy(publicClient, network.contracts.workerRegistry, typeof collateralFile === 'string' ? { collateral: readJsonFile(collateralFile) } : {})
+    const tees = await Promise.all(workers.map((w) => teeOf(w, policy, network.chainId, network.contracts.workerRegistry)))
     out.result(
-      { workers },
+      { workers: workers.map((w, i) => ({ ...w, tee: tees[i] })) },
       table(
-        workers.map((w) => ({
+        workers.map((w, i) => ({
           address: w.address,
-          tee: w.teeType,
+          tee: tees[i]!,
           measurement: `${w.measurement.slice(0, 12)}…`,
           roles: w.roles.join(','),
           stake: `${Number(w.stake / 10n ** 15n) / 1000} PHA`,
@@ -86,4 +101,16 @@ export const workersLsCommand: Command = {
       ),
     )
   },
+}
+
+/** `sim (dev)`; for tdx/sgx, the TCB status of its registered quote under the network's policy (when collateral is given). */
+async function teeOf(w: WorkerInfo, policy: TeePolicy, chainId: number, registry: `0x${string}`): Promise<string> {
+  if (w.teeType === 'sim' || policy.collateral === undefined) return describeTee(w.teeType)
+  try {
+    const quote = await fetchRegisteredQuote(w)
+    const v = await verifyWorkerQuote(quote, policy, { worker: w.address, hpkePublicKey: hexToBytes(w.hpkePublicKey), chainId, registry, registeredAt: w.registeredAt })
+    return describeTee(v.teeType, v.tcbStatus)
+  } catch (e) {
+    return `${w.teeType} ${isW3aError(e, 'WORKER_UNREACHABLE') ? '(unreachable)' : `refused: ${isW3aError(e) ? e.code : 'error'}`}`
+  }
 }

@@ -15,6 +15,7 @@ import {
   getCurrentEpoch,
   getEpochKey,
   getRegistryParams,
+  getTcbPolicy,
   type ChainPublicClient,
 } from '../../chain/index.js'
 import { SIM_WARNING, DEV_ATTESTATION_SIGNER } from '../../tee/index.js'
@@ -103,6 +104,8 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
   const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
   const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
+  // The registry's TCB policy, read once at start (a governance change applies after a restart).
+  const tcb = await getTcbPolicy(publicClient, { registry: params.contracts.workerRegistry })
   // The network config is measured by the enclave: no policy crosses this line, only the
   // values the policy is derived from, and changing them changes the worker's measurement.
   const { child, caller } = await spawnSimEnclave({
@@ -115,6 +118,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     epochLength: registryParams.epochLength.toString(),
     allowSim: params.dev,
     devAttestationSigner: DEV_ATTESTATION_SIGNER,
+    tcb,
     ...(params.codeMeasurements ? { codeMeasurements: params.codeMeasurements } : {}),
   })
   const cleanups: (() => Promise<void> | void)[] = [() => void child.kill('SIGTERM')]

@@ -75,8 +75,13 @@ export function createWorkerHttp(params: {
         }
         // The chain's keeper role is an extra gate; the enclave verifies the newcomer's quote itself.
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: request.worker as Address })
-        const response = await caller.call('serveHandover', { request, newcomerIsKeeper: w.isKeeper })
+        const response = await caller.call('serveHandover', { request, newcomerIsKeeper: w.isKeeper, newcomerRegisteredAt: w.registeredAt })
         return json(response)
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
+        // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral? }: the enclave checks it all.
+        const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown }
+        return json(await caller.call('approveRegistration', { registration: body?.registration, collateral: body?.collateral }))
       }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
@@ -88,7 +93,7 @@ export function createWorkerHttp(params: {
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
         const view = jobViewOf(job)
-        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed }
+        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
       }
       const result = /^\/v1\/jobs\/(\d+)\/result$/.exec(pathname)

@@ -1,11 +1,12 @@
-import { hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex } from 'viem'
+import { hexToBytes, isAddressEqual, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { digestFieldsOf, failureDigest, getRegistryParams, getWorker, resultDigest, type Job } from '../../../chain/portable.js'
+import { digestFieldsOf, failureDigest, getWorker, resultDigest, type Job } from '../../../chain/portable.js'
 import { parseResultEnvelope, type ResultEnvelope } from '../../../analysis/job-envelope.js'
 import { verifyWorkerQuote } from '../../../tee/verify-quote.js'
 import type { VerifiedQuote } from '../../../tee/types.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
+import { fetchRegisteredQuote, networkTeePolicy } from '../../worker-attestation.js'
 import { getJob } from '../market/getJob.js'
 
 export type VerifyJobParameters = {
@@ -31,8 +32,9 @@ export type VerifyJobReturnType = {
  * worker key's signature over the contract's digest recovers to the job's worker; the output
  * (or failure) hash is the one the contract accepted; and the worker's quote is the one it
  * registered with, verifies (sim only where the registry allows it; tdx/sgx with DCAP
- * collateral), has an allowed measurement, and binds the worker key. Any failing check throws
- * RESULT_INVALID or ATTESTATION_INVALID saying which.
+ * collateral), has an allowed measurement, passes the registry's TCB policy (status, advisories,
+ * age of the verification and of the registration), and binds the worker key. Any failing check
+ * throws RESULT_INVALID, ATTESTATION_INVALID, TCB_NOT_ALLOWED or ATTESTATION_TOO_OLD saying which.
  */
 export async function verifyJob(client: W3aClient, params: VerifyJobParameters): Promise<VerifyJobReturnType> {
   const job = await getJob(client, { id: params.id })
@@ -40,29 +42,20 @@ export async function verifyJob(client: W3aClient, params: VerifyJobParameters):
   if (job.status === 'refunded') throw new W3aError('JOB_TIMEOUT', `job ${job.id} timed out and was refunded: there is no result to verify`)
   const { network, publicClient } = await chainReader(client)
   const registry = network.contracts.workerRegistry
-  const [w, registryParams] = await Promise.all([getWorker(publicClient, { registry, worker: job.worker }), getRegistryParams(publicClient, { registry })])
+  const w = await getWorker(publicClient, { registry, worker: job.worker })
   const base = w.endpoint.replace(/\/+$/, '')
 
   const envelope = parseResultEnvelope(await fetchJson(`${base}/v1/jobs/${job.id}/result`, `the result of job ${job.id}`))
   await checkResultEnvelope({ envelope, job, chainId: network.chainId, jobs: network.contracts.jobs })
 
-  const info = (await fetchJson(`${base}/v1/info`, `worker ${job.worker}'s attestation`)) as { quote?: unknown }
-  if (typeof info.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(info.quote)) throw new W3aError('ATTESTATION_INVALID', `worker ${job.worker} serves no quote`)
-  const quote = hexToBytes(info.quote as Hex)
-  if (keccak256(quote) !== w.attestationHash.toLowerCase()) {
-    throw new W3aError('ATTESTATION_INVALID', `worker ${job.worker} serves a quote other than the one it registered with`)
-  }
-  const attestation = await verifyWorkerQuote(
-    quote,
-    {
-      allowSim: registryParams.allowSim,
-      devAttestationSigner: registryParams.devAttestationSigner,
-      allowedMeasurements: registryParams.allowedMeasurements,
-      ...(params.collateral === undefined ? {} : { collateral: params.collateral }),
-      ...(params.now === undefined ? {} : { now: params.now }),
-    },
-    { worker: job.worker, hpkePublicKey: hexToBytes(w.hpkePublicKey), chainId: network.chainId, registry },
-  )
+  const quote = await fetchRegisteredQuote({ address: job.worker, endpoint: w.endpoint, attestationHash: w.attestationHash })
+  const attestation = await verifyWorkerQuote(quote, await networkTeePolicy(publicClient, registry, params), {
+    worker: job.worker,
+    hpkePublicKey: hexToBytes(w.hpkePublicKey),
+    chainId: network.chainId,
+    registry,
+    registeredAt: w.registeredAt,
+  })
   return { job, envelope, worker: { address: w.address, endpoint: w.endpoint, teeType: w.teeType, measurement: w.measurement }, attestation }
 }
 

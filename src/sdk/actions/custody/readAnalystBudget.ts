@@ -2,8 +2,10 @@ import type { Address, Hex } from 'viem'
 import { openAnalystAnswer, type AnalystView } from '../../../custody/index.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { queryKeeper } from '../../custody-query.js'
+import type { VerifierOptions } from '../../worker-attestation.js'
 
-export type ReadAnalystBudgetParameters = { id: Hex; keeper?: Address }
+/** `collateral` / `now`: to verify a tdx/sgx keeper's quote, whose key is checked before sealing. */
+export type ReadAnalystBudgetParameters = { id: Hex; keeper?: Address } & VerifierOptions
 export type ReadAnalystBudgetReturnType = AnalystView & { keeper: Address }
 
 /**
@@ -14,6 +16,6 @@ export type ReadAnalystBudgetReturnType = AnalystView & { keeper: Address }
  */
 export async function readAnalystBudget(client: W3aClient, params: ReadAnalystBudgetParameters): Promise<ReadAnalystBudgetReturnType> {
   const account = requireAccount(client, 'reading your privacy budget')
-  const { view, keeper } = await queryKeeper(client, { account, id: params.id, scope: 'analyst', ...(params.keeper ? { keeper: params.keeper } : {}), open: openAnalystAnswer })
+  const { view, keeper } = await queryKeeper(client, { account, id: params.id, scope: 'analyst', ...(params.keeper ? { keeper: params.keeper } : {}), verifier: params, open: openAnalystAnswer })
   return { ...view, keeper }
 }

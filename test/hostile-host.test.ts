@@ -1,0 +1,226 @@
+/**
+ * Issue 8 attacks mounted by a lying host against the real enclave process (test/hostile-host.ts):
+ * one process is both the keeper (it holds the custody state and releases the key) and the job's
+ * worker (it runs the job from that release), as a worker with both roles is. The dataset is real:
+ * Parquet segments sealed with its DEK, served by an in-test trustless gateway; the job runs end
+ * to end (release, fetch, decrypt, query, seal to the analyst, sign).
+ */
+import assert from 'node:assert/strict'
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { DATASET_SQL, POLICY } from '../src/analysis/fixture.test.js'
+import { analysisHash, epsilonMicros, openAsAnalyst, parseOutput, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams, type ResultEnvelope } from '../src/analysis/index.js'
+import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
+import { isW3aError } from '../src/core/errors.js'
+import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
+import { encryptSegmentStream, generateDatasetKey } from '../src/crypto/envelope.js'
+import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
+import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import type { JobView } from '../src/enclave/job-view.js'
+import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
+import type { EnclaveBoot } from '../src/enclave/boot.js'
+import { serveHttp, type HttpServer } from '../src/node/http-server.js'
+import { createMemoryBlockstore, createTrustlessGateway, importBytes, putManifest, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
+import { sqlString, withSandboxedDuckDb } from '../src/storage/duckdb-sandbox.js'
+import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSimEnclave } from '../src/tee/index.js'
+import { startHostileHost, type HostileHost } from './hostile-host.js'
+
+const CHAIN_ID = 31337
+const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
+const INBOX: Address = '0x00000000000000000000000000000000000000dd'
+const JOBS: Address = '0x00000000000000000000000000000000000000bb'
+const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
+const T0 = 1_750_000_000n
+
+const owner = privateKeyToAccount(`0x${'11'.repeat(32)}`)
+const analyst = privateKeyToAccount(`0x${'22'.repeat(32)}`)
+const request = async (sql: string): Promise<AnalysisRequest> => ({ v: 1, kind: 'sql', sql, resultKey: bytesToHex((await deriveAnalystResultKey({ account: analyst, chainId: CHAIN_ID })).publicKey) })
+const privacy: PrivacyParams = { epsilon: 1 }
+
+let work: string
+let gateway: HttpServer
+let host: HostileHost
+let manifestCid: string
+let datasetId: Hex
+
+/** The upload path in small: Parquet segments sealed with the DEK, a manifest, all served by a trustless gateway. */
+async function uploadDataset(dek: Uint8Array, id: Hex): Promise<string> {
+  const source = join(work, 'table.parquet')
+  await withSandboxedDuckDb({ dirs: [work] }, (c) => c.run(`COPY (${DATASET_SQL}) TO ${sqlString(source)} (FORMAT parquet)`))
+  const plain = join(work, 'plain')
+  await mkdir(plain)
+  const written = await writeParquetSegments(source, { outDir: plain, rowsPerSegment: 1000 })
+  const blocks = createMemoryBlockstore()
+  const segments: DatasetManifest['segments'] = []
+  for (const [segmentIndex, seg] of written.segments.entries()) {
+    const imported = await importBytes(blocks, encryptSegmentStream({ key: dek, context: { datasetId: id, segmentIndex } }, createReadStream(seg.path)))
+    segments.push({ cid: imported.cid, rows: seg.rows, size: imported.size })
+  }
+  const filler = new Uint8Array(32).fill(1)
+  const cid = await putManifest(blocks, {
+    version: 1,
+    datasetId: id,
+    name: 'hostile-host',
+    format: 'parquet',
+    schema: { columns: written.columns },
+    privacyUnit: 'uid',
+    rows: written.rows,
+    segments,
+    envelope: { version: 1, cipher: 'AES-256-GCM', chunkSize: 256 * 1024, kdf: 'HKDF-SHA256' },
+    keyWraps: [{ kind: 'owner', suite: 'test', recipient: filler, enc: filler, ciphertext: filler }],
+    createdAt: new Date(0).toISOString(),
+  })
+  const serve = createTrustlessGateway(blocks)
+  gateway = await serveHttp(async (req) => (await serve(req)) ?? new Response('not found', { status: 404 }), { port: 0 })
+  return cid.toString()
+}
+
+/** The chain side the host relays: inbox entries with their hash chain, one block each. */
+class Inbox {
+  readonly entries: InboxEntry[] = []
+  private head: Hex = ZERO_HASH
+  private block = 1n
+
+  post(sender: Address, epoch: bigint, ciphertext: Uint8Array): InboxEntry {
+    const index = BigInt(this.entries.length)
+    this.head = nextInboxHead(this.head, { index, sender, epoch, ciphertext }, commandHash(ciphertext))
+    const entry: InboxEntry = { index, sender, epoch, ciphertext: bytesToHex(ciphertext), head: this.head, blockNumber: this.block, timestamp: T0 + this.block * 12n }
+    this.block += 1n
+    this.entries.push(entry)
+    return entry
+  }
+}
+
+async function ownerCommand(inbox: Inbox, epochPublicKey: Hex, command: OwnerCommand, extra: { dek?: Uint8Array; policy?: CustodyPolicy } = {}): Promise<InboxEntry> {
+  const signed = await signOwnerCommand({ account: owner, domain: { chainId: CHAIN_ID, verifyingContract: INBOX }, command })
+  return inbox.post(RELAYER, 0n, await sealCommand({ epochPublicKey: hexToBytes(epochPublicKey), epoch: 0n, chainId: CHAIN_ID, inbox: INBOX, signed, ...extra }))
+}
+
+function charge(inbox: Inbox, jobId: bigint, c: { analysisHash: Hex; privacyParamsHash: Hex; epsilonMicros: bigint }): InboxEntry {
+  const payload = encodeAbiParameters(
+    [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
+    [JOB_CHARGE_TAG, jobId, analyst.address, datasetId, c.analysisHash, c.privacyParamsHash, c.epsilonMicros],
+  )
+  return inbox.post(JOBS, 0n, hexToBytes(payload))
+}
+
+type Job = { view: JobView; sealedAnalysis: Hex }
+let jobs: Job[]
+const me = (): WorkerOnChain => ({ address: host.info.address, hpkePublicKey: host.info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true })
+const releaseFor = (job: Job, worker: WorkerOnChain = me(), quote: Hex = host.info.quote) =>
+  host.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, worker: worker.address }, worker, quote, sealedAnalysis: job.sealedAnalysis })
+const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string }) =>
+  host.call<{ envelope: ResultEnvelope }>('runJob', { job: job.view, release })
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'w3a-hostile-host-'))
+  const salt = bytesToHex(new Uint8Array(32).fill(7))
+  datasetId = datasetIdFor(owner.address, salt)
+  const dek = generateDatasetKey()
+  manifestCid = await uploadDataset(dek, datasetId)
+  const config: EnclaveBoot = {
+    dataDir: join(work, 'node'),
+    chainId: CHAIN_ID,
+    registry: REGISTRY,
+    inbox: INBOX,
+    jobs: JOBS,
+    gatewayUrl: gateway.url.replace(/\/+$/, ''),
+    epochLength: '100',
+    allowSim: true,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
+  }
+  host = await startHostileHost(config)
+  const { publicKey } = await host.call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })
+
+  const inbox = new Inbox()
+  const exp = T0 + 1_000_000n
+  await ownerCommand(inbox, publicKey, { type: 'RegisterDataset', message: { datasetId, salt, manifestCid, sealedKeyHash: dekHash(dek), nonce: 1n, expiry: exp } }, { dek })
+  await ownerCommand(inbox, publicKey, { type: 'Grant', message: { datasetId, grantee: analyst.address, expiresAt: 0n, uses: 0, nonce: 2n, expiry: exp } })
+  await ownerCommand(inbox, publicKey, { type: 'SetPolicy', message: { datasetId, policyHash: policyHash(POLICY), nonce: 3n, expiry: exp } }, { policy: POLICY })
+  const key = await host.call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
+  jobs = []
+  for (const [i, sql] of ['SELECT region, count(*) AS n FROM data GROUP BY region ORDER BY region', 'SELECT device, count(*) AS n FROM data GROUP BY device ORDER BY device'].entries()) {
+    const req = await request(sql)
+    const committed = { analysisHash: analysisHash(req), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
+    const jobId = BigInt(i + 1)
+    charge(inbox, jobId, committed)
+    const sealed = await sealAnalysis({ chainId: CHAIN_ID, jobs: JOBS, analysisPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, request: req, privacy })
+    jobs.push({ view: { id: jobId, status: 'open', analyst: analyst.address, worker: host.info.address, datasetId, inputCidsHash: inputCidsHashFor(manifestCid), ...committed }, sealedAnalysis: bytesToHex(sealed) })
+  }
+  const applied = await host.call<{ receipts: { status: string }[] }>('applyEntries', { entries: inbox.entries, headEpoch: 0n })
+  assert.deepEqual(applied.receipts.map((r) => r.status), ['applied', 'applied', 'applied', 'applied', 'applied'])
+})
+
+after(async () => {
+  await host?.stop()
+  await gateway?.close()
+  await rm(work, { recursive: true, force: true })
+})
+
+async function analystReads(envelope: ResultEnvelope, jobId: bigint) {
+  assert.equal(envelope.status, 'completed')
+  if (envelope.status !== 'completed') throw new Error('not completed')
+  const key = await deriveAnalystResultKey({ account: analyst, chainId: CHAIN_ID })
+  const pt = await openAsAnalyst({ chainId: CHAIN_ID, jobs: JOBS, jobId, worker: host.info.address, privateKey: key.privateKey, enc: hexToBytes(envelope.output.enc), ciphertext: hexToBytes(envelope.output.ciphertext) })
+  return parseOutput(pt, envelope.outputHash)
+}
+
+describe('a hostile host against the real enclave process', () => {
+  it('replay: the same job run again gives back the identical signed outcome; a forged refusal cannot turn it into a failure; after jobDone it is refused, also after a restart', async () => {
+    const job = jobs[0]!
+    const released = await releaseFor(job)
+    assert.equal(released.ok, true)
+    if (!released.ok) return
+    const first = (await runJob(job, { sealed: released.sealed })).envelope
+    const output = await analystReads(first, job.view.id)
+    assert.deepEqual(output.columns.map((c) => c.name), ['region', 'n'])
+    assert.ok(output.rows.length > 0)
+
+    // (a) Run it again with the same release, and with a fresh one: the first signed outcome, byte for byte.
+    assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, first)
+    const again = await releaseFor(job)
+    assert.equal(again.ok, true)
+    if (again.ok) assert.deepEqual((await runJob(job, { sealed: again.sealed })).envelope, first)
+    // (b) The host says the keeper refused for budget: the enclave still answers with its success.
+    assert.deepEqual((await runJob(job, { refused: 'budget-exhausted' })).envelope, first)
+
+    // A restart keeps the pending outcome (sealed on disk), and the transaction it signs is that outcome's.
+    await host.restart()
+    assert.deepEqual((await runJob(job, { refused: 'budget-exhausted' })).envelope, first)
+    await assert.rejects(host.call('signOwnTx', { kind: 'submitFailure', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+    await host.call('signOwnTx', { kind: 'submitResult', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })
+
+    // Mined: the job is final for this worker, before and after a restart.
+    await host.call('jobDone', { jobId: job.view.id })
+    await assert.rejects(runJob(job, { sealed: released.sealed }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
+    await assert.rejects(runJob(job, { refused: 'budget-exhausted' }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
+    await host.restart()
+    await assert.rejects(runJob(job, { sealed: released.sealed }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
+    await assert.rejects(host.call('signOwnTx', { kind: 'submitResult', jobId: job.view.id, nonce: 1, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+  })
+
+  it('the keeper releases a job to at most the chain’s two workers, whatever job view the host shows, also after a restart', async () => {
+    const job = jobs[1]!
+    const attested = async (label: string): Promise<{ onChain: WorkerOnChain; quote: Hex }> => {
+      const identity = await createEnclaveIdentity()
+      // Other workers of the same network: the same code and measured config, so the same measurement.
+      const backend = createSimEnclave({ measurement: host.info.measurement, platformSecretFile: join(work, `${label}.key`) })
+      const { quote } = await attestIdentity({ backend, identity, chainId: CHAIN_ID, registry: REGISTRY })
+      return { onChain: { address: identity.signer.address, hpkePublicKey: bytesToHex(identity.hpke.publicKey), isCompute: true, eligible: true, measurementAllowed: true }, quote: bytesToHex(quote) }
+    }
+    const [second, third] = [await attested('second'), await attested('third')]
+    assert.equal((await releaseFor(job)).ok, true)
+    assert.equal((await releaseFor(job, second.onChain, second.quote)).ok, true) // the chain's one reassignment
+    assert.deepEqual(await releaseFor(job, third.onChain, third.quote), { ok: false, reason: 'released-to-other-workers', retry: false })
+    await host.restart()
+    assert.deepEqual(await releaseFor(job, third.onChain, third.quote), { ok: false, reason: 'released-to-other-workers', retry: false })
+    assert.equal((await releaseFor(job)).ok, true)
+    // A host showing the job as finished gets nothing either (but that check is on its word).
+    assert.deepEqual(await host.call('releaseJob', { job: { ...job.view, status: 'completed' }, worker: me(), quote: host.info.quote, sealedAnalysis: job.sealedAnalysis }), { ok: false, reason: 'job-not-open', retry: false })
+  })
+})
