@@ -104,7 +104,8 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
   const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
   const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
-  // The registry's TCB policy, read once at start (a governance change applies after a restart).
+  // The registry's TCB policy, read once at start. It is part of the measured network config:
+  // after a governance change a restarted worker has another measurement (docs/tee.md).
   const tcb = await getTcbPolicy(publicClient, { registry: params.contracts.workerRegistry })
   // The network config is measured by the enclave: no policy crosses this line, only the
   // values the policy is derived from, and changing them changes the worker's measurement.
