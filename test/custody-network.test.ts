@@ -16,12 +16,11 @@ import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.js'
 import { createChainClients, devAccount, getEpochKey, getEpochKeyVote, getStateRoots, getCurrentEpoch, readInbox, postCustodyCommand, getRegistryParams, type ChainPublicClient } from '../src/chain/index.js'
 import { createW3aClient, uploadDataset, grantAccess, revokeAccess, deleteDataset, readDatasetAccess, postOwnerCommand, type W3aClient } from '../src/sdk/index.js'
-import { createSimEnclave, readSealedFile, measureDirectory, importIdentity } from '../src/tee/index.js'
+import { createSimEnclave, readSealedFile, importIdentity } from '../src/tee/index.js'
 import { EpochKeyring, decodeSnapshot, verifyReceipt, openCommand, sealCommand } from '../src/custody/index.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../src/crypto/owner-wrap-key.js'
 import { signOwnerCommand } from '../src/crypto/typed-commands.js'
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
-import { enclaveBundleDir } from '../src/enclave/bundle.js'
 import { isW3aError } from '../src/core/errors.js'
 
 const work = mkdtempSync(join(tmpdir(), 'w3a-custody-'))
@@ -213,7 +212,9 @@ test('after delete and an epoch change, nothing any keeper holds opens the delet
   await assert.rejects(grantAccess(ownerClient, { id: datasetId, grantee: analyst.address }), (e) => isW3aError(e, 'COMMAND_REFUSED') && /dataset-deleted/.test(e.message))
   await settle()
 
-  const measurement = await measureDirectory(enclaveBundleDir())
+  // The sealing key is bound to the network measurement (code and measured config), as both keepers quote it.
+  const measurement = ((await info(devnet.workers[0]!.url)) as unknown as { measurement: Hex }).measurement
+  assert.equal(((await info(keeper2!.url)) as unknown as { measurement: Hex }).measurement, measurement)
   for (const dir of [join(work, 'devnet', 'worker-0'), keeper2Dir]) {
     const sealingKey = await createSimEnclave({ measurement, platformSecretFile: join(dir, 'sim-platform.key') }).sealingKey()
     const held = {

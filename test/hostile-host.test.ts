@@ -23,7 +23,7 @@ import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../s
 import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
-import type { EnclaveConfig } from '../src/enclave/service.js'
+import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { serveHttp, type HttpServer } from '../src/node/http-server.js'
 import { createMemoryBlockstore, createTrustlessGateway, importBytes, putManifest, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
 import { sqlString, withSandboxedDuckDb } from '../src/storage/duckdb-sandbox.js'
@@ -123,15 +123,16 @@ before(async () => {
   datasetId = datasetIdFor(owner.address, salt)
   const dek = generateDatasetKey()
   manifestCid = await uploadDataset(dek, datasetId)
-  const config: EnclaveConfig = {
+  const config: EnclaveBoot = {
     dataDir: join(work, 'node'),
     chainId: CHAIN_ID,
     registry: REGISTRY,
     inbox: INBOX,
     jobs: JOBS,
     gatewayUrl: gateway.url.replace(/\/+$/, ''),
-    epochLength: 100n,
-    policy: { allowSim: true, devAttestationSigner: DEV_ATTESTATION_SIGNER },
+    epochLength: '100',
+    allowSim: true,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
   }
   host = await startHostileHost(config)
   const { publicKey } = await host.call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })
@@ -207,7 +208,8 @@ describe('a hostile host against the real enclave process', () => {
     const job = jobs[1]!
     const attested = async (label: string): Promise<{ onChain: WorkerOnChain; quote: Hex }> => {
       const identity = await createEnclaveIdentity()
-      const backend = createSimEnclave({ measurement: `0x${'5a'.repeat(32)}`, platformSecretFile: join(work, `${label}.key`) })
+      // Other workers of the same network: the same code and measured config, so the same measurement.
+      const backend = createSimEnclave({ measurement: host.info.measurement, platformSecretFile: join(work, `${label}.key`) })
       const { quote } = await attestIdentity({ backend, identity, chainId: CHAIN_ID, registry: REGISTRY })
       return { onChain: { address: identity.signer.address, hpkePublicKey: bytesToHex(identity.hpke.publicKey), isCompute: true, eligible: true, measurementAllowed: true }, quote: bytesToHex(quote) }
     }

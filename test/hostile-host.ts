@@ -11,7 +11,8 @@ import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { W3aError } from '../src/core/errors.js'
 import { toJsonText } from '../src/core/json-text.js'
-import type { EnclaveConfig, EnclaveInfo } from '../src/enclave/service.js'
+import type { EnclaveInfo } from '../src/enclave/service.js'
+import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { createEnclaveCaller, type EnclaveCaller } from '../src/node/worker/enclave-caller.js'
 
 const MAIN = fileURLToPath(new URL('../src/enclave/main.ts', import.meta.url))
@@ -26,7 +27,7 @@ export type HostileHost = {
   stop(): Promise<void>
 }
 
-async function spawn(config: EnclaveConfig): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
+async function spawn(config: EnclaveBoot): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
   if (!existsSync(MAIN)) throw new W3aError('INTERNAL', `no enclave entry at ${MAIN}`)
   // Under tsx (the test runner's --import) execArgv carries the loader into the child.
   const child = fork(MAIN, [], {
@@ -53,8 +54,8 @@ async function kill(child: ChildProcess): Promise<void> {
   await exited
 }
 
-/** Starts the real enclave process on `config.dataDir` and calls its `init`. */
-export async function startHostileHost(config: EnclaveConfig): Promise<HostileHost> {
+/** Starts the real enclave process on `config.dataDir` (boot values as a worker host passes them) and calls its `init`. */
+export async function startHostileHost(config: EnclaveBoot): Promise<HostileHost> {
   let { child, caller } = await spawn(config)
   const host: HostileHost = {
     info: await caller.call<EnclaveInfo>('init'),

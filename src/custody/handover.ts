@@ -1,19 +1,23 @@
 /**
  * Keeper hand-over (docs/design/custody-protocol.md, "Hand-over"): a newly attested keeper gets
- * the current epoch secret and the custody state from a current keeper.
+ * the current epoch secret and the custody state from a current keeper, over a channel bound to
+ * both enclaves' quotes. Each side verifies the other's quote itself; the hosts only carry bytes.
  *
  * Request (newcomer → keeper), signed by the newcomer's worker key (EIP-191 over the digest):
- *   digest = keccak256(abi.encode(string "w3a.custody.handover.request.v1", uint256 chainId, address inbox,
- *            address worker, bytes32 ephemeralPublicKey, bytes32 keccak256(quote), uint256 issuedAt))
- * The keeper verifies the signature and freshness here; the quote, measurement allow-list,
- * report data and on-chain keeper role are checked by the caller's `checkNewcomer` (src/tee + chain).
+ *   digest = keccak256(abi.encode(string "w3a.custody.handover.request.v2", uint256 chainId, address inbox,
+ *            address worker, bytes32 hpkePublicKey, bytes32 ephemeralPublicKey, bytes32 keccak256(quote), uint256 issuedAt))
+ * `quote` binds (report data) `worker` and its identity `hpkePublicKey`. The keeper verifies the
+ * signature and freshness here; the quote is checked by the caller's `checkNewcomer`.
  *
  * Response (keeper → newcomer), HPKE to the ephemeral key, info "w3a/custody/handover/v1",
  * aad = requestHash (the request digest), plaintext = bytes keyringExport ‖ bytes snapshot ‖ u64 nextIndex;
- * signed by the keeper's worker key over
- *   keccak256(abi.encode(string "w3a.custody.handover.response.v1", uint256 chainId, address inbox,
- *            bytes32 requestHash, uint256 epoch, uint256 nextIndex, bytes32 stateRoot, bytes32 keccak256(enc ‖ ciphertext)))
- * The newcomer checks the signer, that the state decodes to the signed root, and erases its
+ * it carries the keeper's own quote and identity HPKE key and is signed by the keeper's worker key over
+ *   keccak256(abi.encode(string "w3a.custody.handover.response.v2", uint256 chainId, address inbox,
+ *            bytes32 requestHash, address from, bytes32 hpkePublicKey, bytes32 keccak256(quote),
+ *            uint256 epoch, uint256 nextIndex, bytes32 stateRoot, bytes32 keccak256(enc ‖ ciphertext)))
+ * The newcomer requires the answer to its own request, recovers the signer (it must be `from`),
+ * has `checkKeeper` verify that the quote binds `from` (so the sender is an attested enclave,
+ * never a name the host chose), checks the state decodes to the signed root, and erases its
  * ephemeral private key.
  */
 import { bytesToHex, encodeAbiParameters, hexToBytes, isAddress, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
@@ -30,12 +34,17 @@ const INFO = new TextEncoder().encode('w3a/custody/handover/v1')
 /** How old a request may be when a keeper answers it. */
 export const HANDOVER_MAX_AGE_SECONDS = 300
 
-export type HandoverRequest = { chainId: number; inbox: Address; worker: Address; ephemeralPublicKey: Hex; quote: Hex; issuedAt: bigint; signature: Hex }
+export type HandoverRequest = { chainId: number; inbox: Address; worker: Address; hpkePublicKey: Hex; ephemeralPublicKey: Hex; quote: Hex; issuedAt: bigint; signature: Hex }
 export type HandoverResponse = {
   chainId: number
   inbox: Address
   requestHash: Hex
+  /** The serving keeper: the signer, and the worker its quote binds. */
   from: Address
+  /** The serving keeper's identity HPKE key (bound in its quote's report data). */
+  hpkePublicKey: Hex
+  /** The serving keeper's quote. */
+  quote: Hex
   epoch: bigint
   nextIndex: bigint
   stateRoot: Hex
@@ -47,14 +56,19 @@ export type HandoverResponse = {
 export function handoverRequestHash(req: Omit<HandoverRequest, 'signature'>): Hex {
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }],
-      ['w3a.custody.handover.request.v1', BigInt(req.chainId), req.inbox, req.worker, req.ephemeralPublicKey, keccak256(req.quote), req.issuedAt],
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }],
+      ['w3a.custody.handover.request.v2', BigInt(req.chainId), req.inbox, req.worker, req.hpkePublicKey, req.ephemeralPublicKey, keccak256(req.quote), req.issuedAt],
     ),
   )
 }
 
+/** What a hand-over peer shows of itself: its worker address, identity HPKE key and the quote binding both. */
+export type HandoverPeer = { worker: Address; hpkePublicKey: Uint8Array; quote: Uint8Array }
+
 export async function createHandoverRequest(params: {
   identity: LocalAccount
+  /** The newcomer's identity HPKE public key (the one its quote binds). */
+  hpkePublicKey: Uint8Array
   ephemeral: HpkeKeyPair
   quote: Uint8Array
   chainId: number
@@ -65,19 +79,29 @@ export async function createHandoverRequest(params: {
   const { identity, ephemeral, quote } = params
   const now = params.now ?? Math.floor(Date.now() / 1000)
   if (!(ephemeral?.publicKey instanceof Uint8Array) || ephemeral.publicKey.length !== 32) throw new W3aError('INVALID_ARGUMENT', 'ephemeral HPKE public key must be 32 bytes')
-  const body = { chainId: params.chainId, inbox: params.inbox, worker: identity.address, ephemeralPublicKey: bytesToHex(ephemeral.publicKey), quote: bytesToHex(quote), issuedAt: BigInt(now) }
+  if (!(params.hpkePublicKey instanceof Uint8Array) || params.hpkePublicKey.length !== 32) throw new W3aError('INVALID_ARGUMENT', 'identity HPKE public key must be 32 bytes')
+  const body = {
+    chainId: params.chainId,
+    inbox: params.inbox,
+    worker: identity.address,
+    hpkePublicKey: bytesToHex(params.hpkePublicKey),
+    ephemeralPublicKey: bytesToHex(ephemeral.publicKey),
+    quote: bytesToHex(quote),
+    issuedAt: BigInt(now),
+  }
   const signature = await identity.signMessage({ message: { raw: handoverRequestHash(body) } })
   return { ...body, signature }
 }
 
 /**
  * Checks the request's signature, network (`opts.chainId`/`opts.inbox` when given) and age,
- * then asks `checkNewcomer` (quote, measurement, report data, on-chain keeper role), which
- * refuses by throwing or returning false. Throws HANDOVER_REFUSED; returns the parsed request.
+ * then asks `checkNewcomer` to verify the newcomer's quote binds `worker` and `hpkePublicKey`
+ * under the keeper's own policy (and any extra gate), refusing by throwing or returning false.
+ * Throws HANDOVER_REFUSED; returns the parsed request.
  */
 export async function verifyHandoverRequest(
   req: HandoverRequest | unknown,
-  checkNewcomer: (worker: Address, quote: Uint8Array, hpkeEphemeralPub: Uint8Array) => Promise<boolean | void> | boolean | void,
+  checkNewcomer: (newcomer: HandoverPeer) => Promise<boolean | void> | boolean | void,
   opts: { chainId?: number; inbox?: Address; /** unix seconds; default: this machine's clock */ now?: number; maxAgeSeconds?: number } = {},
 ): Promise<HandoverRequest> {
   const refuse = (detail: string, cause?: unknown) => new W3aError('HANDOVER_REFUSED', 'Keeper hand-over request refused', { details: [detail], cause })
@@ -100,17 +124,29 @@ export async function verifyHandoverRequest(
   if (!isAddressEqual(recovered, parsed.worker)) throw refuse('request is not signed by the named worker')
   let ok: boolean | void
   try {
-    ok = await checkNewcomer(parsed.worker, hexToBytes(parsed.quote), hexToBytes(parsed.ephemeralPublicKey))
+    ok = await checkNewcomer({ worker: parsed.worker, hpkePublicKey: hexToBytes(parsed.hpkePublicKey), quote: hexToBytes(parsed.quote) })
   } catch (cause) {
-    throw refuse('newcomer check failed', cause)
+    throw refuse(`newcomer check failed: ${causeText(cause)}`, cause)
   }
   if (ok === false) throw refuse('newcomer is not an attested keeper with an allowed measurement')
   return parsed
 }
 
-/** Seals the keyring and state to the request's ephemeral key; call only after `verifyHandoverRequest`. */
-export async function createHandoverResponse(params: { keyring: EpochKeyring; state: CustodyState; nextIndex: bigint; request: HandoverRequest; signer: LocalAccount }): Promise<HandoverResponse> {
+/**
+ * Seals the keyring and state to the request's ephemeral key; call only after `verifyHandoverRequest`.
+ * `quote` and `hpkePublicKey` are the serving keeper's own (its quote binds `signer`'s address and that key).
+ */
+export async function createHandoverResponse(params: {
+  keyring: EpochKeyring
+  state: CustodyState
+  nextIndex: bigint
+  request: HandoverRequest
+  signer: LocalAccount
+  quote: Uint8Array
+  hpkePublicKey: Uint8Array
+}): Promise<HandoverResponse> {
   const { keyring, state, nextIndex, request, signer } = params
+  if (!(params.hpkePublicKey instanceof Uint8Array) || params.hpkePublicKey.length !== 32) throw new W3aError('INVALID_ARGUMENT', 'identity HPKE public key must be 32 bytes')
   if (nextIndex !== state.processed) throw new W3aError('INVALID_ARGUMENT', 'nextIndex must be the number of entries the state has applied', { details: [`state: ${state.processed}`, `given: ${nextIndex}`] })
   const requestHash = handoverRequestHash(request)
   const exported = keyring.export()
@@ -129,6 +165,8 @@ export async function createHandoverResponse(params: { keyring: EpochKeyring; st
     inbox: request.inbox,
     requestHash,
     from: signer.address,
+    hpkePublicKey: bytesToHex(params.hpkePublicKey),
+    quote: bytesToHex(params.quote),
     epoch: keyring.epoch,
     nextIndex,
     stateRoot: stateRoot(state),
@@ -139,33 +177,41 @@ export async function createHandoverResponse(params: { keyring: EpochKeyring; st
 }
 
 /**
- * Verifies and opens a hand-over response (for `request`, when given: the ephemeral key is
- * fresh per request, so the HPKE open binds it anyway). Always zeroes `ephemeralPrivateKey`
+ * Verifies and opens the answer to `request`: it must answer that request, be signed by its
+ * `from`, and `checkKeeper` must accept the quote it carries as binding `from` (the sender is
+ * then an attested enclave, never a name the host picked). Always zeroes `ephemeralPrivateKey`
  * (one use only, even on failure: ask again with a new ephemeral key). Throws HANDOVER_REFUSED.
  */
-export async function openHandoverResponse(
-  response: HandoverResponse | unknown,
-  ephemeralPrivateKey: Uint8Array,
-  expectedSender: Address,
-  request?: HandoverRequest,
-): Promise<{ keyring: EpochKeyring; state: CustodyState; nextIndex: bigint }> {
+export async function openHandoverResponse(params: {
+  response: HandoverResponse | unknown
+  ephemeralPrivateKey: Uint8Array
+  request: HandoverRequest
+  checkKeeper: (keeper: HandoverPeer) => Promise<boolean | void> | boolean | void
+}): Promise<{ from: Address; keyring: EpochKeyring; state: CustodyState; nextIndex: bigint }> {
+  const { ephemeralPrivateKey, request } = params
   const refuse = (detail: string, cause?: unknown) => new W3aError('HANDOVER_REFUSED', 'Keeper hand-over response refused', { details: [detail], cause })
   try {
     let resp: HandoverResponse
     try {
-      resp = parseHandoverResponse(response)
+      resp = parseHandoverResponse(params.response)
     } catch (cause) {
       throw refuse('response does not parse', cause)
     }
-    if (!isAddressEqual(resp.from, expectedSender)) throw refuse('response is not from the expected keeper')
-    if (request && (resp.requestHash !== handoverRequestHash(request) || resp.chainId !== request.chainId || !isAddressEqual(resp.inbox, request.inbox))) throw refuse('response answers another request')
+    if (resp.requestHash !== handoverRequestHash(request) || resp.chainId !== request.chainId || !isAddressEqual(resp.inbox, request.inbox)) throw refuse('response answers another request')
     let recovered: Address
     try {
       recovered = await recoverMessageAddress({ message: { raw: responseDigest(resp) }, signature: resp.signature })
     } catch (cause) {
       throw refuse('signature does not recover', cause)
     }
-    if (!isAddressEqual(recovered, expectedSender)) throw refuse('response is not signed by the expected keeper')
+    if (!isAddressEqual(recovered, resp.from)) throw refuse('response is not signed by the keeper it names')
+    let ok: boolean | void
+    try {
+      ok = await params.checkKeeper({ worker: resp.from, hpkePublicKey: hexToBytes(resp.hpkePublicKey), quote: hexToBytes(resp.quote) })
+    } catch (cause) {
+      throw refuse(`serving keeper's quote refused: ${causeText(cause)}`, cause)
+    }
+    if (ok === false) throw refuse("serving keeper's quote refused")
     let plaintext: Uint8Array
     try {
       plaintext = await hpkeOpen({ recipientPrivateKey: ephemeralPrivateKey, enc: hexToBytes(resp.enc), info: INFO, aad: hexToBytes(resp.requestHash) }, hexToBytes(resp.ciphertext))
@@ -186,7 +232,7 @@ export async function openHandoverResponse(
         keyring.destroy()
         throw refuse('sealed contents do not match the signed epoch, index or state root')
       }
-      return { keyring, state, nextIndex }
+      return { from: recovered, keyring, state, nextIndex }
     } finally {
       plaintext.fill(0)
     }
@@ -195,12 +241,29 @@ export async function openHandoverResponse(
   }
 }
 
+function causeText(cause: unknown): string {
+  if (cause instanceof W3aError) return `${cause.code}: ${cause.shortMessage}`
+  return cause instanceof Error ? cause.message : String(cause)
+}
+
 function responseDigest(r: Omit<HandoverResponse, 'signature'>): Hex {
   const sealed = keccak256(new Uint8Array([...hexToBytes(r.enc), ...hexToBytes(r.ciphertext)]))
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'uint256' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }],
-      ['w3a.custody.handover.response.v1', BigInt(r.chainId), r.inbox, r.requestHash, r.epoch, r.nextIndex, r.stateRoot, sealed],
+      [
+        { type: 'string' },
+        { type: 'uint256' },
+        { type: 'address' },
+        { type: 'bytes32' },
+        { type: 'address' },
+        { type: 'bytes32' },
+        { type: 'bytes32' },
+        { type: 'uint256' },
+        { type: 'uint256' },
+        { type: 'bytes32' },
+        { type: 'bytes32' },
+      ],
+      ['w3a.custody.handover.response.v2', BigInt(r.chainId), r.inbox, r.requestHash, r.from, r.hpkePublicKey, keccak256(r.quote), r.epoch, r.nextIndex, r.stateRoot, sealed],
     ),
   )
 }
@@ -212,12 +275,14 @@ const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/)
 const sig = z.string().regex(/^0x[0-9a-fA-F]{130}$/)
 const addr = z.string().refine((s) => isAddress(s, { strict: false }))
 const big = z.union([z.bigint(), z.string().regex(/^(0|[1-9][0-9]{0,19})$/).transform((s) => BigInt(s))]).refine((n) => n >= 0n && n < 1n << 64n)
-const requestSchema = z.strictObject({ chainId: z.number().int().positive(), inbox: addr, worker: addr, ephemeralPublicKey: hex32, quote: hex, issuedAt: big, signature: sig })
+const requestSchema = z.strictObject({ chainId: z.number().int().positive(), inbox: addr, worker: addr, hpkePublicKey: hex32, ephemeralPublicKey: hex32, quote: hex, issuedAt: big, signature: sig })
 const responseSchema = z.strictObject({
   chainId: z.number().int().positive(),
   inbox: addr,
   requestHash: hex32,
   from: addr,
+  hpkePublicKey: hex32,
+  quote: hex,
   epoch: big,
   nextIndex: big,
   stateRoot: hex32,

@@ -17,6 +17,7 @@ export {
   verifyHandoverRequest,
   type HandoverRequest,
   type HandoverResponse,
+  type HandoverPeer,
 } from './handover.js'
 export { commandHash, nextInboxHead, type InboxEntry } from './inbox-head.js'
 export {

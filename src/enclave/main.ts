@@ -1,20 +1,18 @@
 /**
  * Entry point of the enclave process of a `sim` worker: the simulated TEE keeps its keys in
  * a process of its own, so the host process never has them in its memory. Config comes in
- * the W3A_ENCLAVE_CONFIG environment variable (public values only).
+ * the W3A_ENCLAVE_CONFIG environment variable (public values only, boot.ts); the enclave's
+ * measurement covers its code and that config.
  */
-import { createSimEnclave, measureDirectory } from '../tee/index.js'
-import { EnclaveService, type EnclaveConfig } from './service.js'
+import { measureDirectory } from '../tee/index.js'
+import { EnclaveService } from './service.js'
 import { serveEnclaveRpc } from './rpc.js'
 import { enclaveBundleDir } from './bundle.js'
-import { join } from 'node:path'
+import { parseEnclaveBoot, simEnclaveFor } from './boot.js'
 
-type Boot = Omit<EnclaveConfig, 'epochLength'> & { epochLength: string }
-
-const boot = JSON.parse(process.env['W3A_ENCLAVE_CONFIG'] ?? '{}') as Boot
-const config: EnclaveConfig = { ...boot, epochLength: BigInt(boot.epochLength) }
-const measurement = await measureDirectory(enclaveBundleDir())
-const backend = createSimEnclave({ measurement, platformSecretFile: join(config.dataDir, 'sim-platform.key') })
+const codeMeasurement = await measureDirectory(enclaveBundleDir())
+const config = parseEnclaveBoot(JSON.parse(process.env['W3A_ENCLAVE_CONFIG'] ?? '{}'), codeMeasurement)
+const { backend } = simEnclaveFor({ config, codeMeasurement })
 const enclave = new EnclaveService(backend, config)
 
 serveEnclaveRpc({

@@ -18,6 +18,8 @@ import {
   readSealedFile,
   writeSealedFile,
   verifyWorkerQuote,
+  networkPolicy,
+  type NetworkConfig,
   type EnclaveIdentity,
 } from '../tee/index.js'
 import {
@@ -38,11 +40,13 @@ import {
   createHandoverResponse,
   openHandoverResponse,
   type CustodyState,
+  type HandoverPeer,
+  type HandoverRequest,
   handoverToJson,
   receiptToJson,
   type InboxEntry,
 } from '../custody/index.js'
-import { generateHpkeKeyPair } from '../crypto/hpke.js'
+import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
@@ -59,19 +63,15 @@ export type EnclaveInfo = {
   quote: Hex
 }
 
-export type EnclaveConfig = {
+/**
+ * The network part (chain, contracts, epoch length, sim, the code allow-list) is measured
+ * (src/tee/network-measurement.ts): the enclave derives whom it trusts from it, never from
+ * its host. `jobs` is the Jobs contract: its inbox entries are job charges; results go to it.
+ */
+export type EnclaveConfig = NetworkConfig & {
   dataDir: string
-  chainId: number
-  registry: Address
-  inbox: Address
-  /** The Jobs contract: its inbox entries are job charges; results are posted to it. */
-  jobs: Address
   /** Storage the worker fetches dataset blocks from (every block is checked against its CID). */
   gatewayUrl: string
-  /** Blocks per custody epoch (registry parameter). */
-  epochLength: bigint
-  /** What the keeper accepts from newcomers (sim allowed only on dev networks). */
-  policy: TeePolicy
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
@@ -101,12 +101,15 @@ export class EnclaveService {
   private outcomes = new JobOutcomes()
   /** Keeper: the workers it released each job to, at most two per job (job-releases.ts). */
   private releases = new JobReleases()
+  /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
+  private readonly policy: TeePolicy
 
   constructor(
     private readonly backend: EnclaveBackend,
     private readonly config: EnclaveConfig,
   ) {
     this.dir = join(config.dataDir, 'enclave')
+    this.policy = networkPolicy(config)
   }
 
   private file(name: keyof typeof LABEL): string {
@@ -253,7 +256,7 @@ export class EnclaveService {
     const out = await releaseJob({
       state: this.state,
       domain: this.jobDomain(),
-      policy: this.config.policy,
+      policy: this.policy,
       job: params.job,
       worker: params.worker,
       quote: hexToBytes(params.quote),
@@ -333,62 +336,86 @@ export class EnclaveService {
     for (const [k, v] of [['measurement', r.measurement], ['hpkePublicKey', r.hpkePublicKey]] as const) if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw bad(`${k} is not bytes32 hex`)
     if (!Number.isInteger(r.roles) || r.roles <= 0 || r.roles > 7) throw bad('roles must be a role bitmask (1..7)')
     if (typeof r.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(r.quote)) throw bad('quote is not hex')
-    const policy: TeePolicy = { ...this.config.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
+    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
     return approveRegistration({ signer: this.me().signer, policy, chainId: this.config.chainId, registry: this.config.registry, registration: { ...r, quote: hexToBytes(r.quote) } })
   }
 
   /**
-   * Current keeper side of hand-over. `newcomerOnChain` is what the chain says of the
-   * newcomer; the enclave itself verifies the quote and that it binds the newcomer's keys.
+   * Current keeper side of hand-over. The enclave itself verifies the newcomer's quote under
+   * its measured policy (allowed code with this same network config) and that it binds the
+   * keys the request names. `newcomerIsKeeper` and `newcomerRegisteredAt` (for the TCB
+   * policy's age limit) are the chain's word relayed by the host: extra gates only.
    */
-  async serveHandover(params: {
-    request: unknown
-    newcomerOnChain: { isKeeper: boolean; measurementAllowed: boolean; hpkePublicKey: Hex; registeredAt?: number }
-  }): Promise<unknown> {
+  async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean; newcomerRegisteredAt?: number }): Promise<unknown> {
     const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
-      async (worker: Address, quote: Uint8Array) => {
-        if (!params.newcomerOnChain.isKeeper) throw new W3aError('INVALID_ARGUMENT', `${worker} is not a registered keeper on chain`)
-        if (!params.newcomerOnChain.measurementAllowed) throw new W3aError('INVALID_ARGUMENT', `${worker}'s measurement is not on the allow-list`)
-        const { hpkePublicKey, registeredAt } = params.newcomerOnChain
-        await verifyWorkerQuote(quote, this.config.policy, {
-          worker,
-          hpkePublicKey: hexToBytes(hpkePublicKey),
-          chainId: this.config.chainId,
-          registry: this.config.registry,
-          ...(registeredAt === undefined ? {} : { registeredAt }),
-        })
+      async (newcomer) => {
+        if (params.newcomerIsKeeper !== true) throw new W3aError('INVALID_ARGUMENT', `${newcomer.worker} is not a registered keeper on chain`)
+        await this.verifyPeer(newcomer, params.newcomerRegisteredAt)
       },
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )
-    return handoverToJson(await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: this.me().signer }))
+    const me = this.me()
+    return handoverToJson(
+      await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: me.signer, quote: hexToBytes(this.attested().quote), hpkePublicKey: me.hpke.publicKey }),
+    )
+  }
+
+  /** A peer enclave's quote, checked under this enclave's own measured policy, binding the peer's keys on this network. */
+  private async verifyPeer(peer: HandoverPeer, registeredAt?: number): Promise<void> {
+    await verifyWorkerQuote(peer.quote, this.policy, {
+      worker: peer.worker,
+      hpkePublicKey: peer.hpkePublicKey,
+      chainId: this.config.chainId,
+      registry: this.config.registry,
+      ...(registeredAt === undefined ? {} : { registeredAt }),
+    })
+  }
+
+  private attested(): EnclaveInfo {
+    if (!this.info) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.info
   }
 
   /** Newcomer side: makes the request (ephemeral key kept only in memory until the answer). */
-  private handoverKey: Awaited<ReturnType<typeof generateHpkeKeyPair>> | undefined
+  private pendingHandover: { key: HpkeKeyPair; request: HandoverRequest } | undefined
   async requestHandover(): Promise<unknown> {
-    this.handoverKey = await generateHpkeKeyPair()
-    if (!this.info) throw new W3aError('INTERNAL', 'enclave not initialised')
-    const req = await createHandoverRequest({
-      identity: this.me().signer,
-      ephemeral: this.handoverKey,
-      quote: hexToBytes(this.info.quote),
+    if (this.keyring) throw new W3aError('INVALID_ARGUMENT', 'this keeper already holds the cluster secret')
+    const key = await generateHpkeKeyPair()
+    const me = this.me()
+    const request = await createHandoverRequest({
+      identity: me.signer,
+      hpkePublicKey: me.hpke.publicKey,
+      ephemeral: key,
+      quote: hexToBytes(this.attested().quote),
       chainId: this.config.chainId,
       inbox: this.config.inbox,
     })
-    return handoverToJson(req)
+    this.pendingHandover?.key.privateKey.fill(0)
+    this.pendingHandover = { key, request }
+    return handoverToJson(request)
   }
 
-  async receiveHandover(params: { response: unknown; from: Address }): Promise<{ epoch: bigint; processed: bigint; stateRoot: Hex }> {
-    if (!this.handoverKey) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
-    const key = this.handoverKey
-    this.handoverKey = undefined // one use only (openHandoverResponse zeroes the private key)
-    const opened = await openHandoverResponse(params.response, key.privateKey, params.from)
+  /**
+   * Newcomer side: adopts a cluster secret only from a keeper whose quote this enclave verified
+   * itself, answering its own pending request. The sender is whoever that quote binds, never
+   * a name from the host.
+   */
+  async receiveHandover(params: { response: unknown }): Promise<{ from: Address; epoch: bigint; processed: bigint; stateRoot: Hex }> {
+    const pending = this.pendingHandover
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
+    this.pendingHandover = undefined // one use only (openHandoverResponse zeroes the private key)
+    const opened = await openHandoverResponse({
+      response: params.response,
+      ephemeralPrivateKey: pending.key.privateKey,
+      request: pending.request,
+      checkKeeper: (keeper) => this.verifyPeer(keeper),
+    })
     this.keyring = opened.keyring
     this.state = opened.state
     this.persist()
-    return { epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
+    return { from: opened.from, epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
   }
 
   /**

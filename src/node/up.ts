@@ -5,8 +5,8 @@ import { acquireLockFile } from '../core/lock-file.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { join } from 'node:path'
-import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, DEV_ACCOUNT_COUNT } from '../chain/index.js'
-import { DEV_ATTESTATION_SIGNER, measureDirectory } from '../tee/index.js'
+import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, getRegistryParams, getTcbPolicy, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { DEV_ATTESTATION_SIGNER, measureDirectory, networkConfigHash, networkMeasurement } from '../tee/index.js'
 import { enclaveBundleDir } from '../enclave/bundle.js'
 import { spawnPart } from './spawn-part.js'
 import { openBlockstore } from '../storage/index.js'
@@ -87,9 +87,27 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     })
     cleanups.push(() => http.close())
 
-    // The devnet's governance (dev account 0) allows this build's worker measurement, so the
-    // keeper started next can register; a modified build gets another measurement.
-    const measurement = await measureDirectory(enclaveBundleDir())
+    // The devnet's governance (dev account 0) allows this build's worker measurement under the
+    // devnet's network config (the one the worker host boots its enclave with: this build's
+    // code only, sim allowed), so the keeper started next can register; a modified build or
+    // config gets another measurement.
+    const [codeMeasurement, { epochLength }, tcb] = await Promise.all([
+      measureDirectory(enclaveBundleDir()),
+      getRegistryParams(publicClient, { registry: deployment.workerRegistry }),
+      getTcbPolicy(publicClient, { registry: deployment.workerRegistry }),
+    ])
+    const configHash = networkConfigHash({
+      chainId: deployment.chainId,
+      registry: deployment.workerRegistry,
+      inbox: deployment.custodyInbox,
+      jobs: deployment.jobs,
+      epochLength,
+      allowSim: true,
+      devAttestationSigner: DEV_ATTESTATION_SIGNER,
+      codeMeasurements: [codeMeasurement],
+      tcb,
+    })
+    const measurement = networkMeasurement({ codeMeasurement, configHash })
     await allowMeasurement(createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, account: devAccount(0) }), {
       registry: deployment.workerRegistry,
       measurement,

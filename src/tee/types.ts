@@ -14,6 +14,11 @@ export type TeePolicy = {
   devAttestationSigner?: Address
   /** If given, a quote whose measurement is not listed is refused (MEASUREMENT_NOT_ALLOWED). */
   allowedMeasurements?: readonly Hex[]
+  /**
+   * If given, a sim quote whose measurement is not listed is refused (MEASUREMENT_NOT_ALLOWED):
+   * the list an enclave derives from its measured network config (network-measurement.ts).
+   */
+  simMeasurements?: readonly Hex[]
   /** Intel DCAP collateral (PCK CRLs, TCB info, QE identity) as JSON: needed for tdx/sgx quotes. */
   collateral?: unknown
   /** Verification time, unix seconds (default: now). Collateral must be valid at this time. */

@@ -76,3 +76,16 @@ test('swapping report data into a valid sim quote breaks its signature', async (
 })
 
 test.after(() => rmSync(dir, { recursive: true, force: true }))
+
+test('simMeasurements: a sim quote must be listed; tdx quotes are not judged by it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'w3a-simm-'))
+  const listed = keccak256(toHex('listed'))
+  const rd = new Uint8Array(64)
+  const ok = await createSimEnclave({ measurement: listed, platformSecretFile: join(dir, 'p.key') }).quote(rd)
+  const other = await createSimEnclave({ measurement: keccak256(toHex('other')), platformSecretFile: join(dir, 'p.key') }).quote(rd)
+  assert.equal((await verifyQuote(ok, { allowSim: true, simMeasurements: [listed] })).measurement, listed)
+  await assert.rejects(verifyQuote(other, { allowSim: true, simMeasurements: [listed] }), (e) => isW3aError(e, 'MEASUREMENT_NOT_ALLOWED'))
+  const tdxPolicy = { allowSim: false, collateral: tdxCol, now: SAMPLE_TIME, currentTime: SAMPLE_TIME, simMeasurements: [listed] }
+  assert.equal((await verifyQuote(tdx, tdxPolicy)).teeType, 'tdx')
+  rmSync(dir, { recursive: true, force: true })
+})

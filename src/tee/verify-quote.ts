@@ -19,11 +19,12 @@ export async function verifyQuote(quote: Uint8Array, policy: TeePolicy, registra
     detectQuoteFormat(quote) === 'sim'
       ? await verifySimQuote(quote, policy)
       : await verifyDcapQuote(quote, { collateral: policy.collateral, ...(policy.now === undefined ? {} : { now: policy.now }) })
-  if (policy.allowedMeasurements !== undefined) {
+  for (const list of [policy.allowedMeasurements, verified.teeType === 'sim' ? policy.simMeasurements : undefined]) {
+    if (list === undefined) continue
     const m = verified.measurement.toLowerCase()
-    if (!policy.allowedMeasurements.some((a) => a.toLowerCase() === m)) {
+    if (!list.some((a) => a.toLowerCase() === m)) {
       throw new W3aError('MEASUREMENT_NOT_ALLOWED', `the quote's measurement ${verified.measurement} is not on the allow-list`, {
-        details: [`tee ${verified.teeType}; ${policy.allowedMeasurements.length} measurement(s) allowed`],
+        details: [`tee ${verified.teeType}; ${list.length} measurement(s) allowed`],
       })
     }
   }

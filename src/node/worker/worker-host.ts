@@ -18,9 +18,10 @@ import {
   getTcbPolicy,
   type ChainPublicClient,
 } from '../../chain/index.js'
-import { SIM_WARNING, DEV_ATTESTATION_SIGNER, type TeePolicy } from '../../tee/index.js'
+import { SIM_WARNING, DEV_ATTESTATION_SIGNER } from '../../tee/index.js'
 import { createEnclaveCaller, type EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary, OwnTxKind } from '../../enclave/service.js'
+import type { EnclaveBoot } from '../../enclave/boot.js'
 import { serveHttp, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
@@ -41,6 +42,11 @@ export type StartWorkerParameters = {
   operator: LocalAccount
   /** Dev networks accept `sim`; production never does. */
   dev: boolean
+  /**
+   * The network's genesis code allow-list (bundle hashes). Part of the enclave's measured
+   * config (docs/tee.md); default: the enclave's own code, as `w3a up` allows.
+   */
+  codeMeasurements?: Hex[]
   port?: number
   /** URL others use to reach this worker (default: its own listening URL). */
   publicUrl?: string
@@ -62,7 +68,7 @@ export type RunningWorker = {
 
 const ENCLAVE_MAIN = fileURLToPath(new URL('../../enclave/main.js', import.meta.url))
 
-function spawnSimEnclave(config: object): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
+function spawnSimEnclave(config: EnclaveBoot): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
   // Under tsx (tests) the .js path maps to the .ts source; execArgv carries the loader over.
   const entry = existsSync(ENCLAVE_MAIN) ? ENCLAVE_MAIN : ENCLAVE_MAIN.replace(/\.js$/, '.ts')
   const child = fork(entry, [], {
@@ -98,9 +104,11 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   mkdirSync(params.dataDir, { recursive: true, mode: 0o700 })
   const { publicClient } = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId })
   const registryParams = await getRegistryParams(publicClient, { registry: params.contracts.workerRegistry })
-  // The registry's TCB policy, read once at start (a governance change applies after a restart).
+  // The registry's TCB policy, read once at start. It is part of the measured network config:
+  // after a governance change a restarted worker has another measurement (docs/tee.md).
   const tcb = await getTcbPolicy(publicClient, { registry: params.contracts.workerRegistry })
-  const policy: TeePolicy = { allowSim: params.dev, devAttestationSigner: DEV_ATTESTATION_SIGNER, tcb }
+  // The network config is measured by the enclave: no policy crosses this line, only the
+  // values the policy is derived from, and changing them changes the worker's measurement.
   const { child, caller } = await spawnSimEnclave({
     dataDir: params.dataDir,
     chainId: params.contracts.chainId,
@@ -109,7 +117,10 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     jobs: params.contracts.jobs,
     gatewayUrl: params.gatewayUrl.replace(/\/+$/, ''),
     epochLength: registryParams.epochLength.toString(),
-    policy,
+    allowSim: params.dev,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
+    tcb,
+    ...(params.codeMeasurements ? { codeMeasurements: params.codeMeasurements } : {}),
   })
   const cleanups: (() => Promise<void> | void)[] = [() => void child.kill('SIGTERM')]
   const stopAll = async () => {
@@ -255,17 +266,19 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
 }
 
 async function requestHandover(caller: EnclaveCaller, keepers: { address: Address; endpoint: string }[], log: (l: string) => void): Promise<void> {
-  const request = await caller.call<unknown>('requestHandover')
   for (const k of keepers) {
     try {
+      // A fresh request per keeper: the enclave's ephemeral key is good for one answer only.
+      const request = await caller.call<unknown>('requestHandover')
       const res = await fetch(`${k.endpoint.replace(/\/+$/, '')}/v1/keeper/handover`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: toJsonText(request),
       })
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
-      const out = await caller.call<{ epoch: bigint; processed: bigint; stateRoot: Hex }>('receiveHandover', { response: await res.json(), from: k.address })
-      log(`hand-over from keeper ${k.address}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
+      // The enclave names the sender from the quote it verified; the host names nobody.
+      const out = await caller.call<{ from: Address; epoch: bigint; processed: bigint; stateRoot: Hex }>('receiveHandover', { response: await res.json() })
+      log(`hand-over from keeper ${out.from}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
       return
     } catch (e) {
       log(`hand-over from ${k.address} failed: ${(e as Error).message}`)

@@ -73,12 +73,9 @@ export function createWorkerHttp(params: {
         if (typeof request?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(request.worker)) {
           throw new W3aError('INVALID_ARGUMENT', 'hand-over request names no worker address')
         }
-        // The chain's word on the newcomer; the enclave checks the quote binds these keys.
+        // The chain's keeper role is an extra gate; the enclave verifies the newcomer's quote itself.
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: request.worker as Address })
-        const response = await caller.call('serveHandover', {
-          request,
-          newcomerOnChain: { isKeeper: w.isKeeper, measurementAllowed: w.measurementAllowed, hpkePublicKey: w.hpkePublicKey, registeredAt: w.registeredAt },
-        })
+        const response = await caller.call('serveHandover', { request, newcomerIsKeeper: w.isKeeper, newcomerRegisteredAt: w.registeredAt })
         return json(response)
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
