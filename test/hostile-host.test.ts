@@ -11,18 +11,18 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { bytesToHex, encodeAbiParameters, hexToBytes, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { DATASET_SQL, POLICY } from '../src/analysis/fixture.test.js'
 import { analysisHash, epsilonMicros, openAsAnalyst, parseOutput, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams, type ResultEnvelope } from '../src/analysis/index.js'
-import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
+import { failureDigest, inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
 import { isW3aError } from '../src/core/errors.js'
 import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { encryptSegmentStream, generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
 import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
-import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
+import { refusalDigest, type ReleaseOutcome, type SignedRefusal, type WorkerOnChain } from '../src/enclave/jobs.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { serveHttp, type HttpServer } from '../src/node/http-server.js'
 import { createMemoryBlockstore, createTrustlessGateway, importBytes, putManifest, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
@@ -114,7 +114,9 @@ let jobs: Job[]
 const me = (): WorkerOnChain => ({ address: host.info.address, hpkePublicKey: host.info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true })
 const releaseFor = (job: Job, worker: WorkerOnChain = me(), quote: Hex = host.info.quote) =>
   host.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, worker: worker.address }, worker, quote, sealedAnalysis: job.sealedAnalysis })
-const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string }) =>
+/** A refusal's terms, without the keeper's signed statement (checked in the attack 3 test). */
+const terms = (o: ReleaseOutcome) => (o.ok ? o : { ok: o.ok, reason: o.reason, retry: o.retry })
+const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string | SignedRefusal }) =>
   host.call<{ envelope: ResultEnvelope }>('runJob', { job: job.view, release })
 
 before(async () => {
@@ -144,7 +146,13 @@ before(async () => {
   await ownerCommand(inbox, publicKey, { type: 'SetPolicy', message: { datasetId, policyHash: policyHash(POLICY), nonce: 3n, expiry: exp } }, { policy: POLICY })
   const key = await host.call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
   jobs = []
-  for (const [i, sql] of ['SELECT region, count(*) AS n FROM data GROUP BY region ORDER BY region', 'SELECT device, count(*) AS n FROM data GROUP BY device ORDER BY device'].entries()) {
+  // Job 3 asks for ε 20, over the policy's budget of 10: its charge is refused, so the keeper refuses its release.
+  const specs: [string, PrivacyParams][] = [
+    ['SELECT region, count(*) AS n FROM data GROUP BY region ORDER BY region', privacy],
+    ['SELECT device, count(*) AS n FROM data GROUP BY device ORDER BY device', privacy],
+    ['SELECT plan, count(*) AS n FROM data GROUP BY plan ORDER BY plan', { epsilon: 20 }],
+  ]
+  for (const [i, [sql, privacy]] of specs.entries()) {
     const req = await request(sql)
     const committed = { analysisHash: analysisHash(req), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
     const jobId = BigInt(i + 1)
@@ -153,7 +161,7 @@ before(async () => {
     jobs.push({ view: { id: jobId, status: 'open', analyst: analyst.address, worker: host.info.address, datasetId, inputCidsHash: inputCidsHashFor(manifestCid), ...committed }, sealedAnalysis: bytesToHex(sealed) })
   }
   const applied = await host.call<{ receipts: { status: string }[] }>('applyEntries', { entries: inbox.entries, headEpoch: 0n })
-  assert.deepEqual(applied.receipts.map((r) => r.status), ['applied', 'applied', 'applied', 'applied', 'applied'])
+  assert.deepEqual(applied.receipts.map((r) => r.status), ['applied', 'applied', 'applied', 'applied', 'applied', 'refused'])
 })
 
 after(async () => {
@@ -216,11 +224,73 @@ describe('a hostile host against the real enclave process', () => {
     const [second, third] = [await attested('second'), await attested('third')]
     assert.equal((await releaseFor(job)).ok, true)
     assert.equal((await releaseFor(job, second.onChain, second.quote)).ok, true) // the chain's one reassignment
-    assert.deepEqual(await releaseFor(job, third.onChain, third.quote), { ok: false, reason: 'released-to-other-workers', retry: false })
+    assert.deepEqual(terms(await releaseFor(job, third.onChain, third.quote)), { ok: false, reason: 'released-to-other-workers', retry: false })
     await host.restart()
-    assert.deepEqual(await releaseFor(job, third.onChain, third.quote), { ok: false, reason: 'released-to-other-workers', retry: false })
+    assert.deepEqual(terms(await releaseFor(job, third.onChain, third.quote)), { ok: false, reason: 'released-to-other-workers', retry: false })
     assert.equal((await releaseFor(job)).ok, true)
     // A host showing the job as finished gets nothing either (but that check is on its word).
-    assert.deepEqual(await host.call('releaseJob', { job: { ...job.view, status: 'completed' }, worker: me(), quote: host.info.quote, sealedAnalysis: job.sealedAnalysis }), { ok: false, reason: 'job-not-open', retry: false })
+    assert.deepEqual(terms(await host.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, status: 'completed' }, worker: me(), quote: host.info.quote, sealedAnalysis: job.sealedAnalysis })), { ok: false, reason: 'job-not-open', retry: false })
+  })
+
+  it('attack 3: the enclave signs a failure only on a keeper enclave’s signed refusal of this job to this worker, never on the host’s word', async () => {
+    const job = jobs[2]! // charged and refused for budget; not run by this worker yet
+    const other: Job = { ...job, view: { ...job.view, id: 4n } } // a job this worker has not run either
+    const unverified = (e: unknown) => isW3aError(e, 'REFUSAL_UNVERIFIED')
+
+    // The keeper's genuine refusal: final, signed, with its quote.
+    const refused = await releaseFor(job)
+    assert.equal(refused.ok, false)
+    if (refused.ok) return
+    assert.equal(refused.reason, 'budget-exhausted')
+    assert.equal(refused.retry, false)
+    const genuine = refused.refusal
+    assert.ok(genuine)
+    assert.equal(genuine.keeper, host.info.address)
+    assert.equal(genuine.quote, host.info.quote)
+    // A refusal to be retried carries no statement: nothing the host could replay as final.
+    const notCharged = await releaseFor({ ...job, view: { ...job.view, id: 9n } })
+    assert.deepEqual(notCharged, { ok: false, reason: 'not-charged', retry: true })
+
+    // (a) A bare reason: the host's word.
+    await assert.rejects(runJob(job, { refused: 'budget-exhausted' }), unverified)
+    await assert.rejects(runJob(job, { refused: 'internal' }), unverified)
+    await assert.rejects(host.call('runJob', { job: job.view, release: { refused: { reason: 'budget-exhausted' } } }), unverified)
+
+    // (b) Signed by a key with no valid quote: one that binds another key (the keeper's own), and
+    // a sim quote of its own but for code this enclave's policy does not allow.
+    const forger = await createEnclaveIdentity()
+    const forge = async (quote: Hex, reason = 'budget-exhausted', jobId = job.view.id): Promise<SignedRefusal> => ({
+      reason,
+      keeper: forger.signer.address,
+      hpkePublicKey: bytesToHex(forger.hpke.publicKey),
+      quote,
+      signature: await forger.signer.signMessage({ message: { raw: refusalDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId, worker: host.info.address, reason }) } }),
+    })
+    await assert.rejects(runJob(job, { refused: await forge(host.info.quote) }), unverified)
+    const otherCode = createSimEnclave({ measurement: `0x${'ee'.repeat(32)}`, platformSecretFile: join(work, 'forger.key') })
+    const { quote: otherQuote } = await attestIdentity({ backend: otherCode, identity: forger, chainId: CHAIN_ID, registry: REGISTRY })
+    await assert.rejects(runJob(job, { refused: await forge(bytesToHex(otherQuote)) }), unverified)
+    // The forger's key named with the keeper's quote, or the keeper named with the forger's signature.
+    await assert.rejects(runJob(job, { refused: { ...genuine, signature: (await forge(host.info.quote)).signature } }), unverified)
+
+    // (c) The keeper's genuine refusal, but not of this job, or with another reason.
+    await assert.rejects(runJob(other, { refused: genuine }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine, reason: 'denied' } }), unverified)
+    // (d) A release that does not open is the host's doing: no 'internal' failure for it either.
+    await assert.rejects(runJob(other, { sealed: { enc: `0x${'01'.repeat(32)}`, ciphertext: `0x${'02'.repeat(48)}` } }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+
+    // Nothing was recorded by the refused attempts: no transaction to sign for either job.
+    for (const id of [job.view.id, other.view.id]) {
+      await assert.rejects(host.call('signOwnTx', { kind: 'submitFailure', jobId: id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+    }
+
+    // The genuine keeper-signed refusal gives the signed failure, by the worker key, over this job.
+    const { envelope } = await runJob(job, { refused: genuine })
+    assert.equal(envelope.status, 'failed')
+    if (envelope.status !== 'failed') return
+    assert.equal(envelope.report.reason, 'budget-exhausted')
+    const digest = failureDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId: job.view.id, inputCidsHash: job.view.inputCidsHash, analysisHash: job.view.analysisHash, privacyParamsHash: job.view.privacyParamsHash, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
+    assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
+    await host.call('signOwnTx', { kind: 'submitFailure', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })
   })
 })

@@ -63,6 +63,7 @@ export type W3aErrorCode =
   | 'JOB_FAILED'
   | 'JOB_TIMEOUT'
   | 'JOB_ALREADY_RUN'
+  | 'REFUSAL_UNVERIFIED'
   | 'RESULT_INVALID'
   // node / cli
   | 'DATA_DIR_IN_USE'

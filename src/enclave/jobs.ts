@@ -8,13 +8,15 @@
  * - worker (`runJob`): opens the release, fetches the segments from storage (every block checked
  *   against its CID), decrypts them into the enclave's own directory, runs the checked SQL
  *   through the privacy gate, seals the output to the analyst and signs the result digest the
- *   Jobs contract checks. Any failure becomes a signed failure report that says why, never with data.
+ *   Jobs contract checks. A failure the enclave reaches itself (or a keeper enclave's signed
+ *   refusal it verified) becomes a signed failure report that says why, never with data; a
+ *   refusal on the host's word alone is REFUSAL_UNVERIFIED and nothing is signed.
  *
  * Everything here runs inside the enclave process; the host only relays chain reads and bytes.
  */
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
+import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
@@ -56,7 +58,63 @@ export type WorkerOnChain = {
   registeredAt?: number
 }
 
-export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean }
+/**
+ * A keeper enclave's final refusal to release a job, as a statement the worker enclave can check
+ * itself: signed with the keeper's worker key over refusalDigest, with the keeper's quote binding
+ * that key and its HPKE key. The host relays it; it cannot make one up.
+ */
+export type SignedRefusal = { reason: string; keeper: Address; hpkePublicKey: Hex; quote: Hex; signature: Hex }
+
+/** A refusal to be retried (`retry`) is not final and carries no signed statement. */
+export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean; refusal?: SignedRefusal }
+
+export type RefusalDigestParameters = { chainId: number; jobs: Address; jobId: bigint; worker: Address; reason: string }
+
+/** keccak256(abi.encode("w3a.refusal.v1", chainId, jobs, jobId, worker, reason)): signed EIP-191 by the keeper's worker key. */
+export function refusalDigest(p: RefusalDigestParameters): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }, { type: 'string' }],
+      ['w3a.refusal.v1', BigInt(p.chainId), p.jobs, p.jobId, p.worker, p.reason],
+    ),
+  )
+}
+
+/** Keeper side: signs a final refusal for (job, worker) and returns it with the keeper's own quote. */
+export async function signRefusal(p: { signer: LocalAccount; hpkePublicKey: Hex; quote: Hex; domain: JobDomain; jobId: bigint; worker: Address; reason: string }): Promise<SignedRefusal> {
+  const signature = await p.signer.signMessage({ message: { raw: refusalDigest({ chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: p.jobId, worker: p.worker, reason: p.reason }) } })
+  return { reason: p.reason, keeper: p.signer.address, hpkePublicKey: p.hpkePublicKey, quote: p.quote, signature }
+}
+
+/**
+ * Worker side: the refusal's reason, only if it is a keeper enclave's signed refusal of this job to
+ * this worker: the signature recovers to the keeper it names, and that keeper's quote, checked here
+ * under this enclave's measured policy, binds its address and HPKE key on this network. Anything
+ * else (a bare reason from the host, another job's or worker's refusal, a key with no valid quote)
+ * is REFUSAL_UNVERIFIED.
+ */
+export async function verifyRefusal(p: { refused: unknown; domain: JobDomain; policy: TeePolicy; jobId: bigint; worker: Address }): Promise<string> {
+  const bad = (why: string, cause?: unknown) => new W3aError('REFUSAL_UNVERIFIED', `job ${p.jobId}: the keeper refusal the host passed is not verified: ${why}`, cause === undefined ? {} : { cause })
+  const r = p.refused as Partial<SignedRefusal> | null
+  const isHex = (v: unknown, bytes?: number): v is Hex => typeof v === 'string' && (bytes === undefined ? /^0x([0-9a-fA-F]{2})+$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v)
+  if (typeof r !== 'object' || r === null) throw bad('it is not a signed refusal (a bare reason is the host’s word)')
+  if (typeof r.reason !== 'string' || r.reason.length === 0 || r.reason.length > 64) throw bad('no reason')
+  if (!isHex(r.keeper, 20) || !isHex(r.hpkePublicKey, 32) || !isHex(r.quote) || !isHex(r.signature, 65)) throw bad('keeper, hpkePublicKey, quote or signature missing or malformed')
+  let signer: Address
+  try {
+    signer = await recoverMessageAddress({ message: { raw: refusalDigest({ chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: p.jobId, worker: p.worker, reason: r.reason }) }, signature: r.signature })
+  } catch (e) {
+    throw bad('the signature does not recover', e)
+  }
+  // Over this chain, Jobs contract, job and worker: a refusal for anything else recovers to another address.
+  if (signer.toLowerCase() !== r.keeper.toLowerCase()) throw bad(`not signed by ${r.keeper} for this job and worker`)
+  try {
+    await verifyWorkerQuote(hexToBytes(r.quote), p.policy, { worker: r.keeper, hpkePublicKey: hexToBytes(r.hpkePublicKey), chainId: p.domain.chainId, registry: p.domain.registry })
+  } catch (e) {
+    throw bad(`the keeper's quote was not accepted (${e instanceof W3aError ? e.code : 'invalid'})`, e)
+  }
+  return r.reason
+}
 
 /**
  * Keeper side. `analysisSeed(epoch)` gives the analysis-key seed of an epoch the keeper still
@@ -195,13 +253,17 @@ function failureOfError(e: unknown): JobFailureReason {
   return 'internal'
 }
 
-/** Worker side: `release` is the keeper's sealed answer, or its refusal reason. */
+/**
+ * Worker side: `release` is the keeper's sealed answer, or its signed refusal (verifyRefusal,
+ * under `policy`): a failure is signed only on what this enclave checked itself.
+ */
 export async function runJob(p: {
   domain: JobDomain
+  policy: TeePolicy
   signer: LocalAccount
   hpkePrivateKey: Uint8Array
   job: JobView
-  release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string }
+  release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown }
   gatewayUrl: string
   workDir: string
   now?: () => number
@@ -227,12 +289,14 @@ export async function runJob(p: {
     }
   }
 
-  if ('refused' in p.release) return fail(failureOf(p.release.refused))
+  if ('refused' in p.release) return fail(failureOf(await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })))
   let release: JobRelease
   try {
     release = await openJobRelease({ ...domain, jobId: job.id, worker: me, workerPrivateKey: p.hpkePrivateKey, sealed: p.release.sealed })
-  } catch {
-    return fail('internal')
+  } catch (cause) {
+    // Only the host can make a keeper's release unopenable here (it is sealed to this worker's
+    // key for this job): no failure is signed on that.
+    throw new W3aError('HPKE_OPEN_FAILED', `job ${job.id}: the release does not open for this worker; nothing signed`, { cause })
   }
   const request = parseAnalysisRequest(release.analysis.request)
   const privacy = parsePrivacyParams(release.analysis.privacy)

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { releaseJob, runJob, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { releaseJob, runJob, signRefusal, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
@@ -268,16 +268,32 @@ export class EnclaveService {
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
       writeSealedFile(this.file('releases'), this.key(), LABEL.releases, this.releases.export())
     }
-    return out
+    if (out.ok || out.retry) return out
+    // A final refusal is this enclave's signed statement, checked by the worker's enclave (runJob).
+    const info = this.attested()
+    const refusal = await signRefusal({
+      signer: this.me().signer,
+      hpkePublicKey: info.hpkePublicKey,
+      quote: info.quote,
+      domain: this.jobDomain(),
+      jobId: params.job.id,
+      worker: params.worker.address,
+      reason: out.reason,
+    })
+    return { ...out, refusal }
   }
 
-  /** Worker: runs the job from the keeper's release (or its refusal) and keeps the transaction to send. */
-  async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string } }): Promise<Omit<RunJobOutcome, 'tx'>> {
+  /**
+   * Worker: runs the job from the keeper's release, or signs a failure on a keeper's signed refusal
+   * (a SignedRefusal whose keeper quote this enclave verifies itself), and keeps the transaction to send.
+   */
+  async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown } }): Promise<Omit<RunJobOutcome, 'tx'>> {
     const me = this.me()
     const previous = this.outcomes.previous(params.job.id)
     if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
     const out = await runJob({
       domain: this.jobDomain(),
+      policy: this.policy,
       signer: me.signer,
       hpkePrivateKey: me.hpke.privateKey,
       job: params.job,

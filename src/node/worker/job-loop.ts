@@ -87,11 +87,18 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     const job = await getJob(p.publicClient, { jobs: p.jobs, jobId })
     if (job.status !== 'open' || job.worker.toLowerCase() !== me) return
     const started = performance.now()
-    const blob = await fetchAnalysis(job.analysisCid)
+    // No blob: the keeper is asked with a placeholder, which it refuses (signed) as bad-analysis
+    // unless the charge already refused the job for another reason.
+    const blob = (await fetchAnalysis(job.analysisCid)) ?? new Uint8Array(1)
     const view = jobViewOf(job)
-    const outcome = blob ? await askRelease(view, blob) : ({ ok: false, reason: 'bad-analysis', retry: false } as const)
+    const outcome = await askRelease(view, blob)
     if (!outcome.ok && (outcome.reason === 'job-not-open' || outcome.reason === 'not-assigned-worker')) return
-    const release = outcome.ok ? { sealed: outcome.sealed } : { refused: outcome.reason }
+    if (!outcome.ok && !outcome.refusal) {
+      // The enclave signs a failure only on a keeper's signed (final) refusal: without one the job is left to time out.
+      p.log(`job ${job.id}: no release and no signed refusal (${outcome.reason}); not run`)
+      return
+    }
+    const release = outcome.ok ? { sealed: outcome.sealed } : { refused: outcome.refusal }
     const { envelope, stats } = await p.caller.call<{ envelope: ResultEnvelope; stats: { rows: number; fetchMs: number; queryMs: number } }>('runJob', { job: view, release })
     results.set(envelope.jobId, envelope)
     writeFileAtomic(resultFile(envelope.jobId), toJsonText(envelope))
