@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs'
 import { relative } from 'node:path'
 import { dataDirLayout, DEFAULT_DATA_DIR, DEFAULT_GATEWAY_PORT } from '../core/data-dir.js'
 import type { RunFile } from '../node/up.js'
+import { processAlive } from '../core/process-alive.js'
 
 export const DEFAULT_GATEWAY_URL = `http://127.0.0.1:${DEFAULT_GATEWAY_PORT}`
 
@@ -49,7 +50,7 @@ export function resolveGatewayUrl(params: ResolveGatewayUrlParameters = {}): Res
   const shown = relative(process.cwd(), runFile) || runFile
   const run = readRunFile(runFile)
   if (run) {
-    if ((params.isAlive ?? pidAlive)(run.pid)) {
+    if ((params.isAlive ?? processAlive)(run.pid)) {
       return { url: run.gatewayUrl, source: 'run-file', runFile, note: `using gateway ${run.gatewayUrl} (from ${shown})` }
     }
     return {
@@ -75,15 +76,6 @@ function readRunFile(file: string): Pick<RunFile, 'pid' | 'gatewayUrl'> | undefi
   return { pid: r.pid as number, gatewayUrl: r.gatewayUrl }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 function nonEmpty(s: string | undefined): string | undefined {
   return s === undefined || s === '' ? undefined : s

@@ -1,18 +1,10 @@
 import { openSync, writeSync, closeSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { W3aError } from './errors.js'
+import { processAlive } from './process-alive.js'
 
 export type LockFile = { path: string; release(): void }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    // EPERM means the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /**
  * Takes an exclusive lock by creating `path` with O_EXCL and writing our pid.
@@ -41,7 +33,7 @@ export function acquireLockFile(path: string, what: string): LockFile {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
       const holder = Number.parseInt(readFileSync(path, 'utf8').trim(), 10)
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
         throw new W3aError('DATA_DIR_IN_USE', `${what} is already in use by process ${holder}`, {
           details: [`lock file: ${path}`, 'Stop that process first, or pass another --data-dir.'],
         })
