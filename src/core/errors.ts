@@ -56,6 +56,9 @@ export type W3aErrorCode =
   | 'EPOCH_REGRESSION'
   | 'HANDOVER_REFUSED'
   | 'ACCESS_DENIED'
+  | 'STATE_NOT_FRESH'
+  | 'STATE_ROLLED_BACK'
+  | 'STATE_NOT_COMMITTED'
   // analysis
   | 'QUERY_REFUSED'
   | 'BUDGET_EXHAUSTED'

@@ -36,5 +36,12 @@ serveEnclaveRpc({
   releaseJob: (p) => enclave.releaseJob(p),
   runJob: (p) => enclave.runJob(p),
   jobDone: async (p) => enclave.jobDone(p),
+  freshness: async () => enclave.freshnessInfo(),
+  witnessStatement: () => enclave.witnessStatement(),
+  acceptAcks: (p) => enclave.acceptAcks(p),
+  witness: (p) => enclave.witness(p),
+  freshnessChallenge: () => enclave.freshnessChallenge(),
+  attestFreshness: (p) => enclave.attestFreshness(p),
+  resume: (p) => enclave.resume(p),
 })
 process.send?.({ id: 0, result: 'ready' })
