@@ -81,7 +81,7 @@ export class KeeperFreshness {
    * hand-over; a keeper set agreed in custody state (branch `quorum`) is meant to replace it here.
    */
   knownKeepers(): Address[] {
-    return [...this.keepers] as Address[]
+    return [...this.keepers].sort() as Address[]
   }
 
   /** A keeper whose quote this enclave verified itself; true if new (the set is then to be saved). */

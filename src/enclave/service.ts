@@ -249,8 +249,8 @@ export class EnclaveService {
    * after the batch it moves to `headEpoch`, the chain's epoch at the block the host read up to.
    */
   async applyEntries(params: { entries: ChainInboxEntry[]; headEpoch: bigint }): Promise<{ receipts: Record<string, unknown>[]; stateRoot: Hex; processed: bigint; epoch: bigint }> {
-    const ring = this.ring()
     this.freshness().requireFresh('applying inbox entries')
+    const ring = this.ring()
     const receipts: Record<string, unknown>[] = []
     const before = ring.epoch
     for (const chainEntry of params.entries) {
@@ -304,9 +304,9 @@ export class EnclaveService {
 
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
   async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
-    this.ring()
     // A key leaves only from a state a majority of keepers witnessed: a host cannot release from a copy it will later restore.
     this.freshness().requireCommitted('key release')
+    this.ring()
     this.checkJobFloor(params.job.id)
     const out = await releaseJob({
       state: this.state,
@@ -420,8 +420,8 @@ export class EnclaveService {
    * policy's age limit) are the chain's word relayed by the host: extra gates only.
    */
   async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean; newcomerRegisteredAt?: number }): Promise<unknown> {
-    const ring = this.ring()
     this.freshness().requireFresh('serving a hand-over')
+    const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
       async (newcomer) => {
