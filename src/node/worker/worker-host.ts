@@ -25,6 +25,7 @@ import type { EnclaveBoot } from '../../enclave/boot.js'
 import { serveHttp, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
+import { createKeeperWitnesses } from './keeper-witnesses.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
@@ -193,6 +194,11 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     }
     await sendOwnTx('heartbeat')
 
+    // On existing sealed state the enclave is locked until peer keepers vouch that it is the latest
+    // (rollback protection); a rolled-back one has erased it and gets it back by hand-over below.
+    const witnesses = createKeeperWitnesses({ caller, publicClient, registry: params.contracts.workerRegistry, self: info.address, log })
+    await witnesses.resume()
+
     let syncing: Promise<void> | undefined
     let lastRootEpoch = -1n
     const syncOnce = async () => {
@@ -205,6 +211,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
         receipts.set(String(r['index']), r)
         appendFileSync(receiptsFile, toJsonText(r) + '\n')
       }
+      if (out.receipts.length > 0) await witnesses.commit().catch((e) => log(`state not yet witnessed: ${(e as Error).message}`))
       const boundary = await caller.call<EpochBoundary | undefined>('epochBoundary')
       if (boundary && boundary.epoch > lastRootEpoch) {
         // Every keeper votes once per epoch for the key its own enclave derived; the key counts
@@ -233,7 +240,10 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       await syncNow()
     }
 
-    if (params.keeper) hooks.syncNow = syncNow
+    if (params.keeper) {
+      hooks.syncNow = syncNow
+      hooks.commitState = () => witnesses.commit()
+    }
     const jobLoop = startJobLoop({
       publicClient,
       caller,

@@ -39,6 +39,8 @@ export function createWorkerHttp(params: {
   hooks: {
     /** Keepers: brings custody state up to the chain head (a release needs the job's charge). */
     syncNow?: () => Promise<void>
+    /** Keepers: has the enclave's current state witnessed by its peers (a release needs it committed). */
+    commitState?: () => Promise<void>
     jobLoop?: JobLoop
   }
 }): FetchHandler {
@@ -78,6 +80,16 @@ export function createWorkerHttp(params: {
         const response = await caller.call('serveHandover', { request, newcomerIsKeeper: w.isKeeper, newcomerRegisteredAt: w.registeredAt })
         return json(response)
       }
+      // Rollback protection: served from the start (keepers restarted together vouch for each other);
+      // the enclave answers only about keepers it verified itself, and signs what it answers.
+      if (req.method === 'POST' && pathname === '/v1/keeper/witness') {
+        const body = (await readJson(req)) as { statement?: unknown }
+        return json(await caller.call('witness', { statement: body?.statement }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/freshness') {
+        const body = (await readJson(req)) as { keeper?: unknown; nonce?: unknown }
+        return json(await caller.call('attestFreshness', { keeper: body?.keeper, nonce: body?.nonce }))
+      }
       if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
         // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral? }: the enclave checks it all.
         const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown }
@@ -92,6 +104,7 @@ export function createWorkerHttp(params: {
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: BigInt(body.jobId) })
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
+        await params.hooks.commitState?.()
         const view = jobViewOf(job)
         const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
