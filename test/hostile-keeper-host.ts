@@ -4,7 +4,8 @@
  * its two surfaces wrapped (`intercept`) and `fetch` patched, so that everything the host sees
  * goes into a transcript file (JSON lines, bytes as hex): every enclave call and reply, every
  * HTTP request and response it serves or sends, and every file in its data directory, read as
- * soon as it changes. It also attacks while the network runs, each attempt recorded as an
+ * soon as it changes (its stdout and stderr, where its enclave prints too, are recorded by
+ * test/hostile-keeper.ts). It also attacks while the network runs, each attempt recorded as an
  * `attack` line with what the enclave answered:
  * - hand-over hijack: before its genuine hand-over, it makes a cluster secret of its own and
  *   offers it to its enclave as a hand-over response "from" keeper 1 (keeper 1's quote, the

@@ -4,7 +4,7 @@
  * transcript of everything it saw. No tests of its own.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Address } from 'viem'
 import { W3aError, type W3aErrorCode } from '../src/core/errors.js'
@@ -13,7 +13,7 @@ import type { HostileKeeperConfig, HostileReply, HostileRequest } from './hostil
 
 const MAIN = fileURLToPath(new URL('./hostile-keeper-host.ts', import.meta.url))
 
-export type TranscriptLine = { kind: 'enclave' | 'http-in' | 'http-out' | 'file-watched' | 'file-at-rest' | 'attack'; [k: string]: unknown }
+export type TranscriptLine = { kind: 'enclave' | 'http-in' | 'http-out' | 'stdio' | 'file-watched' | 'file-at-rest' | 'attack'; [k: string]: unknown }
 export type AttackLine = { kind: 'attack'; name: string; ok: boolean; result?: unknown; error?: { code: string; message: string }; adopted?: boolean }
 
 export type HostileKeeper = {
@@ -31,7 +31,14 @@ export type HostileKeeper = {
 export async function forkHostileKeeper(config: HostileKeeperConfig): Promise<HostileKeeper> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
   // Under tsx (the test runner's --import) execArgv carries the loader into the child.
-  const child: ChildProcess = fork(MAIN, [], { serialization: 'advanced', env: { ...process.env, W3A_HOSTILE_KEEPER: JSON.stringify(config) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child: ChildProcess = fork(MAIN, [], { serialization: 'advanced', env: { ...process.env, W3A_HOSTILE_KEEPER: JSON.stringify(config) }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
+  // What its enclave prints lands on the host's own stdout/stderr (inherited): the host sees it too.
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.on('data', (chunk: Buffer) => {
+      appendFileSync(config.transcriptFile, JSON.stringify({ kind: 'stdio', text: chunk.toString('utf8') }) + '\n')
+      process.stderr.write(chunk)
+    })
+  }
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>()
   let nextId = 1
   const ready = new Promise<void>((resolve, reject) => {

@@ -238,11 +238,13 @@ test('delete: all three keepers apply it; after the next epoch a grant is refuse
 test('keeper 3’s hostile host mounted its attacks: each ended in a refusal, and its enclave adopted no secret of the host', async () => {
   const attacks = hostile.attacks()
   const named = (prefix: string) => attacks.filter((a) => a.name.startsWith(prefix))
+  // Each refused for what it forged: a signature that is not the named keeper's, a quote that binds another key.
   const hijacks = named('handover-hijack')
-  assert.equal(hijacks.length, 2)
-  for (const a of hijacks) {
+  assert.deepEqual(hijacks.map((a) => a.name), ['handover-hijack: host secret, named from keeper 1', 'handover-hijack: host secret, own signature, keeper 1 quote'])
+  for (const [a, why] of hijacks.map((a, i) => [a, [/not signed by the keeper it names/, /quote refused/][i]!] as const)) {
     assert.equal(a.ok, false, a.name)
     assert.equal(a.error?.code, 'HANDOVER_REFUSED', a.name)
+    assert.match(a.error!.message, why, a.name)
     assert.equal(a.adopted, false, `${a.name}: the enclave holds no cluster secret after it`)
   }
   // Its genuine hand-over came after, and its root is the others' (checked by settle above).
@@ -264,7 +266,7 @@ test('keeper 3’s host learns nothing: no dataset key, no cell, no cluster secr
   const secrets = await clusterSecrets(epoch)
   const cells = [...tokensOf(rowsA), ...tokensOf(rowsB)]
   const seen = hostile.transcript()
-  const surfaces = Buffer.from(seen.filter((l) => l.kind === 'enclave' || l.kind === 'http-in' || l.kind === 'http-out').map((l) => JSON.stringify(l)).join('\n'))
+  const surfaces = Buffer.from(seen.filter((l) => l.kind === 'enclave' || l.kind === 'http-in' || l.kind === 'http-out' || l.kind === 'stdio').map((l) => JSON.stringify(l)).join('\n'))
 
   // It did see what crosses its door and its network: sealed dataset keys, releases, runs, queries.
   const registerCiphertext = (await readInbox(publicClient, { inbox: devnet.contracts.custodyInbox }))[0]!.ciphertext
