@@ -68,6 +68,8 @@ export function createWorkerHttp(params: {
       }
       if (req.method === 'POST' && pathname === '/v1/custody/query') {
         const request = await readJson(req)
+        // Read-your-writes: a command another keeper already gave a receipt for is on chain; answer after it.
+        await params.hooks.syncNow?.()
         return json(await caller.call('answerQuery', { request, now: Math.floor(Date.now() / 1000) }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/handover') {
