@@ -298,4 +298,24 @@ describe('a hostile host against the real enclave process', () => {
     assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
     await host.call('signOwnTx', { kind: 'submitFailure', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })
   })
+
+  it('giving up: the host gets a signed worker-unavailable failure (a refund) only for a job the enclave never ran, and the job is never run after it', async () => {
+    const job = jobs[1]! // released in the test above, never run
+    const released = await releaseFor(job)
+    assert.equal(released.ok, true)
+    const { envelope } = await host.call<{ envelope: ResultEnvelope }>('abandonJob', { job: job.view })
+    assert.equal(envelope.status, 'failed')
+    if (envelope.status !== 'failed') return
+    assert.equal(envelope.report.reason, 'worker-unavailable')
+    assert.equal(envelope.report.detail, undefined) // nothing sealed to the analyst: the job saw no data
+    const digest = failureDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId: job.view.id, inputCidsHash: job.view.inputCidsHash, analysisHash: job.view.analysisHash, privacyParamsHash: job.view.privacyParamsHash, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
+    assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
+    // With a genuine release in hand afterwards, and after a restart, the enclave does not run it: the same failure comes back.
+    if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
+    await host.restart()
+    if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
+    assert.deepEqual((await host.call<{ envelope: ResultEnvelope }>('abandonJob', { job: job.view })).envelope, envelope)
+    // A job whose result is on chain cannot be given up into a refund.
+    await assert.rejects(host.call('abandonJob', { job: jobs[0]!.view }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
+  })
 })

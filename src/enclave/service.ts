@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { releaseJob, runJob, signRefusal, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { releaseJob, runJob, signRefusal, signedFailure, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
@@ -357,6 +357,22 @@ export class EnclaveService {
       workDir: join(this.dir, 'jobs'),
     })
     // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
+    this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
+    this.persistOutcomes()
+    return { envelope: out.envelope, stats: out.stats }
+  }
+
+  /**
+   * Worker: gives up a job its host cannot take through (no release obtainable, the host failed):
+   * a signed `worker-unavailable` failure, which refunds the analyst. It is the host's word, so it
+   * is given only for a job this enclave never ran, and recorded first: the job is never run
+   * after it. For a job already run it hands back that outcome instead, so giving up cannot
+   * turn a delivered result into a refund.
+   */
+  async abandonJob(params: { job: JobView }): Promise<Omit<RunJobOutcome, 'tx'>> {
+    const previous = this.outcomes.previous(params.job.id)
+    if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
+    const out = await signedFailure({ domain: this.jobDomain(), signer: this.me().signer, job: params.job, reason: 'worker-unavailable' })
     this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
     this.persistOutcomes()
     return { envelope: out.envelope, stats: out.stats }

@@ -111,6 +111,11 @@ export function createWorkerHttp(params: {
         const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
       }
+      const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
+      if (req.method === 'GET' && status && params.hooks.jobLoop) {
+        const s = params.hooks.jobLoop.status(status[1]!)
+        return s ? json(s) : json(new W3aError('INVALID_ARGUMENT', `this worker has no job ${status[1]} in hand`).toJSON(), 404)
+      }
       const result = /^\/v1\/jobs\/(\d+)\/result$/.exec(pathname)
       if (req.method === 'GET' && result && params.hooks.jobLoop) {
         const envelope = params.hooks.jobLoop.result(result[1]!)
