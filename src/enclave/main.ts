@@ -34,6 +34,8 @@ serveEnclaveRpc({
   signPossession: (p) => enclave.signPossession(p),
   analysisKey: () => enclave.analysisKey(),
   releaseJob: (p) => enclave.releaseJob(p),
+  confirmCharge: (p) => enclave.confirmCharge(p),
+  keeperSet: async () => enclave.keeperSet(),
   runJob: (p) => enclave.runJob(p),
   jobDone: async (p) => enclave.jobDone(p),
 })

@@ -34,6 +34,10 @@ import {
   encodeSnapshot,
   decodeSnapshot,
   answerCustodyQuery,
+  confirmCharge,
+  isKeeper,
+  keeperQuorum,
+  withGenesisKeeper,
   approveRegistration,
   createHandoverRequest,
   verifyHandoverRequest,
@@ -73,6 +77,9 @@ export type EnclaveConfig = NetworkConfig & {
   /** Storage the worker fetches dataset blocks from (every block is checked against its CID). */
   gatewayUrl: string
 }
+
+/** Seconds a requested approval time may differ from this enclave's clock. */
+const APPROVAL_CLOCK_SKEW = 120
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
 const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1', releases: 'w3a/enclave/job-releases/v1' } as const
@@ -140,6 +147,8 @@ export class EnclaveService {
       : await this.createIdentity()
     if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
     if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
+    // A state sealed before the keeper set existed: this keeper is its set of one, as before.
+    if (this.keyring && this.state.keepers.size === 0) this.state = withGenesisKeeper(this.state, this.publicKeys())
     if (existsSync(this.file('outcomes'))) this.outcomes = JobOutcomes.import(readSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes))
     if (existsSync(this.file('releases'))) this.releases = JobReleases.import(readSealedFile(this.file('releases'), this.key(), LABEL.releases))
     const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
@@ -174,9 +183,27 @@ export class EnclaveService {
   async bootstrapCluster(params: { epoch: bigint }): Promise<{ epoch: bigint; publicKey: Hex }> {
     if (this.keyring) return this.epochPublicKey()
     this.keyring = new EpochKeyring(params.epoch, createInitialSecret())
+    this.state = withGenesisKeeper(this.state, this.publicKeys())
     this.markBoundary()
     this.persist()
     return this.epochPublicKey()
+  }
+
+  private publicKeys(): { address: Address; hpkePublicKey: Hex } {
+    return { address: this.me().signer.address, hpkePublicKey: bytesToHex(this.me().hpke.publicKey) }
+  }
+
+  /** The custody keeper set (public): whose confirmations count, and how many make a quorum. */
+  keeperSet(): { keepers: Address[]; quorum: number; member: boolean } {
+    return { keepers: [...this.state.keepers.keys()] as Address[], quorum: keeperQuorum(this.state), member: isKeeper(this.state, this.me().signer.address) }
+  }
+
+  /** Keeper: signs that its OWN state has this job charged and the dataset live (charge-confirmation.ts), or says why not. */
+  async confirmCharge(params: { jobId: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
+    this.ring()
+    const id = params?.jobId
+    if (typeof id !== 'bigint' || id < 0n || id >= 1n << 256n) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: jobId must be a uint256 bigint')
+    return confirmCharge(this.state, this.jobDomain(), id, this.me().signer)
   }
 
   hasClusterSecret(): boolean {
@@ -213,6 +240,7 @@ export class EnclaveService {
         currentEpoch: ring.epoch,
         signer: this.me().signer,
         jobs: this.config.jobs,
+        keeperSet: { registry: this.config.registry, policy: this.policy },
       })
       this.state = out.state
       receipts.push(receiptToJson(out.receipt))
@@ -251,7 +279,7 @@ export class EnclaveService {
   }
 
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
-  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
+  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex; confirmations?: unknown }): Promise<ReleaseOutcome> {
     this.ring()
     const out = await releaseJob({
       state: this.state,
@@ -263,6 +291,8 @@ export class EnclaveService {
       sealedAnalysis: hexToBytes(params.sealedAnalysis),
       analysisSeed: (epoch) => this.analysisSeed(epoch),
       releasedTo: this.releases.workersOf(params.job.id),
+      self: this.me().signer.address,
+      confirmations: params.confirmations,
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
@@ -337,22 +367,28 @@ export class EnclaveService {
   }
 
   /**
-   * Keeper: approves a tdx/sgx registration after checking the quote itself under the network's
-   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts).
-   * The requester supplies the DCAP collateral (Intel-signed, checked by the verifier).
+   * Keeper: approves a registration after checking the quote itself under the network's
+   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts):
+   * tdx/sgx registrations on chain, and keeper admissions to the custody keeper set (keeper-set.ts;
+   * sim quotes only where the measured policy allows sim). The requester supplies the DCAP
+   * collateral (Intel-signed, checked by the verifier) and may name `attestedAt`, the verification
+   * time every approver of one admission must sign, within APPROVAL_CLOCK_SKEW of this clock.
    */
   async approveRegistration(params: {
     registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
     collateral?: unknown
+    attestedAt?: number
   }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
     const r = params.registration
     const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
     if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
-    if (r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('only tdx/sgx registrations need approvals')
+    if (r.teeType !== 'sim' && r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('teeType must be sim, tdx or sgx')
     for (const [k, v] of [['measurement', r.measurement], ['hpkePublicKey', r.hpkePublicKey]] as const) if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw bad(`${k} is not bytes32 hex`)
     if (!Number.isInteger(r.roles) || r.roles <= 0 || r.roles > 7) throw bad('roles must be a role bitmask (1..7)')
     if (typeof r.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(r.quote)) throw bad('quote is not hex')
-    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
+    const at = params.attestedAt
+    if (at !== undefined && (!Number.isSafeInteger(at) || Math.abs(at - Math.floor(Date.now() / 1000)) > APPROVAL_CLOCK_SKEW)) throw bad(`attestedAt must be within ${APPROVAL_CLOCK_SKEW} s of now`)
+    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }), ...(at === undefined ? {} : { now: at }) }
     return approveRegistration({ signer: this.me().signer, policy, chainId: this.config.chainId, registry: this.config.registry, registration: { ...r, quote: hexToBytes(r.quote) } })
   }
 
