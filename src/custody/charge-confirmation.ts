@@ -7,13 +7,15 @@
  * from its own host's reads:
  *
  *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v1", uint256 chainId, address jobs,
- *                 uint256 jobId, bytes32 jobLeaf, bytes32 dekHash, bool deleted))
+ *                 uint256 jobId, bytes32 jobLeaf, bytes32 dekHash, bool deleted, bytes32 challenge))
  *   signature = EIP-191 personal_sign by the keeper's worker key over the 32 digest bytes
  *
  * `jobLeaf` is the charge's state-root leaf (state-root.ts: analyst, dataset, hashes, ε, inbox
  * index, status), `dekHash`/`deleted` the dataset's as that keeper holds it. A keeper signs only
  * for a job charged in its state whose dataset is live, so `deleted` is always false in a signed
- * confirmation; it is in the digest so the statement says so.
+ * confirmation; it is in the digest so the statement says so. `challenge` is a fresh random value
+ * the releasing enclave made for this release and keeps for one use: a confirmation collected
+ * earlier (before a Delete the releasing host then withholds from its enclave) does not count.
  */
 import { bytesToHex, encodeAbiParameters, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
@@ -27,31 +29,36 @@ export type ChargeConfirmation = { keeper: Address; signature: Hex }
 /** Why a keeper does not confirm: it has no such charge, refused it, or the dataset is gone. */
 export type ConfirmRefusal = 'not-charged' | 'charge-refused' | 'dataset-deleted'
 
+/** A fresh challenge for one release (32 random bytes). */
+export function newChargeChallenge(): Hex {
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(32)))
+}
+
 const MAX_CONFIRMATIONS = 64
 
-export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; jobLeaf: Hex; dekHash: Hex; deleted: boolean }): Hex {
+export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; jobLeaf: Hex; dekHash: Hex; deleted: boolean; challenge: Hex }): Hex {
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }],
-      ['w3a.charge-confirmation.v1', BigInt(p.chainId), p.jobs, p.jobId, p.jobLeaf, p.dekHash, p.deleted],
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'bytes32' }],
+      ['w3a.charge-confirmation.v1', BigInt(p.chainId), p.jobs, p.jobId, p.jobLeaf, p.dekHash, p.deleted, p.challenge],
     ),
   )
 }
 
 /** The digest this state would confirm for the job, or why it would not. */
-export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId: bigint): { ok: true; digest: Hex } | { ok: false; reason: ConfirmRefusal } {
+export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex): { ok: true; digest: Hex } | { ok: false; reason: ConfirmRefusal } {
   const key = jobChargeKey(jobId)
   const charge = state.jobCharges.get(key)
   if (!charge) return { ok: false, reason: 'not-charged' }
   if (charge.status !== 'charged') return { ok: false, reason: 'charge-refused' }
   const d = getDataset(state, charge.datasetId)
   if (!d || d.deleted || !d.dekHash) return { ok: false, reason: 'dataset-deleted' }
-  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false }) }
+  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, challenge }) }
 }
 
 /** Confirming keeper: signs only what its own state holds. */
-export async function confirmCharge(state: CustodyState, domain: ChargeDomain, jobId: bigint, signer: LocalAccount): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: ConfirmRefusal }> {
-  const of = chargeDigestOf(state, domain, jobId)
+export async function confirmCharge(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex, signer: LocalAccount): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: ConfirmRefusal }> {
+  const of = chargeDigestOf(state, domain, jobId, challenge)
   if (!of.ok) return of
   return { ok: true, keeper: signer.address, signature: await signer.signMessage({ message: { raw: of.digest } }) }
 }

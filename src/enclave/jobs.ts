@@ -41,7 +41,7 @@ import {
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
-import { analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
@@ -122,8 +122,9 @@ export async function verifyRefusal(p: { refused: unknown; domain: JobDomain; po
  * before (job-releases.ts): the job view and worker facts are the host's word, that record is not.
  *
  * `confirmations` are other keepers' signed confirmations of the charge (charge-confirmation.ts),
- * fetched by the host: with `self`, they must make a strict majority of this state's keeper set,
- * all over the digest this enclave computes from its own state, or the release waits
+ * fetched by the host over `challenge` (this enclave's own, one use; none: only `self` counts):
+ * with `self`, they must make a strict majority of this state's keeper set, all over the digest
+ * this enclave computes from its own state, or the release waits
  * (`quorum-not-reached`, a retry: the other keepers may not have read the job's block yet).
  *
  * Refusal reasons: job-not-open, not-assigned-worker, released-to-other-workers,
@@ -144,6 +145,7 @@ export async function releaseJob(p: {
   /** This keeper's worker address (it counts as one confirmation if it is in the keeper set). */
   self: Address
   confirmations: unknown
+  challenge: Hex | undefined
 }): Promise<ReleaseOutcome> {
   const { job } = p
   const refuse = (reason: string, retry = false): ReleaseOutcome => ({ ok: false, reason, retry })
@@ -177,7 +179,7 @@ export async function releaseJob(p: {
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
   let confirmed: boolean
   try {
-    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.self, p.confirmations)
+    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.self, p.challenge === undefined ? [] : p.confirmations, p.challenge ?? ZERO_HASH)
   } catch (e) {
     decision.dek.fill(0)
     throw e
@@ -234,8 +236,8 @@ export async function releaseJob(p: {
 }
 
 /** Did a strict majority of the keeper set (this keeper included) apply the same charge? */
-async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, self: Address, confirmations: unknown): Promise<boolean> {
-  const of = chargeDigestOf(state, domain, jobId)
+async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, self: Address, confirmations: unknown, challenge: Hex): Promise<boolean> {
+  const of = chargeDigestOf(state, domain, jobId, challenge)
   return of.ok && (await chargeQuorum(state, { digest: of.digest, self, confirmations })).ok
 }
 

@@ -35,6 +35,7 @@ serveEnclaveRpc({
   analysisKey: () => enclave.analysisKey(),
   releaseJob: (p) => enclave.releaseJob(p),
   confirmCharge: (p) => enclave.confirmCharge(p),
+  chargeChallenge: async (p) => enclave.chargeChallenge(p),
   keeperSet: async () => enclave.keeperSet(),
   runJob: (p) => enclave.runJob(p),
   jobDone: async (p) => enclave.jobDone(p),

@@ -114,6 +114,8 @@ type Call = {
   confirmations?: unknown
 }
 
+/** The releasing keeper's challenge for the release (the enclave makes a fresh one per release). */
+const CHALLENGE: Hex = `0x${'c4'.repeat(32)}`
 /** The releasing keeper's worker key: the genesis member of its keeper set. */
 const self = privateKeyToAccount(bytesToHex(testBytes('release/keeper')))
 
@@ -125,6 +127,7 @@ function release(c: Call = {}): Promise<ReleaseOutcome> {
     state,
     self: self.address,
     confirmations: c.confirmations ?? [],
+    challenge: CHALLENGE,
     domain: DOMAIN,
     policy: c.policy ?? POLICY,
     job: c.job ?? jobOf(1n, w),
@@ -240,8 +243,8 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     const [a, b, stranger] = ['release/peer-a', 'release/peer-b', 'release/stranger-keeper'].map((l) => privateKeyToAccount(bytesToHex(testBytes(l))))
     const peers = [a!, b!]
     const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
-    const confirmation = async (signer: LocalAccount, jobId = 1n) => {
-      const out = await confirmCharge(state, DOMAIN, jobId, signer)
+    const confirmation = async (signer: LocalAccount, jobId = 1n, challenge = CHALLENGE) => {
+      const out = await confirmCharge(state, DOMAIN, jobId, challenge, signer)
       assert.equal(out.ok, true)
       return out
     }
@@ -250,6 +253,8 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     // A non-member's confirmation, or a member's for another job, counts for nothing.
     await refused({ peers, confirmations: [await confirmation(stranger!)] }, 'quorum-not-reached', true)
     await refused({ peers, confirmations: [{ ...(await confirmation(a!, 2n)), keeper: a!.address }] }, 'quorum-not-reached', true)
+    // A member's confirmation of this charge, but over another (older) challenge: a replay.
+    await refused({ peers, confirmations: [await confirmation(a!, 1n, `0x${'0d'.repeat(32)}`)] }, 'quorum-not-reached', true)
     // One member's confirmation of this charge: two of three.
     assert.equal((await release({ peers, confirmations: [await confirmation(a!)] })).ok, true)
     // Malformed confirmations from the host are refused at the door.

@@ -35,6 +35,7 @@ import {
   decodeSnapshot,
   answerCustodyQuery,
   confirmCharge,
+  newChargeChallenge,
   isKeeper,
   keeperQuorum,
   withGenesisKeeper,
@@ -78,6 +79,13 @@ export type EnclaveConfig = NetworkConfig & {
   gatewayUrl: string
 }
 
+const MAX_CHARGE_CHALLENGES = 1024
+
+function uint256(v: unknown): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 256n) throw new W3aError('INVALID_ARGUMENT', 'jobId must be a uint256 bigint')
+  return v
+}
+
 /** Seconds a requested approval time may differ from this enclave's clock. */
 const APPROVAL_CLOCK_SKEW = 120
 
@@ -96,6 +104,8 @@ export class EnclaveService {
   private sealingKey: Uint8Array | undefined
   private info: EnclaveInfo | undefined
   private usedQueryNonces = new Map<string, bigint>()
+  /** Per job id, the challenge of the release being prepared (chargeChallenge); memory only, one use. */
+  private chargeChallenges = new Map<string, Hex>()
   /**
    * The state as it stood when the keyring entered its current epoch: every keeper that
    * replayed the same inbox has the same boundary, so this is the root published per epoch.
@@ -199,11 +209,22 @@ export class EnclaveService {
   }
 
   /** Keeper: signs that its OWN state has this job charged and the dataset live (charge-confirmation.ts), or says why not. */
-  async confirmCharge(params: { jobId: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
+  async confirmCharge(params: { jobId: unknown; challenge: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
     this.ring()
-    const id = params?.jobId
-    if (typeof id !== 'bigint' || id < 0n || id >= 1n << 256n) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: jobId must be a uint256 bigint')
-    return confirmCharge(this.state, this.jobDomain(), id, this.me().signer)
+    const id = uint256(params?.jobId)
+    if (typeof params?.challenge !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(params.challenge)) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: challenge must be bytes32 hex')
+    return confirmCharge(this.state, this.jobDomain(), id, params.challenge as Hex, this.me().signer)
+  }
+
+  /** Keeper about to release: a fresh challenge the other keepers' confirmations must sign; kept for one release of this job. */
+  chargeChallenge(params: { jobId: unknown }): Hex {
+    const id = uint256(params?.jobId).toString()
+    const challenge = newChargeChallenge()
+    this.chargeChallenges.delete(id)
+    this.chargeChallenges.set(id, challenge)
+    // Bounded: a host asking for many is only evicting its own older challenges.
+    if (this.chargeChallenges.size > MAX_CHARGE_CHALLENGES) this.chargeChallenges.delete(this.chargeChallenges.keys().next().value!)
+    return challenge
   }
 
   hasClusterSecret(): boolean {
@@ -293,6 +314,7 @@ export class EnclaveService {
       releasedTo: this.releases.workersOf(params.job.id),
       self: this.me().signer.address,
       confirmations: params.confirmations,
+      challenge: this.takeChallenge(params.job.id),
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
@@ -311,6 +333,13 @@ export class EnclaveService {
       reason: out.reason,
     })
     return { ...out, refusal }
+  }
+
+  private takeChallenge(jobId: bigint): Hex | undefined {
+    const key = String(jobId)
+    const challenge = this.chargeChallenges.get(key)
+    this.chargeChallenges.delete(key)
+    return challenge
   }
 
   /**

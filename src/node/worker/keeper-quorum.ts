@@ -47,13 +47,18 @@ async function postPeer<T>(endpoint: string, path: string, body: unknown): Promi
   return (await res.json()) as T
 }
 
-/** Every other member's confirmation it gives; refusals and unreachable members are left out (logged). */
+/**
+ * Every other member's confirmation it gives, over a fresh challenge of the enclave's (kept there
+ * for the next release of this job); refusals and unreachable members are left out (logged).
+ */
 export async function collectChargeConfirmations(p: Peers & { jobId: bigint }): Promise<ChargeConfirmation[]> {
   const { peers } = await otherMembers(p)
+  if (peers.length === 0) return []
+  const challenge = await p.caller.call<Hex>('chargeChallenge', { jobId: p.jobId })
   const answers = await Promise.all(
     peers.map(async (k) => {
       try {
-        const a = await postPeer<{ ok: boolean; reason?: string; keeper?: Address; signature?: Hex }>(k.endpoint, '/v1/keeper/confirm-charge', { jobId: p.jobId.toString() })
+        const a = await postPeer<{ ok: boolean; reason?: string; keeper?: Address; signature?: Hex }>(k.endpoint, '/v1/keeper/confirm-charge', { jobId: p.jobId.toString(), challenge })
         if (a.ok && a.keeper && a.signature) return { keeper: a.keeper, signature: a.signature }
         p.log?.(`job ${p.jobId}: keeper ${k.address} does not confirm the charge (${a.reason ?? 'no reason'})`)
       } catch (e) {

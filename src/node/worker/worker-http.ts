@@ -91,9 +91,9 @@ export function createWorkerHttp(params: {
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/confirm-charge' && params.hooks.syncNow) {
         // The enclave signs only what its own state holds; reading the chain first lets it have the job's block.
-        const body = (await readJson(req)) as { jobId?: unknown }
+        const body = (await readJson(req)) as { jobId?: unknown; challenge?: unknown }
         await params.hooks.syncNow()
-        return json(await caller.call('confirmCharge', { jobId: jobIdOf(body?.jobId) }))
+        return json(await caller.call('confirmCharge', { jobId: jobIdOf(body?.jobId), challenge: body?.challenge }))
       }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
