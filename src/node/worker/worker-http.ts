@@ -57,13 +57,14 @@ export function createWorkerHttp(params: {
     try {
       const { pathname } = new URL(req.url)
       if (req.method === 'GET' && pathname === '/v1/info') {
-        const [processed, parts, boundary, hasSecret] = await Promise.all([
+        const [processed, parts, boundary, hasSecret, keeperSet] = await Promise.all([
           caller.call<bigint>('nextIndex'),
           caller.call<{ root: string; datasets: string; nonces: string }>('stateRootParts'),
           caller.call<EpochBoundary | undefined>('epochBoundary'),
           caller.call<boolean>('hasClusterSecret'),
+          caller.call<unknown>('keeperSet'),
         ])
-        return json({ ...info, keeper: { hasClusterSecret: hasSecret, processed, stateRoot: parts.root, contentRoots: { datasets: parts.datasets, nonces: parts.nonces }, boundary: boundary ?? null } })
+        return json({ ...info, keeper: { hasClusterSecret: hasSecret, processed, stateRoot: parts.root, contentRoots: { datasets: parts.datasets, nonces: parts.nonces }, boundary: boundary ?? null, keeperSet } })
       }
       const receipt = /^\/v1\/custody\/receipts\/(\d+)$/.exec(pathname)
       if (req.method === 'GET' && receipt) {
