@@ -17,7 +17,7 @@ import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.
 import { createChainClients, devAccount, getEpochKey, getEpochKeyVote, getStateRoots, getCurrentEpoch, readInbox, postCustodyCommand, getRegistryParams, type ChainPublicClient } from '../src/chain/index.js'
 import { createW3aClient, uploadDataset, grantAccess, revokeAccess, deleteDataset, readDatasetAccess, postOwnerCommand, type W3aClient } from '../src/sdk/index.js'
 import { createSimEnclave, readSealedFile, importIdentity } from '../src/tee/index.js'
-import { EpochKeyring, decodeSnapshot, verifyReceipt, openCommand, sealCommand } from '../src/custody/index.js'
+import { EpochKeyring, decodeKeeperAdmission, decodeSnapshot, verifyReceipt, openCommand, sealCommand } from '../src/custody/index.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../src/crypto/owner-wrap-key.js'
 import { signOwnerCommand } from '../src/crypto/typed-commands.js'
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
@@ -34,7 +34,7 @@ let ownerClient: W3aClient
 let datasetId: Hex
 const keeper2Dir = join(work, 'keeper-2')
 
-type KeeperInfo = { address: Address; keeper: { processed: string; stateRoot: Hex; hasClusterSecret: boolean; contentRoots: { datasets: Hex; nonces: Hex } } }
+type KeeperInfo = { address: Address; keeper: { processed: string; stateRoot: Hex; hasClusterSecret: boolean; contentRoots: { datasets: Hex; nonces: Hex }; keeperSet: { keepers: Address[]; quorum: number; member: boolean } } }
 async function info(url: string): Promise<KeeperInfo> {
   return (await (await fetch(`${url}/v1/info`)).json()) as never
 }
@@ -94,6 +94,12 @@ test('a second keeper joins by hand-over and reaches the same state root', async
   assert.equal(k2.keeper.hasClusterSecret, true)
   const [r1, r2] = await settle()
   assert.equal(r1, r2)
+  // Its host got the first keeper's approval and posted its admission: both enclaves count it in the set.
+  for (const url of [devnet.workers[0]!.url, keeper2.url]) {
+    const set = (await info(url)).keeper.keeperSet
+    assert.deepEqual([set.keepers.length, set.quorum], [2, 2])
+    assert.ok(set.keepers.some((k) => k.toLowerCase() === keeper2!.address.toLowerCase()))
+  }
 })
 
 test('grants and revokes are applied identically by both keepers; the owner reads them from either', async () => {
@@ -133,7 +139,8 @@ test('refused commands change nothing and come with a signed receipt saying why'
 
   // Replaying an owner's command: the same ciphertext posted again by anyone.
   const entries = await readInbox(publicClient, { inbox: devnet.contracts.custodyInbox })
-  const grantEntry = entries[1]! // 0 = register, 1 = the grant above
+  // 0 = register, then keeper 2's admission to the keeper set, then the grant above.
+  const grantEntry = entries.filter((e) => decodeKeeperAdmission(hexToBytes(e.ciphertext)) === undefined)[1]!
   const replay = await postCustodyCommand(createChainClients({ rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, account: stranger }), {
     inbox: devnet.contracts.custodyInbox,
     epoch: grantEntry.epoch,

@@ -10,6 +10,10 @@
  * a later epoch cannot be opened ('undecryptable'). So the outcome never depends on when a
  * keeper happened to erase a secret.
  *
+ * Keeper admissions (keeper-set.ts) are public entries any sender may post; they are recognised
+ * by their tag, before any decryption, when the context names the registry and the enclave's
+ * measured quote policy (an enclave always does; replays that omit them read them as commands).
+ *
  * Refusals leave the content untouched: only `processed`, `head` and `epoch` move. Calling with
  * the wrong index or an earlier epoch than already applied is a caller bug and throws
  * CUSTODY_OUT_OF_ORDER (nothing applied).
@@ -26,6 +30,7 @@ import { commandHash as hashCommand, nextInboxHead, type InboxEntry } from './in
 import { DEFAULT_POLICY, policyHash, type CustodyPolicy } from './policy.js'
 import { signReceipt, type CustodyReceipt, type ReceiptType, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 import { decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
+import { applyKeeperAdmission, prepareKeeperAdmission, type CheckedAdmission, type KeeperAdmissionContext } from './keeper-set.js'
 import { chargeAccess, checkAccess } from './release-check.js'
 import { openCommand } from './sealed-command.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
@@ -43,6 +48,8 @@ export type ApplyContext = {
   signer?: LocalAccount
   /** The Jobs contract: entries it posted are job charges (job-charge.ts), not sealed commands. */
   jobs?: Address
+  /** The registry and the enclave's measured policy: with both, keeper admissions apply (keeper-set.ts). */
+  keeperSet?: Omit<KeeperAdmissionContext, 'chainId'>
 }
 
 /** An entry after the checks that need no state (decrypt, parse, signature, expiry, hashes). */
@@ -54,8 +61,9 @@ export type PreparedEntry = {
   inbox: Address
 } & (
   | { ok: false; reason: RefusalReason; datasetId?: Hex; type?: ReceiptType }
-  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy; charge?: undefined }
-  | { ok: true; charge: JobCharge }
+  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy; charge?: undefined; admission?: undefined }
+  | { ok: true; charge: JobCharge; admission?: undefined }
+  | { ok: true; admission: CheckedAdmission; charge?: undefined }
 )
 
 const U64 = 1n << 64n
@@ -89,6 +97,11 @@ export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): P
   if (ctx.jobs !== undefined && isAddressEqual(entry.sender as Address, ctx.jobs)) {
     const charge = decodeJobCharge(entry.ciphertext)
     return charge ? { ...base, ok: true, charge } : { ...base, ok: false, reason: 'malformed', type: 'JobCharge' }
+  }
+
+  if (ctx.keeperSet !== undefined) {
+    const admission = await prepareKeeperAdmission(entry.ciphertext, entry.timestamp, { ...ctx.keeperSet, chainId: ctx.chainId })
+    if (admission) return admission.ok ? { ...base, ok: true, admission } : { ...base, ok: false, reason: admission.reason, type: 'KeeperAdmission' }
   }
 
   if (entry.epoch < ctx.currentEpoch) return refuse('sealed-to-past-epoch')
@@ -142,6 +155,10 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   if (p.charge) {
     const out = applyJobCharge(moved, p.charge, entry)
     return receipt(out.state, { type: 'JobCharge', datasetId: p.charge.datasetId, ...(out.reason ? { status: 'refused', reason: out.reason } : { status: 'applied' }) })
+  }
+  if (p.admission) {
+    const out = applyKeeperAdmission(moved, p.admission, entry.index)
+    return receipt(out.state, { type: 'KeeperAdmission', ...(out.reason ? { status: 'refused', reason: out.reason } : { status: 'applied' }) })
   }
 
   const { command, signer } = p

@@ -40,12 +40,24 @@ export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receip
 export { JOB_CHARGE_TAG, decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
 export { jobNoiseSeed } from './job-noise.js'
+export { chargeConfirmationDigest, chargeDigestOf, newChargeChallenge, chargeQuorum, confirmCharge, type ChargeConfirmation, type ChargeDomain, type ConfirmRefusal } from './charge-confirmation.js'
+export {
+  ADMISSION_MAX_AGE_SECONDS,
+  KEEPER_ADMISSION_TAG,
+  decodeKeeperAdmission,
+  encodeKeeperAdmission,
+  isKeeper,
+  keeperQuorum,
+  withGenesisKeeper,
+  type KeeperAdmission,
+  type KeeperRecord,
+} from './keeper-set.js'
 export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'
 export { decodeSnapshot, encodeSnapshot } from './snapshot.js'
 export { ZERO_HASH, createEmptyState, getDataset, type BudgetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
-export { datasetLeaf, nonceLeaf, stateRoot, stateRootParts, type StateRootParts } from './state-root.js'
+export { datasetLeaf, jobLeaf, keeperLeaf, nonceLeaf, stateRoot, stateRootParts, type StateRootParts } from './state-root.js'
 export {
   approveRegistration,
   type ApproveRegistrationParameters,

@@ -44,12 +44,16 @@ export const REFUSAL_REASONS = [
   'denied',
   'invalid-epsilon',
   'duplicate-job',
+  // Keeper admissions (keeper-set.ts)
+  'already-keeper',
+  'quorum-not-reached',
+  'bad-attestation',
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
-/** An owner command, or the charge the Jobs contract posts for a job. */
-export const RECEIPT_TYPES = [...(Object.keys(OWNER_COMMAND_TYPES) as OwnerCommandType[]), 'JobCharge'] as const
-export type ReceiptType = OwnerCommandType | 'JobCharge'
+/** An owner command, the charge the Jobs contract posts for a job, or a keeper admission. */
+export const RECEIPT_TYPES = [...(Object.keys(OWNER_COMMAND_TYPES) as OwnerCommandType[]), 'JobCharge', 'KeeperAdmission'] as const
+export type ReceiptType = OwnerCommandType | 'JobCharge' | 'KeeperAdmission'
 
 export type CustodyReceipt = {
   chainId: number

@@ -11,6 +11,8 @@
  *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))
  *   ‖ u32 j ‖ j × (bytes32 jobId ‖ address analyst ‖ bytes32 datasetId ‖ bytes32 analysisHash
  *                  ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index ‖ u8 charged ‖ string reason)
+ *   ‖ u32 k ‖ k × (address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt)     (version 3; a version 2
+ *                                                                      snapshot has no keeper set)
  *                                                                      (everything sorted ascending)
  *
  * Decoding refuses anything non-canonical (unsorted, duplicated, trailing bytes), so a
@@ -22,11 +24,14 @@ import { ByteReader, ByteWriter, malformed } from './canonical.js'
 import { PersistentMap } from './persistent-map.js'
 import { canonicalPolicyJson, parsePolicy } from './policy.js'
 import type { JobChargeRecord } from './job-charge.js'
+import type { KeeperRecord } from './keeper-set.js'
 import { REFUSAL_REASONS } from './receipt.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 
 const MAGIC = new TextEncoder().encode('W3CS')
-const VERSION = 2
+const VERSION = 3
+/** Sealed states written before the keeper set existed: read with an empty set (service.ts adopts them). */
+const LEGACY_VERSION = 2
 
 export function encodeSnapshot(state: CustodyState): Uint8Array {
   const w = new ByteWriter().raw(MAGIC).u8(VERSION).u64(state.processed).bytes32(state.head).u64(state.epoch)
@@ -53,6 +58,8 @@ export function encodeSnapshot(state: CustodyState): Uint8Array {
     w.bytes32(key as Hex).address(j.analyst).bytes32(j.datasetId).bytes32(j.analysisHash).bytes32(j.privacyParamsHash)
     w.u64(j.epsilonMicros).u64(j.index).u8(j.status === 'charged' ? 1 : 0).string(j.reason ?? '')
   }
+  w.u32(state.keepers.size)
+  for (const [address, k] of state.keepers.entries()) w.address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt)
   return w.finish()
 }
 
@@ -60,7 +67,8 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
   const r = new ByteReader(bytes)
   const magic = r.raw(4)
   if (!magic.every((b, i) => b === MAGIC[i])) throw malformed('not a custody snapshot')
-  if (r.u8() !== VERSION) throw malformed('unknown custody snapshot version')
+  const version = r.u8()
+  if (version !== VERSION && version !== LEGACY_VERSION) throw malformed('unknown custody snapshot version')
   const processed = r.u64()
   const head = r.bytes32()
   const epoch = r.u64()
@@ -140,8 +148,15 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
     const record = { analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros, index, status: charged ? 'charged' : 'refused', ...(charged ? {} : { reason }) }
     jobCharges = jobCharges.set(key, Object.freeze(record) as JobChargeRecord)
   }
+  let keepers = PersistentMap.empty<KeeperRecord>()
+  last = ''
+  for (let i = version === LEGACY_VERSION ? 0 : r.u32(); i > 0; i--) {
+    const address = r.address()
+    last = ascending(last, address)
+    keepers = keepers.set(address, Object.freeze({ hpkePublicKey: r.bytes32(), admittedAt: r.u64() }))
+  }
   r.end()
-  return Object.freeze({ datasets, usedNonces, jobCharges, processed, head, epoch })
+  return Object.freeze({ datasets, usedNonces, jobCharges, keepers, processed, head, epoch })
 }
 
 function ascending(prev: string, next: string): string {

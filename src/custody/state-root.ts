@@ -12,21 +12,24 @@
  *   jobLeaf     = keccak256(string "w3a.custody.job.v1" ‖ bytes32 jobId ‖ address analyst ‖ bytes32 datasetId
  *                 ‖ bytes32 analysisHash ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index
  *                 ‖ u8 charged ‖ string reason ("" when charged))
- *   datasets, nonces, jobs = PersistentMap digests of those leaves (persistent-map.ts)
- *   stateRoot   = keccak256(string "w3a.custody.state.v2" ‖ bytes32 datasets ‖ bytes32 nonces ‖ bytes32 jobs
- *                 ‖ u64 processed ‖ bytes32 head ‖ u64 epoch)
+ *   keeperLeaf  = keccak256(string "w3a.custody.keeper.v1" ‖ address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt)
+ *   datasets, nonces, jobs, keepers = PersistentMap digests of those leaves (persistent-map.ts)
+ *   stateRoot   = keccak256(string "w3a.custody.state.v3" ‖ bytes32 datasets ‖ bytes32 nonces ‖ bytes32 jobs
+ *                 ‖ bytes32 keepers ‖ u64 processed ‖ bytes32 head ‖ u64 epoch)
  */
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, type Address, type Hex } from 'viem'
 import { ByteWriter } from './canonical.js'
 import { createDigestCache } from './persistent-map.js'
 import type { JobChargeRecord } from './job-charge.js'
+import type { KeeperRecord } from './keeper-set.js'
 import { policyHash } from './policy.js'
 import { ZERO_HASH, type CustodyState, type DatasetRecord, type NonceSet } from './state.js'
 
 const datasetCache = createDigestCache()
 const nonceCache = createDigestCache()
 const jobCache = createDigestCache()
+const keeperCache = createDigestCache()
 
 export function datasetLeaf(id: string, r: DatasetRecord): Uint8Array {
   const w = new ByteWriter()
@@ -72,17 +75,22 @@ export function jobLeaf(key: string, j: JobChargeRecord): Uint8Array {
   return keccak_256(w.finish())
 }
 
-export type StateRootParts = { datasets: Hex; nonces: Hex; jobs: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }
+export function keeperLeaf(address: string, k: KeeperRecord): Uint8Array {
+  return keccak_256(new ByteWriter().string('w3a.custody.keeper.v1').address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt).finish())
+}
 
-/** The root and what it is made of (`datasets`, `nonces` and `jobs` are the content; the rest is position). */
+export type StateRootParts = { datasets: Hex; nonces: Hex; jobs: Hex; keepers: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }
+
+/** The root and what it is made of (`datasets`, `nonces`, `jobs` and `keepers` are the content; the rest is position). */
 export function stateRootParts(state: CustodyState): StateRootParts {
   const datasets = state.datasets.digest(datasetLeaf, datasetCache)
   const nonces = state.usedNonces.digest(nonceLeaf, nonceCache)
   const jobs = state.jobCharges.digest(jobLeaf, jobCache)
+  const keepers = state.keepers.digest(keeperLeaf, keeperCache)
   const root = keccak_256(
-    new ByteWriter().string('w3a.custody.state.v2').raw(datasets).raw(nonces).raw(jobs).u64(state.processed).bytes32(state.head).u64(state.epoch).finish(),
+    new ByteWriter().string('w3a.custody.state.v3').raw(datasets).raw(nonces).raw(jobs).raw(keepers).u64(state.processed).bytes32(state.head).u64(state.epoch).finish(),
   )
-  return { datasets: bytesToHex(datasets), nonces: bytesToHex(nonces), jobs: bytesToHex(jobs), processed: state.processed, head: state.head, epoch: state.epoch, root: bytesToHex(root) }
+  return { datasets: bytesToHex(datasets), nonces: bytesToHex(nonces), jobs: bytesToHex(jobs), keepers: bytesToHex(keepers), processed: state.processed, head: state.head, epoch: state.epoch, root: bytesToHex(root) }
 }
 
 export function stateRoot(state: CustodyState): Hex {

@@ -11,6 +11,7 @@
 import type { Address, Hex } from 'viem'
 import { PersistentMap } from './persistent-map.js'
 import type { JobChargeRecord } from './job-charge.js'
+import type { KeeperRecord } from './keeper-set.js'
 import type { CustodyPolicy } from './policy.js'
 
 /** `expiresAt` unix seconds (0 = never); `usesLeft` null = unlimited. */
@@ -44,6 +45,8 @@ export type CustodyState = Readonly<{
   usedNonces: PersistentMap<NonceSet>
   /** Per job (key: jobChargeKey), the charge the Jobs contract posted and its outcome. */
   jobCharges: PersistentMap<JobChargeRecord>
+  /** The keeper set (keeper-set.ts), key: worker address: whose confirmations count for a quorum. */
+  keepers: PersistentMap<KeeperRecord>
   /** Number of inbox entries applied (applied or refused) = the next index to apply. */
   processed: bigint
   /** Inbox hash-chain head after the last applied entry (inbox-head.ts). */
@@ -55,7 +58,7 @@ export type CustodyState = Readonly<{
 export const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
 
 export function createEmptyState(): CustodyState {
-  return Object.freeze({ datasets: PersistentMap.empty<DatasetRecord>(), usedNonces: PersistentMap.empty<NonceSet>(), jobCharges: PersistentMap.empty<JobChargeRecord>(), processed: 0n, head: ZERO_HASH, epoch: 0n })
+  return Object.freeze({ datasets: PersistentMap.empty<DatasetRecord>(), usedNonces: PersistentMap.empty<NonceSet>(), jobCharges: PersistentMap.empty<JobChargeRecord>(), keepers: PersistentMap.empty<KeeperRecord>(), processed: 0n, head: ZERO_HASH, epoch: 0n })
 }
 
 export function getDataset(state: CustodyState, datasetId: Hex): DatasetRecord | undefined {

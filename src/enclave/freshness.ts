@@ -77,8 +77,9 @@ export class KeeperFreshness {
   }
 
   /**
-   * The keepers this enclave counts, itself included. Today: those whose quotes it verified in a
-   * hand-over; a keeper set agreed in custody state (branch `quorum`) is meant to replace it here.
+   * The keepers this enclave counts, itself included: those whose quotes it verified in a
+   * hand-over, and every member of the custody keeper set (admitted by a majority: keeper-set.ts).
+   * It only grows.
    */
   knownKeepers(): Address[] {
     return [...this.keepers].sort() as Address[]

@@ -41,7 +41,7 @@ import {
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
-import { analysisKeyPair, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
@@ -121,10 +121,16 @@ export async function verifyRefusal(p: { refused: unknown; domain: JobDomain; po
  * holds (a copy). `releasedTo` is this keeper's own record of the workers it released the job to
  * before (job-releases.ts): the job view and worker facts are the host's word, that record is not.
  *
+ * `confirmations` are other keepers' signed confirmations of the charge (charge-confirmation.ts),
+ * fetched by the host over `challenge` (this enclave's own, one use; none: only `self` counts):
+ * with `self`, they must make a strict majority of this state's keeper set, all over the digest
+ * this enclave computes from its own state, or the release waits
+ * (`quorum-not-reached`, a retry: the other keepers may not have read the job's block yet).
+ *
  * Refusal reasons: job-not-open, not-assigned-worker, released-to-other-workers,
  * worker-not-eligible, measurement-not-allowed, worker-not-attested, then the charge's
  * (checkJobRelease: not-charged, job-mismatch, dataset-deleted, a refused charge's reason), then
- * analysis-epoch-expired, bad-analysis.
+ * quorum-not-reached, analysis-epoch-expired, bad-analysis.
  */
 export async function releaseJob(p: {
   state: CustodyState
@@ -136,6 +142,10 @@ export async function releaseJob(p: {
   sealedAnalysis: Uint8Array
   analysisSeed: (epoch: bigint) => Uint8Array | undefined
   releasedTo: readonly Address[]
+  /** This keeper's worker address (it counts as one confirmation if it is in the keeper set). */
+  self: Address
+  confirmations: unknown
+  challenge: Hex | undefined
 }): Promise<ReleaseOutcome> {
   const { job } = p
   const refuse = (reason: string, retry = false): ReleaseOutcome => ({ ok: false, reason, retry })
@@ -167,6 +177,17 @@ export async function releaseJob(p: {
   })
   // Not charged yet: this keeper has not read the block the job was mined in.
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
+  let confirmed: boolean
+  try {
+    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.self, p.challenge === undefined ? [] : p.confirmations, p.challenge ?? ZERO_HASH)
+  } catch (e) {
+    decision.dek.fill(0)
+    throw e
+  }
+  if (!confirmed) {
+    decision.dek.fill(0)
+    return refuse('quorum-not-reached', true)
+  }
 
   let analysis: Awaited<ReturnType<typeof openAnalysis>>
   let noiseSeed: Uint8Array
@@ -212,6 +233,12 @@ export async function releaseJob(p: {
     decision.dek.fill(0)
     noiseSeed.fill(0)
   }
+}
+
+/** Did a strict majority of the keeper set (this keeper included) apply the same charge? */
+async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, self: Address, confirmations: unknown, challenge: Hex): Promise<boolean> {
+  const of = chargeDigestOf(state, domain, jobId, challenge)
+  return of.ok && (await chargeQuorum(state, { digest: of.digest, self, confirmations })).ok
 }
 
 /** What the worker posts on chain for a job (the call is built by the enclave from this). */

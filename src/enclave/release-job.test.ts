@@ -10,12 +10,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../analysis/index.js'
 import { inputCidsHashFor } from '../chain/index.js'
 import { CHAIN_ID, JOBS, Replica, TestInbox, registerCommand, signCommand, testBytes } from '../custody/fixture.test.js'
-import { JOB_CHARGE_TAG, analysisKeyPair, openJobRelease, parsePolicy, policyHash, type CustodyState } from '../custody/index.js'
+import { JOB_CHARGE_TAG, analysisKeyPair, confirmCharge, openJobRelease, parsePolicy, policyHash, withGenesisKeeper, type CustodyState } from '../custody/index.js'
 import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSimEnclave, type EnclaveIdentity, type TeePolicy } from '../tee/index.js'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
@@ -100,12 +100,34 @@ function jobOf(jobId: bigint, w: Worker, over: Partial<JobView> = {}): JobView {
   return { id: jobId, status: 'open', worker: w.onChain.address, inputCidsHash: inputCidsHashFor(MANIFEST_CID), ...k.committed, ...over }
 }
 
-type Call = { state?: CustodyState; job?: JobView; worker?: Worker; onChain?: Partial<WorkerOnChain>; quote?: Uint8Array; sealedAnalysis?: Uint8Array; releasedTo?: Address[]; policy?: TeePolicy }
+type Call = {
+  state?: CustodyState
+  job?: JobView
+  worker?: Worker
+  onChain?: Partial<WorkerOnChain>
+  quote?: Uint8Array
+  sealedAnalysis?: Uint8Array
+  releasedTo?: Address[]
+  policy?: TeePolicy
+  /** Other keeper-set members besides this keeper (default none: a set of one, as on the devnet). */
+  peers?: LocalAccount[]
+  confirmations?: unknown
+}
+
+/** The releasing keeper's challenge for the release (the enclave makes a fresh one per release). */
+const CHALLENGE: Hex = `0x${'c4'.repeat(32)}`
+/** The releasing keeper's worker key: the genesis member of its keeper set. */
+const self = privateKeyToAccount(bytesToHex(testBytes('release/keeper')))
 
 function release(c: Call = {}): Promise<ReleaseOutcome> {
   const w = c.worker ?? worker
+  let state = withGenesisKeeper(c.state ?? k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
+  for (const p of c.peers ?? []) state = withGenesisKeeper(state, { address: p.address, hpkePublicKey: `0x${'22'.repeat(32)}` })
   return releaseJob({
-    state: c.state ?? k.replica.state,
+    state,
+    self: self.address,
+    confirmations: c.confirmations ?? [],
+    challenge: CHALLENGE,
     domain: DOMAIN,
     policy: c.policy ?? POLICY,
     job: c.job ?? jobOf(1n, w),
@@ -215,6 +237,28 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     // A host claiming yet another assignment is refused, whatever job view it shows.
     await refused({ worker: w3, job: jobOf(1n, w3), releasedTo: [first, w2.onChain.address] }, 'released-to-other-workers')
     assert.equal((await release({ worker: w2, job: jobOf(1n, w2), releasedTo: [first, w2.onChain.address] })).ok, true)
+  })
+
+  it('quorum: with three keepers, a release needs one other memberâ€™s confirmation of the same charge', async () => {
+    const [a, b, stranger] = ['release/peer-a', 'release/peer-b', 'release/stranger-keeper'].map((l) => privateKeyToAccount(bytesToHex(testBytes(l))))
+    const peers = [a!, b!]
+    const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
+    const confirmation = async (signer: LocalAccount, jobId = 1n, challenge = CHALLENGE) => {
+      const out = await confirmCharge(state, DOMAIN, jobId, challenge, signer)
+      assert.equal(out.ok, true)
+      return out
+    }
+    // Alone, this keeper is one of three: not a majority; to be retried (no signed refusal).
+    await refused({ peers }, 'quorum-not-reached', true)
+    // A non-member's confirmation, or a member's for another job, counts for nothing.
+    await refused({ peers, confirmations: [await confirmation(stranger!)] }, 'quorum-not-reached', true)
+    await refused({ peers, confirmations: [{ ...(await confirmation(a!, 2n)), keeper: a!.address }] }, 'quorum-not-reached', true)
+    // A member's confirmation of this charge, but over another (older) challenge: a replay.
+    await refused({ peers, confirmations: [await confirmation(a!, 1n, `0x${'0d'.repeat(32)}`)] }, 'quorum-not-reached', true)
+    // One member's confirmation of this charge: two of three.
+    assert.equal((await release({ peers, confirmations: [await confirmation(a!)] })).ok, true)
+    // Malformed confirmations from the host are refused at the door.
+    await assert.rejects(release({ peers, confirmations: 'yes' }), /charge confirmations/)
   })
 
   it('dataset deleted after the charge: a Delete applied later stops the release', async () => {

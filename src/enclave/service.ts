@@ -38,6 +38,11 @@ import {
   encodeSnapshot,
   decodeSnapshot,
   answerCustodyQuery,
+  confirmCharge,
+  newChargeChallenge,
+  isKeeper,
+  keeperQuorum,
+  withGenesisKeeper,
   approveRegistration,
   createHandoverRequest,
   verifyHandoverRequest,
@@ -78,6 +83,16 @@ export type EnclaveConfig = NetworkConfig & {
   gatewayUrl: string
 }
 
+const MAX_CHARGE_CHALLENGES = 1024
+
+function uint256(v: unknown): bigint {
+  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 256n) throw new W3aError('INVALID_ARGUMENT', 'jobId must be a uint256 bigint')
+  return v
+}
+
+/** Seconds a requested approval time may differ from this enclave's clock. */
+const APPROVAL_CLOCK_SKEW = 120
+
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
 const LABEL = { identity: 'w3a/enclave/identity/v1', witnessed: 'w3a/enclave/witness-book/v1' } as const
 /** The enclave's mutable state: versioned together under one sealed head (sealed-head.ts), witnessed by peers (freshness.ts). */
@@ -105,6 +120,8 @@ export class EnclaveService {
   private sealingKey: Uint8Array | undefined
   private info: EnclaveInfo | undefined
   private usedQueryNonces = new Map<string, bigint>()
+  /** Per job id, the challenge of the release being prepared (chargeChallenge); memory only, one use. */
+  private chargeChallenges = new Map<string, Hex>()
   /**
    * The state as it stood when the keyring entered its current epoch: every keeper that
    * replayed the same inbox has the same boundary, so this is the root published per epoch.
@@ -170,6 +187,8 @@ export class EnclaveService {
     }
     this.keyring = read('keyring', (b) => EpochKeyring.import(b))
     this.state = read('state', decodeSnapshot) ?? createEmptyState()
+    // A state sealed before the keeper set existed: this keeper is its set of one, as before.
+    if (this.keyring && this.state.keepers.size === 0) this.state = withGenesisKeeper(this.state, this.publicKeys())
     this.outcomes = read('outcomes', JobOutcomes.import) ?? new JobOutcomes()
     this.releases = read('releases', JobReleases.import) ?? new JobReleases()
     this.fresh = new KeeperFreshness(this.identity.signer.address, this.freshnessDomain(), resumed ? 'unverified' : 'fresh')
@@ -217,7 +236,10 @@ export class EnclaveService {
   }
 
   private persist(extra: Partial<Record<StateFile, Uint8Array>> = {}, atLeast?: bigint): void {
-    this.save({ ...(this.keyring ? { keyring: this.keyring.export() } : {}), state: encodeSnapshot(this.state), ...extra }, atLeast)
+    // Witnesses count from the agreed keeper set too (admissions need a majority of its members), so keepers that joined from different peers know each other.
+    let learned = false
+    for (const k of this.state.keepers.keys()) learned = this.freshness().addKeeper(k as Address) || learned
+    this.save({ ...(this.keyring ? { keyring: this.keyring.export() } : {}), state: encodeSnapshot(this.state), ...(learned ? { keepers: this.freshness().export() } : {}), ...extra }, atLeast)
   }
 
   /** First keeper of a network: makes the cluster secret here, inside the enclave. */
@@ -225,9 +247,40 @@ export class EnclaveService {
     if (this.keyring) return this.epochPublicKey()
     this.freshness().requireFresh('bootstrapping a cluster')
     this.keyring = new EpochKeyring(params.epoch, createInitialSecret())
+    this.state = withGenesisKeeper(this.state, this.publicKeys())
     this.markBoundary()
     this.persist()
     return this.epochPublicKey()
+  }
+
+  private publicKeys(): { address: Address; hpkePublicKey: Hex } {
+    return { address: this.me().signer.address, hpkePublicKey: bytesToHex(this.me().hpke.publicKey) }
+  }
+
+  /** The custody keeper set (public): whose confirmations count, and how many make a quorum. */
+  keeperSet(): { keepers: Address[]; quorum: number; member: boolean } {
+    return { keepers: [...this.state.keepers.keys()] as Address[], quorum: keeperQuorum(this.state), member: isKeeper(this.state, this.me().signer.address) }
+  }
+
+  /** Keeper: signs that its OWN state has this job charged and the dataset live (charge-confirmation.ts), or says why not. */
+  async confirmCharge(params: { jobId: unknown; challenge: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
+    // A restored older copy (a deleted dataset still live in it) must not vouch for a charge.
+    this.freshness().requireFresh('confirming a charge')
+    this.ring()
+    const id = uint256(params?.jobId)
+    if (typeof params?.challenge !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(params.challenge)) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: challenge must be bytes32 hex')
+    return confirmCharge(this.state, this.jobDomain(), id, params.challenge as Hex, this.me().signer)
+  }
+
+  /** Keeper about to release: a fresh challenge the other keepers' confirmations must sign; kept for one release of this job. */
+  chargeChallenge(params: { jobId: unknown }): Hex {
+    const id = uint256(params?.jobId).toString()
+    const challenge = newChargeChallenge()
+    this.chargeChallenges.delete(id)
+    this.chargeChallenges.set(id, challenge)
+    // Bounded: a host asking for many is only evicting its own older challenges.
+    if (this.chargeChallenges.size > MAX_CHARGE_CHALLENGES) this.chargeChallenges.delete(this.chargeChallenges.keys().next().value!)
+    return challenge
   }
 
   hasClusterSecret(): boolean {
@@ -265,6 +318,7 @@ export class EnclaveService {
         currentEpoch: ring.epoch,
         signer: this.me().signer,
         jobs: this.config.jobs,
+        keeperSet: { registry: this.config.registry, policy: this.policy },
       })
       this.state = out.state
       receipts.push(receiptToJson(out.receipt))
@@ -303,7 +357,7 @@ export class EnclaveService {
   }
 
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
-  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
+  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex; confirmations?: unknown }): Promise<ReleaseOutcome> {
     // A key leaves only from a state a majority of keepers witnessed: a host cannot release from a copy it will later restore.
     this.freshness().requireCommitted('key release')
     this.ring()
@@ -318,6 +372,9 @@ export class EnclaveService {
       sealedAnalysis: hexToBytes(params.sealedAnalysis),
       analysisSeed: (epoch) => this.analysisSeed(epoch),
       releasedTo: this.releases.workersOf(params.job.id),
+      self: this.me().signer.address,
+      confirmations: params.confirmations,
+      challenge: this.takeChallenge(params.job.id),
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) this.save({ releases: this.releases.export() })
@@ -334,6 +391,13 @@ export class EnclaveService {
       reason: out.reason,
     })
     return { ...out, refusal }
+  }
+
+  private takeChallenge(jobId: bigint): Hex | undefined {
+    const key = String(jobId)
+    const challenge = this.chargeChallenges.get(key)
+    this.chargeChallenges.delete(key)
+    return challenge
   }
 
   /**
@@ -409,23 +473,29 @@ export class EnclaveService {
   }
 
   /**
-   * Keeper: approves a tdx/sgx registration after checking the quote itself under the network's
-   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts).
-   * The requester supplies the DCAP collateral (Intel-signed, checked by the verifier).
+   * Keeper: approves a registration after checking the quote itself under the network's
+   * TCB policy, and that it binds the worker and HPKE key being registered (registration-approval.ts):
+   * tdx/sgx registrations on chain, and keeper admissions to the custody keeper set (keeper-set.ts;
+   * sim quotes only where the measured policy allows sim). The requester supplies the DCAP
+   * collateral (Intel-signed, checked by the verifier) and may name `attestedAt`, the verification
+   * time every approver of one admission must sign, within APPROVAL_CLOCK_SKEW of this clock.
    */
   async approveRegistration(params: {
     registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
     collateral?: unknown
+    attestedAt?: number
   }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
     this.freshness().requireFresh('approving a registration')
     const r = params.registration
     const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
     if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
-    if (r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('only tdx/sgx registrations need approvals')
+    if (r.teeType !== 'sim' && r.teeType !== 'tdx' && r.teeType !== 'sgx') throw bad('teeType must be sim, tdx or sgx')
     for (const [k, v] of [['measurement', r.measurement], ['hpkePublicKey', r.hpkePublicKey]] as const) if (typeof v !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(v)) throw bad(`${k} is not bytes32 hex`)
     if (!Number.isInteger(r.roles) || r.roles <= 0 || r.roles > 7) throw bad('roles must be a role bitmask (1..7)')
     if (typeof r.quote !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(r.quote)) throw bad('quote is not hex')
-    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }) }
+    const at = params.attestedAt
+    if (at !== undefined && (!Number.isSafeInteger(at) || Math.abs(at - Math.floor(Date.now() / 1000)) > APPROVAL_CLOCK_SKEW)) throw bad(`attestedAt must be within ${APPROVAL_CLOCK_SKEW} s of now`)
+    const policy: TeePolicy = { ...this.policy, ...(params.collateral === undefined ? {} : { collateral: params.collateral }), ...(at === undefined ? {} : { now: at }) }
     return approveRegistration({ signer: this.me().signer, policy, chainId: this.config.chainId, registry: this.config.registry, registration: { ...r, quote: hexToBytes(r.quote) } })
   }
 

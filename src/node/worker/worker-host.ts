@@ -26,6 +26,7 @@ import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
 import { createKeeperWitnesses } from './keeper-witnesses.js'
+import { joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
@@ -242,6 +243,17 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
         }
       }
       await syncNow()
+      // Not yet in the custody keeper set (a newcomer after its hand-over): ask the members to admit it.
+      const writer = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId, account: params.operator })
+      const quorumPeers = { caller, publicClient, registry: params.contracts.workerRegistry, self: info.address, info, roles: ROLE.compute | ROLE.keeper, inbox: params.contracts.custodyInbox, writer }
+      try {
+        if (await joinKeeperSet(quorumPeers)) {
+          await syncNow()
+          log(`keeper admission posted; keeper set: ${(await caller.call<KeeperSetView>('keeperSet')).keepers.length} member(s)`)
+        }
+      } catch (e) {
+        log(`could not join the custody keeper set (releases this keeper serves need the members' confirmations): ${(e as Error).message}`)
+      }
     }
 
     if (params.keeper) {

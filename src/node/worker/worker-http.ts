@@ -9,10 +9,16 @@ import type { FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
+import { collectChargeConfirmations } from './keeper-quorum.js'
 
 const MAX_BODY = 64 * 1024
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
+
+function jobIdOf(v: unknown): bigint {
+  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v)) throw new W3aError('INVALID_ARGUMENT', 'request names no job id')
+  return BigInt(v)
+}
 
 async function readJson(req: Request, max = MAX_BODY): Promise<unknown> {
   const text = await req.text()
@@ -53,13 +59,14 @@ export function createWorkerHttp(params: {
     try {
       const { pathname } = new URL(req.url)
       if (req.method === 'GET' && pathname === '/v1/info') {
-        const [processed, parts, boundary, hasSecret] = await Promise.all([
+        const [processed, parts, boundary, hasSecret, keeperSet] = await Promise.all([
           caller.call<bigint>('nextIndex'),
           caller.call<{ root: string; datasets: string; nonces: string }>('stateRootParts'),
           caller.call<EpochBoundary | undefined>('epochBoundary'),
           caller.call<boolean>('hasClusterSecret'),
+          caller.call<unknown>('keeperSet'),
         ])
-        return json({ ...info, keeper: { hasClusterSecret: hasSecret, processed, stateRoot: parts.root, contentRoots: { datasets: parts.datasets, nonces: parts.nonces }, boundary: boundary ?? null } })
+        return json({ ...info, keeper: { hasClusterSecret: hasSecret, processed, stateRoot: parts.root, contentRoots: { datasets: parts.datasets, nonces: parts.nonces }, boundary: boundary ?? null, keeperSet } })
       }
       const receipt = /^\/v1\/custody\/receipts\/(\d+)$/.exec(pathname)
       if (req.method === 'GET' && receipt) {
@@ -93,23 +100,30 @@ export function createWorkerHttp(params: {
         return json(await caller.call('attestFreshness', { keeper: body?.keeper, nonce: body?.nonce }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
-        // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral? }: the enclave checks it all.
-        const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown }
-        return json(await caller.call('approveRegistration', { registration: body?.registration, collateral: body?.collateral }))
+        // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral?, attestedAt? }: the enclave checks it all.
+        const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown; attestedAt?: unknown }
+        return json(await caller.call('approveRegistration', { registration: body?.registration, collateral: body?.collateral, attestedAt: body?.attestedAt }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/confirm-charge' && params.hooks.syncNow) {
+        // The enclave signs only what its own state holds; reading the chain first lets it have the job's block.
+        const body = (await readJson(req)) as { jobId?: unknown; challenge?: unknown }
+        await params.hooks.syncNow()
+        return json(await caller.call('confirmCharge', { jobId: jobIdOf(body?.jobId), challenge: body?.challenge }))
       }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/release' && params.hooks.syncNow) {
         const body = (await readJson(req, MAX_RELEASE_BODY)) as { jobId?: unknown; quote?: unknown; sealedAnalysis?: unknown }
-        if (typeof body?.jobId !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(body.jobId)) throw new W3aError('INVALID_ARGUMENT', 'release request names no job id')
-        const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: BigInt(body.jobId) })
+        const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
         await params.hooks.commitState?.()
         const view = jobViewOf(job)
         const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
-        return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
+        // The other keepers' word that they applied the same charge (the enclave counts a majority itself).
+        const confirmations = await collectChargeConfirmations({ caller, publicClient, registry: contracts.workerRegistry, self: info.address, jobId: job.id })
+        return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis'), confirmations }))
       }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
       if (req.method === 'GET' && status && params.hooks.jobLoop) {

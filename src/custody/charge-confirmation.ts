@@ -1,0 +1,97 @@
+/**
+ * Charge confirmations: a job's charge, as one keeper applied it, confirmed by other keepers from
+ * their OWN custody state. A keeper's inbox is its host's chain read (no light client for the
+ * devnet chain), so a hostile host can feed its enclave a forked inbox with a job nobody paid for
+ * or without a dataset's Delete. A release therefore needs a strict majority of the keeper set
+ * (keeper-set.ts; the releasing keeper counts as one) to have applied the same charge, each
+ * from its own host's reads:
+ *
+ *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v1", uint256 chainId, address jobs,
+ *                 uint256 jobId, bytes32 jobLeaf, bytes32 dekHash, bool deleted, bytes32 challenge))
+ *   signature = EIP-191 personal_sign by the keeper's worker key over the 32 digest bytes
+ *
+ * `jobLeaf` is the charge's state-root leaf (state-root.ts: analyst, dataset, hashes, ε, inbox
+ * index, status), `dekHash`/`deleted` the dataset's as that keeper holds it. A keeper signs only
+ * for a job charged in its state whose dataset is live, so `deleted` is always false in a signed
+ * confirmation; it is in the digest so the statement says so. `challenge` is a fresh random value
+ * the releasing enclave made for this release and keeps for one use: a confirmation collected
+ * earlier (before a Delete the releasing host then withholds from its enclave) does not count.
+ */
+import { bytesToHex, encodeAbiParameters, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { W3aError } from '../core/errors.js'
+import { jobChargeKey } from './job-charge.js'
+import { countMembers, isKeeper, keeperQuorum } from './keeper-set.js'
+import { getDataset, ZERO_HASH, type CustodyState } from './state.js'
+import { jobLeaf } from './state-root.js'
+
+export type ChargeDomain = { chainId: number; jobs: Address }
+export type ChargeConfirmation = { keeper: Address; signature: Hex }
+/** Why a keeper does not confirm: it has no such charge, refused it, or the dataset is gone. */
+export type ConfirmRefusal = 'not-charged' | 'charge-refused' | 'dataset-deleted'
+
+/** A fresh challenge for one release (32 random bytes). */
+export function newChargeChallenge(): Hex {
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(32)))
+}
+
+const MAX_CONFIRMATIONS = 64
+
+export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; jobLeaf: Hex; dekHash: Hex; deleted: boolean; challenge: Hex }): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'bytes32' }],
+      ['w3a.charge-confirmation.v1', BigInt(p.chainId), p.jobs, p.jobId, p.jobLeaf, p.dekHash, p.deleted, p.challenge],
+    ),
+  )
+}
+
+/** The digest this state would confirm for the job, or why it would not. */
+export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex): { ok: true; digest: Hex } | { ok: false; reason: ConfirmRefusal } {
+  const key = jobChargeKey(jobId)
+  const charge = state.jobCharges.get(key)
+  if (!charge) return { ok: false, reason: 'not-charged' }
+  if (charge.status !== 'charged') return { ok: false, reason: 'charge-refused' }
+  const d = getDataset(state, charge.datasetId)
+  if (!d || d.deleted || !d.dekHash) return { ok: false, reason: 'dataset-deleted' }
+  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, challenge }) }
+}
+
+/** Confirming keeper: signs only what its own state holds. */
+export async function confirmCharge(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex, signer: LocalAccount): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: ConfirmRefusal }> {
+  const of = chargeDigestOf(state, domain, jobId, challenge)
+  if (!of.ok) return of
+  return { ok: true, keeper: signer.address, signature: await signer.signMessage({ message: { raw: of.digest } }) }
+}
+
+/**
+ * Releasing keeper: do `self` (if a member) and the confirmations that recover to distinct other
+ * members, all over `digest` (computed from this keeper's own state), make a strict majority of
+ * its keeper set? Anything that is not a member's signature over this digest counts for nothing.
+ * `confirmations` comes from the host: its shape is checked here (INVALID_ARGUMENT).
+ */
+export async function chargeQuorum(state: CustodyState, p: { digest: Hex; self: Address; confirmations: unknown }): Promise<{ ok: boolean; have: number; need: number }> {
+  const list = parseConfirmations(p.confirmations)
+  const signers: string[] = isKeeper(state, p.self) ? [p.self] : []
+  for (const c of list) {
+    try {
+      const recovered = await recoverMessageAddress({ message: { raw: p.digest }, signature: c.signature })
+      if (recovered.toLowerCase() === c.keeper.toLowerCase()) signers.push(recovered)
+    } catch {
+      // a signature that does not recover vouches for nobody
+    }
+  }
+  const have = countMembers(state, signers)
+  const need = keeperQuorum(state)
+  return { ok: have >= need, have, need }
+}
+
+function parseConfirmations(v: unknown): ChargeConfirmation[] {
+  const bad = (why: string) => new W3aError('INVALID_ARGUMENT', `charge confirmations: ${why}`)
+  if (v === undefined) return []
+  if (!Array.isArray(v) || v.length > MAX_CONFIRMATIONS) throw bad(`expected a list of at most ${MAX_CONFIRMATIONS}`)
+  return v.map((c: unknown) => {
+    const o = c as Partial<ChargeConfirmation> | null
+    if (typeof o?.keeper !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(o.keeper) || typeof o.signature !== 'string' || !/^0x[0-9a-fA-F]{130}$/.test(o.signature)) throw bad('each is { keeper, signature }')
+    return { keeper: o.keeper as Address, signature: o.signature as Hex }
+  })
+}

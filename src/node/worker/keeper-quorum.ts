@@ -1,0 +1,113 @@
+/**
+ * The host's errands for the keeper quorum (untrusted side; the enclaves decide everything):
+ *
+ * - `collectChargeConfirmations`: before a release, asks the other members of its enclave's
+ *   custody keeper set for their signed confirmation of the job's charge
+ *   (`POST /v1/keeper/confirm-charge`). Its enclave counts only signatures of members over the
+ *   digest it computes itself, so whatever this courier brings can only fall short.
+ * - `joinKeeperSet`: after a hand-over, a keeper not yet in the set collects approvals from a
+ *   majority of the members (`POST /v1/keeper/approve-registration`) and posts the keeper
+ *   admission entry to the inbox (custody/keeper-set.ts).
+ *
+ * Members are found by address in the registry (their endpoint); with a set of one (the devnet's
+ * genesis keeper) neither asks anybody.
+ */
+import { bytesToHex, keccak256, type Address, type Hex } from 'viem'
+import { W3aError } from '../../core/errors.js'
+import { toJsonText } from '../../core/json-text.js'
+import { getWorker, postCustodyCommand, type ChainPublicClient, type WriteClients } from '../../chain/index.js'
+import { encodeKeeperAdmission, type ChargeConfirmation } from '../../custody/index.js'
+import type { EnclaveInfo } from '../../enclave/service.js'
+import type { EnclaveCaller } from './enclave-caller.js'
+
+const PEER_TIMEOUT_MS = 10_000
+
+export type KeeperSetView = { keepers: Address[]; quorum: number; member: boolean }
+
+type Peers = { caller: EnclaveCaller; publicClient: ChainPublicClient; registry: Address; self: Address; log?: (line: string) => void }
+
+/** The other members of the enclave's keeper set, with their registered endpoints (unregistered ones are skipped). */
+async function otherMembers(p: Peers): Promise<{ set: KeeperSetView; peers: { address: Address; endpoint: string }[] }> {
+  const set = await p.caller.call<KeeperSetView>('keeperSet')
+  const others = set.keepers.filter((k) => k.toLowerCase() !== p.self.toLowerCase())
+  const peers = await Promise.all(
+    others.map((address) =>
+      getWorker(p.publicClient, { registry: p.registry, worker: address }).then(
+        (w) => ({ address, endpoint: w.endpoint.replace(/\/+$/, '') }),
+        () => undefined,
+      ),
+    ),
+  )
+  return { set, peers: peers.filter((x) => x !== undefined) }
+}
+
+async function postPeer<T>(endpoint: string, path: string, body: unknown): Promise<T> {
+  const res = await fetch(`${endpoint}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: toJsonText(body), signal: AbortSignal.timeout(PEER_TIMEOUT_MS) })
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
+  return (await res.json()) as T
+}
+
+/**
+ * Every other member's confirmation it gives, over a fresh challenge of the enclave's (kept there
+ * for the next release of this job); refusals and unreachable members are left out (logged).
+ */
+export async function collectChargeConfirmations(p: Peers & { jobId: bigint }): Promise<ChargeConfirmation[]> {
+  const { peers } = await otherMembers(p)
+  if (peers.length === 0) return []
+  const challenge = await p.caller.call<Hex>('chargeChallenge', { jobId: p.jobId })
+  const answers = await Promise.all(
+    peers.map(async (k) => {
+      try {
+        const a = await postPeer<{ ok: boolean; reason?: string; keeper?: Address; signature?: Hex }>(k.endpoint, '/v1/keeper/confirm-charge', { jobId: p.jobId.toString(), challenge })
+        if (a.ok && a.keeper && a.signature) return { keeper: a.keeper, signature: a.signature }
+        p.log?.(`job ${p.jobId}: keeper ${k.address} does not confirm the charge (${a.reason ?? 'no reason'})`)
+      } catch (e) {
+        p.log?.(`job ${p.jobId}: keeper ${k.address} unreachable for a confirmation: ${(e as Error).message}`)
+      }
+      return undefined
+    }),
+  )
+  return answers.filter((a) => a !== undefined)
+}
+
+/**
+ * A keeper outside its enclave's keeper set asks the members for approvals of its own quote and
+ * posts the admission once a strict majority approved. Returns whether the entry was posted
+ * (false: already a member). Throws KEEPER_UNAVAILABLE when too few members approve.
+ */
+export async function joinKeeperSet(p: Peers & { info: EnclaveInfo; roles: number; inbox: Address; writer: WriteClients }): Promise<boolean> {
+  const { set, peers } = await otherMembers(p)
+  if (set.member) return false
+  const registration = { worker: p.info.address, teeType: p.info.teeType, measurement: p.info.measurement, hpkePublicKey: p.info.hpkePublicKey, roles: p.roles, quote: p.info.quote }
+  // One verification time for every approver: the digest they sign names it.
+  const attestedAt = Math.floor(Date.now() / 1000)
+  const problems: string[] = []
+  const approvals: Hex[] = []
+  for (const k of peers) {
+    if (approvals.length >= set.quorum) break
+    try {
+      const a = await postPeer<{ signature: Hex; attestedAt: number }>(k.endpoint, '/v1/keeper/approve-registration', { registration, attestedAt })
+      if (a.attestedAt !== attestedAt) throw new Error(`approved for time ${a.attestedAt}, not ${attestedAt}`)
+      approvals.push(a.signature)
+    } catch (e) {
+      problems.push(`${k.address}: ${(e as Error).message}`)
+    }
+  }
+  if (approvals.length < set.quorum) {
+    throw new W3aError('KEEPER_UNAVAILABLE', `only ${approvals.length} of the ${set.quorum} keeper approvals needed to join the keeper set`, { details: problems })
+  }
+  const admission = encodeKeeperAdmission({
+    worker: p.info.address,
+    hpkePublicKey: p.info.hpkePublicKey,
+    measurement: p.info.measurement,
+    teeType: p.info.teeType as 'sim' | 'tdx' | 'sgx',
+    roles: p.roles,
+    attestationHash: keccak256(p.info.quote),
+    attestedAt: BigInt(attestedAt),
+    quote: p.info.quote,
+    approvals,
+  })
+  // Public, like a job charge: the epoch field is unused.
+  await postCustodyCommand(p.writer, { inbox: p.inbox, epoch: 0n, ciphertext: bytesToHex(admission) })
+  return true
+}

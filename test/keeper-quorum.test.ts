@@ -1,0 +1,221 @@
+/**
+ * Issue 8, attack 2 residual, mounted with three real keeper enclave processes (test/hostile-host.ts),
+ * each behind its own host. The keeper set grows by admission entries approved by a majority of
+ * its members; then one keeper's host feeds its enclave a forked inbox (a fabricated job charge,
+ * a withheld Delete) and cannot get a release: the other two enclaves, reading the real inbox
+ * through their own hosts, refuse to confirm, and the releasing enclave counts only members'
+ * confirmations over its own fresh challenge.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, type Address, type Hex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../src/analysis/index.js'
+import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
+import { generateDatasetKey } from '../src/crypto/envelope.js'
+import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
+import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, encodeKeeperAdmission, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import type { EnclaveBoot } from '../src/enclave/boot.js'
+import type { JobView } from '../src/enclave/job-view.js'
+import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
+import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
+import { startHostileHost, type HostileHost } from './hostile-host.js'
+
+const CHAIN_ID = 31337
+const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
+const INBOX: Address = '0x00000000000000000000000000000000000000dd'
+const JOBS: Address = '0x00000000000000000000000000000000000000bb'
+const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
+const MANIFEST_CID = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
+/** Admission approvals name a verification time the enclaves check against their clock: the inbox runs now. */
+const T0 = BigInt(Math.floor(Date.now() / 1000))
+
+const owner = privateKeyToAccount(`0x${'11'.repeat(32)}`)
+const analyst = privateKeyToAccount(`0x${'22'.repeat(32)}`)
+const privacy: PrivacyParams = { epsilon: 1 }
+const policy: CustodyPolicy = parsePolicy({ epsilonBudget: 10 })
+
+type Confirmation = { ok: boolean; reason?: string; keeper?: Address; signature?: Hex }
+type KeeperSetView = { keepers: Address[]; quorum: number; member: boolean }
+
+/** The inbox as the chain has it, or as one host forks it: entries with their hash chain, one block each. */
+class Inbox {
+  entries: InboxEntry[] = []
+  private head: Hex = ZERO_HASH
+  fork(): Inbox {
+    const f = new Inbox()
+    f.entries = [...this.entries]
+    f.head = this.head
+    return f
+  }
+  post(sender: Address, ciphertext: Uint8Array): InboxEntry {
+    const index = BigInt(this.entries.length)
+    this.head = nextInboxHead(this.head, { index, sender, epoch: 0n, ciphertext }, commandHash(ciphertext))
+    const block = index + 1n
+    const entry: InboxEntry = { index, sender, epoch: 0n, ciphertext: bytesToHex(ciphertext), head: this.head, blockNumber: block, timestamp: T0 + block }
+    this.entries.push(entry)
+    return entry
+  }
+}
+
+let work: string
+let keepers: HostileHost[]
+const real = new Inbox()
+let epochKey: Hex
+let datasetId: Hex
+let salt: Hex
+let jobs: Map<bigint, { view: JobView; sealedAnalysis: Hex }>
+
+const [k1, k2, k3] = [0, 1, 2].map((i) => () => keepers[i]!)
+const worker = (): WorkerOnChain => ({ address: k2!().info.address, hpkePublicKey: k2!().info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true })
+const feed = (k: HostileHost, inbox: Inbox) => k.call<{ receipts: { status: string; reason?: string; type?: string }[] }>('applyEntries', { entries: inbox.entries, headEpoch: 0n })
+const confirm = (k: HostileHost, jobId: bigint, challenge: Hex) => k.call<Confirmation>('confirmCharge', { jobId, challenge })
+const challengeOf = (k: HostileHost, jobId: bigint) => k.call<Hex>('chargeChallenge', { jobId })
+const release = (k: HostileHost, jobId: bigint, confirmations: unknown[] = []) => {
+  const job = jobs.get(jobId)!
+  return k.call<ReleaseOutcome>('releaseJob', { job: job.view, worker: worker(), quote: k2!().info.quote, sealedAnalysis: job.sealedAnalysis, confirmations })
+}
+/** The outcome without a keeper's signed statement: `{ ok: false, reason, retry }` means no key left the enclave. */
+const terms = (o: ReleaseOutcome) => (o.ok ? { ok: true } : { ok: o.ok, reason: o.reason, retry: o.retry })
+
+async function ownerCommand(command: OwnerCommand, extra: { dek?: Uint8Array; policy?: CustodyPolicy } = {}): Promise<void> {
+  const signed = await signOwnerCommand({ account: owner, domain: { chainId: CHAIN_ID, verifyingContract: INBOX }, command })
+  real.post(RELAYER, await sealCommand({ epochPublicKey: hexToBytes(epochKey), epoch: 0n, chainId: CHAIN_ID, inbox: INBOX, signed, ...extra }))
+}
+
+/** The Jobs contract's charge (contracts/Jobs.sol `_postCharge`); a forking host can make one up. */
+function chargePayload(jobId: bigint, view: JobView): Uint8Array {
+  return hexToBytes(
+    encodeAbiParameters(
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
+      [JOB_CHARGE_TAG, jobId, view.analyst, view.datasetId, view.analysisHash, view.privacyParamsHash, view.epsilonMicros],
+    ),
+  )
+}
+
+/** A keeper admission of `newcomer`, with approvals its hosts got from `approvers`' enclaves. */
+async function admission(newcomer: HostileHost, approvers: HostileHost[]): Promise<Uint8Array> {
+  const i = newcomer.info
+  const registration = { worker: i.address, teeType: 'sim', measurement: i.measurement, hpkePublicKey: i.hpkePublicKey, roles: 3, quote: i.quote }
+  const attestedAt = Number(T0)
+  const approvals = await Promise.all(approvers.map(async (a) => (await a.call<{ signature: Hex }>('approveRegistration', { registration, attestedAt })).signature))
+  return encodeKeeperAdmission({ worker: i.address, hpkePublicKey: i.hpkePublicKey, measurement: i.measurement, teeType: 'sim', roles: 3, attestationHash: keccak256(i.quote), attestedAt: T0, quote: i.quote, approvals })
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'w3a-keeper-quorum-'))
+  const boot = (name: string): EnclaveBoot => ({
+    dataDir: join(work, name),
+    chainId: CHAIN_ID,
+    registry: REGISTRY,
+    inbox: INBOX,
+    jobs: JOBS,
+    gatewayUrl: 'http://127.0.0.1:9',
+    epochLength: '1000',
+    allowSim: true,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
+  })
+  keepers = await Promise.all(['k1', 'k2', 'k3'].map((n) => startHostileHost(boot(n))))
+  epochKey = (await k1!().call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })).publicKey
+  // Keepers 2 and 3 get the cluster secret (and the keeper set of one) by the measured hand-over.
+  for (const k of [k2!(), k3!()]) {
+    const response = await k1!().call('serveHandover', { request: await k.call('requestHandover'), newcomerIsKeeper: true })
+    await k.call('receiveHandover', { response })
+  }
+
+  salt = bytesToHex(new Uint8Array(32).fill(7))
+  datasetId = datasetIdFor(owner.address, salt)
+  const dek = generateDatasetKey()
+  const exp = T0 + 1_000_000n
+  await ownerCommand({ type: 'RegisterDataset', message: { datasetId, salt, manifestCid: MANIFEST_CID, sealedKeyHash: dekHash(dek), nonce: 1n, expiry: exp } }, { dek })
+  await ownerCommand({ type: 'Grant', message: { datasetId, grantee: analyst.address, expiresAt: 0n, uses: 0, nonce: 2n, expiry: exp } })
+  await ownerCommand({ type: 'SetPolicy', message: { datasetId, policyHash: policyHash(policy), nonce: 3n, expiry: exp } }, { policy })
+
+  const key = await k1!().call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
+  jobs = new Map()
+  for (const jobId of [1n, 2n, 3n]) {
+    const request: AnalysisRequest = { v: 1, kind: 'sql', sql: `SELECT region, count(*) AS n FROM data GROUP BY region -- ${jobId}`, resultKey: `0x${'33'.repeat(32)}` }
+    const committed = { analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
+    const view: JobView = { id: jobId, status: 'open', analyst: analyst.address, worker: k2!().info.address, datasetId, inputCidsHash: inputCidsHashFor(MANIFEST_CID), ...committed }
+    const sealed = await sealAnalysis({ chainId: CHAIN_ID, jobs: JOBS, analysisPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, request, privacy })
+    jobs.set(jobId, { view, sealedAnalysis: bytesToHex(sealed) })
+  }
+})
+
+after(async () => {
+  await Promise.all((keepers ?? []).map((k) => k.stop()))
+  await rm(work, { recursive: true, force: true })
+})
+
+describe('keeper quorum: three keeper enclaves, each behind its own host', () => {
+  it('the keeper set grows only with a strict majority of its members’ approvals', async () => {
+    real.post(RELAYER, await admission(k2!(), [k1!()])) // 1 of {k1}: admitted
+    real.post(RELAYER, await admission(k3!(), [k2!()])) // 1 of {k1, k2}: one keeper cannot admit another
+    real.post(RELAYER, await admission(k3!(), [k1!(), k2!()])) // 2 of {k1, k2}: admitted
+    real.post(JOBS, chargePayload(1n, jobs.get(1n)!.view))
+    real.post(JOBS, chargePayload(2n, jobs.get(2n)!.view))
+    for (const k of keepers) {
+      const out = await feed(k, real)
+      assert.deepEqual(
+        out.receipts.slice(3).map((r) => [r.type, r.status, r.reason]),
+        [
+          ['KeeperAdmission', 'applied', undefined],
+          ['KeeperAdmission', 'refused', 'quorum-not-reached'],
+          ['KeeperAdmission', 'applied', undefined],
+          ['JobCharge', 'applied', undefined],
+          ['JobCharge', 'applied', undefined],
+        ],
+      )
+      const set = await k.call<KeeperSetView>('keeperSet')
+      assert.deepEqual([set.keepers.length, set.quorum, set.member], [3, 2, true])
+    }
+    const roots = await Promise.all(keepers.map((k) => k.call<Hex>('stateRoot')))
+    assert.equal(new Set(roots).size, 1, 'every keeper holds the same state, keeper set included')
+  })
+
+  it('an honest release needs one other keeper’s confirmation over the releasing enclave’s own challenge', async () => {
+    assert.deepEqual(terms(await release(k1!(), 1n)), { ok: false, reason: 'quorum-not-reached', retry: true })
+    const challenge = await challengeOf(k1!(), 1n)
+    const c2 = await confirm(k2!(), 1n, challenge)
+    assert.equal(c2.ok, true)
+    assert.deepEqual(terms(await release(k1!(), 1n, [c2])), { ok: true })
+    // One use: the same confirmation does not serve a second release.
+    assert.deepEqual(terms(await release(k1!(), 1n, [c2])), { ok: false, reason: 'quorum-not-reached', retry: true })
+  })
+
+  it('attack: a host forks its keeper’s inbox (a charge nobody paid, a withheld Delete) and gets no release', async () => {
+    // Before the Delete, keeper 3's host collects a genuine confirmation of job 2 and spends it.
+    const early = await challengeOf(k3!(), 2n)
+    const early1 = await confirm(k1!(), 2n, early)
+    assert.deepEqual(terms(await release(k3!(), 2n, [early1])), { ok: true })
+
+    // The chain goes on: the owner deletes the dataset. Keepers 1 and 2 read it through their hosts.
+    const fork = real.fork()
+    await ownerCommand({ type: 'Delete', message: { datasetId, nonce: 4n, expiry: T0 + 1_000_000n } })
+    for (const k of [k1!(), k2!()]) assert.deepEqual((await feed(k, real)).receipts.map((r) => r.status), ['applied'])
+
+    // Keeper 3's host withholds the Delete and feeds a fork with a job 3 charge the Jobs contract never posted.
+    fork.post(JOBS, chargePayload(3n, jobs.get(3n)!.view))
+    assert.deepEqual((await feed(k3!(), fork)).receipts.map((r) => [r.type, r.status]), [['JobCharge', 'applied']])
+
+    for (const [jobId, reason] of [[3n, 'not-charged'], [2n, 'dataset-deleted']] as const) {
+      const challenge = await challengeOf(k3!(), jobId)
+      // The honest keepers answer from their own state: no confirmation.
+      const answers = await Promise.all([confirm(k1!(), jobId, challenge), confirm(k2!(), jobId, challenge)])
+      assert.deepEqual(answers, [{ ok: false, reason }, { ok: false, reason }])
+      // All the host has: its own keeper's confirmation (twice), a stranger's signature, the spent early one.
+      const own = await confirm(k3!(), jobId, challenge)
+      assert.equal(own.ok, true)
+      const stranger = privateKeyToAccount(`0x${'44'.repeat(32)}`)
+      const forged = { keeper: stranger.address, signature: await stranger.signMessage({ message: { raw: keccak256('0x00') } }) }
+      const out = await release(k3!(), jobId, [own, own, forged, early1])
+      assert.deepEqual(terms(out), { ok: false, reason: 'quorum-not-reached', retry: true })
+      assert.equal('sealed' in out, false)
+    }
+    // Keeper 1, reading the real chain, refuses the deleted dataset itself.
+    assert.deepEqual(terms(await release(k1!(), 2n)), { ok: false, reason: 'dataset-deleted', retry: false })
+  })
+})
