@@ -13,6 +13,7 @@ import { W3aError } from '../src/core/errors.js'
 import { toJsonText } from '../src/core/json-text.js'
 import type { EnclaveInfo } from '../src/enclave/service.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
+import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
 import { createEnclaveCaller, type EnclaveCaller } from '../src/node/worker/enclave-caller.js'
 
 const MAIN = fileURLToPath(new URL('../src/enclave/main.ts', import.meta.url))
@@ -73,4 +74,11 @@ export async function startHostileHost(config: EnclaveBoot): Promise<HostileHost
     stop: () => kill(child),
   }
   return host
+}
+
+/** A keeper's host relays its enclave's witness statement to its peers and brings back their acknowledgements (what worker-host does after each save). */
+export async function commitState(h: HostileHost, peers: HostileHost[]): Promise<{ committed: boolean }> {
+  const statement = await h.call<WitnessStatement>('witnessStatement')
+  const reports = await Promise.all(peers.map((p) => p.call<WitnessReport>('witness', { statement })))
+  return h.call('acceptAcks', { reports })
 }

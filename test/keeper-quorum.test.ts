@@ -22,7 +22,7 @@ import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
-import { startHostileHost, type HostileHost } from './hostile-host.js'
+import { commitState, startHostileHost, type HostileHost } from './hostile-host.js'
 
 const CHAIN_ID = 31337
 const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
@@ -72,11 +72,15 @@ let jobs: Map<bigint, { view: JobView; sealedAnalysis: Hex }>
 const [k1, k2, k3] = [0, 1, 2].map((i) => () => keepers[i]!)
 const worker = (): WorkerOnChain => ({ address: k2!().info.address, hpkePublicKey: k2!().info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true })
 const feed = (k: HostileHost, inbox: Inbox) => k.call<{ receipts: { status: string; reason?: string; type?: string }[] }>('applyEntries', { entries: inbox.entries, headEpoch: 0n })
-const confirm = (k: HostileHost, jobId: bigint, challenge: Hex) => k.call<Confirmation>('confirmCharge', { jobId, challenge })
+/** A keeper's confirmation, with the job as its own host reads the chain (by default: open, assigned to `worker()`). */
+const confirm = (k: HostileHost, jobId: bigint, challenge: Hex, assignment: { worker: Address; open: boolean } = { worker: worker().address, open: true }) =>
+  k.call<Confirmation>('confirmCharge', { jobId, challenge, assignment })
 const challengeOf = (k: HostileHost, jobId: bigint) => k.call<Hex>('chargeChallenge', { jobId })
-const release = (k: HostileHost, jobId: bigint, confirmations: unknown[] = []) => {
+/** The releasing host first has its enclave's state witnessed by the other two (rollback protection), then asks for the release. */
+const release = async (k: HostileHost, jobId: bigint, confirmations: unknown[] = [], view?: { job: JobView; worker: WorkerOnChain; quote: Hex }) => {
   const job = jobs.get(jobId)!
-  return k.call<ReleaseOutcome>('releaseJob', { job: job.view, worker: worker(), quote: k2!().info.quote, sealedAnalysis: job.sealedAnalysis, confirmations })
+  await commitState(k, [k1!(), k2!(), k3!()].filter((x) => x !== k))
+  return k.call<ReleaseOutcome>('releaseJob', { job: view?.job ?? job.view, worker: view?.worker ?? worker(), quote: view?.quote ?? k2!().info.quote, sealedAnalysis: job.sealedAnalysis, confirmations })
 }
 /** The outcome without a keeper's signed statement: `{ ok: false, reason, retry }` means no key left the enclave. */
 const terms = (o: ReleaseOutcome) => (o.ok ? { ok: true } : { ok: o.ok, reason: o.reason, retry: o.retry })
@@ -184,6 +188,18 @@ describe('keeper quorum: three keeper enclaves, each behind its own host', () =>
     assert.deepEqual(terms(await release(k1!(), 1n, [c2])), { ok: true })
     // One use: the same confirmation does not serve a second release.
     assert.deepEqual(terms(await release(k1!(), 1n, [c2])), { ok: false, reason: 'quorum-not-reached', retry: true })
+  })
+
+  it('attack: a host sends the key to another attested worker than the chain assigned, or releases a finished job: the others do not confirm it', async () => {
+    // Keeper 1's host shows its enclave job 1 assigned to keeper 3's (attested) worker; keeper 2's host reads the chain: worker 2.
+    const other: WorkerOnChain = { address: k3!().info.address, hpkePublicKey: k3!().info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
+    const job = jobs.get(1n)!
+    const challenge = await challengeOf(k1!(), 1n)
+    const c2 = await confirm(k2!(), 1n, challenge)
+    const out = await release(k1!(), 1n, [c2], { job: { ...job.view, worker: other.address }, worker: other, quote: k3!().info.quote })
+    assert.deepEqual(terms(out), { ok: false, reason: 'quorum-not-reached', retry: true })
+    // A keeper whose host reads the job finished does not confirm at all.
+    assert.deepEqual(await confirm(k2!(), 1n, await challengeOf(k1!(), 1n), { worker: worker().address, open: false }), { ok: false, reason: 'job-not-open' })
   })
 
   it('attack: a host forks its keeper’s inbox (a charge nobody paid, a withheld Delete) and gets no release', async () => {

@@ -25,7 +25,7 @@ import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import type { FreshnessInfo } from '../src/enclave/service.js'
 import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
 import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
-import { startHostileHost, type HostileHost } from './hostile-host.js'
+import { commitState, startHostileHost, type HostileHost } from './hostile-host.js'
 
 const CHAIN_ID = 31337
 const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
@@ -55,12 +55,6 @@ async function ownerCommand(epochKey: Hex, command: OwnerCommand, extra: { dek?:
 /** Every keeper replays the same inbox (its host relays the chain). */
 const applyAll = async (...hosts: HostileHost[]) => {
   for (const h of hosts) await h.call('applyEntries', { entries, headEpoch: 0n })
-}
-/** A's host relays A's statement to B and C and brings back their acknowledgements. */
-async function commit(h: HostileHost, peers: HostileHost[]): Promise<{ committed: boolean }> {
-  const statement = await h.call<WitnessStatement>('witnessStatement')
-  const reports = await Promise.all(peers.map((p) => p.call<WitnessReport>('witness', { statement })))
-  return h.call('acceptAcks', { reports })
 }
 /** A's host asks B and C for their freshness reports under A's challenge. */
 async function peerReports(h: HostileHost, peers: HostileHost[]): Promise<WitnessReport[]> {
@@ -122,18 +116,18 @@ after(async () => {
 test('attack 4: a keeper whose host restores its older sealed files refuses to resume, releases nothing, and recovers by a hand-over', async () => {
   // Before the delete: a release needs A's state witnessed by a majority (A and one peer).
   await assert.rejects(release(A), code('STATE_NOT_COMMITTED'))
-  assert.deepEqual(await commit(A, [B]), { committed: true, acks: 1, needed: 1, skipped: [] })
+  assert.deepEqual(await commitState(A, [B]), { committed: true, acks: 1, needed: 1, skipped: [] })
   assert.equal((await release(A)).ok, true)
   const before = await A.call<FreshnessInfo>('freshness')
   const staleStatement = await A.call<WitnessStatement>('witnessStatement')
   await A.restart(() => cp(join(work, 'a', 'enclave'), join(work, 'a-copy'), { recursive: true })) // the host's copy, taken while A is down
   await A.call('resume', { reports: await peerReports(A, [B, C]) })
-  assert.equal((await commit(A, [B, C])).committed, true)
+  assert.equal((await commitState(A, [B, C])).committed, true)
 
   // The owner deletes the dataset; every keeper applies it; B and C witness A's new state.
   await ownerCommand((await A.call<{ publicKey: Hex }>('epochPublicKey')).publicKey, { type: 'Delete', message: { datasetId, nonce: 4n, expiry: T0 + 1_000_000n } })
   await applyAll(A, B, C)
-  assert.equal((await commit(A, [B, C])).committed, true)
+  assert.equal((await commitState(A, [B, C])).committed, true)
   const deleted = await A.call<FreshnessInfo>('freshness')
   assert.ok(deleted.seq > before.seq)
   const refusedReason = async () => {
@@ -180,7 +174,7 @@ test('attack 4: a keeper whose host restores its older sealed files refuses to r
   assert.equal(recovered.status, 'fresh')
   assert.ok(recovered.seq > deleted.seq)
   await assert.rejects(release(A), code('STATE_NOT_COMMITTED'))
-  assert.equal((await commit(A, [B, C])).committed, true)
+  assert.equal((await commitState(A, [B, C])).committed, true)
   // The job was charged before the recovery: the erased history may have released it, so A does not.
   await assert.rejects(release(A), code('STATE_ROLLED_BACK'))
   await A.restart()

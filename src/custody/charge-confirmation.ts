@@ -6,14 +6,18 @@
  * (keeper-set.ts; the releasing keeper counts as one) to have applied the same charge, each
  * from its own host's reads:
  *
- *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v1", uint256 chainId, address jobs,
- *                 uint256 jobId, bytes32 jobLeaf, bytes32 dekHash, bool deleted, bytes32 challenge))
+ *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v2", uint256 chainId, address jobs,
+ *                 uint256 jobId, address worker, bytes32 jobLeaf, bytes32 dekHash, bool deleted, bytes32 challenge))
  *   signature = EIP-191 personal_sign by the keeper's worker key over the 32 digest bytes
  *
  * `jobLeaf` is the charge's state-root leaf (state-root.ts: analyst, dataset, hashes, ε, inbox
  * index, status), `dekHash`/`deleted` the dataset's as that keeper holds it. A keeper signs only
  * for a job charged in its state whose dataset is live, so `deleted` is always false in a signed
- * confirmation; it is in the digest so the statement says so. `challenge` is a fresh random value
+ * confirmation; it is in the digest so the statement says so. `worker` is the job's assigned worker
+ * as the confirming keeper's OWN host reads the Jobs contract, which must also show the job open:
+ * so the job's status and assignment, not only its charge, need a majority of hosts to agree, and
+ * a releasing host cannot send the key to another attested worker than the chain's.
+ * `challenge` is a fresh random value
  * the releasing enclave made for this release and keeps for one use: a confirmation collected
  * earlier (before a Delete the releasing host then withholds from its enclave) does not count.
  */
@@ -27,7 +31,9 @@ import { jobLeaf } from './state-root.js'
 export type ChargeDomain = { chainId: number; jobs: Address }
 export type ChargeConfirmation = { keeper: Address; signature: Hex }
 /** Why a keeper does not confirm: it has no such charge, refused it, or the dataset is gone. */
-export type ConfirmRefusal = 'not-charged' | 'charge-refused' | 'dataset-deleted'
+export type ConfirmRefusal = 'not-charged' | 'charge-refused' | 'dataset-deleted' | 'job-not-open'
+/** The job's status and worker as the confirming keeper's host reads the Jobs contract. */
+export type JobAssignment = { worker: Address; open: boolean }
 
 /** A fresh challenge for one release (32 random bytes). */
 export function newChargeChallenge(): Hex {
@@ -36,29 +42,30 @@ export function newChargeChallenge(): Hex {
 
 const MAX_CONFIRMATIONS = 64
 
-export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; jobLeaf: Hex; dekHash: Hex; deleted: boolean; challenge: Hex }): Hex {
+export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; worker: Address; jobLeaf: Hex; dekHash: Hex; deleted: boolean; challenge: Hex }): Hex {
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'bytes32' }],
-      ['w3a.charge-confirmation.v1', BigInt(p.chainId), p.jobs, p.jobId, p.jobLeaf, p.dekHash, p.deleted, p.challenge],
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'bytes32' }],
+      ['w3a.charge-confirmation.v2', BigInt(p.chainId), p.jobs, p.jobId, p.worker, p.jobLeaf, p.dekHash, p.deleted, p.challenge],
     ),
   )
 }
 
-/** The digest this state would confirm for the job, or why it would not. */
-export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex): { ok: true; digest: Hex } | { ok: false; reason: ConfirmRefusal } {
+/** The digest this state would confirm for the job released to `worker`, or why it would not. */
+export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId: bigint, worker: Address, challenge: Hex): { ok: true; digest: Hex } | { ok: false; reason: ConfirmRefusal } {
   const key = jobChargeKey(jobId)
   const charge = state.jobCharges.get(key)
   if (!charge) return { ok: false, reason: 'not-charged' }
   if (charge.status !== 'charged') return { ok: false, reason: 'charge-refused' }
   const d = getDataset(state, charge.datasetId)
   if (!d || d.deleted || !d.dekHash) return { ok: false, reason: 'dataset-deleted' }
-  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, challenge }) }
+  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, worker, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, challenge }) }
 }
 
-/** Confirming keeper: signs only what its own state holds. */
-export async function confirmCharge(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex, signer: LocalAccount): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: ConfirmRefusal }> {
-  const of = chargeDigestOf(state, domain, jobId, challenge)
+/** Confirming keeper: signs only what its own state holds, for the job open and assigned as its own host reads it. */
+export async function confirmCharge(state: CustodyState, domain: ChargeDomain, jobId: bigint, challenge: Hex, signer: LocalAccount, assignment: JobAssignment): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: ConfirmRefusal }> {
+  if (!assignment.open) return { ok: false, reason: 'job-not-open' }
+  const of = chargeDigestOf(state, domain, jobId, assignment.worker, challenge)
   if (!of.ok) return of
   return { ok: true, keeper: signer.address, signature: await signer.signMessage({ message: { raw: of.digest } }) }
 }

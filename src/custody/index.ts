@@ -40,7 +40,7 @@ export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receip
 export { JOB_CHARGE_TAG, decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
 export { jobNoiseSeed } from './job-noise.js'
-export { chargeConfirmationDigest, chargeDigestOf, newChargeChallenge, chargeQuorum, confirmCharge, type ChargeConfirmation, type ChargeDomain, type ConfirmRefusal } from './charge-confirmation.js'
+export { chargeConfirmationDigest, chargeDigestOf, newChargeChallenge, chargeQuorum, confirmCharge, type ChargeConfirmation, type ChargeDomain, type ConfirmRefusal, type JobAssignment } from './charge-confirmation.js'
 export {
   ADMISSION_MAX_AGE_SECONDS,
   KEEPER_ADMISSION_TAG,

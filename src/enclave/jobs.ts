@@ -179,7 +179,7 @@ export async function releaseJob(p: {
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
   let confirmed: boolean
   try {
-    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.self, p.challenge === undefined ? [] : p.confirmations, p.challenge ?? ZERO_HASH)
+    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.worker.address, p.self, p.challenge === undefined ? [] : p.confirmations, p.challenge ?? ZERO_HASH)
   } catch (e) {
     decision.dek.fill(0)
     throw e
@@ -235,9 +235,9 @@ export async function releaseJob(p: {
   }
 }
 
-/** Did a strict majority of the keeper set (this keeper included) apply the same charge? */
-async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, self: Address, confirmations: unknown, challenge: Hex): Promise<boolean> {
-  const of = chargeDigestOf(state, domain, jobId, challenge)
+/** Did a strict majority of the keeper set (this keeper included) apply the same charge, with the job open and assigned to `worker` as their hosts read it? */
+async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, worker: Address, self: Address, confirmations: unknown, challenge: Hex): Promise<boolean> {
+  const of = chargeDigestOf(state, domain, jobId, worker, challenge)
   return of.ok && (await chargeQuorum(state, { digest: of.digest, self, confirmations })).ok
 }
 

@@ -243,8 +243,8 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     const [a, b, stranger] = ['release/peer-a', 'release/peer-b', 'release/stranger-keeper'].map((l) => privateKeyToAccount(bytesToHex(testBytes(l))))
     const peers = [a!, b!]
     const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
-    const confirmation = async (signer: LocalAccount, jobId = 1n, challenge = CHALLENGE) => {
-      const out = await confirmCharge(state, DOMAIN, jobId, challenge, signer)
+    const confirmation = async (signer: LocalAccount, jobId = 1n, challenge = CHALLENGE, assignment = { worker: worker.onChain.address, open: true }) => {
+      const out = await confirmCharge(state, DOMAIN, jobId, challenge, signer, assignment)
       assert.equal(out.ok, true)
       return out
     }
@@ -255,6 +255,9 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await refused({ peers, confirmations: [{ ...(await confirmation(a!, 2n)), keeper: a!.address }] }, 'quorum-not-reached', true)
     // A member's confirmation of this charge, but over another (older) challenge: a replay.
     await refused({ peers, confirmations: [await confirmation(a!, 1n, `0x${'0d'.repeat(32)}`)] }, 'quorum-not-reached', true)
+    // A member whose host reads the job as assigned to another worker vouches for that worker only; one that reads it closed vouches for nothing.
+    await refused({ peers, confirmations: [await confirmation(a!, 1n, CHALLENGE, { worker: stranger!.address, open: true })] }, 'quorum-not-reached', true)
+    assert.deepEqual(await confirmCharge(state, DOMAIN, 1n, CHALLENGE, a!, { worker: worker.onChain.address, open: false }), { ok: false, reason: 'job-not-open' })
     // One member's confirmation of this charge: two of three.
     assert.equal((await release({ peers, confirmations: [await confirmation(a!)] })).ok, true)
     // Malformed confirmations from the host are refused at the door.

@@ -39,6 +39,7 @@ import {
   decodeSnapshot,
   answerCustodyQuery,
   confirmCharge,
+  type JobAssignment,
   newChargeChallenge,
   isKeeper,
   keeperQuorum,
@@ -263,13 +264,15 @@ export class EnclaveService {
   }
 
   /** Keeper: signs that its OWN state has this job charged and the dataset live (charge-confirmation.ts), or says why not. */
-  async confirmCharge(params: { jobId: unknown; challenge: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
+  async confirmCharge(params: { jobId: unknown; challenge: unknown; assignment: unknown }): Promise<Awaited<ReturnType<typeof confirmCharge>>> {
     // A restored older copy (a deleted dataset still live in it) must not vouch for a charge.
     this.freshness().requireFresh('confirming a charge')
     this.ring()
     const id = uint256(params?.jobId)
     if (typeof params?.challenge !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(params.challenge)) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: challenge must be bytes32 hex')
-    return confirmCharge(this.state, this.jobDomain(), id, params.challenge as Hex, this.me().signer)
+    const a = params.assignment as Partial<JobAssignment> | null | undefined
+    if (typeof a?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.worker) || typeof a.open !== 'boolean') throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: assignment must be { worker: address, open: boolean } (the job as this host reads the chain)')
+    return confirmCharge(this.state, this.jobDomain(), id, params.challenge as Hex, this.me().signer, { worker: a.worker as Address, open: a.open })
   }
 
   /** Keeper about to release: a fresh challenge the other keepers' confirmations must sign; kept for one release of this job. */

@@ -107,8 +107,10 @@ export function createWorkerHttp(params: {
       if (req.method === 'POST' && pathname === '/v1/keeper/confirm-charge' && params.hooks.syncNow) {
         // The enclave signs only what its own state holds; reading the chain first lets it have the job's block.
         const body = (await readJson(req)) as { jobId?: unknown; challenge?: unknown }
+        // The job's status and worker as THIS host reads the chain: a majority of hosts must agree on them too.
+        const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
         await params.hooks.syncNow()
-        return json(await caller.call('confirmCharge', { jobId: jobIdOf(body?.jobId), challenge: body?.challenge }))
+        return json(await caller.call('confirmCharge', { jobId: job.id, challenge: body?.challenge, assignment: { worker: job.worker, open: job.status === 'open' } }))
       }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
