@@ -248,7 +248,6 @@ contract WorkerRegistry is Ownable2Step {
     error EpochInFuture(uint64 epoch, uint64 currentEpoch);
     error StaleStateRoot(uint256 inboxCount, uint256 publishedInboxCount);
     error IndexOutOfRange(uint256 index, uint256 count);
-    error StillEligible(address worker);
 
     constructor(IERC20 token_, address governance_, Params memory params_) Ownable(governance_) {
         if (address(token_) == address(0)) revert ZeroAddress();
@@ -386,12 +385,16 @@ contract WorkerRegistry is Ownable2Step {
         emit WorkerHeartbeat(msg.sender, uint64(block.timestamp));
     }
 
-    /// @notice Anyone: takes an ineligible worker (offline, build disallowed) out of the active
-    ///         sets, so it costs assignment and keeper counting nothing; it keeps its stake and
-    ///         status, and its next heartbeat while eligible puts it back.
-    function prune(address worker) external {
-        if (isEligible(worker)) revert StillEligible(worker);
-        if (_leaveSets(worker)) emit WorkerPruned(worker);
+    /// @notice Anyone: takes the ineligible workers of `list` (offline, build disallowed) out of
+    ///         the active sets, so they cost assignment and keeper counting nothing; eligible
+    ///         ones are skipped. A pruned worker keeps its stake and status, and its next
+    ///         heartbeat while eligible puts it back. Returns how many left a set.
+    function prune(address[] calldata list) external returns (uint256 pruned) {
+        for (uint256 i = 0; i < list.length; ++i) {
+            if (isEligible(list[i]) || !_leaveSets(list[i])) continue;
+            ++pruned;
+            emit WorkerPruned(list[i]);
+        }
     }
 
     /// @notice Operator: stop serving. The worker is ineligible at once; the stake can be

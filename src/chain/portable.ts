@@ -71,7 +71,7 @@ export { registerWorker, type RegisterWorkerParameters, type RegisterWorkerRetur
 export { heartbeat, type HeartbeatParameters, type HeartbeatReturnType } from './actions/heartbeat.js'
 export { getWorker, type GetWorkerParameters, type GetWorkerReturnType } from './actions/getWorker.js'
 export { listWorkers, type ListWorkersParameters, type ListWorkersReturnType } from './actions/listWorkers.js'
-export { pruneWorker, type PruneWorkerParameters, type PruneWorkerReturnType } from './actions/pruneWorker.js'
+export { pruneWorkers, type PruneWorkersParameters, type PruneWorkersReturnType } from './actions/pruneWorkers.js'
 export { requestWorkerExit, type RequestWorkerExitParameters, type RequestWorkerExitReturnType } from './actions/requestWorkerExit.js'
 export { withdrawWorkerStake, type WithdrawWorkerStakeParameters, type WithdrawWorkerStakeReturnType } from './actions/withdrawWorkerStake.js'
 export { slashWorker, type SlashWorkerParameters, type SlashWorkerReturnType } from './actions/slashWorker.js'
