@@ -20,6 +20,8 @@ import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { devAccount } from '../src/chain/index.js'
 import {
   buyCredits,
+  refundCredits,
+  setBuyerAccess,
   checkResultEnvelope,
   claimEarnings,
   createW3aClient,
@@ -212,21 +214,23 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
   assert.deepEqual(plainCount.rows, [['320']])
 })
 
-test('without open access, a credit is not enough: custody needs a grant, and counts its uses', async () => {
+test('without open access, nobody pays for nothing: the market sells only to buyers the owner admits, and keepers let them query', async () => {
   const closedId = (await uploadDataset(owner, { file: csv, name: 'closed', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: closedId, policy: policy({ openAccess: false }) })
-  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; grants only` })
-  await buyCredits(analyst, { id: closedId, credits: 3n })
-  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
-  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; admitted buyers only` })
+  await assert.rejects(buyCredits(analyst, { id: closedId, credits: 3n }), (e) => isW3aError(e, 'NOT_ADMITTED') && /market access/.test(e.details.join('\n')))
   // No grant, no ε to read: the keeper refuses as for a stranger.
   await assert.rejects(readAnalystBudget(analyst, { id: closedId }), (e) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: not-authorized'))
-  await grantAccess(owner, { id: closedId, grantee: devAccount(2).address, uses: 1 })
-  assert.deepEqual((await readAnalystBudget(analyst, { id: closedId })).grant, { expiresAt: 0n, usesLeft: 1 })
+  await setBuyerAccess(owner, { id: closedId, admit: [devAccount(2).address] })
+  await buyCredits(analyst, { id: closedId, credits: 3n })
+  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
   const ok = await runQuery(analyst, { id: closedId, sql })
   assert.equal(ok.rows.length, 4)
-  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
   assert.equal((await getCredits(analyst, { id: closedId })).credits, 2n)
+  // No longer admitted: the unused credits come back.
+  await setBuyerAccess(owner, { id: closedId, remove: [devAccount(2).address] })
+  const refund = await refundCredits(analyst, { id: closedId })
+  assert.equal(refund.credits, 2n)
 })
 
 test('no credit, no job: refused before anything is sent', async () => {

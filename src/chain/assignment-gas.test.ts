@@ -55,49 +55,61 @@ const live: { account: PrivateKeyAccount; clients: WriteClients }[] = []
 const clientsFor = (account: PrivateKeyAccount | ReturnType<typeof devAccount>): WriteClients => createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, account })
 const addr = (c: WriteClients) => c.walletClient.account.address
 
+const txOptions = (nonce: number) => ({ gas: 1_000_000n, nonce, chain: null, maxFeePerGas: 10n ** 11n, maxPriorityFeePerGas: 1n })
+
+/** Sends every transaction with automine off, then mines big blocks until the last is in: far fewer blocks than one per transaction. */
+async function inBatch(send: (i: number, nonce: number) => Promise<Hex>, n: number): Promise<void> {
+  const test = createTestClient({ mode: 'anvil', transport: http(anvil.rpcUrl) })
+  const { publicClient } = operator
+  let nonce = await publicClient.getTransactionCount({ address: addr(operator) })
+  await test.setAutomine(false)
+  let last: Hex | undefined
+  try {
+    for (let i = 0; i < n; i++) last = await send(i, nonce++)
+    for (;;) {
+      await test.mine({ blocks: 1 })
+      const receipt = await publicClient.getTransactionReceipt({ hash: last! }).catch(() => undefined)
+      if (receipt) {
+        assert.equal(receipt.status, 'success')
+        break
+      }
+    }
+  } finally {
+    await test.setAutomine(true)
+  }
+}
+
 /** Sends `register` for fresh sim workers straight from the operator (explicit nonce and gas, no per-call simulation), then waits for the last. */
 async function registerMany(n: number): Promise<PrivateKeyAccount[]> {
-  const { publicClient, walletClient } = operator
-  let nonce = await publicClient.getTransactionCount({ address: addr(operator) })
-  const fees = { maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n }
-  const workers: PrivateKeyAccount[] = []
-  let last: Hex | undefined
-  for (let i = 0; i < n; i++) {
-    const account = privateKeyToAccount(generatePrivateKey())
+  const workers = Array.from({ length: n }, () => privateKeyToAccount(generatePrivateKey()))
+  const possession = workerPossessionDigest({ chainId: anvil.chainId, registry: d.workerRegistry, operator: addr(operator) })
+  await inBatch(async (i, nonce) => {
+    const account = workers[i]!
     const hpkePublicKey = bytesToHex(randomBytes(32))
     const reportData = reportDataFor({ worker: account.address, hpkePublicKey, chainId: anvil.chainId, registry: d.workerRegistry })
     const simSig = await devKey.signMessage({ message: { raw: simQuoteDigest(M, reportData) } })
     const quote = encodeSimQuote({ measurement: M, reportData, signature: simSig })
-    last = await walletClient.writeContract({
+    return operator.walletClient.writeContract({
       address: d.workerRegistry,
       abi: workerRegistryAbi,
       functionName: 'register',
       args: [
         { worker: account.address, teeType: 0, measurement: M, hpkePublicKey, roles: ROLES, endpoint: 'http://127.0.0.1:9000', attestationHash: keccak256(quote), attestedAt: 0n },
-        await account.sign({ hash: workerPossessionDigest({ chainId: anvil.chainId, registry: d.workerRegistry, operator: addr(operator) }) }),
+        await account.sign({ hash: possession }),
         simSig,
         [],
       ],
-      gas: 1_000_000n,
-      nonce: nonce++,
-      chain: null,
-      ...fees,
+      ...txOptions(nonce),
     })
-    workers.push(account)
-  }
-  const receipt = await publicClient.waitForTransactionReceipt({ hash: last! })
-  assert.equal(receipt.status, 'success')
+  }, n)
   return workers
 }
 
 async function exitAll(workers: readonly PrivateKeyAccount[]): Promise<void> {
-  const { publicClient, walletClient } = operator
-  let nonce = await publicClient.getTransactionCount({ address: addr(operator) })
-  let last: Hex | undefined
-  for (const w of workers) {
-    last = await walletClient.writeContract({ address: d.workerRegistry, abi: workerRegistryAbi, functionName: 'requestExit', args: [w.address], gas: 200_000n, nonce: nonce++, chain: null, maxFeePerGas: 10n ** 10n, maxPriorityFeePerGas: 1n })
-  }
-  assert.equal((await publicClient.waitForTransactionReceipt({ hash: last! })).status, 'success')
+  await inBatch(
+    (i, nonce) => operator.walletClient.writeContract({ address: d.workerRegistry, abi: workerRegistryAbi, functionName: 'requestExit', args: [workers[i]!.address], ...txOptions(nonce) }),
+    workers.length,
+  )
 }
 
 async function submit(): Promise<{ jobId: bigint; gas: bigint; worker: Address }> {
