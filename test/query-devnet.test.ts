@@ -91,7 +91,7 @@ before(async () => {
   datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: datasetId, policy: policy() })
   await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 20; dimensions city, device; measures amount` })
-  await buyCredits(analyst, { id: datasetId, credits: 10n })
+  await buyCredits(analyst, { id: datasetId, credits: 14n })
   await buyCredits(analyst2, { id: datasetId, credits: 3n })
   duck = await (await DuckDBInstance.create(':memory:')).connect()
 })
@@ -167,7 +167,7 @@ test('anyone verifies a finished job; a tampered envelope is refused by the chec
   if (opened.status === 'completed') assert.deepEqual(opened.output.rows, r.rows)
 })
 
-test('a query that would return individuals fails with a signed report; credit and fee come back', async () => {
+test('a query that would return individuals fails with a signed report; the analyst\'s own failure consumes credit and fee', async () => {
   const before = await getCredits(analyst, { id: datasetId })
   const earningsBefore = (await getEarnings(analyst, {})).claimable.amount
   for (const sql of ['SELECT user_id, amount FROM data', "SELECT city, string_agg(user_id, ',') FROM data GROUP BY city", "SELECT * FROM read_csv('/etc/passwd')"]) {
@@ -181,11 +181,12 @@ test('a query that would return individuals fails with a signed report; credit a
     assert.equal(opened.status, 'failed')
     if (opened.status === 'failed') assert.match(opened.detail ?? '', /refused/i, sql)
   }
+  // query-refused is the analyst's doing (Jobs.isAnalystFault): no free ε probes on one credit.
   const after = await getCredits(analyst, { id: datasetId })
-  assert.equal(after.credits, before.credits)
+  assert.equal(after.credits, before.credits - 3n)
   assert.equal(after.reserved, 0n)
-  assert.equal((await getEarnings(analyst, {})).claimable.amount - earningsBefore, 3n * (TOKEN / 10n))
-  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message))
+  assert.equal((await getEarnings(analyst, {})).claimable.amount, earningsBefore, 'no fee back')
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message) && /consumed/.test(e.details.join('\n')))
 })
 
 test('DP: noise, ε charged by custody; the analyst share and then the dataset budget refuse overspending', async () => {
