@@ -20,8 +20,10 @@ import {CustodyInbox} from "./CustodyInbox.sol";
 ///         - `submitResult`: a result commitment signed (EIP-191) by the worker key over
 ///           `resultDigest`; the credit's escrowed price is split owner / worker / treasury by
 ///           governance shares (basis points, at payout time) and the fee goes to the worker;
-///         - `submitFailure`: a TEE-signed error report over `failureDigest`; the credit comes
-///           back to the analyst and the fee is refunded.
+///         - `submitFailure`: a TEE-signed error report over `failureDigest`; by its reason code,
+///           the analyst's doing (refused or malformed analysis, budget or access refused) is paid
+///           out like a result, while a failure of the worker or the network gives the credit back
+///           to the analyst and refunds the fee (`isAnalystFault`).
 ///         After the deadline anyone may call `timeout`: the worker loses `slashAmount` of its
 ///         stake (capped at it; `WorkerRegistry.penalize`, so it stays eligible) and the job is reassigned once to another eligible worker with a
 ///         new deadline; on the second timeout (or when nobody else is eligible) it is refunded.
@@ -29,11 +31,11 @@ import {CustodyInbox} from "./CustodyInbox.sol";
 ///      Worker payments accrue to the worker's *operator* (who staked it), not to the enclave key.
 ///      Refunded fees accrue to the analyst the same way; refunded credits return to the market.
 ///
-///      Assignment is round-robin over the WorkerRegistry's enumeration: from a cursor that moves
-///      past each assigned worker, the first worker with the compute role that `isEligible`
-///      (online, measurement allowed, sim allowed, not slashed/exiting) and is not excluded. It is
-///      deterministic and predictable on purpose (a blockhash would be no less manipulable); the
-///      scan is O(workers).
+///      Assignment is round-robin over the WorkerRegistry's compute set (Active, unslashed compute
+///      workers, swap-and-pop): from a cursor that moves past each assigned worker, the first
+///      that `isEligible` (online, measurement allowed, sim allowed) and is not excluded, looking
+///      at most MAX_ASSIGN_SCAN entries. It is deterministic and predictable on purpose (a
+///      blockhash would be no less manipulable); the work per call is bounded.
 ///
 ///      inputCidsHash = keccak256(bytes(manifestCid)) of the dataset's manifest CID string as
 ///      registered at submission (snapshotted in the job, so a later manifest update does not
@@ -89,9 +91,15 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
 
     uint256 public constant BPS = 10_000;
     uint256 public constant MAX_CID_BYTES = 128;
+    /// @notice Bound on the workers one assignment looks at: the work of `submitJob` and
+    ///         `timeout` never grows with the registry. Exited and slashed workers are not in the
+    ///         compute set at all; offline ones are until anyone `prune`s them.
+    uint256 public constant MAX_ASSIGN_SCAN = 64;
+    /// @dev Bit n set: reason code n is the analyst's doing (see `isAnalystFault`).
+    uint256 private constant ANALYST_FAULT_CODES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5);
     string private constant RESULT_TAG = "w3a.result.v1";
     string private constant FAILURE_TAG = "w3a.failure.v1";
-    string private constant CHARGE_TAG = "w3a.job-charge.v1";
+    string private constant CHARGE_TAG = "w3a.job-charge.v2";
 
     Market public immutable market;
     DatasetRegistry public immutable datasets;
@@ -131,6 +139,10 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         uint256 fee
     );
     event JobFailed(uint256 indexed jobId, address indexed worker, uint8 reasonCode, bytes32 reasonHash);
+    /// @notice A failure of the analyst's doing (`isAnalystFault`): credit and fee paid out, not refunded.
+    event FailureCharged(
+        uint256 indexed jobId, address indexed analyst, uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount, uint256 fee
+    );
     event JobTimedOut(uint256 indexed jobId, address indexed worker, uint8 attempt, uint256 slashed);
     event JobRefunded(uint256 indexed jobId, address indexed analyst, uint256 creditValue, uint256 fee);
     event SlashFailed(uint256 indexed jobId, address indexed worker);
@@ -177,7 +189,8 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
 
     /// @notice Submits a job on a dataset the caller holds a credit for; approve `fee` tokens to
     ///         this contract first. Returns the job id (also in JobSubmitted / JobAssigned).
-    ///         The job's charge (job id, analyst, dataset, analysis and privacy hashes, ε) is
+    ///         The job's charge (job id, analyst, dataset, analysis and privacy hashes, ε, and
+    ///         whether the market listing admits the analyst, `Market.mayBuy`) is
     ///         posted, in clear, to the custody inbox with this contract as sender: keepers
     ///         charge the dataset's privacy budget and the analyst's grant from it, in inbox order,
     ///         and release the dataset key only for a job whose charge they applied.
@@ -239,23 +252,15 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         if (_recover(resultDigest(jobId, outputHash), signature) != j.worker) revert BadResultSignature(jobId);
         j.status = Status.Completed;
         j.outputHash = outputHash;
-
-        Params memory p = _params;
-        uint256 value = j.creditValue;
-        uint256 ownerAmount = (value * p.ownerShareBps) / BPS;
-        uint256 treasuryAmount = (value * p.treasuryShareBps) / BPS;
-        uint256 workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
-        (address datasetOwner,,) = datasets.terms(j.datasetId);
-        address operator = workers.getWorker(j.worker).operator;
-        emit JobCompleted(jobId, j.worker, outputHash, ownerAmount, workerAmount, treasuryAmount, j.fee);
-        _accrue(datasetOwner, jobId, ownerAmount);
-        _accrue(operator, jobId, workerAmount + j.fee);
-        _accrue(p.treasury, jobId, treasuryAmount);
-        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
+        (uint256 o, uint256 w, uint256 t) = _payOut(jobId, j);
+        emit JobCompleted(jobId, j.worker, outputHash, o, w, t, j.fee);
     }
 
     /// @notice The assigned worker reports, signed by its TEE key, why the job cannot be done
-    ///         (bad query, budget exhausted, data deleted…) without revealing data: full refund.
+    ///         (bad query, budget exhausted, data deleted…) without revealing data. Who pays
+    ///         follows the signed reason code (`isAnalystFault`): the analyst's doing consumes
+    ///         the credit and the fee (paid out as for a result: the check ran, ε may be spent);
+    ///         the worker's or the network's refunds both.
     /// @param reasonHash keccak256 of the (public) error report.
     function submitFailure(uint256 jobId, uint8 reasonCode, bytes32 reasonHash, bytes calldata signature) external nonReentrant {
         Job storage j = _openJobOfCaller(jobId);
@@ -264,7 +269,22 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         j.outputHash = reasonHash;
         j.reasonCode = reasonCode;
         emit JobFailed(jobId, j.worker, reasonCode, reasonHash);
-        _refund(jobId, j);
+        if (isAnalystFault(reasonCode)) {
+            (uint256 o, uint256 w, uint256 t) = _payOut(jobId, j);
+            emit FailureCharged(jobId, j.analyst, o, w, t, j.fee);
+        } else {
+            _refund(jobId, j);
+        }
+    }
+
+    /// @notice Whether a failure's reason code is the analyst's doing (the credit and fee are
+    ///         consumed) rather than the worker's or the network's (refunded). The one table of
+    ///         it on chain (src/analysis/failure-fault.ts is the other; a test keeps them equal):
+    ///         1 query-refused, 2 budget-exhausted, 4 access-denied, 5 bad-analysis: analyst;
+    ///         3 dataset-deleted, 6 data-unavailable, 7 internal, and any code not listed: refund.
+    ///         A new code is one more bit in ANALYST_FAULT_CODES.
+    function isAnalystFault(uint8 reasonCode) public pure returns (bool) {
+        return (ANALYST_FAULT_CODES >> reasonCode) & 1 == 1;
     }
 
     // ------------------------------------------------------------------ anyone
@@ -356,8 +376,10 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     // ------------------------------------------------------------------ internal
 
     /// @dev Epoch 0: the entry is not sealed (keepers tell it by its sender, this contract).
+    ///      `admitted`: keepers count the listing's admission as access (src/custody/release-check.ts).
     function _postCharge(uint256 jobId, Job storage j) private {
-        inbox.post(0, abi.encode(CHARGE_TAG, jobId, j.analyst, j.datasetId, j.analysisHash, j.privacyParamsHash, j.epsilonMicros));
+        bool admitted = market.mayBuy(j.datasetId, j.analyst);
+        inbox.post(0, abi.encode(CHARGE_TAG, jobId, j.analyst, j.datasetId, j.analysisHash, j.privacyParamsHash, j.epsilonMicros, admitted));
     }
 
     function _job(uint256 jobId) private view returns (Job storage) {
@@ -371,20 +393,12 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         if (msg.sender != j.worker) revert NotAssignedWorker(jobId, msg.sender);
     }
 
-    /// @dev Round-robin from the cursor; zero when no eligible compute worker (other than `exclude`).
-    function _pickWorker(address exclude) private returns (address) {
-        uint256 n = workers.workerCount();
-        if (n == 0) return address(0);
-        uint256 start = _cursor % n;
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 index = (start + i) % n;
-            address w = workers.workerAt(index);
-            if (w == exclude || !workers.isEligible(w)) continue;
-            if (workers.getWorker(w).roles & workers.ROLE_COMPUTE() == 0) continue;
-            _cursor = index + 1;
-            return w;
-        }
-        return address(0);
+    /// @dev Round-robin over the registry's compute set from the cursor, at most MAX_ASSIGN_SCAN
+    ///      entries; zero when none of them is eligible (other than `exclude`).
+    function _pickWorker(address exclude) private returns (address worker) {
+        uint256 index;
+        (worker, index) = workers.nextEligibleCompute(_cursor, exclude, MAX_ASSIGN_SCAN);
+        if (worker != address(0)) _cursor = index + 1;
     }
 
     /// @dev A failing slash (e.g. this contract no longer a slasher) must not lock the analyst's
@@ -399,6 +413,21 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
             emit SlashFailed(jobId, worker);
             return 0;
         }
+    }
+
+    /// @dev The credit's escrowed price split owner / worker / treasury, the fee to the worker's operator.
+    function _payOut(uint256 jobId, Job storage j) private returns (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) {
+        Params memory p = _params;
+        uint256 value = j.creditValue;
+        ownerAmount = (value * p.ownerShareBps) / BPS;
+        treasuryAmount = (value * p.treasuryShareBps) / BPS;
+        workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+        (address datasetOwner,,) = datasets.terms(j.datasetId);
+        address operator = workers.getWorker(j.worker).operator;
+        _accrue(datasetOwner, jobId, ownerAmount);
+        _accrue(operator, jobId, workerAmount + j.fee);
+        _accrue(p.treasury, jobId, treasuryAmount);
+        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
     }
 
     function _refund(uint256 jobId, Job storage j) private {

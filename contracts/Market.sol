@@ -10,7 +10,9 @@ import {DatasetRegistry} from "./DatasetRegistry.sol";
 
 /// @title W3A market: public policy summaries and usage credits held in escrow
 /// @notice Listing is the DatasetRegistry's (owner, price per query, status); the market adds the
-///         owner's public policy summary and sells usage credits. A credit is the right to run one
+///         owner's public policy summary and access rule for buyers (open, or admitted one by one),
+///         sells usage credits to the buyers it admits, and refunds unused credits of a dataset
+///         that no longer sells to them. A credit is the right to run one
 ///         query on one dataset; it belongs to (analyst, dataset), never expires and is paid
 ///         upfront: `credits × pricePerQuery` tokens move into this contract's escrow.
 /// @dev Only the jobs contract (`jobs`, set once by governance) moves credits: `reserve` when a
@@ -40,6 +42,10 @@ contract Market is Ownable2Step, ReentrancyGuard {
     address public jobs;
 
     mapping(bytes32 datasetId => string) private _policySummaries;
+    /// @notice The owner's public access rule for buyers: open to anyone, or (default) only to
+    ///         the buyers the owner admitted one by one (`setBuyer`).
+    mapping(bytes32 datasetId => bool) public openToBuyers;
+    mapping(bytes32 datasetId => mapping(address buyer => bool)) private _admittedBuyers;
     mapping(address analyst => mapping(bytes32 datasetId => Account)) private _accounts;
     /// @notice Tokens held for open jobs (reserved credits), for accounting checks.
     uint256 public reservedEscrow;
@@ -50,6 +56,9 @@ contract Market is Ownable2Step, ReentrancyGuard {
     event CreditReserved(bytes32 indexed datasetId, address indexed analyst, uint256 value);
     event CreditReleased(bytes32 indexed datasetId, address indexed analyst, uint256 value);
     event CreditConsumed(bytes32 indexed datasetId, address indexed analyst, uint256 value);
+    event BuyerAccessSet(bytes32 indexed datasetId, bool open);
+    event BuyerSet(bytes32 indexed datasetId, address indexed buyer, bool admitted);
+    event CreditsRefunded(bytes32 indexed datasetId, address indexed analyst, uint256 credits, uint256 amount);
 
     error ZeroAddress();
     error JobsAlreadySet(address jobs);
@@ -66,6 +75,8 @@ contract Market is Ownable2Step, ReentrancyGuard {
     error InsufficientBalance(uint256 balance, uint256 needed);
     error NoCredits(address analyst, bytes32 datasetId);
     error NoReservedCredit(address analyst, bytes32 datasetId);
+    error NotAdmitted(bytes32 datasetId, address buyer);
+    error StillOnSale(bytes32 datasetId, address analyst);
 
     constructor(DatasetRegistry datasets_, address governance_) Ownable(governance_) {
         if (address(datasets_) == address(0)) revert ZeroAddress();
@@ -93,26 +104,43 @@ contract Market is Ownable2Step, ReentrancyGuard {
     /// @notice The dataset owner publishes the public summary of its policy (what may be asked,
     ///         k, ε budget…). The enforced policy lives in custody state; this is its public face.
     function setPolicySummary(bytes32 datasetId, string calldata summary) external {
-        (address owner_, DatasetRegistry.Status status,) = _terms(datasetId);
-        if (owner_ != msg.sender) revert NotDatasetOwner(datasetId, msg.sender);
-        if (status == DatasetRegistry.Status.Deleted) revert DatasetDeleted(datasetId);
+        _ownerOf(datasetId);
         uint256 len = bytes(summary).length;
         if (len > MAX_POLICY_SUMMARY_BYTES) revert PolicySummaryTooLong(len, MAX_POLICY_SUMMARY_BYTES);
         _policySummaries[datasetId] = summary;
         emit PolicySummarySet(datasetId, msg.sender, keccak256(bytes(summary)), summary);
     }
 
+    /// @notice The owner opens the dataset to every buyer, or closes it to all but the buyers
+    ///         admitted one by one. Keepers treat what this admits as access (the job charge
+    ///         carries it, Jobs._postCharge), so a buyer the listing admits never pays for nothing.
+    function setBuyerAccess(bytes32 datasetId, bool open) external {
+        _ownerOf(datasetId);
+        openToBuyers[datasetId] = open;
+        emit BuyerAccessSet(datasetId, open);
+    }
+
+    /// @notice The owner admits (or no longer admits) one buyer.
+    function setBuyer(bytes32 datasetId, address buyer, bool admitted) external {
+        _ownerOf(datasetId);
+        if (buyer == address(0)) revert ZeroAddress();
+        _admittedBuyers[datasetId][buyer] = admitted;
+        emit BuyerSet(datasetId, buyer, admitted);
+    }
+
     // ------------------------------------------------------------------ analysts
 
     /// @notice Buys `credits` usage credits of an Active (listed) dataset at its current price; the
     ///         tokens (credits × pricePerQuery) go into escrow. Approve this contract first. An
-    ///         Unlisted dataset (registered, not yet listed by its owner) sells nothing.
+    ///         Unlisted dataset (registered, not yet listed by its owner) sells nothing, and only
+    ///         to a buyer the listing admits (`mayBuy`): nobody pays for queries they may not run.
     function buyCredits(bytes32 datasetId, uint256 credits) external nonReentrant {
         if (credits == 0) revert ZeroCredits();
         if (credits > type(uint64).max) revert TooManyCredits(credits);
         (, DatasetRegistry.Status status, uint256 price) = _terms(datasetId);
         if (status == DatasetRegistry.Status.Unlisted) revert DatasetNotListed(datasetId);
         if (status != DatasetRegistry.Status.Active) revert DatasetNotActive(datasetId);
+        if (!mayBuy(datasetId, msg.sender)) revert NotAdmitted(datasetId, msg.sender);
         uint256 cost = credits * price;
         Account storage a = _accounts[msg.sender][datasetId];
         a.credits += uint128(credits);
@@ -125,6 +153,23 @@ contract Market is Ownable2Step, ReentrancyGuard {
             if (balance < cost) revert InsufficientBalance(balance, cost);
             token.safeTransferFrom(msg.sender, address(this), cost);
         }
+    }
+
+    /// @notice Takes back the escrow of the caller's unused credits once the dataset no longer
+    ///         sells to them: paused, deleted or unlisted, or its listing no longer admits them.
+    ///         Credits reserved by open jobs stay; one that comes back (failure, timeout) can be
+    ///         refunded by calling again.
+    function refund(bytes32 datasetId) external nonReentrant returns (uint256 credits, uint256 amount) {
+        (, DatasetRegistry.Status status,) = _terms(datasetId);
+        if (status == DatasetRegistry.Status.Active && mayBuy(datasetId, msg.sender)) revert StillOnSale(datasetId, msg.sender);
+        Account storage a = _accounts[msg.sender][datasetId];
+        credits = a.credits;
+        if (credits == 0) revert NoCredits(msg.sender, datasetId);
+        amount = a.escrow;
+        a.credits = 0;
+        a.escrow = 0;
+        emit CreditsRefunded(datasetId, msg.sender, credits, amount);
+        if (amount > 0) token.safeTransfer(msg.sender, amount);
     }
 
     // ------------------------------------------------------------------ jobs contract
@@ -180,6 +225,12 @@ contract Market is Ownable2Step, ReentrancyGuard {
         return _accounts[analyst][datasetId];
     }
 
+    /// @notice Whether the listing admits `buyer`: open to buyers, admitted one by one, or the owner.
+    function mayBuy(bytes32 datasetId, address buyer) public view returns (bool) {
+        (address owner_,,) = _terms(datasetId);
+        return openToBuyers[datasetId] || _admittedBuyers[datasetId][buyer] || buyer == owner_;
+    }
+
     function policySummary(bytes32 datasetId) external view returns (string memory) {
         return _policySummaries[datasetId];
     }
@@ -187,6 +238,13 @@ contract Market is Ownable2Step, ReentrancyGuard {
     /// @notice keccak256 of the summary bytes (zero hash of "" when none was set).
     function policySummaryHash(bytes32 datasetId) external view returns (bytes32) {
         return keccak256(bytes(_policySummaries[datasetId]));
+    }
+
+    /// @dev Reverts unless the caller owns the dataset and it is not deleted.
+    function _ownerOf(bytes32 datasetId) private view {
+        (address owner_, DatasetRegistry.Status status,) = _terms(datasetId);
+        if (owner_ != msg.sender) revert NotDatasetOwner(datasetId, msg.sender);
+        if (status == DatasetRegistry.Status.Deleted) revert DatasetDeleted(datasetId);
     }
 
     function _terms(bytes32 datasetId) private view returns (address, DatasetRegistry.Status, uint256) {

@@ -7,6 +7,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 
 /// @title W3A worker registry
 /// @notice Which TEE workers may hold data: their attested keys, measurement, roles, stake and
@@ -20,6 +21,7 @@ import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/Messa
 ///      governance (`setSlasher`), e.g. the future jobs contract.
 contract WorkerRegistry is Ownable2Step {
     using SafeERC20 for IERC20;
+    using EnumerableSet for EnumerableSet.AddressSet;
 
     // ------------------------------------------------------------------ types
 
@@ -156,8 +158,12 @@ contract WorkerRegistry is Ownable2Step {
 
     mapping(address worker => Worker) private _workers;
     address[] private _workerList;
-    /// @dev Every worker ever registered with the keeper role; `keepers()` filters the eligible.
-    address[] private _keeperCandidates;
+    /// @dev The active sets: Active, unslashed workers of each role, O(1) add and remove
+    ///      (swap-and-pop), so assignment and the keeper count never walk exited workers. A worker
+    ///      leaves on exit or slash, or when anyone `prune`s it while ineligible (offline, build
+    ///      disallowed); its next heartbeat while eligible brings it back.
+    EnumerableSet.AddressSet private _computeSet;
+    EnumerableSet.AddressSet private _keeperSet;
 
     /// @dev The agreed key of each epoch: set once, by the vote that gives a key a strict
     ///      majority of the active keepers (`publishEpochKey`), and never changed after.
@@ -197,6 +203,7 @@ contract WorkerRegistry is Ownable2Step {
     event StakeWithdrawn(address indexed worker, address indexed operator, uint256 amount);
     event WorkerSlashed(address indexed worker, address indexed slasher, uint256 amount, string reason);
     event WorkerPenalized(address indexed worker, address indexed slasher, uint256 amount, string reason);
+    event WorkerPruned(address indexed worker);
     /// @notice One keeper's vote for the key of `epoch` (a vote for another key than the
     ///         agreed one is that keeper's contest, and stays in the log).
     event EpochKeyPublished(uint64 indexed epoch, bytes32 key, address indexed keeper);
@@ -374,7 +381,20 @@ contract WorkerRegistry is Ownable2Step {
         Worker storage w = _workers[msg.sender];
         if (w.status != Status.Active || w.slashed) revert NotActiveWorker(msg.sender);
         w.lastHeartbeat = uint64(block.timestamp);
+        if (isEligible(msg.sender)) _enterSets(msg.sender, w.roles); // back after a prune
         emit WorkerHeartbeat(msg.sender, uint64(block.timestamp));
+    }
+
+    /// @notice Anyone: takes the ineligible workers of `list` (offline, build disallowed) out of
+    ///         the active sets, so they cost assignment and keeper counting nothing; eligible
+    ///         ones are skipped. A pruned worker keeps its stake and status, and its next
+    ///         heartbeat while eligible puts it back. Returns how many left a set.
+    function prune(address[] calldata list) external returns (uint256 pruned) {
+        for (uint256 i = 0; i < list.length; ++i) {
+            if (isEligible(list[i]) || !_leaveSets(list[i])) continue;
+            ++pruned;
+            emit WorkerPruned(list[i]);
+        }
     }
 
     /// @notice Operator: stop serving. The worker is ineligible at once; the stake can be
@@ -385,6 +405,7 @@ contract WorkerRegistry is Ownable2Step {
         if (w.status != Status.Active) revert NotActiveWorker(worker);
         w.status = Status.Exiting;
         w.exitRequestedAt = uint64(block.timestamp);
+        _leaveSets(worker);
         emit ExitRequested(worker, uint64(block.timestamp) + heartbeatTimeout);
     }
 
@@ -405,6 +426,7 @@ contract WorkerRegistry is Ownable2Step {
     ///         and marks the worker slashed, which makes it ineligible for good.
     function slash(address worker, uint256 amount, string calldata reason) external {
         _takeStake(worker, amount).slashed = true;
+        _leaveSets(worker);
         emit WorkerSlashed(worker, msg.sender, amount, reason);
     }
 
@@ -519,12 +541,13 @@ contract WorkerRegistry is Ownable2Step {
     }
 
     /// @notice The active keepers (the set whose majority approves tdx/sgx registrations).
+    ///         Walks the keeper set only (never exited or slashed keepers).
     function keepers() external view returns (address[] memory list) {
-        uint256 n = _keeperCandidates.length;
+        uint256 n = _keeperSet.length();
         address[] memory tmp = new address[](n);
         uint256 count;
         for (uint256 i = 0; i < n; ++i) {
-            address k = _keeperCandidates[i];
+            address k = _keeperSet.at(i);
             if (isKeeper(k)) tmp[count++] = k;
         }
         list = new address[](count);
@@ -532,10 +555,31 @@ contract WorkerRegistry is Ownable2Step {
     }
 
     function activeKeeperCount() public view returns (uint256 count) {
-        uint256 n = _keeperCandidates.length;
+        uint256 n = _keeperSet.length();
         for (uint256 i = 0; i < n; ++i) {
-            if (isKeeper(_keeperCandidates[i])) ++count;
+            if (isKeeper(_keeperSet.at(i))) ++count;
         }
+    }
+
+    /// @notice Size of the compute set (Active, unslashed, not pruned compute workers).
+    function computeSetSize() external view returns (uint256) {
+        return _computeSet.length();
+    }
+
+    /// @notice Round-robin assignment's step: from position `start` of the compute set (taken
+    ///         modulo its size), the first eligible worker other than `exclude`, looking at most
+    ///         `maxScan` entries; (0, 0) when none. `index` is the worker's position in the set.
+    function nextEligibleCompute(uint256 start, address exclude, uint256 maxScan) external view returns (address worker, uint256 index) {
+        uint256 n = _computeSet.length();
+        if (n == 0) return (address(0), 0);
+        if (maxScan > n) maxScan = n;
+        start %= n;
+        for (uint256 i = 0; i < maxScan; ++i) {
+            index = (start + i) % n;
+            worker = _computeSet.at(index);
+            if (worker != exclude && isEligible(worker)) return (worker, index);
+        }
+        return (address(0), 0);
     }
 
     function currentEpoch() public view returns (uint64) {
@@ -701,7 +745,18 @@ contract WorkerRegistry is Ownable2Step {
         w.stake = stake;
         w.endpoint = p.endpoint;
         _workerList.push(p.worker);
-        if (p.roles & ROLE_KEEPER != 0) _keeperCandidates.push(p.worker);
+        _enterSets(p.worker, p.roles);
+    }
+
+    function _enterSets(address worker, uint8 roles) private {
+        if (roles & ROLE_COMPUTE != 0) _computeSet.add(worker);
+        if (roles & ROLE_KEEPER != 0) _keeperSet.add(worker);
+    }
+
+    /// @return left whether the worker was in a set.
+    function _leaveSets(address worker) private returns (bool left) {
+        left = _computeSet.remove(worker);
+        if (_keeperSet.remove(worker)) left = true;
     }
 
     /// @dev Checked up front so that a missing approval or balance fails with this contract's

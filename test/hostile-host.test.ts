@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, encodeAbiParameters, hexToBytes, recoverMessageAddress, type Address, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { DATASET_SQL, POLICY } from '../src/analysis/fixture.test.js'
 import { analysisHash, epsilonMicros, openAsAnalyst, parseOutput, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams, type ResultEnvelope } from '../src/analysis/index.js'
@@ -20,7 +20,7 @@ import { isW3aError } from '../src/core/errors.js'
 import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { encryptSegmentStream, generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
-import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import { refusalDigest, type ReleaseOutcome, type SignedRefusal, type WorkerOnChain } from '../src/enclave/jobs.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
@@ -102,11 +102,7 @@ async function ownerCommand(inbox: Inbox, epochPublicKey: Hex, command: OwnerCom
 }
 
 function charge(inbox: Inbox, jobId: bigint, c: { analysisHash: Hex; privacyParamsHash: Hex; epsilonMicros: bigint }): InboxEntry {
-  const payload = encodeAbiParameters(
-    [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-    [JOB_CHARGE_TAG, jobId, analyst.address, datasetId, c.analysisHash, c.privacyParamsHash, c.epsilonMicros],
-  )
-  return inbox.post(JOBS, 0n, hexToBytes(payload))
+  return inbox.post(JOBS, 0n, encodeJobCharge({ jobId, analyst: analyst.address, datasetId, ...c, admitted: false }))
 }
 
 type Job = { view: JobView; sealedAnalysis: Hex }

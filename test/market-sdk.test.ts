@@ -38,6 +38,7 @@ import { createGateway } from '../src/node/gateway.js'
 import { serveHttp, type HttpServer } from '../src/node/http-server.js'
 import {
   buyCredits,
+  setBuyerAccess,
   claimEarnings,
   createW3aClient,
   getCredits,
@@ -146,6 +147,9 @@ test('an owner lists a dataset with a price and a policy summary; listMarket sho
 })
 
 test('buying credits moves credits × price from the analyst into escrow', async () => {
+  // A listing admits no buyer until its owner says so: refused before anything is sent.
+  await assert.rejects(buyCredits(analyst, { id: datasetId, credits: 1n }), (e) => isW3aError(e, 'NOT_ADMITTED') && /market access/.test(e.details.join('\n')))
+  await setBuyerAccess(owner, { id: datasetId, open: true })
   const [a0, m0] = await Promise.all([balance(analystAccount.address), balance(d.market)])
   const r = await buyCredits(analyst, { id: datasetId, credits: 3n })
   assert.equal(r.credits, 3n)

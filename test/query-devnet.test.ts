@@ -20,6 +20,8 @@ import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { devAccount } from '../src/chain/index.js'
 import {
   buyCredits,
+  refundCredits,
+  setBuyerAccess,
   checkResultEnvelope,
   claimEarnings,
   createW3aClient,
@@ -89,7 +91,7 @@ before(async () => {
   datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: datasetId, policy: policy() })
   await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 20; dimensions city, device; measures amount` })
-  await buyCredits(analyst, { id: datasetId, credits: 10n })
+  await buyCredits(analyst, { id: datasetId, credits: 14n })
   await buyCredits(analyst2, { id: datasetId, credits: 3n })
   duck = await (await DuckDBInstance.create(':memory:')).connect()
 })
@@ -165,7 +167,7 @@ test('anyone verifies a finished job; a tampered envelope is refused by the chec
   if (opened.status === 'completed') assert.deepEqual(opened.output.rows, r.rows)
 })
 
-test('a query that would return individuals fails with a signed report; credit and fee come back', async () => {
+test('a query that would return individuals fails with a signed report; the analyst\'s own failure consumes credit and fee', async () => {
   const before = await getCredits(analyst, { id: datasetId })
   const earningsBefore = (await getEarnings(analyst, {})).claimable.amount
   for (const sql of ['SELECT user_id, amount FROM data', "SELECT city, string_agg(user_id, ',') FROM data GROUP BY city", "SELECT * FROM read_csv('/etc/passwd')"]) {
@@ -179,11 +181,12 @@ test('a query that would return individuals fails with a signed report; credit a
     assert.equal(opened.status, 'failed')
     if (opened.status === 'failed') assert.match(opened.detail ?? '', /refused/i, sql)
   }
+  // query-refused is the analyst's doing (Jobs.isAnalystFault): no free ε probes on one credit.
   const after = await getCredits(analyst, { id: datasetId })
-  assert.equal(after.credits, before.credits)
+  assert.equal(after.credits, before.credits - 3n)
   assert.equal(after.reserved, 0n)
-  assert.equal((await getEarnings(analyst, {})).claimable.amount - earningsBefore, 3n * (TOKEN / 10n))
-  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message))
+  assert.equal((await getEarnings(analyst, {})).claimable.amount, earningsBefore, 'no fee back')
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message) && /consumed/.test(e.details.join('\n')))
 })
 
 test('DP: noise, ε charged by custody; the analyst share and then the dataset budget refuse overspending', async () => {
@@ -212,21 +215,23 @@ test('DP: noise, ε charged by custody; the analyst share and then the dataset b
   assert.deepEqual(plainCount.rows, [['320']])
 })
 
-test('without open access, a credit is not enough: custody needs a grant, and counts its uses', async () => {
+test('without open access, nobody pays for nothing: the market sells only to buyers the owner admits, and keepers let them query', async () => {
   const closedId = (await uploadDataset(owner, { file: csv, name: 'closed', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: closedId, policy: policy({ openAccess: false }) })
-  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; grants only` })
-  await buyCredits(analyst, { id: closedId, credits: 3n })
-  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
-  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  await listOnMarket(owner, { id: closedId, price: TOKEN, summary: `k=${K}; admitted buyers only` })
+  await assert.rejects(buyCredits(analyst, { id: closedId, credits: 3n }), (e) => isW3aError(e, 'NOT_ADMITTED') && /market access/.test(e.details.join('\n')))
   // No grant, no ε to read: the keeper refuses as for a stranger.
   await assert.rejects(readAnalystBudget(analyst, { id: closedId }), (e) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: not-authorized'))
-  await grantAccess(owner, { id: closedId, grantee: devAccount(2).address, uses: 1 })
-  assert.deepEqual((await readAnalystBudget(analyst, { id: closedId })).grant, { expiresAt: 0n, usesLeft: 1 })
+  await setBuyerAccess(owner, { id: closedId, admit: [devAccount(2).address] })
+  await buyCredits(analyst, { id: closedId, credits: 3n })
+  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
   const ok = await runQuery(analyst, { id: closedId, sql })
   assert.equal(ok.rows.length, 4)
-  await assert.rejects(runQuery(analyst, { id: closedId, sql }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
   assert.equal((await getCredits(analyst, { id: closedId })).credits, 2n)
+  // No longer admitted: the unused credits come back.
+  await setBuyerAccess(owner, { id: closedId, remove: [devAccount(2).address] })
+  const refund = await refundCredits(analyst, { id: closedId })
+  assert.equal(refund.credits, 2n)
 })
 
 test('no credit, no job: refused before anything is sent', async () => {

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, concat, createTestClient, http, keccak256, numberToHex, sliceHex, toHex, type Address, type Hex, type PrivateKeyAccount } from 'viem'
+import { bytesToHex, concat, createTestClient, hexToBytes, http, keccak256, numberToHex, sliceHex, toHex, type Address, type Hex, type PrivateKeyAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
+import { JOB_FAILURE_CODES, isAnalystFault } from '../analysis/index.js'
+import { decodeJobCharge } from '../custody/job-charge.js'
 import {
   allowMeasurement,
   buyCredits,
@@ -14,6 +16,7 @@ import {
   disallowMeasurement,
   encodeSimQuote,
   failureDigest,
+  getBuyerAccess,
   getCredits,
   getEarnings,
   getJob,
@@ -25,11 +28,14 @@ import {
   inputCidsHashFor,
   jobsAbi,
   listJobs,
+  readInbox,
+  refundCredits,
   marketAbi,
   registerDataset,
   registerWorker,
   reportDataFor,
   resultDigest,
+  setBuyerAccess,
   setDatasetStatus,
   setPolicySummary,
   signFailure,
@@ -223,6 +229,21 @@ describe('market and jobs (real anvil)', () => {
     assert.deepEqual(await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId }), { credits: 0n, reserved: 0n, escrow: 0n })
   })
 
+  it('a buyer the listing does not admit is refused before any token moves', async () => {
+    const a0 = await balance(addr(analyst))
+    assert.deepEqual(await getBuyerAccess(analyst.publicClient, { market: d.market, datasetId, buyer: addr(analyst) }), { open: false, admitted: false })
+    await rejectsWith(buyCredits(analyst, { market: d.market, datasetId, credits: 1n }), 'NotAdmitted')
+    await rejectsWith(setBuyerAccess(analyst, { market: d.market, datasetId, buyer: addr(analyst), admitted: true }), 'NotDatasetOwner')
+    await rejectsWith(setBuyerAccess(analyst, { market: d.market, datasetId, open: true }), 'NotDatasetOwner')
+    assert.equal(await balance(addr(analyst)), a0)
+    // The owner opens the listing: anyone may buy; closing it again leaves only admitted buyers.
+    await setBuyerAccess(owner, { market: d.market, datasetId, open: true })
+    assert.deepEqual(await getBuyerAccess(analyst.publicClient, { market: d.market, datasetId, buyer: addr(analyst) }), { open: true, admitted: true })
+    await setBuyerAccess(owner, { market: d.market, datasetId, open: false })
+    await setBuyerAccess(owner, { market: d.market, datasetId, buyer: addr(analyst), admitted: true })
+    assert.deepEqual(await getBuyerAccess(analyst.publicClient, { market: d.market, datasetId, buyer: addr(analyst) }), { open: false, admitted: true })
+  })
+
   it('buying credits moves credits × price into escrow', async () => {
     const [a0, m0] = await Promise.all([balance(addr(analyst)), balance(d.market)])
     const res = await buyCredits(analyst, { market: d.market, datasetId, credits: 3n })
@@ -321,22 +342,60 @@ describe('market and jobs (real anvil)', () => {
     await rejectsWith(submitResult(w1.clients, { jobs: d.jobs, jobId: 0n, outputHash, signature }), 'JobNotOpen')
   })
 
-  it('re-running on credits already bought needs no purchase; a signed failure refunds credit and fee', async () => {
+  it('the job charge tells keepers whether the listing admitted the analyst', async () => {
+    const entries = await readInbox(governance.publicClient, { inbox: d.custodyInbox })
+    const charge = decodeJobCharge(hexToBytes(entries.at(-1)!.ciphertext))
+    assert.deepEqual([charge?.jobId, charge?.analyst, charge?.admitted], [0n, addr(analyst).toLowerCase(), true])
+  })
+
+  it('the contract and src/analysis/failure-fault.ts classify every reason code alike', async () => {
+    const read = (code: number) => governance.publicClient.readContract({ address: d.jobs, abi: jobsAbi, functionName: 'isAnalystFault', args: [code] })
+    const analystCodes: number[] = []
+    for (const code of [0, ...Object.values(JOB_FAILURE_CODES), 8, 255]) {
+      assert.equal(await read(code), isAnalystFault(code), `reason code ${code}`)
+      if (isAnalystFault(code)) analystCodes.push(code)
+    }
+    assert.deepEqual(analystCodes, [1, 2, 4, 5], 'query-refused, budget-exhausted, access-denied, bad-analysis')
+  })
+
+  it("a failure of the analyst's doing consumes the credit and the fee, paid out as for a result", async () => {
+    const res = await newJob()
+    const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId: res.jobId })
+    const worker = res.worker === w1.address ? w1 : w2
+    const [a0, m0] = await Promise.all([balance(addr(analyst)), balance(d.market)])
+    const reasonHash = keccak256(toHex('{"reason":"query-refused"}'))
+    const signature = await signFailure(worker.account, { ...domain(), ...fields(job), reasonCode: JOB_FAILURE_CODES['query-refused'], reasonHash })
+    await submitFailure(worker.clients, { jobs: d.jobs, jobId: res.jobId, reasonCode: JOB_FAILURE_CODES['query-refused'], reasonHash, signature })
+    assert.equal((await getJob(governance.publicClient, { jobs: d.jobs, jobId: res.jobId })).status, 'failed')
+    assert.deepEqual(await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId }), { credits: 1n, reserved: 0n, escrow: PRICE }, 'the credit is spent')
+    assert.equal(await balance(d.market), m0 - PRICE, "the credit's tokens left escrow")
+    const earn = (a: Address) => getEarnings(governance.publicClient, { jobs: d.jobs, account: a })
+    assert.equal(await earn(addr(analyst)), 0n, 'no fee back')
+    assert.equal(await earn(addr(owner)), (PRICE * 70n) / 100n)
+    assert.equal(await earn(addr(operator)), (PRICE * 20n) / 100n + FEE)
+    assert.equal(await balance(addr(analyst)), a0)
+    for (const c of [owner, operator, governance]) await claimEarnings(c, { jobs: d.jobs })
+    // Buy back the credit the bogus query burnt, so the tests below keep their numbers.
+    await buyCredits(analyst, { market: d.market, datasetId, credits: 1n })
+  })
+
+  it('re-running on credits already bought needs no purchase; a failure of the worker or the network refunds credit and fee', async () => {
     const a0 = await balance(addr(analyst))
     const res = await newJob()
-    assert.equal(res.jobId, 1n)
-    assert.equal(res.worker, w2.address, 'round-robin moves on')
+    assert.equal(res.jobId, 2n)
+    assert.equal(res.worker, w1.address, 'round-robin moves on')
     assert.equal(await balance(addr(analyst)), a0 - FEE, 'only the fee was paid')
-    const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId: 1n })
-    const reasonHash = keccak256(toHex('{"code":"BUDGET_EXHAUSTED"}'))
-    const forged = await signFailure(w1.account, { ...domain(), ...fields(job), reasonCode: 2, reasonHash })
-    await rejectsWith(submitFailure(w2.clients, { jobs: d.jobs, jobId: 1n, reasonCode: 2, reasonHash, signature: forged }), 'BadFailureSignature')
-    const good = await signFailure(w2.account, { ...domain(), ...fields(job), reasonCode: 2, reasonHash })
-    await rejectsWith(submitFailure(w2.clients, { jobs: d.jobs, jobId: 1n, reasonCode: 3, reasonHash, signature: good }), 'BadFailureSignature')
-    await rejectsWith(submitFailure(w1.clients, { jobs: d.jobs, jobId: 1n, reasonCode: 2, reasonHash, signature: good }), 'NotAssignedWorker')
-    await submitFailure(w2.clients, { jobs: d.jobs, jobId: 1n, reasonCode: 2, reasonHash, signature: good })
-    const after = await getJob(governance.publicClient, { jobs: d.jobs, jobId: 1n })
-    assert.deepEqual([after.status, after.reasonCode, after.outputHash], ['failed', 2, reasonHash])
+    const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId: 2n })
+    const reasonHash = keccak256(toHex('{"code":"BLOCK_NOT_FOUND"}'))
+    const forged = await signFailure(w2.account, { ...domain(), ...fields(job), reasonCode: 6, reasonHash })
+    await rejectsWith(submitFailure(w1.clients, { jobs: d.jobs, jobId: 2n, reasonCode: 6, reasonHash, signature: forged }), 'BadFailureSignature')
+    const good = await signFailure(w1.account, { ...domain(), ...fields(job), reasonCode: 6, reasonHash })
+    // The reason code is signed: a worker cannot turn a refund into a payout for itself.
+    await rejectsWith(submitFailure(w1.clients, { jobs: d.jobs, jobId: 2n, reasonCode: 1, reasonHash, signature: good }), 'BadFailureSignature')
+    await rejectsWith(submitFailure(w2.clients, { jobs: d.jobs, jobId: 2n, reasonCode: 6, reasonHash, signature: good }), 'NotAssignedWorker')
+    await submitFailure(w1.clients, { jobs: d.jobs, jobId: 2n, reasonCode: 6, reasonHash, signature: good })
+    const after = await getJob(governance.publicClient, { jobs: d.jobs, jobId: 2n })
+    assert.deepEqual([after.status, after.reasonCode, after.outputHash], ['failed', 6, reasonHash])
     assert.deepEqual(await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId }), { credits: 2n, reserved: 0n, escrow: 2n * PRICE })
     assert.equal(await getEarnings(governance.publicClient, { jobs: d.jobs, account: addr(operator) }), 0n, 'the worker earns nothing')
     assert.equal((await claimEarnings(analyst, { jobs: d.jobs })).amount, FEE)
@@ -345,37 +404,37 @@ describe('market and jobs (real anvil)', () => {
 
   it('timeout: reassigned once with the late worker losing stake, then refunded with the second one losing stake', async () => {
     const res = await newJob()
-    assert.equal(res.worker, w1.address)
+    assert.equal(res.worker, w2.address)
     await rejectsWith(timeoutJob(analyst, { jobs: d.jobs, jobId: res.jobId }), 'DeadlineNotReached')
     const gov0 = await balance(addr(governance))
     await timeTravel(121)
-    await heartbeat(w2.clients, { registry: d.workerRegistry }) // w2 stays online; w1 went silent
+    await heartbeat(w1.clients, { registry: d.workerRegistry }) // w1 stays online; w2 went silent
     const first = await timeoutJob(owner, { jobs: d.jobs, jobId: res.jobId }) // anyone may call
     assert.equal(first.outcome, 'reassigned')
-    assert.equal(first.lateWorker, w1.address)
+    assert.equal(first.lateWorker, w2.address)
     assert.equal(first.slashed, SLASH)
-    assert.ok(first.outcome === 'reassigned' && first.worker === w2.address)
-    const w1Info = await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w1.address })
-    // A late job costs stake; it is not misbehaviour, so w1 is not marked slashed (it is offline: silent).
-    assert.deepEqual([w1Info.stake, w1Info.slashed, w1Info.online], [STAKE - SLASH, false, false])
+    assert.ok(first.outcome === 'reassigned' && first.worker === w1.address)
+    const w2Info = await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w2.address })
+    // A late job costs stake; it is not misbehaviour, so w2 is not marked slashed (it is offline: silent).
+    assert.deepEqual([w2Info.stake, w2Info.slashed, w2Info.online], [STAKE - SLASH, false, false])
     assert.equal(await balance(addr(governance)), gov0 + SLASH, 'slashed stake went to governance')
-    await heartbeat(w1.clients, { registry: d.workerRegistry })
-    assert.equal((await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w1.address })).eligible, true, 'penalized, not banned')
+    await heartbeat(w2.clients, { registry: d.workerRegistry })
+    assert.equal((await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w2.address })).eligible, true, 'penalized, not banned')
     let job = await getJob(governance.publicClient, { jobs: d.jobs, jobId: res.jobId })
-    assert.deepEqual([job.status, job.attempt, job.worker], ['open', 2, w2.address])
+    assert.deepEqual([job.status, job.attempt, job.worker], ['open', 2, w1.address])
     await rejectsWith(timeoutJob(owner, { jobs: d.jobs, jobId: res.jobId }), 'DeadlineNotReached')
     // The late worker can no longer post.
-    const late = await signResult(w1.account, { ...domain(), ...fields(job), outputHash: keccak256(toHex('late')) })
-    await rejectsWith(submitResult(w1.clients, { jobs: d.jobs, jobId: res.jobId, outputHash: keccak256(toHex('late')), signature: late }), 'NotAssignedWorker')
+    const late = await signResult(w2.account, { ...domain(), ...fields(job), outputHash: keccak256(toHex('late')) })
+    await rejectsWith(submitResult(w2.clients, { jobs: d.jobs, jobId: res.jobId, outputHash: keccak256(toHex('late')), signature: late }), 'NotAssignedWorker')
 
     await timeTravel(121)
     const second = await timeoutJob(owner, { jobs: d.jobs, jobId: res.jobId })
     assert.equal(second.outcome, 'refunded')
-    assert.equal(second.lateWorker, w2.address)
+    assert.equal(second.lateWorker, w1.address)
     assert.equal(second.slashed, SLASH)
     job = await getJob(governance.publicClient, { jobs: d.jobs, jobId: res.jobId })
     assert.equal(job.status, 'refunded')
-    assert.equal((await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w2.address })).stake, STAKE - SLASH)
+    assert.equal((await getWorker(governance.publicClient, { registry: d.workerRegistry, worker: w1.address })).stake, STAKE - SLASH)
     assert.deepEqual(await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId }), { credits: 2n, reserved: 0n, escrow: 2n * PRICE })
     assert.equal(await getEarnings(governance.publicClient, { jobs: d.jobs, account: addr(analyst) }), FEE)
     await rejectsWith(timeoutJob(owner, { jobs: d.jobs, jobId: res.jobId }), 'JobNotOpen')
@@ -406,11 +465,41 @@ describe('market and jobs (real anvil)', () => {
       'NoCredits',
     )
     const all = await listJobs(governance.publicClient, { jobs: d.jobs })
-    assert.deepEqual(all.map((j) => j.id), [0n, 1n, 2n, 3n])
-    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, status: 'open' })).map((j) => j.id), [3n])
-    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, status: ['failed', 'refunded'], pageSize: 1 })).map((j) => j.id), [1n, 2n])
-    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, worker: w2.address })).map((j) => j.id), [1n, 2n])
+    assert.deepEqual(all.map((j) => j.id), [0n, 1n, 2n, 3n, 4n])
+    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, status: 'open' })).map((j) => j.id), [4n])
+    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, status: ['failed', 'refunded'], pageSize: 1 })).map((j) => j.id), [1n, 2n, 3n])
+    assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, worker: w1.address })).map((j) => j.id), [0n, 2n, 3n])
     assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, analyst: addr(owner) })).length, 0)
-    assert.equal((await listJobs(governance.publicClient, { jobs: d.jobs, datasetId, analyst: addr(analyst) })).length, 4)
+    assert.equal((await listJobs(governance.publicClient, { jobs: d.jobs, datasetId, analyst: addr(analyst) })).length, 5)
+  })
+
+  it('refund: unused credits come back once the dataset no longer sells to the analyst; reserved ones stay', async () => {
+    const credits = () => getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId })
+    const held = await credits()
+    assert.ok(held.credits > 0n && held.reserved === 1n, 'one job is still open')
+    await rejectsWith(refundCredits(analyst, { market: d.market, datasetId }), 'StillOnSale')
+    // The owner no longer admits the analyst: their jobs may now be refused, so they may leave.
+    await setBuyerAccess(owner, { market: d.market, datasetId, buyer: addr(analyst), admitted: false })
+    const [a0, m0] = await Promise.all([balance(addr(analyst)), balance(d.market)])
+    const r = await refundCredits(analyst, { market: d.market, datasetId })
+    assert.deepEqual([r.credits, r.amount], [held.credits, held.escrow])
+    assert.equal(await balance(addr(analyst)), a0 + held.escrow)
+    assert.equal(await balance(d.market), m0 - held.escrow)
+    assert.deepEqual(await credits(), { credits: 0n, reserved: 1n, escrow: 0n })
+    await rejectsWith(refundCredits(analyst, { market: d.market, datasetId }), 'NoCredits')
+
+    // Admitted again, buys, then the owner pauses (or deletes) the dataset: the escrow comes back.
+    await setBuyerAccess(owner, { market: d.market, datasetId, buyer: addr(analyst), admitted: true })
+    await buyCredits(analyst, { market: d.market, datasetId, credits: 2n })
+    await rejectsWith(refundCredits(analyst, { market: d.market, datasetId }), 'StillOnSale')
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'paused' })
+    assert.equal((await refundCredits(analyst, { market: d.market, datasetId })).amount, 2n * PRICE)
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'active' })
+    await buyCredits(analyst, { market: d.market, datasetId, credits: 1n })
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'deleted' })
+    assert.equal((await refundCredits(analyst, { market: d.market, datasetId })).amount, PRICE)
+    assert.deepEqual(await credits(), { credits: 0n, reserved: 1n, escrow: 0n })
+    // Everyone else's escrow is untouched: the market holds exactly the open job's credit.
+    assert.equal(await balance(d.market), PRICE)
   })
 })

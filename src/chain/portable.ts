@@ -71,6 +71,7 @@ export { registerWorker, type RegisterWorkerParameters, type RegisterWorkerRetur
 export { heartbeat, type HeartbeatParameters, type HeartbeatReturnType } from './actions/heartbeat.js'
 export { getWorker, type GetWorkerParameters, type GetWorkerReturnType } from './actions/getWorker.js'
 export { listWorkers, type ListWorkersParameters, type ListWorkersReturnType } from './actions/listWorkers.js'
+export { pruneWorkers, type PruneWorkersParameters, type PruneWorkersReturnType } from './actions/pruneWorkers.js'
 export { requestWorkerExit, type RequestWorkerExitParameters, type RequestWorkerExitReturnType } from './actions/requestWorkerExit.js'
 export { withdrawWorkerStake, type WithdrawWorkerStakeParameters, type WithdrawWorkerStakeReturnType } from './actions/withdrawWorkerStake.js'
 export { slashWorker, type SlashWorkerParameters, type SlashWorkerReturnType } from './actions/slashWorker.js'
@@ -118,6 +119,9 @@ export {
 
 export { buyCredits, type BuyCreditsParameters, type BuyCreditsReturnType } from './actions/buyCredits.js'
 export { getCredits, type GetCreditsParameters, type GetCreditsReturnType } from './actions/getCredits.js'
+export { refundCredits, type RefundCreditsParameters, type RefundCreditsReturnType } from './actions/refundCredits.js'
+export { setBuyerAccess, type SetBuyerAccessParameters, type SetBuyerAccessReturnType } from './actions/setBuyerAccess.js'
+export { getBuyerAccess, type GetBuyerAccessParameters, type GetBuyerAccessReturnType } from './actions/getBuyerAccess.js'
 export { setPolicySummary, type SetPolicySummaryParameters, type SetPolicySummaryReturnType } from './actions/setPolicySummary.js'
 export { getPolicySummary, type GetPolicySummaryParameters, type GetPolicySummaryReturnType } from './actions/getPolicySummary.js'
 export { submitJob, type SubmitJobParameters, type SubmitJobReturnType } from './actions/submitJob.js'

@@ -7,7 +7,7 @@ import { workerCommand, workersLsCommand } from './commands/worker.js'
 import { attestVerifyCommand } from './commands/attest.js'
 import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datasetPolicyCommand, datasetAccessCommand } from './commands/custody.js'
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
-import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsCommand } from './commands/market.js'
+import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsCommand, marketRefundCommand, marketAccessCommand } from './commands/market.js'
 import { earningsCommand, claimCommand } from './commands/earnings.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
@@ -27,6 +27,8 @@ export const COMMANDS: Command[] = [
   marketLsCommand,
   marketListCommand,
   marketBuyCommand,
+  marketRefundCommand,
+  marketAccessCommand,
   marketCreditsCommand,
   earningsCommand,
   claimCommand,

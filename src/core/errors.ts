@@ -36,6 +36,8 @@ export type W3aErrorCode =
   | 'NOTHING_TO_CLAIM'
   | 'JOB_NOT_FOUND'
   | 'NO_CREDITS'
+  | 'NOT_ADMITTED'
+  | 'STILL_ON_SALE'
   | 'JOB_PENDING'
   | 'CHAIN_ERROR' // any other RPC / transaction failure (nonce, gas, funds), with viem's message
   // tee

@@ -232,8 +232,8 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
 function applyJobCharge(state: CustodyState, charge: JobCharge, entry: InboxEntry): { state: CustodyState; reason?: RefusalReason } {
   const key = jobChargeKey(charge.jobId)
   if (state.jobCharges.has(key)) return { state, reason: 'duplicate-job' }
-  const { jobId: _jobId, ...fields } = charge
-  const request = { datasetId: charge.datasetId, analyst: charge.analyst, analysis: 'sql' as const, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp }
+  const { jobId: _jobId, admitted, ...fields } = charge
+  const request = { datasetId: charge.datasetId, analyst: charge.analyst, analysis: 'sql' as const, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp, admitted }
   const decision = checkAccess(state, request)
   if (!decision.ok) {
     const reason: RefusalReason = decision.reason === 'deleted' ? 'dataset-deleted' : decision.reason

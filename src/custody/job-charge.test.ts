@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, type Address, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { JOBS, Replica, TestInbox, registerCommand, signCommand, testBytes } from './fixture.test.js'
-import { JOB_CHARGE_TAG, decodeJobCharge, jobChargeKey } from './job-charge.js'
+import { decodeJobCharge, encodeJobCharge, jobChargeKey } from './job-charge.js'
 import { parsePolicy, policyHash } from './policy.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
 import { getDataset } from './state.js'
@@ -13,13 +13,9 @@ const owner = privateKeyToAccount(bytesToHex(testBytes('owner')))
 const analyst = privateKeyToAccount(bytesToHex(testBytes('analyst')))
 const stranger = privateKeyToAccount(bytesToHex(testBytes('stranger')))
 
-function chargePayload(p: { jobId: bigint; analyst: Address; datasetId: Hex; epsilonMicros: bigint; tag?: string }): Uint8Array {
-  return hexToBytes(
-    encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-      [p.tag ?? JOB_CHARGE_TAG, p.jobId, p.analyst, p.datasetId, keccak256('0x01'), keccak256('0x02'), p.epsilonMicros],
-    ),
-  )
+function chargePayload(p: { jobId: bigint; analyst: Address; datasetId: Hex; epsilonMicros: bigint; tag?: string; admitted?: boolean }): Uint8Array {
+  const { tag, admitted, ...c } = p
+  return encodeJobCharge({ ...c, analysisHash: keccak256('0x01'), privacyParamsHash: keccak256('0x02'), admitted: admitted ?? false }, tag)
 }
 
 async function setup(p: { uses?: number; epsilonBudget?: number; openAccess?: boolean; analystEpsilonBudget?: number } = {}) {
@@ -32,7 +28,8 @@ async function setup(p: { uses?: number; epsilonBudget?: number; openAccess?: bo
   await inbox.post(await signCommand(owner, { type: 'SetPolicy', message: { datasetId: r.datasetId, policyHash: policyHash(policy), nonce: 3n, expiry: exp } }), { policy })
   const replica = Replica.fromSecret(testBytes('charges'))
   for (const e of inbox.entries) assert.equal((await replica.apply(e)).status, 'applied')
-  const charge = async (jobId: bigint, who: Address, epsilonMicros: bigint, sender: Address = JOBS) => replica.apply(inbox.postRaw(chargePayload({ jobId, analyst: who, datasetId: r.datasetId, epsilonMicros }), 0n, sender))
+  const charge = async (jobId: bigint, who: Address, epsilonMicros: bigint, sender: Address = JOBS, admitted = false) =>
+    replica.apply(inbox.postRaw(chargePayload({ jobId, analyst: who, datasetId: r.datasetId, epsilonMicros, admitted }), 0n, sender))
   return { inbox, replica, datasetId: r.datasetId, charge }
 }
 
@@ -91,5 +88,18 @@ describe('job charges from the Jobs contract', () => {
     assert.equal((await open.charge(0n, stranger.address, 800_000n)).status, 'applied')
     assert.equal((await open.charge(1n, stranger.address, 300_000n)).reason, 'analyst-budget-exhausted')
     assert.equal((await open.charge(2n, analyst.address, 800_000n)).status, 'applied')
+  })
+
+  it('a buyer the market listing admitted has access without a grant; grant uses are not spent; ε budgets still hold', async () => {
+    const { replica, datasetId, charge } = await setup({ uses: 1, epsilonBudget: 1 })
+    assert.equal(decodeJobCharge(chargePayload({ jobId: 9n, analyst: stranger.address, datasetId, epsilonMicros: 1n, admitted: true }))?.admitted, true)
+    // Without the listing's admission the stranger has nothing; with it, the charge applies.
+    assert.equal((await charge(0n, stranger.address, 0n)).reason, 'not-granted')
+    assert.equal((await charge(1n, stranger.address, 300_000n, JOBS, true)).status, 'applied')
+    // The analyst's one-use grant stays unspent while the listing admits them.
+    assert.equal((await charge(2n, analyst.address, 300_000n, JOBS, true)).status, 'applied')
+    assert.equal(getDataset(replica.state, datasetId)!.grants.get(analyst.address.toLowerCase() as Address)?.usesLeft, 1)
+    // Admission is access, not budget: 0.6 spent, 0.5 more is refused.
+    assert.equal((await charge(3n, stranger.address, 500_000n, JOBS, true)).reason, 'budget-exhausted')
   })
 })

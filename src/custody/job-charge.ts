@@ -2,8 +2,12 @@
  * Job charges: the Jobs contract posts one entry per submitted job to the custody inbox, in
  * clear, with itself as sender (contracts/Jobs.sol `_postCharge`):
  *
- *   abi.encode(string "w3a.job-charge.v1", uint256 jobId, address analyst, bytes32 datasetId,
- *              bytes32 analysisHash, bytes32 privacyParamsHash, uint64 epsilonMicros)
+ *   abi.encode(string "w3a.job-charge.v2", uint256 jobId, address analyst, bytes32 datasetId,
+ *              bytes32 analysisHash, bytes32 privacyParamsHash, uint64 epsilonMicros, bool admitted)
+ *
+ * `admitted`: the owner's market listing admitted the analyst when the job was submitted
+ * (Market.mayBuy: open to buyers, or this buyer admitted): it counts as access (release-check.ts),
+ * so a buyer the listing admits is never refused for want of a grant after paying.
  *
  * Every keeper applies it in inbox order like an owner command: the analyst's grant loses a use
  * and ε is charged to the dataset's budget and the analyst's share (release-check.ts), or the
@@ -12,10 +16,10 @@
  * plaintext is touched. Only entries whose sender is the configured Jobs contract are charges:
  * nobody else can spend an analyst's budget.
  */
-import { decodeAbiParameters, type Address, type Hex } from 'viem'
+import { decodeAbiParameters, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
 import type { RefusalReason } from './receipt.js'
 
-export const JOB_CHARGE_TAG = 'w3a.job-charge.v1'
+export const JOB_CHARGE_TAG = 'w3a.job-charge.v2'
 const U64 = 1n << 64n
 
 export type JobCharge = {
@@ -25,11 +29,13 @@ export type JobCharge = {
   analysisHash: Hex
   privacyParamsHash: Hex
   epsilonMicros: bigint
+  /** The market listing admitted the analyst at submission (not kept in the record). */
+  admitted: boolean
 }
 
 /** What custody state keeps per job: the charge, and whether it was applied or why not. */
 export type JobChargeRecord = Readonly<
-  Omit<JobCharge, 'jobId'> & {
+  Omit<JobCharge, 'jobId' | 'admitted'> & {
     /** Inbox index of the charge entry. */
     index: bigint
     status: 'charged' | 'refused'
@@ -48,13 +54,26 @@ export function epsilonOfMicros(micros: bigint): number {
   return Number(micros) / 1e6
 }
 
+const CHARGE_PARAMS = [
+  { type: 'string' },
+  { type: 'uint256' },
+  { type: 'address' },
+  { type: 'bytes32' },
+  { type: 'bytes32' },
+  { type: 'bytes32' },
+  { type: 'uint64' },
+  { type: 'bool' },
+] as const
+
+/** The payload Jobs._postCharge posts (for tests and tools; the chain writes the real ones). */
+export function encodeJobCharge(c: JobCharge, tag: string = JOB_CHARGE_TAG): Uint8Array {
+  return hexToBytes(encodeAbiParameters(CHARGE_PARAMS, [tag, c.jobId, c.analyst, c.datasetId, c.analysisHash, c.privacyParamsHash, c.epsilonMicros, c.admitted]))
+}
+
 /** Decodes a charge entry's payload; undefined if it is not one (wrong tag, bad encoding). */
 export function decodeJobCharge(payload: Uint8Array): JobCharge | undefined {
   try {
-    const [tag, jobId, analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros] = decodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-      payload,
-    )
+    const [tag, jobId, analyst, datasetId, analysisHash, privacyParamsHash, epsilonMicros, admitted] = decodeAbiParameters(CHARGE_PARAMS, payload)
     if (tag !== JOB_CHARGE_TAG || epsilonMicros >= U64) return undefined
     return {
       jobId,
@@ -63,6 +82,7 @@ export function decodeJobCharge(payload: Uint8Array): JobCharge | undefined {
       analysisHash: analysisHash.toLowerCase() as Hex,
       privacyParamsHash: privacyParamsHash.toLowerCase() as Hex,
       epsilonMicros,
+      admitted,
     }
   } catch {
     return undefined

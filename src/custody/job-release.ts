@@ -17,7 +17,7 @@ export type JobReleaseDecision =
   | { ok: true; dek: Uint8Array; manifestCid: string; policy: CustodyPolicy; epsilonLeft: number; analystEpsilonLeft: number | null }
   | { ok: false; reason: JobReleaseRefusal }
 
-export function checkJobRelease(state: CustodyState, job: JobCharge): JobReleaseDecision {
+export function checkJobRelease(state: CustodyState, job: Omit<JobCharge, 'admitted'>): JobReleaseDecision {
   const charge = state.jobCharges.get(jobChargeKey(job.jobId))
   if (!charge) return { ok: false, reason: 'not-charged' }
   if (charge.status !== 'charged') return { ok: false, reason: charge.reason ?? 'not-charged' }

@@ -9,6 +9,11 @@
  * the dataset's remaining budget (policy.epsilonBudget, all analysts together) and within the
  * analyst's share (policy.analystEpsilonBudget, when set).
  *
+ * `admitted` (a job charge's: the owner's public market listing admitted this buyer, Market.mayBuy)
+ * is access on its own, like openAccess: the allow/deny lists, grants, their expiry and uses are
+ * not consulted (the listing is the owner's public promise to a buyer who paid); the analysis
+ * kind and the ε budgets still are.
+ *
  * `chargeAccess` returns a new state, like `applyInboxEntry`. Keepers only agree on state that
  * comes from the inbox, so a charge that must hold across keepers has to be posted through it
  * (or the jobs contract) and applied by every replica in the same order.
@@ -18,7 +23,7 @@ import { W3aError } from '../core/errors.js'
 import type { AnalysisKind } from './policy.js'
 import { datasetRecord, getDataset, type CustodyState, type GrantRecord } from './state.js'
 
-export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint }
+export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint; /** the market listing admitted the analyst */ admitted?: boolean }
 export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'analyst-budget-exhausted' | 'invalid-epsilon'
 export type AccessDecision = { ok: true; usesLeft: number | null; epsilonLeft: number } | { ok: false; reason: AccessDenial }
 
@@ -32,12 +37,14 @@ export function checkAccess(state: CustodyState, req: AccessRequest): AccessDeci
   if (r.deleted) return { ok: false, reason: 'deleted' }
   if (!r.policy.analyses.includes(req.analysis)) return { ok: false, reason: 'analysis-not-allowed' }
   const analyst = String(req.analyst).toLowerCase() as Address
-  if (r.policy.buyerDeny.includes(analyst)) return { ok: false, reason: 'denied' }
-  if (r.policy.buyerAllow.length > 0 && !r.policy.buyerAllow.includes(analyst)) return { ok: false, reason: 'denied' }
-  const grant = r.grants.get(analyst)
-  if (!grant && !r.policy.openAccess) return { ok: false, reason: 'not-granted' }
-  if (grant && grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
-  if (grant && grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
+  const grant = grantOf(r.grants, analyst, req)
+  if (req.admitted !== true) {
+    if (r.policy.buyerDeny.includes(analyst)) return { ok: false, reason: 'denied' }
+    if (r.policy.buyerAllow.length > 0 && !r.policy.buyerAllow.includes(analyst)) return { ok: false, reason: 'denied' }
+    if (!grant && !r.policy.openAccess) return { ok: false, reason: 'not-granted' }
+    if (grant && grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
+    if (grant && grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
+  }
   const epsilonLeft = r.policy.epsilonBudget - r.budget.spent
   if (req.epsilon > epsilonLeft + SLACK) return { ok: false, reason: 'budget-exhausted' }
   const share = r.policy.analystEpsilonBudget
@@ -52,7 +59,7 @@ export function chargeAccess(state: CustodyState, req: AccessRequest): { state: 
   const id = req.datasetId.toLowerCase()
   const r = getDataset(state, req.datasetId)!
   const analyst = req.analyst.toLowerCase() as Address
-  const grant = r.grants.get(analyst)
+  const grant = grantOf(r.grants, analyst, req)
   const usesLeft = !grant || grant.usesLeft === null ? null : grant.usesLeft - 1
   const grants = new Map(r.grants)
   if (grant) grants.set(analyst, Object.freeze({ expiresAt: grant.expiresAt, usesLeft }) as GrantRecord)
@@ -61,4 +68,9 @@ export function chargeAccess(state: CustodyState, req: AccessRequest): { state: 
   const spent = r.budget.spent + req.epsilon
   const next = datasetRecord({ ...r, grants, budget: { spent, perAnalyst } })
   return { state: Object.freeze({ ...state, datasets: state.datasets.set(id, next) }), usesLeft, epsilonLeft: r.policy.epsilonBudget - spent }
+}
+
+/** The grant that counts: none when the listing admitted the analyst (its uses are not spent). */
+function grantOf(grants: ReadonlyMap<Address, GrantRecord>, analyst: Address, req: AccessRequest): GrantRecord | undefined {
+  return req.admitted === true ? undefined : grants.get(analyst)
 }

@@ -15,7 +15,7 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../analysis/index.js'
 import { inputCidsHashFor } from '../chain/index.js'
 import { CHAIN_ID, JOBS, Replica, TestInbox, registerCommand, signCommand, testBytes } from '../custody/fixture.test.js'
-import { JOB_CHARGE_TAG, analysisKeyPair, confirmCharge, openJobRelease, parsePolicy, policyHash, withGenesisKeeper, type CustodyState } from '../custody/index.js'
+import { analysisKeyPair, confirmCharge, encodeJobCharge, openJobRelease, parsePolicy, policyHash, withGenesisKeeper, type CustodyState } from '../custody/index.js'
 import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSimEnclave, type EnclaveIdentity, type TeePolicy } from '../tee/index.js'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
@@ -48,12 +48,7 @@ async function attestedWorker(label: string, opts: { measurement?: Hex; attestat
 
 /** The Jobs contract's charge entry (contracts/Jobs.sol `_postCharge`). */
 function chargePayload(c: { jobId: bigint; analyst: Address; datasetId: Hex; analysisHash: Hex; privacyParamsHash: Hex; epsilonMicros: bigint }): Uint8Array {
-  return hexToBytes(
-    encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-      [JOB_CHARGE_TAG, c.jobId, c.analyst, c.datasetId, c.analysisHash, c.privacyParamsHash, c.epsilonMicros],
-    ),
-  )
+  return encodeJobCharge({ ...c, admitted: false })
 }
 
 /**

@@ -22,6 +22,8 @@ export { listMarket, type MarketListing, type ListMarketParameters, type ListMar
 export { listOnMarket, type ListOnMarketParameters, type ListOnMarketReturnType } from './actions/market/listOnMarket.js'
 export { buyCredits, type BuyCreditsParameters, type BuyCreditsReturnType } from './actions/market/buyCredits.js'
 export { getCredits, type GetCreditsParameters, type GetCreditsReturnType } from './actions/market/getCredits.js'
+export { refundCredits, type RefundCreditsParameters, type RefundCreditsReturnType } from './actions/market/refundCredits.js'
+export { setBuyerAccess, type SetBuyerAccessParameters, type SetBuyerAccessReturnType } from './actions/market/setBuyerAccess.js'
 export { getEarnings, type GetEarningsParameters, type GetEarningsReturnType } from './actions/market/getEarnings.js'
 export { claimEarnings, type ClaimEarningsReturnType } from './actions/market/claimEarnings.js'
 export { listJobs, type ListJobsParameters, type ListJobsReturnType } from './actions/market/listJobs.js'

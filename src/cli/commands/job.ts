@@ -3,6 +3,7 @@ import { W3aError } from '../../core/errors.js'
 import { JOB_STATUSES, type JobStatus } from '../../chain/index.js'
 import { epsilonOfMicros } from '../../custody/job-charge.js'
 import { failureReasonOfCode } from '../../analysis/job-envelope.js'
+import { failureCostNote } from '../../analysis/failure-fault.js'
 import { getJob, getJobProgress, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -153,7 +154,7 @@ export const jobResultCommand: Command = {
     const text =
       opened.status === 'completed'
         ? outputText(opened.output)
-        : [`job ${id} failed: ${opened.reason} (code ${opened.reasonCode}); its credit and fee were refunded`, ...(opened.detail ? [`  ${opened.detail.split('\n').join('\n  ')}`] : [])].join('\n')
+        : [`job ${id} failed: ${opened.reason} (code ${opened.reasonCode}); ${failureCostNote(opened.reasonCode)}`, ...(opened.detail ? [`  ${opened.detail.split('\n').join('\n  ')}`] : [])].join('\n')
     out.result({ jobId: id, ...opened }, [text, '', ...verifiedLines(v)].join('\n'))
   },
 }

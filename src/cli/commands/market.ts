@@ -7,6 +7,8 @@ import {
   listMarket,
   listOnMarket,
   readAnalystBudget,
+  refundCredits,
+  setBuyerAccess,
   type GetCreditsReturnType,
   type MarketListing,
   type ReadAnalystBudgetReturnType,
@@ -119,7 +121,13 @@ export const marketBuyCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Credits never expire; a failed or timed-out query gives its credit back.\nExample: w3a market buy 0x… --credits 5 --account 2',
+  help: [
+    'Only a buyer the listing admits may buy (`w3a market access`): nobody pays for queries they may not run.',
+    "Credits never expire. A query that fails by the worker's or the network's fault, or times out, gives its credit back;",
+    'one refused for its own sake (refused or malformed SQL, budget or access refused) uses it up (docs/analyst.md).',
+    'Unused credits of a dataset no longer on sale to you come back with `w3a market refund ID`.',
+    'Example: w3a market buy 0x… --credits 5 --account 2',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const credits = creditsArg(requireString(values, 'credits', this))
@@ -130,6 +138,59 @@ export const marketBuyCommand: Command = {
       r,
       [`bought ${credits} credit(s) of ${id} for ${amountText(r.cost)}`, `  credits held  ${r.credits}`, `  balance       ${amountText(r.balance)}`, `  tx            ${r.hash}`].join('\n'),
     )
+  },
+}
+
+export const marketRefundCommand: Command = {
+  path: ['market', 'refund'],
+  summary: 'Take back the escrow of your unused credits on a dataset that is no longer on sale to you (paused, deleted, or you are no longer admitted)',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  help: 'Credits held by open jobs stay until those jobs end; run it again then.\nExample: w3a market refund 0x… --account 2',
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    const client = await clientFromOptions(values, { needsAccount: true })
+    out.progress('refunding unused credits...')
+    const r = await refundCredits(client, { id })
+    const lines = [`refunded ${r.credits} credit(s) of ${id}: ${amountText(r.amount)} back from escrow`, `  tx  ${r.hash}`]
+    if (r.reserved > 0n) lines.push(`  ${r.reserved} credit(s) are held by open jobs; refund them once those jobs end`)
+    out.result(r, lines.join('\n'))
+  },
+}
+
+export const marketAccessCommand: Command = {
+  path: ['market', 'access'],
+  summary: 'Owner: who may buy credits of a dataset (open to anyone, or admitted buyers only); keepers let every admitted buyer query',
+  args: [{ name: 'ID', description: 'dataset id' }],
+  options: {
+    open: { type: 'boolean', description: 'anyone may buy (and query, within the ε budgets)' },
+    'admitted-only': { type: 'boolean', description: 'only buyers admitted one by one (the default of a new listing)' },
+    admit: { type: 'string', placeholder: 'ADDRESS[,ADDRESS…]', description: 'admit these buyers' },
+    remove: { type: 'string', placeholder: 'ADDRESS[,ADDRESS…]', description: 'no longer admit these buyers (they may refund unused credits)' },
+    ...ACCOUNT_OPTION,
+    ...GATEWAY_OPTION,
+  },
+  help: [
+    'The market sells credits only to buyers the listing admits, and keepers treat an admitted buyer as having',
+    'access (no grant needed; the custody allow/deny lists do not apply to them), so a buyer never pays for nothing.',
+    'Example: w3a market access 0x… --open --account 0    or    w3a market access 0x… --admit 0xabc…,0xdef… --account 0',
+  ].join('\n'),
+  async run({ values, positionals, out }) {
+    const id = datasetIdArg(requireArg(positionals, 0, this))
+    if (values['open'] === true && values['admitted-only'] === true) throw new W3aError('INVALID_ARGUMENT', 'give --open or --admitted-only, not both')
+    const list = (flag: string) => (typeof values[flag] === 'string' ? String(values[flag]).split(',').filter(Boolean).map((a) => addressArg(a.trim(), `--${flag}`)) : [])
+    const open = values['open'] === true ? true : values['admitted-only'] === true ? false : undefined
+    const [admit, remove] = [list('admit'), list('remove')]
+    if (open === undefined && admit.length === 0 && remove.length === 0) {
+      throw new W3aError('INVALID_ARGUMENT', 'give --open, --admitted-only, --admit or --remove', { details: [`Usage: ${usageLine(this)}`] })
+    }
+    const client = await clientFromOptions(values, { needsAccount: true })
+    out.progress('updating who may buy...')
+    const r = await setBuyerAccess(client, { id, ...(open === undefined ? {} : { open }), admit, remove })
+    const lines = [`${id}: ${r.open ? 'open to every buyer' : 'admitted buyers only'}`]
+    for (const a of admit) lines.push(`  admitted  ${a}`)
+    for (const a of remove) lines.push(`  removed   ${a}`)
+    out.result({ ...r, admitted: admit, removed: remove }, lines.join('\n'))
   },
 }
 

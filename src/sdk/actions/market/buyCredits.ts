@@ -1,6 +1,6 @@
 import type { Hash, Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { buyCredits as buyCreditsOnChain, getTokenBalance } from '../../../chain/portable.js'
+import { buyCredits as buyCreditsOnChain, getBuyerAccess, getTokenBalance } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
@@ -28,8 +28,9 @@ export type BuyCreditsReturnType = {
 
 /**
  * Buys usage credits of an active dataset: credits × price tokens go into the market's escrow
- * (approving the market first when needed). The balance is checked before anything is sent, so
- * a buyer who cannot pay gets INSUFFICIENT_BALANCE and no transaction (not even an approval).
+ * (approving the market first when needed). Checked before anything is sent (the market
+ * enforces the same): NOT_ADMITTED when the owner's listing does not admit this buyer (nobody
+ * pays for queries they may not run), INSUFFICIENT_BALANCE when they cannot pay.
  */
 export async function buyCredits(client: W3aClient, params: BuyCreditsParameters): Promise<BuyCreditsReturnType> {
   const account = requireAccount(client, 'market buy')
@@ -48,6 +49,12 @@ export async function buyCredits(client: W3aClient, params: BuyCreditsParameters
   }
   if (dataset.status !== 'active') {
     throw new W3aError('DATASET_NOT_ACTIVE', `dataset ${params.id} is ${dataset.status}: its credits are not for sale now`)
+  }
+  const access = await getBuyerAccess(publicClient, { market, datasetId: params.id, buyer: account.address })
+  if (!access.admitted) {
+    throw new W3aError('NOT_ADMITTED', `dataset ${params.id} sells only to buyers its owner admitted, and ${account.address} is not one`, {
+      details: [`Ask the owner (${dataset.owner}) to run \`w3a market access ${params.id} --admit ${account.address}\` (or --open).`],
+    })
   }
   const cost = params.credits * dataset.pricePerQuery
   if (balance < cost) {

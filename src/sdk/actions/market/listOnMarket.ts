@@ -1,7 +1,7 @@
 import { stringToBytes, type Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
 import { DEFAULT_POLICY, policyHash } from '../../../custody/index.js'
-import { getPolicySummary, setDatasetPrice, setDatasetStatus, setPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
+import { getPolicySummary, setBuyerAccess, setDatasetPrice, setDatasetStatus, setPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
@@ -37,6 +37,8 @@ export type ListOnMarketReturnType = {
   summaryTx?: Hex
   /** The registry's setStatus(Active) that put an unlisted dataset on the market. */
   listTx?: Hex
+  /** Market.setBuyerAccess(open) sent at listing because the custody policy is open access. */
+  accessTx?: Hex
 }
 
 /**
@@ -66,6 +68,7 @@ export async function listOnMarket(client: W3aClient, params: ListOnMarketParame
   }
   if (dataset.status === 'deleted') throw new W3aError('DATASET_NOT_ACTIVE', `dataset ${params.id} is deleted and cannot be listed`)
   const listing = dataset.status === 'unlisted'
+  let openToBuyers = false
   const publishedSummary = (await getPolicySummary(publicClient, { market, datasetId: params.id })).summary
   if (listing) {
     const missing = [params.price === undefined ? 'a price (--price)' : null, params.summary === undefined && publishedSummary === '' ? 'a policy summary (--summary)' : null].filter((x) => x !== null)
@@ -74,7 +77,7 @@ export async function listOnMarket(client: W3aClient, params: ListOnMarketParame
         details: [`w3a market list ${params.id} --price P --summary "k=…; ε budget …; dimensions …" --account N`],
       })
     }
-    if (params.requirePolicy !== false) await requireOwnPolicy(client, params.id)
+    if (params.requirePolicy !== false) openToBuyers = await requireOwnPolicy(client, params.id)
   }
 
   const wallet = walletFor(network, account)
@@ -87,6 +90,10 @@ export async function listOnMarket(client: W3aClient, params: ListOnMarketParame
   }
   let summaryTx: Hex | undefined
   if (params.summary !== undefined) summaryTx = (await setPolicySummary(wallet, { market, datasetId: params.id, summary: params.summary })).hash
+  // An open-access custody policy (no allow or deny list) opens the listing to every buyer; any
+  // other policy lists for admitted buyers only (`w3a market access`), so nobody buys in vain.
+  let accessTx: Hex | undefined
+  if (openToBuyers) accessTx = (await setBuyerAccess(wallet, { market, datasetId: params.id, open: true })).hash
   let listTx: Hex | undefined
   if (listing) listTx = (await setDatasetStatus(wallet, { registry: datasetRegistry, id: params.id, status: 'active' })).hash
   return {
@@ -97,11 +104,12 @@ export async function listOnMarket(client: W3aClient, params: ListOnMarketParame
     ...(priceTx === undefined ? {} : { priceTx }),
     ...(summaryTx === undefined ? {} : { summaryTx }),
     ...(listTx === undefined ? {} : { listTx }),
+    ...(accessTx === undefined ? {} : { accessTx }),
   }
 }
 
-/** POLICY_NOT_SET while the keepers still hold the default policy of a fresh upload. */
-async function requireOwnPolicy(client: W3aClient, id: Hex): Promise<void> {
+/** POLICY_NOT_SET while the keepers still hold the default policy of a fresh upload; else whether it is open to every buyer. */
+async function requireOwnPolicy(client: W3aClient, id: Hex): Promise<boolean> {
   const view = await readDatasetAccess(client, { id })
   if (policyHash(view.policy) === policyHash(DEFAULT_POLICY)) {
     throw new W3aError('POLICY_NOT_SET', `dataset ${id} still has the default custody policy: set yours before listing it`, {
@@ -111,4 +119,5 @@ async function requireOwnPolicy(client: W3aClient, id: Hex): Promise<void> {
       ],
     })
   }
+  return view.policy.openAccess && view.policy.buyerAllow.length === 0 && view.policy.buyerDeny.length === 0
 }
