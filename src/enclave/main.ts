@@ -4,13 +4,12 @@
  * the W3A_ENCLAVE_CONFIG environment variable (public values only, boot.ts); the enclave's
  * measurement covers its code and that config.
  */
-import { measureDirectory } from '../tee/index.js'
 import { EnclaveService } from './service.js'
 import { serveEnclaveRpc } from './rpc.js'
-import { enclaveBundleDir } from './bundle.js'
+import { measureEnclaveBundle } from './bundle.js'
 import { parseEnclaveBoot, simEnclaveFor } from './boot.js'
 
-const codeMeasurement = await measureDirectory(enclaveBundleDir())
+const codeMeasurement = await measureEnclaveBundle()
 const config = parseEnclaveBoot(JSON.parse(process.env['W3A_ENCLAVE_CONFIG'] ?? '{}'), codeMeasurement)
 const { backend } = simEnclaveFor({ config, codeMeasurement })
 const enclave = new EnclaveService(backend, config)

@@ -6,8 +6,8 @@ import { writeFileAtomic } from '../core/atomic-write.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { join } from 'node:path'
 import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, getRegistryParams, getTcbPolicy, DEV_ACCOUNT_COUNT } from '../chain/index.js'
-import { DEV_ATTESTATION_SIGNER, measureDirectory, networkConfigHash, networkMeasurement } from '../tee/index.js'
-import { enclaveBundleDir } from '../enclave/bundle.js'
+import { DEV_ATTESTATION_SIGNER, networkConfigHash, networkMeasurement } from '../tee/index.js'
+import { measureEnclaveBundle } from '../enclave/bundle.js'
 import { spawnPart } from './spawn-part.js'
 import { openPartLog } from './part-log.js'
 import { openBlockstore } from '../storage/index.js'
@@ -101,7 +101,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     // code only, sim allowed), so the keeper started next can register; a modified build or
     // config gets another measurement.
     const [codeMeasurement, { epochLength }, tcb] = await Promise.all([
-      measureDirectory(enclaveBundleDir()),
+      measureEnclaveBundle(),
       getRegistryParams(publicClient, { registry: deployment.workerRegistry }),
       getTcbPolicy(publicClient, { registry: deployment.workerRegistry }),
     ])
