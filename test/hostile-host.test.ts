@@ -308,7 +308,7 @@ describe('a hostile host against the real enclave process', () => {
     assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
     // With a genuine release in hand afterwards, and after a restart, the enclave does not run it: the same failure comes back.
     if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
-    await host.restart()
+    await restart()
     if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
     assert.deepEqual((await host.call<{ envelope: ResultEnvelope }>('abandonJob', { job: job.view })).envelope, envelope)
     // A job whose result is on chain cannot be given up into a refund.

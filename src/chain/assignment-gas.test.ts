@@ -182,6 +182,8 @@ describe('assignment with thousands of exited workers (real anvil)', () => {
     const set = await governance.publicClient.readContract({ address: d.workerRegistry, abi: workerRegistryAbi, functionName: 'computeSetSize' })
     assert.equal(set, 2n, 'the compute set holds the live workers only')
 
+    // Registering thousands takes longer than the heartbeat timeout on a loaded machine: the live workers check in first.
+    for (const w of live) await heartbeat(w.clients, { registry: d.workerRegistry })
     const after = await submit()
     const afterTimeout = await timeoutGas(after.jobId)
     const afterKeepers = await keeperViewsGas()

@@ -437,6 +437,9 @@ export class EnclaveService {
    * turn a delivered result into a refund.
    */
   async abandonJob(params: { job: JobView }): Promise<Omit<RunJobOutcome, 'tx'>> {
+    // As for a run: a restored older record could forget a run and give a refund for it.
+    this.freshness().requireFresh('giving up a job')
+    this.checkJobFloor(params.job.id)
     const previous = this.outcomes.previous(params.job.id)
     if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
     const out = await signedFailure({ domain: this.jobDomain(), signer: this.me().signer, job: params.job, reason: 'worker-unavailable' })
