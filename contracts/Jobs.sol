@@ -239,23 +239,19 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         if (_recover(resultDigest(jobId, outputHash), signature) != j.worker) revert BadResultSignature(jobId);
         j.status = Status.Completed;
         j.outputHash = outputHash;
-
-        Params memory p = _params;
-        uint256 value = j.creditValue;
-        uint256 ownerAmount = (value * p.ownerShareBps) / BPS;
-        uint256 treasuryAmount = (value * p.treasuryShareBps) / BPS;
-        uint256 workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
-        (address datasetOwner,,) = datasets.terms(j.datasetId);
-        address operator = workers.getWorker(j.worker).operator;
+        (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) = _payOut(jobId, j);
         emit JobCompleted(jobId, j.worker, outputHash, ownerAmount, workerAmount, treasuryAmount, j.fee);
-        _accrue(datasetOwner, jobId, ownerAmount);
-        _accrue(operator, jobId, workerAmount + j.fee);
-        _accrue(p.treasury, jobId, treasuryAmount);
-        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
     }
 
+    /// @notice Failure reasons that are the analyst's doing once custody charged the job: a query the
+    ///         checker refused (1) or one that failed on the data (8). They cost what an answer
+    ///         costs (credit and fee), so a failure is no free oracle; any other failure is refunded.
+    uint8 public constant FAIL_QUERY_REFUSED = 1;
+    uint8 public constant FAIL_QUERY_FAILED = 8;
+
     /// @notice The assigned worker reports, signed by its TEE key, why the job cannot be done
-    ///         (bad query, budget exhausted, data deleted…) without revealing data: full refund.
+    ///         (bad query, budget exhausted, data deleted…) without revealing data. A refused or
+    ///         failed query is paid like a result; anything else is refunded in full.
     /// @param reasonHash keccak256 of the (public) error report.
     function submitFailure(uint256 jobId, uint8 reasonCode, bytes32 reasonHash, bytes calldata signature) external nonReentrant {
         Job storage j = _openJobOfCaller(jobId);
@@ -264,7 +260,23 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         j.outputHash = reasonHash;
         j.reasonCode = reasonCode;
         emit JobFailed(jobId, j.worker, reasonCode, reasonHash);
-        _refund(jobId, j);
+        if (reasonCode == FAIL_QUERY_REFUSED || reasonCode == FAIL_QUERY_FAILED) _payOut(jobId, j);
+        else _refund(jobId, j);
+    }
+
+    /// @dev Splits the credit's escrowed price by the governance shares; the fee goes to the operator.
+    function _payOut(uint256 jobId, Job storage j) private returns (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) {
+        Params memory p = _params;
+        uint256 value = j.creditValue;
+        ownerAmount = (value * p.ownerShareBps) / BPS;
+        treasuryAmount = (value * p.treasuryShareBps) / BPS;
+        workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+        (address datasetOwner,,) = datasets.terms(j.datasetId);
+        address operator = workers.getWorker(j.worker).operator;
+        _accrue(datasetOwner, jobId, ownerAmount);
+        _accrue(operator, jobId, workerAmount + j.fee);
+        _accrue(p.treasury, jobId, treasuryAmount);
+        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
     }
 
     // ------------------------------------------------------------------ anyone

@@ -23,6 +23,8 @@ export const JOB_FAILURE_CODES = {
   'bad-analysis': 5,
   'data-unavailable': 6,
   internal: 7,
+  /** The query ran on the rows and did not complete (time, memory): the analyst's doing, paid like an answer. */
+  'query-failed': 8,
 } as const
 export type JobFailureReason = keyof typeof JOB_FAILURE_CODES
 

@@ -13,7 +13,9 @@
  * changes quantity q by at most Δ_q in each of at most G groups, so its L1 sensitivity is G·Δ_q
  * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the values are ε-DP.
  *
- * Which groups appear is data too (partition selection). The unit count is always one of the
+ * Without GROUP BY the query has exactly one row whatever the data: it is released, noised, and
+ * no k test applies to it (a k test would be a yes/no answer about the rows the WHERE selects).
+ * With GROUP BY, which groups appear is data too (partition selection). The unit count is always one of the
  * noisy quantities, and a group is released only if its true unit count is ≥ k (the policy's
  * rule) AND its noisy unit count is ≥ k + m, m = ⌈b_u · ln(G/δ)⌉ with b_u its noise scale. One
  * unit can lift at most G groups from k−1 to k units, and each such group then passes the noisy
@@ -34,7 +36,7 @@ export type Mechanism = 'none' | 'discrete-laplace'
 export type GateResult = {
   columns: { name: string; type: string }[]
   rows: unknown[][]
-  /** Rows dropped below k; null under DP, where the number of groups present is itself data. */
+  /** Always null: a count of dropped groups answers yes/no questions about the rows. */
   suppressed: number | null
   mechanism: Mechanism
   /** Laplace scale b per noisy output column (natural units); empty without DP. */
@@ -55,16 +57,21 @@ function page<T>(rows: T[], checked: CheckedQuery): T[] {
   return checked.limit === null ? rows.slice(from) : rows.slice(from, from + checked.limit)
 }
 
-/** Threshold only (no noise): rows of the rewritten query → released rows. */
+/**
+ * Exact answers (no noise): all or nothing. If any group has fewer than k units, no row is
+ * released. Dropping only the small groups would let two groupings be differenced (by city, then
+ * by city and sex: the dropped cell is the difference), and a count of what was dropped answers
+ * yes/no questions; so `suppressed` is never reported.
+ */
 export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateResult {
   const u = raw.columns.findIndex((c) => c.name === UNITS_ALIAS)
   if (u < 0) throw new W3aError('INTERNAL', 'The checked query lost its unit count')
-  const kept = raw.rows.filter((r) => units(r[u]) >= k)
+  const kept = raw.rows.every((r) => units(r[u]) >= k) ? raw.rows : []
   const drop = <T>(xs: T[]) => xs.filter((_, i) => i !== u)
   return {
     columns: drop(raw.columns),
     rows: page(kept, checked).map(drop),
-    suppressed: raw.rows.length - kept.length,
+    suppressed: null,
     mechanism: 'none',
     noiseScale: {},
     epsilonSpent: 0,
@@ -123,7 +130,7 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
   // Every GROUP BY key (output or not) names the group, so no two groups share a noise stream.
   const groupColumns = checked.groupKeys.map(col)
-  const noisyRows = raw.rows.filter((r) => units(r[u]) >= o.k).map((r) => {
+  const noisyRows = raw.rows.filter((r) => checked.groupKeys.length === 0 || units(r[u]) >= o.k).map((r) => {
     const groupKey = groupColumns.map((i) => r[i])
     const noisy = new Map<string, number>()
     const value = (key: string): number => {
@@ -138,7 +145,9 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     }
     return { r, value }
   })
-  const kept = noisyRows.filter((x) => x.value('units') >= threshold)
+  // Without GROUP BY the one row exists whatever the data (it is not a partition to select):
+  // it is always released, noised. A k test there would answer "do ≥ k units match the WHERE?".
+  const kept = checked.groupKeys.length === 0 ? noisyRows : noisyRows.filter((x) => x.value('units') >= threshold)
   const released = page(kept, checked).map(({ r, value }) => {
     return checked.outputs.map((out) => {
       if (out.role === 'group') return r[col(out.column!)]

@@ -43,7 +43,10 @@ const REFUSED: [string, Partial<PrivacyParams>?][] = [
   ['SELECT count(*) FROM data a JOIN data b ON a.uid = b.uid'],
   ["SELECT region, string_agg(device, ',') FROM data GROUP BY region"],
   ['SELECT region, count(*) FROM data GROUP BY region; DROP TABLE data'],
-  ['SELECT region, sum(amount) AS s FROM data GROUP BY region', { epsilon: 0.5 }],
+  ['SELECT region, stddev(amount) AS s FROM data GROUP BY region', { epsilon: 0.5 }],
+  ["SELECT count(*) FROM data WHERE region = 'north'"],
+  ['SELECT region, quantile_cont(amount, 1.0) FROM data GROUP BY region'],
+  ['SELECT region, sum(amount * amount) FROM data GROUP BY region'],
   ['SELECT region, count(*) FROM data GROUP BY region HAVING count(*) > 3', { epsilon: 0.5 }],
   ['SELECT region, sum(amount) FROM data GROUP BY region ORDER BY 2', { epsilon: 0.5, bounds: { amount: [0, 100] } }],
 ]
@@ -52,14 +55,17 @@ test('the local check refuses what the worker refuses, with its code and message
   for (const [sql, privacy] of REFUSED) {
     const mine = await refusal(local(sql, privacy))
     assert.equal(mine.code, 'QUERY_REFUSED', sql)
-    assert.deepEqual(mine, await refusal(worker(sql, privacy)), sql)
+    // Details may name the owner's own terms (its quantile range), unknown locally.
+    const theirs = await refusal(worker(sql, privacy))
+    assert.deepEqual([mine.code, mine.message], [theirs.code, theirs.message], sql)
   }
 })
 
 test('the local check accepts what the worker runs', async () => {
   for (const [sql, privacy] of [
     ['SELECT region, count(*) AS n, avg(amount) FROM data GROUP BY region'],
-    ["SELECT device, count(DISTINCT uid) FROM data WHERE amount > 20 AND region <> 'tiny' GROUP BY device"],
+    ["SELECT device, count(DISTINCT uid) FROM data WHERE amount > 20 AND region <> 'tiny' GROUP BY device", { epsilon: 0.5 }],
+    ['SELECT count(*), sum(amount) FROM data', { epsilon: 0.5 }],
     ['SELECT region, count(DISTINCT uid) AS people, sum(amount) AS total FROM data GROUP BY region ORDER BY region', { epsilon: 0.5, bounds: { amount: [0, 150] } }],
   ] as [string, Partial<PrivacyParams>?][]) {
     await local(sql, privacy)

@@ -56,8 +56,10 @@ export type W3aErrorCode =
   | 'EPOCH_REGRESSION'
   | 'HANDOVER_REFUSED'
   | 'ACCESS_DENIED'
+  | 'POLICY_INVALID'
   // analysis
   | 'QUERY_REFUSED'
+  | 'QUERY_FAILED'
   | 'BUDGET_EXHAUSTED'
   | 'ANALYSIS_MALFORMED'
   | 'JOB_FAILED'

@@ -37,6 +37,7 @@ import {
   runSqlAnalysis,
   loadSegments,
   JOB_FAILURE_CODES,
+  QUERY_FAILED_MESSAGE,
   type FailureReport,
   type JobFailureReason,
   type ResultEnvelope,
@@ -238,6 +239,9 @@ export function failureOf(reason: string): JobFailureReason {
     case 'denied':
     case 'analysis-not-allowed':
     case 'invalid-epsilon':
+    case 'epsilon-below-minimum':
+    case 'exact-not-allowed':
+    case 'exact-queries-exhausted':
     case 'duplicate-job':
       return 'access-denied'
     default:
@@ -246,6 +250,8 @@ export function failureOf(reason: string): JobFailureReason {
 }
 
 function failureOfError(e: unknown): JobFailureReason {
+  if (isW3aError(e, 'QUERY_FAILED')) return 'query-failed'
+  if (isW3aError(e, 'POLICY_INVALID')) return 'access-denied'
   if (isW3aError(e, 'QUERY_REFUSED') || isW3aError(e, 'PRIVACY_UNIT_MISSING') || isW3aError(e, 'INVALID_ARGUMENT') || isW3aError(e, 'BUDGET_EXHAUSTED') || isW3aError(e, 'INPUT_MALFORMED')) {
     return isW3aError(e, 'BUDGET_EXHAUSTED') ? 'budget-exhausted' : 'query-refused'
   }
@@ -331,7 +337,6 @@ export async function runJob(p: {
       policy: release.policy,
       sql: request.sql,
       epsilon: privacy.epsilon,
-      ...(privacy.delta !== undefined ? { delta: privacy.delta } : {}),
       ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
       noiseSeed: release.noiseSeed,
@@ -349,8 +354,11 @@ export async function runJob(p: {
     }
   } catch (e) {
     const reason = failureOfError(e)
+    // What reaches the analyst is the checker's text (their SQL, the public schema) or a fixed
+    // one: an error raised while rows were read could quote them.
     const message = e instanceof W3aError ? [e.shortMessage, ...e.details].join('\n') : 'internal error'
-    return await fail(reason, { resultKey: request.resultKey, message: reason === 'internal' ? 'internal error in the worker' : message })
+    const fixed: Partial<Record<JobFailureReason, string>> = { internal: 'internal error in the worker', 'query-failed': QUERY_FAILED_MESSAGE }
+    return await fail(reason, { resultKey: request.resultKey, message: fixed[reason] ?? message })
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
