@@ -58,10 +58,10 @@ function page<T>(rows: T[], checked: CheckedQuery): T[] {
 }
 
 /**
- * Exact answers (no noise): all or nothing. If any group has fewer than k units, no row is
- * released. Dropping only the small groups would let two groupings be differenced (by city, then
- * by city and sex: the dropped cell is the difference), and a count of what was dropped answers
- * yes/no questions; so `suppressed` is never reported.
+ * Exact answers (no noise; whole-dataset aggregates only, sql-checker.ts): all or nothing. If a
+ * row has fewer than k units, no row is released; dropping only small rows would let a coarser
+ * and a finer answer be differenced, and a count of what was dropped answers yes/no questions, so
+ * `suppressed` is never reported.
  */
 export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateResult {
   const u = raw.columns.findIndex((c) => c.name === UNITS_ALIAS)

@@ -13,10 +13,12 @@
  *   IN constants or IS [NOT] NULL. That still lets an analyst difference two filters; the
  *   mitigation is DP noise on every release and the ε each query spends (docs/analysis.md).
  *
- * Exact mode (no DP, only where the owner opted in) answers a partition of the whole dataset:
- * no WHERE, no HAVING, and every output a group key or one aggregate of a bare measure
- * (count(*), count(DISTINCT unit)): nothing that selects or transforms values inside or around
- * an aggregate, since a condition or a non-linear transform there picks out one person.
+ * Exact mode (no DP, only where the owner opted in) answers about the whole dataset only: no
+ * WHERE, no GROUP BY, no HAVING, and every output one aggregate of a bare measure (count(*),
+ * count(DISTINCT unit)): nothing that selects or transforms values inside or around an
+ * aggregate, since a condition or a non-linear transform there picks out one person. (With
+ * groups, one below k either is dropped, and the whole total minus the released groups is that
+ * person, or withholds the answer, and whether it did tells that such a person exists.)
  * Quantile levels must lie in policy.quantileRange (level 0 or 1 is a min or max in disguise).
  *
  * Totality: whether a query fails must not depend on the rows. The only row-level expressions
@@ -146,6 +148,7 @@ class Checker {
 
     // GROUP BY: bare dimension columns only, one plain grouping set (no ROLLUP/CUBE/GROUPING SETS).
     const groups = (node.group_expressions ?? []) as Node[]
+    if (groups.length > 0 && !this.opts.dp) refuse('GROUP BY in an exact query', 'Exact answers cover the whole dataset: a group below k, withheld or not, would tell about one person. Group with differential privacy (the default)')
     for (const g of groups) {
       if (g.class !== 'COLUMN_REF') refuse('GROUP BY expression', 'Group by plain dimension columns')
       const col = this.column(g)
