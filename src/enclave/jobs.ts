@@ -37,7 +37,8 @@ import {
   runSqlAnalysis,
   loadSegments,
   JOB_FAILURE_CODES,
-  QUERY_FAILED_MESSAGE,
+  failureDetail,
+  failureOfError,
   type FailureReport,
   type JobFailureReason,
   type ResultEnvelope,
@@ -249,16 +250,6 @@ export function failureOf(reason: string): JobFailureReason {
   }
 }
 
-function failureOfError(e: unknown): JobFailureReason {
-  if (isW3aError(e, 'QUERY_FAILED')) return 'query-failed'
-  if (isW3aError(e, 'POLICY_INVALID')) return 'access-denied'
-  if (isW3aError(e, 'QUERY_REFUSED') || isW3aError(e, 'PRIVACY_UNIT_MISSING') || isW3aError(e, 'INVALID_ARGUMENT') || isW3aError(e, 'BUDGET_EXHAUSTED') || isW3aError(e, 'INPUT_MALFORMED')) {
-    return isW3aError(e, 'BUDGET_EXHAUSTED') ? 'budget-exhausted' : 'query-refused'
-  }
-  if (e instanceof W3aError && /^(BLOCK_|CAR_|MANIFEST_|ENVELOPE_|GATEWAY_|PEER_)/.test(e.code)) return 'data-unavailable'
-  return 'internal'
-}
-
 /**
  * Worker side: `release` is the keeper's sealed answer, or its signed refusal (verifyRefusal,
  * under `policy`): a failure is signed only on what this enclave checked itself.
@@ -354,11 +345,7 @@ export async function runJob(p: {
     }
   } catch (e) {
     const reason = failureOfError(e)
-    // What reaches the analyst is the checker's text (their SQL, the public schema) or a fixed
-    // one: an error raised while rows were read could quote them.
-    const message = e instanceof W3aError ? [e.shortMessage, ...e.details].join('\n') : 'internal error'
-    const fixed: Partial<Record<JobFailureReason, string>> = { internal: 'internal error in the worker', 'query-failed': QUERY_FAILED_MESSAGE }
-    return await fail(reason, { resultKey: request.resultKey, message: fixed[reason] ?? message })
+    return await fail(reason, { resultKey: request.resultKey, message: failureDetail(reason, e) })
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
