@@ -28,6 +28,18 @@ export const JOB_FAILURE_CODES = {
 } as const
 export type JobFailureReason = keyof typeof JOB_FAILURE_CODES
 
+/**
+ * Failures that are the analyst's doing once custody charged the job: Jobs.submitFailure pays
+ * them like an answer (credit consumed, fee to the worker's operator), so a failure is no free
+ * oracle. Every other failure is refunded. The ε custody charged is never given back.
+ */
+export const PAID_FAILURES: readonly JobFailureReason[] = ['query-refused', 'query-failed']
+
+/** What became of the credit and fee of a job that failed for `reason`. */
+export function failureCostText(reason: JobFailureReason): string {
+  return PAID_FAILURES.includes(reason) ? 'The credit and the fee were spent, as for an answer.' : 'The credit and the fee were refunded.'
+}
+
 export function failureReasonOfCode(code: number): JobFailureReason | undefined {
   return (Object.keys(JOB_FAILURE_CODES) as JobFailureReason[]).find((k) => JOB_FAILURE_CODES[k] === code)
 }

@@ -413,4 +413,32 @@ describe('market and jobs (real anvil)', () => {
     assert.deepEqual((await listJobs(governance.publicClient, { jobs: d.jobs, analyst: addr(owner) })).length, 0)
     assert.equal((await listJobs(governance.publicClient, { jobs: d.jobs, datasetId, analyst: addr(analyst) })).length, 4)
   })
+
+  it('a refused (1) or failed-on-the-data (8) query is paid like an answer: credit consumed, fee to the operator', async () => {
+    await buyCredits(analyst, { market: d.market, datasetId, credits: 6n })
+    const fresh = [await newSimWorker(), await newSimWorker()]
+    const assigned = async () => {
+      for (let i = 0; i < 4; i++) {
+        const r = await newJob()
+        const w = fresh.find((f) => f.address === r.worker)
+        if (w) return { jobId: r.jobId, w }
+      }
+      throw new Error('never assigned to a fresh worker')
+    }
+    const earn = (a: Address) => getEarnings(governance.publicClient, { jobs: d.jobs, account: a })
+    for (const reasonCode of [1, 8]) {
+      const { jobId, w } = await assigned()
+      const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId })
+      const reasonHash = keccak256(toHex(`failure ${reasonCode}`))
+      const [op0, an0, m0, c0] = [await earn(addr(operator)), await earn(addr(analyst)), await balance(d.market), await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId })]
+      const signature = await signFailure(w.account, { ...domain(), ...fields(job), reasonCode, reasonHash })
+      await submitFailure(w.clients, { jobs: d.jobs, jobId, reasonCode, reasonHash, signature })
+      assert.equal((await getJob(governance.publicClient, { jobs: d.jobs, jobId })).status, 'failed')
+      assert.equal(await earn(addr(operator)), op0 + (PRICE * 20n) / 100n + FEE, `code ${reasonCode}: the worker share and the fee are paid`)
+      assert.equal(await earn(addr(analyst)), an0, `code ${reasonCode}: no fee back`)
+      const c1 = await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId })
+      // Used, not given back: it leaves the reserved ones and the market's escrow, and does not return to credits.
+      assert.deepEqual([c1.credits, c1.reserved, await balance(d.market)], [c0.credits, c0.reserved - 1n, m0 - PRICE], `code ${reasonCode}: the credit is used`)
+    }
+  })
 })

@@ -2,6 +2,7 @@ import { formatUnits } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { JOB_STATUSES, type JobStatus } from '../../chain/index.js'
 import { epsilonOfMicros } from '../../custody/job-charge.js'
+import { failureCostText } from '../../analysis/job-envelope.js'
 import { getJob, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -147,7 +148,7 @@ export const jobResultCommand: Command = {
     const text =
       opened.status === 'completed'
         ? outputText(opened.output)
-        : [`job ${id} failed: ${opened.reason} (code ${opened.reasonCode}); its credit and fee were refunded`, ...(opened.detail ? [`  ${opened.detail.split('\n').join('\n  ')}`] : [])].join('\n')
+        : [`job ${id} failed: ${opened.reason} (code ${opened.reasonCode}). ${failureCostText(opened.reason)}`, ...(opened.detail ? [`  ${opened.detail.split('\n').join('\n  ')}`] : [])].join('\n')
     out.result({ jobId: id, ...opened }, [text, '', ...verifiedLines(v)].join('\n'))
   },
 }

@@ -1,6 +1,7 @@
 import type { Address, Hash, Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
 import type { JobOutput, ReleasePrivacy } from '../../../analysis/job-output.js'
+import { failureCostText } from '../../../analysis/job-envelope.js'
 import type { VerifiedQuote } from '../../../tee/types.js'
 import type { W3aClient } from '../../client.js'
 import { openJobResult } from './openJobResult.js'
@@ -35,7 +36,8 @@ export type RunQueryReturnType = {
  * The analyst's whole flow: submit the SQL (submitQuery), wait for the job (waitForJob), verify
  * the worker's signature, the chain record and the worker's attestation (verifyJob), and open
  * the output with the wallet-derived result key (openJobResult). A failed job throws JOB_FAILED
- * with the worker's reason (its credit and fee are refunded); a refunded one JOB_TIMEOUT.
+ * with the worker's reason (a refused or failed query spends its credit and fee, other failures
+ * are refunded: PAID_FAILURES); a refunded one JOB_TIMEOUT.
  */
 export async function runQuery(client: W3aClient, params: RunQueryParameters): Promise<RunQueryReturnType> {
   const progress = params.onProgress ?? (() => undefined)
@@ -52,7 +54,7 @@ export async function runQuery(client: W3aClient, params: RunQueryParameters): P
   const opened = await openJobResult(client, { envelope: verified.envelope })
   if (opened.status === 'failed') {
     throw new W3aError('JOB_FAILED', `job ${job.id} failed: ${opened.reason}`, {
-      details: [...(opened.detail ? opened.detail.split('\n') : []), 'The credit and the fee were refunded.'],
+      details: [...(opened.detail ? opened.detail.split('\n') : []), failureCostText(opened.reason)],
     })
   }
   return {
