@@ -29,6 +29,7 @@ import { W3aError } from '../core/errors.js'
 import { DEFAULT_DELTA, MAX_DELTA } from './analysis-request.js'
 import type { DpPlan } from './dp-query.js'
 import { cryptoRng, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
+import { sampleQuantile } from './dp-quantile.js'
 import { UNITS_ALIAS, type CheckedQuery } from './sql-checker.js'
 
 export type Mechanism = 'none' | 'discrete-laplace'
@@ -92,6 +93,16 @@ export function noiseLabel(groupKey: readonly unknown[], quantity: string): stri
   return JSON.stringify([groupKey.map((v) => (v === null || v === undefined ? null : [typeof v, String(v)])), quantity])
 }
 
+function quantileKey(measure: number, level: number): string {
+  return `q${measure}@${level}`
+}
+
+/** DuckDB hands a LIST as an array or as a value object with `items`. */
+function listOf(v: unknown): number[] {
+  const items = Array.isArray(v) ? v : ((v as { items?: unknown[] } | null)?.items ?? [])
+  return items.map(Number).filter(Number.isFinite)
+}
+
 export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; delta?: number; outputNames: string[]; noise?: NoiseSource }): GateResult {
   const noise = o.noise ?? (() => cryptoRng)
   if (!(o.epsilon > 0) || !Number.isFinite(o.epsilon)) throw new W3aError('INVALID_ARGUMENT', 'epsilon must be > 0 for a DP release')
@@ -121,6 +132,8 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
       const m = plan.measures[i]!
       if (d.kind === 'count-column' || d.kind === 'avg') need(`n${i}`, `__n${i}`, C, false)
       if (d.kind === 'sum' || d.kind === 'avg') need(`s${i}`, `__s${i}`, C * Math.max(Math.abs(m.lower), Math.abs(m.upper)), true)
+      // A quantile: the exponential mechanism over the rank, which one unit moves by ≤ C.
+      if (d.kind === 'quantile') need(quantileKey(i, d.level), `__l${i}`, C, false)
     }
   }
   const epsQ = o.epsilon / Math.max(1, qs.size)
@@ -130,6 +143,7 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
   // Every GROUP BY key (output or not) names the group, so no two groups share a noise stream.
   const groupColumns = checked.groupKeys.map(col)
+  const groupKeyOf = (r: unknown[]) => groupColumns.map((i) => r[i])
   const noisyRows = raw.rows.filter((r) => checked.groupKeys.length === 0 || units(r[u]) >= o.k).map((r) => {
     const groupKey = groupColumns.map((i) => r[i])
     const noisy = new Map<string, number>()
@@ -149,6 +163,7 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   // it is always released, noised. A k test there would answer "do ≥ k units match the WHERE?".
   const kept = checked.groupKeys.length === 0 ? noisyRows : noisyRows.filter((x) => x.value('units') >= threshold)
   const released = page(kept, checked).map(({ r, value }) => {
+    const quantiles = new Map<string, number>() // one draw per quantity, however often it is output
     return checked.outputs.map((out) => {
       if (out.role === 'group') return r[col(out.column!)]
       const d = out.dp!
@@ -156,6 +171,13 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
       if (d.kind === 'units') return BigInt(Math.max(0, value('units')))
       const i = mIndex(d.column)
       if (d.kind === 'count-column') return BigInt(Math.max(0, value(`n${i}`)))
+      if (d.kind === 'quantile') {
+        const m = plan.measures[i]!
+        const key = quantileKey(i, d.level)
+        // ε_q over G groups: ε_q/G per group, the score's sensitivity C.
+        if (!quantiles.has(key)) quantiles.set(key, sampleQuantile(listOf(r[col(`__l${i}`)]), { level: d.level, lower: m.lower, upper: m.upper, epsilon: epsQ / G, sensitivity: C, rng: noise(noiseLabel(groupKeyOf(r), key)) }))
+        return quantiles.get(key)!
+      }
       if (d.kind === 'sum') return value(`s${i}`)
       const n = value(`n${i}`)
       const m = plan.measures[i]!
@@ -168,14 +190,15 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     const d = out.dp
     if (d === undefined) return
     const i = 'column' in d ? mIndex(d.column) : -1
-    const key = d.kind === 'count' ? 'count' : d.kind === 'units' ? 'units' : d.kind === 'count-column' ? `n${i}` : `s${i}`
+    const key = d.kind === 'count' ? 'count' : d.kind === 'units' ? 'units' : d.kind === 'count-column' ? `n${i}` : d.kind === 'quantile' ? quantileKey(i, d.level) : `s${i}`
     const x = qs.get(key)!
-    noiseScale[o.outputNames[j] ?? String(j)] = stepScale(x) * x.grid
+    // For a quantile: the exponential mechanism's scale in ranks, 2·G·C/ε_q.
+    noiseScale[o.outputNames[j] ?? String(j)] = d.kind === 'quantile' ? 2 * stepScale(x) : stepScale(x) * x.grid
   })
   const types = checked.outputs.map((out, j) => {
     if (out.role === 'group') return { name: o.outputNames[j]!, type: raw.columns[col(out.column!)]!.type }
     const k = out.dp!.kind
-    return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' ? 'DOUBLE' : 'BIGINT' }
+    return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' || k === 'quantile' ? 'DOUBLE' : 'BIGINT' }
   })
   return { columns: types, rows: released, suppressed: null, mechanism: 'discrete-laplace', noiseScale, epsilonSpent: o.epsilon, delta }
 }

@@ -39,6 +39,7 @@ export type DpAggregate =
   | { kind: 'count-column'; column: string } // count(measure): non-null rows
   | { kind: 'sum'; column: string }
   | { kind: 'avg'; column: string }
+  | { kind: 'quantile'; column: string; level: number } // median, quantile_cont, approx_quantile: the exponential mechanism
   | { kind: 'units' } // count(DISTINCT privacyUnit)
 
 export type OutputColumn = { index: number; role: 'group' | 'aggregate'; column?: string; dp?: DpAggregate }
@@ -340,7 +341,7 @@ class Checker {
     if (NOT_EXPRESSIONS.has(e.class)) this.unknown(e)
     if (e.class !== 'FUNCTION') refuse('expression output with differential privacy', 'Output plain count/sum/avg aggregates')
     const name = this.fnName(e)
-    if (!['count', 'count_star', 'sum', 'avg', 'mean'].includes(name)) refuse(`${name} with differential privacy`, 'Only count, sum and avg get noise')
+    if (!['count', 'count_star', 'sum', 'avg', 'mean', ...QUANTILES, 'median'].includes(name)) refuse(`${name} with differential privacy`, 'Only count, sum, avg and quantiles have a DP mechanism')
     this.aggregate(e, name)
     if (name === 'count_star') return { kind: 'count' }
     const arg = (e.children as Node[])[0]!
@@ -353,6 +354,8 @@ class Checker {
     }
     if (e.distinct === true) refuse(`${name}(DISTINCT …) with differential privacy`)
     if (c !== 'measure') refuse(`${name}(${col}) with differential privacy`, `"${col}" is not a measure`)
+    if (name === 'median') return { kind: 'quantile', column: col, level: 0.5 }
+    if (QUANTILES.has(name)) return { kind: 'quantile', column: col, level: constantNumber((e.children as Node[])[1]!) }
     return name === 'count' ? { kind: 'count-column', column: col } : name === 'sum' ? { kind: 'sum', column: col } : { kind: 'avg', column: col }
   }
 

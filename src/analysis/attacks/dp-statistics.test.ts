@@ -80,6 +80,7 @@ for (const [what, sql] of [
   ['the differencing sum (the planted amount 987.654 in or out)', 'SELECT sum(amount) FROM data'],
   ['a membership count (only the planted person is aged 0)', 'SELECT count(*) FROM data WHERE age = 0'],
   ['an average over a filter that holds the person', "SELECT avg(amount) FROM data WHERE sex = 'f'"],
+  ['a quantile where the person is the only row (the exponential mechanism)', 'SELECT quantile_cont(amount, 0.75) FROM data WHERE age < 1'],
 ] as const) {
   test(`(ε, δ) holds on repeated releases: ${what}`, async () => {
     const epsilon = 1
