@@ -244,10 +244,10 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     }
 
     /// @notice Failure reasons that are the analyst's doing once custody charged the job: a query the
-    ///         checker refused (1) or one that failed on the data (8). They cost what an answer
+    ///         checker refused (1) or one that failed on the data (9). They cost what an answer
     ///         costs (credit and fee), so a failure is no free oracle; any other failure is refunded.
     uint8 public constant FAIL_QUERY_REFUSED = 1;
-    uint8 public constant FAIL_QUERY_FAILED = 8;
+    uint8 public constant FAIL_QUERY_FAILED = 9;
 
     /// @notice The assigned worker reports, signed by its TEE key, why the job cannot be done
     ///         (bad query, budget exhausted, data deleted…) without revealing data. A refused or

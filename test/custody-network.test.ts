@@ -7,7 +7,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs'
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -193,6 +193,13 @@ test('a keeper restarted from its sealed state resumes at the same root', async 
   assert.equal(r1, r2)
 })
 
+/** The one version of a sealed state file the enclave keeps (src/enclave/sealed-head.ts: `<name>.<seq>.sealed`). */
+function versioned(dir: string, name: string): string {
+  const files = readdirSync(join(dir, 'enclave')).filter((f) => new RegExp(`^${name}\\.\\d+\\.sealed$`).test(f))
+  assert.equal(files.length, 1, `one ${name} file in ${dir}`)
+  return join(dir, 'enclave', files[0]!)
+}
+
 test('after delete and an epoch change, nothing any keeper holds opens the deleted key', async () => {
   // The owner recovers the DEK (to know what to look for), then deletes.
   const manifest = await fetchManifest(ownerClient, (await ownerClient.gateway.getJson<{ dataset: { manifestCid: string } }>(`/api/v1/datasets/${datasetId}`)).dataset.manifestCid)
@@ -219,8 +226,8 @@ test('after delete and an epoch change, nothing any keeper holds opens the delet
     const sealingKey = await createSimEnclave({ measurement, platformSecretFile: join(dir, 'sim-platform.key') }).sealingKey()
     const held = {
       identity: readSealedFile(join(dir, 'enclave', 'identity.sealed'), sealingKey, 'w3a/enclave/identity/v1'),
-      keyring: readSealedFile(join(dir, 'enclave', 'keyring.sealed'), sealingKey, 'w3a/enclave/keyring/v1'),
-      state: readSealedFile(join(dir, 'enclave', 'state.sealed'), sealingKey, 'w3a/enclave/custody-state/v1'),
+      keyring: readSealedFile(versioned(dir, 'keyring'), sealingKey, 'w3a/enclave/keyring/v1'),
+      state: readSealedFile(versioned(dir, 'state'), sealingKey, 'w3a/enclave/custody-state/v1'),
       receipts: existsSync(join(dir, 'receipts.jsonl')) ? readFileSync(join(dir, 'receipts.jsonl')) : new Uint8Array(),
     }
     for (const [name, bytes] of Object.entries(held)) {

@@ -10,6 +10,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { get } from 'node:http'
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -232,6 +233,20 @@ test('bad input: malformed file, missing privacy unit, unreachable gateway, unkn
   assert.deepEqual(ls.json.datasets.map((d: { id: string }) => d.id), [datasetId])
 })
 
+/**
+ * The status of a GET on a connection of its own. `w3a()` blocks this process's event loop
+ * (spawnSync) for longer than the gateway's 5 s keep-alive: a socket fetch() pooled before it is
+ * one the server closed meanwhile, and reusing it fails with UND_ERR_SOCKET ("fetch failed").
+ */
+function statusOf(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (res) => {
+      res.resume()
+      resolve(res.statusCode ?? 0)
+    }).on('error', reject)
+  })
+}
+
 async function nonceOfAccount0(): Promise<number> {
   const res = await fetch(up!.rpcUrl, {
     method: 'POST',
@@ -299,7 +314,7 @@ test('custody and market through the CLI: grant, access, list needs a policy, re
   // The blocks the storage node serves before the delete: the manifest and a segment.
   const manifestCid: string = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json']).json.dataset.manifestCid
   const segmentCid: string = w3a(['dataset', 'show', datasetId, '--gateway', up!.gatewayUrl, '--json']).json.manifest.segments[0].cid
-  for (const cid of [manifestCid, segmentCid]) assert.equal((await fetch(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`)).status, 200)
+  for (const cid of [manifestCid, segmentCid]) assert.equal(await statusOf(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`), 200)
 
   // No terminal to answer the question, no --yes: refused, nothing sent.
   const nonce0 = await nonceOfAccount0()
@@ -319,7 +334,7 @@ test('custody and market through the CLI: grant, access, list needs a policy, re
   assert.equal(r.json.storage.nodes.length, 1)
   assert.ok(r.json.storage.blocks >= 4, `dropped ${r.json.storage.blocks} blocks`)
   assert.ok(r.json.storage.bytes > 0)
-  for (const cid of [manifestCid, segmentCid]) assert.equal((await fetch(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`)).status, 404, `${cid} is gone`)
+  for (const cid of [manifestCid, segmentCid]) assert.equal(await statusOf(`${up!.gatewayUrl}/ipfs/${cid}?format=raw`), 404, `${cid} is gone`)
 
   // Again: already deleted, no transaction (the owner's nonce does not move), exit 0.
   const nonce1 = await nonceOfAccount0()

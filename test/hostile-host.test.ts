@@ -116,6 +116,11 @@ const releaseFor = (job: Job, worker: WorkerOnChain = me(), quote: Hex = host.in
   host.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, worker: worker.address }, worker, quote, sealedAnalysis: job.sealedAnalysis })
 /** A refusal's terms, without the keeper's signed statement (checked in the attack 3 test). */
 const terms = (o: ReleaseOutcome) => (o.ok ? o : { ok: o.ok, reason: o.reason, retry: o.retry })
+/** A restart on the same sealed files: a lone keeper verifies itself (no peer witnessed it: the documented residual). */
+const restart = async () => {
+  await host.restart()
+  await host.call('resume', { reports: [] })
+}
 const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string | SignedRefusal }) =>
   host.call<{ envelope: ResultEnvelope }>('runJob', { job: job.view, release })
 
@@ -198,7 +203,7 @@ describe('a hostile host against the real enclave process', () => {
     assert.deepEqual((await runJob(job, { refused: 'budget-exhausted' })).envelope, first)
 
     // A restart keeps the pending outcome (sealed on disk), and the transaction it signs is that outcome's.
-    await host.restart()
+    await restart()
     assert.deepEqual((await runJob(job, { refused: 'budget-exhausted' })).envelope, first)
     await assert.rejects(host.call('signOwnTx', { kind: 'submitFailure', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
     await host.call('signOwnTx', { kind: 'submitResult', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })
@@ -207,7 +212,7 @@ describe('a hostile host against the real enclave process', () => {
     await host.call('jobDone', { jobId: job.view.id })
     await assert.rejects(runJob(job, { sealed: released.sealed }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
     await assert.rejects(runJob(job, { refused: 'budget-exhausted' }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
-    await host.restart()
+    await restart()
     await assert.rejects(runJob(job, { sealed: released.sealed }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
     await assert.rejects(host.call('signOwnTx', { kind: 'submitResult', jobId: job.view.id, nonce: 1, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
   })
@@ -225,7 +230,7 @@ describe('a hostile host against the real enclave process', () => {
     assert.equal((await releaseFor(job)).ok, true)
     assert.equal((await releaseFor(job, second.onChain, second.quote)).ok, true) // the chain's one reassignment
     assert.deepEqual(terms(await releaseFor(job, third.onChain, third.quote)), { ok: false, reason: 'released-to-other-workers', retry: false })
-    await host.restart()
+    await restart()
     assert.deepEqual(terms(await releaseFor(job, third.onChain, third.quote)), { ok: false, reason: 'released-to-other-workers', retry: false })
     assert.equal((await releaseFor(job)).ok, true)
     // A host showing the job as finished gets nothing either (but that check is on its word).
@@ -292,5 +297,25 @@ describe('a hostile host against the real enclave process', () => {
     const digest = failureDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId: job.view.id, inputCidsHash: job.view.inputCidsHash, analysisHash: job.view.analysisHash, privacyParamsHash: job.view.privacyParamsHash, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
     assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
     await host.call('signOwnTx', { kind: 'submitFailure', jobId: job.view.id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n })
+  })
+
+  it('giving up: the host gets a signed worker-unavailable failure (a refund) only for a job the enclave never ran, and the job is never run after it', async () => {
+    const job = jobs[1]! // released in the test above, never run
+    const released = await releaseFor(job)
+    assert.equal(released.ok, true)
+    const { envelope } = await host.call<{ envelope: ResultEnvelope }>('abandonJob', { job: job.view })
+    assert.equal(envelope.status, 'failed')
+    if (envelope.status !== 'failed') return
+    assert.equal(envelope.report.reason, 'worker-unavailable')
+    assert.equal(envelope.report.detail, undefined) // nothing sealed to the analyst: the job saw no data
+    const digest = failureDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId: job.view.id, inputCidsHash: job.view.inputCidsHash, analysisHash: job.view.analysisHash, privacyParamsHash: job.view.privacyParamsHash, reasonCode: envelope.report.reasonCode, reasonHash: envelope.reasonHash })
+    assert.equal(await recoverMessageAddress({ message: { raw: digest }, signature: envelope.signature }), host.info.address)
+    // With a genuine release in hand afterwards, and after a restart, the enclave does not run it: the same failure comes back.
+    if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
+    await host.restart()
+    if (released.ok) assert.deepEqual((await runJob(job, { sealed: released.sealed })).envelope, envelope)
+    assert.deepEqual((await host.call<{ envelope: ResultEnvelope }>('abandonJob', { job: job.view })).envelope, envelope)
+    // A job whose result is on chain cannot be given up into a refund.
+    await assert.rejects(host.call('abandonJob', { job: jobs[0]!.view }), (e) => isW3aError(e, 'JOB_ALREADY_RUN'))
   })
 })

@@ -22,8 +22,11 @@ export type HostileHost = {
   call<T>(method: string, params?: unknown): Promise<T>
   /** What `init` returned for the running process. */
   info: EnclaveInfo
-  /** Kills the enclave process and starts a new one on the same data directory (its sealed files stay). */
-  restart(): Promise<EnclaveInfo>
+  /**
+   * Kills the enclave process and starts a new one on the same data directory (its sealed files
+   * stay, unless `whileDown` changes them: e.g. copies older sealed files back).
+   */
+  restart(whileDown?: () => Promise<void>): Promise<EnclaveInfo>
   stop(): Promise<void>
 }
 
@@ -60,8 +63,9 @@ export async function startHostileHost(config: EnclaveBoot): Promise<HostileHost
   const host: HostileHost = {
     info: await caller.call<EnclaveInfo>('init'),
     call: (method, params) => caller.call(method, params),
-    async restart() {
+    async restart(whileDown) {
       await kill(child)
+      await whileDown?.()
       ;({ child, caller } = await spawn(config))
       host.info = await caller.call<EnclaveInfo>('init')
       return host.info

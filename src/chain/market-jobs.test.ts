@@ -414,7 +414,7 @@ describe('market and jobs (real anvil)', () => {
     assert.equal((await listJobs(governance.publicClient, { jobs: d.jobs, datasetId, analyst: addr(analyst) })).length, 4)
   })
 
-  it('a refused (1) or failed-on-the-data (8) query is paid like an answer: credit consumed, fee to the operator', async () => {
+  it('a refused (1) or failed-on-the-data (9) query is paid like an answer: credit consumed, fee to the operator', async () => {
     await buyCredits(analyst, { market: d.market, datasetId, credits: 6n })
     const fresh = [await newSimWorker(), await newSimWorker()]
     const assigned = async () => {
@@ -426,7 +426,7 @@ describe('market and jobs (real anvil)', () => {
       throw new Error('never assigned to a fresh worker')
     }
     const earn = (a: Address) => getEarnings(governance.publicClient, { jobs: d.jobs, account: a })
-    for (const reasonCode of [1, 8]) {
+    for (const reasonCode of [1, 9]) {
       const { jobId, w } = await assigned()
       const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId })
       const reasonHash = keccak256(toHex(`failure ${reasonCode}`))

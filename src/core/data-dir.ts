@@ -16,6 +16,8 @@ export type DataDirLayout = {
   deploymentFile: string
   /** The storage node's persistent blockstore (ciphertext blocks only). */
   blocksDir: string
+  /** One log file per part (`up.log`, `worker-0.log`), appended across restarts. */
+  logsDir: string
 }
 
 export function dataDirLayout(dir: string = DEFAULT_DATA_DIR): DataDirLayout {
@@ -27,5 +29,6 @@ export function dataDirLayout(dir: string = DEFAULT_DATA_DIR): DataDirLayout {
     chainStateFile: join(root, 'chain', 'anvil-state.json'),
     deploymentFile: join(root, 'chain', 'deployment.json'),
     blocksDir: join(root, 'blocks'),
+    logsDir: join(root, 'logs'),
   }
 }

@@ -57,6 +57,9 @@ export type W3aErrorCode =
   | 'HANDOVER_REFUSED'
   | 'ACCESS_DENIED'
   | 'POLICY_INVALID'
+  | 'STATE_NOT_FRESH'
+  | 'STATE_ROLLED_BACK'
+  | 'STATE_NOT_COMMITTED'
   // analysis
   | 'QUERY_REFUSED'
   | 'QUERY_FAILED'

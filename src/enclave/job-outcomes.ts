@@ -5,9 +5,10 @@
  * refuses once it is final; so a host cannot re-run a job for fresh samples, nor turn a
  * delivered result into a signed failure (and a refund) by failing a second run.
  *
- * Residual (docs/design/trust-boundary.md): the record is a sealed file, so a host that
- * restores an older copy undoes it; the job's noise seed still makes a re-run release the
- * same numbers.
+ * Residual (docs/design/trust-boundary.md): the record is part of the enclave's versioned sealed
+ * state, so an older copy is refused once peer keepers witnessed the newer one (freshness.ts); a
+ * lone keeper or a compute-only worker has no such witness, and there the job's noise seed still
+ * makes a re-run release the same numbers.
  */
 import type { ResultEnvelope } from '../analysis/index.js'
 import { W3aError } from '../core/errors.js'

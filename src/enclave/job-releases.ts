@@ -8,8 +8,9 @@
  * allowed (its host may have lost the answer); that worker's own enclave runs a job once
  * (job-outcomes.ts).
  *
- * Residual (docs/design/trust-boundary.md): the record is a sealed file, so a host that restores
- * an older copy undoes it; each keeper keeps its own, so a host turned away by one keeper can
+ * Residual (docs/design/trust-boundary.md): the record is part of the versioned sealed state, so an
+ * older copy is refused once peer keepers witnessed the newer one (freshness.ts; not for a lone
+ * keeper); each keeper keeps its own, so a host turned away by one keeper can
  * ask another; and the first release (to a worker of the host's choosing, if it lies about the
  * assignment) still rests on the host's word.
  */

@@ -251,6 +251,36 @@ export function failureOf(reason: string): JobFailureReason {
 }
 
 /**
+ * A failure report for a job, signed with the worker key over the Jobs contract's failure digest.
+ * Its `detail` (a checker message, say) is sealed to the analyst, never public.
+ */
+export async function signedFailure(p: { domain: JobDomain; signer: LocalAccount; job: JobView; reason: JobFailureReason; detail?: { resultKey: Hex; message: string } }): Promise<RunJobOutcome> {
+  const { job, domain } = p
+  const report: FailureReport = { v: 1, jobId: job.id.toString(), reasonCode: JOB_FAILURE_CODES[p.reason], reason: p.reason }
+  if (p.detail) {
+    const aad = { chainId: domain.chainId, jobs: domain.jobs, jobId: job.id, worker: p.signer.address }
+    const sealed = await sealToAnalyst({ ...aad, resultKey: p.detail.resultKey }, new TextEncoder().encode(p.detail.message))
+    report.detail = { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }
+  }
+  const reasonHash = failureReasonHash(report)
+  const signature = await signFailure(p.signer, {
+    chainId: domain.chainId,
+    jobs: domain.jobs,
+    jobId: job.id,
+    inputCidsHash: job.inputCidsHash,
+    analysisHash: job.analysisHash,
+    privacyParamsHash: job.privacyParamsHash,
+    reasonCode: report.reasonCode,
+    reasonHash,
+  })
+  return {
+    envelope: { v: 1, chainId: domain.chainId, jobs: domain.jobs.toLowerCase() as Address, jobId: job.id.toString(), worker: p.signer.address.toLowerCase() as Address, status: 'failed', report, reasonHash, signature },
+    tx: { kind: 'submitFailure', jobId: job.id, reasonCode: report.reasonCode, reasonHash, signature },
+    stats: { rows: 0, fetchMs: 0, queryMs: 0 },
+  }
+}
+
+/**
  * Worker side: `release` is the keeper's sealed answer, or its signed refusal (verifyRefusal,
  * under `policy`): a failure is signed only on what this enclave checked itself.
  */
@@ -271,20 +301,8 @@ export async function runJob(p: {
   const base = { v: 1 as const, chainId: domain.chainId, jobs: domain.jobs.toLowerCase() as Address, jobId: job.id.toString(), worker: me.toLowerCase() as Address }
   const digestFields = { chainId: domain.chainId, jobs: domain.jobs, jobId: job.id, inputCidsHash: job.inputCidsHash, analysisHash: job.analysisHash, privacyParamsHash: job.privacyParamsHash }
 
-  const fail = async (reason: JobFailureReason, detail?: { resultKey: Hex; message: string }): Promise<RunJobOutcome> => {
-    const report: FailureReport = { v: 1, jobId: job.id.toString(), reasonCode: JOB_FAILURE_CODES[reason], reason }
-    if (detail) {
-      const sealed = await sealToAnalyst({ ...aad, resultKey: detail.resultKey }, new TextEncoder().encode(detail.message))
-      report.detail = { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }
-    }
-    const reasonHash = failureReasonHash(report)
-    const signature = await signFailure(p.signer, { ...digestFields, reasonCode: report.reasonCode, reasonHash })
-    return {
-      envelope: { ...base, status: 'failed', report, reasonHash, signature },
-      tx: { kind: 'submitFailure', jobId: job.id, reasonCode: report.reasonCode, reasonHash, signature },
-      stats: { rows: 0, fetchMs: 0, queryMs: 0 },
-    }
-  }
+  const fail = (reason: JobFailureReason, detail?: { resultKey: Hex; message: string }): Promise<RunJobOutcome> =>
+    signedFailure({ domain, signer: p.signer, job, reason, ...(detail ? { detail } : {}) })
 
   if ('refused' in p.release) return fail(failureOf(await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })))
   let release: JobRelease
@@ -295,10 +313,12 @@ export async function runJob(p: {
     // key for this job): no failure is signed on that.
     throw new W3aError('HPKE_OPEN_FAILED', `job ${job.id}: the release does not open for this worker; nothing signed`, { cause })
   }
-  const request = parseAnalysisRequest(release.analysis.request)
-  const privacy = parsePrivacyParams(release.analysis.privacy)
   const dir = join(p.workDir, `job-${job.id}`)
+  let resultKey: Hex | undefined
   try {
+    const request = parseAnalysisRequest(release.analysis.request)
+    resultKey = request.resultKey
+    const privacy = parsePrivacyParams(release.analysis.privacy)
     // What the worker signs as input must be what it read: the manifest custody holds.
     if (inputCidsHashFor(release.manifestCid) !== job.inputCidsHash.toLowerCase()) {
       return await fail('data-unavailable', { resultKey: request.resultKey, message: 'the dataset manifest changed after the job was submitted' })
@@ -345,7 +365,8 @@ export async function runJob(p: {
     }
   } catch (e) {
     const reason = failureOfError(e)
-    return await fail(reason, { resultKey: request.resultKey, message: failureDetail(reason, e) })
+    if (resultKey === undefined) return await fail('bad-analysis')
+    return await fail(reason, { resultKey, message: failureDetail(reason, e) })
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)

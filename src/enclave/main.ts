@@ -35,6 +35,16 @@ serveEnclaveRpc({
   analysisKey: () => enclave.analysisKey(),
   releaseJob: (p) => enclave.releaseJob(p),
   runJob: (p) => enclave.runJob(p),
+  abandonJob: (p) => enclave.abandonJob(p),
   jobDone: async (p) => enclave.jobDone(p),
+  freshness: async () => enclave.freshnessInfo(),
+  witnessStatement: () => enclave.witnessStatement(),
+  acceptAcks: (p) => enclave.acceptAcks(p),
+  witness: (p) => enclave.witness(p),
+  freshnessChallenge: () => enclave.freshnessChallenge(),
+  attestFreshness: (p) => enclave.attestFreshness(p),
+  resume: (p) => enclave.resume(p),
 })
+// An enclave without its host has nobody to answer: a host killed with -9 takes it along.
+process.once('disconnect', () => process.exit(0))
 process.send?.({ id: 0, result: 'ready' })

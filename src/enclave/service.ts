@@ -3,10 +3,14 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { releaseJob, runJob, signRefusal, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { releaseJob, runJob, signRefusal, signedFailure, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
+import { KeeperFreshness, type FreshnessStatus, type ResumeOutcome, type StateVersion } from './freshness.js'
+import { SealedHead } from './sealed-head.js'
+import { WitnessBook } from './witness-book.js'
+import { parseNonce, signReport, signStatement, verifyStatement, ZERO_NONCE, type FreshnessDomain, type WitnessReport, type WitnessStatement } from './witness-report.js'
 import { W3aError } from '../core/errors.js'
 import {
   type EnclaveBackend,
@@ -75,7 +79,19 @@ export type EnclaveConfig = NetworkConfig & {
 }
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
-const LABEL = { identity: 'w3a/enclave/identity/v1', keyring: 'w3a/enclave/keyring/v1', state: 'w3a/enclave/custody-state/v1', outcomes: 'w3a/enclave/job-outcomes/v1', releases: 'w3a/enclave/job-releases/v1' } as const
+const LABEL = { identity: 'w3a/enclave/identity/v1', witnessed: 'w3a/enclave/witness-book/v1' } as const
+/** The enclave's mutable state: versioned together under one sealed head (sealed-head.ts), witnessed by peers (freshness.ts). */
+const STATE_LABEL = {
+  keyring: 'w3a/enclave/keyring/v1',
+  state: 'w3a/enclave/custody-state/v1',
+  outcomes: 'w3a/enclave/job-outcomes/v1',
+  releases: 'w3a/enclave/job-releases/v1',
+  keepers: 'w3a/enclave/keeper-set/v1',
+} as const
+type StateFile = keyof typeof STATE_LABEL
+
+/** What the enclave tells its host of its sealed state's freshness (all public). */
+export type FreshnessInfo = StateVersion & { status: FreshnessStatus; committed: boolean; keepers: Address[] }
 
 /**
  * The inside of a worker's TEE. It makes and keeps the worker's keys, the cluster keyring
@@ -103,6 +119,11 @@ export class EnclaveService {
   private releases = new JobReleases()
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
+  /** The versioned sealed state and its freshness among the keepers (rollback protection). */
+  private head: SealedHead | undefined
+  private fresh: KeeperFreshness | undefined
+  /** What this keeper witnessed of its peers' states (sealed on its own, witness-book.ts). */
+  private book = new WitnessBook()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -131,17 +152,30 @@ export class EnclaveService {
     return this.keyring
   }
 
-  /** Loads sealed identity/keyring/state, or makes a fresh identity; returns the attested public info. */
+  /**
+   * Loads sealed identity and state, or makes a fresh identity; returns the attested public info.
+   * On existing state the enclave is unverified until `resume` (freshness.ts): its host may have
+   * restored an older copy.
+   */
   async init(): Promise<EnclaveInfo> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
     this.sealingKey = await this.backend.sealingKey()
-    this.identity = existsSync(this.file('identity'))
-      ? importIdentity(readSealedFile(this.file('identity'), this.key(), LABEL.identity))
-      : await this.createIdentity()
-    if (existsSync(this.file('keyring'))) this.keyring = EpochKeyring.import(readSealedFile(this.file('keyring'), this.key(), LABEL.keyring))
-    if (existsSync(this.file('state'))) this.state = decodeSnapshot(readSealedFile(this.file('state'), this.key(), LABEL.state))
-    if (existsSync(this.file('outcomes'))) this.outcomes = JobOutcomes.import(readSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes))
-    if (existsSync(this.file('releases'))) this.releases = JobReleases.import(readSealedFile(this.file('releases'), this.key(), LABEL.releases))
+    const resumed = existsSync(this.file('identity'))
+    this.identity = resumed ? importIdentity(readSealedFile(this.file('identity'), this.key(), LABEL.identity)) : await this.createIdentity()
+    const head = (this.head = new SealedHead(this.dir, this.key(), STATE_LABEL))
+    head.load()
+    const read = <T>(name: StateFile, decode: (bytes: Uint8Array) => T): T | undefined => {
+      const bytes = head.read(name)
+      return bytes && decode(bytes)
+    }
+    this.keyring = read('keyring', (b) => EpochKeyring.import(b))
+    this.state = read('state', decodeSnapshot) ?? createEmptyState()
+    this.outcomes = read('outcomes', JobOutcomes.import) ?? new JobOutcomes()
+    this.releases = read('releases', JobReleases.import) ?? new JobReleases()
+    this.fresh = new KeeperFreshness(this.identity.signer.address, this.freshnessDomain(), resumed ? 'unverified' : 'fresh')
+    const keepers = head.read('keepers')
+    if (keepers) this.fresh.import(keepers)
+    if (existsSync(this.file('witnessed'))) this.book = WitnessBook.import(readSealedFile(this.file('witnessed'), this.key(), LABEL.witnessed))
     const att = await attestIdentity({ backend: this.backend, identity: this.identity, chainId: this.config.chainId, registry: this.config.registry })
     this.info = {
       teeType: this.backend.teeType,
@@ -161,18 +195,35 @@ export class EnclaveService {
     return id
   }
 
-  private persistOutcomes(): void {
-    writeSealedFile(this.file('outcomes'), this.key(), LABEL.outcomes, this.outcomes.export())
+  private freshness(): KeeperFreshness {
+    if (!this.fresh) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.fresh
   }
 
-  private persist(): void {
-    if (this.keyring) writeSealedFile(this.file('keyring'), this.key(), LABEL.keyring, this.keyring.export())
-    writeSealedFile(this.file('state'), this.key(), LABEL.state, encodeSnapshot(this.state))
+  private freshnessDomain(): FreshnessDomain {
+    return { chainId: this.config.chainId, registry: this.config.registry }
+  }
+
+  /** One new version of the sealed state (only a fresh enclave writes: a rolled-back one would fork its history). */
+  private save(contents: Partial<Record<StateFile, Uint8Array>>, atLeast?: bigint): void {
+    if (!this.head) throw new W3aError('INTERNAL', 'enclave not initialised')
+    this.freshness().requireFresh('saving its state')
+    this.head.save(contents as Record<string, Uint8Array>, atLeast)
+    this.freshness().saved()
+  }
+
+  private persistOutcomes(): void {
+    this.save({ outcomes: this.outcomes.export() })
+  }
+
+  private persist(extra: Partial<Record<StateFile, Uint8Array>> = {}, atLeast?: bigint): void {
+    this.save({ ...(this.keyring ? { keyring: this.keyring.export() } : {}), state: encodeSnapshot(this.state), ...extra }, atLeast)
   }
 
   /** First keeper of a network: makes the cluster secret here, inside the enclave. */
   async bootstrapCluster(params: { epoch: bigint }): Promise<{ epoch: bigint; publicKey: Hex }> {
     if (this.keyring) return this.epochPublicKey()
+    this.freshness().requireFresh('bootstrapping a cluster')
     this.keyring = new EpochKeyring(params.epoch, createInitialSecret())
     this.markBoundary()
     this.persist()
@@ -198,6 +249,7 @@ export class EnclaveService {
    * after the batch it moves to `headEpoch`, the chain's epoch at the block the host read up to.
    */
   async applyEntries(params: { entries: ChainInboxEntry[]; headEpoch: bigint }): Promise<{ receipts: Record<string, unknown>[]; stateRoot: Hex; processed: bigint; epoch: bigint }> {
+    this.freshness().requireFresh('applying inbox entries')
     const ring = this.ring()
     const receipts: Record<string, unknown>[] = []
     const before = ring.epoch
@@ -252,7 +304,10 @@ export class EnclaveService {
 
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
   async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<ReleaseOutcome> {
+    // A key leaves only from a state a majority of keepers witnessed: a host cannot release from a copy it will later restore.
+    this.freshness().requireCommitted('key release')
     this.ring()
+    this.checkJobFloor(params.job.id)
     const out = await releaseJob({
       state: this.state,
       domain: this.jobDomain(),
@@ -265,9 +320,7 @@ export class EnclaveService {
       releasedTo: this.releases.workersOf(params.job.id),
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
-    if (out.ok && this.releases.record(params.job.id, params.worker.address)) {
-      writeSealedFile(this.file('releases'), this.key(), LABEL.releases, this.releases.export())
-    }
+    if (out.ok && this.releases.record(params.job.id, params.worker.address)) this.save({ releases: this.releases.export() })
     if (out.ok || out.retry) return out
     // A final refusal is this enclave's signed statement, checked by the worker's enclave (runJob).
     const info = this.attested()
@@ -289,6 +342,8 @@ export class EnclaveService {
    */
   async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown } }): Promise<Omit<RunJobOutcome, 'tx'>> {
     const me = this.me()
+    this.freshness().requireFresh('running a job')
+    this.checkJobFloor(params.job.id)
     const previous = this.outcomes.previous(params.job.id)
     if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
     const out = await runJob({
@@ -302,6 +357,22 @@ export class EnclaveService {
       workDir: join(this.dir, 'jobs'),
     })
     // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
+    this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
+    this.persistOutcomes()
+    return { envelope: out.envelope, stats: out.stats }
+  }
+
+  /**
+   * Worker: gives up a job its host cannot take through (no release obtainable, the host failed):
+   * a signed `worker-unavailable` failure, which refunds the analyst. It is the host's word, so it
+   * is given only for a job this enclave never ran, and recorded first: the job is never run
+   * after it. For a job already run it hands back that outcome instead, so giving up cannot
+   * turn a delivered result into a refund.
+   */
+  async abandonJob(params: { job: JobView }): Promise<Omit<RunJobOutcome, 'tx'>> {
+    const previous = this.outcomes.previous(params.job.id)
+    if (previous) return { envelope: previous.envelope, stats: { rows: 0, fetchMs: 0, queryMs: 0 } }
+    const out = await signedFailure({ domain: this.jobDomain(), signer: this.me().signer, job: params.job, reason: 'worker-unavailable' })
     this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
     this.persistOutcomes()
     return { envelope: out.envelope, stats: out.stats }
@@ -333,6 +404,7 @@ export class EnclaveService {
   async answerQuery(params: { request: unknown; now: number }): Promise<unknown> {
     // The domain is ours, not the one inside the query: a query signed for another network is refused.
     const domain = { chainId: this.config.chainId, verifyingContract: this.config.inbox }
+    this.freshness().requireFresh('answering a custody query')
     return answerCustodyQuery(this.state, params.request, this.me().hpke.privateKey, this.me().signer, params.now, this.usedQueryNonces, domain)
   }
 
@@ -345,6 +417,7 @@ export class EnclaveService {
     registration: { worker: Address; teeType: 'sim' | 'tdx' | 'sgx'; measurement: Hex; hpkePublicKey: Hex; roles: number; quote: Hex }
     collateral?: unknown
   }): Promise<{ signature: Hex; attestationHash: Hex; attestedAt: number; tcbStatus: string }> {
+    this.freshness().requireFresh('approving a registration')
     const r = params.registration
     const bad = (what: string) => new W3aError('INVALID_ARGUMENT', `registration to approve: ${what}`)
     if (typeof r?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(r.worker)) throw bad('worker is not an address')
@@ -363,6 +436,7 @@ export class EnclaveService {
    * policy's age limit) are the chain's word relayed by the host: extra gates only.
    */
   async serveHandover(params: { request: unknown; newcomerIsKeeper: boolean; newcomerRegisteredAt?: number }): Promise<unknown> {
+    this.freshness().requireFresh('serving a hand-over')
     const ring = this.ring()
     const req = await verifyHandoverRequest(
       params.request,
@@ -373,9 +447,10 @@ export class EnclaveService {
       { chainId: this.config.chainId, inbox: this.config.inbox },
     )
     const me = this.me()
-    return handoverToJson(
-      await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: me.signer, quote: hexToBytes(this.attested().quote), hpkePublicKey: me.hpke.publicKey }),
-    )
+    const response = await createHandoverResponse({ keyring: ring, state: this.state, nextIndex: this.state.processed, request: req, signer: me.signer, quote: hexToBytes(this.attested().quote), hpkePublicKey: me.hpke.publicKey })
+    // The newcomer's quote was verified here: it is a keeper this enclave counts as a witness from now on.
+    if (this.freshness().addKeeper(req.worker)) this.save({ keepers: this.freshness().export() })
+    return handoverToJson(response)
   }
 
   /** A peer enclave's quote, checked under this enclave's own measured policy, binding the peer's keys on this network. */
@@ -421,6 +496,9 @@ export class EnclaveService {
   async receiveHandover(params: { response: unknown }): Promise<{ from: Address; epoch: bigint; processed: bigint; stateRoot: Hex }> {
     const pending = this.pendingHandover
     if (!pending) throw new W3aError('INVALID_ARGUMENT', 'no hand-over was requested')
+    const fresh = this.freshness()
+    // Unverified: the peers' record of this keeper is unknown, so a new version might not rise above it. Resume first.
+    if (fresh.status === 'unverified') fresh.requireFresh('adopting a hand-over')
     this.pendingHandover = undefined // one use only (openHandoverResponse zeroes the private key)
     const opened = await openHandoverResponse({
       response: params.response,
@@ -430,7 +508,14 @@ export class EnclaveService {
     })
     this.keyring = opened.keyring
     this.state = opened.state
-    this.persist()
+    fresh.addKeeper(opened.from)
+    if (fresh.status === 'rolled-back') {
+      // Recovery: jobs this state charged may have been run or released in the history the host erased.
+      fresh.jobFloor = lastChargedJob(this.state)
+      fresh.status = 'fresh'
+    }
+    // Above every seq a peer reported, so the peers witness the recovered state as new.
+    this.persist({ keepers: fresh.export() }, fresh.highestSeq)
     return { from: opened.from, epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
   }
 
@@ -488,4 +573,95 @@ export class EnclaveService {
   address(): Address {
     return this.me().signer.address
   }
+
+  // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----
+
+  private version(): StateVersion {
+    if (!this.head) throw new W3aError('INTERNAL', 'enclave not initialised')
+    return this.head.version()
+  }
+
+  freshnessInfo(): FreshnessInfo {
+    const f = this.freshness()
+    return { ...this.version(), status: f.status, committed: f.status === 'fresh' && f.committed(), keepers: f.knownKeepers() }
+  }
+
+  /** This keeper's signed (seq, root), for its host to relay to the peer keepers. */
+  async witnessStatement(): Promise<WitnessStatement> {
+    this.freshness().requireFresh('stating its state')
+    return signStatement(this.me().signer, this.freshnessDomain(), this.version())
+  }
+
+  /** The peers' acknowledgements of the current state, relayed by the host. */
+  acceptAcks(params: { reports: unknown }): Promise<{ committed: boolean; acks: number; needed: number; skipped: string[] }> {
+    this.freshness().requireFresh('counting acknowledgements')
+    return this.freshness().acknowledge(params?.reports, this.version())
+  }
+
+  /**
+   * Witness side: records a peer keeper's signed state (it must be a keeper this enclave verified
+   * itself, and newer than what it saw) and acknowledges it. Served whatever this enclave's own
+   * status: peers restarted together must be able to vouch for each other.
+   */
+  async witness(params: { statement: unknown }): Promise<WitnessReport> {
+    const s = await verifyStatement(this.freshnessDomain(), params?.statement)
+    const me = this.me().signer
+    if (s.keeper === me.address.toLowerCase() || !this.freshness().knownKeepers().includes(s.keeper)) {
+      throw new W3aError('INVALID_ARGUMENT', `keeper ${s.keeper} is not a peer keeper this enclave has verified`)
+    }
+    if (this.book.record(s.keeper, s.seq, s.root)) writeSealedFile(this.file('witnessed'), this.key(), LABEL.witnessed, this.book.export())
+    return signReport(me, this.freshnessDomain(), { keeper: s.keeper, seq: s.seq, root: s.root, nonce: ZERO_NONCE })
+  }
+
+  /** A fresh challenge for the peers' freshness reports (resume). */
+  async freshnessChallenge(): Promise<Hex> {
+    return this.freshness().newChallenge()
+  }
+
+  /** Witness side: the highest state of `keeper` this enclave witnessed, signed under the keeper's challenge. */
+  async attestFreshness(params: { keeper: unknown; nonce: unknown }): Promise<WitnessReport> {
+    const keeper = params?.keeper
+    if (typeof keeper !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(keeper)) throw new W3aError('INVALID_ARGUMENT', 'freshness request names no keeper address')
+    const seen = this.book.highest(keeper as Address)
+    return signReport(this.me().signer, this.freshnessDomain(), { keeper: keeper.toLowerCase() as Address, ...seen, nonce: parseNonce(params.nonce) })
+  }
+
+  /**
+   * Judges the peers' reports (answers to this enclave's challenge). Rolled back: what was loaded
+   * is erased at once (keyring, dataset keys), and only a hand-over brings a state back.
+   */
+  async resume(params: { reports: unknown }): Promise<ResumeOutcome> {
+    try {
+      return await this.freshness().resume(params?.reports, this.version())
+    } catch (e) {
+      if (this.freshness().status === 'rolled-back') this.eraseLoaded()
+      throw e
+    }
+  }
+
+  private eraseLoaded(): void {
+    this.keyring?.destroy()
+    this.keyring = undefined
+    for (const [, d] of this.state.datasets.entries()) d.dek?.fill(0)
+    this.state = createEmptyState()
+    this.previousAnalysisSeed?.seed.fill(0)
+    this.previousAnalysisSeed = undefined
+    this.boundary = undefined
+  }
+
+  private checkJobFloor(jobId: bigint): void {
+    const floor = this.freshness().jobFloor
+    if (floor !== undefined && jobId <= floor) {
+      throw new W3aError('STATE_ROLLED_BACK', `job ${jobId} was charged before this keeper recovered from a rolled-back state: it is not run or released here`, {
+        details: ['The erased history may have run or released it already; another keeper or worker serves it.'],
+      })
+    }
+  }
+}
+
+/** The highest job id a custody state has a charge for (keys sort in job order), if any. */
+function lastChargedJob(state: CustodyState): bigint | undefined {
+  let last: string | undefined
+  for (const key of state.jobCharges.keys()) last = key
+  return last === undefined ? undefined : BigInt(last)
 }

@@ -46,7 +46,8 @@ export async function spawnPart<T>(args: string[], opts: { log: (line: string) =
     ready,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve()
+        // Already gone (exited, or killed by a signal: then exitCode stays null).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
         const kill = setTimeout(() => child.kill('SIGKILL'), 10_000)
         child.once('exit', () => {
           clearTimeout(kill)

@@ -9,6 +9,7 @@ import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeas
 import { DEV_ATTESTATION_SIGNER, measureDirectory, networkConfigHash, networkMeasurement } from '../tee/index.js'
 import { enclaveBundleDir } from '../enclave/bundle.js'
 import { spawnPart } from './spawn-part.js'
+import { openPartLog } from './part-log.js'
 import { openBlockstore } from '../storage/index.js'
 import { createGateway } from './gateway.js'
 import { serveHttp } from './http-server.js'
@@ -30,6 +31,8 @@ export type RunningDevnet = {
   chainId: number
   contracts: NetworkInfo['contracts']
   workers: { address: Address; url: string; roles: string[] }[]
+  /** Each part's log file (`up`, `worker-0`), kept in the data dir. */
+  logs: Record<string, string>
   accounts: { index: number; address: Address }[]
   /** Stops the gateway, then Anvil (which dumps its state), then frees the data directory. */
   stop(): Promise<void>
@@ -43,11 +46,17 @@ export type RunFile = { pid: number; gatewayUrl: string; rpcUrl: string; chainId
  * started in dependency order and, if any fails, those already started are stopped again.
  */
 export async function startDevnet(params: UpParameters = {}): Promise<RunningDevnet> {
-  const log = params.log ?? (() => {})
   const layout = dataDirLayout(params.dataDir)
   mkdirSync(layout.root, { recursive: true, mode: 0o700 })
   const lock = acquireLockFile(layout.lockFile, `data directory ${layout.root}`)
-  const cleanups: (() => Promise<void> | void)[] = [() => lock.release()]
+  // Every part's lines also go to its own file: a failure's cause is never only on a closed terminal.
+  const upLog = openPartLog(layout.logsDir, 'up')
+  const workerLog = openPartLog(layout.logsDir, 'worker-0')
+  const log = (line: string) => {
+    upLog.write(line)
+    params.log?.(line)
+  }
+  const cleanups: (() => Promise<void> | void)[] = [() => lock.release(), () => upLog.close(), () => workerLog.close()]
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c()
   }
@@ -115,7 +124,12 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     log(`starting keeper worker (simulated TEE, measurement ${measurement.slice(0, 18)}…)`)
     const keeper = await spawnPart<{ address: Address; url: string }>(
       ['worker', '--keeper', '--tee', 'sim', '--gateway', http.url, '--data-dir', join(layout.root, 'worker-0'), '--operator-account', '0'],
-      { log },
+      {
+        log: (line) => {
+          workerLog.write(line)
+          params.log?.(line)
+        },
+      },
     )
     cleanups.push(() => keeper.stop())
 
@@ -130,6 +144,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       chainId: deployment.chainId,
       contracts: network.contracts,
       workers: [{ address: keeper.ready.address, url: keeper.ready.url, roles: ['compute', 'keeper'] }],
+      logs: { up: upLog.path, 'worker-0': workerLog.path },
       accounts: Array.from({ length: DEV_ACCOUNT_COUNT }, (_, index) => ({ index, address: devAccount(index).address })),
       stop: stopAll,
     }

@@ -30,6 +30,7 @@ export { getAnalysisKey, type GetAnalysisKeyReturnType } from './actions/analysi
 export { checkQuery, type CheckQueryParameters, type CheckQueryReturnType } from './actions/analysis/checkQuery.js'
 export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType } from './actions/analysis/submitQuery.js'
 export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from './actions/analysis/waitForJob.js'
+export { getJobProgress, type GetJobProgressParameters, type GetJobProgressReturnType } from './actions/analysis/getJobProgress.js'
 export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'

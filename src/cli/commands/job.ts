@@ -2,8 +2,8 @@ import { formatUnits } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { JOB_STATUSES, type JobStatus } from '../../chain/index.js'
 import { epsilonOfMicros } from '../../custody/job-charge.js'
-import { failureCostText } from '../../analysis/job-envelope.js'
-import { getJob, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
+import { failureCostText, failureReasonOfCode } from '../../analysis/job-envelope.js'
+import { getJob, getJobProgress, getTokenInfo, listJobs, openJobResult, timeoutJob, verifyJob, type VerifyJobReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
@@ -89,8 +89,13 @@ export const jobShowCommand: Command = {
       // A failed job's outputHash field holds the hash of the worker's failure report.
       `  ${job.status === 'failed' ? 'reason hash ' : 'output hash '}  ${/^0x0+$/.test(job.outputHash) ? '-' : job.outputHash}`,
     ]
-    if (job.status === 'failed') lines.push(`  reason code   ${job.reasonCode}`)
-    out.result({ ...job, epsilon }, lines.join('\n'))
+    const reason = job.status === 'failed' ? failureReasonOfCode(job.reasonCode) : undefined
+    if (job.status === 'failed') lines.push(`  reason        ${reason ?? 'unknown'} (code ${job.reasonCode})`)
+    if (job.status === 'refunded') lines.push('  reason        refunded: the worker(s) missed the deadline (timeout)')
+    const progress = job.status === 'open' ? await getJobProgress(client, { id, worker: job.worker }) : undefined
+    if (progress) lines.push(`  worker says   ${progress.reachable ? `${progress.state}${progress.note ? ` (${progress.note})` : ''} since ${iso(progress.since)}` : progress.why}`)
+    if (job.status === 'open' && Date.now() / 1000 > job.deadline) lines.push(`  overdue       past its deadline: \`w3a job timeout ${job.id}\` reassigns or refunds it`)
+    out.result({ ...job, epsilon, ...(reason ? { reason } : {}), ...(progress ? { progress } : {}) }, lines.join('\n'))
   },
 }
 

@@ -42,10 +42,12 @@ export const upCommand: Command = {
       contracts: devnet.contracts,
       workers: devnet.workers,
       accounts: devnet.accounts,
+      logs: devnet.logs,
     }
     const text = [
       `W3A devnet ready  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
       `  data dir   ${devnet.dataDir}`,
+      `  logs       ${Object.values(devnet.logs).join('  ')}`,
       `  contracts  token ${devnet.contracts.token}  datasets ${devnet.contracts.datasetRegistry}  workers ${devnet.contracts.workerRegistry}  inbox ${devnet.contracts.custodyInbox}`,
       ...devnet.workers.map((w) => `  worker     ${w.address} (${w.roles.join(', ')}, simulated TEE) at ${w.url}`),
       '  dev accounts (public keys, dev only; use --account N):',

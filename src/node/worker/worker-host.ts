@@ -22,9 +22,10 @@ import { SIM_WARNING, DEV_ATTESTATION_SIGNER } from '../../tee/index.js'
 import { createEnclaveCaller, type EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary, OwnTxKind } from '../../enclave/service.js'
 import type { EnclaveBoot } from '../../enclave/boot.js'
-import { serveHttp, type HttpServer } from '../http-server.js'
+import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
+import { createKeeperWitnesses } from './keeper-witnesses.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
@@ -55,6 +56,11 @@ export type StartWorkerParameters = {
   /** How often the worker looks for jobs assigned to it (default 100 ms: a read of the block number while idle). */
   jobPollMs?: number
   log?: (line: string) => void
+  /**
+   * Wraps the host's two surfaces, the enclave door and the HTTP handler it serves: whatever a
+   * host sees passes through them (test/hostile-keeper-host.ts records and attacks through these).
+   */
+  intercept?: { caller?: (caller: EnclaveCaller) => EnclaveCaller; http?: (handler: FetchHandler) => FetchHandler }
 }
 
 export type RunningWorker = {
@@ -109,7 +115,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   const tcb = await getTcbPolicy(publicClient, { registry: params.contracts.workerRegistry })
   // The network config is measured by the enclave: no policy crosses this line, only the
   // values the policy is derived from, and changing them changes the worker's measurement.
-  const { child, caller } = await spawnSimEnclave({
+  const { child, caller: door } = await spawnSimEnclave({
     dataDir: params.dataDir,
     chainId: params.contracts.chainId,
     registry: params.contracts.workerRegistry,
@@ -122,6 +128,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     tcb,
     ...(params.codeMeasurements ? { codeMeasurements: params.codeMeasurements } : {}),
   })
+  const caller = params.intercept?.caller?.(door) ?? door
   const cleanups: (() => Promise<void> | void)[] = [() => void child.kill('SIGTERM')]
   const stopAll = async () => {
     for (const c of cleanups.splice(0).reverse()) await c()
@@ -140,10 +147,8 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     const portFile = join(params.dataDir, 'endpoint.json')
     const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
     const hooks: Parameters<typeof createWorkerHttp>[0]['hooks'] = {}
-    const http: HttpServer = await serveHttp(
-      createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, hooks }),
-      { port: params.port ?? savedPort ?? 0 },
-    )
+    const handler = createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, hooks })
+    const http: HttpServer = await serveHttp(params.intercept?.http?.(handler) ?? handler, { port: params.port ?? savedPort ?? 0 })
     cleanups.push(() => http.close())
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
@@ -193,6 +198,11 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     }
     await sendOwnTx('heartbeat')
 
+    // On existing sealed state the enclave is locked until peer keepers vouch that it is the latest
+    // (rollback protection); a rolled-back one has erased it and gets it back by hand-over below.
+    const witnesses = createKeeperWitnesses({ caller, publicClient, registry: params.contracts.workerRegistry, self: info.address, log })
+    await witnesses.resume()
+
     let syncing: Promise<void> | undefined
     let lastRootEpoch = -1n
     const syncOnce = async () => {
@@ -205,6 +215,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
         receipts.set(String(r['index']), r)
         appendFileSync(receiptsFile, toJsonText(r) + '\n')
       }
+      if (out.receipts.length > 0) await witnesses.commit().catch((e) => log(`state not yet witnessed: ${(e as Error).message}`))
       const boundary = await caller.call<EpochBoundary | undefined>('epochBoundary')
       if (boundary && boundary.epoch > lastRootEpoch) {
         // Every keeper votes once per epoch for the key its own enclave derived; the key counts
@@ -233,7 +244,10 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       await syncNow()
     }
 
-    if (params.keeper) hooks.syncNow = syncNow
+    if (params.keeper) {
+      hooks.syncNow = syncNow
+      hooks.commitState = () => witnesses.commit()
+    }
     const jobLoop = startJobLoop({
       publicClient,
       caller,

@@ -39,6 +39,8 @@ export function createWorkerHttp(params: {
   hooks: {
     /** Keepers: brings custody state up to the chain head (a release needs the job's charge). */
     syncNow?: () => Promise<void>
+    /** Keepers: has the enclave's current state witnessed by its peers (a release needs it committed). */
+    commitState?: () => Promise<void>
     jobLoop?: JobLoop
   }
 }): FetchHandler {
@@ -66,6 +68,8 @@ export function createWorkerHttp(params: {
       }
       if (req.method === 'POST' && pathname === '/v1/custody/query') {
         const request = await readJson(req)
+        // Read-your-writes: a command another keeper already gave a receipt for is on chain; answer after it.
+        await params.hooks.syncNow?.()
         return json(await caller.call('answerQuery', { request, now: Math.floor(Date.now() / 1000) }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/handover') {
@@ -77,6 +81,16 @@ export function createWorkerHttp(params: {
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: request.worker as Address })
         const response = await caller.call('serveHandover', { request, newcomerIsKeeper: w.isKeeper, newcomerRegisteredAt: w.registeredAt })
         return json(response)
+      }
+      // Rollback protection: served from the start (keepers restarted together vouch for each other);
+      // the enclave answers only about keepers it verified itself, and signs what it answers.
+      if (req.method === 'POST' && pathname === '/v1/keeper/witness') {
+        const body = (await readJson(req)) as { statement?: unknown }
+        return json(await caller.call('witness', { statement: body?.statement }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/freshness') {
+        const body = (await readJson(req)) as { keeper?: unknown; nonce?: unknown }
+        return json(await caller.call('attestFreshness', { keeper: body?.keeper, nonce: body?.nonce }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
         // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral? }: the enclave checks it all.
@@ -92,9 +106,15 @@ export function createWorkerHttp(params: {
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: BigInt(body.jobId) })
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
+        await params.hooks.commitState?.()
         const view = jobViewOf(job)
         const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis') }))
+      }
+      const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
+      if (req.method === 'GET' && status && params.hooks.jobLoop) {
+        const s = params.hooks.jobLoop.status(status[1]!)
+        return s ? json(s) : json(new W3aError('INVALID_ARGUMENT', `this worker has no job ${status[1]} in hand`).toJSON(), 404)
       }
       const result = /^\/v1\/jobs\/(\d+)\/result$/.exec(pathname)
       if (req.method === 'GET' && result && params.hooks.jobLoop) {
