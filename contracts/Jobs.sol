@@ -96,7 +96,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     ///         compute set at all; offline ones are until anyone `prune`s them.
     uint256 public constant MAX_ASSIGN_SCAN = 64;
     /// @dev Bit n set: reason code n is the analyst's doing (see `isAnalystFault`).
-    uint256 private constant ANALYST_FAULT_CODES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5);
+    uint256 private constant ANALYST_FAULT_CODES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 9);
     string private constant RESULT_TAG = "w3a.result.v1";
     string private constant FAILURE_TAG = "w3a.failure.v1";
     string private constant CHARGE_TAG = "w3a.job-charge.v2";
@@ -280,8 +280,10 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     /// @notice Whether a failure's reason code is the analyst's doing (the credit and fee are
     ///         consumed) rather than the worker's or the network's (refunded). The one table of
     ///         it on chain (src/analysis/failure-fault.ts is the other; a test keeps them equal):
-    ///         1 query-refused, 2 budget-exhausted, 4 access-denied, 5 bad-analysis: analyst;
-    ///         3 dataset-deleted, 6 data-unavailable, 7 internal, and any code not listed: refund.
+    ///         1 query-refused, 2 budget-exhausted, 4 access-denied, 5 bad-analysis, 9 query-failed
+    ///         (the query failed on the data: paid, so a failure is no free oracle): analyst;
+    ///         3 dataset-deleted, 6 data-unavailable, 7 internal, 8 worker-unavailable, and any code
+    ///         not listed: refund.
     ///         A new code is one more bit in ANALYST_FAULT_CODES.
     function isAnalystFault(uint8 reasonCode) public pure returns (bool) {
         return (ANALYST_FAULT_CODES >> reasonCode) & 1 == 1;

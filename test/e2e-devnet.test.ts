@@ -278,8 +278,18 @@ test('custody and market through the CLI: grant, access, list needs a policy, re
   assert.equal(r.json.error.code, 'POLICY_NOT_SET')
   assert.match(r.json.error.details.join('\n'), /w3a dataset policy 0x[0-9a-f]{64} .*--account N/)
 
-  r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--epsilon-budget', '2', '--dimensions', 'city', '--measures', 'amount', ...common])
+  // A measure without public bounds (DP needs them), or a column the dataset lacks, is refused before anything is sent.
+  r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--dimensions', 'city', '--measures', 'amount', ...common])
+  assert.notEqual(r.code, 0)
+  assert.equal(r.json.error.code, 'POLICY_INVALID')
+  assert.match(r.json.error.details.join('\n'), /amount has no bounds/)
+  r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--dimensions', 'cty', '--measures', 'amount:0:1000', ...common])
+  assert.equal(r.json.error.code, 'POLICY_INVALID')
+  assert.match(r.json.error.message, /cty/)
+  assert.match(r.json.error.details.join('\n'), /user_id, email, city, amount/)
+  r = w3a(['dataset', 'policy', datasetId, '--k', '5', '--epsilon-budget', '2', '--dimensions', 'city', '--measures', 'amount:0:1000', ...common])
   assert.equal(r.code, 0, r.stderr)
+  assert.deepEqual([r.json.policy.allowExact, r.json.policy.bounds, r.json.policy.defaultEpsilon], [false, { amount: [0, 1000] }, 0.1])
 
   r = w3a(listArgs)
   assert.equal(r.code, 0, r.stderr)

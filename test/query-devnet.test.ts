@@ -4,7 +4,9 @@
  * uploads a dataset and sets its policy; analysts buy credits and run SQL through the whole
  * path: sealed analysis → job on chain → custody charge in the inbox → keeper release to the
  * attested worker → fetch, verify, decrypt, DuckDB, privacy gate → signed, sealed result →
- * verified and opened at the client. Results are compared with DuckDB on the plaintext.
+ * verified and opened at the client. New datasets are differentially private by default: an
+ * analyst names no privacy parameter; exact answers exist only where the owner opted in, and are
+ * compared with DuckDB on the plaintext.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -55,11 +57,16 @@ let devnet: RunningDevnet
 let owner: W3aClient
 let analyst: W3aClient
 let analyst2: W3aClient
+let analyst3: W3aClient
 let reader: W3aClient
 let datasetId: Hex
+let exactId: Hex
 let duck: Awaited<ReturnType<DuckDBInstance['connect']>>
 
-/** 320 visits of 80 users; the city 'Rare' has 3 users, below k. Deterministic (no RNG). */
+/** The one visit of the planted person: the only user in 'Solo'. */
+const PLANTED = { user: 'u999', city: 'Solo', amount: 77 }
+
+/** 320 visits of 80 users and the planted person's one; the city 'Rare' has 3 users, below k. Deterministic (no RNG). */
 function writeVisits(): void {
   const cities = ['Paris', 'Lyon', 'Nice', 'Brest']
   const devices = ['ios', 'android', 'web']
@@ -69,6 +76,7 @@ function writeVisits(): void {
     const city = user < 3 ? 'Rare' : cities[user % 4]!
     lines.push(`u${user},${city},${devices[(i * 7) % 3]},${((i * 53) % 100) + 1}`)
   }
+  lines.push(`${PLANTED.user},${PLANTED.city},web,${PLANTED.amount}`)
   writeFileSync(csv, lines.join('\n') + '\n')
 }
 
@@ -78,8 +86,9 @@ async function plain(sql: string): Promise<unknown[][]> {
   return reader.getRows().map((r) => r.map((v) => (typeof v === 'bigint' ? v.toString() : v)))
 }
 
+/** The owner declares columns and the measure's public bounds; everything else is the safe default (DP at ε 0.1 per query). */
 const policy = (extra: Record<string, unknown> = {}) =>
-  parsePolicy({ k: K, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, ...extra })
+  parsePolicy({ k: K, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, bounds: { amount: [0, 100] }, ...extra })
 
 before(async () => {
   writeVisits()
@@ -87,12 +96,18 @@ before(async () => {
   owner = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) })
   analyst = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(2) })
   analyst2 = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(3) })
+  analyst3 = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(5) })
   reader = createW3aClient({ gatewayUrl: devnet.gatewayUrl })
   datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, { id: datasetId, policy: policy() })
   await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: `k=${K}; ε budget 20; dimensions city, device; measures amount` })
-  await buyCredits(analyst, { id: datasetId, credits: 14n })
+  await buyCredits(analyst, { id: datasetId, credits: 20n })
   await buyCredits(analyst2, { id: datasetId, credits: 3n })
+  // The same data where the owner opted in to exact answers, two per analyst.
+  exactId = (await uploadDataset(owner, { file: csv, name: 'visits exact', privacyUnit: 'user_id' })).id
+  await setDatasetPolicy(owner, { id: exactId, policy: policy({ allowExact: true, exactQueries: 2 }) })
+  await listOnMarket(owner, { id: exactId, price: TOKEN, summary: `k=${K}; exact answers allowed, 2 per analyst` })
+  await buyCredits(analyst, { id: exactId, credits: 5n })
   duck = await (await DuckDBInstance.create(':memory:')).connect()
 })
 
@@ -102,36 +117,39 @@ after(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
-test('oracle: released rows equal DuckDB on the plaintext with groups under k removed', async () => {
-  const cases = [
-    {
-      sql: 'SELECT city, count(*) AS n, sum(amount) AS total FROM data GROUP BY city ORDER BY city',
-      oracle: 'SELECT city, count(*), sum(amount) FROM data GROUP BY city HAVING count(DISTINCT user_id) >= 5 ORDER BY city',
-      suppressed: 1, // Rare
-    },
-    {
-      sql: 'SELECT device, count(DISTINCT user_id) AS users FROM data WHERE amount > 50 GROUP BY device ORDER BY device',
-      oracle: 'SELECT device, count(DISTINCT user_id) FROM data WHERE amount > 50 GROUP BY device HAVING count(DISTINCT user_id) >= 5 ORDER BY device',
-      suppressed: 0,
-    },
-    {
-      sql: "SELECT city, device, count(*) AS n FROM data WHERE city <> 'Paris' GROUP BY city, device ORDER BY city, device",
-      oracle: "SELECT city, device, count(*) FROM data WHERE city <> 'Paris' GROUP BY city, device HAVING count(DISTINCT user_id) >= 5 ORDER BY city, device",
-      suppressed: 3, // Rare × 3 devices
-    },
-  ]
+test('the default: no privacy flags, a DP answer at the policy ε; the differencing pair does not recover the planted value', async () => {
+  const all = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n, sum(amount) AS total FROM data' })
+  assert.equal(all.privacy.mechanism, 'discrete-laplace')
+  assert.deepEqual([all.privacy.epsilonSpent, all.privacy.delta, all.privacy.suppressed, all.privacy.k], [0.1, 1e-7, null, K])
+  assert.equal(all.attestation.teeType, 'sim')
+  assert.equal(all.rows.length, 1) // without GROUP BY the one row is always released, noised
+  const rest = await runQuery(analyst, { id: datasetId, sql: `SELECT count(*) AS n, sum(amount) AS total FROM data WHERE city <> '${PLANTED.city}'` })
+  const difference = Number(all.rows[0]![1]) - Number(rest.rows[0]![1])
+  assert.ok(Math.abs(difference - PLANTED.amount) >= 1, `the pair recovered ${difference}`)
+  assert.ok(all.privacy.noiseScale['total']! > 100, 'a sum bounded to [0, 100] at ε 0.1 is noised far more than one value')
+  // Groups are released only well above k: the planted person's city never.
+  const cities = await runQuery(analyst, { id: datasetId, sql: 'SELECT city, count(*) AS n FROM data GROUP BY city' })
+  assert.ok(!cities.rows.some((row) => row.includes(PLANTED.city) || row.includes('Rare')), 'a small group was released')
+  // No exact answer where the owner did not opt in: custody refuses the charge, the credit comes back.
   const credits = (await getCredits(analyst, { id: datasetId })).credits
-  for (const c of cases) {
-    const r = await runQuery(analyst, { id: datasetId, sql: c.sql })
-    assert.deepEqual(r.rows, await plain(c.oracle), c.sql)
-    assert.equal(r.privacy.suppressed, c.suppressed, c.sql)
-    assert.equal(r.privacy.k, K)
-    assert.equal(r.privacy.mechanism, 'none')
-    assert.equal(r.attestation.teeType, 'sim')
-    assert.ok(!r.rows.some((row) => row.includes('Rare')), 'a group under k was released')
-  }
-  // One credit per completed query.
-  assert.equal((await getCredits(analyst, { id: datasetId })).credits, credits - BigInt(cases.length))
+  await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT sum(amount) FROM data', epsilon: 0 }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  assert.equal((await getCredits(analyst, { id: datasetId })).credits, credits)
+})
+
+test('exact answers where the owner opted in: whole-dataset aggregates equal DuckDB on the plaintext; two per analyst', async () => {
+  const sql = 'SELECT count(*) AS n, sum(amount) AS total, count(DISTINCT user_id) AS users FROM data'
+  const r = await runQuery(analyst, { id: exactId, sql, epsilon: 0 })
+  assert.deepEqual(r.rows, await plain(sql))
+  assert.deepEqual([r.privacy.mechanism, r.privacy.suppressed, r.privacy.epsilonSpent], ['none', null, 0])
+  // Exact answers take no WHERE and no GROUP BY: the worker refuses, and the refusal is paid like an answer.
+  const before = await getCredits(analyst, { id: exactId })
+  await assert.rejects(runQuery(analyst, { id: exactId, sql: 'SELECT city, sum(amount) FROM data GROUP BY city', epsilon: 0 }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message) && /GROUP BY in an exact query/.test(e.message))
+  assert.equal((await getCredits(analyst, { id: exactId })).credits, before.credits - 1n)
+  // Both were charged as exact queries: the third is refused by custody (and that refusal is refunded).
+  await assert.rejects(runQuery(analyst, { id: exactId, sql, epsilon: 0 }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  assert.equal((await readAnalystBudget(analyst, { id: exactId })).queryTerms.exactQueriesLeft, 0)
+  // DP answers still run there.
+  assert.equal((await runQuery(analyst, { id: exactId, sql })).privacy.mechanism, 'discrete-laplace')
 })
 
 test('anyone verifies a finished job; a tampered envelope is refused by the check that catches it', async () => {
@@ -187,32 +205,43 @@ test('a query that would return individuals fails with a signed report; the anal
   assert.equal(after.reserved, 0n)
   assert.equal((await getEarnings(analyst, {})).claimable.amount, earningsBefore, 'no fee back')
   await assert.rejects(runQuery(analyst, { id: datasetId, sql: 'SELECT user_id FROM data' }), (e) => isW3aError(e, 'JOB_FAILED') && /query-refused/.test(e.message) && /consumed/.test(e.details.join('\n')))
+  // A filter that errors only on the planted row (ln of 0) does not fail the job: the condition is total.
+  const total = await runQuery(analyst, { id: datasetId, sql: `SELECT count(*) AS n FROM data WHERE ln(CASE WHEN city = '${PLANTED.city}' THEN 0 ELSE 1 END) >= 0` })
+  assert.equal(total.rows.length, 1)
 })
 
-test('DP: noise, ε charged by custody; the analyst share and then the dataset budget refuse overspending', async () => {
+test('DP: ε charged by custody; the analyst share and then the dataset budget refuse overspending, whatever ε is asked', async () => {
+  const budgetId = (await uploadDataset(owner, { file: csv, name: 'visits budget', privacyUnit: 'user_id' })).id
+  await setDatasetPolicy(owner, { id: budgetId, policy: policy() })
+  await listOnMarket(owner, { id: budgetId, price: TOKEN, summary: `k=${K}; ε budget 20, 15 per analyst` })
+  await buyCredits(analyst3, { id: budgetId, credits: 8n })
+  await buyCredits(analyst2, { id: budgetId, credits: 3n })
   const sql = 'SELECT device, count(*) AS n, sum(amount) AS s FROM data GROUP BY device'
-  const r: RunQueryReturnType = await runQuery(analyst, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } })
+  const r: RunQueryReturnType = await runQuery(analyst3, { id: budgetId, sql, epsilon: 10 })
   assert.equal(r.privacy.mechanism, 'discrete-laplace')
-  assert.deepEqual([r.privacy.suppressed, r.privacy.delta], [null, 0.05])
+  assert.deepEqual([r.privacy.suppressed, r.privacy.delta], [null, 1e-7])
   assert.equal(r.privacy.epsilonSpent, 10)
   assert.equal(r.privacy.epsilonLeft, 10)
   assert.equal(r.privacy.analystEpsilonLeft, 5)
   assert.ok(r.privacy.noiseScale['n']! > 0 && r.privacy.noiseScale['s']! > 0)
   assert.equal(r.rows.length, 3)
-  // The analyst reads their own ε from a keeper: what the job output said, and the caps.
-  const mine = await readAnalystBudget(analyst, { id: datasetId })
+  // The analyst reads their own ε from a keeper: what the job output said, the caps, and the query terms.
+  const mine = await readAnalystBudget(analyst3, { id: budgetId })
   assert.deepEqual([mine.epsilonSpent, mine.epsilonLeft, mine.analystEpsilonBudget, mine.datasetEpsilonLeft, mine.grant], [10, 5, 15, 10, null])
+  assert.deepEqual(mine.queryTerms, { defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: { amount: [0, 100] }, exactQueriesLeft: null })
   // Analyst share is 15: another ε = 10 overspends it, though the dataset has 10 left.
-  await assert.rejects(runQuery(analyst, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
+  await assert.rejects(runQuery(analyst3, { id: budgetId, sql, epsilon: 10 }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
   // Another analyst spends the dataset's last ε; after that nobody gets more.
-  const r2 = await runQuery(analyst2, { id: datasetId, sql, epsilon: 10, delta: 0.05, bounds: { amount: [0, 100] } })
+  const r2 = await runQuery(analyst2, { id: budgetId, sql, epsilon: 10 })
   assert.equal(r2.privacy.epsilonLeft, 0)
   assert.equal(r2.privacy.analystEpsilonLeft, 5)
-  assert.deepEqual([(await readAnalystBudget(analyst, { id: datasetId })).epsilonLeft, (await readAnalystBudget(analyst2, { id: datasetId })).datasetEpsilonLeft], [0, 0])
-  await assert.rejects(runQuery(analyst2, { id: datasetId, sql, epsilon: 0.1, delta: 0.05, bounds: { amount: [0, 100] } }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted/.test(e.message))
-  // Queries without noise still run.
-  const plainCount = await runQuery(analyst, { id: datasetId, sql: 'SELECT count(*) AS n FROM data' })
-  assert.deepEqual(plainCount.rows, [['320']])
+  assert.deepEqual([(await readAnalystBudget(analyst3, { id: budgetId })).epsilonLeft, (await readAnalystBudget(analyst2, { id: budgetId })).datasetEpsilonLeft], [0, 0])
+  // Exhausted: refused whatever ε is asked (the policy default, the minimum, a tiny one, an exact answer); nothing is charged.
+  for (const epsilon of [undefined, 0.05, 1, 0.000001, 0]) {
+    await assert.rejects(runQuery(analyst3, { id: budgetId, sql: 'SELECT count(*) FROM data', ...(epsilon === undefined ? {} : { epsilon }) }), (e) => isW3aError(e, 'JOB_FAILED') && /budget-exhausted|access-denied/.test(e.message), `ε ${epsilon}`)
+  }
+  assert.equal((await readAnalystBudget(analyst3, { id: budgetId })).epsilonSpent, 10)
+  assert.equal((await getCredits(analyst3, { id: budgetId })).credits, 7n, 'custody refusals give the credit back')
 })
 
 test('without open access, nobody pays for nothing: the market sells only to buyers the owner admits, and keepers let them query', async () => {
@@ -224,9 +253,9 @@ test('without open access, nobody pays for nothing: the market sells only to buy
   await assert.rejects(readAnalystBudget(analyst, { id: closedId }), (e) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: not-authorized'))
   await setBuyerAccess(owner, { id: closedId, admit: [devAccount(2).address] })
   await buyCredits(analyst, { id: closedId, credits: 3n })
-  const sql = 'SELECT city, count(*) AS n FROM data GROUP BY city'
+  const sql = 'SELECT count(*) AS n FROM data'
   const ok = await runQuery(analyst, { id: closedId, sql })
-  assert.equal(ok.rows.length, 4)
+  assert.equal(ok.rows.length, 1)
   assert.equal((await getCredits(analyst, { id: closedId })).credits, 2n)
   // No longer admitted: the unused credits come back.
   await setBuyerAccess(owner, { id: closedId, remove: [devAccount(2).address] })
@@ -259,11 +288,12 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
         resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       )
     })
-  const q = await run('query', datasetId, '--sql', 'SELECT city, count(*) AS n FROM data GROUP BY city ORDER BY city', '--account', '2')
+  // No privacy flag: the policy's ε per query.
+  const q = await run('query', datasetId, '--sql', 'SELECT count(*) AS n, avg(amount) AS mean FROM data', '--account', '2')
   assert.equal(q.status, 0, q.stderr)
-  const out = JSON.parse(q.stdout) as { jobId: string; rows: unknown[][]; privacy: { suppressed: number } }
-  assert.deepEqual(out.rows, await plain('SELECT city, count(*) FROM data GROUP BY city HAVING count(DISTINCT user_id) >= 5 ORDER BY city'))
-  assert.equal(out.privacy.suppressed, 1)
+  const out = JSON.parse(q.stdout) as { jobId: string; rows: unknown[][]; privacy: { suppressed: number | null; mechanism: string; epsilonSpent: number } }
+  assert.equal(out.rows.length, 1)
+  assert.deepEqual([out.privacy.suppressed, out.privacy.mechanism, out.privacy.epsilonSpent], [null, 'discrete-laplace', 0.1])
   const v = await run('job', 'verify', out.jobId)
   assert.equal(v.status, 0, v.stderr)
   assert.equal((JSON.parse(v.stdout) as { verified: boolean }).verified, true)
@@ -273,7 +303,8 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   for (const [sql, extra, message] of [
     ['SELECT user_id FROM data', [], /identifier column user_id in the output/],
     ['SELECT city, count(*) FROM data GROUP BY cty', [], /unknown column cty/],
-    ['SELECT city, sum(amount) AS s FROM data GROUP BY city', ['--epsilon', '0.5'], /sum\(amount\) without bounds/],
+    ['SELECT city, stddev(amount) AS s FROM data GROUP BY city', ['--epsilon', '0.5'], /stddev with differential privacy/],
+    ['SELECT sum(amount) FROM data WHERE city = \'Paris\'', ['--exact'], /WHERE in an exact query/],
   ] as const) {
     const bad = await run('query', datasetId, '--sql', sql, ...extra, '--account', '2')
     assert.notEqual(bad.status, 0, sql)
@@ -283,8 +314,8 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   }
   assert.deepEqual(await getCredits(analyst, { id: datasetId }), creditsBefore)
   assert.equal((await listJobs(reader, {})).length, jobs)
-  // What only the owner's confidential policy refuses (no min/max here) still goes to the worker.
-  const policyRefused = await run('query', datasetId, '--sql', 'SELECT city, max(amount) FROM data GROUP BY city', '--account', '2')
+  // What only the owner's confidential policy refuses (no exact answers here) still goes to the job.
+  const policyRefused = await run('query', datasetId, '--sql', 'SELECT max(amount) FROM data', '--exact', '--account', '2')
   assert.notEqual(policyRefused.status, 0)
   assert.equal((JSON.parse(policyRefused.stdout) as { error: { code: string } }).error.code, 'JOB_FAILED')
   const job = await getJob(reader, { id: BigInt(out.jobId) })
@@ -303,6 +334,7 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   assert.ok(c.stderr.includes(`using gateway ${devnet.gatewayUrl} (from `), c.stderr)
   const credits = JSON.parse(c.stdout) as { credits: string; privacy: { available: boolean; analystEpsilonBudget: number; datasetEpsilonLeft: number; epsilonLeft: number } }
   assert.equal(credits.privacy.available, true)
-  assert.deepEqual([credits.privacy.analystEpsilonBudget, credits.privacy.datasetEpsilonLeft, credits.privacy.epsilonLeft], [15, 0, 0])
+  const mine = await readAnalystBudget(analyst, { id: datasetId })
+  assert.deepEqual([credits.privacy.analystEpsilonBudget, credits.privacy.datasetEpsilonLeft, credits.privacy.epsilonLeft], [15, mine.datasetEpsilonLeft, mine.epsilonLeft])
   assert.ok(Number(credits.credits) > 0)
 })

@@ -22,9 +22,9 @@ const MAGIC = new TextEncoder().encode('W3AQ')
 const VERSION = 1
 const HEADER = 13
 const INFO = new TextEncoder().encode('w3a/analysis/v1')
-/** δ of a DP release unless the analyst asks for another (privacy-gate.ts, partition selection). */
-export const DEFAULT_DELTA = 1e-6
-export const MAX_DELTA = 0.1
+/** δ of a DP release when the caller names none (privacy-gate.ts); in a job δ is the policy's, never the analyst's. */
+export const DEFAULT_DELTA = 1e-7
+export const MAX_DELTA = 1e-5
 
 /** The longest query text the checker takes (characters); a sealed analysis stays one small IPFS block. */
 export const MAX_SQL_CHARS = 20_000
@@ -42,15 +42,13 @@ export const AnalysisRequestSchema = z.strictObject({
 export type AnalysisRequest = z.infer<typeof AnalysisRequestSchema>
 
 export const PrivacyParamsSchema = z.strictObject({
-  /** 0 = no noise (k-threshold only). A multiple of 10⁻⁶. */
+  /** 0 = an exact answer (k-threshold only; only where the policy allows it). A multiple of 10⁻⁶. */
   epsilon: z
     .number()
     .min(0)
     .max(100)
     .refine((e) => Math.abs(e * 1e6 - Math.round(e * 1e6)) < 1e-6, 'must be a multiple of 0.000001'),
-  /** δ of a DP release (default 1e-6): groups near k are withheld so that one person decides a group's presence only with this chance. */
-  delta: z.number().gt(0).max(MAX_DELTA).optional(),
-  /** Per-row clamp bounds per measure, needed for DP sums/averages. */
+  /** Per-row clamp bounds per measure, inside the policy's (default: the policy's bounds). */
   bounds: z.record(z.string(), z.tuple([finite, finite])).optional(),
   contribution: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(10_000), maxGroupsPerUnit: z.number().int().min(1).max(10_000) }).optional(),
 })

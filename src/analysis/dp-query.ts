@@ -4,11 +4,12 @@
  *
  *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
  *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group);
- *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts;
+ *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts, and
+ *          for a measure a quantile reads, the list of its clamped values;
  *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
  *          it depends only on that unit's own data, and differs from unit to unit (a hash of the
  *          key alone would send every unit to the same group and empty the others);
- *   5. per group: units, and the sums of the per-unit values.
+ *   5. per group: units, the sums of the per-unit values, and the concatenated value lists.
  *
  * So one unit changes, in at most G groups, a row count by ≤ C, a measure count by ≤ C, and a
  * measure sum by ≤ C·max(|lower|, |upper|): the sensitivities the gate calibrates noise to.
@@ -24,8 +25,8 @@ export const DEFAULT_CONTRIBUTION: Contribution = { maxRowsPerUnit: 1, maxGroups
 
 export type DpPlan = {
   sql: string
-  /** Measures used, with their clamp bounds; result columns __s<i> (sum) and __n<i> (count). */
-  measures: { column: string; lower: number; upper: number }[]
+  /** Measures used, with their clamp bounds; result columns __s<i> (sum), __n<i> (count) and, when a quantile reads it, __l<i> (clamped values). */
+  measures: { column: string; lower: number; upper: number; values: boolean }[]
   contribution: Contribution
 }
 
@@ -42,15 +43,19 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   const measures: DpPlan['measures'] = []
   for (const out of checked.outputs) {
     const d = out.dp
-    if (d === undefined || (d.kind !== 'sum' && d.kind !== 'avg' && d.kind !== 'count-column')) continue
-    if (measures.some((m) => m.column === d.column)) continue
+    if (d === undefined || (d.kind !== 'sum' && d.kind !== 'avg' && d.kind !== 'count-column' && d.kind !== 'quantile')) continue
+    const seen = measures.find((m) => m.column === d.column)
+    if (seen) {
+      if (d.kind === 'quantile') seen.values = true
+      continue
+    }
     const b = Object.entries(o.bounds ?? {}).find(([k]) => k.toLowerCase() === d.column.toLowerCase())?.[1]
     if (b === undefined && d.kind !== 'count-column') refuse(`${d.kind}(${d.column}) without bounds`, `Give bounds for ${d.column}: [lower, upper] per row`)
     const [lower, upper] = b ?? [0, 0]
     if (!(lower <= upper)) throw new W3aError('INVALID_ARGUMENT', `bounds for ${d.column}: lower must be ≤ upper`)
     num(lower, 'lower bound')
     num(upper, 'upper bound')
-    measures.push({ column: d.column, lower, upper })
+    measures.push({ column: d.column, lower, upper, values: d.kind === 'quantile' })
   }
   const keys = checked.groupKeys
   const g = keys.map((_, i) => `__g${i}`)
@@ -79,11 +84,11 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   const sql = [
     `WITH f AS (${f}),`,
     ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part}) AS __rn FROM f),`,
-    ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}`).join('')}`,
+    ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}${m.values ? `, list(${clamp(m, i)}) FILTER (WHERE __m${i} IS NOT NULL) AS __l${i}` : ''}`).join('')}`,
     `   FROM r WHERE __rn <= ${contribution.maxRowsPerUnit} GROUP BY ${part}),`,
     ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(__u, ${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
     `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(__c), 0) AS BIGINT) AS __c`,
-    measures.map((_, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}`).join(''),
+    measures.map((m, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}${m.values ? `, coalesce(flatten(list(__l${i})), []) AS __l${i}` : ''}`).join(''),
     ` FROM pg WHERE __gr <= ${contribution.maxGroupsPerUnit}`,
     g.length > 0 ? ` GROUP BY ${gList}` : '',
     order.length > 0 ? ` ORDER BY ${order.join(', ')}` : '',

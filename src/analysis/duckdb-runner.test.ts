@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { rm } from 'node:fs/promises'
 import { test } from 'node:test'
 import { isW3aError } from '../core/errors.js'
-import { openAnalysisRunner } from './duckdb-runner.js'
+import { openAnalysisRunner, QUERY_FAILED_MESSAGE } from './duckdb-runner.js'
 import { makeDataset } from './fixture.test.js'
 
 test('sandbox: after lock-down, file readers, COPY, SET, ATTACH, INSTALL fail even with the checker bypassed', async () => {
@@ -38,6 +38,31 @@ test('a query past its timeout is interrupted', async () => {
   const runner = await openAnalysisRunner({ segmentFiles: ds.files })
   try {
     await assert.rejects(runner.query('SELECT count(*) FROM data a, data b, data c, data d', { timeoutMs: 200 }), (e) => isW3aError(e, 'QUERY_REFUSED') && /longer than/.test(e.message))
+  } finally {
+    await runner.close()
+    await rm(ds.dir, { recursive: true, force: true })
+  }
+})
+
+test('a query over the rows that fails ends one way, whatever failed: time, an error quoting a value', async () => {
+  const ds = await makeDataset()
+  const runner = await openAnalysisRunner({ segmentFiles: ds.files })
+  try {
+    const texts = new Set<string>()
+    for (const [raw, timeoutMs] of [
+      ['SELECT count(*) FROM data a, data b, data c, data d', 200],
+      ["SELECT count(*) FROM data WHERE region = 5", 30_000], // DuckDB's text quotes a region
+      ['SELECT sum(ln(visits - 3)) FROM data', 30_000], // the log of a negative
+    ] as const) {
+      await assert.rejects(runner.query(raw, { timeoutMs, code: 'QUERY_FAILED' }), (e) => {
+        assert.ok(isW3aError(e, 'QUERY_FAILED'), String(e))
+        assert.deepEqual(e.details, [])
+        texts.add(e.shortMessage)
+        return true
+      }, raw)
+    }
+    assert.deepEqual([...texts], [QUERY_FAILED_MESSAGE])
+    assert.doesNotMatch(QUERY_FAILED_MESSAGE, /north|south|east|tiny|logarithm/)
   } finally {
     await runner.close()
     await rm(ds.dir, { recursive: true, force: true })

@@ -33,14 +33,20 @@ export type RunnerOptions = {
 export type QueryResult = { columns: { name: string; type: string }[]; rows: unknown[][] }
 
 export type AnalysisRunner = {
-  /** Runs one statement with a timeout; DuckDB errors become `code` with a data-free message. */
-  query(sql: string, opts?: { timeoutMs?: number; params?: unknown[]; code?: 'QUERY_REFUSED' | 'INTERNAL' }): Promise<QueryResult>
+  /**
+   * Runs one statement with a timeout; DuckDB errors become `code`. QUERY_FAILED (a query over the
+   * rows) gets one fixed message whatever happened, timeouts and memory included: DuckDB's text
+   * can quote row values, and which error it was can depend on them.
+   */
+  query(sql: string, opts?: { timeoutMs?: number; params?: unknown[]; code?: 'QUERY_REFUSED' | 'QUERY_FAILED' | 'INTERNAL' }): Promise<QueryResult>
   /** Column names and DuckDB types of `data`. */
   explainColumns(): Promise<{ name: string; type: string }[]>
   close(): Promise<void>
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000
+/** The one text an analyst sees for a query that failed on the rows. */
+export const QUERY_FAILED_MESSAGE = 'The query could not be completed within the worker limits'
 
 export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisRunner> {
   const files = opts.segmentFiles.map((f) => resolve(f))
@@ -79,6 +85,7 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
         const types = reader.columnTypes().map((t) => t.toString())
         return { columns: names.map((name, i) => ({ name, type: types[i] ?? 'UNKNOWN' })), rows: reader.getRows() as unknown[][] }
       } catch (e) {
+        if (q.code === 'QUERY_FAILED') throw new W3aError('QUERY_FAILED', QUERY_FAILED_MESSAGE, { cause: e })
         if (timedOut) throw new W3aError('QUERY_REFUSED', `The query ran longer than ${timeoutMs} ms and was stopped`, { cause: e })
         throw new W3aError(q.code ?? 'QUERY_REFUSED', `DuckDB refused the query: ${duckdbMessage(e)}`, { cause: e })
       } finally {
@@ -119,7 +126,8 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
   } catch (e) {
     await cleanup()
     if (e instanceof W3aError) throw e
-    throw new W3aError('INPUT_MALFORMED', `The segments cannot be loaded: ${duckdbMessage(e)}`, { cause: e })
+    // The cause stays in the enclave: a loader message could quote a value.
+    throw new W3aError('INPUT_MALFORMED', 'The segments cannot be loaded', { cause: e })
   }
   return runner
 }

@@ -21,6 +21,7 @@ export const JOB_FAILURE_FAULT: Readonly<Record<JobFailureReason, FailureFault>>
   'data-unavailable': 'worker',
   internal: 'worker',
   'worker-unavailable': 'worker',
+  'query-failed': 'analyst',
 }
 
 /** As the contract decides: a code no reason has is refunded. */

@@ -28,10 +28,14 @@ export async function makeDataset(): Promise<{ dir: string; files: string[] }> {
   return { dir, files }
 }
 
+/** DP by default (the measures' public bounds), exact answers opted in: both modes run on it. */
 export const POLICY = parsePolicy({
   k: 5,
   epsilonBudget: 10,
+  analystEpsilonBudget: 10,
+  allowExact: true,
   columns: { identifiers: ['uid', 'email'], dimensions: ['region', 'device', 'plan'], measures: ['amount', 'visits'] },
+  bounds: { amount: [0, 200], visits: [0, 20] },
 })
 
 /** splitmix64, fixed seed: deterministic, for tests only. */

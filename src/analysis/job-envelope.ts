@@ -26,6 +26,8 @@ export const JOB_FAILURE_CODES = {
   /** The worker's host could not take the job through (no release obtainable, a crash): the enclave
    *  signs it only for a job it never ran (enclave/service.ts `abandonJob`). */
   'worker-unavailable': 8,
+  /** The query ran on the rows and did not complete (time, memory): the analyst's doing, paid like an answer. */
+  'query-failed': 9,
 } as const
 export type JobFailureReason = keyof typeof JOB_FAILURE_CODES
 

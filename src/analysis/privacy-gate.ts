@@ -13,7 +13,9 @@
  * changes quantity q by at most Δ_q in each of at most G groups, so its L1 sensitivity is G·Δ_q
  * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the values are ε-DP.
  *
- * Which groups appear is data too (partition selection). The unit count is always one of the
+ * Without GROUP BY the query has exactly one row whatever the data: it is released, noised, and
+ * no k test applies to it (a k test would be a yes/no answer about the rows the WHERE selects).
+ * With GROUP BY, which groups appear is data too (partition selection). The unit count is always one of the
  * noisy quantities, and a group is released only if its true unit count is ≥ k (the policy's
  * rule) AND its noisy unit count is ≥ k + m, m = ⌈b_u · ln(G/δ)⌉ with b_u its noise scale. One
  * unit can lift at most G groups from k−1 to k units, and each such group then passes the noisy
@@ -27,6 +29,7 @@ import { W3aError } from '../core/errors.js'
 import { DEFAULT_DELTA, MAX_DELTA } from './analysis-request.js'
 import type { DpPlan } from './dp-query.js'
 import { cryptoRng, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
+import { sampleQuantile } from './dp-quantile.js'
 import { UNITS_ALIAS, type CheckedQuery } from './sql-checker.js'
 
 export type Mechanism = 'none' | 'discrete-laplace'
@@ -34,7 +37,7 @@ export type Mechanism = 'none' | 'discrete-laplace'
 export type GateResult = {
   columns: { name: string; type: string }[]
   rows: unknown[][]
-  /** Rows dropped below k; null under DP, where the number of groups present is itself data. */
+  /** Always null: a count of dropped groups answers yes/no questions about the rows. */
   suppressed: number | null
   mechanism: Mechanism
   /** Laplace scale b per noisy output column (natural units); empty without DP. */
@@ -55,16 +58,21 @@ function page<T>(rows: T[], checked: CheckedQuery): T[] {
   return checked.limit === null ? rows.slice(from) : rows.slice(from, from + checked.limit)
 }
 
-/** Threshold only (no noise): rows of the rewritten query → released rows. */
+/**
+ * Exact answers (no noise; whole-dataset aggregates only, sql-checker.ts): all or nothing. If a
+ * row has fewer than k units, no row is released; dropping only small rows would let a coarser
+ * and a finer answer be differenced, and a count of what was dropped answers yes/no questions, so
+ * `suppressed` is never reported.
+ */
 export function gateThreshold(raw: Raw, checked: CheckedQuery, k: number): GateResult {
   const u = raw.columns.findIndex((c) => c.name === UNITS_ALIAS)
   if (u < 0) throw new W3aError('INTERNAL', 'The checked query lost its unit count')
-  const kept = raw.rows.filter((r) => units(r[u]) >= k)
+  const kept = raw.rows.every((r) => units(r[u]) >= k) ? raw.rows : []
   const drop = <T>(xs: T[]) => xs.filter((_, i) => i !== u)
   return {
     columns: drop(raw.columns),
     rows: page(kept, checked).map(drop),
-    suppressed: raw.rows.length - kept.length,
+    suppressed: null,
     mechanism: 'none',
     noiseScale: {},
     epsilonSpent: 0,
@@ -83,6 +91,16 @@ export type NoiseSource = (label: string) => Rng
 /** The label of one noised quantity of one group: the group's key values and the quantity. */
 export function noiseLabel(groupKey: readonly unknown[], quantity: string): string {
   return JSON.stringify([groupKey.map((v) => (v === null || v === undefined ? null : [typeof v, String(v)])), quantity])
+}
+
+function quantileKey(measure: number, level: number): string {
+  return `q${measure}@${level}`
+}
+
+/** DuckDB hands a LIST as an array or as a value object with `items`. */
+function listOf(v: unknown): number[] {
+  const items = Array.isArray(v) ? v : ((v as { items?: unknown[] } | null)?.items ?? [])
+  return items.map(Number).filter(Number.isFinite)
 }
 
 export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: number; epsilon: number; delta?: number; outputNames: string[]; noise?: NoiseSource }): GateResult {
@@ -114,6 +132,8 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
       const m = plan.measures[i]!
       if (d.kind === 'count-column' || d.kind === 'avg') need(`n${i}`, `__n${i}`, C, false)
       if (d.kind === 'sum' || d.kind === 'avg') need(`s${i}`, `__s${i}`, C * Math.max(Math.abs(m.lower), Math.abs(m.upper)), true)
+      // A quantile: the exponential mechanism over the rank, which one unit moves by ≤ C.
+      if (d.kind === 'quantile') need(quantileKey(i, d.level), `__l${i}`, C, false)
     }
   }
   const epsQ = o.epsilon / Math.max(1, qs.size)
@@ -123,7 +143,8 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
   // Every GROUP BY key (output or not) names the group, so no two groups share a noise stream.
   const groupColumns = checked.groupKeys.map(col)
-  const noisyRows = raw.rows.filter((r) => units(r[u]) >= o.k).map((r) => {
+  const groupKeyOf = (r: unknown[]) => groupColumns.map((i) => r[i])
+  const noisyRows = raw.rows.filter((r) => checked.groupKeys.length === 0 || units(r[u]) >= o.k).map((r) => {
     const groupKey = groupColumns.map((i) => r[i])
     const noisy = new Map<string, number>()
     const value = (key: string): number => {
@@ -138,8 +159,11 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     }
     return { r, value }
   })
-  const kept = noisyRows.filter((x) => x.value('units') >= threshold)
+  // Without GROUP BY the one row exists whatever the data (it is not a partition to select):
+  // it is always released, noised. A k test there would answer "do ≥ k units match the WHERE?".
+  const kept = checked.groupKeys.length === 0 ? noisyRows : noisyRows.filter((x) => x.value('units') >= threshold)
   const released = page(kept, checked).map(({ r, value }) => {
+    const quantiles = new Map<string, number>() // one draw per quantity, however often it is output
     return checked.outputs.map((out) => {
       if (out.role === 'group') return r[col(out.column!)]
       const d = out.dp!
@@ -147,6 +171,13 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
       if (d.kind === 'units') return BigInt(Math.max(0, value('units')))
       const i = mIndex(d.column)
       if (d.kind === 'count-column') return BigInt(Math.max(0, value(`n${i}`)))
+      if (d.kind === 'quantile') {
+        const m = plan.measures[i]!
+        const key = quantileKey(i, d.level)
+        // ε_q over G groups: ε_q/G per group, the score's sensitivity C.
+        if (!quantiles.has(key)) quantiles.set(key, sampleQuantile(listOf(r[col(`__l${i}`)]), { level: d.level, lower: m.lower, upper: m.upper, epsilon: epsQ / G, sensitivity: C, rng: noise(noiseLabel(groupKeyOf(r), key)) }))
+        return quantiles.get(key)!
+      }
       if (d.kind === 'sum') return value(`s${i}`)
       const n = value(`n${i}`)
       const m = plan.measures[i]!
@@ -159,14 +190,15 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     const d = out.dp
     if (d === undefined) return
     const i = 'column' in d ? mIndex(d.column) : -1
-    const key = d.kind === 'count' ? 'count' : d.kind === 'units' ? 'units' : d.kind === 'count-column' ? `n${i}` : `s${i}`
+    const key = d.kind === 'count' ? 'count' : d.kind === 'units' ? 'units' : d.kind === 'count-column' ? `n${i}` : d.kind === 'quantile' ? quantileKey(i, d.level) : `s${i}`
     const x = qs.get(key)!
-    noiseScale[o.outputNames[j] ?? String(j)] = stepScale(x) * x.grid
+    // For a quantile: the exponential mechanism's scale in ranks, 2·G·C/ε_q.
+    noiseScale[o.outputNames[j] ?? String(j)] = d.kind === 'quantile' ? 2 * stepScale(x) : stepScale(x) * x.grid
   })
   const types = checked.outputs.map((out, j) => {
     if (out.role === 'group') return { name: o.outputNames[j]!, type: raw.columns[col(out.column!)]!.type }
     const k = out.dp!.kind
-    return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' ? 'DOUBLE' : 'BIGINT' }
+    return { name: o.outputNames[j]!, type: k === 'sum' || k === 'avg' || k === 'quantile' ? 'DOUBLE' : 'BIGINT' }
   })
   return { columns: types, rows: released, suppressed: null, mechanism: 'discrete-laplace', noiseScale, epsilonSpent: o.epsilon, delta }
 }

@@ -5,9 +5,9 @@
  * refuses exactly what the worker would refuse under EVERY policy the owner could have set:
  *
  * - the checker (checkSql) runs with the most permissive policy consistent with the query:
- *   the privacy unit is an identifier (always), min/max allowed, and every other column a
- *   dimension, except, under DP, the columns a count/sum/avg aggregates, which must then be
- *   measures (a dimension allows all that a measure does, except being aggregated under DP);
+ *   the privacy unit is an identifier (always), min/max and exact answers allowed, quantile
+ *   levels 0.01..0.99, and every other column a dimension, except the columns an aggregate
+ *   takes, which must then be measures (with bounds: the owner's are not known here);
  * - under DP, the DP plan (planDpQuery) refuses sums and averages without bounds and bad
  *   contribution limits, as it does in the worker.
  *
@@ -38,22 +38,29 @@ export async function checkQueryPublic(p: PublicCheckParameters): Promise<Public
   const unit = p.privacyUnit ?? ROW_UNIT
   const columns = [...p.columns.map((c) => c.name), ...(p.privacyUnit === null ? [ROW_UNIT] : [])]
   const dp = p.privacy.epsilon > 0
-  const policy = permissivePolicy(columns, unit, dp ? await aggregatedColumns(p.parser, p.sql) : new Set())
+  const policy = permissivePolicy(columns, unit, await aggregatedColumns(p.parser, p.sql))
   const checked = await checkSql(p.parser, p.sql, { columns, privacyUnit: unit, policy, dp })
-  if (dp) await planDpQuery(p.parser, checked, { privacyUnit: unit, ...(p.privacy.bounds ? { bounds: p.privacy.bounds } : {}), ...(p.privacy.contribution ? { contribution: p.privacy.contribution } : {}) })
+  if (dp) await planDpQuery(p.parser, checked, { privacyUnit: unit, bounds: { ...policy.bounds, ...(p.privacy.bounds ?? {}) }, ...(p.privacy.contribution ? { contribution: p.privacy.contribution } : {}) })
   return { checked, dp, policy }
 }
 
+// Aggregates whose argument must be a measure (count(DISTINCT …) excepted: it takes the unit).
+const AGGREGATED = new Set(['count', 'sum', 'avg', 'mean', 'stddev', 'stddev_samp', 'stddev_pop', 'var_samp', 'var_pop', 'variance', 'approx_quantile', 'quantile_cont', 'median', 'min', 'max'])
+
 function permissivePolicy(columns: readonly string[], unit: string, measures: ReadonlySet<string>): CustodyPolicy {
   const others = columns.filter((c) => c.toLowerCase() !== unit.toLowerCase())
+  const wide = [-1e15, 1e15] as const // the owner's bounds are unknown here; any are accepted
   return {
     ...DEFAULT_POLICY,
     allowMinMax: true,
+    allowExact: true,
+    quantileRange: [0.01, 0.99],
+    bounds: Object.fromEntries(others.filter((c) => measures.has(c.toLowerCase())).map((c) => [c, wide])),
     columns: { identifiers: [], dimensions: others.filter((c) => !measures.has(c.toLowerCase())), measures: others.filter((c) => measures.has(c.toLowerCase())) },
   }
 }
 
-/** Lower-cased names of columns that are the direct argument of a count/sum/avg/mean (unparsable text: none; the checker refuses it). */
+/** Lower-cased names of columns that are the direct argument of an aggregate (unparsable text: none; the checker refuses it). */
 async function aggregatedColumns(parser: SqlParser, sql: string): Promise<Set<string>> {
   const out = new Set<string>()
   let tree: unknown
@@ -63,7 +70,7 @@ async function aggregatedColumns(parser: SqlParser, sql: string): Promise<Set<st
     return out
   }
   eachNode(tree, (o: Node) => {
-    if (o.class !== 'FUNCTION' || !['count', 'sum', 'avg', 'mean'].includes(String(o.function_name).toLowerCase())) return
+    if (o.class !== 'FUNCTION' || !AGGREGATED.has(String(o.function_name).toLowerCase()) || o.distinct === true) return
     const arg = (o.children as Node[] | undefined)?.[0]
     const names = arg?.class === 'COLUMN_REF' ? (arg.column_names as unknown[]) : undefined
     if (Array.isArray(names) && typeof names.at(-1) === 'string') out.add((names.at(-1) as string).toLowerCase())

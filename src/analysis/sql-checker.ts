@@ -11,7 +11,19 @@
  * - dimensions: grouping keys, filters, and inside aggregates.
  * - measures: inside aggregates; in WHERE only as `measure <op> constant`, BETWEEN constants,
  *   IN constants or IS [NOT] NULL. That still lets an analyst difference two filters; the
- *   mitigation is the k threshold on every released row plus DP noise (docs/analysis.md).
+ *   mitigation is DP noise on every release and the ε each query spends (docs/analysis.md).
+ *
+ * Exact mode (no DP, only where the owner opted in) answers about the whole dataset only: no
+ * WHERE, no GROUP BY, no HAVING, and every output one aggregate of a bare measure (count(*),
+ * count(DISTINCT unit)): nothing that selects or transforms values inside or around an
+ * aggregate, since a condition or a non-linear transform there picks out one person. (With
+ * groups, one below k either is dropped, and the whole total minus the released groups is that
+ * person, or withholds the answer, and whether it did tells that such a person exists.)
+ * Quantile levels must lie in policy.quantileRange (level 0 or 1 is a min or max in disguise).
+ *
+ * Totality: whether a query fails must not depend on the rows. The only row-level expressions
+ * left are WHERE's (under DP); the canonical SQL evaluates WHERE inside DuckDB's TRY (an error
+ * on a row makes the condition NULL, the row is not selected) and every CAST as TRY_CAST.
  */
 import { W3aError } from '../core/errors.js'
 import type { CustodyPolicy } from '../custody/policy.js'
@@ -27,6 +39,7 @@ export type DpAggregate =
   | { kind: 'count-column'; column: string } // count(measure): non-null rows
   | { kind: 'sum'; column: string }
   | { kind: 'avg'; column: string }
+  | { kind: 'quantile'; column: string; level: number } // median, quantile_cont, approx_quantile: the exponential mechanism
   | { kind: 'units' } // count(DISTINCT privacyUnit)
 
 export type OutputColumn = { index: number; role: 'group' | 'aggregate'; column?: string; dp?: DpAggregate }
@@ -77,6 +90,9 @@ const SELECT_KEYS = new Set([
   'type', 'modifiers', 'cte_map', 'select_list', 'from_table', 'where_clause', 'group_expressions', 'group_sets',
   'aggregate_handling', 'having', 'sample', 'qualify',
 ])
+
+// Node classes refused wherever they appear, named by unknown().
+const NOT_EXPRESSIONS = new Set(['STAR', 'SUBQUERY', 'WINDOW', 'PARAMETER', 'LAMBDA', 'COLLATE', 'POSITIONAL_REFERENCE'])
 
 export function refuse(part: string, why?: string): never {
   throw new W3aError('QUERY_REFUSED', `Query refused: ${part}`, why ? { details: [why] } : {})
@@ -133,6 +149,7 @@ class Checker {
 
     // GROUP BY: bare dimension columns only, one plain grouping set (no ROLLUP/CUBE/GROUPING SETS).
     const groups = (node.group_expressions ?? []) as Node[]
+    if (groups.length > 0 && !this.opts.dp) refuse('GROUP BY in an exact query', 'Exact answers cover the whole dataset: a group below k, withheld or not, would tell about one person. Group with differential privacy (the default)')
     for (const g of groups) {
       if (g.class !== 'COLUMN_REF') refuse('GROUP BY expression', 'Group by plain dimension columns')
       const col = this.column(g)
@@ -166,17 +183,15 @@ class Checker {
         outputs.push({ index, role: 'aggregate', dp: this.dpAggregate(item) })
         return
       }
-      // Without an aggregate an item is a function of group keys (outer() refuses other columns);
-      // with no GROUP BY at all it would be one row per record.
-      if (!this.outer(item) && this.groupKeys.length === 0) refuse(`output column ${index + 1} has no aggregate`, 'This would return rows of individuals')
+      this.exactAggregate(item, index)
       outputs.push({ index, role: 'aggregate' })
     })
 
-    if (node.where_clause !== null) this.where(node.where_clause)
-    if (node.having !== null) {
-      if (this.opts.dp) refuse('HAVING with differential privacy', 'Filter the noisy result instead')
-      this.outer(node.having)
+    if (node.where_clause !== null) {
+      if (!this.opts.dp) refuse('WHERE in an exact query', 'Exact answers cover the whole dataset: two filters would difference one person out. Filter with differential privacy (the default)')
+      this.where(node.where_clause)
     }
+    if (node.having !== null) refuse('HAVING', 'Filter the result on your side')
 
     let limit: number | null = null
     let offset = 0
@@ -195,6 +210,7 @@ class Checker {
     // Every cast becomes TRY_CAST (NULL, not an error, on a value that does not convert): whether
     // a query fails must not depend on the data, or a failure would tell which values exist.
     tryCasts(node)
+    if (node.where_clause !== null) node.where_clause = { class: 'OPERATOR', type: 'OPERATOR_TRY', alias: '', query_location: 0, children: [node.where_clause] }
     // Canonical SQL: the checked tree without LIMIT, plus count(DISTINCT unit) AS __w3a_units.
     const tree = structuredClone(node)
     zeroLocations(tree)
@@ -246,37 +262,6 @@ class Checker {
     return col
   }
 
-  /** Outside aggregates (SELECT items, HAVING, ORDER BY): returns whether an aggregate was seen. */
-  private outer(e: Node): boolean {
-    switch (e.class) {
-      case 'CONSTANT':
-        this.constant(e)
-        return false
-      case 'COLUMN_REF': {
-        const col = this.column(e)
-        if (!this.isGroupKey(col)) refuse(`column ${col} outside an aggregate`, 'Only GROUP BY keys may appear outside aggregates')
-        return false
-      }
-      case 'FUNCTION': {
-        const name = this.fnName(e)
-        if (AGGREGATES.has(name) || MINMAX.has(name)) {
-          this.aggregate(e, name)
-          return true
-        }
-        return this.children(e, name).map((c) => this.outer(c)).some(Boolean)
-      }
-      case 'CAST':
-      case 'COMPARISON':
-      case 'CONJUNCTION':
-      case 'OPERATOR':
-      case 'BETWEEN':
-      case 'CASE':
-        return this.generic(e).map((c) => this.outer(c)).some(Boolean)
-      default:
-        return this.unknown(e)
-    }
-  }
-
   /** An expression inside an aggregate's argument: dimensions, measures, constants, scalars. */
   private aggArg(e: Node): void {
     switch (e.class) {
@@ -307,6 +292,23 @@ class Checker {
     }
   }
 
+  /** An exact-mode output: one aggregate over a bare measure (or count(*), count(DISTINCT unit)). */
+  private exactAggregate(e: Node, index: number): void {
+    if (NOT_EXPRESSIONS.has(e.class)) this.unknown(e)
+    if (e.class !== 'FUNCTION') refuse(`output column ${index + 1} is not an aggregate`, 'Exact answers are plain aggregates: no expression around or inside them')
+    const name = this.fnName(e)
+    if (!AGGREGATES.has(name) && !MINMAX.has(name)) refuse(`output column ${index + 1} is not an aggregate`, 'Exact answers are plain aggregates: no expression around or inside them')
+    if (name === 'approx_count_distinct') refuse(name, 'Distinct counts of values tell which values exist')
+    this.aggregate(e, name)
+    if (name === 'count_star') return
+    const arg = (e.children as Node[])[0]!
+    if (arg.class !== 'COLUMN_REF') refuse(`${name} over an expression in an exact query`, 'Aggregate a bare measure column: conditions and transforms inside an aggregate pick out single rows')
+    const col = this.column(arg)
+    if (this.cls(col) === 'identifier') return // aggregate() allowed only count(DISTINCT unit-or-id)
+    if (this.cls(col) !== 'measure') refuse(`${name}(${col}) in an exact query`, `"${col}" is not a measure`)
+    if (e.distinct === true) refuse(`${name}(DISTINCT ${col})`, 'Distinct counts of values tell which values exist')
+  }
+
   private aggregate(e: Node, name: string): void {
     if (e.filter !== null && e.filter !== undefined) refuse(`FILTER clause on ${name}`, 'Use WHERE')
     if ((e.order_bys?.orders ?? []).length > 0) refuse(`ORDER BY inside ${name}`)
@@ -323,14 +325,23 @@ class Checker {
     if (QUANTILES.has(name)) {
       if (args.length !== 2 || args[1]!.class !== 'CONSTANT') refuse(`${name} needs a constant quantile`)
       this.constant(args[1]!)
+      this.quantileLevel(name, constantNumber(args[1]!))
     } else if (args.length !== 1) refuse(`${name} with ${args.length} arguments`)
+    if (name === 'median') this.quantileLevel(name, 0.5)
     this.aggArg(first)
   }
 
+  /** A quantile level outside the policy's range is a min or max in disguise. */
+  private quantileLevel(name: string, x: number): void {
+    const [lo, hi] = this.opts.policy.quantileRange
+    if (!(x >= lo && x <= hi)) refuse(`${name} at level ${Number.isNaN(x) ? 'that is not a number' : String(x)}`, `The dataset policy allows quantile levels from ${lo} to ${hi}`)
+  }
+
   private dpAggregate(e: Node): DpAggregate {
+    if (NOT_EXPRESSIONS.has(e.class)) this.unknown(e)
     if (e.class !== 'FUNCTION') refuse('expression output with differential privacy', 'Output plain count/sum/avg aggregates')
     const name = this.fnName(e)
-    if (!['count', 'count_star', 'sum', 'avg', 'mean'].includes(name)) refuse(`${name} with differential privacy`, 'Only count, sum and avg get noise')
+    if (!['count', 'count_star', 'sum', 'avg', 'mean', ...QUANTILES, 'median'].includes(name)) refuse(`${name} with differential privacy`, 'Only count, sum, avg and quantiles have a DP mechanism')
     this.aggregate(e, name)
     if (name === 'count_star') return { kind: 'count' }
     const arg = (e.children as Node[])[0]!
@@ -343,6 +354,8 @@ class Checker {
     }
     if (e.distinct === true) refuse(`${name}(DISTINCT …) with differential privacy`)
     if (c !== 'measure') refuse(`${name}(${col}) with differential privacy`, `"${col}" is not a measure`)
+    if (name === 'median') return { kind: 'quantile', column: col, level: 0.5 }
+    if (QUANTILES.has(name)) return { kind: 'quantile', column: col, level: constantNumber((e.children as Node[])[1]!) }
     return name === 'count' ? { kind: 'count-column', column: col } : name === 'sum' ? { kind: 'sum', column: col } : { kind: 'avg', column: col }
   }
 
@@ -437,11 +450,8 @@ class Checker {
       if (this.opts.dp) refuse('ORDER BY an output alias with differential privacy', 'Order by group keys')
       return
     }
-    if (this.opts.dp) {
-      if (e.class !== 'COLUMN_REF' || !this.isGroupKey(this.column(e))) refuse('ORDER BY an aggregate with differential privacy', 'Order by group keys')
-      return
-    }
-    this.outer(e)
+    // Expressions in ORDER BY would be evaluated on released values and could fail on them.
+    if (e.class !== 'COLUMN_REF' || !this.isGroupKey(this.column(e))) refuse(this.opts.dp ? 'ORDER BY an aggregate with differential privacy' : 'ORDER BY an expression', this.opts.dp ? 'Order by group keys' : 'Order by group keys, output names or positions')
   }
 
   private fnName(e: Node): string {
@@ -506,6 +516,13 @@ class Checker {
     }
     refuse(what[String(e.class)] ?? `expression ${String(e.class)}`)
   }
+}
+
+/** A numeric constant's value (DuckDB writes a DECIMAL as its scaled integer); NaN otherwise. */
+function constantNumber(e: Node): number {
+  const v = e.value
+  if (typeof v?.value !== 'number') return NaN
+  return v.type?.id === 'DECIMAL' ? v.value / 10 ** Number(v.type.type_info?.scale ?? 0) : ['INTEGER', 'BIGINT', 'DOUBLE', 'FLOAT', 'SMALLINT', 'TINYINT'].includes(String(v.type?.id)) ? v.value : NaN
 }
 
 function isConstantTree(e: Node): boolean {

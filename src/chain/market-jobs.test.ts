@@ -351,11 +351,11 @@ describe('market and jobs (real anvil)', () => {
   it('the contract and src/analysis/failure-fault.ts classify every reason code alike', async () => {
     const read = (code: number) => governance.publicClient.readContract({ address: d.jobs, abi: jobsAbi, functionName: 'isAnalystFault', args: [code] })
     const analystCodes: number[] = []
-    for (const code of [0, ...Object.values(JOB_FAILURE_CODES), 8, 255]) {
+    for (const code of [0, ...Object.values(JOB_FAILURE_CODES), 10, 255]) {
       assert.equal(await read(code), isAnalystFault(code), `reason code ${code}`)
       if (isAnalystFault(code)) analystCodes.push(code)
     }
-    assert.deepEqual(analystCodes, [1, 2, 4, 5], 'query-refused, budget-exhausted, access-denied, bad-analysis')
+    assert.deepEqual(analystCodes, [1, 2, 4, 5, 9], 'query-refused, budget-exhausted, access-denied, bad-analysis, query-failed')
   })
 
   it("a failure of the analyst's doing consumes the credit and the fee, paid out as for a result", async () => {
@@ -501,5 +501,37 @@ describe('market and jobs (real anvil)', () => {
     assert.deepEqual(await credits(), { credits: 0n, reserved: 1n, escrow: 0n })
     // Everyone else's escrow is untouched: the market holds exactly the open job's credit.
     assert.equal(await balance(d.market), PRICE)
+  })
+
+  it('a refused (1) or failed-on-the-data (9) query is paid like an answer: credit consumed, fee to the operator', async () => {
+    // The dataset above was deleted by the refund test: a fresh one, open to buyers.
+    datasetId = (await registerDataset(owner, { registry: d.datasetRegistry, salt: bytesToHex(randomBytes(32)), name: 'visits 2', manifestCid: MANIFEST_CID, schemaHash: keccak256(toHex('schema')), pricePerQuery: PRICE })).id
+    await setDatasetStatus(owner, { registry: d.datasetRegistry, id: datasetId, status: 'active' })
+    await setBuyerAccess(owner, { market: d.market, datasetId, open: true })
+    await buyCredits(analyst, { market: d.market, datasetId, credits: 6n })
+    const fresh = [await newSimWorker(), await newSimWorker()]
+    const assigned = async () => {
+      for (let i = 0; i < 4; i++) {
+        const r = await newJob()
+        const w = fresh.find((f) => f.address === r.worker)
+        if (w) return { jobId: r.jobId, w }
+      }
+      throw new Error('never assigned to a fresh worker')
+    }
+    const earn = (a: Address) => getEarnings(governance.publicClient, { jobs: d.jobs, account: a })
+    for (const reasonCode of [1, 9]) {
+      const { jobId, w } = await assigned()
+      const job = await getJob(governance.publicClient, { jobs: d.jobs, jobId })
+      const reasonHash = keccak256(toHex(`failure ${reasonCode}`))
+      const [op0, an0, m0, c0] = [await earn(addr(operator)), await earn(addr(analyst)), await balance(d.market), await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId })]
+      const signature = await signFailure(w.account, { ...domain(), ...fields(job), reasonCode, reasonHash })
+      await submitFailure(w.clients, { jobs: d.jobs, jobId, reasonCode, reasonHash, signature })
+      assert.equal((await getJob(governance.publicClient, { jobs: d.jobs, jobId })).status, 'failed')
+      assert.equal(await earn(addr(operator)), op0 + (PRICE * 20n) / 100n + FEE, `code ${reasonCode}: the worker share and the fee are paid`)
+      assert.equal(await earn(addr(analyst)), an0, `code ${reasonCode}: no fee back`)
+      const c1 = await getCredits(analyst.publicClient, { market: d.market, analyst: addr(analyst), datasetId })
+      // Used, not given back: it leaves the reserved ones and the market's escrow, and does not return to credits.
+      assert.deepEqual([c1.credits, c1.reserved, await balance(d.market)], [c0.credits, c0.reserved - 1n, m0 - PRICE], `code ${reasonCode}: the credit is used`)
+    }
   })
 })

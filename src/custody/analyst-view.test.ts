@@ -38,6 +38,10 @@ describe('analystView', () => {
     assert.equal(a.analystEpsilonBudget, 2)
     assert.equal(a.datasetEpsilonLeft, 1.5)
     assert.deepEqual(a.grant, { expiresAt: 0n, usesLeft: null })
+    // The terms a query is held to, so a client needs no privacy flags.
+    assert.deepEqual(a.queryTerms, { defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: {}, exactQueriesLeft: null })
+    const exact = await stateWith({ allowExact: true, exactQueries: 4, columns: { identifiers: [], dimensions: [], measures: ['amount'] }, bounds: { amount: [0, 9] } }, { grants: [alice] })
+    assert.deepEqual(analystView(exact.state, exact.id, alice)!.queryTerms, { defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: { amount: [0, 9] }, exactQueriesLeft: 4 })
     const tight = await stateWith({ epsilonBudget: 4, analystEpsilonBudget: 3 }, { grants: [alice, bob], spent: [[bob, 3.5]] })
     assert.equal(analystView(tight.state, tight.id, alice)!.epsilonLeft, 0.5) // the dataset is the limit
   })
@@ -49,7 +53,7 @@ describe('analystView', () => {
     assert.ok(analystView(closed.state, closed.id, bob), 'spent ε before: knows the dataset')
     assert.equal(analystView(closed.state, closed.id, carol), undefined)
 
-    const open = await stateWith({ epsilonBudget: 5, openAccess: true, buyerDeny: [carol] })
+    const open = await stateWith({ epsilonBudget: 5, analystEpsilonBudget: 5, openAccess: true, buyerDeny: [carol] })
     const b = analystView(open.state, open.id, bob)!
     assert.equal(b.grant, null)
     assert.equal(b.epsilonLeft, 5)

@@ -11,6 +11,7 @@
  */
 import { isAddress, type Address, type Hex } from 'viem'
 import { z } from 'zod'
+import { exactQueriesCharged } from './release-check.js'
 import { getDataset, type CustodyState } from './state.js'
 import { stateRoot } from './state-root.js'
 
@@ -27,6 +28,11 @@ export type AnalystView = {
   datasetEpsilonLeft: number
   /** The analyst's grant (usesLeft null = unlimited), or null when they use it by openAccess. */
   grant: { expiresAt: bigint; usesLeft: number | null } | null
+  /**
+   * What a query is held to, so a client can ask without privacy flags: the policy's default and
+   * minimum ε, its δ, the measures' public bounds, and exact queries left (null: not allowed).
+   */
+  queryTerms: { defaultEpsilon: number; minEpsilon: number; delta: number; bounds: Record<string, [number, number]>; exactQueriesLeft: number | null }
   asOf: { processed: bigint; stateRoot: Hex }
 }
 
@@ -50,6 +56,13 @@ export function analystView(state: CustodyState, datasetId: Hex, requester: Addr
     analystEpsilonBudget: p.analystEpsilonBudget ?? null,
     datasetEpsilonLeft,
     grant: grant ? { expiresAt: grant.expiresAt, usesLeft: grant.usesLeft } : null,
+    queryTerms: {
+      defaultEpsilon: p.defaultEpsilon,
+      minEpsilon: p.minEpsilon,
+      delta: p.delta,
+      bounds: Object.fromEntries(Object.entries(p.bounds).map(([k, [lo, hi]]) => [k, [lo, hi]])),
+      exactQueriesLeft: p.allowExact ? Math.max(0, p.exactQueries - exactQueriesCharged(state, datasetId, analyst)) : null,
+    },
     asOf: { processed: state.processed, stateRoot: stateRoot(state) },
   }
 }
@@ -81,6 +94,13 @@ const analystViewSchema = z.strictObject({
   analystEpsilonBudget: epsilon.nullable(),
   datasetEpsilonLeft: epsilon,
   grant: z.strictObject({ expiresAt: dec, usesLeft: z.number().int().min(0).nullable() }).nullable(),
+  queryTerms: z.strictObject({
+    defaultEpsilon: epsilon,
+    minEpsilon: epsilon,
+    delta: epsilon,
+    bounds: z.record(z.string(), z.tuple([z.number().finite(), z.number().finite()])),
+    exactQueriesLeft: z.number().int().min(0).nullable(),
+  }),
   asOf: z.strictObject({ processed: dec, stateRoot: hex32 }),
 })
 

@@ -18,13 +18,13 @@ function chargePayload(p: { jobId: bigint; analyst: Address; datasetId: Hex; eps
   return encodeJobCharge({ ...c, analysisHash: keccak256('0x01'), privacyParamsHash: keccak256('0x02'), admitted: admitted ?? false }, tag)
 }
 
-async function setup(p: { uses?: number; epsilonBudget?: number; openAccess?: boolean; analystEpsilonBudget?: number } = {}) {
+async function setup(p: { uses?: number; epsilonBudget?: number; openAccess?: boolean; analystEpsilonBudget?: number; allowExact?: boolean; exactQueries?: number } = {}) {
   const inbox = new TestInbox(testBytes('charges'))
   const exp = inbox.timestamp() + 100_000n
   const r = registerCommand(owner.address, { salt: bytesToHex(testBytes('salt')), dek: testBytes('dek'), nonce: 1n, expiry: exp })
   await inbox.post(await signCommand(owner, r.command), { dek: testBytes('dek') })
   await inbox.post(await signCommand(owner, { type: 'Grant', message: { datasetId: r.datasetId, grantee: analyst.address, expiresAt: 0n, uses: p.uses ?? 0, nonce: 2n, expiry: exp } }))
-  const policy = parsePolicy({ epsilonBudget: p.epsilonBudget ?? 1, openAccess: p.openAccess ?? false, ...(p.analystEpsilonBudget ? { analystEpsilonBudget: p.analystEpsilonBudget } : {}) })
+  const policy = parsePolicy({ epsilonBudget: p.epsilonBudget ?? 1, openAccess: p.openAccess ?? false, ...(p.analystEpsilonBudget ? { analystEpsilonBudget: p.analystEpsilonBudget } : {}), ...(p.allowExact ? { allowExact: true, exactQueries: p.exactQueries ?? 10 } : {}) })
   await inbox.post(await signCommand(owner, { type: 'SetPolicy', message: { datasetId: r.datasetId, policyHash: policyHash(policy), nonce: 3n, expiry: exp } }), { policy })
   const replica = Replica.fromSecret(testBytes('charges'))
   for (const e of inbox.entries) assert.equal((await replica.apply(e)).status, 'applied')
@@ -81,8 +81,8 @@ describe('job charges from the Jobs contract', () => {
 
   it('stops at the grant’s uses, and open access needs no grant but keeps the analyst share', async () => {
     const limited = await setup({ uses: 1 })
-    assert.equal((await limited.charge(0n, analyst.address, 0n)).status, 'applied')
-    assert.equal((await limited.charge(1n, analyst.address, 0n)).reason, 'no-uses-left')
+    assert.equal((await limited.charge(0n, analyst.address, 100_000n)).status, 'applied')
+    assert.equal((await limited.charge(1n, analyst.address, 100_000n)).reason, 'no-uses-left')
 
     const open = await setup({ openAccess: true, epsilonBudget: 5, analystEpsilonBudget: 1 })
     assert.equal((await open.charge(0n, stranger.address, 800_000n)).status, 'applied')
@@ -101,5 +101,17 @@ describe('job charges from the Jobs contract', () => {
     assert.equal(getDataset(replica.state, datasetId)!.grants.get(analyst.address.toLowerCase() as Address)?.usesLeft, 1)
     // Admission is access, not budget: 0.6 spent, 0.5 more is refused.
     assert.equal((await charge(3n, stranger.address, 500_000n, JOBS, true)).reason, 'budget-exhausted')
+  })
+
+  it('exact jobs (ε 0) only where allowed, and counted per analyst from the charges', async () => {
+    const dpOnly = await setup({ openAccess: true })
+    assert.equal((await dpOnly.charge(0n, analyst.address, 0n)).reason, 'exact-not-allowed')
+    assert.equal((await dpOnly.charge(1n, analyst.address, 1n)).reason, 'epsilon-below-minimum')
+    const exact = await setup({ openAccess: true, allowExact: true, exactQueries: 2 })
+    assert.equal((await exact.charge(0n, analyst.address, 0n)).status, 'applied')
+    assert.equal((await exact.charge(1n, analyst.address, 100_000n)).status, 'applied') // DP ones do not count
+    assert.equal((await exact.charge(2n, analyst.address, 0n)).status, 'applied')
+    assert.equal((await exact.charge(3n, analyst.address, 0n)).reason, 'exact-queries-exhausted')
+    assert.equal((await exact.charge(4n, stranger.address, 0n)).status, 'applied')
   })
 })

@@ -110,10 +110,11 @@ describe('analyst queries (scope analyst)', () => {
       datasetId: datasetId.toLowerCase(),
       analyst: analyst.address.toLowerCase(),
       epsilonSpent: 0.5,
-      epsilonLeft: 1.5,
-      analystEpsilonBudget: null,
+      epsilonLeft: 0.5, // the default share is 1 ε per analyst
+      analystEpsilonBudget: 1,
       datasetEpsilonLeft: 1.5,
       grant: { expiresAt: 0n, usesLeft: 4 },
+      queryTerms: { defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: {}, exactQueriesLeft: null },
       asOf: { processed: state.processed, stateRoot: stateRoot(state) },
     })
     // An analyst answer is not an owner view, and the other way round.

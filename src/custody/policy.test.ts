@@ -1,14 +1,21 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isW3aError } from '../core/errors.js'
-import { DEFAULT_POLICY, canonicalPolicyJson, parsePolicy, policyHash } from './policy.js'
+import { DEFAULT_POLICY, canonicalPolicyJson, checkPolicyColumns, parsePolicy, policyHash } from './policy.js'
 
 const A = '0x1111111111111111111111111111111111111111'
 const B = '0xAbCdEf0000000000000000000000000000000002'
 
 describe('custody policy', () => {
   it('defaults', () => {
-    assert.deepEqual({ ...DEFAULT_POLICY }, { k: 10, epsilonBudget: 10, analyses: ['sql'], buyerAllow: [], buyerDeny: [], allowedAlgorithms: [], allowMinMax: false, openAccess: false })
+    // Safe by default: DP only, a small budget, a share per analyst, δ and minimum ε set here.
+    assert.deepEqual(
+      { ...DEFAULT_POLICY },
+      {
+        k: 10, epsilonBudget: 3, analystEpsilonBudget: 1, defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: {}, allowExact: false, exactQueries: 10,
+        quantileRange: [0.25, 0.75], analyses: ['sql'], buyerAllow: [], buyerDeny: [], allowedAlgorithms: [], allowMinMax: false, openAccess: false,
+      },
+    )
     assert.ok(Object.isFrozen(DEFAULT_POLICY) && Object.isFrozen(DEFAULT_POLICY.analyses))
     assert.equal(policyHash({}), policyHash(DEFAULT_POLICY))
   })
@@ -18,7 +25,7 @@ describe('custody policy', () => {
     const p2 = { columns: { measures: [], dimensions: ['a', 'b', 'a'], identifiers: ['id'] }, analyses: ['sql', 'function'] as ('sql' | 'function')[], buyerAllow: [A.toUpperCase().replace('0X', '0x'), B.toLowerCase()], k: 5 }
     assert.equal(policyHash(p1), policyHash(p2))
     assert.equal(canonicalPolicyJson(p1), canonicalPolicyJson(p2))
-    assert.match(canonicalPolicyJson(p1), /^\{"allowMinMax":false,"allowedAlgorithms":\[\],"analyses":\["function","sql"\],"buyerAllow":\["0x1111/)
+    assert.match(canonicalPolicyJson(p1), /^\{"allowExact":false,"allowMinMax":false,"allowedAlgorithms":\[\],"analyses":\["function","sql"\],"analystEpsilonBudget":1,"bounds":\{\},"buyerAllow":\["0x1111/)
   })
 
   it('every field changes the hash', () => {
@@ -32,8 +39,16 @@ describe('custody policy', () => {
       { buyerDeny: [A] },
       { allowedAlgorithms: [`0x${'ab'.repeat(32)}`] },
       { columns: { identifiers: [], dimensions: [], measures: [] } },
-      { columns: { identifiers: [], dimensions: [], measures: ['x'] } },
+      { columns: { identifiers: [], dimensions: [], measures: ['x'] }, bounds: { x: [0, 1] as [number, number] } },
+      { columns: { identifiers: [], dimensions: [], measures: ['x'] }, bounds: { x: [0, 2] as [number, number] } },
       { allowMinMax: true },
+      { allowExact: true },
+      { exactQueries: 3 },
+      { defaultEpsilon: 0.2 },
+      { minEpsilon: 0.1 },
+      { delta: 1e-8 },
+      { analystEpsilonBudget: 2 },
+      { quantileRange: [0.2, 0.8] as [number, number] },
     ]
     const hashes = variants.map((v) => policyHash(v))
     for (const h of hashes) assert.notEqual(h, base)
@@ -41,8 +56,32 @@ describe('custody policy', () => {
   })
 
   it('refuses invalid policies with INVALID_ARGUMENT', () => {
-    for (const bad of [{ k: 1 }, { k: 2.5 }, { epsilonBudget: 0 }, { epsilonBudget: -1 }, { epsilonBudget: Infinity }, { analyses: ['python'] }, { buyerAllow: ['0x12'] }, { allowedAlgorithms: ['0x1234'] }, { extra: true }, { columns: { identifiers: [] } }, { buyerDeny: Array.from({ length: 257 }, () => A) }]) {
+    for (const bad of [{ k: 1 }, { k: 2.5 }, { epsilonBudget: 0 }, { epsilonBudget: -1 }, { epsilonBudget: Infinity }, { analyses: ['python'] }, { buyerAllow: ['0x12'] }, { allowedAlgorithms: ['0x1234'] }, { extra: true }, { columns: { identifiers: [] } }, { buyerDeny: Array.from({ length: 257 }, () => A) }, { delta: 0.1 }, { delta: 0 }, { minEpsilon: 0 }]) {
       assert.throws(() => parsePolicy(bad), (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT'), JSON.stringify(bad))
     }
+  })
+
+  it('refuses unsafe or contradictory policies with POLICY_INVALID, naming the problem', () => {
+    const cols = (measures: string[]) => ({ columns: { identifiers: [], dimensions: ['city'], measures } })
+    const cases: [object, RegExp][] = [
+      [cols(['amount']), /amount has no bounds/],
+      [{ ...cols(['amount']), bounds: { amount: [5, 1] } }, /lower must be ≤ upper/],
+      [{ ...cols([]), bounds: { city: [0, 1] } }, /bounds.city: not a declared measure/],
+      [{ defaultEpsilon: 0.01 }, /below minEpsilon/],
+      [{ minEpsilon: 2, defaultEpsilon: 2 }, /more than an analyst may spend/],
+      [{ delta: 1e-5, epsilonBudget: 100, analystEpsilonBudget: 100 }, /exceeds/],
+      [{ quantileRange: [0, 1] }, /quantileRange/],
+    ]
+    for (const [bad, re] of cases) {
+      assert.throws(() => parsePolicy(bad), (e: unknown) => isW3aError(e, 'POLICY_INVALID') && re.test(e.message), JSON.stringify(bad))
+    }
+    // A measure without bounds is fine where only exact answers can use it.
+    assert.equal(parsePolicy({ ...cols(['amount']), allowExact: true }).allowExact, true)
+  })
+
+  it('a policy naming columns the dataset lacks is refused with the dataset columns', () => {
+    const p = parsePolicy({ columns: { identifiers: [], dimensions: ['cty'], measures: ['amount'] }, bounds: { amount: [0, 10] } })
+    assert.throws(() => checkPolicyColumns(p, ['uid', 'city', 'amount']), (e: unknown) => isW3aError(e, 'POLICY_INVALID') && /cty/.test(e.message) && e.details.some((d) => /uid, city, amount/.test(d)))
+    checkPolicyColumns(p, ['uid', 'CTY', 'Amount'])
   })
 })

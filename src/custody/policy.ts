@@ -9,6 +9,13 @@
  *   policyHash = keccak256(utf8("w3a.policy.v1\n" ‖ JSON with keys sorted, no spaces))
  *
  * Numbers are written as ECMAScript's JSON.stringify writes them (shortest round trip).
+ *
+ * Safe by default (docs/analysis.md "Defaults"): every query is differentially private with the
+ * owner's public measure bounds, δ and ε per query come from here (never from the analyst), and
+ * exact (k-only) answers exist only where `allowExact` is set, a few per analyst. Validation
+ * refuses what would silently weaken that: bounds on a column that is not a measure, a measure
+ * without bounds, a default ε below the minimum, δ too large for the number of queries the budget
+ * allows. Checking names against the dataset's columns needs its schema: `checkPolicyColumns`.
  */
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import { bytesToHex, isAddress, type Address, type Hex } from 'viem'
@@ -27,6 +34,11 @@ const codeHashSchema = z
   .regex(/^0x[0-9a-fA-F]{64}$/, 'not a bytes32 code hash')
   .transform((s) => s.toLowerCase() as Hex)
 const columnList = z.array(z.string().min(1).max(256)).max(MAX_COLUMNS)
+const finite = z.number().refine(Number.isFinite, 'must be finite').refine((x) => Math.abs(x) <= 1e15, 'magnitude must be ≤ 1e15')
+
+/** The largest δ per query a policy may set, and the largest total δ its budget may add up to. */
+export const MAX_POLICY_DELTA = 1e-5
+export const MAX_TOTAL_DELTA = 1e-4
 
 export const ANALYSIS_KINDS = ['sql', 'function'] as const
 export type AnalysisKind = (typeof ANALYSIS_KINDS)[number]
@@ -35,9 +47,23 @@ export const CustodyPolicySchema = z.strictObject({
   /** Minimum number of distinct privacy units behind every released row. */
   k: z.number().int().min(2).max(1_000_000).default(10),
   /** Total ε that analyses of this dataset may spend, all analysts together. */
-  epsilonBudget: z.number().positive().max(1e6).default(10),
+  epsilonBudget: z.number().positive().max(1e6).default(3),
   /** Each analyst's share of epsilonBudget (absent = all of it). */
-  analystEpsilonBudget: z.number().positive().max(1e6).optional(),
+  analystEpsilonBudget: z.number().positive().max(1e6).optional().default(1),
+  /** ε a query spends when the analyst names none. */
+  defaultEpsilon: z.number().positive().max(100).default(0.1),
+  /** The least ε one query may spend: a budget buys at most epsilonBudget / minEpsilon queries. */
+  minEpsilon: z.number().positive().max(100).default(0.05),
+  /** δ of every DP release (partition selection); the analyst cannot choose it. */
+  delta: z.number().positive().max(MAX_POLICY_DELTA).default(1e-7),
+  /** Public per-row clamp bounds [lower, upper] of each measure (required for every measure unless allowExact). */
+  bounds: z.record(z.string().min(1).max(256), z.tuple([finite, finite])).default({}),
+  /** The owner's opt-in to exact (k-threshold only, ε = 0) answers. */
+  allowExact: z.boolean().default(false),
+  /** How many exact queries each analyst may run (only with allowExact). */
+  exactQueries: z.number().int().min(0).max(1_000_000).default(10),
+  /** Quantile levels allowed (both ends included); outside it a quantile is a disguised min/max. */
+  quantileRange: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.25, 0.75]),
   /** True: any analyst holding a market credit may run analyses without a grant (buyer lists still apply). */
   openAccess: z.boolean().default(false),
   analyses: z.array(z.enum(ANALYSIS_KINDS)).default(['sql']),
@@ -57,6 +83,13 @@ export type CustodyPolicy = Readonly<{
   k: number
   epsilonBudget: number
   analystEpsilonBudget?: number
+  defaultEpsilon: number
+  minEpsilon: number
+  delta: number
+  bounds: Readonly<Record<string, readonly [number, number]>>
+  allowExact: boolean
+  exactQueries: number
+  quantileRange: readonly [number, number]
   openAccess: boolean
   analyses: readonly AnalysisKind[]
   buyerAllow: readonly Address[]
@@ -77,11 +110,20 @@ export function parsePolicy(input: unknown): CustodyPolicy {
     })
   }
   const p = r.data
+  const problems = policyProblems(p)
+  if (problems.length > 0) throw new W3aError('POLICY_INVALID', 'Custody policy is not valid', { details: problems })
   const set = <T extends string>(xs: readonly T[]): T[] => [...new Set(xs)].sort()
   const policy: CustodyPolicy = {
     k: p.k,
     epsilonBudget: p.epsilonBudget,
     ...(p.analystEpsilonBudget !== undefined ? { analystEpsilonBudget: p.analystEpsilonBudget } : {}),
+    defaultEpsilon: p.defaultEpsilon,
+    minEpsilon: p.minEpsilon,
+    delta: p.delta,
+    bounds: Object.fromEntries(Object.keys(p.bounds).sort().map((k) => [k, [p.bounds[k]![0], p.bounds[k]![1]] as const])),
+    allowExact: p.allowExact,
+    exactQueries: p.exactQueries,
+    quantileRange: [p.quantileRange[0], p.quantileRange[1]],
     openAccess: p.openAccess,
     analyses: set(p.analyses),
     buyerAllow: set(p.buyerAllow),
@@ -91,6 +133,46 @@ export function parsePolicy(input: unknown): CustodyPolicy {
     allowMinMax: p.allowMinMax,
   }
   return deepFreeze(policy)
+}
+
+type ParsedPolicy = z.output<typeof CustodyPolicySchema>
+
+/** What makes a well-typed policy unsafe or self-contradictory; empty when it is fine. */
+function policyProblems(p: ParsedPolicy): string[] {
+  const out: string[] = []
+  const measures = new Set((p.columns?.measures ?? []).map((m) => m.toLowerCase()))
+  for (const [name, [lo, hi]] of Object.entries(p.bounds)) {
+    if (!measures.has(name.toLowerCase())) out.push(`bounds.${name}: not a declared measure (columns.measures)`)
+    if (!(lo <= hi)) out.push(`bounds.${name}: lower must be ≤ upper`)
+  }
+  if (!p.allowExact) {
+    const bounded = new Set(Object.keys(p.bounds).map((m) => m.toLowerCase()))
+    for (const m of p.columns?.measures ?? []) if (!bounded.has(m.toLowerCase())) out.push(`columns.measures: ${m} has no bounds (a DP sum needs public [lower, upper] per row: --measures ${m}:LOWER:UPPER)`)
+  }
+  if (p.defaultEpsilon < p.minEpsilon) out.push(`defaultEpsilon ${p.defaultEpsilon} is below minEpsilon ${p.minEpsilon}`)
+  const share = Math.min(p.analystEpsilonBudget ?? p.epsilonBudget, p.epsilonBudget)
+  if (p.minEpsilon > share) out.push(`minEpsilon ${p.minEpsilon} is more than an analyst may spend (${share})`)
+  // Basic composition: at most epsilonBudget / minEpsilon DP releases, each with δ.
+  const totalDelta = Math.floor(p.epsilonBudget / p.minEpsilon) * p.delta
+  if (totalDelta > MAX_TOTAL_DELTA) out.push(`delta × (epsilonBudget / minEpsilon) = ${totalDelta} exceeds ${MAX_TOTAL_DELTA}: lower delta, raise minEpsilon or lower the budget`)
+  if (!(p.quantileRange[0] <= p.quantileRange[1]) || p.quantileRange[0] < 0.01 || p.quantileRange[1] > 0.99) out.push('quantileRange: must be [low, high] with 0.01 ≤ low ≤ high ≤ 0.99')
+  return out
+}
+
+/**
+ * A policy checked against the dataset's columns (its public schema): every name it declares
+ * must be a column, or it would silently leave the real column an identifier. Throws
+ * POLICY_INVALID listing the dataset's columns.
+ */
+export function checkPolicyColumns(policy: CustodyPolicy, columns: readonly string[]): void {
+  const have = new Set(columns.map((c) => c.toLowerCase()))
+  const named = [...(policy.columns ? [...policy.columns.identifiers, ...policy.columns.dimensions, ...policy.columns.measures] : []), ...Object.keys(policy.bounds)]
+  const unknown = [...new Set(named.filter((c) => !have.has(c.toLowerCase())))]
+  if (unknown.length > 0) {
+    throw new W3aError('POLICY_INVALID', `The policy names ${unknown.length === 1 ? 'a column' : 'columns'} the dataset does not have: ${unknown.join(', ')}`, {
+      details: [`The dataset's columns: ${columns.join(', ')}`],
+    })
+  }
 }
 
 export const DEFAULT_POLICY: CustodyPolicy = parsePolicy({})

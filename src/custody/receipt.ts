@@ -43,6 +43,9 @@ export const REFUSAL_REASONS = [
   'analysis-not-allowed',
   'denied',
   'invalid-epsilon',
+  'epsilon-below-minimum',
+  'exact-not-allowed',
+  'exact-queries-exhausted',
   'duplicate-job',
   // Keeper admissions (keeper-set.ts)
   'already-keeper',

@@ -32,7 +32,7 @@ async function custody(p: { policy?: CustodyPolicyInput; expiresAt?: bigint; use
 describe('release check', () => {
   it('allows a granted analyst and reports what is left', async () => {
     const { state, req } = await custody({ uses: 2 })
-    assert.deepEqual(checkAccess(state, req), { ok: true, usesLeft: 2, epsilonLeft: 10 })
+    assert.deepEqual(checkAccess(state, req), { ok: true, usesLeft: 2, epsilonLeft: 3 })
   })
 
   it('refuses with the right reason', async () => {
@@ -54,10 +54,26 @@ describe('release check', () => {
     assert.equal(await reason({ policy: { epsilonBudget: 0.5 } }), 'budget-exhausted')
     assert.equal(await reason({}, { epsilon: -1 }), 'invalid-epsilon')
     assert.equal(await reason({}, { epsilon: Number.NaN }), 'invalid-epsilon')
+    // The default policy: at least minEpsilon (0.05) per query, no exact answers, 1 ε per analyst.
+    assert.equal(await reason({}, { epsilon: 0.04 }), 'epsilon-below-minimum')
+    assert.equal(await reason({}, { epsilon: 0.000001 }), 'epsilon-below-minimum')
+    assert.equal(await reason({}, { epsilon: 0 }), 'exact-not-allowed')
+    assert.equal(await reason({}, { epsilon: 1.5 }), 'analyst-budget-exhausted')
+    assert.equal(await reason({ policy: { allowExact: true } }, { epsilon: 0 }), 'ok')
+    assert.equal(await reason({ policy: { allowExact: true, exactQueries: 0 } }, { epsilon: 0 }), 'exact-queries-exhausted')
+  })
+
+  it('a spent analyst is refused whatever ε they ask, exact included', async () => {
+    const { state, req } = await custody({ policy: { allowExact: true, epsilonBudget: 3, analystEpsilonBudget: 1 } })
+    const spent = chargeAccess(state, { ...req, epsilon: 0.98 }).state
+    for (const epsilon of [0, 0.000001, 0.01, 0.05, 0.5, 1, 100]) {
+      const d = checkAccess(spent, { ...req, epsilon })
+      assert.ok(!d.ok && ['analyst-budget-exhausted', 'budget-exhausted', 'epsilon-below-minimum'].includes(d.reason), `ε ${epsilon}: ${JSON.stringify(d)}`)
+    }
   })
 
   it('charging spends uses and budget, returns a new state, and refuses once exhausted', async () => {
-    const { state, req } = await custody({ uses: 2, policy: { epsilonBudget: 2.5 } })
+    const { state, req } = await custody({ uses: 2, policy: { epsilonBudget: 2.5, analystEpsilonBudget: 2.5, allowExact: true } })
     const c1 = chargeAccess(state, req)
     assert.deepEqual([c1.usesLeft, c1.epsilonLeft], [1, 1.5])
     assert.deepEqual(checkAccess(state, req), { ok: true, usesLeft: 2, epsilonLeft: 2.5 }) // the old state is untouched
@@ -72,6 +88,6 @@ describe('release check', () => {
     const unlimited = await custody({ uses: 0, policy: { epsilonBudget: 1 } })
     const u1 = chargeAccess(unlimited.state, unlimited.req)
     assert.equal(u1.usesLeft, null)
-    assert.throws(() => chargeAccess(u1.state, { ...unlimited.req, epsilon: 0.01 }), (e: unknown) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: budget-exhausted'))
+    assert.throws(() => chargeAccess(u1.state, { ...unlimited.req, epsilon: 0.05 }), (e: unknown) => isW3aError(e, 'ACCESS_DENIED') && e.details.includes('reason: budget-exhausted'))
   })
 })

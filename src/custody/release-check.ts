@@ -13,6 +13,11 @@
  * is access on its own, like openAccess: the allow/deny lists, grants, their expiry and uses are
  * not consulted (the listing is the owner's public promise to a buyer who paid); the analysis
  * kind and the ε budgets still are.
+ * ε = 0 asks for an exact (k-threshold only) answer: only where the owner opted in
+ * (policy.allowExact), at most policy.exactQueries charged per analyst, and not once the analyst's
+ * ε is spent. Any other ε must be at least policy.minEpsilon: so a budget buys a bounded number
+ * of releases (epsilonBudget / minEpsilon), which is also what bounds the total δ. ε charged is
+ * never given back, whatever becomes of the job.
  *
  * `chargeAccess` returns a new state, like `applyInboxEntry`. Keepers only agree on state that
  * comes from the inbox, so a charge that must hold across keepers has to be posted through it
@@ -23,8 +28,17 @@ import { W3aError } from '../core/errors.js'
 import type { AnalysisKind } from './policy.js'
 import { datasetRecord, getDataset, type CustodyState, type GrantRecord } from './state.js'
 
+/** Exact (ε = 0) jobs custody charged this analyst on this dataset (the charges are kept per job). */
+export function exactQueriesCharged(state: CustodyState, datasetId: Hex, analyst: Address): number {
+  let n = 0
+  const id = datasetId.toLowerCase()
+  const who = analyst.toLowerCase()
+  for (const [, c] of state.jobCharges.entries()) if (c.status === 'charged' && c.epsilonMicros === 0n && c.datasetId === id && c.analyst === who) n++
+  return n
+}
+
 export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint; /** the market listing admitted the analyst */ admitted?: boolean }
-export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'analyst-budget-exhausted' | 'invalid-epsilon'
+export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'analyst-budget-exhausted' | 'invalid-epsilon' | 'epsilon-below-minimum' | 'exact-not-allowed' | 'exact-queries-exhausted'
 export type AccessDecision = { ok: true; usesLeft: number | null; epsilonLeft: number } | { ok: false; reason: AccessDenial }
 
 // Sums of decimal ε values (0.1 + 0.2) must not refuse an exact fit.
@@ -45,10 +59,17 @@ export function checkAccess(state: CustodyState, req: AccessRequest): AccessDeci
     if (grant && grant.expiresAt !== 0n && grant.expiresAt <= req.now) return { ok: false, reason: 'grant-expired' }
     if (grant && grant.usesLeft === 0) return { ok: false, reason: 'no-uses-left' }
   }
-  const epsilonLeft = r.policy.epsilonBudget - r.budget.spent
-  if (req.epsilon > epsilonLeft + SLACK) return { ok: false, reason: 'budget-exhausted' }
-  const share = r.policy.analystEpsilonBudget
-  if (share !== undefined && req.epsilon > share - (r.budget.perAnalyst.get(analyst) ?? 0) + SLACK) return { ok: false, reason: 'analyst-budget-exhausted' }
+  const p = r.policy
+  const epsilonLeft = p.epsilonBudget - r.budget.spent
+  const share = p.analystEpsilonBudget
+  const shareLeft = share === undefined ? Infinity : share - (r.budget.perAnalyst.get(analyst) ?? 0)
+  // An exact query spends no ε but is not free: it is refused once the analyst could buy no DP query.
+  const asked = req.epsilon === 0 ? p.minEpsilon : req.epsilon
+  if (req.epsilon === 0 && !p.allowExact) return { ok: false, reason: 'exact-not-allowed' }
+  if (req.epsilon !== 0 && req.epsilon < p.minEpsilon - SLACK) return { ok: false, reason: 'epsilon-below-minimum' }
+  if (asked > epsilonLeft + SLACK) return { ok: false, reason: 'budget-exhausted' }
+  if (asked > shareLeft + SLACK) return { ok: false, reason: 'analyst-budget-exhausted' }
+  if (req.epsilon === 0 && exactQueriesCharged(state, req.datasetId, analyst) >= p.exactQueries) return { ok: false, reason: 'exact-queries-exhausted' }
   return { ok: true, usesLeft: grant ? grant.usesLeft : null, epsilonLeft }
 }
 

@@ -37,6 +37,8 @@ import {
   runSqlAnalysis,
   loadSegments,
   JOB_FAILURE_CODES,
+  failureDetail,
+  failureOfError,
   type FailureReport,
   type JobFailureReason,
   type ResultEnvelope,
@@ -265,19 +267,14 @@ export function failureOf(reason: string): JobFailureReason {
     case 'denied':
     case 'analysis-not-allowed':
     case 'invalid-epsilon':
+    case 'epsilon-below-minimum':
+    case 'exact-not-allowed':
+    case 'exact-queries-exhausted':
     case 'duplicate-job':
       return 'access-denied'
     default:
       return 'internal'
   }
-}
-
-function failureOfError(e: unknown): JobFailureReason {
-  if (isW3aError(e, 'QUERY_REFUSED') || isW3aError(e, 'PRIVACY_UNIT_MISSING') || isW3aError(e, 'INVALID_ARGUMENT') || isW3aError(e, 'BUDGET_EXHAUSTED') || isW3aError(e, 'INPUT_MALFORMED')) {
-    return isW3aError(e, 'BUDGET_EXHAUSTED') ? 'budget-exhausted' : 'query-refused'
-  }
-  if (e instanceof W3aError && /^(BLOCK_|CAR_|MANIFEST_|ENVELOPE_|GATEWAY_|PEER_)/.test(e.code)) return 'data-unavailable'
-  return 'internal'
 }
 
 /**
@@ -378,7 +375,6 @@ export async function runJob(p: {
       policy: release.policy,
       sql: request.sql,
       epsilon: privacy.epsilon,
-      ...(privacy.delta !== undefined ? { delta: privacy.delta } : {}),
       ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
       noiseSeed: release.noiseSeed,
@@ -396,9 +392,8 @@ export async function runJob(p: {
     }
   } catch (e) {
     const reason = failureOfError(e)
-    const message = e instanceof W3aError ? [e.shortMessage, ...e.details].join('\n') : 'internal error'
     if (resultKey === undefined) return await fail('bad-analysis')
-    return await fail(reason, { resultKey, message: reason === 'internal' ? 'internal error in the worker' : message })
+    return await fail(reason, { resultKey, message: failureDetail(reason, e) })
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)

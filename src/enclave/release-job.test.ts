@@ -214,7 +214,7 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await refused({ sealedAnalysis: await k.sealed({ ...request, sql: 'SELECT plan, COUNT(*) FROM t GROUP BY plan' }) }, 'bad-analysis')
     // The same query with another result key: the host cannot redirect the output to itself.
     await refused({ sealedAnalysis: await k.sealed({ ...request, resultKey: bytesToHex(testBytes('release/host-key')) }) }, 'bad-analysis')
-    await refused({ sealedAnalysis: await k.sealed(request, { epsilon: 0.5, delta: 1e-3 }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed(request, { epsilon: 0.5, bounds: { amount: [0, 1] } }) }, 'bad-analysis')
     const tampered = sealedAnalysis.slice()
     tampered[tampered.length - 1]! ^= 1
     await refused({ sealedAnalysis: tampered }, 'bad-analysis')

@@ -2,7 +2,7 @@ import type { Address, Hex } from 'viem'
 import { readJsonFile } from '../read-json-file.js'
 import { W3aError } from '../../core/errors.js'
 import { toJsonText } from '../../core/json-text.js'
-import { DEFAULT_POLICY, type CustodyPolicy } from '../../custody/index.js'
+import { DEFAULT_POLICY, parsePolicy, type AnalysisKind, type CustodyPolicyInput } from '../../custody/index.js'
 import { grantAccess, revokeAccess, deleteDataset, setDatasetPolicy, readDatasetAccess, getDatasetInfo, type DeleteDatasetStorage } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -128,9 +128,14 @@ export const datasetPolicyCommand: Command = {
     'allow-algorithm': { type: 'string', placeholder: 'HASHES', description: 'code hashes allowed to return raw output (comma-separated); off by default' },
     identifiers: { type: 'string', placeholder: 'COLS', description: 'identifier columns (never output)' },
     dimensions: { type: 'string', placeholder: 'COLS', description: 'dimension columns (group/filter)' },
-    measures: { type: 'string', placeholder: 'COLS', description: 'measure columns (aggregated)' },
+    measures: { type: 'string', placeholder: 'COL:LO:HI,…', description: 'measure columns (aggregated) with their public per-row bounds, e.g. amount:0:1000 (bounds may be left out only with --allow-exact)' },
     'allow-min-max': { type: 'boolean', description: 'allow min/max aggregates' },
-    'analyst-epsilon-budget': { type: 'string', placeholder: 'E', description: "each analyst's share of the ε budget (default: all of it)" },
+    'allow-exact': { type: 'boolean', description: 'also allow exact answers (no noise, k threshold only), a few per analyst' },
+    'exact-queries': { type: 'string', placeholder: 'N', description: `exact queries per analyst with --allow-exact (default ${DEFAULT_POLICY.exactQueries})` },
+    epsilon: { type: 'string', placeholder: 'E', description: `default ε per query (default ${DEFAULT_POLICY.defaultEpsilon})` },
+    'min-epsilon': { type: 'string', placeholder: 'E', description: `least ε a query may spend (default ${DEFAULT_POLICY.minEpsilon})` },
+    delta: { type: 'string', placeholder: 'D', description: `δ of every DP release (default ${DEFAULT_POLICY.delta})` },
+    'analyst-epsilon-budget': { type: 'string', placeholder: 'E', description: `each analyst's share of the ε budget (default ${DEFAULT_POLICY.analystEpsilonBudget})` },
     'open-access': { type: 'boolean', description: 'any analyst holding a market credit may query, without a grant (buyer lists still apply)' },
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
@@ -138,31 +143,49 @@ export const datasetPolicyCommand: Command = {
   help: [
     'Replaces the whole policy: what is not given takes its default. Columns not declared are identifiers',
     '(never output), so a new dataset releases nothing but counts of privacy units until you declare',
-    'dimensions and measures.',
-    'Example: w3a dataset policy 0x… --dimensions city,device --measures amount --k 10 --epsilon-budget 5 --open-access --account 0',
+    'dimensions and measures. Every query is differentially private unless you add --allow-exact; each',
+    'measure needs public bounds (a row outside them is clamped). Names the dataset lacks are refused.',
+    'Example: w3a dataset policy 0x… --dimensions city,device --measures amount:0:1000 --k 10 --open-access --account 0',
   ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
     const list = (name: string) => (typeof values[name] === 'string' ? (values[name] as string).split(',').map((s) => s.trim()).filter(Boolean) : undefined)
-    const policy: CustodyPolicy = {
-      ...DEFAULT_POLICY,
+    const measures = (list('measures') ?? []).map(measureArg)
+    const input: CustodyPolicyInput = {
       ...(values['k'] !== undefined ? { k: positiveInt(values['k'] as string, '--k') } : {}),
       ...(values['epsilon-budget'] !== undefined ? { epsilonBudget: Number(values['epsilon-budget']) } : {}),
-      ...(list('analyses') ? { analyses: list('analyses') as CustodyPolicy['analyses'] } : {}),
+      ...(list('analyses') ? { analyses: list('analyses') as AnalysisKind[] } : {}),
       ...(list('buyer-allow') ? { buyerAllow: list('buyer-allow')!.map((a) => addressArg(a, '--buyer-allow')) } : {}),
       ...(list('buyer-deny') ? { buyerDeny: list('buyer-deny')!.map((a) => addressArg(a, '--buyer-deny')) } : {}),
       ...(list('allow-algorithm') ? { allowedAlgorithms: list('allow-algorithm') as Hex[] } : {}),
       ...(list('identifiers') || list('dimensions') || list('measures')
-        ? { columns: { identifiers: list('identifiers') ?? [], dimensions: list('dimensions') ?? [], measures: list('measures') ?? [] } }
+        ? { columns: { identifiers: list('identifiers') ?? [], dimensions: list('dimensions') ?? [], measures: measures.map((m) => m.name) } }
         : {}),
+      bounds: Object.fromEntries(measures.flatMap((m) => (m.bounds ? [[m.name, m.bounds]] : []))),
       ...(values['allow-min-max'] === true ? { allowMinMax: true } : {}),
+      ...(values['allow-exact'] === true ? { allowExact: true } : {}),
+      ...(values['exact-queries'] !== undefined ? { exactQueries: Number(values['exact-queries']) } : {}),
+      ...(values['epsilon'] !== undefined ? { defaultEpsilon: Number(values['epsilon']) } : {}),
+      ...(values['min-epsilon'] !== undefined ? { minEpsilon: Number(values['min-epsilon']) } : {}),
+      ...(values['delta'] !== undefined ? { delta: Number(values['delta']) } : {}),
       ...(values['analyst-epsilon-budget'] !== undefined ? { analystEpsilonBudget: Number(values['analyst-epsilon-budget']) } : {}),
       ...(values['open-access'] === true ? { openAccess: true } : {}),
     }
+    const policy = parsePolicy(input)
     const client = await clientFromOptions(values, { needsAccount: true })
     const r = await setDatasetPolicy(client, { id, policy })
-    out.result({ ...r, policy }, `policy of ${id} set: k=${policy.k}, ε budget=${policy.epsilonBudget}, analyses=${policy.analyses.join(',')}\n${receiptText(r)}`)
+    const terms = policy.allowExact ? `, exact answers allowed (${policy.exactQueries} per analyst)` : ', DP only'
+    out.result({ ...r, policy }, `policy of ${id} set: k=${policy.k}, ε budget=${policy.epsilonBudget} (${policy.analystEpsilonBudget} per analyst), ε per query ${policy.defaultEpsilon} (min ${policy.minEpsilon}), δ ${policy.delta}${terms}, analyses=${policy.analyses.join(',')}\n${receiptText(r)}`)
   },
+}
+
+const NUM = '-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?'
+
+/** `amount:0:1000` → a measure with public bounds; a bare `amount` has none (exact-only datasets). */
+function measureArg(raw: string): { name: string; bounds?: [number, number] } {
+  const m = new RegExp(`^([^:\\s]+)(?::(${NUM}):(${NUM}))?$`).exec(raw)
+  if (!m) throw new W3aError('INVALID_ARGUMENT', `--measures: "${raw}" is not COLUMN:LOWER:UPPER`, { details: ['Example: --measures amount:0:1000,age:18:99'] })
+  return m[2] === undefined ? { name: m[1]! } : { name: m[1]!, bounds: [Number(m[2]), Number(m[3])] }
 }
 
 export const datasetAccessCommand: Command = {

@@ -36,11 +36,13 @@ test('`market credits` shows credits and the ε left, the share cap and the data
     analystEpsilonBudget: 2,
     datasetEpsilonLeft: 3.25,
     grant: { expiresAt: 0n, usesLeft: 4 },
+    queryTerms: { defaultEpsilon: 0.1, minEpsilon: 0.05, delta: 1e-7, bounds: { amount: [0, 1000] }, exactQueriesLeft: null },
     asOf: { processed: 7n, stateRoot: `0x${'11'.repeat(32)}` },
   })
   assert.match(text, /credits\s+3\n/)
   assert.match(text, /ε left\s+0\.5\s+\(spent 1\.5; your share 2; dataset ε left 3\.25\)/)
   assert.match(text, /grant\s+4 use\(s\) left, no expiry/)
+  assert.match(text, /per query ε 0\.1 by default \(at least 0\.05\), δ 1e-7; no exact answers; bounds amount 0\.\.1000/)
 })
 
 test('`market credits` says why the ε is not shown', () => {

@@ -239,6 +239,10 @@ export function creditsText(r: GetCreditsReturnType, privacy: CreditsPrivacy): s
   if (!privacy.available) return [...lines, `  ε left    ? (${privacy.reason})`].join('\n')
   const share = privacy.analystEpsilonBudget === null ? 'no per-analyst cap' : `your share ${eps(privacy.analystEpsilonBudget)}`
   lines.push(`  ε left    ${eps(privacy.epsilonLeft)}  (spent ${eps(privacy.epsilonSpent)}; ${share}; dataset ε left ${eps(privacy.datasetEpsilonLeft)})`)
+  const t = privacy.queryTerms
+  const exact = t.exactQueriesLeft === null ? 'no exact answers' : `${t.exactQueriesLeft} exact answer(s) left`
+  const bounds = Object.entries(t.bounds).map(([m, [lo, hi]]) => `${m} ${lo}..${hi}`).join(', ')
+  lines.push(`  per query ε ${eps(t.defaultEpsilon)} by default (at least ${eps(t.minEpsilon)}), δ ${t.delta}; ${exact}${bounds ? `; bounds ${bounds}` : ''}`)
   if (privacy.grant) {
     const uses = privacy.grant.usesLeft === null ? 'unlimited uses' : `${privacy.grant.usesLeft} use(s) left`
     const until = privacy.grant.expiresAt === 0n ? 'no expiry' : `expires ${new Date(Number(privacy.grant.expiresAt) * 1000).toISOString()}`

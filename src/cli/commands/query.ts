@@ -41,7 +41,7 @@ export function outputText(o: Pick<JobOutput, 'columns' | 'rows' | 'privacy'>): 
   return [
     table(rows, names),
     '',
-    `privacy  k=${p.k}  ${p.suppressed === null ? 'suppressed rows not counted (DP)' : `suppressed ${p.suppressed} row(s)`}  mechanism ${p.mechanism}${p.delta === null ? '' : ` (δ ${p.delta})`}` +
+    `privacy  k=${p.k}  ${p.suppressed === null ? 'groups below k not counted' : `suppressed ${p.suppressed} row(s)`}  mechanism ${p.mechanism}${p.delta === null ? '' : ` (δ ${p.delta})`}` +
       (scale.length ? `  noise scale ${scale.map(([c, s]) => `${c}:${Number(s.toPrecision(4))}`).join(' ')}` : ''),
     `         ε spent ${p.epsilonSpent}  ε left ${Number(p.epsilonLeft.toFixed(6))} (dataset)` +
       (p.analystEpsilonLeft === null ? '' : `, ${Number(p.analystEpsilonLeft.toFixed(6))} (your share)`),
@@ -55,9 +55,9 @@ export const queryCommand: Command = {
   options: {
     sql: { type: 'string', placeholder: 'SQL', description: 'the query; the dataset is the table `data`' },
     'sql-file': { type: 'string', placeholder: 'FILE', description: 'read the query from a file instead' },
-    epsilon: { type: 'string', placeholder: 'E', description: 'differential privacy: ε to spend (default 0: no noise, k-threshold only)' },
-    delta: { type: 'string', placeholder: 'D', description: 'DP: δ (default 0.000001, at most 0.1); larger releases groups closer to k' },
-    bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: 'clamp bounds per measure, needed for DP sum/avg' },
+    epsilon: { type: 'string', placeholder: 'E', description: "ε to spend (default: the dataset policy's ε per query)" },
+    exact: { type: 'boolean', description: 'an exact answer (ε 0, k threshold only): only where the owner allows them, a few per analyst' },
+    bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: "tighter clamp bounds per measure, inside the owner's (default: the owner's)" },
     fee: { type: 'string', placeholder: 'TOKENS', description: 'worker fee on top of the credit (default 0)' },
     timeout: { type: 'string', placeholder: 'SECONDS', description: 'stop waiting after this long (default 600; the job goes on)' },
     collateral: { type: 'string', placeholder: 'FILE', description: 'DCAP collateral JSON to verify a tdx/sgx worker' },
@@ -65,7 +65,10 @@ export const queryCommand: Command = {
     ...GATEWAY_OPTION,
   },
   help: [
-    'Uses one usage credit (buy with `w3a market buy ID --credits N`); a failed query gives it back.',
+    'Uses one usage credit (buy with `w3a market buy ID --credits N`), also when the worker refuses the',
+    "query or it fails on the data; a job that could not run (no worker, data gone) gives it back.",
+    "By default the answer is differentially private at the dataset policy's ε per query, with the",
+    "owner's public measure bounds: no privacy flag is needed. --exact only where the owner allows it.",
     "The query is first checked on this machine by the worker's own checker against the public schema:",
     "a query the worker would refuse costs nothing (no credit, no ε, no transaction). The owner's policy",
     "is confidential, so a query may still be refused for a column's class, min/max or the ε budget.",
@@ -73,7 +76,7 @@ export const queryCommand: Command = {
     "dataset policy's k); identifiers never appear. The result is decrypted with your wallet-derived",
     "key, and the worker's signature, its chain record and its attestation are checked first.",
     'Example: w3a query 0x… --sql "SELECT city, count(*) AS n, avg(amount) FROM data GROUP BY city" --account 2',
-    '         w3a query 0x… --sql "SELECT sum(amount) FROM data" --epsilon 0.5 --bounds amount=0:500 --account 2',
+    '         w3a query 0x… --sql "SELECT sum(amount) FROM data" --epsilon 0.5 --account 2',
   ].join('\n'),
   async run({ values, positionals, out }) {
     const id = datasetIdArg(requireArg(positionals, 0, this))
@@ -88,12 +91,9 @@ export const queryCommand: Command = {
       }
     }
     if (sql === undefined || sql.trim() === '') throw new W3aError('INVALID_ARGUMENT', 'give the query with --sql "SELECT …" or --sql-file FILE')
-    const epsilon = epsilonOption(values['epsilon'])
+    if (values['exact'] === true && values['epsilon'] !== undefined) throw new W3aError('INVALID_ARGUMENT', 'give --exact or --epsilon, not both')
+    const epsilon = values['exact'] === true ? 0 : epsilonOption(values['epsilon'])
     const bounds = boundsOption(values['bounds'])
-    const delta = values['delta']
-    if (delta !== undefined && (typeof delta !== 'string' || !/^(0(\.\d+)?|\d+(\.\d+)?[eE]-\d+)$/.test(delta))) {
-      throw new W3aError('INVALID_ARGUMENT', `--delta must be a number like 0.000001 or 1e-6, got "${String(delta)}"`)
-    }
     const timeout = values['timeout']
     if (timeout !== undefined && (typeof timeout !== 'string' || !/^\d{1,6}$/.test(timeout))) throw new W3aError('INVALID_ARGUMENT', `--timeout must be whole seconds, got "${String(timeout)}"`)
     const collateral = typeof values['collateral'] === 'string' ? readJsonFile(values['collateral']) : undefined
@@ -104,7 +104,6 @@ export const queryCommand: Command = {
       sql,
       ...(epsilon === undefined ? {} : { epsilon }),
       ...(bounds === undefined ? {} : { bounds }),
-      ...(delta === undefined ? {} : { delta: Number(delta) }),
     }
     // Refused here, a query costs no credit, no ε and no transaction.
     out.progress('check…')

@@ -7,7 +7,7 @@ import type { W3aClient } from '../../client.js'
 import { getDatasetInfo } from '../getDatasetInfo.js'
 import type { SubmitQueryParameters } from './submitQuery.js'
 
-export type CheckQueryParameters = Pick<SubmitQueryParameters, 'id' | 'sql' | 'epsilon' | 'delta' | 'bounds' | 'contribution'>
+export type CheckQueryParameters = Pick<SubmitQueryParameters, 'id' | 'sql' | 'epsilon' | 'bounds' | 'contribution'>
 
 export type CheckQueryReturnType =
   | { checked: true; dp: boolean; groupKeys: string[] }
@@ -24,8 +24,8 @@ export type CheckQueryReturnType =
  */
 export async function checkQuery(client: W3aClient, params: CheckQueryParameters): Promise<CheckQueryReturnType> {
   const privacy = parsePrivacyParams({
-    epsilon: params.epsilon ?? 0,
-    ...(params.delta !== undefined ? { delta: params.delta } : {}),
+    // No ε named: the policy's default, which is never 0 (exact), so check it as a DP query.
+    epsilon: params.epsilon ?? 1,
     ...(params.bounds ? { bounds: params.bounds } : {}),
     ...(params.contribution ? { contribution: params.contribution } : {}),
   })

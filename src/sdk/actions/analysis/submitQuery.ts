@@ -18,17 +18,20 @@ import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
 import { requireDataset } from '../market/dataset.js'
+import { readAnalystBudget } from '../custody/readAnalystBudget.js'
 import { getAnalysisKey } from './getAnalysisKey.js'
 
 export type SubmitQueryParameters = {
   /** Dataset id. In the SQL the dataset is the table `data`. */
   id: Hex
   sql: string
-  /** ε to spend (0 or absent: no noise, k-threshold only). A multiple of 0.000001. */
+  /**
+   * ε to spend, a multiple of 0.000001 and at least the policy's minimum. Absent: the dataset
+   * policy's default ε per query (read from a keeper). 0: an exact answer, only where the owner
+   * allows them. δ is the policy's.
+   */
   epsilon?: number
-  /** δ of a DP release (default 1e-6, at most 0.1): larger releases groups closer to k. */
-  delta?: number
-  /** Per-measure clamp bounds [lower, upper], needed for DP sums and averages. */
+  /** Per-measure clamp bounds [lower, upper] inside the owner's (default: the owner's public bounds). */
   bounds?: PrivacyParams['bounds']
   /** Per-unit contribution bounds under DP. */
   contribution?: PrivacyParams['contribution']
@@ -59,12 +62,6 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   const account = requireAccount(client, 'query')
   const fee = params.fee ?? 0n
   if (fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${fee}`)
-  const privacy = parsePrivacyParams({
-    epsilon: params.epsilon ?? 0,
-    ...(params.delta !== undefined ? { delta: params.delta } : {}),
-    ...(params.bounds ? { bounds: params.bounds } : {}),
-    ...(params.contribution ? { contribution: params.contribution } : {}),
-  })
   const { network, publicClient } = await chainReader(client)
   const { market, datasetRegistry, jobs } = network.contracts
   const dataset = await requireDataset(publicClient, datasetRegistry, params.id)
@@ -72,10 +69,17 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   const { credits } = await getCredits(publicClient, { market, analyst: account.address, datasetId: params.id })
   if (credits === 0n) {
     throw new W3aError('NO_CREDITS', `${account.address} holds no usage credit on dataset ${params.id}`, {
-      details: [`Buy one first: ${cliHint(`w3a market buy ${params.id} --credits 1`, account.address)}`, 'A credit is used once per query; a failed query gives it back.'],
+      details: [`Buy one first: ${cliHint(`w3a market buy ${params.id} --credits 1`, account.address)}`, 'A credit is used once per query, also by a query the worker refuses or that fails on the data.'],
     })
   }
 
+  // No ε named: the policy's default, as custody states it to this analyst.
+  const epsilon = params.epsilon ?? (await readAnalystBudget(client, { id: params.id })).queryTerms.defaultEpsilon
+  const privacy = parsePrivacyParams({
+    epsilon,
+    ...(params.bounds ? { bounds: params.bounds } : {}),
+    ...(params.contribution ? { contribution: params.contribution } : {}),
+  })
   const resultKey = await deriveAnalystResultKey({ account, chainId: network.chainId })
   resultKey.privateKey.fill(0)
   const request = parseAnalysisRequest({ v: 1, kind: 'sql', sql: params.sql, resultKey: bytesToHex(resultKey.publicKey) })
