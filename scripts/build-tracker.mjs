@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Bundles the browser tracker (src/tracker/w3a.ts) into dist/tracker/w3a.js: one minified IIFE,
+// Bundles the browser tracker (src/tracker/w3a.ts) into dist/js/w3a.js: one minified IIFE,
 // no dependencies. The gateway serves it at /js/w3a.js; src/tracker/tracker.test.ts checks its
 // gzipped size stays within the 3 KB budget.
 import { build } from 'esbuild'
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const TRACKER_ENTRY = join(root, 'src/tracker/w3a.ts')
-export const TRACKER_OUT = join(root, 'dist/tracker/w3a.js')
+export const TRACKER_OUT = join(root, 'dist/js/w3a.js')
 
 /** Builds the tracker to `outfile` (default dist/tracker/w3a.js); returns its bytes. */
 export async function buildTracker(outfile = TRACKER_OUT) {

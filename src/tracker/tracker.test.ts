@@ -27,7 +27,7 @@ const A1 = {
   ],
 }
 
-/** The tracker's bundle budget (issue 12): gzipped bytes of dist/tracker/w3a.js. */
+/** The tracker's bundle budget (issue 12): gzipped bytes of dist/js/w3a.js. */
 const TRACKER_BUDGET = 3 * 1024
 
 describe('tracker HPKE (WebCrypto) against RFC 9180 and @hpke/core', () => {

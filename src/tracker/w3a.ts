@@ -1,5 +1,5 @@
 /**
- * The W3A tracker (browser; bundled to dist/tracker/w3a.js, served at /js/w3a.js, ≤ 3 KB gzipped):
+ * The W3A tracker (browser; bundled to dist/js/w3a.js, served at /js/w3a.js, ≤ 3 KB gzipped):
  *   <script defer data-site="SITE_ID" data-key="INGEST_KEY_HEX" src="https://GATEWAY/js/w3a.js"></script>
  * Page views (including single-page apps through the history API; hash routing with
  * `data-hash`) and `w3a('event', name, { props, revenue })`. No cookies and no identifier of
