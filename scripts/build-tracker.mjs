@@ -10,7 +10,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const TRACKER_ENTRY = join(root, 'src/tracker/w3a.ts')
 export const TRACKER_OUT = join(root, 'dist/js/w3a.js')
 
-/** Builds the tracker to `outfile` (default dist/tracker/w3a.js); returns its bytes. */
+/** Builds the tracker to `outfile` (default dist/js/w3a.js); returns its bytes. */
 export async function buildTracker(outfile = TRACKER_OUT) {
   const r = await build({ entryPoints: [TRACKER_ENTRY], bundle: true, minify: true, format: 'iife', target: 'es2020', outfile, write: false, legalComments: 'none' })
   const { mkdirSync, writeFileSync } = await import('node:fs')

@@ -13,11 +13,11 @@ const DAY_MS = 24 * 60 * 60 * 1000
 /** Open sessions kept at most (oldest dropped first: it just starts a new session). */
 const MAX_SESSIONS = 200_000
 
-type Session = { id: string; last: number; entryPage: string }
+type Session<Entry> = { id: string; last: number; entry: Entry }
 
-export class VisitorBook {
+export class VisitorBook<Entry> {
   private salt: { day: number; key: Buffer } | undefined
-  private sessions = new Map<string, Session>()
+  private sessions = new Map<string, Session<Entry>>()
 
   /** The visitor id for an event at `now` (ms). */
   visitor(site: string, ip: string, userAgent: string, now: number): string {
@@ -30,18 +30,21 @@ export class VisitorBook {
     return createHmac('sha256', this.salt.key).update(`${site}\0${ip}\0${userAgent}`).digest('hex').slice(0, 32)
   }
 
-  /** The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open. */
-  session(site: string, visitor: string, page: string, now: number): { id: string; entryPage: string; isNew: boolean } {
+  /**
+   * The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open.
+   * `entry` (entry page, source, UTM: what a visit is attributed to) is kept from the session's first event.
+   */
+  session(site: string, visitor: string, entry: Entry, now: number): { id: string; entry: Entry; isNew: boolean } {
     const key = `${site}/${visitor}`
     const open = this.sessions.get(key)
     if (open && now - open.last <= SESSION_GAP_MS) {
       open.last = Math.max(open.last, now)
-      return { id: open.id, entryPage: open.entryPage, isNew: false }
+      return { id: open.id, entry: open.entry, isNew: false }
     }
-    const s: Session = { id: randomBytes(8).toString('hex'), last: now, entryPage: page }
+    const s: Session<Entry> = { id: randomBytes(8).toString('hex'), last: now, entry }
     this.sessions.delete(key)
     this.sessions.set(key, s)
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    return { id: s.id, entryPage: s.entryPage, isNew: true }
+    return { id: s.id, entry, isNew: true }
   }
 }

@@ -10,51 +10,45 @@
  * enclave answer stats except to a request the site's owner signed (ingest-stats.ts).
  */
 import { W3aError } from '../core/errors.js'
-import { enrich, isBot } from './ingest-enrich.js'
+import { enrich, isBot, type Enriched } from './ingest-enrich.js'
 import { IngestLog } from './ingest-log.js'
 import { EventOpener } from './ingest-open.js'
 import { VisitorBook } from './ingest-visitors.js'
 
-/** One stored event: the web-analytics schema (docs/formats.md, "Web analytics rows"). */
-export type EventRow = {
-  site: string
-  /** event time, ms since epoch, from this enclave's clock (the visitor's is not trusted) */
-  ts: number
-  name: string
-  visitor: string
-  session: string
-  hostname: string
-  page: string
-  entryPage: string
-  source: string
-  channel: string
-  utmSource: string
-  utmMedium: string
-  utmCampaign: string
-  utmContent: string
-  utmTerm: string
-  device: string
-  browser: string
-  os: string
-  /** custom props as JSON text ('' when none) */
-  props: string
-  revenueAmount: string
-  revenueCurrency: string
-}
+/** What a visit is attributed to: its first event's page, source and UTM fields. */
+type VisitEntry = Pick<Enriched, 'source' | 'channel' | 'utmSource' | 'utmMedium' | 'utmCampaign' | 'utmContent' | 'utmTerm'> & { entryPage: string }
 
-export type IngestOutcome = { accepted: boolean; reason?: 'bot' }
+/** One stored event: the web-analytics schema (docs/formats.md, "Web analytics rows"). */
+export type EventRow = Enriched &
+  VisitEntry & {
+    site: string
+    /** event time, ms since epoch, from this enclave's clock (the visitor's is not trusted) */
+    ts: number
+    name: string
+    visitor: string
+    session: string
+    /** custom props as JSON text ('' when none) */
+    props: string
+    revenueAmount: string
+    revenueCurrency: string
+  }
+
+export type IngestOutcome = { accepted: boolean; reason?: 'bot' | 'duplicate' }
 
 /** Acknowledged rows kept in memory for stats at most (older ones are in the sealed log). */
 const MAX_ROWS_IN_MEMORY = 2_000_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
+/** (site, enc, seq) of events already accepted, kept so a replayed envelope is not counted twice. Memory only. */
+const MAX_SEEN = 1_000_000
 
 export class Ingest {
   private readonly opener: EventOpener
-  private readonly visitors = new VisitorBook()
+  private readonly visitors = new VisitorBook<VisitEntry>()
   private readonly log: IngestLog<EventRow>
   private rows: EventRow[] = []
   private inFlight = 0
+  private seen = new Set<string>()
 
   constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array }) {
     this.opener = new EventOpener(p.hpkePrivateKey)
@@ -68,11 +62,16 @@ export class Ingest {
       throw new W3aError('INVALID_ARGUMENT', 'relayed event: ip and userAgent must be short strings')
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
-    const { site, event } = await this.opener.open(p.envelope)
+    const { site, enc, seq, event } = await this.opener.open(p.envelope)
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
+    const id = `${site}/${enc}/${seq}`
+    if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
+    this.seen.add(id)
+    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
     const visitor = this.visitors.visitor(site, p.ip, p.userAgent, p.now)
-    const session = this.visitors.session(site, visitor, labels.page, p.now)
+    const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
+    const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now)
     const row: EventRow = {
       site,
       ts: p.now,
@@ -80,7 +79,7 @@ export class Ingest {
       visitor,
       session: session.id,
       ...labels,
-      entryPage: session.entryPage,
+      ...session.entry,
       props: event.p ? JSON.stringify(event.p) : '',
       revenueAmount: event.$ ? String(event.$.amount) : '',
       revenueCurrency: event.$?.currency ?? '',
