@@ -151,6 +151,16 @@ test('tracker in headless Chromium → sealed events → ingest enclave → owne
   const names = await stats(['events'], ['event:name'])
   assert.deepEqual(names.results.map((r: any) => [r.dimensions[0], r.metrics[0]]).sort(), [['Signup', 12], ['pageview', 24]])
 
+  // The same through Plausible's Stats API v2 shape.
+  const v2 = { site_id: site, metrics: ['visitors', 'pageviews'], dimensions: ['event:page'], date_range: '1h' }
+  const issuedAt = Math.floor(Date.now() / 1000)
+  const v2sig = await owner.signMessage({ message: statsRequestText({ site, owner: owner.address, salt, metrics: v2.metrics as StatsRequest['metrics'], dimensions: v2.dimensions as StatsRequest['dimensions'], period: '1h', issuedAt }, 31337) })
+  const v2res = await fetch(`${gatewayUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ ...v2, w3a: { owner: owner.address, salt, issuedAt, signature: v2sig } }) })
+  const v2body = (await v2res.json()) as any
+  assert.equal(v2res.status, 200, JSON.stringify(v2body))
+  assert.deepEqual(v2body.results, pages.results)
+  assert.equal(v2body.meta.privacy.k, 10)
+
   // Someone else's signature gets nothing.
   const base = { site, owner: owner.address, salt, metrics: ['visitors'], dimensions: [], period: '1h', issuedAt: Math.floor(Date.now() / 1000) }
   const forged = await devAccount(1).signMessage({ message: statsRequestText(base as any, 31337) })

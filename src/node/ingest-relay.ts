@@ -6,6 +6,8 @@
  *                          visitor's HTTP peer, sees anyway; it neither logs nor stores them)
  *   GET  /api/v1/ingest    the ingest worker's attested info (the SDK checks its quote)
  *   POST /api/v1/sites/stats  an owner-signed stats request → the ingest worker
+ *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
+ *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
  * A plaintext Plausible body is refused: accepting it would put visitors' URLs in the clear here.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -78,6 +80,12 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     }
     if (pathname === '/api/v1/sites/stats' && req.method === 'POST') {
       return forward('/v1/ingest/stats', { request: parse(await bodyText(req, MAX_STATS_BODY)) })
+    }
+    if (pathname === '/api/v2/query' && req.method === 'POST') {
+      // Plausible's names mapped one to one; the enclave checks the owner's signature over the mapped request.
+      const q = parse(await bodyText(req, MAX_STATS_BODY)) as { site_id?: unknown; metrics?: unknown; dimensions?: unknown; date_range?: unknown; w3a?: Record<string, unknown> } | null
+      const request = { site: q?.site_id, metrics: q?.metrics, dimensions: q?.dimensions ?? [], period: q?.date_range, owner: q?.w3a?.['owner'], salt: q?.w3a?.['salt'], issuedAt: q?.w3a?.['issuedAt'], signature: q?.w3a?.['signature'] }
+      return forward('/v1/ingest/stats', { request })
     }
     return null
   }
