@@ -8,16 +8,15 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
-import { bytesToHex } from 'viem'
 import { devAccount } from '../src/chain/dev-accounts.js'
-import { datasetIdFor } from '../src/crypto/typed-commands.js'
+import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
@@ -25,8 +24,9 @@ const CHROMIUM = process.env['CHROMIUM'] ?? 'chromium'
 const work = mkdtempSync(join(tmpdir(), 'w3a-web-'))
 const dataDir = join(work, 'data')
 const owner = devAccount(0)
-const salt = bytesToHex(randomBytes(32))
-const site = datasetIdFor(owner.address, salt).toLowerCase()
+const DOMAIN = 'shop.example'
+let site = ''
+let salt = ''
 // Distinctive plaintext: random strings cannot appear in ciphertext by chance.
 const canary = randomBytes(6).toString('hex')
 const pricing = `/pricing-${canary}`
@@ -38,6 +38,17 @@ let gatewayUrl = ''
 let page: Server | undefined
 let pageUrl = ''
 let referrerUrl = ''
+
+function w3a(args: string[]): { code: number; stdout: string; stderr: string; json: any } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 })
+  let json: unknown
+  try {
+    json = JSON.parse(r.stdout)
+  } catch {
+    json = undefined
+  }
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+}
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return []
@@ -59,8 +70,16 @@ before(async () => {
       resolve((JSON.parse(line) as { gatewayUrl: string }).gatewayUrl)
     })
   })
-  const ingest = (await (await fetch(`${gatewayUrl}/api/v1/ingest`)).json()) as { hpkePublicKey: string }
-  const key = ingest.hpkePublicKey.slice(2)
+  // The owner makes the site with the CLI; the page carries the tag `w3a site snippet` prints.
+  const added = w3a(['site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(added.code, 0, added.stderr)
+  const derived = await siteFor(owner, DOMAIN)
+  assert.equal(added.json.id, derived.id)
+  site = derived.id
+  salt = derived.salt
+  const snippet = w3a(['site', 'snippet', site, '--gateway', gatewayUrl, '--json'])
+  assert.equal(snippet.code, 0, snippet.stderr)
+  assert.equal(snippet.json.snippet, added.json.snippet)
   // The site: a landing page with the one script tag and an in-app link (history API), and a
   // page on another origin (localhost vs 127.0.0.1) that links to it, for a referrer.
   page = createServer((req, res) => {
@@ -70,7 +89,7 @@ before(async () => {
       return
     }
     res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>shop</title>
-<script defer data-site="${site}" data-key="${key}" src="${gatewayUrl}/js/w3a.js"></script>
+${snippet.json.snippet}
 <a id="pricing" href="${pricing}">pricing</a>
 <script>
   window.w3a = window.w3a || function () { (window.w3a.q = window.w3a.q || []).push(arguments) }
@@ -147,6 +166,11 @@ test('tracker in headless Chromium → sealed events → ingest enclave → owne
   const sources = await stats(['visitors'], ['visit:source'])
   assert.deepEqual(sources.results, [{ dimensions: [campaign], metrics: [10] }])
   assert.equal(sources.meta.privacy.suppressed, 1)
+
+  // The same through the CLI, signed with the owner's account.
+  const cli = w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors', '--dimensions', 'visit:source', '--period', '1h', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(cli.code, 0, cli.stderr)
+  assert.deepEqual(cli.json.results, sources.results)
 
   const names = await stats(['events'], ['event:name'])
   assert.deepEqual(names.results.map((r: any) => [r.dimensions[0], r.metrics[0]]).sort(), [['Signup', 12], ['pageview', 24]])
