@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -39,15 +39,21 @@ let page: Server | undefined
 let pageUrl = ''
 let referrerUrl = ''
 
-function w3a(args: string[]): { code: number; stdout: string; stderr: string; json: any } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 })
+/** The CLI, run without blocking this process (a blocked event loop would miss its HTTP connections closing). */
+async function w3a(args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  p.stdout!.on('data', (d) => (stdout += d))
+  p.stderr!.on('data', (d) => (stderr += d))
+  const code = await new Promise<number>((resolve) => p.once('exit', (c) => resolve(c ?? -1)))
   let json: unknown
   try {
-    json = JSON.parse(r.stdout)
+    json = JSON.parse(stdout)
   } catch {
     json = undefined
   }
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json }
+  return { code, stdout, stderr, json }
 }
 
 function filesUnder(dir: string): string[] {
@@ -71,13 +77,13 @@ before(async () => {
     })
   })
   // The owner makes the site with the CLI; the page carries the tag `w3a site snippet` prints.
-  const added = w3a(['site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'])
+  const added = await w3a(['site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'])
   assert.equal(added.code, 0, added.stderr)
   const derived = await siteFor(owner, DOMAIN)
   assert.equal(added.json.id, derived.id)
   site = derived.id
   salt = derived.salt
-  const snippet = w3a(['site', 'snippet', site, '--gateway', gatewayUrl, '--json'])
+  const snippet = await w3a(['site', 'snippet', site, '--gateway', gatewayUrl, '--json'])
   assert.equal(snippet.code, 0, snippet.stderr)
   assert.equal(snippet.json.snippet, added.json.snippet)
   // The site: a landing page with the one script tag and an in-app link (history API), and a
@@ -168,7 +174,7 @@ test('tracker in headless Chromium → sealed events → ingest enclave → owne
   assert.equal(sources.meta.privacy.suppressed, 1)
 
   // The same through the CLI, signed with the owner's account.
-  const cli = w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors', '--dimensions', 'visit:source', '--period', '1h', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  const cli = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors', '--dimensions', 'visit:source', '--period', '1h', '--account', '0', '--gateway', gatewayUrl, '--json'])
   assert.equal(cli.code, 0, cli.stderr)
   assert.deepEqual(cli.json.results, sources.results)
 
