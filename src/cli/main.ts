@@ -11,6 +11,7 @@ import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsComm
 import { earningsCommand, claimCommand } from './commands/earnings.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
+import { siteAddCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
 
 export const COMMANDS: Command[] = [
   upCommand,
@@ -41,6 +42,9 @@ export const COMMANDS: Command[] = [
   workerCommand,
   workersLsCommand,
   attestVerifyCommand,
+  siteAddCommand,
+  siteSnippetCommand,
+  siteStatsCommand,
 ]
 
 function topHelp(): string {

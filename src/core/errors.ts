@@ -72,6 +72,9 @@ export type W3aErrorCode =
   | 'JOB_ALREADY_RUN'
   | 'REFUSAL_UNVERIFIED'
   | 'RESULT_INVALID'
+  // web analytics ingest
+  | 'INGEST_BUSY'
+  | 'INGEST_LOG_BROKEN'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'

@@ -60,6 +60,23 @@ export async function hpkeOpen(
 }
 
 /**
+ * Receiver side of an RFC 9180 secret export (§5.3): SetupBaseR(enc, skR, info) then
+ * Export(exporterContext, length). Used to open web-analytics events (src/tracker/event-format.ts),
+ * whose sender runs the same schedule with WebCrypto. Any failure is HPKE_OPEN_FAILED.
+ */
+export async function hpkeReceiverExport(params: { recipientPrivateKey: Uint8Array; enc: Uint8Array; info: Uint8Array; exporterContext: Uint8Array; length: number }): Promise<Uint8Array> {
+  checkKey(params.recipientPrivateKey, 'recipient private key')
+  const s = hpkeCipherSuite()
+  try {
+    const recipientKey = await s.kem.deserializePrivateKey(params.recipientPrivateKey)
+    const ctx = await s.createRecipientContext({ recipientKey, enc: params.enc, info: params.info })
+    return new Uint8Array(await ctx.export(params.exporterContext, params.length))
+  } catch (cause) {
+    throw new W3aError('HPKE_OPEN_FAILED', 'Could not set up the HPKE context (wrong key or malformed enc)', { cause })
+  }
+}
+
+/**
  * Known-answer tests only: seals with the ephemeral key derived from `ephemeralIkm`, as the
  * RFC 9180 vectors do. Never use it for real data: a repeated ephemeral key gives up
  * confidentiality between messages.

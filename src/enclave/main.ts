@@ -46,6 +46,8 @@ serveEnclaveRpc({
   freshnessChallenge: () => enclave.freshnessChallenge(),
   attestFreshness: (p) => enclave.attestFreshness(p),
   resume: (p) => enclave.resume(p),
+  ingestEvent: (p) => enclave.ingestEvent(p),
+  ingestStats: (p) => enclave.ingestStats(p),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

@@ -42,6 +42,7 @@ import {
   type JobAssignment,
   newChargeChallenge,
   isKeeper,
+  DEFAULT_POLICY,
   keeperQuorum,
   withGenesisKeeper,
   approveRegistration,
@@ -57,6 +58,8 @@ import {
   type InboxEntry,
 } from '../custody/index.js'
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
+import { Ingest, type IngestOutcome } from './ingest.js'
+import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
@@ -135,6 +138,8 @@ export class EnclaveService {
   private outcomes = new JobOutcomes()
   /** Keeper: the workers it released each job to, at most two per job (job-releases.ts). */
   private releases = new JobReleases()
+  /** The web-analytics ingest role (ingest.ts), opened on first use. */
+  private ingestRole: Ingest | undefined
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
   /** The versioned sealed state and its freshness among the keepers (rollback protection). */
@@ -648,6 +653,25 @@ export class EnclaveService {
 
   address(): Address {
     return this.me().signer.address
+  }
+
+  // ---- web-analytics ingest (ingest.ts; docs/site-owner.md) ----
+
+  private ingest(): Ingest {
+    this.ingestRole ??= new Ingest({ dir: join(this.dir, 'ingest'), sealingKey: this.key(), hpkePrivateKey: this.me().hpke.privateKey })
+    return this.ingestRole
+  }
+
+  /** A sealed event relayed by the host; resolves once it is durable. The clock is this enclave's. */
+  ingestEvent(params: { envelope: unknown; ip: unknown; userAgent: unknown }): Promise<IngestOutcome> {
+    return this.ingest().accept({ envelope: params?.envelope, ip: params?.ip, userAgent: params?.userAgent, now: Date.now() })
+  }
+
+  /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k. */
+  async ingestStats(params: { request: unknown }): Promise<StatsAnswer> {
+    const now = Date.now()
+    const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
+    return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
   }
 
   // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----

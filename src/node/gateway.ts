@@ -7,6 +7,7 @@ import { getDataset, listDatasets, type ChainPublicClient } from '../chain/index
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
 import type { FetchHandler } from './http-server.js'
+import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
 
 export type GatewayParameters = {
   blockstore: Blockstore
@@ -14,6 +15,8 @@ export type GatewayParameters = {
   publicClient: ChainPublicClient
   /** Largest CAR accepted by POST /api/v1/blocks. */
   maxUploadBytes?: number
+  /** The web-analytics ingest worker (ingest-relay.ts); its url is read per request. */
+  ingest?: IngestTarget
 }
 
 const DATASET_ID = /^0x[0-9a-fA-F]{64}$/
@@ -43,6 +46,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
   const trustless = createTrustlessGateway(blockstore)
   const registry = network.contracts.datasetRegistry
   const startedAt = Date.now()
+  const ingestRelay = createIngestRelay(params.ingest ?? {})
 
   async function publicManifest(manifestCid: string) {
     try {
@@ -97,6 +101,8 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     const { pathname } = url
     const method = req.method === 'HEAD' ? 'GET' : req.method
 
+    const analytics = await ingestRelay(req, pathname)
+    if (analytics) return analytics
     if (pathname.startsWith('/ipfs/')) {
       return (await trustless(req)) ?? new Response('not found\n', { status: 404 })
     }

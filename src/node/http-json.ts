@@ -15,6 +15,7 @@ const STATUS_OF: Partial<Record<W3aErrorCode, number>> = {
   CHAIN_UNREACHABLE: 502,
   CONTRACTS_NOT_DEPLOYED: 503,
   PEER_UNREACHABLE: 502,
+  INGEST_BUSY: 429,
 }
 
 /** Every API error body is `{ error: { code, message, details, docs } }` (see docs/errors.md). */

@@ -6,6 +6,9 @@ import { W3aError } from '../core/errors.js'
 /** A web-standard handler: the whole HTTP surface is written against Request/Response. */
 export type FetchHandler = (req: Request) => Promise<Response>
 
+/** Set by the server to the TCP peer's address (a client's own header of this name is dropped): the ingest relay's IP. */
+export const CLIENT_IP_HEADER = 'x-w3a-client-ip'
+
 export type HttpServer = { url: string; port: number; server: Server; close(): Promise<void> }
 
 function toRequest(req: IncomingMessage, origin: string): Request {
@@ -16,6 +19,7 @@ function toRequest(req: IncomingMessage, origin: string): Request {
   }
   const method = req.method ?? 'GET'
   const hasBody = method !== 'GET' && method !== 'HEAD'
+  headers.set(CLIENT_IP_HEADER, req.socket.remoteAddress ?? '')
   return new Request(new URL(req.url ?? '/', origin), {
     method,
     headers,

@@ -77,6 +77,25 @@ export const openApiDocument = {
         },
       },
     },
+    '/js/w3a.js': {
+      get: { summary: 'The web-analytics tracker (docs/site-owner.md)', responses: { 200: { description: 'application/javascript' } } },
+    },
+    '/api/event': {
+      post: {
+        summary: 'A sealed web-analytics event (docs/formats.md, "Web analytics event envelope"), relayed to the ingest worker; 200 once durable, 429 with Retry-After under load',
+        requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
+        responses: { 200: { description: '{ accepted, reason? }' }, ...errorResponses },
+      },
+    },
+    '/api/v1/ingest': {
+      get: { summary: "The ingest worker's attested info: address, hpkePublicKey (the sites' ingest key), measurement, quote", responses: { 200: { description: 'ingest worker info' }, ...errorResponses } },
+    },
+    '/api/v1/sites/stats': {
+      post: { summary: 'Owner-signed site stats, k-thresholded by the ingest enclave (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
+    },
+    '/api/v2/query': {
+      post: { summary: "Site stats in Plausible's Stats API v2 shape, plus w3a: { owner, salt, issuedAt, signature }", responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
+    },
     '/ipfs/{cid}': {
       get: {
         summary: 'IPFS trustless gateway: ?format=raw (one block) or ?format=car (the DAG)',

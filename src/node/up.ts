@@ -91,7 +91,8 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       dev: true,
     }
     const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId })
-    const http = await serveHttp(createGateway({ blockstore, network, publicClient }), {
+    const ingest: { url?: string } = {}
+    const http = await serveHttp(createGateway({ blockstore, network, publicClient, ingest }), {
       port: params.port ?? DEFAULT_GATEWAY_PORT,
     })
     cleanups.push(() => http.close())
@@ -132,6 +133,8 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       },
     )
     cleanups.push(() => keeper.stop())
+    // On the devnet the keeper worker also plays the web-analytics ingest role (docs/site-owner.md).
+    ingest.url = keeper.ready.url
 
     const run: RunFile = { pid: process.pid, gatewayUrl: http.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
     writeFileAtomic(layout.runFile, JSON.stringify(run, null, 2))

@@ -127,6 +127,15 @@ export function createWorkerHttp(params: {
         const confirmations = await collectChargeConfirmations({ caller, publicClient, registry: contracts.workerRegistry, self: info.address, jobId: job.id })
         return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis'), confirmations }))
       }
+      // Web-analytics ingest (src/node/ingest-relay.ts relays here): the enclave opens and checks everything.
+      if (req.method === 'POST' && pathname === '/v1/ingest/event') {
+        const body = (await readJson(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
+        return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
+        const body = (await readJson(req)) as { request?: unknown }
+        return json(await caller.call('ingestStats', { request: body?.request }))
+      }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
       if (req.method === 'GET' && status && params.hooks.jobLoop) {
         const s = params.hooks.jobLoop.status(status[1]!)

@@ -1,0 +1,86 @@
+/**
+ * Enrichment of one web-analytics event inside the ingest enclave, by small rules (no database):
+ * device, browser and OS from the user agent; referrer source and channel; UTM fields; the page
+ * path. The raw user agent and the full referrer URL are dropped here: only these labels are kept.
+ * Country is left out: no IP-to-country database package is installed yet (docs/site-owner.md).
+ */
+export type Enriched = {
+  hostname: string
+  page: string
+  source: string
+  channel: string
+  utmSource: string
+  utmMedium: string
+  utmCampaign: string
+  utmContent: string
+  utmTerm: string
+  device: string
+  browser: string
+  os: string
+}
+
+const BOT = /bot|crawl|spider|slurp|headless|lighthouse|pingdom|curl|wget|python-requests|httpclient|facebookexternalhit|preview/i
+
+/** Bots are dropped at ingest (a headless browser says so in its user agent). */
+export function isBot(userAgent: string): boolean {
+  return userAgent === '' || BOT.test(userAgent)
+}
+
+function first(ua: string, rules: [RegExp, string][], fallback: string): string {
+  for (const [re, name] of rules) if (re.test(ua)) return name
+  return fallback
+}
+
+export function parseUserAgent(ua: string, width?: number): { device: string; browser: string; os: string } {
+  const os = first(ua, [[/Windows/, 'Windows'], [/iPhone|iPad|iPod/, 'iOS'], [/Android/, 'Android'], [/CrOS/, 'Chrome OS'], [/Mac OS X|Macintosh/, 'Mac'], [/Linux/, 'GNU/Linux']], 'Other')
+  const browser = first(ua, [[/Edg\//, 'Edge'], [/OPR\/|Opera/, 'Opera'], [/SamsungBrowser/, 'Samsung Internet'], [/Firefox\/|FxiOS/, 'Firefox'], [/Chrome\/|Chromium\/|CriOS/, 'Chrome'], [/Safari\//, 'Safari']], 'Other')
+  // Plausible's rule: screen width first (the tracker sends it), the user agent otherwise.
+  const device = width !== undefined && width > 0 ? (width < 576 ? 'Mobile' : width < 992 ? 'Tablet' : width < 1440 ? 'Laptop' : 'Desktop') : /Mobi|iPhone|Android.*Mobile/.test(ua) ? 'Mobile' : /iPad|Tablet/.test(ua) ? 'Tablet' : 'Desktop'
+  return { device, browser, os }
+}
+
+const SEARCH = /(^|\.)(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia|qwant|startpage|brave)\./
+const SOCIAL = /(^|\.)(facebook|twitter|x|t|linkedin|reddit|instagram|youtube|pinterest|tiktok|mastodon|news\.ycombinator)\./
+const PAID = /^(cpc|ppc|paid|paidsearch|display|cpm)$/i
+
+function host(url: string): string | null {
+  try {
+    return new URL(url).hostname.replace(/^www\./, '').toLowerCase()
+  } catch {
+    return null
+  }
+}
+
+/** Source = utm_source, else the referrer's host (a self-referral is no source); channel by Plausible-like rules. */
+export function referrerSource(referrer: string | null | undefined, pageHost: string, utm: { source: string; medium: string }): { source: string; channel: string } {
+  const ref = referrer ? host(referrer) : null
+  const external = ref !== null && ref !== pageHost.replace(/^www\./, '')
+  const source = utm.source || (external ? ref! : 'Direct / None')
+  const s = source.toLowerCase()
+  let channel = 'Direct'
+  if (PAID.test(utm.medium)) channel = SEARCH.test(s + '.') ? 'Paid Search' : 'Paid Social'
+  else if (/^e?-?mail$|newsletter/i.test(utm.medium)) channel = 'Email'
+  else if (SEARCH.test(s + '.')) channel = 'Organic Search'
+  else if (SOCIAL.test(s + '.')) channel = 'Organic Social'
+  else if (source !== 'Direct / None') channel = 'Referral'
+  return { source, channel }
+}
+
+/** The labels kept for one event (url and referrer as the tracker sent them; user agent from the request). */
+export function enrich(p: { url: string; referrer: string | null | undefined; userAgent: string; width?: number }): Enriched {
+  const u = new URL(p.url)
+  const q = (k: string) => (u.searchParams.get(k) ?? '').slice(0, 200)
+  const utm = { source: q('utm_source'), medium: q('utm_medium') }
+  const hostname = u.hostname.replace(/^www\./, '').toLowerCase()
+  return {
+    hostname,
+    page: u.pathname.slice(0, 500) || '/',
+    ...referrerSource(p.referrer, hostname, utm),
+    utmSource: utm.source,
+    utmMedium: utm.medium,
+    utmCampaign: q('utm_campaign'),
+    utmContent: q('utm_content'),
+    utmTerm: q('utm_term'),
+    ...parseUserAgent(p.userAgent, p.width),
+  }
+}

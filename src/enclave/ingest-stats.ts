@@ -1,0 +1,92 @@
+/**
+ * Stats the ingest enclave answers from its acknowledged rows (the "realtime" side of the Stats
+ * API, issue 12), to the site's owner only, under the k rule.
+ *
+ * Who asks: a request names the site, its owner and the salt the site id was made from
+ * (site = datasetIdFor(owner, salt), as for any W3A dataset), and carries the owner's EIP-191
+ * signature over statsRequestText(...). The enclave recomputes the site id and recovers the
+ * signer itself; `issuedAt` must be within MAX_REQUEST_AGE_S of its clock.
+ * What leaves: one row per dimension value, each aggregating at least k distinct visitors;
+ * rows under k are dropped and counted in `suppressed` (totals too are subject to it).
+ */
+import { recoverMessageAddress, type Address, type Hex } from 'viem'
+import { z } from 'zod'
+import { W3aError } from '../core/errors.js'
+import { datasetIdFor } from '../crypto/typed-commands.js'
+import type { EventRow } from './ingest.js'
+
+export const STATS_METRICS = ['visitors', 'visits', 'pageviews', 'events'] as const
+/** Plausible Stats API v2 dimension names → the row field they group by. */
+export const STATS_DIMENSIONS = {
+  'event:page': 'page',
+  'event:name': 'name',
+  'event:hostname': 'hostname',
+  'visit:source': 'source',
+  'visit:channel': 'channel',
+  'visit:entry_page': 'entryPage',
+  'visit:utm_source': 'utmSource',
+  'visit:utm_medium': 'utmMedium',
+  'visit:utm_campaign': 'utmCampaign',
+  'visit:device': 'device',
+  'visit:browser': 'browser',
+  'visit:os': 'os',
+} as const satisfies Record<string, keyof EventRow>
+export const PERIODS = { '5m': 5 * 60, '1h': 3600, day: 86400, '7d': 7 * 86400, '30d': 30 * 86400 } as const
+export const MAX_REQUEST_AGE_S = 300
+
+const requestSchema = z.strictObject({
+  site: z.string().regex(/^0x[0-9a-f]{64}$/),
+  owner: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+  salt: z.string().regex(/^0x[0-9a-fA-F]{64}$/),
+  metrics: z.array(z.enum(STATS_METRICS)).min(1).max(STATS_METRICS.length),
+  dimensions: z.array(z.enum(Object.keys(STATS_DIMENSIONS) as [keyof typeof STATS_DIMENSIONS])).max(1),
+  period: z.enum(Object.keys(PERIODS) as [keyof typeof PERIODS]),
+  issuedAt: z.number().int().positive(),
+  signature: z.string().regex(/^0x[0-9a-fA-F]+$/),
+})
+export type StatsRequest = z.infer<typeof requestSchema>
+export type StatsAnswer = {
+  site: string
+  results: { dimensions: string[]; metrics: number[] }[]
+  meta: { metrics: string[]; dimensions: string[]; period: string; privacy: { k: number; suppressed: number; noise: null; epsilon: null } }
+}
+
+/** The text the owner signs (EIP-191 personal message): every field but the signature, in a fixed order. */
+export function statsRequestText(r: Omit<StatsRequest, 'signature'>, chainId: number): string {
+  return `w3a site stats v1\n${JSON.stringify({ chainId, site: r.site, owner: r.owner.toLowerCase(), salt: r.salt.toLowerCase(), metrics: r.metrics, dimensions: r.dimensions, period: r.period, issuedAt: r.issuedAt })}`
+}
+
+/** Checks the owner's request (site id, signature, age); returns it parsed. */
+export async function checkStatsRequest(raw: unknown, p: { chainId: number; nowS: number }): Promise<StatsRequest> {
+  const parsed = requestSchema.safeParse(raw)
+  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `stats request: ${parsed.error.issues[0]?.message}`)
+  const r = parsed.data
+  if (datasetIdFor(r.owner as Address, r.salt as Hex).toLowerCase() !== r.site) throw new W3aError('ACCESS_DENIED', 'stats request: owner and salt do not make this site id')
+  if (Math.abs(p.nowS - r.issuedAt) > MAX_REQUEST_AGE_S) throw new W3aError('COMMAND_EXPIRED', `stats request issued more than ${MAX_REQUEST_AGE_S} s from now`)
+  const signer = await recoverMessageAddress({ message: statsRequestText(r, p.chainId), signature: r.signature as Hex }).catch(() => null)
+  if (signer?.toLowerCase() !== r.owner.toLowerCase()) throw new W3aError('SIGNATURE_INVALID', 'stats request is not signed by the site owner')
+  return r
+}
+
+/** Aggregates `rows` as asked; groups with fewer than k distinct visitors are suppressed. */
+export function answerStats(r: StatsRequest, rows: EventRow[], k: number): StatsAnswer {
+  const field = r.dimensions[0] ? STATS_DIMENSIONS[r.dimensions[0]] : undefined
+  const groups = new Map<string, EventRow[]>()
+  for (const row of rows) {
+    const g = field ? String(row[field]) : ''
+    groups.set(g, [...(groups.get(g) ?? []), row])
+  }
+  const results: StatsAnswer['results'] = []
+  let suppressed = 0
+  for (const [value, rs] of groups) {
+    const visitors = new Set(rs.map((x) => x.visitor)).size
+    if (visitors < k) {
+      suppressed++
+      continue
+    }
+    const m = { visitors, visits: new Set(rs.map((x) => x.session)).size, pageviews: rs.filter((x) => x.name === 'pageview').length, events: rs.length }
+    results.push({ dimensions: field ? [value] : [], metrics: r.metrics.map((name) => m[name]) })
+  }
+  results.sort((a, b) => (b.metrics[0] ?? 0) - (a.metrics[0] ?? 0))
+  return { site: r.site, results, meta: { metrics: r.metrics, dimensions: r.dimensions, period: r.period, privacy: { k, suppressed, noise: null, epsilon: null } } }
+}

@@ -1,0 +1,50 @@
+/**
+ * Visitor ids and sessions, inside the ingest enclave's memory only.
+ *   visitor = HMAC-SHA256(salt of the UTC day, site ‖ 0 ‖ ip ‖ 0 ‖ user agent)[0..16)
+ * The day's salt is random, made here, never sealed or sent anywhere, and erased once the day
+ * is over: nobody (not even this enclave after the day) can link a visitor across days or
+ * recompute an id from an IP. A restart makes a new salt (visitors seen before it count again).
+ * A session is the visitor's run of events with no gap over 30 minutes (Plausible's rule).
+ */
+import { createHmac, randomBytes } from 'node:crypto'
+
+export const SESSION_GAP_MS = 30 * 60 * 1000
+const DAY_MS = 24 * 60 * 60 * 1000
+/** Open sessions kept at most (oldest dropped first: it just starts a new session). */
+const MAX_SESSIONS = 200_000
+
+type Session<Entry> = { id: string; last: number; entry: Entry }
+
+export class VisitorBook<Entry> {
+  private salt: { day: number; key: Buffer } | undefined
+  private sessions = new Map<string, Session<Entry>>()
+
+  /** The visitor id for an event at `now` (ms). */
+  visitor(site: string, ip: string, userAgent: string, now: number): string {
+    const day = Math.floor(now / DAY_MS)
+    if (this.salt?.day !== day) {
+      this.salt?.key.fill(0)
+      this.salt = { day, key: randomBytes(32) }
+      this.sessions.clear() // ids of another day never match again
+    }
+    return createHmac('sha256', this.salt.key).update(`${site}\0${ip}\0${userAgent}`).digest('hex').slice(0, 32)
+  }
+
+  /**
+   * The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open.
+   * `entry` (entry page, source, UTM: what a visit is attributed to) is kept from the session's first event.
+   */
+  session(site: string, visitor: string, entry: Entry, now: number): { id: string; entry: Entry; isNew: boolean } {
+    const key = `${site}/${visitor}`
+    const open = this.sessions.get(key)
+    if (open && now - open.last <= SESSION_GAP_MS) {
+      open.last = Math.max(open.last, now)
+      return { id: open.id, entry: open.entry, isNew: false }
+    }
+    const s: Session<Entry> = { id: randomBytes(8).toString('hex'), last: now, entry }
+    this.sessions.delete(key)
+    this.sessions.set(key, s)
+    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
+    return { id: s.id, entry, isNew: true }
+  }
+}

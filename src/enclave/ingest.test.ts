@@ -1,0 +1,142 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { bytesToHex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { generateHpkeKeyPair } from '../crypto/hpke.js'
+import { datasetIdFor } from '../crypto/typed-commands.js'
+import { isW3aError } from '../core/errors.js'
+import { openEventContext, sealEvent } from '../tracker/seal-event.js'
+import { Ingest } from './ingest.js'
+import { answerStats, checkStatsRequest, statsRequestText, type StatsRequest } from './ingest-stats.js'
+import { enrich, isBot } from './ingest-enrich.js'
+
+const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+const owner = privateKeyToAccount(bytesToHex(randomBytes(32)))
+const salt = bytesToHex(randomBytes(32))
+const site = datasetIdFor(owner.address, salt).toLowerCase()
+
+async function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'w3a-ingest-'))
+  const key = await generateHpkeKeyPair()
+  const sealingKey = randomBytes(32)
+  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
+  return { dir, key, make, done: () => rmSync(dir, { recursive: true, force: true }) }
+}
+
+describe('ingest enclave', () => {
+  it('opens tracker-sealed events, drops bots, sessionizes, and keeps only derived labels (no IP, UA or URL on disk)', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const ctx = await openEventContext(site, t.key.publicKey)
+      const t0 = Date.UTC(2025, 0, 1, 12)
+      const ev = (u: string, r: string | null = null) => ({ n: 'pageview', u, d: site, r, w: 1280 })
+      await ingest.accept({ envelope: await sealEvent(ctx, 0, ev('https://shop.example/?utm_source=newsletter&utm_medium=email', 'https://mail.example/secret-inbox')), ip: '203.0.113.9', userAgent: UA, now: t0 })
+      await ingest.accept({ envelope: await sealEvent(ctx, 2, ev('https://shop.example/cart')), ip: '203.0.113.9', userAgent: UA, now: t0 + 10 * 60_000 })
+      await ingest.accept({ envelope: await sealEvent(ctx, 1, ev('https://shop.example/later')), ip: '203.0.113.9', userAgent: UA, now: t0 + 50 * 60_000 })
+      const bot = await ingest.accept({ envelope: await sealEvent(ctx, 3, ev('https://shop.example/')), ip: '203.0.113.9', userAgent: 'Googlebot/2.1', now: t0 })
+      assert.deepEqual(bot, { accepted: false, reason: 'bot' })
+      // The host (or anyone) replays an envelope already counted: it is not counted again.
+      const first = await sealEvent(ctx, 7, ev('https://shop.example/again'))
+      assert.deepEqual(await ingest.accept({ envelope: first, ip: '203.0.113.9', userAgent: UA, now: t0 + 51 * 60_000 }), { accepted: true })
+      assert.deepEqual(await ingest.accept({ envelope: first, ip: '203.0.113.9', userAgent: UA, now: t0 + 51 * 60_000 }), { accepted: false, reason: 'duplicate' })
+      const rows = ingest.rowsOf(site, 0)
+      assert.equal(rows.length, 4)
+      assert.equal(new Set(rows.map((r) => r.visitor)).size, 1)
+      assert.equal(rows[0]!.session, rows[1]!.session, 'within 30 minutes: one session')
+      assert.notEqual(rows[1]!.session, rows[2]!.session, 'a 40-minute gap starts a new session')
+      assert.deepEqual([rows[0]!.source, rows[0]!.channel, rows[0]!.utmMedium, rows[0]!.page, rows[0]!.browser, rows[0]!.os, rows[0]!.device], ['newsletter', 'Email', 'email', '/', 'Chrome', 'GNU/Linux', 'Laptop'])
+      assert.equal(rows[2]!.entryPage, '/later')
+      assert.deepEqual([rows[1]!.source, rows[1]!.entryPage, rows[2]!.source], ['newsletter', '/', 'Direct / None'], 'a visit keeps its entry source; a new visit has its own')
+      ingest.close()
+      const disk = Buffer.concat(readdirSync(t.dir).map((f) => readFileSync(join(t.dir, f)))).toString('latin1')
+      for (const secret of ['203.0.113.9', 'secret-inbox', 'shop.example', 'Chrome/131', 'newsletter']) assert.ok(!disk.includes(secret), `${secret} is not on disk`)
+    } finally {
+      t.done()
+    }
+  })
+
+  it('refuses an event sealed to another key or site, or altered', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const other = await generateHpkeKeyPair()
+      const ev = { n: 'pageview', u: 'https://a.example/', d: site }
+      const wrongKey = await sealEvent(await openEventContext(site, other.publicKey), 0, ev)
+      await assert.rejects(ingest.accept({ envelope: wrongKey, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      const good = await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev)
+      const otherSite = { ...good, s: '0x' + 'ab'.repeat(32) }
+      await assert.rejects(ingest.accept({ envelope: otherSite, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      const flipped = { ...good, q: 1 }
+      await assert.rejects(ingest.accept({ envelope: flipped, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      await assert.rejects(ingest.accept({ envelope: { ...good, extra: 1, c: 'x' }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
+      assert.equal(ingest.rowsOf(site, 0).length, 0)
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
+  it('acknowledged events survive a restart; a host that drops or reorders log frames is caught', async () => {
+    const t = await setup()
+    try {
+      const ctx = await openEventContext(site, t.key.publicKey)
+      let ingest = t.make()
+      for (let i = 0; i < 3; i++) await ingest.accept({ envelope: await sealEvent(ctx, i, { n: 'pageview', u: `https://a.example/p${i}`, d: site }), ip: `10.0.0.${i}`, userAgent: UA, now: Date.now() })
+      ingest.close()
+      ingest = t.make() // as after kill -9: only the sealed log is left
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1', '/p2'])
+      ingest.close()
+      // The host cuts out the first frame (u32 length ‖ sealed bytes).
+      const wal = join(t.dir, 'events.wal')
+      const bytes = readFileSync(wal)
+      writeFileSync(wal, bytes.subarray(4 + bytes.readUInt32BE(0)))
+      assert.throws(() => t.make(), (e) => isW3aError(e, 'INGEST_LOG_BROKEN'))
+    } finally {
+      t.done()
+    }
+  })
+
+  it('answers its owner only, under the k rule', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const now = Date.now()
+      for (let v = 0; v < 12; v++) {
+        const ctx = await openEventContext(site, t.key.publicKey)
+        const page = v < 10 ? '/popular' : '/rare'
+        await ingest.accept({ envelope: await sealEvent(ctx, 0, { n: 'pageview', u: `https://a.example${page}`, d: site, r: 'https://www.google.com/' }), ip: `198.51.100.${v}`, userAgent: UA, now })
+      }
+      const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as StatsRequest['metrics'], dimensions: ['event:page'] as StatsRequest['dimensions'], period: '5m' as const, issuedAt: Math.floor(now / 1000) }
+      const signature = await owner.signMessage({ message: statsRequestText(base, 31337) })
+      const r = await checkStatsRequest({ ...base, signature }, { chainId: 31337, nowS: base.issuedAt })
+      const answer = answerStats(r, ingest.rowsOf(site, now - 300_000), 10)
+      assert.deepEqual(answer.results, [{ dimensions: ['/popular'], metrics: [10, 10] }])
+      assert.equal(answer.meta.privacy.suppressed, 1)
+      const stranger = privateKeyToAccount(bytesToHex(randomBytes(32)))
+      await assert.rejects(checkStatsRequest({ ...base, signature: await stranger.signMessage({ message: statsRequestText(base, 31337) }) }, { chainId: 31337, nowS: base.issuedAt }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(checkStatsRequest({ ...base, owner: stranger.address, signature: await stranger.signMessage({ message: statsRequestText({ ...base, owner: stranger.address }, 31337) }) }, { chainId: 31337, nowS: base.issuedAt }), (e) => isW3aError(e, 'ACCESS_DENIED'))
+      await assert.rejects(checkStatsRequest({ ...base, signature }, { chainId: 1, nowS: base.issuedAt }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(checkStatsRequest({ ...base, signature }, { chainId: 31337, nowS: base.issuedAt + 3600 }), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+})
+
+describe('ingest enrichment', () => {
+  it('sources and channels by rule; self-referrals are direct; bots by user agent', () => {
+    const e = (u: string, r: string | null) => enrich({ url: u, referrer: r, userAgent: UA })
+    assert.deepEqual([e('https://a.example/x', 'https://www.google.com/search').source, e('https://a.example/x', 'https://www.google.com/').channel], ['google.com', 'Organic Search'])
+    assert.deepEqual([e('https://a.example/x', 'https://a.example/y').source, e('https://a.example/x', null).channel], ['Direct / None', 'Direct'])
+    assert.equal(e('https://a.example/?utm_source=google&utm_medium=cpc', null).channel, 'Paid Search')
+    assert.equal(e('https://a.example/', 'https://blog.example/post').channel, 'Referral')
+    assert.ok(isBot('Mozilla/5.0 HeadlessChrome/131'))
+    assert.ok(!isBot(UA))
+  })
+})

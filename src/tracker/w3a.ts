@@ -1,0 +1,69 @@
+/**
+ * The W3A tracker (browser; bundled to dist/js/w3a.js, served at /js/w3a.js, ≤ 3 KB gzipped):
+ *   <script defer data-site="SITE_ID" data-key="INGEST_KEY_HEX" src="https://GATEWAY/js/w3a.js"></script>
+ * Page views (including single-page apps through the history API; hash routing with
+ * `data-hash`) and `w3a('event', name, { props, revenue })`. No cookies and no identifier of
+ * any kind: the visitor is counted inside the ingest enclave from a daily salt. Do-Not-Track,
+ * Global Privacy Control and `localStorage.w3a_ignore = 'true'` (the site's own exclusion) turn
+ * it off. Every event is sealed to the site's ingest key (event-format.ts); the gateway relays
+ * ciphertext it cannot open.
+ */
+import { openEventContext, sealEvent, type EventContext } from './seal-event.js'
+import type { PlausibleEvent } from './event-format.js'
+
+type Options = { props?: PlausibleEvent['p']; revenue?: PlausibleEvent['$']; callback?: () => void }
+
+const w = window as unknown as { w3a?: ((...a: unknown[]) => void) & { q?: unknown[][] } }
+const script = document.currentScript as HTMLScriptElement
+const data = script.dataset
+const site = data['site'] ?? ''
+const keyHex = data['key'] ?? ''
+const endpoint = data['api'] ?? new URL(script.src).origin + '/api/event'
+const nav = navigator as Navigator & { globalPrivacyControl?: boolean }
+let ignored = false
+try {
+  ignored = localStorage.getItem('w3a_ignore') === 'true'
+} catch {
+  // storage blocked: nothing to honour
+}
+const off = ignored || nav.doNotTrack === '1' || nav.globalPrivacyControl === true || !site || !/^[0-9a-f]{64}$/i.test(keyHex)
+
+/** The page's one HPKE context (made on the first event) and its next sequence number. */
+let context: Promise<EventContext> | undefined
+let seq = 0
+
+async function send(name: string, opts: Options = {}): Promise<void> {
+  if (off) return opts.callback?.()
+  const event: PlausibleEvent = { n: name, u: location.href, d: site, r: document.referrer || null, w: innerWidth }
+  if (opts.props) event.p = opts.props
+  if (opts.revenue) event.$ = opts.revenue
+  const ctx = await (context ??= openEventContext(site, new Uint8Array(keyHex.match(/../g)!.map((h) => parseInt(h, 16)))))
+  // text/plain: a simple request, no CORS preflight; keepalive lets the last event outlive the page.
+  const body = JSON.stringify(await sealEvent(ctx, seq++, event))
+  await fetch(endpoint, { method: 'POST', body, keepalive: true, headers: { 'content-type': 'text/plain' } }).catch(() => undefined)
+  opts.callback?.()
+}
+
+let lastPage: string | undefined
+function pageview(): void {
+  const page = location.pathname + (data['hash'] !== undefined ? location.hash : '')
+  if (page === lastPage) return
+  lastPage = page
+  void send('pageview')
+}
+
+const queued = w.w3a?.q ?? []
+w.w3a = (kind: unknown, name?: unknown, opts?: unknown) => {
+  if (kind === 'event' && typeof name === 'string') void send(name, opts as Options)
+  else if (kind === 'pageview') pageview()
+}
+for (const args of queued) w.w3a(...args)
+
+const push = history.pushState
+history.pushState = function (...args: Parameters<History['pushState']>) {
+  push.apply(this, args)
+  pageview()
+}
+addEventListener('popstate', pageview)
+if (data['hash'] !== undefined) addEventListener('hashchange', pageview)
+pageview()

@@ -1,0 +1,103 @@
+/**
+ * The ingest role against a hostile host (issue 12), mounted on the real enclave process: the host
+ * relays tampered and replayed envelopes, asks for stats without the owner, kills the enclave
+ * and cuts the sealed log while it is down, and reads every file of its data directory.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { bytesToHex, hexToBytes, type Address } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import type { EnclaveBoot } from '../src/enclave/boot.js'
+import { isW3aError } from '../src/core/errors.js'
+import { datasetIdFor } from '../src/crypto/typed-commands.js'
+import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
+import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
+import { statsRequestText, type StatsAnswer } from '../src/enclave/ingest-stats.js'
+import { startHostileHost, type HostileHost } from './hostile-host.js'
+
+const CHAIN_ID = 31337
+const work = mkdtempSync(join(tmpdir(), 'w3a-hostile-ingest-'))
+const owner = privateKeyToAccount(bytesToHex(randomBytes(32)))
+const salt = bytesToHex(randomBytes(32))
+const site = datasetIdFor(owner.address, salt).toLowerCase()
+const UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15'
+const canary = `/checkout-${randomBytes(6).toString('hex')}`
+let host: HostileHost
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]))
+}
+
+async function ownerStats(): Promise<StatsAnswer> {
+  const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as ['visitors', 'pageviews'], dimensions: ['event:page'] as ['event:page'], period: '1h' as const, issuedAt: Math.floor(Date.now() / 1000) }
+  return host.call<StatsAnswer>('ingestStats', { request: { ...base, signature: await owner.signMessage({ message: statsRequestText(base, CHAIN_ID) }) } })
+}
+
+before(async () => {
+  const config: EnclaveBoot = {
+    dataDir: join(work, 'node'),
+    chainId: CHAIN_ID,
+    registry: '0x00000000000000000000000000000000000000cc' as Address,
+    inbox: '0x00000000000000000000000000000000000000dd' as Address,
+    jobs: '0x00000000000000000000000000000000000000bb' as Address,
+    gatewayUrl: 'http://127.0.0.1:9',
+    epochLength: '100',
+    allowSim: true,
+    devAttestationSigner: DEV_ATTESTATION_SIGNER,
+  }
+  host = await startHostileHost(config)
+})
+after(async () => {
+  await host?.stop()
+  rmSync(work, { recursive: true, force: true })
+})
+
+describe('a hostile host against the ingest enclave', () => {
+  it('tampered and replayed envelopes count nothing; acknowledged events survive a kill; a cut log is refused; stats only to the owner; nothing in the clear on disk', async () => {
+    const key = hexToBytes(host.info.hpkePublicKey)
+    for (let v = 0; v < 10; v++) {
+      const ctx = await openEventContext(site, key)
+      const out = await host.call('ingestEvent', { envelope: await sealEvent(ctx, 0, { n: 'pageview', u: `https://shop.example${canary}`, d: site }), ip: `192.0.2.${v}`, userAgent: UA })
+      assert.deepEqual(out, { accepted: true })
+    }
+    const ctx = await openEventContext(site, key)
+    const envelope = await sealEvent(ctx, 0, { n: 'pageview', u: `https://shop.example${canary}`, d: site })
+    // Tampered: one flipped ciphertext character.
+    const c = envelope.c
+    const tampered = { ...envelope, c: (c[0] === 'A' ? 'B' : 'A') + c.slice(1) }
+    await assert.rejects(host.call('ingestEvent', { envelope: tampered, ip: '192.0.2.77', userAgent: UA }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+    // Replayed: counted once.
+    assert.deepEqual(await host.call('ingestEvent', { envelope, ip: '192.0.2.77', userAgent: UA }), { accepted: true })
+    assert.deepEqual(await host.call('ingestEvent', { envelope, ip: '192.0.2.77', userAgent: UA }), { accepted: false, reason: 'duplicate' })
+    assert.deepEqual((await ownerStats()).results, [{ dimensions: [canary], metrics: [11, 11] }])
+
+    // Stats without the owner: a request the host signs itself is refused.
+    const host_ = privateKeyToAccount(bytesToHex(randomBytes(32)))
+    const base = { site, owner: owner.address, salt, metrics: ['visitors'], dimensions: [], period: '1h', issuedAt: Math.floor(Date.now() / 1000) }
+    await assert.rejects(host.call('ingestStats', { request: { ...base, signature: await host_.signMessage({ message: statsRequestText(base as never, CHAIN_ID) }) } }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+
+    // kill -9 and restart: every acknowledged event is still counted.
+    await host.restart()
+    assert.deepEqual((await ownerStats()).results, [{ dimensions: [canary], metrics: [11, 11] }])
+
+    // Nothing the visitor sent is on disk in the clear: not the page, the IP or the user agent.
+    const files = filesUnder(join(work, 'node'))
+    assert.ok(files.some((f) => f.endsWith('events.wal')))
+    for (const f of files) {
+      const text = readFileSync(f).toString('latin1')
+      for (const secret of [canary, '192.0.2.', 'Macintosh']) assert.ok(!text.includes(secret), `${secret} in ${f}`)
+    }
+
+    // The host cuts the log's first frame while the enclave is down: the ingest refuses the log.
+    await host.restart(async () => {
+      const wal = files.find((f) => f.endsWith('events.wal'))!
+      const bytes = readFileSync(wal)
+      writeFileSync(wal, bytes.subarray(4 + bytes.readUInt32BE(0)))
+    })
+    await assert.rejects(ownerStats(), (e) => isW3aError(e, 'INGEST_LOG_BROKEN'))
+  })
+})
