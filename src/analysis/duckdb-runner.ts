@@ -3,21 +3,19 @@
  * as the table `data`, then locked down (no file/network access, no extension loading,
  * configuration frozen) before any analyst-derived SQL runs. The lock-down is the second
  * line of defense: even SQL that slipped past the checker cannot read files or change
- * settings. Spill files (plaintext) go only to a private temp dir that is removed on close.
+ * settings. Spilling is off: DuckDB's temp files would be plaintext on disk (its temp-file
+ * encryption needs the httpfs extension, which the lock-down keeps out), so a query that needs
+ * more than `memoryLimit` fails instead of writing rows anywhere.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { W3aError } from '../core/errors.js'
 import { duckdbMessage, sqlIdent, sqlString } from '../storage/duckdb-sandbox.js'
 import type { SqlParser } from './sql-checker.js'
 
 export type RunnerOptions = {
-  /** Decrypted Parquet segment files (inside the worker's private/sealed area). */
+  /** Decrypted Parquet segment files (in the worker: anonymous memory files, memory-files.ts). */
   segmentFiles: string[]
-  /** Where DuckDB may spill (plaintext!): default a fresh private dir under tmpdir. */
-  spillDir?: string
   memoryLimit?: string
   threads?: number
   /** Adds this column, numbering the rows: the privacy unit of a dataset that declares none (each row its own unit). */
@@ -49,8 +47,6 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     // DuckDB expands globs: a * ? [ in a path would read other files.
     if (/[*?[]/.test(f)) throw new W3aError('INVALID_ARGUMENT', 'Segment file names with * ? or [ are not supported')
   }
-  const ownSpill = opts.spillDir === undefined
-  const spill = opts.spillDir ?? (await mkdtemp(join(tmpdir(), 'w3a-analysis-')))
   let instance: DuckDBInstance | undefined
   let conn: DuckDBConnection | undefined
   const cleanup = async () => {
@@ -58,7 +54,6 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     instance?.closeSync()
     conn = undefined
     instance = undefined
-    if (ownSpill) await rm(spill, { recursive: true, force: true })
   }
   const live = (): DuckDBConnection => {
     if (conn === undefined) throw new W3aError('INTERNAL', 'The analysis runner is closed')
@@ -97,7 +92,8 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
       autoload_known_extensions: 'false',
       memory_limit: opts.memoryLimit ?? '1GB',
       threads: String(opts.threads ?? 2),
-      temp_directory: spill,
+      // No temp directory: nothing spills.
+      temp_directory: '',
     })
     conn = await instance.connect()
     // Load first (the only SQL text here is our own file list and column names, quoted), then

@@ -6,7 +6,7 @@
  *   the job's worker is attested, and seals {dataset key, manifest, policy, analysis} to that
  *   worker's registered key;
  * - worker (`runJob`): opens the release, fetches the segments from storage (every block checked
- *   against its CID), decrypts them into the enclave's own directory, runs the checked SQL
+ *   against its CID), decrypts them into anonymous memory files (never to storage), runs the checked SQL
  *   through the privacy gate, seals the output to the analyst and signs the result digest the
  *   Jobs contract checks. A failure the enclave reaches itself (or a keeper enclave's signed
  *   refusal it verified) becomes a signed failure report that says why, never with data; a
@@ -14,8 +14,6 @@
  *
  * Everything here runs inside the enclave process; the host only relays chain reads and bytes.
  */
-import { mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
@@ -36,8 +34,10 @@ import {
   failureReasonHash,
   runSqlAnalysis,
   loadSegments,
+  createMemoryFiles,
   JOB_FAILURE_CODES,
   type FailureReport,
+  type MemoryFiles,
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
@@ -265,7 +265,8 @@ export async function runJob(p: {
   job: JobView
   release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown }
   gatewayUrl: string
-  workDir: string
+  /** A memory file system for the decrypted segments (default /dev/shm; tests). */
+  memoryDir?: string
   now?: () => number
 }): Promise<RunJobOutcome> {
   const { job, domain } = p
@@ -300,7 +301,7 @@ export async function runJob(p: {
   }
   const request = parseAnalysisRequest(release.analysis.request)
   const privacy = parsePrivacyParams(release.analysis.privacy)
-  const dir = join(p.workDir, `job-${job.id}`)
+  let memory: MemoryFiles | undefined
   try {
     // What the worker signs as input must be what it read: the manifest custody holds.
     if (inputCidsHashFor(release.manifestCid) !== job.inputCidsHash.toLowerCase()) {
@@ -312,11 +313,11 @@ export async function runJob(p: {
     await verifyBlock(manifestCid, manifestBytes)
     const manifest = decodeManifest(manifestBytes)
     if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
-    await mkdir(dir, { recursive: true, mode: 0o700 })
+    memory = createMemoryFiles(p.memoryDir)
     const { files } = await loadSegments({
       manifest,
       dek: release.dek,
-      dir,
+      memory,
       fetchCar: async (cid: CID) => {
         const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
         if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
@@ -354,7 +355,7 @@ export async function runJob(p: {
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
-    await rm(dir, { recursive: true, force: true })
+    await memory?.close()
   }
 }
 

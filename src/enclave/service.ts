@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
@@ -159,6 +159,9 @@ export class EnclaveService {
    */
   async init(): Promise<EnclaveInfo> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    // Jobs decrypt into memory only (memory-files.ts); this directory is where versions before that
+    // wrote plaintext Parquet, and what a crash of one of them left there is wiped before anything runs.
+    rmSync(join(this.dir, 'jobs'), { recursive: true, force: true })
     this.sealingKey = await this.backend.sealingKey()
     const resumed = existsSync(this.file('identity'))
     this.identity = resumed ? importIdentity(readSealedFile(this.file('identity'), this.key(), LABEL.identity)) : await this.createIdentity()
@@ -354,7 +357,6 @@ export class EnclaveService {
       job: params.job,
       release: params.release,
       gatewayUrl: this.config.gatewayUrl,
-      workDir: join(this.dir, 'jobs'),
     })
     // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
     this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
