@@ -148,7 +148,10 @@ before(async () => {
   const { measurement } = await info(devnet.workers[0]!.url)
   const k1 = join(work, 'devnet', 'worker-0')
   const sealingKey = await createSimEnclave({ measurement, platformSecretFile: join(k1, 'sim-platform.key') }).sealingKey()
-  const exported = readSealedFile(join(k1, 'enclave', 'keyring.sealed'), sealingKey, 'w3a/enclave/keyring/v1')
+  // The one kept version of the keyring (src/enclave/sealed-head.ts: `<name>.<seq>.sealed`).
+  const keyringFile = readdirSync(join(k1, 'enclave')).find((f) => /^keyring\.\d+\.sealed$/.test(f))
+  assert.ok(keyringFile, 'keeper 1 has a sealed keyring')
+  const exported = readSealedFile(join(k1, 'enclave', keyringFile), sealingKey, 'w3a/enclave/keyring/v1')
   clusterStart = { epoch: EpochKeyring.import(exported).epoch, secret: exported.slice(-32) }
 
   keeper2 = await startWorker({ dataDir: keeper2Dir, tee: 'sim', keeper: true, rpcUrl: devnet.rpcUrl, gatewayUrl: devnet.gatewayUrl, contracts: { chainId: devnet.chainId, ...devnet.contracts }, operator: devAccount(1), dev: true, pollMs: 300 })

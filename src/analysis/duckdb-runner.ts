@@ -1,7 +1,8 @@
 /**
- * The analysis worker's DuckDB: in memory, loaded with the job's decrypted Parquet segments
- * as the table `data`, then locked down (no file/network access, no extension loading,
- * configuration frozen) before any analyst-derived SQL runs. The lock-down is the second
+ * The analysis worker's DuckDB: in memory, the job's decrypted Parquet segments as `data` (a
+ * view that scans them in place, or a table loaded from them), then locked down (no file or
+ * network access beyond the segments themselves, no extension loading, configuration frozen)
+ * before any analyst-derived SQL runs. The lock-down is the second
  * line of defense: even SQL that slipped past the checker cannot read files or change
  * settings. Spilling is off: DuckDB's temp files would be plaintext on disk (its temp-file
  * encryption needs the httpfs extension, which the lock-down keeps out), so a query that needs
@@ -18,6 +19,11 @@ export type RunnerOptions = {
   segmentFiles: string[]
   memoryLimit?: string
   threads?: number
+  /**
+   * `in-place` (default): `data` is a view DuckDB scans from the segment files on each query (in
+   * a worker they are memory files); `table`: copied into a DuckDB table first. A `rowUnit` always loads a table.
+   */
+  load?: 'in-place' | 'table'
   /** Adds this column, numbering the rows: the privacy unit of a dataset that declares none (each row its own unit). */
   rowUnit?: string
   /**
@@ -97,7 +103,7 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     })
     conn = await instance.connect()
     // Load first (the only SQL text here is our own file list and column names, quoted), then
-    // shut every door: after this no file, not even the segments, is readable and no setting can change.
+    // shut every door: after this no other file is readable, nothing writable, and no setting can change.
     const source = `read_parquet([${files.map(sqlString).join(', ')}])`
     const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
     let select = '*'
@@ -109,7 +115,15 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
       // An empty select list is no SQL; keep one column so that count(*) still counts rows.
       select = (loaded.length > 0 ? loaded : schema.slice(0, 1)).map((c) => sqlIdent(c.name)).join(', ')
     }
-    await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    if (opts.rowUnit === undefined && (opts.load ?? 'in-place') === 'in-place') {
+      // Scan the segments in place (no copy into a table): `data` is a view of them, and the
+      // lock-down leaves exactly these files readable, which is what `data` exposes anyway.
+      await conn.run(`CREATE VIEW data AS SELECT ${select} FROM ${source}`)
+      await conn.run(`SET allowed_paths = [${files.map(sqlString).join(', ')}]`)
+    } else {
+      // Row numbers must stay the same across the job's queries: a table, numbered once.
+      await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    }
     await conn.run('SET enable_external_access = false')
     await conn.run('SET lock_configuration = true')
   } catch (e) {

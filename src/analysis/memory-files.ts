@@ -30,6 +30,13 @@ export type MemoryFile = { path: string; handle: FileHandle }
 export type MemoryFiles = {
   /** A new empty file, readable and writable by this process only. */
   create(): Promise<MemoryFile>
+  /**
+   * Records the files as they are now (written in full): `intact()` then tells whether any was
+   * written since. A write changes a file's ctime, which no process can set back.
+   */
+  seal(): Promise<void>
+  /** False if a file changed after `seal()` (SQL that got past the checker wrote into it). */
+  intact(): Promise<boolean>
   /** Frees every file of the set (the memory goes back once DuckDB has closed its own descriptors too). */
   close(): Promise<void>
 }
@@ -60,6 +67,11 @@ function unavailable(dir: string, why: string, cause?: unknown): W3aError {
 export function createMemoryFiles(dir: string = DEFAULT_MEMORY_DIR): MemoryFiles {
   requireMemoryFs(dir)
   const open_: FileHandle[] = []
+  let sealed: string[] | undefined
+  const stamps = async () => Promise.all(open_.map(async (h) => {
+    const st = await h.stat({ bigint: true })
+    return `${st.ctimeNs}:${st.size}`
+  }))
   return {
     async create() {
       let handle: FileHandle
@@ -70,6 +82,14 @@ export function createMemoryFiles(dir: string = DEFAULT_MEMORY_DIR): MemoryFiles
       }
       open_.push(handle)
       return { path: `/proc/self/fd/${handle.fd}`, handle }
+    },
+    async seal() {
+      sealed = await stamps()
+    },
+    async intact() {
+      if (sealed === undefined) return false
+      const now = await stamps()
+      return now.length === sealed.length && now.every((x, i) => x === sealed![i])
     },
     async close() {
       const handles = open_.splice(0)

@@ -33,16 +33,14 @@ import {
   sealToAnalyst,
   failureReasonHash,
   runSqlAnalysis,
-  loadSegments,
-  createMemoryFiles,
   JOB_FAILURE_CODES,
   type FailureReport,
-  type MemoryFiles,
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
 import { analysisKeyPair, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
+import { openJobData, type JobData, type JobDataCache } from './job-data.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
@@ -265,8 +263,8 @@ export async function runJob(p: {
   job: JobView
   release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown }
   gatewayUrl: string
-  /** A memory file system for the decrypted segments (default /dev/shm; tests). */
-  memoryDir?: string
+  /** Decrypted segments kept between jobs (job-data.ts); without it each job decrypts its own. */
+  cache?: JobDataCache
   now?: () => number
 }): Promise<RunJobOutcome> {
   const { job, domain } = p
@@ -290,7 +288,12 @@ export async function runJob(p: {
     }
   }
 
-  if ('refused' in p.release) return fail(failureOf(await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })))
+  if ('refused' in p.release) {
+    const reason = await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })
+    // A keeper enclave says the dataset is gone: its plaintext goes from this worker's memory now.
+    if (failureOf(reason) === 'dataset-deleted') await p.cache?.dropDataset(job.datasetId)
+    return fail(failureOf(reason))
+  }
   let release: JobRelease
   try {
     release = await openJobRelease({ ...domain, jobId: job.id, worker: me, workerPrivateKey: p.hpkePrivateKey, sealed: p.release.sealed })
@@ -301,7 +304,7 @@ export async function runJob(p: {
   }
   const request = parseAnalysisRequest(release.analysis.request)
   const privacy = parsePrivacyParams(release.analysis.privacy)
-  let memory: MemoryFiles | undefined
+  let data: JobData | undefined
   try {
     // What the worker signs as input must be what it read: the manifest custody holds.
     if (inputCidsHashFor(release.manifestCid) !== job.inputCidsHash.toLowerCase()) {
@@ -313,20 +316,21 @@ export async function runJob(p: {
     await verifyBlock(manifestCid, manifestBytes)
     const manifest = decodeManifest(manifestBytes)
     if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
-    memory = createMemoryFiles(p.memoryDir)
-    const { files } = await loadSegments({
+    const opened = {
+      manifestCid: release.manifestCid,
       manifest,
       dek: release.dek,
-      memory,
       fetchCar: async (cid: CID) => {
         const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
         if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
         return res.body as unknown as AsyncIterable<Uint8Array>
       },
-    })
+    }
+    // The cache is consulted only here, after this job's own key release opened.
+    data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
     const t1 = performance.now()
     const result = await runSqlAnalysis({
-      segmentFiles: files,
+      segmentFiles: data.files,
       schema: manifest.schema.columns,
       privacyUnit: manifest.privacyUnit,
       policy: release.policy,
@@ -355,7 +359,7 @@ export async function runJob(p: {
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
-    await memory?.close()
+    await data?.release()
   }
 }
 

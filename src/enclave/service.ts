@@ -5,6 +5,7 @@ import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as 
 import { analysisKeyDigest } from '../analysis/index.js'
 import { releaseJob, runJob, signRefusal, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
+import { createJobDataCache } from './job-data.js'
 import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
 import { KeeperFreshness, type FreshnessStatus, type ResumeOutcome, type StateVersion } from './freshness.js'
@@ -32,6 +33,7 @@ import {
   createInitialSecret,
   createEmptyState,
   applyInboxEntry,
+  getDataset,
   stateRoot,
   stateRootParts,
   type StateRootParts,
@@ -124,6 +126,8 @@ export class EnclaveService {
   private fresh: KeeperFreshness | undefined
   /** What this keeper witnessed of its peers' states (sealed on its own, witness-book.ts). */
   private book = new WitnessBook()
+  /** Decrypted segments of recently used datasets, in memory only (job-data.ts). */
+  private jobData = createJobDataCache()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -274,6 +278,8 @@ export class EnclaveService {
     }
     if (params.headEpoch > ring.epoch) this.enterEpoch(params.headEpoch)
     if (receipts.length > 0 || ring.epoch !== before) this.persist()
+    // A dataset deleted in what was just applied leaves this worker's memory now.
+    for (const id of this.jobData.datasets()) if (getDataset(this.state, id as Hex)?.deleted === true) await this.jobData.dropDataset(id)
     return { receipts, stateRoot: stateRoot(this.state), processed: this.state.processed, epoch: ring.epoch }
   }
 
@@ -281,6 +287,8 @@ export class EnclaveService {
     const ring = this.ring()
     const previous = { epoch: ring.epoch, seed: ring.analysisSeed() }
     ring.advanceTo(epoch)
+    // Kept plaintext does not outlive the epoch whose keys released it.
+    void this.jobData.clear()
     this.previousAnalysisSeed?.seed.fill(0)
     this.previousAnalysisSeed = epoch === previous.epoch + 1n ? previous : (previous.seed.fill(0), undefined)
     this.markBoundary()
@@ -357,6 +365,7 @@ export class EnclaveService {
       job: params.job,
       release: params.release,
       gatewayUrl: this.config.gatewayUrl,
+      cache: this.jobData,
     })
     // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
     this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
