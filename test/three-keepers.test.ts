@@ -294,9 +294,8 @@ test('keeper 3’s host learns nothing: no dataset key, no cell, no cluster secr
   assert.deepEqual(found(atRest, [...deks, ...secrets, ...cells]), [], 'its data dir holds a key, a secret or a cell')
 })
 
-// open: the worker enclave writes a job's decrypted segments (Parquet) under <dataDir>/enclave/jobs
-// for DuckDB while the job runs; its host watches the directory and reads them (src/enclave/jobs.ts).
-test.todo('keeper 3’s host, watching its data dir while its job ran, read no cell', () => {
+// The worker enclave decrypts a job's segments into anonymous memory files only (src/analysis/memory-files.ts).
+test('keeper 3’s host, watching its data dir while its job ran, read no cell', () => {
   const watched = Buffer.from(hostile.transcript().filter((l) => l.kind === 'file-watched').map((l) => JSON.stringify(l)).join('\n'))
   assert.ok(watched.length > 0)
   assert.deepEqual(found(watched, [...tokensOf(rowsA), ...tokensOf(rowsB)]), [], 'a cell of an uploaded file was on its disk during a job')

@@ -12,9 +12,11 @@ test('sandbox: after lock-down, file readers, COPY, SET, ATTACH, INSTALL fail ev
     assert.deepEqual((await runner.explainColumns()).map((c) => c.name), ['uid', 'email', 'region', 'device', 'plan', 'amount', 'visits'])
     const n = await runner.query('SELECT count(*) AS n FROM data')
     assert.equal(n.rows[0]![0], 2000n)
+    // In place, the segments themselves stay readable (no wider than `data`); nothing else is.
+    assert.equal((await runner.query(`SELECT count(*) FROM read_parquet('${ds.files[0]}')`)).rows[0]![0], 1000n)
     for (const raw of [
       "SELECT * FROM read_csv('/etc/passwd')",
-      `SELECT * FROM read_parquet('${ds.files[0]}')`,
+      `SELECT * FROM read_parquet('${ds.dir}/*.parquet')`,
       "SELECT * FROM glob('/etc/*')",
       "COPY data TO '/tmp/w3a-leak.csv'",
       "ATTACH '/tmp/w3a-leak.db' AS leak",
@@ -27,6 +29,18 @@ test('sandbox: after lock-down, file readers, COPY, SET, ATTACH, INSTALL fail ev
     ]) {
       await assert.rejects(runner.query(raw), (e) => isW3aError(e, 'QUERY_REFUSED'), raw)
     }
+  } finally {
+    await runner.close()
+    await rm(ds.dir, { recursive: true, force: true })
+  }
+})
+
+test('sandbox, table load: after lock-down not even the segments are readable', async () => {
+  const ds = await makeDataset()
+  const runner = await openAnalysisRunner({ segmentFiles: ds.files, memoryLimit: '256MB', threads: 1, load: 'table' })
+  try {
+    assert.equal((await runner.query('SELECT count(*) AS n FROM data')).rows[0]![0], 2000n)
+    await assert.rejects(runner.query(`SELECT * FROM read_parquet('${ds.files[0]}')`), (e) => isW3aError(e, 'QUERY_REFUSED'))
   } finally {
     await runner.close()
     await rm(ds.dir, { recursive: true, force: true })

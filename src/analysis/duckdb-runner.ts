@@ -1,25 +1,29 @@
 /**
- * The analysis worker's DuckDB: in memory, loaded with the job's decrypted Parquet segments
- * as the table `data`, then locked down (no file/network access, no extension loading,
- * configuration frozen) before any analyst-derived SQL runs. The lock-down is the second
+ * The analysis worker's DuckDB: in memory, the job's decrypted Parquet segments as `data` (a
+ * view that scans them in place, or a table loaded from them), then locked down (no file or
+ * network access beyond the segments themselves, no extension loading, configuration frozen)
+ * before any analyst-derived SQL runs. The lock-down is the second
  * line of defense: even SQL that slipped past the checker cannot read files or change
- * settings. Spill files (plaintext) go only to a private temp dir that is removed on close.
+ * settings. Spilling is off: DuckDB's temp files would be plaintext on disk (its temp-file
+ * encryption needs the httpfs extension, which the lock-down keeps out), so a query that needs
+ * more than `memoryLimit` fails instead of writing rows anywhere.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { W3aError } from '../core/errors.js'
 import { duckdbMessage, sqlIdent, sqlString } from '../storage/duckdb-sandbox.js'
 import type { SqlParser } from './sql-checker.js'
 
 export type RunnerOptions = {
-  /** Decrypted Parquet segment files (inside the worker's private/sealed area). */
+  /** Decrypted Parquet segment files (in the worker: anonymous memory files, memory-files.ts). */
   segmentFiles: string[]
-  /** Where DuckDB may spill (plaintext!): default a fresh private dir under tmpdir. */
-  spillDir?: string
   memoryLimit?: string
   threads?: number
+  /**
+   * `in-place` (default): `data` is a view DuckDB scans from the segment files on each query (in
+   * a worker they are memory files); `table`: copied into a DuckDB table first. A `rowUnit` always loads a table.
+   */
+  load?: 'in-place' | 'table'
   /** Adds this column, numbering the rows: the privacy unit of a dataset that declares none (each row its own unit). */
   rowUnit?: string
   /**
@@ -55,8 +59,6 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     // DuckDB expands globs: a * ? [ in a path would read other files.
     if (/[*?[]/.test(f)) throw new W3aError('INVALID_ARGUMENT', 'Segment file names with * ? or [ are not supported')
   }
-  const ownSpill = opts.spillDir === undefined
-  const spill = opts.spillDir ?? (await mkdtemp(join(tmpdir(), 'w3a-analysis-')))
   let instance: DuckDBInstance | undefined
   let conn: DuckDBConnection | undefined
   const cleanup = async () => {
@@ -64,7 +66,6 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
     instance?.closeSync()
     conn = undefined
     instance = undefined
-    if (ownSpill) await rm(spill, { recursive: true, force: true })
   }
   const live = (): DuckDBConnection => {
     if (conn === undefined) throw new W3aError('INTERNAL', 'The analysis runner is closed')
@@ -104,11 +105,12 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
       autoload_known_extensions: 'false',
       memory_limit: opts.memoryLimit ?? '1GB',
       threads: String(opts.threads ?? 2),
-      temp_directory: spill,
+      // No temp directory: nothing spills.
+      temp_directory: '',
     })
     conn = await instance.connect()
     // Load first (the only SQL text here is our own file list and column names, quoted), then
-    // shut every door: after this no file, not even the segments, is readable and no setting can change.
+    // shut every door: after this no other file is readable, nothing writable, and no setting can change.
     const source = `read_parquet([${files.map(sqlString).join(', ')}])`
     const rowUnit = opts.rowUnit === undefined ? '' : `, row_number() OVER () AS ${sqlIdent(opts.rowUnit)}`
     let select = '*'
@@ -120,7 +122,15 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
       // An empty select list is no SQL; keep one column so that count(*) still counts rows.
       select = (loaded.length > 0 ? loaded : schema.slice(0, 1)).map((c) => sqlIdent(c.name)).join(', ')
     }
-    await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    if (opts.rowUnit === undefined && (opts.load ?? 'in-place') === 'in-place') {
+      // Scan the segments in place (no copy into a table): `data` is a view of them, and the
+      // lock-down leaves exactly these files readable, which is what `data` exposes anyway.
+      await conn.run(`CREATE VIEW data AS SELECT ${select} FROM ${source}`)
+      await conn.run(`SET allowed_paths = [${files.map(sqlString).join(', ')}]`)
+    } else {
+      // Row numbers must stay the same across the job's queries: a table, numbered once.
+      await conn.run(`CREATE TABLE data AS SELECT ${select}${rowUnit} FROM ${source}`)
+    }
     await conn.run('SET enable_external_access = false')
     await conn.run('SET lock_configuration = true')
   } catch (e) {

@@ -10,6 +10,7 @@ import { encryptSegmentStream, envelopeCiphertextSize, generateDatasetKey } from
 import { withSandboxedDuckDb, sqlString } from '../storage/duckdb-sandbox.js'
 import { createMemoryBlockstore, exportCar, importBytes, writeParquetSegments, type Blockstore, type DatasetManifest } from '../storage/index.js'
 import { loadSegments } from './load-segments.js'
+import { createMemoryFiles } from './memory-files.js'
 
 const datasetId: `0x${string}` = `0x${'ab'.repeat(32)}`
 /** Small envelope chunks, so a segment spans many chunks and several UnixFS leaves. */
@@ -87,6 +88,27 @@ test('round trip: the loaded files hold the uploaded rows, in manifest order, mo
   }
   assert.equal(r.bytes, size)
   assert.deepEqual(progress, [1, 2, 3])
+})
+
+test('memory target: DuckDB reads the rows from anonymous memory files; no file appears in any directory', async () => {
+  const shmBefore = await readdir('/dev/shm')
+  const workBefore = await readdir(work)
+  const memory = createMemoryFiles()
+  const r = await loadSegments({ manifest, dek, fetchCar: honest, memory })
+  try {
+    assert.equal(r.files.length, 3)
+    for (const f of r.files) assert.match(f, /^\/proc\/self\/fd\/\d+$/)
+    assert.deepEqual(await readRows(r.files), expected)
+    // Named by descriptor only: no directory entry anywhere, in /dev/shm or the work dir.
+    assert.deepEqual(await readdir('/dev/shm'), shmBefore)
+    assert.deepEqual(await readdir(work), workBefore)
+  } finally {
+    await memory.close()
+  }
+})
+
+test('memory files are refused on a disk: the plaintext would outlive the job', () => {
+  assert.throws(() => createMemoryFiles(work), (e) => isW3aError(e, 'PLAINTEXT_MEMORY_UNAVAILABLE'))
 })
 
 test('order: later segments finishing first still give manifest order; any concurrency gives the same files', async () => {

@@ -1,15 +1,16 @@
 /**
- * Brings a dataset's encrypted segments into plaintext Parquet files in a directory the caller
- * owns (the worker's private sealed area, or the owner's temp dir on download):
+ * Brings a dataset's encrypted segments into plaintext Parquet files: anonymous memory files
+ * (memory-files.ts) in the worker enclave, which writes no plaintext to storage, or files in a
+ * private directory the caller owns (the owner's temp dir on download):
  *
  *   fetch the segment's CAR → check every block against its CID (importCar with the segment
  *   CID as the only allowed root) → read the UnixFS file → decrypt chunk by chunk (a chunk's
- *   plaintext exists only after its tag verified) → `segment-<i>.parquet`, mode 0600.
+ *   plaintext exists only after its tag verified) → a memory file, or `segment-<i>.parquet`, mode 0600.
  *
  * Segments are processed `concurrency` at a time (network waits, hashing and AES of different
  * segments overlap); the returned files are in manifest order whatever order they finish in.
  * All or nothing: on the first failure the other segments stop, every file written so far is
- * removed, and the error (its code kept: BLOCK_HASH_MISMATCH, CAR_MALFORMED,
+ * removed (memory files: the caller's `close()` frees them), and the error (its code kept: BLOCK_HASH_MISMATCH, CAR_MALFORMED,
  * ENVELOPE_AUTH_FAILED, …) names the segment.
  *
  * Copies: CAR bytes are parsed and hashed where the CAR reader leaves them, leaves go from
@@ -22,6 +23,7 @@ import type { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { decryptSegmentStream } from '../crypto/envelope.js'
 import { createMemoryBlockstore, exportBytes, importCar, UNIXFS_CHUNK_SIZE, type DatasetManifest } from '../storage/index.js'
+import type { MemoryFiles } from './memory-files.js'
 
 export type LoadSegmentsProgress = { done: number; total: number; bytes: number }
 
@@ -33,7 +35,9 @@ export type LoadSegmentsParameters = {
   /** A CARv1 of the segment's DAG (e.g. a trustless gateway's `/ipfs/{cid}?format=car`). Untrusted. */
   fetchCar: (cid: CID) => Promise<AsyncIterable<Uint8Array>> | AsyncIterable<Uint8Array>
   /** Existing private directory the Parquet files go into; no `segment-<i>.parquet` may exist there yet. */
-  dir: string
+  dir?: string
+  /** Instead of `dir`: memory files of the caller's set (kept open; the set's `close()` frees them). */
+  memory?: MemoryFiles
   /** Segments in flight at once (default 4). */
   concurrency?: number
   /** Called after each segment is written (`done` segments so far, `bytes` of plaintext so far). */
@@ -41,7 +45,7 @@ export type LoadSegmentsParameters = {
 }
 
 export type LoadSegmentsReturnType = {
-  /** `dir/segment-<i>.parquet`, in manifest order. */
+  /** Paths DuckDB can open (`/proc/self/fd/<n>` or `dir/segment-<i>.parquet`), in manifest order. */
   files: string[]
   /** Plaintext bytes written. */
   bytes: number
@@ -64,14 +68,15 @@ const CAR_OVERHEAD_FIXED = 1024 * 1024
 class Stopped extends Error {}
 
 export async function loadSegments(params: LoadSegmentsParameters): Promise<LoadSegmentsReturnType> {
-  const { manifest, dek, fetchCar, dir, onProgress } = params
+  const { manifest, dek, fetchCar, dir, memory, onProgress } = params
+  if ((dir === undefined) === (memory === undefined)) throw new W3aError('INVALID_ARGUMENT', 'loadSegments needs one target: dir or memory')
   const concurrency = params.concurrency ?? DEFAULT_LOAD_CONCURRENCY
   if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
     throw new W3aError('INVALID_ARGUMENT', `concurrency must be a positive integer, got ${concurrency}`)
   }
   const segments = manifest.segments
   const total = segments.length
-  const files = segments.map((_, i) => join(dir, `segment-${i}.parquet`))
+  const files = segments.map((_, i) => (dir !== undefined ? join(dir, `segment-${i}.parquet`) : ''))
   const created: string[] = []
   let failure: { error: unknown } | undefined
   let next = 0
@@ -100,9 +105,15 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
     await importCar(blocks, guarded(car), { expectedRoots: [seg.cid], maxBytes })
     stopCheck()
 
-    const path = files[index]!
-    const fh = await open(path, 'wx', 0o600)
-    created.push(path)
+    let fh: FileHandle
+    if (memory === undefined) {
+      fh = await open(files[index]!, 'wx', 0o600)
+      created.push(files[index]!)
+    } else {
+      const file = await memory.create()
+      fh = file.handle
+      files[index] = file.path
+    }
     let written = 0
     try {
       let batch: Uint8Array[] = []
@@ -121,7 +132,8 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
       stopCheck()
       written += await writeAll(fh, batch, batchBytes)
     } finally {
-      await fh.close()
+      // A memory file has no name but its descriptor: closing it would free it.
+      if (memory === undefined) await fh.close()
     }
     bytes += written
     done++

@@ -6,7 +6,7 @@
  *   the job's worker is attested, and seals {dataset key, manifest, policy, analysis} to that
  *   worker's registered key;
  * - worker (`runJob`): opens the release, fetches the segments from storage (every block checked
- *   against its CID), decrypts them into the enclave's own directory, runs the checked SQL
+ *   against its CID), decrypts them into anonymous memory files (never to storage), runs the checked SQL
  *   through the privacy gate, seals the output to the analyst and signs the result digest the
  *   Jobs contract checks. A failure the enclave reaches itself (or a keeper enclave's signed
  *   refusal it verified) becomes a signed failure report that says why, never with data; a
@@ -14,8 +14,6 @@
  *
  * Everything here runs inside the enclave process; the host only relays chain reads and bytes.
  */
-import { mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
 import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
@@ -35,7 +33,6 @@ import {
   sealToAnalyst,
   failureReasonHash,
   runSqlAnalysis,
-  loadSegments,
   JOB_FAILURE_CODES,
   failureDetail,
   failureOfError,
@@ -45,6 +42,7 @@ import {
 } from '../analysis/index.js'
 import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
+import { openJobData, type JobData, type JobDataCache } from './job-data.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
@@ -319,7 +317,8 @@ export async function runJob(p: {
   job: JobView
   release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown }
   gatewayUrl: string
-  workDir: string
+  /** Decrypted segments kept between jobs (job-data.ts); without it each job decrypts its own. */
+  cache?: JobDataCache
   now?: () => number
 }): Promise<RunJobOutcome> {
   const { job, domain } = p
@@ -331,7 +330,12 @@ export async function runJob(p: {
   const fail = (reason: JobFailureReason, detail?: { resultKey: Hex; message: string }): Promise<RunJobOutcome> =>
     signedFailure({ domain, signer: p.signer, job, reason, ...(detail ? { detail } : {}) })
 
-  if ('refused' in p.release) return fail(failureOf(await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })))
+  if ('refused' in p.release) {
+    const reason = await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })
+    // A keeper enclave says the dataset is gone: its plaintext goes from this worker's memory now.
+    if (failureOf(reason) === 'dataset-deleted') await p.cache?.dropDataset(job.datasetId)
+    return fail(failureOf(reason))
+  }
   let release: JobRelease
   try {
     release = await openJobRelease({ ...domain, jobId: job.id, worker: me, workerPrivateKey: p.hpkePrivateKey, sealed: p.release.sealed })
@@ -340,7 +344,7 @@ export async function runJob(p: {
     // key for this job): no failure is signed on that.
     throw new W3aError('HPKE_OPEN_FAILED', `job ${job.id}: the release does not open for this worker; nothing signed`, { cause })
   }
-  const dir = join(p.workDir, `job-${job.id}`)
+  let data: JobData | undefined
   let resultKey: Hex | undefined
   try {
     const request = parseAnalysisRequest(release.analysis.request)
@@ -356,20 +360,21 @@ export async function runJob(p: {
     await verifyBlock(manifestCid, manifestBytes)
     const manifest = decodeManifest(manifestBytes)
     if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const { files } = await loadSegments({
+    const opened = {
+      manifestCid: release.manifestCid,
       manifest,
       dek: release.dek,
-      dir,
       fetchCar: async (cid: CID) => {
         const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
         if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
         return res.body as unknown as AsyncIterable<Uint8Array>
       },
-    })
+    }
+    // The cache is consulted only here, after this job's own key release opened.
+    data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
     const t1 = performance.now()
     const result = await runSqlAnalysis({
-      segmentFiles: files,
+      segmentFiles: data.files,
       schema: manifest.schema.columns,
       privacyUnit: manifest.privacyUnit,
       policy: release.policy,
@@ -397,7 +402,7 @@ export async function runJob(p: {
   } finally {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
-    await rm(dir, { recursive: true, force: true })
+    await data?.release()
   }
 }
 

@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
 import { releaseJob, runJob, signRefusal, signedFailure, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { JobOutcomes } from './job-outcomes.js'
+import { createJobDataCache } from './job-data.js'
 import { JobReleases } from './job-releases.js'
 import type { JobView } from './job-view.js'
 import { KeeperFreshness, type FreshnessStatus, type ResumeOutcome, type StateVersion } from './freshness.js'
@@ -32,6 +33,7 @@ import {
   createInitialSecret,
   createEmptyState,
   applyInboxEntry,
+  getDataset,
   stateRoot,
   stateRootParts,
   type StateRootParts,
@@ -147,6 +149,8 @@ export class EnclaveService {
   private fresh: KeeperFreshness | undefined
   /** What this keeper witnessed of its peers' states (sealed on its own, witness-book.ts). */
   private book = new WitnessBook()
+  /** Decrypted segments of recently used datasets, in memory only (job-data.ts). */
+  private jobData = createJobDataCache()
 
   constructor(
     private readonly backend: EnclaveBackend,
@@ -182,6 +186,9 @@ export class EnclaveService {
    */
   async init(): Promise<EnclaveInfo> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    // Jobs decrypt into memory only (memory-files.ts); this directory is where versions before that
+    // wrote plaintext Parquet, and what a crash of one of them left there is wiped before anything runs.
+    rmSync(join(this.dir, 'jobs'), { recursive: true, force: true })
     this.sealingKey = await this.backend.sealingKey()
     const resumed = existsSync(this.file('identity'))
     this.identity = resumed ? importIdentity(readSealedFile(this.file('identity'), this.key(), LABEL.identity)) : await this.createIdentity()
@@ -333,6 +340,8 @@ export class EnclaveService {
     }
     if (params.headEpoch > ring.epoch) this.enterEpoch(params.headEpoch)
     if (receipts.length > 0 || ring.epoch !== before) this.persist()
+    // A dataset deleted in what was just applied leaves this worker's memory now.
+    for (const id of this.jobData.datasets()) if (getDataset(this.state, id as Hex)?.deleted === true) await this.jobData.dropDataset(id)
     return { receipts, stateRoot: stateRoot(this.state), processed: this.state.processed, epoch: ring.epoch }
   }
 
@@ -340,6 +349,8 @@ export class EnclaveService {
     const ring = this.ring()
     const previous = { epoch: ring.epoch, seed: ring.analysisSeed() }
     ring.advanceTo(epoch)
+    // Kept plaintext does not outlive the epoch whose keys released it.
+    void this.jobData.clear()
     this.previousAnalysisSeed?.seed.fill(0)
     this.previousAnalysisSeed = epoch === previous.epoch + 1n ? previous : (previous.seed.fill(0), undefined)
     this.markBoundary()
@@ -426,7 +437,7 @@ export class EnclaveService {
       job: params.job,
       release: params.release,
       gatewayUrl: this.config.gatewayUrl,
-      workDir: join(this.dir, 'jobs'),
+      cache: this.jobData,
     })
     // Sealed before the outcome leaves the enclave: a restart cannot forget the run.
     this.outcomes.record(params.job.id, { envelope: out.envelope, tx: out.tx })
