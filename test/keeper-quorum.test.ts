@@ -17,7 +17,7 @@ import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type Anal
 import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
-import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, encodeKeeperAdmission, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperAdmission, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
@@ -36,7 +36,7 @@ const T0 = BigInt(Math.floor(Date.now() / 1000))
 const owner = privateKeyToAccount(`0x${'11'.repeat(32)}`)
 const analyst = privateKeyToAccount(`0x${'22'.repeat(32)}`)
 const privacy: PrivacyParams = { epsilon: 1 }
-const policy: CustodyPolicy = parsePolicy({ epsilonBudget: 10 })
+const policy: CustodyPolicy = parsePolicy({ epsilonBudget: 10, analystEpsilonBudget: 10 })
 
 type Confirmation = { ok: boolean; reason?: string; keeper?: Address; signature?: Hex }
 type KeeperSetView = { keepers: Address[]; quorum: number; member: boolean }
@@ -92,12 +92,7 @@ async function ownerCommand(command: OwnerCommand, extra: { dek?: Uint8Array; po
 
 /** The Jobs contract's charge (contracts/Jobs.sol `_postCharge`); a forking host can make one up. */
 function chargePayload(jobId: bigint, view: JobView): Uint8Array {
-  return hexToBytes(
-    encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-      [JOB_CHARGE_TAG, jobId, view.analyst, view.datasetId, view.analysisHash, view.privacyParamsHash, view.epsilonMicros],
-    ),
-  )
+  return encodeJobCharge({ jobId, analyst: view.analyst, datasetId: view.datasetId, analysisHash: view.analysisHash, privacyParamsHash: view.privacyParamsHash, epsilonMicros: view.epsilonMicros, admitted: false })
 }
 
 /** A keeper admission of `newcomer`, with approvals its hosts got from `approvers`' enclaves. */

@@ -19,7 +19,7 @@ import { isW3aError } from '../src/core/errors.js'
 import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
-import { JOB_CHARGE_TAG, ZERO_HASH, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import type { FreshnessInfo } from '../src/enclave/service.js'
@@ -98,10 +98,7 @@ before(async () => {
   await ownerCommand(publicKey, { type: 'SetPolicy', message: { datasetId, policyHash: policyHash(POLICY), nonce: 3n, expiry: exp } }, { policy: POLICY })
   const request: AnalysisRequest = { v: 1, kind: 'sql', sql: 'SELECT region, count(*) AS n FROM data GROUP BY region', resultKey: bytesToHex((await deriveAnalystResultKey({ account: analyst, chainId: CHAIN_ID })).publicKey) }
   const committed = { analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
-  post(JOBS, hexToBytes(encodeAbiParameters(
-    [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-    [JOB_CHARGE_TAG, 1n, analyst.address, datasetId, committed.analysisHash, committed.privacyParamsHash, committed.epsilonMicros],
-  )))
+  post(JOBS, encodeJobCharge({ jobId: 1n, analyst: analyst.address, datasetId, ...committed, admitted: false }))
   await applyAll(A, B, C)
   const key = await A.call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
   const sealed = await sealAnalysis({ chainId: CHAIN_ID, jobs: JOBS, analysisPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, request, privacy })

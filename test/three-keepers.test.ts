@@ -19,10 +19,10 @@ import { bytesToHex, encodeAbiParameters, hexToBytes, numberToHex, type Address,
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.js'
 import { createChainClients, devAccount, getCurrentEpoch, getEpochKey, getEpochKeyVote, getRegistryParams, getStateRoots, inputCidsHashFor, readInbox, type ChainPublicClient } from '../src/chain/index.js'
-import { buyCredits, createW3aClient, deleteDataset, grantAccess, listOnMarket, revokeAccess, runQuery, setDatasetPolicy, uploadDataset, verifyJob, type W3aClient } from '../src/sdk/index.js'
+import { buyCredits, createW3aClient, deleteDataset, grantAccess, listOnMarket, revokeAccess, runQuery, setBuyerAccess, setDatasetPolicy, uploadDataset, verifyJob, type W3aClient } from '../src/sdk/index.js'
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../src/crypto/owner-wrap-key.js'
-import { EpochKeyring, JOB_CHARGE_TAG, commandHash, epochKeyPair, nextEpochSecret, nextInboxHead, parsePolicy } from '../src/custody/index.js'
+import { EpochKeyring, encodeJobCharge, commandHash, epochKeyPair, nextEpochSecret, nextInboxHead, parsePolicy } from '../src/custody/index.js'
 import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../src/analysis/index.js'
 import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { createSimEnclave, readSealedFile } from '../src/tee/index.js'
@@ -195,7 +195,10 @@ test('owners upload and set policies, the market lists, analysts buy credits and
   await listOnMarket(owner, { id: datasetA, price: TOKEN, summary: `k=${K}; open` })
   await listOnMarket(owner2, { id: datasetB, price: TOKEN, summary: `k=${K}; grants only` })
   await buyCredits(analyst, { id: datasetA, credits: 5n })
+  // Grants only: the owner admits the analyst to buy (Market.mayBuy), then withdraws the admission, so custody's grants decide each query.
+  await setBuyerAccess(owner2, { id: datasetB, admit: [analystAccount.address] })
   await buyCredits(analyst, { id: datasetB, credits: 3n })
+  await setBuyerAccess(owner2, { id: datasetB, remove: [analystAccount.address] })
   // Keeper 3's sealed files as they are now: restored later by its host (rollback attack).
   snapshotDir = join(work, 'keeper-3-snapshot')
   cpSync(join(hostileDir, 'enclave'), snapshotDir, { recursive: true, filter: (src) => !src.includes(`${join('enclave', 'jobs')}`) })
@@ -311,15 +314,13 @@ test('a job charge fabricated by keeper 3’s host gets no release: its peers ne
   const privacy: PrivacyParams = { epsilon: 1 }
   const jobId = 1_000_000n
   const committed = { analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
-  const payload = hexToBytes(encodeAbiParameters(
-    [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint64' }],
-    [JOB_CHARGE_TAG, jobId, devAccount(7).address, datasetA, committed.analysisHash, committed.privacyParamsHash, committed.epsilonMicros],
-  ))
+  const payload = encodeJobCharge({ jobId, analyst: devAccount(7).address, datasetId: datasetA, ...committed, admitted: true })
   const index = BigInt(entries.length)
   const head = nextInboxHead(last.head, { index, sender: devnet.contracts.jobs, epoch: last.epoch, ciphertext: payload }, commandHash(payload))
   const fake = { index, sender: devnet.contracts.jobs, epoch: last.epoch, ciphertext: bytesToHex(payload), head, blockNumber: await publicClient.getBlockNumber(), timestamp: BigInt(Math.floor(Date.now() / 1000)) }
   const epoch = await getCurrentEpoch(publicClient, { registry: devnet.contracts.workerRegistry })
-  await hostile.call('applyEntries', { entries: [fake], headEpoch: epoch })
+  const applied = await hostile.call<{ receipts: { status: string }[] }>('applyEntries', { entries: [fake], headEpoch: epoch })
+  assert.deepEqual(applied.receipts.map((r) => r.status), ['applied'], 'its own enclave took the fabricated charge')
   const key = await hostile.call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
   const sealedAnalysis = bytesToHex(await sealAnalysis({ chainId: devnet.chainId, jobs: devnet.contracts.jobs, analysisPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, request, privacy }))
   const me: WorkerOnChain = { address: hostileInfo.address, hpkePublicKey: hostileInfo.info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
