@@ -43,7 +43,7 @@ before(async () => {
   datasetId = (await uploadDataset(owner, { file: csv, name: 'visits', privacyUnit: 'user_id' })).id
   await setDatasetPolicy(owner, {
     id: datasetId,
-    policy: parsePolicy({ k: 5, epsilonBudget: 50, analystEpsilonBudget: 50, openAccess: true, columns: { identifiers: ['user_id', 'token'], dimensions: ['city'], measures: ['amount'] } }),
+    policy: parsePolicy({ k: 5, epsilonBudget: 50, analystEpsilonBudget: 50, openAccess: true, columns: { identifiers: ['user_id', 'token'], dimensions: ['city'], measures: ['amount'] }, bounds: { amount: [0, 100] } }),
   })
   await listOnMarket(owner, { id: datasetId, price: TOKEN, summary: 'no-plaintext-at-rest fixture' })
   await buyCredits(analyst, { id: datasetId, credits: 10n })
