@@ -23,17 +23,13 @@ import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../s
 import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import { refusalDigest, type ReleaseOutcome, type SignedRefusal, type WorkerOnChain } from '../src/enclave/jobs.js'
-import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { serveHttp, type HttpServer } from '../src/node/http-server.js'
 import { createMemoryBlockstore, createTrustlessGateway, importBytes, putManifest, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
 import { sqlString, withSandboxedDuckDb } from '../src/storage/duckdb-sandbox.js'
-import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSimEnclave } from '../src/tee/index.js'
-import { startHostileHost, type HostileHost } from './hostile-host.js'
+import { attestIdentity, createEnclaveIdentity, createSimEnclave } from '../src/tee/index.js'
+import { TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
-const CHAIN_ID = 31337
-const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
-const INBOX: Address = '0x00000000000000000000000000000000000000dd'
-const JOBS: Address = '0x00000000000000000000000000000000000000bb'
+const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
 const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
 const T0 = 1_750_000_000n
 
@@ -126,17 +122,7 @@ before(async () => {
   datasetId = datasetIdFor(owner.address, salt)
   const dek = generateDatasetKey()
   manifestCid = await uploadDataset(dek, datasetId)
-  const config: EnclaveBoot = {
-    dataDir: join(work, 'node'),
-    chainId: CHAIN_ID,
-    registry: REGISTRY,
-    inbox: INBOX,
-    jobs: JOBS,
-    gatewayUrl: gateway.url.replace(/\/+$/, ''),
-    epochLength: '100',
-    allowSim: true,
-    devAttestationSigner: DEV_ATTESTATION_SIGNER,
-  }
+  const config = testEnclaveBoot(join(work, 'node'), { gatewayUrl: gateway.url.replace(/\/+$/, ''), epochLength: '100' })
   host = await startHostileHost(config)
   const { publicKey } = await host.call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })
 

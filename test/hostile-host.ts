@@ -15,6 +15,7 @@ import type { EnclaveInfo } from '../src/enclave/service.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
 import { createEnclaveCaller, type EnclaveCaller } from '../src/node/worker/enclave-caller.js'
+import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
 
 const MAIN = fileURLToPath(new URL('../src/enclave/main.ts', import.meta.url))
 
@@ -81,4 +82,17 @@ export async function commitState(h: HostileHost, peers: HostileHost[]): Promise
   const statement = await h.call<WitnessStatement>('witnessStatement')
   const reports = await Promise.all(peers.map((p) => p.call<WitnessReport>('witness', { statement })))
   return h.call('acceptAcks', { reports })
+}
+
+/** The made-up network the enclave tests run on: a chain id and contract addresses no real deployment has. */
+export const TEST_NETWORK = {
+  chainId: 31337,
+  registry: '0x00000000000000000000000000000000000000cc',
+  inbox: '0x00000000000000000000000000000000000000dd',
+  jobs: '0x00000000000000000000000000000000000000bb',
+} as const
+
+/** An enclave's boot config on TEST_NETWORK with sim allowed; `over` names what a test changes (its gateway, the epoch length). */
+export function testEnclaveBoot(dataDir: string, over: Partial<EnclaveBoot> = {}): EnclaveBoot {
+  return { dataDir, ...TEST_NETWORK, gatewayUrl: 'http://127.0.0.1:1', epochLength: '1000', allowSim: true, devAttestationSigner: DEV_ATTESTATION_SIGNER, ...over }
 }

@@ -11,23 +11,18 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, type Address, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, keccak256, type Address, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../src/analysis/index.js'
 import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
 import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperAdmission, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
-import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
-import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
-import { commitState, startHostileHost, type HostileHost } from './hostile-host.js'
+import { commitState, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
-const CHAIN_ID = 31337
-const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
-const INBOX: Address = '0x00000000000000000000000000000000000000dd'
-const JOBS: Address = '0x00000000000000000000000000000000000000bb'
+const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
 const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
 const MANIFEST_CID = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
 /** Admission approvals name a verification time the enclaves check against their clock: the inbox runs now. */
@@ -106,17 +101,7 @@ async function admission(newcomer: HostileHost, approvers: HostileHost[]): Promi
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'w3a-keeper-quorum-'))
-  const boot = (name: string): EnclaveBoot => ({
-    dataDir: join(work, name),
-    chainId: CHAIN_ID,
-    registry: REGISTRY,
-    inbox: INBOX,
-    jobs: JOBS,
-    gatewayUrl: 'http://127.0.0.1:9',
-    epochLength: '1000',
-    allowSim: true,
-    devAttestationSigner: DEV_ATTESTATION_SIGNER,
-  })
+  const boot = (name: string) => testEnclaveBoot(join(work, name), { gatewayUrl: 'http://127.0.0.1:9' })
   keepers = await Promise.all(['k1', 'k2', 'k3'].map((n) => startHostileHost(boot(n))))
   epochKey = (await k1!().call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })).publicKey
   // Keepers 2 and 3 get the cluster secret (and the keeper set of one) by the measured hand-over.

@@ -10,7 +10,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, type Address, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { POLICY } from '../src/analysis/fixture.test.js'
 import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../src/analysis/index.js'
@@ -20,17 +20,12 @@ import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
 import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
-import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import type { FreshnessInfo } from '../src/enclave/service.js'
 import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
-import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
-import { commitState, startHostileHost, type HostileHost } from './hostile-host.js'
+import { commitState, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
-const CHAIN_ID = 31337
-const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
-const INBOX: Address = '0x00000000000000000000000000000000000000dd'
-const JOBS: Address = '0x00000000000000000000000000000000000000bb'
+const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
 const T0 = 1_750_000_000n
 const owner = privateKeyToAccount(`0x${'11'.repeat(32)}`)
 const analyst = privateKeyToAccount(`0x${'22'.repeat(32)}`)
@@ -71,17 +66,7 @@ const code = (c: string) => (e: unknown) => isW3aError(e, c as never)
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'w3a-rollback-'))
-  const boot = (name: string): EnclaveBoot => ({
-    dataDir: join(work, name),
-    chainId: CHAIN_ID,
-    registry: REGISTRY,
-    inbox: INBOX,
-    jobs: JOBS,
-    gatewayUrl: 'http://127.0.0.1:1',
-    epochLength: '1000',
-    allowSim: true,
-    devAttestationSigner: DEV_ATTESTATION_SIGNER,
-  })
+  const boot = (name: string) => testEnclaveBoot(join(work, name))
   ;[A, B, C] = (await Promise.all(['a', 'b', 'c'].map((n) => startHostileHost(boot(n))))) as [HostileHost, HostileHost, HostileHost]
   const { publicKey } = await A.call<{ publicKey: Hex }>('bootstrapCluster', { epoch: 0n })
   // B and C join by hand-over from A: A verifies their quotes, they verify A's, and each counts the others it verified.

@@ -15,7 +15,7 @@ import { cpSync, mkdtempSync, writeFileSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { bytesToHex, encodeAbiParameters, hexToBytes, numberToHex, type Address, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, numberToHex, type Address, type Hex } from 'viem'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.js'
 import { createChainClients, devAccount, getCurrentEpoch, getEpochKey, getEpochKeyVote, getRegistryParams, getStateRoots, inputCidsHashFor, readInbox, type ChainPublicClient } from '../src/chain/index.js'
