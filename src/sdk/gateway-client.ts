@@ -6,8 +6,8 @@ export type GatewayClient = {
   getJson<T>(path: string): Promise<T>
   /** POST with an empty body, JSON answer (gateway actions such as dropping a deleted dataset's blocks). */
   postJson<T>(path: string): Promise<T>
-  /** POST a CAR (bytes or a stream) to /api/v1/blocks. */
-  postCar(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ roots: string[]; blocks: number; bytes: number }>
+  /** POST a CAR (bytes or a stream) to /api/v1/blocks, with its signed-upload headers (upload-car.ts). */
+  postCar(body: Uint8Array | AsyncIterable<Uint8Array>, headers: Record<string, string>): Promise<{ roots: string[]; blocks: number; bytes: number }>
   /** GET a path that answers with bytes (trustless gateway routes). */
   getBytes(path: string, accept: string): Promise<Uint8Array>
   getStream(path: string, accept: string): Promise<AsyncIterable<Uint8Array>>
@@ -56,10 +56,10 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
     async postJson<T>(path: string) {
       return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json' } })).json()) as T
     },
-    async postCar(body) {
+    async postCar(body, headers) {
       const init: RequestInit & { duplex?: 'half' } = {
         method: 'POST',
-        headers: { 'content-type': 'application/vnd.ipld.car' },
+        headers: { ...headers, 'content-type': 'application/vnd.ipld.car' },
         body: (body instanceof Uint8Array ? body : streamOf(body)) as BodyInit,
         duplex: 'half',
       }
