@@ -71,7 +71,9 @@ async function lyingGateway(req: Request): Promise<Response> {
   const url = new URL(req.url)
   const upstream = `${devnet.gatewayUrl}${url.pathname}${url.search}`
   const headers = new Headers()
-  for (const [k, v] of req.headers) if (k === 'accept' || k === 'content-type' || (k.startsWith('x-w3a-') && k !== 'x-w3a-client-ip')) headers.set(k, v)
+  req.headers.forEach((v, k) => {
+    if (k === 'accept' || k === 'content-type' || (k.startsWith('x-w3a-') && k !== 'x-w3a-client-ip')) headers.set(k, v)
+  })
   const init: RequestInit = { method: req.method, headers }
   if (req.method !== 'GET' && req.method !== 'HEAD') Object.assign(init, { body: await req.arrayBuffer() })
   const l = lie
