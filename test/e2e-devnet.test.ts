@@ -49,7 +49,8 @@ async function stopUp(up: Up): Promise<number | null> {
 }
 
 function w3a(args: string[]): { code: number; stdout: string; stderr: string; json: any } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 })
+  // W3A_DATA_DIR: the devnet's own pin (`w3a up` writes it there) is the network these commands trust.
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, W3A_DATA_DIR: dataDir } })
   let json: unknown
   try {
     json = JSON.parse(r.stdout)
