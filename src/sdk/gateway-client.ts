@@ -28,7 +28,10 @@ async function failure(res: Response, what: string): Promise<W3aError> {
   } catch {
     /* not a JSON error body */
   }
-  return new W3aError('GATEWAY_ERROR', `${what} failed: HTTP ${res.status}`, { details: text ? [text.trim().slice(0, 300)] : [] })
+  const details = text ? [text.trim().slice(0, 300)] : []
+  // The trustless gateway answers a block it lacks (or holds corrupt, and so refuses) with a plain 404.
+  if (res.status === 404 && /^GET \/ipfs\//.test(what)) return new W3aError('BLOCK_NOT_FOUND', `the gateway serves no valid block for ${what.slice(4).split('?')[0]}`, { details })
+  return new W3aError('GATEWAY_ERROR', `${what} failed: HTTP ${res.status}`, { details })
 }
 
 export function createGatewayClient(params: { url: string }): GatewayClient {
