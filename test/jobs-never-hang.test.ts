@@ -59,7 +59,7 @@ async function jumpChainClock(seconds: number, after?: () => Promise<void>): Pro
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl], { env: { ...process.env, NO_COLOR: '1' } }, (err, stdout, stderr) =>
+    execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl], { env: { ...process.env, NO_COLOR: '1', W3A_DATA_DIR: devnet.dataDir } }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     )
   })

@@ -286,7 +286,7 @@ test('CLI: w3a query prints the released table as JSON; w3a job verify checks it
   // Asynchronously: the gateway runs in this process and must keep answering.
   const run = (...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl, '--json'], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl, '--data-dir', devnet.dataDir, '--json'], { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) =>
         resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       )
     })

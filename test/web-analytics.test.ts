@@ -41,7 +41,8 @@ let referrerUrl = ''
 
 /** The CLI, run without blocking this process (a blocked event loop would miss its HTTP connections closing). */
 async function w3a(args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // W3A_DATA_DIR: the devnet's own pin (`w3a up` writes it there) is the network these commands trust.
+  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_DATA_DIR: dataDir } })
   let stdout = ''
   let stderr = ''
   p.stdout!.on('data', (d) => (stdout += d))

@@ -4,7 +4,7 @@
  * private directory the caller owns (the owner's temp dir on download):
  *
  *   fetch the segment's CAR → check every block against its CID (importCar with the segment
- *   CID as the only allowed root) → read the UnixFS file → decrypt chunk by chunk (a chunk's
+ *   CID as the only allowed root, and no block of its DAG missing) → read the UnixFS file → decrypt chunk by chunk (a chunk's
  *   plaintext exists only after its tag verified) → a memory file, or `segment-<i>.parquet`, mode 0600.
  *
  * Segments are processed `concurrency` at a time (network waits, hashing and AES of different
@@ -102,7 +102,7 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
     const maxBytes = seg.size + leaves * CAR_OVERHEAD_PER_LEAF + CAR_OVERHEAD_FIXED
     const car = await fetchCar(seg.cid)
     stopCheck()
-    await importCar(blocks, guarded(car), { expectedRoots: [seg.cid], maxBytes })
+    await importCar(blocks, guarded(car), { expectedRoots: [seg.cid], maxBytes, requireComplete: true })
     stopCheck()
 
     let fh: FileHandle

@@ -31,7 +31,8 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 /** How a command finds its gateway (order in gateway-url.ts). */
 export const GATEWAY_OPTION: Record<string, OptionSpec> = {
   gateway: { type: 'string', placeholder: 'URL', description: "gateway URL (default: $W3A_GATEWAY, else the running `w3a up`'s, else http://127.0.0.1:8787)" },
-  'data-dir': { type: 'string', placeholder: 'DIR', description: 'data dir of the running `w3a up` whose gateway to use (default: $W3A_DATA_DIR or .w3a)' },
+  'data-dir': { type: 'string', placeholder: 'DIR', description: 'data dir of the running `w3a up` whose gateway to use, and whose networks.json holds the pinned networks (default: $W3A_DATA_DIR or .w3a)' },
+  network: { type: 'string', placeholder: 'NAME', description: 'pinned network to use (`w3a network ls`); its gateway unless --gateway is given' },
 }
 
 export const ACCOUNT_OPTION: Record<string, OptionSpec> = {

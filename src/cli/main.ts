@@ -3,6 +3,7 @@ import { createOutput, reportError } from './output.js'
 import { pinGateway } from './client-from-options.js'
 import { upCommand } from './commands/up.js'
 import { statusCommand } from './commands/status.js'
+import { networkAddCommand, networkLsCommand, networkRemoveCommand } from './commands/network.js'
 import { workerCommand, workersLsCommand } from './commands/worker.js'
 import { attestVerifyCommand } from './commands/attest.js'
 import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datasetPolicyCommand, datasetAccessCommand } from './commands/custody.js'
@@ -16,6 +17,9 @@ import { siteAddCommand, siteSnippetCommand, siteStatsCommand } from './commands
 export const COMMANDS: Command[] = [
   upCommand,
   statusCommand,
+  networkAddCommand,
+  networkLsCommand,
+  networkRemoveCommand,
   datasetUploadCommand,
   datasetLsCommand,
   datasetShowCommand,

@@ -16,6 +16,8 @@ export type DataDirLayout = {
   deploymentFile: string
   /** The storage node's persistent blockstore (ciphertext blocks only). */
   blocksDir: string
+  /** The networks this data dir's CLI trusts (`w3a network add`; `w3a up` pins its own). */
+  networksFile: string
   /** One log file per part (`up.log`, `worker-0.log`), appended across restarts. */
   logsDir: string
 }
@@ -29,6 +31,7 @@ export function dataDirLayout(dir: string = DEFAULT_DATA_DIR): DataDirLayout {
     chainStateFile: join(root, 'chain', 'anvil-state.json'),
     deploymentFile: join(root, 'chain', 'deployment.json'),
     blocksDir: join(root, 'blocks'),
+    networksFile: join(root, 'networks.json'),
     logsDir: join(root, 'logs'),
   }
 }

@@ -1,11 +1,14 @@
 import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
-import { W3aError } from '../core/errors.js'
+import { W3aError, isW3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, type DropDagReturnType } from '../storage/index.js'
 import { getDataset, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
+import { limitedBody } from './http-body.js'
+import { createUploadQuota, type UploadQuota } from './upload-quota.js'
+import { verifyUploadHeaders } from '../storage/upload-authorization.js'
 import type { FetchHandler } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
 
@@ -15,6 +18,8 @@ export type GatewayParameters = {
   publicClient: ChainPublicClient
   /** Largest CAR accepted by POST /api/v1/blocks. */
   maxUploadBytes?: number
+  /** Bytes each account may upload (default: createUploadQuota's, in memory). */
+  quota?: UploadQuota
   /** The web-analytics ingest worker (ingest-relay.ts); its url is read per request. */
   ingest?: IngestTarget
 }
@@ -47,6 +52,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
   const registry = network.contracts.datasetRegistry
   const startedAt = Date.now()
   const ingestRelay = createIngestRelay(params.ingest ?? {})
+  const quota = params.quota ?? createUploadQuota()
 
   async function publicManifest(manifestCid: string) {
     try {
@@ -97,6 +103,53 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     return run
   }
 
+  /**
+   * POST /api/v1/blocks: a CAR signed by an account (upload-authorization.ts). Checked before
+   * one byte of body is read: the signature, the account's funds on chain (a fresh key costs
+   * nothing, so an unfunded one may not upload), the size and the account's quota. The body
+   * is then read up to the signed length only; a CAR that does not import whole (bad block,
+   * wrong root, truncated, links to blocks nobody stored) leaves nothing stored.
+   */
+  async function storeUpload(req: Request): Promise<{ roots: string[]; blocks: number; bytes: number }> {
+    const upload = await verifyUploadHeaders(req.headers, { chainId: network.chainId })
+    if (upload.bytes > maxUploadBytes) {
+      throw new W3aError('BODY_TOO_LARGE', `an upload of ${upload.bytes} bytes is over this node's limit of ${maxUploadBytes}`, {
+        details: ['Split the dataset into more segments (smaller CARs): --rows-per-segment.'],
+      })
+    }
+    const root = parseCid(upload.root)
+    if (!root) throw new W3aError('UPLOAD_UNAUTHORIZED', `the signed upload root "${upload.root}" is not a CID`)
+    const balance = await publicClient.getBalance({ address: upload.uploader }).catch((cause) => {
+      throw new W3aError('CHAIN_UNREACHABLE', 'the gateway cannot read the chain to check the uploader', { cause })
+    })
+    if (balance === 0n) {
+      throw new W3aError('UPLOAD_UNAUTHORIZED', `account ${upload.uploader} holds no funds on chain ${network.chainId}: it may not upload`, {
+        details: ['Uploads come from accounts that can pay for the transactions that use them (registering a dataset, submitting a job).'],
+      })
+    }
+    quota.reserve({ account: upload.uploader, bytes: upload.bytes, digest: upload.digest, expires: upload.expires })
+    let received = 0
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of limitedBody(req, upload.bytes)) {
+        received += chunk.byteLength
+        yield chunk
+      }
+    }
+    try {
+      const result = await importCar(blockstore, counted(), { maxBytes: upload.bytes, expectedRoots: [root], requireComplete: true })
+      if (received !== upload.bytes) throw new W3aError('CAR_MALFORMED', `the body has ${received} bytes, the signed upload ${upload.bytes}`)
+      return { roots: result.roots.map((c) => c.toString()), blocks: result.blocks, bytes: result.bytes }
+    } catch (e) {
+      quota.release({ account: upload.uploader, bytes: upload.bytes })
+      if (isW3aError(e, 'BODY_TOO_LARGE')) throw e
+      const cause = isW3aError(e) ? e : new W3aError('INTERNAL', String((e as Error)?.message ?? e))
+      throw new W3aError('UPLOAD_NOT_STORED', `the CAR rooted at ${upload.root} was not stored: ${cause.shortMessage}`, {
+        details: [`cause: ${cause.code}`, ...cause.details, 'Nothing of it was kept; upload the whole CAR again.'],
+        cause: e,
+      })
+    }
+  }
+
   async function route(req: Request, url: URL): Promise<Response> {
     const { pathname } = url
     const method = req.method === 'HEAD' ? 'GET' : req.method
@@ -141,15 +194,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     }
     if (pathname === '/api/v1/blocks') {
       if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
-      const declared = Number(req.headers.get('content-length') ?? '0')
-      if (declared > maxUploadBytes) {
-        throw new W3aError('INVALID_ARGUMENT', `upload of ${declared} bytes is over the limit of ${maxUploadBytes}`, {
-          details: ['Split the dataset into more segments (smaller CARs).'],
-        })
-      }
-      if (req.body === null) throw new W3aError('INVALID_ARGUMENT', 'POST /api/v1/blocks needs a CAR body')
-      const result = await importCar(blockstore, req.body as unknown as AsyncIterable<Uint8Array>, { maxBytes: maxUploadBytes })
-      return json({ roots: result.roots.map((c) => c.toString()), blocks: result.blocks, bytes: result.bytes })
+      return json(await storeUpload(req))
     }
     return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`, { details: ['See /api/v1/openapi.json'] }).toJSON(), 404)
   }

@@ -16,6 +16,10 @@ const STATUS_OF: Partial<Record<W3aErrorCode, number>> = {
   CONTRACTS_NOT_DEPLOYED: 503,
   PEER_UNREACHABLE: 502,
   INGEST_BUSY: 429,
+  BODY_TOO_LARGE: 413,
+  UPLOAD_UNAUTHORIZED: 401,
+  UPLOAD_QUOTA_EXCEEDED: 429,
+  UPLOAD_NOT_STORED: 422,
 }
 
 /** Every API error body is `{ error: { code, message, details, docs } }` (see docs/errors.md). */

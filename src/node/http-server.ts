@@ -29,9 +29,13 @@ function toRequest(req: IncomingMessage, origin: string): Request {
   } as RequestInit)
 }
 
-async function sendResponse(res: ServerResponse, response: Response, isHead: boolean): Promise<void> {
+async function sendResponse(req: IncomingMessage, res: ServerResponse, response: Response): Promise<void> {
+  const isHead = req.method === 'HEAD'
   res.statusCode = response.status
   response.headers.forEach((value, key) => res.setHeader(key, value))
+  // A body the handler did not read to its end (refused as too large, or not needed) is not
+  // drained: the connection closes after the answer, so a sender cannot make the node read it.
+  if (!req.complete) res.setHeader('connection', 'close')
   if (isHead || response.body === null) {
     res.end()
     return
@@ -54,7 +58,7 @@ export async function serveHttp(handler: FetchHandler, opts: { port: number; hos
     const origin = `http://${req.headers.host ?? `${host}:${opts.port}`}`
     handler(toRequest(req, origin))
       .catch(() => new Response('internal error\n', { status: 500 }))
-      .then((response) => sendResponse(res, response, req.method === 'HEAD'))
+      .then((response) => sendResponse(req, res, response))
       .catch(() => res.destroy())
   })
   await new Promise<void>((resolve, reject) => {

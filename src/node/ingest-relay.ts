@@ -17,6 +17,7 @@ import { W3aError } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
 import { CLIENT_IP_HEADER } from './http-server.js'
 import { json } from './http-json.js'
+import { readJsonBody } from './http-body.js'
 
 /** Where the ingest worker is (filled in once it runs). */
 export type IngestTarget = { url?: string }
@@ -26,20 +27,6 @@ const MAX_EVENT_BODY = MAX_EVENT_CHARS + 512
 const MAX_STATS_BODY = 4096
 
 const CORS = { 'access-control-allow-origin': '*' }
-
-async function bodyText(req: Request, max: number): Promise<string> {
-  const text = await req.text()
-  if (text.length > max) throw new W3aError('INVALID_ARGUMENT', `request body over ${max} bytes`)
-  return text
-}
-
-function parse(text: string): unknown {
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new W3aError('INVALID_ARGUMENT', 'request body is not JSON')
-  }
-}
 
 export function createIngestRelay(target: IngestTarget): (req: Request, pathname: string) => Promise<Response | null> {
   let tracker: Uint8Array | undefined
@@ -65,7 +52,7 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     if (pathname === '/api/event') {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: { ...CORS, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type' } })
       if (req.method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
-      const envelope = parse(await bodyText(req, MAX_EVENT_BODY)) as Record<string, unknown> | null
+      const envelope = (await readJsonBody(req, MAX_EVENT_BODY)) as Record<string, unknown> | null
       if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
         throw new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })
       }
@@ -79,11 +66,11 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
       return json({ url: target.url, address: info['address'], hpkePublicKey: info['hpkePublicKey'], teeType: info['teeType'], measurement: info['measurement'], quote: info['quote'] })
     }
     if (pathname === '/api/v1/sites/stats' && req.method === 'POST') {
-      return forward('/v1/ingest/stats', { request: parse(await bodyText(req, MAX_STATS_BODY)) })
+      return forward('/v1/ingest/stats', { request: (await readJsonBody(req, MAX_STATS_BODY)) })
     }
     if (pathname === '/api/v2/query' && req.method === 'POST') {
       // Plausible's names mapped one to one; the enclave checks the owner's signature over the mapped request.
-      const q = parse(await bodyText(req, MAX_STATS_BODY)) as { site_id?: unknown; metrics?: unknown; dimensions?: unknown; date_range?: unknown; w3a?: Record<string, unknown> } | null
+      const q = (await readJsonBody(req, MAX_STATS_BODY)) as { site_id?: unknown; metrics?: unknown; dimensions?: unknown; date_range?: unknown; w3a?: Record<string, unknown> } | null
       const request = { site: q?.site_id, metrics: q?.metrics, dimensions: q?.dimensions ?? [], period: q?.date_range, owner: q?.w3a?.['owner'], salt: q?.w3a?.['salt'], issuedAt: q?.w3a?.['issuedAt'], signature: q?.w3a?.['signature'] }
       return forward('/v1/ingest/stats', { request })
     }

@@ -1,7 +1,7 @@
 /** The OpenAPI 3.1 description of the gateway, served at /api/v1/openapi.json. */
 const errorRef = { $ref: '#/components/schemas/Error' }
 const errorResponses = {
-  '4XX': { description: 'Bad request', content: { 'application/json': { schema: errorRef } } },
+  '4XX': { description: 'Bad request (413 BODY_TOO_LARGE: a body over the endpoint\'s limit, refused while reading; the connection is closed)', content: { 'application/json': { schema: errorRef } } },
   '5XX': { description: 'Gateway or chain failure', content: { 'application/json': { schema: errorRef } } },
 }
 const datasetIdParam = {
@@ -24,7 +24,7 @@ export const openApiDocument = {
   paths: {
     '/api/v1/network': {
       get: {
-        summary: 'Network description: chain id, RPC URL, contract addresses',
+        summary: 'Network description: chain id, RPC URL, contract addresses. Clients do not take it on trust: they compare it with their pinned network and check the contracts\' code on chain (NETWORK_MISMATCH)',
         responses: { 200: { description: 'ok', content: { 'application/json': { schema: { $ref: '#/components/schemas/Network' } } } }, ...errorResponses },
       },
     },
@@ -69,7 +69,14 @@ export const openApiDocument = {
     },
     '/api/v1/blocks': {
       post: {
-        summary: 'Store encrypted blocks: a CARv1 body; every block is checked against its CID before anything is stored',
+        summary:
+          "Store encrypted blocks: a CARv1 body signed by an account (EIP-191 over keccak256(abi.encodePacked('w3a-upload-v1', root, bytes, chainId, expires)), src/storage/upload-authorization.ts). The signer must hold funds on chain and is charged the bytes against its quota (429 UPLOAD_QUOTA_EXCEEDED). Every block is checked against its CID, the root must be the signed one and the DAG complete, else nothing is stored (422 UPLOAD_NOT_STORED); a body longer than signed is cut off (413 BODY_TOO_LARGE)",
+        parameters: [
+          { name: 'x-w3a-upload-root', in: 'header', required: true, schema: { type: 'string' }, description: "the CAR's only root CID" },
+          { name: 'x-w3a-upload-bytes', in: 'header', required: true, schema: { type: 'integer' }, description: 'exact length of the body in bytes' },
+          { name: 'x-w3a-upload-expires', in: 'header', required: true, schema: { type: 'integer' }, description: 'unix seconds, at most 1 h ahead' },
+          { name: 'x-w3a-upload-signature', in: 'header', required: true, schema: { type: 'string' }, description: '65-byte EIP-191 signature, 0x hex; each is accepted once (401 UPLOAD_UNAUTHORIZED otherwise)' },
+        ],
         requestBody: { required: true, content: { 'application/vnd.ipld.car': { schema: { type: 'string', format: 'binary' } } } },
         responses: {
           200: { description: 'stored', content: { 'application/json': { schema: { type: 'object', properties: { roots: { type: 'array', items: { type: 'string' } }, blocks: { type: 'integer' }, bytes: { type: 'integer' } } } } } },

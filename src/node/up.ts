@@ -12,7 +12,13 @@ import { spawnPart } from './spawn-part.js'
 import { openPartLog } from './part-log.js'
 import { openBlockstore } from '../storage/index.js'
 import { createGateway } from './gateway.js'
+import { createUploadQuota } from './upload-quota.js'
 import { serveHttp } from './http-server.js'
+import { pinNetwork } from '../core/network-pin.js'
+import { savePin } from '../core/network-pins-file.js'
+
+/** The name `w3a up` pins its devnet under, in its own data dir. */
+export const DEVNET_PIN_NAME = 'devnet'
 
 export type UpParameters = {
   dataDir?: string
@@ -20,6 +26,8 @@ export type UpParameters = {
   port?: number
   /** Tokens minted to each dev account on first deploy, in whole tokens. */
   fundTokens?: bigint
+  /** Bytes each account may upload to the devnet's storage node (default DEFAULT_UPLOAD_QUOTA_BYTES). */
+  uploadQuotaBytes?: number
   /** Progress lines for the person watching (never secrets). */
   log?: (line: string) => void
 }
@@ -92,7 +100,8 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     }
     const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId })
     const ingest: { url?: string } = {}
-    const http = await serveHttp(createGateway({ blockstore, network, publicClient, ingest }), {
+    const quota = createUploadQuota({ file: join(layout.root, 'upload-quota.json'), ...(params.uploadQuotaBytes !== undefined ? { bytesPerAccount: params.uploadQuotaBytes } : {}) })
+    const http = await serveHttp(createGateway({ blockstore, network, publicClient, ingest, quota }), {
       port: params.port ?? DEFAULT_GATEWAY_PORT,
     })
     cleanups.push(() => http.close())
@@ -135,6 +144,10 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     cleanups.push(() => keeper.stop())
     // On the devnet the keeper worker also plays the web-analytics ingest role (docs/site-owner.md).
     ingest.url = keeper.ready.url
+
+    // The CLI of this data dir trusts this devnet: `w3a up` made it, so it pins it (chain id,
+    // contracts, their code hashes, its own RPC); commands then refuse a gateway that says otherwise.
+    savePin(layout.root, await pinNetwork({ name: DEVNET_PIN_NAME, gatewayUrl: http.url, info: network, rpcUrl: anvil.rpcUrl }))
 
     const run: RunFile = { pid: process.pid, gatewayUrl: http.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
     writeFileAtomic(layout.runFile, JSON.stringify(run, null, 2))

@@ -4,6 +4,7 @@
  * Node; uploads and downloads of dataset files stay in the Node entry (index.ts).
  */
 export { createW3aClient, type W3aClient, type CreateW3aClientParameters } from './client.js'
+export { pinNetwork, checkPinnedNetwork, CONTRACT_NAMES, type PinnedNetwork, type ContractName } from '../core/network-pin.js'
 export { W3aError, isW3aError, type W3aErrorCode } from '../core/errors.js'
 export { getTokenInfo, type TokenInfo, type TokenAmount } from './actions/market/token.js'
 export { listMarket, type MarketListing, type ListMarketParameters, type ListMarketReturnType } from './actions/market/listMarket.js'

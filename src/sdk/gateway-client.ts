@@ -6,8 +6,8 @@ export type GatewayClient = {
   getJson<T>(path: string): Promise<T>
   /** POST with an empty body, JSON answer (gateway actions such as dropping a deleted dataset's blocks). */
   postJson<T>(path: string): Promise<T>
-  /** POST a CAR (bytes or a stream) to /api/v1/blocks. */
-  postCar(body: Uint8Array | AsyncIterable<Uint8Array>): Promise<{ roots: string[]; blocks: number; bytes: number }>
+  /** POST a CAR (bytes or a stream) to /api/v1/blocks, with its signed-upload headers (upload-car.ts). */
+  postCar(body: Uint8Array | AsyncIterable<Uint8Array>, headers: Record<string, string>): Promise<{ roots: string[]; blocks: number; bytes: number }>
   /** GET a path that answers with bytes (trustless gateway routes). */
   getBytes(path: string, accept: string): Promise<Uint8Array>
   getStream(path: string, accept: string): Promise<AsyncIterable<Uint8Array>>
@@ -28,7 +28,10 @@ async function failure(res: Response, what: string): Promise<W3aError> {
   } catch {
     /* not a JSON error body */
   }
-  return new W3aError('GATEWAY_ERROR', `${what} failed: HTTP ${res.status}`, { details: text ? [text.trim().slice(0, 300)] : [] })
+  const details = text ? [text.trim().slice(0, 300)] : []
+  // The trustless gateway answers a block it lacks (or holds corrupt, and so refuses) with a plain 404.
+  if (res.status === 404 && /^GET \/ipfs\//.test(what)) return new W3aError('BLOCK_NOT_FOUND', `the gateway serves no valid block for ${what.slice(4).split('?')[0]}`, { details })
+  return new W3aError('GATEWAY_ERROR', `${what} failed: HTTP ${res.status}`, { details })
 }
 
 export function createGatewayClient(params: { url: string }): GatewayClient {
@@ -56,10 +59,10 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
     async postJson<T>(path: string) {
       return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json' } })).json()) as T
     },
-    async postCar(body) {
+    async postCar(body, headers) {
       const init: RequestInit & { duplex?: 'half' } = {
         method: 'POST',
-        headers: { 'content-type': 'application/vnd.ipld.car' },
+        headers: { ...headers, 'content-type': 'application/vnd.ipld.car' },
         body: (body instanceof Uint8Array ? body : streamOf(body)) as BodyInit,
         duplex: 'half',
       }

@@ -1,4 +1,5 @@
 export { createW3aClient, type W3aClient, type CreateW3aClientParameters } from './client.js'
+export { pinNetwork, checkPinnedNetwork, CONTRACT_NAMES, type PinnedNetwork, type ContractName } from '../core/network-pin.js'
 export { devAccount, DEV_ACCOUNT_COUNT } from '../chain/portable.js'
 export { createGatewayClient, type GatewayClient } from './gateway-client.js'
 export { inspectDataset, type InspectDatasetParameters, type InspectDatasetReturnType } from './actions/inspectDataset.js'

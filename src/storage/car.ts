@@ -106,8 +106,16 @@ export async function importCar(
   }
   if (options.requireComplete === true) await checkComplete(blockstore, roots, blocks)
 
-  for await (const _ of blockstore.putMany(blocks.values())) {
-    // drain: putMany is lazy
+  // All or nothing also when the store fails midway (disk full): blocks this CAR added go again.
+  const fresh: Block[] = []
+  for (const block of blocks.values()) if (!(await blockstore.has(block.cid))) fresh.push(block)
+  try {
+    for await (const _ of blockstore.putMany(fresh)) {
+      // drain: putMany is lazy
+    }
+  } catch (e) {
+    for (const block of fresh) await Promise.resolve(blockstore.delete(block.cid)).catch(() => undefined)
+    throw e
   }
   return { roots, blocks: blocks.size, bytes }
 }

@@ -41,7 +41,8 @@ export const workerCommand: Command = {
   async run({ values, out }) {
     const tee = (values['tee'] as string | undefined) ?? 'sim'
     if (tee !== 'sim' && tee !== 'tdx') throw new W3aError('INVALID_ARGUMENT', `--tee must be sim or tdx, got "${tee}"`)
-    const client = await clientFromOptions({ ...values, 'data-dir': undefined })
+    // An operator's host: its enclave checks the chain it serves against its network config itself.
+    const client = await clientFromOptions({ ...values, 'data-dir': undefined }, { pinned: false })
     const network = await client.network()
     const worker = await startWorker({
       dataDir: (values['data-dir'] as string | undefined) ?? '.w3a/worker',

@@ -5,29 +5,19 @@ import type { WorkerOnChain } from '../../enclave/jobs.js'
 import { jobViewOf } from '../../enclave/job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
+import { readJsonBody } from '../http-body.js'
 import type { FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
 import { collectChargeConfirmations } from './keeper-quorum.js'
 
-const MAX_BODY = 64 * 1024
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
 
 function jobIdOf(v: unknown): bigint {
   if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,77})$/.test(v)) throw new W3aError('INVALID_ARGUMENT', 'request names no job id')
   return BigInt(v)
-}
-
-async function readJson(req: Request, max = MAX_BODY): Promise<unknown> {
-  const text = await req.text()
-  if (text.length > max) throw new W3aError('INVALID_ARGUMENT', `request body over ${max} bytes`)
-  try {
-    return JSON.parse(text)
-  } catch {
-    throw new W3aError('INVALID_ARGUMENT', 'request body is not JSON')
-  }
 }
 
 /**
@@ -74,13 +64,13 @@ export function createWorkerHttp(params: {
         return r ? json(r) : json(new W3aError('INVALID_ARGUMENT', `no receipt for inbox entry ${receipt[1]} yet`).toJSON(), 404)
       }
       if (req.method === 'POST' && pathname === '/v1/custody/query') {
-        const request = await readJson(req)
+        const request = await readJsonBody(req)
         // Read-your-writes: a command another keeper already gave a receipt for is on chain; answer after it.
         await params.hooks.syncNow?.()
         return json(await caller.call('answerQuery', { request, now: Math.floor(Date.now() / 1000) }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/handover') {
-        const request = (await readJson(req)) as { worker?: string }
+        const request = (await readJsonBody(req)) as { worker?: string }
         if (typeof request?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(request.worker)) {
           throw new W3aError('INVALID_ARGUMENT', 'hand-over request names no worker address')
         }
@@ -92,21 +82,21 @@ export function createWorkerHttp(params: {
       // Rollback protection: served from the start (keepers restarted together vouch for each other);
       // the enclave answers only about keepers it verified itself, and signs what it answers.
       if (req.method === 'POST' && pathname === '/v1/keeper/witness') {
-        const body = (await readJson(req)) as { statement?: unknown }
+        const body = (await readJsonBody(req)) as { statement?: unknown }
         return json(await caller.call('witness', { statement: body?.statement }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/freshness') {
-        const body = (await readJson(req)) as { keeper?: unknown; nonce?: unknown }
+        const body = (await readJsonBody(req)) as { keeper?: unknown; nonce?: unknown }
         return json(await caller.call('attestFreshness', { keeper: body?.keeper, nonce: body?.nonce }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/approve-registration' && params.hooks.syncNow) {
         // { registration: { worker, teeType, measurement, hpkePublicKey, roles, quote }, collateral?, attestedAt? }: the enclave checks it all.
-        const body = (await readJson(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown; attestedAt?: unknown }
+        const body = (await readJsonBody(req, MAX_RELEASE_BODY)) as { registration?: unknown; collateral?: unknown; attestedAt?: unknown }
         return json(await caller.call('approveRegistration', { registration: body?.registration, collateral: body?.collateral, attestedAt: body?.attestedAt }))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/confirm-charge' && params.hooks.syncNow) {
         // The enclave signs only what its own state holds; reading the chain first lets it have the job's block.
-        const body = (await readJson(req)) as { jobId?: unknown; challenge?: unknown }
+        const body = (await readJsonBody(req)) as { jobId?: unknown; challenge?: unknown }
         // The job's status and worker as THIS host reads the chain: a majority of hosts must agree on them too.
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
         await params.hooks.syncNow()
@@ -116,7 +106,7 @@ export function createWorkerHttp(params: {
         return json(await caller.call('analysisKey'))
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/release' && params.hooks.syncNow) {
-        const body = (await readJson(req, MAX_RELEASE_BODY)) as { jobId?: unknown; quote?: unknown; sealedAnalysis?: unknown }
+        const body = (await readJsonBody(req, MAX_RELEASE_BODY)) as { jobId?: unknown; quote?: unknown; sealedAnalysis?: unknown }
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
         const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
         await params.hooks.syncNow()
@@ -129,11 +119,11 @@ export function createWorkerHttp(params: {
       }
       // Web-analytics ingest (src/node/ingest-relay.ts relays here): the enclave opens and checks everything.
       if (req.method === 'POST' && pathname === '/v1/ingest/event') {
-        const body = (await readJson(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
+        const body = (await readJsonBody(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
-        const body = (await readJson(req)) as { request?: unknown }
+        const body = (await readJsonBody(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))
       }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)

@@ -8,7 +8,8 @@ import { loadSegments } from '../../analysis/load-segments.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../../crypto/owner-wrap-key.js'
 import { verifyBlock, decodeManifest, writeTable, type DatasetManifest } from '../../storage/index.js'
 import { requireAccount, type W3aClient } from '../client.js'
-import { getDatasetInfo } from './getDatasetInfo.js'
+import { chainReader } from '../custody-channel.js'
+import { requireDataset } from './market/dataset.js'
 
 export type DownloadProgress = { stage: 'manifest' | 'decrypt' | 'write'; done: number; total: number }
 
@@ -38,8 +39,9 @@ export async function fetchManifest(client: W3aClient, cid: string): Promise<Dat
 export async function downloadDataset(client: W3aClient, params: DownloadDatasetParameters): Promise<DownloadDatasetReturnType> {
   const account = requireAccount(client, 'dataset download')
   const progress = params.onProgress ?? (() => {})
-  const network = await client.network()
-  const { dataset } = await getDatasetInfo(client, { id: params.id })
+  // The record (owner, manifest CID) from the chain itself: a gateway could name another manifest.
+  const { network, publicClient } = await chainReader(client)
+  const dataset = await requireDataset(publicClient, network.contracts.datasetRegistry, params.id)
   if (dataset.owner.toLowerCase() !== account.address.toLowerCase()) {
     throw new W3aError('NOT_OWNER', `dataset ${params.id} belongs to ${dataset.owner}, not to ${account.address}`, {
       details: ['Only the owner can download rows. Analysts buy usage and get aggregates.'],

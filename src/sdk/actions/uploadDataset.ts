@@ -20,6 +20,7 @@ import {
 } from '../../storage/index.js'
 import { datasetIdFor, registerDataset } from '../../chain/portable.js'
 import { carOfBlock } from '../car-of-block.js'
+import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { registerDatasetKey } from './custody/registerDatasetKey.js'
 import { walletFor } from '../wallet.js'
@@ -135,7 +136,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
       }
       await rm(seg.path, { force: true })
       progress({ stage: 'upload', done: segmentIndex, total })
-      await client.gateway.postCar(exportCar(blocks, imported.cid))
+      await uploadCar(client, { root: imported.cid, car: () => exportCar(blocks, imported.cid) })
       segments.push({ cid: imported.cid, rows: seg.rows, size })
     }
 
@@ -157,7 +158,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     }
     const manifestCar = await carOfBlock(encodeManifest(manifest))
     progress({ stage: 'upload', done: total, total })
-    await client.gateway.postCar(manifestCar.car)
+    await uploadCar(client, { root: manifestCar.cid, car: manifestCar.car })
 
     progress({ stage: 'register', done: 0, total: 1 })
     const receipt = await registerDataset(walletFor(network, account), {

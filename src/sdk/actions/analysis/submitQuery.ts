@@ -13,6 +13,7 @@ import {
 } from '../../../analysis/analysis-request.js'
 import { deriveAnalystResultKey } from '../../../crypto/analyst-result-key.js'
 import { carOfBlock } from '../../car-of-block.js'
+import { uploadCar } from '../../upload-car.js'
 import { cliHint } from '../../cli-hint.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
@@ -86,7 +87,7 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   const key = await getAnalysisKey(client)
   const sealed = await sealAnalysis({ chainId: network.chainId, jobs, analysisPublicKey: key.publicKey, epoch: key.epoch, request, privacy })
   const { cid, car } = await carOfBlock(sealed, raw.code)
-  await client.gateway.postCar(car)
+  await uploadCar(client, { root: cid, car })
 
   const committed = { analysisCid: cid.toString(), analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy) }
   const r = await submitJob(walletFor(network, account), { jobs, datasetId: params.id, ...committed, epsilonMicros: epsilonMicros(privacy), fee })

@@ -1,0 +1,78 @@
+/**
+ * Who may put blocks on a storage node: an account signs each upload (EIP-191 over the
+ * upload's digest), so the node can charge the bytes to that account's quota and refuse
+ * anonymous floods. The digest binds the CAR's root, its exact byte length, the chain
+ * (a signature for one network is not one for another) and an expiry; a node also refuses
+ * a digest it already accepted, so a captured signature cannot burn its signer's quota.
+ *
+ * Portable (viem only): the browser entry uploads sealed analyses too.
+ */
+import { encodePacked, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { W3aError } from '../core/errors.js'
+
+/** The HTTP headers that carry an upload's authorization. */
+export const UPLOAD_HEADERS = {
+  root: 'x-w3a-upload-root',
+  bytes: 'x-w3a-upload-bytes',
+  expires: 'x-w3a-upload-expires',
+  signature: 'x-w3a-upload-signature',
+} as const
+
+/** How long a signed upload stays valid, and the furthest in the future a node accepts. */
+export const UPLOAD_TTL_SECONDS = 600
+export const MAX_UPLOAD_TTL_SECONDS = 3600
+
+export type UploadStatement = { root: string; bytes: number; chainId: number; expires: number }
+
+export function uploadDigest(s: UploadStatement): Hex {
+  return keccak256(encodePacked(['string', 'string', 'uint256', 'uint256', 'uint256'], ['w3a-upload-v1', s.root, BigInt(s.bytes), BigInt(s.chainId), BigInt(s.expires)]))
+}
+
+/** The headers of a signed upload of `bytes` bytes of CAR rooted at `root`. */
+export async function signUpload(params: { account: LocalAccount; root: string; bytes: number; chainId: number; now?: number }): Promise<Record<string, string>> {
+  const expires = Math.floor((params.now ?? Date.now()) / 1000) + UPLOAD_TTL_SECONDS
+  const digest = uploadDigest({ root: params.root, bytes: params.bytes, chainId: params.chainId, expires })
+  const signature = await params.account.signMessage({ message: { raw: digest } })
+  return {
+    [UPLOAD_HEADERS.root]: params.root,
+    [UPLOAD_HEADERS.bytes]: String(params.bytes),
+    [UPLOAD_HEADERS.expires]: String(expires),
+    [UPLOAD_HEADERS.signature]: signature,
+  }
+}
+
+export type VerifiedUpload = UploadStatement & { uploader: Address; digest: Hex }
+
+function unauthorized(message: string): W3aError {
+  return new W3aError('UPLOAD_UNAUTHORIZED', message, {
+    details: ['Block uploads are signed by an account (the SDK and `w3a` do it with the account you pass: --account N or W3A_PRIVATE_KEY). Update an older client.'],
+  })
+}
+
+/** Reads and checks an upload's headers: well formed, not expired, signed. Returns the signer. */
+export async function verifyUploadHeaders(headers: Headers, params: { chainId: number; now?: number }): Promise<VerifiedUpload> {
+  const get = (h: string) => headers.get(h) ?? ''
+  const root = get(UPLOAD_HEADERS.root)
+  const bytesText = get(UPLOAD_HEADERS.bytes)
+  const expiresText = get(UPLOAD_HEADERS.expires)
+  const signature = get(UPLOAD_HEADERS.signature)
+  if (!root || !bytesText || !expiresText || !signature) {
+    throw unauthorized(`an upload needs an account's signature (headers ${Object.values(UPLOAD_HEADERS).join(', ')})`)
+  }
+  if (!/^[1-9][0-9]{0,15}$/.test(bytesText) || !/^[1-9][0-9]{0,15}$/.test(expiresText)) throw unauthorized('the upload headers are malformed')
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw unauthorized('the upload signature is not a 65-byte hex signature')
+  const bytes = Number(bytesText)
+  const expires = Number(expiresText)
+  const now = Math.floor((params.now ?? Date.now()) / 1000)
+  if (expires <= now) throw unauthorized(`the upload signature expired at ${expires} (now ${now}); sign it again`)
+  if (expires > now + MAX_UPLOAD_TTL_SECONDS) throw unauthorized(`the upload signature is valid until ${expires}, more than ${MAX_UPLOAD_TTL_SECONDS} s ahead`)
+  const statement = { root, bytes, chainId: params.chainId, expires }
+  const digest = uploadDigest(statement)
+  let uploader: Address
+  try {
+    uploader = await recoverMessageAddress({ message: { raw: digest }, signature: signature as Hex })
+  } catch {
+    throw unauthorized('the upload signature does not recover to an account')
+  }
+  return { ...statement, uploader, digest }
+}
