@@ -79,7 +79,7 @@ export class KeeperFreshness {
   /**
    * The keepers this enclave counts, itself included: those whose quotes it verified in a
    * hand-over, and every member of the custody keeper set (admitted by a majority: keeper-set.ts).
-   * It only grows.
+   * It grows, and shrinks only by a removal entry the custody state applied (keeper-removal.ts).
    */
   knownKeepers(): Address[] {
     return [...this.keepers].sort() as Address[]
@@ -90,6 +90,14 @@ export class KeeperFreshness {
     const k = keeper.toLowerCase()
     if (this.keepers.has(k)) return false
     this.keepers.add(k)
+    return true
+  }
+
+  /** A keeper removed from the custody keeper set (keeper-removal.ts): its witness and acknowledgements stop counting. True if it was known. */
+  removeKeeper(keeper: Address): boolean {
+    const k = keeper.toLowerCase()
+    if (k === this.self.toLowerCase() || !this.keepers.delete(k)) return false
+    this.acks.delete(k)
     return true
   }
 
