@@ -17,8 +17,9 @@
  * so an honest peer that witnessed the last committed state is always asked. With one keeper
  * (W = R = 0) nothing outside the host witnesses anything: a lone keeper cannot detect a rollback.
  *
- * Invariants: the keeper set only grows, from keepers whose quotes this enclave verified itself
- * (hand-over, both sides); reports count only from keepers in it, other than the enclave itself,
+ * Invariants: the keeper set grows from keepers whose quotes this enclave verified itself
+ * (hand-over, both sides) and members of the custody keeper set, and shrinks only by a removal
+ * the custody state applied (keeper-removal.ts); reports count only from keepers in it, other than the enclave itself,
  * each once; the invariants of the quorum math hold only over the same keeper set.
  */
 import { bytesToHex, type Address, type Hex } from 'viem'
