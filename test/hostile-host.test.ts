@@ -20,9 +20,10 @@ import { isW3aError } from '../src/core/errors.js'
 import { deriveAnalystResultKey } from '../src/crypto/analyst-result-key.js'
 import { encryptSegmentStream, generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
-import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { ZERO_HASH, encodeJobCharge, commandHash, keeperSetHash, nextInboxHead, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
-import { refusalDigest, type ReleaseOutcome, type SignedRefusal, type WorkerOnChain } from '../src/enclave/jobs.js'
+import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
+import { refusalVoteDigest, type RefusalQuorum } from '../src/enclave/refusal-quorum.js'
 import { serveHttp, type HttpServer } from '../src/node/http-server.js'
 import { createMemoryBlockstore, createTrustlessGateway, importBytes, putManifest, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
 import { sqlString, withSandboxedDuckDb } from '../src/storage/duckdb-sandbox.js'
@@ -113,7 +114,7 @@ const restart = async () => {
   await host.restart()
   await host.call('resume', { reports: [] })
 }
-const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string | SignedRefusal }) =>
+const runJob = (job: Job, release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: string | RefusalQuorum | Record<string, unknown> }) =>
   host.call<{ envelope: ResultEnvelope }>('runJob', { job: job.view, release })
 
 before(async () => {
@@ -219,12 +220,12 @@ describe('a hostile host against the real enclave process', () => {
     assert.deepEqual(terms(await host.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, status: 'completed' }, worker: me(), quote: host.info.quote, sealedAnalysis: job.sealedAnalysis })), { ok: false, reason: 'job-not-open', retry: false })
   })
 
-  it('attack 3: the enclave signs a failure only on a keeper enclave’s signed refusal of this job to this worker, never on the host’s word', async () => {
+  it('attack 3: the enclave signs a failure only on a keeper quorum’s signed refusal of this job to this worker, never on the host’s word', async () => {
     const job = jobs[2]! // charged and refused for budget; not run by this worker yet
     const other: Job = { ...job, view: { ...job.view, id: 4n } } // a job this worker has not run either
     const unverified = (e: unknown) => isW3aError(e, 'REFUSAL_UNVERIFIED')
 
-    // The keeper's genuine refusal: final, signed, with its quote.
+    // The keeper's genuine refusal: final, with its refusal quorum (a set of one: its own vote, with its quote).
     const refused = await releaseFor(job)
     assert.equal(refused.ok, false)
     if (refused.ok) return
@@ -232,37 +233,43 @@ describe('a hostile host against the real enclave process', () => {
     assert.equal(refused.retry, false)
     const genuine = refused.refusal
     assert.ok(genuine)
-    assert.equal(genuine.keeper, host.info.address)
-    assert.equal(genuine.quote, host.info.quote)
+    assert.equal(genuine.failure, 'budget-exhausted')
+    assert.deepEqual(genuine.keepers.map((k) => k.address), [host.info.address.toLowerCase()])
+    assert.deepEqual(genuine.votes.map((v) => [v.keeper, v.quote]), [[host.info.address, host.info.quote]])
     // A refusal to be retried carries no statement: nothing the host could replay as final.
     const notCharged = await releaseFor({ ...job, view: { ...job.view, id: 9n } })
     assert.deepEqual(notCharged, { ok: false, reason: 'not-charged', retry: true })
 
-    // (a) A bare reason: the host's word.
+    // (a) A bare reason, or a single statement without a quorum: the host's word.
     await assert.rejects(runJob(job, { refused: 'budget-exhausted' }), unverified)
     await assert.rejects(runJob(job, { refused: 'internal' }), unverified)
     await assert.rejects(host.call('runJob', { job: job.view, release: { refused: { reason: 'budget-exhausted' } } }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine.votes[0]!, reason: 'budget-exhausted' } }), unverified)
 
-    // (b) Signed by a key with no valid quote: one that binds another key (the keeper's own), and
-    // a sim quote of its own but for code this enclave's policy does not allow.
+    // (b) Votes by a key with no valid quote: one that binds another key (the keeper's own), and
+    // a sim quote of its own but for code this enclave's policy does not allow; the forger names a set of itself.
     const forger = await createEnclaveIdentity()
-    const forge = async (quote: Hex, reason = 'budget-exhausted', jobId = job.view.id): Promise<SignedRefusal> => ({
-      reason,
-      keeper: forger.signer.address,
-      hpkePublicKey: bytesToHex(forger.hpke.publicKey),
-      quote,
-      signature: await forger.signer.signMessage({ message: { raw: refusalDigest({ chainId: CHAIN_ID, jobs: JOBS, jobId, worker: host.info.address, reason }) } }),
-    })
+    const forge = async (quote: Hex, failure = 'budget-exhausted', jobId = job.view.id): Promise<RefusalQuorum> => {
+      const now = BigInt(Math.floor(Date.now() / 1000)) // registered just now: only its quote can fail it
+      const keepers = [{ address: forger.signer.address.toLowerCase() as Address, attestedAt: String(now) }]
+      const digest = refusalVoteDigest({ chainId: CHAIN_ID, jobs: JOBS, registry: REGISTRY, jobId, worker: host.info.address, failure, epoch: 0n, keeperSetHash: keeperSetHash([{ address: keepers[0]!.address, attestedAt: now }]), challenge: genuine.challenge })
+      const vote = { keeper: forger.signer.address, hpkePublicKey: bytesToHex(forger.hpke.publicKey), quote, signature: await forger.signer.signMessage({ message: { raw: digest } }) }
+      return { v: 2, failure: failure as RefusalQuorum['failure'], reason: failure, epoch: '0', challenge: genuine.challenge, keepers, votes: [vote] }
+    }
     await assert.rejects(runJob(job, { refused: await forge(host.info.quote) }), unverified)
     const otherCode = createSimEnclave({ measurement: `0x${'ee'.repeat(32)}`, platformSecretFile: join(work, 'forger.key') })
     const { quote: otherQuote } = await attestIdentity({ backend: otherCode, identity: forger, chainId: CHAIN_ID, registry: REGISTRY })
     await assert.rejects(runJob(job, { refused: await forge(bytesToHex(otherQuote)) }), unverified)
-    // The forger's key named with the keeper's quote, or the keeper named with the forger's signature.
-    await assert.rejects(runJob(job, { refused: { ...genuine, signature: (await forge(host.info.quote)).signature } }), unverified)
+    // The forger's signature under the keeper's name and quote.
+    const forgedVote = (await forge(host.info.quote)).votes[0]!
+    await assert.rejects(runJob(job, { refused: { ...genuine, votes: [{ ...genuine.votes[0]!, signature: forgedVote.signature }] } }), unverified)
 
-    // (c) The keeper's genuine refusal, but not of this job, or with another reason.
+    // (c) The keepers' genuine quorum, but not of this job, or with another failure, set, epoch or challenge than they signed.
     await assert.rejects(runJob(other, { refused: genuine }), unverified)
-    await assert.rejects(runJob(job, { refused: { ...genuine, reason: 'denied' } }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine, failure: 'access-denied' } }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine, keepers: genuine.keepers.map((k) => ({ ...k, attestedAt: String(BigInt(k.attestedAt) + 1n) })) } }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine, epoch: String(BigInt(genuine.epoch) + 1n) } }), unverified)
+    await assert.rejects(runJob(job, { refused: { ...genuine, challenge: `0x${'00'.repeat(32)}` } }), unverified)
     // (d) A release that does not open is the host's doing: no 'internal' failure for it either.
     await assert.rejects(runJob(other, { sealed: { enc: `0x${'01'.repeat(32)}`, ciphertext: `0x${'02'.repeat(48)}` } }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
 
@@ -271,7 +278,7 @@ describe('a hostile host against the real enclave process', () => {
       await assert.rejects(host.call('signOwnTx', { kind: 'submitFailure', jobId: id, nonce: 0, gas: 100_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
     }
 
-    // The genuine keeper-signed refusal gives the signed failure, by the worker key, over this job.
+    // The genuine refusal quorum gives the signed failure, by the worker key, over this job.
     const { envelope } = await runJob(job, { refused: genuine })
     assert.equal(envelope.status, 'failed')
     if (envelope.status !== 'failed') return

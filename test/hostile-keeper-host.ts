@@ -11,7 +11,8 @@
  *   offers it to its enclave as a hand-over response "from" keeper 1 (keeper 1's quote, the
  *   host's signature), then as its own (its own signature, keeper 1's quote);
  * - forged refusals: before running a job it asks its enclave to sign a failure on a bare
- *   refusal, then on one signed by the host in keeper 1's name;
+ *   refusal, on one signed by the host in keeper 1's name, and on its own keeper enclave's
+ *   genuine refusal vote obtained with a wrong sealed analysis (one vote of a set of three);
  * - re-runs: the same job run again right after, and again once its result is mined.
  * Driven over IPC: { id, op: 'start' | 'stop' | 'call', method?, params? } → { id, result | error }.
  */
@@ -22,7 +23,8 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { devAccount, listWorkers, createChainClients } from '../src/chain/index.js'
 import { W3aError } from '../src/core/errors.js'
 import { EpochKeyring, createEmptyState, createInitialSecret, createHandoverResponse, handoverToJson, parseHandoverRequest } from '../src/custody/index.js'
-import { refusalDigest, type SignedRefusal } from '../src/enclave/jobs.js'
+import { keeperSetHash } from '../src/custody/index.js'
+import { refusalVoteDigest, type NamedKeeper, type RefusalQuorum, type RefusalVote } from '../src/enclave/refusal-quorum.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { EnclaveInfo } from '../src/enclave/service.js'
 import type { FetchHandler } from '../src/node/http-server.js'
@@ -135,14 +137,30 @@ async function hijackHandover(door: EnclaveCaller): Promise<void> {
 }
 
 type RunJobParams = { job: JobView; release: unknown }
-/** Before a job runs: asks the enclave to sign a failure on refusals the host made up. */
+/**
+ * Before a job runs: asks the enclave to sign a failure on refusals the host made up: a bare
+ * reason; a refusal quorum naming keeper 1 alone, signed by the host in its name; and its own
+ * keeper enclave's genuine refusal vote, got by feeding it a wrong sealed analysis (a
+ * `bad-analysis` pays the worker's operator), wrapped as a quorum of the set it names.
+ */
 async function forgeRefusals(door: EnclaveCaller, p: RunJobParams): Promise<void> {
   const keeper1 = await otherKeeper()
   const reason = 'budget-exhausted'
-  const digest = refusalDigest({ chainId: config.contracts.chainId, jobs: config.contracts.jobs, jobId: p.job.id, worker: me!.address, reason })
-  const inKeeperName: SignedRefusal = { reason, keeper: keeper1.address, hpkePublicKey: keeper1.hpkePublicKey, quote: keeper1.quote, signature: await hostKey.signMessage({ message: { raw: digest } }) }
+  const challenge: Hex = `0x${'ab'.repeat(32)}`
+  const domain = { chainId: config.contracts.chainId, jobs: config.contracts.jobs, registry: config.contracts.workerRegistry }
+  const alone: NamedKeeper[] = [{ address: keeper1.address.toLowerCase() as Address, attestedAt: String(Math.floor(Date.now() / 1000)) }]
+  const digest = refusalVoteDigest({ ...domain, jobId: p.job.id, worker: me!.address, failure: reason, epoch: 0n, keeperSetHash: keeperSetHash(alone.map((k) => ({ address: k.address, attestedAt: BigInt(k.attestedAt) }))), challenge })
+  const inKeeperName: RefusalQuorum = { v: 2, failure: reason, reason, epoch: '0', challenge, keepers: alone, votes: [{ keeper: keeper1.address, hpkePublicKey: keeper1.hpkePublicKey, quote: keeper1.quote, signature: await hostKey.signMessage({ message: { raw: digest } }) }] }
   await attack(`forged refusal, bare reason: job ${p.job.id}`, () => door.call('runJob', { job: p.job, release: { refused: reason } }))
   await attack(`forged refusal, signed in keeper 1's name: job ${p.job.id}`, () => door.call('runJob', { job: p.job, release: { refused: inKeeperName } }))
+  await attack(`forged refusal, its own keeper's vote on a wrong analysis: job ${p.job.id}`, async () => {
+    const worker = { address: me!.address, hpkePublicKey: me!.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
+    const answer = await door.call<{ ok: boolean; vote?: RefusalVote & { failure: RefusalQuorum['failure']; epoch: string; keepers: NamedKeeper[] } }>('voteOnRelease', { challenge, job: p.job, worker, quote: me!.quote, sealedAnalysis: '0x00' })
+    if (!answer.vote) throw new Error(`its enclave gave no refusal vote (${JSON.stringify(answer)})`)
+    const { failure, epoch, keepers, ...vote } = answer.vote
+    const own: RefusalQuorum = { v: 2, failure, reason: 'bad-analysis', epoch, challenge, keepers, votes: [vote] }
+    return door.call('runJob', { job: p.job, release: { refused: own } })
+  })
 }
 
 function hostileDoor(door: EnclaveCaller): EnclaveCaller {

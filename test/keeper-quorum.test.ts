@@ -4,7 +4,10 @@
  * its members; then one keeper's host feeds its enclave a forked inbox (a fabricated job charge,
  * a withheld Delete) and cannot get a release: the other two enclaves, reading the real inbox
  * through their own hosts, refuse to confirm, and the releasing enclave counts only members'
- * confirmations over its own fresh challenge.
+ * confirmations over its own fresh challenge. Refusals need the same quorum: a host feeding its
+ * keeper a wrong job view, wrong worker facts or wrong analysis bytes gets no failure the worker
+ * signs (the worker enclave counts the votes itself). Last, the set shrinks by a removal the
+ * majority approves, and the removed keeper stops counting.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -17,9 +20,11 @@ import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type Anal
 import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
-import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperAdmission, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { isW3aError } from '../src/core/errors.js'
+import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperAdmission, encodeKeeperRemoval, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
+import type { NamedKeeper, RefusalQuorum, RefusalVote } from '../src/enclave/refusal-quorum.js'
 import { commitState, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
 const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
@@ -34,6 +39,8 @@ const privacy: PrivacyParams = { epsilon: 1 }
 const policy: CustodyPolicy = parsePolicy({ epsilonBudget: 10, analystEpsilonBudget: 10 })
 
 type Confirmation = { ok: boolean; reason?: string; keeper?: Address; signature?: Hex }
+type Vote = RefusalVote & { failure: RefusalQuorum['failure']; epoch: string; keepers: NamedKeeper[] }
+type VoteAnswer = { ok: boolean; reason?: string; keeper?: Address; signature?: Hex; vote?: Vote }
 type KeeperSetView = { keepers: Address[]; quorum: number; member: boolean }
 
 /** The inbox as the chain has it, or as one host forks it: entries with their hash chain, one block each. */
@@ -71,12 +78,27 @@ const feed = (k: HostileHost, inbox: Inbox) => k.call<{ receipts: { status: stri
 const confirm = (k: HostileHost, jobId: bigint, challenge: Hex, assignment: { worker: Address; open: boolean } = { worker: worker().address, open: true }) =>
   k.call<Confirmation>('confirmCharge', { jobId, challenge, assignment })
 const challengeOf = (k: HostileHost, jobId: bigint) => k.call<Hex>('chargeChallenge', { jobId })
+/** What a host shows its enclave of a job (by default what the chain and storage hold). */
+type Shown = { job?: JobView; worker?: WorkerOnChain; quote?: Hex; sealedAnalysis?: Hex }
 /** The releasing host first has its enclave's state witnessed by the other two (rollback protection), then asks for the release. */
-const release = async (k: HostileHost, jobId: bigint, confirmations: unknown[] = [], view?: { job: JobView; worker: WorkerOnChain; quote: Hex }) => {
+const release = async (k: HostileHost, jobId: bigint, confirmations: unknown[] = [], view?: Shown, votes: unknown[] = []) => {
   const job = jobs.get(jobId)!
   await commitState(k, [k1!(), k2!(), k3!()].filter((x) => x !== k))
-  return k.call<ReleaseOutcome>('releaseJob', { job: view?.job ?? job.view, worker: view?.worker ?? worker(), quote: view?.quote ?? k2!().info.quote, sealedAnalysis: job.sealedAnalysis, confirmations })
+  return k.call<ReleaseOutcome>('releaseJob', { job: view?.job ?? job.view, worker: view?.worker ?? worker(), quote: view?.quote ?? k2!().info.quote, sealedAnalysis: view?.sealedAnalysis ?? job.sealedAnalysis, confirmations, votes })
 }
+/** A keeper's word on a release (what its host's `/v1/keeper/confirm-charge` returns), from what its host shows it. */
+const voteOn = (k: HostileHost, jobId: bigint, challenge: Hex, shown: Shown = {}) => {
+  const job = jobs.get(jobId)!
+  return k.call<VoteAnswer>('voteOnRelease', { challenge, job: shown.job ?? job.view, worker: shown.worker ?? worker(), quote: shown.quote ?? k2!().info.quote, sealedAnalysis: shown.sealedAnalysis ?? job.sealedAnalysis })
+}
+/** The refusal a host can wrap from the votes it holds (terms from the first). */
+const wrap = (votes: Vote[], challenge: Hex, reason: string): RefusalQuorum => {
+  const { failure, epoch, keepers } = votes[0]!
+  return { v: 2, failure, reason, epoch, challenge, keepers, votes: votes.map(({ keeper, hpkePublicKey, quote, signature }) => ({ keeper, hpkePublicKey, quote, signature })) }
+}
+/** The worker's enclave (keeper 2's: it is the assigned worker) asked to sign a failure on `refused`. */
+const runRefused = (jobId: bigint, refused: unknown) => k2!().call<{ envelope: { status: string; report?: { reason: string } } }>('runJob', { job: jobs.get(jobId)!.view, release: { refused } })
+const unverified = (e: unknown) => isW3aError(e, 'REFUSAL_UNVERIFIED')
 /** The outcome without a keeper's signed statement: `{ ok: false, reason, retry }` means no key left the enclave. */
 const terms = (o: ReleaseOutcome) => (o.ok ? { ok: true } : { ok: o.ok, reason: o.reason, retry: o.retry })
 
@@ -120,8 +142,10 @@ before(async () => {
 
   const key = await k1!().call<{ epoch: bigint; publicKey: Hex }>('analysisKey')
   jobs = new Map()
-  for (const jobId of [1n, 2n, 3n]) {
+  for (const jobId of [1n, 2n, 3n, 4n, 5n]) {
     const request: AnalysisRequest = { v: 1, kind: 'sql', sql: `SELECT region, count(*) AS n FROM data GROUP BY region -- ${jobId}`, resultKey: `0x${'33'.repeat(32)}` }
+    // Job 5 asks for more ε than the dataset's budget: its charge is refused (a failure of the analyst's doing).
+    const privacy: PrivacyParams = jobId === 5n ? { epsilon: 20 } : { epsilon: 1 }
     const committed = { analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
     const view: JobView = { id: jobId, status: 'open', analyst: analyst.address, worker: k2!().info.address, datasetId, inputCidsHash: inputCidsHashFor(MANIFEST_CID), ...committed }
     const sealed = await sealAnalysis({ chainId: CHAIN_ID, jobs: JOBS, analysisPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, request, privacy })
@@ -182,6 +206,53 @@ describe('keeper quorum: three keeper enclaves, each behind its own host', () =>
     assert.deepEqual(await confirm(k2!(), 1n, await challengeOf(k1!(), 1n), { worker: worker().address, open: false }), { ok: false, reason: 'job-not-open' })
   })
 
+  it('attack: a host feeds its keeper a wrong job view, wrong worker facts or wrong analysis bytes: no failure the worker signs; the honest path releases', async () => {
+    real.post(JOBS, chargePayload(4n, jobs.get(4n)!.view))
+    real.post(JOBS, chargePayload(5n, jobs.get(5n)!.view))
+    for (const k of keepers) assert.deepEqual((await feed(k, real)).receipts.map((r) => [r.status, r.reason]), [['applied', undefined], ['refused', 'budget-exhausted']])
+    const view = jobs.get(4n)!.view
+    const lies: [string, Shown, string][] = [
+      ['wrong job view', { job: { ...view, analysisHash: `0x${'99'.repeat(32)}` } }, 'job-mismatch'],
+      ['wrong worker facts', { worker: { ...worker(), eligible: false } }, 'worker-not-eligible'],
+      ['wrong analysis bytes', { sealedAnalysis: '0x00' }, 'bad-analysis'],
+    ]
+    for (const [what, lie, reason] of lies) {
+      const challenge = await challengeOf(k3!(), 4n)
+      // The honest keepers judge from their own hosts' reads: they would release, so they confirm and vote for no refusal.
+      const honest = await Promise.all([voteOn(k1!(), 4n, challenge), voteOn(k2!(), 4n, challenge)])
+      assert.deepEqual(honest.map((a) => [a.ok, a.vote === undefined]), [[true, true], [true, true]], what)
+      // Keeper 3's own enclave, fed the lie, votes to refuse; that is one vote of three.
+      const own = await voteOn(k3!(), 4n, challenge, lie)
+      assert.equal(own.vote?.keeper, k3!().info.address, what)
+      // With the honest keepers' confirmations (of a release, not of its refusal) and its own vote twice.
+      const out = await release(k3!(), 4n, honest, lie, [own.vote, own.vote])
+      assert.deepEqual(terms(out), { ok: false, reason, retry: true }, what)
+      assert.equal('refusal' in out || 'sealed' in out, false, `${what}: no statement, no key`)
+      // Whatever the host wraps from what it holds, the worker's enclave counts one vote of the two needed.
+      await assert.rejects(runRefused(4n, wrap([own.vote!, own.vote!], challenge, reason)), unverified, what)
+    }
+    // The honest path: keeper 1 releases with keeper 2's confirmation (from keeper 2's own reads).
+    const challenge = await challengeOf(k1!(), 4n)
+    const c2 = await voteOn(k2!(), 4n, challenge)
+    assert.deepEqual(terms(await release(k1!(), 4n, [c2])), { ok: true })
+  })
+
+  it('a refusal a majority of keepers reach from their own reads is signed by the worker', async () => {
+    const challenge = await challengeOf(k1!(), 5n)
+    const peers = await Promise.all([voteOn(k2!(), 5n, challenge), voteOn(k3!(), 5n, challenge)])
+    assert.deepEqual(peers.map((a) => [a.ok, a.reason, a.vote?.failure]), [[false, 'budget-exhausted', 'budget-exhausted'], [false, 'budget-exhausted', 'budget-exhausted']])
+    const out = await release(k1!(), 5n, [], undefined, peers.map((a) => a.vote))
+    assert.deepEqual(terms(out), { ok: false, reason: 'budget-exhausted', retry: false })
+    assert.ok(!out.ok && out.refusal)
+    if (out.ok || !out.refusal) return
+    assert.deepEqual(out.refusal.votes.map((v) => v.keeper).sort(), keepers.map((k) => k.info.address).sort())
+    assert.equal(out.refusal.keepers.length, 3)
+    // One of the three votes is not enough for the worker; the quorum is.
+    await assert.rejects(runRefused(5n, { ...out.refusal, votes: out.refusal.votes.slice(0, 1) }), unverified)
+    const { envelope } = await runRefused(5n, out.refusal)
+    assert.deepEqual([envelope.status, envelope.report?.reason], ['failed', 'budget-exhausted'])
+  })
+
   it('attack: a host forks its keeper’s inbox (a charge nobody paid, a withheld Delete) and gets no release', async () => {
     // Before the Delete, keeper 3's host collects a genuine confirmation of job 2 and spends it.
     const early = await challengeOf(k3!(), 2n)
@@ -211,7 +282,43 @@ describe('keeper quorum: three keeper enclaves, each behind its own host', () =>
       assert.deepEqual(terms(out), { ok: false, reason: 'quorum-not-reached', retry: true })
       assert.equal('sealed' in out, false)
     }
-    // Keeper 1, reading the real chain, refuses the deleted dataset itself.
-    assert.deepEqual(terms(await release(k1!(), 2n)), { ok: false, reason: 'dataset-deleted', retry: false })
+    // Keeper 1, reading the real chain, refuses the deleted dataset: alone it is one of three (a retry); with keeper 2's vote, final.
+    assert.deepEqual(terms(await release(k1!(), 2n)), { ok: false, reason: 'dataset-deleted', retry: true })
+    const challenge = await challengeOf(k1!(), 2n)
+    const v2 = await voteOn(k2!(), 2n, challenge)
+    assert.equal(v2.vote?.failure, 'dataset-deleted')
+    const out = await release(k1!(), 2n, [], undefined, [v2.vote])
+    assert.deepEqual(terms(out), { ok: false, reason: 'dataset-deleted', retry: false })
+    assert.equal(!out.ok && out.refusal?.votes.length, 2)
+  })
+
+  it('keeper removal: a majority of the set removes a keeper; the quorum follows the live set and the removed keeper stops counting', async () => {
+    // Keeper 3's host kept its enclave on a fork; keepers 1 and 2, whose hosts read it gone, approve its removal.
+    const approve = (k: HostileHost, keeper: HostileHost, activeOnChain = false) => k.call<{ signature: Hex; admittedAt: bigint }>('approveKeeperRemoval', { keeper: keeper.info.address, activeOnChain })
+    // A host reading keeper 3 as an active keeper on chain gets no approval from its enclave.
+    await assert.rejects(approve(k1!(), k3!(), true), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+    const [a1, a2, a3] = [await approve(k1!(), k3!()), await approve(k2!(), k3!()), await approve(k3!(), k1!())]
+    // Keeper 3 alone cannot remove keeper 1 (one of three), then keepers 1 and 2 remove keeper 3.
+    real.post(RELAYER, encodeKeeperRemoval({ keeper: k1!().info.address, admittedAt: a3.admittedAt, approvals: [a3.signature] }))
+    real.post(RELAYER, encodeKeeperRemoval({ keeper: k3!().info.address, admittedAt: a1.admittedAt, approvals: [a1.signature, a2.signature] }))
+    for (const k of [k1!(), k2!()]) {
+      assert.deepEqual((await feed(k, real)).receipts.map((r) => [r.type, r.status, r.reason]), [['KeeperRemoval', 'refused', 'quorum-not-reached'], ['KeeperRemoval', 'applied', undefined]])
+      const set = await k.call<KeeperSetView>('keeperSet')
+      assert.deepEqual([set.keepers.length, set.quorum, set.keepers.includes(k3!().info.address.toLowerCase() as Address)], [2, 2, false])
+    }
+    // Its acknowledgement of keeper 1's state no longer counts; keeper 2's does.
+    assert.equal((await commitState(k1!(), [k3!()])).committed, false)
+    assert.equal((await commitState(k1!(), [k2!()])).committed, true)
+    // A refusal now needs both remaining keepers: keeper 3's vote for job 5 (the same failure, from its own state) counts for nothing.
+    const challenge = await challengeOf(k1!(), 5n)
+    const v3 = await voteOn(k3!(), 5n, challenge)
+    assert.equal(v3.vote?.failure, 'budget-exhausted')
+    assert.deepEqual(terms(await release(k1!(), 5n, [], undefined, [v3.vote])), { ok: false, reason: 'budget-exhausted', retry: true })
+    const again = await challengeOf(k1!(), 2n)
+    const out = await release(k1!(), 2n, [], undefined, [(await voteOn(k2!(), 2n, again)).vote])
+    assert.equal(!out.ok && out.refusal?.keepers.length, 2)
+    // The worker verifies the two-member quorum and signs the failure.
+    const { envelope } = await runRefused(2n, !out.ok && out.refusal)
+    assert.deepEqual([envelope.status, envelope.report?.reason], ['failed', 'dataset-deleted'])
   })
 })

@@ -7,7 +7,8 @@
  * network runs. Owners upload, set policies, list, grant, revoke and delete; analysts buy credits
  * and query, and round-robin assignment gives each keeper a job. Everything works with three
  * keepers agreeing on epoch keys and state roots, and the hostile host learns no dataset key,
- * no cell of the uploaded files and no cluster secret.
+ * no cell of the uploaded files and no cluster secret. Last, keeper 3 exits on chain and the
+ * other two remove it from the custody keeper set; jobs go on with a quorum of the two.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,7 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { bytesToHex, hexToBytes, numberToHex, type Address, type Hex } from 'viem'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { startWorker, type RunningWorker } from '../src/node/worker/worker-host.js'
-import { createChainClients, devAccount, getCurrentEpoch, getEpochKey, getEpochKeyVote, getRegistryParams, getStateRoots, inputCidsHashFor, readInbox, type ChainPublicClient } from '../src/chain/index.js'
+import { createChainClients, devAccount, requestWorkerExit, getCurrentEpoch, getEpochKey, getEpochKeyVote, getRegistryParams, getStateRoots, inputCidsHashFor, readInbox, type ChainPublicClient } from '../src/chain/index.js'
 import { buyCredits, createW3aClient, deleteDataset, grantAccess, listOnMarket, revokeAccess, runQuery, setBuyerAccess, setDatasetPolicy, uploadDataset, verifyJob, type W3aClient } from '../src/sdk/index.js'
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../src/crypto/owner-wrap-key.js'
@@ -254,13 +255,14 @@ test('keeper 3’s hostile host mounted its attacks: each ended in a refusal, an
     assert.equal(a.adopted, false, `${a.name}: the enclave holds no cluster secret after it`)
   }
   // Its genuine hand-over came after, and its root is the others' (checked by settle above).
-  // Round-robin gave keeper 3 jobs (one of the first three at least). Before each, two forged
-  // refusals; right after, a re-run; once mined, another.
+  // Round-robin gave keeper 3 jobs (one of the first three at least). Before each, three forged
+  // refusals (the last its own keeper's genuine vote on a wrong analysis: one of the two a
+  // quorum needs); right after, a re-run; once mined, another.
   const runs = named('re-run for fresh noise')
   assert.ok(runs.length >= 1, 'keeper 3 ran a job')
   for (const a of runs) assert.deepEqual(a.result, { same: true }, `${a.name}: a second run gives back the first signed outcome`)
   const forged = named('forged refusal')
-  assert.equal(forged.length, 2 * runs.length)
+  assert.equal(forged.length, 3 * runs.length)
   for (const a of forged) assert.equal(a.error?.code, 'REFUSAL_UNVERIFIED', a.name)
   const afterMined = named('re-run after the result was mined')
   assert.equal(afterMined.length, runs.length)
@@ -346,4 +348,27 @@ test('keeper 3’s host restores an old copy of its sealed files and restarts: t
   hostileInfo = started as typeof hostileInfo
   const roots = await settle()
   assert.equal(new Set(roots).size, 1, `keepers' roots differ: ${roots.join(' ')}`)
+})
+
+// Keeper removal (custody/keeper-removal.ts): a member gone from the chain leaves the custody keeper set by a majority's approvals.
+test('keeper 3 exits on chain: keepers 1 and 2 remove it from the custody keeper set on their own, and jobs run on a quorum of the two', async () => {
+  const operator = createChainClients({ rpcUrl: devnet.rpcUrl, chainId: devnet.chainId, account: devAccount(5) })
+  await requestWorkerExit(operator, { registry: devnet.contracts.workerRegistry, worker: hostileInfo.address })
+  type SetView = { keepers: string[]; quorum: number; member: boolean }
+  const sets = () => Promise.all([devnet.workers[0]!.url, keeper2.url].map(async (u) => ((await (await fetch(`${u}/v1/info`)).json()) as { keeper: { keeperSet: SetView } }).keeper.keeperSet))
+  // Each honest host checks its set against the registry every 15 s and posts the removal once both approved.
+  const until = Date.now() + 120_000
+  let seen = await sets()
+  while (Date.now() < until && !seen.every((s) => s.keepers.length === 2)) {
+    await new Promise((r) => setTimeout(r, 500))
+    seen = await sets()
+  }
+  for (const s of seen) {
+    assert.deepEqual([s.keepers.length, s.quorum, s.member], [2, 2, true], JSON.stringify(s))
+    assert.ok(!s.keepers.includes(hostileInfo.address.toLowerCase()), 'keeper 3 is out of the set')
+  }
+  // The network goes on: a release now needs both remaining keepers, and they give it.
+  const r = await runQuery(analyst, { id: datasetA, sql: 'SELECT count(*) AS n FROM data', epsilon: 0 })
+  assert.deepEqual(r.rows, [[String(rowsA.length)]])
+  assert.notEqual(r.worker.toLowerCase(), hostileInfo.address.toLowerCase())
 })

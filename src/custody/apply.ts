@@ -10,7 +10,7 @@
  * a later epoch cannot be opened ('undecryptable'). So the outcome never depends on when a
  * keeper happened to erase a secret.
  *
- * Keeper admissions (keeper-set.ts) are public entries any sender may post; they are recognised
+ * Keeper admissions (keeper-set.ts) and removals (keeper-removal.ts) are public entries any sender may post; they are recognised
  * by their tag, before any decryption, when the context names the registry and the enclave's
  * measured quote policy (an enclave always does; replays that omit them read them as commands).
  *
@@ -31,6 +31,7 @@ import { DEFAULT_POLICY, policyHash, type CustodyPolicy } from './policy.js'
 import { signReceipt, type CustodyReceipt, type ReceiptType, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 import { decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 import { applyKeeperAdmission, prepareKeeperAdmission, type CheckedAdmission, type KeeperAdmissionContext } from './keeper-set.js'
+import { applyKeeperRemoval, prepareKeeperRemoval, type CheckedRemoval } from './keeper-removal.js'
 import { chargeAccess, checkAccess } from './release-check.js'
 import { openCommand } from './sealed-command.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
@@ -61,9 +62,10 @@ export type PreparedEntry = {
   inbox: Address
 } & (
   | { ok: false; reason: RefusalReason; datasetId?: Hex; type?: ReceiptType }
-  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy; charge?: undefined; admission?: undefined }
-  | { ok: true; charge: JobCharge; admission?: undefined }
-  | { ok: true; admission: CheckedAdmission; charge?: undefined }
+  | { ok: true; signer: Address; command: OwnerCommand; dek?: Uint8Array; policy?: CustodyPolicy; charge?: undefined; admission?: undefined; removal?: undefined }
+  | { ok: true; charge: JobCharge; admission?: undefined; removal?: undefined }
+  | { ok: true; admission: CheckedAdmission; charge?: undefined; removal?: undefined }
+  | { ok: true; removal: CheckedRemoval; charge?: undefined; admission?: undefined }
 )
 
 const U64 = 1n << 64n
@@ -102,6 +104,8 @@ export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): P
   if (ctx.keeperSet !== undefined) {
     const admission = await prepareKeeperAdmission(entry.ciphertext, entry.timestamp, { ...ctx.keeperSet, chainId: ctx.chainId })
     if (admission) return admission.ok ? { ...base, ok: true, admission } : { ...base, ok: false, reason: admission.reason, type: 'KeeperAdmission' }
+    const removal = await prepareKeeperRemoval(entry.ciphertext, { chainId: ctx.chainId, registry: ctx.keeperSet.registry })
+    if (removal) return removal.ok ? { ...base, ok: true, removal } : { ...base, ok: false, reason: removal.reason, type: 'KeeperRemoval' }
   }
 
   if (entry.epoch < ctx.currentEpoch) return refuse('sealed-to-past-epoch')
@@ -159,6 +163,10 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   if (p.admission) {
     const out = applyKeeperAdmission(moved, p.admission, entry.index)
     return receipt(out.state, { type: 'KeeperAdmission', ...(out.reason ? { status: 'refused', reason: out.reason } : { status: 'applied' }) })
+  }
+  if (p.removal) {
+    const out = applyKeeperRemoval(moved, p.removal)
+    return receipt(out.state, { type: 'KeeperRemoval', ...(out.reason ? { status: 'refused', reason: out.reason } : { status: 'applied' }) })
   }
 
   const { command, signer } = p

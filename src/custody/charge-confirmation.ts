@@ -6,8 +6,9 @@
  * (keeper-set.ts; the releasing keeper counts as one) to have applied the same charge, each
  * from its own host's reads:
  *
- *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v2", uint256 chainId, address jobs,
- *                 uint256 jobId, address worker, bytes32 jobLeaf, bytes32 dekHash, bool deleted, bytes32 challenge))
+ *   digest    = keccak256(abi.encode(string "w3a.charge-confirmation.v3", uint256 chainId, address jobs,
+ *                 uint256 jobId, address worker, bytes32 jobLeaf, bytes32 dekHash, bool deleted, uint64 epoch,
+ *                 bytes32 challenge))
  *   signature = EIP-191 personal_sign by the keeper's worker key over the 32 digest bytes
  *
  * `jobLeaf` is the charge's state-root leaf (state-root.ts: analyst, dataset, hashes, ε, inbox
@@ -16,7 +17,11 @@
  * confirmation; it is in the digest so the statement says so. `worker` is the job's assigned worker
  * as the confirming keeper's OWN host reads the Jobs contract, which must also show the job open:
  * so the job's status and assignment, not only its charge, need a majority of hosts to agree, and
- * a releasing host cannot send the key to another attested worker than the chain's.
+ * a releasing host cannot send the key to another attested worker than the chain's. `epoch` is
+ * the keeper's current epoch (its keyring's, moved by its host's block numbers): the release uses
+ * that epoch's analysis key and noise seed, and which grants and budgets were live came from the
+ * entries' block timestamps, so a keeper whose host shifted epochs signs another digest and is
+ * outvoted (the timestamps' effects are in `jobLeaf`, the charge's status).
  * `challenge` is a fresh random value
  * the releasing enclave made for this release and keeps for one use: a confirmation collected
  * earlier (before a Delete the releasing host then withholds from its enclave) does not count.
@@ -28,7 +33,7 @@ import { countMembers, isKeeper, keeperQuorum } from './keeper-set.js'
 import { getDataset, ZERO_HASH, type CustodyState } from './state.js'
 import { jobLeaf } from './state-root.js'
 
-export type ChargeDomain = { chainId: number; jobs: Address }
+export type ChargeDomain = { chainId: number; jobs: Address; /** the confirming or releasing keeper's current epoch */ epoch: bigint }
 export type ChargeConfirmation = { keeper: Address; signature: Hex }
 /** Why a keeper does not confirm: it has no such charge, refused it, or the dataset is gone. */
 export type ConfirmRefusal = 'not-charged' | 'charge-refused' | 'dataset-deleted' | 'job-not-open'
@@ -42,11 +47,11 @@ export function newChargeChallenge(): Hex {
 
 const MAX_CONFIRMATIONS = 64
 
-export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; worker: Address; jobLeaf: Hex; dekHash: Hex; deleted: boolean; challenge: Hex }): Hex {
+export function chargeConfirmationDigest(p: ChargeDomain & { jobId: bigint; worker: Address; jobLeaf: Hex; dekHash: Hex; deleted: boolean; epoch: bigint; challenge: Hex }): Hex {
   return keccak256(
     encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'bytes32' }],
-      ['w3a.charge-confirmation.v2', BigInt(p.chainId), p.jobs, p.jobId, p.worker, p.jobLeaf, p.dekHash, p.deleted, p.challenge],
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bool' }, { type: 'uint64' }, { type: 'bytes32' }],
+      ['w3a.charge-confirmation.v3', BigInt(p.chainId), p.jobs, p.jobId, p.worker, p.jobLeaf, p.dekHash, p.deleted, p.epoch, p.challenge],
     ),
   )
 }
@@ -59,7 +64,7 @@ export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId:
   if (charge.status !== 'charged') return { ok: false, reason: 'charge-refused' }
   const d = getDataset(state, charge.datasetId)
   if (!d || d.deleted || !d.dekHash) return { ok: false, reason: 'dataset-deleted' }
-  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, worker, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, challenge }) }
+  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, worker, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, epoch: domain.epoch, challenge }) }
 }
 
 /** Confirming keeper: signs only what its own state holds, for the job open and assigned as its own host reads it. */

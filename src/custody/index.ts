@@ -47,11 +47,16 @@ export {
   decodeKeeperAdmission,
   encodeKeeperAdmission,
   isKeeper,
+  keeperList,
   keeperQuorum,
+  keeperSetHash,
+  quorumOf,
+  countMembers,
   withGenesisKeeper,
   type KeeperAdmission,
   type KeeperRecord,
 } from './keeper-set.js'
+export { KEEPER_REMOVAL_TAG, applyKeeperRemoval, decodeKeeperRemoval, encodeKeeperRemoval, keeperRemovalDigest, type KeeperRemoval } from './keeper-removal.js'
 export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type AccessRequest } from './release-check.js'
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'

@@ -14,7 +14,8 @@ import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSi
 import { applyInboxEntry } from './apply.js'
 import { EpochKeyring } from './epoch-keys.js'
 import { CHAIN_ID, EPOCH_LENGTH, INBOX, JOBS, TestInbox, testBytes } from './fixture.test.js'
-import { KEEPER_ADMISSION_TAG, decodeKeeperAdmission, encodeKeeperAdmission, isKeeper, keeperQuorum, withGenesisKeeper, type KeeperAdmission } from './keeper-set.js'
+import { KEEPER_ADMISSION_TAG, countMembers, decodeKeeperAdmission, encodeKeeperAdmission, isKeeper, keeperQuorum, withGenesisKeeper, type KeeperAdmission } from './keeper-set.js'
+import { decodeKeeperRemoval, encodeKeeperRemoval, keeperRemovalDigest } from './keeper-removal.js'
 import type { CustodyReceipt } from './receipt.js'
 import { approveRegistration } from './registration-approval.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
@@ -61,7 +62,7 @@ async function apply(state: CustodyState, a: KeeperAdmission | Uint8Array): Prom
 const genesis = await enclave()
 const second = await enclave()
 const third = await enclave()
-const g0 = withGenesisKeeper(createEmptyState(), { address: genesis.signer.address, hpkePublicKey: genesis.hpkePublicKey })
+const g0 = withGenesisKeeper(createEmptyState(), { address: genesis.signer.address, hpkePublicKey: genesis.hpkePublicKey, attestedAt: inbox.timestamp() })
 
 describe('keeper set: a keeper joins only with approvals of a strict majority of the current set', () => {
   it('genesis is the set of one; its approval admits a second keeper, and the state root moves', async () => {
@@ -128,6 +129,71 @@ describe('keeper set: a keeper joins only with approvals of a strict majority of
     assert.deepEqual([...back.keepers.entries()], [...two.keepers.entries()])
     assert.equal(stateRoot(back), stateRoot(two))
     assert.notEqual(stateRoot(decodeSnapshot(encodeSnapshot(g0))), stateRoot(createEmptyState()))
+  })
+})
+
+describe('keeper removal: a member leaves only with approvals of a strict majority of the set, and stops counting', () => {
+  const three = async (): Promise<CustodyState> => {
+    const two = (await apply(g0, await admission(second, [genesis.signer]))).state
+    return (await apply(two, await admission(third, [genesis.signer, second.signer]))).state
+  }
+  /** A removal of `keeper`'s current membership (or the one admitted at `admittedAt`), approved by `approvers`. */
+  const removal = async (state: CustodyState, keeper: Enclave, approvers: LocalAccount[], admittedAt?: bigint): Promise<Uint8Array> => {
+    const at = admittedAt ?? state.keepers.get(keeper.signer.address.toLowerCase())?.admittedAt ?? 0n
+    const digest = keeperRemovalDigest({ chainId: CHAIN_ID, registry: REGISTRY, keeper: keeper.signer.address, admittedAt: at })
+    const approvals = await Promise.all(approvers.map((a) => a.signMessage({ message: { raw: digest } })))
+    return encodeKeeperRemoval({ keeper: keeper.signer.address, admittedAt: at, approvals })
+  }
+
+  it('one member (or a stranger) cannot remove another; a majority can, and the quorum follows the live set', async () => {
+    const set = await three()
+    assert.equal(keeperQuorum(set), 2)
+    const stranger = await enclave()
+    const refusedWith = async (entry: Uint8Array, reason: string) => {
+      const out = await apply(set, entry)
+      assert.deepEqual([out.receipt.type, out.receipt.status, out.receipt.reason], ['KeeperRemoval', 'refused', reason])
+      assert.equal(out.state.keepers.size, 3)
+    }
+    // A hostile keeper alone, twice, or with a stranger: not a strict majority of three.
+    await refusedWith(await removal(set, second, [genesis.signer]), 'quorum-not-reached')
+    await refusedWith(await removal(set, second, [genesis.signer, genesis.signer]), 'quorum-not-reached')
+    await refusedWith(await removal(set, second, [genesis.signer, stranger.signer]), 'quorum-not-reached')
+    // Approvals for another membership (admitted at another index) do not end this one; a non-member is not removed.
+    await refusedWith(await removal(set, second, [genesis.signer, third.signer], 999n), 'not-keeper')
+    await refusedWith(await removal(set, stranger, [genesis.signer, third.signer]), 'not-keeper')
+
+    const out = await apply(set, await removal(set, second, [genesis.signer, third.signer]))
+    assert.deepEqual([out.receipt.type, out.receipt.status], ['KeeperRemoval', 'applied'])
+    assert.equal(isKeeper(out.state, second.signer.address), false)
+    assert.notEqual(stateRootParts(out.state).keepers, stateRootParts(set).keepers)
+    // Two left: a quorum is both; the removed keeper's confirmations and votes count for nothing.
+    assert.equal(keeperQuorum(out.state), 2)
+    assert.equal(countMembers(out.state, [second.signer.address, genesis.signer.address]), 1)
+    // Removing it again is refused.
+    assert.equal((await apply(out.state, await removal(set, second, [genesis.signer, third.signer]))).receipt.reason, 'not-keeper')
+  })
+
+  it('a voluntary exit counts the leaving keeper’s own approval; the last member stays', async () => {
+    const set = await three()
+    const left = (await apply(set, await removal(set, third, [third.signer, second.signer]))).state
+    assert.deepEqual([...left.keepers.keys()].sort(), [genesis.signer.address, second.signer.address].map((a) => a.toLowerCase()).sort())
+    const one = (await apply(left, await removal(left, second, [second.signer, genesis.signer]))).state
+    assert.equal(one.keepers.size, 1)
+    const last = await apply(one, await removal(one, genesis, [genesis.signer]))
+    assert.deepEqual([last.receipt.status, last.receipt.reason], ['refused', 'last-keeper'])
+    // The snapshot keeps each member's admission time (what a refusal quorum's quote age is checked against).
+    const back = decodeSnapshot(encodeSnapshot(left))
+    assert.deepEqual([...back.keepers.entries()], [...left.keepers.entries()])
+    assert.equal(back.keepers.get(third.signer.address.toLowerCase()), undefined)
+    const attestedAt = left.keepers.get(second.signer.address.toLowerCase())?.attestedAt ?? 0n
+    assert.ok(attestedAt >= (g0.keepers.get(genesis.signer.address.toLowerCase())?.attestedAt ?? 0n) && attestedAt <= inbox.timestamp(), 'the admission’s verification time')
+  })
+
+  it('encoding: the tag decides', async () => {
+    const set = await three()
+    const bytes = await removal(set, second, [genesis.signer])
+    assert.equal(decodeKeeperRemoval(bytes)?.keeper, second.signer.address.toLowerCase())
+    assert.equal(decodeKeeperRemoval(encodeKeeperAdmission(await admission(third, [genesis.signer]))), undefined)
   })
 })
 

@@ -18,8 +18,12 @@
  * must hash to attestationHash and bind the worker's address and HPKE key on this chain and
  * registry; a sim quote is verified in full (dev attestation signature, measured code
  * allow-list), a tdx/sgx quote's DCAP chain is the approvers' word (each verified it with
- * collateral before signing). Removal is not implemented: a dead keeper stays in the set and
- * costs liveness (docs/design/custody-protocol.md, "Keeper set").
+ * collateral before signing). A member leaves by a keeper removal entry, approved the same way
+ * (keeper-removal.ts), so quorum sizes follow the live set.
+ *
+ * Each member's record keeps the admission's `attestedAt` (genesis: the bootstrapping enclave's
+ * clock): an agreed registration time, so a quote registered longer ago than the TCB policy's
+ * maxQuoteAge does not count towards a refusal quorum (refusal-quorum.ts).
  *
  * Deterministic: the clock is the entry's block timestamp; signature recovery and the quote
  * check need no state, so they run in the stateless half (`prepareKeeperAdmission`).
@@ -40,7 +44,13 @@ const CLOCK_SKEW_SECONDS = 300n
 const MAX_APPROVALS = 64
 
 /** A member of the keeper set (key: its worker address, lowercase). */
-export type KeeperRecord = Readonly<{ hpkePublicKey: Hex; /** inbox index of its admission (genesis: state.processed at bootstrap) */ admittedAt: bigint }>
+export type KeeperRecord = Readonly<{
+  hpkePublicKey: Hex
+  /** inbox index of its admission (genesis: state.processed at bootstrap) */
+  admittedAt: bigint
+  /** unix seconds its quote was verified for the admission (genesis: the bootstrap time); 0 if sealed before this was kept */
+  attestedAt: bigint
+}>
 
 export type KeeperAdmission = {
   worker: Address
@@ -94,8 +104,8 @@ export function decodeKeeperAdmission(payload: Uint8Array): KeeperAdmission | un
 }
 
 /** The set of one that `bootstrapCluster` starts a network with. */
-export function withGenesisKeeper(state: CustodyState, keeper: { address: Address; hpkePublicKey: Hex }): CustodyState {
-  const record: KeeperRecord = Object.freeze({ hpkePublicKey: keeper.hpkePublicKey.toLowerCase() as Hex, admittedAt: state.processed })
+export function withGenesisKeeper(state: CustodyState, keeper: { address: Address; hpkePublicKey: Hex; attestedAt: bigint }): CustodyState {
+  const record: KeeperRecord = Object.freeze({ hpkePublicKey: keeper.hpkePublicKey.toLowerCase() as Hex, admittedAt: state.processed, attestedAt: keeper.attestedAt })
   return Object.freeze({ ...state, keepers: state.keepers.set(keeper.address.toLowerCase(), record) })
 }
 
@@ -105,7 +115,22 @@ export function isKeeper(state: CustodyState, address: string): boolean {
 
 /** Members needed for a strict majority of the set. */
 export function keeperQuorum(state: CustodyState): number {
-  return Math.floor(state.keepers.size / 2) + 1
+  return quorumOf(state.keepers.size)
+}
+
+/** Members needed for a strict majority of a set of `size`. */
+export function quorumOf(size: number): number {
+  return Math.floor(size / 2) + 1
+}
+
+/** The set as a list, addresses ascending: what a refusal quorum names (refusal-quorum.ts). */
+export function keeperList(state: CustodyState): { address: Address; attestedAt: bigint }[] {
+  return [...state.keepers.entries()].map(([address, k]) => ({ address: address as Address, attestedAt: k.attestedAt })).sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0))
+}
+
+/** keccak256(abi.encode(address[] keepers, uint64[] attestedAt)), addresses lowercase ascending: one set, one hash. */
+export function keeperSetHash(list: readonly { address: Address; attestedAt: bigint }[]): Hex {
+  return keccak256(encodeAbiParameters([{ type: 'address[]' }, { type: 'uint64[]' }], [list.map((k) => k.address), list.map((k) => k.attestedAt)]))
 }
 
 /** How many of `signers` are distinct members of the set (anyone else counts for nothing). */
@@ -137,7 +162,7 @@ export async function prepareKeeperAdmission(payload: Uint8Array, timestamp: big
 export function applyKeeperAdmission(state: CustodyState, p: CheckedAdmission, index: bigint): { state: CustodyState; reason?: RefusalReason } {
   if (isKeeper(state, p.admission.worker)) return { state, reason: 'already-keeper' }
   if (countMembers(state, p.signers) < keeperQuorum(state)) return { state, reason: 'quorum-not-reached' }
-  const record: KeeperRecord = Object.freeze({ hpkePublicKey: p.admission.hpkePublicKey, admittedAt: index })
+  const record: KeeperRecord = Object.freeze({ hpkePublicKey: p.admission.hpkePublicKey, admittedAt: index, attestedAt: p.admission.attestedAt })
   return { state: { ...state, keepers: state.keepers.set(p.admission.worker, record) } }
 }
 

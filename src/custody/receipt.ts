@@ -51,12 +51,15 @@ export const REFUSAL_REASONS = [
   'already-keeper',
   'quorum-not-reached',
   'bad-attestation',
+  // Keeper removals (keeper-removal.ts)
+  'not-keeper',
+  'last-keeper',
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 
-/** An owner command, the charge the Jobs contract posts for a job, or a keeper admission. */
-export const RECEIPT_TYPES = [...(Object.keys(OWNER_COMMAND_TYPES) as OwnerCommandType[]), 'JobCharge', 'KeeperAdmission'] as const
-export type ReceiptType = OwnerCommandType | 'JobCharge' | 'KeeperAdmission'
+/** An owner command, the charge the Jobs contract posts for a job, a keeper admission or removal. */
+export const RECEIPT_TYPES = [...(Object.keys(OWNER_COMMAND_TYPES) as OwnerCommandType[]), 'JobCharge', 'KeeperAdmission', 'KeeperRemoval'] as const
+export type ReceiptType = OwnerCommandType | 'JobCharge' | 'KeeperAdmission' | 'KeeperRemoval'
 
 export type CustodyReceipt = {
   chainId: number

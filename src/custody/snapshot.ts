@@ -11,8 +11,8 @@
  *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))
  *   ‖ u32 j ‖ j × (bytes32 jobId ‖ address analyst ‖ bytes32 datasetId ‖ bytes32 analysisHash
  *                  ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index ‖ u8 charged ‖ string reason)
- *   ‖ u32 k ‖ k × (address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt)     (version 3; a version 2
- *                                                                      snapshot has no keeper set)
+ *   ‖ u32 k ‖ k × (address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt ‖ u64 attestedAt)
+ *       (version 4; version 3 has no attestedAt (read as 0), version 2 no keeper set)
  *                                                                      (everything sorted ascending)
  *
  * Decoding refuses anything non-canonical (unsorted, duplicated, trailing bytes), so a
@@ -29,7 +29,9 @@ import { REFUSAL_REASONS } from './receipt.js'
 import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 
 const MAGIC = new TextEncoder().encode('W3CS')
-const VERSION = 3
+const VERSION = 4
+/** Keepers without attestedAt. */
+const V3 = 3
 /** Sealed states written before the keeper set existed: read with an empty set (service.ts adopts them). */
 const LEGACY_VERSION = 2
 
@@ -59,7 +61,7 @@ export function encodeSnapshot(state: CustodyState): Uint8Array {
     w.u64(j.epsilonMicros).u64(j.index).u8(j.status === 'charged' ? 1 : 0).string(j.reason ?? '')
   }
   w.u32(state.keepers.size)
-  for (const [address, k] of state.keepers.entries()) w.address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt)
+  for (const [address, k] of state.keepers.entries()) w.address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt).u64(k.attestedAt)
   return w.finish()
 }
 
@@ -68,7 +70,7 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
   const magic = r.raw(4)
   if (!magic.every((b, i) => b === MAGIC[i])) throw malformed('not a custody snapshot')
   const version = r.u8()
-  if (version !== VERSION && version !== LEGACY_VERSION) throw malformed('unknown custody snapshot version')
+  if (version !== VERSION && version !== V3 && version !== LEGACY_VERSION) throw malformed('unknown custody snapshot version')
   const processed = r.u64()
   const head = r.bytes32()
   const epoch = r.u64()
@@ -153,7 +155,7 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
   for (let i = version === LEGACY_VERSION ? 0 : r.u32(); i > 0; i--) {
     const address = r.address()
     last = ascending(last, address)
-    keepers = keepers.set(address, Object.freeze({ hpkePublicKey: r.bytes32(), admittedAt: r.u64() }))
+    keepers = keepers.set(address, Object.freeze({ hpkePublicKey: r.bytes32(), admittedAt: r.u64(), attestedAt: version === VERSION ? r.u64() : 0n }))
   }
   r.end()
   return Object.freeze({ datasets, usedNonces, jobCharges, keepers, processed, head, epoch })

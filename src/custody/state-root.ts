@@ -12,7 +12,7 @@
  *   jobLeaf     = keccak256(string "w3a.custody.job.v1" ‖ bytes32 jobId ‖ address analyst ‖ bytes32 datasetId
  *                 ‖ bytes32 analysisHash ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index
  *                 ‖ u8 charged ‖ string reason ("" when charged))
- *   keeperLeaf  = keccak256(string "w3a.custody.keeper.v1" ‖ address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt)
+ *   keeperLeaf  = keccak256(string "w3a.custody.keeper.v2" ‖ address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt ‖ u64 attestedAt)
  *   datasets, nonces, jobs, keepers = PersistentMap digests of those leaves (persistent-map.ts)
  *   stateRoot   = keccak256(string "w3a.custody.state.v3" ‖ bytes32 datasets ‖ bytes32 nonces ‖ bytes32 jobs
  *                 ‖ bytes32 keepers ‖ u64 processed ‖ bytes32 head ‖ u64 epoch)
@@ -76,7 +76,7 @@ export function jobLeaf(key: string, j: JobChargeRecord): Uint8Array {
 }
 
 export function keeperLeaf(address: string, k: KeeperRecord): Uint8Array {
-  return keccak_256(new ByteWriter().string('w3a.custody.keeper.v1').address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt).finish())
+  return keccak_256(new ByteWriter().string('w3a.custody.keeper.v2').address(address as Address).bytes32(k.hpkePublicKey).u64(k.admittedAt).u64(k.attestedAt).finish())
 }
 
 export type StateRootParts = { datasets: Hex; nonces: Hex; jobs: Hex; keepers: Hex; processed: bigint; head: Hex; epoch: bigint; root: Hex }

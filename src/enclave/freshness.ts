@@ -17,8 +17,9 @@
  * so an honest peer that witnessed the last committed state is always asked. With one keeper
  * (W = R = 0) nothing outside the host witnesses anything: a lone keeper cannot detect a rollback.
  *
- * Invariants: the keeper set only grows, from keepers whose quotes this enclave verified itself
- * (hand-over, both sides); reports count only from keepers in it, other than the enclave itself,
+ * Invariants: the keeper set grows from keepers whose quotes this enclave verified itself
+ * (hand-over, both sides) and members of the custody keeper set, and shrinks only by a removal
+ * the custody state applied (keeper-removal.ts); reports count only from keepers in it, other than the enclave itself,
  * each once; the invariants of the quorum math hold only over the same keeper set.
  */
 import { bytesToHex, type Address, type Hex } from 'viem'
@@ -79,7 +80,7 @@ export class KeeperFreshness {
   /**
    * The keepers this enclave counts, itself included: those whose quotes it verified in a
    * hand-over, and every member of the custody keeper set (admitted by a majority: keeper-set.ts).
-   * It only grows.
+   * It grows, and shrinks only by a removal entry the custody state applied (keeper-removal.ts).
    */
   knownKeepers(): Address[] {
     return [...this.keepers].sort() as Address[]
@@ -90,6 +91,14 @@ export class KeeperFreshness {
     const k = keeper.toLowerCase()
     if (this.keepers.has(k)) return false
     this.keepers.add(k)
+    return true
+  }
+
+  /** A keeper removed from the custody keeper set (keeper-removal.ts): its witness and acknowledgements stop counting. True if it was known. */
+  removeKeeper(keeper: Address): boolean {
+    const k = keeper.toLowerCase()
+    if (k === this.self.toLowerCase() || !this.keepers.delete(k)) return false
+    this.acks.delete(k)
     return true
   }
 

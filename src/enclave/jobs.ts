@@ -8,13 +8,13 @@
  * - worker (`runJob`): opens the release, fetches the segments from storage (every block checked
  *   against its CID), decrypts them into anonymous memory files (never to storage), runs the checked SQL
  *   through the privacy gate, seals the output to the analyst and signs the result digest the
- *   Jobs contract checks. A failure the enclave reaches itself (or a keeper enclave's signed
- *   refusal it verified) becomes a signed failure report that says why, never with data; a
+ *   Jobs contract checks. A failure the enclave reaches itself (or a refusal a strict majority of
+ *   the keeper set signed, each vote verified here: refusal-quorum.ts) becomes a signed failure report that says why, never with data; a
  *   refusal on the host's word alone is REFUSAL_UNVERIFIED and nothing is signed.
  *
  * Everything here runs inside the enclave process; the host only relays chain reads and bytes.
  */
-import { bytesToHex, encodeAbiParameters, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
@@ -40,7 +40,8 @@ import {
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
-import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, newChargeChallenge, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { assembleRefusalQuorum, signRefusalVote, verifyRefusalQuorum, type RefusalQuorum } from './refusal-quorum.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
 import { openJobData, type JobData, type JobDataCache } from './job-data.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
@@ -58,81 +59,30 @@ export type WorkerOnChain = {
   registeredAt?: number
 }
 
-/**
- * A keeper enclave's final refusal to release a job, as a statement the worker enclave can check
- * itself: signed with the keeper's worker key over refusalDigest, with the keeper's quote binding
- * that key and its HPKE key. The host relays it; it cannot make one up.
- */
-export type SignedRefusal = { reason: string; keeper: Address; hpkePublicKey: Hex; quote: Hex; signature: Hex }
+/** A refusal to be retried (`retry`) is not final and carries no statement; a final one carries the keepers' refusal quorum (refusal-quorum.ts). */
+export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean; refusal?: RefusalQuorum }
 
-/** A refusal to be retried (`retry`) is not final and carries no signed statement. */
-export type ReleaseOutcome = { ok: true; sealed: { enc: Hex; ciphertext: Hex } } | { ok: false; reason: string; retry: boolean; refusal?: SignedRefusal }
+/** Refusals that are no failure of the job: it is not open, or not this worker's (the worker has nothing to sign; its host drops the job). */
+const NOT_A_FAILURE = new Set(['job-not-open', 'not-assigned-worker'])
 
-export type RefusalDigestParameters = { chainId: number; jobs: Address; jobId: bigint; worker: Address; reason: string }
+/** What a keeper's own checks say of a release: everything but the quorums. */
+export type ReleaseJudgement =
+  | { release: true; decision: Extract<ReturnType<typeof checkJobRelease>, { ok: true }>; analysis: Awaited<ReturnType<typeof openAnalysis>>; noiseSeed: Uint8Array }
+  | { release: false; reason: string; retry: boolean }
 
-/** keccak256(abi.encode("w3a.refusal.v1", chainId, jobs, jobId, worker, reason)): signed EIP-191 by the keeper's worker key. */
-export function refusalDigest(p: RefusalDigestParameters): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'address' }, { type: 'string' }],
-      ['w3a.refusal.v1', BigInt(p.chainId), p.jobs, p.jobId, p.worker, p.reason],
-    ),
-  )
+/** Zeroes the key material a positive judgement holds (a peer that only votes, or a release that waits). */
+export function wipeJudgement(j: ReleaseJudgement): void {
+  if (!j.release) return
+  j.decision.dek.fill(0)
+  j.noiseSeed.fill(0)
 }
 
-/** Keeper side: signs a final refusal for (job, worker) and returns it with the keeper's own quote. */
-export async function signRefusal(p: { signer: LocalAccount; hpkePublicKey: Hex; quote: Hex; domain: JobDomain; jobId: bigint; worker: Address; reason: string }): Promise<SignedRefusal> {
-  const signature = await p.signer.signMessage({ message: { raw: refusalDigest({ chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: p.jobId, worker: p.worker, reason: p.reason }) } })
-  return { reason: p.reason, keeper: p.signer.address, hpkePublicKey: p.hpkePublicKey, quote: p.quote, signature }
+/** Is this refusal final and a failure the worker may sign (given a quorum)? */
+export function isFailureRefusal(j: { reason: string; retry: boolean }): boolean {
+  return !j.retry && !NOT_A_FAILURE.has(j.reason)
 }
 
-/**
- * Worker side: the refusal's reason, only if it is a keeper enclave's signed refusal of this job to
- * this worker: the signature recovers to the keeper it names, and that keeper's quote, checked here
- * under this enclave's measured policy, binds its address and HPKE key on this network. Anything
- * else (a bare reason from the host, another job's or worker's refusal, a key with no valid quote)
- * is REFUSAL_UNVERIFIED.
- */
-export async function verifyRefusal(p: { refused: unknown; domain: JobDomain; policy: TeePolicy; jobId: bigint; worker: Address }): Promise<string> {
-  const bad = (why: string, cause?: unknown) => new W3aError('REFUSAL_UNVERIFIED', `job ${p.jobId}: the keeper refusal the host passed is not verified: ${why}`, cause === undefined ? {} : { cause })
-  const r = p.refused as Partial<SignedRefusal> | null
-  const isHex = (v: unknown, bytes?: number): v is Hex => typeof v === 'string' && (bytes === undefined ? /^0x([0-9a-fA-F]{2})+$/ : new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`)).test(v)
-  if (typeof r !== 'object' || r === null) throw bad('it is not a signed refusal (a bare reason is the host’s word)')
-  if (typeof r.reason !== 'string' || r.reason.length === 0 || r.reason.length > 64) throw bad('no reason')
-  if (!isHex(r.keeper, 20) || !isHex(r.hpkePublicKey, 32) || !isHex(r.quote) || !isHex(r.signature, 65)) throw bad('keeper, hpkePublicKey, quote or signature missing or malformed')
-  let signer: Address
-  try {
-    signer = await recoverMessageAddress({ message: { raw: refusalDigest({ chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: p.jobId, worker: p.worker, reason: r.reason }) }, signature: r.signature })
-  } catch (e) {
-    throw bad('the signature does not recover', e)
-  }
-  // Over this chain, Jobs contract, job and worker: a refusal for anything else recovers to another address.
-  if (signer.toLowerCase() !== r.keeper.toLowerCase()) throw bad(`not signed by ${r.keeper} for this job and worker`)
-  try {
-    await verifyWorkerQuote(hexToBytes(r.quote), p.policy, { worker: r.keeper, hpkePublicKey: hexToBytes(r.hpkePublicKey), chainId: p.domain.chainId, registry: p.domain.registry })
-  } catch (e) {
-    throw bad(`the keeper's quote was not accepted (${e instanceof W3aError ? e.code : 'invalid'})`, e)
-  }
-  return r.reason
-}
-
-/**
- * Keeper side. `analysisSeed(epoch)` gives the analysis-key seed of an epoch the keeper still
- * holds (a copy). `releasedTo` is this keeper's own record of the workers it released the job to
- * before (job-releases.ts): the job view and worker facts are the host's word, that record is not.
- *
- * `confirmations` are other keepers' signed confirmations of the charge (charge-confirmation.ts),
- * fetched by the host over `challenge` (this enclave's own, one use; none: only `self` counts):
- * with `self`, they must make a strict majority of this state's keeper set, all over the digest
- * this enclave computes from its own state, or the release waits
- * (`quorum-not-reached`, a retry: the other keepers may not have read the job's block yet).
- *
- * Refusal reasons: job-not-open, not-assigned-worker, released-to-other-workers,
- * worker-not-eligible, measurement-not-allowed, worker-not-attested, then the charge's
- * (checkJobRelease: not-charged, job-mismatch, dataset-deleted, a refused charge's reason), then
- * quorum-not-reached, analysis-epoch-expired, bad-analysis.
- */
-export async function releaseJob(p: {
+export type JudgeParameters = {
   state: CustodyState
   domain: JobDomain
   policy: TeePolicy
@@ -142,13 +92,21 @@ export async function releaseJob(p: {
   sealedAnalysis: Uint8Array
   analysisSeed: (epoch: bigint) => Uint8Array | undefined
   releasedTo: readonly Address[]
-  /** This keeper's worker address (it counts as one confirmation if it is in the keeper set). */
-  self: Address
-  confirmations: unknown
-  challenge: Hex | undefined
-}): Promise<ReleaseOutcome> {
+}
+
+/**
+ * One keeper's checks of a release, from its own state and its host's inputs. `analysisSeed(epoch)`
+ * gives the analysis-key seed of an epoch the keeper still holds (a copy). `releasedTo` is this
+ * keeper's own record of the workers it released the job to before (job-releases.ts).
+ *
+ * Refusal reasons, in order: job-not-open, not-assigned-worker, released-to-other-workers,
+ * worker-not-eligible, measurement-not-allowed, worker-not-attested, then the charge's
+ * (checkJobRelease: not-charged (a retry), job-mismatch, dataset-deleted, a refused charge's
+ * reason), then analysis-epoch-expired, bad-analysis.
+ */
+export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement> {
   const { job } = p
-  const refuse = (reason: string, retry = false): ReleaseOutcome => ({ ok: false, reason, retry })
+  const refuse = (reason: string, retry = false): ReleaseJudgement => ({ release: false, reason, retry })
   if (job.status !== 'open') return refuse('job-not-open')
   if (job.worker.toLowerCase() !== p.worker.address.toLowerCase()) return refuse('not-assigned-worker')
   const worker = p.worker.address.toLowerCase() as Address
@@ -177,23 +135,14 @@ export async function releaseJob(p: {
   })
   // Not charged yet: this keeper has not read the block the job was mined in.
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
-  let confirmed: boolean
-  try {
-    confirmed = await quorumConfirms(p.state, p.domain, job.id, p.worker.address, p.self, p.challenge === undefined ? [] : p.confirmations, p.challenge ?? ZERO_HASH)
-  } catch (e) {
-    decision.dek.fill(0)
-    throw e
-  }
-  if (!confirmed) {
-    decision.dek.fill(0)
-    return refuse('quorum-not-reached', true)
-  }
-
   let analysis: Awaited<ReturnType<typeof openAnalysis>>
   let noiseSeed: Uint8Array
   try {
     const seed = p.analysisSeed(sealedAnalysisEpoch(p.sealedAnalysis))
-    if (!seed) return refuse('analysis-epoch-expired')
+    if (!seed) {
+      decision.dek.fill(0)
+      return refuse('analysis-epoch-expired')
+    }
     const pair = await analysisKeyPair(seed)
     noiseSeed = jobNoiseSeed(seed, { chainId: p.domain.chainId, jobs: p.domain.jobs, jobId: job.id })
     seed.fill(0)
@@ -215,30 +164,72 @@ export async function releaseJob(p: {
     noiseSeed.fill(0)
     return refuse('bad-analysis')
   }
-  const release: JobRelease = {
-    jobId: job.id,
-    datasetId: job.datasetId,
-    manifestCid: decision.manifestCid,
-    dek: decision.dek,
-    policy: decision.policy,
-    analysis,
-    epsilonLeft: decision.epsilonLeft,
-    analystEpsilonLeft: decision.analystEpsilonLeft,
-    noiseSeed,
+  return { release: true, decision, analysis, noiseSeed }
+}
+
+/** A keeper's own vote material: its worker key, and the HPKE key and quote that bind it. */
+export type Voter = { signer: LocalAccount; hpkePublicKey: Hex; quote: Hex }
+
+/**
+ * Keeper side. After this keeper's own checks (judgeRelease):
+ *
+ * - a release needs `confirmations`, other keepers' signed confirmations of the charge
+ *   (charge-confirmation.ts) over `challenge` (this enclave's own, one use; none: only `self`
+ *   counts): with `self`, a strict majority of this state's keeper set, over the digest this
+ *   enclave computes from its own state and `epoch`, or the release waits (`quorum-not-reached`,
+ *   a retry: the other keepers may not have read the job's block yet);
+ * - a final refusal needs `votes`, other keepers' refusal votes for the same public failure over
+ *   the same challenge (refusal-quorum.ts): with this keeper's own, a strict majority of its set,
+ *   or it is only this keeper's view (its reason, as a retry: the worker's host asks another
+ *   keeper, or gives the job up as a refund). With a set of one (the devnet) its own vote is the
+ *   quorum. `job-not-open` and `not-assigned-worker` are final and carry no statement.
+ */
+export async function releaseJob(
+  p: JudgeParameters & {
+    /** This keeper (it counts as one confirmation or vote if it is in the keeper set). */
+    self: Voter
+    /** This keeper's current epoch: in every digest of the quorums. */
+    epoch: bigint
+    confirmations: unknown
+    votes?: unknown
+    challenge: Hex | undefined
+    /** False while the keeper's set lacks a keeper it verified in a hand-over (service.ts): it then votes for no refusal. */
+    mayRefuse?: boolean
+  },
+): Promise<ReleaseOutcome> {
+  const { job } = p
+  const judged = await judgeRelease(p)
+  if (!judged.release) {
+    if (!isFailureRefusal(judged) || p.mayRefuse === false) return { ok: false, reason: judged.reason, retry: judged.retry || p.mayRefuse === false }
+    const failure = failureOf(judged.reason)
+    // Without a challenge of this release no peer vote can count; a fresh one still carries this keeper's own.
+    const challenge = p.challenge ?? newChargeChallenge()
+    const common = { state: p.state, domain: p.domain, epoch: p.epoch, jobId: job.id, worker: p.worker.address, failure, challenge }
+    const own = await signRefusalVote({ ...common, signer: p.self.signer, hpkePublicKey: p.self.hpkePublicKey, quote: p.self.quote })
+    const agreed = await assembleRefusalQuorum({ ...common, reason: judged.reason, own, votes: p.challenge === undefined ? [] : p.votes })
+    return agreed.ok ? { ok: false, reason: judged.reason, retry: false, refusal: agreed.quorum } : { ok: false, reason: judged.reason, retry: true }
   }
+  const { decision, analysis, noiseSeed } = judged
   try {
+    const of = chargeDigestOf(p.state, { ...p.domain, epoch: p.epoch }, job.id, p.worker.address, p.challenge ?? ZERO_HASH)
+    const confirmed = of.ok && (await chargeQuorum(p.state, { digest: of.digest, self: p.self.signer.address, confirmations: p.challenge === undefined ? [] : p.confirmations })).ok
+    if (!confirmed) return { ok: false, reason: 'quorum-not-reached', retry: true }
+    const release: JobRelease = {
+      jobId: job.id,
+      datasetId: job.datasetId,
+      manifestCid: decision.manifestCid,
+      dek: decision.dek,
+      policy: decision.policy,
+      analysis,
+      epsilonLeft: decision.epsilonLeft,
+      analystEpsilonLeft: decision.analystEpsilonLeft,
+      noiseSeed,
+    }
     const sealed = await sealJobRelease({ ...p.domain, jobId: job.id, worker: p.worker.address, workerHpkeKey: hexToBytes(p.worker.hpkePublicKey), release })
     return { ok: true, sealed }
   } finally {
-    decision.dek.fill(0)
-    noiseSeed.fill(0)
+    wipeJudgement(judged)
   }
-}
-
-/** Did a strict majority of the keeper set (this keeper included) apply the same charge, with the job open and assigned to `worker` as their hosts read it? */
-async function quorumConfirms(state: CustodyState, domain: JobDomain, jobId: bigint, worker: Address, self: Address, confirmations: unknown, challenge: Hex): Promise<boolean> {
-  const of = chargeDigestOf(state, domain, jobId, worker, challenge)
-  return of.ok && (await chargeQuorum(state, { digest: of.digest, self, confirmations })).ok
 }
 
 /** What the worker posts on chain for a job (the call is built by the enclave from this). */
@@ -306,8 +297,8 @@ export async function signedFailure(p: { domain: JobDomain; signer: LocalAccount
 }
 
 /**
- * Worker side: `release` is the keeper's sealed answer, or its signed refusal (verifyRefusal,
- * under `policy`): a failure is signed only on what this enclave checked itself.
+ * Worker side: `release` is the keeper's sealed answer, or the keepers' refusal quorum
+ * (verifyRefusalQuorum, under `policy`): a failure is signed only on what this enclave checked itself.
  */
 export async function runJob(p: {
   domain: JobDomain
@@ -331,10 +322,10 @@ export async function runJob(p: {
     signedFailure({ domain, signer: p.signer, job, reason, ...(detail ? { detail } : {}) })
 
   if ('refused' in p.release) {
-    const reason = await verifyRefusal({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me })
-    // A keeper enclave says the dataset is gone: its plaintext goes from this worker's memory now.
-    if (failureOf(reason) === 'dataset-deleted') await p.cache?.dropDataset(job.datasetId)
-    return fail(failureOf(reason))
+    const failure = await verifyRefusalQuorum({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me, ...(p.now ? { now: Math.floor(p.now() / 1000) } : {}) })
+    // A majority of keepers say the dataset is gone: its plaintext goes from this worker's memory now.
+    if (failure === 'dataset-deleted') await p.cache?.dropDataset(job.datasetId)
+    return fail(failure)
   }
   let release: JobRelease
   try {

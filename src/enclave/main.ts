@@ -34,6 +34,8 @@ serveEnclaveRpc({
   analysisKey: () => enclave.analysisKey(),
   releaseJob: (p) => enclave.releaseJob(p),
   confirmCharge: (p) => enclave.confirmCharge(p),
+  voteOnRelease: (p) => enclave.voteOnRelease(p),
+  approveKeeperRemoval: (p) => enclave.approveKeeperRemoval(p),
   chargeChallenge: async (p) => enclave.chargeChallenge(p),
   keeperSet: async () => enclave.keeperSet(),
   runJob: (p) => enclave.runJob(p),

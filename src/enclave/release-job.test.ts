@@ -19,7 +19,7 @@ import { analysisKeyPair, confirmCharge, encodeJobCharge, openJobRelease, parseP
 import { DEV_ATTESTATION_SIGNER, attestIdentity, createEnclaveIdentity, createSimEnclave, type EnclaveIdentity, type TeePolicy } from '../tee/index.js'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
-import { releaseJob, type JobDomain, type ReleaseOutcome, type WorkerOnChain } from './jobs.js'
+import { failureOf, releaseJob, type JobDomain, type ReleaseOutcome, type WorkerOnChain } from './jobs.js'
 
 const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
 const DOMAIN: JobDomain = { chainId: CHAIN_ID, jobs: JOBS, registry: REGISTRY }
@@ -111,16 +111,19 @@ type Call = {
 
 /** The releasing keeper's challenge for the release (the enclave makes a fresh one per release). */
 const CHALLENGE: Hex = `0x${'c4'.repeat(32)}`
+/** Admission time of the test keeper set's members (unix seconds). */
+const NOW = BigInt(Math.floor(Date.now() / 1000))
 /** The releasing keeper's worker key: the genesis member of its keeper set. */
 const self = privateKeyToAccount(bytesToHex(testBytes('release/keeper')))
 
 function release(c: Call = {}): Promise<ReleaseOutcome> {
   const w = c.worker ?? worker
-  let state = withGenesisKeeper(c.state ?? k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
-  for (const p of c.peers ?? []) state = withGenesisKeeper(state, { address: p.address, hpkePublicKey: `0x${'22'.repeat(32)}` })
+  let state = withGenesisKeeper(c.state ?? k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}`, attestedAt: NOW })
+  for (const p of c.peers ?? []) state = withGenesisKeeper(state, { address: p.address, hpkePublicKey: `0x${'22'.repeat(32)}`, attestedAt: NOW })
   return releaseJob({
     state,
-    self: self.address,
+    self: { signer: self, hpkePublicKey: `0x${'11'.repeat(32)}`, quote: '0x00' },
+    epoch: k.epoch,
     confirmations: c.confirmations ?? [],
     challenge: CHALLENGE,
     domain: DOMAIN,
@@ -134,9 +137,17 @@ function release(c: Call = {}): Promise<ReleaseOutcome> {
   })
 }
 
-/** Exactly a refusal with this reason: no `sealed` field, so no dataset key leaves the enclave. */
+/**
+ * Exactly a refusal with this reason: no `sealed` field, so no dataset key leaves the enclave. A
+ * final refusal that is a failure carries this keeper's refusal quorum (a set of one: its own vote).
+ */
 async function refused(c: Call, reason: string, retry = false): Promise<void> {
-  assert.deepEqual(await release(c), { ok: false, reason, retry })
+  const out = await release(c)
+  assert.equal('sealed' in out, false)
+  assert.deepEqual(out.ok ? out : { ok: out.ok, reason: out.reason, retry: out.retry }, { ok: false, reason, retry })
+  const failure = !retry && !['job-not-open', 'not-assigned-worker'].includes(reason) && (c.peers ?? []).length === 0
+  assert.equal(out.ok === false && out.refusal !== undefined, failure, `refusal quorum carried: ${failure}`)
+  if (failure && !out.ok) assert.deepEqual([out.refusal!.failure, out.refusal!.votes.map((v) => v.keeper)], [failureOf(reason), [self.address]])
 }
 
 describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ€™s attested worker', () => {
@@ -237,9 +248,9 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
   it('quorum: with three keepers, a release needs one other memberâ€™s confirmation of the same charge', async () => {
     const [a, b, stranger] = ['release/peer-a', 'release/peer-b', 'release/stranger-keeper'].map((l) => privateKeyToAccount(bytesToHex(testBytes(l))))
     const peers = [a!, b!]
-    const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}` })
+    const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}`, attestedAt: NOW })
     const confirmation = async (signer: LocalAccount, jobId = 1n, challenge = CHALLENGE, assignment = { worker: worker.onChain.address, open: true }) => {
-      const out = await confirmCharge(state, DOMAIN, jobId, challenge, signer, assignment)
+      const out = await confirmCharge(state, { ...DOMAIN, epoch: k.epoch }, jobId, challenge, signer, assignment)
       assert.equal(out.ok, true)
       return out
     }
@@ -252,7 +263,7 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await refused({ peers, confirmations: [await confirmation(a!, 1n, `0x${'0d'.repeat(32)}`)] }, 'quorum-not-reached', true)
     // A member whose host reads the job as assigned to another worker vouches for that worker only; one that reads it closed vouches for nothing.
     await refused({ peers, confirmations: [await confirmation(a!, 1n, CHALLENGE, { worker: stranger!.address, open: true })] }, 'quorum-not-reached', true)
-    assert.deepEqual(await confirmCharge(state, DOMAIN, 1n, CHALLENGE, a!, { worker: worker.onChain.address, open: false }), { ok: false, reason: 'job-not-open' })
+    assert.deepEqual(await confirmCharge(state, { ...DOMAIN, epoch: k.epoch }, 1n, CHALLENGE, a!, { worker: worker.onChain.address, open: false }), { ok: false, reason: 'job-not-open' })
     // One member's confirmation of this charge: two of three.
     assert.equal((await release({ peers, confirmations: [await confirmation(a!)] })).ok, true)
     // Malformed confirmations from the host are refused at the door.

@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { releaseJob, runJob, signRefusal, signedFailure, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { failureOf, isFailureRefusal, judgeRelease, releaseJob, runJob, signedFailure, wipeJudgement, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { refusalTerms, signRefusalVote, type NamedKeeper, type RefusalVote } from './refusal-quorum.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { createJobDataCache } from './job-data.js'
 import { JobReleases } from './job-releases.js'
@@ -42,7 +43,9 @@ import {
   answerCustodyQuery,
   confirmCharge,
   type JobAssignment,
+  type ChargeConfirmation,
   newChargeChallenge,
+  keeperRemovalDigest,
   isKeeper,
   DEFAULT_POLICY,
   keeperQuorum,
@@ -201,7 +204,7 @@ export class EnclaveService {
     this.keyring = read('keyring', (b) => EpochKeyring.import(b))
     this.state = read('state', decodeSnapshot) ?? createEmptyState()
     // A state sealed before the keeper set existed: this keeper is its set of one, as before.
-    if (this.keyring && this.state.keepers.size === 0) this.state = withGenesisKeeper(this.state, this.publicKeys())
+    if (this.keyring && this.state.keepers.size === 0) this.state = withGenesisKeeper(this.state, { ...this.publicKeys(), attestedAt: BigInt(Math.floor(Date.now() / 1000)) })
     this.outcomes = read('outcomes', JobOutcomes.import) ?? new JobOutcomes()
     this.releases = read('releases', JobReleases.import) ?? new JobReleases()
     this.fresh = new KeeperFreshness(this.identity.signer.address, this.freshnessDomain(), resumed ? 'unverified' : 'fresh')
@@ -260,7 +263,7 @@ export class EnclaveService {
     if (this.keyring) return this.epochPublicKey()
     this.freshness().requireFresh('bootstrapping a cluster')
     this.keyring = new EpochKeyring(params.epoch, createInitialSecret())
-    this.state = withGenesisKeeper(this.state, this.publicKeys())
+    this.state = withGenesisKeeper(this.state, { ...this.publicKeys(), attestedAt: BigInt(Math.floor(Date.now() / 1000)) })
     this.markBoundary()
     this.persist()
     return this.epochPublicKey()
@@ -284,7 +287,77 @@ export class EnclaveService {
     if (typeof params?.challenge !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(params.challenge)) throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: challenge must be bytes32 hex')
     const a = params.assignment as Partial<JobAssignment> | null | undefined
     if (typeof a?.worker !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(a.worker) || typeof a.open !== 'boolean') throw new W3aError('INVALID_ARGUMENT', 'confirmCharge: assignment must be { worker: address, open: boolean } (the job as this host reads the chain)')
-    return confirmCharge(this.state, this.jobDomain(), id, params.challenge as Hex, this.me().signer, { worker: a.worker as Address, open: a.open })
+    return confirmCharge(this.state, { ...this.jobDomain(), epoch: this.ring().epoch }, id, params.challenge as Hex, this.me().signer, { worker: a.worker as Address, open: a.open })
+  }
+
+  /**
+   * Keeper asked by a releasing keeper's host: judges the release itself (judgeRelease) from its
+   * own state and its own host's reads (job view, worker facts, the sealed analysis it fetched),
+   * with the worker's quote relayed (it verifies it). Releasable: its charge confirmation (as
+   * confirmCharge). A final refusal: its refusal vote for that public failure (refusal-quorum.ts),
+   * over the releasing keeper's challenge. Otherwise: why neither.
+   */
+  async voteOnRelease(params: { challenge: unknown; job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex }): Promise<({ ok: true } & ChargeConfirmation) | { ok: false; reason: string; vote?: RefusalVote & { failure: string; epoch: string; keepers: NamedKeeper[] } }> {
+    // A restored older copy (a deleted dataset still live in it) must not vouch for a charge or a refusal.
+    this.freshness().requireFresh('voting on a release')
+    const ring = this.ring()
+    if (typeof params?.challenge !== 'string' || !/^0x[0-9a-fA-F]{64}$/.test(params.challenge)) throw new W3aError('INVALID_ARGUMENT', 'voteOnRelease: challenge must be bytes32 hex')
+    const challenge = params.challenge as Hex
+    const job = params.job
+    const judged = await judgeRelease({
+      state: this.state,
+      domain: this.jobDomain(),
+      policy: this.policy,
+      job,
+      worker: params.worker,
+      quote: hexToBytes(params.quote),
+      sealedAnalysis: hexToBytes(params.sealedAnalysis),
+      analysisSeed: (epoch) => this.analysisSeed(epoch),
+      releasedTo: this.releases.workersOf(job.id),
+    })
+    if (judged.release) {
+      wipeJudgement(judged)
+      return confirmCharge(this.state, { ...this.jobDomain(), epoch: ring.epoch }, job.id, challenge, this.me().signer, { worker: job.worker, open: job.status === 'open' })
+    }
+    if (!isFailureRefusal(judged)) return { ok: false, reason: judged.reason }
+    if (!this.setCoversKnownKeepers()) return { ok: false, reason: 'keeper-set-behind' }
+    const failure = failureOf(judged.reason)
+    const info = this.attested()
+    const vote = await signRefusalVote({ signer: this.me().signer, hpkePublicKey: info.hpkePublicKey, quote: info.quote, domain: this.jobDomain(), state: this.state, epoch: ring.epoch, jobId: job.id, worker: params.worker.address, failure, challenge })
+    // With the terms it signed (public), so a releasing keeper's host can see why votes differ.
+    const terms = refusalTerms(this.state, ring.epoch)
+    return { ok: false, reason: judged.reason, vote: { ...vote, failure, epoch: ring.epoch.toString(), keepers: terms.keepers } }
+  }
+
+  /**
+   * A keeper set that lacks a keeper whose quote this enclave verified in a hand-over is behind
+   * (an admission not applied yet, or withheld by the host): its size would understate the set
+   * the worker counts a refusal quorum against, so this keeper votes for no refusal until it
+   * catches up (or the keeper is removed).
+   */
+  private setCoversKnownKeepers(): boolean {
+    return this.freshness()
+      .knownKeepers()
+      .every((k) => isKeeper(this.state, k))
+  }
+
+  /**
+   * Keeper: approves ending `keeper`'s membership of the custody keeper set (keeper-removal.ts):
+   * its own (a voluntary exit), or one its host reads as no longer an active keeper on chain
+   * (`activeOnChain: false`: exited, slashed or not eligible). The host's read is one vote: the
+   * removal applies only with a strict majority of the set.
+   */
+  async approveKeeperRemoval(params: { keeper: unknown; activeOnChain: unknown }): Promise<{ signature: Hex; admittedAt: bigint }> {
+    this.freshness().requireFresh('approving a keeper removal')
+    const k = params?.keeper
+    if (typeof k !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(k)) throw new W3aError('INVALID_ARGUMENT', 'keeper removal: keeper is not an address')
+    if (typeof params.activeOnChain !== 'boolean') throw new W3aError('INVALID_ARGUMENT', 'keeper removal: activeOnChain must be a boolean (the keeper as this host reads the registry)')
+    const record = this.state.keepers.get(k.toLowerCase())
+    if (!record) throw new W3aError('INVALID_ARGUMENT', `keeper removal: ${k} is not a member of this enclave's keeper set`)
+    const self = k.toLowerCase() === this.me().signer.address.toLowerCase()
+    if (!self && params.activeOnChain) throw new W3aError('INVALID_ARGUMENT', `keeper removal: ${k} is an active keeper on chain as this host reads it; only it can ask to leave`)
+    const digest = keeperRemovalDigest({ chainId: this.config.chainId, registry: this.config.registry, keeper: k as Address, admittedAt: record.admittedAt })
+    return { signature: await this.me().signer.signMessage({ message: { raw: digest } }), admittedAt: record.admittedAt }
   }
 
   /** Keeper about to release: a fresh challenge the other keepers' confirmations must sign; kept for one release of this job. */
@@ -321,6 +394,7 @@ export class EnclaveService {
     const ring = this.ring()
     const receipts: Record<string, unknown>[] = []
     const before = ring.epoch
+    const membersBefore = [...this.state.keepers.keys()] as Address[]
     for (const chainEntry of params.entries) {
       const entry: InboxEntry = { ...chainEntry, ciphertext: hexToBytes(chainEntry.ciphertext) }
       if (entry.index < this.state.processed) continue // already applied (replay after restart)
@@ -339,7 +413,10 @@ export class EnclaveService {
       receipts.push(receiptToJson(out.receipt))
     }
     if (params.headEpoch > ring.epoch) this.enterEpoch(params.headEpoch)
-    if (receipts.length > 0 || ring.epoch !== before) this.persist()
+    // A keeper removed from the set stops counting as a witness too.
+    let removed = false
+    for (const k of membersBefore) if (!isKeeper(this.state, k)) removed = this.freshness().removeKeeper(k) || removed
+    if (receipts.length > 0 || ring.epoch !== before) this.persist(removed ? { keepers: this.freshness().export() } : {})
     // A dataset deleted in what was just applied leaves this worker's memory now.
     for (const id of this.jobData.datasets()) if (getDataset(this.state, id as Hex)?.deleted === true) await this.jobData.dropDataset(id)
     return { receipts, stateRoot: stateRoot(this.state), processed: this.state.processed, epoch: ring.epoch }
@@ -376,11 +453,12 @@ export class EnclaveService {
   }
 
   /** Keeper: the job's key and analysis, sealed to its attested worker, or why not. */
-  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex; confirmations?: unknown }): Promise<ReleaseOutcome> {
+  async releaseJob(params: { job: JobView; worker: WorkerOnChain; quote: Hex; sealedAnalysis: Hex; confirmations?: unknown; votes?: unknown }): Promise<ReleaseOutcome> {
     // A key leaves only from a state a majority of keepers witnessed: a host cannot release from a copy it will later restore.
     this.freshness().requireCommitted('key release')
-    this.ring()
+    const ring = this.ring()
     this.checkJobFloor(params.job.id)
+    const info = this.attested()
     const out = await releaseJob({
       state: this.state,
       domain: this.jobDomain(),
@@ -391,25 +469,17 @@ export class EnclaveService {
       sealedAnalysis: hexToBytes(params.sealedAnalysis),
       analysisSeed: (epoch) => this.analysisSeed(epoch),
       releasedTo: this.releases.workersOf(params.job.id),
-      self: this.me().signer.address,
+      self: { signer: this.me().signer, hpkePublicKey: info.hpkePublicKey, quote: info.quote },
+      epoch: ring.epoch,
       confirmations: params.confirmations,
+      votes: params.votes,
       challenge: this.takeChallenge(params.job.id),
+      mayRefuse: this.setCoversKnownKeepers(),
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) this.save({ releases: this.releases.export() })
-    if (out.ok || out.retry) return out
-    // A final refusal is this enclave's signed statement, checked by the worker's enclave (runJob).
-    const info = this.attested()
-    const refusal = await signRefusal({
-      signer: this.me().signer,
-      hpkePublicKey: info.hpkePublicKey,
-      quote: info.quote,
-      domain: this.jobDomain(),
-      jobId: params.job.id,
-      worker: params.worker.address,
-      reason: out.reason,
-    })
-    return { ...out, refusal }
+    // A final refusal carries the keepers' refusal quorum, checked vote by vote by the worker's enclave (runJob).
+    return out
   }
 
   private takeChallenge(jobId: bigint): Hex | undefined {
@@ -420,8 +490,8 @@ export class EnclaveService {
   }
 
   /**
-   * Worker: runs the job from the keeper's release, or signs a failure on a keeper's signed refusal
-   * (a SignedRefusal whose keeper quote this enclave verifies itself), and keeps the transaction to send.
+   * Worker: runs the job from the keeper's release, or signs a failure on the keepers' refusal quorum
+   * (refusal-quorum.ts: every vote's signature and quote verified here), and keeps the transaction to send.
    */
   async runJob(params: { job: JobView; release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown } }): Promise<Omit<RunJobOutcome, 'tx'>> {
     const me = this.me()

@@ -24,6 +24,7 @@ import type { EnclaveInfo, OwnTxKind } from '../../enclave/service.js'
 import type { ReleaseOutcome } from '../../enclave/jobs.js'
 import { jobViewOf, type JobView } from '../../enclave/job-view.js'
 import { JobStatusBoard, type JobStatus } from './job-status.js'
+import { fetchSealedAnalysis } from './analysis-blob.js'
 
 export type JobLoopParameters = {
   publicClient: ChainPublicClient
@@ -96,16 +97,6 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     return last
   }
 
-  const fetchAnalysis = async (cid: string): Promise<Uint8Array | undefined> => {
-    // The keeper checks the blob against the job's hashes; a wrong blob is a refusal, not a risk.
-    try {
-      const res = await fetch(`${p.gatewayUrl}/ipfs/${encodeURIComponent(cid)}?format=raw`, { headers: { accept: 'application/vnd.ipld.raw' } })
-      return res.ok ? new Uint8Array(await res.arrayBuffer()) : undefined
-    } catch {
-      return undefined
-    }
-  }
-
   /** Sends the enclave's outcome for a job and tells the enclave it was mined. */
   const deliver = async (job: JobView, envelope: ResultEnvelope): Promise<void> => {
     results.set(envelope.jobId, envelope)
@@ -129,9 +120,9 @@ export function startJobLoop(p: JobLoopParameters): JobLoop {
     const view = jobViewOf(job)
     try {
       board.set(job.id, { state: 'waiting-for-release' })
-      // No blob: the keeper is asked with a placeholder, which it refuses (signed) as bad-analysis
-      // unless the charge already refused the job for another reason.
-      const blob = (await fetchAnalysis(job.analysisCid)) ?? new Uint8Array(1)
+      // No blob: the keeper is asked with a placeholder; its bad-analysis refusal counts only if a
+      // majority of keepers, each fetching the blob through its own host, reach it too.
+      const blob = (await fetchSealedAnalysis(p.gatewayUrl, job.analysisCid)) ?? new Uint8Array(1)
       const outcome = await askRelease(view, job.deadline, blob)
       if (!outcome.ok && (outcome.reason === 'job-not-open' || outcome.reason === 'not-assigned-worker')) return board.delete(jobId)
       if (stopped) return

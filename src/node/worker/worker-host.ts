@@ -26,7 +26,7 @@ import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
 import { createKeeperWitnesses } from './keeper-witnesses.js'
-import { joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
+import { proposeKeeperRemovals, joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
@@ -72,6 +72,9 @@ export type RunningWorker = {
   syncNow(): Promise<void>
   stop(): Promise<void>
 }
+
+/** How often a keeper's host checks its keeper set against the chain for members that exited or were slashed. */
+const KEEPER_REMOVAL_CHECK_MS = 15_000
 
 const ENCLAVE_MAIN = fileURLToPath(new URL('../../enclave/main.js', import.meta.url))
 
@@ -148,7 +151,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     const portFile = join(params.dataDir, 'endpoint.json')
     const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
     const hooks: Parameters<typeof createWorkerHttp>[0]['hooks'] = {}
-    const handler = createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, hooks })
+    const handler = createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, gatewayUrl: params.gatewayUrl, hooks })
     const http: HttpServer = await serveHttp(params.intercept?.http?.(handler) ?? handler, { port: params.port ?? savedPort ?? 0 })
     cleanups.push(() => http.close())
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
@@ -254,6 +257,18 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       } catch (e) {
         log(`could not join the custody keeper set (releases this keeper serves need the members' confirmations): ${(e as Error).message}`)
       }
+      // Members gone from the chain (exited, slashed) leave the keeper set by a majority's approvals, so quorums follow the live set.
+      let removing: Promise<void> | undefined
+      const removals = setInterval(() => {
+        removing ??= proposeKeeperRemovals({ ...quorumPeers, log })
+          .then((gone) => gone.forEach((k) => log(`keeper removal of ${k} posted (it left the chain's keepers)`)))
+          .catch((e) => log(`keeper removal check failed: ${(e as Error).message}`))
+          .finally(() => (removing = undefined))
+      }, KEEPER_REMOVAL_CHECK_MS)
+      cleanups.push(async () => {
+        clearInterval(removals)
+        await removing
+      })
     }
 
     if (params.keeper) {

@@ -1,4 +1,4 @@
-import type { Address } from 'viem'
+import { bytesToHex, type Address, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { getJob, getWorker, type ChainPublicClient } from '../../chain/index.js'
 import type { WorkerOnChain } from '../../enclave/jobs.js'
@@ -10,7 +10,8 @@ import type { FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
-import { collectChargeConfirmations } from './keeper-quorum.js'
+import { collectKeeperVotes, leftOnChain } from './keeper-quorum.js'
+import { fetchSealedAnalysis } from './analysis-blob.js'
 
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
@@ -31,6 +32,8 @@ export function createWorkerHttp(params: {
   publicClient: ChainPublicClient
   contracts: WorkerContracts
   receipts: Map<string, Record<string, unknown>>
+  /** Storage this keeper fetches a job's sealed analysis from when it judges another keeper's release. */
+  gatewayUrl: string
   /** Filled in once the worker is running (read at request time). */
   hooks: {
     /** Keepers: brings custody state up to the chain head (a release needs the job's charge). */
@@ -44,6 +47,16 @@ export function createWorkerHttp(params: {
   const hex = (v: unknown, what: string): string => {
     if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(v)) throw new W3aError('INVALID_ARGUMENT', `${what} must be 0x-prefixed hex`)
     return v
+  }
+  const workerFacts = async (address: Address): Promise<WorkerOnChain> => {
+    const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: address })
+    return { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
+  }
+  /** A job as this host reads it: the view, the assigned worker's facts, and the sealed analysis fetched from this host's gateway. */
+  const readRelease = async (jobId: bigint) => {
+    const job = await getJob(publicClient, { jobs: contracts.jobs, jobId })
+    const [worker, blob] = await Promise.all([workerFacts(job.worker), fetchSealedAnalysis(params.gatewayUrl, job.analysisCid)])
+    return { view: jobViewOf(job), worker, sealedAnalysis: bytesToHex(blob ?? new Uint8Array(1)) }
   }
   return async (req) => {
     try {
@@ -96,11 +109,19 @@ export function createWorkerHttp(params: {
       }
       if (req.method === 'POST' && pathname === '/v1/keeper/confirm-charge' && params.hooks.syncNow) {
         // The enclave signs only what its own state holds; reading the chain first lets it have the job's block.
-        const body = (await readJsonBody(req)) as { jobId?: unknown; challenge?: unknown }
-        // The job's status and worker as THIS host reads the chain: a majority of hosts must agree on them too.
-        const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
+        const body = (await readJsonBody(req)) as { jobId?: unknown; challenge?: unknown; quote?: unknown }
+        // The job, its worker and its sealed analysis as THIS host reads them: a majority of hosts must agree on a release or a refusal.
+        const { view, worker, sealedAnalysis } = await readRelease(jobIdOf(body?.jobId))
         await params.hooks.syncNow()
-        return json(await caller.call('confirmCharge', { jobId: job.id, challenge: body?.challenge, assignment: { worker: job.worker, open: job.status === 'open' } }))
+        return json(await caller.call('voteOnRelease', { challenge: body?.challenge, job: view, worker, quote: hex(body?.quote, 'quote'), sealedAnalysis }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/keeper/approve-removal' && params.hooks.syncNow) {
+        const body = (await readJsonBody(req)) as { keeper?: unknown }
+        if (typeof body?.keeper !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(body.keeper)) throw new W3aError('INVALID_ARGUMENT', 'removal request names no keeper address')
+        // Whether the keeper is gone as THIS host reads the registry: the enclave approves only then (or its own exit).
+        const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: body.keeper as Address }).catch(() => undefined)
+        await params.hooks.syncNow()
+        return json(await caller.call('approveKeeperRemoval', { keeper: body.keeper, activeOnChain: w === undefined ? true : !leftOnChain(w) }))
       }
       if (req.method === 'GET' && pathname === '/v1/analysis-key' && params.hooks.syncNow) {
         return json(await caller.call('analysisKey'))
@@ -108,14 +129,13 @@ export function createWorkerHttp(params: {
       if (req.method === 'POST' && pathname === '/v1/keeper/release' && params.hooks.syncNow) {
         const body = (await readJsonBody(req, MAX_RELEASE_BODY)) as { jobId?: unknown; quote?: unknown; sealedAnalysis?: unknown }
         const job = await getJob(publicClient, { jobs: contracts.jobs, jobId: jobIdOf(body?.jobId) })
-        const w = await getWorker(publicClient, { registry: contracts.workerRegistry, worker: job.worker })
+        const worker = await workerFacts(job.worker)
         await params.hooks.syncNow()
         await params.hooks.commitState?.()
-        const view = jobViewOf(job)
-        const worker: WorkerOnChain = { address: w.address, hpkePublicKey: w.hpkePublicKey, isCompute: w.roles.includes('compute'), eligible: w.eligible, measurementAllowed: w.measurementAllowed, registeredAt: w.registeredAt }
-        // The other keepers' word that they applied the same charge (the enclave counts a majority itself).
-        const confirmations = await collectChargeConfirmations({ caller, publicClient, registry: contracts.workerRegistry, self: info.address, jobId: job.id })
-        return json(await caller.call('releaseJob', { job: view, worker, quote: hex(body.quote, 'quote'), sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis'), confirmations }))
+        const quote = hex(body.quote, 'quote') as Hex
+        // The other keepers' word (a charge confirmation or a refusal vote; the enclave counts a majority itself).
+        const { confirmations, votes } = await collectKeeperVotes({ caller, publicClient, registry: contracts.workerRegistry, self: info.address, jobId: job.id, quote })
+        return json(await caller.call('releaseJob', { job: jobViewOf(job), worker, quote, sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis'), confirmations, votes }))
       }
       // Web-analytics ingest (src/node/ingest-relay.ts relays here): the enclave opens and checks everything.
       if (req.method === 'POST' && pathname === '/v1/ingest/event') {
