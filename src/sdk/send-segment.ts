@@ -10,7 +10,7 @@ const READ_PIECE_SIZE = 1024 * 1024
  * One segment file to the gateway, the way `uploadDataset` sends it: read in 1 MiB pieces, each
  * piece through `seal` (the dataset envelope, encryptSegmentStream) and cut into UnixFS leaves in an
  * in-memory blockstore, then sent as one CAR, which the gateway checks and imports into its storage.
- * The pieces read are zeroed once `seal` is done with them (it reads them in place).
+ * The pieces read are zeroed once the CAR is sent (they are held until then either way).
  * `seal` is a parameter so the upload benchmark can time this same path with encryption left out.
  */
 export async function sendSegment(
@@ -27,13 +27,13 @@ export async function sendSegment(
     }
   }
   const blocks = createMemoryBlockstore()
-  let imported: Awaited<ReturnType<typeof importBytes>>
   try {
-    imported = await importBytes(blocks, params.seal(pieces()))
+    const imported = await importBytes(blocks, params.seal(pieces()))
+    params.onImported?.()
+    await gateway.postCar(exportCar(blocks, imported.cid))
+    return { cid: imported.cid, plaintextBytes, storedBytes: imported.size }
   } finally {
+    // After the CAR is sent: the blocks may be views of the pieces (a seal that passes bytes through).
     for (const p of read) p.fill(0)
   }
-  params.onImported?.()
-  await gateway.postCar(exportCar(blocks, imported.cid))
-  return { cid: imported.cid, plaintextBytes, storedBytes: imported.size }
 }
