@@ -1,7 +1,9 @@
 /**
  * Envelope throughput as upload and download use it (the streaming API: encryptSegmentStream
  * fed 1 MiB file reads, as uploadDataset does; decryptSegmentStream fed the UnixFS leaves of
- * 256 KiB, as loadSegments does) vs. raw AES-256-GCM (`openssl speed`), same machine, same run.
+ * 256 KiB, as loadSegments does) vs. raw AES-256-GCM (`openssl speed -elapsed`: wall clock, as the
+ * envelope is timed), same machine, same run. Node's AES-GCM binding alone is printed as the ceiling
+ * under the envelope. The stream must decrypt back to the plaintext (else exit 1).
  * Prints figures only; benchmarks never assert. The last line is the judged ratio: the slower
  * of encrypt and decrypt over openssl.
  *
@@ -123,14 +125,22 @@ async function nodeCipherRate(plaintext: Uint8Array, chunkSize: number): Promise
   return r
 }
 
-/** openssl's AES-256-GCM rate in MB/s over 64 KiB buffers, or undefined if openssl is unavailable. */
+/** openssl's AES-256-GCM rate in MB/s over 64 KiB buffers (wall clock), or undefined if openssl is unavailable. */
 function opensslRate(): number | undefined {
-  const r = spawnSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-seconds', '3', '-bytes', '65536'], { encoding: 'utf8' })
-  if (r.status !== 0) return undefined
-  // The result row is "AES-256-GCM  <n>k" where n is in thousands of bytes per second.
-  const line = r.stdout.split('\n').find((l) => /^aes-256-gcm\s+[\d.]+k/i.test(l.trim()))
-  const m = line?.trim().match(/([\d.]+)k\s*$/)
-  return m ? Number(m[1]) / 1000 : undefined
+  // -elapsed: wall-clock time, as the envelope side is timed. Without it openssl divides by its CPU time,
+  // which a loaded machine does not slow down, and the ratio then mostly measures the load.
+  // Best of `runs` one-second runs, as the envelope side is the best of its runs.
+  let best: number | undefined
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync('openssl', ['speed', '-elapsed', '-evp', 'aes-256-gcm', '-seconds', '1', '-bytes', '65536'], { encoding: 'utf8' })
+    if (r.status !== 0) return undefined
+    // The result row is "AES-256-GCM  <n>k" where n is in thousands of bytes per second.
+    const line = r.stdout.split('\n').find((l) => /^aes-256-gcm\s+[\d.]+k/i.test(l.trim()))
+    const m = line?.trim().match(/([\d.]+)k\s*$/)
+    if (!m) return undefined
+    best = Math.max(best ?? 0, Number(m[1]) / 1000)
+  }
+  return best
 }
 
 const fmt = (n: number): string => n.toFixed(0).padStart(6)
@@ -154,6 +164,6 @@ if (ossl === undefined) {
   console.log('ratio (envelope stream / openssl aes-256-gcm): n/a (target >= 0.6)')
   process.exitCode = 1
 } else {
-  console.log(`openssl speed -evp aes-256-gcm -bytes 65536 -seconds 3: ${fmt(ossl)} MB/s`)
+  console.log(`openssl speed -elapsed -evp aes-256-gcm -bytes 65536 -seconds 1, best of ${runs}: ${fmt(ossl)} MB/s`)
   console.log(`ratio (envelope stream / openssl aes-256-gcm): ${(envelope / ossl).toFixed(2)} (target >= 0.6)`)
 }
