@@ -92,6 +92,7 @@ export function encodeKeeperAdmission(a: KeeperAdmission): Uint8Array {
 
 /** Undefined if `payload` is not an admission (wrong tag, bad encoding): it is then read as a sealed command. */
 export function decodeKeeperAdmission(payload: Uint8Array): KeeperAdmission | undefined {
+  if (!hasAdmissionTag(payload)) return undefined
   try {
     const [tag, worker, hpkePublicKey, measurement, tee, roles, attestationHash, attestedAt, quote, approvals] = decodeAbiParameters(ABI, payload)
     const teeType = TEE_TYPES[tee]
@@ -101,6 +102,24 @@ export function decodeKeeperAdmission(payload: Uint8Array): KeeperAdmission | un
   } catch {
     return undefined
   }
+}
+
+const TAG_BYTES = new TextEncoder().encode(KEEPER_ADMISSION_TAG)
+
+/**
+ * Whether the payload's first parameter (an ABI string: an offset word, then at that offset a length
+ * word and the bytes) is the admission tag. Every inbox entry is tried as an admission before it is
+ * opened as a sealed command, and a full ABI decode that fails costs far more than this look.
+ */
+function hasAdmissionTag(p: Uint8Array): boolean {
+  const word = (at: number): number | undefined => {
+    if (at + 32 > p.length) return undefined
+    for (let i = at; i < at + 28; i++) if (p[i] !== 0) return undefined
+    return ((p[at + 28]! << 24) >>> 0) + (p[at + 29]! << 16) + (p[at + 30]! << 8) + p[at + 31]!
+  }
+  const offset = word(0)
+  if (offset === undefined || word(offset) !== TAG_BYTES.length || offset + 32 + TAG_BYTES.length > p.length) return false
+  return TAG_BYTES.every((b, i) => p[offset + 32 + i] === b)
 }
 
 /** The set of one that `bootstrapCluster` starts a network with. */

@@ -100,6 +100,8 @@ export type CustodyPolicy = Readonly<{
 }>
 
 const HASHES = new WeakMap<CustodyPolicy, Hex>()
+/** Canonical JSON of frozen (parsed) policies: every sealed-state save writes each dataset's, and parsing it again each time cost more than the rest of the snapshot. */
+const JSON_TEXT = new WeakMap<CustodyPolicy, string>()
 
 /** Validates and canonicalizes a policy (throws INVALID_ARGUMENT naming the bad field). */
 export function parsePolicy(input: unknown): CustodyPolicy {
@@ -179,7 +181,11 @@ export const DEFAULT_POLICY: CustodyPolicy = parsePolicy({})
 
 /** The canonical JSON text of a policy (keys sorted, no whitespace). */
 export function canonicalPolicyJson(policy: CustodyPolicyInput | CustodyPolicy): string {
-  return JSON.stringify(sortKeys(parsePolicy(policy)))
+  const cached = JSON_TEXT.get(policy as CustodyPolicy)
+  if (cached !== undefined) return cached
+  const text = JSON.stringify(sortKeys(parsePolicy(policy)))
+  if (Object.isFrozen(policy)) JSON_TEXT.set(policy as CustodyPolicy, text)
+  return text
 }
 
 /** keccak256 over the canonical form; a policy that only differs in order or case hashes the same. */

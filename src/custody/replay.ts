@@ -23,6 +23,15 @@ export type ReplayContext = Omit<ApplyContext, 'currentEpoch' | 'signer'> & {
   signer?: LocalAccount
   /** Entries prepared ahead (default 8). */
   lookahead?: number
+  /** Moves the keyring forward to an entry's epoch, with whatever the caller keeps per epoch (default: keyring.advanceTo). */
+  enterEpoch?: (epoch: bigint) => void
+  /**
+   * The enclave's rule (service.ts): an entry mined in an epoch the keyring already left applies
+   * at the keyring's epoch (its host's head may have run ahead). Default: EPOCH_REGRESSION.
+   */
+  lateEntriesAtKeyringEpoch?: boolean
+  /** Called after each entry applies, in order: a caller that must not lose progress when a later entry throws keeps it here. */
+  onApplied?: (state: CustodyState, receipt: CustodyReceipt | SignedCustodyReceipt) => void
 }
 
 /** Applies `entries` (consecutive, starting at `state.processed`) in order; returns the final state and one receipt per entry. */
@@ -42,11 +51,27 @@ export async function replayInbox(
   const receipts: (CustodyReceipt | SignedCustodyReceipt)[] = []
   const pending: Promise<PreparedEntry>[] = []
   let next = 0
+  const enter = ctx.enterEpoch ?? ((epoch: bigint) => keyring.advanceTo(epoch))
+  const epochOf = (e: InboxEntry): bigint => {
+    const mined = e.blockNumber / epochLength
+    return ctx.lateEntriesAtKeyringEpoch === true && mined < keyring.epoch ? keyring.epoch : mined
+  }
+  const prepareCtx: ApplyContext = {
+    keyring,
+    chainId: ctx.chainId,
+    inbox: ctx.inbox,
+    currentEpoch: 0n,
+    ...(ctx.jobs !== undefined ? { jobs: ctx.jobs } : {}),
+    ...(ctx.keeperSet !== undefined ? { keeperSet: ctx.keeperSet } : {}),
+  }
   for (let i = 0; i < entries.length; i++) {
-    if (pending.length === 0) keyring.advanceTo(entries[i]!.blockNumber / epochLength)
-    while (next < entries.length && next - i < lookahead && entries[next]!.blockNumber / epochLength === keyring.epoch) {
+    if (pending.length === 0) {
+      const epoch = epochOf(entries[i]!)
+      if (epoch !== keyring.epoch) enter(epoch) // an earlier one throws EPOCH_REGRESSION
+    }
+    while (next < entries.length && next - i < lookahead && epochOf(entries[next]!) === keyring.epoch) {
       const entry = entries[next]!
-      const p = prepareInboxEntry(entry, { keyring, chainId: ctx.chainId, inbox: ctx.inbox, currentEpoch: keyring.epoch })
+      const p = prepareInboxEntry(entry, { ...prepareCtx, currentEpoch: keyring.epoch })
       p.catch(() => undefined) // a failure surfaces when its turn comes, not as an unhandled rejection
       pending.push(p)
       next++
@@ -54,7 +79,9 @@ export async function replayInbox(
     const prepared = await pending.shift()!
     const out = applyPreparedEntry(state, prepared)
     state = out.state
-    receipts.push(ctx.signer ? await signReceipt(out.receipt, ctx.signer) : out.receipt)
+    const receipt = ctx.signer ? await signReceipt(out.receipt, ctx.signer) : out.receipt
+    receipts.push(receipt)
+    ctx.onApplied?.(state, receipt)
   }
   return { state, receipts }
 }

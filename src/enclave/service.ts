@@ -33,7 +33,8 @@ import {
   analysisKeyPair,
   createInitialSecret,
   createEmptyState,
-  applyInboxEntry,
+  replayInbox,
+  type SignedCustodyReceipt,
   getDataset,
   stateRoot,
   stateRootParts,
@@ -152,6 +153,8 @@ export class EnclaveService {
   private fresh: KeeperFreshness | undefined
   /** What this keeper witnessed of its peers' states (sealed on its own, witness-book.ts). */
   private book = new WitnessBook()
+  /** The keyring as the sealed head last pinned it (persist writes it again only when it changed). */
+  private savedRing: { ring: EpochKeyring; epoch: bigint } | undefined
   /** Decrypted segments of recently used datasets, in memory only (job-data.ts). */
   private jobData = createJobDataCache()
 
@@ -202,6 +205,7 @@ export class EnclaveService {
       return bytes && decode(bytes)
     }
     this.keyring = read('keyring', (b) => EpochKeyring.import(b))
+    this.savedRing = this.keyring && { ring: this.keyring, epoch: this.keyring.epoch }
     this.state = read('state', decodeSnapshot) ?? createEmptyState()
     // A state sealed before the keeper set existed: this keeper is its set of one, as before.
     if (this.keyring && this.state.keepers.size === 0) this.state = withGenesisKeeper(this.state, { ...this.publicKeys(), attestedAt: BigInt(Math.floor(Date.now() / 1000)) })
@@ -255,7 +259,11 @@ export class EnclaveService {
     // Witnesses count from the agreed keeper set too (admissions need a majority of its members), so keepers that joined from different peers know each other.
     let learned = false
     for (const k of this.state.keepers.keys()) learned = this.freshness().addKeeper(k as Address) || learned
-    this.save({ ...(this.keyring ? { keyring: this.keyring.export() } : {}), state: encodeSnapshot(this.state), ...(learned ? { keepers: this.freshness().export() } : {}), ...extra }, atLeast)
+    // The keyring changes only with its epoch (or a hand-over's new one): unchanged, the head keeps pinning the sealed copy it has.
+    const ring = this.keyring
+    const ringChanged = ring !== undefined && (this.savedRing?.ring !== ring || this.savedRing.epoch !== ring.epoch)
+    this.save({ ...(ringChanged ? { keyring: ring.export() } : {}), state: encodeSnapshot(this.state), ...(learned ? { keepers: this.freshness().export() } : {}), ...extra }, atLeast)
+    if (ringChanged) this.savedRing = { ring, epoch: ring.epoch }
   }
 
   /** First keeper of a network: makes the cluster secret here, inside the enclave. */
@@ -395,23 +403,26 @@ export class EnclaveService {
     const receipts: Record<string, unknown>[] = []
     const before = ring.epoch
     const membersBefore = [...this.state.keepers.keys()] as Address[]
-    for (const chainEntry of params.entries) {
-      const entry: InboxEntry = { ...chainEntry, ciphertext: hexToBytes(chainEntry.ciphertext) }
-      if (entry.index < this.state.processed) continue // already applied (replay after restart)
-      const blockEpoch = entry.blockNumber / this.config.epochLength
-      if (blockEpoch > ring.epoch) this.enterEpoch(blockEpoch)
-      const out = await applyInboxEntry(this.state, entry, {
-        keyring: ring,
-        chainId: this.config.chainId,
-        inbox: this.config.inbox,
-        currentEpoch: ring.epoch,
-        signer: this.me().signer,
-        jobs: this.config.jobs,
-        keeperSet: { registry: this.config.registry, policy: this.policy },
-      })
-      this.state = out.state
-      receipts.push(receiptToJson(out.receipt))
-    }
+    const entries: InboxEntry[] = []
+    // Already applied ones are skipped (replay after restart); the rest must continue the state (replayInbox checks).
+    for (const e of params.entries) if (e.index >= this.state.processed) entries.push({ ...e, ciphertext: hexToBytes(e.ciphertext) })
+    // Upcoming entries of the epoch are opened and checked ahead while earlier ones apply (replay.ts); each
+    // applied entry lands in this.state at once, so a later entry that throws loses nothing already applied.
+    await replayInbox(this.state, entries, {
+      keyring: ring,
+      chainId: this.config.chainId,
+      inbox: this.config.inbox,
+      epochLength: this.config.epochLength,
+      signer: this.me().signer,
+      jobs: this.config.jobs,
+      keeperSet: { registry: this.config.registry, policy: this.policy },
+      enterEpoch: (epoch) => this.enterEpoch(epoch),
+      lateEntriesAtKeyringEpoch: true,
+      onApplied: (state, receipt) => {
+        this.state = state
+        receipts.push(receiptToJson(receipt as SignedCustodyReceipt))
+      },
+    })
     if (params.headEpoch > ring.epoch) this.enterEpoch(params.headEpoch)
     // A keeper removed from the set stops counting as a witness too.
     let removed = false

@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,9 +9,6 @@ import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
 import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
 import {
   writeParquetSegments,
-  createMemoryBlockstore,
-  importBytes,
-  exportCar,
   encodeManifest,
   schemaHash,
   type ColumnTypes,
@@ -20,6 +16,7 @@ import {
 } from '../../storage/index.js'
 import { datasetIdFor, registerDataset } from '../../chain/portable.js'
 import { carOfBlock } from '../car-of-block.js'
+import { sendSegment } from '../send-segment.js'
 import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { registerDatasetKey } from './custody/registerDatasetKey.js'
@@ -56,26 +53,6 @@ export type UploadDatasetReturnType = {
 }
 
 const DEFAULT_ROWS_PER_SEGMENT = 1_000_000
-/** Segment files are read in pieces of this size and encrypted as they arrive. */
-const READ_PIECE_SIZE = 1024 * 1024
-
-/**
- * Reads a plaintext file in pieces, keeping each piece so `wipe()` can zero them all once the
- * encryptor is done with them (it reads pieces in place); `bytes` counts what was read.
- */
-function plaintextReader(path: string): { pieces: AsyncIterable<Uint8Array>; bytes: () => number; wipe: () => void } {
-  const read: Uint8Array[] = []
-  let bytes = 0
-  async function* pieces(): AsyncGenerator<Uint8Array> {
-    for await (const piece of createReadStream(path, { highWaterMark: READ_PIECE_SIZE }) as AsyncIterable<Buffer>) {
-      read.push(piece)
-      bytes += piece.length
-      yield piece
-    }
-  }
-  return { pieces: pieces(), bytes: () => bytes, wipe: () => read.forEach((p) => p.fill(0)) }
-}
-
 /**
  * Encrypts a table on this machine and publishes it: plaintext Parquet segments are written
  * to a private temp dir (owner's side), each is sealed with the dataset key, imported as a
@@ -121,23 +98,18 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     const total = written.segments.length
     for (const [segmentIndex, seg] of written.segments.entries()) {
       progress({ stage: 'encrypt', done: segmentIndex, total })
-      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece.
-      const plaintext = plaintextReader(seg.path)
-      const blocks = createMemoryBlockstore()
-      let imported: Awaited<ReturnType<typeof importBytes>>
-      try {
-        imported = await importBytes(blocks, encryptSegmentStream({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, plaintext.pieces))
-      } finally {
-        plaintext.wipe()
-      }
-      const size = envelopeCiphertextSize(plaintext.bytes(), chunkSize)
-      if (imported.size !== size) {
-        throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${imported.size} bytes of ciphertext stored, ${size} expected`)
+      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece (send-segment.ts).
+      const sent = await sendSegment(client, {
+        path: seg.path,
+        seal: (pieces) => encryptSegmentStream({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, pieces),
+        onImported: () => progress({ stage: 'upload', done: segmentIndex, total }),
+      })
+      const size = envelopeCiphertextSize(sent.plaintextBytes, chunkSize)
+      if (sent.storedBytes !== size) {
+        throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${sent.storedBytes} bytes of ciphertext stored, ${size} expected`)
       }
       await rm(seg.path, { force: true })
-      progress({ stage: 'upload', done: segmentIndex, total })
-      await uploadCar(client, { root: imported.cid, car: () => exportCar(blocks, imported.cid) })
-      segments.push({ cid: imported.cid, rows: seg.rows, size })
+      segments.push({ cid: sent.cid, rows: seg.rows, size })
     }
 
     const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
