@@ -33,7 +33,7 @@ describe('unit function sandbox', () => {
     assert.equal(await run('(rows) => -5'), 0, 'clamped to lo')
     assert.equal(await run('(rows) => JSON.stringify(rows)'), 0, 'a string of the rows counts as 0')
     assert.equal(await run('(rows) => NaN'), 0)
-    assert.equal(await run('(rows) => Promise.resolve(7)'), 0)
+    assert.equal(await run('(rows) => ({ valueOf: () => 7 })'), 0, 'an object is not a number')
     assert.equal(await run('(rows) => { throw new Error(rows[0].id) }'), 0, 'a throw is the default, its message stays inside')
     assert.equal(await run('(rows) => rows[0].id', cat), -1, 'a string not in the list counts in no category')
     assert.equal(await run('(rows) => ["female"]', cat), -1)
@@ -44,8 +44,8 @@ describe('unit function sandbox', () => {
   })
 
   it('has no I/O, no clock and no randomness', async () => {
-    const probe = '() => [typeof fetch, typeof setTimeout, typeof setInterval, typeof require, typeof process, typeof Date, typeof Math.random, typeof console, typeof std, typeof os, typeof WebAssembly, typeof XMLHttpRequest, typeof performance].join()'
-    const seen = await (await openUnitFunction({ source: `(rows) => (${probe})() === "${Array(13).fill('undefined').join()}" ? "female" : "male"`, output: cat })).run(rows)
+    const probe = '() => [typeof fetch, typeof setTimeout, typeof setInterval, typeof require, typeof process, typeof Date, typeof Math.random, typeof console, typeof std, typeof os, typeof WebAssembly, typeof XMLHttpRequest, typeof performance, typeof Proxy, typeof Promise].join()'
+    const seen = await (await openUnitFunction({ source: `(rows) => (${probe})() === "${Array(15).fill('undefined').join()}" ? "female" : "male"`, output: cat })).run(rows)
     assert.equal(seen, 1, 'every I/O, clock and randomness global is undefined')
   })
 
