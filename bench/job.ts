@@ -191,11 +191,12 @@ try {
     })
     console.log(`client wait − worker total (pickup + polling lag):             median ${ms(med(lag))}`)
   }
+  // ---- timed: per-unit function jobs over as many rows ----
+  if (FN_JOBS > 0) await functionJobs(devnet, owner, analyst)
   // ---- timed: ten analysts submit at once ----
   const concurrent = await tenAtOnce(devnet, up.id, agrees)
   console.log(`concurrent: ${CONCURRENT} analysts submitted at once: p50 ${(percentile(concurrent.totals, 50) / 1000).toFixed(2)} s, p95 ${(percentile(concurrent.totals, 95) / 1000).toFixed(2)} s, all done in ${(concurrent.wallMs / 1000).toFixed(2)} s = ${((CONCURRENT / concurrent.wallMs) * 60_000).toFixed(1)} jobs/min; answers agree: ${concurrent.disagree === 0 ? 'yes' : `NO (${concurrent.disagree})`}`)
   if (concurrent.disagree > 0 || agree === 'NO') process.exitCode = 1
-  if (FN_JOBS > 0) await functionJobs(devnet, owner, analyst)
   console.log(`machine load average (1 min) now ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores (other work on the machine slows every stage)`)
   const p50 = percentile(totals, 50)
   const p95 = percentile(totals, 95)

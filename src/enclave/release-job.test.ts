@@ -227,7 +227,7 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await refused({ job: jobOf(1n, worker, { datasetId: `0x${'77'.repeat(32)}` }) }, 'job-mismatch')
     await refused({ job: jobOf(1n, worker, { epsilonMicros: 100_000n }) }, 'job-mismatch')
     await refused({ job: jobOf(1n, worker, { privacyParamsHash: privacyParamsHash({ epsilon: 0.1 }) }) }, 'job-mismatch')
-    await refused({ job: jobOf(1n, worker, { analysisHash: analysisHash({ ...request, sql: 'SELECT 1' }) }) }, 'job-mismatch')
+    await refused({ job: jobOf(1n, worker, { analysisHash: analysisHash({ ...defaultRequest, sql: 'SELECT 1' }) }) }, 'job-mismatch')
   })
 
   it('a refused charge is no charge: the budget refusal of job 3 stands', async () => {
@@ -236,10 +236,10 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
 
   it('analysis mismatch: the sealed analysis is not the one the job committed to', async () => {
     // Another query, sealed properly to the same key, under the job's (charged) hashes.
-    await refused({ sealedAnalysis: await k.sealed({ ...request, sql: 'SELECT plan, COUNT(*) FROM t GROUP BY plan' }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed({ ...defaultRequest, sql: 'SELECT plan, COUNT(*) FROM t GROUP BY plan' }) }, 'bad-analysis')
     // The same query with another result key: the host cannot redirect the output to itself.
-    await refused({ sealedAnalysis: await k.sealed({ ...request, resultKey: bytesToHex(testBytes('release/host-key')) }) }, 'bad-analysis')
-    await refused({ sealedAnalysis: await k.sealed(request, { epsilon: 0.5, bounds: { amount: [0, 1] } }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed({ ...defaultRequest, resultKey: bytesToHex(testBytes('release/host-key')) }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed(defaultRequest, { epsilon: 0.5, bounds: { amount: [0, 1] } }) }, 'bad-analysis')
     const tampered = sealedAnalysis.slice()
     tampered[tampered.length - 1]! ^= 1
     await refused({ sealedAnalysis: tampered }, 'bad-analysis')
