@@ -22,6 +22,12 @@
  * keeper release, sealing/signing and the transaction; wait − Z is pickup and polling lag).
  * Then ten analysts submit one job each at the same moment: p50 and p95 of their latencies, jobs
  * per minute over the burst, every answer checked (the bench exits non-zero on a wrong one).
+ * Then a per-unit function job over the same number of rows (W3A_BENCH_FN_JOBS, default 2; 0
+ * skips it): a second dataset of W3A_BENCH_ROWS rows of ROWS/100 people (so a call sees ~100
+ * rows), uploaded untimed; each job runs `(rows) => mean of amount` once per person in the
+ * QuickJS sandbox and releases the DP mean (ε 1, bounds 0:10000); timed like a SQL job, with
+ * the worker's own query stage (DuckDB stream + one sandbox per person + gate) and people per
+ * second; the noisy mean is compared with the plaintext's mean of per-person means.
  * Prints figures only (benchmarks never assert); p50 and p95 (nearest rank) in seconds, then
  * last the judged ratio p50 / 1.5 s (target ≤ 1.0). The temp dir and the devnet are removed and
  * stopped at the end, also on error or Ctrl-C.
@@ -50,6 +56,9 @@ const TARGET_MS = 1_500
 const CONCURRENT = 10
 const USERS = Math.max(1, Math.round(ROWS / 10))
 const TOKEN = 10n ** 18n
+const FN_JOBS = Number(process.env.W3A_BENCH_FN_JOBS ?? 2)
+const FN_USERS = Math.max(1, Math.round(ROWS / 100))
+const FN_SOURCE = '(rows) => rows.reduce((s, r) => s + r.amount, 0) / rows.length'
 const SQL = 'SELECT city, device, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM data GROUP BY city, device ORDER BY city, device'
 
 type Stages = { submit: number; wait: number; verify: number; decrypt: number; total: number }
@@ -105,7 +114,7 @@ try {
   const uploadMs = performance.now() - t
   await setDatasetPolicy(owner, {
     id: up.id,
-    policy: parsePolicy({ k: 10, epsilonBudget: 1e6, openAccess: true, columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] }, bounds: { amount: [0, 10_000] }, allowExact: true, exactQueries: 1_000_000 }),
+    policy: benchPolicy(),
   })
   await listOnMarket(owner, { id: up.id, price: TOKEN, summary: 'k=10; dimensions: city, device; measures: amount' })
   const bought = await buyCredits(analyst, { id: up.id, credits: BigInt(JOBS + 1) })
@@ -182,6 +191,8 @@ try {
     })
     console.log(`client wait − worker total (pickup + polling lag):             median ${ms(med(lag))}`)
   }
+  // ---- timed: per-unit function jobs over as many rows ----
+  if (FN_JOBS > 0) await functionJobs(devnet, owner, analyst)
   // ---- timed: ten analysts submit at once ----
   const concurrent = await tenAtOnce(devnet, up.id, agrees)
   console.log(`concurrent: ${CONCURRENT} analysts submitted at once: p50 ${(percentile(concurrent.totals, 50) / 1000).toFixed(2)} s, p95 ${(percentile(concurrent.totals, 95) / 1000).toFixed(2)} s, all done in ${(concurrent.wallMs / 1000).toFixed(2)} s = ${((CONCURRENT / concurrent.wallMs) * 60_000).toFixed(1)} jobs/min; answers agree: ${concurrent.disagree === 0 ? 'yes' : `NO (${concurrent.disagree})`}`)
@@ -220,6 +231,62 @@ async function tenAtOnce(net: RunningDevnet, id: `0x${string}`, agrees: (rows: u
     }),
   )
   return { totals: done.map((d) => d.ms), wallMs: performance.now() - t0, disagree: done.filter((d) => !d.ok).length }
+}
+
+/**
+ * A budget of 1e6 ε at the default minimum buys 2·10⁷ releases: δ must be ≤ 10⁻⁴ / 2·10⁷ for
+ * the policy to be valid. Functions allowed, for the per-unit function job.
+ */
+function benchPolicy() {
+  return parsePolicy({
+    k: 10,
+    epsilonBudget: 1e6,
+    analystEpsilonBudget: 1e6,
+    delta: 1e-12,
+    openAccess: true,
+    analyses: ['sql', 'function'],
+    columns: { identifiers: ['user_id'], dimensions: ['city', 'device'], measures: ['amount'] },
+    bounds: { amount: [0, 10_000] },
+    allowExact: true,
+    exactQueries: 1_000_000,
+  })
+}
+
+/** The per-unit function jobs (see the header): their own dataset of ROWS rows of FN_USERS people. */
+async function functionJobs(net: RunningDevnet, owner: ReturnType<typeof createW3aClient>, analyst: ReturnType<typeof createW3aClient>): Promise<void> {
+  const file = join(work, 'people.parquet')
+  const gen = await DuckDBInstance.create(':memory:')
+  const g = await gen.connect()
+  await g.run(`COPY (
+    SELECT (hash(i || 'p') % ${FN_USERS})::BIGINT AS user_id,
+           'City' || lpad((hash(i || 'c') % 20)::VARCHAR, 2, '0') AS city,
+           ['mobile', 'desktop', 'tablet', 'tv'][1 + (hash(i || 'd') % 4)::INTEGER] AS device,
+           round((hash(i || 'a') % 1000000) / 100.0, 2)::DOUBLE AS amount
+    FROM range(${ROWS}) t(i)) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`)
+  const [[truth]] = (await g.runAndReadAll(`SELECT avg(m) FROM (SELECT user_id, avg(amount) AS m FROM read_parquet(${sqlString(file)}) GROUP BY user_id)`)).getRows() as [[number]]
+  g.closeSync()
+  gen.closeSync()
+  const up = await uploadDataset(owner, { file, name: 'bench-people', privacyUnit: 'user_id' })
+  await setDatasetPolicy(owner, { id: up.id, policy: benchPolicy() })
+  await listOnMarket(owner, { id: up.id, price: TOKEN, summary: 'per-unit functions' })
+  await buyCredits(analyst, { id: up.id, credits: BigInt(FN_JOBS) })
+  console.log(`function: ${ROWS.toLocaleString('en')} rows of ${FN_USERS.toLocaleString('en')} people (~${Math.round(ROWS / FN_USERS)} rows each), ${up.segments} segment(s); ${FN_SOURCE}, output number:0:10000, mean, ε 1; load average ${loadavg()[0]!.toFixed(1)}`)
+  const totals: number[] = []
+  for (let i = 0; i < FN_JOBS; i++) {
+    const t0 = performance.now()
+    const r = await runQuery(analyst, { id: up.id, function: { source: FN_SOURCE, output: 'number:0:10000', aggregate: 'mean' }, epsilon: 1, timeoutMs: 600_000 })
+    const total = performance.now() - t0
+    totals.push(total)
+    for (let j = 0; j < 20 && !workerLines.has(r.jobId.toString()); j++) await new Promise((res) => setTimeout(res, 100))
+    const w = workerLines.get(r.jobId.toString())
+    const mean = Number(r.rows[0]![0])
+    console.log(
+      `  function job ${r.jobId}: ${ms(total)} submit → verified result` +
+        (w ? ` | worker ${ms(w.total)} (fetch+decrypt ${ms(w.fetch)}, query ${ms(w.query)} = ${Math.round(FN_USERS / (w.query / 1000)).toLocaleString('en')} people/s, ${Math.round(ROWS / (w.query / 1000)).toLocaleString('en')} rows/s)` : ' | worker: no log line') +
+        ` | mean ${mean.toFixed(2)} vs plaintext ${truth.toFixed(2)} (noise scale ${Number(r.privacy.noiseScale['mean']!.toPrecision(3))} on the sum), units ${String(r.rows[0]![1])} of ${FN_USERS}`,
+    )
+  }
+  console.log(`function jobs: median ${(percentile(totals, 50) / 1000).toFixed(2)} s submit → verified result over ${totals.length} (1M-row SQL job target 1.5 s, for comparison); load average ${loadavg()[0]!.toFixed(1)}`)
 }
 
 /** Nearest-rank percentile. */

@@ -17,6 +17,7 @@ import { encodeAbiParameters, hexToBytes, keccak256, stringToHex, type Address, 
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
+import { UnitOutputSchema } from './unit-function/output-type.js'
 
 const MAGIC = new TextEncoder().encode('W3AQ')
 const VERSION = 1
@@ -32,14 +33,49 @@ export const MAX_SQL_CHARS = 20_000
 const key32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be 32 bytes of 0x-hex').transform((s) => s.toLowerCase() as Hex)
 const finite = z.number().refine(Number.isFinite, 'must be finite')
 
-export const AnalysisRequestSchema = z.strictObject({
+/** The longest per-unit function source (characters). */
+export const MAX_FUNCTION_CHARS = 64 * 1024
+
+const SqlRequestSchema = z.strictObject({
   v: z.literal(1),
   kind: z.literal('sql'),
   sql: z.string().min(1).max(MAX_SQL_CHARS),
   /** X25519 public key the result is sealed to (the analyst's wallet-derived key). */
   resultKey: key32,
 })
+
+/**
+ * A per-unit function (src/analysis/unit-function/): JavaScript source evaluating to a function
+ * of one privacy unit's rows, the declared type of its answer, how the answers are aggregated,
+ * and an optional dimension column to group by. The source is sealed like SQL, and its
+ * functionHash is what owners allow or deny in their policy.
+ */
+const FunctionRequestSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('function'),
+  source: z.string().min(1).max(MAX_FUNCTION_CHARS),
+  output: UnitOutputSchema,
+  aggregate: z.enum(['sum', 'mean', 'histogram']),
+  groupBy: z.string().min(1).max(256).optional(),
+  resultKey: key32,
+})
+
+export const AnalysisRequestSchema = z.union([SqlRequestSchema, FunctionRequestSchema]).superRefine((r, ctx) => {
+  if (r.kind !== 'function') return
+  const ok = r.output.kind === 'category' ? r.aggregate === 'histogram' : r.aggregate !== 'histogram'
+  if (!ok) ctx.addIssue({ code: 'custom', path: ['aggregate'], message: r.output.kind === 'category' ? 'a category answer is counted: histogram' : `a ${r.output.kind} answer is summed or averaged: sum or mean` })
+})
 export type AnalysisRequest = z.infer<typeof AnalysisRequestSchema>
+export type SqlAnalysisRequestBody = z.infer<typeof SqlRequestSchema>
+export type FunctionAnalysisRequestBody = z.infer<typeof FunctionRequestSchema>
+
+/**
+ * What an owner allows or denies a function by (custody policy functionAllow / functionDeny):
+ *   functionHash = keccak256(utf8("w3a.function.v1\n" ‖ source))   (the source exactly as sealed)
+ */
+export function functionHash(source: string): Hex {
+  return keccak256(stringToHex(`w3a.function.v1\n${source}`))
+}
 
 export const PrivacyParamsSchema = z.strictObject({
   /** 0 = an exact answer (k-threshold only; only where the policy allows it). A multiple of 10⁻⁶. */

@@ -43,6 +43,12 @@ export type AnalysisRunner = {
    * can quote row values, and which error it was can depend on them.
    */
   query(sql: string, opts?: { timeoutMs?: number; params?: unknown[]; code?: 'QUERY_REFUSED' | 'QUERY_FAILED' | 'INTERNAL' }): Promise<QueryResult>
+  /**
+   * Runs one statement over the rows and hands them to `each` chunk by chunk, in order (a
+   * per-unit function job reads its rows so, never all at once). A DuckDB error is QUERY_FAILED
+   * with the fixed text; an error `each` throws passes through as it is.
+   */
+  stream(sql: string, each: (columns: string[], rows: unknown[][]) => Promise<void> | void): Promise<void>
   /** Column names and DuckDB types of `data`. */
   explainColumns(): Promise<{ name: string; type: string }[]>
   close(): Promise<void>
@@ -91,6 +97,26 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
         throw new W3aError(q.code ?? 'QUERY_REFUSED', `DuckDB refused the query: ${duckdbMessage(e)}`, { cause: e })
       } finally {
         clearTimeout(timer)
+      }
+    },
+    async stream(sql, each) {
+      const failed = (e: unknown) => new W3aError('QUERY_FAILED', QUERY_FAILED_MESSAGE, { cause: e })
+      let result
+      try {
+        result = await live().stream(sql)
+      } catch (e) {
+        throw failed(e)
+      }
+      const columns = result.columnNames()
+      for (;;) {
+        let chunk
+        try {
+          chunk = await result.fetchChunk()
+        } catch (e) {
+          throw failed(e)
+        }
+        if (chunk === null || chunk.rowCount === 0) return
+        await each(columns, chunk.getRows() as unknown[][])
       }
     },
     async explainColumns() {

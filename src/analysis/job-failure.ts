@@ -12,7 +12,7 @@ import type { JobFailureReason } from './job-envelope.js'
 
 export function failureOfError(e: unknown): JobFailureReason {
   if (isW3aError(e, 'QUERY_FAILED')) return 'query-failed'
-  if (isW3aError(e, 'POLICY_INVALID')) return 'access-denied'
+  if (isW3aError(e, 'POLICY_INVALID') || isW3aError(e, 'ACCESS_DENIED')) return 'access-denied'
   if (isW3aError(e, 'BUDGET_EXHAUSTED')) return 'budget-exhausted'
   if (isW3aError(e, 'QUERY_REFUSED') || isW3aError(e, 'PRIVACY_UNIT_MISSING') || isW3aError(e, 'INVALID_ARGUMENT') || isW3aError(e, 'INPUT_MALFORMED')) return 'query-refused'
   if (e instanceof W3aError && /^(BLOCK_|CAR_|MANIFEST_|ENVELOPE_|GATEWAY_|PEER_)/.test(e.code)) return 'data-unavailable'

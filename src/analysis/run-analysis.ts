@@ -54,7 +54,8 @@ export const ROW_UNIT = '__w3a_row'
 /** DuckDB's parser through the runner (kept for callers of the analysis library). */
 export const runnerParser = parserOf
 
-function noiseOf(req: SqlAnalysisRequest): { noise?: NoiseSource } {
+/** Where a release draws noise: streams keyed by the job's noise seed, one test stream, or fresh crypto draws. */
+export function noiseOf(req: Pick<SqlAnalysisRequest, 'rng' | 'noiseSeed'>): { noise?: NoiseSource } {
   const { rng, noiseSeed } = req
   if (noiseSeed) return { noise: (label) => keyedRng(noiseSeed, label) }
   return rng ? { noise: () => rng } : {}

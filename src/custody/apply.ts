@@ -241,7 +241,8 @@ function applyJobCharge(state: CustodyState, charge: JobCharge, entry: InboxEntr
   const key = jobChargeKey(charge.jobId)
   if (state.jobCharges.has(key)) return { state, reason: 'duplicate-job' }
   const { jobId: _jobId, admitted, ...fields } = charge
-  const request = { datasetId: charge.datasetId, analyst: charge.analyst, analysis: 'sql' as const, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp, admitted }
+  // The analysis is sealed: its kind (and a function's hash) is checked when a keeper opens it (enclave/jobs.ts releaseJob).
+  const request = { datasetId: charge.datasetId, analyst: charge.analyst, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp, admitted }
   const decision = checkAccess(state, request)
   if (!decision.ok) {
     const reason: RefusalReason = decision.reason === 'deleted' ? 'dataset-deleted' : decision.reason

@@ -35,7 +35,7 @@ export {
 } from './owner-query.js'
 export { analystView, type AnalystView } from './analyst-view.js'
 export { PersistentMap } from './persistent-map.js'
-export { ANALYSIS_KINDS, DEFAULT_POLICY, canonicalPolicyJson, checkPolicyColumns, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
+export { ANALYSIS_KINDS, DEFAULT_POLICY, analysisDenial, canonicalPolicyJson, checkPolicyColumns, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisIdentity, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
 export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 export { JOB_CHARGE_TAG, decodeJobCharge, encodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { isW3aError } from '../core/errors.js'
-import { DEFAULT_POLICY, canonicalPolicyJson, checkPolicyColumns, parsePolicy, policyHash } from './policy.js'
+import { DEFAULT_POLICY, analysisDenial, canonicalPolicyJson, checkPolicyColumns, parsePolicy, policyHash } from './policy.js'
 
 const A = '0x1111111111111111111111111111111111111111'
 const B = '0xAbCdEf0000000000000000000000000000000002'
@@ -83,5 +83,22 @@ describe('custody policy', () => {
     const p = parsePolicy({ columns: { identifiers: [], dimensions: ['cty'], measures: ['amount'] }, bounds: { amount: [0, 10] } })
     assert.throws(() => checkPolicyColumns(p, ['uid', 'city', 'amount']), (e: unknown) => isW3aError(e, 'POLICY_INVALID') && /cty/.test(e.message) && e.details.some((d) => /uid, city, amount/.test(d)))
     checkPolicyColumns(p, ['uid', 'CTY', 'Amount'])
+  })
+
+  it('functions by hash: an allow-list and a deny-list, absent from the canonical form when empty', () => {
+    const a = `0x${'aa'.repeat(32)}` as const
+    const b = `0x${'bb'.repeat(32)}` as const
+    assert.equal(policyHash({ functionAllow: [], functionDeny: [] }), policyHash({}), 'empty lists hash like a policy without them')
+    assert.doesNotMatch(canonicalPolicyJson({}), /function/)
+    assert.equal(policyHash({ functionAllow: [a.toUpperCase().replace('0X', '0x'), b] }), policyHash({ functionAllow: [b, a] }))
+    const fn = (h: `0x${string}`) => ({ kind: 'function' as const, functionHash: h })
+    assert.equal(analysisDenial(DEFAULT_POLICY, fn(a)), 'analysis-not-allowed', 'functions are off by default')
+    assert.equal(analysisDenial(DEFAULT_POLICY, { kind: 'sql' }), undefined)
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'] }), { kind: 'sql' }), 'analysis-not-allowed')
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'] }), fn(a)), undefined, 'no lists: any function')
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'], functionDeny: [a] }), fn(a)), 'function-not-allowed')
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'], functionAllow: [b] }), fn(a)), 'function-not-allowed')
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'], functionAllow: [a, b], functionDeny: [b] }), fn(b)), 'function-not-allowed', 'deny wins')
+    assert.equal(analysisDenial(parsePolicy({ analyses: ['function'], functionAllow: [a] }), fn(a.toUpperCase().replace('0X', '0x') as `0x${string}`)), undefined)
   })
 })

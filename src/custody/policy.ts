@@ -72,6 +72,10 @@ export const CustodyPolicySchema = z.strictObject({
   buyerDeny: z.array(addressSchema).max(MAX_LIST).default([]),
   /** Code hashes of owner-approved algorithms that may return raw output (escape hatch). */
   allowedAlgorithms: z.array(codeHashSchema).max(MAX_LIST).default([]),
+  /** Per-unit functions (analyses 'function') allowed by functionHash (analysis-request.ts); absent or empty = any. */
+  functionAllow: z.array(codeHashSchema).max(MAX_LIST).optional(),
+  /** Per-unit functions never run, by functionHash. */
+  functionDeny: z.array(codeHashSchema).max(MAX_LIST).optional(),
   columns: z.strictObject({ identifiers: columnList, dimensions: columnList, measures: columnList }).optional(),
   allowMinMax: z.boolean().default(false),
 })
@@ -95,6 +99,8 @@ export type CustodyPolicy = Readonly<{
   buyerAllow: readonly Address[]
   buyerDeny: readonly Address[]
   allowedAlgorithms: readonly Hex[]
+  functionAllow?: readonly Hex[]
+  functionDeny?: readonly Hex[]
   columns?: Readonly<{ identifiers: readonly string[]; dimensions: readonly string[]; measures: readonly string[] }>
   allowMinMax: boolean
 }>
@@ -131,6 +137,9 @@ export function parsePolicy(input: unknown): CustodyPolicy {
     buyerAllow: set(p.buyerAllow),
     buyerDeny: set(p.buyerDeny),
     allowedAlgorithms: set(p.allowedAlgorithms),
+    // Kept out of the canonical form when empty, so policies without them hash as before.
+    ...(p.functionAllow?.length ? { functionAllow: set(p.functionAllow) } : {}),
+    ...(p.functionDeny?.length ? { functionDeny: set(p.functionDeny) } : {}),
     ...(p.columns ? { columns: Object.freeze({ identifiers: set(p.columns.identifiers), dimensions: set(p.columns.dimensions), measures: set(p.columns.measures) }) } : {}),
     allowMinMax: p.allowMinMax,
   }
@@ -178,6 +187,23 @@ export function checkPolicyColumns(policy: CustodyPolicy, columns: readonly stri
 }
 
 export const DEFAULT_POLICY: CustodyPolicy = parsePolicy({})
+
+/** What an analysis is, as far as the policy's terms on kinds go. */
+export type AnalysisIdentity = { kind: 'sql' } | { kind: 'function'; functionHash: Hex }
+
+/**
+ * Why the policy does not let this analysis run (undefined: it does): its kind is not in
+ * `analyses`, or it is a function the owner denied by hash or left off a non-empty allow-list.
+ * Keepers check it when they open a job's sealed analysis, and the worker again.
+ */
+export function analysisDenial(policy: CustodyPolicy, a: AnalysisIdentity): 'analysis-not-allowed' | 'function-not-allowed' | undefined {
+  if (!policy.analyses.includes(a.kind)) return 'analysis-not-allowed'
+  if (a.kind !== 'function') return undefined
+  const h = a.functionHash.toLowerCase() as Hex
+  if (policy.functionDeny?.includes(h)) return 'function-not-allowed'
+  if (policy.functionAllow?.length && !policy.functionAllow.includes(h)) return 'function-not-allowed'
+  return undefined
+}
 
 /** The canonical JSON text of a policy (keys sorted, no whitespace). */
 export function canonicalPolicyJson(policy: CustodyPolicyInput | CustodyPolicy): string {

@@ -37,7 +37,17 @@ export function exactQueriesCharged(state: CustodyState, datasetId: Hex, analyst
   return n
 }
 
-export type AccessRequest = { datasetId: Hex; analyst: Address; analysis: AnalysisKind; epsilon: number; /** unix seconds */ now: bigint; /** the market listing admitted the analyst */ admitted?: boolean }
+export type AccessRequest = {
+  datasetId: Hex
+  analyst: Address
+  /** Absent: not known yet (a job charge: the analysis is sealed; keepers check its kind when they open it, jobs.ts). */
+  analysis?: AnalysisKind
+  epsilon: number
+  /** unix seconds */
+  now: bigint
+  /** the market listing admitted the analyst */
+  admitted?: boolean
+}
 export type AccessDenial = 'unknown-dataset' | 'deleted' | 'analysis-not-allowed' | 'denied' | 'not-granted' | 'grant-expired' | 'no-uses-left' | 'budget-exhausted' | 'analyst-budget-exhausted' | 'invalid-epsilon' | 'epsilon-below-minimum' | 'exact-not-allowed' | 'exact-queries-exhausted'
 export type AccessDecision = { ok: true; usesLeft: number | null; epsilonLeft: number } | { ok: false; reason: AccessDenial }
 
@@ -49,7 +59,7 @@ export function checkAccess(state: CustodyState, req: AccessRequest): AccessDeci
   const r = getDataset(state, req.datasetId)
   if (!r) return { ok: false, reason: 'unknown-dataset' }
   if (r.deleted) return { ok: false, reason: 'deleted' }
-  if (!r.policy.analyses.includes(req.analysis)) return { ok: false, reason: 'analysis-not-allowed' }
+  if (req.analysis !== undefined && !r.policy.analyses.includes(req.analysis)) return { ok: false, reason: 'analysis-not-allowed' }
   const analyst = String(req.analyst).toLowerCase() as Address
   const grant = grantOf(r.grants, analyst, req)
   if (req.admitted !== true) {

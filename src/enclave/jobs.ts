@@ -33,6 +33,8 @@ import {
   sealToAnalyst,
   failureReasonHash,
   runSqlAnalysis,
+  runFunctionAnalysis,
+  functionHash,
   JOB_FAILURE_CODES,
   failureDetail,
   failureOfError,
@@ -40,7 +42,7 @@ import {
   type JobFailureReason,
   type ResultEnvelope,
 } from '../analysis/index.js'
-import { ZERO_HASH, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, newChargeChallenge, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
+import { ZERO_HASH, analysisDenial, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, newChargeChallenge, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { assembleRefusalQuorum, signRefusalVote, verifyRefusalQuorum, type RefusalQuorum } from './refusal-quorum.js'
 import { decodeManifest, verifyBlock } from '../storage/index.js'
 import { openJobData, type JobData, type JobDataCache } from './job-data.js'
@@ -164,6 +166,14 @@ export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement
     noiseSeed.fill(0)
     return refuse('bad-analysis')
   }
+  // The charge could not see the analysis (it is sealed): its kind, and a function's hash, are checked here.
+  const request = analysis.request
+  const denial = analysisDenial(decision.policy, request.kind === 'function' ? { kind: 'function', functionHash: functionHash(request.source) } : { kind: 'sql' })
+  if (denial) {
+    decision.dek.fill(0)
+    noiseSeed.fill(0)
+    return refuse(denial)
+  }
   return { release: true, decision, analysis, noiseSeed }
 }
 
@@ -255,6 +265,7 @@ export function failureOf(reason: string): JobFailureReason {
     case 'no-uses-left':
     case 'denied':
     case 'analysis-not-allowed':
+    case 'function-not-allowed':
     case 'invalid-epsilon':
     case 'epsilon-below-minimum':
     case 'exact-not-allowed':
@@ -364,17 +375,20 @@ export async function runJob(p: {
     // The cache is consulted only here, after this job's own key release opened.
     data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
     const t1 = performance.now()
-    const result = await runSqlAnalysis({
+    const common = {
       segmentFiles: data.files,
       schema: manifest.schema.columns,
       privacyUnit: manifest.privacyUnit,
       policy: release.policy,
-      sql: request.sql,
       epsilon: privacy.epsilon,
-      ...(privacy.bounds ? { bounds: privacy.bounds } : {}),
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
       noiseSeed: release.noiseSeed,
-    })
+    }
+    // A function job re-checks the policy's terms on functions itself (runFunctionAnalysis): the keeper's check is not the only one.
+    const result =
+      request.kind === 'function'
+        ? await runFunctionAnalysis({ ...common, fn: request })
+        : await runSqlAnalysis({ ...common, sql: request.sql, ...(privacy.bounds ? { bounds: privacy.bounds } : {}) })
     const t2 = performance.now()
     // ε was charged by custody before the release; report what it says is left.
     const output = { columns: result.columns, rows: result.rows, privacy: { ...result.privacy, epsilonLeft: release.epsilonLeft, analystEpsilonLeft: release.analystEpsilonLeft } }

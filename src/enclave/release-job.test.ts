@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { bytesToHex, encodeAbiParameters, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { analysisHash, epsilonMicros, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../analysis/index.js'
+import { analysisHash, epsilonMicros, functionHash, privacyParamsHash, sealAnalysis, type AnalysisRequest, type PrivacyParams } from '../analysis/index.js'
 import { inputCidsHashFor } from '../chain/index.js'
 import { CHAIN_ID, JOBS, Replica, TestInbox, registerCommand, signCommand, testBytes } from '../custody/fixture.test.js'
 import { analysisKeyPair, confirmCharge, encodeJobCharge, openJobRelease, parsePolicy, policyHash, withGenesisKeeper, type CustodyState } from '../custody/index.js'
@@ -32,7 +32,7 @@ const analyst = privateKeyToAccount(bytesToHex(testBytes('release/analyst')))
 const DEK = testBytes('release/dek')
 const MANIFEST_CID = 'bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku'
 
-const request: AnalysisRequest = { v: 1, kind: 'sql', sql: 'SELECT region, COUNT(*) FROM t GROUP BY region', resultKey: bytesToHex(testBytes('release/result-key')) }
+const defaultRequest: AnalysisRequest = { v: 1, kind: 'sql', sql: 'SELECT region, COUNT(*) FROM t GROUP BY region', resultKey: bytesToHex(testBytes('release/result-key')) }
 const privacy: PrivacyParams = { epsilon: 0.5 }
 
 type Worker = { identity: EnclaveIdentity; quote: Uint8Array; onChain: WorkerOnChain }
@@ -55,12 +55,13 @@ function chargePayload(c: { jobId: bigint; analyst: Address; datasetId: Hex; ana
  * A keeper that replayed: RegisterDataset (with its DEK), Grant to the analyst, SetPolicy (Îµ
  * budget 1), and the charges of jobs 1..3 (Îµ 0.5 each, so job 3 is refused for budget).
  */
-async function keeper() {
+async function keeper(o: { request?: AnalysisRequest; policy?: Parameters<typeof parsePolicy>[0] } = {}) {
+  const request = o.request ?? defaultRequest
   const inbox = new TestInbox(testBytes('release/secret'))
   const replica = Replica.fromSecret(testBytes('release/secret'))
   const exp = inbox.timestamp() + 100_000n
   const r = registerCommand(owner.address, { salt: bytesToHex(testBytes('release/salt')), dek: DEK, nonce: 1n, expiry: exp, manifestCid: MANIFEST_CID })
-  const policy = parsePolicy({ epsilonBudget: 1 })
+  const policy = parsePolicy(o.policy ?? { epsilonBudget: 1 })
   const apply = async (entry: Promise<ReturnType<TestInbox['postRaw']>> | ReturnType<TestInbox['postRaw']>) => replica.apply(await entry)
   assert.equal((await apply(inbox.post(await signCommand(owner, r.command), { dek: DEK }))).status, 'applied')
   assert.equal((await apply(inbox.post(await signCommand(owner, { type: 'Grant', message: { datasetId: r.datasetId, grantee: analyst.address, expiresAt: 0n, uses: 0, nonce: 2n, expiry: exp } })))).status, 'applied')
@@ -159,13 +160,37 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     assert.deepEqual(opened.dek, DEK)
     assert.equal(opened.manifestCid, MANIFEST_CID)
     assert.equal(opened.datasetId, k.datasetId)
-    assert.deepEqual(opened.analysis, { request, privacy })
+    assert.deepEqual(opened.analysis, { request: defaultRequest, privacy })
     assert.equal(opened.epsilonLeft, 0) // jobs 1 and 2 charged 0.5 each of 1
     assert.equal(opened.noiseSeed.length, 32)
     // Sealed to that worker and job: another worker's key, or another job id, does not open it.
     const other = await attestedWorker('other-opener')
     await assert.rejects(openJobRelease({ ...DOMAIN, jobId: 1n, worker: worker.onChain.address, workerPrivateKey: other.identity.hpke.privateKey, sealed: out.sealed }))
     await assert.rejects(openJobRelease({ ...DOMAIN, jobId: 2n, worker: worker.onChain.address, workerPrivateKey: worker.identity.hpke.privateKey, sealed: out.sealed }))
+  })
+
+  it('the analysis kind and a function\'s hash, checked when the sealed analysis is opened (the charge cannot see them)', async () => {
+    const source = '(rows) => rows.length'
+    const fn: AnalysisRequest = { v: 1, kind: 'function', source, output: { kind: 'number', lo: 0, hi: 10 }, aggregate: 'sum', resultKey: defaultRequest.resultKey }
+    const other: Hex = `0x${'ee'.repeat(32)}`
+    const cases: [AnalysisRequest, Parameters<typeof parsePolicy>[0], string | undefined][] = [
+      [fn, { epsilonBudget: 1 }, 'analysis-not-allowed'],
+      [fn, { epsilonBudget: 1, analyses: ['sql', 'function'], functionDeny: [functionHash(source)] }, 'function-not-allowed'],
+      [fn, { epsilonBudget: 1, analyses: ['function'], functionAllow: [other] }, 'function-not-allowed'],
+      [defaultRequest, { epsilonBudget: 1, analyses: ['function'] }, 'analysis-not-allowed'],
+      [fn, { epsilonBudget: 1, analyses: ['function'], functionAllow: [functionHash(source), other] }, undefined],
+    ]
+    const saved = k
+    try {
+      for (const [req, policy, reason] of cases) {
+        k = await keeper({ request: req, policy })
+        const sealed = await k.sealed(req)
+        if (reason) await refused({ sealedAnalysis: sealed }, reason)
+        else assert.equal((await release({ sealedAnalysis: sealed })).ok, true, 'an allowed function is released')
+      }
+    } finally {
+      k = saved
+    }
   })
 
   it('wrong worker: the job is assigned to another address', async () => {
@@ -213,7 +238,7 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await refused({ job: jobOf(1n, worker, { datasetId: `0x${'77'.repeat(32)}` }) }, 'job-mismatch')
     await refused({ job: jobOf(1n, worker, { epsilonMicros: 100_000n }) }, 'job-mismatch')
     await refused({ job: jobOf(1n, worker, { privacyParamsHash: privacyParamsHash({ epsilon: 0.1 }) }) }, 'job-mismatch')
-    await refused({ job: jobOf(1n, worker, { analysisHash: analysisHash({ ...request, sql: 'SELECT 1' }) }) }, 'job-mismatch')
+    await refused({ job: jobOf(1n, worker, { analysisHash: analysisHash({ ...defaultRequest, sql: 'SELECT 1' }) }) }, 'job-mismatch')
   })
 
   it('a refused charge is no charge: the budget refusal of job 3 stands', async () => {
@@ -222,10 +247,10 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
 
   it('analysis mismatch: the sealed analysis is not the one the job committed to', async () => {
     // Another query, sealed properly to the same key, under the job's (charged) hashes.
-    await refused({ sealedAnalysis: await k.sealed({ ...request, sql: 'SELECT plan, COUNT(*) FROM t GROUP BY plan' }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed({ ...defaultRequest, sql: 'SELECT plan, COUNT(*) FROM t GROUP BY plan' }) }, 'bad-analysis')
     // The same query with another result key: the host cannot redirect the output to itself.
-    await refused({ sealedAnalysis: await k.sealed({ ...request, resultKey: bytesToHex(testBytes('release/host-key')) }) }, 'bad-analysis')
-    await refused({ sealedAnalysis: await k.sealed(request, { epsilon: 0.5, bounds: { amount: [0, 1] } }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed({ ...defaultRequest, resultKey: bytesToHex(testBytes('release/host-key')) }) }, 'bad-analysis')
+    await refused({ sealedAnalysis: await k.sealed(defaultRequest, { epsilon: 0.5, bounds: { amount: [0, 1] } }) }, 'bad-analysis')
     const tampered = sealedAnalysis.slice()
     tampered[tampered.length - 1]! ^= 1
     await refused({ sealedAnalysis: tampered }, 'bad-analysis')

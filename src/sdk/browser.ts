@@ -17,7 +17,7 @@ export { listJobs, type ListJobsParameters, type ListJobsReturnType } from './ac
 export { getJob, type GetJobParameters, type GetJobReturnType } from './actions/market/getJob.js'
 export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/market/timeoutJob.js'
 export { getAnalysisKey, type GetAnalysisKeyReturnType } from './actions/analysis/getAnalysisKey.js'
-export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType } from './actions/analysis/submitQuery.js'
+export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType, type UnitFunctionQuery } from './actions/analysis/submitQuery.js'
 export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from './actions/analysis/waitForJob.js'
 export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'

@@ -31,7 +31,7 @@ export { listJobs, type ListJobsParameters, type ListJobsReturnType } from './ac
 export { getJob, type GetJobParameters, type GetJobReturnType } from './actions/market/getJob.js'
 export { getAnalysisKey, type GetAnalysisKeyReturnType } from './actions/analysis/getAnalysisKey.js'
 export { checkQuery, type CheckQueryParameters, type CheckQueryReturnType } from './actions/analysis/checkQuery.js'
-export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType } from './actions/analysis/submitQuery.js'
+export { submitQuery, type SubmitQueryParameters, type SubmitQueryReturnType, type UnitFunctionQuery } from './actions/analysis/submitQuery.js'
 export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from './actions/analysis/waitForJob.js'
 export { getJobProgress, type GetJobProgressParameters, type GetJobProgressReturnType } from './actions/analysis/getJobProgress.js'
 export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'

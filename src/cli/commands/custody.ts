@@ -126,6 +126,8 @@ export const datasetPolicyCommand: Command = {
     'buyer-allow': { type: 'string', placeholder: 'ADDRS', description: 'only these buyers (comma-separated)' },
     'buyer-deny': { type: 'string', placeholder: 'ADDRS', description: 'never these buyers (comma-separated)' },
     'allow-algorithm': { type: 'string', placeholder: 'HASHES', description: 'code hashes allowed to return raw output (comma-separated); off by default' },
+    'function-allow': { type: 'string', placeholder: 'HASHES', description: 'only these per-unit functions, by function hash (`w3a query --function FILE --hash`); default any' },
+    'function-deny': { type: 'string', placeholder: 'HASHES', description: 'never these per-unit functions, by function hash' },
     identifiers: { type: 'string', placeholder: 'COLS', description: 'identifier columns (never output)' },
     dimensions: { type: 'string', placeholder: 'COLS', description: 'dimension columns (group/filter)' },
     measures: { type: 'string', placeholder: 'COL:LO:HI,…', description: 'measure columns (aggregated) with their public per-row bounds, e.g. amount:0:1000 (bounds may be left out only with --allow-exact)' },
@@ -158,6 +160,8 @@ export const datasetPolicyCommand: Command = {
       ...(list('buyer-allow') ? { buyerAllow: list('buyer-allow')!.map((a) => addressArg(a, '--buyer-allow')) } : {}),
       ...(list('buyer-deny') ? { buyerDeny: list('buyer-deny')!.map((a) => addressArg(a, '--buyer-deny')) } : {}),
       ...(list('allow-algorithm') ? { allowedAlgorithms: list('allow-algorithm') as Hex[] } : {}),
+      ...(list('function-allow') ? { functionAllow: list('function-allow') as Hex[] } : {}),
+      ...(list('function-deny') ? { functionDeny: list('function-deny') as Hex[] } : {}),
       ...(list('identifiers') || list('dimensions') || list('measures')
         ? { columns: { identifiers: list('identifiers') ?? [], dimensions: list('dimensions') ?? [], measures: measures.map((m) => m.name) } }
         : {}),

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { W3aError } from '../../core/errors.js'
 import type { JobOutput } from '../../analysis/job-output.js'
+import { functionHash } from '../../analysis/analysis-request.js'
+import { aggregatesFor, checkFunctionSource, formatOutputSpec, parseOutputSpec, type UnitAggregate } from '../../analysis/unit-function/index.js'
 import { checkQuery, runQuery, type RunQueryReturnType } from '../../sdk/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -48,13 +50,45 @@ export function outputText(o: Pick<JobOutput, 'columns' | 'rows' | 'privacy'>): 
   ].join('\n')
 }
 
+function readText(file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (cause) {
+    throw new W3aError('INPUT_UNREADABLE', `cannot read ${file}`, { cause })
+  }
+}
+
+/** --function FILE --output SPEC [--aggregate A] [--group-by COL]: checked here, in the worker's own sandbox, before anything is paid. */
+async function functionOption(values: Record<string, unknown>): Promise<{ source: string; output: string; aggregate: UnitAggregate; groupBy?: string } | undefined> {
+  const file = values['function']
+  if (file === undefined) {
+    for (const f of ['output', 'aggregate', 'group-by', 'hash']) if (values[f] !== undefined) throw new W3aError('INVALID_ARGUMENT', `--${f} goes with --function FILE`)
+    return undefined
+  }
+  if (typeof file !== 'string') throw new W3aError('INVALID_ARGUMENT', '--function needs a FILE')
+  if (typeof values['output'] !== 'string') throw new W3aError('INVALID_ARGUMENT', '--function needs --output: number:LO:HI, category:A,B,… or vector:N:LO:HI')
+  const source = readText(file)
+  const output = parseOutputSpec(values['output'])
+  const allowed = aggregatesFor(output)
+  const aggregate = (values['aggregate'] ?? allowed[0]) as UnitAggregate
+  if (!allowed.includes(aggregate)) throw new W3aError('INVALID_ARGUMENT', `--aggregate ${String(aggregate)} does not apply to a ${output.kind} answer: ${allowed.join(' or ')}`)
+  await checkFunctionSource(source)
+  const groupBy = values['group-by']
+  return { source, output: formatOutputSpec(output), aggregate, ...(typeof groupBy === 'string' ? { groupBy } : {}) }
+}
+
 export const queryCommand: Command = {
   path: ['query'],
-  summary: 'Run a SQL analysis of a dataset in a TEE worker and print the privacy-checked result',
+  summary: 'Run a SQL analysis (or a per-unit function) of a dataset in a TEE worker and print the privacy-checked result',
   args: [{ name: 'ID', description: 'dataset id' }],
   options: {
     sql: { type: 'string', placeholder: 'SQL', description: 'the query; the dataset is the table `data`' },
     'sql-file': { type: 'string', placeholder: 'FILE', description: 'read the query from a file instead' },
+    function: { type: 'string', placeholder: 'FILE', description: "instead of SQL: a JavaScript function of one privacy unit's rows, run per unit in a sandbox" },
+    output: { type: 'string', placeholder: 'TYPE', description: "the function's answer: number:LO:HI, category:A,B,… or vector:N:LO:HI (N ≤ 16)" },
+    aggregate: { type: 'string', placeholder: 'A', description: 'sum or mean (numbers, vectors; default sum), histogram (categories)' },
+    'group-by': { type: 'string', placeholder: 'COL', description: "group the function's answers by a dimension column" },
+    hash: { type: 'boolean', description: "print the function's hash (what owners allow or deny) and stop: nothing is sent" },
     epsilon: { type: 'string', placeholder: 'E', description: "ε to spend (default: the dataset policy's ε per query)" },
     exact: { type: 'boolean', description: 'an exact answer (ε 0, k threshold only): only where the owner allows them, a few per analyst' },
     bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: "tighter clamp bounds per measure, inside the owner's (default: the owner's)" },
@@ -75,7 +109,10 @@ export const queryCommand: Command = {
     'Only aggregates leave the worker: each released row covers at least k privacy units (the',
     "dataset policy's k); identifiers never appear. The result is decrypted with your wallet-derived",
     "key, and the worker's signature, its chain record and its attestation are checked first.",
+    'A per-unit function (--function FILE --output TYPE) runs once per privacy unit on that unit\'s rows;',
+    'its answers are clamped to the declared type, then summed, averaged or counted with noise (always DP).',
     'Example: w3a query 0x… --sql "SELECT city, count(*) AS n, avg(amount) FROM data GROUP BY city" --account 2',
+    '         w3a query 0x… --function gender.js --output category:male,female --account 2',
     '         w3a query 0x… --sql "SELECT sum(amount) FROM data" --epsilon 0.5 --account 2',
   ].join('\n'),
   async run({ values, positionals, out }) {
@@ -84,13 +121,16 @@ export const queryCommand: Command = {
     const file = values['sql-file']
     if (typeof file === 'string') {
       if (sql !== undefined) throw new W3aError('INVALID_ARGUMENT', 'give --sql or --sql-file, not both')
-      try {
-        sql = readFileSync(file, 'utf8')
-      } catch (cause) {
-        throw new W3aError('INPUT_UNREADABLE', `cannot read ${file}`, { cause })
-      }
+      sql = readText(file)
     }
-    if (sql === undefined || sql.trim() === '') throw new W3aError('INVALID_ARGUMENT', 'give the query with --sql "SELECT …" or --sql-file FILE')
+    if (values['hash'] === true && typeof values['function'] === 'string') {
+      const hash = functionHash(readText(values['function']))
+      out.result({ functionHash: hash }, hash)
+      return
+    }
+    const fn = await functionOption(values)
+    if (fn && sql !== undefined) throw new W3aError('INVALID_ARGUMENT', 'give SQL or --function, not both')
+    if (!fn && (sql === undefined || sql.trim() === '')) throw new W3aError('INVALID_ARGUMENT', 'give the query with --sql "SELECT …" or --sql-file FILE, or a per-unit function with --function FILE --output TYPE')
     if (values['exact'] === true && values['epsilon'] !== undefined) throw new W3aError('INVALID_ARGUMENT', 'give --exact or --epsilon, not both')
     const epsilon = values['exact'] === true ? 0 : epsilonOption(values['epsilon'])
     const bounds = boundsOption(values['bounds'])
@@ -101,14 +141,16 @@ export const queryCommand: Command = {
     const fee = await tokenOption(client, values['fee'], '--fee')
     const query = {
       id,
-      sql,
+      ...(fn ? { function: fn } : { sql: sql! }),
       ...(epsilon === undefined ? {} : { epsilon }),
       ...(bounds === undefined ? {} : { bounds }),
     }
-    // Refused here, a query costs no credit, no ε and no transaction.
+    // Refused here, a query costs no credit, no ε and no transaction (a function was checked in the sandbox above).
     out.progress('check…')
-    const check = await checkQuery(client, query)
-    if (!check.checked) out.progress(`not checked locally: ${check.reason}…`)
+    if (sql !== undefined) {
+      const check = await checkQuery(client, { ...query, sql })
+      if (!check.checked) out.progress(`not checked locally: ${check.reason}…`)
+    } else out.progress(`function ${functionHash(fn!.source)}…`)
     const started = Date.now()
     const r: RunQueryReturnType = await runQuery(client, {
       ...query,

@@ -7,7 +7,7 @@ import type { W3aClient } from '../../client.js'
 import { getDatasetInfo } from '../getDatasetInfo.js'
 import type { SubmitQueryParameters } from './submitQuery.js'
 
-export type CheckQueryParameters = Pick<SubmitQueryParameters, 'id' | 'sql' | 'epsilon' | 'bounds' | 'contribution'>
+export type CheckQueryParameters = Pick<SubmitQueryParameters, 'id' | 'epsilon' | 'bounds' | 'contribution'> & { sql: string }
 
 export type CheckQueryReturnType =
   | { checked: true; dp: boolean; groupKeys: string[] }

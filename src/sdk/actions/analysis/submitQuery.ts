@@ -11,6 +11,7 @@ import {
   sealAnalysis,
   type PrivacyParams,
 } from '../../../analysis/analysis-request.js'
+import { parseOutputSpec, type UnitOutput } from '../../../analysis/unit-function/output-type.js'
 import { deriveAnalystResultKey } from '../../../crypto/analyst-result-key.js'
 import { carOfBlock } from '../../car-of-block.js'
 import { uploadCar } from '../../upload-car.js'
@@ -22,10 +23,21 @@ import { requireDataset } from '../market/dataset.js'
 import { readAnalystBudget } from '../custody/readAnalystBudget.js'
 import { getAnalysisKey } from './getAnalysisKey.js'
 
+/**
+ * A per-unit function (docs/analyst.md, "Per-unit functions"): JavaScript source that evaluates
+ * to a function of one privacy unit's rows, the declared type of its answer
+ * (`number:LO:HI`, `category:A,B,…`, `vector:N:LO:HI`, or the parsed form), how answers are
+ * aggregated (default: histogram for categories, sum otherwise) and an optional dimension
+ * column to group by.
+ */
+export type UnitFunctionQuery = { source: string; output: UnitOutput | string; aggregate?: 'sum' | 'mean' | 'histogram'; groupBy?: string }
+
 export type SubmitQueryParameters = {
   /** Dataset id. In the SQL the dataset is the table `data`. */
   id: Hex
-  sql: string
+  /** Give the SQL, or a per-unit function. */
+  sql?: string
+  function?: UnitFunctionQuery
   /**
    * ε to spend, a multiple of 0.000001 and at least the policy's minimum. Absent: the dataset
    * policy's default ε per query (read from a keeper). 0: an exact answer, only where the owner
@@ -52,8 +64,18 @@ export type SubmitQueryReturnType = {
   deadline: number
 }
 
+/** The request body for SQL or a function, without the result key (INVALID_ARGUMENT unless exactly one is given). */
+export function analysisBody(params: Pick<SubmitQueryParameters, 'sql' | 'function'>): Record<string, unknown> {
+  const f = params.function
+  if ((params.sql === undefined) === (f === undefined)) throw new W3aError('INVALID_ARGUMENT', 'give the SQL or a per-unit function, exactly one')
+  if (f === undefined) return { v: 1, kind: 'sql', sql: params.sql }
+  const output = typeof f.output === 'string' ? parseOutputSpec(f.output) : f.output
+  const aggregate = f.aggregate ?? (output.kind === 'category' ? 'histogram' : 'sum')
+  return { v: 1, kind: 'function', source: f.source, output, aggregate, ...(f.groupBy === undefined ? {} : { groupBy: f.groupBy }) }
+}
+
 /**
- * Submits a SQL analysis of a dataset the account holds a usage credit on. The request (SQL and
+ * Submits a SQL analysis (or a per-unit function) of a dataset the account holds a usage credit on. The request (SQL and
  * the analyst's wallet-derived result key) and the privacy parameters are sealed to the keepers'
  * analysis key and stored as a raw IPFS block; the job on chain names its CID and commits to
  * both by hash, and posts ε so that custody charges it before any data is opened.
@@ -83,7 +105,7 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   })
   const resultKey = await deriveAnalystResultKey({ account, chainId: network.chainId })
   resultKey.privateKey.fill(0)
-  const request = parseAnalysisRequest({ v: 1, kind: 'sql', sql: params.sql, resultKey: bytesToHex(resultKey.publicKey) })
+  const request = parseAnalysisRequest({ ...analysisBody(params), resultKey: bytesToHex(resultKey.publicKey) })
   const key = await getAnalysisKey(client)
   const sealed = await sealAnalysis({ chainId: network.chainId, jobs, analysisPublicKey: key.publicKey, epoch: key.epoch, request, privacy })
   const { cid, car } = await carOfBlock(sealed, raw.code)
