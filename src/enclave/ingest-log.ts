@@ -9,12 +9,14 @@
  * (a crash mid-write) was never acknowledged and is cut off.
  * The rows hold only derived labels (ingest-enrich.ts): no IP, no user agent, no full URL.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { W3aError } from '../core/errors.js'
 import { seal, unseal } from '../tee/index.js'
 
 export const INGEST_LOG_LABEL = 'w3a/enclave/ingest-log/v1'
+/** Rows per frame when the log is rewritten. */
+const REWRITE_FRAME_ROWS = 10_000
 
 export class IngestLog<Row> {
   private readonly path: string
@@ -30,7 +32,15 @@ export class IngestLog<Row> {
 
   /** Reads every acknowledged row back (after a restart), then opens the log for appends. */
   replay(): Row[] {
+    const rows = this.read()
+    this.fd = openSync(this.path, 'a', 0o600)
+    return rows
+  }
+
+  /** Every row in the log file (checking frame order; a torn tail is cut off). */
+  private read(): Row[] {
     const rows: Row[] = []
+    this.next = 0
     if (existsSync(this.path)) {
       const bytes = readFileSync(this.path)
       let at = 0
@@ -45,8 +55,40 @@ export class IngestLog<Row> {
       }
       if (at < bytes.length) truncateSync(this.path, at)
     }
-    this.fd = openSync(this.path, 'a', 0o600)
     return rows
+  }
+
+  /**
+   * Rewrites the log keeping only rows for which `keep` holds (a visitor's deletion): a new
+   * sealed file, fsynced, renamed over the old one. The caller makes sure no append is pending.
+   * Returns how many rows were removed.
+   */
+  rewrite(keep: (row: Row) => boolean): number {
+    if (this.pending.length || this.flushing) throw new W3aError('INTERNAL', 'ingest log rewrite while appends are pending')
+    this.close()
+    const all = this.read()
+    const kept = all.filter(keep)
+    const tmp = `${this.path}.tmp`
+    const fd = openSync(tmp, 'w', 0o600)
+    this.next = 0
+    for (let i = 0; i < kept.length || i === 0; i += REWRITE_FRAME_ROWS) writeSync(fd, this.frame(kept.slice(i, i + REWRITE_FRAME_ROWS)))
+    fsyncSync(fd)
+    closeSync(fd)
+    renameSync(tmp, this.path)
+    const dir = openSync(dirname(this.path), 'r')
+    fsyncSync(dir)
+    closeSync(dir)
+    this.fd = openSync(this.path, 'a', 0o600)
+    return all.length - kept.length
+  }
+
+  /** One sealed frame (u32 length ‖ sealed { i, rows }), numbered next. */
+  private frame(rows: Row[]): Buffer {
+    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next++, rows })), { label: INGEST_LOG_LABEL })
+    const frame = Buffer.alloc(4 + sealed.length)
+    frame.writeUInt32BE(sealed.length, 0)
+    frame.set(sealed, 4)
+    return frame
   }
 
   /** Resolves once `rows` are sealed and on disk. */
@@ -60,13 +102,8 @@ export class IngestLog<Row> {
     if (this.fd === undefined) throw new W3aError('INTERNAL', 'ingest log not opened (replay first)')
     const rows = this.pending
     this.pending = []
-    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next, rows })), { label: INGEST_LOG_LABEL })
-    const frame = Buffer.alloc(4 + sealed.length)
-    frame.writeUInt32BE(sealed.length, 0)
-    frame.set(sealed, 4)
-    writeSync(this.fd, frame)
+    writeSync(this.fd, this.frame(rows))
     fsyncSync(this.fd)
-    this.next++
   }
 
   close(): void {

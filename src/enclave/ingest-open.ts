@@ -30,6 +30,7 @@ const eventSchema = z.object({
   w: z.number().int().min(0).max(100_000).optional(),
   p: z.record(z.string().max(100), scalar).refine((p) => Object.keys(p).length <= 30, 'at most 30 props').optional(),
   $: z.object({ amount: z.union([z.number().finite(), z.string().regex(/^-?\d{1,15}(\.\d{1,6})?$/)]), currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
+  i: z.string().max(200).optional(), // an opted-in visitor's token (ingest-visitor-rights.ts checks it)
 })
 
 export type OpenedEvent = { site: string; enc: string; seq: number; event: PlausibleEvent }

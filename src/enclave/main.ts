@@ -48,6 +48,7 @@ serveEnclaveRpc({
   resume: (p) => enclave.resume(p),
   ingestEvent: (p) => enclave.ingestEvent(p),
   ingestStats: (p) => enclave.ingestStats(p),
+  ingestVisitor: (p) => enclave.ingestVisitor(p),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

@@ -62,6 +62,8 @@ import {
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 import { Ingest, type IngestOutcome } from './ingest.js'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
+import { answerVisitorRequest } from './ingest-visitor-rights.js'
+import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
@@ -683,6 +685,11 @@ export class EnclaveService {
     const now = Date.now()
     const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
     return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
+  }
+
+  /** A visitor's signed request to see or delete their rows (ingest-visitor-rights.ts); the receipt is signed with this worker's key. */
+  ingestVisitor(params: { request: unknown }): Promise<VisitorAnswer> {
+    return answerVisitorRequest({ raw: params?.request, ingest: this.ingest(), signer: this.me().signer, nowS: Math.floor(Date.now() / 1000) })
   }
 
   // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----

@@ -8,6 +8,9 @@
  *   POST /api/v1/sites/stats  an owner-signed stats request → the ingest worker
  *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
  *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
+ *   GET  /my-data          the visitor's "my data" page (my-data-page.ts, docs/visitor.md)
+ *   GET  /js/my-data.js    its script (dist/js/my-data.js)
+ *   POST /api/v1/visitor   a visitor-signed export or delete request → the ingest worker
  * A plaintext Plausible body is refused: accepting it would put visitors' URLs in the clear here.
  */
 import { existsSync, readFileSync } from 'node:fs'
@@ -17,11 +20,14 @@ import { W3aError } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
 import { CLIENT_IP_HEADER } from './http-server.js'
 import { json } from './http-json.js'
+import { MY_DATA_HTML } from './my-data-page.js'
 
 /** Where the ingest worker is (filled in once it runs). */
 export type IngestTarget = { url?: string }
 
-const TRACKER_FILE = join(dirname(fileURLToPath(import.meta.url)), '../../dist/js/w3a.js')
+const JS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../dist/js')
+/** Scripts the gateway serves, read once. */
+const SCRIPTS: Record<string, string> = { '/js/w3a.js': 'w3a.js', '/js/my-data.js': 'my-data.js' }
 const MAX_EVENT_BODY = MAX_EVENT_CHARS + 512
 const MAX_STATS_BODY = 4096
 
@@ -42,7 +48,7 @@ function parse(text: string): unknown {
 }
 
 export function createIngestRelay(target: IngestTarget): (req: Request, pathname: string) => Promise<Response | null> {
-  let tracker: Uint8Array | undefined
+  const scripts = new Map<string, Uint8Array>()
   const worker = (): string => {
     if (!target.url) throw new W3aError('WORKER_UNREACHABLE', 'no ingest worker is running yet')
     return target.url
@@ -57,10 +63,21 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
   }
 
   return async (req, pathname) => {
-    if (req.method === 'GET' && pathname === '/js/w3a.js') {
-      tracker ??= existsSync(TRACKER_FILE) ? readFileSync(TRACKER_FILE) : undefined
-      if (!tracker) throw new W3aError('INTERNAL', 'the tracker is not built (npm run build:tracker)')
-      return new Response(tracker as BodyInit, { headers: { ...CORS, 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } })
+    const script = req.method === 'GET' ? SCRIPTS[pathname] : undefined
+    if (script) {
+      const file = join(JS_DIR, script)
+      if (!scripts.has(script) && existsSync(file)) scripts.set(script, readFileSync(file))
+      const bytes = scripts.get(script)
+      if (!bytes) throw new W3aError('INTERNAL', `${script} is not built (npm run build:tracker)`)
+      return new Response(bytes as BodyInit, { headers: { ...CORS, 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } })
+    }
+    if (req.method === 'GET' && pathname === '/my-data') {
+      // Its own origin's script only; the page is never framed (the visitor's clicks are theirs).
+      const csp = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+      return new Response(MY_DATA_HTML, { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' } })
+    }
+    if (pathname === '/api/v1/visitor' && req.method === 'POST') {
+      return forward('/v1/ingest/visitor', { request: parse(await bodyText(req, MAX_STATS_BODY)) })
     }
     if (pathname === '/api/event') {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: { ...CORS, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type' } })

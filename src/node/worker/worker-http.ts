@@ -136,6 +136,10 @@ export function createWorkerHttp(params: {
         const body = (await readJson(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))
       }
+      if (req.method === 'POST' && pathname === '/v1/ingest/visitor') {
+        const body = (await readJson(req)) as { request?: unknown }
+        return json(await caller.call('ingestVisitor', { request: body?.request }))
+      }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
       if (req.method === 'GET' && status && params.hooks.jobLoop) {
         const s = params.hooks.jobLoop.status(status[1]!)
