@@ -66,7 +66,7 @@ function goBack(fragment: string): void {
 /** Signs and sends a request; checks the receipt against the ingest worker's address before anything else. */
 async function ask(action: VisitorAction): Promise<VisitorAnswer> {
   const request = await visitorRequest(await keys(), site, action)
-  const res = await fetch('/api/v1/visitor', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ request }) })
+  const res = await fetch('/api/v1/visitor', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) })
   const answer = (await res.json()) as VisitorAnswer & { error?: { message: string } }
   if (!res.ok) throw new Error(answer.error?.message ?? `the gateway answered ${res.status}`)
   const worker = ((await (await fetch('/api/v1/ingest')).json()) as { address: string }).address.toLowerCase()
