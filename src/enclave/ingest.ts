@@ -126,7 +126,7 @@ export class Ingest {
     try {
       await this.log.append([]) // waits out a frame being written (an empty one if none)
       this.rows = this.rows.filter((r) => !drop(r))
-      return this.log.rewrite((r) => !drop(r))
+      return await this.log.rewrite((r) => !drop(r))
     } finally {
       this.rewriting = undefined
       done()

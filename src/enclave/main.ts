@@ -47,6 +47,7 @@ serveEnclaveRpc({
   attestFreshness: (p) => enclave.attestFreshness(p),
   resume: (p) => enclave.resume(p),
   ingestEvent: (p) => enclave.ingestEvent(p),
+  ingestEvents: (p) => enclave.ingestEvents(p),
   ingestStats: (p) => enclave.ingestStats(p),
   ingestVisitor: (p) => enclave.ingestVisitor(p),
 })

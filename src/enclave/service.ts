@@ -63,6 +63,9 @@ import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 import { Ingest, type IngestOutcome } from './ingest.js'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
+
+/** Events one relayed batch may hold (ingestEvents). */
+const MAX_RELAYED_EVENTS = 1000
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
@@ -678,6 +681,26 @@ export class EnclaveService {
   /** A sealed event relayed by the host; resolves once it is durable. The clock is this enclave's. */
   ingestEvent(params: { envelope: unknown; ip: unknown; userAgent: unknown }): Promise<IngestOutcome> {
     return this.ingest().accept({ envelope: params?.envelope, ip: params?.ip, userAgent: params?.userAgent, now: Date.now() })
+  }
+
+  /**
+   * Sealed events the host relays together (its gateway coalesces concurrent ones: one IPC
+   * message, one HTTP request): each accepted or refused on its own, as ingestEvent would.
+   */
+  async ingestEvents(params: { events: unknown }): Promise<({ ok: IngestOutcome } | { error: { code: string; message: string; details: string[] } })[]> {
+    const events = params?.events
+    if (!Array.isArray(events) || events.length > MAX_RELAYED_EVENTS) throw new W3aError('INVALID_ARGUMENT', `relayed events: an array of at most ${MAX_RELAYED_EVENTS}`)
+    return Promise.all(
+      events.map((e: { envelope?: unknown; ip?: unknown; userAgent?: unknown } | null) =>
+        this.ingestEvent({ envelope: e?.envelope, ip: e?.ip, userAgent: e?.userAgent }).then(
+          (ok) => ({ ok }),
+          (err: unknown) => {
+            const w = err instanceof W3aError ? err : new W3aError('INTERNAL', (err as Error)?.message ?? String(err))
+            return { error: { code: w.code, message: w.shortMessage, details: [...(w.details ?? [])] } }
+          },
+        ),
+      ),
+    )
   }
 
   /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k. */

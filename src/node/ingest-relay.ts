@@ -16,10 +16,10 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { W3aError } from '../core/errors.js'
+import { W3aError, type W3aErrorCode } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
 import { CLIENT_IP_HEADER } from './http-server.js'
-import { json } from './http-json.js'
+import { errorResponse, json } from './http-json.js'
 import { MY_DATA_HTML } from './my-data-page.js'
 
 /** Where the ingest worker is (filled in once it runs). */
@@ -32,6 +32,15 @@ const MAX_EVENT_BODY = MAX_EVENT_CHARS + 512
 const MAX_STATS_BODY = 4096
 
 const CORS = { 'access-control-allow-origin': '*' }
+/** Events relayed to the worker in one request at most. */
+const MAX_BATCH = 500
+
+/** CORS on every relayed answer; a 429 says when to retry. */
+function withRelayHeaders(res: Response): Response {
+  for (const [k, v] of Object.entries(CORS)) res.headers.set(k, v)
+  if (res.status === 429) res.headers.set('retry-after', '1')
+  return res
+}
 
 async function bodyText(req: Request, max: number): Promise<string> {
   const text = await req.text()
@@ -57,9 +66,44 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     const res = await fetch(`${worker()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((cause) => {
       throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
     })
-    const headers: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8' }
-    if (res.status === 429) headers['retry-after'] = '1'
-    return new Response(await res.text(), { status: res.status, headers })
+    return withRelayHeaders(new Response(await res.text(), { status: res.status, headers: { 'content-type': 'application/json; charset=utf-8' } }))
+  }
+
+  /**
+   * Events arriving together go to the worker in one request (and one IPC message there):
+   * per-event HTTP and IPC overhead, not the enclave, bounds ingest otherwise. Each visitor
+   * still gets their own answer, once their event is durable.
+   */
+  type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: Response): void }
+  let queue: Relayed[] = []
+  let scheduled = false
+  const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): Response => {
+    if (!r.error) return withRelayHeaders(json(r.ok))
+    const res = errorResponse(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] }))
+    return withRelayHeaders(res)
+  }
+  async function flush(): Promise<void> {
+    const batch = queue.splice(0, MAX_BATCH)
+    if (queue.length) setImmediate(() => void flush())
+    else scheduled = false
+    try {
+      const res = await forward('/v1/ingest/events', { events: batch.map((b) => b.item) })
+      if (res.status !== 200) {
+        const text = await res.text()
+        for (const b of batch) b.resolve(new Response(text, { status: res.status, headers: res.headers }))
+        return
+      }
+      const results = (await res.json()) as Parameters<typeof answer>[0][]
+      batch.forEach((b, i) => b.resolve(answer(results[i] ?? { error: { code: 'INTERNAL', message: 'the ingest worker answered fewer results than events' } })))
+    } catch (e) {
+      for (const b of batch) b.resolve(errorResponse(e))
+    }
+  }
+  function relayEvent(item: Relayed['item']): Promise<Response> {
+    return new Promise((resolve) => {
+      queue.push({ item, resolve })
+      if (!scheduled) (scheduled = true), setImmediate(() => void flush())
+    })
   }
 
   return async (req, pathname) => {
@@ -86,7 +130,7 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
       if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
         throw new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })
       }
-      return forward('/v1/ingest/event', { envelope, ip: req.headers.get(CLIENT_IP_HEADER) ?? '', userAgent: (req.headers.get('user-agent') ?? '').slice(0, 1024) })
+      return relayEvent({ envelope, ip: req.headers.get(CLIENT_IP_HEADER) ?? '', userAgent: (req.headers.get('user-agent') ?? '').slice(0, 1024) })
     }
     if (req.method === 'GET' && pathname === '/api/v1/ingest') {
       const res = await fetch(`${worker()}/v1/info`).catch((cause) => {

@@ -12,6 +12,8 @@ import type { WorkerContracts } from './worker-host.js'
 import { collectChargeConfirmations } from './keeper-quorum.js'
 
 const MAX_BODY = 64 * 1024
+/** A relayed batch of sealed events (the gateway sends at most 500 of at most ~9 KB each). */
+const MAX_RELAYED_BODY = 8 * 1024 * 1024
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
 
@@ -131,6 +133,10 @@ export function createWorkerHttp(params: {
       if (req.method === 'POST' && pathname === '/v1/ingest/event') {
         const body = (await readJson(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/ingest/events') {
+        const body = (await readJson(req, MAX_RELAYED_BODY)) as { events?: unknown }
+        return json(await caller.call('ingestEvents', { events: body?.events }))
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
         const body = (await readJson(req)) as { request?: unknown }
