@@ -1,7 +1,8 @@
 /**
  * The ingest enclave's write-ahead log: an event is acknowledged only after the frame holding
- * it is sealed (AES-GCM under the sealing key, label below) and fsynced. Appends that arrive
- * together share one frame and one fsync (group commit).
+ * it is sealed (AES-GCM under the sealing key, label below) and fsynced. Group commit: one frame
+ * is written and fsynced at a time, off the event loop; appends that arrive meanwhile wait
+ * together for the next frame, so under load one fsync carries many events.
  *
  * File: `<dataDir>/enclave/ingest/events.wal`, frames of u32 (big-endian) length ‖ sealed bytes;
  * sealed plaintext = JSON { i: frame index, rows }. Frame indexes must run 0, 1, 2, … on replay:
@@ -9,19 +10,34 @@
  * (a crash mid-write) was never acknowledged and is cut off.
  * The rows hold only derived labels (ingest-enrich.ts): no IP, no user agent, no full URL.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs'
-import { join } from 'node:path'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs'
+import { fdatasync as fdatasyncCb, write as writeCb } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { W3aError } from '../core/errors.js'
 import { seal, unseal } from '../tee/index.js'
 
 export const INGEST_LOG_LABEL = 'w3a/enclave/ingest-log/v1'
+/** Rows per frame when the log is rewritten. */
+const REWRITE_FRAME_ROWS = 10_000
+
+const fdatasync = promisify(fdatasyncCb)
+const write = promisify(writeCb)
+
+async function writeAll(fd: number, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length; ) at += (await write(fd, bytes, at, bytes.length - at)).bytesWritten
+}
 
 export class IngestLog<Row> {
   private readonly path: string
   private fd: number | undefined
   private next = 0
-  private pending: Row[] = []
-  private flushing: Promise<void> | undefined
+  /** Rows waiting for the next frame, and the promise their appends wait on. */
+  private batch: { rows: Row[]; done: Promise<void>; resolve(): void; reject(e: unknown): void } | undefined
+  /** The frame being written (and its successors), while any. */
+  private writing: Promise<void> | undefined
+  /** Set when a frame could not be written: the file may end in a torn frame, so nothing more is acknowledged. */
+  private failed: unknown
 
   constructor(dir: string, private readonly key: Uint8Array) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -30,7 +46,15 @@ export class IngestLog<Row> {
 
   /** Reads every acknowledged row back (after a restart), then opens the log for appends. */
   replay(): Row[] {
+    const rows = this.read()
+    this.fd = openSync(this.path, 'a', 0o600)
+    return rows
+  }
+
+  /** Every row in the log file (checking frame order; a torn tail is cut off). */
+  private read(): Row[] {
     const rows: Row[] = []
+    this.next = 0
     if (existsSync(this.path)) {
       const bytes = readFileSync(this.path)
       let at = 0
@@ -45,28 +69,76 @@ export class IngestLog<Row> {
       }
       if (at < bytes.length) truncateSync(this.path, at)
     }
-    this.fd = openSync(this.path, 'a', 0o600)
     return rows
   }
 
-  /** Resolves once `rows` are sealed and on disk. */
-  append(rows: Row[]): Promise<void> {
-    this.pending.push(...rows)
-    return (this.flushing ??= Promise.resolve().then(() => this.flush()))
+  /**
+   * Rewrites the log keeping only rows for which `keep` holds (a visitor's deletion): a new
+   * sealed file, fsynced, renamed over the old one. The caller makes sure no append is pending.
+   * Returns how many rows were removed.
+   */
+  async rewrite(keep: (row: Row) => boolean): Promise<number> {
+    while (this.writing) await this.writing
+    if (this.batch) throw new W3aError('INTERNAL', 'ingest log rewrite while appends are pending')
+    this.close()
+    const all = this.read()
+    const kept = all.filter(keep)
+    const tmp = `${this.path}.tmp`
+    const fd = openSync(tmp, 'w', 0o600)
+    this.next = 0
+    for (let i = 0; i < kept.length || i === 0; i += REWRITE_FRAME_ROWS) writeSync(fd, this.frame(kept.slice(i, i + REWRITE_FRAME_ROWS)))
+    fsyncSync(fd)
+    closeSync(fd)
+    renameSync(tmp, this.path)
+    const dir = openSync(dirname(this.path), 'r')
+    fsyncSync(dir)
+    closeSync(dir)
+    this.fd = openSync(this.path, 'a', 0o600)
+    return all.length - kept.length
   }
 
-  private flush(): void {
-    this.flushing = undefined
-    if (this.fd === undefined) throw new W3aError('INTERNAL', 'ingest log not opened (replay first)')
-    const rows = this.pending
-    this.pending = []
-    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next, rows })), { label: INGEST_LOG_LABEL })
+  /** One sealed frame (u32 length ‖ sealed { i, rows }), numbered next. */
+  private frame(rows: Row[]): Buffer {
+    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next++, rows })), { label: INGEST_LOG_LABEL })
     const frame = Buffer.alloc(4 + sealed.length)
     frame.writeUInt32BE(sealed.length, 0)
     frame.set(sealed, 4)
-    writeSync(this.fd, frame)
-    fsyncSync(this.fd)
-    this.next++
+    return frame
+  }
+
+  /** Resolves once `rows` are sealed and on disk (rejects if that write failed: they were not acknowledged). */
+  append(rows: Row[]): Promise<void> {
+    if (this.failed) return Promise.reject(new W3aError('INTERNAL', 'the ingest log could not be written; restart the worker (acknowledged events are kept)', { cause: this.failed }))
+    if (!this.batch) {
+      let resolve!: () => void
+      let reject!: (e: unknown) => void
+      const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
+      this.batch = { rows: [], done, resolve, reject }
+    }
+    const { done } = this.batch
+    for (const r of rows) this.batch.rows.push(r)
+    this.writing ??= this.drain()
+    return done
+  }
+
+  /** Writes batches one frame at a time until none is waiting. */
+  private async drain(): Promise<void> {
+    await Promise.resolve() // appends of this turn join the first frame
+    while (this.batch) {
+      const b = this.batch
+      this.batch = undefined
+      try {
+        if (this.fd === undefined) throw new W3aError('INTERNAL', 'ingest log not opened (replay first)')
+        const frame = this.frame(b.rows)
+        await writeAll(this.fd, frame)
+        await fdatasync(this.fd)
+        b.resolve()
+      } catch (e) {
+        this.failed = e
+        b.reject(e)
+      }
+    }
+    this.writing = undefined
   }
 
   close(): void {

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
-import { hpkeReceiverExport } from '../crypto/hpke.js'
+import { createDecipheriv } from 'node:crypto'
+import { hpkeReceiverExportSync, x25519Recipient, type X25519Recipient } from '../crypto/hpke-export-node.js'
 import { ENVELOPE_VERSION, EVENT_KEY_SIZE, MAX_SEQ, eventKeyContext, eventNonce, ingestInfo, type PlausibleEvent } from '../tracker/event-format.js'
 
 export const SITE_ID = /^0x[0-9a-f]{64}$/
@@ -30,33 +31,41 @@ const eventSchema = z.object({
   w: z.number().int().min(0).max(100_000).optional(),
   p: z.record(z.string().max(100), scalar).refine((p) => Object.keys(p).length <= 30, 'at most 30 props').optional(),
   $: z.object({ amount: z.union([z.number().finite(), z.string().regex(/^-?\d{1,15}(\.\d{1,6})?$/)]), currency: z.string().regex(/^[A-Z]{3}$/) }).optional(),
+  i: z.string().max(200).optional(), // an opted-in visitor's token (ingest-visitor-rights.ts checks it)
 })
 
 export type OpenedEvent = { site: string; enc: string; seq: number; event: PlausibleEvent }
 
 const bad = (what: string) => new W3aError('INPUT_MALFORMED', `sealed event: ${what}`)
 
-/** Derived event keys by (site, enc): a page's later events cost no X25519 here either. Bounded. */
-const MAX_CACHED_KEYS = 4096
+/** Derived event keys by (site, enc): a page's later events cost no X25519 here either (AES-GCM only). Bounded. */
+const MAX_CACHED_KEYS = 65_536
 
 export class EventOpener {
-  private keys = new Map<string, CryptoKey>()
-  constructor(private readonly privateKey: Uint8Array) {}
+  private keys = new Map<string, Buffer>()
+  private readonly recipient: X25519Recipient
+  constructor(privateKey: Uint8Array) {
+    this.recipient = x25519Recipient(privateKey)
+  }
 
   async open(envelope: unknown): Promise<OpenedEvent> {
     const e = envelopeSchema.safeParse(envelope)
     if (!e.success) throw bad(e.error.issues[0]?.message ?? 'not an envelope')
     const { s: site, k, q, c } = e.data
-    const key = await this.eventKey(site, k)
-    let plaintext: ArrayBuffer
+    const key = this.eventKey(site, k)
+    let plaintext: Buffer
     try {
-      plaintext = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: eventNonce(q) as BufferSource }, key, Buffer.from(c, 'base64url'))
+      const sealed = Buffer.from(c, 'base64url')
+      if (sealed.length < 16) throw new Error('shorter than its tag')
+      const d = createDecipheriv('aes-256-gcm', key, eventNonce(q))
+      d.setAuthTag(sealed.subarray(sealed.length - 16))
+      plaintext = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()])
     } catch (cause) {
       throw new W3aError('HPKE_OPEN_FAILED', 'sealed event does not open under this ingest key', { cause })
     }
     let json: unknown
     try {
-      json = JSON.parse(new TextDecoder().decode(plaintext))
+      json = JSON.parse(plaintext.toString('utf8'))
     } catch {
       throw bad('plaintext is not JSON')
     }
@@ -65,15 +74,17 @@ export class EventOpener {
     return { site, enc: k, seq: q, event: ev.data as PlausibleEvent }
   }
 
-  private async eventKey(site: string, enc: string): Promise<CryptoKey> {
+  private eventKey(site: string, enc: string): Buffer {
     const id = `${site}/${enc}`
     const cached = this.keys.get(id)
     if (cached) return cached
-    const secret = await hpkeReceiverExport({ recipientPrivateKey: this.privateKey, enc: Buffer.from(enc, 'base64url'), info: ingestInfo(site), exporterContext: eventKeyContext(), length: EVENT_KEY_SIZE })
-    const key = await crypto.subtle.importKey('raw', secret as BufferSource, 'AES-GCM', false, ['decrypt'])
-    secret.fill(0)
+    const key = Buffer.from(hpkeReceiverExportSync(this.recipient, Buffer.from(enc, 'base64url'), ingestInfo(site), eventKeyContext(), EVENT_KEY_SIZE))
     this.keys.set(id, key)
-    if (this.keys.size > MAX_CACHED_KEYS) this.keys.delete(this.keys.keys().next().value!)
+    if (this.keys.size > MAX_CACHED_KEYS) {
+      const oldest = this.keys.keys().next().value!
+      this.keys.get(oldest)!.fill(0)
+      this.keys.delete(oldest)
+    }
     return key
   }
 }

@@ -30,6 +30,7 @@ export const STATS_DIMENSIONS = {
   'visit:device': 'device',
   'visit:browser': 'browser',
   'visit:os': 'os',
+  'visit:country': 'country',
 } as const satisfies Record<string, keyof EventRow>
 export const PERIODS = { '5m': 5 * 60, '1h': 3600, day: 86400, '7d': 7 * 86400, '30d': 30 * 86400 } as const
 export const MAX_REQUEST_AGE_S = 300

@@ -129,6 +129,29 @@ describe('ingest enclave', () => {
   })
 })
 
+describe('ingest country', () => {
+  it('labels rows with the country of the IPv4 or IPv6 address, keeps no IP, and groups stats by visit:country under k', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const now = Date.now()
+      const ips = [...Array.from({ length: 10 }, (_, i) => `81.2.69.${160 + i}`), '2001:4860:4860::8888', '10.0.0.1']
+      for (const ip of ips) await ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, { n: 'pageview', u: 'https://a.example/', d: site }), ip, userAgent: UA, now })
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.country), [...Array<string>(10).fill('GB'), 'US', ''])
+      const base = { site, owner: owner.address, salt, metrics: ['visitors'] as StatsRequest['metrics'], dimensions: ['visit:country'] as StatsRequest['dimensions'], period: '5m' as const, issuedAt: Math.floor(now / 1000) }
+      const r = await checkStatsRequest({ ...base, signature: await owner.signMessage({ message: statsRequestText(base, 31337) }) }, { chainId: 31337, nowS: base.issuedAt })
+      const answer = answerStats(r, ingest.rowsOf(site, now - 300_000), 10)
+      assert.deepEqual(answer.results, [{ dimensions: ['GB'], metrics: [10] }])
+      assert.equal(answer.meta.privacy.suppressed, 2)
+      ingest.close()
+      const disk = Buffer.concat(readdirSync(t.dir).map((f) => readFileSync(join(t.dir, f)))).toString('latin1')
+      for (const ip of ['81.2.69.16', '2001:4860']) assert.ok(!disk.includes(ip), `${ip} is not on disk`)
+    } finally {
+      t.done()
+    }
+  })
+})
+
 describe('ingest enrichment', () => {
   it('sources and channels by rule; self-referrals are direct; bots by user agent', () => {
     const e = (u: string, r: string | null) => enrich({ url: u, referrer: r, userAgent: UA })

@@ -10,10 +10,12 @@
  * enclave answer stats except to a request the site's owner signed (ingest-stats.ts).
  */
 import { W3aError } from '../core/errors.js'
+import { packagedCountryDb, type CountryDb } from './ingest-country.js'
 import { enrich, isBot, type Enriched } from './ingest-enrich.js'
 import { IngestLog } from './ingest-log.js'
 import { EventOpener } from './ingest-open.js'
 import { VisitorBook } from './ingest-visitors.js'
+import { OptIns } from './ingest-visitor-rights.js'
 
 /** What a visit is attributed to: its first event's page, source and UTM fields. */
 type VisitEntry = Pick<Enriched, 'source' | 'channel' | 'utmSource' | 'utmMedium' | 'utmCampaign' | 'utmContent' | 'utmTerm'> & { entryPage: string }
@@ -22,9 +24,12 @@ type VisitEntry = Pick<Enriched, 'source' | 'channel' | 'utmSource' | 'utmMedium
 export type EventRow = Enriched &
   VisitEntry & {
     site: string
+    /** ISO 3166-1 alpha-2 code from the request's IP (ingest-country.ts), '' when unknown; the IP is not kept */
+    country: string
     /** event time, ms since epoch, from this enclave's clock (the visitor's is not trusted) */
     ts: number
     name: string
+    /** daily id (ingest-visitors.ts), or an opted-in visitor's pseudonymous id (ingest-visitor-rights.ts) */
     visitor: string
     session: string
     /** custom props as JSON text ('' when none) */
@@ -49,11 +54,18 @@ export class Ingest {
   private rows: EventRow[] = []
   private inFlight = 0
   private seen = new Set<string>()
+  private readonly country: CountryDb
+  /** Opted-in visitors' pseudonymous ids (ingest-visitor-rights.ts). */
+  readonly optIns: OptIns
+  /** Set while rows are being removed: new appends wait for it. */
+  private rewriting: Promise<void> | undefined
 
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array }) {
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; country?: CountryDb }) {
     this.opener = new EventOpener(p.hpkePrivateKey)
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
     this.rows = this.log.replay()
+    this.country = p.country ?? packagedCountryDb()
+    this.optIns = new OptIns(p.sealingKey)
   }
 
   /** One relayed event; resolves only once its row is durable (or it was dropped as a bot). */
@@ -69,11 +81,12 @@ export class Ingest {
     this.seen.add(id)
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
-    const visitor = this.visitors.visitor(site, p.ip, p.userAgent, p.now)
+    const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now)
     const row: EventRow = {
       site,
+      country: this.country.lookup(p.ip),
       ts: p.now,
       name: event.n,
       visitor,
@@ -86,6 +99,7 @@ export class Ingest {
     }
     this.inFlight++
     try {
+      while (this.rewriting) await this.rewriting
       await this.log.append([row])
     } finally {
       this.inFlight--
@@ -98,6 +112,25 @@ export class Ingest {
   /** Acknowledged rows of `site` from `since` (ms) on: for the stats answer, inside the enclave only. */
   rowsOf(site: string, since: number): EventRow[] {
     return this.rows.filter((r) => r.site === site && r.ts >= since)
+  }
+
+  /**
+   * Removes every acknowledged row `drop` matches, from memory and from the sealed log (a
+   * visitor's deletion, ingest-visitor-rights.ts). Appends wait meanwhile; returns how many
+   * rows the log held that matched.
+   */
+  async removeRows(drop: (row: EventRow) => boolean): Promise<number> {
+    while (this.rewriting) await this.rewriting
+    let done!: () => void
+    this.rewriting = new Promise((r) => (done = r))
+    try {
+      await this.log.append([]) // waits out a frame being written (an empty one if none)
+      this.rows = this.rows.filter((r) => !drop(r))
+      return await this.log.rewrite((r) => !drop(r))
+    } finally {
+      this.rewriting = undefined
+      done()
+    }
   }
 
   close(): void {

@@ -49,7 +49,9 @@ serveEnclaveRpc({
   attestFreshness: (p) => enclave.attestFreshness(p),
   resume: (p) => enclave.resume(p),
   ingestEvent: (p) => enclave.ingestEvent(p),
+  ingestEvents: (p) => enclave.ingestEvents(p),
   ingestStats: (p) => enclave.ingestStats(p),
+  ingestVisitor: (p) => enclave.ingestVisitor(p),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

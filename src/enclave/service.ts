@@ -66,6 +66,11 @@ import {
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 import { Ingest, type IngestOutcome } from './ingest.js'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
+import { answerVisitorRequest } from './ingest-visitor-rights.js'
+
+/** Events one relayed batch may hold (ingestEvents). */
+const MAX_RELAYED_EVENTS = 1000
+import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
@@ -759,11 +764,36 @@ export class EnclaveService {
     return this.ingest().accept({ envelope: params?.envelope, ip: params?.ip, userAgent: params?.userAgent, now: Date.now() })
   }
 
+  /**
+   * Sealed events the host relays together (its gateway coalesces concurrent ones: one IPC
+   * message, one HTTP request): each accepted or refused on its own, as ingestEvent would.
+   */
+  async ingestEvents(params: { events: unknown }): Promise<({ ok: IngestOutcome } | { error: { code: string; message: string; details: string[] } })[]> {
+    const events = params?.events
+    if (!Array.isArray(events) || events.length > MAX_RELAYED_EVENTS) throw new W3aError('INVALID_ARGUMENT', `relayed events: an array of at most ${MAX_RELAYED_EVENTS}`)
+    return Promise.all(
+      events.map((e: { envelope?: unknown; ip?: unknown; userAgent?: unknown } | null) =>
+        this.ingestEvent({ envelope: e?.envelope, ip: e?.ip, userAgent: e?.userAgent }).then(
+          (ok) => ({ ok }),
+          (err: unknown) => {
+            const w = err instanceof W3aError ? err : new W3aError('INTERNAL', (err as Error)?.message ?? String(err))
+            return { error: { code: w.code, message: w.shortMessage, details: [...(w.details ?? [])] } }
+          },
+        ),
+      ),
+    )
+  }
+
   /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k. */
   async ingestStats(params: { request: unknown }): Promise<StatsAnswer> {
     const now = Date.now()
     const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
     return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
+  }
+
+  /** A visitor's signed request to see or delete their rows (ingest-visitor-rights.ts); the receipt is signed with this worker's key. */
+  ingestVisitor(params: { request: unknown }): Promise<VisitorAnswer> {
+    return answerVisitorRequest({ raw: params?.request, ingest: this.ingest(), signer: this.me().signer, nowS: Math.floor(Date.now() / 1000) })
   }
 
   // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----

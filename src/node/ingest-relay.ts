@@ -8,28 +8,43 @@
  *   POST /api/v1/sites/stats  an owner-signed stats request → the ingest worker
  *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
  *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
+ *   GET  /my-data          the visitor's "my data" page (my-data-page.ts, docs/visitor.md)
+ *   GET  /js/my-data.js    its script (dist/js/my-data.js)
+ *   POST /api/v1/visitor   a visitor-signed export or delete request → the ingest worker
  * A plaintext Plausible body is refused: accepting it would put visitors' URLs in the clear here.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { W3aError } from '../core/errors.js'
+import { W3aError, type W3aErrorCode } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
 import { CLIENT_IP_HEADER } from './http-server.js'
-import { json } from './http-json.js'
+import { errorResponse, json } from './http-json.js'
 import { readJsonBody } from './http-body.js'
+import { MY_DATA_HTML } from './my-data-page.js'
 
 /** Where the ingest worker is (filled in once it runs). */
 export type IngestTarget = { url?: string }
 
-const TRACKER_FILE = join(dirname(fileURLToPath(import.meta.url)), '../../dist/js/w3a.js')
+const JS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../dist/js')
+/** Scripts the gateway serves, read once. */
+const SCRIPTS: Record<string, string> = { '/js/w3a.js': 'w3a.js', '/js/my-data.js': 'my-data.js' }
 const MAX_EVENT_BODY = MAX_EVENT_CHARS + 512
 const MAX_STATS_BODY = 4096
 
 const CORS = { 'access-control-allow-origin': '*' }
+/** Events relayed to the worker in one request at most. */
+const MAX_BATCH = 500
+
+/** CORS on every relayed answer; a 429 says when to retry. */
+function withRelayHeaders(res: Response): Response {
+  for (const [k, v] of Object.entries(CORS)) res.headers.set(k, v)
+  if (res.status === 429) res.headers.set('retry-after', '1')
+  return res
+}
 
 export function createIngestRelay(target: IngestTarget): (req: Request, pathname: string) => Promise<Response | null> {
-  let tracker: Uint8Array | undefined
+  const scripts = new Map<string, Uint8Array>()
   const worker = (): string => {
     if (!target.url) throw new W3aError('WORKER_UNREACHABLE', 'no ingest worker is running yet')
     return target.url
@@ -38,16 +53,62 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     const res = await fetch(`${worker()}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).catch((cause) => {
       throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
     })
-    const headers: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8' }
-    if (res.status === 429) headers['retry-after'] = '1'
-    return new Response(await res.text(), { status: res.status, headers })
+    return withRelayHeaders(new Response(await res.text(), { status: res.status, headers: { 'content-type': 'application/json; charset=utf-8' } }))
+  }
+
+  /**
+   * Events arriving together go to the worker in one request (and one IPC message there):
+   * per-event HTTP and IPC overhead, not the enclave, bounds ingest otherwise. Each visitor
+   * still gets their own answer, once their event is durable.
+   */
+  type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: Response): void }
+  let queue: Relayed[] = []
+  let scheduled = false
+  const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): Response => {
+    if (!r.error) return withRelayHeaders(json(r.ok))
+    const res = errorResponse(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] }))
+    return withRelayHeaders(res)
+  }
+  async function flush(): Promise<void> {
+    const batch = queue.splice(0, MAX_BATCH)
+    if (queue.length) setImmediate(() => void flush())
+    else scheduled = false
+    try {
+      const res = await forward('/v1/ingest/events', { events: batch.map((b) => b.item) })
+      if (res.status !== 200) {
+        const text = await res.text()
+        for (const b of batch) b.resolve(new Response(text, { status: res.status, headers: res.headers }))
+        return
+      }
+      const results = (await res.json()) as Parameters<typeof answer>[0][]
+      batch.forEach((b, i) => b.resolve(answer(results[i] ?? { error: { code: 'INTERNAL', message: 'the ingest worker answered fewer results than events' } })))
+    } catch (e) {
+      for (const b of batch) b.resolve(errorResponse(e))
+    }
+  }
+  function relayEvent(item: Relayed['item']): Promise<Response> {
+    return new Promise((resolve) => {
+      queue.push({ item, resolve })
+      if (!scheduled) (scheduled = true), setImmediate(() => void flush())
+    })
   }
 
   return async (req, pathname) => {
-    if (req.method === 'GET' && pathname === '/js/w3a.js') {
-      tracker ??= existsSync(TRACKER_FILE) ? readFileSync(TRACKER_FILE) : undefined
-      if (!tracker) throw new W3aError('INTERNAL', 'the tracker is not built (npm run build:tracker)')
-      return new Response(tracker as BodyInit, { headers: { ...CORS, 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } })
+    const script = req.method === 'GET' ? SCRIPTS[pathname] : undefined
+    if (script) {
+      const file = join(JS_DIR, script)
+      if (!scripts.has(script) && existsSync(file)) scripts.set(script, readFileSync(file))
+      const bytes = scripts.get(script)
+      if (!bytes) throw new W3aError('INTERNAL', `${script} is not built (npm run build:tracker)`)
+      return new Response(bytes as BodyInit, { headers: { ...CORS, 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } })
+    }
+    if (req.method === 'GET' && pathname === '/my-data') {
+      // Its own origin's script only; the page is never framed (the visitor's clicks are theirs).
+      const csp = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; img-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+      return new Response(MY_DATA_HTML, { headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': csp, 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY' } })
+    }
+    if (pathname === '/api/v1/visitor' && req.method === 'POST') {
+      return forward('/v1/ingest/visitor', { request: await readJsonBody(req, MAX_STATS_BODY) })
     }
     if (pathname === '/api/event') {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: { ...CORS, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type' } })
@@ -56,7 +117,7 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
       if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
         throw new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })
       }
-      return forward('/v1/ingest/event', { envelope, ip: req.headers.get(CLIENT_IP_HEADER) ?? '', userAgent: (req.headers.get('user-agent') ?? '').slice(0, 1024) })
+      return relayEvent({ envelope, ip: req.headers.get(CLIENT_IP_HEADER) ?? '', userAgent: (req.headers.get('user-agent') ?? '').slice(0, 1024) })
     }
     if (req.method === 'GET' && pathname === '/api/v1/ingest') {
       const res = await fetch(`${worker()}/v1/info`).catch((cause) => {

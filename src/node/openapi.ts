@@ -97,6 +97,12 @@ export const openApiDocument = {
     '/api/v1/ingest': {
       get: { summary: "The ingest worker's attested info: address, hpkePublicKey (the sites' ingest key), measurement, quote", responses: { 200: { description: 'ingest worker info' }, ...errorResponses } },
     },
+    '/api/v1/visitor': {
+      post: { summary: "A visitor's signed export or delete request (docs/visitor.md), answered by the ingest enclave with a receipt its attested key signs (an export sealed to the visitor's box key)", responses: { 200: { description: '{ receipt, signature, box? }' }, ...errorResponses } },
+    },
+    '/my-data': {
+      get: { summary: 'The visitor\'s "my data" page (?site=SITE_ID&back=SITE_URL): opt in, opt out, see, download, delete (docs/visitor.md)', responses: { 200: { description: 'HTML page' } } },
+    },
     '/api/v1/sites/stats': {
       post: { summary: 'Owner-signed site stats, k-thresholded by the ingest enclave (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
     },

@@ -30,7 +30,10 @@ export type SealedEvent = {
   c: string
 }
 
-/** The plaintext inside: Plausible's own event body (n, u, d, r, w, p, $), so its fields map one to one. */
+/**
+ * The plaintext inside: Plausible's own event body (n, u, d, r, w, p, $), so its fields map one
+ * to one, plus `i`: an opted-in visitor's token (docs/visitor.md), absent otherwise.
+ */
 export type PlausibleEvent = {
   n: string
   u: string
@@ -39,6 +42,18 @@ export type PlausibleEvent = {
   w?: number
   p?: Record<string, string | number | boolean>
   $?: { amount: number | string; currency: string }
+  i?: string
+}
+
+/**
+ * The opt-in token a visitor's "my data" page hands the tracker (in the URL fragment
+ * `#w3a-optin=TOKEN`; the tracker keeps it in the site's localStorage under `w3a_id`):
+ * base64url(P-256 public key, raw 65 bytes) "." base64url(ECDSA-SHA256 signature, 64 bytes, of
+ * optInText(site)). The ingest enclave checks it and derives the visitor's pseudonymous id.
+ */
+export const OPT_IN_PREFIX = 'w3a visitor opt-in v1\n'
+export function optInText(site: string): string {
+  return OPT_IN_PREFIX + site.toLowerCase()
 }
 
 const te = new TextEncoder()

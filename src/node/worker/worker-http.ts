@@ -13,6 +13,8 @@ import type { WorkerContracts } from './worker-host.js'
 import { collectKeeperVotes, leftOnChain } from './keeper-quorum.js'
 import { fetchSealedAnalysis } from './analysis-blob.js'
 
+/** A relayed batch of sealed events (the gateway sends at most 500 of at most ~9 KB each). */
+const MAX_RELAYED_BODY = 8 * 1024 * 1024
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
 
@@ -142,9 +144,17 @@ export function createWorkerHttp(params: {
         const body = (await readJsonBody(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
       }
+      if (req.method === 'POST' && pathname === '/v1/ingest/events') {
+        const body = (await readJsonBody(req, MAX_RELAYED_BODY)) as { events?: unknown }
+        return json(await caller.call('ingestEvents', { events: body?.events }))
+      }
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
         const body = (await readJsonBody(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/ingest/visitor') {
+        const body = (await readJsonBody(req)) as { request?: unknown }
+        return json(await caller.call('ingestVisitor', { request: body?.request }))
       }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
       if (req.method === 'GET' && status && params.hooks.jobLoop) {

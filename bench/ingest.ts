@@ -1,0 +1,210 @@
+/**
+ * Web-analytics ingest throughput (issue 12): sealed events from many simulated browsers,
+ * posted through the real gateway (`startDevnet`: the gateway in this process, the keeper worker
+ * playing the ingest role, its enclave in a process of its own) into the ingest enclave, which
+ * acknowledges each only once its sealed write-ahead log frame is fsynced. Against the same
+ * machine in the same run: a plain HTTP collector (node:http, in this process like the gateway)
+ * appending the plaintext JSON events to a file with the same fsync batching (group commit),
+ * acknowledging after the fsync: what a Plausible-like collector without W3A would do.
+ *
+ * Events are pre-sealed (not timed) with the tracker's own code (openEventContext/sealEvent):
+ * W3A_BENCH_BROWSERS browsers (default 1000), one HPKE context each (as one page load), events
+ * spread over them. The load generator runs in a worker thread (its own event loop) with
+ * keep-alive connections, and keeps C requests in flight for each C of W3A_BENCH_CONCURRENCY
+ * (default 16,64,256), W3A_BENCH_EVENTS events per level (default 20,000); each latency is from
+ * sending a request to its 200 (the ack). A level counts if its p99 ack latency is under 250 ms;
+ * each side's figure is its best counting level. Prints figures only (benchmarks never assert),
+ * then last the judged ratio (target ≥ 0.5) and whether 20,000 events/s was reached.
+ *
+ *   npm run bench:ingest
+ *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 npm run bench:ingest
+ */
+import { createServer, type Server } from 'node:http'
+import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { gzipSync } from 'node:zlib'
+import { randomBytes } from 'node:crypto'
+import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { openEventContext, sealEvent, type EventContext } from '../src/tracker/seal-event.js'
+import type { PlausibleEvent } from '../src/tracker/event-format.js'
+
+const EVENTS = Number(process.env.W3A_BENCH_EVENTS ?? 20_000)
+const BROWSERS = Number(process.env.W3A_BENCH_BROWSERS ?? 1_000)
+const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '16,64,256').split(',').map(Number)
+const P99_TARGET_MS = 250
+const TARGET_RATIO = 0.5
+const TARGET_RATE = 20_000
+const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+
+type Shot = { body: string; ua: string }
+type LevelResult = { concurrency: number; events: number; seconds: number; rate: number; p50: number; p99: number; failed: number; statuses: Record<string, number> }
+
+/** The load generator: a worker thread posting `shots` to `url`, `concurrency` at a time. */
+const LOAD = `
+const { parentPort, workerData } = require('node:worker_threads')
+const http = require('node:http')
+const { url, shots, concurrency } = workerData
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+const u = new URL(url)
+const lat = []
+const statuses = {}
+let next = 0
+let failed = 0
+function one() {
+  if (next >= shots.length) return Promise.resolve()
+  const s = shots[next++]
+  const t0 = performance.now()
+  return new Promise((resolve) => {
+    const req = http.request({ agent, host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'text/plain', 'user-agent': s.ua, 'content-length': Buffer.byteLength(s.body) } }, (res) => {
+      res.resume()
+      res.on('end', () => {
+        statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1
+        if (res.statusCode === 200) lat.push(performance.now() - t0)
+        else failed++
+        resolve()
+      })
+    })
+    req.on('error', () => { failed++; resolve() })
+    req.end(s.body)
+  }).then(one)
+}
+const t0 = performance.now()
+Promise.all(Array.from({ length: concurrency }, one)).then(() => {
+  const seconds = (performance.now() - t0) / 1000
+  lat.sort((a, b) => a - b)
+  const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] : NaN
+  agent.destroy()
+  parentPort.postMessage({ concurrency, events: lat.length, seconds, rate: lat.length / seconds, p50: q(0.5), p99: q(0.99), failed, statuses })
+})
+`
+
+function load(url: string, shots: Shot[], concurrency: number): Promise<LevelResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(LOAD, { eval: true, workerData: { url, shots, concurrency } })
+    w.once('message', resolve)
+    w.once('error', reject)
+  })
+}
+
+/** The plaintext collector: JSON events appended to a file, one fsync per batch of events that arrived together. */
+async function plaintextCollector(file: string): Promise<{ url: string; close(): Promise<void> }> {
+  const fd = openSync(file, 'a')
+  let pending: { line: string; done: () => void }[] = []
+  let scheduled = false
+  const flush = () => {
+    scheduled = false
+    const batch = pending
+    pending = []
+    writeSync(fd, batch.map((b) => b.line).join(''))
+    fsyncSync(fd)
+    for (const b of batch) b.done()
+  }
+  const server: Server = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (d: string) => (body += d))
+    req.on('end', () => {
+      let event: unknown
+      try {
+        event = JSON.parse(body)
+      } catch {
+        return void res.writeHead(400).end()
+      }
+      const row = { ...(event as object), ip: req.socket.remoteAddress, ua: req.headers['user-agent'], ts: Date.now() }
+      pending.push({ line: JSON.stringify(row) + '\n', done: () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"accepted":true}') })
+      if (!scheduled) (scheduled = true), setImmediate(flush)
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/api/event`,
+    close: async () => {
+      await new Promise((r) => server.close(r))
+      closeSync(fd)
+    },
+  }
+}
+
+function best(levels: LevelResult[]): LevelResult | undefined {
+  return levels.filter((l) => l.p99 < P99_TARGET_MS && l.failed === 0).sort((a, b) => b.rate - a.rate)[0]
+}
+
+const fmt = (l: LevelResult) => `C=${String(l.concurrency).padStart(3)}  ${Math.round(l.rate).toString().padStart(6)} events/s  p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms${l.failed ? `  (${l.failed} not acknowledged: ${JSON.stringify(l.statuses)})` : ''}`
+
+let devnet: RunningDevnet | undefined
+let work = ''
+async function main(): Promise<void> {
+  work = await mkdtemp(join(tmpdir(), 'w3a-bench-ingest-'))
+  console.log(`bench:ingest  ${availableParallelism()} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${EVENTS} events per level, ${BROWSERS} browsers, concurrency ${LEVELS.join(', ')}`)
+  const tracker = readFileSync(new URL('../dist/js/w3a.js', import.meta.url))
+  console.log(`tracker: ${tracker.length} bytes, ${gzipSync(tracker, { level: 9 }).length} bytes gzipped (budget 3072)`)
+  devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
+  const info = (await (await fetch(`${devnet.gatewayUrl}/api/v1/ingest`)).json()) as { hpkePublicKey: string }
+  const ingestKey = Buffer.from(info.hpkePublicKey.slice(2), 'hex')
+  const site = '0x' + randomBytes(32).toString('hex')
+
+  // Pre-seal every level's events (each event once: a replayed one would not be written again).
+  const t0 = performance.now()
+  const contexts: EventContext[] = []
+  for (let b = 0; b < BROWSERS; b++) contexts.push(await openEventContext(site, ingestKey))
+  const seqs = new Array<number>(BROWSERS).fill(0)
+  const sealed: Shot[][] = []
+  const plain: Shot[][] = []
+  for (const _ of LEVELS) {
+    const s: Shot[] = []
+    const p: Shot[] = []
+    for (let i = 0; i < EVENTS; i++) {
+      const b = i % BROWSERS
+      const event: PlausibleEvent = { n: i % 5 === 4 ? 'Signup' : 'pageview', u: `https://shop.example/p/${i % 97}?utm_source=bench`, d: site, r: i % 3 ? null : 'https://www.google.com/', w: 1280 }
+      const ua = `${UA} b${b}`
+      s.push({ body: JSON.stringify(await sealEvent(contexts[b]!, seqs[b]!++, event)), ua })
+      p.push({ body: JSON.stringify(event), ua })
+    }
+    sealed.push(s)
+    plain.push(p)
+  }
+  console.log(`pre-sealed ${EVENTS * LEVELS.length} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${BROWSERS} HPKE contexts)`)
+  // Warm-up (the enclave loads its country database on the first event; connections open).
+  await load(`${devnet.gatewayUrl}/api/event`, sealed[0]!.slice(0, 200), 8)
+
+  console.log('\nW3A ingest (gateway → ingest enclave, sealed WAL, fsync before the ack):')
+  const ingest: LevelResult[] = []
+  for (const [i, c] of LEVELS.entries()) {
+    const r = await load(`${devnet.gatewayUrl}/api/event`, sealed[i]!.slice(i === 0 ? 200 : 0), c)
+    ingest.push(r)
+    console.log(`  ${fmt(r)}`)
+  }
+  const collector = await plaintextCollector(join(work, 'plaintext.jsonl'))
+  console.log('\nplaintext collector (node:http, JSON appended, same fsync batching):')
+  const baseline: LevelResult[] = []
+  for (const [i, c] of LEVELS.entries()) {
+    const r = await load(collector.url, plain[i]!, c)
+    baseline.push(r)
+    console.log(`  ${fmt(r)}`)
+  }
+  await collector.close()
+
+  const a = best(ingest)
+  const b = best(baseline)
+  console.log(`\nload after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  console.log(`W3A ingest at p99 < ${P99_TARGET_MS} ms: ${a ? `${Math.round(a.rate)} events/s (C=${a.concurrency}, p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms)` : 'no level met the p99 target'}`)
+  console.log(`plaintext append at p99 < ${P99_TARGET_MS} ms: ${b ? `${Math.round(b.rate)} events/s (C=${b.concurrency}, p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms)` : 'no level met the p99 target'}`)
+  console.log(`${TARGET_RATE} events/s reached: ${a && a.rate >= TARGET_RATE ? 'yes' : 'no'}`)
+  const ratio = a && b ? a.rate / b.rate : 0
+  console.log(`ratio (ingest / plaintext append): ${ratio.toFixed(2)} (target ≥ ${TARGET_RATIO})`)
+}
+
+const cleanup = async () => {
+  await devnet?.stop().catch((e: unknown) => console.error(`devnet stop failed: ${(e as Error).message}`))
+  devnet = undefined
+  if (work) await rm(work, { recursive: true, force: true })
+}
+process.once('SIGINT', () => void cleanup().then(() => process.exit(130)))
+try {
+  await main()
+} finally {
+  await cleanup()
+}

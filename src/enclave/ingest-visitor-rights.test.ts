@@ -1,0 +1,158 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { bytesToHex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
+import { generateHpkeKeyPair } from '../crypto/hpke.js'
+import { isW3aError } from '../core/errors.js'
+import { openEventContext, sealEvent, type EventContext } from '../tracker/seal-event.js'
+import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest } from '../tracker/visitor-crypto.js'
+import type { VisitorAnswer } from '../tracker/visitor-format.js'
+import { Ingest } from './ingest.js'
+import { answerVisitorRequest, type DeleteFromSegments } from './ingest-visitor-rights.js'
+
+const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+const site = '0x' + 'a1'.repeat(32)
+const DAY = 86_400_000
+
+async function setup() {
+  const dir = mkdtempSync(join(tmpdir(), 'w3a-rights-'))
+  const key = await generateHpkeKeyPair()
+  const sealingKey = randomBytes(32)
+  const worker = privateKeyToAccount(bytesToHex(randomBytes(32)))
+  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
+  let ingest = make()
+  return {
+    dir,
+    worker,
+    get ingest() {
+      return ingest
+    },
+    restart() {
+      ingest.close()
+      ingest = make()
+    },
+    page: () => openEventContext(site, key.publicKey),
+    send: async (ctx: EventContext, seq: number, path: string, p: { ip: string; now: number; token?: string }) =>
+      ingest.accept({ envelope: await sealEvent(ctx, seq, { n: 'pageview', u: `https://shop.example${path}`, d: site, ...(p.token ? { i: p.token } : {}) }), ip: p.ip, userAgent: UA, now: p.now }),
+    done: () => (ingest.close(), rmSync(dir, { recursive: true, force: true })),
+  }
+}
+
+describe('visitor data rights (ingest enclave)', () => {
+  it('an opted-in visitor is one pseudonymous visitor across days, IPs and restarts; a bad token counts as anonymous', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const t0 = Date.UTC(2025, 0, 1, 12)
+      await t.send(await t.page(), 0, '/a', { ip: '203.0.113.1', now: t0, token })
+      await t.send(await t.page(), 0, '/b', { ip: '198.51.100.7', now: t0 + 3 * DAY, token })
+      t.restart()
+      await t.send(await t.page(), 0, '/c', { ip: '198.51.100.8', now: t0 + 4 * DAY, token })
+      // The same visitor without the token: daily ids, one per day.
+      await t.send(await t.page(), 0, '/d', { ip: '203.0.113.1', now: t0 })
+      // A token whose signature is for another site, and a forged one, are ignored.
+      const other = await optInToken(me, '0x' + 'b2'.repeat(32))
+      await t.send(await t.page(), 0, '/f', { ip: '203.0.113.1', now: t0, token: other })
+      await t.send(await t.page(), 0, '/g', { ip: '203.0.113.1', now: t0, token: token.slice(0, -4) + 'AAAA' })
+      await t.send(await t.page(), 0, '/e', { ip: '203.0.113.1', now: t0 + DAY })
+      const rows = t.ingest.rowsOf(site, 0)
+      const by = (p: string) => rows.find((r) => r.page === p)!.visitor
+      assert.equal(by('/a'), by('/b'))
+      assert.equal(by('/a'), by('/c'), 'the pseudonym survives a restart (derived from the sealing key)')
+      assert.notEqual(by('/d'), by('/e'), 'without opting in, another day is another visitor')
+      assert.notEqual(by('/a'), by('/d'))
+      assert.equal(by('/f'), by('/d'), "another site's token counts as anonymous")
+      assert.equal(by('/g'), by('/d'), 'a forged token counts as anonymous')
+    } finally {
+      t.done()
+    }
+  })
+
+  it('export: only the asking visitor\'s rows, sealed to their box key, with a receipt the worker signed', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const stranger = await makeVisitorKeys()
+      const now = Date.now()
+      const ctx = await t.page()
+      await t.send(ctx, 0, '/mine-1', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
+      await t.send(ctx, 1, '/mine-2', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
+      await t.send(await t.page(), 0, '/theirs', { ip: '203.0.113.2', now, token: await optInToken(stranger, site) })
+      await t.send(await t.page(), 0, '/anon', { ip: '203.0.113.3', now })
+      const request = await visitorRequest(me, site, 'export')
+      const answer = await answerVisitorRequest({ raw: request, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(await receiptProblem(answer, request, t.worker.address), null)
+      assert.ok(!JSON.stringify(answer).includes('/mine-1'), 'the host relays ciphertext only')
+      const opened = await openBox(me, answer.box!)
+      assert.deepEqual(opened.rows.map((r) => r['page']).sort(), ['/mine-1', '/mine-2'])
+      assert.equal(answer.receipt.rows, 2)
+      await assert.rejects(openBox(stranger, answer.box!), 'another key cannot open it')
+      // A receipt checked against another worker, or another request, does not verify.
+      assert.match((await receiptProblem(answer, request, privateKeyToAccount(bytesToHex(randomBytes(32))).address))!, /not by the ingest worker/)
+      assert.match((await receiptProblem(answer, await visitorRequest(me, site, 'export'), t.worker.address))!, /another request/)
+      const tampered: VisitorAnswer = { ...answer, receipt: { ...answer.receipt, rows: 0 } }
+      assert.match((await receiptProblem(tampered, request, t.worker.address))!, /not by the ingest worker/)
+    } finally {
+      t.done()
+    }
+  })
+
+  it('a request not signed by the key it names, another site\'s, or stale, is refused', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const stranger = await makeVisitorKeys()
+      const nowS = Math.floor(Date.now() / 1000)
+      const mine = await visitorRequest(me, site, 'delete')
+      const theirs = await visitorRequest(stranger, site, 'delete')
+      const ask = (raw: unknown, at = nowS) => answerVisitorRequest({ raw, ingest: t.ingest, signer: t.worker, nowS: at })
+      await assert.rejects(ask({ ...mine, signature: theirs.signature }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(ask({ ...mine, key: theirs.key }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(ask({ ...mine, site: '0x' + 'b2'.repeat(32) }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(ask({ ...mine, action: 'export' }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(ask(mine, nowS + 3600), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
+      await assert.rejects(ask({ ...mine, extra: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+    } finally {
+      t.done()
+    }
+  })
+
+  it('delete: removes exactly the visitor\'s rows from memory, the sealed log (after a restart too) and the segments hook', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const now = Date.now()
+      for (let i = 0; i < 3; i++) await t.send(await t.page(), 0, `/mine-${i}`, { ip: '203.0.113.1', now, token })
+      for (let i = 0; i < 4; i++) await t.send(await t.page(), 0, `/other-${i}`, { ip: `198.51.100.${i}`, now })
+      const hooked: { site: string; left: number; drop: Parameters<DeleteFromSegments>[1] }[] = []
+      const deleteFromSegments: DeleteFromSegments = async (s, drop) => void hooked.push({ site: s, left: t.ingest.rowsOf(site, 0).filter(drop).length, drop })
+      const request = await visitorRequest(me, site, 'delete')
+      // Events arriving while the log is rewritten wait, and are kept.
+      const [answer] = await Promise.all([answerVisitorRequest({ raw: request, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000), deleteFromSegments }), t.send(await t.page(), 0, '/during', { ip: '198.51.100.9', now })])
+      assert.equal(await receiptProblem(answer, request, t.worker.address), null)
+      assert.equal(answer.receipt.rows, 3)
+      assert.deepEqual(hooked.map((h) => [h.site, h.left]), [[site, 0]], 'the segment hook is called once, after memory no longer holds the rows')
+      const some = t.ingest.rowsOf(site, 0)[0]!
+      assert.deepEqual([hooked[0]!.drop({ ...some, visitor: answer.receipt.visitor }), hooked[0]!.drop(some), hooked[0]!.drop({ ...some, visitor: answer.receipt.visitor, site: '0x' + 'b2'.repeat(32) })], [true, false, false], "its predicate is this visitor's rows on this site")
+      const left = () => t.ingest.rowsOf(site, 0).map((r) => r.page).sort()
+      assert.deepEqual(left(), ['/during', '/other-0', '/other-1', '/other-2', '/other-3'])
+      t.restart()
+      assert.deepEqual(left(), ['/during', '/other-0', '/other-1', '/other-2', '/other-3'], 'gone from the sealed log too')
+      // Appends go on after the rewrite, and a second delete finds nothing.
+      await t.send(await t.page(), 0, '/after', { ip: '198.51.100.10', now })
+      const again = await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(again.receipt.rows, 0)
+      t.restart()
+      assert.equal(left().length, 6)
+      assert.ok(readFileSync(join(t.dir, 'events.wal')).length > 0)
+    } finally {
+      t.done()
+    }
+  })
+})
