@@ -8,6 +8,7 @@ import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
 import type { FetchHandler } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
+import { createStaticFiles } from './static-files.js'
 
 export type GatewayParameters = {
   blockstore: Blockstore
@@ -17,6 +18,8 @@ export type GatewayParameters = {
   maxUploadBytes?: number
   /** The web-analytics ingest worker (ingest-relay.ts); its url is read per request. */
   ingest?: IngestTarget
+  /** The dashboard's built files, served at `/` (default dist/app). */
+  appDir?: string
 }
 
 const DATASET_ID = /^0x[0-9a-fA-F]{64}$/
@@ -47,6 +50,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
   const registry = network.contracts.datasetRegistry
   const startedAt = Date.now()
   const ingestRelay = createIngestRelay(params.ingest ?? {})
+  const staticFiles = createStaticFiles(params.appDir)
 
   async function publicManifest(manifestCid: string) {
     try {
@@ -150,6 +154,10 @@ export function createGateway(params: GatewayParameters): FetchHandler {
       if (req.body === null) throw new W3aError('INVALID_ARGUMENT', 'POST /api/v1/blocks needs a CAR body')
       const result = await importCar(blockstore, req.body as unknown as AsyncIterable<Uint8Array>, { maxBytes: maxUploadBytes })
       return json({ roots: result.roots.map((c) => c.toString()), blocks: result.blocks, bytes: result.bytes })
+    }
+    if (!pathname.startsWith('/api/')) {
+      const file = await staticFiles(req, pathname)
+      if (file) return file
     }
     return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`, { details: ['See /api/v1/openapi.json'] }).toJSON(), 404)
   }

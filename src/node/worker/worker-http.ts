@@ -5,7 +5,7 @@ import type { WorkerOnChain } from '../../enclave/jobs.js'
 import { jobViewOf } from '../../enclave/job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
-import type { FetchHandler } from '../http-server.js'
+import { withCors, type FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
@@ -33,7 +33,8 @@ async function readJson(req: Request, max = MAX_BODY): Promise<unknown> {
 /**
  * The worker's own HTTP endpoint (registered on chain). Everything it answers is public or
  * encrypted to the requester: attestation info, signed receipts, encrypted query answers,
- * and hand-over responses encrypted to the newcomer's attested ephemeral key.
+ * and hand-over responses encrypted to the newcomer's attested ephemeral key. So any origin may
+ * call it (CORS): the dashboard's page verifies results and talks to keepers directly.
  */
 export function createWorkerHttp(params: {
   caller: EnclaveCaller
@@ -55,7 +56,7 @@ export function createWorkerHttp(params: {
     if (typeof v !== 'string' || !/^0x([0-9a-fA-F]{2})+$/.test(v)) throw new W3aError('INVALID_ARGUMENT', `${what} must be 0x-prefixed hex`)
     return v
   }
-  return async (req) => {
+  return withCors(async (req) => {
     try {
       const { pathname } = new URL(req.url)
       if (req.method === 'GET' && pathname === '/v1/info') {
@@ -150,5 +151,5 @@ export function createWorkerHttp(params: {
     } catch (e) {
       return errorResponse(e)
     }
-  }
+  })
 }
