@@ -115,6 +115,7 @@ function QueryPanel({ listing }: { listing: Listing }) {
       return r
     } finally {
       setStage('')
+      changed() // a refused or failed job also used a credit and is in the history
     }
   }
   return (
@@ -133,10 +134,7 @@ function QueryPanel({ listing }: { listing: Listing }) {
               busyLabel="Running…"
               kind="primary"
               run={run}
-              onDone={(r) => {
-                setResult({ ...r, datasetId: listing.id })
-                changed()
-              }}
+              onDone={(r) => setResult({ ...r, datasetId: listing.id })}
             />
           </div>
           {stage && (
@@ -185,7 +183,7 @@ function JobHistory() {
       {jobs.data?.length === 0 && <p class="empty">No job yet.</p>}
       {jobs.data && jobs.data.length > 0 && (
         <Table
-          label="Your jobs"
+          label="Job list"
           head={['Job', 'Dataset', 'Status', 'Worker', 'ε', '']}
           rows={[...jobs.data].reverse().map((j) => [
             `#${j.id}`,

@@ -17,7 +17,7 @@ export type ShownResult = Pick<RunResult, 'jobId' | 'attestation' | 'columns' | 
 
 export function ResultView({ result: r }: { result: ShownResult }) {
   const { sdk, client } = useSession()
-  const [checkedAt, setCheckedAt] = useState(new Date())
+  const [checked, setChecked] = useState({ at: new Date(), times: 1 })
   const p = r.privacy
   const names = r.columns.map((c) => c.name)
   const chartable = r.rows.length > 1 && r.columns.some((c, i) => i > 0 && r.rows.every((row) => typeof row[i] === 'number'))
@@ -64,7 +64,7 @@ export function ResultView({ result: r }: { result: ShownResult }) {
             </dd>
           </dl>
         </div>
-        <div class="box" data-testid="verification">
+        <div class="box" data-testid="verification" data-checks={checked.times}>
           <h4>Verification</h4>
           <dl class="facts">
             <dt>Worker</dt>
@@ -85,9 +85,12 @@ export function ResultView({ result: r }: { result: ShownResult }) {
             <dt>Result signature</dt>
             <dd>recovers to the job's worker; output hash <Hex value={r.outputHash} /> as on chain</dd>
             <dt>Checked</dt>
-            <dd data-testid="checked-at">{checkedAt.toLocaleTimeString()}</dd>
+            <dd data-testid="checked-at">
+              {checked.at.toLocaleTimeString()}
+              {checked.times > 1 ? ` (${checked.times} times)` : ''}
+            </dd>
           </dl>
-          <ActionButton label="Re-check" busyLabel="Checking…" run={() => sdk.verifyJob(client, { id: r.jobId })} onDone={() => setCheckedAt(new Date())} />
+          <ActionButton label="Re-check" busyLabel="Checking…" run={() => sdk.verifyJob(client, { id: r.jobId })} onDone={() => setChecked((c) => ({ at: new Date(), times: c.times + 1 }))} />
         </div>
       </div>
     </section>

@@ -36,6 +36,7 @@ export const upCommand: Command = {
     const data = {
       ready: true,
       dataDir: devnet.dataDir,
+      dashboardUrl: `${devnet.gatewayUrl}/`,
       gatewayUrl: devnet.gatewayUrl,
       rpcUrl: devnet.rpcUrl,
       chainId: devnet.chainId,
@@ -45,7 +46,8 @@ export const upCommand: Command = {
       logs: devnet.logs,
     }
     const text = [
-      `W3A devnet ready  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
+      `W3A devnet ready  dashboard ${devnet.gatewayUrl}/  (open it in a browser)`,
+      `  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
       `  data dir   ${devnet.dataDir}`,
       `  logs       ${Object.values(devnet.logs).join('  ')}`,
       `  contracts  token ${devnet.contracts.token}  datasets ${devnet.contracts.datasetRegistry}  workers ${devnet.contracts.workerRegistry}  inbox ${devnet.contracts.custodyInbox}`,
