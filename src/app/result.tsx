@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks'
 import type { Address, Hex as HexString } from 'viem'
 import { toCsv } from './csv.js'
 import { useSession, type Sdk } from './session.js'
-import { ActionButton, cellText, download, Hex, Table } from './ui.js'
+import { ActionButton, cellText, download, Hex, isNumeric, Table } from './ui.js'
 
 const Chart = lazy(() => import('./chart.js'))
 
@@ -20,7 +20,7 @@ export function ResultView({ result: r }: { result: ShownResult }) {
   const [checked, setChecked] = useState({ at: new Date(), times: 1 })
   const p = r.privacy
   const names = r.columns.map((c) => c.name)
-  const chartable = r.rows.length > 1 && r.columns.some((c, i) => i > 0 && r.rows.every((row) => typeof row[i] === 'number'))
+  const chartable = r.rows.length > 1 && r.columns.some((_c, i) => i > 0 && r.rows.every((row) => isNumeric(row[i])))
   return (
     <section class="result" aria-labelledby={`result-${r.jobId}`} data-testid="result">
       <h3 id={`result-${r.jobId}`}>

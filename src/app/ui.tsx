@@ -133,3 +133,8 @@ export function download(name: string, text: string, type = 'text/csv'): void {
   a.click()
   setTimeout(() => URL.revokeObjectURL(url), 1000)
 }
+
+/** Numbers, and the decimal strings big integers come as (counts are BIGINT in DuckDB). */
+export function isNumeric(v: unknown): boolean {
+  return typeof v === 'number' || (typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v))
+}
