@@ -26,7 +26,12 @@ export function createStaticFiles(dir: string = APP_DIR): (req: Request, pathnam
   const root = normalize(dir)
   return async (req, pathname) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return null
-    const rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '')
+    let rel: string
+    try {
+      rel = pathname === '/' ? 'index.html' : decodeURIComponent(pathname).replace(/^\/+/, '')
+    } catch {
+      return null // malformed escapes name no file
+    }
     const file = normalize(join(root, rel))
     if (!file.startsWith(root + sep) || rel.endsWith('.gz')) return null
     const type = TYPES[extname(file)]
