@@ -11,6 +11,7 @@ import { createUploadQuota, type UploadQuota } from './upload-quota.js'
 import { verifyUploadHeaders } from '../storage/upload-authorization.js'
 import type { FetchHandler } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
+import { createStaticFiles } from './static-files.js'
 
 export type GatewayParameters = {
   blockstore: Blockstore
@@ -22,6 +23,8 @@ export type GatewayParameters = {
   quota?: UploadQuota
   /** The web-analytics ingest worker (ingest-relay.ts); its url is read per request. */
   ingest?: IngestTarget
+  /** The dashboard's built files, served at `/` (default dist/app). */
+  appDir?: string
 }
 
 const DATASET_ID = /^0x[0-9a-fA-F]{64}$/
@@ -53,6 +56,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
   const startedAt = Date.now()
   const ingestRelay = createIngestRelay(params.ingest ?? {})
   const quota = params.quota ?? createUploadQuota()
+  const staticFiles = createStaticFiles(params.appDir)
 
   async function publicManifest(manifestCid: string) {
     try {
@@ -195,6 +199,10 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     if (pathname === '/api/v1/blocks') {
       if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
       return json(await storeUpload(req))
+    }
+    if (!pathname.startsWith('/api/')) {
+      const file = await staticFiles(req, pathname)
+      if (file) return file
     }
     return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`, { details: ['See /api/v1/openapi.json'] }).toJSON(), 404)
   }

@@ -85,3 +85,23 @@ export async function serveHttp(handler: FetchHandler, opts: { port: number; hos
       }),
   }
 }
+
+/**
+ * Lets pages on any origin call `handler` (the dashboard talks to workers and keepers from the
+ * browser): every answer carries `access-control-allow-origin: *` and preflights are answered.
+ * Only for APIs that take no cookie or ambient credential: their requests are signed or sealed.
+ */
+export function withCors(handler: FetchHandler): FetchHandler {
+  return async (req) => {
+    if (req.method === 'OPTIONS') {
+      return new Response(null, {
+        status: 204,
+        headers: { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'content-type', 'access-control-max-age': '600' },
+      })
+    }
+    const res = await handler(req)
+    const headers = new Headers(res.headers)
+    headers.set('access-control-allow-origin', '*')
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers })
+  }
+}

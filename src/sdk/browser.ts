@@ -22,3 +22,4 @@ export { waitForJob, type WaitForJobParameters, type WaitForJobReturnType } from
 export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJobReturnType } from './actions/analysis/verifyJob.js'
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'
+export { injectedAccount, connectInjectedWallet, type InjectedAccountParameters } from './wallet.js'

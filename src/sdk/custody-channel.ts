@@ -1,11 +1,12 @@
 import { bytesToHex, hexToBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { createChainClients, getCurrentEpoch, getEpochKey, getEpochKeyVote, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/portable.js'
+import { getCurrentEpoch, getEpochKey, getEpochKeyVote, listWorkers, postCustodyCommand, type ChainPublicClient } from '../chain/portable.js'
 import { signOwnerCommand, type CommandDomain, type OwnerCommand } from '../crypto/typed-commands.js'
 import { sealCommand, verifyReceipt, type CustodyPolicy, type Receipt } from '../custody/index.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import type { W3aClient } from './client.js'
 import { walletFor } from './wallet.js'
+import { chainReader } from './chain-reader.js'
 
 /** How long a signed command stays valid: long enough to be mined, short enough to limit replays by others. */
 const COMMAND_TTL_SECONDS = 600n
@@ -13,11 +14,8 @@ const COMMAND_TTL_SECONDS = 600n
 /** A keeper as the chain lists it. Its HPKE key is unverified until `verifyKeeperKey` (worker-attestation.ts) has checked it against its quote. */
 export type KeeperEndpoint = { address: Address; endpoint: string; hpkePublicKey: Hex; attestationHash: Hex; registeredAt: number }
 
-export async function chainReader(client: W3aClient): Promise<{ network: NetworkInfo; publicClient: ChainPublicClient }> {
-  const network = await client.network()
-  const { publicClient } = createChainClients({ rpcUrl: network.rpcUrl, chainId: network.chainId })
-  return { network, publicClient }
-}
+// Kept here too for the modules that import it from the custody channel.
+export { chainReader }
 
 export function custodyDomain(network: NetworkInfo): CommandDomain {
   return { chainId: network.chainId, verifyingContract: network.contracts.custodyInbox }

@@ -7,8 +7,7 @@
  */
 import { bytesToHex, type Address, type Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { verifyDcapQuote } from './dcap.js'
-import { detectQuoteFormat } from './quote-format.js'
+import { detectQuoteFormat } from './quote-kind.js'
 import { workerReportData } from './report-data.js'
 import { verifySimQuote } from './sim-quote.js'
 import { assertTcbPolicy, DEFAULT_TCB_POLICY } from './tcb-policy.js'
@@ -18,7 +17,8 @@ export async function verifyQuote(quote: Uint8Array, policy: TeePolicy, registra
   const verified =
     detectQuoteFormat(quote) === 'sim'
       ? await verifySimQuote(quote, policy)
-      : await verifyDcapQuote(quote, { collateral: policy.collateral, ...(policy.now === undefined ? {} : { now: policy.now }) })
+      : // Loaded when a DCAP quote comes: a page checking sim workers does not download it.
+        await (await import('./dcap.js')).verifyDcapQuote(quote, { collateral: policy.collateral, ...(policy.now === undefined ? {} : { now: policy.now }) })
   for (const list of [policy.allowedMeasurements, verified.teeType === 'sim' ? policy.simMeasurements : undefined]) {
     if (list === undefined) continue
     const m = verified.measurement.toLowerCase()

@@ -44,6 +44,7 @@ export const upCommand: Command = {
     const data = {
       ready: true,
       dataDir: devnet.dataDir,
+      dashboardUrl: `${devnet.gatewayUrl}/`,
       gatewayUrl: devnet.gatewayUrl,
       rpcUrl: devnet.rpcUrl,
       chainId: devnet.chainId,
@@ -54,7 +55,8 @@ export const upCommand: Command = {
       network: { name: DEVNET_PIN_NAME, file: dataDirLayout(devnet.dataDir).networksFile },
     }
     const text = [
-      `W3A devnet ready  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
+      `W3A devnet ready  dashboard ${devnet.gatewayUrl}/  (open it in a browser)`,
+      `  gateway ${devnet.gatewayUrl}  chain ${devnet.rpcUrl} (chain id ${devnet.chainId})  accounts ${devnet.accounts.map((a) => `${a.index}:${a.address}`).join(' ')}`,
       `  data dir   ${devnet.dataDir}`,
       `  logs       ${Object.values(devnet.logs).join('  ')}`,
       `  network    pinned as "${DEVNET_PIN_NAME}" in ${data.network.file}: commands run with this data dir refuse a gateway that names another chain`,

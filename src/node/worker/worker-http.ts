@@ -6,7 +6,7 @@ import { jobViewOf } from '../../enclave/job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import { readJsonBody } from '../http-body.js'
-import type { FetchHandler } from '../http-server.js'
+import { withCors, type FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
 import type { WorkerContracts } from './worker-host.js'
@@ -26,7 +26,8 @@ function jobIdOf(v: unknown): bigint {
 /**
  * The worker's own HTTP endpoint (registered on chain). Everything it answers is public or
  * encrypted to the requester: attestation info, signed receipts, encrypted query answers,
- * and hand-over responses encrypted to the newcomer's attested ephemeral key.
+ * and hand-over responses encrypted to the newcomer's attested ephemeral key. So any origin may
+ * call it (CORS): the dashboard's page verifies results and talks to keepers directly.
  */
 export function createWorkerHttp(params: {
   caller: EnclaveCaller
@@ -60,7 +61,7 @@ export function createWorkerHttp(params: {
     const [worker, blob] = await Promise.all([workerFacts(job.worker), fetchSealedAnalysis(params.gatewayUrl, job.analysisCid)])
     return { view: jobViewOf(job), worker, sealedAnalysis: bytesToHex(blob ?? new Uint8Array(1)) }
   }
-  return async (req) => {
+  return withCors(async (req) => {
     try {
       const { pathname } = new URL(req.url)
       if (req.method === 'GET' && pathname === '/v1/info') {
@@ -170,5 +171,5 @@ export function createWorkerHttp(params: {
     } catch (e) {
       return errorResponse(e)
     }
-  }
+  })
 }

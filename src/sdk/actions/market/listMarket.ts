@@ -1,7 +1,7 @@
 import type { Address, Hex } from 'viem'
 import { listDatasets, getPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
-import { chainReader } from '../../custody-channel.js'
+import { chainReader } from '../../chain-reader.js'
 import { getDatasetInfo } from '../getDatasetInfo.js'
 import { readTokenInfo, tokenAmount, type TokenAmount } from './token.js'
 

@@ -1,7 +1,7 @@
 import { erc20Abi, formatUnits, type Address } from 'viem'
 import { withChainErrors, type ChainPublicClient } from '../../../chain/portable.js'
 import type { W3aClient } from '../../client.js'
-import { chainReader } from '../../custody-channel.js'
+import { chainReader } from '../../chain-reader.js'
 
 /** The network's payment token (any ERC-20 in production, "PHA" on dev networks). */
 export type TokenInfo = { address: Address; symbol: string; decimals: number }
