@@ -59,7 +59,7 @@ export function createWorkerHttp(params: {
   const readRelease = async (jobId: bigint) => {
     const job = await getJob(publicClient, { jobs: contracts.jobs, jobId })
     const [worker, blob] = await Promise.all([workerFacts(job.worker), fetchSealedAnalysis(params.gatewayUrl, job.analysisCid)])
-    return { view: jobViewOf(job), worker, sealedAnalysis: bytesToHex(blob ?? new Uint8Array(1)) }
+    return { view: jobViewOf(job), worker, sealedAnalysis: blob && bytesToHex(blob) }
   }
   return withCors(async (req) => {
     try {
@@ -115,6 +115,8 @@ export function createWorkerHttp(params: {
         const body = (await readJsonBody(req)) as { jobId?: unknown; challenge?: unknown; quote?: unknown }
         // The job, its worker and its sealed analysis as THIS host reads them: a majority of hosts must agree on a release or a refusal.
         const { view, worker, sealedAnalysis } = await readRelease(jobIdOf(body?.jobId))
+        // Storage this host cannot read is no reason to refuse (that would be a bad-analysis vote): it says nothing.
+        if (sealedAnalysis === undefined) return json({ ok: false, reason: 'analysis-unavailable' })
         await params.hooks.syncNow()
         return json(await caller.call('voteOnRelease', { challenge: body?.challenge, job: view, worker, quote: hex(body?.quote, 'quote'), sealedAnalysis }))
       }
