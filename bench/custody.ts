@@ -16,6 +16,7 @@
  *            the whole blocks one 1 s poll of a 2 s-block chain sees, here 100); one entry per
  *            call (the slowest a host can drive it) is printed too.
  *   bare   : verifyOwnerCommand over the same 10,000 signed commands, already decoded.
+ * Best of BENCH_RUNS (default 2) each, the two sides alternating.
  * Same answer: every receipt's outcome equals that of a reference replay (replayInbox over the
  * same signed commands sealed to a keyring the bench holds), and bare verification accepts
  * every signature; the bench exits non-zero otherwise.
@@ -48,6 +49,7 @@ import { SealedHead } from '../src/enclave/sealed-head.js'
 
 const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 10_000)
 const BATCH = Number(process.env.BENCH_BATCH ?? 100)
+const RUNS = Number(process.env.BENCH_RUNS ?? 2)
 const OWNERS = 200
 const EPOCHS = 5n
 const EPOCH_LENGTH = 1_000n
@@ -240,18 +242,26 @@ const reference = await referenceOutcomes(all)
 // Warm-up, then the two sides alternate so both see the same machine state.
 await keeperRun(all.slice(0, 300), BATCH)
 await verifyAll(all.slice(0, 300))
-const keeper = await keeperRun(all, BATCH)
-const bare1 = await verifyAll(all)
+// Best of RUNS each, alternating, so a burst of load on a shared machine hits both sides alike.
+let keeper: KeeperRun | undefined
+const bares: Awaited<ReturnType<typeof verifyAll>>[] = []
+for (let r = 0; r < RUNS; r++) {
+  bares.push(await verifyAll(all))
+  const k = await keeperRun(all, BATCH)
+  if (!keeper || k.seconds < keeper.seconds) keeper = k
+  const wrong = k.outcomes.findIndex((o, i) => o !== reference[i])
+  if (k.outcomes.length !== all.length || wrong >= 0) fail(`the keeper disagrees with the reference replay at entry ${wrong}: ${k.outcomes[wrong]} vs ${reference[wrong]}`)
+}
+const bare = bares.reduce((a, b) => (a.seconds <= b.seconds ? a : b))
 const SINGLE = Math.min(all.length, 1000) // one save per entry: slow, so the first 1,000 commands only
 const single = await keeperRun(all.slice(0, SINGLE), 1)
-const bare2 = await verifyAll(all)
-const bare = bare1.seconds <= bare2.seconds ? bare1 : bare2
 
-for (const [name, run, n] of [[`${BATCH} per call`, keeper, all.length], ['1 per call', single, SINGLE]] as const) {
-  const wrong = run.outcomes.findIndex((o, i) => o !== reference[i])
-  if (run.outcomes.length !== n || wrong >= 0) fail(`the keeper (${name}) disagrees with the reference replay at entry ${wrong}: ${run.outcomes[wrong]} vs ${reference[wrong]}`)
+{
+  const wrong = single.outcomes.findIndex((o, i) => o !== reference[i])
+  if (single.outcomes.length !== SINGLE || wrong >= 0) fail(`the keeper (1 per call) disagrees with the reference replay at entry ${wrong}: ${single.outcomes[wrong]} vs ${reference[wrong]}`)
 }
-if (bare1.valid !== all.length || bare2.valid !== all.length) fail(`bare verification refused ${all.length - Math.min(bare1.valid, bare2.valid)} signatures`)
+for (const b of bares) if (b.valid !== all.length) fail(`bare verification refused ${all.length - b.valid} signatures`)
+keeper = keeper!
 if (reference.includes('bad-signature')) fail('the reference refused a signature bare verification accepts')
 
 const counts = new Map<string, number>()
