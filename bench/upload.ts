@@ -123,7 +123,7 @@ try {
   const sealedOnly = async (): Promise<number> => {
     const t0 = performance.now()
     for (const [segmentIndex, s] of written.segments.entries()) {
-      await sendSegment(owner.gateway, { path: s.path, seal: (pieces) => encryptSegmentStream({ key: dek, chunkSize: DEFAULT_CHUNK_SIZE, context: { datasetId: `0x${'ab'.repeat(32)}`, segmentIndex } }, pieces) })
+      await sendSegment(owner, { path: s.path, seal: (pieces) => encryptSegmentStream({ key: dek, chunkSize: DEFAULT_CHUNK_SIZE, context: { datasetId: `0x${'ab'.repeat(32)}`, segmentIndex } }, pieces) })
     }
     return performance.now() - t0
   }
