@@ -27,7 +27,9 @@
  * rows), uploaded untimed; each job runs `(rows) => mean of amount` once per person in the
  * QuickJS sandbox and releases the DP mean (ε 1, bounds 0:10000); timed like a SQL job, with
  * the worker's own query stage (DuckDB stream + one sandbox per person + gate) and people per
- * second; the noisy mean is compared with the plaintext's mean of per-person means.
+ * second; the noisy mean is compared with the plaintext's mean of per-person means. The devnet
+ * gives a worker 120 s per job: on a heavily loaded machine a function job can run past it
+ * (JOB_TIMEOUT, printed, and the bench goes on).
  * Prints figures only (benchmarks never assert); p50 and p95 (nearest rank) in seconds, then
  * last the judged ratio p50 / 1.5 s (target ≤ 1.0). The temp dir and the devnet are removed and
  * stopped at the end, also on error or Ctrl-C.
@@ -274,7 +276,14 @@ async function functionJobs(net: RunningDevnet, owner: ReturnType<typeof createW
   const totals: number[] = []
   for (let i = 0; i < FN_JOBS; i++) {
     const t0 = performance.now()
-    const r = await runQuery(analyst, { id: up.id, function: { source: FN_SOURCE, output: 'number:0:10000', aggregate: 'mean' }, epsilon: 1, timeoutMs: 600_000 })
+    let r: Awaited<ReturnType<typeof runQuery>>
+    try {
+      r = await runQuery(analyst, { id: up.id, function: { source: FN_SOURCE, output: 'number:0:10000', aggregate: 'mean' }, epsilon: 1, timeoutMs: 600_000 })
+    } catch (e) {
+      console.log(`  function job #${i + 1}: ${(e as Error).message.split('\n')[0]} after ${ms(performance.now() - t0)} (load average ${loadavg()[0]!.toFixed(1)})`)
+      process.exitCode = 1
+      continue
+    }
     const total = performance.now() - t0
     totals.push(total)
     for (let j = 0; j < 20 && !workerLines.has(r.jobId.toString()); j++) await new Promise((res) => setTimeout(res, 100))
@@ -286,7 +295,7 @@ async function functionJobs(net: RunningDevnet, owner: ReturnType<typeof createW
         ` | mean ${mean.toFixed(2)} vs plaintext ${truth.toFixed(2)} (noise scale ${Number(r.privacy.noiseScale['mean']!.toPrecision(3))} on the sum), units ${String(r.rows[0]![1])} of ${FN_USERS}`,
     )
   }
-  console.log(`function jobs: median ${(percentile(totals, 50) / 1000).toFixed(2)} s submit → verified result over ${totals.length} (1M-row SQL job target 1.5 s, for comparison); load average ${loadavg()[0]!.toFixed(1)}`)
+  if (totals.length > 0) console.log(`function jobs: median ${(percentile(totals, 50) / 1000).toFixed(2)} s submit → verified result over ${totals.length} (1M-row SQL job target 1.5 s, for comparison); load average ${loadavg()[0]!.toFixed(1)}`)
 }
 
 /** Nearest-rank percentile. */
