@@ -47,8 +47,12 @@ async function openPage(init?: (ctx: BrowserContext) => Promise<void>): Promise<
   return { page, errors, ctx }
 }
 
-function nav(page: Page, view: string) {
-  return page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: view })
+/** Opens a view from the top bar and waits until it is the current one. */
+async function nav(page: Page, view: string): Promise<void> {
+  const link = page.getByRole('navigation', { name: 'Views' }).getByRole('link', { name: view, exact: true })
+  await link.click()
+  await page.getByRole('heading', { level: 1, name: view, exact: true }).waitFor({ timeout: 60_000 })
+  assert.equal(await link.getAttribute('aria-current'), 'page')
 }
 
 async function pickAccount(page: Page, value: string): Promise<void> {
@@ -80,7 +84,7 @@ test('the owner lists a dataset in the page: policy sealed to the keepers (signe
   datasetId = r.id
   const { page, errors, ctx } = await openPage()
   await pickAccount(page, 'dev:1')
-  await nav(page, 'My data').click()
+  await nav(page, 'My data')
   const card = page.locator(`li[data-dataset="${datasetId}"]`)
   await card.waitFor()
   assert.match(await card.innerText(), /unlisted/)
@@ -102,7 +106,7 @@ test('the owner lists a dataset in the page: policy sealed to the keepers (signe
   await listing.getByLabel(/Public policy summary/).fill('k=2; open access; dimensions city, device; measure amount')
   await listing.getByRole('button', { name: 'List on the market' }).click()
   await card.locator('.status.active').waitFor({ timeout: 60_000 })
-  await nav(page, 'Market').click()
+  await nav(page, 'Market')
   const market = page.locator(`li[data-dataset="${datasetId}"]`)
   await market.waitFor()
   assert.match(await market.getByTestId('price').innerText(), /^2 PHA \/ query$/)
@@ -185,14 +189,15 @@ test('an analyst buys credits, runs a query and sees a verified, privacy-checked
   assert.match(await refusal.innerText(), /JOB_FAILED[\s\S]*user_id/)
 
   const history = page.getByRole('region', { name: 'Your jobs' })
-  assert.match(await history.innerText(), /completed[\s\S]*failed|failed[\s\S]*completed/)
+  await history.getByText('failed', { exact: true }).waitFor({ timeout: 30_000 })
+  assert.match(await history.innerText(), /failed[\s\S]*completed/, 'newest first')
   assert.deepEqual(errors, [])
   await ctx.close()
 })
 
 test('the Network view shows the worker with its attestation verified in the page, and the jobs it did', async () => {
   const { page, errors, ctx } = await openPage()
-  await nav(page, 'Network').click()
+  await nav(page, 'Network')
   const workers = page.getByRole('region', { name: 'Workers' })
   await workers.waitFor({ timeout: 60_000 })
   const row = await workers.locator('tbody tr').first().innerText()
@@ -201,25 +206,6 @@ test('the Network view shows the worker with its attestation verified in the pag
   assert.match(row, /online/)
   assert.match(row, /\t1$/, 'one job completed (the refused one failed)')
   assert.match(await page.getByRole('region', { name: 'State roots' }).innerText(), /0x/)
-  assert.deepEqual(errors, [])
-  await ctx.close()
-})
-
-test('the owner sees the budget spent and claims earnings', async () => {
-  const { page, errors, ctx } = await openPage()
-  await pickAccount(page, 'dev:1')
-  await nav(page, 'My data').click()
-  const card = page.locator(`li[data-dataset="${datasetId}"]`)
-  await card.getByRole('button', { name: /Show policy, grants and budget/ }).click()
-  const access = card.getByTestId('access')
-  await access.waitFor({ timeout: 60_000 })
-  const text = await access.innerText()
-  assert.match(text, /ε budget\s+[1-9][\d.]* spent of 50/)
-  assert.match(text, /dimensions city, device; measures amount/)
-  const earnings = page.getByTestId('earnings')
-  await earnings.filter({ hasText: /[1-9][\d.]* PHA to claim/ }).waitFor()
-  await earnings.getByRole('button', { name: 'Claim' }).click()
-  await earnings.filter({ hasText: /^Earnings\s*0 PHA to claim/ }).waitFor({ timeout: 60_000 })
   assert.deepEqual(errors, [])
   await ctx.close()
 })
@@ -257,6 +243,63 @@ test('an injected EIP-1193 wallet (here Anvil signing for its own account) buys 
   assert.ok(calls.includes('eth_sendTransaction'), `the wallet sent the purchase: ${calls.join(', ')}`)
   assert.ok(!calls.includes('eth_sendRawTransaction'), 'nothing was signed outside the wallet')
   assert.match(await page.getByLabel('Account').locator('option:checked').innerText(), /Browser wallet 0x90F7/i)
+  assert.deepEqual(errors, [])
+  await ctx.close()
+})
+
+test('the owner sees the budget spent, grants and revokes, claims earnings, and deletes with the signed receipt shown', async () => {
+  const { page, errors, ctx } = await openPage()
+  await pickAccount(page, 'dev:1')
+  await nav(page, 'My data')
+  const card = page.locator(`li[data-dataset="${datasetId}"]`)
+  await card.getByRole('button', { name: /Show policy, grants and budget/ }).click()
+  const access = card.getByTestId('access')
+  await access.waitFor({ timeout: 60_000 })
+  const text = await access.innerText()
+  assert.match(text, /ε budget\s+[1-9][\d.]* spent of 50/)
+  assert.match(text, /dimensions city, device; measures amount/)
+  const earnings = page.getByTestId('earnings')
+  await earnings.filter({ hasText: /[1-9][\d.]* PHA to claim/ }).waitFor()
+  await earnings.getByRole('button', { name: 'Claim' }).click()
+  await earnings.filter({ hasText: /^Earnings\s*0 PHA to claim/ }).waitFor({ timeout: 60_000 })
+
+  const analyst = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' // dev account 4
+  await card.locator('summary', { hasText: 'Grant access' }).click()
+  const grant = card.getByRole('form', { name: 'Grant access' })
+  await grant.getByLabel('Analyst address').fill(analyst)
+  await grant.getByLabel(/^Uses/).fill('3')
+  await grant.getByRole('button', { name: 'Grant' }).click()
+  await card.getByTestId('receipt').filter({ hasText: 'Grant done.' }).waitFor({ timeout: 60_000 })
+  const grants = card.getByRole('region', { name: 'Grants' })
+  await grants.waitFor({ timeout: 60_000 })
+  assert.match(await grants.innerText(), /0x15d34a…6a65\t3\tnever/i)
+  await grants.getByRole('button', { name: 'Revoke' }).click()
+  await card.getByTestId('receipt').filter({ hasText: 'Revoke done.' }).waitFor({ timeout: 60_000 })
+  await access.getByText('No grant.').waitFor({ timeout: 60_000 })
+
+  page.once('dialog', (d) => void d.accept())
+  await card.getByRole('button', { name: 'Delete dataset' }).click()
+  const deleted = page.getByTestId('deleted')
+  await deleted.waitFor({ timeout: 60_000 })
+  assert.match(await deleted.innerText(), /deleted[\s\S]*Storage dropped [1-9]\d* block\(s\)[\s\S]*Delete done\.[\s\S]*signed the receipt[\s\S]*"signature"/)
+  await nav(page, 'Market')
+  await page.getByText('No dataset is on the market yet').waitFor()
+  assert.deepEqual(errors, [])
+  await ctx.close()
+})
+
+test('a site owner adds a site, gets its snippet and reads its stats through the Stats API v2, signed in the page', async () => {
+  const { page, errors, ctx } = await openPage()
+  await pickAccount(page, 'dev:0')
+  await nav(page, 'Sites')
+  await page.getByLabel('Domain').fill('shop.example')
+  await page.getByRole('button', { name: 'Add site' }).click()
+  const site = page.getByTestId('site')
+  await site.getByTestId('top-stats').waitFor({ timeout: 60_000 })
+  const snippet = await site.getByLabel(/Snippet/).inputValue()
+  assert.match(snippet, new RegExp(`^<script defer data-site="0x[0-9a-f]{64}" data-key="[0-9a-f]{64}" src="${up!.gatewayUrl}/js/w3a.js"></script>$`))
+  assert.match(await site.getByTestId('top-stats').innerText(), /Visitors\s+\d+\s+Visits\s+\d+\s+Pageviews\s+\d+/)
+  assert.match(await site.getByTestId('site-privacy').innerText(), /at least k = 10 visitors/)
   assert.deepEqual(errors, [])
   await ctx.close()
 })

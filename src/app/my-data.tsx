@@ -11,10 +11,13 @@ import { UploadForm } from './upload.js'
 
 type Listing = Awaited<ReturnType<Sdk['listMarket']>>[number]
 type Receipt = Awaited<ReturnType<Sdk['grantAccess']>>
+type Deleted = Awaited<ReturnType<Sdk['deleteDataset']>>
 
 export function MyDataView() {
   const { sdk, client, account, version } = useSession()
   const mine = useAsync(async () => (account ? sdk.listMarket(client, { owner: account.address, status: ['active', 'paused', 'unlisted'] }) : []), [client, account, version])
+  // Deleted datasets leave the list; their receipts stay on screen.
+  const [deleted, setDeleted] = useState<{ name: string; result: Deleted }[]>([])
   if (!account) return <NeedAccount what="manage your datasets" />
   return (
     <section aria-labelledby="data-h">
@@ -26,8 +29,11 @@ export function MyDataView() {
       {mine.loading && !mine.data && <Loading what="your datasets" />}
       {mine.data?.length === 0 && <p class="empty">You have no dataset yet.</p>}
       <ul class="cards" aria-label="Your datasets">
+        {deleted.map((d) => (
+          <DeletedCard name={d.name} result={d.result} />
+        ))}
         {mine.data?.map((d) => (
-          <OwnedDataset listing={d} key={d.id} />
+          <OwnedDataset listing={d} key={d.id} onDeleted={(result) => setDeleted((all) => [...all, { name: d.name, result }])} />
         ))}
       </ul>
     </section>
@@ -60,17 +66,15 @@ function Earnings() {
   )
 }
 
-function OwnedDataset({ listing: d }: { listing: Listing }) {
+function OwnedDataset({ listing: d, onDeleted }: { listing: Listing; onDeleted(r: Deleted): void }) {
   const { sdk, client, changed } = useSession()
   const [open, setOpen] = useState(false)
   const [receipt, setReceipt] = useState<{ what: string; r: unknown } | null>(null)
-  const [deleted, setDeleted] = useState<Awaited<ReturnType<Sdk['deleteDataset']>> | null>(null)
   const access = useAsync(async () => (open ? sdk.readDatasetAccess(client, { id: d.id }) : undefined), [open, receipt])
   const done = (what: string) => (r: unknown) => {
     setReceipt({ what, r })
     changed()
   }
-  if (deleted) return <DeletedCard name={d.name} result={deleted} />
   return (
     <li class="card wide" data-dataset={d.id}>
       <h2>
@@ -120,7 +124,7 @@ function OwnedDataset({ listing: d }: { listing: Listing }) {
           confirm={`Delete "${d.name}" for good? Its key is destroyed by the keepers; nobody can read it again.`}
           run={() => sdk.deleteDataset(client, { id: d.id })}
           onDone={(r) => {
-            setDeleted(r)
+            onDeleted(r)
             changed()
           }}
         />
@@ -146,7 +150,7 @@ function ReceiptBox({ what, r }: { what: string; r: unknown }) {
   )
 }
 
-function DeletedCard({ name, result }: { name: string; result: Awaited<ReturnType<Sdk['deleteDataset']>> }) {
+function DeletedCard({ name, result }: { name: string; result: Deleted }) {
   return (
     <li class="card wide" data-testid="deleted">
       <h2>
