@@ -19,7 +19,7 @@ const up = await startW3aUp(join(work, 'data'))
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
 try {
   mkdirSync(OUT, { recursive: true })
-  const gw = ['--gateway', up.gatewayUrl]
+  const gw = ['--gateway', up.gatewayUrl, '--data-dir', join(work, 'data')]
   const { id } = w3aJson<{ id: string }>(['dataset', 'upload', join(ROOT, 'examples', 'visits.csv'), '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', ...gw])
   w3aJson(['dataset', 'policy', id, '--dimensions', 'city,device', '--measures', 'amount:0:150', '--k', '2', '--epsilon-budget', '50', '--analyst-epsilon-budget', '20', '--open-access', '--account', '1', ...gw])
   w3aJson(['market', 'list', id, '--price', '2', '--summary', 'k=2; ε budget 50, 20 per analyst; dimensions city, device; measure amount; open access', '--account', '1', ...gw])

@@ -80,7 +80,7 @@ test('w3a up prints the dashboard URL and the gateway serves the app there, the 
 
 test('the owner lists a dataset in the page: policy sealed to the keepers (signed receipt shown), then price and summary', async () => {
   // Upload is not in the page yet: the CLI encrypts and registers it, unlisted.
-  const r = w3aJson<{ id: string }>(['dataset', 'upload', EXAMPLE_CSV, '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', '--gateway', up!.gatewayUrl])
+  const r = w3aJson<{ id: string }>(['dataset', 'upload', EXAMPLE_CSV, '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
   datasetId = r.id
   const { page, errors, ctx } = await openPage()
   await pickAccount(page, 'dev:1')

@@ -128,7 +128,7 @@ test('the owner decides: no functions under a SQL-only policy, none denied by ha
   writeFileSync(file, GENDER)
   const run = (...args: string[]) =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl, '--json'], { encoding: 'utf8', timeout: 180_000 }, (err, stdout, stderr) =>
+      execFile(process.execPath, [BIN, ...args, '--gateway', devnet.gatewayUrl, '--data-dir', devnet.dataDir, '--json'], { encoding: 'utf8', timeout: 180_000 }, (err, stdout, stderr) =>
         resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       )
     })
