@@ -8,8 +8,10 @@
  * a host that drops, repeats or reorders frames is caught (INGEST_LOG_BROKEN); a torn last frame
  * (a crash mid-write) was never acknowledged and is cut off.
  * The rows hold only derived labels (ingest-enrich.ts): no IP, no user agent, no full URL.
+ * Once rows are in a confirmed segment of their site's dataset, `compact` rewrites the log with
+ * only the rows still waiting (a new file renamed over the old one, so a crash leaves either).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { W3aError } from '../core/errors.js'
 import { seal, unseal } from '../tee/index.js'
@@ -60,13 +62,43 @@ export class IngestLog<Row> {
     if (this.fd === undefined) throw new W3aError('INTERNAL', 'ingest log not opened (replay first)')
     const rows = this.pending
     this.pending = []
-    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next, rows })), { label: INGEST_LOG_LABEL })
+    writeSync(this.fd, this.frame(this.next, rows))
+    fsyncSync(this.fd)
+    this.next++
+  }
+
+  private frame(i: number, rows: Row[]): Buffer {
+    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i, rows })), { label: INGEST_LOG_LABEL })
     const frame = Buffer.alloc(4 + sealed.length)
     frame.writeUInt32BE(sealed.length, 0)
     frame.set(sealed, 4)
-    writeSync(this.fd, frame)
-    fsyncSync(this.fd)
-    this.next++
+    return frame
+  }
+
+  /**
+   * Replaces the log with `keep` (the rows not yet in a confirmed segment), synchronously: no
+   * append interleaves. Rows appended but not yet written stay pending and go to the new file.
+   */
+  compact(keep: Row[]): void {
+    if (this.fd === undefined) throw new W3aError('INTERNAL', 'ingest log not opened (replay first)')
+    const tmp = `${this.path}.compact`
+    const fd = openSync(tmp, 'w', 0o600)
+    try {
+      if (keep.length > 0) writeSync(fd, this.frame(0, keep))
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    renameSync(tmp, this.path)
+    const dir = openSync(join(this.path, '..'), 'r')
+    try {
+      fsyncSync(dir)
+    } finally {
+      closeSync(dir)
+    }
+    closeSync(this.fd)
+    this.fd = openSync(this.path, 'a', 0o600)
+    this.next = keep.length > 0 ? 1 : 0
   }
 
   close(): void {

@@ -16,6 +16,7 @@ const STATUS_OF: Partial<Record<W3aErrorCode, number>> = {
   CONTRACTS_NOT_DEPLOYED: 503,
   PEER_UNREACHABLE: 502,
   INGEST_BUSY: 429,
+  SITE_NOT_REGISTERED: 404,
 }
 
 /** Every API error body is `{ error: { code, message, details, docs } }` (see docs/errors.md). */

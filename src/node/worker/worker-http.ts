@@ -48,6 +48,8 @@ export function createWorkerHttp(params: {
     /** Keepers: has the enclave's current state witnessed by its peers (a release needs it committed). */
     commitState?: () => Promise<void>
     jobLoop?: JobLoop
+    /** Appends waiting web-analytics rows to their sites' datasets now (ingest-flush-loop.ts). */
+    ingestFlush?: () => Promise<void>
   }
 }): FetchHandler {
   const { caller, info, publicClient, contracts, receipts } = params
@@ -132,6 +134,11 @@ export function createWorkerHttp(params: {
         const body = (await readJson(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
       }
+      if (req.method === 'POST' && pathname === '/v1/ingest/sites') {
+        const body = (await readJson(req)) as { request?: unknown }
+        return json(await caller.call('ingestRegisterSite', { request: body?.request }))
+      }
+      if (req.method === 'GET' && pathname === '/v1/ingest/status') return json(await caller.call('ingestStatus'))
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
         const body = (await readJson(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))
