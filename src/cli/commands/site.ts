@@ -17,6 +17,7 @@ const POLICY_OPTIONS = {
   epsilon: { type: 'string', placeholder: 'E', description: 'ε a stats query spends by default (default 0.1)' },
   'epsilon-budget': { type: 'string', placeholder: 'E', description: 'total ε of the site, all analysts together (default 3)' },
   'analyst-epsilon-budget': { type: 'string', placeholder: 'E', description: "each analyst's share, yours included (default 1)" },
+  'min-epsilon': { type: 'string', placeholder: 'E', description: 'least ε one query may spend (default 0.05; budget / min ε bounds the number of queries, and so the total δ)' },
   'allow-exact': { type: 'boolean', description: 'also allow exact whole-site totals (k only), a few per analyst' },
 } as const
 
@@ -28,6 +29,7 @@ function policyTerms(values: Record<string, unknown>): CustodyPolicyInput | unde
     ...(n('epsilon') !== undefined ? { defaultEpsilon: n('epsilon')! } : {}),
     ...(n('epsilon-budget') !== undefined ? { epsilonBudget: n('epsilon-budget')! } : {}),
     ...(n('analyst-epsilon-budget') !== undefined ? { analystEpsilonBudget: n('analyst-epsilon-budget')! } : {}),
+    ...(n('min-epsilon') !== undefined ? { minEpsilon: n('min-epsilon')! } : {}),
     ...(values['allow-exact'] === true ? { allowExact: true } : {}),
   }
   return Object.keys(terms).length > 0 ? terms : undefined

@@ -35,8 +35,12 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
         if (p.keeper) {
           const receipt = await p.publicClient.getTransactionReceipt({ hash })
           const [posted] = parseEventLogs({ abi: custodyInboxAbi, logs: receipt.logs, eventName: 'CommandPosted' })
-          await p.keeper.syncNow()
-          const r = posted && p.keeper.receipt(posted.args.index)
+          // A sync already under way may have read the inbox before this entry: sync until its receipt is there.
+          let r: Record<string, unknown> | undefined
+          for (let i = 0; i < 5 && posted && !r; i++) {
+            await p.keeper.syncNow()
+            r = p.keeper.receipt(posted.args.index)
+          }
           if (r?.['status'] !== 'applied') {
             p.log(`site ${u.site.slice(0, 10)}…: custody refused its manifest update (${String(r?.['reason'] ?? 'no receipt')}); the rows wait in the log`)
             await p.caller.call('ingestAbandon', { site: u.site })
