@@ -154,7 +154,8 @@ function filterSql(f: Filter): string {
   const values = f[2] as string[]
   if (op === 'is') return `${col} IN (${values.map(sqlString).join(', ')})`
   if (op === 'is_not') return `${col} NOT IN (${values.map(sqlString).join(', ')})`
-  const likes = values.map((v) => `${col} LIKE ${sqlString(`%${v.replace(/[\\%_]/g, (c) => `\\${c}`)}%`)} ESCAPE '\\'`)
+  // The checker takes LIKE without ESCAPE: a `%` or `_` in a value is a LIKE wildcard (docs/site-owner.md).
+  const likes = values.map((v) => `${col} LIKE ${sqlString(`%${v}%`)}`)
   return op === 'contains' ? `(${likes.join(' OR ')})` : `(NOT (${likes.join(' OR ')}))`
 }
 
