@@ -727,10 +727,12 @@ export class EnclaveService {
       })
       if (!res.ok) throw new W3aError('GATEWAY_ERROR', `storage refused a site segment (${res.status})`)
     }
+    const pending = ingest.pendingSites()
+    if (pending.length === 0) return []
     const key = this.keyring ? await this.epochPublicKey() : params?.epochKey
     if (!key || typeof key.epoch !== 'bigint' || typeof key.publicKey !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestFlush needs the epoch key ({ epoch, publicKey }) on a worker that is not a keeper')
     const out: { site: Hex; manifestCid: string; rows: number }[] = []
-    for (const { site } of ingest.pendingSites()) {
+    for (const { site } of pending) {
       const record = ingest.sites.get(site)!
       const flush = await ingest.prepareFlush(site, postCar)
       if (!flush) continue
