@@ -45,6 +45,9 @@ contract DatasetRegistry is Ownable2Step {
     mapping(bytes32 id => Dataset) private _datasets;
     bytes32[] private _ids;
     mapping(address owner => bytes32[]) private _idsByOwner;
+    /// @notice Per dataset, the one account besides its owner that may append (updateManifest):
+    ///         e.g. a web-analytics site's attested ingest worker. Zero = none.
+    mapping(bytes32 id => address) public writerOf;
 
     event DatasetRegistered(
         bytes32 indexed id,
@@ -57,11 +60,13 @@ contract DatasetRegistry is Ownable2Step {
     event ManifestUpdated(bytes32 indexed id, string manifestCid, bytes32 schemaHash);
     event PriceChanged(bytes32 indexed id, uint256 oldPrice, uint256 newPrice);
     event StatusChanged(bytes32 indexed id, Status oldStatus, Status newStatus);
+    event WriterSet(bytes32 indexed id, address indexed writer);
 
     error ZeroAddress();
     error DatasetExists(bytes32 id);
     error UnknownDataset(bytes32 id);
     error NotDatasetOwner(bytes32 id, address caller);
+    error NotDatasetWriter(bytes32 id, address caller);
     error DatasetDeleted(bytes32 id);
     error EmptyName();
     error NameTooLong(uint256 length, uint256 max);
@@ -122,16 +127,26 @@ contract DatasetRegistry is Ownable2Step {
     }
 
     /// @notice Points the dataset at a new encrypted manifest (e.g. after appending segments).
-    function updateManifest(bytes32 id, string calldata manifestCid, bytes32 schemaHash)
-        external
-        onlyDatasetOwner(id)
-    {
-        _checkCid(manifestCid);
+    ///         The owner or the writer the owner set (setWriter) may call it.
+    function updateManifest(bytes32 id, string calldata manifestCid, bytes32 schemaHash) external {
         Dataset storage d = _datasets[id];
+        if (d.owner == address(0)) revert UnknownDataset(id);
+        if (d.owner != msg.sender && (writerOf[id] == address(0) || writerOf[id] != msg.sender)) {
+            revert NotDatasetWriter(id, msg.sender);
+        }
+        if (d.status == Status.Deleted) revert DatasetDeleted(id);
+        _checkCid(manifestCid);
         d.manifestCid = manifestCid;
         d.schemaHash = schemaHash;
         d.updatedAt = uint40(block.timestamp);
         emit ManifestUpdated(id, manifestCid, schemaHash);
+    }
+
+    /// @notice Lets `writer` (besides the owner) append to the dataset via updateManifest; zero
+    ///         removes it. A site's owner names its ingest worker's attested address here.
+    function setWriter(bytes32 id, address writer) external onlyDatasetOwner(id) {
+        writerOf[id] = writer;
+        emit WriterSet(id, writer);
     }
 
     /// @notice Sets the price per query in token base units; applies to purchases made afterwards.

@@ -1,7 +1,9 @@
 /**
  * The ingest role against a hostile host (issue 12), mounted on the real enclave process: the host
- * relays tampered and replayed envelopes, asks for stats without the owner, kills the enclave
- * and cuts the sealed log while it is down, and reads every file of its data directory.
+ * relays tampered and replayed envelopes, events for a site nobody registered, asks for stats
+ * without the owner, kills the enclave (kill -9) and cuts the sealed log while it is down, and
+ * reads every file of its data directory. Acknowledged events end up in the site's segments
+ * (sealed with the site key, on the storage node) after a kill -9, each once.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,7 +15,10 @@ import { bytesToHex, hexToBytes, type Address } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { isW3aError } from '../src/core/errors.js'
-import { datasetIdFor } from '../src/crypto/typed-commands.js'
+import { decodeFunctionData, parseTransaction, type Hex } from 'viem'
+import { datasetRegistryAbi } from '../src/chain/abis.js'
+import { generateHpkeKeyPair } from '../src/crypto/hpke.js'
+import { makeTestSite, memoryStorage, TEST_REGISTRY } from '../src/enclave/ingest-fixture.test.js'
 import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { statsRequestText, type StatsAnswer } from '../src/enclave/ingest-stats.js'
@@ -21,9 +26,12 @@ import { startHostileHost, type HostileHost } from './hostile-host.js'
 
 const CHAIN_ID = 31337
 const work = mkdtempSync(join(tmpdir(), 'w3a-hostile-ingest-'))
-const owner = privateKeyToAccount(bytesToHex(randomBytes(32)))
-const salt = bytesToHex(randomBytes(32))
-const site = datasetIdFor(owner.address, salt).toLowerCase()
+const storage = memoryStorage()
+const testSite = await makeTestSite(storage, CHAIN_ID)
+const owner = testSite.account
+const salt = testSite.salt
+const site = testSite.id
+let served: { url: string; close: () => Promise<void> }
 const UA = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15'
 const canary = `/checkout-${randomBytes(6).toString('hex')}`
 let host: HostileHost
@@ -38,27 +46,34 @@ async function ownerStats(): Promise<StatsAnswer> {
 }
 
 before(async () => {
+  served = await storage.serve()
   const config: EnclaveBoot = {
     dataDir: join(work, 'node'),
     chainId: CHAIN_ID,
     registry: '0x00000000000000000000000000000000000000cc' as Address,
     inbox: '0x00000000000000000000000000000000000000dd' as Address,
     jobs: '0x00000000000000000000000000000000000000bb' as Address,
-    gatewayUrl: 'http://127.0.0.1:9',
+    gatewayUrl: served.url,
     epochLength: '100',
     allowSim: true,
     devAttestationSigner: DEV_ATTESTATION_SIGNER,
   }
   host = await startHostileHost(config)
+  await host.call('ingestRegisterSite', { request: await testSite.registration({ address: host.info.address, hpkePublicKey: host.info.hpkePublicKey }) })
 })
 after(async () => {
   await host?.stop()
+  await served?.close()
   rmSync(work, { recursive: true, force: true })
 })
 
 describe('a hostile host against the ingest enclave', () => {
   it('tampered and replayed envelopes count nothing; acknowledged events survive a kill; a cut log is refused; stats only to the owner; nothing in the clear on disk', async () => {
     const key = hexToBytes(host.info.hpkePublicKey)
+    // A site nobody registered here: refused and counted, nothing stored.
+    const stranger = await openEventContext(`0x${'ab'.repeat(32)}`, key)
+    await assert.rejects(host.call('ingestEvent', { envelope: await sealEvent(stranger, 0, { n: 'pageview', u: `https://elsewhere.example${canary}`, d: 'x' }), ip: '192.0.2.99', userAgent: UA }), (e) => isW3aError(e, 'SITE_NOT_REGISTERED'))
+    assert.equal((await host.call<{ unknownSiteRefusals: number }>('ingestStatus')).unknownSiteRefusals, 1)
     for (let v = 0; v < 10; v++) {
       const ctx = await openEventContext(site, key)
       const out = await host.call('ingestEvent', { envelope: await sealEvent(ctx, 0, { n: 'pageview', u: `https://shop.example${canary}`, d: site }), ip: `192.0.2.${v}`, userAgent: UA })
@@ -84,6 +99,25 @@ describe('a hostile host against the ingest enclave', () => {
     await host.restart()
     assert.deepEqual((await ownerStats()).results, [{ dimensions: [canary], metrics: [11, 11] }])
 
+    // ...and goes into the site's next segment, sealed with the site key, on the storage node. The
+    // enclave signs the manifest update itself (the host only chooses gas and nonce); a second
+    // kill -9 before the update is confirmed makes the segment again, with each row once.
+    const epochKey = { epoch: 0n, publicKey: bytesToHex((await generateHpkeKeyPair()).publicKey) }
+    const first = await host.call<{ site: string; manifestCid: string; rows: number }[]>('ingestFlush', { epochKey })
+    assert.deepEqual(first.map((f) => [f.site, f.rows]), [[site, 11]])
+    const tx = parseTransaction(await host.call<Hex>('signOwnTx', { kind: 'siteManifest', site, nonce: 0, gas: 300_000n, maxFeePerGas: 1n, maxPriorityFeePerGas: 1n }))
+    assert.equal(tx.to, TEST_REGISTRY, 'the registry the owner signed for')
+    assert.deepEqual(decodeFunctionData({ abi: datasetRegistryAbi, data: tx.data! }).args.slice(0, 2), [site, first[0]!.manifestCid])
+    await host.restart()
+    const [flush] = await host.call<{ site: string; manifestCid: string; rows: number }[]>('ingestFlush', { epochKey })
+    assert.equal(flush!.rows, 11)
+    await host.call('ingestConfirm', { site, manifestCid: flush!.manifestCid })
+    const rows = await storage.rowsOf(await storage.manifestOf(flush!.manifestCid), testSite.dek)
+    assert.deepEqual(rows.map((r) => r['page']), Array(11).fill(canary))
+    assert.equal(new Set(rows.map((r) => r['visitor_id'])).size, 11)
+    await host.restart()
+    assert.deepEqual(await host.call('ingestFlush', { epochKey }), [], 'confirmed rows are not appended again')
+
     // Nothing the visitor sent is on disk in the clear: not the page, the IP or the user agent.
     const files = filesUnder(join(work, 'node'))
     assert.ok(files.some((f) => f.endsWith('events.wal')))
@@ -93,6 +127,10 @@ describe('a hostile host against the ingest enclave', () => {
     }
 
     // The host cuts the log's first frame while the enclave is down: the ingest refuses the log.
+    for (let v = 0; v < 2; v++) {
+      const more = await openEventContext(site, key)
+      await host.call('ingestEvent', { envelope: await sealEvent(more, 0, { n: 'pageview', u: `https://shop.example${canary}`, d: site }), ip: `192.0.2.${50 + v}`, userAgent: UA })
+    }
     await host.restart(async () => {
       const wal = files.find((f) => f.endsWith('events.wal'))!
       const bytes = readFileSync(wal)

@@ -1,10 +1,13 @@
 /**
  * Web analytics end to end (issue 12), with real parts: `w3a up` (Anvil, the sim keeper worker
- * that plays the ingest role, the gateway serving /js/w3a.js) and Debian's headless Chromium
- * loading a real page with the tracker, navigating it as a single-page app and sending a custom
- * event. Then the site owner's signed stats request returns the expected page views, visitors
- * and sources (under k), and no plaintext URL, source or user agent is found in the data dir.
- * Needs `chromium` on PATH (`apt-get install -y chromium`) and a built dist/ (npm run build).
+ * that plays the ingest role, the gateway serving /js/w3a.js and storing blocks) and Debian's
+ * headless Chromium loading a real page with the tracker, navigating it as a single-page app and
+ * sending a custom event. `w3a site add` registers the site as a W3A dataset the ingest worker
+ * appends to; the acknowledged rows go into Parquet segments sealed with the site key; then the
+ * Stats API, answered by W3A jobs under the site's policy (DP), returns the expected page views,
+ * visitors and sources, and no plaintext URL, source or user agent is found in any data dir
+ * (chain, gateway and storage, worker). Needs `chromium` on PATH (`apt-get install -y chromium`)
+ * and a built dist/ (npm run build).
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -18,6 +21,8 @@ import { createInterface } from 'node:readline'
 import { devAccount } from '../src/chain/dev-accounts.js'
 import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
+import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
+import { hexToBytes } from 'viem'
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 const CHROMIUM = process.env['CHROMIUM'] ?? 'chromium'
@@ -26,6 +31,8 @@ const dataDir = join(work, 'data')
 const owner = devAccount(0)
 const DOMAIN = 'shop.example'
 let site = ''
+let ingestKey = ''
+let added: { ingestWorker: string } = { ingestWorker: '' }
 let salt = ''
 // Distinctive plaintext: random strings cannot appear in ciphertext by chance.
 const canary = randomBytes(6).toString('hex')
@@ -66,7 +73,8 @@ function filesUnder(dir: string): string[] {
 }
 
 before(async () => {
-  up = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Segments every 2 s (default 10 s), so the test waits less.
+  up = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_INGEST_FLUSH_MS: '2000' } })
   const stderr: string[] = []
   createInterface({ input: up.stderr! }).on('line', (l) => stderr.push(l))
   gatewayUrl = await new Promise<string>((resolve, reject) => {
@@ -78,15 +86,20 @@ before(async () => {
     })
   })
   // The owner makes the site with the CLI; the page carries the tag `w3a site snippet` prints.
-  const added = await w3a(['site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'])
-  assert.equal(added.code, 0, added.stderr)
+  // Its policy stays DP; the owner picks a large ε per query (and a budget for the test's queries)
+  // so that the noisy figures are close enough to check.
+  const addedRun = await w3a(['site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json', '--epsilon', '100', '--min-epsilon', '50', '--epsilon-budget', '5000', '--analyst-epsilon-budget', '5000', '--allow-exact'])
+  assert.equal(addedRun.code, 0, addedRun.stderr)
+  added = addedRun.json
+  ingestKey = addedRun.json.ingestKey.slice(2)
   const derived = await siteFor(owner, DOMAIN)
-  assert.equal(added.json.id, derived.id)
+  assert.equal(addedRun.json.id, derived.id)
+  assert.deepEqual(addedRun.json.steps, ['verify', 'segment', 'register', 'custody', 'policy', 'writer', 'list', 'ingest'])
   site = derived.id
   salt = derived.salt
   const snippet = await w3a(['site', 'snippet', site, '--gateway', gatewayUrl, '--json'])
   assert.equal(snippet.code, 0, snippet.stderr)
-  assert.equal(snippet.json.snippet, added.json.snippet)
+  assert.equal(snippet.json.snippet, addedRun.json.snippet)
   // The site: a landing page with the one script tag and an in-app link (history API), and a
   // page on another origin (localhost vs 127.0.0.1) that links to it, for a referrer.
   page = createServer((req, res) => {
@@ -147,50 +160,96 @@ async function stats(metrics: StatsRequest['metrics'], dimensions: StatsRequest[
   return body
 }
 
-test('tracker in headless Chromium → sealed events → ingest enclave → owner stats, with no plaintext at rest', { timeout: 300_000 }, async () => {
+/** A DP figure: within `tolerance` of the truth (the noise scale the job reports is what allows it). */
+function near(actual: unknown, expected: number, tolerance: number, what: string): void {
+  assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= tolerance, `${what}: ${String(actual)}, expected ${expected} ± ${tolerance}`)
+}
+
+test('tracker in headless Chromium → sealed events → ingest enclave → segments of the site dataset → Stats API by jobs, with no plaintext at rest', { timeout: 600_000 }, async () => {
   const script = await fetch(`${gatewayUrl}/js/w3a.js`)
   assert.equal(script.status, 200)
   assert.match(script.headers.get('content-type') ?? '', /javascript/)
 
-  // 10 visitors from the newsletter campaign, 2 from a referring page: two at a time.
-  const visits = [...Array.from({ length: 10 }, (_, i) => `${pageUrl}/?utm_source=${campaign}&utm_medium=email`), referrerUrl, referrerUrl]
+  // An event for a site nobody registered is refused, not stored.
+  const unknown = await fetch(`${gatewayUrl}/api/event`, { method: 'POST', body: JSON.stringify(await sealEvent(await openEventContext(`0x${'ab'.repeat(32)}`, hexToBytes(`0x${ingestKey}`)), 0, { n: 'pageview', u: `https://x.example${pricing}`, d: 'x' })) })
+  assert.equal(unknown.status, 404)
+  assert.equal(((await unknown.json()) as any).error.code, 'SITE_NOT_REGISTERED')
+
+  // 12 visitors from the newsletter campaign, 2 from a referring page: two at a time.
+  const visits = [...Array.from({ length: 12 }, (_, i) => `${pageUrl}/?utm_source=${campaign}&utm_medium=email`), referrerUrl, referrerUrl]
   for (let i = 0; i < visits.length; i += 2) await Promise.all(visits.slice(i, i + 2).map((u, j) => visit(u, i + j)))
 
   // Each visitor: page view of /, page view of the pricing page (history API), one Signup.
+  // Realtime (the ingest enclave, k rule): every acknowledged event.
   let total: any
   for (let tries = 0; tries < 50; tries++) {
     total = await stats(['visitors', 'pageviews', 'events'], [])
-    if (total.results[0]?.metrics[2] >= 36) break
+    if (total.results[0]?.metrics[2] >= 42) break
     await new Promise((r) => setTimeout(r, 200))
   }
-  assert.deepEqual(total.results, [{ dimensions: [], metrics: [12, 24, 36] }])
-  assert.equal(total.meta.privacy.k, 10)
+  assert.deepEqual(total.results, [{ dimensions: [], metrics: [14, 28, 42] }])
+  const sourcesNow = await stats(['visitors'], ['visit:source'])
+  assert.deepEqual(sourcesNow.results, [{ dimensions: [campaign], metrics: [12] }])
+  assert.equal(sourcesNow.meta.privacy.suppressed, 1)
 
-  const pages = await stats(['visitors', 'pageviews'], ['event:page'])
-  assert.deepEqual(pages.results.map((r: any) => [r.dimensions[0], ...r.metrics]).sort(), [['/', 12, 12], [pricing, 12, 12]])
+  // The ingest worker appends them to the site's dataset: wait until no row waits.
+  let listed: any
+  for (let tries = 0; tries < 120; tries++) {
+    listed = await w3a(['site', 'ls', '--account', '0', '--gateway', gatewayUrl, '--json'])
+    assert.equal(listed.code, 0, listed.stderr)
+    if (listed.json[0]?.pending === 0 && listed.json[0]?.segments >= 2) break
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.equal(listed.json.length, 1)
+  assert.equal(listed.json[0].id, site)
+  assert.equal(listed.json[0].pending, 0, JSON.stringify(listed.json))
+  assert.ok(listed.json[0].segments >= 2, 'the owner\'s empty first segment and at least one appended')
+  assert.equal(listed.json[0].writer.toLowerCase(), added.ingestWorker.toLowerCase())
+  const status = (await (await fetch(`${gatewayUrl}/api/v1/ingest/status`)).json()) as any
+  assert.equal(status.unknownSiteRefusals, 1)
+  assert.equal(status.sites[0].manifestCid, listed.json[0].manifestCid, 'the chain points at the manifest the ingest worker appended')
 
-  // Sources: the campaign's 10 visitors are shown; the referring site's 2 are under k and suppressed.
-  const sources = await stats(['visitors'], ['visit:source'])
-  assert.deepEqual(sources.results, [{ dimensions: [campaign], metrics: [10] }])
-  assert.equal(sources.meta.privacy.suppressed, 1)
+  // Stats by jobs (DP under the site policy): exact whole-site totals (allowed by the policy) ...
+  const totals = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,pageviews,events', '--period', 'all', '--epsilon', '0', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(totals.code, 0, totals.stderr)
+  assert.deepEqual(totals.json.results, [{ dimensions: [], metrics: [14, 28, 42] }])
+  assert.equal(totals.json.meta.privacy.epsilon, 0)
+  // ... page views per page, DP ...
+  const pages = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,pageviews', '--dimensions', 'event:page', '--period', '7d', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(pages.code, 0, pages.stderr)
+  assert.deepEqual(pages.json.results.map((r: any) => r.dimensions[0]).sort(), ['/', pricing].sort())
+  for (const r of pages.json.results) {
+    near(r.metrics[0], 14, 1, `visitors of ${r.dimensions[0]}`)
+    near(r.metrics[1], 14, 6, `page views of ${r.dimensions[0]}`)
+  }
+  assert.equal(pages.json.meta.privacy.epsilon, 100)
+  assert.equal(pages.json.meta.privacy.mechanism, 'discrete-laplace')
+  assert.ok(pages.json.meta.privacy.noise, 'the noise scale is reported')
+  // ... and sources: the campaign's 12 visitors; the referring site's 2 are below the threshold.
+  const sources = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors', '--dimensions', 'visit:source', '--period', 'day', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(sources.code, 0, sources.stderr)
+  assert.deepEqual(sources.json.results.map((r: any) => r.dimensions[0]), [campaign])
+  near(sources.json.results[0].metrics[0], 12, 1, 'campaign visitors')
 
-  // The same through the CLI, signed with the owner's account.
-  const cli = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors', '--dimensions', 'visit:source', '--period', '1h', '--account', '0', '--gateway', gatewayUrl, '--json'])
-  assert.equal(cli.code, 0, cli.stderr)
-  assert.deepEqual(cli.json.results, sources.results)
-
-  const names = await stats(['events'], ['event:name'])
-  assert.deepEqual(names.results.map((r: any) => [r.dimensions[0], r.metrics[0]]).sort(), [['Signup', 12], ['pageview', 24]])
-
-  // The same through Plausible's Stats API v2 shape.
-  const v2 = { site_id: site, metrics: ['visitors', 'pageviews'], dimensions: ['event:page'], date_range: '1h' }
-  const issuedAt = Math.floor(Date.now() / 1000)
-  const v2sig = await owner.signMessage({ message: statsRequestText({ site, owner: owner.address, salt, metrics: v2.metrics as StatsRequest['metrics'], dimensions: v2.dimensions as StatsRequest['dimensions'], period: '1h', issuedAt }, 31337) })
-  const v2res = await fetch(`${gatewayUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ ...v2, w3a: { owner: owner.address, salt, issuedAt, signature: v2sig } }) })
-  const v2body = (await v2res.json()) as any
-  assert.equal(v2res.status, 200, JSON.stringify(v2body))
-  assert.deepEqual(v2body.results, pages.results)
-  assert.equal(v2body.meta.privacy.k, 10)
+  // Plausible's Stats API v2, served on the owner's machine (answers open only with its key).
+  const api = spawn(process.execPath, [BIN, 'site', 'api', '--port', '0', '--account', '0', '--gateway', gatewayUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  try {
+    const apiUrl = await new Promise<string>((resolve, reject) => {
+      api.once('exit', (code) => reject(new Error(`w3a site api exited ${code}`)))
+      createInterface({ input: api.stdout! }).once('line', (l) => resolve((JSON.parse(l) as { url: string }).url))
+    })
+    const today = new Date().toISOString().slice(0, 10)
+    const res = await fetch(`${apiUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ site_id: DOMAIN, metrics: ['visitors', 'views_per_visit', 'bounce_rate'], date_range: [today, today], filters: [['is', 'visit:utm_medium', ['email']]] }) })
+    const body = (await res.json()) as any
+    assert.equal(res.status, 200, JSON.stringify(body))
+    near(body.results[0].metrics[0], 12, 1, 'campaign visitors (filter)')
+    near(body.results[0].metrics[1], 2, 1, 'views per visit')
+    assert.ok(body.meta.privacy.k === 10 && body.meta.privacy.epsilon === 100)
+    const bad = await fetch(`${apiUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ site_id: DOMAIN, metrics: ['visitors'], dimensions: ['event:props:plan'] }) })
+    assert.equal(bad.status, 400)
+  } finally {
+    api.kill('SIGINT')
+  }
 
   // Someone else's signature gets nothing.
   const base = { site, owner: owner.address, salt, metrics: ['visitors'], dimensions: [], period: '1h', issuedAt: Math.floor(Date.now() / 1000) }
@@ -199,9 +258,11 @@ test('tracker in headless Chromium → sealed events → ingest enclave → owne
   assert.notEqual(refused.status, 200)
   assert.equal(((await refused.json()) as any).error.code, 'SIGNATURE_INVALID')
 
-  // Nothing in the clear at rest: not the page path, the campaign, the referring host's page or the user agent.
+  // Nothing in the clear at rest, in any part's data dir (chain, gateway storage, worker): not
+  // the page path, the campaign, the referring page or the user agent.
   const files = filesUnder(dataDir)
   assert.ok(files.some((f) => f.endsWith('events.wal')), 'the sealed ingest log is in the data dir')
+  assert.ok(files.some((f) => f.endsWith('sites.sealed')), 'the sealed site book is in the data dir')
   for (const f of files) {
     const text = readFileSync(f).toString('latin1')
     for (const secret of [pricing, campaign, uaMark, 'from-blog']) assert.ok(!text.includes(secret), `${secret} found in ${f}`)

@@ -64,6 +64,7 @@ export {
   type UpdateDatasetManifestParameters,
   type UpdateDatasetManifestReturnType,
 } from './actions/updateDatasetManifest.js'
+export { setDatasetWriter, getDatasetWriter, type SetDatasetWriterParameters } from './actions/setDatasetWriter.js'
 export { getTokenBalance, type GetTokenBalanceParameters, type GetTokenBalanceReturnType } from './actions/getTokenBalance.js'
 
 export { approveToken, type ApproveTokenParameters, type ApproveTokenReturnType } from './actions/approveToken.js'

@@ -17,6 +17,8 @@ import {
   startAnvil,
   TxRevertedError,
   updateDatasetManifest,
+  setDatasetWriter,
+  getDatasetWriter,
   withChainErrors,
   type AnvilInstance,
   type DeployContractsReturnType,
@@ -156,7 +158,8 @@ describe('DatasetRegistry actions', () => {
 
     await rejectsWith(setDatasetPrice(bob, { registry, id, pricePerQuery: 1n }), 'NotDatasetOwner')
     await rejectsWith(setDatasetStatus(bob, { registry, id, status: 'paused' }), 'NotDatasetOwner')
-    await rejectsWith(updateDatasetManifest(bob, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 }), 'NotDatasetOwner')
+    await rejectsWith(updateDatasetManifest(bob, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 }), 'NotDatasetWriter')
+    await rejectsWith(setDatasetWriter(bob, { registry, id, writer: devAccount(2).address }), 'NotDatasetOwner')
     await rejectsWith(setDatasetPrice(bob, { registry, id: unknownId(), pricePerQuery: 1n }), 'UnknownDataset')
 
     const price = await setDatasetPrice(alice, { registry, id, pricePerQuery: 7n })
@@ -179,6 +182,19 @@ describe('DatasetRegistry actions', () => {
     const active = await setDatasetStatus(alice, { registry, id, status: 'active' })
     assert.equal(active.previousStatus, 'paused')
     assert.equal((await getDataset(alice.publicClient, { registry, id })).status, 'active')
+  })
+
+  it('lets the writer the owner set append (updateManifest) and nothing else; the owner can take it back', async () => {
+    const { id } = await registerDataset(alice, { registry, salt: newSalt(), name: 'site', manifestCid: CID_A, schemaHash: SCHEMA, pricePerQuery: 0n })
+    assert.equal(await getDatasetWriter(alice.publicClient, { registry, id }), zeroAddress)
+    await setDatasetWriter(alice, { registry, id, writer: devAccount(2).address })
+    assert.equal((await getDatasetWriter(alice.publicClient, { registry, id })).toLowerCase(), devAccount(2).address.toLowerCase())
+    await updateDatasetManifest(bob, { registry, id, manifestCid: CID_B, schemaHash: SCHEMA_2 })
+    assert.equal((await getDataset(alice.publicClient, { registry, id })).manifestCid, CID_B)
+    // A writer appends; it does not own: price and status stay the owner's.
+    await rejectsWith(setDatasetPrice(bob, { registry, id, pricePerQuery: 1n }), 'NotDatasetOwner')
+    await setDatasetWriter(alice, { registry, id, writer: zeroAddress })
+    await rejectsWith(updateDatasetManifest(bob, { registry, id, manifestCid: CID_A, schemaHash: SCHEMA }), 'NotDatasetWriter')
   })
 
   it('registers unlisted; the owner lists (active) and may unlist again', async () => {

@@ -12,7 +12,7 @@ import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsComm
 import { earningsCommand, claimCommand } from './commands/earnings.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
-import { siteAddCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
+import { siteAddCommand, siteApiCommand, siteLsCommand, sitePolicyCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
 
 export const COMMANDS: Command[] = [
   upCommand,
@@ -49,6 +49,9 @@ export const COMMANDS: Command[] = [
   siteAddCommand,
   siteSnippetCommand,
   siteStatsCommand,
+  siteLsCommand,
+  sitePolicyCommand,
+  siteApiCommand,
 ]
 
 function topHelp(): string {

@@ -80,6 +80,7 @@ export type W3aErrorCode =
   // web analytics ingest
   | 'INGEST_BUSY'
   | 'INGEST_LOG_BROKEN'
+  | 'SITE_NOT_REGISTERED'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'

@@ -18,6 +18,10 @@
  * - Delete: drops the DEK (crypto-shredding); the dataset id can never be registered again.
  * - SetPolicy: the policy itself travels inside the sealed envelope and must hash to
  *   `policyHash` (`policyHash()` of src/custody/policy.ts); it replaces the whole policy.
+ * - SetWriter (owner): `writer` may append to the dataset from now on (UpdateManifest); the zero
+ *   address removes it. A web-analytics site names its attested ingest worker's key here.
+ * - UpdateManifest (owner, or the writer the owner set): the dataset's manifest is now
+ *   `manifestCid` (an appended version; the key stays the same).
  *
  * `ReadCustody` is not a command: an owner signs it to read the confidential custody state
  * of a dataset straight from a keeper (src/custody/owner-query.ts). Same domain as commands.
@@ -66,6 +70,18 @@ export const OWNER_COMMAND_TYPES = {
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint64' },
   ],
+  SetWriter: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'writer', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  UpdateManifest: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
 } as const
 
 export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
@@ -80,6 +96,8 @@ export type GrantMessage = Common & { grantee: Address; expiresAt: bigint; uses:
 export type RevokeMessage = Common & { grantee: Address }
 export type DeleteMessage = Common
 export type SetPolicyMessage = Common & { policyHash: Hex }
+export type SetWriterMessage = Common & { writer: Address }
+export type UpdateManifestMessage = Common & { manifestCid: string }
 
 export type OwnerCommand =
   | { type: 'RegisterDataset'; message: RegisterDatasetMessage }
@@ -87,6 +105,8 @@ export type OwnerCommand =
   | { type: 'Revoke'; message: RevokeMessage }
   | { type: 'Delete'; message: DeleteMessage }
   | { type: 'SetPolicy'; message: SetPolicyMessage }
+  | { type: 'SetWriter'; message: SetWriterMessage }
+  | { type: 'UpdateManifest'; message: UpdateManifestMessage }
 
 export type SignedOwnerCommand = { command: OwnerCommand; domain: CommandDomain; signer: Address; signature: Hex }
 

@@ -12,6 +12,7 @@ import { parsePolicy, policyHash } from './policy.js'
 import { verifyReceipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 import { getDataset, type CustodyState } from './state.js'
 import { stateRoot, stateRootParts } from './state-root.js'
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
 
 const owner = privateKeyToAccount(bytesToHex(testBytes('owner')))
 const mallory = privateKeyToAccount(bytesToHex(testBytes('mallory')))
@@ -112,6 +113,39 @@ describe('custody apply: determinism', () => {
     const del = r.receipts[9]!
     assert.equal(del.type, 'Delete')
     assert.equal(del.unrecoverableAfterEpoch, 0n) // b was registered (sealed) in epoch 0
+  })
+})
+
+describe('custody apply: a writer appends (web-analytics sites)', () => {
+  it("the owner's SetWriter lets that key UpdateManifest and nothing else; snapshots keep the writer; the owner takes it back", async () => {
+    const inbox = new TestInbox(testBytes('cluster secret'))
+    const exp = inbox.timestamp() + 10_000n
+    const ra = registerCommand(owner.address, { salt: bytesToHex(testBytes('salt w')), dek: testBytes('dek w'), nonce: 1n, expiry: exp })
+    const writer = mallory // the ingest enclave's key, in the product
+    await inbox.post(await signCommand(owner, ra.command), { dek: testBytes('dek w') })
+    await inbox.post(await signCommand(writer, { type: 'UpdateManifest', message: { datasetId: ra.datasetId, manifestCid: 'bafy-before', nonce: 1n, expiry: exp } })) // not-owner: no writer yet
+    await inbox.post(await signCommand(writer, { type: 'SetWriter', message: { datasetId: ra.datasetId, writer: writer.address, nonce: 2n, expiry: exp } })) // not-owner: only the owner names one
+    await inbox.post(await signCommand(owner, { type: 'SetWriter', message: { datasetId: ra.datasetId, writer: writer.address, nonce: 2n, expiry: exp } }))
+    await inbox.post(await signCommand(writer, { type: 'UpdateManifest', message: { datasetId: ra.datasetId, manifestCid: 'bafy-v2', nonce: 3n, expiry: exp } }))
+    await inbox.post(await signCommand(writer, { type: 'Grant', message: { datasetId: ra.datasetId, grantee: writer.address, expiresAt: 0n, uses: 0, nonce: 4n, expiry: exp } })) // not-owner
+    const r = Replica.fromSecret(testBytes('cluster secret'))
+    await replay(inbox, r)
+    assert.deepEqual(r.receipts.map((x) => (x.status === 'applied' ? 'applied' : x.reason)), ['applied', 'not-owner', 'not-owner', 'applied', 'applied', 'not-owner'])
+    const d = getDataset(r.state, ra.datasetId)!
+    assert.equal(d.manifestCid, 'bafy-v2')
+    assert.equal(d.writer, writer.address.toLowerCase())
+    assert.equal(d.grants.size, 0)
+    const restored = decodeSnapshot(encodeSnapshot(r.state))
+    assert.equal(getDataset(restored, ra.datasetId)!.writer, writer.address.toLowerCase())
+    assert.equal(stateRoot(restored), stateRoot(r.state))
+    const withWriter = stateRoot(r.state)
+    await inbox.post(await signCommand(owner, { type: 'SetWriter', message: { datasetId: ra.datasetId, writer: '0x0000000000000000000000000000000000000000', nonce: 5n, expiry: exp } }))
+    await inbox.post(await signCommand(writer, { type: 'UpdateManifest', message: { datasetId: ra.datasetId, manifestCid: 'bafy-v3', nonce: 6n, expiry: exp } })) // not-owner again
+    await replay(inbox, r)
+    assert.deepEqual(r.receipts.slice(-2).map((x) => (x.status === 'applied' ? 'applied' : x.reason)), ['applied', 'not-owner'])
+    assert.equal(getDataset(r.state, ra.datasetId)!.writer, undefined)
+    assert.equal(getDataset(r.state, ra.datasetId)!.manifestCid, 'bafy-v2')
+    assert.notEqual(stateRoot(r.state), withWriter)
   })
 })
 

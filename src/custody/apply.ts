@@ -22,7 +22,7 @@
  * expiry it is pruned (when that signer's next command applies), since any replay of it is
  * refused as 'expired' anyway. This keeps the state bounded by live commands.
  */
-import { isAddress, isAddressEqual, type Address, type Hex, type LocalAccount } from 'viem'
+import { isAddress, isAddressEqual, zeroAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { datasetIdFor, dekHash, verifyOwnerCommand, type OwnerCommand, type OwnerCommandType } from '../crypto/typed-commands.js'
 import type { EpochKeyring } from './epoch-keys.js'
@@ -202,7 +202,8 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   } else {
     if (!existing) return refuse('unknown-dataset')
     if (existing.deleted) return refuse('dataset-deleted')
-    if (existing.owner !== signer) return refuse('not-owner')
+    // The writer the owner set may append (UpdateManifest) and do nothing else.
+    if (existing.owner !== signer && !(command.type === 'UpdateManifest' && existing.writer === signer)) return refuse('not-owner')
     switch (command.type) {
       case 'Grant': {
         const grants = new Map(existing.grants)
@@ -219,6 +220,15 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
       }
       case 'SetPolicy':
         record = datasetRecord({ ...existing, policy: p.policy! })
+        break
+      case 'SetWriter': {
+        const { writer: _old, ...rest } = existing
+        const writer = command.message.writer.toLowerCase() as Address
+        record = datasetRecord(writer === zeroAddress ? rest : { ...rest, writer })
+        break
+      }
+      case 'UpdateManifest':
+        record = datasetRecord({ ...existing, manifestCid: command.message.manifestCid })
         break
       case 'Delete':
         // Crypto-shredding starts here: the key bytes are zeroed in place, for every state sharing them.

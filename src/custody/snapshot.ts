@@ -8,6 +8,7 @@
  *       bytes32 id ‖ address owner ‖ string manifestCid ‖ u8 deleted ‖ [32 bytes dek, if not deleted]
  *       ‖ string canonical policy JSON ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
  *       ‖ u32 × (address, f64) per-analyst spend ‖ u32 × (address, u64 expiresAt, u8 limited, u32 usesLeft) grants
+ *       ‖ u8 hasWriter ‖ [address writer, if hasWriter]                    (version 4; not in 2 and 3)
  *   ‖ u32 m ‖ m × (address signer ‖ u32 × (u256 nonce, u64 expiry))
  *   ‖ u32 j ‖ j × (bytes32 jobId ‖ address analyst ‖ bytes32 datasetId ‖ bytes32 analysisHash
  *                  ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index ‖ u8 charged ‖ string reason)
@@ -30,7 +31,7 @@ import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord,
 
 const MAGIC = new TextEncoder().encode('W3CS')
 const VERSION = 4
-/** Keepers without attestedAt. */
+/** Version 3: no dataset writer, keepers without attestedAt. */
 const V3 = 3
 /** Sealed states written before the keeper set existed: read with an empty set (service.ts adopts them). */
 const LEGACY_VERSION = 2
@@ -48,6 +49,8 @@ export function encodeSnapshot(state: CustodyState): Uint8Array {
     const grants = sorted(r.grants)
     w.u32(grants.length)
     for (const [g, grant] of grants) w.address(g).u64(grant.expiresAt).u8(grant.usesLeft === null ? 0 : 1).u32(grant.usesLeft ?? 0)
+    w.u8(r.writer ? 1 : 0)
+    if (r.writer) w.address(r.writer)
   }
   w.u32(state.usedNonces.size)
   for (const [signer, nonces] of state.usedNonces.entries()) {
@@ -112,9 +115,10 @@ export function decodeSnapshot(bytes: Uint8Array): CustodyState {
       if (!limited && uses !== 0) throw malformed('unlimited grant with a use count')
       grants.set(g, Object.freeze({ expiresAt, usesLeft: limited ? uses : null }))
     }
+    const writer = version === VERSION && r.bool() ? r.address() : undefined
     datasets = datasets.set(
       id,
-      datasetRecord({ owner, manifestCid, dek, dekHash: dek ? dekHash(dek) : null, policy, grants, budget: { spent, perAnalyst }, registeredAtIndex, registeredEpoch, deleted }),
+      datasetRecord({ owner, manifestCid, dek, dekHash: dek ? dekHash(dek) : null, policy, grants, budget: { spent, perAnalyst }, registeredAtIndex, registeredEpoch, deleted, ...(writer ? { writer } : {}) }),
     )
   }
   let usedNonces = PersistentMap.empty<NonceSet>()

@@ -7,7 +7,8 @@
  *                 ‖ bytes32 dekHash (zero once deleted) ‖ u8 deleted ‖ bytes32 policyHash
  *                 ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
  *                 ‖ u32 n ‖ n × (address analyst ‖ f64 spent)              analysts sorted
- *                 ‖ u32 m ‖ m × (address grantee ‖ u64 expiresAt ‖ u8 limited ‖ u32 usesLeft))  grantees sorted
+ *                 ‖ u32 m ‖ m × (address grantee ‖ u64 expiresAt ‖ u8 limited ‖ u32 usesLeft)  grantees sorted
+ *                 [‖ string "writer" ‖ address writer, only when a writer is set])
  *   nonceLeaf   = keccak256(string "w3a.custody.nonces.v1" ‖ address signer ‖ u32 n ‖ n × (u256 nonce ‖ u64 expiry))  nonces ascending
  *   jobLeaf     = keccak256(string "w3a.custody.job.v1" ‖ bytes32 jobId ‖ address analyst ‖ bytes32 datasetId
  *                 ‖ bytes32 analysisHash ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index
@@ -49,6 +50,8 @@ export function datasetLeaf(id: string, r: DatasetRecord): Uint8Array {
   const grants = sortedEntries(r.grants)
   w.u32(grants.length)
   for (const [g, grant] of grants) w.address(g).u64(grant.expiresAt).u8(grant.usesLeft === null ? 0 : 1).u32(grant.usesLeft ?? 0)
+  // Appended only when set: roots of datasets without a writer stay what they were.
+  if (r.writer) w.string('writer').address(r.writer)
   return keccak_256(w.finish())
 }
 

@@ -35,6 +35,8 @@ export type DatasetRecord = Readonly<{
   /** The epoch its ciphertext was sealed to: once every keeper is past it, that ciphertext is unopenable. */
   registeredEpoch: bigint
   deleted: boolean
+  /** Who besides the owner may append (UpdateManifest), set by the owner's SetWriter; absent: nobody. */
+  writer?: Address
 }>
 
 /** Per signer: nonce → expiry of the command that used it (kept until that expiry passes). */

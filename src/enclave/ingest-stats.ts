@@ -1,6 +1,7 @@
 /**
- * Stats the ingest enclave answers from its acknowledged rows (the "realtime" side of the Stats
- * API, issue 12), to the site's owner only, under the k rule.
+ * Stats the ingest enclave answers from its acknowledged rows (the realtime side of the Stats
+ * API, issue 12: the last 5 minutes or hour), to the site's owner only, under the k rule. Every
+ * other period is answered by a W3A job over the site's dataset (src/sdk/actions/querySite.ts).
  *
  * Who asks: a request names the site, its owner and the salt the site id was made from
  * (site = datasetIdFor(owner, salt), as for any W3A dataset), and carries the owner's EIP-191
@@ -32,7 +33,8 @@ export const STATS_DIMENSIONS = {
   'visit:os': 'os',
   'visit:country': 'country',
 } as const satisfies Record<string, keyof EventRow>
-export const PERIODS = { '5m': 5 * 60, '1h': 3600, day: 86400, '7d': 7 * 86400, '30d': 30 * 86400 } as const
+/** Realtime only: rows stay in enclave memory until they are in a segment and an hour old; longer periods are answered by jobs (docs/site-owner.md). */
+export const PERIODS = { '5m': 5 * 60, '1h': 3600 } as const
 export const MAX_REQUEST_AGE_S = 300
 
 const requestSchema = z.strictObject({

@@ -13,7 +13,7 @@ const DAY_MS = 24 * 60 * 60 * 1000
 /** Open sessions kept at most (oldest dropped first: it just starts a new session). */
 const MAX_SESSIONS = 200_000
 
-type Session<Entry> = { id: string; last: number; entry: Entry }
+type Session<Entry> = { id: string; last: number; entry: Entry; pageviews: number }
 
 export class VisitorBook<Entry> {
   private salt: { day: number; key: Buffer } | undefined
@@ -33,18 +33,22 @@ export class VisitorBook<Entry> {
   /**
    * The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open.
    * `entry` (entry page, source, UTM: what a visit is attributed to) is kept from the session's first event.
+   * `gapMs` is the time since the session's previous event (0 for a new one); `pageview` counts
+   * this event as a page view, and `pageviews` is the session's count including it.
    */
-  session(site: string, visitor: string, entry: Entry, now: number): { id: string; entry: Entry; isNew: boolean } {
+  session(site: string, visitor: string, entry: Entry, now: number, pageview = false): { id: string; entry: Entry; isNew: boolean; gapMs: number; pageviews: number } {
     const key = `${site}/${visitor}`
     const open = this.sessions.get(key)
     if (open && now - open.last <= SESSION_GAP_MS) {
+      const gapMs = Math.max(0, now - open.last)
       open.last = Math.max(open.last, now)
-      return { id: open.id, entry: open.entry, isNew: false }
+      if (pageview) open.pageviews++
+      return { id: open.id, entry: open.entry, isNew: false, gapMs, pageviews: open.pageviews }
     }
-    const s: Session<Entry> = { id: randomBytes(8).toString('hex'), last: now, entry }
+    const s: Session<Entry> = { id: randomBytes(8).toString('hex'), last: now, entry, pageviews: pageview ? 1 : 0 }
     this.sessions.delete(key)
     this.sessions.set(key, s)
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    return { id: s.id, entry, isNew: true }
+    return { id: s.id, entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
   }
 }

@@ -1,30 +1,40 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { bytesToHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { generateHpkeKeyPair } from '../crypto/hpke.js'
-import { datasetIdFor } from '../crypto/typed-commands.js'
 import { isW3aError } from '../core/errors.js'
 import { openEventContext, sealEvent } from '../tracker/seal-event.js'
 import { Ingest } from './ingest.js'
 import { answerStats, checkStatsRequest, statsRequestText, type StatsRequest } from './ingest-stats.js'
 import { enrich, isBot } from './ingest-enrich.js'
+import { makeTestSite, memoryStorage } from './ingest-fixture.test.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
-const owner = privateKeyToAccount(bytesToHex(randomBytes(32)))
-const salt = bytesToHex(randomBytes(32))
-const site = datasetIdFor(owner.address, salt).toLowerCase()
+const storage = memoryStorage()
+const testSite = await makeTestSite(storage, 31337)
+const owner = testSite.account
+const salt = testSite.salt
+const site = testSite.id
+/** The ingest enclave's own address (the site registration names it). */
+const SELF = privateKeyToAccount(bytesToHex(randomBytes(32))).address
 
+/** An ingest enclave (`make` opens it again, as after a restart) with the test site registered by its owner. */
 async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'w3a-ingest-'))
   const key = await generateHpkeKeyPair()
   const sealingKey = randomBytes(32)
   const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
-  return { dir, key, make, done: () => rmSync(dir, { recursive: true, force: true }) }
+  const registerWith = async (ingest: Ingest, request: unknown, self = SELF) =>
+    ingest.registerSite(request, { chainId: 31337, self, hpkePrivateKey: key.privateKey, nowS: Math.floor(Date.now() / 1000), manifestOf: storage.manifestOf })
+  const first = make()
+  await registerWith(first, await testSite.registration({ address: SELF, hpkePublicKey: bytesToHex(key.publicKey) }))
+  first.close()
+  return { dir, key, make, registerWith, done: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 describe('ingest enclave', () => {
@@ -146,6 +156,117 @@ describe('ingest country', () => {
       ingest.close()
       const disk = Buffer.concat(readdirSync(t.dir).map((f) => readFileSync(join(t.dir, f)))).toString('latin1')
       for (const ip of ['81.2.69.16', '2001:4860']) assert.ok(!disk.includes(ip), `${ip} is not on disk`)
+    } finally {
+      t.done()
+    }
+  })
+})
+
+describe('ingest enclave: registered sites and their segments', () => {
+  const ev = (page: string, n = 'pageview') => ({ n, u: `https://shop.example${page}`, d: site })
+
+  it("registers only its owner's signed request naming this enclave; events for any other site are refused, counted, not stored", async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const other = await makeTestSite(storage, 31337, 'other.example')
+      const ctx = await openEventContext(other.id, t.key.publicKey)
+      await assert.rejects(ingest.accept({ envelope: await sealEvent(ctx, 0, ev('/')), ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'SITE_NOT_REGISTERED'))
+      assert.equal(ingest.unknownSiteRefusals, 1)
+      assert.equal(ingest.rowsOf(other.id, 0).length, 0)
+      const me = { address: SELF, hpkePublicKey: bytesToHex(t.key.publicKey) }
+      const good = await other.registration(me)
+      // Another owner's signature, another enclave named, a stale request, a key that does not match its hash.
+      const stranger = privateKeyToAccount(bytesToHex(randomBytes(32)))
+      await assert.rejects(t.registerWith(ingest, { ...good, signature: await stranger.signMessage({ message: 'x' }) }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      await assert.rejects(t.registerWith(ingest, good, stranger.address), (e) => isW3aError(e, 'ACCESS_DENIED'))
+      await assert.rejects(t.registerWith(ingest, await other.registration(me, { issuedAt: Math.floor(Date.now() / 1000) - 3600 })), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
+      await assert.rejects(t.registerWith(ingest, { ...good, sealedKey: (await testSite.registration(me)).sealedKey }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      assert.equal(ingest.sites.get(other.id), undefined)
+      await t.registerWith(ingest, good)
+      assert.deepEqual(await ingest.accept({ envelope: await sealEvent(ctx, 1, ev('/')), ip: '1.2.3.4', userAgent: UA, now: Date.now() }), { accepted: true })
+      ingest.close()
+      assert.ok(t.make().sites.get(other.id), 'the registration is sealed on disk')
+    } finally {
+      t.done()
+    }
+  })
+
+  it('batches acknowledged rows into a segment sealed with the site key; after the manifest update the log keeps only waiting rows', async () => {
+    const t = await setup()
+    try {
+      let ingest = t.make()
+      const t0 = Date.now()
+      const send = async (v: number, q: number, e: ReturnType<typeof ev>, at: number) => {
+        const ctx = await openEventContext(site, t.key.publicKey)
+        return ingest.accept({ envelope: await sealEvent(ctx, q, e), ip: `203.0.113.${v}`, userAgent: UA, now: at })
+      }
+      // Visitor 1: two pages 40 s apart and a Signup; visitor 2: one page (a bounce).
+      await send(1, 0, ev('/'), t0)
+      await send(1, 1, ev('/pricing'), t0 + 40_000)
+      await send(1, 2, { ...ev('/pricing', 'Signup'), $: { amount: 49, currency: 'EUR' } } as never, t0 + 50_000)
+      await send(2, 0, ev('/'), t0 + 1000)
+      assert.deepEqual(ingest.pendingSites(), [{ site, rows: 4 }])
+      const flush = (await ingest.prepareFlush(site, storage.postCar))!
+      assert.equal(flush.rows, 4)
+      assert.equal(flush.manifest.segments.length, 2, 'appended after the owner\'s empty first segment')
+      assert.equal(flush.manifest.rows, 4)
+      assert.equal(await ingest.prepareFlush(site, storage.postCar), flush, 'prepared again until confirmed')
+      const rows = await storage.rowsOf(await storage.manifestOf(flush.manifestCid), testSite.dek)
+      assert.deepEqual(
+        rows.map((r) => [r['name'], r['page'], r['pageview'], r['session_start'], r['bounce'], r['duration_s'], r['exit_page'], r['revenue_amount']]),
+        [
+          ['pageview', '/', 1, 1, 1, 0, '/pricing', null],
+          ['pageview', '/pricing', 1, 0, -1, 40, '/pricing', null],
+          ['Signup', '/pricing', 0, 0, 0, 10, '/pricing', 49],
+          ['pageview', '/', 1, 1, 1, 0, '/', null],
+        ],
+      )
+      assert.equal(new Set(rows.map((r) => r['visitor_id'])).size, 2)
+      // An event arriving while the update is mined goes into the next segment.
+      await send(3, 0, ev('/later'), t0 + 60_000)
+      const walBefore = statSync(join(t.dir, 'events.wal')).size
+      await ingest.confirmFlush(site, flush.manifestCid, t0 + 60_000)
+      assert.ok(statSync(join(t.dir, 'events.wal')).size < walBefore, 'the log is compacted')
+      assert.equal(ingest.sites.get(site)!.manifestCid, flush.manifestCid)
+      assert.deepEqual(ingest.pendingSites(), [{ site, rows: 1 }])
+      assert.equal(ingest.rowsOf(site, 0).length, 5, 'the realtime window still has them')
+      ingest.close()
+      ingest = t.make()
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/later'], 'only the waiting row is replayed')
+      const next = (await ingest.prepareFlush(site, storage.postCar))!
+      await ingest.confirmFlush(site, next.manifestCid, Date.now())
+      const all = await storage.rowsOf(await storage.manifestOf(next.manifestCid), testSite.dek)
+      assert.deepEqual(all.map((r) => r['page']), ['/', '/pricing', '/pricing', '/', '/later'], 'every acknowledged row is in a segment, once')
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
+  it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host adds no duplicates', async () => {
+    const t = await setup()
+    try {
+      let ingest = t.make()
+      for (let v = 0; v < 5; v++) {
+        const ctx = await openEventContext(site, t.key.publicKey)
+        await ingest.accept({ envelope: await sealEvent(ctx, 0, ev(`/p${v}`)), ip: `198.51.100.${v}`, userAgent: UA, now: Date.now() })
+      }
+      const lost = (await ingest.prepareFlush(site, storage.postCar))!
+      ingest.close() // killed: the segment is stored, its manifest update never confirmed
+      const oldWal = readFileSync(join(t.dir, 'events.wal'))
+      ingest = t.make()
+      assert.deepEqual(ingest.pendingSites(), [{ site, rows: 5 }])
+      const flush = (await ingest.prepareFlush(site, storage.postCar))!
+      assert.notEqual(flush.manifestCid, lost.manifestCid)
+      await ingest.confirmFlush(site, flush.manifestCid, Date.now())
+      ingest.close()
+      writeFileSync(join(t.dir, 'events.wal'), oldWal) // the host puts the pre-compaction log back
+      ingest = t.make()
+      assert.deepEqual(ingest.pendingSites(), [])
+      const rows = await storage.rowsOf(await storage.manifestOf(ingest.sites.get(site)!.manifestCid), testSite.dek)
+      assert.deepEqual(rows.map((r) => r['page']).sort(), ['/p0', '/p1', '/p2', '/p3', '/p4'])
+      ingest.close()
     } finally {
       t.done()
     }

@@ -5,15 +5,26 @@
  * and session (ingest-visitors.ts) → labels (ingest-enrich.ts) → one row, durable before the ack.
  * The IP and user agent the host relays are used for the visitor id and the labels, then dropped.
  *
+ * Only sites their owner registered with this enclave are accepted (ingest-sites.ts); events for
+ * any other site are refused and counted, never stored. Acknowledged rows are batched into
+ * Parquet segments sealed with the site's dataset key and appended to the site's dataset
+ * (ingest-segments.ts, `prepareFlush`); once the host reports the manifest update mined
+ * (`confirmFlush`) the rows leave the write-ahead log.
+ *
  * The host is a courier: it relays envelopes (it cannot open them) with the request's IP and
  * user agent (its word: a lying host can only skew visitor counting), and it cannot make the
  * enclave answer stats except to a request the site's owner signed (ingest-stats.ts).
  */
+import type { Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { packagedCountryDb, type CountryDb } from './ingest-country.js'
+import { encodeManifest, type DatasetManifest } from '../storage/index.js'
+import { carOfBlock } from '../sdk/car-of-block.js'
 import { enrich, isBot, type Enriched } from './ingest-enrich.js'
 import { IngestLog } from './ingest-log.js'
 import { EventOpener } from './ingest-open.js'
+import { appendSegment, MAX_DURATION_S, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
+import { SiteBook, type SiteRecord } from './ingest-sites.js'
 import { VisitorBook } from './ingest-visitors.js'
 import { OptIns } from './ingest-visitor-rights.js'
 
@@ -36,12 +47,27 @@ export type EventRow = Enriched &
     props: string
     revenueAmount: string
     revenueCurrency: string
+    /** Row number, increasing across sites: how far a site's rows are in confirmed segments. */
+    n: number
+    /** 1 on a visit's first event (visits = Σ). */
+    sessionStart: number
+    /** +1 on a visit's first page view, −1 on its second (bounced visits = Σ). */
+    bounce: number
+    /** Seconds since the visit's previous event (visit time = Σ). */
+    durationS: number
   }
 
 export type IngestOutcome = { accepted: boolean; reason?: 'bot' | 'duplicate' }
 
-/** Acknowledged rows kept in memory for stats at most (older ones are in the sealed log). */
+/** A segment made and stored, waiting for its manifest update to be mined (confirmFlush). */
+export type PreparedFlush = { site: Hex; manifestCid: string; manifest: DatasetManifest; through: number; rows: number }
+
+/** Rows in memory at most: those not yet in a confirmed segment, and the last hour's (realtime stats). */
 const MAX_ROWS_IN_MEMORY = 2_000_000
+/** Flushed rows stay in memory this long, for the realtime figure. */
+export const REALTIME_WINDOW_MS = 60 * 60 * 1000
+/** Rows per segment at most. */
+export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
 /** (site, enc, seq) of events already accepted, kept so a replayed envelope is not counted twice. Memory only. */
@@ -51,21 +77,34 @@ export class Ingest {
   private readonly opener: EventOpener
   private readonly visitors = new VisitorBook<VisitEntry>()
   private readonly log: IngestLog<EventRow>
+  readonly sites: SiteBook
   private rows: EventRow[] = []
   private inFlight = 0
   private seen = new Set<string>()
   private readonly country: CountryDb
   /** Opted-in visitors' pseudonymous ids (ingest-visitor-rights.ts). */
   readonly optIns: OptIns
-  /** Set while rows are being removed: new appends wait for it. */
+  /** Set while the log is rewritten (a deletion, a compaction): new appends wait for it. */
   private rewriting: Promise<void> | undefined
+  private nextN = 0
+  private prepared = new Map<string, PreparedFlush>()
+  /** Events refused because their site is not registered here (memory only). */
+  unknownSiteRefusals = 0
 
   constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; country?: CountryDb }) {
     this.opener = new EventOpener(p.hpkePrivateKey)
+    this.sites = new SiteBook(p.dir, p.sealingKey)
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
-    this.rows = this.log.replay()
     this.country = p.country ?? packagedCountryDb()
     this.optIns = new OptIns(p.sealingKey)
+    const replayed = this.log.replay()
+    for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
+    // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
+    this.rows = replayed.filter((r) => this.isPending(r))
+  }
+
+  private isPending(r: EventRow): boolean {
+    return r.n > (this.sites.get(r.site)?.flushedThrough ?? Infinity)
   }
 
   /** One relayed event; resolves only once its row is durable (or it was dropped as a bot). */
@@ -75,6 +114,11 @@ export class Ingest {
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
     const { site, enc, seq, event } = await this.opener.open(p.envelope)
+    if (!this.sites.get(site)) {
+      this.unknownSiteRefusals++
+      throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
+    }
+    if (this.rows.length >= MAX_ROWS_IN_MEMORY) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     const id = `${site}/${enc}/${seq}`
     if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
@@ -83,7 +127,8 @@ export class Ingest {
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
     const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
-    const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now)
+    const pageview = event.n === 'pageview'
+    const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now, pageview)
     const row: EventRow = {
       site,
       country: this.country.lookup(p.ip),
@@ -96,6 +141,10 @@ export class Ingest {
       props: event.p ? JSON.stringify(event.p) : '',
       revenueAmount: event.$ ? String(event.$.amount) : '',
       revenueCurrency: event.$?.currency ?? '',
+      n: this.nextN++,
+      sessionStart: session.isNew ? 1 : 0,
+      bounce: pageview && session.pageviews === 1 ? 1 : pageview && session.pageviews === 2 ? -1 : 0,
+      durationS: Math.min(MAX_DURATION_S, session.gapMs / 1000),
     }
     this.inFlight++
     try {
@@ -105,8 +154,62 @@ export class Ingest {
       this.inFlight--
     }
     this.rows.push(row)
-    if (this.rows.length > MAX_ROWS_IN_MEMORY) this.rows.splice(0, this.rows.length - MAX_ROWS_IN_MEMORY)
     return { accepted: true }
+  }
+
+  /** An owner's signed site registration (ingest-sites.ts): from then on the site's events are accepted. */
+  registerSite(raw: unknown, p: Parameters<SiteBook['register']>[1]): Promise<SiteRecord> {
+    return this.sites.register(raw, p)
+  }
+
+  /** Sites with rows not yet in a confirmed segment, and how many. */
+  pendingSites(): { site: Hex; rows: number }[] {
+    const counts = new Map<string, number>()
+    for (const r of this.rows) if (this.isPending(r)) counts.set(r.site, (counts.get(r.site) ?? 0) + 1)
+    return [...counts].map(([site, rows]) => ({ site: site as Hex, rows }))
+  }
+
+  /**
+   * The next segment of `site`: its waiting rows as Parquet sealed with the site key, stored
+   * (`postCar`: to the storage node, which only ever sees ciphertext), and the manifest that
+   * appends it, stored too. Until confirmFlush the same prepared flush is returned again (the
+   * host retries the manifest update); rows arriving meanwhile go to the next segment.
+   */
+  async prepareFlush(site: Hex, postCar: (car: Uint8Array, root: string) => Promise<void>): Promise<PreparedFlush | undefined> {
+    const waiting = this.prepared.get(site)
+    if (waiting) return waiting
+    const record = this.sites.get(site)
+    if (!record) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
+    const rows = this.rows.filter((r) => r.site === site && this.isPending(r)).slice(0, MAX_SEGMENT_ROWS)
+    if (rows.length === 0) return undefined
+    const parquet = await siteRowsToParquet(rows)
+    const segment = await sealSiteSegment({ dek: record.dek, site, segmentIndex: record.manifest.segments.length, parquet })
+    await postCar(segment.car, segment.cid.toString())
+    const manifest = appendSegment(record.manifest, { cid: segment.cid, rows: rows.length, size: segment.size })
+    const block = await carOfBlock(encodeManifest(manifest))
+    await postCar(block.car, block.cid.toString())
+    const flush: PreparedFlush = { site, manifestCid: block.cid.toString(), manifest, through: rows[rows.length - 1]!.n, rows: rows.length }
+    this.prepared.set(site, flush)
+    return flush
+  }
+
+  /** The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the next). */
+  dropPrepared(site: Hex): void {
+    this.prepared.delete(site)
+  }
+
+  /**
+   * The host reports the manifest update of `site` mined: the segment's rows leave the log
+   * (compacted to the rows still waiting) and, past the realtime window, memory.
+   */
+  async confirmFlush(site: Hex, manifestCid: string, now: number): Promise<{ through: number }> {
+    const flush = this.prepared.get(site)
+    if (!flush || flush.manifestCid !== manifestCid) throw new W3aError('INVALID_ARGUMENT', `no prepared flush of ${site} with manifest ${manifestCid}`)
+    this.prepared.delete(site)
+    this.sites.confirm(site, { manifestCid, manifest: flush.manifest, through: flush.through })
+    await this.exclusively(() => this.log.rewrite((r) => this.isPending(r)))
+    this.rows = this.rows.filter((r) => this.isPending(r) || r.ts >= now - REALTIME_WINDOW_MS)
+    return { through: flush.through }
   }
 
   /** Acknowledged rows of `site` from `since` (ms) on: for the stats answer, inside the enclave only. */
@@ -120,18 +223,26 @@ export class Ingest {
    * rows the log held that matched.
    */
   async removeRows(drop: (row: EventRow) => boolean): Promise<number> {
+    return this.exclusively(() => {
+      this.rows = this.rows.filter((r) => !drop(r))
+      return this.log.rewrite((r) => !drop(r))
+    })
+  }
+
+  /** Runs `fn` (a rewrite of the log) with appends held back until it is done. */
+  private async exclusively<T>(fn: () => Promise<T>): Promise<T> {
     while (this.rewriting) await this.rewriting
     let done!: () => void
     this.rewriting = new Promise((r) => (done = r))
     try {
       await this.log.append([]) // waits out a frame being written (an empty one if none)
-      this.rows = this.rows.filter((r) => !drop(r))
-      return await this.log.rewrite((r) => !drop(r))
+      return await fn()
     } finally {
       this.rewriting = undefined
       done()
     }
   }
+
 
   close(): void {
     this.log.close()

@@ -411,7 +411,7 @@ export async function runJob(p: {
   }
 }
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
+export async function fetchBytes(url: string): Promise<Uint8Array> {
   let res: Response
   try {
     res = await fetch(url)

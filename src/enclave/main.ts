@@ -52,6 +52,11 @@ serveEnclaveRpc({
   ingestEvents: (p) => enclave.ingestEvents(p),
   ingestStats: (p) => enclave.ingestStats(p),
   ingestVisitor: (p) => enclave.ingestVisitor(p),
+  ingestRegisterSite: (p) => enclave.ingestRegisterSite(p),
+  ingestFlush: (p) => enclave.ingestFlush(p),
+  ingestConfirm: async (p) => enclave.ingestConfirm(p),
+  ingestAbandon: async (p) => enclave.ingestAbandon(p),
+  ingestStatus: async () => enclave.ingestStatus(),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

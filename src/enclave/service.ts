@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
-import { jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
+import { custodyInboxAbi, datasetRegistryAbi, jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { failureOf, isFailureRefusal, judgeRelease, releaseJob, runJob, signedFailure, wipeJudgement, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { failureOf, fetchBytes, isFailureRefusal, judgeRelease, releaseJob, runJob, signedFailure, wipeJudgement, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { refusalTerms, signRefusalVote, type NamedKeeper, type RefusalVote } from './refusal-quorum.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { createJobDataCache } from './job-data.js'
@@ -64,7 +64,13 @@ import {
   type InboxEntry,
 } from '../custody/index.js'
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
-import { Ingest, type IngestOutcome } from './ingest.js'
+import { Ingest, type IngestOutcome, type PreparedFlush } from './ingest.js'
+import { CID } from 'multiformats/cid'
+import { decodeManifest, schemaHash, verifyBlock } from '../storage/index.js'
+import { signUpload } from '../storage/upload-authorization.js'
+import { signOwnerCommand } from '../crypto/typed-commands.js'
+import { sealCommand } from '../custody/sealed-command.js'
+import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
 
@@ -74,7 +80,7 @@ import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 
-export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot' | 'submitResult' | 'submitFailure'
+export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot' | 'submitResult' | 'submitFailure' | 'siteManifest' | 'siteCommand'
 
 /** What the enclave tells its host (all public). */
 export type EnclaveInfo = {
@@ -151,6 +157,8 @@ export class EnclaveService {
   private releases = new JobReleases()
   /** The web-analytics ingest role (ingest.ts), opened on first use. */
   private ingestRole: Ingest | undefined
+  /** Per site, the manifest update of its prepared flush: the registry call and the sealed custody command (signOwnTx builds both from here). */
+  private siteUpdates = new Map<string, PreparedFlush & { registry: Address; epoch: bigint; command: Hex }>()
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
   /** The versioned sealed state and its freshness among the keepers (rollback protection). */
@@ -701,13 +709,21 @@ export class EnclaveService {
    * Signs a transaction whose call the enclave builds itself from its own state: the host
    * picks gas and nonce, never the call, so it cannot make the worker key sign anything else.
    */
-  async signOwnTx(params: { kind: OwnTxKind; jobId?: bigint; nonce: number; gas: bigint; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }): Promise<Hex> {
-    const { kind, jobId, ...fees } = params
-    const { to, data } = await this.ownCall(kind, jobId)
+  async signOwnTx(params: { kind: OwnTxKind; jobId?: bigint; site?: Hex; nonce: number; gas: bigint; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint }): Promise<Hex> {
+    const { kind, jobId, site, ...fees } = params
+    const { to, data } = kind === 'siteManifest' || kind === 'siteCommand' ? this.siteCall(kind, site) : await this.ownCall(kind, jobId)
     return this.me().signer.signTransaction({ type: 'eip1559', chainId: this.config.chainId, to, data, value: 0n, ...fees })
   }
 
-  private async ownCall(kind: OwnTxKind, jobId: bigint | undefined): Promise<{ to: Address; data: Hex }> {
+  /** A site's prepared manifest update: DatasetRegistry.updateManifest as its writer, or the custody UpdateManifest command posted to the inbox. */
+  private siteCall(kind: 'siteManifest' | 'siteCommand', site: Hex | undefined): { to: Address; data: Hex } {
+    const u = site === undefined ? undefined : this.siteUpdates.get(site.toLowerCase())
+    if (!u) throw new W3aError('INVALID_ARGUMENT', `no manifest update prepared for site ${String(site)}`)
+    if (kind === 'siteManifest') return { to: u.registry, data: encodeFunctionData({ abi: datasetRegistryAbi, functionName: 'updateManifest', args: [u.site, u.manifestCid, schemaHash(u.manifest.schema)] }) }
+    return { to: this.config.inbox, data: encodeFunctionData({ abi: custodyInboxAbi, functionName: 'post', args: [u.epoch, u.command] }) }
+  }
+
+  private async ownCall(kind: Exclude<OwnTxKind, 'siteManifest' | 'siteCommand'>, jobId: bigint | undefined): Promise<{ to: Address; data: Hex }> {
     if (kind === 'submitResult' || kind === 'submitFailure') {
       const tx = jobId === undefined ? undefined : this.outcomes.pendingTx(jobId)
       if (!tx || tx.kind !== kind) throw new W3aError('INVALID_ARGUMENT', `no ${kind} prepared for job ${String(jobId)}`)
@@ -782,6 +798,93 @@ export class EnclaveService {
         ),
       ),
     )
+  }
+
+  /** An owner's signed site registration (ingest-sites.ts): the site's events are accepted from now on. */
+  async ingestRegisterSite(params: { request: unknown }): Promise<{ site: Hex; manifestCid: string; writer: Address }> {
+    const gateway = this.config.gatewayUrl.replace(/\/+$/, '')
+    const r = await this.ingest().registerSite(params?.request, {
+      chainId: this.config.chainId,
+      self: this.me().signer.address,
+      hpkePrivateKey: this.me().hpke.privateKey,
+      nowS: Math.floor(Date.now() / 1000),
+      manifestOf: async (cid) => {
+        const parsed = CID.parse(cid)
+        const bytes = await fetchBytes(`${gateway}/ipfs/${parsed}?format=raw`)
+        await verifyBlock(parsed, bytes)
+        return decodeManifest(bytes)
+      },
+    })
+    return { site: r.site, manifestCid: r.manifestCid, writer: this.me().signer.address }
+  }
+
+  /**
+   * Makes the next segment of every site with waiting rows (ingest.ts prepareFlush) and signs its
+   * manifest update: the custody UpdateManifest command as the site's writer, sealed to the epoch
+   * key (this keeper's own, else the agreed key the host read from the chain: a wrong one only
+   * makes the command unreadable, it carries nothing secret). The host then sends the
+   * 'siteManifest' and 'siteCommand' transactions and reports them mined (ingestConfirm).
+   */
+  async ingestFlush(params: { epochKey?: { epoch: bigint; publicKey: Hex } }): Promise<{ site: Hex; manifestCid: string; rows: number }[]> {
+    const ingest = this.ingest()
+    const gateway = this.config.gatewayUrl.replace(/\/+$/, '')
+    // Signed by this enclave's own key, as any upload (storage/upload-authorization.ts): the storage node charges its quota.
+    const postCar = async (car: Uint8Array, root: string) => {
+      const auth = await signUpload({ account: this.me().signer, root, bytes: car.byteLength, chainId: this.config.chainId })
+      const res = await fetch(`${gateway}/api/v1/blocks`, { method: 'POST', headers: { 'content-type': 'application/vnd.ipld.car', ...auth }, body: car as BodyInit }).catch((cause) => {
+        throw new W3aError('GATEWAY_UNREACHABLE', `cannot reach storage at ${gateway}`, { cause })
+      })
+      if (!res.ok) throw new W3aError('GATEWAY_ERROR', `storage refused a site segment (${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)})`)
+    }
+    const pending = ingest.pendingSites()
+    if (pending.length === 0) return []
+    const key = this.keyring ? await this.epochPublicKey() : params?.epochKey
+    if (!key || typeof key.epoch !== 'bigint' || typeof key.publicKey !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestFlush needs the epoch key ({ epoch, publicKey }) on a worker that is not a keeper')
+    const out: { site: Hex; manifestCid: string; rows: number }[] = []
+    for (const { site } of pending) {
+      const record = ingest.sites.get(site)!
+      const flush = await ingest.prepareFlush(site, postCar)
+      if (!flush) continue
+      const known = this.siteUpdates.get(site)
+      if (known?.manifestCid !== flush.manifestCid || known.epoch !== key.epoch) {
+        const signed = await signOwnerCommand({
+          account: this.me().signer,
+          domain: { chainId: this.config.chainId, verifyingContract: this.config.inbox },
+          command: { type: 'UpdateManifest', message: { datasetId: site, manifestCid: flush.manifestCid, nonce: BigInt(bytesToHex(randomBytes(16))), expiry: BigInt(Math.floor(Date.now() / 1000) + 600) } },
+        })
+        const sealed = await sealCommand({ epochPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, chainId: this.config.chainId, inbox: this.config.inbox, signed })
+        this.siteUpdates.set(site, { ...flush, registry: record.registry, epoch: key.epoch, command: bytesToHex(sealed) })
+      }
+      out.push({ site, manifestCid: flush.manifestCid, rows: flush.rows })
+    }
+    return out
+  }
+
+  /** The host reports a site's 'siteManifest' and 'siteCommand' transactions mined: its rows leave the log. */
+  async ingestConfirm(params: { site: unknown; manifestCid: unknown }): Promise<{ through: number }> {
+    if (typeof params?.site !== 'string' || typeof params.manifestCid !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestConfirm: { site, manifestCid }')
+    const site = params.site.toLowerCase() as Hex
+    const out = await this.ingest().confirmFlush(site, params.manifestCid, Date.now())
+    this.siteUpdates.delete(site)
+    return out
+  }
+
+  /** The prepared manifest update of a site was refused (e.g. the owner has not named this writer): make the segment again later. */
+  ingestAbandon(params: { site: unknown }): void {
+    if (typeof params?.site !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestAbandon: { site }')
+    this.ingest().dropPrepared(params.site.toLowerCase() as Hex)
+    this.siteUpdates.delete(params.site.toLowerCase())
+  }
+
+  /** Public figures of the ingest role: registered sites, their manifest and waiting rows, refused events. */
+  ingestStatus(): { address: Address; sites: { site: Hex; manifestCid: string; segments: number; pending: number }[]; unknownSiteRefusals: number } {
+    const ingest = this.ingest()
+    const pending = new Map(ingest.pendingSites().map((p) => [p.site, p.rows]))
+    return {
+      address: this.me().signer.address,
+      sites: ingest.sites.all().map((s) => ({ site: s.site, manifestCid: s.manifestCid, segments: s.manifest.segments.length, pending: pending.get(s.site) ?? 0 })),
+      unknownSiteRefusals: ingest.unknownSiteRefusals,
+    }
   }
 
   /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k. */

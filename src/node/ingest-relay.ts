@@ -5,9 +5,14 @@
  *                          with the request's IP and user agent (which the gateway, as the
  *                          visitor's HTTP peer, sees anyway; it neither logs nor stores them)
  *   GET  /api/v1/ingest    the ingest worker's attested info (the SDK checks its quote)
- *   POST /api/v1/sites/stats  an owner-signed stats request → the ingest worker
+ *   POST /api/v1/sites     an owner-signed site registration (the site key sealed to the
+ *                          ingest worker's attested key) → the ingest worker
+ *   GET  /api/v1/ingest/status  registered sites, their manifests and waiting rows (public figures)
+ *   POST /api/v1/sites/stats  an owner-signed realtime stats request → the ingest worker
  *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
  *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
+ *                          (realtime only: the full Stats API is answered by jobs, whose answers
+ *                          only the owner's key opens, so it runs on the owner's side: `w3a site api`)
  *   GET  /my-data          the visitor's "my data" page (my-data-page.ts, docs/visitor.md)
  *   GET  /js/my-data.js    its script (dist/js/my-data.js)
  *   POST /api/v1/visitor   a visitor-signed export or delete request → the ingest worker
@@ -125,6 +130,15 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
       })
       const info = (await res.json()) as Record<string, unknown>
       return json({ url: target.url, address: info['address'], hpkePublicKey: info['hpkePublicKey'], teeType: info['teeType'], measurement: info['measurement'], quote: info['quote'] })
+    }
+    if (pathname === '/api/v1/sites' && req.method === 'POST') {
+      return forward('/v1/ingest/sites', { request: await readJsonBody(req, MAX_STATS_BODY) })
+    }
+    if (req.method === 'GET' && pathname === '/api/v1/ingest/status') {
+      const res = await fetch(`${worker()}/v1/ingest/status`).catch((cause) => {
+        throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
+      })
+      return new Response(await res.text(), { status: res.status, headers: { ...CORS, 'content-type': 'application/json; charset=utf-8' } })
     }
     if (pathname === '/api/v1/sites/stats' && req.method === 'POST') {
       return forward('/v1/ingest/stats', { request: (await readJsonBody(req, MAX_STATS_BODY)) })

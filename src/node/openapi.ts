@@ -103,11 +103,23 @@ export const openApiDocument = {
     '/my-data': {
       get: { summary: 'The visitor\'s "my data" page (?site=SITE_ID&back=SITE_URL): opt in, opt out, see, download, delete (docs/visitor.md)', responses: { 200: { description: 'HTML page' } } },
     },
+    '/api/v1/sites': {
+      post: {
+        summary: "Register a site with the ingest worker: the owner's signed registration with the site key HPKE-sealed to the worker's attested key (docs/site-owner.md, \"Registering a site\"); `w3a site add` sends it",
+        responses: { 200: { description: '{ site, manifestCid, writer }' }, ...errorResponses },
+      },
+    },
+    '/api/v1/ingest/status': {
+      get: { summary: 'Public figures of the ingest worker: registered sites, their current manifest, segments and waiting rows, events refused for unregistered sites', responses: { 200: { description: '{ address, sites, unknownSiteRefusals }' }, ...errorResponses } },
+    },
     '/api/v1/sites/stats': {
-      post: { summary: 'Owner-signed site stats, k-thresholded by the ingest enclave (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
+      post: { summary: 'Owner-signed realtime site stats (periods 5m, 1h), k-thresholded by the ingest enclave; longer periods are W3A jobs over the site dataset (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
     },
     '/api/v2/query': {
-      post: { summary: "Site stats in Plausible's Stats API v2 shape, plus w3a: { owner, salt, issuedAt, signature }", responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
+      post: {
+        summary: "Realtime site stats in Plausible's Stats API v2 shape, plus w3a: { owner, salt, issuedAt, signature }. The full Stats API (any date range, filters, order_by, pagination) is answered by jobs whose answers only the owner's key opens: `w3a site api` serves it on the owner's machine",
+        responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses },
+      },
     },
     '/ipfs/{cid}': {
       get: {

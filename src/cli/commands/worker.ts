@@ -34,6 +34,7 @@ export const workerCommand: Command = {
     'public-url': { type: 'string', placeholder: 'URL', description: 'URL others reach this worker at (default: its listening URL)' },
     storage: { type: 'string', placeholder: 'URL', description: "trustless gateway the worker fetches analyses and dataset blocks from (default: the gateway's /ipfs)" },
     'operator-account': { type: 'string', placeholder: 'N', description: 'dev account that stakes for the worker (dev networks); else $W3A_OPERATOR_KEY' },
+    'ingest-flush': { type: 'string', placeholder: 'SECONDS', description: "how often web-analytics rows are appended to their sites' datasets (default 10, or $W3A_INGEST_FLUSH_MS)" },
     ...GATEWAY_OPTION,
     // Not the devnet's data dir: the gateway is found through $W3A_DATA_DIR / .w3a instead.
     'data-dir': { type: 'string', placeholder: 'DIR', description: 'where the worker keeps its sealed state (default .w3a/worker)' },
@@ -41,6 +42,8 @@ export const workerCommand: Command = {
   async run({ values, out }) {
     const tee = (values['tee'] as string | undefined) ?? 'sim'
     if (tee !== 'sim' && tee !== 'tdx') throw new W3aError('INVALID_ARGUMENT', `--tee must be sim or tdx, got "${tee}"`)
+    const flush = values['ingest-flush'] !== undefined ? Number(values['ingest-flush']) * 1000 : process.env['W3A_INGEST_FLUSH_MS'] !== undefined ? Number(process.env['W3A_INGEST_FLUSH_MS']) : undefined
+    if (flush !== undefined && !(Number.isFinite(flush) && flush >= 100)) throw new W3aError('INVALID_ARGUMENT', '--ingest-flush must be a number of seconds of at least 0.1')
     // An operator's host: its enclave checks the chain it serves against its network config itself.
     const client = await clientFromOptions({ ...values, 'data-dir': undefined }, { pinned: false })
     const network = await client.network()
@@ -55,6 +58,7 @@ export const workerCommand: Command = {
       dev: network.dev,
       ...(values['port'] ? { port: Number(values['port']) } : {}),
       ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),
+      ...(flush !== undefined ? { ingestFlushMs: flush } : {}),
       log: (l) => out.info(l),
     })
     out.result({ ready: true, address: worker.address, url: worker.url, teeType: worker.info.teeType, measurement: worker.info.measurement }, `W3A worker ready  ${worker.address}  ${worker.url}`)

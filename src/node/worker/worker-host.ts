@@ -25,6 +25,7 @@ import type { EnclaveBoot } from '../../enclave/boot.js'
 import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
+import { startIngestFlushLoop } from './ingest-flush-loop.js'
 import { createKeeperWitnesses } from './keeper-witnesses.js'
 import { proposeKeeperRemovals, joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
 
@@ -56,6 +57,8 @@ export type StartWorkerParameters = {
   pollMs?: number
   /** How often the worker looks for jobs assigned to it (default 100 ms: a read of the block number while idle). */
   jobPollMs?: number
+  /** How often waiting web-analytics rows are appended to their sites' datasets (default 10 s). */
+  ingestFlushMs?: number
   log?: (line: string) => void
   /**
    * Wraps the host's two surfaces, the enclave door and the HTTP handler it serves: whatever a
@@ -159,20 +162,20 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
 
     // One transaction at a time: heartbeats, roots and job results share the worker key's nonce.
     let txQueue: Promise<unknown> = Promise.resolve()
-    const sendOwnTxNow = async (kind: OwnTxKind, jobId?: bigint) => {
+    const sendOwnTxNow = async (kind: OwnTxKind, jobId?: bigint, site?: Hex) => {
       const [nonce, fees] = await Promise.all([
         publicClient.getTransactionCount({ address: info.address, blockTag: 'pending' }),
         publicClient.estimateFeesPerGas(),
       ])
-      const gas = kind === 'submitResult' || kind === 'submitFailure' ? 600_000n : 300_000n
-      const raw = await caller.call<Hex>('signOwnTx', { kind, ...(jobId !== undefined ? { jobId } : {}), nonce, gas, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
+      const gas = kind === 'submitResult' || kind === 'submitFailure' || kind === 'siteCommand' ? 600_000n : 300_000n
+      const raw = await caller.call<Hex>('signOwnTx', { kind, ...(jobId !== undefined ? { jobId } : {}), ...(site !== undefined ? { site } : {}), nonce, gas, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
       const hash = await publicClient.sendRawTransaction({ serializedTransaction: raw })
       const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })
       if (receipt.status !== 'success') throw new W3aError('TX_REVERTED', `worker transaction ${kind} reverted`, { details: [`tx ${hash}`] })
       return hash
     }
-    const sendOwnTx = (kind: OwnTxKind, jobId?: bigint): Promise<Hex> => {
-      const next = txQueue.then(() => sendOwnTxNow(kind, jobId))
+    const sendOwnTx = (kind: OwnTxKind, jobId?: bigint, site?: Hex): Promise<Hex> => {
+      const next = txQueue.then(() => sendOwnTxNow(kind, jobId, site))
       txQueue = next.catch(() => undefined)
       return next
     }
@@ -289,6 +292,19 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     })
     hooks.jobLoop = jobLoop
     cleanups.push(() => jobLoop.stop())
+
+    // Web-analytics rows into their sites' datasets (ingest-flush-loop.ts).
+    const flushLoop = startIngestFlushLoop({
+      caller,
+      publicClient,
+      workerRegistry: params.contracts.workerRegistry,
+      sendOwnTx: (kind, o) => sendOwnTx(kind, undefined, o?.site),
+      ...(params.keeper ? { keeper: { syncNow, receipt: (index: bigint) => receipts.get(String(index)) } } : {}),
+      flushMs: params.ingestFlushMs ?? 10_000,
+      log,
+    })
+    hooks.ingestFlush = flushLoop.flushNow
+    cleanups.push(() => flushLoop.stop())
 
     const timers = [
       setInterval(() => void sendOwnTx('heartbeat').catch((e) => log(`heartbeat failed: ${(e as Error).message}`)), params.heartbeatMs ?? 20_000),

@@ -44,6 +44,8 @@ export function createWorkerHttp(params: {
     /** Keepers: has the enclave's current state witnessed by its peers (a release needs it committed). */
     commitState?: () => Promise<void>
     jobLoop?: JobLoop
+    /** Appends waiting web-analytics rows to their sites' datasets now (ingest-flush-loop.ts). */
+    ingestFlush?: () => Promise<void>
   }
 }): FetchHandler {
   const { caller, info, publicClient, contracts, receipts } = params
@@ -151,6 +153,11 @@ export function createWorkerHttp(params: {
         const body = (await readJsonBody(req, MAX_RELAYED_BODY)) as { events?: unknown }
         return json(await caller.call('ingestEvents', { events: body?.events }))
       }
+      if (req.method === 'POST' && pathname === '/v1/ingest/sites') {
+        const body = (await readJsonBody(req)) as { request?: unknown }
+        return json(await caller.call('ingestRegisterSite', { request: body?.request }))
+      }
+      if (req.method === 'GET' && pathname === '/v1/ingest/status') return json(await caller.call('ingestStatus'))
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
         const body = (await readJsonBody(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))

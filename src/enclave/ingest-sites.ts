@@ -1,0 +1,151 @@
+/**
+ * The sites this ingest enclave accepts events for (the allow-list), each with its dataset key
+ * and the manifest its next segment appends to (docs/site-owner.md, "Registering a site").
+ *
+ * A site is registered by its owner's signed request (siteRegistrationText), carrying the site's
+ * dataset key HPKE-sealed to this enclave's attested key: the host relays it and can neither read
+ * the key nor register a site in an owner's name. The enclave checks that the owner and salt make
+ * the site id (datasetIdFor, as the registry does), that the owner signed, that the request names
+ * this enclave, that the key opens and hashes to what was signed, and that the initial manifest
+ * is the site's. It appends only as the writer the owner named on chain and in custody; without
+ * that its manifest updates are refused there, so nothing it does exceeds what the owner allowed.
+ *
+ * At rest: one sealed file (sealing key, label below) holding per site the owner, the dataset key,
+ * the current manifest and how far the rows are in confirmed segments (`flushedThrough`, the row
+ * number of ingest.ts). A host restoring an older copy of it makes rows already in a segment go
+ * into the next one again (counted twice); see docs/design/trust-boundary.md.
+ */
+import { join } from 'node:path'
+import { existsSync } from 'node:fs'
+import { bytesToHex, hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex } from 'viem'
+import { z } from 'zod'
+import { W3aError } from '../core/errors.js'
+import { datasetIdFor } from '../crypto/typed-commands.js'
+import { hpkeOpen } from '../crypto/hpke.js'
+import { readSealedFile, writeSealedFile } from '../tee/index.js'
+import { decodeManifest, encodeManifest, schemaHash, type DatasetManifest } from '../storage/index.js'
+import { SITE_SCHEMA } from './ingest-segments.js'
+
+export const SITES_LABEL = 'w3a/enclave/ingest-sites/v1'
+/** HPKE info of the site key sealed to the ingest enclave; aad = the site id's UTF-8 text. */
+export const SITE_KEY_INFO = new TextEncoder().encode('w3a/ingest/site-key/v1')
+export const MAX_REGISTRATION_AGE_S = 300
+
+export type SiteRecord = {
+  site: Hex
+  owner: Address
+  domain: string
+  /** The DatasetRegistry the owner signed for (its updateManifest takes this enclave's appends). */
+  registry: Address
+  dek: Uint8Array
+  manifestCid: string
+  manifest: DatasetManifest
+  /** Highest row number (ingest.ts EventRow.n) in a confirmed segment; -1 before the first. */
+  flushedThrough: number
+  registeredAt: number
+}
+
+const hex = (n?: number) => z.string().regex(n ? new RegExp(`^0x[0-9a-fA-F]{${n}}$`) : /^0x[0-9a-fA-F]+$/)
+const registrationSchema = z.strictObject({
+  site: z.string().regex(/^0x[0-9a-f]{64}$/),
+  owner: hex(40),
+  salt: hex(64),
+  domain: z.string().min(1).max(253),
+  ingest: hex(40),
+  /** The DatasetRegistry the site is registered in: where this enclave's manifest updates go. */
+  registry: hex(40),
+  manifestCid: z.string().min(1).max(128),
+  keyHash: hex(64),
+  sealedKey: z.strictObject({ enc: hex(64), ciphertext: hex() }),
+  issuedAt: z.number().int().positive(),
+  signature: hex(),
+})
+export type SiteRegistration = z.infer<typeof registrationSchema>
+
+/** The text the owner signs (EIP-191) to register a site with one ingest enclave. */
+export function siteRegistrationText(r: Omit<SiteRegistration, 'signature' | 'sealedKey'>, chainId: number): string {
+  return `w3a site register v1\n${JSON.stringify({ chainId, site: r.site, owner: r.owner.toLowerCase(), salt: r.salt.toLowerCase(), domain: r.domain, ingest: r.ingest.toLowerCase(), registry: r.registry.toLowerCase(), manifestCid: r.manifestCid, keyHash: r.keyHash.toLowerCase(), issuedAt: r.issuedAt })}`
+}
+
+type Stored = Omit<SiteRecord, 'dek' | 'manifest'> & { dek: Hex; manifest: Hex }
+
+export class SiteBook {
+  private readonly path: string
+  private sites = new Map<string, SiteRecord>()
+
+  constructor(
+    dir: string,
+    private readonly key: Uint8Array,
+  ) {
+    this.path = join(dir, 'sites.sealed')
+    if (existsSync(this.path)) {
+      const stored = JSON.parse(new TextDecoder().decode(readSealedFile(this.path, key, SITES_LABEL))) as Stored[]
+      for (const s of stored) this.sites.set(s.site, { ...s, dek: hexToBytes(s.dek), manifest: decodeManifest(hexToBytes(s.manifest)) })
+    }
+  }
+
+  get(site: string): SiteRecord | undefined {
+    return this.sites.get(site)
+  }
+
+  all(): SiteRecord[] {
+    return [...this.sites.values()]
+  }
+
+  /**
+   * Checks an owner's registration (see the module comment) and keeps the site. `manifestOf`
+   * fetches and verifies the initial manifest block by its CID (the host only carries bytes).
+   */
+  async register(raw: unknown, p: { chainId: number; self: Address; hpkePrivateKey: Uint8Array; nowS: number; manifestOf: (cid: string) => Promise<DatasetManifest> }): Promise<SiteRecord> {
+    const parsed = registrationSchema.safeParse(raw)
+    if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `site registration: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
+    const r = parsed.data
+    const site = r.site as Hex
+    if (datasetIdFor(r.owner as Address, r.salt as Hex).toLowerCase() !== site) throw new W3aError('ACCESS_DENIED', 'site registration: owner and salt do not make this site id')
+    if (!isAddressEqual(r.ingest as Address, p.self)) throw new W3aError('ACCESS_DENIED', `site registration names ingest worker ${r.ingest}, not this one (${p.self})`)
+    if (Math.abs(p.nowS - r.issuedAt) > MAX_REGISTRATION_AGE_S) throw new W3aError('COMMAND_EXPIRED', `site registration issued more than ${MAX_REGISTRATION_AGE_S} s from now`)
+    const signer = await recoverMessageAddress({ message: siteRegistrationText(r, p.chainId), signature: r.signature as Hex }).catch(() => null)
+    if (!signer || !isAddressEqual(signer, r.owner as Address)) throw new W3aError('SIGNATURE_INVALID', 'site registration is not signed by the site owner')
+    const existing = this.sites.get(site)
+    if (existing && existing.registeredAt >= r.issuedAt) return existing // a replay of this or an older registration changes nothing
+    let dek: Uint8Array
+    try {
+      dek = await hpkeOpen({ recipientPrivateKey: p.hpkePrivateKey, enc: hexToBytes(r.sealedKey.enc as Hex), info: SITE_KEY_INFO, aad: new TextEncoder().encode(site) }, hexToBytes(r.sealedKey.ciphertext as Hex))
+    } catch (cause) {
+      throw new W3aError('HPKE_OPEN_FAILED', 'the site key does not open under this ingest key', { cause })
+    }
+    if (dek.length !== 32 || keccak256(dek) !== r.keyHash.toLowerCase()) throw new W3aError('ACCESS_DENIED', 'the site key does not hash to the keyHash the owner signed')
+    // A re-registration with the same key keeps the manifest this enclave has appended to since.
+    const keep = existing && bytesToHex(existing.dek) === bytesToHex(dek)
+    const manifest = keep ? existing.manifest : await p.manifestOf(r.manifestCid)
+    if (manifest.datasetId.toLowerCase() !== site) throw new W3aError('MANIFEST_MALFORMED', 'the initial manifest is for another dataset')
+    if (schemaHash(manifest.schema) !== schemaHash(SITE_SCHEMA)) throw new W3aError('MANIFEST_MALFORMED', 'the initial manifest does not have the site schema (docs/site-owner.md)')
+    const record: SiteRecord = {
+      site,
+      owner: r.owner.toLowerCase() as Address,
+      domain: r.domain,
+      registry: r.registry.toLowerCase() as Address,
+      dek,
+      manifestCid: keep ? existing.manifestCid : r.manifestCid,
+      manifest,
+      flushedThrough: existing?.flushedThrough ?? -1,
+      registeredAt: r.issuedAt,
+    }
+    this.sites.set(site, record)
+    this.save()
+    return record
+  }
+
+  /** A segment through row `through` is in the site's confirmed manifest `manifestCid`. */
+  confirm(site: string, p: { manifestCid: string; manifest: DatasetManifest; through: number }): void {
+    const s = this.sites.get(site)
+    if (!s) throw new W3aError('INTERNAL', 'confirming a flush of an unknown site')
+    this.sites.set(site, { ...s, manifestCid: p.manifestCid, manifest: p.manifest, flushedThrough: Math.max(s.flushedThrough, p.through) })
+    this.save()
+  }
+
+  private save(): void {
+    const stored: Stored[] = this.all().map((s) => ({ ...s, dek: bytesToHex(s.dek), manifest: bytesToHex(encodeManifest(s.manifest)) }))
+    writeSealedFile(this.path, this.key, SITES_LABEL, new TextEncoder().encode(JSON.stringify(stored)))
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * The host's half of appending web-analytics rows to their sites' datasets (src/enclave/ingest.ts):
+ * every `flushMs` it asks the enclave for the next segment of each site with waiting rows
+ * (ingestFlush: the enclave makes, seals and stores the segment and signs the manifest update),
+ * then sends the two transactions the enclave built (the host picks gas and nonce, never the call):
+ * first the custody UpdateManifest command, then, once a keeper applied it, the DatasetRegistry
+ * update; then it reports them mined (ingestConfirm) and the rows leave the enclave's log.
+ * A refused command (the owner has not named this worker the site's writer) is abandoned: the
+ * rows stay in the log and go into the next attempt.
+ */
+import { parseEventLogs, type Address, type Hex } from 'viem'
+import { custodyInboxAbi, getCurrentEpoch, getEpochKey, type ChainPublicClient } from '../../chain/index.js'
+import type { OwnTxKind } from '../../enclave/service.js'
+import type { EnclaveCaller } from './enclave-caller.js'
+
+export type IngestFlushLoopParameters = {
+  caller: EnclaveCaller
+  publicClient: ChainPublicClient
+  workerRegistry: Address
+  sendOwnTx: (kind: OwnTxKind, o?: { site?: Hex }) => Promise<Hex>
+  /** A keeper reads its own receipts (its sync applies the command); other workers cannot check them. */
+  keeper?: { syncNow: () => Promise<void>; receipt: (index: bigint) => Record<string, unknown> | undefined }
+  flushMs: number
+  log: (line: string) => void
+}
+
+export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: () => Promise<void>; stop: () => Promise<void> } {
+  let running: Promise<void> | undefined
+  const once = async () => {
+    const epochKey = p.keeper ? undefined : await agreedEpochKey(p)
+    const ready = await p.caller.call<{ site: Hex; manifestCid: string; rows: number }[]>('ingestFlush', epochKey ? { epochKey } : {})
+    for (const u of ready) {
+      try {
+        const hash = await p.sendOwnTx('siteCommand', { site: u.site })
+        if (p.keeper) {
+          const receipt = await p.publicClient.getTransactionReceipt({ hash })
+          const [posted] = parseEventLogs({ abi: custodyInboxAbi, logs: receipt.logs, eventName: 'CommandPosted' })
+          // A sync already under way may have read the inbox before this entry: sync until its receipt is there.
+          let r: Record<string, unknown> | undefined
+          for (let i = 0; i < 5 && posted && !r; i++) {
+            await p.keeper.syncNow()
+            r = p.keeper.receipt(posted.args.index)
+          }
+          if (r?.['status'] !== 'applied') {
+            p.log(`site ${u.site.slice(0, 10)}…: custody refused its manifest update (${String(r?.['reason'] ?? 'no receipt')}); the rows wait in the log`)
+            await p.caller.call('ingestAbandon', { site: u.site })
+            continue
+          }
+        }
+        await p.sendOwnTx('siteManifest', { site: u.site })
+        await p.caller.call('ingestConfirm', { site: u.site, manifestCid: u.manifestCid })
+        p.log(`site ${u.site.slice(0, 10)}…: ${u.rows} row(s) appended, manifest ${u.manifestCid}`)
+      } catch (e) {
+        p.log(`site ${u.site.slice(0, 10)}…: manifest update failed (${(e as Error).message}); retried next round`)
+      }
+    }
+  }
+  const flushNow = () => (running ??= once().finally(() => (running = undefined)))
+  const timer = setInterval(() => void flushNow().catch((e) => p.log(`ingest flush failed: ${(e as Error).message}`)), p.flushMs)
+  return {
+    flushNow,
+    async stop() {
+      clearInterval(timer)
+      await running?.catch(() => {})
+    },
+  }
+}
+
+async function agreedEpochKey(p: IngestFlushLoopParameters): Promise<{ epoch: bigint; publicKey: Hex } | undefined> {
+  const epoch = await getCurrentEpoch(p.publicClient, { registry: p.workerRegistry })
+  const publicKey = await getEpochKey(p.publicClient, { registry: p.workerRegistry, epoch })
+  return publicKey === null ? undefined : { epoch, publicKey }
+}
