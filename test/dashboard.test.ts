@@ -288,7 +288,9 @@ test('the owner sees the budget spent, grants and revokes, claims earnings, and 
   await ctx.close()
 })
 
-test('a site owner adds a site, gets its snippet and reads its stats through the Stats API v2, signed in the page', async () => {
+test('a site owner registered with the CLI adds the site in the page, gets its snippet and reads its realtime stats through the Stats API v2, signed in the page', async () => {
+  // Registration makes the site a dataset the ingest worker appends to: CLI only (it writes Parquet with DuckDB).
+  w3aJson(['site', 'add', 'shop.example', '--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
   const { page, errors, ctx } = await openPage()
   await pickAccount(page, 'dev:0')
   await nav(page, 'Sites')

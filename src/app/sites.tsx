@@ -10,12 +10,10 @@ import { NeedAccount } from './my-data.js'
 import { useSession, type Sdk } from './session.js'
 import { ActionButton, ErrorBox, Loading, Table, useAsync } from './ui.js'
 
+/** The gateway answers the realtime periods from the ingest enclave; longer ones are jobs whose results only the owner's key opens (`w3a site stats`, `w3a site api`). */
 const PERIODS = [
   ['5m', 'Realtime (5 min)'],
   ['1h', 'Last hour'],
-  ['day', 'Today'],
-  ['7d', 'Last 7 days'],
-  ['30d', 'Last 30 days'],
 ] as const
 
 type Answer = { results: { dimensions: string[]; metrics: number[] }[]; meta: { privacy: { k: number; suppressed: number } } }
@@ -56,6 +54,10 @@ export function SitesView() {
     <section aria-labelledby="sites-h">
       <h1 id="sites-h">Sites</h1>
       <p class="lead">Web analytics without seeing visitors: the tracker seals each event in the visitor's browser to an attested ingest worker; you get only counts of at least k visitors.</p>
+      <p class="muted">
+        Register a site once with <code>w3a site add DOMAIN</code> (it makes the site a W3A dataset the ingest worker appends to). Here: the realtime figures; longer periods, filters and
+        comparisons run as privacy-checked jobs with <code>w3a site stats</code> or <code>w3a site api</code>.
+      </p>
       <form class="row" onSubmit={(e) => e.preventDefault()} aria-label="Add a site">
         <label>
           Domain <input value={domain} placeholder="shop.example" onInput={(e) => setDomain((e.target as HTMLInputElement).value)} />
@@ -78,7 +80,7 @@ export function SitesView() {
 
 function SiteStats({ domain }: { domain: string }) {
   const { sdk, client, account, network } = useSession()
-  const [period, setPeriod] = useState('7d')
+  const [period, setPeriod] = useState('1h')
   const snippet = useAsync(async () => {
     const [site, ingest] = await Promise.all([sdk.siteFor(account!, domain), sdk.getIngestInfo(client)])
     return sdk.siteSnippet({ gatewayUrl: location.origin, siteId: site.id, ingestKey: ingest.hpkePublicKey })

@@ -21,6 +21,7 @@ import { parsePolicy, type CustodyPolicyInput } from '../../custody/policy.js'
 import { carOfBlock } from '../car-of-block.js'
 import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
+import { getIngestInfo, normalDomain, siteFor, siteSnippet, SITE_NAME_PREFIX, type IngestInfo, type Site } from './site-id.js'
 import { assertApplied, chainReader, commandExpiry, newNonce, postOwnerCommand } from '../custody-channel.js'
 import { networkTeePolicy, verifyKeeperKey } from '../worker-attestation.js'
 import { walletFor } from '../wallet.js'
@@ -28,37 +29,11 @@ import { registerDatasetKey } from './custody/registerDatasetKey.js'
 import { setDatasetPolicy } from './custody/setDatasetPolicy.js'
 import { listOnMarket } from './market/listOnMarket.js'
 
-export type Site = { id: Hex; domain: string; owner: Hex; salt: Hex }
-
-const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
-/** A site's dataset name on chain: how `site ls` tells sites from other datasets. */
-export const SITE_NAME_PREFIX = 'site:'
-
-function normalDomain(domain: string): string {
-  const d = domain.trim().toLowerCase().replace(/^www\./, '')
-  if (!DOMAIN.test(d)) throw new W3aError('INVALID_ARGUMENT', `"${domain}" is not a domain name (e.g. shop.example)`)
-  return d
-}
-
-export async function siteFor(account: LocalAccount, domain: string): Promise<Site> {
-  const d = normalDomain(domain)
-  const salt = keccak256(await account.signMessage({ message: `w3a site v1\n${d}` }))
-  return { id: datasetIdFor(account.address, salt).toLowerCase() as Hex, domain: d, owner: account.address, salt }
-}
+export { siteFor, getIngestInfo, siteSnippet, SITE_NAME_PREFIX, type Site, type IngestInfo } from './site-id.js'
 
 /** The site's dataset key, remade from the owner's signature whenever needed (never stored). */
 async function siteKey(account: LocalAccount, domain: string): Promise<Uint8Array> {
   return hexToBytes(keccak256(await account.signMessage({ message: `w3a site key v1\n${normalDomain(domain)}` })))
-}
-
-export type IngestInfo = { address: Address; hpkePublicKey: Hex; measurement: Hex; quote: Hex; teeType: string }
-
-/** The ingest worker's key, as the gateway relays it (check it with verifyIngest before trusting it). */
-export async function getIngestInfo(client: W3aClient): Promise<IngestInfo> {
-  const res = await fetch(`${client.gateway.url}/api/v1/ingest`)
-  const body = (await res.json()) as any
-  if (!res.ok) throw new W3aError('GATEWAY_ERROR', body?.error?.message ?? `gateway answered ${res.status}`)
-  return body
 }
 
 /** The ingest worker as the chain records it, its quote checked against the key the gateway named. */
@@ -68,11 +43,6 @@ async function verifyIngest(client: W3aClient, ingest: IngestInfo): Promise<void
   if (w.hpkePublicKey.toLowerCase() !== ingest.hpkePublicKey.toLowerCase()) throw new W3aError('KEY_NOT_ATTESTED', `the gateway names ingest key ${ingest.hpkePublicKey}, but worker ${ingest.address} registered ${w.hpkePublicKey}`)
   const policy = await networkTeePolicy(publicClient, network.contracts.workerRegistry)
   await verifyKeeperKey({ keeper: { address: w.address, endpoint: w.endpoint, hpkePublicKey: w.hpkePublicKey, attestationHash: w.attestationHash, registeredAt: w.registeredAt }, policy, chainId: network.chainId, registry: network.contracts.workerRegistry })
-}
-
-/** The one script tag for a site. */
-export function siteSnippet(p: { gatewayUrl: string; siteId: Hex; ingestKey: Hex }): string {
-  return `<script defer data-site="${p.siteId}" data-key="${p.ingestKey.slice(2)}" src="${p.gatewayUrl.replace(/\/+$/, '')}/js/w3a.js"></script>`
 }
 
 export type AddSiteProgress = 'verify' | 'segment' | 'register' | 'custody' | 'policy' | 'writer' | 'list' | 'ingest'
