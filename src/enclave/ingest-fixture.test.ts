@@ -16,7 +16,7 @@ import { decryptSegment } from '../crypto/envelope.js'
 import { generateHpkeKeyPair, HPKE_SUITE_ID } from '../crypto/hpke.js'
 import { wrapDatasetKey } from '../crypto/owner-wrap-key.js'
 import { createMemoryBlockstore, decodeManifest, encodeManifest, exportBytes, importCar, readBlock, type DatasetManifest } from '../storage/index.js'
-import { carOfBlock } from '../sdk/car-of-block.js'
+import { carOfBlock } from '../storage/car-of-block.js'
 import { siteFor, siteRegistration, type Site } from '../sdk/actions/site.js'
 import { SITE_PRIVACY_UNIT, SITE_SCHEMA, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
 

@@ -18,7 +18,7 @@ import { statsRequestText, type StatsAnswer, type StatsRequest } from '../../enc
 import { SITE_KEY_INFO, siteRegistrationText } from '../../enclave/ingest-sites.js'
 import { SITE_POLICY, SITE_PRIVACY_UNIT, SITE_SCHEMA, sealSiteSegment, siteRowsToParquet } from '../../enclave/ingest-segments.js'
 import { parsePolicy, type CustodyPolicyInput } from '../../custody/policy.js'
-import { carOfBlock } from '../car-of-block.js'
+import { carOfBlock } from '../../storage/car-of-block.js'
 import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { getIngestInfo, normalDomain, siteFor, siteSnippet, SITE_NAME_PREFIX, type IngestInfo, type Site } from './site-id.js'

@@ -15,7 +15,7 @@ import {
   type DatasetManifest,
 } from '../../storage/index.js'
 import { datasetIdFor, registerDataset } from '../../chain/portable.js'
-import { carOfBlock } from '../car-of-block.js'
+import { carOfBlock } from '../../storage/car-of-block.js'
 import { sendSegment } from '../send-segment.js'
 import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'

@@ -13,7 +13,7 @@ import {
 } from '../../../analysis/analysis-request.js'
 import { parseOutputSpec, type UnitOutput } from '../../../analysis/unit-function/output-type.js'
 import { deriveAnalystResultKey } from '../../../crypto/analyst-result-key.js'
-import { carOfBlock } from '../../car-of-block.js'
+import { carOfBlock } from '../../../storage/car-of-block.js'
 import { uploadCar } from '../../upload-car.js'
 import { cliHint } from '../../cli-hint.js'
 import { requireAccount, type W3aClient } from '../../client.js'
