@@ -13,9 +13,12 @@ import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest } 
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
 import { Ingest } from './ingest.js'
 import { answerVisitorRequest, type DeleteFromSegments } from './ingest-visitor-rights.js'
+import { makeTestSite, memoryStorage } from './ingest-fixture.test.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
-const site = '0x' + 'a1'.repeat(32)
+const storage = memoryStorage()
+const testSite = await makeTestSite(storage, 31337)
+const site = testSite.id
 const DAY = 86_400_000
 
 async function setup() {
@@ -25,6 +28,14 @@ async function setup() {
   const worker = privateKeyToAccount(bytesToHex(randomBytes(32)))
   const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
   let ingest = make()
+  // Only sites their owner registered are accepted.
+  await ingest.registerSite(await testSite.registration({ address: worker.address, hpkePublicKey: bytesToHex(key.publicKey) }), {
+    chainId: 31337,
+    self: worker.address,
+    hpkePrivateKey: key.privateKey,
+    nowS: Math.floor(Date.now() / 1000),
+    manifestOf: storage.manifestOf,
+  })
   return {
     dir,
     worker,
