@@ -353,9 +353,8 @@ export class EnclaveService {
   /**
    * A keeper set that lacks a keeper whose quote this enclave verified in a hand-over is behind
    * (an admission not applied yet, or withheld by the host): its size would understate the set
-   * the worker counts a refusal quorum against, and the releasing keeper counts confirmations
-   * against, so this keeper releases nothing and votes for no refusal until it catches up (or the
-   * keeper is removed).
+   * the worker counts a refusal quorum against, so this keeper votes for no refusal until it
+   * catches up (or the keeper is removed).
    */
   private setCoversKnownKeepers(): boolean {
     return this.freshness()
@@ -483,9 +482,6 @@ export class EnclaveService {
     this.freshness().requireCommitted('key release')
     const ring = this.ring()
     this.checkJobFloor(params.job.id)
-    // A set that lacks a keeper this enclave verified in a hand-over is behind (an admission not
-    // applied yet, or withheld by its host): confirmations counted against it could be a minority.
-    if (!this.setCoversKnownKeepers()) return { ok: false, reason: 'keeper-set-behind', retry: true }
     const info = this.attested()
     const out = await releaseJob({
       state: this.state,
