@@ -12,7 +12,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -51,6 +51,9 @@ before(async () => {
       resolve((JSON.parse(line) as { gatewayUrl: string }).gatewayUrl)
     })
   })
+  // The owner registers the site (a W3A dataset the ingest worker appends to): only registered sites' events are kept.
+  const added = spawnSync(process.execPath, [BIN, 'site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, W3A_DATA_DIR: join(work, 'data') } })
+  assert.equal(added.status, 0, `w3a site add: ${added.stderr}${added.stdout}`)
   const derived = await siteFor(owner, DOMAIN)
   site = derived.id
   salt = derived.salt

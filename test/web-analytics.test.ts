@@ -232,7 +232,7 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
   near(sources.json.results[0].metrics[0], 12, 1, 'campaign visitors')
 
   // Plausible's Stats API v2, served on the owner's machine (answers open only with its key).
-  const api = spawn(process.execPath, [BIN, 'site', 'api', '--port', '0', '--account', '0', '--gateway', gatewayUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const api = spawn(process.execPath, [BIN, 'site', 'api', '--port', '0', '--account', '0', '--gateway', gatewayUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_DATA_DIR: dataDir } })
   try {
     const apiUrl = await new Promise<string>((resolve, reject) => {
       api.once('exit', (code) => reject(new Error(`w3a site api exited ${code}`)))
