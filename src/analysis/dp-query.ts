@@ -3,7 +3,8 @@
  * (after Wilson et al., "Differentially Private SQL with Bounded User Contribution", PETS 2020):
  *
  *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
- *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group);
+ *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group,
+ *          ordered by a hash of the row: which rows are kept never depends on DuckDB's scan order);
  *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts, and
  *          for a measure a quantile reads, the list of its clamped values;
  *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
@@ -83,7 +84,7 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   }
   const sql = [
     `WITH f AS (${f}),`,
-    ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part}) AS __rn FROM f),`,
+    ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY hash(f)) AS __rn FROM f),`,
     ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}${m.values ? `, list(${clamp(m, i)}) FILTER (WHERE __m${i} IS NOT NULL) AS __l${i}` : ''}`).join('')}`,
     `   FROM r WHERE __rn <= ${contribution.maxRowsPerUnit} GROUP BY ${part}),`,
     ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(__u, ${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
