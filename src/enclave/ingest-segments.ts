@@ -21,26 +21,15 @@ import { DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION, encryptSegment } from '../crypto/
 import { createMemoryBlockstore, exportCar, importBytes, type DatasetManifest, type TableSchema } from '../storage/index.js'
 import { sqlString } from '../storage/duckdb-sandbox.js'
 import type { CustodyPolicyInput } from '../custody/policy.js'
+import type { Enriched } from './ingest-enrich.js'
 
-/** What a segment row is made from (ingest.ts EventRow; extra fields such as `country` are read if present). */
-export type SegmentRow = {
+/** What a segment row is made from (ingest.ts EventRow; the labels are ingest-enrich.ts's). */
+export type SegmentRow = Enriched & {
   ts: number
   visitor: string
   session: string
   name: string
-  page: string
-  hostname: string
-  source: string
-  channel: string
-  utmSource: string
-  utmMedium: string
-  utmCampaign: string
-  utmContent: string
-  utmTerm: string
   entryPage: string
-  device: string
-  browser: string
-  os: string
   props: string
   revenueAmount: string
   revenueCurrency: string
