@@ -38,14 +38,15 @@
  *   W3A_BENCH_JOBS=5 W3A_BENCH_ROWS=100000 npm run bench:job
  *   W3A_BENCH_VERBOSE=1 npm run bench:job      # also print the devnet's log lines
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { availableParallelism, loadavg, tmpdir } from 'node:os'
+import { stat } from 'node:fs/promises'
+import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { erc20Abi, numberToHex } from 'viem'
 import { createChainClients, devAccount } from '../src/chain/index.js'
 import { parsePolicy } from '../src/custody/policy.js'
-import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import type { RunningDevnet } from '../src/node/up.js'
+import { benchWorkdir } from './bench-workdir.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, uploadDataset } from '../src/sdk/index.js'
 import { sqlString } from '../src/storage/duckdb-sandbox.js'
 
@@ -66,15 +67,9 @@ const SQL = 'SELECT city, device, count(*) AS n, sum(amount) AS total, avg(amoun
 type Stages = { submit: number; wait: number; verify: number; decrypt: number; total: number }
 type WorkerLine = { rows: number; fetch: number; query: number; total: number }
 
-const work = await mkdtemp(join(tmpdir(), 'w3a-bench-job-'))
-let devnet: RunningDevnet | undefined
-let cleaning: Promise<void> | undefined
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    await devnet?.stop().catch((e: unknown) => console.error(`devnet stop failed: ${(e as Error).message}`))
-    await rm(work, { recursive: true, force: true })
-  })())
-process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)))
+const bench = await benchWorkdir('w3a-bench-job-')
+const work = bench.dir
+const cleanup = bench.cleanup
 
 // The worker's own account of each job, from its log (its stderr, relayed by startDevnet).
 const workerLines = new Map<string, WorkerLine>()
@@ -106,7 +101,7 @@ try {
   gen.closeSync()
 
   let t = performance.now()
-  devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0, log })
+  const devnet = await bench.startDevnet({ port: 0, log })
   const devnetMs = performance.now() - t
   const owner = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) })
   const analyst = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(2) })

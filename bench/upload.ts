@@ -25,13 +25,13 @@
  *   npm run bench:upload
  *   W3A_BENCH_ROWS=1000000 W3A_BENCH_SEGMENT_ROWS=250000 npm run bench:upload
  */
-import { mkdtemp, mkdir, rm, stat, writeFile } from 'node:fs/promises'
-import { loadavg, tmpdir } from 'node:os'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import type { CID } from 'multiformats/cid'
 import { devAccount } from '../src/chain/index.js'
-import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { benchWorkdir } from './bench-workdir.js'
 import { createW3aClient, downloadDataset, uploadDataset, type UploadProgress } from '../src/sdk/index.js'
 import { sendSegment } from '../src/sdk/send-segment.js'
 import { sqlString } from '../src/storage/duckdb-sandbox.js'
@@ -43,15 +43,9 @@ const SEGMENT_ROWS = Number(process.env.W3A_BENCH_SEGMENT_ROWS ?? 1_000_000) // 
 const ROUNDS = Number(process.env.W3A_BENCH_ROUNDS ?? 2)
 const VERBOSE = Boolean(process.env.W3A_BENCH_VERBOSE)
 
-const work = await mkdtemp(join(tmpdir(), 'w3a-bench-upload-'))
-let devnet: RunningDevnet | undefined
-let cleaning: Promise<void> | undefined
-const cleanup = () =>
-  (cleaning ??= (async () => {
-    await devnet?.stop().catch((e: unknown) => console.error(`devnet stop failed: ${(e as Error).message}`))
-    await rm(work, { recursive: true, force: true })
-  })())
-process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)))
+const bench = await benchWorkdir('w3a-bench-upload-')
+const work = bench.dir
+const cleanup = bench.cleanup
 
 const db = await DuckDBInstance.create(':memory:')
 const conn = await db.connect()
@@ -76,7 +70,7 @@ try {
     FROM range(${ROWS}) t(i)) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd)`)
   const source = await fingerprint([file])
 
-  devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0, log: (line) => VERBOSE && console.log(`  [devnet] ${line}`) })
+  const devnet = await bench.startDevnet({ port: 0, log: (line) => VERBOSE && console.log(`  [devnet] ${line}`) })
   const owner = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) })
 
   // The plain side's segments: the same cut uploadDataset makes, kept for every round.
