@@ -149,6 +149,11 @@ contract WorkerRegistry is Ownable2Step {
     uint64 public heartbeatTimeout;
     /// @notice Custody epoch length in blocks: epoch = block.number / epochLength.
     uint64 public epochLength;
+    /// @notice The smallest custody keeper set that may release a dataset key or refuse a job.
+    ///         Part of every enclave's measured network config (a keeper booted with another
+    ///         value has another measurement), so a keeper whose host hides the other keepers
+    ///         from it releases nothing on its own. 1 on a dev network (one keeper).
+    uint8 public minKeepers;
 
     /// @dev The allow-list: an array for enumeration, and 1-based positions for O(1) removal.
     bytes32[] private _measurements;
@@ -186,6 +191,7 @@ contract WorkerRegistry is Ownable2Step {
     event MinStakeSet(uint256 minStake);
     event HeartbeatTimeoutSet(uint64 heartbeatTimeout);
     event EpochLengthSet(uint64 epochLength);
+    event MinKeepersSet(uint8 minKeepers);
     event SlasherSet(address indexed slasher, bool allowed);
     event TcbPolicySet(string[] statuses, string[] advisoryStatuses, string[] advisoryIds, uint64 maxQuoteAge);
 
@@ -257,6 +263,7 @@ contract WorkerRegistry is Ownable2Step {
         _setMinStake(params_.minStake);
         _setHeartbeatTimeout(params_.heartbeatTimeout);
         _setEpochLength(params_.epochLength);
+        minKeepers = 1;
         // Default TCB policy: UpToDate; SWHardeningNeeded only with listed advisories (none yet); 30 days.
         string[] memory statuses = new string[](1);
         statuses[0] = "UpToDate";
@@ -314,6 +321,14 @@ contract WorkerRegistry is Ownable2Step {
     function setEpochLength(uint64 blocks) external onlyOwner {
         if (epochLengthLocked) revert EpochLengthIsLocked();
         _setEpochLength(blocks);
+    }
+
+    /// @notice Changes the measured network config: keepers re-join under the new measurement
+    ///         (allow it first), as for any change of what decides a release.
+    function setMinKeepers(uint8 count) external onlyOwner {
+        if (count == 0) revert InvalidParameter("minKeepers");
+        minKeepers = count;
+        emit MinKeepersSet(count);
     }
 
     /// @notice Sets the TCB levels the network accepts (see `TcbPolicy`). Replaces the whole

@@ -9,8 +9,10 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
+import { keccak256, type Hex } from 'viem'
 import { W3aError } from '../src/core/errors.js'
 import { toJsonText } from '../src/core/json-text.js'
+import { encodeKeeperAdmission } from '../src/custody/index.js'
 import type { EnclaveInfo } from '../src/enclave/service.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
@@ -95,4 +97,15 @@ export const TEST_NETWORK = {
 /** An enclave's boot config on TEST_NETWORK with sim allowed; `over` names what a test changes (its gateway, the epoch length). */
 export function testEnclaveBoot(dataDir: string, over: Partial<EnclaveBoot> = {}): EnclaveBoot {
   return { dataDir, ...TEST_NETWORK, gatewayUrl: 'http://127.0.0.1:1', epochLength: '1000', allowSim: true, devAttestationSigner: DEV_ATTESTATION_SIGNER, ...over }
+}
+
+/**
+ * A keeper admission inbox entry for `newcomer` (roles 3, sim), with the approvals its host got
+ * from `approvers`' enclaves; `attestedAt` (unix seconds) must be near the enclaves' clock.
+ */
+export async function keeperAdmission(newcomer: HostileHost, approvers: HostileHost[], attestedAt: bigint): Promise<Uint8Array> {
+  const i = newcomer.info
+  const registration = { worker: i.address, teeType: 'sim', measurement: i.measurement, hpkePublicKey: i.hpkePublicKey, roles: 3, quote: i.quote }
+  const approvals = await Promise.all(approvers.map(async (a) => (await a.call<{ signature: Hex }>('approveRegistration', { registration, attestedAt: Number(attestedAt) })).signature))
+  return encodeKeeperAdmission({ worker: i.address, hpkePublicKey: i.hpkePublicKey, measurement: i.measurement, teeType: 'sim', roles: 3, attestationHash: keccak256(i.quote), attestedAt, quote: i.quote, approvals })
 }

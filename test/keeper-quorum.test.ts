@@ -21,11 +21,11 @@ import { inputCidsHashFor, type InboxEntry } from '../src/chain/index.js'
 import { generateDatasetKey } from '../src/crypto/envelope.js'
 import { datasetIdFor, dekHash, signOwnerCommand, type OwnerCommand } from '../src/crypto/typed-commands.js'
 import { isW3aError } from '../src/core/errors.js'
-import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperAdmission, encodeKeeperRemoval, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
+import { ZERO_HASH, commandHash, encodeJobCharge, encodeKeeperRemoval, nextInboxHead, parsePolicy, policyHash, sealCommand, type CustodyPolicy } from '../src/custody/index.js'
 import type { JobView } from '../src/enclave/job-view.js'
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import type { NamedKeeper, RefusalQuorum, RefusalVote } from '../src/enclave/refusal-quorum.js'
-import { commitState, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
+import { commitState, keeperAdmission, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
 const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
 const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
@@ -112,14 +112,7 @@ function chargePayload(jobId: bigint, view: JobView): Uint8Array {
   return encodeJobCharge({ jobId, analyst: view.analyst, datasetId: view.datasetId, analysisHash: view.analysisHash, privacyParamsHash: view.privacyParamsHash, epsilonMicros: view.epsilonMicros, admitted: false })
 }
 
-/** A keeper admission of `newcomer`, with approvals its hosts got from `approvers`' enclaves. */
-async function admission(newcomer: HostileHost, approvers: HostileHost[]): Promise<Uint8Array> {
-  const i = newcomer.info
-  const registration = { worker: i.address, teeType: 'sim', measurement: i.measurement, hpkePublicKey: i.hpkePublicKey, roles: 3, quote: i.quote }
-  const attestedAt = Number(T0)
-  const approvals = await Promise.all(approvers.map(async (a) => (await a.call<{ signature: Hex }>('approveRegistration', { registration, attestedAt })).signature))
-  return encodeKeeperAdmission({ worker: i.address, hpkePublicKey: i.hpkePublicKey, measurement: i.measurement, teeType: 'sim', roles: 3, attestationHash: keccak256(i.quote), attestedAt: T0, quote: i.quote, approvals })
-}
+const admission = (newcomer: HostileHost, approvers: HostileHost[]) => keeperAdmission(newcomer, approvers, T0)
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'w3a-keeper-quorum-'))

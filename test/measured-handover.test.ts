@@ -3,7 +3,8 @@
  * measures its own code): a host that boots it with another network config gets another
  * measurement, refused by an enclave with the genuine config; a host that forges a keeper's
  * hand-over answer plants nothing; a genuine keeper process hands over, and the newcomer names
- * it from its quote.
+ * it from its quote. A keeper booted on a network that asks for three keepers releases nothing
+ * while its host keeps it a set of one.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -16,7 +17,7 @@ import { isW3aError, type W3aError } from '../src/core/errors.js'
 import { EpochKeyring, createEmptyState, createHandoverResponse, createInitialSecret, handoverToJson, parseHandoverRequest } from '../src/custody/index.js'
 import type { EnclaveBoot } from '../src/enclave/boot.js'
 import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
-import { startHostileHost, type HostileHost } from './hostile-host.js'
+import { commitState, startHostileHost, type HostileHost } from './hostile-host.js'
 
 const REGISTRY: Address = '0x00000000000000000000000000000000000000cc'
 let work: string
@@ -51,10 +52,10 @@ after(async () => {
   await rm(work, { recursive: true, force: true })
 })
 
-test('a host that flips allowSim or adds a measurement gets another measurement, and a genuine keeper refuses it', async () => {
+test('a host that flips allowSim, adds a measurement or lowers the minimum keeper set gets another measurement, and a genuine keeper refuses it', async () => {
   const genuine = await start()
   assert.equal(genuine.info.measurement, keeper.info.measurement, 'same code, same config: same measurement')
-  for (const over of [{ allowSim: false }, { codeMeasurements: [keeper.info.measurement, `0x${'ee'.repeat(32)}` as Hex] }]) {
+  for (const over of [{ allowSim: false }, { codeMeasurements: [keeper.info.measurement, `0x${'ee'.repeat(32)}` as Hex] }, { minKeepers: 3 }]) {
     const tampered = await start(over)
     assert.notEqual(tampered.info.measurement, keeper.info.measurement, JSON.stringify(over))
     const request = await tampered.call('requestHandover')
@@ -88,4 +89,15 @@ test('a genuine keeper process hands over; the newcomer names it from its quote'
   const out = await newcomer.call<{ from: Address; epoch: bigint }>('receiveHandover', { response })
   assert.equal(out.from, keeper.info.address)
   assert.deepEqual(await newcomer.call('epochPublicKey'), await keeper.call('epochPublicKey'))
+})
+
+test('a keeper on a network that asks for three keepers, whose host hides every other keeper, releases nothing alone', async () => {
+  const lone = await start({ minKeepers: 3 })
+  await lone.call('bootstrapCluster', { epoch: 0n })
+  // Alone it is its own witness: its state is committed, so only the set size stands in the way.
+  assert.equal((await commitState(lone, [])).committed, true)
+  const worker = { address: lone.info.address, hpkePublicKey: lone.info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
+  const job = { id: 1n, status: 'open', analyst: worker.address, worker: worker.address, datasetId: `0x${'01'.repeat(32)}`, inputCidsHash: `0x${'02'.repeat(32)}`, analysisHash: `0x${'03'.repeat(32)}`, privacyParamsHash: `0x${'04'.repeat(32)}`, epsilonMicros: 1n }
+  const out = await lone.call<{ ok: boolean; reason?: string; retry?: boolean; sealed?: unknown }>('releaseJob', { job, worker, quote: lone.info.quote, sealedAnalysis: '0x00' })
+  assert.deepEqual(out, { ok: false, reason: 'keeper-set-too-small', retry: true })
 })

@@ -23,10 +23,12 @@ import { ZERO_HASH, encodeJobCharge, commandHash, nextInboxHead, policyHash, sea
 import type { ReleaseOutcome, WorkerOnChain } from '../src/enclave/jobs.js'
 import type { FreshnessInfo } from '../src/enclave/service.js'
 import type { WitnessReport, WitnessStatement } from '../src/enclave/witness-report.js'
-import { commitState, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
+import { commitState, keeperAdmission, TEST_NETWORK, startHostileHost, testEnclaveBoot, type HostileHost } from './hostile-host.js'
 
 const { chainId: CHAIN_ID, registry: REGISTRY, inbox: INBOX, jobs: JOBS } = TEST_NETWORK
-const T0 = 1_750_000_000n
+/** Admission approvals name a verification time the enclaves check against their clock: the inbox runs now. */
+const T0 = BigInt(Math.floor(Date.now() / 1000))
+const RELAYER: Address = '0x00000000000000000000000000000000000000aa'
 const owner = privateKeyToAccount(`0x${'11'.repeat(32)}`)
 const analyst = privateKeyToAccount(`0x${'22'.repeat(32)}`)
 const salt = bytesToHex(new Uint8Array(32).fill(7))
@@ -58,10 +60,14 @@ async function peerReports(h: HostileHost, peers: HostileHost[]): Promise<Witnes
 }
 
 let job: { view: Record<string, unknown>; sealedAnalysis: Hex }
-const release = (h: HostileHost) => {
+/** A's host asks for the release, with the confirmations it got from `confirmers` over A's fresh challenge (A is also the job's worker). */
+const release = async (h: HostileHost, confirmers: HostileHost[] = []) => {
   const worker: WorkerOnChain = { address: h.info.address, hpkePublicKey: h.info.hpkePublicKey, isCompute: true, eligible: true, measurementAllowed: true }
-  return h.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, worker: worker.address }, worker, quote: h.info.quote, sealedAnalysis: job.sealedAnalysis })
+  const challenge = confirmers.length > 0 ? await h.call<Hex>('chargeChallenge', { jobId: 1n }) : undefined
+  const confirmations = await Promise.all(confirmers.map((c) => c.call('confirmCharge', { jobId: 1n, challenge, assignment: { worker: worker.address, open: true } })))
+  return h.call<ReleaseOutcome>('releaseJob', { job: { ...job.view, worker: worker.address }, worker, quote: h.info.quote, sealedAnalysis: job.sealedAnalysis, confirmations })
 }
+const terms = (o: ReleaseOutcome) => (o.ok ? { ok: true } : { ok: o.ok, reason: o.reason, retry: o.retry })
 const code = (c: string) => (e: unknown) => isW3aError(e, c as never)
 
 before(async () => {
@@ -95,11 +101,28 @@ after(async () => {
   await rm(work, { recursive: true, force: true })
 })
 
-test('attack 4: a keeper whose host restores its older sealed files refuses to resume, releases nothing, and recovers by a hand-over', async () => {
-  // Before the delete: a release needs A's state witnessed by a majority (A and one peer).
+test('attack 2 residual: a genesis keeper whose host withholds the admissions of the keepers it handed over to releases nothing', async () => {
+  // A release needs A's state witnessed by a majority (A and one peer).
   await assert.rejects(release(A), code('STATE_NOT_COMMITTED'))
   assert.deepEqual(await commitState(A, [B]), { committed: true, acks: 1, needed: 1, skipped: [] })
-  assert.equal((await release(A)).ok, true)
+  // A's set is {A}: alone it would be its own quorum, on its host's chain reads. It knows B and C from the hand-overs.
+  assert.deepEqual((await A.call<{ keepers: Address[] }>('keeperSet')).keepers.length, 1)
+  assert.deepEqual(terms(await release(A)), { ok: false, reason: 'keeper-set-behind', retry: true })
+  // Nor do confirmations help while the set is behind: they would be counted against a set of one.
+  assert.deepEqual(terms(await release(A, [B])), { ok: false, reason: 'keeper-set-behind', retry: true })
+
+  // The admissions reach A (B approved by A; C by A and B): the set is {A, B, C}, and a release needs a peer's confirmation.
+  post(RELAYER, await keeperAdmission(B, [A], T0))
+  await applyAll(A, B, C)
+  post(RELAYER, await keeperAdmission(C, [A, B], T0))
+  await applyAll(A, B, C)
+  assert.deepEqual((await A.call<{ keepers: Address[]; quorum: number }>('keeperSet')).quorum, 2)
+  assert.equal((await commitState(A, [B, C])).committed, true)
+  assert.deepEqual(terms(await release(A)), { ok: false, reason: 'quorum-not-reached', retry: true })
+})
+
+test('attack 4: a keeper whose host restores its older sealed files refuses to resume, releases nothing, and recovers by a hand-over', async () => {
+  assert.equal((await release(A, [B])).ok, true)
   const before = await A.call<FreshnessInfo>('freshness')
   const staleStatement = await A.call<WitnessStatement>('witnessStatement')
   await A.restart(() => cp(join(work, 'a', 'enclave'), join(work, 'a-copy'), { recursive: true })) // the host's copy, taken while A is down
@@ -113,7 +136,7 @@ test('attack 4: a keeper whose host restores its older sealed files refuses to r
   const deleted = await A.call<FreshnessInfo>('freshness')
   assert.ok(deleted.seq > before.seq)
   const refusedReason = async () => {
-    const out = await release(A)
+    const out = await release(A, [B])
     return out.ok ? 'released' : out.reason
   }
   assert.equal(await refusedReason(), 'dataset-deleted')

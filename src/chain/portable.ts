@@ -79,6 +79,7 @@ export { slashWorker, type SlashWorkerParameters, type SlashWorkerReturnType } f
 export { allowMeasurement, type AllowMeasurementParameters, type AllowMeasurementReturnType } from './actions/allowMeasurement.js'
 export { disallowMeasurement, type DisallowMeasurementParameters, type DisallowMeasurementReturnType } from './actions/disallowMeasurement.js'
 export { setAllowSim, type SetAllowSimParameters, type SetAllowSimReturnType } from './actions/setAllowSim.js'
+export { setMinKeepers, type SetMinKeepersParameters, type SetMinKeepersReturnType } from './actions/setMinKeepers.js'
 export { setTcbPolicy, type SetTcbPolicyParameters, type SetTcbPolicyReturnType } from './actions/setTcbPolicy.js'
 export { getTcbPolicy, type GetTcbPolicyParameters, type GetTcbPolicyReturnType } from './actions/getTcbPolicy.js'
 export {

@@ -32,6 +32,7 @@ import {
   rolesFromBits,
   rolesToBits,
   setAllowSim,
+  setMinKeepers,
   setTcbPolicy,
   getTcbPolicy,
   setSlasher,
@@ -229,8 +230,20 @@ describe('sim registration', () => {
         governance: devAccount(0).address,
         allowedMeasurements: [M_GOOD, M_OTHER, M_TDX].sort(),
         epochLengthLocked: false,
+        minKeepers: 1,
       },
     )
+  })
+
+  it('the minimum keeper set: 1 by default, set by governance only, never 0', async () => {
+    await rejectsWith(setMinKeepers(operators[0]!, { registry: d.workerRegistry, count: 3 }), 'OwnableUnauthorizedAccount')
+    await rejectsWith(setMinKeepers(governance, { registry: d.workerRegistry, count: 0 }), 'InvalidParameter')
+    await setMinKeepers(governance, { registry: d.workerRegistry, count: 3 })
+    try {
+      assert.equal((await getRegistryParams(governance.publicClient, { registry: d.workerRegistry })).minKeepers, 3)
+    } finally {
+      await setMinKeepers(governance, { registry: d.workerRegistry, count: 1 })
+    }
   })
 
   it('accepts a sim worker under allowSim: stake moves, the worker is online and eligible', async () => {

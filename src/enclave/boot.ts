@@ -30,6 +30,8 @@ const bootSchema = z.strictObject({
   /** The network's genesis code allow-list; default: this enclave's own code only. */
   codeMeasurements: z.array(bytes32).min(1).optional(),
   /** The registry's TCB policy; default DEFAULT_TCB_POLICY. */
+  /** The registry's `minKeepers`; default 1 (a dev network). */
+  minKeepers: z.number().int().min(1).max(255).optional(),
   tcb: z
     .strictObject({ statuses: z.array(z.string()), advisoryStatuses: z.array(z.string()), advisoryIds: z.array(z.string()), maxQuoteAge: z.number().int().nonnegative() })
     .optional(),
@@ -51,6 +53,7 @@ export function parseEnclaveBoot(json: unknown, ownCodeMeasurement: Hex): Enclav
     devAttestationSigner: (b.devAttestationSigner ?? DEV_ATTESTATION_SIGNER) as Address,
     codeMeasurements: (b.codeMeasurements ?? [ownCodeMeasurement]) as Hex[],
     tcb: (b.tcb as TcbPolicy | undefined) ?? DEFAULT_TCB_POLICY,
+    minKeepers: b.minKeepers ?? 1,
   })
   return { ...network, dataDir: b.dataDir, gatewayUrl: b.gatewayUrl }
 }

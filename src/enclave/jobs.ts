@@ -205,9 +205,13 @@ export async function releaseJob(
     challenge: Hex | undefined
     /** False while the keeper's set lacks a keeper it verified in a hand-over (service.ts): it then votes for no refusal. */
     mayRefuse?: boolean
+    /** The measured network config's smallest keeper set that may release (network-measurement.ts). */
+    minKeepers: number
   },
 ): Promise<ReleaseOutcome> {
   const { job } = p
+  // A set smaller than the network asks for (its host hid the other keepers from it) is no quorum at all.
+  if (p.state.keepers.size < p.minKeepers) return { ok: false, reason: 'keeper-set-too-small', retry: true }
   const judged = await judgeRelease(p)
   if (!judged.release) {
     if (!isFailureRefusal(judged) || p.mayRefuse === false) return { ok: false, reason: judged.reason, retry: judged.retry || p.mayRefuse === false }
@@ -318,6 +322,8 @@ export async function runJob(p: {
   hpkePrivateKey: Uint8Array
   job: JobView
   release: { sealed: { enc: Hex; ciphertext: Hex } } | { refused: unknown }
+  /** The measured network config's smallest keeper set (a refusal quorum must name at least that many). */
+  minKeepers: number
   gatewayUrl: string
   /** Decrypted segments kept between jobs (job-data.ts); without it each job decrypts its own. */
   cache?: JobDataCache
@@ -333,7 +339,7 @@ export async function runJob(p: {
     signedFailure({ domain, signer: p.signer, job, reason, ...(detail ? { detail } : {}) })
 
   if ('refused' in p.release) {
-    const failure = await verifyRefusalQuorum({ refused: p.release.refused, domain, policy: p.policy, jobId: job.id, worker: me, ...(p.now ? { now: Math.floor(p.now() / 1000) } : {}) })
+    const failure = await verifyRefusalQuorum({ refused: p.release.refused, domain, policy: p.policy, minKeepers: p.minKeepers, jobId: job.id, worker: me, ...(p.now ? { now: Math.floor(p.now() / 1000) } : {}) })
     // A majority of keepers say the dataset is gone: its plaintext goes from this worker's memory now.
     if (failure === 'dataset-deleted') await p.cache?.dropDataset(job.datasetId)
     return fail(failure)

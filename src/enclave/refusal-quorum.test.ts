@@ -50,7 +50,7 @@ async function quorum(state: CustodyState, own: RefusalVote, votes: RefusalVote[
   if (!out.ok) throw new Error('no quorum')
   return out.quorum
 }
-const verify = (refused: unknown, jobId = 7n) => verifyRefusalQuorum({ refused, domain: DOMAIN, policy: POLICY, jobId, worker: WORKER, now: NOW })
+const verify = (refused: unknown, jobId = 7n, minKeepers = 1) => verifyRefusalQuorum({ refused, domain: DOMAIN, policy: POLICY, minKeepers, jobId, worker: WORKER, now: NOW })
 const unverified = (e: unknown) => isW3aError(e, 'REFUSAL_UNVERIFIED')
 
 describe('refusal quorum', () => {
@@ -108,5 +108,14 @@ describe('refusal quorum', () => {
     const one = setOf([a])
     const q = await quorum(one, await vote(a, one), [])
     assert.equal(await verify(q), 'bad-analysis')
+  })
+
+  it('a network whose measured config asks for three keepers takes no refusal from a smaller set, however unanimous', async () => {
+    const one = setOf([a])
+    await assert.rejects(verify(await quorum(one, await vote(a, one), []), 7n, 3), (e) => unverified(e) && /keeper set of 1; .* at least 3/.test((e as Error).message))
+    const two = setOf([a, b])
+    await assert.rejects(verify(await quorum(two, await vote(a, two), [await vote(b, two)]), 7n, 3), unverified)
+    const three = setOf([a, b, c])
+    assert.equal(await verify(await quorum(three, await vote(a, three), [await vote(b, three)]), 7n, 3), 'bad-analysis')
   })
 })

@@ -104,10 +104,11 @@ export async function assembleRefusalQuorum(p: {
  * statement, votes over another set, job or worker, quotes that do not verify or are registered
  * too long ago, fewer than a strict majority) is REFUSAL_UNVERIFIED.
  */
-export async function verifyRefusalQuorum(p: { refused: unknown; domain: RefusalDomain; policy: TeePolicy; jobId: bigint; worker: Address; now?: number }): Promise<JobFailureReason> {
+export async function verifyRefusalQuorum(p: { refused: unknown; domain: RefusalDomain; policy: TeePolicy; minKeepers: number; jobId: bigint; worker: Address; now?: number }): Promise<JobFailureReason> {
   const bad = (why: string, details: string[] = []) => new W3aError('REFUSAL_UNVERIFIED', `job ${p.jobId}: the keeper refusal the host passed is not verified: ${why}`, { details })
   const q = parseQuorum(p.refused, bad)
   const list = q.keepers.map((k) => ({ address: k.address.toLowerCase() as Address, attestedAt: BigInt(k.attestedAt) }))
+  if (list.length < p.minKeepers) throw bad(`the votes name a keeper set of ${list.length}; this network's measured config needs at least ${p.minKeepers} keepers`)
   const digest = refusalVoteDigest({ ...p.domain, jobId: p.jobId, worker: p.worker, failure: q.failure, epoch: BigInt(q.epoch), keeperSetHash: keeperSetHash(list), challenge: q.challenge })
   const now = p.now ?? Math.floor(Date.now() / 1000)
   const maxAge = (p.policy.tcb ?? DEFAULT_TCB_POLICY).maxQuoteAge

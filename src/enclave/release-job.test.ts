@@ -108,6 +108,8 @@ type Call = {
   /** Other keeper-set members besides this keeper (default none: a set of one, as on the devnet). */
   peers?: LocalAccount[]
   confirmations?: unknown
+  /** The measured network config's smallest keeper set (default 1, a dev network). */
+  minKeepers?: number
 }
 
 /** The releasing keeper's challenge for the release (the enclave makes a fresh one per release). */
@@ -135,6 +137,7 @@ function release(c: Call = {}): Promise<ReleaseOutcome> {
     sealedAnalysis: c.sealedAnalysis ?? sealedAnalysis,
     analysisSeed: (epoch) => (epoch === k.epoch ? k.seed() : undefined),
     releasedTo: c.releasedTo ?? [],
+    minKeepers: c.minKeepers ?? 1,
   })
 }
 
@@ -293,6 +296,16 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     assert.equal((await release({ peers, confirmations: [await confirmation(a!)] })).ok, true)
     // Malformed confirmations from the host are refused at the door.
     await assert.rejects(release({ peers, confirmations: 'yes' }), /charge confirmations/)
+  })
+
+  it('keeper set too small: on a network whose measured config asks for three keepers, a set of one or two releases nothing, even confirmed', async () => {
+    const [a, b] = ['release/peer-a', 'release/peer-b'].map((l) => privateKeyToAccount(bytesToHex(testBytes(l))))
+    const state = withGenesisKeeper(k.replica.state, { address: self.address, hpkePublicKey: `0x${'11'.repeat(32)}`, attestedAt: NOW })
+    const confirmation = async (signer: LocalAccount) => confirmCharge(state, { ...DOMAIN, epoch: k.epoch }, 1n, CHALLENGE, signer, { worker: worker.onChain.address, open: true })
+    // A host that hides every other keeper from its keeper: alone it would be its own quorum.
+    await refused({ minKeepers: 3 }, 'keeper-set-too-small', true)
+    await refused({ minKeepers: 3, peers: [a!], confirmations: [await confirmation(a!)] }, 'keeper-set-too-small', true)
+    assert.equal((await release({ minKeepers: 3, peers: [a!, b!], confirmations: [await confirmation(a!)] })).ok, true)
   })
 
   it('dataset deleted after the charge: a Delete applied later stops the release', async () => {

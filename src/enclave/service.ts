@@ -353,8 +353,9 @@ export class EnclaveService {
   /**
    * A keeper set that lacks a keeper whose quote this enclave verified in a hand-over is behind
    * (an admission not applied yet, or withheld by the host): its size would understate the set
-   * the worker counts a refusal quorum against, so this keeper votes for no refusal until it
-   * catches up (or the keeper is removed).
+   * the worker counts a refusal quorum against, and the releasing keeper counts confirmations
+   * against, so this keeper releases nothing and votes for no refusal until it catches up (or the
+   * keeper is removed).
    */
   private setCoversKnownKeepers(): boolean {
     return this.freshness()
@@ -482,6 +483,9 @@ export class EnclaveService {
     this.freshness().requireCommitted('key release')
     const ring = this.ring()
     this.checkJobFloor(params.job.id)
+    // A set that lacks a keeper this enclave verified in a hand-over is behind (an admission not
+    // applied yet, or withheld by its host): confirmations counted against it could be a minority.
+    if (!this.setCoversKnownKeepers()) return { ok: false, reason: 'keeper-set-behind', retry: true }
     const info = this.attested()
     const out = await releaseJob({
       state: this.state,
@@ -499,6 +503,7 @@ export class EnclaveService {
       votes: params.votes,
       challenge: this.takeChallenge(params.job.id),
       mayRefuse: this.setCoversKnownKeepers(),
+      minKeepers: this.config.minKeepers,
     })
     // Sealed before the release leaves the enclave: a restart cannot forget whom it went to.
     if (out.ok && this.releases.record(params.job.id, params.worker.address)) this.save({ releases: this.releases.export() })
@@ -530,6 +535,7 @@ export class EnclaveService {
       hpkePrivateKey: me.hpke.privateKey,
       job: params.job,
       release: params.release,
+      minKeepers: this.config.minKeepers,
       gatewayUrl: this.config.gatewayUrl,
       cache: this.jobData,
     })

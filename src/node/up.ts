@@ -110,7 +110,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     // devnet's network config (the one the worker host boots its enclave with: this build's
     // code only, sim allowed), so the keeper started next can register; a modified build or
     // config gets another measurement.
-    const [codeMeasurement, { epochLength }, tcb] = await Promise.all([
+    const [codeMeasurement, { epochLength, minKeepers }, tcb] = await Promise.all([
       measureEnclaveBundle(),
       getRegistryParams(publicClient, { registry: deployment.workerRegistry }),
       getTcbPolicy(publicClient, { registry: deployment.workerRegistry }),
@@ -125,6 +125,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
       devAttestationSigner: DEV_ATTESTATION_SIGNER,
       codeMeasurements: [codeMeasurement],
       tcb,
+      minKeepers,
     })
     const measurement = networkMeasurement({ codeMeasurement, configHash })
     await allowMeasurement(createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, account: devAccount(0) }), {

@@ -19,10 +19,11 @@ const genuine: NetworkConfig = {
   devAttestationSigner: DEV_ATTESTATION_SIGNER,
   codeMeasurements: [code],
   tcb: { statuses: ['UpToDate'], advisoryStatuses: ['SWHardeningNeeded'], advisoryIds: [], maxQuoteAge: 86400 },
+  minKeepers: 3,
 }
 
 test('config hash = keccak256 of the ABI encoding written in the header (independent encoding)', () => {
-  // Dynamic ABI by hand: 13 head words (string, bytes32[] and string[] are offsets), then the tails in order.
+  // Dynamic ABI by hand: 14 head words (string, bytes32[] and string[] are offsets), then the tails in order.
   const word = (n: bigint | number) => numberToHex(BigInt(n), { size: 32 })
   const str = (t: string) => [word(t.length), padHex(toHex(t), { size: 32, dir: 'right' })] // strings here fit in one word
   const strings = (list: string[]) => {
@@ -32,9 +33,9 @@ test('config hash = keccak256 of the ABI encoding written in the header (indepen
     for (const e of enc) (offsets.push(word(at)), (at += 32 * e.length))
     return [word(list.length), ...offsets, ...enc.flat()]
   }
-  const tails = [str('w3a/network-config/v1'), [word(1), code], strings(['UpToDate']), strings(['SWHardeningNeeded']), strings([])]
+  const tails = [str('w3a/network-config/v2'), [word(1), code], strings(['UpToDate']), strings(['SWHardeningNeeded']), strings([])]
   const offsets: Hex[] = []
-  let at = 13 * 32
+  let at = 14 * 32
   for (const t of tails) (offsets.push(word(at)), (at += 32 * t.length))
   const head = [
     offsets[0]!,
@@ -50,6 +51,7 @@ test('config hash = keccak256 of the ABI encoding written in the header (indepen
     offsets[3]!,
     offsets[4]!,
     word(86400),
+    word(3),
   ]
   assert.equal(networkConfigHash(genuine), keccak256(concat([...head, ...tails.flat()])))
 })
@@ -75,6 +77,7 @@ test('a host that flips allowSim, adds a measurement or changes any field gets a
     { ...genuine, tcb: { ...genuine.tcb, advisoryIds: ['INTEL-SA-00334'] } },
     { ...genuine, tcb: { ...genuine.tcb, maxQuoteAge: 86401 } },
     { ...genuine, tcb: DEFAULT_TCB_POLICY },
+    { ...genuine, minKeepers: 1 },
   ]
   const seen = new Set([base])
   for (const v of variants) {
@@ -116,6 +119,8 @@ test('malformed configs are refused', () => {
     { ...genuine, epochLength: 0n },
     { ...genuine, registry: '0x12' as Hex },
     { ...genuine, tcb: { ...genuine.tcb, maxQuoteAge: -1 } },
+    { ...genuine, minKeepers: 0 },
+    { ...genuine, minKeepers: 1.5 },
   ]) {
     assert.throws(() => networkConfigHash(bad), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
   }

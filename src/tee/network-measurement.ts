@@ -3,11 +3,11 @@
  * peers an enclave trusts is part of its measurement, so a host that boots the enclave with
  * another config gets another measurement, one the network's on-chain allow-list does not hold.
  *
- *   configHash  = keccak256(abi.encode(string "w3a/network-config/v1", uint256 chainId,
+ *   configHash  = keccak256(abi.encode(string "w3a/network-config/v2", uint256 chainId,
  *                 address registry, address inbox, address jobs, uint256 epochLength,
  *                 bool allowSim, address devAttestationSigner, bytes32[] codeMeasurements,
  *                 string[] tcb.statuses, string[] tcb.advisoryStatuses, string[] tcb.advisoryIds,
- *                 uint256 tcb.maxQuoteAge))
+ *                 uint256 tcb.maxQuoteAge, uint256 minKeepers))
  *                 every list sorted ascending (bytes), no duplicates
  *   measurement = sha256(utf8 "w3a/measurement/v1" ‖ codeMeasurement[32] ‖ configHash[32])   (sim)
  *
@@ -38,9 +38,15 @@ export type NetworkConfig = {
   codeMeasurements: readonly Hex[]
   /** The TCB policy tdx/sgx peers are judged by (the registry's, when the enclave booted). */
   tcb: TcbPolicy
+  /**
+   * The smallest custody keeper set that may release a key or refuse a job (the registry's
+   * `minKeepers`): a keeper whose host hides every other keeper from it stays a set of one, and
+   * on a network that asks for more it releases nothing. 1 on a dev network.
+   */
+  minKeepers: number
 }
 
-const CONFIG_TAG = 'w3a/network-config/v1'
+const CONFIG_TAG = 'w3a/network-config/v2'
 const MEASUREMENT_TAG = new TextEncoder().encode('w3a/measurement/v1')
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/
 
@@ -52,6 +58,7 @@ export function canonicalNetworkConfig(c: NetworkConfig): NetworkConfig {
   if (!Number.isSafeInteger(c.chainId) || c.chainId <= 0) throw new W3aError('INVALID_ARGUMENT', `network config: chainId must be a positive integer, got ${c.chainId}`)
   if (typeof c.epochLength !== 'bigint' || c.epochLength <= 0n) throw new W3aError('INVALID_ARGUMENT', 'network config: epochLength must be a positive bigint')
   if (typeof c.allowSim !== 'boolean') throw new W3aError('INVALID_ARGUMENT', 'network config: allowSim must be a boolean')
+  if (!Number.isSafeInteger(c.minKeepers) || c.minKeepers < 1 || c.minKeepers > 255) throw new W3aError('INVALID_ARGUMENT', `network config: minKeepers must be an integer from 1 to 255, got ${c.minKeepers}`)
   if (c.codeMeasurements.length === 0) throw new W3aError('INVALID_ARGUMENT', 'network config: the code allow-list is empty')
   for (const m of c.codeMeasurements) if (typeof m !== 'string' || !BYTES32.test(m)) throw new W3aError('INVALID_ARGUMENT', `network config: code measurement ${String(m)} is not bytes32`)
   const codes = [...new Set(c.codeMeasurements.map((m) => m.toLowerCase() as Hex))].sort()
@@ -73,6 +80,7 @@ export function canonicalNetworkConfig(c: NetworkConfig): NetworkConfig {
     devAttestationSigner: lower(c.devAttestationSigner),
     codeMeasurements: codes,
     tcb,
+    minKeepers: c.minKeepers,
   }
 }
 
@@ -103,6 +111,7 @@ export function networkConfigHash(config: NetworkConfig): Hex {
         { type: 'string[]' },
         { type: 'string[]' },
         { type: 'uint256' },
+        { type: 'uint256' },
       ],
       [
         CONFIG_TAG,
@@ -118,6 +127,7 @@ export function networkConfigHash(config: NetworkConfig): Hex {
         [...c.tcb.advisoryStatuses],
         [...c.tcb.advisoryIds],
         BigInt(c.tcb.maxQuoteAge),
+        BigInt(c.minKeepers),
       ],
     ),
   )

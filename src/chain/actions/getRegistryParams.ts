@@ -18,6 +18,8 @@ export type GetRegistryParamsReturnType = WorkerRegistryParams & {
   allowedMeasurements: Hex[]
   /** True once an epoch key was published: the epoch length can no longer change. */
   epochLengthLocked: boolean
+  /** The smallest keeper set that may release a key (in every enclave's measured config). */
+  minKeepers: number
 }
 
 /** The WorkerRegistry's governance parameters and allow-list. */
@@ -26,7 +28,7 @@ export async function getRegistryParams(publicClient: ChainPublicClient, params:
     async () => {
       const blockNumber = params.blockNumber ?? (await publicClient.getBlockNumber({ cacheTime: 0 }))
       const read = { address: params.registry, abi: workerRegistryAbi, blockNumber } as const
-      const [allowSim, devAttestationSigner, minStake, heartbeatTimeout, epochLength, token, governance, allowedMeasurements, epochLengthLocked] =
+      const [allowSim, devAttestationSigner, minStake, heartbeatTimeout, epochLength, token, governance, allowedMeasurements, epochLengthLocked, minKeepers] =
         await Promise.all([
           publicClient.readContract({ ...read, functionName: 'allowSim' }),
           publicClient.readContract({ ...read, functionName: 'devAttestationSigner' }),
@@ -37,6 +39,7 @@ export async function getRegistryParams(publicClient: ChainPublicClient, params:
           publicClient.readContract({ ...read, functionName: 'governance' }),
           publicClient.readContract({ ...read, functionName: 'allowedMeasurements' }),
           publicClient.readContract({ ...read, functionName: 'epochLengthLocked' }),
+          publicClient.readContract({ ...read, functionName: 'minKeepers' }),
         ])
       return {
         allowSim,
@@ -48,6 +51,7 @@ export async function getRegistryParams(publicClient: ChainPublicClient, params:
         governance,
         allowedMeasurements: [...allowedMeasurements],
         epochLengthLocked,
+        minKeepers,
       }
     },
     { rpcUrl: rpcUrlOf(publicClient) },

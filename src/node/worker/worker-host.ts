@@ -133,6 +133,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     allowSim: params.dev,
     devAttestationSigner: DEV_ATTESTATION_SIGNER,
     tcb,
+    minKeepers: registryParams.minKeepers,
     ...(params.codeMeasurements ? { codeMeasurements: params.codeMeasurements } : {}),
   })
   const caller = params.intercept?.caller?.(door) ?? door
