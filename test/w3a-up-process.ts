@@ -1,6 +1,7 @@
 /**
  * `w3a up` as a child process, the way a newcomer runs it: resolves once it prints its ready
- * line (--json), with the URLs it printed. Used by the dashboard test and scripts/screenshots.ts.
+ * line (--json), with the URLs it printed. Used by the dashboard test and scripts/screenshots.ts;
+ * the multi-node test starts `w3a gateway` and `w3a worker` the same way.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
@@ -10,8 +11,11 @@ export const W3A_BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 
 export type W3aUp = { proc: ChildProcess; gatewayUrl: string; rpcUrl: string; dashboardUrl: string; stderr: string[]; stop(): Promise<void> }
 
-export async function startW3aUp(dataDir: string, timeoutMs = 90_000): Promise<W3aUp> {
-  const proc = spawn(process.execPath, [W3A_BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+/** A long-running `w3a` command (up, gateway, worker) started with --json: its ready line, parsed. */
+export type W3aProcess<T> = { proc: ChildProcess; ready: T; stderr: string[]; stop(): Promise<void> }
+
+export async function startW3aProcess<T = Record<string, unknown>>(args: string[], timeoutMs = 90_000, env: NodeJS.ProcessEnv = process.env): Promise<W3aProcess<T>> {
+  const proc = spawn(process.execPath, [W3A_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env })
   const stderr: string[] = []
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l))
   const lines = createInterface({ input: proc.stdout! })
@@ -21,19 +25,23 @@ export async function startW3aUp(dataDir: string, timeoutMs = 90_000): Promise<W
     proc.kill('SIGINT')
     await exited
   }
-  return await new Promise<W3aUp>((resolve, reject) => {
+  return await new Promise<W3aProcess<T>>((resolve, reject) => {
     const timer = setTimeout(() => {
       void stop()
-      reject(new Error(`w3a up not ready in ${timeoutMs / 1000}s; stderr:\n${stderr.join('\n')}`))
+      reject(new Error(`w3a ${args[0]} not ready in ${timeoutMs / 1000}s; stderr:\n${stderr.join('\n')}`))
     }, timeoutMs)
-    proc.once('exit', (code) => reject(new Error(`w3a up exited early (${code}); stderr:\n${stderr.join('\n')}`)))
+    proc.once('exit', (code) => reject(new Error(`w3a ${args[0]} exited early (${code}); stderr:\n${stderr.join('\n')}`)))
     lines.once('line', (line) => {
       clearTimeout(timer)
       proc.removeAllListeners('exit')
-      const ready = JSON.parse(line) as { gatewayUrl: string; rpcUrl: string; dashboardUrl: string }
-      resolve({ proc, gatewayUrl: ready.gatewayUrl, rpcUrl: ready.rpcUrl, dashboardUrl: ready.dashboardUrl, stderr, stop })
+      resolve({ proc, ready: JSON.parse(line) as T, stderr, stop })
     })
   })
+}
+
+export async function startW3aUp(dataDir: string, timeoutMs = 90_000): Promise<W3aUp> {
+  const up = await startW3aProcess<{ gatewayUrl: string; rpcUrl: string; dashboardUrl: string }>(['up', '--data-dir', dataDir, '--port', '0'], timeoutMs)
+  return { proc: up.proc, gatewayUrl: up.ready.gatewayUrl, rpcUrl: up.ready.rpcUrl, dashboardUrl: up.ready.dashboardUrl, stderr: up.stderr, stop: up.stop }
 }
 
 /** Runs the `w3a` CLI; returns its parsed --json output (throws with stderr on failure). */
@@ -41,4 +49,20 @@ export function w3aJson<T = Record<string, unknown>>(args: string[]): T {
   const r = spawnSync(process.execPath, [W3A_BIN, ...args, '--json'], { encoding: 'utf8', timeout: 180_000 })
   if (r.status !== 0) throw new Error(`w3a ${args.join(' ')} exited ${r.status}: ${r.stderr}\n${r.stdout}`)
   return JSON.parse(r.stdout) as T
+}
+
+/**
+ * Like w3aJson, without blocking the event loop: needed while the test process itself pipes a
+ * child's output (an Anvil it started), which would otherwise fill its pipe and stall.
+ */
+export async function w3aJsonAsync<T = Record<string, unknown>>(args: string[], timeoutMs = 180_000): Promise<T> {
+  const proc = spawn(process.execPath, [W3A_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  proc.stdout!.on('data', (b: Buffer) => out.push(b))
+  proc.stderr!.on('data', (b: Buffer) => err.push(b))
+  const code = await new Promise<number | null>((resolve) => proc.once('close', resolve))
+  const stdout = Buffer.concat(out).toString('utf8')
+  if (code !== 0) throw new Error(`w3a ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString('utf8')}\n${stdout}`)
+  return JSON.parse(stdout) as T
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { createTestClient, http, zeroAddress } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
 import {
@@ -73,6 +74,36 @@ describe('ensureDeployment', () => {
     assert.deepEqual(again, first)
     assert.equal(await publicClient.getBlockNumber({ cacheTime: 0 }), blockBefore)
     assert.equal(await getTokenBalance(publicClient, { token: again.token, account: devAccount(0).address }), FUND, 'not funded twice')
+  })
+
+  it('refuses when the code at a saved address is not what was deployed there (code hashes)', async () => {
+    const saved = DeploymentSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
+    assert.deepEqual(Object.keys(saved.codeHashes ?? {}).sort(), ['custodyInbox', 'datasetRegistry', 'jobs', 'market', 'token', 'workerRegistry'])
+    const test = createTestClient({ mode: 'anvil', transport: http(anvil.rpcUrl) })
+    const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId })
+    const jobsCode = (await publicClient.getCode({ address: saved.jobs }))!
+    // Another contract's code under the Jobs address (as a chain that is not this deployment's would have).
+    await test.setCode({ address: saved.jobs, bytecode: (await publicClient.getCode({ address: saved.market }))! })
+    try {
+      await assert.rejects(ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND }), (e: unknown) => isW3aError(e, 'CONTRACTS_NOT_DEPLOYED') && /jobs: code hash differs/.test(e.message))
+    } finally {
+      await test.setCode({ address: saved.jobs, bytecode: jobsCode })
+    }
+    assert.deepEqual(await ensureDeployment({ rpcUrl: anvil.rpcUrl, deploymentFile: file, fundAccounts: 3, fundAmount: FUND }), saved)
+  })
+
+  it('deploys a network without sim (dev: false) with the given deployer as governance, funding nobody', async () => {
+    const other = await startAnvil({ port: 0 })
+    try {
+      const deployer = devAccount(7)
+      const d = await ensureDeployment({ rpcUrl: other.rpcUrl, deploymentFile: join(tmp, 'prod', 'deployment.json'), fundAccounts: 3, fundAmount: FUND, deployer, dev: false, devAttestationSigner: DEV_SIGNER })
+      const { publicClient } = createChainClients({ rpcUrl: other.rpcUrl, chainId: other.chainId })
+      const p = await getRegistryParams(publicClient, { registry: d.workerRegistry })
+      assert.deepEqual([p.allowSim, p.devAttestationSigner, p.governance, d.dev], [false, zeroAddress, deployer.address, false])
+      assert.equal(await getTokenBalance(publicClient, { token: d.token, account: devAccount(0).address }), 0n)
+    } finally {
+      await other.stop()
+    }
   })
 
   it('refuses with CONTRACTS_NOT_DEPLOYED when the chain lost the contracts', async () => {

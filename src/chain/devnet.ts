@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { createPublicClient, getAddress, http, zeroAddress, type Address } from 'viem'
+import { createPublicClient, getAddress, http, keccak256, zeroAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { CONTRACTS_SOURCES_HASH, w3aTokenAbi } from './abis.js'
@@ -32,6 +32,10 @@ export const DeploymentSchema = z.object({
   blockNumber: z.number().int().nonnegative(),
   /** ISO 8601 time of the deployment. */
   deployedAt: z.string().min(1),
+  /** keccak256 of each contract's runtime code as deployed (files from before it have none). */
+  codeHashes: z.record(z.string(), z.string().regex(/^0x[0-9a-f]{64}$/)).optional(),
+  /** A dev network (sim allowed, dev accounts funded); absent in older files: dev. */
+  dev: z.boolean().optional(),
 })
 export type Deployment = z.infer<typeof DeploymentSchema>
 
@@ -45,6 +49,13 @@ export type EnsureDeploymentParameters = {
   fundAmount: bigint
   /** Dev mnemonic; default the public anvil one. */
   mnemonic?: string
+  /** Who deploys and governs (default dev account 0 of `mnemonic`). */
+  deployer?: LocalAccount
+  /**
+   * Default true: a dev network (sim allowed, `fundAccounts` dev accounts funded). false: a
+   * network that accepts only hardware TEEs, no account funded.
+   */
+  dev?: boolean
   /**
    * Address of the sim dev attestation key (src/tee's DEV_ATTESTATION_SIGNER), set in the
    * WorkerRegistry at first deployment. Without it sim is allowed but no sim quote verifies
@@ -56,8 +67,9 @@ export type EnsureDeploymentParameters = {
 export type EnsureDeploymentReturnType = Deployment
 
 /**
- * Dev networks: reuses the deployment saved in `deploymentFile` when its contracts are still on
- * the chain; deploys (with dev account 0) and funds dev accounts when there is no file; refuses
+ * Reuses the deployment saved in `deploymentFile` when its contracts are still on the chain with
+ * the code that was deployed (code hashes); deploys (with `deployer`, default dev account 0) and,
+ * on a dev network, funds dev accounts when there is no file; refuses
  * with CONTRACTS_NOT_DEPLOYED when the file exists but the chain lost the contracts, because
  * silently redeploying would orphan every dataset registered before, and when the file was
  * made by other contract sources (or lacks contracts this build needs), because this build's
@@ -85,10 +97,21 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
         details: ['point --chain-rpc at the chain the file was made for, or use another data directory for this chain'],
       })
     }
-    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox, saved.market, saved.jobs]
+    const addresses = CONTRACT_NAMES.map((name) => saved[name])
     const codes = await withChainErrors(() => Promise.all(addresses.map((a) => probe.getCode({ address: a }))), { rpcUrl })
     const missing = addresses.filter((_, i) => codes[i] === undefined || codes[i] === '0x')
-    if (missing.length === 0) return saved
+    if (missing.length === 0) {
+      const changed = Object.entries(saved.codeHashes ?? {}).filter(([name, hash]) => {
+        const i = CONTRACT_NAMES.indexOf(name as ContractName)
+        return i >= 0 && keccak256(codes[i]!) !== hash
+      })
+      if (changed.length > 0) {
+        throw new W3aError('CONTRACTS_NOT_DEPLOYED', `the code at the addresses saved in ${deploymentFile} is not what was deployed there`, {
+          details: [...changed.map(([name]) => `${name}: code hash differs`), 'this RPC serves another chain under the same chain id, or the contracts were replaced; check --chain-rpc'],
+        })
+      }
+      return saved
+    }
     throw new W3aError('CONTRACTS_NOT_DEPLOYED', `the chain at ${rpcUrl} has no W3A contracts at the addresses saved in ${deploymentFile}`, {
       details: [
         `missing code at: ${missing.join(', ')} (deployed in block ${saved.blockNumber} at ${saved.deployedAt})`,
@@ -99,12 +122,15 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     })
   }
 
-  const clients = createChainClients({ rpcUrl, chainId, account: devAccount(0, params.mnemonic ?? DEV_MNEMONIC) })
+  const dev = params.dev ?? true
+  const clients = createChainClients({ rpcUrl, chainId, account: params.deployer ?? devAccount(0, params.mnemonic ?? DEV_MNEMONIC) })
   const deployed = await deployContracts({
     ...clients,
-    workerRegistryParams: { ...DEVNET_WORKER_REGISTRY_PARAMS, allowSim: true, devAttestationSigner: params.devAttestationSigner ?? zeroAddress },
+    workerRegistryParams: { ...DEVNET_WORKER_REGISTRY_PARAMS, allowSim: dev, devAttestationSigner: dev ? (params.devAttestationSigner ?? zeroAddress) : zeroAddress },
   })
-  await fundDevAccounts(clients, deployed.token, fundAccounts, fundAmount, params.mnemonic ?? DEV_MNEMONIC)
+  if (dev) await fundDevAccounts(clients, deployed.token, fundAccounts, fundAmount, params.mnemonic ?? DEV_MNEMONIC)
+  const addresses = CONTRACT_NAMES.map((name) => deployed[name])
+  const codes = await withChainErrors(() => Promise.all(addresses.map((a) => probe.getCode({ address: a }))), { rpcUrl })
 
   const deployment: Deployment = {
     chainId: deployed.chainId,
@@ -118,10 +144,16 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
     deployedAt: new Date().toISOString(),
+    codeHashes: Object.fromEntries(CONTRACT_NAMES.map((name, i) => [name, keccak256(codes[i] ?? '0x') as Hex])),
+    dev,
   }
   writeJsonAtomic(deploymentFile, deployment)
   return deployment
 }
+
+/** The deployment's contracts, in the order their code is read and hashed. */
+const CONTRACT_NAMES = ['token', 'datasetRegistry', 'workerRegistry', 'custodyInbox', 'market', 'jobs'] as const
+type ContractName = (typeof CONTRACT_NAMES)[number]
 
 /** Reads and validates a deployment file; INPUT_MALFORMED when it is not one. */
 export function readDeploymentFile(path: string): Deployment {

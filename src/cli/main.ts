@@ -2,6 +2,8 @@ import { parseCommandArgs, renderHelp, type Command } from './command.js'
 import { createOutput, reportError } from './output.js'
 import { pinGateway } from './client-from-options.js'
 import { upCommand } from './commands/up.js'
+import { deployCommand } from './commands/deploy.js'
+import { gatewayCommand } from './commands/gateway.js'
 import { statusCommand } from './commands/status.js'
 import { networkAddCommand, networkLsCommand, networkRemoveCommand } from './commands/network.js'
 import { workerCommand, workersLsCommand } from './commands/worker.js'
@@ -16,6 +18,8 @@ import { siteAddCommand, siteApiCommand, siteLsCommand, sitePolicyCommand, siteS
 
 export const COMMANDS: Command[] = [
   upCommand,
+  deployCommand,
+  gatewayCommand,
   statusCommand,
   networkAddCommand,
   networkLsCommand,

@@ -1,19 +1,17 @@
 import { mkdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Address } from 'viem'
 import { dataDirLayout, DEFAULT_GATEWAY_PORT } from '../core/data-dir.js'
+import { W3aError } from '../core/errors.js'
 import { acquireLockFile } from '../core/lock-file.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { join } from 'node:path'
-import { startAnvil, ensureDeployment, createChainClients, devAccount, allowMeasurement, getRegistryParams, getTcbPolicy, DEV_ACCOUNT_COUNT } from '../chain/index.js'
-import { DEV_ATTESTATION_SIGNER, networkConfigHash, networkMeasurement } from '../tee/index.js'
-import { measureEnclaveBundle } from '../enclave/bundle.js'
+import { startAnvil, ensureDeployment, devAccount, DEV_ACCOUNT_COUNT } from '../chain/index.js'
+import { DEV_ATTESTATION_SIGNER } from '../tee/index.js'
 import { spawnPart } from './spawn-part.js'
 import { openPartLog } from './part-log.js'
-import { openBlockstore } from '../storage/index.js'
-import { createGateway } from './gateway.js'
-import { createUploadQuota } from './upload-quota.js'
-import { serveHttp } from './http-server.js'
+import { startGatewayNode } from './gateway-node.js'
+import { allowDevBuild } from './allow-dev-build.js'
 import { pinNetwork } from '../core/network-pin.js'
 import { savePin } from '../core/network-pins-file.js'
 
@@ -28,6 +26,11 @@ export type UpParameters = {
   fundTokens?: bigint
   /** Bytes each account may upload to the devnet's storage node (default DEFAULT_UPLOAD_QUOTA_BYTES). */
   uploadQuotaBytes?: number
+  /**
+   * Join this chain instead of starting Anvil: the contracts are deployed there on first start (or
+   * the data dir's deployment is reused), and it must be a dev network (sim workers).
+   */
+  chainRpc?: string
   /** Progress lines for the person watching (never secrets). */
   log?: (line: string) => void
 }
@@ -69,72 +72,37 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
     for (const c of cleanups.splice(0).reverse()) await c()
   }
   try {
-    mkdirSync(layout.blocksDir, { recursive: true })
-    log(`starting chain (anvil, state in ${layout.chainStateFile})`)
-    const anvil = await startAnvil({ port: 0, stateFile: layout.chainStateFile, chainId: 31337, silent: true })
-    cleanups.push(() => anvil.stop())
+    let rpcUrl = params.chainRpc
+    if (rpcUrl === undefined) {
+      log(`starting chain (anvil, state in ${layout.chainStateFile})`)
+      const anvil = await startAnvil({ port: 0, stateFile: layout.chainStateFile, chainId: 31337, silent: true })
+      cleanups.push(() => anvil.stop())
+      rpcUrl = anvil.rpcUrl
+    } else log(`joining the chain at ${rpcUrl}`)
 
     log('deploying contracts (first start) or resuming the saved deployment')
     const deployment = await ensureDeployment({
-      rpcUrl: anvil.rpcUrl,
+      rpcUrl,
       deploymentFile: layout.deploymentFile,
       fundAccounts: DEV_ACCOUNT_COUNT,
       fundAmount: (params.fundTokens ?? 1_000_000n) * 10n ** 18n,
       devAttestationSigner: DEV_ATTESTATION_SIGNER,
     })
-
-    const blockstore = await openBlockstore(layout.blocksDir)
-    const network: NetworkInfo = {
-      name: 'w3a-devnet',
-      chainId: deployment.chainId,
-      rpcUrl: anvil.rpcUrl,
-      contracts: {
-        token: deployment.token,
-        datasetRegistry: deployment.datasetRegistry,
-        workerRegistry: deployment.workerRegistry,
-        custodyInbox: deployment.custodyInbox,
-        market: deployment.market,
-        jobs: deployment.jobs,
-      },
-      dev: true,
+    if (deployment.dev === false) {
+      throw new W3aError('INVALID_ARGUMENT', `the network deployed at ${rpcUrl} does not accept the simulated TEE; w3a up runs sim workers`, {
+        details: ['run `w3a gateway` and `w3a worker --tee tdx` against it instead (docs/operator.md)'],
+      })
     }
-    const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId })
-    const ingest: { url?: string } = {}
-    const quota = createUploadQuota({ file: join(layout.root, 'upload-quota.json'), ...(params.uploadQuotaBytes !== undefined ? { bytesPerAccount: params.uploadQuotaBytes } : {}) })
-    const http = await serveHttp(createGateway({ blockstore, network, publicClient, ingest, quota }), {
-      port: params.port ?? DEFAULT_GATEWAY_PORT,
-    })
-    cleanups.push(() => http.close())
 
-    // The devnet's governance (dev account 0) allows this build's worker measurement under the
-    // devnet's network config (the one the worker host boots its enclave with: this build's
-    // code only, sim allowed), so the keeper started next can register; a modified build or
-    // config gets another measurement.
-    const [codeMeasurement, { epochLength, minKeepers }, tcb] = await Promise.all([
-      measureEnclaveBundle(),
-      getRegistryParams(publicClient, { registry: deployment.workerRegistry }),
-      getTcbPolicy(publicClient, { registry: deployment.workerRegistry }),
-    ])
-    const configHash = networkConfigHash({
-      chainId: deployment.chainId,
-      registry: deployment.workerRegistry,
-      inbox: deployment.custodyInbox,
-      jobs: deployment.jobs,
-      epochLength,
-      allowSim: true,
-      devAttestationSigner: DEV_ATTESTATION_SIGNER,
-      codeMeasurements: [codeMeasurement],
-      tcb,
-      minKeepers,
-    })
-    const measurement = networkMeasurement({ codeMeasurement, configHash })
-    await allowMeasurement(createChainClients({ rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, account: devAccount(0) }), {
-      registry: deployment.workerRegistry,
-      measurement,
-    })
+    const ingest: { url?: string } = {}
+    const gateway = await startGatewayNode({ dataDir: layout.root, rpcUrl, deployment, name: 'w3a-devnet', port: params.port ?? DEFAULT_GATEWAY_PORT, ingest, ...(params.uploadQuotaBytes !== undefined ? { uploadQuotaBytes: params.uploadQuotaBytes } : {}) })
+    cleanups.push(() => gateway.close())
+
+    // The devnet's governance (dev account 0) allows this build's worker measurement, so the keeper started next can register.
+    const measurement = await allowDevBuild({ rpcUrl, deployment, governance: devAccount(0) })
     log(`starting keeper worker (simulated TEE, measurement ${measurement.slice(0, 18)}…)`)
     const keeper = await spawnPart<{ address: Address; url: string }>(
-      ['worker', '--keeper', '--tee', 'sim', '--gateway', http.url, '--data-dir', join(layout.root, 'worker-0'), '--operator-account', '0'],
+      ['worker', '--keeper', '--tee', 'sim', '--gateway', gateway.url, '--data-dir', join(layout.root, 'worker-0'), '--operator-account', '0'],
       {
         log: (line) => {
           workerLog.write(line)
@@ -148,18 +116,18 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
 
     // The CLI of this data dir trusts this devnet: `w3a up` made it, so it pins it (chain id,
     // contracts, their code hashes, its own RPC); commands then refuse a gateway that says otherwise.
-    savePin(layout.root, await pinNetwork({ name: DEVNET_PIN_NAME, gatewayUrl: http.url, info: network, rpcUrl: anvil.rpcUrl }))
+    savePin(layout.root, await pinNetwork({ name: DEVNET_PIN_NAME, gatewayUrl: gateway.url, info: gateway.network, rpcUrl }))
 
-    const run: RunFile = { pid: process.pid, gatewayUrl: http.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
+    const run: RunFile = { pid: process.pid, gatewayUrl: gateway.url, rpcUrl, chainId: deployment.chainId, startedAt: new Date().toISOString() }
     writeFileAtomic(layout.runFile, JSON.stringify(run, null, 2))
     cleanups.push(() => rmSync(layout.runFile, { force: true }))
 
     return {
       dataDir: layout.root,
-      gatewayUrl: http.url,
-      rpcUrl: anvil.rpcUrl,
+      gatewayUrl: gateway.url,
+      rpcUrl,
       chainId: deployment.chainId,
-      contracts: network.contracts,
+      contracts: gateway.network.contracts,
       workers: [{ address: keeper.ready.address, url: keeper.ready.url, roles: ['compute', 'keeper'] }],
       logs: { up: upLog.path, 'worker-0': workerLog.path },
       accounts: Array.from({ length: DEV_ACCOUNT_COUNT }, (_, index) => ({ index, address: devAccount(index).address })),

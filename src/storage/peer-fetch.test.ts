@@ -120,3 +120,27 @@ test('a corrupt local block is replaced by a verified copy from a peer', async (
   assert.deepEqual(await readBlock(store, leaf), await readBlock(source, leaf))
   assert.deepEqual(await readBlock(local, leaf as CID), await readBlock(source, leaf))
 })
+
+test('two gateways that peer with each other: a block only one has is served by both; a block neither has is 404 at once, not a loop', async () => {
+  let requests = 0
+  const aStore = createMemoryBlockstore()
+  const bStore = createMemoryBlockstore()
+  const { cid: only } = await importBytes(aStore, new Uint8Array(randomBytes(1000)))
+  // Each gateway's store asks the other: the handlers are made once both urls are known.
+  const handlers: Record<'a' | 'b', (req: Request) => Promise<Response | undefined>> = { a: async () => undefined, b: async () => undefined }
+  const a = await serve((req) => (requests++, handlers.a(req)))
+  const b = await serve((req) => (requests++, handlers.b(req)))
+  handlers.a = createTrustlessGateway(withPeerFetch(aStore, [`${b}/`], { timeoutMs: 2000 }))
+  handlers.b = createTrustlessGateway(withPeerFetch(bStore, [`${a}/`], { timeoutMs: 2000 }))
+  // B fetches the block from A (a copy stays on B), over the standard trustless path.
+  const res = await fetch(`${b}/ipfs/${only}?format=raw`)
+  assert.equal(res.status, 200)
+  assert.equal(await bStore.has(only), true)
+  // A peer's request (only-if-cached) for a block that is not here: 412, nothing asked further.
+  const missing = (await importBytes(createMemoryBlockstore(), new Uint8Array(randomBytes(1000)))).cid
+  const direct = await fetch(`${a}/ipfs/${missing}?format=raw`, { headers: { 'Cache-Control': 'only-if-cached' } })
+  assert.equal(direct.status, 412)
+  requests = 0
+  assert.equal((await fetch(`${b}/ipfs/${missing}?format=car`)).status, 404)
+  assert.equal(requests, 2, 'B asked A once, and A asked nobody')
+})

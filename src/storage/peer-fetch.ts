@@ -2,7 +2,9 @@
  * A blockstore that, when a block is not here, asks peers for it over the trustless
  * gateway protocol (`GET {peer}/ipfs/{cid}?format=raw`), checks the bytes against the
  * CID, keeps a copy and returns it. Peers are untrusted: a peer that sends the wrong
- * bytes is skipped and the next one is asked. `has` answers for the local store only.
+ * bytes is skipped and the next one is asked. `has` answers for the local store only. Requests
+ * carry `Cache-Control: only-if-cached`: a peer answers from its own store and never asks its
+ * own peers on our behalf (no fetch loops between gateways that peer with each other).
  *
  * Any trustless gateway can be a peer (another W3A storage node, Kubo, a public gateway).
  */
@@ -131,12 +133,12 @@ class PeerFetchBlockstore implements Blockstore {
     if (options?.signal !== undefined) signals.push(options.signal)
     let res: Response
     try {
-      res = await this.#fetch(url, { headers: { Accept: 'application/vnd.ipld.raw' }, signal: AbortSignal.any(signals) })
+      res = await this.#fetch(url, { headers: { Accept: 'application/vnd.ipld.raw', 'Cache-Control': 'only-if-cached' }, signal: AbortSignal.any(signals) })
     } catch (e) {
       options?.signal?.throwIfAborted()
       return { outcome: 'unreachable', why: (e as Error)?.name === 'TimeoutError' ? 'timed out' : String((e as Error)?.message ?? e) }
     }
-    if (res.status === 404 || res.status === 410) {
+    if (res.status === 404 || res.status === 410 || res.status === 412) {
       await res.body?.cancel()
       return { outcome: 'not-found', why: `HTTP ${res.status}` }
     }

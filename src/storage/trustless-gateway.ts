@@ -7,7 +7,9 @@
  *
  * Trustless only: every response can be checked against the CID by the client, so we
  * never deserialize (no UnixFS files, no HTML). Content paths, `entity-bytes` and CARv2
- * are not supported. Written against the web-standard Request/Response so any HTTP
+ * are not supported. A block that is not here is fetched through the blockstore (a peer-fetching
+ * one asks its peers), unless the request says `Cache-Control: only-if-cached` (what peers send
+ * each other, so two gateways that peer with each other never ask in a circle): then 412. Written against the web-standard Request/Response so any HTTP
  * server (node:http adapter, a fetch-style router) can mount it.
  */
 import type { Blockstore } from 'interface-blockstore'
@@ -62,6 +64,8 @@ export function createTrustlessGateway(blockstore: Blockstore): GatewayHandler {
       'X-Ipfs-Roots': cid.toString(),
     }
     if (ifNoneMatch(req, etag)) return new Response(null, { status: 304, headers })
+    const local = cid.multihash.code === IDENTITY || (await blockstore.has(cid, { signal: req.signal }))
+    if (!local && /(^|[\s,])only-if-cached([\s,]|$)/i.test(req.headers.get('cache-control') ?? '')) return text(412, `Not here: ${cid} (only-if-cached)`)
 
     try {
       if (format === 'raw') {
@@ -70,10 +74,8 @@ export function createTrustlessGateway(blockstore: Blockstore): GatewayHandler {
         // (cast: DOM typings want an ArrayBuffer-backed view; blocks are never on a SharedArrayBuffer)
         return new Response(req.method === 'HEAD' ? null : (bytes as Uint8Array<ArrayBuffer>), { status: 200, headers })
       }
-      // The spec's 404 rule is about the root block: check it before committing to 200.
-      if (cid.multihash.code !== IDENTITY && !(await blockstore.has(cid, { signal: req.signal }))) {
-        return text(404, `Not found: ${cid}`)
-      }
+      // The spec's 404 rule is about the root block: have it (here, or from a peer) before committing to 200.
+      if (!local) await readBlock(blockstore, cid, { signal: req.signal })
       if (req.method === 'HEAD') return new Response(null, { status: 200, headers })
       return new Response(toStream(exportCar(blockstore, cid, { scope, signal: req.signal })), { status: 200, headers })
     } catch (e) {

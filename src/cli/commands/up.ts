@@ -11,6 +11,7 @@ export const upCommand: Command = {
     'data-dir': { type: 'string', placeholder: 'DIR', description: `where everything is kept (default ${DEFAULT_DATA_DIR})` },
     port: { type: 'string', placeholder: 'N', description: `gateway port (default ${DEFAULT_GATEWAY_PORT}; 0 = any free port)` },
     'upload-quota': { type: 'string', placeholder: 'BYTES', description: `bytes each account may upload to the storage node (default ${DEFAULT_UPLOAD_QUOTA_BYTES})` },
+    'chain-rpc': { type: 'string', placeholder: 'URL', description: 'join this dev chain instead of starting Anvil (contracts deployed there on first start, or the data dir’s deployment reused)' },
   },
   help: 'The first start deploys the contracts and funds the dev accounts; later starts resume the same chain.\nExample: npx w3a up --data-dir ./.w3a --port 8787',
   async run({ values, out }) {
@@ -25,6 +26,7 @@ export const upCommand: Command = {
     const devnet = await startDevnet({
       ...(uploadQuotaBytes !== undefined ? { uploadQuotaBytes } : {}),
       ...(typeof values['data-dir'] === 'string' ? { dataDir: values['data-dir'] } : {}),
+      ...(typeof values['chain-rpc'] === 'string' ? { chainRpc: values['chain-rpc'] } : {}),
       port,
       log: (line) => out.progress(line),
     })

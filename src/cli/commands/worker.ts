@@ -1,26 +1,14 @@
-import { privateKeyToAccount } from 'viem/accounts'
-import { hexToBytes, type LocalAccount } from 'viem'
+import { hexToBytes } from 'viem'
 import { W3aError, isW3aError } from '../../core/errors.js'
-import { devAccount, listWorkers, createChainClients, type WorkerInfo } from '../../chain/index.js'
+import { listWorkers, createChainClients, type WorkerInfo } from '../../chain/index.js'
 import { fetchRegisteredQuote, networkTeePolicy } from '../../sdk/worker-attestation.js'
 import { describeTee, verifyWorkerQuote, type TeePolicy } from '../../tee/index.js'
 import { readJsonFile } from '../read-json-file.js'
+import { roleAccount } from '../role-account.js'
 import { startWorker } from '../../node/worker/worker-host.js'
 import { GATEWAY_OPTION, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
 import { table } from '../output.js'
-
-function operatorFrom(values: Record<string, string | boolean | undefined>, dev: boolean): LocalAccount {
-  const idx = values['operator-account']
-  if (typeof idx === 'string') {
-    if (!dev) throw new W3aError('INVALID_ARGUMENT', '--operator-account uses public dev keys; this is not a dev network', { details: ['Set W3A_OPERATOR_KEY instead.'] })
-    return devAccount(Number(idx))
-  }
-  const key = process.env['W3A_OPERATOR_KEY']
-  if (key) return privateKeyToAccount((key.startsWith('0x') ? key : `0x${key}`) as `0x${string}`)
-  if (dev) return devAccount(0)
-  throw new W3aError('ACCOUNT_MISSING', 'a worker needs an operator account that stakes for it', { details: ['Set W3A_OPERATOR_KEY.'] })
-}
 
 export const workerCommand: Command = {
   path: ['worker'],
@@ -53,7 +41,7 @@ export const workerCommand: Command = {
       rpcUrl: (values['chain-rpc'] as string | undefined) ?? network.rpcUrl,
       gatewayUrl: (values['storage'] as string | undefined) ?? client.gateway.url,
       contracts: { chainId: network.chainId, ...network.contracts },
-      operator: operatorFrom(values, network.dev),
+      operator: roleAccount({ index: values['operator-account'], option: 'operator-account', envVar: 'W3A_OPERATOR_KEY', dev: network.dev, why: 'a worker needs an operator account that stakes for it' }),
       dev: network.dev,
       ...(values['port'] ? { port: Number(values['port']) } : {}),
       ...(values['public-url'] ? { publicUrl: values['public-url'] as string } : {}),

@@ -213,6 +213,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
 
     let syncing: Promise<void> | undefined
     let lastRootEpoch = -1n
+    let lastVoteEpoch = -1n
     const syncOnce = async () => {
       const head = await publicClient.getBlockNumber()
       const headEpoch = head / registryParams.epochLength
@@ -224,11 +225,22 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
         appendFileSync(receiptsFile, toJsonText(r) + '\n')
       }
       if (out.receipts.length > 0) await witnesses.commit().catch((e) => log(`state not yet witnessed: ${(e as Error).message}`))
+      // Every keeper votes once per epoch for the key its own enclave derived; the key counts for
+      // owners only once a strict majority of the active keepers agree (WorkerRegistry). Also a
+      // keeper that joined mid-epoch (by hand-over): without its vote the majority may not be reached.
+      if (params.keeper && (await caller.call<boolean>('hasClusterSecret'))) {
+        const { epoch } = await caller.call<{ epoch: bigint }>('epochPublicKey')
+        if (epoch > lastVoteEpoch) {
+          try {
+            if ((await getEpochKeyVote(publicClient, { registry: params.contracts.workerRegistry, epoch, keeper: info.address })) === null) await sendOwnTx('publishEpochKey')
+            lastVoteEpoch = epoch
+          } catch (e) {
+            log(`epoch ${epoch}: key vote not sent yet (${(e as Error).message.split('\n')[0]}); retrying at the next sync`)
+          }
+        }
+      }
       const boundary = await caller.call<EpochBoundary | undefined>('epochBoundary')
       if (boundary && boundary.epoch > lastRootEpoch) {
-        // Every keeper votes once per epoch for the key its own enclave derived; the key counts
-        // for owners only once a strict majority of the active keepers agree (WorkerRegistry).
-        if ((await getEpochKeyVote(publicClient, { registry: params.contracts.workerRegistry, epoch: boundary.epoch, keeper: info.address })) === null) await sendOwnTx('publishEpochKey')
         await sendOwnTx('publishStateRoot')
         lastRootEpoch = boundary.epoch
         log(`epoch ${boundary.epoch}: state root ${boundary.stateRoot.slice(0, 18)}… after ${boundary.processed} commands`)
