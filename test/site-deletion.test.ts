@@ -19,7 +19,6 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { CID } from 'multiformats/cid'
 import type { Hex } from 'viem'
 import { devAccount } from '../src/chain/dev-accounts.js'
@@ -31,15 +30,15 @@ import { signUnpin } from '../src/storage/upload-authorization.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest, type VisitorKeys } from '../src/tracker/visitor-crypto.js'
 import type { VisitorAction, VisitorAnswer } from '../src/tracker/visitor-format.js'
+import { startW3aUp, W3A_BIN as BIN, type W3aUp } from './w3a-up-process.js'
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Safari/537.36'
 const DOMAIN = 'deleted.example'
 const work = mkdtempSync(join(tmpdir(), 'w3a-site-deletion-'))
 const dataDir = join(work, 'data')
 const owner = devAccount(0)
 const env = { ...process.env, W3A_INGEST_FLUSH_MS: '1000', W3A_DATA_DIR: dataDir }
-let up: ChildProcess | undefined
+let up: W3aUp | undefined
 let worker: ChildProcess | undefined
 let gatewayUrl = ''
 let site: Hex = '0x'
@@ -86,18 +85,8 @@ const cmdline = (pid: number) => {
 }
 
 before(async () => {
-  up = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env })
-  const stderr: string[] = []
-  createInterface({ input: up.stderr! }).on('line', (l) => stderr.push(l))
-  gatewayUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`w3a up not ready in 90s:\n${stderr.join('\n')}`)), 90_000)
-    up!.once('exit', (code) => reject(new Error(`w3a up exited (${code}):\n${stderr.join('\n')}`)))
-    createInterface({ input: up!.stdout! }).once('line', (line) => {
-      clearTimeout(timer)
-      up!.removeAllListeners('exit')
-      resolve((JSON.parse(line) as { gatewayUrl: string }).gatewayUrl)
-    })
-  })
+  up = await startW3aUp(dataDir, 90_000, env)
+  gatewayUrl = up.gatewayUrl
   // Exact whole-site totals allowed, so the stats after the deletion can be checked to the unit.
   const added = await w3a(['site', 'add', DOMAIN, '--account', '0', '--allow-exact'])
   assert.equal(added.code, 0, added.stderr)
@@ -113,7 +102,7 @@ after(async () => {
     await exited
   }
   await stop(worker)
-  await stop(up)
+  await up?.stop()
   rmSync(work, { recursive: true, force: true })
 })
 
@@ -182,7 +171,7 @@ test("a deletion rewrites the site's stored segments under a new key, survives a
   const visitorA = deleted.receipt.visitor
   await send('/late-1', `${UA} b`, tb)
   await send('/late-2', `${UA} b`, tb)
-  const host = childrenOf(up!.pid!).find((p) => / worker --keeper /.test(cmdline(p)))
+  const host = childrenOf(up!.proc.pid!).find((p) => / worker --keeper /.test(cmdline(p)))
   assert.ok(host !== undefined, 'no worker process under w3a up')
   const enclaves = childrenOf(host)
   for (const pid of [...enclaves, host]) process.kill(pid, 'SIGKILL')

@@ -10,8 +10,8 @@ export const W3A_BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 
 export type W3aUp = { proc: ChildProcess; gatewayUrl: string; rpcUrl: string; dashboardUrl: string; stderr: string[]; stop(): Promise<void> }
 
-export async function startW3aUp(dataDir: string, timeoutMs = 90_000): Promise<W3aUp> {
-  const proc = spawn(process.execPath, [W3A_BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startW3aUp(dataDir: string, timeoutMs = 90_000, env?: NodeJS.ProcessEnv): Promise<W3aUp> {
+  const proc = spawn(process.execPath, [W3A_BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env } : {}) })
   const stderr: string[] = []
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l))
   const lines = createInterface({ input: proc.stdout! })

@@ -141,7 +141,11 @@ async function followRewrite(): Promise<void> {
     }
     const done = answer.receipt.segments
     if (done !== 'pending') {
-      el.textContent = done === '' ? 'Stored segments: no deletion recorded.' : `Stored segments rewritten without your events (${answer.receipt.rows} removed), new manifest ${done}; the receipt verifies.`
+      const rows = answer.receipt.rows
+      el.textContent =
+        done === '' ? 'Stored segments: no deletion recorded.'
+        : rows === 0 ? `Stored segments hold none of your events (manifest ${done}); the receipt verifies.`
+        : `Stored segments rewritten without your ${rows} events under a new site key, new manifest ${done}; the receipt verifies.`
       return
     }
   }
