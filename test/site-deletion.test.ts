@@ -2,8 +2,9 @@
  * A visitor's deletion reaching a site's stored segments, end to end on `w3a up` (issue 12,
  * docs/visitor.md): ten anonymous visitors and two opted-in ones (A and B) browse; their rows are
  * appended to the site's dataset as encrypted segments; A deletes. The ingest worker (the devnet's
- * keeper) is killed with -9 right after A's deletion was acknowledged (its rewrite under way),
- * together with its enclave, and started again on the same data directory. Then:
+ * keeper) is killed with -9 together with its enclave as soon as its sealed site book changes
+ * after the deletion (the rewrite made, its new key sealed, its RotateKey about to be or being
+ * mined), and started again on the same data directory. Then:
  *   - A's 'rewrite' receipt, signed by the ingest worker, names the site's new manifest, which the
  *     chain's registry points at;
  *   - exact whole-site stats (a job: custody released the NEW key) count the ten and B only, and
@@ -169,8 +170,13 @@ test("a deletion rewrites the site's stored segments under a new key, survives a
   const deleted = await ask(a, 'delete')
   assert.equal(deleted.receipt.segments, 'pending')
   const visitorA = deleted.receipt.visitor
+  // The deletion is in the sealed site book; the next change of that file is the rewrite, sealed with its new key.
+  const book = join(dataDir, 'worker-0', 'enclave', 'ingest', 'sites.sealed')
+  const queued = readFileSync(book)
   await send('/late-1', `${UA} b`, tb)
   await send('/late-2', `${UA} b`, tb)
+  for (let i = 0; i < 6000 && readFileSync(book).equals(queued); i++) await new Promise((r) => setTimeout(r, 10))
+  assert.ok(!readFileSync(book).equals(queued), 'the rewrite was not prepared within 60 s')
   const host = childrenOf(up!.proc.pid!).find((p) => / worker --keeper /.test(cmdline(p)))
   assert.ok(host !== undefined, 'no worker process under w3a up')
   const enclaves = childrenOf(host)
