@@ -12,7 +12,8 @@
  *   - the owner downloads the site dataset and finds B's rows and none of A's;
  *   - the old segments and manifest are no longer served by the storage node;
  *   - the owner's original site key does not open the new segments;
- *   - an account that is neither the owner nor the writer cannot unpin the new segments.
+ *   - an account that is neither the owner nor the writer cannot unpin the new segments, and an
+ *     unpin of the live version by the owner drops nothing.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -228,5 +229,12 @@ test("a deletion rewrites the site's stored segments under a new key, survives a
   const refused = await fetch(`${gatewayUrl}/api/v1/datasets/${site}/unpin`, { method: 'POST', headers: { 'content-type': 'application/json', ...stranger }, body: JSON.stringify({ roots }) })
   assert.equal(refused.status, 403)
   assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'ACCESS_DENIED')
+  // Even the owner (or a lying worker host, through its writer key) cannot unpin the live version: the node keeps what the registry's manifest links.
+  const live = await signUnpin({ account: owner, datasetId: site, roots, chainId: 31337 })
+  const kept = await fetch(`${gatewayUrl}/api/v1/datasets/${site}/unpin`, { method: 'POST', headers: { 'content-type': 'application/json', ...live }, body: JSON.stringify({ roots }) })
+  assert.equal(kept.status, 200)
+  const answer = (await kept.json()) as { blocks: number; kept: number }
+  assert.deepEqual([answer.blocks, answer.kept], [0, 1])
   assert.equal((await fetch(`${gatewayUrl}/ipfs/${after.manifestCid}?format=raw`)).status, 200)
+  assert.equal((await w3a(['dataset', 'download', site, '--out', join(work, 'again.jsonl'), '--account', '0'])).code, 0)
 })
