@@ -84,6 +84,9 @@ export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
 /** What a site's manifest update is: rows appended, or its segments rewritten under a new key after a visitor's deletion. */
 export type SiteUpdateKind = 'append' | 'rewrite'
 
+/** One site's update ready for the host to send (or, with `error`, a rewrite that could not be made this round). */
+export type IngestFlushItem = { site: Hex; manifestCid: string; rows: number; kind: SiteUpdateKind; error?: string }
+
 export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot' | 'submitResult' | 'submitFailure' | 'siteManifest' | 'siteCommand'
 
 /** What the enclave tells its host (all public). */
@@ -833,7 +836,7 @@ export class EnclaveService {
    * makes the command unreadable, it carries nothing secret). The host then sends the
    * 'siteManifest' and 'siteCommand' transactions and reports them mined (ingestConfirm).
    */
-  async ingestFlush(params: { epochKey?: { epoch: bigint; publicKey: Hex } }): Promise<{ site: Hex; manifestCid: string; rows: number; kind: SiteUpdateKind }[]> {
+  async ingestFlush(params: { epochKey?: { epoch: bigint; publicKey: Hex } }): Promise<IngestFlushItem[]> {
     const ingest = this.ingest()
     const postCar = this.postCar()
     await this.unpinOld()
@@ -842,11 +845,15 @@ export class EnclaveService {
     if (pending.length === 0 && rewrites.length === 0) return []
     const key = this.keyring ? await this.epochPublicKey() : params?.epochKey
     if (!key || typeof key.epoch !== 'bigint' || typeof key.publicKey !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestFlush needs the epoch key ({ epoch, publicKey }) on a worker that is not a keeper')
-    const out: { site: Hex; manifestCid: string; rows: number; kind: SiteUpdateKind }[] = []
+    const out: IngestFlushItem[] = []
     // A site's deletions first: while one is out, its appends wait (ingest.ts prepareFlush).
     const fetchCar = carFetcher(this.config.gatewayUrl.replace(/\/+$/, ''))
     for (const site of rewrites) {
-      const rewrite = await ingest.prepareRewrite(site, { fetchCar, postCar }, Date.now())
+      // One site's rewrite failing (storage unreachable, a block missing) leaves the others' flushes going; the host logs it.
+      const rewrite = await ingest.prepareRewrite(site, { fetchCar, postCar }, Date.now()).catch((e: unknown) => {
+        out.push({ site, manifestCid: '', rows: 0, kind: 'rewrite', error: e instanceof W3aError ? `${e.code}: ${e.shortMessage}` : String(e) })
+        return undefined
+      })
       if (!rewrite) continue
       const keyHash = dekHash(rewrite.dek)
       const command = { type: 'RotateKey' as const, message: { datasetId: site, manifestCid: rewrite.manifestCid, keyHash, nonce: 0n, expiry: 0n } }

@@ -14,7 +14,7 @@
  */
 import { parseEventLogs, type Address, type Hex } from 'viem'
 import { custodyInboxAbi, getCurrentEpoch, getEpochKey, type ChainPublicClient } from '../../chain/index.js'
-import type { OwnTxKind, SiteUpdateKind } from '../../enclave/service.js'
+import type { IngestFlushItem, OwnTxKind } from '../../enclave/service.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 
 export type IngestFlushLoopParameters = {
@@ -32,8 +32,12 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
   let running: Promise<void> | undefined
   const once = async () => {
     const epochKey = p.keeper ? undefined : await agreedEpochKey(p)
-    const ready = await p.caller.call<{ site: Hex; manifestCid: string; rows: number; kind: SiteUpdateKind }[]>('ingestFlush', epochKey ? { epochKey } : {})
+    const ready = await p.caller.call<IngestFlushItem[]>('ingestFlush', epochKey ? { epochKey } : {})
     for (const u of ready) {
+      if (u.error !== undefined) {
+        p.log(`site ${u.site.slice(0, 10)}…: a visitor deletion could not rewrite its stored segments (${u.error}); its new rows wait, retried next round`)
+        continue
+      }
       try {
         const hash = await p.sendOwnTx('siteCommand', { site: u.site })
         if (p.keeper) {
