@@ -6,7 +6,8 @@
  *   - a visitor opts in on the gateway's "my data" page, browses the site (SPA navigation, a
  *     404 page, an outbound link, a file download: the tracker's opt-in extras), sees their
  *     events decrypted in the page, downloads them, refuses a receipt the gateway altered,
- *     deletes them with a receipt the page verifies, and the next stats no longer count them;
+ *     deletes them with a receipt the page verifies, and the next stats no longer count them; the
+ *     page then shows the second receipt, for the site's stored segments;
  *   - another visitor opts out with one click, and their browser sends nothing after that.
  * Needs `chromium` (Debian's /usr/bin/chromium) and a built dist/ (npm run build).
  */
@@ -205,6 +206,13 @@ test('a visitor opts in, browses, sees, downloads and deletes their data with a 
   assert.equal(receipt.receipt.rows, 8)
   assert.match(receipt.verified, /^signed by the ingest worker 0x[0-9a-f]{40}$/)
   assert.deepEqual(await stats(['visitors', 'pageviews']), [11, 11], 'the next stats no longer count the deleted events')
+  // The page follows the deletion into the stored segments and shows the enclave's second receipt.
+  await page.waitForFunction(() => /receipt verifies/.test(document.getElementById('segments')!.textContent!), undefined, { timeout: 120_000 })
+  assert.match((await page.textContent('#segments')) ?? '', /^Stored segments (rewritten without your \d+ events under a new site key, new manifest|hold none of your events \(manifest) b[a-z2-7]+\)?; the receipt verifies\.$/)
+  const second = JSON.parse((await page.textContent('#segments-receipt'))!)
+  assert.equal(second.receipt.kind, 'rewrite')
+  assert.equal(second.receipt.visitor, receipt.receipt.visitor)
+  assert.match(second.verified, /^signed by the ingest worker 0x[0-9a-f]{40}$/)
   await page.click('#show')
   await page.waitForFunction(() => /events held/.test(document.getElementById('status')!.textContent!))
   assert.equal(await page.textContent('#status'), '0 events held about you; the receipt verifies.')

@@ -39,8 +39,8 @@ export async function startW3aProcess<T = Record<string, unknown>>(args: string[
   })
 }
 
-export async function startW3aUp(dataDir: string, timeoutMs = 90_000): Promise<W3aUp> {
-  const up = await startW3aProcess<{ gatewayUrl: string; rpcUrl: string; dashboardUrl: string }>(['up', '--data-dir', dataDir, '--port', '0'], timeoutMs)
+export async function startW3aUp(dataDir: string, timeoutMs = 90_000, env?: NodeJS.ProcessEnv): Promise<W3aUp> {
+  const up = await startW3aProcess<{ gatewayUrl: string; rpcUrl: string; dashboardUrl: string }>(['up', '--data-dir', dataDir, '--port', '0'], timeoutMs, env)
   return { proc: up.proc, gatewayUrl: up.ready.gatewayUrl, rpcUrl: up.ready.rpcUrl, dashboardUrl: up.ready.dashboardUrl, stderr: up.stderr, stop: up.stop }
 }
 

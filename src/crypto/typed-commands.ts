@@ -22,6 +22,10 @@
  *   address removes it. A web-analytics site names its attested ingest worker's key here.
  * - UpdateManifest (owner, or the writer the owner set): the dataset's manifest is now
  *   `manifestCid` (an appended version; the key stays the same).
+ * - RotateKey (owner, or the writer): the dataset's key is now the DEK that travels with the
+ *   command (it must hash to `keyHash`, as RegisterDataset's) and its manifest `manifestCid`,
+ *   whose segments are sealed under that key. The previous DEK is zeroed in custody state, so
+ *   no key release opens the old segments again (a site's visitor deletion rewrites them).
  *
  * `ReadCustody` is not a command: an owner signs it to read the confidential custody state
  * of a dataset straight from a keeper (src/custody/owner-query.ts). Same domain as commands.
@@ -82,6 +86,13 @@ export const OWNER_COMMAND_TYPES = {
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint64' },
   ],
+  RotateKey: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'keyHash', type: 'bytes32' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
 } as const
 
 export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
@@ -98,6 +109,8 @@ export type DeleteMessage = Common
 export type SetPolicyMessage = Common & { policyHash: Hex }
 export type SetWriterMessage = Common & { writer: Address }
 export type UpdateManifestMessage = Common & { manifestCid: string }
+/** `keyHash` = dekHash(new DEK); `manifestCid` = the manifest of the segments sealed under it. */
+export type RotateKeyMessage = Common & { manifestCid: string; keyHash: Hex }
 
 export type OwnerCommand =
   | { type: 'RegisterDataset'; message: RegisterDatasetMessage }
@@ -107,6 +120,7 @@ export type OwnerCommand =
   | { type: 'SetPolicy'; message: SetPolicyMessage }
   | { type: 'SetWriter'; message: SetWriterMessage }
   | { type: 'UpdateManifest'; message: UpdateManifestMessage }
+  | { type: 'RotateKey'; message: RotateKeyMessage }
 
 export type SignedOwnerCommand = { command: OwnerCommand; domain: CommandDomain; signer: Address; signature: Hex }
 

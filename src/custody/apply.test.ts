@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { bytesToHex, type Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
+import { dekHash } from '../crypto/typed-commands.js'
 import { applyInboxEntry } from './apply.js'
 import { EpochKeyring } from './epoch-keys.js'
 import { CHAIN_ID, DOMAIN, EPOCH_LENGTH, INBOX, Replica, TestInbox, registerCommand, signCommand, testBytes } from './fixture.test.js'
@@ -146,6 +147,42 @@ describe('custody apply: a writer appends (web-analytics sites)', () => {
     assert.equal(getDataset(r.state, ra.datasetId)!.writer, undefined)
     assert.equal(getDataset(r.state, ra.datasetId)!.manifestCid, 'bafy-v2')
     assert.notEqual(stateRoot(r.state), withWriter)
+  })
+})
+
+describe('custody apply: a key rotation (a site rewritten after a visitor deletion)', () => {
+  it('the writer replaces the key and manifest at once; the old key bytes are zeroed; a key that does not hash to keyHash or a stranger is refused', async () => {
+    const inbox = new TestInbox(testBytes('cluster secret'))
+    const exp = inbox.timestamp() + 10_000n
+    const oldKey = testBytes('dek r')
+    const newKey = testBytes('dek r2')
+    const ra = registerCommand(owner.address, { salt: bytesToHex(testBytes('salt r')), dek: oldKey, nonce: 1n, expiry: exp })
+    const writer = mallory
+    await inbox.post(await signCommand(owner, ra.command), { dek: oldKey })
+    await inbox.post(await signCommand(owner, { type: 'SetWriter', message: { datasetId: ra.datasetId, writer: writer.address, nonce: 2n, expiry: exp } }))
+    const rotate = (keyHash: Hex, nonce: bigint) => ({ type: 'RotateKey' as const, message: { datasetId: ra.datasetId, manifestCid: 'bafy-rewritten', keyHash, nonce, expiry: exp } })
+    await inbox.post(await signCommand(analyst, rotate(dekHash(newKey), 1n)), { dek: newKey }) // not-owner
+    await inbox.post(await signCommand(writer, rotate(dekHash(newKey), 2n)), { dek: testBytes('another key') }) // dek-mismatch
+    await inbox.post(await signCommand(writer, rotate(dekHash(newKey), 3n))) // dek-mismatch: no key travels
+    inbox.mine(EPOCH_LENGTH) // the rotation is sealed to epoch 1
+    const r = Replica.fromSecret(testBytes('cluster secret'))
+    await replay(inbox, r)
+    const held = getDataset(r.state, ra.datasetId)!.dek!
+    await inbox.post(await signCommand(writer, rotate(dekHash(newKey), 4n)), { dek: newKey })
+    await replay(inbox, r)
+    assert.deepEqual(r.receipts.map((x) => (x.status === 'applied' ? 'applied' : x.reason)), ['applied', 'applied', 'not-owner', 'dek-mismatch', 'dek-mismatch', 'applied'])
+    const last = r.receipts.at(-1)!
+    assert.equal(last.type, 'RotateKey')
+    assert.equal(last.unrecoverableAfterEpoch, 0n, 'the old key travelled in the register command, sealed to epoch 0')
+    const d = getDataset(r.state, ra.datasetId)!
+    assert.deepEqual(d.dek, newKey)
+    assert.equal(d.dekHash, dekHash(newKey))
+    assert.equal(d.manifestCid, 'bafy-rewritten')
+    assert.equal(d.registeredEpoch, 1n)
+    assert.ok(held.every((b) => b === 0), 'the old key bytes every older state shared are zeroed')
+    const restored = decodeSnapshot(encodeSnapshot(r.state))
+    assert.deepEqual(getDataset(restored, ra.datasetId)!.dek, newKey)
+    assert.equal(stateRoot(restored), stateRoot(r.state))
   })
 })
 

@@ -129,13 +129,14 @@ export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): P
     if (reason === undefined) throw e
     return wipe(dek, refuse(reason, command))
   }
-  // Only what was signed may travel: a DEK with RegisterDataset, a policy with SetPolicy.
-  if ((dek !== undefined && command.type !== 'RegisterDataset') || (policy !== undefined && command.type !== 'SetPolicy')) return wipe(dek, refuse('malformed', command))
+  // Only what was signed may travel: a DEK with RegisterDataset or RotateKey, a policy with SetPolicy.
+  if ((dek !== undefined && command.type !== 'RegisterDataset' && command.type !== 'RotateKey') || (policy !== undefined && command.type !== 'SetPolicy')) return wipe(dek, refuse('malformed', command))
   if (command.type === 'SetPolicy' && (policy === undefined || policyHash(policy) !== command.message.policyHash.toLowerCase())) return refuse('policy-mismatch', command)
   if (command.type === 'RegisterDataset') {
     if (dek === undefined || dekHash(dek) !== command.message.sealedKeyHash.toLowerCase()) return wipe(dek, refuse('dek-mismatch', command))
     if (datasetIdFor(signer, command.message.salt) !== command.message.datasetId.toLowerCase()) return wipe(dek, refuse('bad-id-derivation', command))
   }
+  if (command.type === 'RotateKey' && (dek === undefined || dekHash(dek) !== command.message.keyHash.toLowerCase())) return wipe(dek, refuse('dek-mismatch', command))
   return { ...base, ok: true, signer: signer.toLowerCase() as Address, command, ...(dek ? { dek } : {}), ...(policy ? { policy } : {}) }
 }
 
@@ -202,8 +203,9 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   } else {
     if (!existing) return refuse('unknown-dataset')
     if (existing.deleted) return refuse('dataset-deleted')
-    // The writer the owner set may append (UpdateManifest) and do nothing else.
-    if (existing.owner !== signer && !(command.type === 'UpdateManifest' && existing.writer === signer)) return refuse('not-owner')
+    // The writer the owner set may append (UpdateManifest) or rewrite under a new key (RotateKey), nothing else.
+    const writes = command.type === 'UpdateManifest' || command.type === 'RotateKey'
+    if (existing.owner !== signer && !(writes && existing.writer === signer)) return refuse('not-owner')
     switch (command.type) {
       case 'Grant': {
         const grants = new Map(existing.grants)
@@ -229,6 +231,12 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
       }
       case 'UpdateManifest':
         record = datasetRecord({ ...existing, manifestCid: command.message.manifestCid })
+        break
+      case 'RotateKey':
+        // The old key is shredded as a Delete's is; the new one's ciphertext is in this entry, sealed to its epoch.
+        existing.dek?.fill(0)
+        record = datasetRecord({ ...existing, dek: p.dek!, dekHash: command.message.keyHash.toLowerCase() as Hex, manifestCid: command.message.manifestCid, registeredEpoch: entry.epoch })
+        unrecoverableAfterEpoch = existing.registeredEpoch
         break
       case 'Delete':
         // Crypto-shredding starts here: the key bytes are zeroed in place, for every state sharing them.

@@ -8,9 +8,9 @@
  *   signature = EIP-191 personal_sign over the 32 digest bytes (viem `signMessage({ message: { raw } })`)
  *
  * `commandHash` is keccak256 of the inbox ciphertext, so an owner can match a receipt to what
- * they posted. A Delete receipt names `unrecoverableAfterEpoch`: the epoch the register command
- * was sealed to; once keepers have erased that epoch's secret, the on-chain copy of the DEK is
- * gone for good. `epoch` is the epoch in which the keeper applied the entry.
+ * they posted. A Delete or RotateKey receipt names `unrecoverableAfterEpoch`: the epoch the
+ * command that carried the (now dropped) key was sealed to; once keepers have erased that
+ * epoch's secret, the on-chain copy of that DEK is gone for good. `epoch` is the epoch in which the keeper applied the entry.
  */
 import { encodeAbiParameters, isAddress, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'

@@ -32,7 +32,10 @@ export type DatasetRecord = Readonly<{
   budget: BudgetRecord
   /** Inbox index of the RegisterDataset command. */
   registeredAtIndex: bigint
-  /** The epoch its ciphertext was sealed to: once every keeper is past it, that ciphertext is unopenable. */
+  /**
+   * The epoch the current key's ciphertext was sealed to (RegisterDataset's, or the last
+   * RotateKey's entry): once every keeper is past it, that ciphertext is unopenable.
+   */
   registeredEpoch: bigint
   deleted: boolean
   /** Who besides the owner may append (UpdateManifest), set by the owner's SetWriter; absent: nobody. */

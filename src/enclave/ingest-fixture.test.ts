@@ -13,9 +13,9 @@ import { privateKeyToAccount } from 'viem/accounts'
 import { CID } from 'multiformats/cid'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { decryptSegment } from '../crypto/envelope.js'
-import { generateHpkeKeyPair, HPKE_SUITE_ID } from '../crypto/hpke.js'
+import { generateHpkeKeyPair, HPKE_SUITE_ID, type HpkeKeyPair } from '../crypto/hpke.js'
 import { wrapDatasetKey } from '../crypto/owner-wrap-key.js'
-import { createMemoryBlockstore, decodeManifest, encodeManifest, exportBytes, importCar, readBlock, type DatasetManifest } from '../storage/index.js'
+import { createMemoryBlockstore, decodeManifest, encodeManifest, exportBytes, exportCar, importCar, readBlock, type DatasetManifest } from '../storage/index.js'
 import { carOfBlock } from '../storage/car-of-block.js'
 import { siteFor, siteRegistration, type Site } from '../sdk/actions/site.js'
 import { SITE_PRIVACY_UNIT, SITE_SCHEMA, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
@@ -27,6 +27,8 @@ export type MemoryStorage = {
   manifestOf(cid: string): Promise<DatasetManifest>
   /** Every row of the site's segments, opened with its key (ts as ms), in segment order. */
   rowsOf(manifest: DatasetManifest, dek: Uint8Array): Promise<Record<string, unknown>[]>
+  /** A DAG as a CAR (what the gateway's `?format=car` serves). */
+  car(cid: CID): AsyncIterable<Uint8Array>
   /** Serves POST /api/v1/blocks and GET /ipfs/CID?format=raw, as the gateway does. */
   serve(): Promise<{ url: string; close: () => Promise<void> }>
   blocks: number
@@ -38,6 +40,9 @@ export function memoryStorage(): MemoryStorage {
     blocks: 0,
     async postCar(car) {
       s.blocks += (await importCar(store, car)).blocks
+    },
+    car(cid) {
+      return exportCar(store, cid)
     },
     async manifestOf(cid) {
       return decodeManifest(await readBlock(store, CID.parse(cid)))
@@ -92,7 +97,7 @@ export function memoryStorage(): MemoryStorage {
   return s
 }
 
-export type TestSite = Site & { account: ReturnType<typeof privateKeyToAccount>; dek: Uint8Array; manifestCid: string; registration: (ingest: { address: Address; hpkePublicKey: Hex }, o?: { issuedAt?: number }) => Promise<Record<string, unknown>> }
+export type TestSite = Site & { account: ReturnType<typeof privateKeyToAccount>; dek: Uint8Array; manifestCid: string; wrapKey: HpkeKeyPair; registration: (ingest: { address: Address; hpkePublicKey: Hex }, o?: { issuedAt?: number }) => Promise<Record<string, unknown>> }
 
 /** A site as `w3a site add` makes it (without the chain): its key, an empty first segment and manifest, stored. */
 export async function makeTestSite(storage: MemoryStorage, chainId: number, domain = 'shop.example'): Promise<TestSite> {
@@ -124,6 +129,7 @@ export async function makeTestSite(storage: MemoryStorage, chainId: number, doma
     account,
     dek,
     manifestCid,
+    wrapKey,
     registration: (ingest, o) => siteRegistration({ account, chainId, site, ingest, registry: TEST_REGISTRY, manifestCid, dek, ...(o?.issuedAt ? { issuedAt: o.issuedAt } : {}) }),
   }
 }

@@ -14,6 +14,13 @@
  * the current manifest and how far the rows are in confirmed segments (`flushedThrough`, the row
  * number of ingest.ts). A host restoring an older copy of it makes rows already in a segment go
  * into the next one again (counted twice); see docs/design/trust-boundary.md.
+ *
+ * A visitor's deletion (ingest-visitor-rights.ts) is queued here (`deletions`) before its receipt
+ * is signed, so it survives a kill -9; the rewrite of the stored segments under a new site key
+ * (ingest-segment-rewrite.ts) is kept here with that key before the custody RotateKey carrying it
+ * leaves the enclave, so a crash after custody applied it never loses the key that opens the site.
+ * Once a site's key was rotated, a later registration by its owner keeps the enclave's key and
+ * manifest (the owner's derived key opens only the segments made before the rotation).
  */
 import { join } from 'node:path'
 import { existsSync } from 'node:fs'
@@ -43,7 +50,22 @@ export type SiteRecord = {
   /** Highest row number (ingest.ts EventRow.n) in a confirmed segment; -1 before the first. */
   flushedThrough: number
   registeredAt: number
+  /** Visitors (pseudonymous ids) whose deletion has not reached the stored segments yet. */
+  deletions: string[]
+  /** A rewrite stored and signed, waiting for its RotateKey and manifest update to be mined. */
+  rewrite?: PendingRewrite
+  /** Roots of old segments and manifests still to unpin from storage. */
+  unpin: string[]
+  /** Finished rewrites per visitor (the last MAX_REWRITTEN): what a visitor's 'rewrite' receipt states. */
+  rewritten: Rewritten[]
+  /** True once the enclave advanced the site key (RotateKey): re-registrations keep the key. */
+  rotated: boolean
 }
+
+export type PendingRewrite = { visitors: string[]; dek: Uint8Array; manifestCid: string; manifest: DatasetManifest; removed: Record<string, number>; unpin: string[] }
+/** `manifestCid`: the site's manifest once its stored segments no longer held the visitor's rows. */
+export type Rewritten = { visitor: string; manifestCid: string; rows: number; at: number }
+const MAX_REWRITTEN = 10_000
 
 const hex = (n?: number) => z.string().regex(n ? new RegExp(`^0x[0-9a-fA-F]{${n}}$`) : /^0x[0-9a-fA-F]+$/)
 const registrationSchema = z.strictObject({
@@ -67,7 +89,9 @@ export function siteRegistrationText(r: Omit<SiteRegistration, 'signature' | 'se
   return `w3a site register v1\n${JSON.stringify({ chainId, site: r.site, owner: r.owner.toLowerCase(), salt: r.salt.toLowerCase(), domain: r.domain, ingest: r.ingest.toLowerCase(), registry: r.registry.toLowerCase(), manifestCid: r.manifestCid, keyHash: r.keyHash.toLowerCase(), issuedAt: r.issuedAt })}`
 }
 
-type Stored = Omit<SiteRecord, 'dek' | 'manifest'> & { dek: Hex; manifest: Hex }
+type StoredRewrite = Omit<PendingRewrite, 'dek' | 'manifest'> & { dek: Hex; manifest: Hex }
+/** Files written before deletions reached segments have none of the rewrite fields. */
+type Stored = Omit<SiteRecord, 'dek' | 'manifest' | 'rewrite' | 'deletions' | 'unpin' | 'rewritten' | 'rotated'> & { dek: Hex; manifest: Hex; rewrite?: StoredRewrite } & Partial<Pick<SiteRecord, 'deletions' | 'unpin' | 'rewritten' | 'rotated'>>
 
 export class SiteBook {
   private readonly path: string
@@ -80,7 +104,11 @@ export class SiteBook {
     this.path = join(dir, 'sites.sealed')
     if (existsSync(this.path)) {
       const stored = JSON.parse(new TextDecoder().decode(readSealedFile(this.path, key, SITES_LABEL))) as Stored[]
-      for (const s of stored) this.sites.set(s.site, { ...s, dek: hexToBytes(s.dek), manifest: decodeManifest(hexToBytes(s.manifest)) })
+      for (const s of stored) {
+        const rewrite = s.rewrite ? { ...s.rewrite, dek: hexToBytes(s.rewrite.dek), manifest: decodeManifest(hexToBytes(s.rewrite.manifest)) } : undefined
+        const { rewrite: _r, ...rest } = s
+        this.sites.set(s.site, { deletions: [], unpin: [], rewritten: [], rotated: false, ...rest, dek: hexToBytes(s.dek), manifest: decodeManifest(hexToBytes(s.manifest)), ...(rewrite ? { rewrite } : {}) })
+      }
     }
   }
 
@@ -115,8 +143,9 @@ export class SiteBook {
       throw new W3aError('HPKE_OPEN_FAILED', 'the site key does not open under this ingest key', { cause })
     }
     if (dek.length !== 32 || keccak256(dek) !== r.keyHash.toLowerCase()) throw new W3aError('ACCESS_DENIED', 'the site key does not hash to the keyHash the owner signed')
-    // A re-registration with the same key keeps the manifest this enclave has appended to since.
-    const keep = existing && bytesToHex(existing.dek) === bytesToHex(dek)
+    // A re-registration with the same key keeps the manifest this enclave has appended to since; after a rotation, any does.
+    const keep = existing && (existing.rotated || bytesToHex(existing.dek) === bytesToHex(dek))
+    if (keep && existing.rotated) dek.fill(0)
     const manifest = keep ? existing.manifest : await p.manifestOf(r.manifestCid)
     if (manifest.datasetId.toLowerCase() !== site) throw new W3aError('MANIFEST_MALFORMED', 'the initial manifest is for another dataset')
     if (schemaHash(manifest.schema) !== schemaHash(SITE_SCHEMA)) throw new W3aError('MANIFEST_MALFORMED', 'the initial manifest does not have the site schema (docs/site-owner.md)')
@@ -125,11 +154,16 @@ export class SiteBook {
       owner: r.owner.toLowerCase() as Address,
       domain: r.domain,
       registry: r.registry.toLowerCase() as Address,
-      dek,
+      dek: keep ? existing.dek : dek,
       manifestCid: keep ? existing.manifestCid : r.manifestCid,
       manifest,
       flushedThrough: existing?.flushedThrough ?? -1,
       registeredAt: r.issuedAt,
+      deletions: existing?.deletions ?? [],
+      ...(existing?.rewrite ? { rewrite: existing.rewrite } : {}),
+      unpin: existing?.unpin ?? [],
+      rewritten: existing?.rewritten ?? [],
+      rotated: existing?.rotated ?? false,
     }
     this.sites.set(site, record)
     this.save()
@@ -144,8 +178,64 @@ export class SiteBook {
     this.save()
   }
 
+  /** A visitor's deletion, to reach the stored segments at the next rewrite (durable when this returns). */
+  queueDeletion(site: string, visitor: string): void {
+    const s = this.require(site)
+    if (s.deletions.includes(visitor)) return
+    this.sites.set(site, { ...s, deletions: [...s.deletions, visitor] })
+    this.save()
+  }
+
+  /** A rewrite stored and about to be signed: kept, with its new key, before the command leaves. */
+  setRewrite(site: string, rewrite: PendingRewrite): void {
+    this.sites.set(site, { ...this.require(site), rewrite })
+    this.save()
+  }
+
+  /**
+   * The site's rewrite is mined (or was not needed: no stored segment held the visitors' rows,
+   * `rewrite` absent): the new key and manifest become the site's, the old key is zeroed, the
+   * visitors' deletions are done and the old roots wait to be unpinned.
+   */
+  finishRewrite(site: string, p: { visitors: readonly string[]; at: number; rewrite?: PendingRewrite }): void {
+    const s = this.require(site)
+    const r = p.rewrite
+    const manifestCid = r?.manifestCid ?? s.manifestCid
+    const done = p.visitors.map((visitor) => ({ visitor, manifestCid, rows: r?.removed[visitor] ?? 0, at: p.at }))
+    const next: SiteRecord = {
+      ...s,
+      deletions: s.deletions.filter((v) => !p.visitors.includes(v)),
+      rewritten: [...s.rewritten.filter((x) => !p.visitors.includes(x.visitor)), ...done].slice(-MAX_REWRITTEN),
+    }
+    delete next.rewrite
+    if (r) {
+      s.dek.fill(0)
+      Object.assign(next, { dek: r.dek, manifestCid: r.manifestCid, manifest: r.manifest, unpin: [...s.unpin, ...r.unpin], rotated: true })
+    }
+    this.sites.set(site, next)
+    this.save()
+  }
+
+  /** These roots are off the storage node. */
+  unpinned(site: string, roots: readonly string[]): void {
+    const s = this.require(site)
+    this.sites.set(site, { ...s, unpin: s.unpin.filter((r) => !roots.includes(r)) })
+    this.save()
+  }
+
+  private require(site: string): SiteRecord {
+    const s = this.sites.get(site)
+    if (!s) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
+    return s
+  }
+
   private save(): void {
-    const stored: Stored[] = this.all().map((s) => ({ ...s, dek: bytesToHex(s.dek), manifest: bytesToHex(encodeManifest(s.manifest)) }))
+    const stored: Stored[] = this.all().map(({ rewrite, ...s }) => ({
+      ...s,
+      dek: bytesToHex(s.dek),
+      manifest: bytesToHex(encodeManifest(s.manifest)),
+      ...(rewrite ? { rewrite: { ...rewrite, dek: bytesToHex(rewrite.dek), manifest: bytesToHex(encodeManifest(rewrite.manifest)) } } : {}),
+    }))
     writeSealedFile(this.path, this.key, SITES_LABEL, new TextEncoder().encode(JSON.stringify(stored)))
   }
 }

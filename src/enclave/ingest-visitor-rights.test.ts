@@ -11,8 +11,9 @@ import { isW3aError } from '../core/errors.js'
 import { openEventContext, sealEvent, type EventContext } from '../tracker/seal-event.js'
 import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest } from '../tracker/visitor-crypto.js'
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
+import { unwrapDatasetKey } from '../crypto/owner-wrap-key.js'
 import { Ingest } from './ingest.js'
-import { answerVisitorRequest, type DeleteFromSegments } from './ingest-visitor-rights.js'
+import { answerVisitorRequest } from './ingest-visitor-rights.js'
 import { makeTestSite, memoryStorage } from './ingest-fixture.test.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
@@ -133,7 +134,7 @@ describe('visitor data rights (ingest enclave)', () => {
     }
   })
 
-  it('delete: removes exactly the visitor\'s rows from memory, the sealed log (after a restart too) and the segments hook', async () => {
+  it('delete: removes exactly the visitor\'s rows from memory and the sealed log (after a restart too) and queues the segments\' rewrite', async () => {
     const t = await setup()
     try {
       const me = await makeVisitorKeys()
@@ -141,20 +142,19 @@ describe('visitor data rights (ingest enclave)', () => {
       const now = Date.now()
       for (let i = 0; i < 3; i++) await t.send(await t.page(), 0, `/mine-${i}`, { ip: '203.0.113.1', now, token })
       for (let i = 0; i < 4; i++) await t.send(await t.page(), 0, `/other-${i}`, { ip: `198.51.100.${i}`, now })
-      const hooked: { site: string; left: number; drop: Parameters<DeleteFromSegments>[1] }[] = []
-      const deleteFromSegments: DeleteFromSegments = async (s, drop) => void hooked.push({ site: s, left: t.ingest.rowsOf(site, 0).filter(drop).length, drop })
       const request = await visitorRequest(me, site, 'delete')
       // Events arriving while the log is rewritten wait, and are kept.
-      const [answer] = await Promise.all([answerVisitorRequest({ raw: request, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000), deleteFromSegments }), t.send(await t.page(), 0, '/during', { ip: '198.51.100.9', now })])
+      const [answer] = await Promise.all([answerVisitorRequest({ raw: request, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) }), t.send(await t.page(), 0, '/during', { ip: '198.51.100.9', now })])
       assert.equal(await receiptProblem(answer, request, t.worker.address), null)
       assert.equal(answer.receipt.rows, 3)
-      assert.deepEqual(hooked.map((h) => [h.site, h.left]), [[site, 0]], 'the segment hook is called once, after memory no longer holds the rows')
-      const some = t.ingest.rowsOf(site, 0)[0]!
-      assert.deepEqual([hooked[0]!.drop({ ...some, visitor: answer.receipt.visitor }), hooked[0]!.drop(some), hooked[0]!.drop({ ...some, visitor: answer.receipt.visitor, site: '0x' + 'b2'.repeat(32) })], [true, false, false], "its predicate is this visitor's rows on this site")
+      assert.equal(answer.receipt.segments, 'pending')
+      assert.deepEqual(t.ingest.rewriteSites(), [site], "the stored segments' rewrite is queued")
+      assert.equal(t.ingest.segmentDeletion(site, answer.receipt.visitor), 'pending')
       const left = () => t.ingest.rowsOf(site, 0).map((r) => r.page).sort()
       assert.deepEqual(left(), ['/during', '/other-0', '/other-1', '/other-2', '/other-3'])
       t.restart()
       assert.deepEqual(left(), ['/during', '/other-0', '/other-1', '/other-2', '/other-3'], 'gone from the sealed log too')
+      assert.deepEqual(t.ingest.rewriteSites(), [site], 'the queued rewrite survives a restart')
       // Appends go on after the rewrite, and a second delete finds nothing.
       await t.send(await t.page(), 0, '/after', { ip: '198.51.100.10', now })
       const again = await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
@@ -162,6 +162,61 @@ describe('visitor data rights (ingest enclave)', () => {
       t.restart()
       assert.equal(left().length, 6)
       assert.ok(readFileSync(join(t.dir, 'events.wal')).length > 0)
+    } finally {
+      t.done()
+    }
+  })
+
+  it("rewrite: the stored segments lose exactly the deleted visitor's rows, under a new key the owner's wrap opens and the old key does not; it survives a restart", async () => {
+    const t = await setup()
+    try {
+      const [a, b] = [await makeVisitorKeys(), await makeVisitorKeys()]
+      const [ta, tb] = [await optInToken(a, site), await optInToken(b, site)]
+      const now = Date.now()
+      for (let i = 0; i < 3; i++) await t.send(await t.page(), 0, `/a-${i}`, { ip: '203.0.113.1', now, token: ta })
+      for (let i = 0; i < 3; i++) await t.send(await t.page(), 0, `/b-${i}`, { ip: '203.0.113.2', now, token: tb })
+      for (let i = 0; i < 2; i++) await t.send(await t.page(), 0, `/c-${i}`, { ip: `198.51.100.${i}`, now })
+      const first = (await t.ingest.prepareFlush(site, storage.postCar))!
+      await t.ingest.confirmFlush(site, first.manifestCid, now)
+      await t.send(await t.page(), 0, '/a-late', { ip: '203.0.113.1', now, token: ta }) // in the log, not yet in a segment
+      const del = await visitorRequest(a, site, 'delete')
+      const answer = await answerVisitorRequest({ raw: del, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(answer.receipt.rows, 1, 'the row still in the log')
+      const visitorA = answer.receipt.visitor
+      await t.send(await t.page(), 0, '/b-while', { ip: '203.0.113.2', now, token: tb })
+      assert.equal(await t.ingest.prepareFlush(site, storage.postCar), undefined, 'appends wait while the deletion has not reached the segments')
+      const io = { fetchCar: storage.car, postCar: storage.postCar }
+      const rewrite = (await t.ingest.prepareRewrite(site, io, now))!
+      assert.deepEqual(rewrite.removed, { [visitorA]: 3 })
+      t.restart() // a kill -9 between the rewrite and its RotateKey being mined: the same key and manifest come back
+      const again = (await t.ingest.prepareRewrite(site, io, now))!
+      assert.equal(again.manifestCid, rewrite.manifestCid)
+      assert.deepEqual(again.dek, rewrite.dek)
+      const pending = await answerVisitorRequest({ raw: await visitorRequest(a, site, 'rewrite'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(pending.receipt.segments, 'pending')
+
+      const rows = await storage.rowsOf(rewrite.manifest, rewrite.dek)
+      assert.deepEqual(rows.map((r) => r['page']).sort(), ['/b-0', '/b-1', '/b-2', '/c-0', '/c-1'], "exactly the other visitors' rows are left")
+      assert.ok(!rows.some((r) => r['visitor_id'] === visitorA))
+      assert.equal(rewrite.manifest.rows, 5)
+      await assert.rejects(storage.rowsOf(rewrite.manifest, testSite.dek), (e) => isW3aError(e, 'ENVELOPE_AUTH_FAILED'), 'the old site key does not open the new segments')
+      const wrap = rewrite.manifest.keyWraps[0]!
+      assert.deepEqual(await unwrapDatasetKey({ recipientPrivateKey: testSite.wrapKey.privateKey, datasetId: site, enc: wrap.enc, ciphertext: wrap.ciphertext }), rewrite.dek, "the owner's wrap opens the new key")
+      assert.deepEqual(new Set(rewrite.unpin), new Set([first.manifestCid, ...first.manifest.segments.map((x) => x.cid.toString())]))
+
+      t.ingest.confirmRewrite(site, rewrite.manifestCid, now)
+      const request = await visitorRequest(a, site, 'rewrite')
+      const done = await answerVisitorRequest({ raw: request, ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(await receiptProblem(done, request, t.worker.address), null)
+      assert.deepEqual([done.receipt.segments, done.receipt.rows], [rewrite.manifestCid, 3])
+      const never = await answerVisitorRequest({ raw: await visitorRequest(b, site, 'rewrite'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(never.receipt.segments, '', 'a visitor who never deleted has no rewrite')
+      assert.deepEqual(t.ingest.rewriteSites(), [])
+      t.restart()
+      assert.deepEqual(t.ingest.sites.get(site)!.dek, rewrite.dek, 'the new key is the site key after a restart')
+      // Appends resume, sealed under the new key.
+      const next = (await t.ingest.prepareFlush(site, storage.postCar))!
+      assert.deepEqual((await storage.rowsOf(next.manifest, rewrite.dek)).map((r) => r['page']).sort(), ['/b-0', '/b-1', '/b-2', '/b-while', '/c-0', '/c-1'])
     } finally {
       t.done()
     }

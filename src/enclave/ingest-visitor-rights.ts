@@ -15,8 +15,11 @@
  * host relays them; it cannot make one (no key), and replaying one gets the same visitor's
  * answer again, sealed to that visitor's box key. An export is sealed to the box key named in
  * the signed request (ECDH P-256 → HKDF-SHA256 → AES-256-GCM): the host sees ciphertext only.
- * A deletion removes the visitor's rows from memory and from the sealed log (rewritten), then
- * from the site's stored segments (DELETE_FROM_SEGMENTS below, the one call point for that).
+ * A deletion removes the visitor's rows from memory and from the sealed log (rewritten), and
+ * queues, durably before the receipt is signed, the rewrite of the site's stored segments
+ * without them (ingest.ts prepareRewrite: under a new site key, old segments unpinned). The
+ * receipt says 'pending'; a later 'rewrite' request gets the receipt naming the manifest whose
+ * segments no longer hold their rows.
  */
 import { createHash, createHmac } from 'node:crypto'
 import type { LocalAccount } from 'viem'
@@ -107,31 +110,26 @@ export async function sealToBox(box: string, plaintext: Uint8Array): Promise<{ e
   return { epk: u(epk), iv: u(iv), ct: u(ct) }
 }
 
-/**
- * Removes the visitor's rows from the site's stored segments. Segments (encrypted Parquet on
- * the site's dataset) are another module's: the integrator binds this to
- * `rewriteSiteSegments(site, predicate)` there. Until then rows live only in memory and the
- * sealed log, which `answerVisitorRequest` has already rewritten when this runs.
- */
-export type DeleteFromSegments = (site: string, drop: (row: EventRow) => boolean) => Promise<void>
-export const DELETE_FROM_SEGMENTS_NONE: DeleteFromSegments = async () => undefined
-
 /** Answers a visitor's signed request: their rows sealed to them, or their rows deleted; a signed receipt either way. */
-export async function answerVisitorRequest(p: { raw: unknown; ingest: Ingest; signer: LocalAccount; nowS: number; deleteFromSegments?: DeleteFromSegments }): Promise<VisitorAnswer> {
+export async function answerVisitorRequest(p: { raw: unknown; ingest: Ingest; signer: LocalAccount; nowS: number }): Promise<VisitorAnswer> {
   const r = await checkVisitorRequest(p.raw, p.nowS)
   const visitor = p.ingest.optIns.pseudonym(r.site, r.key)
   const mine = (row: EventRow) => row.site === r.site && row.visitor === visitor
-  const receipt: VisitorReceipt = { kind: r.action, site: r.site, visitor, key: r.key, rows: 0, at: p.nowS, request: sha256hex(b64(r.signature)), sealed: '', worker: p.signer.address.toLowerCase() }
+  const receipt: VisitorReceipt = { kind: r.action, site: r.site, visitor, key: r.key, rows: 0, at: p.nowS, request: sha256hex(b64(r.signature)), sealed: '', segments: '', worker: p.signer.address.toLowerCase() }
   let box: VisitorAnswer['box']
   if (r.action === 'export') {
     const rows = p.ingest.rowsOf(r.site, 0).filter(mine)
     box = await sealToBox(r.box, new TextEncoder().encode(JSON.stringify({ site: r.site, visitor, rows })))
     receipt.rows = rows.length
     receipt.sealed = sha256hex(b64(box.ct))
-  } else {
+  } else if (r.action === 'delete') {
     receipt.rows = await p.ingest.removeRows(mine)
-    // DELETE_FROM_SEGMENTS: the one call point for the site's stored segments.
-    await (p.deleteFromSegments ?? DELETE_FROM_SEGMENTS_NONE)(r.site, mine)
+    p.ingest.queueSegmentDeletion(r.site, visitor)
+    receipt.segments = 'pending'
+  } else {
+    const stand = p.ingest.segmentDeletion(r.site, visitor)
+    receipt.segments = stand === undefined ? '' : stand === 'pending' ? 'pending' : stand.manifestCid
+    receipt.rows = typeof stand === 'object' ? stand.rows : 0
   }
   const signature = await p.signer.signMessage({ message: visitorReceiptText(receipt) })
   return { receipt, signature, ...(box ? { box } : {}) }

@@ -24,7 +24,9 @@ import { enrich, isBot, type Enriched } from './ingest-enrich.js'
 import { IngestLog } from './ingest-log.js'
 import { EventOpener } from './ingest-open.js'
 import { appendSegment, MAX_DURATION_S, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
-import { SiteBook, type SiteRecord } from './ingest-sites.js'
+import { SiteBook, type PendingRewrite, type Rewritten, type SiteRecord } from './ingest-sites.js'
+import { rewriteSiteSegments, type RewriteSiteSegmentsParameters } from './ingest-segment-rewrite.js'
+import { generateDatasetKey } from '../crypto/envelope.js'
 import { VisitorBook } from './ingest-visitors.js'
 import { OptIns } from './ingest-visitor-rights.js'
 
@@ -61,6 +63,9 @@ export type IngestOutcome = { accepted: boolean; reason?: 'bot' | 'duplicate' }
 
 /** A segment made and stored, waiting for its manifest update to be mined (confirmFlush). */
 export type PreparedFlush = { site: Hex; manifestCid: string; manifest: DatasetManifest; through: number; rows: number }
+
+/** The site's segments rewritten without deleted visitors' rows, under a new key, waiting for its RotateKey to be mined. */
+export type PreparedRewrite = PendingRewrite & { site: Hex }
 
 /** Rows in memory at most: those not yet in a confirmed segment, and the last hour's (realtime stats). */
 const MAX_ROWS_IN_MEMORY = 2_000_000
@@ -180,6 +185,8 @@ export class Ingest {
     if (waiting) return waiting
     const record = this.sites.get(site)
     if (!record) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
+    // Appends wait while a rewrite is out: they would be sealed under the key it replaces.
+    if (record.rewrite || record.deletions.length > 0) return undefined
     const rows = this.rows.filter((r) => r.site === site && this.isPending(r)).slice(0, MAX_SEGMENT_ROWS)
     if (rows.length === 0) return undefined
     const parquet = await siteRowsToParquet(rows)
@@ -191,6 +198,56 @@ export class Ingest {
     const flush: PreparedFlush = { site, manifestCid: block.cid.toString(), manifest, through: rows[rows.length - 1]!.n, rows: rows.length }
     this.prepared.set(site, flush)
     return flush
+  }
+
+  /** A visitor's deletion, to reach the site's stored segments at the next rewrite (durable when this returns). */
+  queueSegmentDeletion(site: string, visitor: string): void {
+    if (this.sites.get(site)) this.sites.queueDeletion(site, visitor)
+  }
+
+  /** Where a visitor's deletion stands in the stored segments: done (the manifest without their rows), pending, or never asked. */
+  segmentDeletion(site: string, visitor: string): Rewritten | 'pending' | undefined {
+    const s = this.sites.get(site)
+    if (!s) return undefined
+    if (s.deletions.includes(visitor)) return 'pending'
+    return s.rewritten.findLast((x) => x.visitor === visitor)
+  }
+
+  /** Sites whose stored segments a deletion has still to reach (a rewrite to make or to see mined). */
+  rewriteSites(): Hex[] {
+    return this.sites.all().filter((s) => s.rewrite || s.deletions.length > 0).map((s) => s.site)
+  }
+
+  /**
+   * The rewrite of `site`'s stored segments without the rows of the visitors whose deletion is
+   * queued (ingest-segment-rewrite.ts), under a new site key kept sealed before this returns.
+   * Waits (undefined) while a flush of the site is out: its segment may hold their rows. The same
+   * rewrite is returned until confirmRewrite; when no stored segment held their rows there is
+   * nothing to rotate, the deletions are done at once and this returns undefined.
+   */
+  async prepareRewrite(site: Hex, io: Pick<RewriteSiteSegmentsParameters, 'fetchCar' | 'postCar'>, now: number): Promise<PreparedRewrite | undefined> {
+    const record = this.sites.get(site)
+    if (!record) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
+    if (record.rewrite) return { ...record.rewrite, site }
+    if (record.deletions.length === 0 || this.prepared.has(site)) return undefined
+    const visitors = [...record.deletions]
+    const dek = generateDatasetKey()
+    const out = await rewriteSiteSegments({ site, manifest: record.manifest, oldDek: record.dek, newDek: dek, visitors, ...io })
+    if (Object.values(out.removed).every((n) => n === 0)) {
+      dek.fill(0)
+      this.sites.finishRewrite(site, { visitors, at: Math.floor(now / 1000) })
+      return undefined
+    }
+    const rewrite: PendingRewrite = { visitors, dek, manifestCid: out.manifestCid, manifest: out.manifest, removed: out.removed, unpin: [record.manifestCid, ...out.replaced.map(String)] }
+    this.sites.setRewrite(site, rewrite)
+    return { ...rewrite, site }
+  }
+
+  /** The host reports the rewrite's RotateKey and manifest update mined: the new key and manifest are the site's. */
+  confirmRewrite(site: Hex, manifestCid: string, now: number): void {
+    const rewrite = this.sites.get(site)?.rewrite
+    if (!rewrite || rewrite.manifestCid !== manifestCid) throw new W3aError('INVALID_ARGUMENT', `no prepared rewrite of ${site} with manifest ${manifestCid}`)
+    this.sites.finishRewrite(site, { visitors: rewrite.visitors, at: Math.floor(now / 1000), rewrite })
   }
 
   /** The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the next). */

@@ -372,11 +372,7 @@ export async function runJob(p: {
       manifestCid: release.manifestCid,
       manifest,
       dek: release.dek,
-      fetchCar: async (cid: CID) => {
-        const res = await fetch(`${p.gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
-        if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
-        return res.body as unknown as AsyncIterable<Uint8Array>
-      },
+      fetchCar: carFetcher(p.gatewayUrl),
     }
     // The cache is consulted only here, after this job's own key release opened.
     data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
@@ -414,6 +410,15 @@ export async function runJob(p: {
     release.dek.fill(0)
     release.noiseSeed.fill(0)
     await data?.release()
+  }
+}
+
+/** A segment's CAR from storage (untrusted: loadSegments checks every block against its CID). */
+export function carFetcher(gatewayUrl: string): (cid: CID) => Promise<AsyncIterable<Uint8Array>> {
+  return async (cid) => {
+    const res = await fetch(`${gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
+    if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
+    return res.body as unknown as AsyncIterable<Uint8Array>
   }
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { bytesToHex, encodeFunctionData, hexToBytes, type Address, type Hex } from 'viem'
 import { custodyInboxAbi, datasetRegistryAbi, jobsAbi, workerRegistryAbi, workerPossessionDigest, type InboxEntry as ChainInboxEntry } from '../chain/index.js'
 import { analysisKeyDigest } from '../analysis/index.js'
-import { failureOf, fetchBytes, isFailureRefusal, judgeRelease, releaseJob, runJob, signedFailure, wipeJudgement, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
+import { carFetcher, failureOf, fetchBytes, isFailureRefusal, judgeRelease, releaseJob, runJob, signedFailure, wipeJudgement, type JobDomain, type ReleaseOutcome, type RunJobOutcome, type WorkerOnChain } from './jobs.js'
 import { refusalTerms, signRefusalVote, type NamedKeeper, type RefusalVote } from './refusal-quorum.js'
 import { JobOutcomes } from './job-outcomes.js'
 import { createJobDataCache } from './job-data.js'
@@ -64,11 +64,12 @@ import {
   type InboxEntry,
 } from '../custody/index.js'
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
-import { Ingest, type IngestOutcome, type PreparedFlush } from './ingest.js'
+import { Ingest, type IngestOutcome } from './ingest.js'
 import { CID } from 'multiformats/cid'
 import { decodeManifest, schemaHash, verifyBlock } from '../storage/index.js'
-import { signUpload } from '../storage/upload-authorization.js'
-import { signOwnerCommand } from '../crypto/typed-commands.js'
+import { signUnpin, signUpload } from '../storage/upload-authorization.js'
+import type { DatasetManifest } from '../storage/index.js'
+import { dekHash, signOwnerCommand, type OwnerCommand } from '../crypto/typed-commands.js'
 import { sealCommand } from '../custody/sealed-command.js'
 import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
@@ -79,6 +80,12 @@ const MAX_RELAYED_EVENTS = 1000
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
+
+/** What a site's manifest update is: rows appended, or its segments rewritten under a new key after a visitor's deletion. */
+export type SiteUpdateKind = 'append' | 'rewrite'
+
+/** One site's update ready for the host to send (or, with `error`, a rewrite that could not be made this round). */
+export type IngestFlushItem = { site: Hex; manifestCid: string; rows: number; kind: SiteUpdateKind; error?: string }
 
 export type OwnTxKind = 'heartbeat' | 'publishEpochKey' | 'publishStateRoot' | 'submitResult' | 'submitFailure' | 'siteManifest' | 'siteCommand'
 
@@ -157,8 +164,12 @@ export class EnclaveService {
   private releases = new JobReleases()
   /** The web-analytics ingest role (ingest.ts), opened on first use. */
   private ingestRole: Ingest | undefined
-  /** Per site, the manifest update of its prepared flush: the registry call and the sealed custody command (signOwnTx builds both from here). */
-  private siteUpdates = new Map<string, PreparedFlush & { registry: Address; epoch: bigint; command: Hex }>()
+  /**
+   * Per site, the manifest update of its prepared flush (an append: custody UpdateManifest) or
+   * rewrite (a visitor deletion: custody RotateKey with the new key): the registry call and the
+   * sealed custody command (signOwnTx builds both from here).
+   */
+  private siteUpdates = new Map<string, { kind: SiteUpdateKind; site: Hex; manifestCid: string; manifest: DatasetManifest; registry: Address; epoch: bigint; command: Hex }>()
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
   /** The versioned sealed state and its freshness among the keepers (rollback protection). */
@@ -831,46 +842,96 @@ export class EnclaveService {
    * makes the command unreadable, it carries nothing secret). The host then sends the
    * 'siteManifest' and 'siteCommand' transactions and reports them mined (ingestConfirm).
    */
-  async ingestFlush(params: { epochKey?: { epoch: bigint; publicKey: Hex } }): Promise<{ site: Hex; manifestCid: string; rows: number }[]> {
+  async ingestFlush(params: { epochKey?: { epoch: bigint; publicKey: Hex } }): Promise<IngestFlushItem[]> {
     const ingest = this.ingest()
+    const postCar = this.postCar()
+    await this.unpinOld()
+    const rewrites = ingest.rewriteSites()
+    const pending = ingest.pendingSites()
+    if (pending.length === 0 && rewrites.length === 0) return []
+    const key = this.keyring ? await this.epochPublicKey() : params?.epochKey
+    if (!key || typeof key.epoch !== 'bigint' || typeof key.publicKey !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestFlush needs the epoch key ({ epoch, publicKey }) on a worker that is not a keeper')
+    const out: IngestFlushItem[] = []
+    // A site's deletions first: while one is out, its appends wait (ingest.ts prepareFlush).
+    const fetchCar = carFetcher(this.config.gatewayUrl.replace(/\/+$/, ''))
+    for (const site of rewrites) {
+      // One site's rewrite failing (storage unreachable, a block missing) leaves the others' flushes going; the host logs it.
+      const rewrite = await ingest.prepareRewrite(site, { fetchCar, postCar }, Date.now()).catch((e: unknown) => {
+        out.push({ site, manifestCid: '', rows: 0, kind: 'rewrite', error: e instanceof W3aError ? `${e.code}: ${e.shortMessage}` : String(e) })
+        return undefined
+      })
+      if (!rewrite) continue
+      const keyHash = dekHash(rewrite.dek)
+      const command = { type: 'RotateKey' as const, message: { datasetId: site, manifestCid: rewrite.manifestCid, keyHash, nonce: 0n, expiry: 0n } }
+      await this.signSiteUpdate('rewrite', { site, manifestCid: rewrite.manifestCid, manifest: rewrite.manifest, command, dek: rewrite.dek }, key)
+      const rows = Object.values(rewrite.removed).reduce((a, b) => a + b, 0)
+      out.push({ site, manifestCid: rewrite.manifestCid, rows, kind: 'rewrite' })
+    }
+    for (const { site } of pending) {
+      const flush = await ingest.prepareFlush(site, postCar)
+      if (!flush) continue
+      const command = { type: 'UpdateManifest' as const, message: { datasetId: site, manifestCid: flush.manifestCid, nonce: 0n, expiry: 0n } }
+      await this.signSiteUpdate('append', { site, manifestCid: flush.manifestCid, manifest: flush.manifest, command }, key)
+      out.push({ site, manifestCid: flush.manifestCid, rows: flush.rows, kind: 'append' })
+    }
+    return out
+  }
+
+  /** Signs (as the site's writer) and seals a site's custody command, unless the same one is already signed for this epoch. */
+  private async signSiteUpdate(
+    kind: SiteUpdateKind,
+    u: { site: Hex; manifestCid: string; manifest: DatasetManifest; command: Extract<OwnerCommand, { type: 'UpdateManifest' | 'RotateKey' }>; dek?: Uint8Array },
+    key: { epoch: bigint; publicKey: Hex },
+  ): Promise<void> {
+    const known = this.siteUpdates.get(u.site)
+    if (known?.manifestCid === u.manifestCid && known.epoch === key.epoch && known.kind === kind) return
+    const record = this.ingest().sites.get(u.site)!
+    const message = { ...u.command.message, nonce: BigInt(bytesToHex(randomBytes(16))), expiry: BigInt(Math.floor(Date.now() / 1000) + 600) }
+    const signed = await signOwnerCommand({ account: this.me().signer, domain: { chainId: this.config.chainId, verifyingContract: this.config.inbox }, command: { ...u.command, message } as OwnerCommand })
+    const sealed = await sealCommand({ epochPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, chainId: this.config.chainId, inbox: this.config.inbox, signed, ...(u.dek ? { dek: u.dek } : {}) })
+    this.siteUpdates.set(u.site, { kind, site: u.site, manifestCid: u.manifestCid, manifest: u.manifest, registry: record.registry, epoch: key.epoch, command: bytesToHex(sealed) })
+  }
+
+  /** Stores a CAR signed by this enclave's own key, as any upload (storage/upload-authorization.ts): the storage node charges its quota. */
+  private postCar(): (car: Uint8Array, root: string) => Promise<void> {
     const gateway = this.config.gatewayUrl.replace(/\/+$/, '')
-    // Signed by this enclave's own key, as any upload (storage/upload-authorization.ts): the storage node charges its quota.
-    const postCar = async (car: Uint8Array, root: string) => {
+    return async (car, root) => {
       const auth = await signUpload({ account: this.me().signer, root, bytes: car.byteLength, chainId: this.config.chainId })
       const res = await fetch(`${gateway}/api/v1/blocks`, { method: 'POST', headers: { 'content-type': 'application/vnd.ipld.car', ...auth }, body: car as BodyInit }).catch((cause) => {
         throw new W3aError('GATEWAY_UNREACHABLE', `cannot reach storage at ${gateway}`, { cause })
       })
       if (!res.ok) throw new W3aError('GATEWAY_ERROR', `storage refused a site segment (${res.status}: ${(await res.text().catch(() => '')).slice(0, 200)})`)
     }
-    const pending = ingest.pendingSites()
-    if (pending.length === 0) return []
-    const key = this.keyring ? await this.epochPublicKey() : params?.epochKey
-    if (!key || typeof key.epoch !== 'bigint' || typeof key.publicKey !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestFlush needs the epoch key ({ epoch, publicKey }) on a worker that is not a keeper')
-    const out: { site: Hex; manifestCid: string; rows: number }[] = []
-    for (const { site } of pending) {
-      const record = ingest.sites.get(site)!
-      const flush = await ingest.prepareFlush(site, postCar)
-      if (!flush) continue
-      const known = this.siteUpdates.get(site)
-      if (known?.manifestCid !== flush.manifestCid || known.epoch !== key.epoch) {
-        const signed = await signOwnerCommand({
-          account: this.me().signer,
-          domain: { chainId: this.config.chainId, verifyingContract: this.config.inbox },
-          command: { type: 'UpdateManifest', message: { datasetId: site, manifestCid: flush.manifestCid, nonce: BigInt(bytesToHex(randomBytes(16))), expiry: BigInt(Math.floor(Date.now() / 1000) + 600) } },
-        })
-        const sealed = await sealCommand({ epochPublicKey: hexToBytes(key.publicKey), epoch: key.epoch, chainId: this.config.chainId, inbox: this.config.inbox, signed })
-        this.siteUpdates.set(site, { ...flush, registry: record.registry, epoch: key.epoch, command: bytesToHex(sealed) })
-      }
-      out.push({ site, manifestCid: flush.manifestCid, rows: flush.rows })
+  }
+
+  /**
+   * Asks storage to unpin the old segments and manifests of rewritten sites, signed as the
+   * site's writer (the storage node checks that on chain and keeps whatever a current manifest
+   * links). Retried at every flush until storage says done; a failure only delays it.
+   */
+  private async unpinOld(): Promise<void> {
+    const gateway = this.config.gatewayUrl.replace(/\/+$/, '')
+    const ingest = this.ingest()
+    for (const s of ingest.sites.all().filter((x) => x.unpin.length > 0)) {
+      const roots = [...s.unpin]
+      const auth = await signUnpin({ account: this.me().signer, datasetId: s.site, roots, chainId: this.config.chainId })
+      const res = await fetch(`${gateway}/api/v1/datasets/${s.site}/unpin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ roots }) }).catch(() => undefined)
+      if (res?.ok) ingest.sites.unpinned(s.site, roots)
     }
-    return out
   }
 
   /** The host reports a site's 'siteManifest' and 'siteCommand' transactions mined: its rows leave the log. */
   async ingestConfirm(params: { site: unknown; manifestCid: unknown }): Promise<{ through: number }> {
     if (typeof params?.site !== 'string' || typeof params.manifestCid !== 'string') throw new W3aError('INVALID_ARGUMENT', 'ingestConfirm: { site, manifestCid }')
     const site = params.site.toLowerCase() as Hex
-    const out = await this.ingest().confirmFlush(site, params.manifestCid, Date.now())
+    const ingest = this.ingest()
+    if (ingest.sites.get(site)?.rewrite?.manifestCid === params.manifestCid) {
+      ingest.confirmRewrite(site, params.manifestCid, Date.now())
+      this.siteUpdates.delete(site)
+      await this.unpinOld()
+      return { through: ingest.sites.get(site)!.flushedThrough }
+    }
+    const out = await ingest.confirmFlush(site, params.manifestCid, Date.now())
     this.siteUpdates.delete(site)
     return out
   }

@@ -3,12 +3,12 @@ import { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, type DropDagReturnType } from '../storage/index.js'
-import { getDataset, listDatasets, type ChainPublicClient } from '../chain/index.js'
+import { getDataset, getDatasetWriter, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
-import { limitedBody } from './http-body.js'
+import { limitedBody, readJsonBody } from './http-body.js'
 import { createUploadQuota, type UploadQuota } from './upload-quota.js'
-import { verifyUploadHeaders } from '../storage/upload-authorization.js'
+import { verifyUnpinHeaders, verifyUploadHeaders } from '../storage/upload-authorization.js'
 import type { FetchHandler } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
 import { createStaticFiles } from './static-files.js'
@@ -85,13 +85,8 @@ export function createGateway(params: GatewayParameters): FetchHandler {
    * call finds nothing and drops nothing. Drops run one at a time so two never race.
    */
   let dropping: Promise<unknown> = Promise.resolve()
-  async function dropDeleted(id: `0x${string}`): Promise<{ datasetId: string; manifestCid: string } & DropDagReturnType> {
-    const dataset = await getDataset(publicClient, { registry, id })
-    if (dataset.status !== 'deleted') {
-      throw new W3aError('INVALID_ARGUMENT', `dataset ${id} is ${dataset.status} on chain: a storage node drops the blocks of deleted datasets only`, {
-        details: ['Its owner deletes it first: `w3a dataset delete ID --account N`.'],
-      })
-    }
+  /** Runs `fn` with the keys of every block a live dataset's current manifest links; one drop at a time. */
+  function withLiveKeys<T>(fn: (keep: Set<string>) => Promise<T>): Promise<T> {
     const run = dropping.then(async () => {
       const keep = new Set<string>()
       for (const other of await listDatasets(publicClient, { registry, status: ['active', 'paused', 'unlisted'] })) {
@@ -99,12 +94,53 @@ export function createGateway(params: GatewayParameters): FetchHandler {
         const root = parseCid(other.manifestCid)
         if (root) await dagKeys(blockstore, root, keep)
       }
-      const root = parseCid(dataset.manifestCid)
-      const none = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
-      return { datasetId: id, manifestCid: dataset.manifestCid, ...(root ? await dropDag(blockstore, root, keep) : none) }
+      return fn(keep)
     })
     dropping = run.catch(() => undefined)
     return run
+  }
+  async function dropDeleted(id: `0x${string}`): Promise<{ datasetId: string; manifestCid: string } & DropDagReturnType> {
+    const dataset = await getDataset(publicClient, { registry, id })
+    if (dataset.status !== 'deleted') {
+      throw new W3aError('INVALID_ARGUMENT', `dataset ${id} is ${dataset.status} on chain: a storage node drops the blocks of deleted datasets only`, {
+        details: ['Its owner deletes it first: `w3a dataset delete ID --account N`.'],
+      })
+    }
+    const root = parseCid(dataset.manifestCid)
+    const none = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
+    return withLiveKeys(async (keep) => ({ datasetId: id, manifestCid: dataset.manifestCid, ...(root ? await dropDag(blockstore, root, keep) : none) }))
+  }
+
+  /**
+   * POST /api/v1/datasets/{id}/unpin, body { roots: [CID…] }: old versions of a dataset (a
+   * site's segments after a visitor's deletion rewrote them). Signed by the dataset's owner or
+   * the writer it named on chain (upload-authorization.ts). Blocks that the current manifest of
+   * any dataset not deleted links stay (the live version is never dropped this way).
+   */
+  async function unpinOld(req: Request, id: `0x${string}`): Promise<{ datasetId: string } & DropDagReturnType> {
+    const body = (await readJsonBody(req, 1024 * 1024)) as { roots?: unknown } | null
+    const roots = body?.roots
+    if (!Array.isArray(roots) || roots.length === 0 || roots.length > 10_000 || !roots.every((r) => typeof r === 'string' && parseCid(r))) {
+      throw new W3aError('INVALID_ARGUMENT', 'unpin: the body is { "roots": [CID, …] } (1 to 10000 CIDs)')
+    }
+    const signer = await verifyUnpinHeaders(req.headers, { datasetId: id, roots: roots as string[], chainId: network.chainId })
+    const dataset = await getDataset(publicClient, { registry, id })
+    const writer = await getDatasetWriter(publicClient, { registry, id })
+    const lower = signer.toLowerCase()
+    if (lower !== dataset.owner.toLowerCase() && lower !== writer.toLowerCase()) {
+      throw new W3aError('ACCESS_DENIED', `${signer} is neither the owner nor the writer of dataset ${id}: it may not unpin its blocks`)
+    }
+    return withLiveKeys(async (keep) => {
+      const out: DropDagReturnType = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
+      for (const r of roots as string[]) {
+        const d = await dropDag(blockstore, CID.parse(r), keep)
+        out.blocks += d.blocks
+        out.bytes += d.bytes
+        out.kept += d.kept
+        out.missing += d.missing
+      }
+      return { datasetId: id, ...out }
+    })
   }
 
   /**
@@ -190,6 +226,11 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     if (drop) {
       if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
       return json(await dropDeleted(parseDatasetId(drop[1]!)))
+    }
+    const unpin = /^\/api\/v1\/datasets\/([^/]+)\/unpin$/.exec(pathname)
+    if (unpin) {
+      if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
+      return json(await unpinOld(req, parseDatasetId(unpin[1]!)))
     }
     const one = /^\/api\/v1\/datasets\/([^/]+)$/.exec(pathname)
     if (method === 'GET' && one) {

@@ -21,6 +21,7 @@ const STATUS_OF: Partial<Record<W3aErrorCode, number>> = {
   UPLOAD_QUOTA_EXCEEDED: 429,
   UPLOAD_NOT_STORED: 422,
   SITE_NOT_REGISTERED: 404,
+  ACCESS_DENIED: 403,
 }
 
 /** Every API error body is `{ error: { code, message, details, docs } }` (see docs/errors.md). */

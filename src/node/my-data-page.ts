@@ -20,9 +20,11 @@ pseudonymous id the enclave derives from it (you count as one visitor across day
 <h2>Your data (opted-in visitors)</h2>
 <p><button id="show">See my data</button><button id="download" disabled>Download (JSON)</button><button id="delete">Delete my data</button></p>
 <p id="status" role="status"></p>
+<p id="segments" role="status"></p>
 <table id="rows"></table>
 <h3>Receipt</h3>
 <pre id="receipt"></pre>
+<pre id="segments-receipt"></pre>
 <script src="/js/my-data.js"></script>
 </body></html>
 `

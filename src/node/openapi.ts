@@ -67,6 +67,16 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/datasets/{id}/unpin': {
+      post: {
+        summary:
+          'Unpin old versions of a dataset (a site rewritten after a visitor deletion): body { roots: [CID] }, signed by the ' +
+          "dataset's owner or its writer on chain (headers x-w3a-unpin-expires, x-w3a-unpin-signature: EIP-191 over " +
+          "keccak256(abi.encodePacked('w3a-unpin-v1', id, keccak256(roots joined by newline), chainId, expires))). Blocks a live dataset's current manifest links stay. Idempotent.",
+        parameters: [datasetIdParam],
+        responses: { 200: { description: 'unpinned: { datasetId, blocks, bytes, kept, missing }' }, ...errorResponses },
+      },
+    },
     '/api/v1/blocks': {
       post: {
         summary:

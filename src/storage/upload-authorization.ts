@@ -5,6 +5,11 @@
  * (a signature for one network is not one for another) and an expiry; a node also refuses
  * a digest it already accepted, so a captured signature cannot burn its signer's quota.
  *
+ * Who may take blocks off (unpin): the same kind of signature over
+ * keccak256(abi.encodePacked('w3a-unpin-v1', datasetId, keccak256(roots joined by '\n'), chainId, expires));
+ * the node checks that the signer is the dataset's owner or writer on chain (the gateway's
+ * `/api/v1/datasets/{id}/unpin`). A replayed unpin drops nothing more: it is idempotent.
+ *
  * Portable (viem only): the browser entry uploads sealed analyses too.
  */
 import { encodePacked, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
@@ -43,6 +48,51 @@ export async function signUpload(params: { account: LocalAccount; root: string; 
 
 export type VerifiedUpload = UploadStatement & { uploader: Address; digest: Hex }
 
+/** The HTTP headers that carry an unpin's authorization (the roots are the JSON body's). */
+export const UNPIN_HEADERS = { expires: 'x-w3a-unpin-expires', signature: 'x-w3a-unpin-signature' } as const
+
+export type UnpinStatement = { datasetId: Hex; roots: readonly string[]; chainId: number; expires: number }
+
+export function unpinDigest(s: UnpinStatement): Hex {
+  const roots = keccak256(new TextEncoder().encode(s.roots.join('\n')))
+  return keccak256(encodePacked(['string', 'bytes32', 'bytes32', 'uint256', 'uint256'], ['w3a-unpin-v1', s.datasetId, roots, BigInt(s.chainId), BigInt(s.expires)]))
+}
+
+/** The headers of a signed request to unpin `roots` (old versions of dataset `datasetId`). */
+export async function signUnpin(params: { account: LocalAccount; datasetId: Hex; roots: readonly string[]; chainId: number; now?: number }): Promise<Record<string, string>> {
+  const expires = Math.floor((params.now ?? Date.now()) / 1000) + UPLOAD_TTL_SECONDS
+  const signature = await params.account.signMessage({ message: { raw: unpinDigest({ datasetId: params.datasetId, roots: params.roots, chainId: params.chainId, expires }) } })
+  return { [UNPIN_HEADERS.expires]: String(expires), [UNPIN_HEADERS.signature]: signature }
+}
+
+/** Checks an unpin's headers against the roots and dataset it is for: not expired, signed. Returns the signer. */
+export async function verifyUnpinHeaders(headers: Headers, params: { datasetId: Hex; roots: readonly string[]; chainId: number; now?: number }): Promise<Address> {
+  const expiresText = headers.get(UNPIN_HEADERS.expires) ?? ''
+  const signature = headers.get(UNPIN_HEADERS.signature) ?? ''
+  if (!expiresText || !signature) throw unauthorized(`an unpin needs the dataset owner's or writer's signature (headers ${Object.values(UNPIN_HEADERS).join(', ')})`)
+  const expires = checkExpiry(expiresText, signature, params.now)
+  return recoverSigner(unpinDigest({ datasetId: params.datasetId, roots: params.roots, chainId: params.chainId, expires }), signature, 'unpin')
+}
+
+/** The expiry of a signed request: well formed, not past, not too far ahead. */
+function checkExpiry(expiresText: string, signature: string, nowMs?: number): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(expiresText)) throw unauthorized('the signed request headers are malformed')
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw unauthorized('the signature is not a 65-byte hex signature')
+  const expires = Number(expiresText)
+  const now = Math.floor((nowMs ?? Date.now()) / 1000)
+  if (expires <= now) throw unauthorized(`the signature expired at ${expires} (now ${now}); sign it again`)
+  if (expires > now + MAX_UPLOAD_TTL_SECONDS) throw unauthorized(`the signature is valid until ${expires}, more than ${MAX_UPLOAD_TTL_SECONDS} s ahead`)
+  return expires
+}
+
+async function recoverSigner(digest: Hex, signature: string, what: string): Promise<Address> {
+  try {
+    return await recoverMessageAddress({ message: { raw: digest }, signature: signature as Hex })
+  } catch {
+    throw unauthorized(`the ${what} signature does not recover to an account`)
+  }
+}
+
 function unauthorized(message: string): W3aError {
   return new W3aError('UPLOAD_UNAUTHORIZED', message, {
     details: ['Block uploads are signed by an account (the SDK and `w3a` do it with the account you pass: --account N or W3A_PRIVATE_KEY). Update an older client.'],
@@ -59,20 +109,10 @@ export async function verifyUploadHeaders(headers: Headers, params: { chainId: n
   if (!root || !bytesText || !expiresText || !signature) {
     throw unauthorized(`an upload needs an account's signature (headers ${Object.values(UPLOAD_HEADERS).join(', ')})`)
   }
-  if (!/^[1-9][0-9]{0,15}$/.test(bytesText) || !/^[1-9][0-9]{0,15}$/.test(expiresText)) throw unauthorized('the upload headers are malformed')
-  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw unauthorized('the upload signature is not a 65-byte hex signature')
+  if (!/^[1-9][0-9]{0,15}$/.test(bytesText)) throw unauthorized('the upload headers are malformed')
   const bytes = Number(bytesText)
-  const expires = Number(expiresText)
-  const now = Math.floor((params.now ?? Date.now()) / 1000)
-  if (expires <= now) throw unauthorized(`the upload signature expired at ${expires} (now ${now}); sign it again`)
-  if (expires > now + MAX_UPLOAD_TTL_SECONDS) throw unauthorized(`the upload signature is valid until ${expires}, more than ${MAX_UPLOAD_TTL_SECONDS} s ahead`)
+  const expires = checkExpiry(expiresText, signature, params.now)
   const statement = { root, bytes, chainId: params.chainId, expires }
   const digest = uploadDigest(statement)
-  let uploader: Address
-  try {
-    uploader = await recoverMessageAddress({ message: { raw: digest }, signature: signature as Hex })
-  } catch {
-    throw unauthorized('the upload signature does not recover to an account')
-  }
-  return { ...statement, uploader, digest }
+  return { ...statement, uploader: await recoverSigner(digest, signature, 'upload'), digest }
 }

@@ -9,7 +9,9 @@
  * Opt-out: back to the site with `#w3a-optout` (one click). See / download / delete: a request
  * signed with the visitor's key, answered by the ingest enclave; the export is sealed to the
  * box key and opened only here; every answer's receipt must recover to the ingest worker's
- * address (EIP-191), or the page says it does not verify.
+ * address (EIP-191), or the page says it does not verify. After a deletion the page asks
+ * ('rewrite', a fresh signed request every few seconds) until the enclave's receipt names the
+ * site manifest whose stored segments no longer hold the visitor's rows, and shows it.
  */
 import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest, type VisitorKeys } from './visitor-crypto.js'
 import type { VisitorAction, VisitorAnswer } from './visitor-format.js'
@@ -64,7 +66,7 @@ function goBack(fragment: string): void {
 }
 
 /** Signs and sends a request; checks the receipt against the ingest worker's address before anything else. */
-async function ask(action: VisitorAction): Promise<VisitorAnswer> {
+async function ask(action: VisitorAction, receiptEl = 'receipt'): Promise<VisitorAnswer> {
   const request = await visitorRequest(await keys(), site, action)
   const res = await fetch('/api/v1/visitor', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) })
   const answer = (await res.json()) as VisitorAnswer & { error?: { message: string } }
@@ -72,7 +74,7 @@ async function ask(action: VisitorAction): Promise<VisitorAnswer> {
   const worker = ((await (await fetch('/api/v1/ingest')).json()) as { address: string }).address.toLowerCase()
   const problem = await receiptProblem(answer, request, worker)
   if (problem) throw new Error(problem)
-  $('receipt').textContent = JSON.stringify({ receipt: answer.receipt, signature: answer.signature, verified: `signed by the ingest worker ${worker}` }, null, 2)
+  $(receiptEl).textContent = JSON.stringify({ receipt: answer.receipt, signature: answer.signature, verified: `signed by the ingest worker ${worker}` }, null, 2)
   return answer
 }
 
@@ -121,7 +123,33 @@ action('delete', async () => {
   const answer = await ask('delete')
   $('rows').replaceChildren()
   status(`Deleted ${answer.receipt.rows} events; the receipt verifies.`, 'ok')
+  void followRewrite()
 })
+
+/** Asks until the deletion has reached the stored segments (or 10 minutes passed); the receipt of each answer is checked. */
+async function followRewrite(): Promise<void> {
+  const el = $('segments')
+  el.textContent = 'Stored segments: being rewritten without your events…'
+  for (let i = 0; i < 300; i++) {
+    await new Promise((r) => setTimeout(r, 2000))
+    let answer: VisitorAnswer
+    try {
+      answer = await ask('rewrite', 'segments-receipt')
+    } catch (e) {
+      el.textContent = `Stored segments: ${(e as Error).message}`
+      return
+    }
+    const done = answer.receipt.segments
+    if (done !== 'pending') {
+      const rows = answer.receipt.rows
+      el.textContent =
+        done === '' ? 'Stored segments: no deletion recorded.'
+        : rows === 0 ? `Stored segments hold none of your events (manifest ${done}); the receipt verifies.`
+        : `Stored segments rewritten without your ${rows} events under a new site key, new manifest ${done}; the receipt verifies.`
+      return
+    }
+  }
+}
 
 $('site').textContent = site || '(no site)'
 $('back').textContent = /^https?:\/\/[^/]+/.exec(back)?.[0] ?? '(none)'

@@ -9,10 +9,11 @@
  * ECDH one ("box") that the enclave seals the visitor's export to.
  */
 export const VISITOR_REQUEST_PREFIX = 'w3a visitor request v1\n'
-export const VISITOR_RECEIPT_PREFIX = 'w3a visitor receipt v1\n'
+export const VISITOR_RECEIPT_PREFIX = 'w3a visitor receipt v2\n'
 /** HKDF info of the export box: ECDH(P-256) → HKDF-SHA256 → AES-256-GCM. */
 export const VISITOR_BOX_INFO = 'w3a/visitor-box/v1'
-export const VISITOR_ACTIONS = ['export', 'delete'] as const
+/** 'rewrite' asks how far the visitor's deletion has reached the site's stored segments. */
+export const VISITOR_ACTIONS = ['export', 'delete', 'rewrite'] as const
 export type VisitorAction = (typeof VISITOR_ACTIONS)[number]
 
 /** A request from the visitor's page; `key` and `box` are raw P-256 public keys (65 bytes), base64url. */
@@ -35,7 +36,13 @@ export function visitorRequestText(r: Omit<VisitorRequest, 'signature'>): string
  * What the ingest enclave states and signs (EIP-191, with the ingest worker's attested key)
  * after an export or a deletion: `rows` is how many of the visitor's rows it sent or removed,
  * `request` the SHA-256 (hex) of the request's signature, `sealed` the SHA-256 (hex) of the
- * export's ciphertext ('' for a deletion).
+ * export's ciphertext ('' otherwise).
+ *
+ * `segments` is where the deletion stands in the site's stored segments: '' for an export;
+ * 'pending' for a deletion (the rewrite is queued, durably); for 'rewrite', the CID of the site's
+ * manifest whose segments no longer hold the visitor's rows (sealed under a new site key, the
+ * old segments unpinned; `rows` then counts the rows dropped from them), 'pending' until then,
+ * or '' when this visitor never asked for a deletion.
  */
 export type VisitorReceipt = {
   kind: VisitorAction
@@ -46,11 +53,12 @@ export type VisitorReceipt = {
   at: number
   request: string
   sealed: string
+  segments: string
   worker: string
 }
 
 export function visitorReceiptText(r: VisitorReceipt): string {
-  return VISITOR_RECEIPT_PREFIX + JSON.stringify({ kind: r.kind, site: r.site, visitor: r.visitor, key: r.key, rows: r.rows, at: r.at, request: r.request, sealed: r.sealed, worker: r.worker.toLowerCase() })
+  return VISITOR_RECEIPT_PREFIX + JSON.stringify({ kind: r.kind, site: r.site, visitor: r.visitor, key: r.key, rows: r.rows, at: r.at, request: r.request, sealed: r.sealed, segments: r.segments, worker: r.worker.toLowerCase() })
 }
 
 /** What the enclave answers: the receipt, its signature, and for an export the sealed rows (base64url). */

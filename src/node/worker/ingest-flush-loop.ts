@@ -7,10 +7,14 @@
  * update; then it reports them mined (ingestConfirm) and the rows leave the enclave's log.
  * A refused command (the owner has not named this worker the site's writer) is abandoned: the
  * rows stay in the log and go into the next attempt.
+ *
+ * A visitor's deletion takes the same path (kind 'rewrite'): the enclave rewrites the site's
+ * stored segments under a new site key and the custody command is RotateKey (carrying that key,
+ * sealed); after the confirm the enclave unpins the old segments itself.
  */
 import { parseEventLogs, type Address, type Hex } from 'viem'
 import { custodyInboxAbi, getCurrentEpoch, getEpochKey, type ChainPublicClient } from '../../chain/index.js'
-import type { OwnTxKind } from '../../enclave/service.js'
+import type { IngestFlushItem, OwnTxKind } from '../../enclave/service.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 
 export type IngestFlushLoopParameters = {
@@ -28,8 +32,12 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
   let running: Promise<void> | undefined
   const once = async () => {
     const epochKey = p.keeper ? undefined : await agreedEpochKey(p)
-    const ready = await p.caller.call<{ site: Hex; manifestCid: string; rows: number }[]>('ingestFlush', epochKey ? { epochKey } : {})
+    const ready = await p.caller.call<IngestFlushItem[]>('ingestFlush', epochKey ? { epochKey } : {})
     for (const u of ready) {
+      if (u.error !== undefined) {
+        p.log(`site ${u.site.slice(0, 10)}…: a visitor deletion could not rewrite its stored segments (${u.error}); its new rows wait, retried next round`)
+        continue
+      }
       try {
         const hash = await p.sendOwnTx('siteCommand', { site: u.site })
         if (p.keeper) {
@@ -49,7 +57,7 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
         }
         await p.sendOwnTx('siteManifest', { site: u.site })
         await p.caller.call('ingestConfirm', { site: u.site, manifestCid: u.manifestCid })
-        p.log(`site ${u.site.slice(0, 10)}…: ${u.rows} row(s) appended, manifest ${u.manifestCid}`)
+        p.log(`site ${u.site.slice(0, 10)}…: ${u.rows} row(s) ${u.kind === 'rewrite' ? 'deleted from its stored segments (rewritten under a new site key)' : 'appended'}, manifest ${u.manifestCid}`)
       } catch (e) {
         p.log(`site ${u.site.slice(0, 10)}…: manifest update failed (${(e as Error).message}); retried next round`)
       }

@@ -164,7 +164,10 @@ export function createWorkerHttp(params: {
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/visitor') {
         const body = (await readJsonBody(req)) as { request?: unknown }
-        return json(await caller.call('ingestVisitor', { request: body?.request }))
+        const answer = await caller.call<{ receipt: { kind: string } }>('ingestVisitor', { request: body?.request })
+        // A deletion's rewrite of the stored segments starts now rather than at the next flush tick.
+        if (answer.receipt.kind === 'delete') void params.hooks.ingestFlush?.().catch(() => {})
+        return json(answer)
       }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
       if (req.method === 'GET' && status && params.hooks.jobLoop) {

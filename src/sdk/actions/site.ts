@@ -32,7 +32,7 @@ import { listOnMarket } from './market/listOnMarket.js'
 export { siteFor, getIngestInfo, siteSnippet, SITE_NAME_PREFIX, type Site, type IngestInfo } from './site-id.js'
 
 /** The site's dataset key, remade from the owner's signature whenever needed (never stored). */
-async function siteKey(account: LocalAccount, domain: string): Promise<Uint8Array> {
+export async function siteKey(account: LocalAccount, domain: string): Promise<Uint8Array> {
   return hexToBytes(keccak256(await account.signMessage({ message: `w3a site key v1\n${normalDomain(domain)}` })))
 }
 
