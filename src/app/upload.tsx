@@ -136,7 +136,7 @@ export function UploadForm() {
     <section class="box" aria-labelledby="upload-h" data-testid="upload">
       <h2 id="upload-h">Add a dataset</h2>
       <p class="muted">The file is read, converted to Parquet and encrypted in this page; storage receives only ciphertext. CSV with a header row, or Parquet.</p>
-      <form class="form" onSubmit={(e) => e.preventDefault()} aria-label="Upload a dataset">
+      <form class="form wide" onSubmit={(e) => e.preventDefault()} aria-label="Upload a dataset">
         <label>
           CSV or Parquet file <input type="file" accept=".csv,.parquet,text/csv" onChange={pick} disabled={!!progress} />
         </label>
