@@ -28,7 +28,7 @@ export type TableFile = {
   format: 'csv' | 'parquet'
   columns: TableColumn[]
   rows: number
-  /** The Parquet segments to seal, with the CSV columns' types as chosen (default: inferred). */
+  /** The Parquet segments to seal (fresh bytes at each call), with the CSV columns' types as chosen (default: inferred). */
   segments(types?: Record<string, string>): { parquet: Uint8Array; rows: number }[]
 }
 
@@ -158,7 +158,8 @@ function readParquet(bytes: Uint8Array): TableFile {
       return { name: el.name, type, fits: [type] }
     }),
     rows,
-    segments: () => [{ parquet: bytes, rows }],
+    // A copy each time: the upload zeroes what it sealed, and a retry must send the file again.
+    segments: () => [{ parquet: bytes.slice(), rows }],
   }
 }
 

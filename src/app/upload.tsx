@@ -102,6 +102,9 @@ export function UploadForm() {
         onProgress: (p) => setProgress(p),
       })
       setProgress({ stage: 'policy', done: 0, total: 1 })
+      // The dataset exists from here on: a failure below must not invite a second upload.
+      setFile(null)
+      changed()
       await sdk.setDatasetPolicy(client, {
         id: r.id,
         policy: {
@@ -116,9 +119,13 @@ export function UploadForm() {
           },
           bounds: Object.fromEntries(measures.map(([col, c]) => [col, [Number(c.lower), Number(c.upper)] as [number, number]])),
         },
+      }).catch((e: unknown) => {
+        throw Object.assign(new Error(`“${name}” is uploaded (unlisted), but its policy was not set: set it under “Set policy” on its card. ${(e as Error).message ?? e}`), {
+          code: (e as { code?: string }).code,
+          details: (e as { details?: string[] }).details ?? [],
+        })
       })
       setDone({ id: r.id, rows: r.rows, name })
-      setFile(null)
       changed()
     } catch (err) {
       setError(err)
