@@ -1,7 +1,8 @@
 /**
  * `npm run screenshots`: writes docs/screenshots/*.png, one per dashboard view, from a real
  * `w3a up` in a temp dir and Debian's headless Chromium (or $CHROMIUM). The example dataset is
- * uploaded with the CLI, listed and queried in the page, so every view shows real data.
+ * uploaded with the CLI, listed and queried in the page, so every view shows real data; the upload
+ * form is shown with the same file picked in the page.
  * Needs a built dist/ (npm run build).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
@@ -64,6 +65,11 @@ try {
   await mine.getByRole('button', { name: /Show policy, grants and budget/ }).click()
   await mine.getByTestId('access').waitFor({ timeout: 60_000 })
   await shot(page, 'my-data')
+  // The upload form with the example picked: schema, privacy unit, classes and bounds as the page suggests them.
+  await page.getByTestId('upload').getByLabel('CSV or Parquet file').setInputFiles(join(ROOT, 'examples', 'visits.csv'))
+  await page.getByTestId('upload-summary').waitFor()
+  await page.getByTestId('upload').screenshot({ path: join(OUT, 'upload.png') })
+  console.log('screenshots: docs/screenshots/upload.png')
 
   await nav(page, 'Sites')
   await page.getByLabel('Domain').fill('shop.example')

@@ -1,20 +1,24 @@
 /**
  * The dashboard (issue 13) in real headless Chromium (Debian's, driven by playwright-core)
- * against a real `w3a up`: the newcomer's path. The owner's CSV is uploaded with the CLI (upload
- * in the page is not built yet); everything else happens on screen: dev account 1 sets the
- * policy and lists the dataset; dev account 2 buys credits, runs a query and sees a verified,
- * privacy-checked result, and a refused query's message inline; the Network view shows the
- * worker's verified attestation; the owner sees the budget spent and claims earnings; an
- * injected EIP-1193 wallet buys through viem's custom transport. Plus the initial page weight.
+ * against a real `w3a up`. First the newcomer's path as one test, all on screen: dev account 1
+ * uploads examples/visits.csv in the page (converted to Parquet and encrypted there, with the
+ * privacy unit, column classes, bounds and k chosen in the form) and lists it; dev account 2 buys
+ * credits, runs a query and sees a verified, privacy-checked result; the site owner copies a
+ * site's snippet into a test page, a browser visits it, and the Sites view shows its stats. Then:
+ * a refused query's message inline, re-check and CSV export; the Network view's verified
+ * attestation; an injected EIP-1193 wallet buying through viem's custom transport; the owner's
+ * budget, grants, earnings and delete with receipts; and the initial page weight.
  * Needs /usr/bin/chromium (or $CHROMIUM) and a built dist/ (npm run build).
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { startW3aUp, w3aJson, type W3aUp } from './w3a-up-process.js'
+import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium'
 const EXAMPLE_CSV = join(import.meta.dirname, '..', 'examples', 'visits.csv')
@@ -25,12 +29,16 @@ const work = mkdtempSync(join(tmpdir(), 'w3a-dash-'))
 let up: W3aUp | undefined
 let browser: Browser | undefined
 let datasetId = ''
+/** A test shop whose pages carry the snippet the site owner copied from the dashboard. */
+let shop: Server | undefined
+let snippet = ''
 
 before(async () => {
   up = await startW3aUp(join(work, 'data'))
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })
 })
 after(async () => {
+  shop?.close()
   await browser?.close()
   await up?.stop()
   rmSync(work, { recursive: true, force: true })
@@ -78,41 +86,117 @@ test('w3a up prints the dashboard URL and the gateway serves the app there, the 
   assert.equal((await fetch(`${up!.gatewayUrl}/assets/..%2f..%2fpackage.json`)).status, 404)
 })
 
-test('the owner lists a dataset in the page: policy sealed to the keepers (signed receipt shown), then price and summary', async () => {
-  // Upload is not in the page yet: the CLI encrypts and registers it, unlisted.
-  const r = w3aJson<{ id: string }>(['dataset', 'upload', EXAMPLE_CSV, '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
-  datasetId = r.id
-  const { page, errors, ctx } = await openPage()
-  await pickAccount(page, 'dev:1')
-  await nav(page, 'My data')
-  const card = page.locator(`li[data-dataset="${datasetId}"]`)
-  await card.waitFor()
-  assert.match(await card.innerText(), /unlisted/)
-
-  await card.locator('summary', { hasText: 'Set policy' }).click()
-  const policy = card.getByRole('form', { name: /Policy of visits/ })
-  await policy.getByLabel(/Dimensions/).fill('city,device')
-  await policy.getByLabel(/Measures with bounds/).fill('amount:0:150')
-  await policy.getByLabel(/^k /).fill('2')
-  await policy.getByLabel(/ε budget/).fill('50')
-  await policy.getByLabel(/ε per analyst/).fill('20')
-  await policy.getByRole('button', { name: 'Set policy' }).click()
-  const receipt = card.getByTestId('receipt')
-  await receipt.waitFor({ timeout: 60_000 })
-  assert.match(await receipt.innerText(), /Policy done\.[\s\S]*signed the receipt[\s\S]*"signature"/)
-
+test('the newcomer path: upload a CSV in the page, list it, another account buys and gets a verified, privacy-checked result, and a tracked test page shows in Sites', { timeout: 600_000 }, async (t) => {
+  // The owner uploads from the page: nothing but the browser.
+  const owner = await openPage()
+  await pickAccount(owner.page, 'dev:1')
+  await nav(owner.page, 'My data')
+  const upload = owner.page.getByTestId('upload')
+  await upload.getByLabel('CSV or Parquet file').setInputFiles(EXAMPLE_CSV)
+  assert.equal(await upload.getByTestId('upload-summary').innerText(), 'CSV: 604 rows, 4 columns.')
+  assert.equal(await upload.getByLabel(/Privacy unit/).inputValue(), 'user_id', 'the privacy unit guessed from the column names')
+  // Safe defaults: the person's id only counted, text columns grouped by, the number a bounded measure.
+  assert.equal(await upload.getByLabel('Class of user_id').inputValue(), 'identifier')
+  assert.equal(await upload.getByLabel('Class of city').inputValue(), 'dimension')
+  assert.equal(await upload.getByLabel('Class of amount').inputValue(), 'measure')
+  assert.equal(await upload.getByLabel('Type of amount').inputValue(), 'DOUBLE')
+  assert.deepEqual([await upload.getByLabel('Lower bound of amount').inputValue(), await upload.getByLabel('Upper bound of amount').inputValue()], ['0', '200'])
+  assert.equal(await upload.getByLabel(/^k /).inputValue(), '10')
+  await upload.getByLabel(/^k /).fill('2')
+  await upload.getByLabel(/ε budget, all analysts/).fill('50')
+  await upload.getByLabel(/ε per analyst/).fill('20')
+  await upload.getByLabel('Dataset name').fill('visits')
+  await upload.getByRole('button', { name: 'Encrypt and upload' }).click()
+  await upload.getByTestId('upload-progress').waitFor({ timeout: 30_000 })
+  const uploaded = upload.getByTestId('uploaded')
+  await uploaded.waitFor({ timeout: 180_000 })
+  assert.match(await uploaded.innerText(), /“visits” uploaded: 604 rows, encrypted/)
+  const card = owner.page.locator('li[data-dataset]', { hasText: 'visits' })
+  await card.waitFor({ timeout: 60_000 })
+  datasetId = (await card.getAttribute('data-dataset')) ?? ''
+  assert.match(datasetId, /^0x[0-9a-f]{64}$/)
+  assert.match(await card.innerText(), /unlisted[\s\S]*Rows\s+604/)
   const listing = card.getByRole('form', { name: /Listing of visits/ })
   await listing.getByLabel(/Price per query/).fill('2')
   await listing.getByLabel(/Public policy summary/).fill('k=2; open access; dimensions city, device; measure amount')
   await listing.getByRole('button', { name: 'List on the market' }).click()
   await card.locator('.status.active').waitFor({ timeout: 60_000 })
-  await nav(page, 'Market')
+  assert.deepEqual(owner.errors, [])
+  await owner.ctx.close()
+
+  // Another dev account buys credits and queries the dataset the page wrote.
+  const { page, errors, ctx } = await openPage()
+  await pickAccount(page, 'dev:2')
   const market = page.locator(`li[data-dataset="${datasetId}"]`)
-  await market.waitFor()
   assert.match(await market.getByTestId('price').innerText(), /^2 PHA \/ query$/)
   assert.match(await market.innerText(), /k=2; open access/)
+  await market.getByTestId('credits').filter({ hasText: /^0 credit/ }).waitFor()
+  await market.getByRole('button', { name: 'Buy credits' }).click()
+  await market.getByTestId('credits').filter({ hasText: /^1 credit/ }).waitFor({ timeout: 60_000 })
+  await market.getByRole('button', { name: 'Query' }).click()
+  const panel = page.getByRole('region', { name: /Query “visits”/ })
+  await panel.getByText('privacy unit').waitFor()
+  assert.match(await panel.getByRole('complementary', { name: 'Schema' }).innerText(), /user_id[\s\S]*privacy unit[\s\S]*amount\s+DOUBLE/)
+  // city is a dimension because the upload form said so: the worker groups by it.
+  await panel.getByLabel(/SQL over the table/).fill('SELECT city, count(DISTINCT user_id) AS people FROM data GROUP BY city ORDER BY city')
+  await panel.getByLabel(/^ε/).fill('1')
+  await panel.getByRole('button', { name: 'Run query' }).click()
+  const result = panel.getByTestId('result')
+  await result.waitFor({ timeout: 180_000 })
+  assert.match(await result.getByRole('heading', { level: 3 }).innerText(), /Result of job #\d+ ✓ verified/)
+  const rows = (await result.getByRole('region', { name: 'Result rows' }).locator('tbody tr').allInnerTexts()).map((r) => r.split('\t'))
+  // Four cities of 50 people each pass k and the noise; the noisy counts stay near 50.
+  for (const city of ['Berlin', 'Lisbon', 'Osaka', 'Quito']) {
+    const row = rows.find((r) => r[0] === city)
+    assert.ok(row && Math.abs(Number(row[1]) - 50) < 25, `${city}: ${JSON.stringify(rows)}`)
+  }
+  assert.match(await result.getByTestId('privacy').innerText(), /ε spent\s+1\b/)
+  const verification = await result.getByTestId('verification').innerText()
+  assert.match(verification, /TEE\s+sim/)
+  assert.match(verification, /recovers to the job's worker/)
   assert.deepEqual(errors, [])
   await ctx.close()
+
+  // The site owner adds a site (registration is the CLI's) and copies its snippet into a test page.
+  w3aJson(['site', 'add', 'shop.example', '--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
+  const site = await openPage()
+  await pickAccount(site.page, 'dev:0')
+  await nav(site.page, 'Sites')
+  await site.page.getByLabel('Domain').fill('shop.example')
+  await site.page.getByRole('button', { name: 'Add site' }).click()
+  const box = site.page.getByTestId('site')
+  await box.locator('summary', { hasText: 'Snippet' }).click()
+  await site.page.waitForFunction(`document.querySelector('[data-testid="site"] textarea')?.value.includes('data-site')`) // a string: see the wallet test
+  snippet = await box.getByLabel(/Snippet/).inputValue()
+  assert.match(snippet, new RegExp(`^<script defer data-site="0x[0-9a-f]{64}" data-key="[0-9a-f]{64}" src="${up!.gatewayUrl}/js/w3a.js"></script>$`))
+  shop = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>shop</title>${snippet}<p>welcome</p>`))
+  await new Promise<void>((r) => shop!.listen(0, '127.0.0.1', r))
+  const shopUrl = `http://127.0.0.1:${(shop.address() as { port: number }).port}`
+  // Ten visitors (the tracker's own sealing code) make the page pass k = 10; an eleventh opens it in Chromium.
+  const siteId = /data-site="(0x[0-9a-f]{64})"/.exec(snippet)![1]!
+  const key = Buffer.from(/data-key="([0-9a-f]{64})"/.exec(snippet)![1]!, 'hex')
+  for (let v = 0; v < 10; v++) {
+    const body = JSON.stringify(await sealEvent(await openEventContext(siteId, key), 0, { n: 'pageview', u: `${shopUrl}/`, d: siteId, r: null, w: 1280 }))
+    const res = await fetch(`${up!.gatewayUrl}/api/event`, { method: 'POST', body, headers: { 'content-type': 'text/plain', 'user-agent': `Mozilla/5.0 visitor-${v}` } })
+    assert.equal(res.status, 200, await res.text())
+  }
+  const visitor = await browser!.newContext({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/150.0 the-test-visitor' })
+  const visit = await visitor.newPage()
+  const sent = visit.waitForRequest((r) => r.method() === 'POST' && r.url() === `${up!.gatewayUrl}/api/event`)
+  await visit.goto(`${shopUrl}/`)
+  assert.equal((await (await sent).response())?.status(), 200)
+  await visitor.close()
+
+  // The first screen of the site's stats (the last hour, from the ingest enclave), timed from a fresh load of the page.
+  const started = Date.now()
+  await site.page.reload()
+  await box.getByTestId('top-stats').waitFor({ timeout: 60_000 })
+  t.diagnostic(`Sites first screen: ${Date.now() - started} ms from reload, 11 events (load average ${loadavg()[0]!.toFixed(1)})`)
+  assert.match(await box.getByTestId('top-stats').innerText(), /Visitors\s+11\s+Visits\s+11\s+Pageviews\s+11/)
+  assert.match(await box.getByRole('region', { name: 'Top pages' }).innerText(), /\/\s+11\s+11/)
+  assert.match(await box.getByTestId('site-privacy').innerText(), /at least k = 10 visitors/)
+  assert.deepEqual(site.errors, [])
+  await site.ctx.close()
 })
 
 test('the initial load of the dashboard (read-only market, first visit) is under 250 KB gzipped', async (t) => {
@@ -140,7 +224,7 @@ test('the initial load of the dashboard (read-only market, first visit) is under
 
 test('an analyst buys credits, runs a query and sees a verified, privacy-checked result; a refused query says why inline', async () => {
   const { page, errors, ctx } = await openPage()
-  await pickAccount(page, 'dev:2')
+  await pickAccount(page, 'dev:5')
   const card = page.locator(`li[data-dataset="${datasetId}"]`)
   await card.getByTestId('credits').filter({ hasText: /^0 credit/ }).waitFor()
   await card.getByLabel('Credits').fill('2')
@@ -204,7 +288,7 @@ test('the Network view shows the worker with its attestation verified in the pag
   assert.match(row, /compute, keeper|keeper, compute/)
   assert.match(row, /Simulated/, 'TCB status from the verified quote')
   assert.match(row, /online/)
-  assert.match(row, /\t1$/, 'one job completed (the refused one failed)')
+  assert.match(row, /\t2$/, "two jobs completed (the newcomer's and the analyst's; the refused one failed)")
   assert.match(await page.getByRole('region', { name: 'State roots' }).innerText(), /0x/)
   assert.deepEqual(errors, [])
   await ctx.close()
@@ -283,25 +367,32 @@ test('the owner sees the budget spent, grants and revokes, claims earnings, and 
   await deleted.waitFor({ timeout: 60_000 })
   assert.match(await deleted.innerText(), /deleted[\s\S]*Storage dropped [1-9]\d* block\(s\)[\s\S]*Delete done\.[\s\S]*signed the receipt[\s\S]*"signature"/)
   await nav(page, 'Market')
-  await page.getByText('No dataset is on the market yet').waitFor()
+  // The site's dataset (listed for its owner) is still there; the deleted one is not.
+  await page.locator('li[data-dataset]').first().waitFor()
+  assert.equal(await page.locator(`li[data-dataset="${datasetId}"]`).count(), 0)
   assert.deepEqual(errors, [])
   await ctx.close()
 })
 
-test('a site owner registered with the CLI adds the site in the page, gets its snippet and reads its realtime stats through the Stats API v2, signed in the page', async () => {
-  // Registration makes the site a dataset the ingest worker appends to: CLI only (it writes Parquet with DuckDB).
-  w3aJson(['site', 'add', 'shop.example', '--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
+test("a longer period runs privacy-checked jobs from the page with the owner's key: top stats against the previous period, then a breakdown on demand", { timeout: 300_000 }, async () => {
   const { page, errors, ctx } = await openPage()
   await pickAccount(page, 'dev:0')
   await nav(page, 'Sites')
-  await page.getByLabel('Domain').fill('shop.example')
+  await page.getByLabel('Domain').fill('shop.example') // a fresh browser profile: the page remembers sites per browser
   await page.getByRole('button', { name: 'Add site' }).click()
-  const site = page.getByTestId('site')
-  await site.getByTestId('top-stats').waitFor({ timeout: 60_000 })
-  const snippet = await site.getByLabel(/Snippet/).inputValue()
-  assert.match(snippet, new RegExp(`^<script defer data-site="0x[0-9a-f]{64}" data-key="[0-9a-f]{64}" src="${up!.gatewayUrl}/js/w3a.js"></script>$`))
-  assert.match(await site.getByTestId('top-stats').innerText(), /Visitors\s+\d+\s+Visits\s+\d+\s+Pageviews\s+\d+/)
-  assert.match(await site.getByTestId('site-privacy').innerText(), /at least k = 10 visitors/)
+  const box = page.getByTestId('site')
+  await box.getByTestId('top-stats').waitFor({ timeout: 60_000 })
+  await page.getByLabel('Period').selectOption('day')
+  await box.getByRole('button', { name: 'Show stats for this period' }).click()
+  const top = box.getByTestId('top-stats')
+  await top.waitFor({ timeout: 240_000 })
+  assert.match(await top.innerText(), /Visitors\s+\d+[\s\S]*(vs previous period|no previous figure)[\s\S]*Bounce rate %/)
+  // Three jobs (today, yesterday, the series), each at the site policy's default ε.
+  assert.match(await box.getByTestId('site-privacy').first().innerText(), /k = 10; ε spent 0\.3(000)? \(left [\d.]+\); groups left out: [^;]+; job\(s\) #\d+, #\d+, #\d+\./)
+  await box.getByRole('button', { name: 'Load top pages' }).click()
+  const pages = box.getByRole('region', { name: 'Top pages' })
+  await pages.waitFor({ timeout: 120_000 })
+  assert.match(await pages.innerText(), /Page\s+Visitors\s+Pageviews/)
   assert.deepEqual(errors, [])
   await ctx.close()
 })

@@ -4,10 +4,13 @@ import type { LocalAccount } from 'viem'
 import type { NetworkInfo } from '../core/network-info.js'
 import { accountFor, DEV_ACCOUNTS, injectedProvider, loadNetwork, loadReadSdk, loadSdk, saveChoice, savedChoice, SessionContext, type AccountChoice, type Sdk, type Session } from './session.js'
 import { ErrorBox, Loading, short, useAsync } from './ui.js'
+import { lazy, Suspense } from 'preact/compat'
 import { MarketView } from './market.js'
-import { MyDataView } from './my-data.js'
-import { NetworkView } from './network.js'
-import { SitesView } from './sites.js'
+
+// The market is the first screen; every other view is its own chunk, loaded when opened.
+const MyDataView = lazy(() => import('./my-data.js').then((m) => m.MyDataView))
+const NetworkView = lazy(() => import('./network.js').then((m) => m.NetworkView))
+const SitesView = lazy(() => import('./sites.js').then((m) => m.SitesView))
 
 const VIEWS = [
   { path: 'market', title: 'Market', hint: 'analyst', View: MarketView },
@@ -100,7 +103,9 @@ export function App() {
         {!session && !boot.error && !full.error && <Loading what={boot.data ? 'the SDK' : 'the network'} />}
         {session && (
           <SessionContext.Provider value={session}>
-            <view.View />
+            <Suspense fallback={<Loading what={`the ${view.title} view`} />}>
+              <view.View />
+            </Suspense>
           </SessionContext.Provider>
         )}
       </main>

@@ -6,7 +6,7 @@
 import { useState } from 'preact/hooks'
 import type { Address, Hex as HexString } from 'viem'
 import { useSession, type Sdk } from './session.js'
-import { ActionButton, cellText, ErrorBox, Hex, Loading, Table, useAsync } from './ui.js'
+import { ActionButton, cellText, ErrorBox, Hex, Loading, NeedAccount, Table, useAsync } from './ui.js'
 import { UploadForm } from './upload.js'
 
 type Listing = Awaited<ReturnType<Sdk['listMarket']>>[number]
@@ -37,14 +37,6 @@ export function MyDataView() {
         ))}
       </ul>
     </section>
-  )
-}
-
-export function NeedAccount({ what }: { what: string }) {
-  return (
-    <p class="empty" role="note">
-      Pick an account in the top bar (a browser wallet, or a dev account on the devnet) to {what}.
-    </p>
   )
 }
 

@@ -1,25 +1,46 @@
 /**
  * Sites (the site owner): add a site (its id derived from the owner's signature, nothing
- * registered) and copy its snippet; read its stats through the gateway's Plausible-shaped
- * `POST /api/v2/query` (docs/site-owner.md), each request signed by the owner in this page.
- * Top stats, top pages, sources and devices, with what k suppressed.
+ * registered) and copy its snippet; read its stats. Realtime periods come from the ingest
+ * enclave through the gateway's `POST /api/v2/query`, each request signed in this page (no ε).
+ * Longer periods are W3A jobs run from this page with the owner's key (querySite: checked SQL,
+ * DP noise, k, the site's ε budget), so they run when asked: top stats against the previous
+ * period and the time series first, each breakdown on its own; a row's value filters them all.
  */
+import { lazy, Suspense } from 'preact/compat'
 import { useState } from 'preact/hooks'
 import type { LocalAccount } from 'viem'
-import { NeedAccount } from './my-data.js'
 import { useSession, type Sdk } from './session.js'
-import { ActionButton, ErrorBox, Loading, Table, useAsync } from './ui.js'
+import { ActionButton, cellText, ErrorBox, Loading, NeedAccount, useAsync } from './ui.js'
 
-/** The gateway answers the realtime periods from the ingest enclave; longer ones are jobs whose results only the owner's key opens (`w3a site stats`, `w3a site api`). */
-const PERIODS = [
-  ['5m', 'Realtime (5 min)'],
-  ['1h', 'Last hour'],
+const Chart = lazy(() => import('./chart.js'))
+
+/** Realtime periods: the ingest enclave answers them; longer ones are jobs. */
+const REALTIME = { '5m': 'Realtime (5 min)', '1h': 'Last hour' } as const
+const JOB_PERIODS = { day: 'Today', '7d': 'Last 7 days', '30d': 'Last 30 days', month: 'This month', '12mo': 'Last 12 months' } as const
+type Period = keyof typeof REALTIME | keyof typeof JOB_PERIODS
+const isRealtime = (p: Period): p is keyof typeof REALTIME => p in REALTIME
+
+/** The breakdowns, as Plausible shows them (realtime has no exit page: a visit is not over yet). */
+const BREAKDOWNS = [
+  ['event:page', 'Top pages', 'Page'],
+  ['visit:entry_page', 'Entry pages', 'Entry page'],
+  ['visit:exit_page', 'Exit pages', 'Exit page'],
+  ['visit:source', 'Sources', 'Source'],
+  ['visit:utm_campaign', 'Campaigns (UTM)', 'Campaign'],
+  ['visit:device', 'Devices', 'Device'],
+  ['visit:browser', 'Browsers', 'Browser'],
+  ['visit:os', 'Operating systems', 'OS'],
+  ['visit:country', 'Countries', 'Country'],
 ] as const
+type Dimension = (typeof BREAKDOWNS)[number][0]
+type Filter = { dimension: Dimension; value: string }
 
-type Answer = { results: { dimensions: string[]; metrics: number[] }[]; meta: { privacy: { k: number; suppressed: number } } }
+type Row = { dimensions: string[]; metrics: (number | null)[]; comparison?: { change: (number | null)[] } }
+type Privacy = { k: number; suppressed: number | null; epsilon: number | null; jobs?: string[] }
+type Answer = { results: Row[]; privacy: Privacy }
 
-/** One Stats API v2 query, signed by the owner (the enclave checks the signature over the mapped request). */
-async function query(sdk: Sdk, account: LocalAccount, chainId: number, domain: string, metrics: string[], dimensions: string[], period: string): Promise<Answer> {
+/** One realtime Stats API v2 query, signed by the owner (the enclave checks the signature over the mapped request). */
+async function realtime(sdk: Sdk, account: LocalAccount, chainId: number, domain: string, metrics: string[], dimensions: string[], period: string): Promise<Answer> {
   const site = await sdk.siteFor(account, domain)
   const base = { site: site.id, owner: site.owner, salt: site.salt, metrics, dimensions, period, issuedAt: Math.floor(Date.now() / 1000) }
   const signature = await account.signMessage({ message: sdk.statsRequestText(base as Parameters<Sdk['statsRequestText']>[0], chainId) })
@@ -28,9 +49,9 @@ async function query(sdk: Sdk, account: LocalAccount, chainId: number, domain: s
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ site_id: site.id, metrics, dimensions, date_range: period, w3a: { owner: site.owner, salt: site.salt, issuedAt: base.issuedAt, signature } }),
   })
-  const body = (await res.json()) as Answer & { error?: { code: string; message: string; details?: string[] } }
+  const body = (await res.json()) as { results: Row[]; meta: { privacy: Privacy }; error?: { code: string; message: string; details?: string[] } }
   if (!res.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.status}`), { code: body.error?.code, details: body.error?.details ?? [] })
-  return body
+  return { results: body.results, privacy: body.meta.privacy }
 }
 
 function savedSites(address: string): string[] {
@@ -55,8 +76,8 @@ export function SitesView() {
       <h1 id="sites-h">Sites</h1>
       <p class="lead">Web analytics without seeing visitors: the tracker seals each event in the visitor's browser to an attested ingest worker; you get only counts of at least k visitors.</p>
       <p class="muted">
-        Register a site once with <code>w3a site add DOMAIN</code> (it makes the site a W3A dataset the ingest worker appends to). Here: the realtime figures; longer periods, filters and
-        comparisons run as privacy-checked jobs with <code>w3a site stats</code> or <code>w3a site api</code>.
+        Register a site once with <code>w3a site add DOMAIN</code> (it makes the site a W3A dataset the ingest worker appends to). The last hour comes straight from the ingest worker; longer periods
+        run as privacy-checked jobs from this page, with your key, spending the site's ε budget.
       </p>
       <form class="row" onSubmit={(e) => e.preventDefault()} aria-label="Add a site">
         <label>
@@ -79,69 +100,240 @@ export function SitesView() {
 }
 
 function SiteStats({ domain }: { domain: string }) {
-  const { sdk, client, account, network } = useSession()
-  const [period, setPeriod] = useState('1h')
+  const { sdk, client, account } = useSession()
+  const [period, setPeriod] = useState<Period>('1h')
+  const [filters, setFilters] = useState<Filter[]>([])
   const snippet = useAsync(async () => {
     const [site, ingest] = await Promise.all([sdk.siteFor(account!, domain), sdk.getIngestInfo(client)])
     return sdk.siteSnippet({ gatewayUrl: location.origin, siteId: site.id, ingestKey: ingest.hpkePublicKey })
   }, [domain])
-  const top = useAsync(() => query(sdk, account!, network.chainId, domain, ['visitors', 'visits', 'pageviews'], [], period), [domain, period])
-  const breakdowns = useAsync(
-    () => Promise.all(['event:page', 'visit:source', 'visit:device'].map((d) => query(sdk, account!, network.chainId, domain, ['visitors', 'pageviews'], [d], period))),
-    [domain, period],
-  )
   const [copied, setCopied] = useState(false)
   return (
     <div class="box" data-testid="site">
       <h2>{domain}</h2>
-      <label>
-        Snippet (put it in your pages' &lt;head&gt;)
-        <textarea readOnly rows={3} value={snippet.data ?? ''} />
-      </label>
-      <ErrorBox error={snippet.error} />
-      <button
-        type="button"
-        disabled={!snippet.data}
-        onClick={() => {
-          void navigator.clipboard.writeText(snippet.data ?? '').then(() => setCopied(true))
-        }}
-      >
-        {copied ? 'Copied' : 'Copy snippet'}
-      </button>
+      <details>
+        <summary>Snippet</summary>
+        <label>
+          Snippet (put it in your pages' &lt;head&gt;)
+          <textarea readOnly rows={3} value={snippet.data ?? ''} />
+        </label>
+        <ErrorBox error={snippet.error} />
+        <button
+          type="button"
+          disabled={!snippet.data}
+          onClick={() => {
+            void navigator.clipboard.writeText(snippet.data ?? '').then(() => setCopied(true))
+          }}
+        >
+          {copied ? 'Copied' : 'Copy snippet'}
+        </button>
+      </details>
       <div class="row">
         <label>
           Period{' '}
-          <select value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value)}>
-            {PERIODS.map(([v, l]) => (
-              <option value={v}>{l}</option>
-            ))}
+          <select value={period} onChange={(e) => setPeriod((e.target as HTMLSelectElement).value as Period)}>
+            <optgroup label="From the ingest worker (no ε)">
+              {Object.entries(REALTIME).map(([v, l]) => (
+                <option value={v}>{l}</option>
+              ))}
+            </optgroup>
+            <optgroup label="Privacy-checked jobs (spend ε)">
+              {Object.entries(JOB_PERIODS).map(([v, l]) => (
+                <option value={v}>{l}</option>
+              ))}
+            </optgroup>
           </select>
         </label>
+        {!isRealtime(period) &&
+          filters.map((f, i) => (
+            <span class="chip" data-testid="filter">
+              {f.dimension.split(':')[1]} is {f.value}{' '}
+              <button type="button" class="plain small" aria-label={`Remove the filter ${f.dimension} is ${f.value}`} onClick={() => setFilters(filters.filter((_, j) => j !== i))}>
+                ×
+              </button>
+            </span>
+          ))}
       </div>
+      {isRealtime(period) ? (
+        <RealtimeStats domain={domain} period={period} key={period} />
+      ) : (
+        <JobStats domain={domain} period={period} filters={filters} onFilter={(f) => setFilters([...filters.filter((x) => x.dimension !== f.dimension), f])} key={`${period}${JSON.stringify(filters)}`} />
+      )}
+    </div>
+  )
+}
+
+const TOP = ['Visitors', 'Visits', 'Pageviews'] as const
+
+function RealtimeStats({ domain, period }: { domain: string; period: keyof typeof REALTIME }) {
+  const { sdk, account, network } = useSession()
+  const ask = (dimensions: string[]) => realtime(sdk, account!, network.chainId, domain, ['visitors', 'visits', 'pageviews'], dimensions, period)
+  const top = useAsync(() => ask([]), [domain, period])
+  const live = BREAKDOWNS.filter(([d]) => d !== 'visit:exit_page')
+  const breakdowns = useAsync(() => Promise.all(live.map(([d]) => ask([d]))), [domain, period])
+  return (
+    <>
       <ErrorBox error={top.error} title="Stats" />
       {top.loading && <Loading what="stats" />}
-      {top.data && (
-        <dl class="facts stats" data-testid="top-stats">
-          {['Visitors', 'Visits', 'Pageviews'].map((name, i) => (
-            <>
-              <dt>{name}</dt>
-              <dd>{top.data!.results[0]?.metrics[i] ?? 0}</dd>
-            </>
-          ))}
-        </dl>
-      )}
+      {top.data && <TopStats names={TOP} row={top.data.results[0]} />}
+      <ErrorBox error={breakdowns.error} title="Breakdowns" />
       {breakdowns.data && (
         <div class="grid2">
-          {(['Top pages', 'Sources', 'Devices'] as const).map((title, i) => (
-            <Table label={title} caption={title} head={[title === 'Top pages' ? 'Page' : title.slice(0, -1), 'Visitors', 'Pageviews']} rows={breakdowns.data![i]!.results.map((r) => [r.dimensions[0] ?? '', r.metrics[0] ?? 0, r.metrics[1] ?? 0])} />
+          {live.map(([, title, head], i) => (
+            <Breakdown title={title} head={head} rows={breakdowns.data![i]!.results} />
           ))}
         </div>
       )}
       {top.data && (
         <p class="muted" data-testid="site-privacy">
-          Privacy: every row counts at least k = {top.data.meta.privacy.k} visitors; {breakdowns.data?.reduce((a, b) => a + b.meta.privacy.suppressed, 0) ?? 0} smaller group(s) left out.
+          Privacy: every row counts at least k = {top.data.privacy.k} visitors; {breakdowns.data?.reduce((a, b) => a + (b.privacy.suppressed ?? 0), 0) ?? 0} smaller group(s) left out. Filters and exit pages
+          need a longer period (a job).
         </p>
       )}
+    </>
+  )
+}
+
+function TopStats({ names, row }: { names: readonly string[]; row: Row | undefined }) {
+  return (
+    <dl class="facts stats" data-testid="top-stats">
+      {names.map((name, i) => {
+        const change = row?.comparison?.change[i]
+        return (
+          <>
+            <dt>{name}</dt>
+            <dd>
+              {cellText(row?.metrics[i] ?? 0)}
+              {change !== undefined && (
+                <small class={change === null ? 'muted' : change >= 0 ? 'up' : 'down'} data-testid="change">
+                  {' '}
+                  {change === null ? 'no previous figure' : `${change >= 0 ? '+' : ''}${change}% vs previous period`}
+                </small>
+              )}
+            </dd>
+          </>
+        )
+      })}
+    </dl>
+  )
+}
+
+/** A ranked breakdown; with `onPick`, each value is a button that filters the site's stats by it. */
+function Breakdown({ title, head, rows, onPick }: { title: string; head: string; rows: Row[]; onPick?: (value: string) => void }) {
+  return (
+    <div class="table-wrap" role="region" aria-label={title} tabIndex={0}>
+      <table>
+        <caption>{title}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{head}</th>
+            <th scope="col">Visitors</th>
+            <th scope="col">Pageviews</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.length === 0 && (
+            <tr>
+              <td colSpan={3} class="muted">
+                No group of k visitors yet.
+              </td>
+            </tr>
+          )}
+          {rows.map((r) => (
+            <tr>
+              <td>
+                {onPick ? (
+                  <button type="button" class="link" title={`Filter by ${head.toLowerCase()} ${r.dimensions[0]}`} onClick={() => onPick(r.dimensions[0] ?? '')}>
+                    {r.dimensions[0] || '(none)'}
+                  </button>
+                ) : (
+                  r.dimensions[0] || '(none)'
+                )}
+              </td>
+              <td>{cellText(r.metrics[0])}</td>
+              <td>{cellText(r.metrics[1])}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
+  )
+}
+
+type Ran = Awaited<ReturnType<Sdk['querySite']>>
+
+function JobStats({ domain, period, filters, onFilter }: { domain: string; period: keyof typeof JOB_PERIODS; filters: Filter[]; onFilter(f: Filter): void }) {
+  const { sdk, client, changed } = useSession()
+  const [stage, setStage] = useState('')
+  const [top, setTop] = useState<{ top: Ran; series: Ran } | null>(null)
+  const plausibleFilters = filters.map((f) => ['is', f.dimension, [f.value]])
+  const ask = (metrics: string[], dimensions: string[], comparison = false) =>
+    sdk.querySite(client, {
+      query: { site_id: domain, metrics, dimensions, date_range: period, filters: plausibleFilters, ...(comparison ? { include: { comparisons: { mode: 'previous_period' } } } : {}) },
+      onProgress: (s) => setStage(s),
+    })
+  const run = async () => {
+    try {
+      const t = await ask(['visitors', 'visits', 'pageviews', 'bounce_rate', 'visit_duration'], [], true)
+      const series = await ask(['visitors', 'pageviews'], [period === 'day' ? 'time:hour' : period === '12mo' ? 'time:month' : 'time:day'])
+      return { top: t, series }
+    } finally {
+      setStage('')
+      changed()
+    }
+  }
+  return (
+    <>
+      {!top && (
+        <div class="row">
+          <ActionButton label="Show stats for this period" busyLabel={stage ? `Running: ${stage}…` : 'Running…'} kind="primary" run={run} onDone={setTop} />
+          <span class="muted">3 jobs (this period, the previous one, the time series), each spending the site policy's ε.</span>
+        </div>
+      )}
+      {top && (
+        <>
+          <TopStats names={[...TOP, 'Bounce rate %', 'Visit duration s']} row={top.top.results[0]} />
+          {top.series.results.length > 1 && (
+            <Suspense fallback={<Loading what="chart" />}>
+              <Chart line columns={['time', 'visitors', 'pageviews']} rows={top.series.results.map((r) => [r.dimensions[0]!.slice(0, 16), ...r.metrics])} label="Visitors and pageviews over time" />
+            </Suspense>
+          )}
+          <JobPrivacy runs={[top.top, top.series]} />
+          <div class="grid2">
+            {BREAKDOWNS.map(([d, title, head]) => (
+              <JobBreakdown dimension={d} title={title} head={head} ask={() => ask(['visitors', 'pageviews'], [d])} onPick={(value) => onFilter({ dimension: d, value })} />
+            ))}
+          </div>
+        </>
+      )}
+    </>
+  )
+}
+
+function JobBreakdown({ title, head, ask, onPick }: { dimension: Dimension; title: string; head: string; ask(): Promise<Ran>; onPick(value: string): void }) {
+  const [ran, setRan] = useState<Ran | null>(null)
+  if (!ran)
+    return (
+      <div class="box">
+        <strong>{title}</strong> <ActionButton label={`Load ${title.toLowerCase()}`} busyLabel="Running the job…" run={ask} onDone={setRan} />
+      </div>
+    )
+  return (
+    <div>
+      <Breakdown title={title} head={head} rows={ran.results} onPick={onPick} />
+      <JobPrivacy runs={[ran]} />
+    </div>
+  )
+}
+
+/** What the jobs spent and hid: small, under what they show. */
+function JobPrivacy({ runs }: { runs: Ran[] }) {
+  const p = runs.map((r) => r.meta.privacy)
+  const eps = p.reduce((a, x) => a + x.epsilon, 0)
+  const suppressed = p.some((x) => x.suppressed === null) ? 'not disclosed under DP' : String(p.reduce((a, x) => a + (x.suppressed ?? 0), 0))
+  return (
+    <p class="muted small" data-testid="site-privacy">
+      {p[0]!.mechanism}, k = {p[0]!.k}; ε spent {cellText(eps)} (left {cellText(p[p.length - 1]!.epsilonLeft)}); groups left out: {suppressed}; job(s) {p.flatMap((x) => x.jobs).map((j) => `#${j}`).join(', ')}.
+    </p>
   )
 }

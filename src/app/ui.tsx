@@ -41,6 +41,15 @@ export function ErrorBox({ error, title }: { error: unknown; title?: string }) {
   )
 }
 
+/** What a view says before an account is picked. */
+export function NeedAccount({ what }: { what: string }) {
+  return (
+    <p class="empty" role="note">
+      Pick an account in the top bar (a browser wallet, or a dev account on the devnet) to {what}.
+    </p>
+  )
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p class="muted" role="status" aria-live="polite">

@@ -24,36 +24,49 @@ import {
   createSecretKey,
   getRandomValues,
   hkdfSync,
-  randomFillSync,
   type CipherGCM as Cipher,
   type DecipherGCM as Decipher,
   type KeyObject,
 } from 'node:crypto'
 import { W3aError } from '../core/errors.js'
+import {
+  checkChunkSize,
+  checkKeyAndContext,
+  ENVELOPE_HEADER_SIZE,
+  ENVELOPE_TAG_SIZE,
+  ENVELOPE_VERSION,
+  DEFAULT_CHUNK_SIZE,
+  envelopeCiphertextSize,
+  invalid,
+  KDF_INFO,
+  MAGIC,
+  makeHeader,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  SALT_OFFSET,
+  SALT_SIZE,
+  segmentAad,
+  setAadChunk,
+  type EnvelopeContext,
+} from './envelope-format.js'
 
-export type EnvelopeContext = { datasetId: `0x${string}` /* bytes32 hex */; segmentIndex: number }
+export {
+  ENVELOPE_VERSION,
+  DEFAULT_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  ENVELOPE_HEADER_SIZE,
+  ENVELOPE_TAG_SIZE,
+  envelopeCiphertextSize,
+  type EnvelopeContext,
+} from './envelope-format.js'
 
-export const ENVELOPE_VERSION = 1
-export const DEFAULT_CHUNK_SIZE = 1024 * 1024
-/** Bounds on the chunk size; the upper one caps what a reader buffers for an untrusted header. */
-export const MIN_CHUNK_SIZE = 16
-export const MAX_CHUNK_SIZE = 16 * 1024 * 1024
-export const ENVELOPE_HEADER_SIZE = 44
-export const ENVELOPE_TAG_SIZE = 16
 /**
  * Size of the pieces `encryptSegmentStream` yields: the UnixFS leaf size (`ipfs add`
  * chunks, UNIXFS_CHUNK_SIZE in storage/unixfs.ts), so an importer takes them as they come.
  */
 export const ENVELOPE_STREAM_PIECE_SIZE = 256 * 1024
 
-const MAGIC = Uint8Array.of(0x57, 0x33, 0x41, 0x45) // "W3AE"
-const SALT_OFFSET = 12
-const SALT_SIZE = 32
-const KDF_INFO = new TextEncoder().encode('w3a/envelope/v1/aes-256-gcm')
-const AAD_SIZE = ENVELOPE_HEADER_SIZE + 32 + 8 + 8 + 1
-const AAD_CHUNK_INDEX = ENVELOPE_HEADER_SIZE + 32 + 8
-const AAD_FINAL = AAD_SIZE - 1
-const DATASET_ID_RE = /^0x[0-9a-fA-F]{64}$/
 /**
  * Most bytes handed to one cipher update. Each update returns a freshly allocated buffer,
  * and big ones come as fresh pages from the kernel: measured here, 4 MiB updates ran ~1.5×
@@ -70,14 +83,6 @@ type DecryptParams = { key: Uint8Array; context: EnvelopeContext }
 
 export function generateDatasetKey(): Uint8Array {
   return getRandomValues(new Uint8Array(32)) // its own memory, not a slice of Buffer's shared pool
-}
-
-/** Size of the envelope for a plaintext of `plaintextSize` bytes (an empty plaintext is one chunk). */
-export function envelopeCiphertextSize(plaintextSize: number, chunkSize: number = DEFAULT_CHUNK_SIZE): number {
-  if (!Number.isSafeInteger(plaintextSize) || plaintextSize < 0) throw invalid(`plaintext size must be a non-negative integer, got ${plaintextSize}`)
-  checkChunkSize(chunkSize)
-  const chunks = Math.max(1, Math.ceil(plaintextSize / chunkSize))
-  return ENVELOPE_HEADER_SIZE + plaintextSize + chunks * ENVELOPE_TAG_SIZE
 }
 
 export function encryptSegment(params: EncryptParams, plaintext: Uint8Array): Uint8Array {
@@ -202,23 +207,18 @@ export async function* decryptSegmentStream(params: DecryptParams, source: Async
 /** Per-segment AES-GCM state: the derived subkey and the AAD/nonce buffers rewritten per chunk. */
 class ChunkCipher {
   private readonly key: KeyObject
-  private readonly aad = Buffer.alloc(AAD_SIZE)
-  private readonly nonce = Buffer.alloc(12)
+  private readonly aad: Uint8Array
+  private readonly nonce = new Uint8Array(12)
 
   constructor(dek: Uint8Array, context: EnvelopeContext, header: Uint8Array) {
     checkKeyAndContext(dek, context)
     const salt = header.subarray(SALT_OFFSET, SALT_OFFSET + SALT_SIZE)
     this.key = createSecretKey(Buffer.from(hkdfSync('sha256', dek, salt, KDF_INFO, 32)))
-    this.aad.set(header, 0)
-    this.aad.write(context.datasetId.slice(2), ENVELOPE_HEADER_SIZE, 32, 'hex')
-    writeU64(this.aad, ENVELOPE_HEADER_SIZE + 32, context.segmentIndex)
+    this.aad = segmentAad(header, context)
   }
 
   private select(index: number, final: boolean): void {
-    if (!Number.isSafeInteger(index)) throw invalid('too many chunks in one segment')
-    writeU64(this.nonce, 4, index)
-    writeU64(this.aad, AAD_CHUNK_INDEX, index)
-    this.aad[AAD_FINAL] = final ? 1 : 0
+    setAadChunk(this.aad, this.nonce, index, final)
   }
 
   private cipher(index: number, final: boolean): Cipher {
@@ -435,16 +435,6 @@ class ByteQueue {
   }
 }
 
-function makeHeader(chunkSize: number): Uint8Array {
-  checkChunkSize(chunkSize)
-  const h = Buffer.alloc(ENVELOPE_HEADER_SIZE)
-  h.set(MAGIC, 0)
-  h[4] = ENVELOPE_VERSION
-  h.writeUInt32BE(chunkSize, 8)
-  randomFillSync(h, SALT_OFFSET, SALT_SIZE)
-  return h
-}
-
 function parseHeader(bytes: Uint8Array): { bytes: Uint8Array; chunkSize: number } {
   checkMagicPrefix(bytes.subarray(0, Math.min(bytes.length, MAGIC.length)))
   if (bytes.length < ENVELOPE_HEADER_SIZE) throw truncated(0, bytes.length === 0 ? 'empty input' : 'stream ends inside the header')
@@ -462,30 +452,9 @@ function checkMagicPrefix(prefix: Uint8Array): void {
   }
 }
 
-function checkChunkSize(chunkSize: number): void {
-  if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
-    throw invalid(`chunk size must be an integer in ${MIN_CHUNK_SIZE}..${MAX_CHUNK_SIZE}, got ${chunkSize}`)
-  }
-}
-
-function checkKeyAndContext(key: Uint8Array, context: EnvelopeContext): void {
-  if (!(key instanceof Uint8Array) || key.length !== 32) throw invalid('dataset key must be 32 bytes')
-  if (typeof context?.datasetId !== 'string' || !DATASET_ID_RE.test(context.datasetId)) throw invalid('datasetId must be 0x-prefixed bytes32 hex')
-  if (!Number.isSafeInteger(context.segmentIndex) || context.segmentIndex < 0) throw invalid('segmentIndex must be a non-negative integer')
-}
-
 function checkPiece(piece: unknown): Uint8Array {
   if (!(piece instanceof Uint8Array)) throw invalid('data must be a Uint8Array')
   return piece
-}
-
-function writeU64(buf: Buffer, offset: number, n: number): void {
-  buf.writeUInt32BE(Math.floor(n / 0x1_0000_0000), offset)
-  buf.writeUInt32BE(n >>> 0, offset + 4)
-}
-
-function invalid(message: string): W3aError {
-  return new W3aError('INVALID_ARGUMENT', message)
 }
 
 function malformed(detail: string): W3aError {

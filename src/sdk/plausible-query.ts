@@ -16,7 +16,7 @@
  */
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
-import { sqlString } from '../storage/duckdb-sandbox.js'
+import { sqlString } from '../storage/sql-literal.js'
 
 export const SITE_METRICS = ['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration', 'events'] as const
 export type SiteMetric = (typeof SITE_METRICS)[number]

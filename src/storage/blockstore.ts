@@ -12,13 +12,15 @@
  * bytes; a block that fails is deleted (so the next put or peer fetch can repair it)
  * and reported as BLOCK_HASH_MISMATCH, never returned.
  */
-import { MemoryBlockstore } from 'blockstore-core/memory'
 import { FsBlockstore } from 'blockstore-fs'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 import { base32 } from 'multiformats/bases/base32'
 import type { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
-import { IDENTITY, verifyBlock } from './verify-block.js'
+import { verifyBlock } from './verify-block.js'
+import { collectBytes } from './block-read.js'
+
+export { createMemoryBlockstore, isNotFound, collectBytes, readBlock } from './block-read.js'
 
 type AbortOptions = { signal?: AbortSignal }
 type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>
@@ -35,59 +37,6 @@ export async function openBlockstore(dir: string): Promise<Blockstore> {
     })
   }
   return new CheckedBlockstore(store)
-}
-
-/** An in-memory blockstore (tests, short-lived staging). */
-export function createMemoryBlockstore(): Blockstore {
-  return new MemoryBlockstore()
-}
-
-/** True for "this block is not here", whichever layer said it. */
-export function isNotFound(e: unknown): boolean {
-  if (isW3aError(e)) return e.code === 'BLOCK_NOT_FOUND'
-  return (e as { name?: string } | undefined)?.name === 'NotFoundError'
-}
-
-/**
- * Joins a block's chunks (v7 blockstores return a generator of chunks) into one plain
- * Uint8Array (fs reads yield Buffers; a zero-copy view hides that from callers).
- */
-export async function collectBytes(source: BlockBytes): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return plain(source)
-  const parts: Uint8Array[] = []
-  let length = 0
-  for await (const part of source) {
-    parts.push(part)
-    length += part.length
-  }
-  if (parts.length === 1) return plain(parts[0]!)
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
-
-function plain(bytes: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-}
-
-/**
- * The bytes of one block as a single array. Identity CIDs carry their bytes inline and
- * never touch the store. A missing block → W3aError BLOCK_NOT_FOUND.
- */
-export async function readBlock(blockstore: Blockstore, cid: CID, options?: AbortOptions): Promise<Uint8Array> {
-  if (cid.multihash.code === IDENTITY) return cid.multihash.digest
-  try {
-    return await collectBytes(blockstore.get(cid, options))
-  } catch (e) {
-    if (isNotFound(e) && !isW3aError(e)) {
-      throw new W3aError('BLOCK_NOT_FOUND', `Block ${cid} is not in the blockstore`, { cause: e })
-    }
-    throw e
-  }
 }
 
 /** blockstore-fs with hash-checked reads and coalesced writes (see the file comment). */

@@ -9,7 +9,7 @@ import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { W3aError } from '../core/errors.js'
-import { readBlock } from './blockstore.js'
+import { readBlock } from './block-read.js'
 import { IDENTITY } from './verify-block.js'
 
 export type Block = { cid: CID; bytes: Uint8Array }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join, sep } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import { W3aError } from '../core/errors.js'
+import { sqlString } from './sql-literal.js'
 
 export type FileAccess = {
   /** Exact files DuckDB may read or write. */
@@ -43,17 +44,7 @@ export async function withSandboxedDuckDb<T>(access: FileAccess, fn: (conn: Duck
   }
 }
 
-/** A SQL string literal. DuckDB standard strings have no backslash escapes: only `'` needs doubling. */
-export function sqlString(s: string): string {
-  if (s.includes('\0')) throw new W3aError('INVALID_ARGUMENT', 'Text passed to DuckDB contains a NUL character')
-  return `'${s.replaceAll("'", "''")}'`
-}
-
-/** A quoted SQL identifier. */
-export function sqlIdent(s: string): string {
-  if (s.includes('\0')) throw new W3aError('INVALID_ARGUMENT', 'Identifier contains a NUL character')
-  return `"${s.replaceAll('"', '""')}"`
-}
+export { sqlString, sqlIdent } from './sql-literal.js'
 
 /**
  * DuckDB's error, cut down to what is safe to show and log: its CSV errors echo the

@@ -15,7 +15,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { keccak256 } from 'viem'
 import { z } from 'zod'
 import { W3aError, isW3aError } from '../core/errors.js'
-import { readBlock } from './blockstore.js'
+import { readBlock } from './block-read.js'
 import { SHA2_256 } from './verify-block.js'
 
 export type Hex32 = `0x${string}`

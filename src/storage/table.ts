@@ -25,7 +25,9 @@ import { badValuesText, findBadValues, looksNumeric, type BadValues } from './su
 import { duckdbMessage, sqlIdent, sqlString, withSandboxedDuckDb } from './duckdb-sandbox.js'
 
 export type TableFormat = 'csv' | 'jsonl' | 'parquet'
-export type Column = { name: string; type: string }
+export type { Column } from './privacy-unit.js'
+export { checkPrivacyUnit } from './privacy-unit.js'
+import type { Column } from './privacy-unit.js'
 export type TableInfo = { format: TableFormat; columns: Column[]; rows: number }
 /** Declared column types of a CSV, by column name (case-insensitive). */
 export type ColumnTypes = Readonly<Record<string, ColumnType>>
@@ -47,17 +49,6 @@ export async function inspectTable(file: string, opts: { types?: ColumnTypes } =
     const { format, columns, rows, suspect } = await describeSource(conn, path, opts.types, true)
     return { format, columns, rows, suspect }
   })
-}
-
-/** Throws PRIVACY_UNIT_MISSING (listing the columns) unless `name` is a column; returns it. */
-export function checkPrivacyUnit(columns: Column[], name: string): Column {
-  const column = columns.find((c) => c.name === name)
-  if (column === undefined) {
-    throw new W3aError('PRIVACY_UNIT_MISSING', `There is no column "${name}" to use as the privacy unit`, {
-      details: [`Available columns: ${columns.map((c) => c.name).join(', ')}`],
-    })
-  }
-  return column
 }
 
 /**

@@ -11,7 +11,7 @@ import { fixedSize } from 'ipfs-unixfs-importer/chunker'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import type { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
-import { isNotFound } from './blockstore.js'
+import { isNotFound } from './block-read.js'
 import { walkDag } from './dag-walk.js'
 import { pipelinedRawLeaves } from './leaf-pipeline.js'
 

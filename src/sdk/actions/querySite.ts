@@ -14,7 +14,7 @@ import { chainReader } from '../custody-channel.js'
 import { dateRange, parseSiteQuery, shapeSiteRows, siteQuerySql, withComparison, type SiteQuery, type SiteResultRow } from '../plausible-query.js'
 import { runQuery, type RunQueryParameters } from './analysis/runQuery.js'
 import { buyCredits } from './market/buyCredits.js'
-import { siteFor } from './site.js'
+import { siteFor } from './site-id.js'
 
 /** A visitor's events per group and the groups a visitor touches, bounded for DP (per-unit contribution). */
 export const SITE_CONTRIBUTION = { maxRowsPerUnit: 10, maxGroupsPerUnit: 5 } as const

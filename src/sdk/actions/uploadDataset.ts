@@ -4,23 +4,12 @@ import { join } from 'node:path'
 import { bytesToHex, type Hex } from 'viem'
 import { randomBytes } from 'node:crypto'
 import { W3aError } from '../../core/errors.js'
-import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
-import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
-import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
-import {
-  writeParquetSegments,
-  encodeManifest,
-  schemaHash,
-  type ColumnTypes,
-  type DatasetManifest,
-} from '../../storage/index.js'
-import { datasetIdFor, registerDataset } from '../../chain/portable.js'
-import { carOfBlock } from '../../storage/car-of-block.js'
+import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE } from '../../crypto/envelope.js'
+import { writeParquetSegments, type ColumnTypes, type DatasetManifest } from '../../storage/index.js'
+import { datasetIdFor } from '../../chain/portable.js'
 import { sendSegment } from '../send-segment.js'
-import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
-import { registerDatasetKey } from './custody/registerDatasetKey.js'
-import { walletFor } from '../wallet.js'
+import { publishDataset } from '../publish-dataset.js'
 import { inspectDataset } from './inspectDataset.js'
 
 export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
@@ -75,7 +64,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
   })
   params.onSchema?.({ columns: table.columns, rows: table.rows, format: table.format })
   progress({ stage: 'inspect', done: 1, total: 1 })
-  const network = await client.network()
+  await client.network() // the gateway answers before anything is encrypted
 
   // The id is derived from the owner and a random salt (no front-running), before encryption binds it.
   const salt = bytesToHex(randomBytes(32))
@@ -112,50 +101,27 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
       segments.push({ cid: sent.cid, rows: seg.rows, size })
     }
 
-    const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
-    const wrapped = await wrapDatasetKey({ recipientPublicKey: wrapKey.publicKey, datasetId: id, dek })
-    const schema = { columns: written.columns }
-    const manifest: DatasetManifest = {
-      version: 1,
-      datasetId: id,
+    progress({ stage: 'upload', done: total, total })
+    const published = await publishDataset(client, {
+      id,
+      salt,
+      dek,
       name: params.name,
-      format: 'parquet',
-      schema,
+      columns: written.columns,
       privacyUnit,
       rows: written.rows,
       segments,
-      envelope: { version: ENVELOPE_VERSION, cipher: 'AES-256-GCM', chunkSize, kdf: 'HKDF-SHA256' },
-      keyWraps: [{ kind: 'owner', suite: HPKE_SUITE_ID, recipient: wrapKey.publicKey, enc: wrapped.enc, ciphertext: wrapped.ciphertext }],
-      createdAt: new Date().toISOString(),
-    }
-    const manifestCar = await carOfBlock(encodeManifest(manifest))
-    progress({ stage: 'upload', done: total, total })
-    await uploadCar(client, { root: manifestCar.cid, car: manifestCar.car })
-
-    progress({ stage: 'register', done: 0, total: 1 })
-    const receipt = await registerDataset(walletFor(network, account), {
-      registry: network.contracts.datasetRegistry,
-      salt,
-      name: params.name,
-      manifestCid: manifestCar.cid.toString(),
-      schemaHash: schemaHash(schema),
-      // Registered unlisted: the price is set when the owner lists it (listOnMarket).
-      pricePerQuery: 0n,
+      chunkSize,
+      onStage: (stage, done) => progress({ stage, done: done ? 1 : 0, total: 1 }),
     })
-    progress({ stage: 'register', done: 1, total: 1 })
-
-    // The key goes to the custody contract (sealed to the epoch key: only attested keepers open it).
-    progress({ stage: 'custody', done: 0, total: 1 })
-    const custody = await registerDatasetKey(client, { id, salt, manifestCid: manifestCar.cid.toString(), dek })
-    progress({ stage: 'custody', done: 1, total: 1 })
     return {
       id,
-      manifestCid: manifestCar.cid.toString(),
+      manifestCid: published.manifestCid,
       rows: written.rows,
       columns: written.columns,
       segments: total,
-      tx: receipt.hash,
-      custody: { index: custody.index, keeper: custody.keeper, tx: custody.tx },
+      tx: published.tx,
+      custody: published.custody,
     }
   } finally {
     dek.fill(0)
