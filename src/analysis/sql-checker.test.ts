@@ -1,28 +1,17 @@
 // The checker's grouping keys that are expressions of dimensions (named by alias in GROUP BY):
 // what passes, what is refused, and that the expression cannot make a query fail on the rows.
 import assert from 'node:assert/strict'
-import { rm } from 'node:fs/promises'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { isW3aError } from '../core/errors.js'
-import { makeDataset, POLICY, seededRng } from './fixture.test.js'
+import { datasetAndParser, POLICY, seededRng } from './fixture.test.js'
 import { runSqlAnalysis } from './run-analysis.js'
 import { checkSql } from './sql-checker.js'
-import { openSqlParser, type SqlParserHandle } from './sql-parser.js'
 
 const COLUMNS = ['uid', 'email', 'region', 'device', 'plan', 'amount', 'visits']
-let ds: { dir: string; files: string[] }
-let parser: SqlParserHandle
-before(async () => {
-  ds = await makeDataset()
-  parser = await openSqlParser()
-})
-after(async () => {
-  parser.close()
-  await rm(ds.dir, { recursive: true, force: true })
-})
+const t = datasetAndParser()
 
-const check = (sql: string, dp = true) => checkSql(parser, sql, { columns: COLUMNS, privacyUnit: 'uid', policy: POLICY, dp })
-const dpRun = (sql: string) => runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql, epsilon: 5, rng: seededRng(7n) })
+const check = (sql: string, dp = true) => checkSql(t.parser, sql, { columns: COLUMNS, privacyUnit: 'uid', policy: POLICY, dp })
+const dpRun = (sql: string) => runSqlAnalysis({ segmentFiles: t.ds.files, privacyUnit: 'uid', policy: POLICY, sql, epsilon: 5, rng: seededRng(7n) })
 
 describe('GROUP BY an expression of dimensions (DP only)', () => {
   it('groups by the expression and releases its values under the gate', async () => {
