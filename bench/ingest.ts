@@ -17,8 +17,12 @@
  * fsyncs stall under other load, the ratio compares best rates and says so). Prints figures only (benchmarks never assert),
  * then last the judged ratio (target ≥ 0.5) and whether 20,000 events/s was reached.
  *
+ * Also reported, not judged: the tracker's size gzipped, and the Stats API's latency for 30-day
+ * queries over W3A_BENCH_STATS_EVENTS events (default 10,000,000; 0 skips it) as the worker
+ * answers them, against plain DuckDB (bench/stats-latency.ts).
+ *
  *   npm run bench:ingest
- *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 npm run bench:ingest
+ *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 W3A_BENCH_STATS_EVENTS=1000000 npm run bench:ingest
  */
 import { createServer, type Server } from 'node:http'
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
@@ -31,8 +35,10 @@ import { randomBytes } from 'node:crypto'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
 import { openEventContext, sealEvent, type EventContext } from '../src/tracker/seal-event.js'
 import type { PlausibleEvent } from '../src/tracker/event-format.js'
+import { benchStatsLatency } from './stats-latency.js'
 
 const EVENTS = Number(process.env.W3A_BENCH_EVENTS ?? 20_000)
+const STATS_EVENTS = Number(process.env.W3A_BENCH_STATS_EVENTS ?? 10_000_000)
 const BROWSERS = Number(process.env.W3A_BENCH_BROWSERS ?? 1_000)
 const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '16,64,256').split(',').map(Number)
 const P99_TARGET_MS = 250
@@ -187,6 +193,17 @@ async function main(): Promise<void> {
     console.log(`  ${fmt(r)}`)
   }
   await collector.close()
+  // The devnet is not needed for the Stats API part: stop it, so it competes for nothing.
+  await devnet.stop()
+  devnet = undefined
+
+  if (STATS_EVENTS > 0) {
+    console.log(`\nStats API, 30-day queries over ${STATS_EVENTS.toLocaleString('en')} events (load ${loadavg().map((x) => x.toFixed(2)).join(' ')}):`)
+    for (const t of await benchStatsLatency(work, STATS_EVENTS)) {
+      console.log(`  ${t.name.padEnd(28)} worker (open sealed segments + checked DP query) ${(t.worker / 1000).toFixed(2)} s, plain DuckDB ${(t.plain / 1000).toFixed(2)} s (×${(t.worker / t.plain).toFixed(1)}); ${t.note}; answers ${t.agree ? 'agree' : 'DISAGREE'}`)
+      if (!t.agree) process.exitCode = 1
+    }
+  }
 
   const a = best(ingest)
   const b = best(baseline)
