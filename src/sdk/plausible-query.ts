@@ -19,7 +19,8 @@
  *
  * Dimensions are schema columns, or expressions of them grouped by alias (the checker takes an
  * expression of dimensions as a DP grouping key, inside TRY): `event:goal` is a CASE over the
- * site's goals (site-goals.ts), `event:props:NAME` is json_extract_string(props, '$."NAME"').
+ * site's goals (site-goals.ts), `event:props:NAME` is json_extract_string(nullif(props, ''), '$."NAME"')
+ * (an event without props is NULL, not an error: TRY catching an error per row is slow).
  */
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
@@ -188,7 +189,7 @@ function ts(ms: number): string {
 /** A dimension as SQL over the site schema: a column, or an expression (grouped by its alias). */
 function dimensionSql(d: SiteDimension, goals: readonly Goal[]): { sql: string; expression: boolean } {
   if (d === 'event:goal') return { sql: goalCaseSql(goals), expression: true }
-  if (d.startsWith('event:props:')) return { sql: `json_extract_string(props, ${sqlString(`$."${d.slice('event:props:'.length)}"`)})`, expression: true }
+  if (d.startsWith('event:props:')) return { sql: `json_extract_string(nullif(props, ''), ${sqlString(`$."${d.slice('event:props:'.length)}"`)})`, expression: true }
   return { sql: SITE_DIMENSIONS[d as ColumnDimension], expression: false }
 }
 
