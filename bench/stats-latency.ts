@@ -22,6 +22,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { W3aError } from '../src/core/errors.js'
 import { createMemoryFiles } from '../src/analysis/memory-files.js'
 import { loadSegments } from '../src/analysis/load-segments.js'
 import { runSqlAnalysis } from '../src/analysis/run-analysis.js'
@@ -78,7 +79,7 @@ async function* carOf(car: Uint8Array): AsyncGenerator<Uint8Array> {
   yield car
 }
 
-export async function benchStatsLatency(work: string, events: number): Promise<Timed[]> {
+export async function benchStatsLatency(work: string, events: number, memoryLimit?: string): Promise<Timed[]> {
   const now = Date.now()
   const start = Math.floor(now / DAY_MS) * DAY_MS - 29 * DAY_MS
   const dir = join(work, 'stats')
@@ -114,11 +115,11 @@ export async function benchStatsLatency(work: string, events: number): Promise<T
     let failed = ''
     try {
       const loaded = await loadSegments({ manifest, dek, memory, fetchCar: (cid) => carOf(sealed.find((x) => x.cid.equals(cid))!.car) })
-      // The worker's own settings (runner defaults: 30 s, 1 GB, no spilling).
-      answer = await runSqlAnalysis({ segmentFiles: loaded.files, schema: SITE_SCHEMA.columns, privacyUnit: SITE_PRIVACY_UNIT, policy, sql: plan.sql, epsilon: 1, contribution: SITE_CONTRIBUTION })
+      // The worker's own settings (runner defaults: 30 s, 1 GB, no spilling); W3A_BENCH_STATS_MEMORY tries another memory limit.
+      answer = await runSqlAnalysis({ segmentFiles: loaded.files, schema: SITE_SCHEMA.columns, privacyUnit: SITE_PRIVACY_UNIT, policy, sql: plan.sql, epsilon: 1, contribution: SITE_CONTRIBUTION, ...(memoryLimit ? { memoryLimit } : {}) })
     } catch (e) {
       // A job over the worker's limits (30 s, 1 GB without spilling) fails with one fixed text.
-      failed = (e as Error).message
+      failed = e instanceof W3aError ? e.shortMessage : String((e as Error).message).split('\n')[0]!
     } finally {
       await memory.close()
     }
