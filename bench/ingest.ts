@@ -17,8 +17,13 @@
  * fsyncs stall under other load, the ratio compares best rates and says so). Prints figures only (benchmarks never assert),
  * then last the judged ratio (target ≥ 0.5) and whether 20,000 events/s was reached.
  *
+ * Also reported, not judged: the tracker's size gzipped, and the Stats API's latency for 30-day
+ * queries over W3A_BENCH_STATS_EVENTS events (default 10,000,000; 0 skips it) as the worker
+ * answers them (W3A_BENCH_STATS_MEMORY: another DuckDB memory limit than the worker's 1 GB),
+ * against plain DuckDB (bench/stats-latency.ts).
+ *
  *   npm run bench:ingest
- *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 npm run bench:ingest
+ *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 W3A_BENCH_STATS_EVENTS=1000000 npm run bench:ingest
  */
 import { createServer, type Server } from 'node:http'
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
@@ -27,12 +32,18 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { gzipSync } from 'node:zlib'
-import { randomBytes } from 'node:crypto'
+import { devAccount } from '../src/chain/index.js'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { addSite } from '../src/sdk/actions/site.js'
+import { createW3aClient } from '../src/sdk/index.js'
 import { openEventContext, sealEvent, type EventContext } from '../src/tracker/seal-event.js'
 import type { PlausibleEvent } from '../src/tracker/event-format.js'
+import { benchStatsLatency } from './stats-latency.js'
 
 const EVENTS = Number(process.env.W3A_BENCH_EVENTS ?? 20_000)
+const STATS_EVENTS = Number(process.env.W3A_BENCH_STATS_EVENTS ?? 10_000_000)
+/** The worker's DuckDB memory limit is 1 GB (no spilling); this tries another, and says so. */
+const STATS_MEMORY = process.env.W3A_BENCH_STATS_MEMORY
 const BROWSERS = Number(process.env.W3A_BENCH_BROWSERS ?? 1_000)
 const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '16,64,256').split(',').map(Number)
 const P99_TARGET_MS = 250
@@ -145,7 +156,10 @@ async function main(): Promise<void> {
   devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
   const info = (await (await fetch(`${devnet.gatewayUrl}/api/v1/ingest`)).json()) as { hpkePublicKey: string }
   const ingestKey = Buffer.from(info.hpkePublicKey.slice(2), 'hex')
-  const site = '0x' + randomBytes(32).toString('hex')
+  // Events count only for a registered site: the owner (dev account 0) adds one, as `w3a site add` does.
+  const t1 = performance.now()
+  const site = (await addSite(createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(0) }), { domain: 'bench.example' })).id
+  console.log(`site ${site} registered in ${((performance.now() - t1) / 1000).toFixed(1)} s`)
 
   // Pre-seal every level's events (each event once: a replayed one would not be written again).
   const t0 = performance.now()
@@ -187,6 +201,17 @@ async function main(): Promise<void> {
     console.log(`  ${fmt(r)}`)
   }
   await collector.close()
+  // The devnet is not needed for the Stats API part: stop it, so it competes for nothing.
+  await devnet.stop()
+  devnet = undefined
+
+  if (STATS_EVENTS > 0) {
+    console.log(`\nStats API, 30-day queries over ${STATS_EVENTS.toLocaleString('en')} events, worker memory ${STATS_MEMORY ? `${STATS_MEMORY} (W3A_BENCH_STATS_MEMORY; a worker has 1 GB)` : '1 GB (the worker\'s)'} (load ${loadavg().map((x) => x.toFixed(2)).join(' ')}):`)
+    for (const t of await benchStatsLatency(work, STATS_EVENTS, STATS_MEMORY)) {
+      console.log(`  ${t.name.padEnd(28)} worker (open sealed segments + checked DP query) ${(t.worker / 1000).toFixed(2)} s, plain DuckDB ${(t.plain / 1000).toFixed(2)} s (×${(t.worker / t.plain).toFixed(1)}); ${t.note}; answers ${t.agree ? 'agree' : 'DISAGREE'}`)
+      if (!t.agree) process.exitCode = 1
+    }
+  }
 
   const a = best(ingest)
   const b = best(baseline)

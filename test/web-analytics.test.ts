@@ -5,7 +5,7 @@
  * sending a custom event. `w3a site add` registers the site as a W3A dataset the ingest worker
  * appends to; the acknowledged rows go into Parquet segments sealed with the site key; then the
  * Stats API, answered by W3A jobs under the site's policy (DP), returns the expected page views,
- * visitors and sources, and no plaintext URL, source or user agent is found in any data dir
+ * visitors and sources, goals (with their conversion rate), a custom property and a funnel, and no plaintext URL, source or user agent is found in any data dir
  * (chain, gateway and storage, worker). Needs `chromium` on PATH (`apt-get install -y chromium`)
  * and a built dist/ (npm run build).
  */
@@ -231,6 +231,41 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
   assert.deepEqual(sources.json.results.map((r: any) => r.dimensions[0]), [campaign])
   near(sources.json.results[0].metrics[0], 12, 1, 'campaign visitors')
 
+  // Goals (kept in the owner's data dir) and a custom property: every visitor saw /, then the
+  // pricing page, then signed up with plan "pro".
+  for (const goal of [['--event', 'Signup'], ['--page', '/pricing*'], ['--page', '/']]) {
+    const added = await w3a(['site', 'goals', 'add', DOMAIN, ...goal, '--account', '0', '--gateway', gatewayUrl, '--json'])
+    assert.equal(added.code, 0, added.stderr)
+  }
+  const goals = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,events,conversion_rate', '--dimensions', 'event:goal', '--period', 'day', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(goals.code, 0, goals.stderr)
+  assert.deepEqual(goals.json.results.map((r: any) => r.dimensions[0]).sort(), ['Signup', 'Visit /', 'Visit /pricing*'])
+  for (const r of goals.json.results) {
+    near(r.metrics[0], 14, 1, `visitors of goal ${r.dimensions[0]}`)
+    near(r.metrics[1], 14, 6, `completions of goal ${r.dimensions[0]}`)
+    near(r.metrics[2], 100, 15, `conversion rate of goal ${r.dimensions[0]}`)
+  }
+  assert.equal(goals.json.meta.privacy.jobs.length, 2, 'conversion_rate: the goal query and its denominator')
+  assert.equal(goals.json.meta.privacy.epsilon, 200)
+  const plans = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,events', '--dimensions', 'event:props:plan', '--period', 'day', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(plans.code, 0, plans.stderr)
+  const byPlan = Object.fromEntries(plans.json.results.map((r: any) => [r.dimensions[0], r.metrics]))
+  assert.deepEqual(Object.keys(byPlan).sort(), ['(none)', 'pro'])
+  near(byPlan['pro'][0], 14, 1, 'visitors with plan pro')
+  near(byPlan['pro'][1], 14, 6, 'events with plan pro')
+  near(byPlan['(none)'][1], 28, 6, 'events without a plan (the page views)')
+  // Funnels: a per-unit function job over each visitor's events in order. Everyone signed up
+  // after landing on /, nobody came back to / after signing up. (The pricing page view and the
+  // Signup leave the page in the same tick: their order at the ingest worker is a race.)
+  for (const [name, steps, want] of [['buy', 'Visit /,Signup', [14, 14]], ['backwards', 'Signup,Visit /', [14, 0]]] as const) {
+    const funnelAdded = await w3a(['site', 'funnels', 'add', DOMAIN, name, '--steps', steps, '--account', '0', '--gateway', gatewayUrl, '--json'])
+    assert.equal(funnelAdded.code, 0, funnelAdded.stderr)
+    const funnel = await w3a(['site', 'funnel', DOMAIN, name, '--period', 'day', '--account', '0', '--gateway', gatewayUrl, '--json'])
+    assert.equal(funnel.code, 0, funnel.stderr)
+    assert.deepEqual(funnel.json.steps.map((s: any) => s.goal), steps.split(','))
+    funnel.json.steps.forEach((s: any, i: number) => near(s.visitors, want[i]!, 1, `funnel ${name} step ${s.goal}`))
+  }
+
   // Plausible's Stats API v2, served on the owner's machine (answers open only with its key).
   const api = spawn(process.execPath, [BIN, 'site', 'api', '--port', '0', '--account', '0', '--gateway', gatewayUrl, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_DATA_DIR: dataDir } })
   try {
@@ -245,7 +280,12 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
     near(body.results[0].metrics[0], 12, 1, 'campaign visitors (filter)')
     near(body.results[0].metrics[1], 2, 1, 'views per visit')
     assert.ok(body.meta.privacy.k === 10 && body.meta.privacy.epsilon === 100)
-    const bad = await fetch(`${apiUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ site_id: DOMAIN, metrics: ['visitors'], dimensions: ['event:props:plan'] }) })
+    // The site's goals apply here too.
+    const signups = await fetch(`${apiUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ site_id: DOMAIN, metrics: ['visitors'], date_range: [today, today], filters: [['is', 'event:goal', ['Signup']]] }) })
+    const signupBody = (await signups.json()) as any
+    assert.equal(signups.status, 200, JSON.stringify(signupBody))
+    near(signupBody.results[0].metrics[0], 14, 1, 'visitors who signed up (goal filter)')
+    const bad = await fetch(`${apiUrl}/api/v2/query`, { method: 'POST', body: JSON.stringify({ site_id: DOMAIN, metrics: ['visitors'], dimensions: ['event:goal'], filters: [['is', 'event:goal', ['Nope']]] }) })
     assert.equal(bad.status, 400)
   } finally {
     api.kill('SIGINT')

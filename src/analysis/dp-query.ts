@@ -63,7 +63,15 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   // 1. the checked filter, re-generated from the tree, projecting only what we need.
   const inner = structuredClone(checked.node)
   zeroLocations(inner)
-  inner.select_list = [...keys.map((k, i) => colRef(k, g[i]!)), colRef(o.privacyUnit, '__u'), ...measures.map((m, i) => colRef(m.column, `__m${i}`))] as Node[]
+  // A key is a column, or (by its alias) the checked, TRY-wrapped expression of dimensions.
+  const key = (k: string, i: number): Node => {
+    const e = checked.groupExpressions[k]
+    if (e === undefined) return colRef(k, g[i]!)
+    const copy = structuredClone(e)
+    zeroLocations(copy)
+    return { ...copy, alias: g[i]! }
+  }
+  inner.select_list = [...keys.map(key), colRef(o.privacyUnit, '__u'), ...measures.map((m, i) => colRef(m.column, `__m${i}`))] as Node[]
   inner.group_expressions = []
   inner.group_sets = []
   inner.having = null

@@ -1,10 +1,12 @@
 // Shared test fixture (no tests here): a generated dataset and a seeded RNG (tests only).
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { after, before } from 'node:test'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parsePolicy } from '../custody/policy.js'
 import { withSandboxedDuckDb } from '../storage/duckdb-sandbox.js'
 import type { Rng } from './dp-noise.js'
+import { openSqlParser, type SqlParserHandle } from './sql-parser.js'
 
 /** 2,000 rows, 150 privacy units (uid), dimensions region/device/plan, measures amount/visits. */
 export const DATASET_SQL = `
@@ -26,6 +28,20 @@ export async function makeDataset(): Promise<{ dir: string; files: string[] }> {
     await c.run(`COPY (SELECT * FROM t LIMIT 1000 OFFSET 1000) TO '${files[1]}' (FORMAT parquet)`)
   })
   return { dir, files }
+}
+
+/** The dataset and a DuckDB parser for a test file's tests: made before them, removed after (read the fields inside tests). */
+export function datasetAndParser(): { ds: { dir: string; files: string[] }; parser: SqlParserHandle } {
+  const shared = {} as { ds: { dir: string; files: string[] }; parser: SqlParserHandle }
+  before(async () => {
+    shared.ds = await makeDataset()
+    shared.parser = await openSqlParser()
+  })
+  after(async () => {
+    shared.parser.close()
+    await rm(shared.ds.dir, { recursive: true, force: true })
+  })
+  return shared
 }
 
 /** DP by default (the measures' public bounds), exact answers opted in: both modes run on it. */

@@ -1,30 +1,19 @@
 import assert from 'node:assert/strict'
-import { rm } from 'node:fs/promises'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { W3aError } from '../core/errors.js'
 import { parsePrivacyParams, type PrivacyParams } from './analysis-request.js'
-import { makeDataset, POLICY } from './fixture.test.js'
+import { datasetAndParser, POLICY } from './fixture.test.js'
 import { checkQueryPublic } from './public-check.js'
 import { runSqlAnalysis } from './run-analysis.js'
-import { openSqlParser, type SqlParserHandle } from './sql-parser.js'
 
 // The fixture's manifest as an analyst sees it: names and the privacy unit, no policy.
 const COLUMNS = ['uid', 'email', 'region', 'device', 'plan', 'amount', 'visits'].map((name) => ({ name }))
-let ds: { dir: string; files: string[] }
-let parser: SqlParserHandle
-before(async () => {
-  ds = await makeDataset()
-  parser = await openSqlParser()
-})
-after(async () => {
-  parser.close()
-  await rm(ds.dir, { recursive: true, force: true })
-})
+const t = datasetAndParser()
 
 const local = (sql: string, privacy: Partial<PrivacyParams> = {}) =>
-  checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: 'uid', sql, privacy: parsePrivacyParams({ epsilon: 0, ...privacy }) })
+  checkQueryPublic({ parser: t.parser, columns: COLUMNS, privacyUnit: 'uid', sql, privacy: parsePrivacyParams({ epsilon: 0, ...privacy }) })
 const worker = (sql: string, privacy: Partial<PrivacyParams> = {}) =>
-  runSqlAnalysis({ segmentFiles: ds.files, privacyUnit: 'uid', policy: POLICY, sql, epsilon: 0, ...privacy })
+  runSqlAnalysis({ segmentFiles: t.ds.files, privacyUnit: 'uid', policy: POLICY, sql, epsilon: 0, ...privacy })
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string; details: readonly string[] }> {
   try {
@@ -84,10 +73,10 @@ test('what only the confidential policy refuses passes locally (it cannot be kno
 })
 
 test('a dataset without a privacy unit: rows are the unit, as in the worker', async () => {
-  const r = await checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT uid, count(*) FROM data GROUP BY uid', privacy: parsePrivacyParams({ epsilon: 0.5 }) })
+  const r = await checkQueryPublic({ parser: t.parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT uid, count(*) FROM data GROUP BY uid', privacy: parsePrivacyParams({ epsilon: 0.5 }) })
   assert.deepEqual(r.checked.groupKeys, ['uid'])
   await assert.rejects(
-    checkQueryPublic({ parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT __w3a_row FROM data', privacy: parsePrivacyParams({ epsilon: 0 }) }),
+    checkQueryPublic({ parser: t.parser, columns: COLUMNS, privacyUnit: null, sql: 'SELECT __w3a_row FROM data', privacy: parsePrivacyParams({ epsilon: 0 }) }),
     (e: unknown) => e instanceof W3aError && e.code === 'QUERY_REFUSED',
   )
 })

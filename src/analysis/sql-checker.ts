@@ -8,7 +8,12 @@
  * Clean-room column classes (policy.columns; any column not declared is an identifier):
  * - identifiers (and the privacy unit): never output, never inside an expression; allowed only
  *   as `count(DISTINCT id)`.
- * - dimensions: grouping keys, filters, and inside aggregates.
+ * - dimensions: grouping keys, filters, and inside aggregates. Under DP a grouping key may also be
+ *   an expression over dimensions and constants, named by its alias in GROUP BY
+ *   (`SELECT json_extract_string(props, '$.plan') AS plan, … GROUP BY plan`): a function of one
+ *   row's dimensions partitions the rows as a WHERE could, the gate bounds each unit's groups and
+ *   noises and thresholds them the same way, and the expression runs inside TRY (totality, below).
+ *   Exact mode has no GROUP BY at all.
  * - measures: inside aggregates; in WHERE only as `measure <op> constant`, BETWEEN constants,
  *   IN constants or IS [NOT] NULL. That still lets an analyst difference two filters; the
  *   mitigation is DP noise on every release and the ε each query spends (docs/analysis.md).
@@ -46,8 +51,10 @@ export type OutputColumn = { index: number; role: 'group' | 'aggregate'; column?
 
 export type CheckedQuery = {
   outputs: OutputColumn[]
-  /** Schema names of the GROUP BY columns, in order. */
+  /** Schema names of the GROUP BY columns (or, for an expression key, its alias), in order. */
   groupKeys: string[]
+  /** An expression key's (TRY-wrapped) select item, by its alias; plain column keys are absent. */
+  groupExpressions: Record<string, Node>
   /** Canonical SQL (no LIMIT/OFFSET) that adds `__w3a_units` = count(DISTINCT privacy unit). */
   sql: string
   /** LIMIT/OFFSET, applied by the gate after suppression so they cannot pick out small groups. */
@@ -80,7 +87,7 @@ const QUANTILES = new Set(['approx_quantile', 'quantile_cont'])
 const SCALARS = new Set([
   '+', '-', '*', '/', '//', '%', 'abs', 'round', 'floor', 'ceil', 'ceiling', 'sqrt', 'ln', 'log10', 'exp', 'power', 'pow',
   'coalesce', 'least', 'greatest', 'lower', 'upper', 'year', 'month', 'day', 'dayofweek', 'hour', 'date_trunc', 'date_part',
-  '~~', '!~~', '~~*', '!~~*', 'nullif',
+  '~~', '!~~', '~~*', '!~~*', 'nullif', 'json_extract_string',
 ])
 const COMPARISONS = new Set([
   'COMPARE_EQUAL', 'COMPARE_NOTEQUAL', 'COMPARE_LESSTHAN', 'COMPARE_GREATERTHAN', 'COMPARE_LESSTHANOREQUALTO',
@@ -150,8 +157,20 @@ class Checker {
     // GROUP BY: bare dimension columns only, one plain grouping set (no ROLLUP/CUBE/GROUPING SETS).
     const groups = (node.group_expressions ?? []) as Node[]
     if (groups.length > 0 && !this.opts.dp) refuse('GROUP BY in an exact query', 'Exact answers cover the whole dataset: a group below k, withheld or not, would tell about one person. Group with differential privacy (the default)')
+    const list = (node.select_list ?? []) as Node[]
+    const expressionKeys = new Map<string, number>()
     for (const g of groups) {
-      if (g.class !== 'COLUMN_REF') refuse('GROUP BY expression', 'Group by plain dimension columns')
+      if (g.class !== 'COLUMN_REF') refuse('GROUP BY expression', 'Group by plain dimension columns, or name an expression of dimensions in SELECT … AS name and group by that name')
+      const named = this.selectAlias(g, list)
+      if (named !== undefined) {
+        // An expression of dimensions and constants only (no aggregate, identifier or measure).
+        this.dimensionExpr(list[named]!)
+        const alias = String(list[named]!.alias)
+        if (this.groupKeys.some((k) => k.toLowerCase() === alias.toLowerCase())) refuse(`GROUP BY ${alias} twice`)
+        expressionKeys.set(alias.toLowerCase(), named)
+        this.groupKeys.push(alias)
+        continue
+      }
       const col = this.column(g)
       if (this.cls(col) !== 'dimension') refuse(`GROUP BY ${col}`, `"${col}" is ${this.article(col)}, not a dimension`)
       this.groupKeys.push(col)
@@ -161,7 +180,6 @@ class Checker {
     if (!plain) refuse('GROUPING SETS / ROLLUP / CUBE')
 
     // SELECT list: each item a grouping key or an aggregate expression.
-    const list = (node.select_list ?? []) as Node[]
     if (list.length === 0) refuse('empty select list')
     const outputs: OutputColumn[] = []
     list.forEach((item, index) => {
@@ -172,6 +190,10 @@ class Checker {
       }
       if (alias !== '') this.aliases.add(alias.toLowerCase())
       if (item.class === 'STAR') refuse('SELECT *', 'Name the aggregates you want')
+      if (alias !== '' && expressionKeys.get(alias.toLowerCase()) === index) {
+        outputs.push({ index, role: 'group', column: alias })
+        return
+      }
       if (item.class === 'COLUMN_REF') {
         const col = this.column(item)
         if (this.cls(col) === 'identifier') refuse(`identifier column ${col} in the output`)
@@ -211,6 +233,14 @@ class Checker {
     // a query fails must not depend on the data, or a failure would tell which values exist.
     tryCasts(node)
     if (node.where_clause !== null) node.where_clause = { class: 'OPERATOR', type: 'OPERATOR_TRY', alias: '', query_location: 0, children: [node.where_clause] }
+    // An expression key is evaluated on every row, as WHERE is: inside TRY (an error makes it NULL).
+    const groupExpressions: Record<string, Node> = {}
+    for (const [, index] of expressionKeys) {
+      const item = node.select_list[index] as Node
+      const wrapped = { class: 'OPERATOR', type: 'OPERATOR_TRY', alias: item.alias, query_location: 0, children: [{ ...item, alias: '' }] }
+      node.select_list[index] = wrapped
+      groupExpressions[String(item.alias)] = wrapped
+    }
     // Canonical SQL: the checked tree without LIMIT, plus count(DISTINCT unit) AS __w3a_units.
     const tree = structuredClone(node)
     zeroLocations(tree)
@@ -218,7 +248,7 @@ class Checker {
     zeroLocations(tree.modifiers)
     tree.select_list.push(fn('count', [colRef(this.unitColumn())], { distinct: true, alias: UNITS_ALIAS }))
     const sql = await deserialize(parser, tree)
-    return { outputs, groupKeys: this.groupKeys, sql, limit, offset, node }
+    return { outputs, groupKeys: this.groupKeys, groupExpressions, sql, limit, offset, node }
   }
 
   private checkFrom(from: Node | null): void {
@@ -242,6 +272,22 @@ class Checker {
     const col = this.byLower.get(name.toLowerCase())
     if (col === undefined) refuse(`unknown column ${name}`)
     return col
+  }
+
+  /**
+   * The select item a GROUP BY name refers to when it is no column of data but an alias (only with
+   * DP: exact mode has no GROUP BY); undefined for a column name. The item must not be an aggregate.
+   */
+  private selectAlias(g: Node, list: Node[]): number | undefined {
+    const parts = g.column_names as string[]
+    if (!Array.isArray(parts) || parts.length !== 1 || this.byLower.has(String(parts[0]).toLowerCase())) return undefined
+    const name = String(parts[0]).toLowerCase()
+    const index = list.findIndex((item) => String(item.alias ?? '').toLowerCase() === name)
+    if (index < 0) return undefined
+    if (!this.opts.dp) refuse('GROUP BY an expression in an exact query')
+    const item = list[index]!
+    if (item.class === 'FUNCTION' && (AGGREGATES.has(String(item.function_name).toLowerCase()) || MINMAX.has(String(item.function_name).toLowerCase()))) refuse(`GROUP BY ${String(item.alias)}, an aggregate`)
+    return index
   }
 
   private cls(col: string): ColumnClass {

@@ -15,6 +15,7 @@ import { earningsCommand, claimCommand } from './commands/earnings.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
 import { siteAddCommand, siteApiCommand, siteLsCommand, sitePolicyCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
+import { siteFunnelCommand, siteFunnelsAddCommand, siteFunnelsLsCommand, siteFunnelsRmCommand, siteGoalsAddCommand, siteGoalsLsCommand, siteGoalsRmCommand } from './commands/site-goals.js'
 
 export const COMMANDS: Command[] = [
   upCommand,
@@ -53,6 +54,13 @@ export const COMMANDS: Command[] = [
   siteAddCommand,
   siteSnippetCommand,
   siteStatsCommand,
+  siteGoalsAddCommand,
+  siteGoalsLsCommand,
+  siteGoalsRmCommand,
+  siteFunnelsAddCommand,
+  siteFunnelsLsCommand,
+  siteFunnelsRmCommand,
+  siteFunnelCommand,
   siteLsCommand,
   sitePolicyCommand,
   siteApiCommand,

@@ -20,6 +20,8 @@ export type DataDirLayout = {
   networksFile: string
   /** One log file per part (`up.log`, `worker-0.log`), appended across restarts. */
   logsDir: string
+  /** The Stats API's settings per site of this CLI's accounts (goals, funnels): `<site id>.json`. */
+  sitesDir: string
 }
 
 export function dataDirLayout(dir: string = DEFAULT_DATA_DIR): DataDirLayout {
@@ -33,5 +35,6 @@ export function dataDirLayout(dir: string = DEFAULT_DATA_DIR): DataDirLayout {
     blocksDir: join(root, 'blocks'),
     networksFile: join(root, 'networks.json'),
     logsDir: join(root, 'logs'),
+    sitesDir: join(root, 'sites'),
   }
 }

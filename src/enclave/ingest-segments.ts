@@ -90,9 +90,12 @@ export const MAX_DURATION_S = 1800
 
 /**
  * A site's policy at registration: the safe default (DP at the default ε, k = 10) with the site
- * schema's column classes and measure bounds, so the Stats API's queries run under it as they are.
+ * schema's column classes and measure bounds, so the Stats API's queries run under it as they are,
+ * and per-unit functions allowed (always DP: a function's answer is never exact).
  */
 export const SITE_POLICY: CustodyPolicyInput = {
+  // Per-unit functions answer what needs a visitor's events in order (time on page, funnels: src/sdk/site-unit-functions.ts).
+  analyses: ['sql', 'function'],
   columns: {
     identifiers: ['visitor_id', 'session_id'],
     dimensions: SITE_COLUMNS.filter((c) => c.type === 'VARCHAR' || c.type === 'TIMESTAMP').map((c) => c.name).filter((n) => n !== 'visitor_id' && n !== 'session_id'),

@@ -2,14 +2,16 @@ import { createServer } from 'node:http'
 import { W3aError, isW3aError } from '../../core/errors.js'
 import { addSite, getIngestInfo, getSiteRealtime, listSites, siteFor, siteSnippet } from '../../sdk/actions/site.js'
 import { querySite } from '../../sdk/actions/querySite.js'
-import { SITE_DIMENSIONS, SITE_METRICS } from '../../sdk/plausible-query.js'
+import { DIMENSION_NAMES, SITE_METRICS, type SiteDimension, type SiteQueryInput } from '../../sdk/plausible-query.js'
 import { requireAccount, type W3aClient } from '../../sdk/client.js'
+import type { Goal } from '../../sdk/site-goals.js'
 import { STATS_DIMENSIONS, STATS_METRICS, type StatsRequest } from '../../enclave/ingest-stats.js'
 import { parsePolicy, type CustodyPolicyInput } from '../../custody/policy.js'
 import { SITE_POLICY } from '../../enclave/ingest-segments.js'
 import { setDatasetPolicy } from '../../sdk/actions/custody/setDatasetPolicy.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
-import { clientFromOptions } from '../client-from-options.js'
+import { clientFromOptions, pinsDirFrom } from '../client-from-options.js'
+import { readSiteConfig } from '../site-config.js'
 import { table } from '../output.js'
 
 const POLICY_OPTIONS = {
@@ -109,6 +111,19 @@ function list<T extends string>(raw: unknown, allowed: readonly T[], what: strin
 
 const REALTIME = ['5m', '1h'] as const
 
+/** --period as a Stats API date_range: a named period or FROM..TO (dates). */
+export function periodRange(period: string): NonNullable<SiteQueryInput['date_range']> {
+  const range = /^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(period)
+  return range ? [range[1]!, range[2]!] : (period as NonNullable<SiteQueryInput['date_range']>)
+}
+
+/** Dimensions: the listed names, and event:props:NAME for any NAME. */
+function dimensionList(raw: unknown): SiteDimension[] {
+  const items = typeof raw === 'string' && raw !== '' ? raw.split(',').map((s) => s.trim()) : []
+  for (const i of items) if (!DIMENSION_NAMES.includes(i) && !/^event:props:.+/.test(i)) throw new W3aError('INVALID_ARGUMENT', `unknown dimension "${i}"`, { details: [`Known: ${DIMENSION_NAMES.join(', ')}`] })
+  return items as SiteDimension[]
+}
+
 export const siteStatsCommand: Command = {
   path: ['site', 'stats'],
   summary: "A site's visitors, page views, sources and more: answered by a W3A job under the site's policy",
@@ -117,16 +132,19 @@ export const siteStatsCommand: Command = {
     ...GATEWAY_OPTION,
     ...ACCOUNT_OPTION,
     metrics: { type: 'string', placeholder: 'LIST', description: `comma-separated: ${SITE_METRICS.join(', ')} (default visitors,pageviews)` },
-    dimensions: { type: 'string', placeholder: 'LIST', description: `up to 3 of: ${Object.keys(SITE_DIMENSIONS).join(', ')}` },
+    dimensions: { type: 'string', placeholder: 'LIST', description: `up to 3 of: ${DIMENSION_NAMES.join(', ')}` },
     period: { type: 'string', placeholder: 'P', description: 'day, 7d, 30d, month, 6mo, 12mo, year, all, FROM..TO (dates), or 5m / 1h for the realtime figure (default 7d)' },
     filter: { type: 'string', placeholder: 'DIM=V', description: 'only rows whose dimension is V (repeat with commas: visit:source=Google,event:page=/)' },
-    compare: { type: 'boolean', description: 'add the previous period (its own job)' },
+    compare: { type: 'boolean', description: 'add the previous period (its own jobs)' },
+    yoy: { type: 'boolean', description: 'add the same dates a year earlier (its own jobs)' },
     epsilon: { type: 'string', placeholder: 'E', description: "ε to spend (default: the site policy's); 0 = exact totals where the policy allows" },
   },
   help: [
     'The query is translated into SQL over the site dataset and run as a job (it uses one of your',
-    'free usage credits and the ε it names). Periods 5m and 1h are answered by the ingest worker from',
-    'rows not yet in a segment (k rule, no job). The Plausible Stats API v2 body: `w3a site api`.',
+    'free usage credits and the ε it names); conversion_rate adds a job for its denominator and',
+    'time_on_page a per-unit function job. Goals (event:goal) are the site\'s (`w3a site goals`).',
+    'Periods 5m and 1h are answered by the ingest worker from rows not yet in a segment (k rule, no',
+    'job). The Plausible Stats API v2 body: `w3a site api`.',
   ].join('\n'),
   async run({ values, positionals, out }) {
     const domain = requireArg(positionals, 0, this)
@@ -142,23 +160,27 @@ export const siteStatsCommand: Command = {
       return
     }
     const metrics = list(values['metrics'] ?? 'visitors,pageviews', SITE_METRICS, 'metric')
-    const dimensions = list(values['dimensions'], Object.keys(SITE_DIMENSIONS) as (keyof typeof SITE_DIMENSIONS)[], 'dimension')
-    const range = /^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$/.exec(period)
+    const dimensions = dimensionList(values['dimensions'])
+    if (values['compare'] === true && values['yoy'] === true) throw new W3aError('INVALID_ARGUMENT', 'give --compare or --yoy, not both')
+    const mode = values['compare'] === true ? 'previous_period' : values['yoy'] === true ? 'year_over_year' : undefined
+    const site = await siteFor(requireAccount(client, 'site stats'), domain)
+    const { goals } = readSiteConfig(pinsDirFrom(values), site)
     const filters = typeof values['filter'] === 'string' ? values['filter'].split(',').map((f) => {
-      const m = /^([a-z_:]+)=(.*)$/.exec(f.trim())
+      const m = /^([a-z_]+:[^=]+)=(.*)$/.exec(f.trim())
       if (!m) throw new W3aError('INVALID_ARGUMENT', `--filter "${f}" is not DIMENSION=VALUE`)
       return ['is', m[1], [m[2]]]
     }) : []
     const epsilon = values['epsilon'] === undefined ? undefined : Number(values['epsilon'])
     const answer = await querySite(client, {
-      query: { site_id: domain, metrics, dimensions, date_range: range ? [range[1], range[2]] : period, filters, ...(values['compare'] === true ? { include: { comparisons: { mode: 'previous_period' } } } : {}) },
+      query: { site_id: domain, metrics, dimensions, date_range: periodRange(period), filters, ...(mode ? { include: { comparisons: { mode } } } : {}) },
+      goals,
       ...(epsilon === undefined ? {} : { epsilon }),
       onProgress: (stage, detail) => out.progress(`${stage}${detail ? `: ${detail}` : ''}…`),
     })
     const columns = [...dimensions, ...metrics]
     const rows = answer.results.map((r) => Object.fromEntries([...columns.map((c, i) => [c, i < dimensions.length ? r.dimensions[i] : r.metrics[i - dimensions.length]]), ...(r.comparison ? [['previous', r.comparison.metrics.join(' ')], ['change %', r.comparison.change.join(' ')]] : [])]))
     const p = answer.meta.privacy
-    out.result(answer, [table(rows, [...columns, ...(values['compare'] === true ? ['previous', 'change %'] : [])]), `privacy: k=${p.k}, ${p.mechanism}, ε ${p.epsilon} (left ${Number(p.epsilonLeft.toFixed(6))})${p.suppressed === null ? ', groups under the threshold not shown' : `, ${p.suppressed} group(s) under k left out`}; job ${p.jobs.join(', ')}`].join('\n'))
+    out.result(answer, [table(rows, [...columns, ...(mode ? ['previous', 'change %'] : [])]), `privacy: k=${p.k}, ${p.mechanism}, ε ${p.epsilon} (left ${Number(p.epsilonLeft.toFixed(6))})${p.suppressed === null ? ', groups under the threshold not shown' : `, ${p.suppressed} group(s) under k left out`}; job ${p.jobs.join(', ')}`].join('\n'))
   },
 }
 
@@ -172,7 +194,13 @@ export const siteApiCommand: Command = {
   ].join('\n'),
   async run({ values, out }) {
     const client = await clientFromOptions(values, { needsAccount: 'site api' })
-    const server = serveSiteApi(client)
+    const account = requireAccount(client, 'site api')
+    const dir = pinsDirFrom(values)
+    // site_id is the domain or the site id; the goals file is named by the id.
+    const server = serveSiteApi(client, async (siteId) => {
+      const site = /^0x[0-9a-fA-F]{64}$/.test(siteId) ? { id: siteId.toLowerCase() as `0x${string}`, domain: '' } : await siteFor(account, siteId)
+      return readSiteConfig(dir, site).goals
+    })
     const port = values['port'] === undefined ? 8088 : Number(values['port'])
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
@@ -185,8 +213,8 @@ export const siteApiCommand: Command = {
   },
 }
 
-/** POST /api/v2/query → querySite; errors in the gateway's shape ({ error: { code, message, details } }). */
-export function serveSiteApi(client: W3aClient): ReturnType<typeof createServer> {
+/** POST /api/v2/query → querySite (with the site's goals from `goalsFor`); errors in the gateway's shape ({ error: { code, message, details } }). */
+export function serveSiteApi(client: W3aClient, goalsFor?: (siteId: string) => Promise<readonly Goal[]>): ReturnType<typeof createServer> {
   return createServer((req, res) => {
     const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body))
     if (req.method !== 'POST' || req.url !== '/api/v2/query') return send(404, { error: { code: 'INVALID_ARGUMENT', message: 'POST /api/v2/query only' } })
@@ -195,7 +223,8 @@ export function serveSiteApi(client: W3aClient): ReturnType<typeof createServer>
     req.on('end', () => {
       void (async () => {
         try {
-          const answer = await querySite(client, { query: JSON.parse(text) })
+          const query = JSON.parse(text) as { site_id?: unknown }
+          const answer = await querySite(client, { query, ...(goalsFor && typeof query?.site_id === 'string' ? { goals: await goalsFor(query.site_id) } : {}) })
           send(200, answer)
         } catch (e) {
           const err = e instanceof W3aError ? e : new W3aError('INVALID_ARGUMENT', e instanceof SyntaxError ? 'body is not JSON' : String(e))

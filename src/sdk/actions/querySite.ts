@@ -11,7 +11,9 @@ import type { ReleasePrivacy } from '../../analysis/job-output.js'
 import { getCredits } from '../../chain/portable.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { chainReader } from '../custody-channel.js'
-import { dateRange, parseSiteQuery, shapeSiteRows, siteQuerySql, withComparison, type SiteQuery, type SiteResultRow } from '../plausible-query.js'
+import { comparisonRange, conversionTotalsQuery, dateRange, orderAndPage, parseSiteQuery, resolveFilter, siteQuerySql, siteRows, timeOnPagePlan, withComparison, withConversionRate, withTimeOnPage, type SiteQuery, type SiteResultRow } from '../plausible-query.js'
+import { goalName, goalNamed, type Funnel, type Goal } from '../site-goals.js'
+import { funnelFunction, type UnitFunctionPlan } from '../site-unit-functions.js'
 import { runQuery, type RunQueryParameters } from './analysis/runQuery.js'
 import { buyCredits } from './market/buyCredits.js'
 import { siteFor } from './site-id.js'
@@ -22,7 +24,9 @@ export const SITE_CONTRIBUTION = { maxRowsPerUnit: 10, maxGroupsPerUnit: 5 } as 
 export type QuerySiteParameters = {
   /** Plausible Stats API v2 body; `site_id` is the domain the site was added for, or its id. */
   query: unknown
-  /** ε of this query (default: the site policy's); 0 = exact (whole-dataset totals only, where the policy allows). */
+  /** The site's goals (event:goal, conversion_rate; the CLI keeps them in its data dir, site-config.ts). */
+  goals?: readonly Goal[]
+  /** ε of each job (default: the site policy's); 0 = exact (whole-dataset totals only, where the policy allows). */
   epsilon?: number
   onProgress?: RunQueryParameters['onProgress']
   timeoutMs?: number
@@ -42,16 +46,15 @@ export async function querySite(client: W3aClient, p: QuerySiteParameters): Prom
   const id = /^0x[0-9a-fA-F]{64}$/.test(q.site_id) ? (q.site_id.toLowerCase() as Hex) : (await siteFor(account, q.site_id)).id
   const now = Date.now()
   const range = dateRange(q.date_range, now)
-  const current = await runSiteJob(client, id, q, range, p)
+  const mode = q.include?.comparisons?.mode
+  if (mode && !range) throw new W3aError('INVALID_ARGUMENT', 'a comparison needs a date_range other than "all"')
+  const current = await siteStats(client, id, q, range, p)
   let results = current.results
   const privacy = current.privacy
-  if (q.include?.comparisons?.mode === 'previous_period') {
-    if (!range) throw new W3aError('INVALID_ARGUMENT', 'a previous-period comparison needs a date_range other than "all"')
-    const previous = await runSiteJob(client, id, q, [2 * range[0] - range[1], range[0]], p)
+  if (mode && range) {
+    const previous = await siteStats(client, id, q, comparisonRange(mode, range), p)
     results = withComparison(q, results, previous.results)
-    privacy.epsilon += previous.privacy.epsilon
-    privacy.epsilonLeft = previous.privacy.epsilonLeft
-    privacy.jobs.push(...previous.privacy.jobs)
+    addPrivacy(privacy, previous.privacy)
   }
   return {
     results,
@@ -60,19 +63,104 @@ export async function querySite(client: W3aClient, p: QuerySiteParameters): Prom
   }
 }
 
-async function runSiteJob(client: W3aClient, id: Hex, q: SiteQuery, range: [number, number] | null, p: QuerySiteParameters): Promise<{ results: SiteResultRow[]; privacy: SitePrivacy }> {
+function addPrivacy(into: SitePrivacy, more: SitePrivacy): void {
+  into.epsilon += more.epsilon
+  into.epsilonLeft = more.epsilonLeft
+  into.jobs.push(...more.jobs)
+}
+
+/**
+ * One period's figures: the SQL aggregate, then (when asked) conversion_rate's totals query and
+ * time_on_page's function job, each its own job and ε (meta.privacy adds them up).
+ */
+async function siteStats(client: W3aClient, id: Hex, q: SiteQuery, range: [number, number] | null, p: QuerySiteParameters): Promise<{ results: SiteResultRow[]; privacy: SitePrivacy }> {
+  const goals = p.goals ?? []
+  const plan = siteQuerySql(q, range, goals)
+  const main = await runSiteJob(client, id, { sql: plan.sql }, p)
+  let rows = siteRows(q, plan, main.columns, main.rows)
+  const privacy = main.privacy
+  if (q.metrics.includes('conversion_rate')) {
+    const tq = conversionTotalsQuery(q)
+    const tplan = siteQuerySql(tq, range, goals)
+    const totals = await runSiteJob(client, id, { sql: tplan.sql }, p)
+    rows = withConversionRate(q, rows, siteRows(tq, tplan, totals.columns, totals.rows))
+    addPrivacy(privacy, totals.privacy)
+  }
+  rows = orderAndPage(q, rows)
+  if (q.metrics.includes('time_on_page')) {
+    const fn = timeOnPagePlan(q, range, goals, rows)
+    const sums = fn ? await runSiteJob(client, id, { function: fn }, p) : null
+    rows = withTimeOnPage(q, rows, sums ? functionSums(sums.rows, fn!) : null)
+    if (sums) addPrivacy(privacy, sums.privacy)
+  }
+  return { results: rows, privacy }
+}
+
+/** A function job's noisy sums (its one row: sum_1 … sum_N, units). */
+function functionSums(rows: unknown[][], fn: UnitFunctionPlan): (number | null)[] {
+  const width = fn.output.kind === 'vector' ? fn.output.length : 1
+  const row = rows[0] ?? []
+  return Array.from({ length: width }, (_, i) => (row[i] === null || row[i] === undefined ? null : Number(row[i])))
+}
+
+export type QuerySiteFunnelParameters = Omit<QuerySiteParameters, 'query'> & {
+  /** The domain the site was added for, or its id. */
+  site: string
+  funnel: Funnel
+  date_range?: SiteQuery['date_range']
+  filters?: SiteQuery['filters']
+}
+
+export type FunnelStep = { goal: string; visitors: number | null; conversion_rate: number | null; dropoff: number | null }
+export type QuerySiteFunnelReturnType = { funnel: string; steps: FunnelStep[]; meta: { site_id: string; date_range: [string, string] | null; privacy: SitePrivacy } }
+
+/**
+ * A funnel (docs/site-owner.md, "Goals and funnels"): visitors who completed its steps in order,
+ * one per-unit function job (site-unit-functions.ts): each visitor of a day answers how far they
+ * went, and the noisy sums count the visitors who reached each step.
+ */
+export async function querySiteFunnel(client: W3aClient, p: QuerySiteFunnelParameters): Promise<QuerySiteFunnelReturnType> {
+  const account = requireAccount(client, 'site funnel')
+  const goals = p.goals ?? []
+  const steps = p.funnel.steps.map((name) => goalNamed(goals, name))
+  const q = parseSiteQuery({ site_id: p.site, metrics: ['visitors'], ...(p.date_range ? { date_range: p.date_range } : {}), ...(p.filters ? { filters: p.filters } : {}) })
+  const id = /^0x[0-9a-fA-F]{64}$/.test(p.site) ? (p.site.toLowerCase() as Hex) : (await siteFor(account, p.site)).id
+  const range = dateRange(q.date_range, Date.now())
+  const fn = funnelFunction({ range, goals, filters: q.filters.map(resolveFilter), steps })
+  const out = await runSiteJob(client, id, { function: fn }, p)
+  const sums = functionSums(out.rows, fn).map((x) => (x === null ? null : Math.max(0, Math.round(x))))
+  const first = sums[0]
+  return {
+    funnel: p.funnel.name,
+    steps: steps.map((g, i) => {
+      const v = sums[i] ?? null
+      const before = i === 0 ? null : (sums[i - 1] ?? null)
+      return {
+        goal: goalName(g),
+        visitors: v,
+        conversion_rate: v === null || !first ? null : Math.round((1000 * Math.min(v, first)) / first) / 10,
+        dropoff: i === 0 || v === null || before === null ? null : Math.max(0, before - v),
+      }
+    }),
+    meta: { site_id: p.site, date_range: range && [new Date(range[0]).toISOString(), new Date(range[1]).toISOString()], privacy: out.privacy },
+  }
+}
+
+/** One job on the site's dataset: SQL (with the site's contribution bounds) or a per-unit function. */
+async function runSiteJob(client: W3aClient, id: Hex, analysis: { sql: string } | { function: UnitFunctionPlan }, p: Omit<QuerySiteParameters, 'query'>): Promise<{ columns: string[]; rows: unknown[][]; privacy: SitePrivacy }> {
   const account = requireAccount(client, 'site stats')
-  const plan = siteQuerySql(q, range)
   const { network, publicClient } = await chainReader(client)
   // The owner's own credit: the site is listed at price 0 for its owner only.
   const { credits } = await getCredits(publicClient, { market: network.contracts.market, analyst: account.address, datasetId: id })
   if (credits === 0n) await buyCredits(client, { id, credits: 10n })
+  const isSql = 'sql' in analysis
   const run = () =>
     runQuery(client, {
       id,
-      sql: plan.sql,
+      ...(isSql ? { sql: analysis.sql } : { function: analysis.function }),
       ...(p.epsilon === undefined ? {} : { epsilon: p.epsilon }),
-      ...(p.epsilon === 0 ? {} : { contribution: SITE_CONTRIBUTION }),
+      // A function sees up to 1000 of a visitor's rows of the day (its default); SQL the site's bounds.
+      ...(p.epsilon === 0 || !isSql ? {} : { contribution: SITE_CONTRIBUTION }),
       ...(p.onProgress ? { onProgress: p.onProgress } : {}),
       ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
     })
@@ -86,7 +174,7 @@ async function runSiteJob(client: W3aClient, id: Hex, q: SiteQuery, range: [numb
     out = await run()
   }
   const rows = out.rows.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)))
-  return { results: shapeSiteRows(q, plan, out.columns.map((c) => c.name), rows), privacy: privacyOf(out.privacy, String(out.jobId)) }
+  return { columns: out.columns.map((c) => c.name), rows, privacy: privacyOf(out.privacy, String(out.jobId)) }
 }
 
 function privacyOf(p: ReleasePrivacy, jobId: string): SitePrivacy {
