@@ -25,6 +25,7 @@ export const DeploymentSchema = z.object({
   custodyInbox: address,
   market: address,
   jobs: address,
+  campaigns: address,
   deployer: address,
   /** CONTRACTS_SOURCES_HASH of the build that deployed: other sources are refused. */
   sourcesHash: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex'),
@@ -85,7 +86,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
         details: ['point --chain-rpc at the chain the file was made for, or use another data directory for this chain'],
       })
     }
-    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox, saved.market, saved.jobs]
+    const addresses = [saved.token, saved.datasetRegistry, saved.workerRegistry, saved.custodyInbox, saved.market, saved.jobs, saved.campaigns]
     const codes = await withChainErrors(() => Promise.all(addresses.map((a) => probe.getCode({ address: a }))), { rpcUrl })
     const missing = addresses.filter((_, i) => codes[i] === undefined || codes[i] === '0x')
     if (missing.length === 0) return saved
@@ -114,6 +115,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     custodyInbox: deployed.custodyInbox,
     market: deployed.market,
     jobs: deployed.jobs,
+    campaigns: deployed.campaigns,
     deployer: deployed.deployer,
     sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
@@ -129,7 +131,7 @@ export function readDeploymentFile(path: string): Deployment {
 }
 
 /** Fields added after the first release: a file without them was deployed by an older build. */
-const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'sourcesHash'] as const
+const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns', 'sourcesHash'] as const
 
 /**
  * Like readDeploymentFile, but CONTRACTS_NOT_DEPLOYED when the file was written for other

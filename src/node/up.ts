@@ -95,6 +95,7 @@ export async function startDevnet(params: UpParameters = {}): Promise<RunningDev
         custodyInbox: deployment.custodyInbox,
         market: deployment.market,
         jobs: deployment.jobs,
+        campaigns: deployment.campaigns,
       },
       dev: true,
     }
