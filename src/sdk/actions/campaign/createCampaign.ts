@@ -1,6 +1,6 @@
 import * as raw from 'multiformats/codecs/raw'
 import { parseUnits, stringToBytes, type Address, type Hash, type Hex } from 'viem'
-import { W3aError } from '../../../core/errors.js'
+import { W3aError, isW3aError } from '../../../core/errors.js'
 import { functionHash, MAX_FUNCTION_CHARS } from '../../../analysis/analysis-request.js'
 import { parseOutputSpec, formatOutputSpec } from '../../../analysis/unit-function/output-type.js'
 import { checkFunctionSource } from '../../../analysis/unit-function/sandbox.js'
@@ -55,7 +55,15 @@ export async function createCampaign(client: W3aClient, p: CreateCampaignParamet
   if (!(p.deadline > Date.now() / 1000)) throw new W3aError('INVALID_ARGUMENT', 'the deadline must be in the future')
   const { network } = await chainReader(client)
   const { cid, car } = await carOfBlock(stringToBytes(p.source), raw.code)
-  await uploadCar(client, { root: cid, car })
+  // A function already stored (the same source posted before) is not sent again.
+  const stored = await client.gateway.getBytes(`/ipfs/${cid}?format=raw`, 'application/vnd.ipld.raw').then(
+    () => true,
+    (e: unknown) => {
+      if (isW3aError(e, 'BLOCK_NOT_FOUND')) return false
+      throw e
+    },
+  )
+  if (!stored) await uploadCar(client, { root: cid, car })
   const hash = functionHash(p.source)
   const r = await createCampaignOnChain(walletFor(network, account), {
     campaigns: network.contracts.campaigns,
