@@ -25,7 +25,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { bytesToHex, concatBytes, getAddress, hexToBytes, isAddress, numberToBytes, stringToBytes, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
-import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
+import { hpkeSeal } from '../crypto/hpke.js'
 import type { CampaignDomain } from '../chain/campaigns.js'
 import type { UnitOutput, UnitValue } from '../analysis/unit-function/output-type.js'
 
@@ -48,7 +48,8 @@ const PlaintextSchema = z.strictObject({
   answer: z.union([z.string().max(64), z.number(), z.array(z.number()).max(16), z.null()]),
 })
 
-function answerInfo(paramsHash: Hex): Uint8Array {
+/** The HPKE info an answer is sealed under: the tag ‖ the campaign's paramsHash. */
+export function answerInfo(paramsHash: Hex): Uint8Array {
   return concatBytes([INFO_TAG, hexToBytes(paramsHash)])
 }
 
@@ -59,10 +60,14 @@ export function answerToken(deviceSecret: Uint8Array, d: CampaignDomain): Hex {
   return bytesToHex(hmac(sha256, deviceSecret, msg))
 }
 
+/** An HPKE single-shot seal (default hpke.ts's; a Node caller may pass a native one of the same suite). */
+export type AnswerSeal = (recipientPublicKey: Uint8Array, info: Uint8Array, plaintext: Uint8Array) => Promise<{ enc: Uint8Array; ciphertext: Uint8Array }> | { enc: Uint8Array; ciphertext: Uint8Array }
+const defaultSeal: AnswerSeal = (recipientPublicKey, info, plaintext) => hpkeSeal({ recipientPublicKey, info }, plaintext)
+
 /** Respondent side: seals one answer to the aggregator's attested key. */
-export async function sealAnswer(p: { campaignId: bigint; paramsHash: Hex; aggregatorKey: Hex; plaintext: AnswerPlaintext }): Promise<AnswerEnvelope> {
+export async function sealAnswer(p: { campaignId: bigint; paramsHash: Hex; aggregatorKey: Hex; plaintext: AnswerPlaintext; seal?: AnswerSeal }): Promise<AnswerEnvelope> {
   const body = stringToBytes(JSON.stringify(p.plaintext))
-  const { enc, ciphertext } = await hpkeSeal({ recipientPublicKey: hexToBytes(p.aggregatorKey), info: answerInfo(p.paramsHash) }, body)
+  const { enc, ciphertext } = await (p.seal ?? defaultSeal)(hexToBytes(p.aggregatorKey), answerInfo(p.paramsHash), body)
   return { v: 1, campaignId: p.campaignId.toString(), enc: bytesToHex(enc), ciphertext: bytesToHex(ciphertext) }
 }
 
@@ -74,11 +79,14 @@ export function parseAnswerEnvelope(raw: unknown): AnswerEnvelope {
   return r.data as AnswerEnvelope
 }
 
-/** Aggregator side (inside the enclave): opens an envelope under the campaign's paramsHash. */
-export async function openAnswer(p: { privateKey: Uint8Array; paramsHash: Hex; envelope: AnswerEnvelope }): Promise<AnswerPlaintext> {
+/**
+ * Aggregator side (inside the enclave): an envelope opened under the campaign's paramsHash by
+ * `open` (the enclave's native HPKE, hpke-export-node.ts; any failure is ANSWER_REFUSED), parsed.
+ */
+export function openAnswer(p: { paramsHash: Hex; envelope: AnswerEnvelope; open: (enc: Uint8Array, info: Uint8Array, ciphertext: Uint8Array) => Uint8Array }): AnswerPlaintext {
   let bytes: Uint8Array
   try {
-    bytes = await hpkeOpen({ recipientPrivateKey: p.privateKey, enc: hexToBytes(p.envelope.enc), info: answerInfo(p.paramsHash) }, hexToBytes(p.envelope.ciphertext))
+    bytes = p.open(hexToBytes(p.envelope.enc), answerInfo(p.paramsHash), hexToBytes(p.envelope.ciphertext))
   } catch {
     throw new W3aError('ANSWER_REFUSED', 'the answer does not open under this campaign (sealed for another campaign or aggregator, or changed on the way)')
   }

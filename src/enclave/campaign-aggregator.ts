@@ -37,6 +37,7 @@ import { EMPTY_ROOT, payoutRoot } from '../campaigns/payout-tree.js'
 import { campaignOutputHash, campaignOutputOf, ZERO_HASH, type CampaignResult } from '../campaigns/result-format.js'
 import { readSealedFile, writeSealedFile } from '../tee/index.js'
 import { IngestLog } from './ingest-log.js'
+import { hpkeOpenSync, x25519Recipient, type X25519Recipient } from '../crypto/hpke-export-node.js'
 
 const LABEL = { terms: 'w3a/enclave/campaign-terms/v1', answers: 'w3a/enclave/campaign-answers/v1', release: 'w3a/enclave/campaign-release/v1' } as const
 
@@ -83,9 +84,12 @@ export type CampaignAcceptance = { accepted: true; campaignId: string }
 
 export class CampaignAggregator {
   private readonly open = new Map<string, Open>()
+  /** The attested HPKE key, imported once for node:crypto's native X25519 (one open per answer). */
+  private readonly recipient: X25519Recipient
 
   constructor(private readonly p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; signer: LocalAccount; chainId: number }) {
     mkdirSync(p.dir, { recursive: true, mode: 0o700 })
+    this.recipient = x25519Recipient(p.hpkePrivateKey)
   }
 
   private dirOf(campaigns: Address, id: bigint): string {
@@ -147,7 +151,7 @@ export class CampaignAggregator {
     const closed = (why: string) => new W3aError('CAMPAIGN_CLOSED', `campaign ${envelope.campaignId} takes no more answers: ${why}`)
     if (c.result) throw closed('its result was released')
     if (nowMs >= Number(c.terms.deadline) * 1000) throw closed('its deadline has passed')
-    const a = await openAnswer({ privateKey: this.p.hpkePrivateKey, paramsHash: c.paramsHash, envelope })
+    const a = openAnswer({ paramsHash: c.paramsHash, envelope, open: (enc, info, ct) => hpkeOpenSync(this.recipient, enc, info, ct) })
     const v = answerValue(c.output, a.answer)
     if (c.tokens.has(a.token)) throw new W3aError('ANSWER_REFUSED', 'this device already answered this campaign (its one-time token was used): the first answer counts')
     if (c.payouts.has(a.payout.toLowerCase())) throw new W3aError('ANSWER_REFUSED', 'this payout address already answered this campaign: the first answer counts')

@@ -2,27 +2,15 @@ import { parseEventLogs, type Address, type Hash, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { campaignsAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
+import type { CampaignTerms } from '../campaigns.js'
 import { assertBytes32 } from '../dataset.js'
 import { withChainErrors } from '../errors.js'
 import { simulateWithApprove } from '../simulate-with-approve.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
 
-export type CreateCampaignParameters = {
+/** The terms the analyst posts (the contract adds the analyst and assigns the aggregator). */
+export type CreateCampaignParameters = Omit<CampaignTerms, 'analyst' | 'aggregator'> & {
   campaigns: Address
-  functionHash: Hex
-  /** Where the function's source is (a CID on the network's storage). */
-  functionCid: string
-  /** The declared answer type, e.g. "category:male,female". */
-  output: string
-  purpose: string
-  /** Token base units per counted answer. */
-  rewardPerAnswer: bigint
-  minRespondents: number
-  maxRespondents: number
-  k: number
-  epsilonMicros: bigint
-  /** Unix seconds. */
-  deadline: bigint
   /** Default true: approve the contract for the escrow when the allowance is short. */
   autoApprove?: boolean
 }
