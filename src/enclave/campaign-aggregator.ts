@@ -161,7 +161,15 @@ export class CampaignAggregator {
     c.payouts.add(a.payout.toLowerCase())
     const row: Accepted = { t: a.token, p: a.payout, v }
     c.answers.push(row)
-    await c.log.append([row])
+    try {
+      await c.log.append([row])
+    } catch (e) {
+      // Not durable, so not acknowledged: it must not count either (the respondent may send it again).
+      c.answers.splice(c.answers.indexOf(row), 1)
+      c.tokens.delete(a.token)
+      c.payouts.delete(a.payout.toLowerCase())
+      throw e
+    }
     return { accepted: true, campaignId: envelope.campaignId }
   }
 
