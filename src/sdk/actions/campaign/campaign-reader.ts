@@ -4,7 +4,7 @@ import { getCampaign as getCampaignOnChain, type Campaign, type ChainPublicClien
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../chain-reader.js'
 
-/** The network's Campaigns contract, and a reader; CAMPAIGN_NOT_FOUND when the network has none. */
+/** The network's Campaigns contract (from its description), and a reader. */
 export async function campaignsReader(client: W3aClient): Promise<{ campaigns: Address; chainId: number; publicClient: ChainPublicClient; registry: Address }> {
   const { network, publicClient } = await chainReader(client)
   return { campaigns: network.contracts.campaigns, chainId: network.chainId, publicClient, registry: network.contracts.workerRegistry }
