@@ -1,5 +1,6 @@
 // Typed ABIs and bytecode from the generated artifacts (run `npm run build:contracts` first).
 import {
+  CampaignsArtifact,
   contractsSourcesHash,
   CustodyInboxArtifact,
   DatasetRegistryArtifact,
@@ -9,13 +10,14 @@ import {
   WorkerRegistryArtifact,
 } from './generated/artifacts.js'
 
-export { CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
+export { CampaignsArtifact, CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
 export const datasetRegistryAbi = DatasetRegistryArtifact.abi
 export const w3aTokenAbi = W3ATokenArtifact.abi
 export const workerRegistryAbi = WorkerRegistryArtifact.abi
 export const custodyInboxAbi = CustodyInboxArtifact.abi
 export const marketAbi = MarketArtifact.abi
 export const jobsAbi = JobsArtifact.abi
+export const campaignsAbi = CampaignsArtifact.abi
 
 /**
  * sha256 over the contract sources, compiler version, OpenZeppelin version and compiler settings

@@ -1,6 +1,6 @@
 import { getAddress, zeroAddress, type Address, type Hash } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact, marketAbi, workerRegistryAbi } from './abis.js'
+import { CampaignsArtifact, CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact, marketAbi, workerRegistryAbi } from './abis.js'
 import type { WriteClients } from './clients.js'
 import { withChainErrors } from './errors.js'
 import type { JobsParams } from './jobs.js'
@@ -40,7 +40,12 @@ export type DeployContractsParameters = WriteClients & {
   workerRegistryParams?: Partial<WorkerRegistryParams>
   /** Jobs parameters; unset ones default to DEVNET_JOBS_PARAMS, treasury to governance. */
   jobsParams?: Partial<JobsParams>
+  /** Seconds a campaign's aggregator has after its deadline to post the result (default DEVNET_CAMPAIGN_RESULT_WINDOW). */
+  campaignResultWindow?: bigint
 }
+
+/** Dev networks: a campaign's aggregator has one hour after the deadline to post its result. */
+export const DEVNET_CAMPAIGN_RESULT_WINDOW = 3600n
 
 export type DeployContractsReturnType = {
   token: Address
@@ -49,6 +54,7 @@ export type DeployContractsReturnType = {
   custodyInbox: Address
   market: Address
   jobs: Address
+  campaigns: Address
   /** The parameters the WorkerRegistry was deployed with. */
   workerRegistryParams: WorkerRegistryParams
   /** The parameters the Jobs contract was deployed with. */
@@ -121,7 +127,15 @@ export async function deployContracts(params: DeployContractsParameters): Promis
           args: [market.address, workerRegistry.address, custodyInbox.address, governance, jobsParams],
         }),
       )
-      let blockNumber = jobs.blockNumber
+      const campaigns = await deploy(
+        'Campaigns',
+        await walletClient.deployContract({
+          abi: CampaignsArtifact.abi,
+          bytecode: CampaignsArtifact.bytecode,
+          args: [workerRegistry.address, params.campaignResultWindow ?? DEVNET_CAMPAIGN_RESULT_WINDOW],
+        }),
+      )
+      let blockNumber = campaigns.blockNumber
       const wired = governance.toLowerCase() === deployer.toLowerCase()
       if (wired) {
         const setJobs = await publicClient.simulateContract({
@@ -148,6 +162,7 @@ export async function deployContracts(params: DeployContractsParameters): Promis
         custodyInbox: custodyInbox.address,
         market: market.address,
         jobs: jobs.address,
+        campaigns: campaigns.address,
         workerRegistryParams: registryParams,
         jobsParams,
         wired,

@@ -25,6 +25,7 @@ export const DeploymentSchema = z.object({
   custodyInbox: address,
   market: address,
   jobs: address,
+  campaigns: address,
   deployer: address,
   /** CONTRACTS_SOURCES_HASH of the build that deployed: other sources are refused. */
   sourcesHash: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex'),
@@ -140,6 +141,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     custodyInbox: deployed.custodyInbox,
     market: deployed.market,
     jobs: deployed.jobs,
+    campaigns: deployed.campaigns,
     deployer: deployed.deployer,
     sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
@@ -152,7 +154,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
 }
 
 /** The deployment's contracts, in the order their code is read and hashed. */
-const CONTRACT_NAMES = ['token', 'datasetRegistry', 'workerRegistry', 'custodyInbox', 'market', 'jobs'] as const
+const CONTRACT_NAMES = ['token', 'datasetRegistry', 'workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns'] as const
 type ContractName = (typeof CONTRACT_NAMES)[number]
 
 /** Reads and validates a deployment file; INPUT_MALFORMED when it is not one. */
@@ -161,7 +163,7 @@ export function readDeploymentFile(path: string): Deployment {
 }
 
 /** Fields added after the first release: a file without them was deployed by an older build. */
-const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'sourcesHash'] as const
+const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns', 'sourcesHash'] as const
 
 /**
  * Like readDeploymentFile, but CONTRACTS_NOT_DEPLOYED when the file was written for other

@@ -21,6 +21,8 @@ export {
   custodyInboxAbi,
   marketAbi,
   jobsAbi,
+  campaignsAbi,
+  CampaignsArtifact,
   DatasetRegistryArtifact,
   MarketArtifact,
   JobsArtifact,
@@ -135,3 +137,10 @@ export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from
 export { claimEarnings, type ClaimEarningsParameters, type ClaimEarningsReturnType } from './actions/claimEarnings.js'
 export { getEarnings, type GetEarningsParameters, type GetEarningsReturnType } from './actions/getEarnings.js'
 export { getJobsParams, type GetJobsParamsParameters, type GetJobsParamsReturnType } from './actions/getJobsParams.js'
+// federated campaigns (contracts/Campaigns.sol)
+export { CAMPAIGN_STATUSES, campaignFromStruct, campaignParamsHash, campaignResultDigest, type Campaign, type CampaignDomain, type CampaignStatus, type CampaignTerms } from './campaigns.js'
+export { createCampaign, type CreateCampaignParameters, type CreateCampaignReturnType } from './actions/createCampaign.js'
+export { getCampaign, type GetCampaignParameters, type GetCampaignReturnType } from './actions/getCampaign.js'
+export { listCampaigns, type ListCampaignsParameters, type ListCampaignsReturnType } from './actions/listCampaigns.js'
+export { submitCampaignResult, type SubmitCampaignResultParameters, type SubmitCampaignResultReturnType } from './actions/submitCampaignResult.js'
+export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCampaignRewardReturnType } from './actions/claimCampaignReward.js'

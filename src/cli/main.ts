@@ -14,6 +14,8 @@ import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsComm
 import { earningsCommand, claimCommand } from './commands/earnings.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
+import { campaignClaimCommand, campaignCreateCommand, campaignLsCommand, campaignResultCommand, campaignShowCommand } from './commands/campaign.js'
+import { agentCommand } from './commands/agent.js'
 import { siteAddCommand, siteApiCommand, siteLsCommand, sitePolicyCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
 import { siteFunnelCommand, siteFunnelsAddCommand, siteFunnelsLsCommand, siteFunnelsRmCommand, siteGoalsAddCommand, siteGoalsLsCommand, siteGoalsRmCommand } from './commands/site-goals.js'
 
@@ -64,6 +66,12 @@ export const COMMANDS: Command[] = [
   siteLsCommand,
   sitePolicyCommand,
   siteApiCommand,
+  campaignCreateCommand,
+  campaignLsCommand,
+  campaignShowCommand,
+  campaignResultCommand,
+  campaignClaimCommand,
+  agentCommand,
 ]
 
 function topHelp(): string {

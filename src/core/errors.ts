@@ -43,6 +43,13 @@ export type W3aErrorCode =
   | 'NOT_ADMITTED'
   | 'STILL_ON_SALE'
   | 'JOB_PENDING'
+  // federated campaigns (docs/campaigns.md)
+  | 'CAMPAIGN_NOT_FOUND'
+  | 'CAMPAIGN_CLOSED'
+  | 'CAMPAIGN_PENDING'
+  | 'ANSWER_REFUSED'
+  | 'CAMPAIGN_NOT_COUNTED'
+  | 'CONSENT_REFUSED'
   | 'CHAIN_ERROR' // any other RPC / transaction failure (nonce, gas, funds), with viem's message
   // tee
   | 'ATTESTATION_INVALID'

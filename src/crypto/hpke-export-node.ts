@@ -3,9 +3,10 @@
  * HKDF-SHA256), HKDF-SHA256; src/crypto/hpke.ts) with node:crypto's native X25519 and HMAC,
  * synchronous. The ingest enclave opens one context per page load of every visitor, so this is
  * its hot path: @hpke/core's JavaScript X25519 costs milliseconds, this tens of microseconds.
- * Interop with @hpke/core and the tracker's WebCrypto sender: hpke-export-node.test.ts.
+ * Interop with @hpke/core and the tracker's WebCrypto sender: hpke-export-node.test.ts. Single-shot open and seal
+ * (hpkeOpenSync, hpkeSealSync) serve the campaign aggregator's hot path the same way.
  */
-import { createHmac, createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { W3aError } from '../core/errors.js'
 
 const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex')
@@ -45,4 +46,58 @@ export function hpkeReceiverExportSync(r: X25519Recipient, enc: Uint8Array, info
   const secret = extract(HPKE_SUITE, shared, 'secret', EMPTY)
   const exporter = expand(HPKE_SUITE, secret, 'exp', ksContext, 32)
   return new Uint8Array(expand(HPKE_SUITE, exporter, 'sec', exporterContext, length))
+}
+
+const AEAD_KEY = 16
+const AEAD_NONCE = 12
+const TAG = 16
+
+/** The base-mode key schedule's AES-128-GCM key and nonce for a shared secret (RFC 9180 §5.1). */
+function keySchedule(shared: Uint8Array, info: Uint8Array): { key: Buffer; nonce: Buffer } {
+  const ksContext = Buffer.concat([Buffer.from([0]), extract(HPKE_SUITE, EMPTY, 'psk_id_hash', EMPTY), extract(HPKE_SUITE, EMPTY, 'info_hash', info)])
+  const secret = extract(HPKE_SUITE, Buffer.from(shared), 'secret', EMPTY)
+  return { key: expand(HPKE_SUITE, secret, 'key', ksContext, AEAD_KEY), nonce: expand(HPKE_SUITE, secret, 'base_nonce', ksContext, AEAD_NONCE) }
+}
+
+function x25519Public(raw: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_X25519, raw]), format: 'der', type: 'spki' })
+}
+
+/**
+ * Single-shot Open (SetupBaseR, then one AES-128-GCM open at sequence 0, no AAD), the same as
+ * hpke.ts's hpkeOpen with native X25519: a campaign aggregator opens one per respondent's answer.
+ * Any failure is HPKE_OPEN_FAILED.
+ */
+export function hpkeOpenSync(r: X25519Recipient, enc: Uint8Array, info: Uint8Array, ciphertext: Uint8Array): Uint8Array {
+  const fail = (cause?: unknown) => new W3aError('HPKE_OPEN_FAILED', 'Could not open the HPKE ciphertext', cause === undefined ? {} : { cause })
+  if (enc.length !== 32 || ciphertext.length < TAG) throw fail()
+  let dh: Buffer
+  try {
+    dh = diffieHellman({ privateKey: r.privateKey, publicKey: x25519Public(enc) })
+  } catch (cause) {
+    throw fail(cause)
+  }
+  if (dh.every((b) => b === 0)) throw fail()
+  const shared = expand(KEM_SUITE, extract(KEM_SUITE, EMPTY, 'eae_prk', dh), 'shared_secret', Buffer.concat([enc, r.publicKey]), 32)
+  const { key, nonce } = keySchedule(shared, info)
+  try {
+    const d = createDecipheriv('aes-128-gcm', key, nonce)
+    d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG))
+    return new Uint8Array(Buffer.concat([d.update(ciphertext.subarray(0, ciphertext.length - TAG)), d.final()]))
+  } catch (cause) {
+    throw fail(cause)
+  }
+}
+
+/** Single-shot Seal to `recipientPublicKey` (an ephemeral X25519 key per call), as hpke.ts's hpkeSeal does, natively. */
+export function hpkeSealSync(recipientPublicKey: Uint8Array, info: Uint8Array, plaintext: Uint8Array): { enc: Uint8Array; ciphertext: Uint8Array } {
+  const { privateKey, publicKey } = generateKeyPairSync('x25519')
+  const spki = publicKey.export({ format: 'der', type: 'spki' })
+  const enc = spki.subarray(spki.length - 32)
+  const dh = diffieHellman({ privateKey, publicKey: x25519Public(recipientPublicKey) })
+  const shared = expand(KEM_SUITE, extract(KEM_SUITE, EMPTY, 'eae_prk', dh), 'shared_secret', Buffer.concat([enc, recipientPublicKey]), 32)
+  const { key, nonce } = keySchedule(shared, info)
+  const c = createCipheriv('aes-128-gcm', key, nonce)
+  const body = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()])
+  return { enc: new Uint8Array(enc), ciphertext: new Uint8Array(body) }
 }

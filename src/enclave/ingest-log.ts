@@ -39,7 +39,8 @@ export class IngestLog<Row> {
   /** Set when a frame could not be written: the file may end in a torn frame, so nothing more is acknowledged. */
   private failed: unknown
 
-  constructor(dir: string, private readonly key: Uint8Array) {
+  /** `label`: the seal label of its frames (another kind of log, e.g. a campaign's answers, has its own, so one file cannot pass for the other). */
+  constructor(dir: string, private readonly key: Uint8Array, private readonly label: string = INGEST_LOG_LABEL) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     this.path = join(dir, 'events.wal')
   }
@@ -61,7 +62,7 @@ export class IngestLog<Row> {
       while (at + 4 <= bytes.length) {
         const len = bytes.readUInt32BE(at)
         if (at + 4 + len > bytes.length) break // torn tail: never acknowledged
-        const frame = JSON.parse(new TextDecoder().decode(unseal(this.key, bytes.subarray(at + 4, at + 4 + len), { label: INGEST_LOG_LABEL }))) as { i: number; rows: Row[] }
+        const frame = JSON.parse(new TextDecoder().decode(unseal(this.key, bytes.subarray(at + 4, at + 4 + len), { label: this.label }))) as { i: number; rows: Row[] }
         if (frame.i !== this.next) throw new W3aError('INGEST_LOG_BROKEN', `ingest log frame ${frame.i} found where frame ${this.next} belongs`, { details: ['The host changed the sealed log: frames were dropped, repeated or reordered.'] })
         rows.push(...frame.rows)
         this.next++
@@ -99,7 +100,7 @@ export class IngestLog<Row> {
 
   /** One sealed frame (u32 length ‖ sealed { i, rows }), numbered next. */
   private frame(rows: Row[]): Buffer {
-    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next++, rows })), { label: INGEST_LOG_LABEL })
+    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ i: this.next++, rows })), { label: this.label })
     const frame = Buffer.alloc(4 + sealed.length)
     frame.writeUInt32BE(sealed.length, 0)
     frame.set(sealed, 4)

@@ -57,6 +57,9 @@ serveEnclaveRpc({
   ingestConfirm: async (p) => enclave.ingestConfirm(p),
   ingestAbandon: async (p) => enclave.ingestAbandon(p),
   ingestStatus: async () => enclave.ingestStatus(),
+  campaignOpen: (p) => enclave.campaignOpen(p),
+  campaignAnswer: (p) => enclave.campaignAnswer(p),
+  campaignRelease: (p) => enclave.campaignRelease(p),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

@@ -65,6 +65,9 @@ import {
 } from '../custody/index.js'
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 import { Ingest, type IngestOutcome } from './ingest.js'
+import { CampaignAggregator, type CampaignAcceptance } from './campaign-aggregator.js'
+import type { CampaignResult } from '../campaigns/result-format.js'
+import type { CampaignTerms } from '../chain/campaigns.js'
 import { CID } from 'multiformats/cid'
 import { decodeManifest, schemaHash, verifyBlock } from '../storage/index.js'
 import { signUnpin, signUpload } from '../storage/upload-authorization.js'
@@ -170,6 +173,8 @@ export class EnclaveService {
    * sealed custody command (signOwnTx builds both from here).
    */
   private siteUpdates = new Map<string, { kind: SiteUpdateKind; site: Hex; manifestCid: string; manifest: DatasetManifest; registry: Address; epoch: bigint; command: Hex }>()
+  /** The federated-campaign aggregator role (campaign-aggregator.ts), opened on first use. */
+  private campaignRole: CampaignAggregator | undefined
   /** Whom this enclave trusts (peers' quotes): derived from its measured config only. */
   private readonly policy: TeePolicy
   /** The versioned sealed state and its freshness among the keepers (rollback protection). */
@@ -964,6 +969,28 @@ export class EnclaveService {
   /** A visitor's signed request to see or delete their rows (ingest-visitor-rights.ts); the receipt is signed with this worker's key. */
   ingestVisitor(params: { request: unknown }): Promise<VisitorAnswer> {
     return answerVisitorRequest({ raw: params?.request, ingest: this.ingest(), signer: this.me().signer, nowS: Math.floor(Date.now() / 1000) })
+  }
+
+  // ---- federated campaigns (campaign-aggregator.ts; docs/campaigns.md) ----
+
+  private campaigns(): CampaignAggregator {
+    this.campaignRole ??= new CampaignAggregator({ dir: join(this.dir, 'campaigns'), sealingKey: this.key(), hpkePrivateKey: this.me().hpke.privateKey, signer: this.me().signer, chainId: this.config.chainId })
+    return this.campaignRole
+  }
+
+  /** The host's read of a campaign assigned to this worker; its terms are checked by every answer and by the contract (paramsHash). */
+  campaignOpen(params: { campaigns: Address; campaignId: bigint; terms: CampaignTerms }): Promise<{ campaignId: string; paramsHash: Hex }> {
+    return this.campaigns().openCampaign(params)
+  }
+
+  /** A sealed answer relayed by the host; resolves once durable. The clock is this enclave's. */
+  campaignAnswer(params: { campaigns: Address; envelope: unknown }): Promise<CampaignAcceptance> {
+    return this.campaigns().accept(params?.campaigns, params?.envelope, Date.now())
+  }
+
+  /** After the deadline (this enclave's clock): the campaign's one signed result. */
+  campaignRelease(params: { campaigns: Address; campaignId: bigint }): Promise<CampaignResult> {
+    return this.campaigns().release(params?.campaigns, params?.campaignId, Date.now())
   }
 
   // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----

@@ -11,6 +11,7 @@ import { createUploadQuota, type UploadQuota } from './upload-quota.js'
 import { verifyUnpinHeaders, verifyUploadHeaders } from '../storage/upload-authorization.js'
 import type { FetchHandler } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
+import { createCampaignRelay } from './campaign-relay.js'
 import { createStaticFiles } from './static-files.js'
 
 export type GatewayParameters = {
@@ -55,6 +56,7 @@ export function createGateway(params: GatewayParameters): FetchHandler {
   const registry = network.contracts.datasetRegistry
   const startedAt = Date.now()
   const ingestRelay = createIngestRelay(params.ingest ?? {})
+  const campaignRelay = createCampaignRelay({ publicClient, campaigns: network.contracts.campaigns, registry: network.contracts.workerRegistry })
   const quota = params.quota ?? createUploadQuota()
   const staticFiles = createStaticFiles(params.appDir)
 
@@ -196,6 +198,8 @@ export function createGateway(params: GatewayParameters): FetchHandler {
 
     const analytics = await ingestRelay(req, pathname)
     if (analytics) return analytics
+    const campaign = await campaignRelay(req, pathname)
+    if (campaign) return campaign
     if (pathname.startsWith('/ipfs/')) {
       return (await trustless(req)) ?? new Response('not found\n', { status: 404 })
     }

@@ -131,6 +131,15 @@ export const openApiDocument = {
         responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses },
       },
     },
+    '/api/v1/campaigns/{id}/answers': {
+      post: {
+        summary: "A respondent's sealed answer (docs/formats.md, \"Campaign answers\"), relayed to the campaign's aggregator worker as the chain names it; 200 once its enclave logged it durably (docs/campaigns.md)",
+        responses: { 200: { description: '{ accepted, campaignId }' }, ...errorResponses },
+      },
+    },
+    '/api/v1/campaigns/{id}/result': {
+      get: { summary: "The campaign's signed result from its aggregator, once released (docs/formats.md, \"Campaign results\"); clients verify it against the chain", responses: { 200: { description: 'campaign result' }, ...errorResponses } },
+    },
     '/ipfs/{cid}': {
       get: {
         summary: 'IPFS trustless gateway: ?format=raw (one block) or ?format=car (the DAG)',

@@ -21,7 +21,7 @@ test('the browser entry bundles with no Node built-in and evaluates with web glo
   const context = createContext({ ...web })
   runInContext(`${code}\nglobalThis.W3A = W3A`, context)
   const W3A = (context as { W3A: Record<string, unknown> }).W3A
-  for (const name of ['createW3aClient', 'runQuery', 'submitQuery', 'verifyJob', 'openJobResult', 'listMarket', 'buyCredits', 'getEarnings', 'claimEarnings']) {
+  for (const name of ['createW3aClient', 'createCampaign', 'answerCampaign', 'getCampaignResult', 'claimCampaignReward', 'runQuery', 'submitQuery', 'verifyJob', 'openJobResult', 'listMarket', 'buyCredits', 'getEarnings', 'claimEarnings']) {
     assert.equal(typeof W3A[name], 'function', name)
   }
   // A check that runs entirely inside the bundle: a forged envelope is refused there too.

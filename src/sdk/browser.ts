@@ -23,3 +23,10 @@ export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJo
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'
 export { injectedAccount, connectInjectedWallet, type InjectedAccountParameters } from './wallet.js'
+// federated campaigns (docs/campaigns.md): the analyst's and the respondent's side
+export { createCampaign, type CreateCampaignParameters, type CreateCampaignReturnType } from './actions/campaign/createCampaign.js'
+export { listCampaigns, getCampaign, type ListCampaignsParameters } from './actions/campaign/listCampaigns.js'
+export { answerCampaign, type AnswerCampaignParameters, type AnswerCampaignReturnType } from './actions/campaign/answerCampaign.js'
+export { getCampaignResult, type GetCampaignResultReturnType } from './actions/campaign/getCampaignResult.js'
+export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCampaignRewardReturnType } from './actions/campaign/claimCampaignReward.js'
+export { parseConsentRules, consentRefusal, type ConsentRules } from '../campaigns/consent.js'

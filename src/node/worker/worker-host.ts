@@ -26,12 +26,14 @@ import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
 import { startIngestFlushLoop } from './ingest-flush-loop.js'
+import { startCampaignLoop } from './campaign-loop.js'
+import { createCampaignHttp } from './campaign-http.js'
 import { createKeeperWitnesses } from './keeper-witnesses.js'
 import { proposeKeeperRemovals, joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
-export type WorkerContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address; jobs: Address }
+export type WorkerContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address; jobs: Address; campaigns?: Address }
 
 export type StartWorkerParameters = {
   dataDir: string
@@ -318,6 +320,14 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     })
     hooks.ingestFlush = flushLoop.flushNow
     cleanups.push(() => flushLoop.stop())
+
+    // Federated campaigns assigned to this worker (campaign-loop.ts; docs/campaigns.md).
+    const campaigns = params.contracts.campaigns
+    if (campaigns) {
+      const loop = startCampaignLoop({ caller, publicClient, rpcUrl: params.rpcUrl, chainId: params.contracts.chainId, campaigns, self: info.address, operator: params.operator, dataDir: params.dataDir, log })
+      hooks.campaignRoutes = createCampaignHttp({ caller, campaigns, loop })
+      cleanups.push(() => loop.stop())
+    }
 
     const timers = [
       setInterval(() => void sendOwnTx('heartbeat').catch((e) => log(`heartbeat failed: ${(e as Error).message}`)), params.heartbeatMs ?? 20_000),

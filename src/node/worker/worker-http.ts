@@ -46,6 +46,8 @@ export function createWorkerHttp(params: {
     jobLoop?: JobLoop
     /** Appends waiting web-analytics rows to their sites' datasets now (ingest-flush-loop.ts). */
     ingestFlush?: () => Promise<void>
+    /** The campaign aggregator's routes (campaign-http.ts), when the network has a Campaigns contract. */
+    campaignRoutes?: (req: Request, pathname: string) => Promise<Response | null>
   }
 }): FetchHandler {
   const { caller, info, publicClient, contracts, receipts } = params
@@ -66,6 +68,8 @@ export function createWorkerHttp(params: {
   return withCors(async (req) => {
     try {
       const { pathname } = new URL(req.url)
+      const campaign = await params.hooks.campaignRoutes?.(req, pathname)
+      if (campaign) return campaign
       if (req.method === 'GET' && pathname === '/v1/info') {
         const [processed, parts, boundary, hasSecret, keeperSet] = await Promise.all([
           caller.call<bigint>('nextIndex'),
