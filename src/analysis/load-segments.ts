@@ -3,26 +3,29 @@
  * (memory-files.ts) in the worker enclave, which writes no plaintext to storage, or files in a
  * private directory the caller owns (the owner's temp dir on download):
  *
- *   fetch the segment's CAR → check every block against its CID (importCar with the segment
- *   CID as the only allowed root, and no block of its DAG missing) → read the UnixFS file → decrypt chunk by chunk (a chunk's
- *   plaintext exists only after its tag verified) → a memory file, or `segment-<i>.parquet`, mode 0600.
+ *   fetch the segment's CAR → read it as a stream (storage/car-file.ts): every block checked
+ *   against its CID as it arrives, in its place in the DAG the segment CID names, none missing →
+ *   decrypt chunk by chunk (a chunk's plaintext exists only after its tag verified) → a memory
+ *   file, or `segment-<i>.parquet`, mode 0600.
  *
- * Segments are processed `concurrency` at a time (network waits, hashing and AES of different
- * segments overlap); the returned files are in manifest order whatever order they finish in.
+ * Nothing holds a whole segment: fetch, hashing, decryption and writes go along together, a few
+ * MiB in flight (an envelope chunk, a write batch). Segments are processed `concurrency` at a
+ * time (network waits of one overlap the hashing and AES of another); the returned files are in
+ * manifest order whatever order they finish in.
  * All or nothing: on the first failure the other segments stop, every file written so far is
  * removed (memory files: the caller's `close()` frees them), and the error (its code kept: BLOCK_HASH_MISMATCH, CAR_MALFORMED,
- * ENVELOPE_AUTH_FAILED, …) names the segment.
+ * ENVELOPE_AUTH_FAILED, …) names the segment. A file holds only plaintext of chunks that
+ * authenticated, from blocks that matched their CIDs, even while it is being written.
  *
- * Copies: CAR bytes are parsed and hashed where the CAR reader leaves them, leaves go from
- * the memory blockstore to the decipher as views, and the decipher's output buffers are
- * written to the file as they are (gathered writes), then wiped.
+ * Copies: leaves go from the network buffers to the decipher as views, and the decipher's
+ * output buffers are written to the file as they are (gathered writes), then wiped.
  */
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { decryptSegmentStream } from '../crypto/envelope.js'
-import { createMemoryBlockstore, exportBytes, importCar, UNIXFS_CHUNK_SIZE, type DatasetManifest } from '../storage/index.js'
+import { readCarFile, UNIXFS_CHUNK_SIZE, type DatasetManifest } from '../storage/index.js'
 import type { MemoryFiles } from './memory-files.js'
 
 export type LoadSegmentsProgress = { done: number; total: number; bytes: number }
@@ -97,12 +100,9 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
 
   async function loadOne(index: number): Promise<void> {
     const seg = segments[index]!
-    const blocks = createMemoryBlockstore()
     const leaves = Math.ceil(seg.size / UNIXFS_CHUNK_SIZE)
     const maxBytes = seg.size + leaves * CAR_OVERHEAD_PER_LEAF + CAR_OVERHEAD_FIXED
     const car = await fetchCar(seg.cid)
-    stopCheck()
-    await importCar(blocks, guarded(car), { expectedRoots: [seg.cid], maxBytes, requireComplete: true })
     stopCheck()
 
     let fh: FileHandle
@@ -119,7 +119,8 @@ export async function loadSegments(params: LoadSegmentsParameters): Promise<Load
       let batch: Uint8Array[] = []
       let batchBytes = 0
       const context = { datasetId: manifest.datasetId, segmentIndex: index }
-      for await (const plaintext of decryptSegmentStream({ key: dek, context }, exportBytes(blocks, seg.cid))) {
+      const ciphertext = readCarFile(guarded(car), { root: seg.cid, size: seg.size, maxBytes })
+      for await (const plaintext of decryptSegmentStream({ key: dek, context }, ciphertext)) {
         batch.push(plaintext)
         batchBytes += plaintext.length
         if (batchBytes >= WRITE_BATCH_BYTES) {

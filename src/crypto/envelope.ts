@@ -371,6 +371,9 @@ class PieceWriter {
   }
 }
 
+/** Below this average size, the views `ByteQueue.take` returns are joined into one buffer. */
+const MIN_VIEW_BYTES = 4096
+
 /** FIFO of input pieces; hands out views without copying where a request fits in one piece. */
 class ByteQueue {
   private pieces: Uint8Array[] = []
@@ -386,6 +389,7 @@ class ByteQueue {
 
   /** Removes n bytes, returned as views into the input; many tiny pieces are joined into one. */
   take(n: number): Uint8Array[] {
+    const n0 = n
     const out: Uint8Array[] = []
     this.length -= n
     while (n > 0) {
@@ -403,8 +407,9 @@ class ByteQueue {
       this.pieces = this.pieces.slice(this.head)
       this.head = 0
     }
-    // Bounds the per-chunk update calls when the input arrives in tiny slices.
-    return out.length > 16 ? [Buffer.concat(out)] : out
+    // Bounds the per-chunk update calls when the input arrives in tiny slices; network-sized
+    // pieces (16-64 KiB) stay views: joining them cost a copy of every byte and its garbage.
+    return out.length > 16 && n0 < out.length * MIN_VIEW_BYTES ? [Buffer.concat(out)] : out
   }
 
   takeInto(n: number, dst: Uint8Array): void {

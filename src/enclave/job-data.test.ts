@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test'
 import { encryptSegmentStream, generateDatasetKey } from '../crypto/envelope.js'
 import { sqlString, withSandboxedDuckDb } from '../storage/duckdb-sandbox.js'
 import { createMemoryBlockstore, exportCar, importBytes, type Blockstore, type DatasetManifest } from '../storage/index.js'
+import { isW3aError } from '../core/errors.js'
 import { createJobDataCache, openJobData } from './job-data.js'
 
 const datasetId: `0x${string}` = `0x${'cd'.repeat(32)}`
@@ -99,4 +100,50 @@ test('cache: a dataset dropped while a job holds it stays readable for that job,
   assert.equal(next.cached, false)
   await next.release()
   await cache.clear()
+})
+
+/** This process's descriptors on anonymous memory files (memory-files.ts). */
+async function memoryFds(): Promise<number> {
+  const { readdir, readlink } = await import('node:fs/promises')
+  let n = 0
+  for (const fd of await readdir('/proc/self/fd')) {
+    const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '')
+    if (target.startsWith('/dev/shm/#')) n++
+  }
+  return n
+}
+
+test('openJobData streams the CAR, yet a tampered block still fails the job (BLOCK_HASH_MISMATCH) and frees every memory file', async () => {
+  const { randomBytes } = await import('node:crypto')
+  const collect = async (source: AsyncIterable<Uint8Array>) => {
+    const parts: Uint8Array[] = []
+    for await (const p of source) parts.push(p)
+    return parts
+  }
+  // A segment of several UnixFS leaves and envelope chunks.
+  const big = new Uint8Array(randomBytes(1024 * 1024 + 77))
+  const imported = await importBytes(blocks, encryptSegmentStream({ key: dek, chunkSize: 64 * 1024, context: { datasetId, segmentIndex: 0 } }, (async function* () { yield big })()))
+  const bigManifest = { datasetId, segments: [{ cid: imported.cid, rows: 1, size: imported.size }] }
+  const car = Buffer.concat(await collect(exportCar(blocks, imported.cid)))
+  const job = (bytes: Uint8Array) => ({ ...params(), manifestCid: 'bafy-big', manifest: bigManifest, fetchCar: () => (async function* () { yield bytes })() })
+  const honest = await openJobData(job(car))
+  assert.deepEqual(new Uint8Array(await readFile(honest.files[0]!)), big)
+  await honest.release()
+
+  // A byte flipped in the last leaf, after earlier chunks were decrypted: the job fails all the same.
+  const tampered = Uint8Array.from(car)
+  tampered[tampered.length - 10]! ^= 1
+  const before = await memoryFds()
+  await assert.rejects(openJobData(job(tampered)), (e) => isW3aError(e, 'BLOCK_HASH_MISMATCH') && /^Segment 0 /.test(e.shortMessage))
+  assert.equal(await memoryFds(), before, 'no memory file of the failed job is left')
+  // The same through the cache: nothing kept, and the next honest job decrypts afresh.
+  const cache = createJobDataCache()
+  await assert.rejects(cache.open(job(tampered)), (e) => isW3aError(e, 'BLOCK_HASH_MISMATCH'))
+  assert.deepEqual(cache.datasets(), [])
+  const again = await cache.open(job(car))
+  assert.equal(again.cached, false)
+  assert.deepEqual(new Uint8Array(await readFile(again.files[0]!)), big)
+  await again.release()
+  await cache.clear()
+  assert.equal(await memoryFds(), before)
 })

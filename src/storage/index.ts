@@ -5,6 +5,7 @@ export { importBytes, exportBytes, collectDagCids, UNIXFS_CHUNK_SIZE, UNIXFS_MAX
 export { walkDag, blockLinks, type Block, type DagScope } from './dag-walk.js'
 export { dagKeys, dropDag, blockKey, type DropDagReturnType } from './drop-dag.js'
 export { exportCar, importCar, carHeader, DEFAULT_MAX_CAR_BYTES, type ImportCarOptions } from './car.js'
+export { readCarFile, type ReadCarFileOptions } from './car-file.js'
 export { createTrustlessGateway, type GatewayHandler } from './trustless-gateway.js'
 export { withPeerFetch, type PeerFetchOptions } from './peer-fetch.js'
 export {
