@@ -14,8 +14,8 @@
  * Timed: runQuery (submitQuery → waitForJob → verifyJob → openJobResult) of a GROUP BY city,
  * device aggregate (80 groups), one warm-up then W3A_BENCH_JOBS jobs (default 20) one after the
  * other; each wall time from the call to its return (the rows decrypted, the worker's signature,
- * the chain record and the attestation checked). W3A_BENCH_EPSILON > 0 asks for DP (bounds
- * amount 0:10000); the default 0 is the k-threshold only.
+ * the chain record and the attestation checked). W3A_BENCH_EPSILON (default 1) asks for DP
+ * (bounds amount 0:10000): the checker refuses grouped exact answers, so 0 fails the queries.
  * Per-job stages (cheap, no extra work): the client's from runQuery's onProgress (submit, wait,
  * verify, decrypt); the worker's from its devnet log line "job N completed (… fetch+decrypt X ms,
  * query Y ms) in Z ms" (Z: from reading the job to its result transaction mined; Z − X − Y is the
@@ -52,7 +52,7 @@ import { sqlString } from '../src/storage/duckdb-sandbox.js'
 
 const ROWS = Number(process.env.W3A_BENCH_ROWS ?? 1_000_000)
 const JOBS = Number(process.env.W3A_BENCH_JOBS ?? 20)
-const EPSILON = Number(process.env.W3A_BENCH_EPSILON ?? 0)
+const EPSILON = Number(process.env.W3A_BENCH_EPSILON ?? 1)
 const FORMAT = process.env.W3A_BENCH_FORMAT === 'csv' ? 'csv' : 'parquet'
 const VERBOSE = Boolean(process.env.W3A_BENCH_VERBOSE)
 const TARGET_MS = 1_500
