@@ -29,7 +29,8 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { DEFAULT_MAX_CAR_BYTES } from './car.js'
-import { IDENTITY, MAX_BLOCK_BYTES, SHA2_256, verifyBlockParts } from './verify-block.js'
+import { IDENTITY, MAX_BLOCK_BYTES, SHA2_256 } from './verify-block.js'
+import { verifyBlockParts } from './verify-block-parts.js'
 
 export type ReadCarFileOptions = {
   /** The file's root: the CAR's only root, and where the walk starts. */

@@ -3,7 +3,6 @@
  * comes from outside this process (a CAR upload, a peer, the disk after a crash)
  * passes through here before anyone trusts it.
  */
-import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { identity } from 'multiformats/hashes/identity'
@@ -38,34 +37,15 @@ export async function verifyBlock(cid: CID, bytes: Uint8Array): Promise<void> {
   if (!ok) throw mismatch(cid, bytes.length)
 }
 
-/**
- * `verifyBlock` for a block that arrived in pieces (views of network buffers): hashed piece by
- * piece, never joined. Synchronous: a streaming reader checks each block before passing it on.
- */
-export function verifyBlockParts(cid: CID, parts: readonly Uint8Array[]): void {
-  const { code, digest } = cid.multihash
-  let length = 0
-  for (const p of parts) length += p.length
-  let ok: boolean
-  if (code === SHA2_256) {
-    const hash = createHash('sha256')
-    for (const p of parts) hash.update(p)
-    ok = equals(hash.digest(), digest)
-  } else if (code === IDENTITY) {
-    ok = equals(Buffer.concat(parts), digest)
-  } else {
-    throw unsupported(cid)
-  }
-  if (!ok) throw mismatch(cid, length)
-}
-
-function unsupported(cid: CID): W3aError {
+/** The refusal of a block under a hash this node does not check. */
+export function unsupported(cid: CID): W3aError {
   return new W3aError('INVALID_ARGUMENT', `Cannot verify block ${cid}: unsupported hash function 0x${cid.multihash.code.toString(16)}`, {
     details: ['Only sha2-256 and identity multihashes are accepted.'],
   })
 }
 
-function mismatch(cid: CID, length: number): W3aError {
+/** The refusal of a block whose bytes do not hash to its CID. */
+export function mismatch(cid: CID, length: number): W3aError {
   return new W3aError('BLOCK_HASH_MISMATCH', `Block ${cid} does not match its CID`, {
     details: [`got ${length} bytes whose hash differs from the CID's multihash`],
   })
