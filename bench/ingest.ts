@@ -27,8 +27,10 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { gzipSync } from 'node:zlib'
-import { randomBytes } from 'node:crypto'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { devAccount } from '../src/chain/dev-accounts.js'
+import { createW3aClient } from '../src/sdk/index.js'
+import { addSite } from '../src/sdk/actions/site.js'
 import { openEventContext, sealEvent, type EventContext } from '../src/tracker/seal-event.js'
 import type { PlausibleEvent } from '../src/tracker/event-format.js'
 
@@ -145,7 +147,8 @@ async function main(): Promise<void> {
   devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
   const info = (await (await fetch(`${devnet.gatewayUrl}/api/v1/ingest`)).json()) as { hpkePublicKey: string }
   const ingestKey = Buffer.from(info.hpkePublicKey.slice(2), 'hex')
-  const site = '0x' + randomBytes(32).toString('hex')
+  // Events for a site the ingest enclave has no registration of are refused: the owner adds one (`w3a site add`).
+  const { id: site } = await addSite(createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) }), { domain: 'shop.example' })
 
   // Pre-seal every level's events (each event once: a replayed one would not be written again).
   const t0 = performance.now()
