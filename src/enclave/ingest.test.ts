@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -10,6 +10,9 @@ import { generateHpkeKeyPair } from '../crypto/hpke.js'
 import { isW3aError } from '../core/errors.js'
 import { openEventContext, sealEvent } from '../tracker/seal-event.js'
 import { Ingest } from './ingest.js'
+import { INGEST_LOG_LABEL } from './ingest-log.js'
+import { SITES_LABEL } from './ingest-sites.js'
+import { seal, writeSealedFile } from '../tee/index.js'
 import { answerStats, checkStatsRequest, statsRequestText, type StatsRequest } from './ingest-stats.js'
 import { enrich, isBot } from './ingest-enrich.js'
 import { ingestHeadAt, ingestLogFile, makeTestSite, memoryStorage } from './ingest-fixture.test.js'
@@ -34,7 +37,7 @@ async function setup() {
   const first = make()
   await registerWith(first, await testSite.registration({ address: SELF, hpkePublicKey: bytesToHex(key.publicKey) }))
   first.close()
-  return { dir, key, make, registerWith, done: () => rmSync(dir, { recursive: true, force: true }) }
+  return { dir, key, sealingKey, make, registerWith, done: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 describe('ingest enclave', () => {
@@ -85,6 +88,35 @@ describe('ingest enclave', () => {
       await assert.rejects(ingest.accept({ envelope: flipped, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
       await assert.rejects(ingest.accept({ envelope: { ...good, extra: 1, c: 'x' }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
       assert.equal(ingest.rowsOf(site, 0).length, 0)
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
+  it('a data dir of an earlier version (site book and log in sealed files of their own) is moved under the sealed head once', async () => {
+    const t = await setup()
+    try {
+      const ctx = await openEventContext(site, t.key.publicKey)
+      let ingest = t.make()
+      for (let i = 0; i < 2; i++) await ingest.accept({ envelope: await sealEvent(ctx, i, { n: 'pageview', u: `https://a.example/p${i}`, d: site }), ip: `10.0.0.${i}`, userAgent: UA, now: Date.now() })
+      const rows = ingest.rowsOf(site, 0)
+      ingest.close()
+      // What an earlier version left: sites.sealed and events.wal (frames { i, rows }), no head.
+      const book = ingestHeadAt(t.dir, t.sealingKey).read('sites')!
+      for (const n of readdirSync(t.dir)) rmSync(join(t.dir, n))
+      writeSealedFile(join(t.dir, 'sites.sealed'), t.sealingKey, SITES_LABEL, book)
+      const frame = Buffer.from(seal(t.sealingKey, new TextEncoder().encode(JSON.stringify({ i: 0, rows })), { label: INGEST_LOG_LABEL }))
+      const length = Buffer.alloc(4)
+      length.writeUInt32BE(frame.length)
+      writeFileSync(join(t.dir, 'events.wal'), Buffer.concat([length, frame]))
+      ingest = t.make()
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1'])
+      assert.equal(ingest.sites.get(site)?.owner, owner.address.toLowerCase())
+      ingest.close()
+      assert.ok(!existsSync(join(t.dir, 'sites.sealed')) && !existsSync(join(t.dir, 'events.wal')), 'the files of the earlier version are gone')
+      ingest = t.make()
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1'], 'read from the head and its pinned log since')
       ingest.close()
     } finally {
       t.done()
