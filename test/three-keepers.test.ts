@@ -294,8 +294,8 @@ test('keeper 3’s host learns nothing: no dataset key, no cell, no cluster secr
 
   // At rest: its enclave's files are sealed; the rest is public (receipts, endpoint, result envelopes).
   const files = filesUnder(hostileDir)
-  // The ingest role's write-ahead log is sealed frame by frame (enclave/ingest-log.ts), under its own name.
-  for (const f of files.filter((f) => relative(hostileDir, f).startsWith('enclave'))) assert.match(f, /\.sealed$|[/\\]ingest[/\\]events\.wal$/, `${f} is not a sealed file`)
+  // The ingest role's write-ahead log is sealed frame by frame (enclave/ingest-log.ts), one file per generation.
+  for (const f of files.filter((f) => relative(hostileDir, f).startsWith('enclave'))) assert.match(f, /\.sealed$|[/\\]ingest[/\\]events\.[0-9a-f]{32}\.wal$/, `${f} is not a sealed file`)
   const atRest = Buffer.concat(files.map((f) => readFileSync(f)))
   assert.deepEqual(found(atRest, [...deks, ...secrets, ...cells]), [], 'its data dir holds a key, a secret or a cell')
 })

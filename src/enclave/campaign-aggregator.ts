@@ -36,10 +36,10 @@ import { answerValue, openAnswer, parseAnswerEnvelope } from '../campaigns/answe
 import { EMPTY_ROOT, payoutRoot } from '../campaigns/payout-tree.js'
 import { campaignOutputHash, campaignOutputOf, ZERO_HASH, type CampaignResult } from '../campaigns/result-format.js'
 import { readSealedFile, writeSealedFile } from '../tee/index.js'
-import { IngestLog } from './ingest-log.js'
+import { IngestLog, decodeCheckpoint, encodeCheckpoint } from './ingest-log.js'
 import { hpkeOpenSync, x25519Recipient, type X25519Recipient } from '../crypto/hpke-export-node.js'
 
-const LABEL = { terms: 'w3a/enclave/campaign-terms/v1', answers: 'w3a/enclave/campaign-answers/v1', release: 'w3a/enclave/campaign-release/v1' } as const
+const LABEL = { terms: 'w3a/enclave/campaign-terms/v1', answers: 'w3a/enclave/campaign-answers/v1', logPin: 'w3a/enclave/campaign-answers-pin/v1', release: 'w3a/enclave/campaign-release/v1' } as const
 
 const addr = z.string().refine((s) => isAddress(s, { strict: false }), 'not an address')
 const b32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/)
@@ -124,7 +124,10 @@ export class CampaignAggregator {
     } else writeSealedFile(termsFile, this.p.sealingKey, LABEL.terms, new TextEncoder().encode(paramsHash))
     const log = new IngestLog<Accepted>(dir, this.p.sealingKey, LABEL.answers)
     const c: Open = { domain, terms, paramsHash, output, log, tokens: new Set(), payouts: new Set(), answers: [], result: undefined }
-    for (const a of log.replay()) {
+    // The log's generation is pinned in a sealed file of its own (the answers log is never rewritten, so the pin is taken once).
+    const pinFile = join(dir, 'answers-pin.sealed')
+    const pinned = existsSync(pinFile) ? decodeCheckpoint(readSealedFile(pinFile, this.p.sealingKey, LABEL.logPin)) : undefined
+    for (const a of log.replay(pinned, (pin) => writeSealedFile(pinFile, this.p.sealingKey, LABEL.logPin, encodeCheckpoint(pin)))) {
       // A log that repeats a token was not written by this code: the host spliced it.
       if (c.tokens.has(a.t) || c.payouts.has(a.p.toLowerCase())) throw new W3aError('INTERNAL', `campaign ${domain.campaignId}: the sealed answer log repeats an answer`)
       c.tokens.add(a.t)

@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bytesToHex, type Address, type Hex } from 'viem'
@@ -19,6 +19,22 @@ import { createMemoryBlockstore, decodeManifest, encodeManifest, exportBytes, ex
 import { carOfBlock } from '../storage/car-of-block.js'
 import { siteFor, siteRegistration, type Site } from '../sdk/actions/site.js'
 import { SITE_PRIVACY_UNIT, SITE_SCHEMA, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
+import { SealedHead } from './sealed-head.js'
+import { INGEST_STATE_LABEL, type IngestHead } from './ingest-state.js'
+
+/** The ingest role's files under a real sealed head in `dir`, loaded from disk as at an enclave's start. */
+export function ingestHeadAt(dir: string, sealingKey: Uint8Array): IngestHead {
+  const head = new SealedHead(dir, sealingKey, INGEST_STATE_LABEL)
+  head.load()
+  return { read: (name) => head.read(name), save: (contents) => void head.save(contents) }
+}
+
+/** The ingest log's current file in `dir` (one generation at rest: ingest-log.ts). */
+export function ingestLogFile(dir: string): string {
+  const names = readdirSync(dir).filter((n) => /^events\.[0-9a-f]{32}\.wal$/.test(n))
+  if (names.length !== 1) throw new Error(`expected one ingest log file in ${dir}, found ${names.join(', ') || 'none'}`)
+  return join(dir, names[0]!)
+}
 
 export const TEST_REGISTRY = '0x00000000000000000000000000000000000000ee' as Address
 

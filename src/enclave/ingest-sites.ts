@@ -12,8 +12,9 @@
  *
  * At rest: one sealed file (sealing key, label below) holding per site the owner, the dataset key,
  * the current manifest and how far the rows are in confirmed segments (`flushedThrough`, the row
- * number of ingest.ts). A host restoring an older copy of it makes rows already in a segment go
- * into the next one again (counted twice); see docs/design/trust-boundary.md.
+ * number of ingest.ts). It is a file of the enclave's sealed head (ingest-state.ts): every change
+ * is a new version the peers witness, so a host cannot restore an older copy (one that would undo
+ * a queued deletion or a key rotation, or count rows twice); see docs/design/trust-boundary.md.
  *
  * A visitor's deletion (ingest-visitor-rights.ts) is queued here (`deletions`) before its receipt
  * is signed, so it survives a kill -9; the rewrite of the stored segments under a new site key
@@ -23,15 +24,16 @@
  * manifest (the owner's derived key opens only the segments made before the rotation).
  */
 import { join } from 'node:path'
-import { existsSync } from 'node:fs'
+import { existsSync, unlinkSync } from 'node:fs'
 import { bytesToHex, hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { datasetIdFor } from '../crypto/typed-commands.js'
 import { hpkeOpen } from '../crypto/hpke.js'
-import { readSealedFile, writeSealedFile } from '../tee/index.js'
+import { readSealedFile } from '../tee/index.js'
 import { decodeManifest, encodeManifest, schemaHash, type DatasetManifest } from '../storage/index.js'
 import { SITE_SCHEMA } from './ingest-segments.js'
+import type { IngestHead } from './ingest-state.js'
 
 export const SITES_LABEL = 'w3a/enclave/ingest-sites/v1'
 /** HPKE info of the site key sealed to the ingest enclave; aad = the site id's UTF-8 text. */
@@ -94,22 +96,26 @@ type StoredRewrite = Omit<PendingRewrite, 'dek' | 'manifest'> & { dek: Hex; mani
 type Stored = Omit<SiteRecord, 'dek' | 'manifest' | 'rewrite' | 'deletions' | 'unpin' | 'rewritten' | 'rotated'> & { dek: Hex; manifest: Hex; rewrite?: StoredRewrite } & Partial<Pick<SiteRecord, 'deletions' | 'unpin' | 'rewritten' | 'rotated'>>
 
 export class SiteBook {
-  private readonly path: string
   private sites = new Map<string, SiteRecord>()
 
+  /** `dir` and `key`: only to move the site book of an earlier version (its own sealed file) into the head. */
   constructor(
-    dir: string,
-    private readonly key: Uint8Array,
+    private readonly head: IngestHead,
+    legacy: { dir: string; key: Uint8Array },
   ) {
-    this.path = join(dir, 'sites.sealed')
-    if (existsSync(this.path)) {
-      const stored = JSON.parse(new TextDecoder().decode(readSealedFile(this.path, key, SITES_LABEL))) as Stored[]
+    const path = join(legacy.dir, 'sites.sealed')
+    const pinned = head.read('sites')
+    const bytes = pinned ?? (existsSync(path) ? readSealedFile(path, legacy.key, SITES_LABEL) : undefined)
+    if (bytes) {
+      const stored = JSON.parse(new TextDecoder().decode(bytes)) as Stored[]
       for (const s of stored) {
         const rewrite = s.rewrite ? { ...s.rewrite, dek: hexToBytes(s.rewrite.dek), manifest: decodeManifest(hexToBytes(s.rewrite.manifest)) } : undefined
         const { rewrite: _r, ...rest } = s
         this.sites.set(s.site, { deletions: [], unpin: [], rewritten: [], rotated: false, ...rest, dek: hexToBytes(s.dek), manifest: decodeManifest(hexToBytes(s.manifest)), ...(rewrite ? { rewrite } : {}) })
       }
     }
+    if (!pinned && bytes) this.save()
+    if (existsSync(path)) unlinkSync(path)
   }
 
   get(site: string): SiteRecord | undefined {
@@ -236,6 +242,6 @@ export class SiteBook {
       manifest: bytesToHex(encodeManifest(s.manifest)),
       ...(rewrite ? { rewrite: { ...rewrite, dek: bytesToHex(rewrite.dek), manifest: bytesToHex(encodeManifest(rewrite.manifest)) } } : {}),
     }))
-    writeSealedFile(this.path, this.key, SITES_LABEL, new TextEncoder().encode(JSON.stringify(stored)))
+    this.head.save({ sites: new TextEncoder().encode(JSON.stringify(stored)) })
   }
 }

@@ -14,7 +14,7 @@ import type { VisitorAnswer } from '../tracker/visitor-format.js'
 import { unwrapDatasetKey } from '../crypto/owner-wrap-key.js'
 import { Ingest } from './ingest.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
-import { makeTestSite, memoryStorage } from './ingest-fixture.test.js'
+import { ingestHeadAt, ingestLogFile, makeTestSite, memoryStorage } from './ingest-fixture.test.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 const storage = memoryStorage()
@@ -27,7 +27,7 @@ async function setup() {
   const key = await generateHpkeKeyPair()
   const sealingKey = randomBytes(32)
   const worker = privateKeyToAccount(bytesToHex(randomBytes(32)))
-  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
+  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey, head: ingestHeadAt(dir, sealingKey) })
   let ingest = make()
   // Only sites their owner registered are accepted.
   await ingest.registerSite(await testSite.registration({ address: worker.address, hpkePublicKey: bytesToHex(key.publicKey) }), {
@@ -161,7 +161,7 @@ describe('visitor data rights (ingest enclave)', () => {
       assert.equal(again.receipt.rows, 0)
       t.restart()
       assert.equal(left().length, 6)
-      assert.ok(readFileSync(join(t.dir, 'events.wal')).length > 0)
+      assert.ok(readFileSync(ingestLogFile(t.dir)).length > 0)
     } finally {
       t.done()
     }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -10,9 +10,12 @@ import { generateHpkeKeyPair } from '../crypto/hpke.js'
 import { isW3aError } from '../core/errors.js'
 import { openEventContext, sealEvent } from '../tracker/seal-event.js'
 import { Ingest } from './ingest.js'
+import { INGEST_LOG_LABEL } from './ingest-log.js'
+import { SITES_LABEL } from './ingest-sites.js'
+import { seal, writeSealedFile } from '../tee/index.js'
 import { answerStats, checkStatsRequest, statsRequestText, type StatsRequest } from './ingest-stats.js'
 import { enrich, isBot } from './ingest-enrich.js'
-import { makeTestSite, memoryStorage } from './ingest-fixture.test.js'
+import { ingestHeadAt, ingestLogFile, makeTestSite, memoryStorage } from './ingest-fixture.test.js'
 
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 const storage = memoryStorage()
@@ -28,13 +31,13 @@ async function setup() {
   const dir = mkdtempSync(join(tmpdir(), 'w3a-ingest-'))
   const key = await generateHpkeKeyPair()
   const sealingKey = randomBytes(32)
-  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey })
+  const make = () => new Ingest({ dir, sealingKey, hpkePrivateKey: key.privateKey, head: ingestHeadAt(dir, sealingKey) })
   const registerWith = async (ingest: Ingest, request: unknown, self = SELF) =>
     ingest.registerSite(request, { chainId: 31337, self, hpkePrivateKey: key.privateKey, nowS: Math.floor(Date.now() / 1000), manifestOf: storage.manifestOf })
   const first = make()
   await registerWith(first, await testSite.registration({ address: SELF, hpkePublicKey: bytesToHex(key.publicKey) }))
   first.close()
-  return { dir, key, make, registerWith, done: () => rmSync(dir, { recursive: true, force: true }) }
+  return { dir, key, sealingKey, make, registerWith, done: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 describe('ingest enclave', () => {
@@ -91,6 +94,35 @@ describe('ingest enclave', () => {
     }
   })
 
+  it('a data dir of an earlier version (site book and log in sealed files of their own) is moved under the sealed head once', async () => {
+    const t = await setup()
+    try {
+      const ctx = await openEventContext(site, t.key.publicKey)
+      let ingest = t.make()
+      for (let i = 0; i < 2; i++) await ingest.accept({ envelope: await sealEvent(ctx, i, { n: 'pageview', u: `https://a.example/p${i}`, d: site }), ip: `10.0.0.${i}`, userAgent: UA, now: Date.now() })
+      const rows = ingest.rowsOf(site, 0)
+      ingest.close()
+      // What an earlier version left: sites.sealed and events.wal (frames { i, rows }), no head.
+      const book = ingestHeadAt(t.dir, t.sealingKey).read('sites')!
+      for (const n of readdirSync(t.dir)) rmSync(join(t.dir, n))
+      writeSealedFile(join(t.dir, 'sites.sealed'), t.sealingKey, SITES_LABEL, book)
+      const frame = Buffer.from(seal(t.sealingKey, new TextEncoder().encode(JSON.stringify({ i: 0, rows })), { label: INGEST_LOG_LABEL }))
+      const length = Buffer.alloc(4)
+      length.writeUInt32BE(frame.length)
+      writeFileSync(join(t.dir, 'events.wal'), Buffer.concat([length, frame]))
+      ingest = t.make()
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1'])
+      assert.equal(ingest.sites.get(site)?.owner, owner.address.toLowerCase())
+      ingest.close()
+      assert.ok(!existsSync(join(t.dir, 'sites.sealed')) && !existsSync(join(t.dir, 'events.wal')), 'the files of the earlier version are gone')
+      ingest = t.make()
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1'], 'read from the head and its pinned log since')
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('acknowledged events survive a restart; a host that drops or reorders log frames is caught', async () => {
     const t = await setup()
     try {
@@ -101,11 +133,16 @@ describe('ingest enclave', () => {
       ingest = t.make() // as after kill -9: only the sealed log is left
       assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/p0', '/p1', '/p2'])
       ingest.close()
-      // The host cuts out the first frame (u32 length ‖ sealed bytes).
-      const wal = join(t.dir, 'events.wal')
+      // The host cuts out a frame appended since the last pin (u32 length ‖ sealed bytes): the order check catches it.
+      const wal = ingestLogFile(t.dir)
       const bytes = readFileSync(wal)
-      writeFileSync(wal, bytes.subarray(4 + bytes.readUInt32BE(0)))
+      const frameAt = (at: number) => at + 4 + bytes.readUInt32BE(at)
+      const pinnedEnd = frameAt(0) // the first frame (the empty one of the generation) is what the registration pinned
+      writeFileSync(wal, Buffer.concat([bytes.subarray(0, pinnedEnd), bytes.subarray(frameAt(pinnedEnd))]))
       assert.throws(() => t.make(), (e) => isW3aError(e, 'INGEST_LOG_BROKEN'))
+      // It cuts into the pinned prefix (the sealed head pins its length and hash): a rolled-back log.
+      writeFileSync(wal, bytes.subarray(pinnedEnd))
+      assert.throws(() => t.make(), (e) => isW3aError(e, 'STATE_ROLLED_BACK'))
     } finally {
       t.done()
     }
@@ -225,9 +262,9 @@ describe('ingest enclave: registered sites and their segments', () => {
       assert.equal(new Set(rows.map((r) => r['visitor_id'])).size, 2)
       // An event arriving while the update is mined goes into the next segment.
       await send(3, 0, ev('/later'), t0 + 60_000)
-      const walBefore = statSync(join(t.dir, 'events.wal')).size
+      const walBefore = statSync(ingestLogFile(t.dir)).size
       await ingest.confirmFlush(site, flush.manifestCid, t0 + 60_000)
-      assert.ok(statSync(join(t.dir, 'events.wal')).size < walBefore, 'the log is compacted')
+      assert.ok(statSync(ingestLogFile(t.dir)).size < walBefore, 'the log is compacted')
       assert.equal(ingest.sites.get(site)!.manifestCid, flush.manifestCid)
       assert.deepEqual(ingest.pendingSites(), [{ site, rows: 1 }])
       assert.equal(ingest.rowsOf(site, 0).length, 5, 'the realtime window still has them')
@@ -244,7 +281,7 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
-  it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host adds no duplicates', async () => {
+  it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {
       let ingest = t.make()
@@ -254,14 +291,24 @@ describe('ingest enclave: registered sites and their segments', () => {
       }
       const lost = (await ingest.prepareFlush(site, storage.postCar))!
       ingest.close() // killed: the segment is stored, its manifest update never confirmed
-      const oldWal = readFileSync(join(t.dir, 'events.wal'))
+      const oldPath = ingestLogFile(t.dir)
+      const oldWal = readFileSync(oldPath)
       ingest = t.make()
       assert.deepEqual(ingest.pendingSites(), [{ site, rows: 5 }])
       const flush = (await ingest.prepareFlush(site, storage.postCar))!
       assert.notEqual(flush.manifestCid, lost.manifestCid)
       await ingest.confirmFlush(site, flush.manifestCid, Date.now())
       ingest.close()
-      writeFileSync(join(t.dir, 'events.wal'), oldWal) // the host puts the pre-compaction log back
+      // The host puts the pre-compaction log back under its own name: a generation the head does not pin, removed unread.
+      writeFileSync(oldPath, oldWal)
+      ingest = t.make()
+      assert.deepEqual(ingest.pendingSites(), [])
+      ingest.close()
+      // ...or in place of the pinned one: refused (the enclave does not resume on it).
+      const pinnedWal = readFileSync(ingestLogFile(t.dir))
+      writeFileSync(ingestLogFile(t.dir), oldWal)
+      assert.throws(() => t.make(), (e) => isW3aError(e, 'STATE_ROLLED_BACK'))
+      writeFileSync(ingestLogFile(t.dir), pinnedWal)
       ingest = t.make()
       assert.deepEqual(ingest.pendingSites(), [])
       const rows = await storage.rowsOf(await storage.manifestOf(ingest.sites.get(site)!.manifestCid), testSite.dek)

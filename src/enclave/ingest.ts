@@ -21,7 +21,8 @@ import { packagedCountryDb, type CountryDb } from './ingest-country.js'
 import { encodeManifest, type DatasetManifest } from '../storage/index.js'
 import { carOfBlock } from '../storage/car-of-block.js'
 import { enrich, isBot, type Enriched } from './ingest-enrich.js'
-import { IngestLog } from './ingest-log.js'
+import { decodeCheckpoint, encodeCheckpoint, IngestLog, type LogCheckpoint } from './ingest-log.js'
+import type { IngestHead } from './ingest-state.js'
 import { EventOpener } from './ingest-open.js'
 import { appendSegment, MAX_DURATION_S, sealSiteSegment, siteRowsToParquet } from './ingest-segments.js'
 import { SiteBook, type PendingRewrite, type Rewritten, type SiteRecord } from './ingest-sites.js'
@@ -82,6 +83,7 @@ export class Ingest {
   private readonly opener: EventOpener
   private readonly visitors = new VisitorBook<VisitEntry>()
   private readonly log: IngestLog<EventRow>
+  private readonly head: IngestHead
   readonly sites: SiteBook
   private rows: EventRow[] = []
   private inFlight = 0
@@ -96,13 +98,19 @@ export class Ingest {
   /** Events refused because their site is not registered here (memory only). */
   unknownSiteRefusals = 0
 
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; country?: CountryDb }) {
+  /**
+   * `head`: the enclave's sealed head, where the site book and the log's checkpoint are pinned
+   * (ingest-state.ts). Every save of the site book pins the log as it stands too.
+   */
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb }) {
     this.opener = new EventOpener(p.hpkePrivateKey)
-    this.sites = new SiteBook(p.dir, p.sealingKey)
+    this.head = p.head
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
+    const pinned = p.head.read('ingestlog')
+    const replayed = this.log.replay(pinned && decodeCheckpoint(pinned), (c) => p.head.save({ ingestlog: encodeCheckpoint(c) }))
+    this.sites = new SiteBook({ read: (name) => p.head.read(name), save: (c) => p.head.save({ ...c, ingestlog: encodeCheckpoint(this.log.checkpoint()) }) }, { dir: p.dir, key: p.sealingKey })
     this.country = p.country ?? packagedCountryDb()
     this.optIns = new OptIns(p.sealingKey)
-    const replayed = this.log.replay()
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
@@ -264,7 +272,7 @@ export class Ingest {
     if (!flush || flush.manifestCid !== manifestCid) throw new W3aError('INVALID_ARGUMENT', `no prepared flush of ${site} with manifest ${manifestCid}`)
     this.prepared.delete(site)
     this.sites.confirm(site, { manifestCid, manifest: flush.manifest, through: flush.through })
-    await this.exclusively(() => this.log.rewrite((r) => this.isPending(r)))
+    await this.exclusively(() => this.log.rewrite((r) => this.isPending(r), this.pin))
     this.rows = this.rows.filter((r) => this.isPending(r) || r.ts >= now - REALTIME_WINDOW_MS)
     return { through: flush.through }
   }
@@ -282,9 +290,12 @@ export class Ingest {
   async removeRows(drop: (row: EventRow) => boolean): Promise<number> {
     return this.exclusively(() => {
       this.rows = this.rows.filter((r) => !drop(r))
-      return this.log.rewrite((r) => !drop(r))
+      return this.log.rewrite((r) => !drop(r), this.pin)
     })
   }
+
+  /** Pins a rewritten log's new generation in the sealed head (a new version the peers witness). */
+  private readonly pin = (c: LogCheckpoint): void => this.head.save({ ingestlog: encodeCheckpoint(c) })
 
   /** Runs `fn` (a rewrite of the log) with appends held back until it is done. */
   private async exclusively<T>(fn: () => Promise<T>): Promise<T> {

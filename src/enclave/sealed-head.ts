@@ -62,10 +62,11 @@ export class SealedHead {
     return readSealedFile(path, this.key, this.label(name))
   }
 
-  /** Writes the given files as one new version (seq + 1, or `atLeast` if higher) and returns it. */
-  save(contents: Record<string, Uint8Array>, atLeast = 0n): StateVersion {
+  /** Writes the given files as one new version (seq + 1, or `atLeast` if higher), without those in `drop`, and returns it. */
+  save(contents: Record<string, Uint8Array>, atLeast = 0n, drop: readonly string[] = []): StateVersion {
     const seq = (this.seq >= atLeast ? this.seq : atLeast) + 1n
     const next = new Map(this.files)
+    for (const name of drop) next.delete(name)
     for (const [name, bytes] of Object.entries(contents)) {
       const path = this.path(name, seq)
       writeSealedFile(path, this.key, this.label(name), bytes)
@@ -76,7 +77,7 @@ export class SealedHead {
     const old = this.files
     this.files = next
     this.seq = seq
-    for (const [name, f] of old) if (next.get(name)!.seq !== f.seq) unlinkSync(this.path(name, f.seq))
+    for (const [name, f] of old) if (next.get(name)?.seq !== f.seq) unlinkSync(this.path(name, f.seq))
     return this.version()
   }
 

@@ -68,6 +68,7 @@ import { Ingest, type IngestOutcome } from './ingest.js'
 import { CampaignAggregator, type CampaignAcceptance } from './campaign-aggregator.js'
 import type { CampaignResult } from '../campaigns/result-format.js'
 import type { CampaignTerms } from '../chain/campaigns.js'
+import { INGEST_STATE_LABEL, type IngestFile } from './ingest-state.js'
 import { CID } from 'multiformats/cid'
 import { decodeManifest, schemaHash, verifyBlock } from '../storage/index.js'
 import { signUnpin, signUpload } from '../storage/upload-authorization.js'
@@ -133,8 +134,11 @@ const STATE_LABEL = {
   outcomes: 'w3a/enclave/job-outcomes/v1',
   releases: 'w3a/enclave/job-releases/v1',
   keepers: 'w3a/enclave/keeper-set/v1',
+  // The ingest role's site book and log checkpoint (ingest-state.ts): rolled back with the rest or not at all.
+  ...INGEST_STATE_LABEL,
 } as const
 type StateFile = keyof typeof STATE_LABEL
+const INGEST_FILES: readonly IngestFile[] = Object.keys(INGEST_STATE_LABEL) as IngestFile[]
 
 /** What the enclave tells its host of its sealed state's freshness (all public). */
 export type FreshnessInfo = StateVersion & { status: FreshnessStatus; committed: boolean; keepers: Address[] }
@@ -273,10 +277,10 @@ export class EnclaveService {
   }
 
   /** One new version of the sealed state (only a fresh enclave writes: a rolled-back one would fork its history). */
-  private save(contents: Partial<Record<StateFile, Uint8Array>>, atLeast?: bigint): void {
+  private save(contents: Partial<Record<StateFile, Uint8Array>>, atLeast?: bigint, drop?: readonly StateFile[]): void {
     if (!this.head) throw new W3aError('INTERNAL', 'enclave not initialised')
     this.freshness().requireFresh('saving its state')
-    this.head.save(contents as Record<string, Uint8Array>, atLeast)
+    this.head.save(contents as Record<string, Uint8Array>, atLeast, drop)
     this.freshness().saved()
   }
 
@@ -284,14 +288,14 @@ export class EnclaveService {
     this.save({ outcomes: this.outcomes.export() })
   }
 
-  private persist(extra: Partial<Record<StateFile, Uint8Array>> = {}, atLeast?: bigint): void {
+  private persist(extra: Partial<Record<StateFile, Uint8Array>> = {}, atLeast?: bigint, drop?: readonly StateFile[]): void {
     // Witnesses count from the agreed keeper set too (admissions need a majority of its members), so keepers that joined from different peers know each other.
     let learned = false
     for (const k of this.state.keepers.keys()) learned = this.freshness().addKeeper(k as Address) || learned
     // The keyring changes only with its epoch (or a hand-over's new one): unchanged, the head keeps pinning the sealed copy it has.
     const ring = this.keyring
     const ringChanged = ring !== undefined && (this.savedRing?.ring !== ring || this.savedRing.epoch !== ring.epoch)
-    this.save({ ...(ringChanged ? { keyring: ring.export() } : {}), state: encodeSnapshot(this.state), ...(learned ? { keepers: this.freshness().export() } : {}), ...extra }, atLeast)
+    this.save({ ...(ringChanged ? { keyring: ring.export() } : {}), state: encodeSnapshot(this.state), ...(learned ? { keepers: this.freshness().export() } : {}), ...extra }, atLeast, drop)
     if (ringChanged) this.savedRing = { ring, epoch: ring.epoch }
   }
 
@@ -717,13 +721,15 @@ export class EnclaveService {
     this.keyring = opened.keyring
     this.state = opened.state
     fresh.addKeeper(opened.from)
-    if (fresh.status === 'rolled-back') {
+    const recovering = fresh.status === 'rolled-back'
+    if (recovering) {
       // Recovery: jobs this state charged may have been run or released in the history the host erased.
       fresh.jobFloor = lastChargedJob(this.state)
       fresh.status = 'fresh'
     }
-    // Above every seq a peer reported, so the peers witness the recovered state as new.
-    this.persist({ keepers: fresh.export() }, fresh.highestSeq)
+    // Above every seq a peer reported, so the peers witness the recovered state as new. A hand-over
+    // carries no ingest state: the rolled-back site book and log are dropped, never resumed.
+    this.persist({ keepers: fresh.export() }, fresh.highestSeq, recovering ? INGEST_FILES : undefined)
     return { from: opened.from, epoch: this.keyring.epoch, processed: this.state.processed, stateRoot: stateRoot(this.state) }
   }
 
@@ -792,8 +798,15 @@ export class EnclaveService {
 
   // ---- web-analytics ingest (ingest.ts; docs/site-owner.md) ----
 
+  /** The ingest role, opened on first use once the sealed state is verified fresh: its files are in the head (ingest-state.ts). */
   private ingest(): Ingest {
-    this.ingestRole ??= new Ingest({ dir: join(this.dir, 'ingest'), sealingKey: this.key(), hpkePrivateKey: this.me().hpke.privateKey })
+    this.freshness().requireFresh('the ingest role')
+    this.ingestRole ??= new Ingest({
+      dir: join(this.dir, 'ingest'),
+      sealingKey: this.key(),
+      hpkePrivateKey: this.me().hpke.privateKey,
+      head: { read: (name) => this.head!.read(name), save: (contents) => this.save(contents) },
+    })
     return this.ingestRole
   }
 
@@ -1066,6 +1079,9 @@ export class EnclaveService {
     this.previousAnalysisSeed?.seed.fill(0)
     this.previousAnalysisSeed = undefined
     this.boundary = undefined
+    for (const s of this.ingestRole?.sites.all() ?? []) s.dek.fill(0)
+    this.ingestRole?.close()
+    this.ingestRole = undefined
   }
 
   private checkJobFloor(jobId: bigint): void {

@@ -23,7 +23,12 @@ export type IngestFlushLoopParameters = {
   workerRegistry: Address
   sendOwnTx: (kind: OwnTxKind, o?: { site?: Hex }) => Promise<Hex>
   /** A keeper reads its own receipts (its sync applies the command); other workers cannot check them. */
-  keeper?: { syncNow: () => Promise<void>; receipt: (index: bigint) => Record<string, unknown> | undefined }
+  keeper?: {
+    syncNow: () => Promise<void>
+    receipt: (index: bigint) => Record<string, unknown> | undefined
+    /** Has the peers witness the enclave's sealed state: a confirm changed the site book and compacted the log (rollback protection). */
+    commitState: () => Promise<void>
+  }
   flushMs: number
   log: (line: string) => void
 }
@@ -57,6 +62,7 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
         }
         await p.sendOwnTx('siteManifest', { site: u.site })
         await p.caller.call('ingestConfirm', { site: u.site, manifestCid: u.manifestCid })
+        await p.keeper?.commitState().catch((e) => p.log(`ingest state not yet witnessed by the peer keepers: ${(e as Error).message}`))
         p.log(`site ${u.site.slice(0, 10)}…: ${u.rows} row(s) ${u.kind === 'rewrite' ? 'deleted from its stored segments (rewritten under a new site key)' : 'appended'}, manifest ${u.manifestCid}`)
       } catch (e) {
         p.log(`site ${u.site.slice(0, 10)}…: manifest update failed (${(e as Error).message}); retried next round`)

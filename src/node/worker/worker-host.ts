@@ -314,7 +314,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       publicClient,
       workerRegistry: params.contracts.workerRegistry,
       sendOwnTx: (kind, o) => sendOwnTx(kind, undefined, o?.site),
-      ...(params.keeper ? { keeper: { syncNow, receipt: (index: bigint) => receipts.get(String(index)) } } : {}),
+      ...(params.keeper ? { keeper: { syncNow, receipt: (index: bigint) => receipts.get(String(index)), commitState: () => witnesses.commit() } } : {}),
       flushMs: params.ingestFlushMs ?? 10_000,
       log,
     })

@@ -169,8 +169,12 @@ export function createWorkerHttp(params: {
       if (req.method === 'POST' && pathname === '/v1/ingest/visitor') {
         const body = (await readJsonBody(req)) as { request?: unknown }
         const answer = await caller.call<{ receipt: { kind: string } }>('ingestVisitor', { request: body?.request })
-        // A deletion's rewrite of the stored segments starts now rather than at the next flush tick.
-        if (answer.receipt.kind === 'delete') void params.hooks.ingestFlush?.().catch(() => {})
+        if (answer.receipt.kind === 'delete') {
+          // Witnessed before the receipt goes out, so the peers refuse a restored copy from before the deletion (rollback protection).
+          await params.hooks.commitState?.().catch(() => {})
+          // A deletion's rewrite of the stored segments starts now rather than at the next flush tick.
+          void params.hooks.ingestFlush?.().catch(() => {})
+        }
         return json(answer)
       }
       const status = /^\/v1\/jobs\/(\d+)\/status$/.exec(pathname)
