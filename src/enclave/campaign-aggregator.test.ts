@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -120,7 +120,8 @@ describe('campaign aggregator (enclave)', () => {
     await agg.openCampaign({ campaigns, campaignId: 1n, terms: t })
     for (let i = 0; i < 3; i++) await agg.accept(campaigns, await envelope(1n, t, device(), 5), before)
     agg.close()
-    const wal = join(dir, `${campaigns.toLowerCase()}-1`, 'events.wal')
+    const logDir = join(dir, `${campaigns.toLowerCase()}-1`)
+    const wal = join(logDir, readdirSync(logDir).find((f) => /^events\.[0-9a-f]+\.wal$/.test(f))!)
     const bytes = readFileSync(wal)
     const first = 4 + bytes.readUInt32BE(0)
     writeFileSync(wal, Buffer.concat([bytes, bytes.subarray(0, first)])) // frame 0 again at the end
