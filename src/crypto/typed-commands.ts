@@ -22,6 +22,13 @@
  *   address removes it. A web-analytics site names its attested ingest worker's key here.
  * - UpdateManifest (owner, or the writer the owner set): the dataset's manifest is now
  *   `manifestCid` (an appended version; the key stays the same).
+ * - RegisterPool (a curator): `datasetId` = datasetIdFor(signer, salt) becomes a pool with this
+ *   public `purpose`; it holds no key of its own, only its contributors' (docs/pools.md).
+ * - Contribute (a contributor): registers the contribution `datasetId` = datasetIdFor(signer,
+ *   salt) in `pool`, with the contributor's own DEK (as RegisterDataset: `sealedKeyHash`) and
+ *   consent: the purposes it `allow`s ("*" = any) and `deny`s.
+ * - SetConsent (the contributor): replaces a contribution's consent; `withdrawn` true keeps it
+ *   out of every job charged from now on.
  *
  * `ReadCustody` is not a command: an owner signs it to read the confidential custody state
  * of a dataset straight from a keeper (src/custody/owner-query.ts). Same domain as commands.
@@ -82,6 +89,33 @@ export const OWNER_COMMAND_TYPES = {
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint64' },
   ],
+  RegisterPool: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'salt', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'purpose', type: 'string' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  Contribute: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'salt', type: 'bytes32' },
+    { name: 'pool', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'sealedKeyHash', type: 'bytes32' },
+    { name: 'allow', type: 'string[]' },
+    { name: 'deny', type: 'string[]' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  SetConsent: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'allow', type: 'string[]' },
+    { name: 'deny', type: 'string[]' },
+    { name: 'withdrawn', type: 'bool' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
 } as const
 
 export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
@@ -98,6 +132,10 @@ export type DeleteMessage = Common
 export type SetPolicyMessage = Common & { policyHash: Hex }
 export type SetWriterMessage = Common & { writer: Address }
 export type UpdateManifestMessage = Common & { manifestCid: string }
+export type RegisterPoolMessage = Common & { salt: Hex; manifestCid: string; purpose: string }
+/** `allow` / `deny`: purposes (docs/pools.md: compared trimmed, lowercased, spaces collapsed); "*" in allow = any. */
+export type ContributeMessage = Common & { salt: Hex; pool: Hex; manifestCid: string; sealedKeyHash: Hex; allow: string[]; deny: string[] }
+export type SetConsentMessage = Common & { allow: string[]; deny: string[]; withdrawn: boolean }
 
 export type OwnerCommand =
   | { type: 'RegisterDataset'; message: RegisterDatasetMessage }
@@ -107,6 +145,9 @@ export type OwnerCommand =
   | { type: 'SetPolicy'; message: SetPolicyMessage }
   | { type: 'SetWriter'; message: SetWriterMessage }
   | { type: 'UpdateManifest'; message: UpdateManifestMessage }
+  | { type: 'RegisterPool'; message: RegisterPoolMessage }
+  | { type: 'Contribute'; message: ContributeMessage }
+  | { type: 'SetConsent'; message: SetConsentMessage }
 
 export type SignedOwnerCommand = { command: OwnerCommand; domain: CommandDomain; signer: Address; signature: Hex }
 

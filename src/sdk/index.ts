@@ -38,3 +38,4 @@ export { verifyJob, checkResultEnvelope, type VerifyJobParameters, type VerifyJo
 export { openJobResult, type OpenJobResultParameters, type OpenJobResultReturnType } from './actions/analysis/openJobResult.js'
 export { runQuery, type RunQueryParameters, type RunQueryReturnType } from './actions/analysis/runQuery.js'
 export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/market/timeoutJob.js'
+export * from './actions/pool/index.js'

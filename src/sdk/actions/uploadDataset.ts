@@ -1,26 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { bytesToHex, type Hex } from 'viem'
 import { randomBytes } from 'node:crypto'
-import { W3aError } from '../../core/errors.js'
-import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
-import { HPKE_SUITE_ID } from '../../crypto/hpke.js'
-import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.js'
-import {
-  writeParquetSegments,
-  encodeManifest,
-  schemaHash,
-  type ColumnTypes,
-  type DatasetManifest,
-} from '../../storage/index.js'
+import { generateDatasetKey } from '../../crypto/envelope.js'
+import { schemaHash, type ColumnTypes } from '../../storage/index.js'
 import { datasetIdFor, registerDataset } from '../../chain/portable.js'
-import { carOfBlock } from '../../storage/car-of-block.js'
-import { sendSegment } from '../send-segment.js'
-import { uploadCar } from '../upload-car.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { registerDatasetKey } from './custody/registerDatasetKey.js'
 import { walletFor } from '../wallet.js'
+import { sealTable } from '../seal-table.js'
 import { inspectDataset } from './inspectDataset.js'
 
 export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
@@ -81,56 +67,23 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
   const salt = bytesToHex(randomBytes(32))
   const id = datasetIdFor(account.address, salt)
   const dek = generateDatasetKey()
-  const workDir = await mkdtemp(join(tmpdir(), 'w3a-upload-'))
   try {
-    progress({ stage: 'segment', done: 0, total: 1 })
-    const written = await writeParquetSegments(params.file, {
-      outDir: workDir,
+    const sealed = await sealTable(client, {
+      account,
+      chainId: network.chainId,
+      id,
+      dek,
+      file: params.file,
+      name: params.name,
+      privacyUnit,
       rowsPerSegment: params.rowsPerSegment ?? DEFAULT_ROWS_PER_SEGMENT,
       ...(params.types ? { types: params.types } : {}),
+      onProgress: progress,
     })
-    progress({ stage: 'segment', done: 1, total: 1 })
-
-    // Every segment is sealed with this chunk size (each envelope header carries it too); the
-    // manifest records this value, so it cannot drift from what was actually written.
-    const chunkSize = DEFAULT_CHUNK_SIZE
-    const segments: DatasetManifest['segments'] = []
-    const total = written.segments.length
-    for (const [segmentIndex, seg] of written.segments.entries()) {
-      progress({ stage: 'encrypt', done: segmentIndex, total })
-      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece (send-segment.ts).
-      const sent = await sendSegment(client, {
-        path: seg.path,
-        seal: (pieces) => encryptSegmentStream({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, pieces),
-        onImported: () => progress({ stage: 'upload', done: segmentIndex, total }),
-      })
-      const size = envelopeCiphertextSize(sent.plaintextBytes, chunkSize)
-      if (sent.storedBytes !== size) {
-        throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${sent.storedBytes} bytes of ciphertext stored, ${size} expected`)
-      }
-      await rm(seg.path, { force: true })
-      segments.push({ cid: sent.cid, rows: seg.rows, size })
-    }
-
-    const wrapKey = await deriveOwnerWrapKey({ account, chainId: network.chainId })
-    const wrapped = await wrapDatasetKey({ recipientPublicKey: wrapKey.publicKey, datasetId: id, dek })
-    const schema = { columns: written.columns }
-    const manifest: DatasetManifest = {
-      version: 1,
-      datasetId: id,
-      name: params.name,
-      format: 'parquet',
-      schema,
-      privacyUnit,
-      rows: written.rows,
-      segments,
-      envelope: { version: ENVELOPE_VERSION, cipher: 'AES-256-GCM', chunkSize, kdf: 'HKDF-SHA256' },
-      keyWraps: [{ kind: 'owner', suite: HPKE_SUITE_ID, recipient: wrapKey.publicKey, enc: wrapped.enc, ciphertext: wrapped.ciphertext }],
-      createdAt: new Date().toISOString(),
-    }
-    const manifestCar = await carOfBlock(encodeManifest(manifest))
-    progress({ stage: 'upload', done: total, total })
-    await uploadCar(client, { root: manifestCar.cid, car: manifestCar.car })
+    const manifestCar = { cid: sealed.manifestCid }
+    const schema = sealed.manifest.schema
+    const written = { rows: sealed.manifest.rows, columns: sealed.manifest.schema.columns }
+    const total = sealed.manifest.segments.length
 
     progress({ stage: 'register', done: 0, total: 1 })
     const receipt = await registerDataset(walletFor(network, account), {
@@ -159,6 +112,5 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
     }
   } finally {
     dek.fill(0)
-    await rm(workDir, { recursive: true, force: true })
   }
 }
