@@ -2,7 +2,7 @@ import type { Hex } from 'viem'
 import { keccak256 } from 'viem'
 import { W3aError } from '../../../core/errors.js'
 import { generateDatasetKey } from '../../../crypto/envelope.js'
-import { POOL_UNIT_COLUMN } from '../../../storage/index.js'
+import { POOL_UNIT_COLUMN, type ColumnTypes } from '../../../storage/index.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { assertApplied, commandExpiry, newNonce, postOwnerCommand, type PostOwnerCommandReturnType } from '../../custody-channel.js'
 import { sealTable, type SealTableProgress } from '../../seal-table.js'
@@ -37,7 +37,7 @@ export async function contributeToPool(client: W3aClient, params: ContributeToPo
   const pool = await getPool(client, { id: params.pool })
   if (pool.status === 'deleted') throw new W3aError('DATASET_NOT_ACTIVE', `pool ${params.pool} is deleted`)
   progress({ stage: 'validate', done: 0, total: 1 })
-  const types = Object.fromEntries(pool.schema.columns.map((c) => [c.name, c.type])) as Record<string, never>
+  const types = Object.fromEntries(pool.schema.columns.map((c) => [c.name, c.type])) as ColumnTypes
   const table = await inspectDataset({ file: params.file, types })
   const have = table.columns.map((c) => `${c.name}:${c.type}`).join(', ')
   const want = pool.schema.columns.map((c) => `${c.name}:${c.type}`).join(', ')
