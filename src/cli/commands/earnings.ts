@@ -21,6 +21,7 @@ export const earningsCommand: Command = {
     const royalties = await getPoolRoyalties(client, { account: r.account })
     const unit = (n: bigint) => `${formatUnits(n, 18)} ${r.claimable.symbol}`
     const pools = royalties.pools.map((p) => `  pool ${p.pool}  claimed ${unit(p.claimed)}  to claim ${unit(p.unclaimed)}`)
+    if (royalties.unreachable.length > 0) pools.push(`  (the workers of pool jobs ${royalties.unreachable.join(', ')} are offline: their royalties show once they are back)`)
     const json = { ...r, pools: royalties.pools.map((p) => ({ pool: p.pool, claimed: p.claimed.toString(), unclaimed: p.unclaimed.toString() })) }
     out.result(json, [`${r.account}`, `  claimable  ${amountText(r.claimable)}`, `  balance    ${amountText(r.balance)}`, ...pools].join('\n'))
   },

@@ -1,6 +1,6 @@
 import type { Address, Hex } from 'viem'
 import { claimRoyalties, getRoyalty, jobsAbi, royaltyProof, verifyRoyaltyProof, type RoyaltyClaim } from '../../../chain/portable.js'
-import { W3aError } from '../../../core/errors.js'
+import { W3aError, isW3aError } from '../../../core/errors.js'
 import { requireAccount, type W3aClient } from '../../client.js'
 import { chainReader } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
@@ -14,6 +14,8 @@ export type PoolRoyaltiesReturnType = {
   jobs: PoolRoyalty[]
   /** Per pool: claimed so far (on chain) and still to claim. */
   pools: { pool: Hex; claimed: bigint; unclaimed: bigint }[]
+  /** Pool jobs whose worker could not be reached for its weight list (try again later). */
+  unreachable: bigint[]
 }
 
 /**
@@ -27,8 +29,17 @@ export async function getPoolRoyalties(client: W3aClient, params: PoolRoyaltiesP
   const jobsAddress = network.contracts.jobs
   const done = (await listJobs(client, { status: 'completed', ...(params.pool ? { datasetId: params.pool } : {}) })).filter((j) => j.pool)
   const out: PoolRoyalty[] = []
+  const unreachable: bigint[] = []
   for (const job of done) {
-    const { envelope } = await verifyJob(client, { id: job.id })
+    let envelope
+    try {
+      ;({ envelope } = await verifyJob(client, { id: job.id }))
+    } catch (e) {
+      // A worker offline now: its job's royalties wait (nothing is lost on chain); a result that does not verify is an error.
+      if (!isW3aError(e, 'WORKER_UNREACHABLE')) throw e
+      unreachable.push(job.id)
+      continue
+    }
     const weights = envelope.status === 'completed' ? (envelope.royalties?.weights ?? []).map((w) => ({ contributor: w.contributor as Address, weight: BigInt(w.weight) })) : []
     const mine = royaltyProof(weights, account)
     if (!mine) continue
@@ -44,7 +55,7 @@ export async function getPoolRoyalties(client: W3aClient, params: PoolRoyaltiesP
       unclaimed: out.filter((r) => r.pool.toLowerCase() === pool && !r.claimed).reduce((s, r) => s + r.amount, 0n),
     })),
   )
-  return { account, jobs: out, pools }
+  return { account, jobs: out, pools, unreachable }
 }
 
 export type ClaimPoolRoyaltiesParameters = { pool?: Hex }
