@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { keccak256, numberToHex, stringToHex, type Address, type Hex } from 'viem'
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
-import { createChainClients, devAccount, getJobsParams, getRoyalty, getEarnings, jobsAbi } from '../src/chain/index.js'
+import { claimRoyalties, createChainClients, devAccount, getJobsParams, getRoyalty, getEarnings, jobsAbi, royaltyProof } from '../src/chain/index.js'
+import { isW3aError } from '../src/core/errors.js'
 import {
   buyCredits,
   claimPoolRoyalties,
@@ -202,6 +203,20 @@ test('each contributor is paid exactly its share of each job it entered, in one 
   assert.equal((await claimPoolRoyalties(people[0]!.client)).amount, 0n)
   const r = await getRoyalty(pc, { jobs: devnet.contracts.jobs, jobId: [...weightsOf.keys()][0]!, contributor: people[WITHDRAWN]!.account.address })
   assert.equal(r.claimed, true, 'the withdrawn contributor was paid for the job before it withdrew')
+})
+
+test('attacks on the claim: a forged weight, a replayed claim, another contributor\'s leaf: all revert on chain', async () => {
+  const [jobA, jobB] = [...weightsOf.keys()]
+  const clients = (i: number) => createChainClients({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl, account: people[i]!.account })
+  const weights = (jobId: bigint) => weightsOf.get(jobId)!.map((contributor) => ({ contributor, weight: 1n }))
+  const proof = (jobId: bigint, who: Address) => royaltyProof(weights(jobId), who)!.proof
+  const jobs = devnet.contracts.jobs
+  const reverts = (p: Promise<unknown>, name: string) => assert.rejects(p, (e) => isW3aError(e, 'TX_REVERTED') && new RegExp(name).test(`${e.message} ${e.details.join(' ')}`), name)
+  // Contributor 1 claims job A again (already taken above), and with a forged weight of 2.
+  await reverts(claimRoyalties(clients(1), { jobs, claims: [{ jobId: jobA!, weight: 1n, proof: proof(jobA!, addr(1)) }] }), 'RoyaltyAlreadyClaimed')
+  // The withdrawn contributor is not in job B: someone else's proof does not make its leaf.
+  await reverts(claimRoyalties(clients(WITHDRAWN), { jobs, claims: [{ jobId: jobB!, weight: 1n, proof: proof(jobB!, addr(1)) }] }), 'BadRoyaltyProof')
+  await reverts(claimRoyalties(clients(WITHDRAWN), { jobs, claims: [{ jobId: jobB!, weight: 2n, proof: proof(jobB!, addr(1)) }] }), 'BadRoyaltyProof')
 })
 
 test('a function the policy denies is refused at the charge: no ε spent, the credit comes back', async () => {
