@@ -48,6 +48,10 @@ contract DatasetRegistry is Ownable2Step {
     /// @notice Per dataset, the one account besides its owner that may append (updateManifest):
     ///         e.g. a web-analytics site's attested ingest worker. Zero = none.
     mapping(bytes32 id => address) public writerOf;
+    /// @notice Pools (registerPool): datasets made of many contributors' rows, each under the
+    ///         contributor's own key in custody; a job's owner share goes to the contributors
+    ///         (Jobs.submitPoolResult), not to the curator who registered the pool.
+    mapping(bytes32 id => bool) public isPool;
 
     event DatasetRegistered(
         bytes32 indexed id,
@@ -61,6 +65,7 @@ contract DatasetRegistry is Ownable2Step {
     event PriceChanged(bytes32 indexed id, uint256 oldPrice, uint256 newPrice);
     event StatusChanged(bytes32 indexed id, Status oldStatus, Status newStatus);
     event WriterSet(bytes32 indexed id, address indexed writer);
+    event PoolRegistered(bytes32 indexed id, address indexed curator);
 
     error ZeroAddress();
     error DatasetExists(bytes32 id);
@@ -105,6 +110,31 @@ contract DatasetRegistry is Ownable2Step {
         bytes32 schemaHash,
         uint256 pricePerQuery
     ) external returns (bytes32 id) {
+        id = _register(salt, name, manifestCid, schemaHash, pricePerQuery);
+    }
+
+    /// @notice Registers a pool curated by the caller: like `register` (the manifest CID names the
+    ///         pool's public descriptor: schema and purpose), and marked `isPool` for good, so
+    ///         its jobs pay their owner share to the contributors whose rows they used.
+    function registerPool(
+        bytes32 salt,
+        string calldata name,
+        string calldata manifestCid,
+        bytes32 schemaHash,
+        uint256 pricePerQuery
+    ) external returns (bytes32 id) {
+        id = _register(salt, name, manifestCid, schemaHash, pricePerQuery);
+        isPool[id] = true;
+        emit PoolRegistered(id, msg.sender);
+    }
+
+    function _register(
+        bytes32 salt,
+        string calldata name,
+        string calldata manifestCid,
+        bytes32 schemaHash,
+        uint256 pricePerQuery
+    ) private returns (bytes32 id) {
         id = datasetIdFor(msg.sender, salt);
         if (_datasets[id].owner != address(0)) revert DatasetExists(id);
         _checkName(name);

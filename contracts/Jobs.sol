@@ -8,6 +8,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {DatasetRegistry} from "./DatasetRegistry.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 import {Market} from "./Market.sol";
@@ -44,6 +45,17 @@ import {CustodyInbox} from "./CustodyInbox.sol";
 ///                      inputCidsHash, analysisHash, outputHash, privacyParamsHash))
 ///      failureDigest = keccak256(abi.encode("w3a.failure.v1", chainId, jobs, jobId,
 ///                      inputCidsHash, analysisHash, privacyParamsHash, uint8 reasonCode, reasonHash))
+///      poolResultDigest = keccak256(abi.encode("w3a.pool-result.v1", chainId, jobs, jobId,
+///                      inputCidsHash, analysisHash, outputHash, privacyParamsHash, weightsRoot, uint256 totalWeight))
+///
+///      Pools (DatasetRegistry.isPool): a pool job ends with `submitPoolResult`, whose signed
+///      commitment carries the root of the per-contributor weights the worker computed (units of
+///      each contributor whose rows entered the job) and their total. The owner share is not paid
+///      to anyone then: it is kept for the job (O(1) gas whatever the number of contributors), and
+///      each contributor pulls `amount × weight / totalWeight` with a Merkle proof of its leaf
+///      (`claimRoyalties`, src/chain/royalty-tree.ts): leaf = keccak256(bytes.concat(keccak256(
+///      abi.encode(address contributor, uint256 weight)))), pairs hashed sorted (OpenZeppelin
+///      MerkleProof). Floor rounding leaves under one base unit per contributor unclaimed.
 ///      (tags abi-encoded as dynamic strings). Signatures: ECDSA over
 ///      toEthSignedMessageHash(digest), 65 bytes, v 27/28 or 0/1, high-s rejected.
 contract Jobs is Ownable2Step, ReentrancyGuard {
@@ -87,10 +99,37 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         /// @notice The ε the analyst asked for, in millionths (0 = no differential privacy).
         uint64 epsilonMicros;
         string analysisCid;
+        /// @notice The dataset is a pool: its result must carry the contributors' weights.
+        bool pool;
+        /// @notice The analysis kind the analyst declares (0 SQL, 1 per-unit function); keepers
+        ///         check it against the policy before charging, and against the sealed analysis at release.
+        uint8 analysisKind;
+        /// @notice A function job's functionHash (src/analysis/analysis-request.ts), zero for SQL.
+        bytes32 functionHash;
+        /// @notice The purpose the analyst declares: pool contributors' consent is checked against it.
+        string purpose;
+    }
+
+    /// @notice What the analyst declares in clear about a job (see `submitJob`).
+    struct Declared {
+        uint8 analysisKind;
+        bytes32 functionHash;
+        string purpose;
+    }
+
+    /// @notice What a pool job owes its contributors, claimed with proofs against `weightsRoot`.
+    struct Royalty {
+        bytes32 weightsRoot;
+        uint256 totalWeight;
+        uint256 amount;
+        bytes32 poolId;
     }
 
     uint256 public constant BPS = 10_000;
     uint256 public constant MAX_CID_BYTES = 128;
+    uint256 public constant MAX_PURPOSE_BYTES = 128;
+    uint8 public constant KIND_SQL = 0;
+    uint8 public constant KIND_FUNCTION = 1;
     /// @notice Bound on the workers one assignment looks at: the work of `submitJob` and
     ///         `timeout` never grows with the registry. Exited and slashed workers are not in the
     ///         compute set at all; offline ones are until anyone `prune`s them.
@@ -99,7 +138,8 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     uint256 private constant ANALYST_FAULT_CODES = (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 9);
     string private constant RESULT_TAG = "w3a.result.v1";
     string private constant FAILURE_TAG = "w3a.failure.v1";
-    string private constant CHARGE_TAG = "w3a.job-charge.v2";
+    string private constant POOL_RESULT_TAG = "w3a.pool-result.v1";
+    string private constant CHARGE_TAG = "w3a.job-charge.v3";
 
     Market public immutable market;
     DatasetRegistry public immutable datasets;
@@ -112,8 +152,14 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     Params private _params;
     Job[] private _jobs;
     mapping(address account => uint256) private _earnings;
-    /// @notice Sum of all unclaimed earnings (what this contract owes).
+    /// @notice Sum of all unclaimed earnings (what this contract owes, besides royalties).
     uint256 public totalEarnings;
+    mapping(uint256 jobId => Royalty) private _royalties;
+    mapping(uint256 jobId => mapping(address contributor => bool)) public royaltyClaimed;
+    /// @notice Per pool and contributor, the royalties claimed so far (what `w3a earnings` shows per pool).
+    mapping(bytes32 poolId => mapping(address contributor => uint256)) public royaltiesOf;
+    /// @notice Royalties kept for pool jobs and not yet claimed (rounding dust included).
+    uint256 public totalRoyalties;
     uint256 private _cursor;
 
     event ParamsSet(Params params);
@@ -148,6 +194,8 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     event SlashFailed(uint256 indexed jobId, address indexed worker);
     event EarningsAccrued(address indexed account, uint256 indexed jobId, uint256 amount);
     event Claimed(address indexed account, uint256 amount);
+    event PoolJobCompleted(uint256 indexed jobId, bytes32 indexed poolId, bytes32 weightsRoot, uint256 totalWeight, uint256 amount);
+    event RoyaltyClaimed(uint256 indexed jobId, bytes32 indexed poolId, address indexed contributor, uint256 weight, uint256 amount);
 
     error ZeroAddress();
     error InvalidParameter(string name);
@@ -167,6 +215,16 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     error DeadlineNotReached(uint256 jobId, uint64 deadline);
     error NothingToClaim(address account);
     error IndexOutOfRange(uint256 index, uint256 count);
+    error BadAnalysisKind(uint8 kind);
+    error PurposeTooLong(uint256 length, uint256 max);
+    error PurposeRequired(bytes32 datasetId);
+    error PoolJob(uint256 jobId);
+    error NotPoolJob(uint256 jobId);
+    error BadPoolResultSignature(uint256 jobId);
+    error NoRoyalty(uint256 jobId);
+    error RoyaltyAlreadyClaimed(uint256 jobId, address contributor);
+    error BadRoyaltyProof(uint256 jobId, address contributor);
+    error LengthMismatch();
 
     constructor(Market market_, WorkerRegistry workers_, CustodyInbox inbox_, address governance_, Params memory params_) Ownable(governance_) {
         if (address(market_) == address(0) || address(workers_) == address(0) || address(inbox_) == address(0)) revert ZeroAddress();
@@ -194,17 +252,23 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     ///         posted, in clear, to the custody inbox with this contract as sender: keepers
     ///         charge the dataset's privacy budget and the analyst's grant from it, in inbox order,
     ///         and release the dataset key only for a job whose charge they applied.
+    ///         `analysisKind` / `functionHash` (what the sealed analysis is, declared in clear) let
+    ///         the keepers refuse a kind or function the policy does not allow before anything is
+    ///         spent; a release checks the sealed analysis is what was declared. `purpose` is what
+    ///         the result is for; on a pool it is required, and only contributors who consent to it count.
     function submitJob(
         bytes32 datasetId,
         string calldata analysisCid,
         bytes32 analysisHash,
         bytes32 privacyParamsHash,
         uint64 epsilonMicros,
-        uint256 fee
+        uint256 fee,
+        Declared calldata declared
     ) external nonReentrant returns (uint256 jobId) {
         uint256 cidLength = bytes(analysisCid).length;
         if (cidLength == 0) revert EmptyAnalysisCid();
         if (cidLength > MAX_CID_BYTES) revert AnalysisCidTooLong(cidLength, MAX_CID_BYTES);
+        _checkDeclared(datasetId, declared);
         if (!datasets.exists(datasetId)) revert UnknownDataset(datasetId);
         DatasetRegistry.Dataset memory d = datasets.get(datasetId);
         if (d.status != DatasetRegistry.Status.Active) revert DatasetNotActive(datasetId);
@@ -231,7 +295,11 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         j.creditValue = creditValue;
         j.epsilonMicros = epsilonMicros;
         j.analysisCid = analysisCid;
-        emit JobSubmitted(jobId, msg.sender, datasetId, analysisCid, analysisHash, privacyParamsHash, j.inputCidsHash, fee, creditValue);
+        j.pool = datasets.isPool(datasetId);
+        j.analysisKind = declared.analysisKind;
+        j.functionHash = declared.functionHash;
+        j.purpose = declared.purpose;
+        _emitSubmitted(jobId, j);
         emit JobAssigned(jobId, worker, 1, j.deadline);
         _postCharge(jobId, j);
 
@@ -249,11 +317,57 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     /// @notice The assigned worker posts its signed result commitment; pays out.
     function submitResult(uint256 jobId, bytes32 outputHash, bytes calldata signature) external nonReentrant {
         Job storage j = _openJobOfCaller(jobId);
+        if (j.pool) revert PoolJob(jobId);
         if (_recover(resultDigest(jobId, outputHash), signature) != j.worker) revert BadResultSignature(jobId);
         j.status = Status.Completed;
         j.outputHash = outputHash;
         (uint256 o, uint256 w, uint256 t) = _payOut(jobId, j);
         emit JobCompleted(jobId, j.worker, outputHash, o, w, t, j.fee);
+    }
+
+    /// @notice A pool job's result: as `submitResult`, and the signed commitment also carries the
+    ///         root of the contributors' weights and their total. The owner share is kept for the
+    ///         job (claimRoyalties); with no weight at all (nobody's rows entered) it goes to the curator.
+    function submitPoolResult(uint256 jobId, bytes32 outputHash, bytes32 weightsRoot, uint256 totalWeight, bytes calldata signature) external nonReentrant {
+        Job storage j = _openJobOfCaller(jobId);
+        if (!j.pool) revert NotPoolJob(jobId);
+        bytes32 digest = poolResultDigestFor(jobId, j.inputCidsHash, j.analysisHash, outputHash, j.privacyParamsHash, weightsRoot, totalWeight);
+        if (_recover(digest, signature) != j.worker) revert BadPoolResultSignature(jobId);
+        j.status = Status.Completed;
+        j.outputHash = outputHash;
+        (uint256 o, uint256 w, uint256 t) = _split(j);
+        if (totalWeight == 0) {
+            (address curator,,) = datasets.terms(j.datasetId);
+            _accrue(curator, jobId, o);
+        } else if (o > 0) {
+            _royalties[jobId] = Royalty({weightsRoot: weightsRoot, totalWeight: totalWeight, amount: o, poolId: j.datasetId});
+            totalRoyalties += o;
+        }
+        emit PoolJobCompleted(jobId, j.datasetId, weightsRoot, totalWeight, o);
+        _payWorker(jobId, j, w, t);
+        emit JobCompleted(jobId, j.worker, outputHash, o, w, t, j.fee);
+    }
+
+    /// @notice A contributor takes its royalties of several pool jobs at once: for each, its
+    ///         weight and the Merkle proof of its leaf under the job's `weightsRoot`. The amounts
+    ///         accrue to the caller's earnings (`claim` withdraws). Each (job, contributor) once.
+    function claimRoyalties(uint256[] calldata jobIds, uint256[] calldata weights, bytes32[][] calldata proofs) external nonReentrant returns (uint256 total) {
+        if (jobIds.length != weights.length || jobIds.length != proofs.length) revert LengthMismatch();
+        for (uint256 i = 0; i < jobIds.length; ++i) {
+            uint256 jobId = jobIds[i];
+            Royalty storage r = _royalties[jobId];
+            if (r.totalWeight == 0) revert NoRoyalty(jobId);
+            if (royaltyClaimed[jobId][msg.sender]) revert RoyaltyAlreadyClaimed(jobId, msg.sender);
+            bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(msg.sender, weights[i]))));
+            if (weights[i] == 0 || weights[i] > r.totalWeight || !MerkleProof.verifyCalldata(proofs[i], r.weightsRoot, leaf)) revert BadRoyaltyProof(jobId, msg.sender);
+            royaltyClaimed[jobId][msg.sender] = true;
+            uint256 amount = (r.amount * weights[i]) / r.totalWeight;
+            totalRoyalties -= amount;
+            royaltiesOf[r.poolId][msg.sender] += amount;
+            emit RoyaltyClaimed(jobId, r.poolId, msg.sender, weights[i], amount);
+            _accrue(msg.sender, jobId, amount);
+            total += amount;
+        }
     }
 
     /// @notice The assigned worker reports, signed by its TEE key, why the job cannot be done
@@ -282,7 +396,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     ///         it on chain (src/analysis/failure-fault.ts is the other; a test keeps them equal):
     ///         1 query-refused, 2 budget-exhausted, 4 access-denied, 5 bad-analysis, 9 query-failed
     ///         (the query failed on the data: paid, so a failure is no free oracle): analyst;
-    ///         3 dataset-deleted, 6 data-unavailable, 7 internal, 8 worker-unavailable, and any code
+    ///         3 dataset-deleted, 6 data-unavailable, 7 internal, 8 worker-unavailable, 10 analysis-not-allowed, and any code
     ///         not listed: refund.
     ///         A new code is one more bit in ANALYST_FAULT_CODES.
     function isAnalystFault(uint8 reasonCode) public pure returns (bool) {
@@ -353,6 +467,26 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         return _earnings[account];
     }
 
+    /// @notice What a completed pool job keeps for its contributors (zero root: none).
+    function royaltyOf(uint256 jobId) external view returns (Royalty memory) {
+        return _royalties[jobId];
+    }
+
+    /// @notice What the assigned worker signs (EIP-191) to post a pool job's result.
+    function poolResultDigestFor(
+        uint256 jobId,
+        bytes32 inputCidsHash,
+        bytes32 analysisHash,
+        bytes32 outputHash,
+        bytes32 privacyParamsHash,
+        bytes32 weightsRoot,
+        uint256 totalWeight
+    ) public view returns (bytes32) {
+        return keccak256(
+            abi.encode(POOL_RESULT_TAG, block.chainid, address(this), jobId, inputCidsHash, analysisHash, outputHash, privacyParamsHash, weightsRoot, totalWeight)
+        );
+    }
+
     /// @notice What the assigned worker signs (EIP-191) to post `outputHash` for `jobId`.
     function resultDigest(uint256 jobId, bytes32 outputHash) public view returns (bytes32) {
         Job storage j = _job(jobId);
@@ -381,7 +515,23 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     ///      `admitted`: keepers count the listing's admission as access (src/custody/release-check.ts).
     function _postCharge(uint256 jobId, Job storage j) private {
         bool admitted = market.mayBuy(j.datasetId, j.analyst);
-        inbox.post(0, abi.encode(CHARGE_TAG, jobId, j.analyst, j.datasetId, j.analysisHash, j.privacyParamsHash, j.epsilonMicros, admitted));
+        inbox.post(
+            0,
+            abi.encode(
+                CHARGE_TAG, jobId, j.analyst, j.datasetId, j.analysisHash, j.privacyParamsHash, j.epsilonMicros, admitted, j.analysisKind, j.functionHash, j.purpose
+            )
+        );
+    }
+
+    function _emitSubmitted(uint256 jobId, Job storage j) private {
+        emit JobSubmitted(jobId, j.analyst, j.datasetId, j.analysisCid, j.analysisHash, j.privacyParamsHash, j.inputCidsHash, j.fee, j.creditValue);
+    }
+
+    function _checkDeclared(bytes32 datasetId, Declared calldata d) private view {
+        if (d.analysisKind > KIND_FUNCTION || (d.analysisKind == KIND_SQL && d.functionHash != bytes32(0))) revert BadAnalysisKind(d.analysisKind);
+        uint256 len = bytes(d.purpose).length;
+        if (len > MAX_PURPOSE_BYTES) revert PurposeTooLong(len, MAX_PURPOSE_BYTES);
+        if (len == 0 && datasets.isPool(datasetId)) revert PurposeRequired(datasetId);
     }
 
     function _job(uint256 jobId) private view returns (Job storage) {
@@ -418,18 +568,27 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     }
 
     /// @dev The credit's escrowed price split owner / worker / treasury, the fee to the worker's operator.
+    ///      A pool's failure charged to the analyst has no weights: its owner share goes to the curator.
     function _payOut(uint256 jobId, Job storage j) private returns (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) {
-        Params memory p = _params;
-        uint256 value = j.creditValue;
-        ownerAmount = (value * p.ownerShareBps) / BPS;
-        treasuryAmount = (value * p.treasuryShareBps) / BPS;
-        workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+        (ownerAmount, workerAmount, treasuryAmount) = _split(j);
         (address datasetOwner,,) = datasets.terms(j.datasetId);
-        address operator = workers.getWorker(j.worker).operator;
         _accrue(datasetOwner, jobId, ownerAmount);
+        _payWorker(jobId, j, workerAmount, treasuryAmount);
+    }
+
+    function _split(Job storage j) private view returns (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) {
+        uint256 value = j.creditValue;
+        ownerAmount = (value * _params.ownerShareBps) / BPS;
+        treasuryAmount = (value * _params.treasuryShareBps) / BPS;
+        workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+    }
+
+    /// @dev The worker's and treasury's parts, and the credit's tokens in from the market.
+    function _payWorker(uint256 jobId, Job storage j, uint256 workerAmount, uint256 treasuryAmount) private {
+        address operator = workers.getWorker(j.worker).operator;
         _accrue(operator, jobId, workerAmount + j.fee);
-        _accrue(p.treasury, jobId, treasuryAmount);
-        market.consume(j.analyst, j.datasetId, value); // the credit's tokens come here
+        _accrue(_params.treasury, jobId, treasuryAmount);
+        market.consume(j.analyst, j.datasetId, j.creditValue); // the credit's tokens come here
     }
 
     function _refund(uint256 jobId, Job storage j) private {

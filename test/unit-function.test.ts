@@ -116,13 +116,18 @@ test('a function exceeding its limits stops the job with a signed failure; the a
   assert.equal((await getCredits(analyst, { id: datasetId })).credits, before - 1n)
 })
 
-test('the owner decides: no functions under a SQL-only policy, none denied by hash, none off the allow-list', async () => {
+test('the owner decides: no functions under a SQL-only policy, none denied by hash, none off the allow-list (refused at the charge: the credit comes back)', async () => {
   const fn = { source: GENDER, output: 'category:male,female' }
-  await assert.rejects(runQuery(analyst, { id: sqlOnlyId, function: fn, epsilon: 1 }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  const refused = (e: unknown) => isW3aError(e, 'JOB_FAILED') && /analysis-not-allowed/.test(e.message)
+  const sqlOnlyCredits = (await getCredits(analyst, { id: sqlOnlyId })).credits
+  await assert.rejects(runQuery(analyst, { id: sqlOnlyId, function: fn, epsilon: 1 }), refused)
+  assert.equal((await getCredits(analyst, { id: sqlOnlyId })).credits, sqlOnlyCredits, 'the refused kind cost no credit')
   await setDatasetPolicy(owner, { id: datasetId, policy: policy({ functionDeny: [functionHash(GENDER)] }) })
-  await assert.rejects(runQuery(analyst, { id: datasetId, function: fn, epsilon: 1 }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  const credits = (await getCredits(analyst, { id: datasetId })).credits
+  await assert.rejects(runQuery(analyst, { id: datasetId, function: fn, epsilon: 1 }), refused)
   await setDatasetPolicy(owner, { id: datasetId, policy: policy({ functionAllow: [functionHash(GENDER)] }) })
-  await assert.rejects(runQuery(analyst, { id: datasetId, function: { source: '(rows) => 1', output: 'number:0:1' }, epsilon: 1 }), (e) => isW3aError(e, 'JOB_FAILED') && /access-denied/.test(e.message))
+  await assert.rejects(runQuery(analyst, { id: datasetId, function: { source: '(rows) => 1', output: 'number:0:1' }, epsilon: 1 }), refused)
+  assert.equal((await getCredits(analyst, { id: datasetId })).credits, credits, 'refused functions cost no credit')
   // The allowed one runs, through the CLI.
   const file = join(work, 'gender.js')
   writeFileSync(file, GENDER)

@@ -22,6 +22,7 @@ export const JOB_FAILURE_FAULT: Readonly<Record<JobFailureReason, FailureFault>>
   internal: 'worker',
   'worker-unavailable': 'worker',
   'query-failed': 'analyst',
+  'analysis-not-allowed': 'worker',
 }
 
 /** As the contract decides: a code no reason has is refunded. */

@@ -28,6 +28,9 @@ export const JOB_FAILURE_CODES = {
   'worker-unavailable': 8,
   /** The query ran on the rows and did not complete (time, memory): the analyst's doing, paid like an answer. */
   'query-failed': 9,
+  /** The policy does not allow the analysis kind or function the job declared: refused at the charge,
+   *  before any ε was spent, so the credit comes back too (the refusal is the owner's rule, not a run). */
+  'analysis-not-allowed': 10,
 } as const
 export type JobFailureReason = keyof typeof JOB_FAILURE_CODES
 
@@ -56,7 +59,14 @@ export function failureReasonHash(report: FailureReport): Hex {
 
 const common = { v: z.literal(1), chainId: z.number().int().positive(), jobs: address, jobId: dec, worker: address, signature: hex }
 export const ResultEnvelopeSchema = z.discriminatedUnion('status', [
-  z.strictObject({ ...common, status: z.literal('completed'), outputHash: hex32, output: sealed }),
+  z.strictObject({
+    ...common,
+    status: z.literal('completed'),
+    outputHash: hex32,
+    output: sealed,
+    /** A pool job: the contributors' weights the worker signed the root of (src/chain/royalty-tree.ts). Public: contributors claim with them. */
+    royalties: z.strictObject({ weightsRoot: hex32, totalWeight: dec, weights: z.array(z.strictObject({ contributor: address, weight: dec })).max(1_000_000) }).optional(),
+  }),
   z.strictObject({ ...common, status: z.literal('failed'), report: FailureReportSchema, reasonHash: hex32 }),
 ])
 export type ResultEnvelope = z.infer<typeof ResultEnvelopeSchema>

@@ -51,6 +51,24 @@ export type Job = {
   creditValue: bigint
   /** ε asked for, in millionths (0 = no DP). */
   epsilonMicros: bigint
+  /** The dataset is a pool (DatasetRegistry.isPool): the result carries the contributors' weights. */
+  pool: boolean
+  /** What the analyst declared in clear: the analysis kind (checked by keepers before charging). */
+  analysisKind: AnalysisKindName
+  /** A function job's functionHash; zero for SQL. */
+  functionHash: Hex
+  /** The purpose the analyst declared (pool contributors consent per purpose). */
+  purpose: string
+}
+
+/** `Jobs.KIND_SQL` = 0, `Jobs.KIND_FUNCTION` = 1. */
+export const ANALYSIS_KIND_CODES = { sql: 0, function: 1 } as const
+export type AnalysisKindName = keyof typeof ANALYSIS_KIND_CODES
+
+export function analysisKindOf(code: number): AnalysisKindName {
+  if (code === 0) return 'sql'
+  if (code === 1) return 'function'
+  throw new W3aError('INTERNAL', `unknown analysis kind ${code} returned by the jobs contract`)
 }
 
 /** The struct as viem decodes `Jobs.getJob`. */
@@ -71,6 +89,10 @@ export type JobStruct = {
   creditValue: bigint
   epsilonMicros: bigint
   analysisCid: string
+  pool: boolean
+  analysisKind: number
+  functionHash: Hex
+  purpose: string
 }
 
 export function jobStatusFromUint(n: number): JobStatus {
@@ -98,6 +120,10 @@ export function jobFromStruct(id: bigint, j: JobStruct): Job {
     fee: j.fee,
     creditValue: j.creditValue,
     epsilonMicros: j.epsilonMicros,
+    pool: j.pool,
+    analysisKind: analysisKindOf(j.analysisKind),
+    functionHash: j.functionHash,
+    purpose: j.purpose,
   }
 }
 
@@ -180,6 +206,31 @@ export function failureDigest(p: FailureDigestParameters): Hex {
 /** The worker key's EIP-191 signature over resultDigest (what Jobs.submitResult checks). */
 export async function signResult(account: Pick<LocalAccount, 'signMessage'>, params: ResultDigestParameters): Promise<Hex> {
   return account.signMessage({ message: { raw: resultDigest(params) } })
+}
+
+export type PoolResultDigestParameters = ResultDigestParameters & {
+  /** Root of the contributors' weights (royalty-tree.ts). */
+  weightsRoot: Hex
+  totalWeight: bigint
+}
+
+/**
+ * keccak256(abi.encode("w3a.pool-result.v1", chainId, jobs, jobId, inputCidsHash, analysisHash,
+ * outputHash, privacyParamsHash, weightsRoot, uint256 totalWeight)) — Jobs.poolResultDigestFor.
+ */
+export function poolResultDigest(p: PoolResultDigestParameters): Hex {
+  for (const k of ['inputCidsHash', 'analysisHash', 'outputHash', 'privacyParamsHash', 'weightsRoot'] as const) assertBytes32(p[k], k)
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: 'string' }, { type: 'uint256' }, { type: 'address' }, { type: 'uint256' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'bytes32' }, { type: 'uint256' }],
+      ['w3a.pool-result.v1', BigInt(p.chainId), p.jobs, p.jobId, p.inputCidsHash, p.analysisHash, p.outputHash, p.privacyParamsHash, p.weightsRoot, p.totalWeight],
+    ),
+  )
+}
+
+/** The worker key's EIP-191 signature over poolResultDigest (what Jobs.submitPoolResult checks). */
+export async function signPoolResult(account: Pick<LocalAccount, 'signMessage'>, params: PoolResultDigestParameters): Promise<Hex> {
+  return account.signMessage({ message: { raw: poolResultDigest(params) } })
 }
 
 /** The worker key's EIP-191 signature over failureDigest (what Jobs.submitFailure checks). */

@@ -112,7 +112,13 @@ export {
   failureDigest,
   signResult,
   signFailure,
+  poolResultDigest,
+  signPoolResult,
+  analysisKindOf,
+  ANALYSIS_KIND_CODES,
   digestFieldsOf,
+  type AnalysisKindName,
+  type PoolResultDigestParameters,
   type Job,
   type JobStatus,
   type JobsParams,
@@ -136,6 +142,9 @@ export { submitFailure, type SubmitFailureParameters, type SubmitFailureReturnTy
 export { timeoutJob, type TimeoutJobParameters, type TimeoutJobReturnType } from './actions/timeoutJob.js'
 export { claimEarnings, type ClaimEarningsParameters, type ClaimEarningsReturnType } from './actions/claimEarnings.js'
 export { getEarnings, type GetEarningsParameters, type GetEarningsReturnType } from './actions/getEarnings.js'
+export { claimRoyalties, type ClaimRoyaltiesParameters, type ClaimRoyaltiesReturnType, type RoyaltyClaim } from './actions/claimRoyalties.js'
+export { getRoyalty, type GetRoyaltyParameters, type GetRoyaltyReturnType } from './actions/getRoyalty.js'
+export { royaltyLeaf, royaltyRoot, royaltyProof, verifyRoyaltyProof, EMPTY_WEIGHTS_ROOT, type ContributorWeight } from './royalty-tree.js'
 export { getJobsParams, type GetJobsParamsParameters, type GetJobsParamsReturnType } from './actions/getJobsParams.js'
 // federated campaigns (contracts/Campaigns.sol)
 export { CAMPAIGN_STATUSES, campaignFromStruct, campaignParamsHash, campaignResultDigest, type Campaign, type CampaignDomain, type CampaignStatus, type CampaignTerms } from './campaigns.js'

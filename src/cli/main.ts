@@ -12,6 +12,7 @@ import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datase
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
 import { marketLsCommand, marketListCommand, marketBuyCommand, marketCreditsCommand, marketRefundCommand, marketAccessCommand } from './commands/market.js'
 import { earningsCommand, claimCommand } from './commands/earnings.js'
+import { POOL_COMMANDS } from './commands/pool.js'
 import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTimeoutCommand } from './commands/job.js'
 import { queryCommand } from './commands/query.js'
 import { campaignClaimCommand, campaignCreateCommand, campaignLsCommand, campaignResultCommand, campaignShowCommand } from './commands/campaign.js'
@@ -42,6 +43,7 @@ export const COMMANDS: Command[] = [
   marketRefundCommand,
   marketAccessCommand,
   marketCreditsCommand,
+  ...POOL_COMMANDS,
   earningsCommand,
   claimCommand,
   queryCommand,

@@ -26,6 +26,13 @@
  *   command (it must hash to `keyHash`, as RegisterDataset's) and its manifest `manifestCid`,
  *   whose segments are sealed under that key. The previous DEK is zeroed in custody state, so
  *   no key release opens the old segments again (a site's visitor deletion rewrites them).
+ * - RegisterPool (a curator): `datasetId` = datasetIdFor(signer, salt) becomes a pool with this
+ *   public `purpose`; it holds no key of its own, only its contributors' (docs/pools.md).
+ * - Contribute (a contributor): registers the contribution `datasetId` = datasetIdFor(signer,
+ *   salt) in `pool`, with the contributor's own DEK (as RegisterDataset: `sealedKeyHash`) and
+ *   consent: the purposes it `allow`s ("*" = any) and `deny`s.
+ * - SetConsent (the contributor): replaces a contribution's consent; `withdrawn` true keeps it
+ *   out of every job charged from now on.
  *
  * `ReadCustody` is not a command: an owner signs it to read the confidential custody state
  * of a dataset straight from a keeper (src/custody/owner-query.ts). Same domain as commands.
@@ -93,6 +100,33 @@ export const OWNER_COMMAND_TYPES = {
     { name: 'nonce', type: 'uint256' },
     { name: 'expiry', type: 'uint64' },
   ],
+  RegisterPool: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'salt', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'purpose', type: 'string' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  Contribute: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'salt', type: 'bytes32' },
+    { name: 'pool', type: 'bytes32' },
+    { name: 'manifestCid', type: 'string' },
+    { name: 'sealedKeyHash', type: 'bytes32' },
+    { name: 'allow', type: 'string[]' },
+    { name: 'deny', type: 'string[]' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
+  SetConsent: [
+    { name: 'datasetId', type: 'bytes32' },
+    { name: 'allow', type: 'string[]' },
+    { name: 'deny', type: 'string[]' },
+    { name: 'withdrawn', type: 'bool' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'expiry', type: 'uint64' },
+  ],
 } as const
 
 export type OwnerCommandType = keyof typeof OWNER_COMMAND_TYPES
@@ -111,6 +145,10 @@ export type SetWriterMessage = Common & { writer: Address }
 export type UpdateManifestMessage = Common & { manifestCid: string }
 /** `keyHash` = dekHash(new DEK); `manifestCid` = the manifest of the segments sealed under it. */
 export type RotateKeyMessage = Common & { manifestCid: string; keyHash: Hex }
+export type RegisterPoolMessage = Common & { salt: Hex; manifestCid: string; purpose: string }
+/** `allow` / `deny`: purposes (docs/pools.md: compared trimmed, lowercased, spaces collapsed); "*" in allow = any. */
+export type ContributeMessage = Common & { salt: Hex; pool: Hex; manifestCid: string; sealedKeyHash: Hex; allow: string[]; deny: string[] }
+export type SetConsentMessage = Common & { allow: string[]; deny: string[]; withdrawn: boolean }
 
 export type OwnerCommand =
   | { type: 'RegisterDataset'; message: RegisterDatasetMessage }
@@ -121,6 +159,9 @@ export type OwnerCommand =
   | { type: 'SetWriter'; message: SetWriterMessage }
   | { type: 'UpdateManifest'; message: UpdateManifestMessage }
   | { type: 'RotateKey'; message: RotateKeyMessage }
+  | { type: 'RegisterPool'; message: RegisterPoolMessage }
+  | { type: 'Contribute'; message: ContributeMessage }
+  | { type: 'SetConsent'; message: SetConsentMessage }
 
 export type SignedOwnerCommand = { command: OwnerCommand; domain: CommandDomain; signer: Address; signature: Hex }
 

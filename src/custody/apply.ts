@@ -27,14 +27,15 @@ import { W3aError, isW3aError } from '../core/errors.js'
 import { datasetIdFor, dekHash, verifyOwnerCommand, type OwnerCommand, type OwnerCommandType } from '../crypto/typed-commands.js'
 import type { EpochKeyring } from './epoch-keys.js'
 import { commandHash as hashCommand, nextInboxHead, type InboxEntry } from './inbox-head.js'
-import { DEFAULT_POLICY, policyHash, type CustodyPolicy } from './policy.js'
+import { DEFAULT_POLICY, analysisDenial, policyHash, type CustodyPolicy } from './policy.js'
 import { signReceipt, type CustodyReceipt, type ReceiptType, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
 import { decodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
 import { applyKeeperAdmission, prepareKeeperAdmission, type CheckedAdmission, type KeeperAdmissionContext } from './keeper-set.js'
 import { applyKeeperRemoval, prepareKeeperRemoval, type CheckedRemoval } from './keeper-removal.js'
 import { chargeAccess, checkAccess } from './release-check.js'
+import { MAX_PURPOSE_LENGTH, normalizePurpose, normalizePurposes, poolInputs, withContribution } from './pool.js'
 import { openCommand } from './sealed-command.js'
-import { datasetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
+import { datasetRecord, getDataset, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 import { stateRoot } from './state-root.js'
 
 export type ApplyContext = {
@@ -129,10 +130,12 @@ export async function prepareInboxEntry(entry: InboxEntry, ctx: ApplyContext): P
     if (reason === undefined) throw e
     return wipe(dek, refuse(reason, command))
   }
-  // Only what was signed may travel: a DEK with RegisterDataset or RotateKey, a policy with SetPolicy.
-  if ((dek !== undefined && command.type !== 'RegisterDataset' && command.type !== 'RotateKey') || (policy !== undefined && command.type !== 'SetPolicy')) return wipe(dek, refuse('malformed', command))
+  // Only what was signed may travel: a DEK with RegisterDataset, Contribute or RotateKey, a policy with SetPolicy.
+  const carriesKey = command.type === 'RegisterDataset' || command.type === 'Contribute'
+  if ((dek !== undefined && !carriesKey && command.type !== 'RotateKey') || (policy !== undefined && command.type !== 'SetPolicy')) return wipe(dek, refuse('malformed', command))
   if (command.type === 'SetPolicy' && (policy === undefined || policyHash(policy) !== command.message.policyHash.toLowerCase())) return refuse('policy-mismatch', command)
-  if (command.type === 'RegisterDataset') {
+  if (command.type === 'RegisterPool' && datasetIdFor(signer, command.message.salt) !== command.message.datasetId.toLowerCase()) return refuse('bad-id-derivation', command)
+  if (carriesKey) {
     if (dek === undefined || dekHash(dek) !== command.message.sealedKeyHash.toLowerCase()) return wipe(dek, refuse('dek-mismatch', command))
     if (datasetIdFor(signer, command.message.salt) !== command.message.datasetId.toLowerCase()) return wipe(dek, refuse('bad-id-derivation', command))
   }
@@ -186,7 +189,25 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
   const existing = state.datasets.get(id)
   let record: DatasetRecord
   let unrecoverableAfterEpoch: bigint | undefined
-  if (command.type === 'RegisterDataset') {
+  // A second record a command changes: the pool a contribution joins or leaves.
+  let pool: { id: Hex; record: DatasetRecord } | undefined
+  const fresh = { grants: new Map(), budget: { spent: 0, perAnalyst: new Map() }, registeredAtIndex: entry.index, registeredEpoch: entry.epoch, deleted: false } as const
+  if (command.type === 'RegisterPool') {
+    if (existing) return refuse('already-registered')
+    const purpose = normalizePurpose(command.message.purpose)
+    if (purpose.length === 0 || purpose.length > MAX_PURPOSE_LENGTH) return refuse('malformed')
+    record = datasetRecord({ ...fresh, owner: signer, manifestCid: command.message.manifestCid, dek: null, dekHash: null, policy: DEFAULT_POLICY, pool: Object.freeze({ purpose, contributions: Object.freeze([]) }) })
+  } else if (command.type === 'Contribute') {
+    if (existing) return refuse('already-registered')
+    const poolId = command.message.pool.toLowerCase() as Hex
+    const target = state.datasets.get(poolId)
+    if (!target) return refuse('unknown-dataset')
+    if (target.deleted) return refuse('dataset-deleted')
+    if (!target.pool) return refuse('not-a-pool')
+    const contribution = Object.freeze({ pool: poolId, allow: Object.freeze(normalizePurposes(command.message.allow)), deny: Object.freeze(normalizePurposes(command.message.deny)), withdrawn: false })
+    record = datasetRecord({ ...fresh, owner: signer, manifestCid: command.message.manifestCid, dek: p.dek!, dekHash: command.message.sealedKeyHash.toLowerCase() as Hex, policy: DEFAULT_POLICY, contribution })
+    pool = { id: poolId, record: datasetRecord({ ...target, pool: withContribution(target, id, true)! }) }
+  } else if (command.type === 'RegisterDataset') {
     if (existing) return refuse('already-registered')
     record = datasetRecord({
       owner: signer,
@@ -238,19 +259,31 @@ export function applyPreparedEntry(state: CustodyState, p: PreparedEntry): { sta
         record = datasetRecord({ ...existing, dek: p.dek!, dekHash: command.message.keyHash.toLowerCase() as Hex, manifestCid: command.message.manifestCid, registeredEpoch: entry.epoch })
         unrecoverableAfterEpoch = existing.registeredEpoch
         break
-      case 'Delete':
+      case 'SetConsent': {
+        if (!existing.contribution) return refuse('not-a-contribution')
+        const m = command.message
+        record = datasetRecord({ ...existing, contribution: Object.freeze({ pool: existing.contribution.pool, allow: Object.freeze(normalizePurposes(m.allow)), deny: Object.freeze(normalizePurposes(m.deny)), withdrawn: m.withdrawn }) })
+        break
+      }
+      case 'Delete': {
         // Crypto-shredding starts here: the key bytes are zeroed in place, for every state sharing them.
         existing.dek?.fill(0)
         record = datasetRecord({ ...existing, dek: null, dekHash: null, grants: new Map(), deleted: true })
         unrecoverableAfterEpoch = existing.registeredEpoch
+        // A deleted contribution leaves its pool's list: no later charge names it.
+        const of = existing.contribution ? state.datasets.get(existing.contribution.pool) : undefined
+        if (existing.contribution && of?.pool) pool = { id: existing.contribution.pool, record: datasetRecord({ ...of, pool: withContribution(of, id, false)! }) }
         break
+      }
     }
   }
 
   const nextNonces = new Map<bigint, bigint>()
   for (const [n, exp] of nonces ?? []) if (exp > now) nextNonces.set(n, exp) // prune expired
   nextNonces.set(command.message.nonce, command.message.expiry)
-  const next: CustodyState = { ...moved, datasets: moved.datasets.set(id, record), usedNonces: moved.usedNonces.set(signer, nextNonces as NonceSet) }
+  let datasets = moved.datasets.set(id, record)
+  if (pool) datasets = datasets.set(pool.id, pool.record)
+  const next: CustodyState = { ...moved, datasets, usedNonces: moved.usedNonces.set(signer, nextNonces as NonceSet) }
   return receipt(next, { status: 'applied', ...about, ...(unrecoverableAfterEpoch !== undefined ? { unrecoverableAfterEpoch } : {}) })
 }
 
@@ -259,16 +292,24 @@ function applyJobCharge(state: CustodyState, charge: JobCharge, entry: InboxEntr
   const key = jobChargeKey(charge.jobId)
   if (state.jobCharges.has(key)) return { state, reason: 'duplicate-job' }
   const { jobId: _jobId, admitted, ...fields } = charge
-  // The analysis is sealed: its kind (and a function's hash) is checked when a keeper opens it (enclave/jobs.ts releaseJob).
-  const request = { datasetId: charge.datasetId, analyst: charge.analyst, epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp, admitted }
-  const decision = checkAccess(state, request)
-  if (!decision.ok) {
-    const reason: RefusalReason = decision.reason === 'deleted' ? 'dataset-deleted' : decision.reason
+  // The analysis is sealed, but the job declares its kind and function hash in clear: the policy's
+  // terms on them are checked here, before anything is spent; a release checks the sealed analysis
+  // is what was declared (enclave/jobs.ts judgeRelease).
+  const request = { datasetId: charge.datasetId, analyst: charge.analyst, ...(charge.analysisKind ? { analysis: charge.analysisKind } : {}), epsilon: epsilonOfMicros(charge.epsilonMicros), now: entry.timestamp, admitted }
+  const refused = (reason: RefusalReason) => {
     const record: JobChargeRecord = Object.freeze({ ...fields, index: entry.index, status: 'refused', reason })
     return { state: { ...state, jobCharges: state.jobCharges.set(key, record) }, reason }
   }
+  const decision = checkAccess(state, request)
+  if (!decision.ok) return refused(decision.reason === 'deleted' ? 'dataset-deleted' : decision.reason)
+  const dataset = getDataset(state, charge.datasetId)!
+  const denial = charge.analysisKind === undefined ? undefined : analysisDenial(dataset.policy, charge.analysisKind === 'function' ? { kind: 'function', functionHash: charge.functionHash ?? '0x' } : { kind: 'sql' })
+  if (denial) return refused(denial)
+  // A pool job reads the contributions that consent to its purpose now (pool.ts); none: nothing to run on.
+  const inputs = dataset.pool ? poolInputs(state, charge.datasetId, charge.purpose ?? '') : undefined
+  if (inputs?.length === 0) return refused('no-contributions')
   const charged = chargeAccess(state, request).state
-  const record: JobChargeRecord = Object.freeze({ ...fields, index: entry.index, status: 'charged' })
+  const record: JobChargeRecord = Object.freeze({ ...fields, index: entry.index, status: 'charged', ...(inputs ? { inputs: Object.freeze(inputs) } : {}) })
   return { state: { ...charged, jobCharges: charged.jobCharges.set(key, record) } }
 }
 

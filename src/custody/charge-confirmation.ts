@@ -26,11 +26,12 @@
  * the releasing enclave made for this release and keeps for one use: a confirmation collected
  * earlier (before a Delete the releasing host then withholds from its enclave) does not count.
  */
-import { bytesToHex, encodeAbiParameters, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { bytesToHex, concat, encodeAbiParameters, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { jobChargeKey } from './job-charge.js'
 import { countMembers, isKeeper, keeperQuorum } from './keeper-set.js'
-import { getDataset, ZERO_HASH, type CustodyState } from './state.js'
+import { getDataset, type CustodyState } from './state.js'
+import { liveInputs } from './pool.js'
 import { jobLeaf } from './state-root.js'
 
 export type ChargeDomain = { chainId: number; jobs: Address; /** the confirming or releasing keeper's current epoch */ epoch: bigint }
@@ -63,8 +64,22 @@ export function chargeDigestOf(state: CustodyState, domain: ChargeDomain, jobId:
   if (!charge) return { ok: false, reason: 'not-charged' }
   if (charge.status !== 'charged') return { ok: false, reason: 'charge-refused' }
   const d = getDataset(state, charge.datasetId)
-  if (!d || d.deleted || !d.dekHash) return { ok: false, reason: 'dataset-deleted' }
-  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, worker, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: d.dekHash ?? ZERO_HASH, deleted: false, epoch: domain.epoch, challenge }) }
+  const keys = d?.pool ? poolKeysHash(state, charge.inputs ?? []) : d?.dekHash
+  if (!d || d.deleted || !keys) return { ok: false, reason: 'dataset-deleted' }
+  return { ok: true, digest: chargeConfirmationDigest({ ...domain, jobId, worker, jobLeaf: bytesToHex(jobLeaf(key, charge)), dekHash: keys, deleted: false, epoch: domain.epoch, challenge }) }
+}
+
+/**
+ * A pool job's `dekHash` in the digest: keccak256 over its charged contributions still live, as
+ * (bytes32 id ‖ bytes32 dekHash) ascending; null when none is. So a majority must agree on which
+ * keys go out (a Delete after the charge that one host withheld changes it).
+ */
+export function poolKeysHash(state: CustodyState, inputs: readonly Hex[]): Hex | null {
+  const live = liveInputs(state, inputs)
+  if (live.length === 0) return null
+  const hash = keccak256(concat(live.map((c) => concat([c.datasetId, c.dekHash]))))
+  for (const c of live) c.dek.fill(0)
+  return hash
 }
 
 /** Confirming keeper: signs only what its own state holds, for the job open and assigned as its own host reads it. */

@@ -37,10 +37,11 @@ export { analystView, type AnalystView } from './analyst-view.js'
 export { PersistentMap } from './persistent-map.js'
 export { ANALYSIS_KINDS, DEFAULT_POLICY, analysisDenial, canonicalPolicyJson, checkPolicyColumns, CustodyPolicySchema, parsePolicy, policyHash, type AnalysisIdentity, type AnalysisKind, type CustodyPolicy, type CustodyPolicyInput } from './policy.js'
 export { REFUSAL_REASONS, RECEIPT_TYPES, type ReceiptType, receiptDigest, receiptFromJson, receiptToJson, signReceipt, verifyReceipt, type CustodyReceipt, type Receipt, type RefusalReason, type SignedCustodyReceipt } from './receipt.js'
-export { JOB_CHARGE_TAG, decodeJobCharge, encodeJobCharge, epsilonOfMicros, jobChargeKey, type JobCharge, type JobChargeRecord } from './job-charge.js'
+export { JOB_CHARGE_TAG, decodeJobCharge, encodeJobCharge, epsilonOfMicros, jobChargeKey, type DeclaredAnalysis, type JobCharge, type JobChargeRecord } from './job-charge.js'
+export { ANY_PURPOSE, MAX_PURPOSE_LENGTH, consentsTo, liveInputs, normalizePurpose, normalizePurposes, poolInputs, type ContributionKey } from './pool.js'
 export { checkJobRelease, openJobRelease, sealJobRelease, type JobRelease, type JobReleaseAad, type JobReleaseDecision, type JobReleaseRefusal } from './job-release.js'
 export { jobNoiseSeed } from './job-noise.js'
-export { chargeConfirmationDigest, chargeDigestOf, newChargeChallenge, chargeQuorum, confirmCharge, type ChargeConfirmation, type ChargeDomain, type ConfirmRefusal, type JobAssignment } from './charge-confirmation.js'
+export { chargeConfirmationDigest, chargeDigestOf, poolKeysHash, newChargeChallenge, chargeQuorum, confirmCharge, type ChargeConfirmation, type ChargeDomain, type ConfirmRefusal, type JobAssignment } from './charge-confirmation.js'
 export {
   ADMISSION_MAX_AGE_SECONDS,
   KEEPER_ADMISSION_TAG,
@@ -61,7 +62,7 @@ export { chargeAccess, checkAccess, type AccessDecision, type AccessDenial, type
 export { COMMAND_INFO, MAX_COMMAND_BYTES, commandAad, openCommand, sealCommand, type CommandEnvelope } from './sealed-command.js'
 export { replayInbox, type ReplayContext } from './replay.js'
 export { decodeSnapshot, encodeSnapshot } from './snapshot.js'
-export { ZERO_HASH, createEmptyState, getDataset, type BudgetRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
+export { ZERO_HASH, createEmptyState, getDataset, type BudgetRecord, type ContributionRecord, type PoolRecord, type CustodyState, type DatasetRecord, type GrantRecord, type NonceSet } from './state.js'
 export { datasetLeaf, jobLeaf, keeperLeaf, nonceLeaf, stateRoot, stateRootParts, type StateRootParts } from './state-root.js'
 export {
   approveRegistration,

@@ -53,6 +53,10 @@ export type CustodyView = {
   grants: { grantee: Address; expiresAt: bigint; usesLeft: number | null }[]
   budget: { spent: number; remaining: number; perAnalyst: { analyst: Address; spent: number }[] }
   asOf: { processed: bigint; stateRoot: Hex }
+  /** A pool: its purpose and how many live contributions it has. */
+  pool?: { purpose: string; contributions: number }
+  /** A contribution: its pool and the owner's consent (pool.ts). */
+  contribution?: { pool: Hex; allow: string[]; deny: string[]; withdrawn: boolean }
 }
 
 export async function createCustodyQuery(params: {
@@ -163,6 +167,8 @@ export async function answerCustodyQuery(
       perAnalyst: [...record.budget.perAnalyst.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([analyst, spent]) => ({ analyst, spent })),
     },
     asOf: { processed: state.processed.toString(), stateRoot: stateRoot(state) },
+    ...(record.pool ? { pool: { purpose: record.pool.purpose, contributions: record.pool.contributions.length } } : {}),
+    ...(record.contribution ? { contribution: { pool: record.contribution.pool, allow: [...record.contribution.allow], deny: [...record.contribution.deny], withdrawn: record.contribution.withdrawn } } : {}),
   }
   return sealAnswer(signer, requestHash, signed.query.responseKey, JSON.stringify(view))
 }
@@ -266,6 +272,8 @@ const viewSchema = z.strictObject({
   grants: z.array(z.strictObject({ grantee: addr, expiresAt: dec, usesLeft: z.number().int().min(0).nullable() })),
   budget: z.strictObject({ spent: z.number(), remaining: z.number(), perAnalyst: z.array(z.strictObject({ analyst: addr, spent: z.number() })) }),
   asOf: z.strictObject({ processed: dec, stateRoot: hex32 }),
+  pool: z.strictObject({ purpose: z.string(), contributions: z.number().int().min(0) }).optional(),
+  contribution: z.strictObject({ pool: hex32, allow: z.array(z.string()), deny: z.array(z.string()), withdrawn: z.boolean() }).optional(),
 })
 
 function parseQuery(pt: Uint8Array): { signed: SignedCustodyQuery; scope: CustodyQueryScope } {

@@ -47,6 +47,11 @@ export const REFUSAL_REASONS = [
   'exact-not-allowed',
   'exact-queries-exhausted',
   'duplicate-job',
+  'function-not-allowed',
+  // Pools (pool.ts)
+  'not-a-pool',
+  'not-a-contribution',
+  'no-contributions',
   // Keeper admissions (keeper-set.ts)
   'already-keeper',
   'quorum-not-reached',

@@ -117,6 +117,9 @@ const FIELD_SCHEMAS = {
   uint256: decimal,
   uint64: decimal,
   uint32: z.number().int().min(0).max(0xffffffff),
+  bool: z.boolean(),
+  // Purposes of a consent (Contribute, SetConsent): short texts, few of them.
+  'string[]': z.array(z.string().min(1).max(128)).max(32),
 } as const
 
 const commandSchemas = Object.entries(OWNER_COMMAND_TYPES).map(([type, fields]) =>

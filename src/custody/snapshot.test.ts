@@ -7,6 +7,7 @@ import { EpochKeyring } from './epoch-keys.js'
 import { EPOCH_LENGTH, Replica, TestInbox, registerCommand, signCommand, testBytes } from './fixture.test.js'
 import { chargeAccess } from './release-check.js'
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js'
+import { ByteReader, ByteWriter } from './canonical.js'
 import { stateRoot } from './state-root.js'
 
 const owner = privateKeyToAccount(bytesToHex(testBytes('owner')))
@@ -43,6 +44,44 @@ describe('custody snapshots', () => {
       assert.equal(stateRoot(b.state), stateRoot(a.state))
     }
     assert.equal(b.state.processed, BigInt(inbox.entries.length))
+  })
+
+  it('a version 4 snapshot (sealed before pools) still loads, to the same state root', async () => {
+    const inbox = await inboxWithHistory()
+    const a = Replica.fromSecret(testBytes('snap'))
+    for (const e of inbox.entries) await a.apply(e)
+    // Version 4's layout, from today's: no hasKey after `deleted`, no pool or contribution flags after the writer.
+    const r = new ByteReader(encodeSnapshot(a.state))
+    const w = new ByteWriter().raw(r.raw(4))
+    assert.equal(r.u8(), 5)
+    w.u8(4).u64(r.u64()).bytes32(r.bytes32()).u64(r.u64())
+    const n = r.u32()
+    w.u32(n)
+    for (let i = 0; i < n; i++) {
+      w.bytes32(r.bytes32()).address(r.address()).string(r.string())
+      const deleted = r.u8()
+      const hasKey = r.u8()
+      assert.equal(hasKey, deleted ? 0 : 1)
+      w.u8(deleted)
+      if (hasKey) w.raw(r.raw(32))
+      w.string(r.string()).u64(r.u64()).u64(r.u64()).f64(r.f64())
+      for (let k = r.u32(), _ = w.u32(k); k > 0; k--) w.address(r.address()).f64(r.f64())
+      for (let k = r.u32(), _ = w.u32(k); k > 0; k--) w.address(r.address()).u64(r.u64()).u8(r.u8()).u32(r.u32())
+      const hasWriter = r.u8()
+      w.u8(hasWriter)
+      if (hasWriter) w.address(r.address())
+      assert.deepEqual([r.u8(), r.u8()], [0, 0], 'no pool, no contribution')
+    }
+    for (let m = r.u32(), _ = w.u32(m); m > 0; m--) {
+      w.address(r.address())
+      for (let k = r.u32(), _k = w.u32(k); k > 0; k--) w.u256(r.u256()).u64(r.u64())
+    }
+    assert.deepEqual([r.u32(), r.u32()], [0, 0], 'no job charges, no keepers in this history')
+    r.end()
+    const v4 = w.u32(0).u32(0).finish()
+    const back = decodeSnapshot(v4)
+    assert.equal(stateRoot(back), stateRoot(a.state))
+    assert.deepEqual(encodeSnapshot(back), encodeSnapshot(a.state), 'saved again as version 5')
   })
 
   it('keeps budgets, grants with limits, nonces and deleted flags', async () => {

@@ -8,11 +8,15 @@
  *                 ‖ u64 registeredAtIndex ‖ u64 registeredEpoch ‖ f64 spent
  *                 ‖ u32 n ‖ n × (address analyst ‖ f64 spent)              analysts sorted
  *                 ‖ u32 m ‖ m × (address grantee ‖ u64 expiresAt ‖ u8 limited ‖ u32 usesLeft)  grantees sorted
- *                 [‖ string "writer" ‖ address writer, only when a writer is set])
+ *                 [‖ string "writer" ‖ address writer, only when a writer is set]
+ *                 [‖ string "pool" ‖ string purpose ‖ u32 n ‖ n × bytes32 contribution, only for a pool]
+ *                 [‖ string "contribution" ‖ bytes32 pool ‖ u32 × string allow ‖ u32 × string deny ‖ u8 withdrawn, only for a contribution])
  *   nonceLeaf   = keccak256(string "w3a.custody.nonces.v1" ‖ address signer ‖ u32 n ‖ n × (u256 nonce ‖ u64 expiry))  nonces ascending
  *   jobLeaf     = keccak256(string "w3a.custody.job.v1" ‖ bytes32 jobId ‖ address analyst ‖ bytes32 datasetId
  *                 ‖ bytes32 analysisHash ‖ bytes32 privacyParamsHash ‖ u64 epsilonMicros ‖ u64 index
- *                 ‖ u8 charged ‖ string reason ("" when charged))
+ *                 ‖ u8 charged ‖ string reason ("" when charged)
+ *                 [‖ string "declared" ‖ u8 kind ‖ bytes32 functionHash ‖ string purpose, only for a v3 charge]
+ *                 [‖ string "inputs" ‖ u32 n ‖ n × bytes32 contribution, only for a charged pool job])
  *   keeperLeaf  = keccak256(string "w3a.custody.keeper.v2" ‖ address keeper ‖ bytes32 hpkePublicKey ‖ u64 admittedAt ‖ u64 attestedAt)
  *   datasets, nonces, jobs, keepers = PersistentMap digests of those leaves (persistent-map.ts)
  *   stateRoot   = keccak256(string "w3a.custody.state.v3" ‖ bytes32 datasets ‖ bytes32 nonces ‖ bytes32 jobs
@@ -52,6 +56,11 @@ export function datasetLeaf(id: string, r: DatasetRecord): Uint8Array {
   for (const [g, grant] of grants) w.address(g).u64(grant.expiresAt).u8(grant.usesLeft === null ? 0 : 1).u32(grant.usesLeft ?? 0)
   // Appended only when set: roots of datasets without a writer stay what they were.
   if (r.writer) w.string('writer').address(r.writer)
+  if (r.pool) ids(w.string('pool').string(r.pool.purpose), r.pool.contributions)
+  if (r.contribution) {
+    const c = r.contribution
+    strings(strings(w.string('contribution').bytes32(c.pool), c.allow), c.deny).u8(c.withdrawn ? 1 : 0)
+  }
   return keccak_256(w.finish())
 }
 
@@ -75,6 +84,9 @@ export function jobLeaf(key: string, j: JobChargeRecord): Uint8Array {
     .u64(j.index)
     .u8(j.status === 'charged' ? 1 : 0)
     .string(j.reason ?? '')
+  // Appended only when present: the leaves of older charges stay what they were.
+  if (j.analysisKind !== undefined) w.string('declared').u8(j.analysisKind === 'function' ? 1 : 0).bytes32(j.functionHash ?? ZERO_HASH).string(j.purpose ?? '')
+  if (j.inputs) ids(w.string('inputs'), j.inputs)
   return keccak_256(w.finish())
 }
 
@@ -98,6 +110,18 @@ export function stateRootParts(state: CustodyState): StateRootParts {
 
 export function stateRoot(state: CustodyState): Hex {
   return stateRootParts(state).root
+}
+
+function ids(w: ByteWriter, list: readonly Hex[]): ByteWriter {
+  w.u32(list.length)
+  for (const id of list) w.bytes32(id)
+  return w
+}
+
+function strings(w: ByteWriter, list: readonly string[]): ByteWriter {
+  w.u32(list.length)
+  for (const t of list) w.string(t)
+  return w
 }
 
 function sortedEntries<V>(m: ReadonlyMap<string, V>): [Address, V][] {

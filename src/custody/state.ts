@@ -40,7 +40,17 @@ export type DatasetRecord = Readonly<{
   deleted: boolean
   /** Who besides the owner may append (UpdateManifest), set by the owner's SetWriter; absent: nobody. */
   writer?: Address
+  /** A pool (RegisterPool, pool.ts): no key of its own (`dek` null, not deleted); its contributions' ids. */
+  pool?: PoolRecord
+  /** A contribution to a pool (Contribute, pool.ts): its pool and its owner's consent. */
+  contribution?: ContributionRecord
 }>
+
+/** `contributions`: ids of the live contributions, in the order they came (a deleted one leaves it). */
+export type PoolRecord = Readonly<{ purpose: string; contributions: readonly Hex[] }>
+
+/** Purposes normalized (pool.ts `normalizePurpose`), sorted, unique. */
+export type ContributionRecord = Readonly<{ pool: Hex; allow: readonly string[]; deny: readonly string[]; withdrawn: boolean }>
 
 /** Per signer: nonce → expiry of the command that used it (kept until that expiry passes). */
 export type NonceSet = ReadonlyMap<bigint, bigint>

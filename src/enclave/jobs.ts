@@ -19,7 +19,7 @@ import { CID } from 'multiformats/cid'
 import type { JobView } from './job-view.js'
 import { MAX_JOB_WORKERS } from './job-releases.js'
 import { W3aError, isW3aError } from '../core/errors.js'
-import { inputCidsHashFor, signFailure, signResult } from '../chain/index.js'
+import { inputCidsHashFor, royaltyRoot, signFailure, signPoolResult, signResult, type ContributorWeight } from '../chain/index.js'
 import {
   analysisHash,
   epsilonMicros,
@@ -44,7 +44,8 @@ import {
 } from '../analysis/index.js'
 import { ZERO_HASH, analysisDenial, analysisKeyPair, chargeDigestOf, chargeQuorum, checkJobRelease, jobNoiseSeed, newChargeChallenge, openJobRelease, sealJobRelease, type CustodyState, type JobRelease } from '../custody/index.js'
 import { assembleRefusalQuorum, signRefusalVote, verifyRefusalQuorum, type RefusalQuorum } from './refusal-quorum.js'
-import { decodeManifest, verifyBlock } from '../storage/index.js'
+import { decodeManifest, verifyBlock, POOL_UNIT_COLUMN } from '../storage/index.js'
+import { openPoolData } from './pool-data.js'
 import { openJobData, type JobData, type JobDataCache } from './job-data.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
@@ -75,8 +76,14 @@ export type ReleaseJudgement =
 /** Zeroes the key material a positive judgement holds (a peer that only votes, or a release that waits). */
 export function wipeJudgement(j: ReleaseJudgement): void {
   if (!j.release) return
-  j.decision.dek.fill(0)
+  wipeDecision(j.decision)
   j.noiseSeed.fill(0)
+}
+
+/** Zeroes the keys a release decision holds (the dataset's, or a pool's contributions'). */
+function wipeDecision(d: { dek: Uint8Array; contributions?: { dek: Uint8Array }[] }): void {
+  d.dek.fill(0)
+  for (const c of d.contributions ?? []) c.dek.fill(0)
 }
 
 /** Is this refusal final and a failure the worker may sign (given a quorum)? */
@@ -134,6 +141,9 @@ export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement
     analysisHash: job.analysisHash,
     privacyParamsHash: job.privacyParamsHash,
     epsilonMicros: job.epsilonMicros,
+    analysisKind: job.analysisKind ?? 'sql',
+    functionHash: job.functionHash ?? ZERO_HASH,
+    purpose: job.purpose ?? '',
   })
   // Not charged yet: this keeper has not read the block the job was mined in.
   if (!decision.ok) return refuse(decision.reason, decision.reason === 'not-charged')
@@ -142,7 +152,7 @@ export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement
   try {
     const seed = p.analysisSeed(sealedAnalysisEpoch(p.sealedAnalysis))
     if (!seed) {
-      decision.dek.fill(0)
+      wipeDecision(decision)
       return refuse('analysis-epoch-expired')
     }
     const pair = await analysisKeyPair(seed)
@@ -154,7 +164,7 @@ export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement
       pair.privateKey.fill(0)
     }
   } catch {
-    decision.dek.fill(0)
+    wipeDecision(decision)
     return refuse('bad-analysis')
   }
   if (
@@ -162,15 +172,22 @@ export async function judgeRelease(p: JudgeParameters): Promise<ReleaseJudgement
     privacyParamsHash(analysis.privacy) !== job.privacyParamsHash.toLowerCase() ||
     epsilonMicros(analysis.privacy) !== job.epsilonMicros
   ) {
-    decision.dek.fill(0)
+    wipeDecision(decision)
     noiseSeed.fill(0)
     return refuse('bad-analysis')
   }
   // The charge could not see the analysis (it is sealed): its kind, and a function's hash, are checked here.
   const request = analysis.request
+  // What the job declared in clear (and custody charged on) must be what was sealed.
+  const declared = decision.declared
+  if (declared && (request.kind !== declared.analysisKind || (request.kind === 'function' ? functionHash(request.source) : ZERO_HASH) !== declared.functionHash.toLowerCase())) {
+    wipeDecision(decision)
+    noiseSeed.fill(0)
+    return refuse('bad-analysis')
+  }
   const denial = analysisDenial(decision.policy, request.kind === 'function' ? { kind: 'function', functionHash: functionHash(request.source) } : { kind: 'sql' })
   if (denial) {
-    decision.dek.fill(0)
+    wipeDecision(decision)
     noiseSeed.fill(0)
     return refuse(denial)
   }
@@ -238,6 +255,7 @@ export async function releaseJob(
       epsilonLeft: decision.epsilonLeft,
       analystEpsilonLeft: decision.analystEpsilonLeft,
       noiseSeed,
+      ...(decision.contributions ? { contributions: decision.contributions.map(({ datasetId, owner, manifestCid, dek }) => ({ datasetId, owner, manifestCid, dek })) } : {}),
     }
     const sealed = await sealJobRelease({ ...p.domain, jobId: job.id, worker: p.worker.address, workerHpkeKey: hexToBytes(p.worker.hpkePublicKey), release })
     return { ok: true, sealed }
@@ -247,7 +265,8 @@ export async function releaseJob(
 }
 
 /** What the worker posts on chain for a job (the call is built by the enclave from this). */
-export type JobTx = { kind: 'submitResult'; jobId: bigint; outputHash: Hex; signature: Hex } | { kind: 'submitFailure'; jobId: bigint; reasonCode: number; reasonHash: Hex; signature: Hex }
+/** `royalty`: a pool job's (Jobs.submitPoolResult); totalWeight as a decimal string (the tx is kept as JSON). */
+export type JobTx = { kind: 'submitResult'; jobId: bigint; outputHash: Hex; signature: Hex; royalty?: { weightsRoot: Hex; totalWeight: string } } | { kind: 'submitFailure'; jobId: bigint; reasonCode: number; reasonHash: Hex; signature: Hex }
 
 export type RunJobOutcome = { envelope: ResultEnvelope; tx: JobTx; stats: { rows: number; fetchMs: number; queryMs: number } }
 
@@ -268,14 +287,17 @@ export function failureOf(reason: string): JobFailureReason {
     case 'grant-expired':
     case 'no-uses-left':
     case 'denied':
-    case 'analysis-not-allowed':
-    case 'function-not-allowed':
     case 'invalid-epsilon':
     case 'epsilon-below-minimum':
     case 'exact-not-allowed':
     case 'exact-queries-exhausted':
     case 'duplicate-job':
       return 'access-denied'
+    case 'analysis-not-allowed':
+    case 'function-not-allowed':
+      return 'analysis-not-allowed'
+    case 'no-contributions':
+      return 'data-unavailable'
     default:
       return 'internal'
   }
@@ -352,7 +374,7 @@ export async function runJob(p: {
     // key for this job): no failure is signed on that.
     throw new W3aError('HPKE_OPEN_FAILED', `job ${job.id}: the release does not open for this worker; nothing signed`, { cause })
   }
-  let data: JobData | undefined
+  let data: Pick<JobData, 'files' | 'release'> | undefined
   let resultKey: Hex | undefined
   try {
     const request = parseAnalysisRequest(release.analysis.request)
@@ -363,24 +385,34 @@ export async function runJob(p: {
       return await fail('data-unavailable', { resultKey: request.resultKey, message: 'the dataset manifest changed after the job was submitted' })
     }
     const t0 = performance.now()
-    const manifestCid = CID.parse(release.manifestCid)
-    const manifestBytes = await fetchBytes(`${p.gatewayUrl}/ipfs/${manifestCid}?format=raw`)
-    await verifyBlock(manifestCid, manifestBytes)
-    const manifest = decodeManifest(manifestBytes)
-    if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
-    const opened = {
-      manifestCid: release.manifestCid,
-      manifest,
-      dek: release.dek,
-      fetchCar: carFetcher(p.gatewayUrl),
+    let input: { schema: { name: string; type: string }[]; privacyUnit: string | null; rows: number; weights?: ContributorWeight[] }
+    if (release.contributions) {
+      // A pool: each contribution under its own key, the contributor as each row's unit (pool-data.ts).
+      const pool = await openPoolData({ poolId: job.datasetId, release: { manifestCid: release.manifestCid, contributions: release.contributions }, fetchBytes, gatewayUrl: p.gatewayUrl })
+      data = pool
+      if (pool.files.length === 0) return await fail('data-unavailable', { resultKey: request.resultKey, message: 'none of the pool contributions released to this job could be read' })
+      input = { schema: pool.schema, privacyUnit: POOL_UNIT_COLUMN, rows: pool.rows, weights: pool.weights }
+    } else {
+      const manifestCid = CID.parse(release.manifestCid)
+      const manifestBytes = await fetchBytes(`${p.gatewayUrl}/ipfs/${manifestCid}?format=raw`)
+      await verifyBlock(manifestCid, manifestBytes)
+      const manifest = decodeManifest(manifestBytes)
+      if (manifest.datasetId.toLowerCase() !== job.datasetId.toLowerCase()) throw new W3aError('MANIFEST_MALFORMED', 'the manifest is for another dataset')
+      const opened = {
+        manifestCid: release.manifestCid,
+        manifest,
+        dek: release.dek,
+        fetchCar: carFetcher(p.gatewayUrl),
+      }
+      // The cache is consulted only here, after this job's own key release opened.
+      data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
+      input = { schema: manifest.schema.columns, privacyUnit: manifest.privacyUnit, rows: manifest.rows }
     }
-    // The cache is consulted only here, after this job's own key release opened.
-    data = await (p.cache ? p.cache.open(opened) : openJobData(opened))
     const t1 = performance.now()
     const common = {
       segmentFiles: data.files,
-      schema: manifest.schema.columns,
-      privacyUnit: manifest.privacyUnit,
+      schema: input.schema,
+      privacyUnit: input.privacyUnit,
       policy: release.policy,
       epsilon: privacy.epsilon,
       ...(privacy.contribution ? { contribution: privacy.contribution } : {}),
@@ -396,11 +428,24 @@ export async function runJob(p: {
     const output = { columns: result.columns, rows: result.rows, privacy: { ...result.privacy, epsilonLeft: release.epsilonLeft, analystEpsilonLeft: release.analystEpsilonLeft } }
     const hash = outputHash(output)
     const sealed = await sealToAnalyst({ ...aad, resultKey: request.resultKey }, new TextEncoder().encode(canonicalOutput(output)))
+    const output_ = { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }
+    const stats = { rows: input.rows, fetchMs: t1 - t0, queryMs: t2 - t1 }
+    if (input.weights) {
+      // The owners' share of a pool job goes to the contributors by these weights (royalty-tree.ts).
+      const { root, totalWeight } = royaltyRoot(input.weights)
+      const signature = await signPoolResult(p.signer, { ...digestFields, outputHash: hash, weightsRoot: root, totalWeight })
+      const royalties = { weightsRoot: root, totalWeight: totalWeight.toString(), weights: input.weights.map((w) => ({ contributor: w.contributor.toLowerCase() as Hex, weight: w.weight.toString() })) }
+      return {
+        envelope: { ...base, status: 'completed', outputHash: hash, output: output_, signature, royalties },
+        tx: { kind: 'submitResult', jobId: job.id, outputHash: hash, signature, royalty: { weightsRoot: root, totalWeight: totalWeight.toString() } },
+        stats,
+      }
+    }
     const signature = await signResult(p.signer, { ...digestFields, outputHash: hash })
     return {
-      envelope: { ...base, status: 'completed', outputHash: hash, output: { enc: bytesToHex(sealed.enc), ciphertext: bytesToHex(sealed.ciphertext) }, signature },
+      envelope: { ...base, status: 'completed', outputHash: hash, output: output_, signature },
       tx: { kind: 'submitResult', jobId: job.id, outputHash: hash, signature },
-      stats: { rows: manifest.rows, fetchMs: t1 - t0, queryMs: t2 - t1 },
+      stats,
     }
   } catch (e) {
     const reason = failureOfError(e)

@@ -47,7 +47,7 @@ async function attestedWorker(label: string, opts: { measurement?: Hex; attestat
 }
 
 /** The Jobs contract's charge entry (contracts/Jobs.sol `_postCharge`). */
-function chargePayload(c: { jobId: bigint; analyst: Address; datasetId: Hex; analysisHash: Hex; privacyParamsHash: Hex; epsilonMicros: bigint }): Uint8Array {
+function chargePayload(c: { jobId: bigint; analyst: Address; datasetId: Hex; analysisHash: Hex; privacyParamsHash: Hex; epsilonMicros: bigint; analysisKind?: 'sql' | 'function'; functionHash?: Hex }): Uint8Array {
   return encodeJobCharge({ ...c, admitted: false })
 }
 
@@ -55,7 +55,7 @@ function chargePayload(c: { jobId: bigint; analyst: Address; datasetId: Hex; ana
  * A keeper that replayed: RegisterDataset (with its DEK), Grant to the analyst, SetPolicy (Îµ
  * budget 1), and the charges of jobs 1..3 (Îµ 0.5 each, so job 3 is refused for budget).
  */
-async function keeper(o: { request?: AnalysisRequest; policy?: Parameters<typeof parsePolicy>[0] } = {}) {
+async function keeper(o: { request?: AnalysisRequest; policy?: Parameters<typeof parsePolicy>[0]; declared?: { analysisKind: 'sql' | 'function'; functionHash?: Hex }; chargeRefused?: string } = {}) {
   const request = o.request ?? defaultRequest
   const inbox = new TestInbox(testBytes('release/secret'))
   const replica = Replica.fromSecret(testBytes('release/secret'))
@@ -66,11 +66,17 @@ async function keeper(o: { request?: AnalysisRequest; policy?: Parameters<typeof
   assert.equal((await apply(inbox.post(await signCommand(owner, r.command), { dek: DEK }))).status, 'applied')
   assert.equal((await apply(inbox.post(await signCommand(owner, { type: 'Grant', message: { datasetId: r.datasetId, grantee: analyst.address, expiresAt: 0n, uses: 0, nonce: 2n, expiry: exp } })))).status, 'applied')
   assert.equal((await apply(inbox.post(await signCommand(owner, { type: 'SetPolicy', message: { datasetId: r.datasetId, policyHash: policyHash(policy), nonce: 3n, expiry: exp } }), { policy }))).status, 'applied')
-  const committed = { analyst: analyst.address, datasetId: r.datasetId, analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy) }
+  // What the job declares in clear (Jobs.submitJob): by default what was sealed.
+  const declared = o.declared ?? (request.kind === 'function' ? { analysisKind: 'function' as const, functionHash: functionHash(request.source) } : { analysisKind: 'sql' as const })
+  const committed = { analyst: analyst.address, datasetId: r.datasetId, analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy), epsilonMicros: epsilonMicros(privacy), ...declared }
   const charge = (jobId: bigint) => apply(inbox.postRaw(chargePayload({ jobId, ...committed }), 0n, JOBS))
-  assert.equal((await charge(1n)).status, 'applied')
-  assert.equal((await charge(2n)).status, 'applied')
-  assert.equal((await charge(3n)).reason, 'budget-exhausted')
+  const first = await charge(1n)
+  if (o.chargeRefused) assert.equal(first.reason, o.chargeRefused)
+  else {
+    assert.equal(first.status, 'applied')
+    assert.equal((await charge(2n)).status, 'applied')
+    assert.equal((await charge(3n)).reason, 'budget-exhausted')
+  }
   const seed = () => replica.keyring.analysisSeed()
   const pair = await analysisKeyPair(seed())
   const sealed = (req: AnalysisRequest = request, priv: PrivacyParams = privacy) =>
@@ -172,7 +178,7 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     await assert.rejects(openJobRelease({ ...DOMAIN, jobId: 2n, worker: worker.onChain.address, workerPrivateKey: worker.identity.hpke.privateKey, sealed: out.sealed }))
   })
 
-  it('the analysis kind and a function\'s hash, checked when the sealed analysis is opened (the charge cannot see them)', async () => {
+  it('the declared analysis kind and function hash: a policy that refuses them refuses the charge (nothing spent), and the release too', async () => {
     const source = '(rows) => rows.length'
     const fn: AnalysisRequest = { v: 1, kind: 'function', source, output: { kind: 'number', lo: 0, hi: 10 }, aggregate: 'sum', resultKey: defaultRequest.resultKey }
     const other: Hex = `0x${'ee'.repeat(32)}`
@@ -186,11 +192,23 @@ describe('releaseJob: the keeper enclave releases a dataset key only to the jobâ
     const saved = k
     try {
       for (const [req, policy, reason] of cases) {
-        k = await keeper({ request: req, policy })
+        k = await keeper({ request: req, policy, ...(reason ? { chargeRefused: reason } : {}) })
         const sealed = await k.sealed(req)
         if (reason) await refused({ sealedAnalysis: sealed }, reason)
         else assert.equal((await release({ sealedAnalysis: sealed })).ok, true, 'an allowed function is released')
       }
+    } finally {
+      k = saved
+    }
+  })
+
+  it('a sealed analysis that is not what the job declared (a function declared as SQL) is bad-analysis', async () => {
+    const source = '(rows) => rows.length'
+    const fn: AnalysisRequest = { v: 1, kind: 'function', source, output: { kind: 'number', lo: 0, hi: 10 }, aggregate: 'sum', resultKey: defaultRequest.resultKey }
+    const saved = k
+    try {
+      k = await keeper({ request: fn, policy: { epsilonBudget: 1, analyses: ['sql', 'function'], functionDeny: [functionHash(source)] }, declared: { analysisKind: 'sql' } })
+      await refused({ sealedAnalysis: await k.sealed(fn) }, 'bad-analysis')
     } finally {
       k = saved
     }

@@ -757,7 +757,9 @@ export class EnclaveService {
       if (!tx || tx.kind !== kind) throw new W3aError('INVALID_ARGUMENT', `no ${kind} prepared for job ${String(jobId)}`)
       const data =
         tx.kind === 'submitResult'
-          ? encodeFunctionData({ abi: jobsAbi, functionName: 'submitResult', args: [tx.jobId, tx.outputHash, tx.signature] })
+          ? tx.royalty
+            ? encodeFunctionData({ abi: jobsAbi, functionName: 'submitPoolResult', args: [tx.jobId, tx.outputHash, tx.royalty.weightsRoot, BigInt(tx.royalty.totalWeight), tx.signature] })
+            : encodeFunctionData({ abi: jobsAbi, functionName: 'submitResult', args: [tx.jobId, tx.outputHash, tx.signature] })
           : encodeFunctionData({ abi: jobsAbi, functionName: 'submitFailure', args: [tx.jobId, tx.reasonCode, tx.reasonHash, tx.signature] })
       return { to: this.config.jobs, data }
     }

@@ -2,7 +2,7 @@ import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, type DropDagReturnType } from '../storage/index.js'
+import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, decodePoolDescriptor, readBlock, POOL_UNIT_COLUMN, type DropDagReturnType, type PoolDescriptor } from '../storage/index.js'
 import { getDataset, getDatasetWriter, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
@@ -75,7 +75,19 @@ export function createGateway(params: GatewayParameters): FetchHandler {
       }
     } catch (e) {
       if (e instanceof W3aError && e.code === 'BLOCK_NOT_FOUND') return null // registered, blocks held elsewhere
-      throw e
+      // A pool's CID names its public descriptor (schema, purpose): shown as the table analysts query.
+      const pool = e instanceof W3aError && e.code === 'MANIFEST_MALFORMED' ? await poolDescriptorAt(manifestCid) : undefined
+      if (!pool) throw e
+      const envelope = { version: 1, cipher: 'AES-256-GCM', chunkSize: 0, kdf: 'HKDF-SHA256' }
+      return { name: pool.name, format: 'pool', schema: { columns: [...pool.schema.columns, { name: POOL_UNIT_COLUMN, type: 'VARCHAR' }] }, privacyUnit: POOL_UNIT_COLUMN, rows: 0, segments: [], envelope, createdAt: pool.createdAt, purpose: pool.purpose }
+    }
+  }
+
+  async function poolDescriptorAt(cid: string): Promise<PoolDescriptor | undefined> {
+    try {
+      return decodePoolDescriptor(await readBlock(blockstore, CID.parse(cid)))
+    } catch {
+      return undefined
     }
   }
 

@@ -45,3 +45,5 @@ export { answerCampaign, type AnswerCampaignParameters, type AnswerCampaignRetur
 export { getCampaignResult, type GetCampaignResultReturnType } from './actions/campaign/getCampaignResult.js'
 export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCampaignRewardReturnType } from './actions/campaign/claimCampaignReward.js'
 export { parseConsentRules, consentRefusal, type ConsentRules } from '../campaigns/consent.js'
+// pools (docs/pools.md): curator, contributor, royalties
+export * from './actions/pool/index.js'

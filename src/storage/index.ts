@@ -33,3 +33,4 @@ export {
 export { COLUMN_TYPES, parseColumnTypes, type ColumnType } from './column-types.js'
 export { badValuesText, type BadValues } from './suspect-columns.js'
 export type { Blockstore } from 'interface-blockstore'
+export { POOL_UNIT_COLUMN, POOL_COLUMN_TYPES, encodePoolDescriptor, decodePoolDescriptor, parsePoolDescriptor, parsePoolSchema, type PoolDescriptor } from './pool-descriptor.js'

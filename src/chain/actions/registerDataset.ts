@@ -20,6 +20,8 @@ export type RegisterDatasetParameters = {
   schemaHash: Hex
   /** Token base units per query. */
   pricePerQuery: bigint
+  /** Register a pool (DatasetRegistry.registerPool): contributors' rows, royalties to them. */
+  pool?: boolean
 }
 
 export type RegisterDatasetReturnType = WriteResult & { id: Hex; owner: Address }
@@ -40,7 +42,7 @@ export async function registerDataset(
       const { request } = await publicClient.simulateContract({
         address: params.registry,
         abi: datasetRegistryAbi,
-        functionName: 'register',
+        functionName: params.pool === true ? 'registerPool' : 'register',
         args: [params.salt, params.name, params.manifestCid, params.schemaHash, params.pricePerQuery],
         account: walletClient.account,
       })

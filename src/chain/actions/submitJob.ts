@@ -3,9 +3,12 @@ import { W3aError } from '../../core/errors.js'
 import { jobsAbi } from '../abis.js'
 import type { WriteClients } from '../clients.js'
 import { assertBytes32, assertDatasetId } from '../dataset.js'
+import { ANALYSIS_KIND_CODES, type AnalysisKindName } from '../jobs.js'
 import { withChainErrors } from '../errors.js'
 import { simulateWithApprove } from '../simulate-with-approve.js'
 import { rpcUrlOf, waitForSuccess, type WriteResult } from '../write.js'
+
+const ZERO_HASH: Hex = `0x${'00'.repeat(32)}`
 
 export type SubmitJobParameters = {
   /** Jobs contract address. */
@@ -21,6 +24,12 @@ export type SubmitJobParameters = {
   epsilonMicros?: bigint
   /** Worker fee in token base units (taken into escrow, paid to the worker or refunded). */
   fee: bigint
+  /** Declared in clear (keepers check it against the policy before charging): default 'sql'. */
+  analysisKind?: AnalysisKindName
+  /** A function job's functionHash (required with analysisKind 'function'). */
+  functionHash?: Hex
+  /** What the result is for; required on a pool (contributors consent per purpose). */
+  purpose?: string
   /** Default true: approve the jobs contract for `fee` when the allowance is short. */
   autoApprove?: boolean
 }
@@ -50,6 +59,11 @@ export async function submitJob(clients: WriteClients, params: SubmitJobParamete
   if (params.fee < 0n) throw new W3aError('INVALID_ARGUMENT', `fee must not be negative, got ${params.fee}`)
   const epsilonMicros = params.epsilonMicros ?? 0n
   if (epsilonMicros < 0n || epsilonMicros >= 1n << 64n) throw new W3aError('INVALID_ARGUMENT', `epsilonMicros must fit in a uint64, got ${epsilonMicros}`)
+  const analysisKind = params.analysisKind ?? 'sql'
+  const functionHash = params.functionHash ?? ZERO_HASH
+  assertBytes32(functionHash, 'functionHash')
+  if ((analysisKind === 'function') !== (functionHash !== ZERO_HASH)) throw new W3aError('INVALID_ARGUMENT', 'a function job declares its functionHash, an SQL job none')
+  const declared = { analysisKind: ANALYSIS_KIND_CODES[analysisKind], functionHash, purpose: params.purpose ?? '' }
   const rpcUrl = rpcUrlOf(publicClient)
   const read = { address: params.jobs, abi: jobsAbi } as const
   return withChainErrors(
@@ -58,7 +72,7 @@ export async function submitJob(clients: WriteClients, params: SubmitJobParamete
         publicClient.simulateContract({
           ...read,
           functionName: 'submitJob',
-          args: [params.datasetId, params.analysisCid, params.analysisHash, params.privacyParamsHash, epsilonMicros, params.fee],
+          args: [params.datasetId, params.analysisCid, params.analysisHash, params.privacyParamsHash, epsilonMicros, params.fee, declared],
           account: walletClient.account,
         })
       // The allowance is checked after every other condition: approve `fee`, then retry.

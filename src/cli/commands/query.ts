@@ -93,6 +93,7 @@ export const queryCommand: Command = {
     exact: { type: 'boolean', description: 'an exact answer (ε 0, k threshold only): only where the owner allows them, a few per analyst' },
     bounds: { type: 'string', placeholder: 'COL=LO:HI,…', description: "tighter clamp bounds per measure, inside the owner's (default: the owner's)" },
     fee: { type: 'string', placeholder: 'TOKENS', description: 'worker fee on top of the credit (default 0)' },
+    purpose: { type: 'string', placeholder: 'TEXT', description: 'what the result is for, declared on chain (required on a pool: only contributors who consent to it count)' },
     timeout: { type: 'string', placeholder: 'SECONDS', description: 'stop waiting after this long (default 600; the job goes on)' },
     collateral: { type: 'string', placeholder: 'FILE', description: 'DCAP collateral JSON to verify a tdx/sgx worker' },
     ...ACCOUNT_OPTION,
@@ -155,6 +156,7 @@ export const queryCommand: Command = {
     const r: RunQueryReturnType = await runQuery(client, {
       ...query,
       ...(fee === undefined ? {} : { fee }),
+      ...(typeof values['purpose'] === 'string' ? { purpose: values['purpose'] } : {}),
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) * 1000 }),
       ...(collateral === undefined ? {} : { collateral }),
       onProgress: (stage, detail) => out.progress(`${stage}${detail ? `: ${detail}` : ''}…`),

@@ -1,15 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { bytesToHex, type Hex } from 'viem'
 import { randomBytes } from 'node:crypto'
-import { W3aError } from '../../core/errors.js'
-import { generateDatasetKey, encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE } from '../../crypto/envelope.js'
-import { writeParquetSegments, type ColumnTypes, type DatasetManifest } from '../../storage/index.js'
+import { generateDatasetKey } from '../../crypto/envelope.js'
+import type { ColumnTypes } from '../../storage/index.js'
 import { datasetIdFor } from '../../chain/portable.js'
-import { sendSegment } from '../send-segment.js'
 import { requireAccount, type W3aClient } from '../client.js'
-import { publishDataset } from '../publish-dataset.js'
+import { registerStoredDataset } from '../publish-dataset.js'
+import { sealTable } from '../seal-table.js'
 import { inspectDataset } from './inspectDataset.js'
 
 export type UploadProgress = { stage: 'inspect' | 'segment' | 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
@@ -64,67 +60,44 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
   })
   params.onSchema?.({ columns: table.columns, rows: table.rows, format: table.format })
   progress({ stage: 'inspect', done: 1, total: 1 })
-  await client.network() // the gateway answers before anything is encrypted
+  const network = await client.network()
 
   // The id is derived from the owner and a random salt (no front-running), before encryption binds it.
   const salt = bytesToHex(randomBytes(32))
   const id = datasetIdFor(account.address, salt)
   const dek = generateDatasetKey()
-  const workDir = await mkdtemp(join(tmpdir(), 'w3a-upload-'))
   try {
-    progress({ stage: 'segment', done: 0, total: 1 })
-    const written = await writeParquetSegments(params.file, {
-      outDir: workDir,
+    const sealed = await sealTable(client, {
+      account,
+      chainId: network.chainId,
+      id,
+      dek,
+      file: params.file,
+      name: params.name,
+      privacyUnit,
       rowsPerSegment: params.rowsPerSegment ?? DEFAULT_ROWS_PER_SEGMENT,
       ...(params.types ? { types: params.types } : {}),
+      onProgress: progress,
     })
-    progress({ stage: 'segment', done: 1, total: 1 })
-
-    // Every segment is sealed with this chunk size (each envelope header carries it too); the
-    // manifest records this value, so it cannot drift from what was actually written.
-    const chunkSize = DEFAULT_CHUNK_SIZE
-    const segments: DatasetManifest['segments'] = []
-    const total = written.segments.length
-    for (const [segmentIndex, seg] of written.segments.entries()) {
-      progress({ stage: 'encrypt', done: segmentIndex, total })
-      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece (send-segment.ts).
-      const sent = await sendSegment(client, {
-        path: seg.path,
-        seal: (pieces) => encryptSegmentStream({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, pieces),
-        onImported: () => progress({ stage: 'upload', done: segmentIndex, total }),
-      })
-      const size = envelopeCiphertextSize(sent.plaintextBytes, chunkSize)
-      if (sent.storedBytes !== size) {
-        throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${sent.storedBytes} bytes of ciphertext stored, ${size} expected`)
-      }
-      await rm(seg.path, { force: true })
-      segments.push({ cid: sent.cid, rows: seg.rows, size })
-    }
-
-    progress({ stage: 'upload', done: total, total })
-    const published = await publishDataset(client, {
+    const published = await registerStoredDataset(client, {
       id,
       salt,
       dek,
       name: params.name,
-      columns: written.columns,
-      privacyUnit,
-      rows: written.rows,
-      segments,
-      chunkSize,
+      manifestCid: sealed.manifestCid.toString(),
+      schema: sealed.manifest.schema,
       onStage: (stage, done) => progress({ stage, done: done ? 1 : 0, total: 1 }),
     })
     return {
       id,
       manifestCid: published.manifestCid,
-      rows: written.rows,
-      columns: written.columns,
-      segments: total,
+      rows: sealed.manifest.rows,
+      columns: sealed.manifest.schema.columns,
+      segments: sealed.manifest.segments.length,
       tx: published.tx,
       custody: published.custody,
     }
   } finally {
     dek.fill(0)
-    await rm(workDir, { recursive: true, force: true })
   }
 }

@@ -1,9 +1,10 @@
 import { bytesToHex, type Address, type Hash, type Hex } from 'viem'
 import * as raw from 'multiformats/codecs/raw'
 import { W3aError } from '../../../core/errors.js'
-import { getCredits, submitJob } from '../../../chain/portable.js'
+import { datasetRegistryAbi, getCredits, submitJob } from '../../../chain/portable.js'
 import {
   analysisHash,
+  functionHash,
   epsilonMicros,
   parseAnalysisRequest,
   parsePrivacyParams,
@@ -50,6 +51,11 @@ export type SubmitQueryParameters = {
   contribution?: PrivacyParams['contribution']
   /** Worker fee in token base units, on top of the credit (default 0). */
   fee?: bigint
+  /**
+   * What the result is for, declared on chain with the job. Required on a pool: only the
+   * contributions whose owners consent to this purpose are read (docs/pools.md).
+   */
+  purpose?: string
 }
 
 export type SubmitQueryReturnType = {
@@ -96,6 +102,11 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
     })
   }
 
+  const isPool = await publicClient.readContract({ address: datasetRegistry, abi: datasetRegistryAbi, functionName: 'isPool', args: [params.id] })
+  if (isPool && !params.purpose?.trim()) {
+    throw new W3aError('INVALID_ARGUMENT', `dataset ${params.id} is a pool: declare what the result is for`, { details: ['Give a purpose (CLI: --purpose "health research"); only contributors who consent to it are counted.'] })
+  }
+
   // No ε named: the policy's default, as custody states it to this analyst.
   const epsilon = params.epsilon ?? (await readAnalystBudget(client, { id: params.id })).queryTerms.defaultEpsilon
   const privacy = parsePrivacyParams({
@@ -112,6 +123,8 @@ export async function submitQuery(client: W3aClient, params: SubmitQueryParamete
   await uploadCar(client, { root: cid, car })
 
   const committed = { analysisCid: cid.toString(), analysisHash: analysisHash(request), privacyParamsHash: privacyParamsHash(privacy) }
-  const r = await submitJob(walletFor(network, account), { jobs, datasetId: params.id, ...committed, epsilonMicros: epsilonMicros(privacy), fee })
+  // Declared in clear: custody checks the kind and function against the policy before charging.
+  const declared = request.kind === 'function' ? { analysisKind: 'function' as const, functionHash: functionHash(request.source) } : { analysisKind: 'sql' as const }
+  const r = await submitJob(walletFor(network, account), { jobs, datasetId: params.id, ...committed, epsilonMicros: epsilonMicros(privacy), fee, ...declared, ...(params.purpose === undefined ? {} : { purpose: params.purpose }) })
   return { jobId: r.jobId, hash: r.hash, ...committed, worker: r.worker, deadline: r.deadline }
 }

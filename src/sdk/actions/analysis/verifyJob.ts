@@ -1,6 +1,6 @@
 import { hexToBytes, isAddressEqual, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { W3aError } from '../../../core/errors.js'
-import { digestFieldsOf, failureDigest, getWorker, resultDigest, type Job } from '../../../chain/portable.js'
+import { digestFieldsOf, failureDigest, getWorker, poolResultDigest, resultDigest, royaltyRoot, type Job } from '../../../chain/portable.js'
 import { parseResultEnvelope, type ResultEnvelope } from '../../../analysis/job-envelope.js'
 import { verifyWorkerQuote } from '../../../tee/verify-quote.js'
 import type { VerifiedQuote } from '../../../tee/types.js'
@@ -76,7 +76,17 @@ export async function checkResultEnvelope(p: { envelope: ResultEnvelope; job: Jo
   if (envelope.status === 'completed') {
     if (job.status !== 'completed') throw invalid(`the worker reports a result, the chain says ${job.status}`)
     if (envelope.outputHash !== job.outputHash.toLowerCase()) throw invalid('the output hash differs from the one on chain', [`chain ${job.outputHash}`, `envelope ${envelope.outputHash}`])
-    digest = resultDigest({ ...domain, outputHash: envelope.outputHash })
+    if (job.pool) {
+      // A pool job's signature also covers its contributors' weights: the list must make the signed root.
+      const r = envelope.royalties
+      if (!r) throw invalid('a pool job result carries no contributor weights')
+      const weights = r.weights.map((w) => ({ contributor: w.contributor as Address, weight: BigInt(w.weight) }))
+      const { root, totalWeight } = royaltyRoot(weights)
+      if (root !== r.weightsRoot || totalWeight.toString() !== r.totalWeight) throw invalid('the contributor weights do not make the root the worker signed')
+      digest = poolResultDigest({ ...domain, outputHash: envelope.outputHash, weightsRoot: root, totalWeight })
+    } else {
+      digest = resultDigest({ ...domain, outputHash: envelope.outputHash })
+    }
   } else {
     if (job.status !== 'failed') throw invalid(`the worker reports a failure, the chain says ${job.status}`)
     if (envelope.reasonHash !== job.outputHash.toLowerCase() || envelope.report.reasonCode !== job.reasonCode) throw invalid('the failure report differs from the one on chain')

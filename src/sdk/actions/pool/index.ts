@@ -1,0 +1,8 @@
+export { createPool, type CreatePoolParameters, type CreatePoolReturnType } from './createPool.js'
+export { getPool, type GetPoolParameters, type GetPoolReturnType } from './getPool.js'
+export { contributeToPool, type ContributeToPoolParameters, type ContributeToPoolReturnType } from './contributeToPool.js'
+export { listMyContributions, type ListMyContributionsParameters, type MyContribution } from './listMyContributions.js'
+export { setPoolConsent, type SetPoolConsentParameters } from './setPoolConsent.js'
+export { deleteContribution, type DeleteContributionParameters } from './deleteContribution.js'
+export { getPoolRoyalties, claimPoolRoyalties, type PoolRoyalty, type PoolRoyaltiesParameters, type PoolRoyaltiesReturnType, type ClaimPoolRoyaltiesParameters, type ClaimPoolRoyaltiesReturnType } from './poolRoyalties.js'
+export { contributionId, contributionSalt } from './contributionId.js'

@@ -1,0 +1,233 @@
+/**
+ * Pools on a real devnet (Anvil, the contracts, storage, a gateway, a keeper and a compute worker
+ * with the simulated TEE): a curator makes a pool, 50 contributors each add their rows under their
+ * own key with their own consent, and analysts query it for a declared purpose. Checked on chain,
+ * exactly: each job's owner share is split among the contributors whose rows entered it, claimed
+ * with proofs of the worker's signed weight list; a contributor who withdrew, deleted, or refuses
+ * the job's purpose is neither read nor paid.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { keccak256, numberToHex, stringToHex, type Address, type Hex } from 'viem'
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
+import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { claimRoyalties, createChainClients, devAccount, getJobsParams, getRoyalty, getEarnings, jobsAbi, royaltyProof } from '../src/chain/index.js'
+import { isW3aError } from '../src/core/errors.js'
+import {
+  buyCredits,
+  claimPoolRoyalties,
+  contributeToPool,
+  createPool,
+  createW3aClient,
+  deleteContribution,
+  getCredits,
+  getPoolRoyalties,
+  listMyContributions,
+  listOnMarket,
+  readAnalystBudget,
+  runQuery,
+  setDatasetPolicy,
+  setPoolConsent,
+  submitQuery,
+  waitForJob,
+  getJob,
+  verifyJob,
+  type W3aClient,
+} from '../src/sdk/index.js'
+import { functionHash } from '../src/analysis/index.js'
+import { parsePolicy } from '../src/custody/index.js'
+import { parsePoolSchema } from '../src/storage/index.js'
+
+const TOKEN = 10n ** 18n
+const N = 50
+const ROWS_EACH = 3
+const WITHDRAWN = 10
+const DELETED = 20
+/** Contributors 40..48 keep the default consent (the pool's purpose only); 49 allows any purpose but advertising. */
+const DEFAULT_CONSENT = (i: number) => i >= 40 && i <= 48
+const REFUSES_ADS = 49
+const DENIED_FN = `(rows) => rows.length`
+
+const work = mkdtempSync(join(tmpdir(), 'w3a-pool-'))
+let devnet: RunningDevnet
+let curator: W3aClient
+let analyst: W3aClient
+let poolId: Hex
+const people: { account: PrivateKeyAccount; client: W3aClient; contribution?: Hex }[] = []
+
+const policy = parsePolicy({
+  k: 5,
+  epsilonBudget: 100,
+  analystEpsilonBudget: 100,
+  minEpsilon: 0.1,
+  defaultEpsilon: 1,
+  openAccess: true,
+  allowExact: true,
+  exactQueries: 20,
+  analyses: ['sql', 'function'],
+  columns: { identifiers: ['contributor'], dimensions: ['age'], measures: ['score'] },
+  bounds: { score: [0, 100] },
+  functionDeny: [functionHash(DENIED_FN)],
+})
+
+before(async () => {
+  devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
+  curator = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(1) })
+  analyst = createW3aClient({ gatewayUrl: devnet.gatewayUrl, account: devAccount(2) })
+  // 50 contributors of their own (fresh keys), given gas only: they never pay tokens.
+  const rpc = async (method: string, params: unknown[]) => {
+    const res = await fetch(devnet.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) })
+    const body = (await res.json()) as { error?: unknown }
+    if (body.error) throw new Error(JSON.stringify(body.error))
+  }
+  for (let i = 0; i < N; i++) {
+    const account = privateKeyToAccount(keccak256(stringToHex(`w3a pool test contributor ${i}`)))
+    await rpc('anvil_setBalance', [account.address, numberToHex(10n ** 20n)])
+    people.push({ account, client: createW3aClient({ gatewayUrl: devnet.gatewayUrl, account }) })
+  }
+  const created = await createPool(curator, { name: 'health diaries', purpose: 'Health research', schema: parsePoolSchema('age:BIGINT,score:DOUBLE') })
+  poolId = created.id
+  await setDatasetPolicy(curator, { id: poolId, policy })
+  await listOnMarket(curator, { id: poolId, price: 3n * TOKEN + 7n, summary: 'pool: health diaries; k=5' })
+  await buyCredits(analyst, { id: poolId, credits: 10n })
+})
+
+after(async () => {
+  await devnet?.stop()
+  rmSync(work, { recursive: true, force: true })
+})
+
+test('50 contributors add their rows, each under their own key and consent; the file is checked against the pool schema', async () => {
+  const bad = join(work, 'bad.csv')
+  writeFileSync(bad, 'age,score,contributor\n30,1.5,0xabc\n')
+  await assert.rejects(contributeToPool(people[0]!.client, { pool: poolId, file: bad }), /does not have the pool's columns/)
+  for (let start = 0; start < N; start += 10) {
+    await Promise.all(
+      people.slice(start, start + 10).map(async (p, j) => {
+        const i = start + j
+        const file = join(work, `c${i}.csv`)
+        writeFileSync(file, ['age,score', ...Array.from({ length: ROWS_EACH }, (_, r) => `${20 + i},${(i * 3 + r) % 100}`)].join('\n') + '\n')
+        const consent = DEFAULT_CONSENT(i) ? {} : i === REFUSES_ADS ? { allow: ['*'], deny: ['Advertising'] } : { allow: ['*'] }
+        const out = await contributeToPool(p.client, { pool: poolId, file, ...consent })
+        assert.equal(out.rows, ROWS_EACH)
+        p.contribution = out.id
+      }),
+    )
+  }
+  const mine = await listMyContributions(people[REFUSES_ADS]!.client, { pool: poolId })
+  assert.deepEqual(mine.map((c) => [c.id, c.allow, c.deny, c.withdrawn, c.deleted]), [[people[REFUSES_ADS]!.contribution, ['*'], ['advertising'], false, false]])
+  const byDefault = await listMyContributions(people[40]!.client, { pool: poolId })
+  assert.deepEqual(byDefault[0]!.allow, ['health research'])
+})
+
+/** An exact count (k threshold only) of rows and contributors, for `purpose`; returns the job and its answer. */
+async function count(purpose: string) {
+  const r = await runQuery(analyst, { id: poolId, sql: 'SELECT count(*) AS n, count(DISTINCT contributor) AS people FROM data', epsilon: 0, purpose })
+  return { jobId: r.jobId, rows: Number(r.rows[0]![0]), people: Number(r.rows[0]![1]) }
+}
+
+const ownerShares = new Map<bigint, bigint>()
+const weightsOf = new Map<bigint, Address[]>()
+
+async function recordJob(jobId: bigint): Promise<Address[]> {
+  const pc = createChainClients({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl }).publicClient
+  const [event] = await pc.getContractEvents({ address: devnet.contracts.jobs, abi: jobsAbi, eventName: 'PoolJobCompleted', args: { jobId }, fromBlock: 0n })
+  assert.ok(event, `job ${jobId} completed as a pool job`)
+  const { params } = { params: await getJobsParams(pc, { jobs: devnet.contracts.jobs }) }
+  const job = await getJob(analyst, { id: jobId })
+  assert.equal(job.pool, true)
+  assert.equal(event.args.amount, (job.creditValue * BigInt(params.ownerShareBps)) / 10_000n, 'the owner share is kept for the contributors')
+  ownerShares.set(jobId, event.args.amount!)
+  const { envelope } = await verifyJob(analyst, { id: jobId })
+  assert.equal(envelope.status, 'completed')
+  const who = (envelope.status === 'completed' ? envelope.royalties?.weights ?? [] : []).map((w) => {
+    assert.equal(w.weight, '1', 'a contributor brings one unit')
+    return w.contributor.toLowerCase() as Address
+  })
+  assert.equal(BigInt(who.length), event.args.totalWeight)
+  weightsOf.set(jobId, who)
+  return who
+}
+
+const addr = (i: number) => people[i]!.account.address.toLowerCase() as Address
+
+test('a query for the pool purpose reads every consenting contribution and names them in its signed weights', async () => {
+  const a = await count('health research')
+  assert.deepEqual([a.rows, a.people], [N * ROWS_EACH, N])
+  const who = await recordJob(a.jobId)
+  assert.deepEqual([...who].sort(), people.map((_, i) => addr(i)).sort())
+})
+
+test('one who withdrew is not read from the next job on; one who deleted is gone, with a keeper-signed receipt', async () => {
+  await setPoolConsent(people[WITHDRAWN]!.client, { id: people[WITHDRAWN]!.contribution!, allow: ['*'], withdrawn: true })
+  const del = await deleteContribution(people[DELETED]!.client, { id: people[DELETED]!.contribution! })
+  assert.equal(del.receipt.status, 'applied')
+  assert.equal(del.receipt.type, 'Delete')
+  assert.ok(del.receipt.unrecoverableAfterEpoch !== undefined, 'the receipt names the epoch after which the key is gone')
+  const [gone] = await listMyContributions(people[DELETED]!.client, { pool: poolId })
+  assert.equal(gone!.deleted, true)
+  const b = await count('health research')
+  assert.deepEqual([b.rows, b.people], [(N - 2) * ROWS_EACH, N - 2])
+  const who = await recordJob(b.jobId)
+  assert.ok(!who.includes(addr(WITHDRAWN)) && !who.includes(addr(DELETED)))
+  assert.equal(who.length, N - 2)
+})
+
+test('a job whose purpose a contributor refuses (or never allowed) leaves them out', async () => {
+  const c = await count('advertising')
+  const expected = people.map((_, i) => i).filter((i) => i !== WITHDRAWN && i !== DELETED && !DEFAULT_CONSENT(i) && i !== REFUSES_ADS)
+  assert.deepEqual([c.rows, c.people], [expected.length * ROWS_EACH, expected.length])
+  const who = await recordJob(c.jobId)
+  assert.deepEqual([...who].sort(), expected.map(addr).sort())
+})
+
+test('each contributor is paid exactly its share of each job it entered, in one claim; nobody else is', async () => {
+  const pc = createChainClients({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl }).publicClient
+  for (const [i, p] of people.entries()) {
+    const expected = [...weightsOf.entries()].reduce((sum, [jobId, who]) => (who.includes(addr(i)) ? sum + ownerShares.get(jobId)! / BigInt(who.length) : sum), 0n)
+    const mine = await getPoolRoyalties(p.client)
+    assert.equal(mine.jobs.length, [...weightsOf.values()].filter((w) => w.includes(addr(i))).length, `contributor ${i}: jobs entered`)
+    const before = (await getEarnings(pc, { jobs: devnet.contracts.jobs, account: p.account.address }))
+    const claimed = await claimPoolRoyalties(p.client)
+    assert.equal(claimed.amount, expected, `contributor ${i}: claimed`)
+    const after = await getEarnings(pc, { jobs: devnet.contracts.jobs, account: p.account.address })
+    assert.equal(after - before, expected, `contributor ${i}: earnings on chain`)
+    const pool = (await getPoolRoyalties(p.client)).pools[0]
+    assert.equal(pool?.claimed, expected)
+    assert.equal(pool?.unclaimed, 0n)
+  }
+  // A second claim finds nothing; the curator got no owner share from these jobs.
+  assert.equal((await claimPoolRoyalties(people[0]!.client)).amount, 0n)
+  const r = await getRoyalty(pc, { jobs: devnet.contracts.jobs, jobId: [...weightsOf.keys()][0]!, contributor: people[WITHDRAWN]!.account.address })
+  assert.equal(r.claimed, true, 'the withdrawn contributor was paid for the job before it withdrew')
+})
+
+test('attacks on the claim: a forged weight, a replayed claim, another contributor\'s leaf: all revert on chain', async () => {
+  const [jobA, jobB] = [...weightsOf.keys()]
+  const clients = (i: number) => createChainClients({ chainId: devnet.chainId, rpcUrl: devnet.rpcUrl, account: people[i]!.account })
+  const weights = (jobId: bigint) => weightsOf.get(jobId)!.map((contributor) => ({ contributor, weight: 1n }))
+  const proof = (jobId: bigint, who: Address) => royaltyProof(weights(jobId), who)!.proof
+  const jobs = devnet.contracts.jobs
+  const reverts = (p: Promise<unknown>, name: string) => assert.rejects(p, (e) => isW3aError(e, 'TX_REVERTED') && new RegExp(name).test(`${e.message} ${e.details.join(' ')}`), name)
+  // Contributor 1 claims job A again (already taken above), and with a forged weight of 2.
+  await reverts(claimRoyalties(clients(1), { jobs, claims: [{ jobId: jobA!, weight: 1n, proof: proof(jobA!, addr(1)) }] }), 'RoyaltyAlreadyClaimed')
+  // The withdrawn contributor is not in job B: someone else's proof does not make its leaf.
+  await reverts(claimRoyalties(clients(WITHDRAWN), { jobs, claims: [{ jobId: jobB!, weight: 1n, proof: proof(jobB!, addr(1)) }] }), 'BadRoyaltyProof')
+  await reverts(claimRoyalties(clients(WITHDRAWN), { jobs, claims: [{ jobId: jobB!, weight: 2n, proof: proof(jobB!, addr(1)) }] }), 'BadRoyaltyProof')
+})
+
+test('a function the policy denies is refused at the charge: no ε spent, the credit comes back', async () => {
+  const budget = await readAnalystBudget(analyst, { id: poolId })
+  const credits = (await getCredits(analyst, { id: poolId })).credits
+  const submitted = await submitQuery(analyst, { id: poolId, function: { source: DENIED_FN, output: 'number:0:10' }, epsilon: 1, purpose: 'health research' })
+  const done = await waitForJob(analyst, { id: submitted.jobId })
+  assert.equal(done.status, 'failed')
+  const { envelope } = await verifyJob(analyst, { id: submitted.jobId })
+  assert.equal(envelope.status === 'failed' ? envelope.report.reason : undefined, 'analysis-not-allowed')
+  const after = await readAnalystBudget(analyst, { id: poolId })
+  assert.equal(after.epsilonSpent, budget.epsilonSpent, 'no ε charged')
+  assert.equal((await getCredits(analyst, { id: poolId })).credits, credits, 'the credit came back')
+})
