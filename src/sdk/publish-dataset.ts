@@ -3,22 +3,14 @@ import { schemaHash, type DatasetManifest } from '../storage/manifest.js'
 import { registerDataset } from '../chain/actions/registerDataset.js'
 import { requireAccount, type W3aClient } from './client.js'
 import { registerDatasetKey } from './actions/custody/registerDatasetKey.js'
-import { storeManifest } from './store-manifest.js'
+import { storeManifest, type StoreManifestParameters } from './store-manifest.js'
 import { walletFor } from './wallet.js'
 
 export type PublishStage = 'register' | 'custody'
 
-export type PublishDatasetParameters = {
-  id: Hex
+/** What storeManifest takes, but the account and chain (the client's), with the salt the id was derived from. */
+export type PublishDatasetParameters = Omit<StoreManifestParameters, 'account' | 'chainId'> & {
   salt: Hex
-  dek: Uint8Array
-  name: string
-  columns: { name: string; type: string }[]
-  privacyUnit: string | null
-  rows: number
-  /** The sealed segments already stored (their CIDs), in order. */
-  segments: DatasetManifest['segments']
-  chunkSize: number
   onStage?: (stage: PublishStage, done: boolean) => void
 }
 
