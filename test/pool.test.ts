@@ -1,14 +1,15 @@
 /**
  * Pools on a real devnet (Anvil, the contracts, storage, a gateway, a keeper and a compute worker
  * with the simulated TEE): a curator makes a pool, 50 contributors each add their rows under their
- * own key with their own consent, and analysts query it for a declared purpose. Checked on chain,
+ * own key with their own consent (one from memory, as a page does), and analysts query it for a declared purpose. Checked on chain,
  * exactly: each job's owner share is split among the contributors whose rows entered it, claimed
  * with proofs of the worker's signed weight list; a contributor who withdrew, deleted, or refuses
  * the job's purpose is neither read nor paid.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs'
+import { DuckDBInstance } from '@duckdb/node-api'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, numberToHex, stringToHex, type Address, type Hex } from 'viem'
@@ -19,6 +20,7 @@ import { isW3aError } from '../src/core/errors.js'
 import {
   buyCredits,
   claimPoolRoyalties,
+  contributeParquet,
   contributeToPool,
   createPool,
   createW3aClient,
@@ -50,6 +52,20 @@ const DELETED = 20
 const DEFAULT_CONSENT = (i: number) => i >= 40 && i <= 48
 const REFUSES_ADS = 49
 const DENIED_FN = `(rows) => rows.length`
+/** This contributor contributes from memory, as a page does (contributeParquet), not from a file. */
+const FROM_PAGE = 5
+
+/** The Parquet bytes a page would hold for a CSV (the dashboard writes them in the page; here DuckDB does). */
+async function parquetOf(csv: string): Promise<Uint8Array> {
+  const db = await DuckDBInstance.create(':memory:')
+  const out = `${csv}.parquet`
+  try {
+    await (await db.connect()).run(`COPY (SELECT * FROM read_csv('${csv}', header = true, columns = {'age': 'BIGINT', 'score': 'DOUBLE'})) TO '${out}' (FORMAT parquet)`)
+  } finally {
+    db.closeSync()
+  }
+  return new Uint8Array(readFileSync(out))
+}
 
 const work = mkdtempSync(join(tmpdir(), 'w3a-pool-'))
 let devnet: RunningDevnet
@@ -111,7 +127,8 @@ test('50 contributors add their rows, each under their own key and consent; the 
         const file = join(work, `c${i}.csv`)
         writeFileSync(file, ['age,score', ...Array.from({ length: ROWS_EACH }, (_, r) => `${20 + i},${(i * 3 + r) % 100}`)].join('\n') + '\n')
         const consent = DEFAULT_CONSENT(i) ? {} : i === REFUSES_ADS ? { allow: ['*'], deny: ['Advertising'] } : { allow: ['*'] }
-        const out = await contributeToPool(p.client, { pool: poolId, file, ...consent })
+        // One contributor uses the browser path: Parquet bytes in memory, sealed on Web Crypto (contributeParquet).
+        const out = i === FROM_PAGE ? await contributeParquet(p.client, { pool: poolId, segments: [{ parquet: await parquetOf(file), rows: ROWS_EACH }], columns: [{ name: 'age', type: 'BIGINT' }, { name: 'score', type: 'DOUBLE' }], ...consent }) : await contributeToPool(p.client, { pool: poolId, file, ...consent })
         assert.equal(out.rows, ROWS_EACH)
         p.contribution = out.id
       }),

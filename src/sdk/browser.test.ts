@@ -17,11 +17,12 @@ test('the browser entry bundles with no Node built-in and evaluates with web glo
   const code = out.outputFiles[0]!.text
   assert.doesNotMatch(code, /["']node:[a-z]/, 'a node: import reached the bundle')
 
-  const web = { fetch, crypto, TextEncoder, TextDecoder, URL, ReadableStream, atob, btoa, setTimeout, clearTimeout, console, queueMicrotask }
+  // Event and EventTarget: browser globals the IPFS importer's progress events extend (the contributor's path stores blocks).
+  const web = { fetch, crypto, TextEncoder, TextDecoder, URL, ReadableStream, atob, btoa, setTimeout, clearTimeout, console, queueMicrotask, Event, EventTarget, CustomEvent }
   const context = createContext({ ...web })
   runInContext(`${code}\nglobalThis.W3A = W3A`, context)
   const W3A = (context as { W3A: Record<string, unknown> }).W3A
-  for (const name of ['createW3aClient', 'createCampaign', 'answerCampaign', 'getCampaignResult', 'claimCampaignReward', 'runQuery', 'submitQuery', 'verifyJob', 'openJobResult', 'listMarket', 'buyCredits', 'getEarnings', 'claimEarnings']) {
+  for (const name of ['createW3aClient', 'contributeParquet', 'listMyContributions', 'setPoolConsent', 'deleteContribution', 'createCampaign', 'answerCampaign', 'getCampaignResult', 'claimCampaignReward', 'runQuery', 'submitQuery', 'verifyJob', 'openJobResult', 'listMarket', 'buyCredits', 'getEarnings', 'claimEarnings']) {
     assert.equal(typeof W3A[name], 'function', name)
   }
   // A check that runs entirely inside the bundle: a forged envelope is refused there too.

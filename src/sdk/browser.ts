@@ -30,3 +30,9 @@ export { answerCampaign, type AnswerCampaignParameters, type AnswerCampaignRetur
 export { getCampaignResult, type GetCampaignResultReturnType } from './actions/campaign/getCampaignResult.js'
 export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCampaignRewardReturnType } from './actions/campaign/claimCampaignReward.js'
 export { parseConsentRules, consentRefusal, type ConsentRules } from '../campaigns/consent.js'
+// pools (docs/pools.md): a contributor's side from a page
+export { getPool, type GetPoolParameters, type GetPoolReturnType } from './actions/pool/getPool.js'
+export { contributeParquet, type ContributeParquetParameters, type ContributeParquetReturnType } from './actions/pool/contributeParquet.js'
+export { listMyContributions, type ListMyContributionsParameters, type MyContribution } from './actions/pool/listMyContributions.js'
+export { setPoolConsent, type SetPoolConsentParameters } from './actions/pool/setPoolConsent.js'
+export { deleteContribution, type DeleteContributionParameters } from './actions/pool/deleteContribution.js'

@@ -1,16 +1,10 @@
 import { bytesToHex, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { DEFAULT_CHUNK_SIZE, envelopeCiphertextSize } from '../../crypto/envelope-format.js'
-import { encryptSegmentWeb } from '../../crypto/envelope-web.js'
 import { datasetIdFor } from '../../chain/dataset.js'
-import { collectBytes, createMemoryBlockstore } from '../../storage/block-read.js'
-import { exportCar } from '../../storage/car.js'
-import { importBytes } from '../../storage/unixfs.js'
-import type { DatasetManifest } from '../../storage/manifest.js'
 import { checkPrivacyUnit } from '../../storage/privacy-unit.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { publishDataset } from '../publish-dataset.js'
-import { uploadCar } from '../upload-car.js'
+import { sealParquetSegments } from '../seal-parquet-web.js'
 
 export type UploadParquetProgress = { stage: 'encrypt' | 'upload' | 'register' | 'custody'; done: number; total: number }
 
@@ -47,24 +41,9 @@ export async function uploadParquet(client: W3aClient, params: UploadParquetPara
   const salt = bytesToHex(crypto.getRandomValues(new Uint8Array(32)))
   const id = datasetIdFor(account.address, salt)
   const dek = crypto.getRandomValues(new Uint8Array(32))
-  const chunkSize = DEFAULT_CHUNK_SIZE
   const total = params.segments.length
   try {
-    const segments: DatasetManifest['segments'] = []
-    for (const [segmentIndex, seg] of params.segments.entries()) {
-      progress({ stage: 'encrypt', done: segmentIndex, total })
-      const sealed = await encryptSegmentWeb({ key: dek, chunkSize, context: { datasetId: id, segmentIndex } }, seg.parquet)
-      const plaintextBytes = seg.parquet.length
-      seg.parquet.fill(0)
-      const blocks = createMemoryBlockstore()
-      const imported = await importBytes(blocks, sealed)
-      if (imported.size !== envelopeCiphertextSize(plaintextBytes, chunkSize)) throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${imported.size} bytes of ciphertext imported`)
-      progress({ stage: 'upload', done: segmentIndex, total })
-      // One body, not a stream: browsers send streamed request bodies over HTTP/2 only.
-      await uploadCar(client, { root: imported.cid, car: await collectBytes(exportCar(blocks, imported.cid)) })
-      segments.push({ cid: imported.cid, rows: seg.rows, size: imported.size })
-    }
-    progress({ stage: 'upload', done: total, total })
+    const { segments, chunkSize } = await sealParquetSegments(client, { id, dek, segments: params.segments, onProgress: progress })
     const rows = params.segments.reduce((a, s) => a + s.rows, 0)
     const published = await publishDataset(client, {
       id,

@@ -1,14 +1,14 @@
 import type { Hex } from 'viem'
-import { keccak256 } from 'viem'
 import { W3aError } from '../../../core/errors.js'
 import { generateDatasetKey } from '../../../crypto/envelope.js'
 import { POOL_UNIT_COLUMN, type ColumnTypes } from '../../../storage/index.js'
 import { requireAccount, type W3aClient } from '../../client.js'
-import { assertApplied, commandExpiry, newNonce, postOwnerCommand, type PostOwnerCommandReturnType } from '../../custody-channel.js'
+import type { PostOwnerCommandReturnType } from '../../custody-channel.js'
 import { sealTable, type SealTableProgress } from '../../seal-table.js'
 import { inspectDataset } from '../inspectDataset.js'
 import { contributionSalt, contributionId } from './contributionId.js'
 import { getPool } from './getPool.js'
+import { postContribution } from './postContribution.js'
 import { listMyContributions } from './listMyContributions.js'
 
 export type ContributeToPoolParameters = {
@@ -55,17 +55,7 @@ export async function contributeToPool(client: W3aClient, params: ContributeToPo
     const sealed = await sealTable(client, { account, chainId: network.chainId, id, dek, file: params.file, name: `${pool.name} contribution ${index}`, privacyUnit: null, rowsPerSegment: 1_000_000, types, onProgress: progress })
     progress({ stage: 'custody', done: 0, total: 1 })
     const manifestCid = sealed.manifestCid.toString()
-    const custody = assertApplied(
-      await postOwnerCommand(client, {
-        account,
-        dek,
-        command: {
-          type: 'Contribute',
-          message: { datasetId: id, salt, pool: params.pool, manifestCid, sealedKeyHash: keccak256(dek), allow: params.allow ?? [pool.purpose], deny: params.deny ?? [], nonce: newNonce(), expiry: commandExpiry() },
-        },
-      }),
-      'pool contribution',
-    )
+    const custody = await postContribution(client, { account, id, salt, pool: params.pool, poolPurpose: pool.purpose, manifestCid, dek, ...(params.allow ? { allow: params.allow } : {}), ...(params.deny ? { deny: params.deny } : {}) })
     progress({ stage: 'custody', done: 1, total: 1 })
     return { id, index, manifestCid, rows: sealed.manifest.rows, custody }
   } finally {

@@ -1,6 +1,7 @@
 export { createPool, type CreatePoolParameters, type CreatePoolReturnType } from './createPool.js'
 export { getPool, type GetPoolParameters, type GetPoolReturnType } from './getPool.js'
 export { contributeToPool, type ContributeToPoolParameters, type ContributeToPoolReturnType } from './contributeToPool.js'
+export { contributeParquet, type ContributeParquetParameters, type ContributeParquetReturnType } from './contributeParquet.js'
 export { listMyContributions, type ListMyContributionsParameters, type MyContribution } from './listMyContributions.js'
 export { setPoolConsent, type SetPoolConsentParameters } from './setPoolConsent.js'
 export { deleteContribution, type DeleteContributionParameters } from './deleteContribution.js'
