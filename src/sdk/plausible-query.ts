@@ -313,6 +313,8 @@ export function orderAndPage(q: SiteQuery, rows: SiteResultRow[]): SiteResultRow
       const y = mi >= 0 ? (b.metrics[mi] ?? -Infinity) : b.dimensions[(plan.dimensions as string[]).indexOf(name)]!
       if (x !== y) return (x < y ? -1 : 1) * (dir === 'asc' ? 1 : -1)
     }
+    // Ties by the dimensions, ascending: the order (and so each page) never depends on how the worker's rows came out.
+    for (let i = 0; i < a.dimensions.length; i++) if (a.dimensions[i] !== b.dimensions[i]) return a.dimensions[i]! < b.dimensions[i]! ? -1 : 1
     return 0
   })
   const { limit, offset } = q.pagination ?? { limit: 10_000, offset: 0 }
