@@ -13,19 +13,18 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { devAccount } from '../src/chain/dev-accounts.js'
 import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
+import { startW3aUp, W3A_BIN as BIN, type W3aUp } from './w3a-up-process.js'
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium'
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/150.0.0.0 Safari/537.36'
 const work = mkdtempSync(join(tmpdir(), 'w3a-visitor-'))
@@ -34,24 +33,15 @@ const DOMAIN = 'shop.example'
 let site = ''
 let salt = ''
 let ingestKey = ''
-let up: ChildProcess | undefined
+let up: W3aUp | undefined
 let gatewayUrl = ''
 let shop: Server | undefined
 let shopUrl = ''
 let browser: Browser | undefined
 
 before(async () => {
-  up = spawn(process.execPath, [BIN, 'up', '--data-dir', join(work, 'data'), '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const stderr: string[] = []
-  createInterface({ input: up.stderr! }).on('line', (l) => stderr.push(l))
-  gatewayUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`w3a up not ready in 90s:\n${stderr.join('\n')}`)), 90_000)
-    up!.once('exit', (code) => reject(new Error(`w3a up exited (${code}):\n${stderr.join('\n')}`)))
-    createInterface({ input: up!.stdout! }).once('line', (line) => {
-      clearTimeout(timer)
-      resolve((JSON.parse(line) as { gatewayUrl: string }).gatewayUrl)
-    })
-  })
+  up = await startW3aUp(join(work, 'data'))
+  gatewayUrl = up.gatewayUrl
   // The owner registers the site (a W3A dataset the ingest worker appends to): only registered sites' events are kept.
   const added = spawnSync(process.execPath, [BIN, 'site', 'add', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'], { encoding: 'utf8', timeout: 180_000, env: { ...process.env, W3A_DATA_DIR: join(work, 'data') } })
   assert.equal(added.status, 0, `w3a site add: ${added.stderr}${added.stdout}`)
@@ -81,12 +71,7 @@ ${tag()}
 after(async () => {
   await browser?.close()
   shop?.close()
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r))
-    up.removeAllListeners('exit')
-    up.kill('SIGINT')
-    await exited
-  }
+  await up?.stop()
   rmSync(work, { recursive: true, force: true })
 })
 

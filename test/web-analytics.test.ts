@@ -11,7 +11,7 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -23,8 +23,8 @@ import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { hexToBytes } from 'viem'
+import { startW3aUp, W3A_BIN as BIN, type W3aUp } from './w3a-up-process.js'
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 const CHROMIUM = process.env['CHROMIUM'] ?? 'chromium'
 const work = mkdtempSync(join(tmpdir(), 'w3a-web-'))
 const dataDir = join(work, 'data')
@@ -40,7 +40,7 @@ const pricing = `/pricing-${canary}`
 const campaign = `newsletter-${canary}`
 const uaMark = `W3aTestBrowser-${canary}`
 
-let up: ChildProcess | undefined
+let up: W3aUp | undefined
 let gatewayUrl = ''
 let page: Server | undefined
 let pageUrl = ''
@@ -74,17 +74,8 @@ function filesUnder(dir: string): string[] {
 
 before(async () => {
   // Segments every 2 s (default 10 s), so the test waits less.
-  up = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_INGEST_FLUSH_MS: '2000' } })
-  const stderr: string[] = []
-  createInterface({ input: up.stderr! }).on('line', (l) => stderr.push(l))
-  gatewayUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`w3a up not ready in 90s:\n${stderr.join('\n')}`)), 90_000)
-    up!.once('exit', (code) => reject(new Error(`w3a up exited (${code}):\n${stderr.join('\n')}`)))
-    createInterface({ input: up!.stdout! }).once('line', (line) => {
-      clearTimeout(timer)
-      resolve((JSON.parse(line) as { gatewayUrl: string }).gatewayUrl)
-    })
-  })
+  up = await startW3aUp(dataDir, 90_000, { ...process.env, W3A_INGEST_FLUSH_MS: '2000' })
+  gatewayUrl = up.gatewayUrl
   // The owner makes the site with the CLI; the page carries the tag `w3a site snippet` prints.
   // Its policy stays DP; the owner picks a large ε per query (and a budget for the test's queries)
   // so that the noisy figures are close enough to check.
@@ -128,12 +119,7 @@ ${snippet.json.snippet}
 
 after(async () => {
   page?.close()
-  if (up && up.exitCode === null) {
-    const exited = new Promise((r) => up!.once('exit', r))
-    up.removeAllListeners('exit')
-    up.kill('SIGINT')
-    await exited
-  }
+  await up?.stop()
   rmSync(work, { recursive: true, force: true })
 })
 
