@@ -11,7 +11,6 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,8 +25,8 @@ import { createW3aClient, downloadDataset, runQuery, uploadDataset, type PinnedN
 import { fetchManifest } from '../src/sdk/actions/downloadDataset.js'
 import { readPins } from '../src/core/network-pins-file.js'
 import { isW3aError, type W3aErrorCode } from '../src/core/errors.js'
+import { runW3a, type W3aRun } from './w3a-up-process.js'
 
-const BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
 const work = mkdtempSync(join(tmpdir(), 'w3a-lying-'))
 const dataDir = join(work, 'devnet')
 const owner = devAccount(1)
@@ -114,21 +113,7 @@ async function lyingGateway(req: Request): Promise<Response> {
   return reply(body)
 }
 
-async function w3a(args: string[]): Promise<{ code: number; out: string; json: any }> {
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_DATA_DIR: dataDir, W3A_GATEWAY: '' } })
-  let stdout = ''
-  let stderr = ''
-  p.stdout!.on('data', (d) => (stdout += d))
-  p.stderr!.on('data', (d) => (stderr += d))
-  const code = await new Promise<number>((resolve) => p.once('exit', (c) => resolve(c ?? -1)))
-  let json: unknown
-  try {
-    json = JSON.parse(stdout)
-  } catch {
-    json = undefined
-  }
-  return { code, out: `${stdout}\n${stderr}`, json }
-}
+const w3a = (args: string[]): Promise<W3aRun> => runW3a(args, { ...process.env, W3A_DATA_DIR: dataDir, W3A_GATEWAY: '' })
 
 /** Runs `fn` under a lie; the lie must have been told (the client reached it) and refused with `code`. */
 async function refusedUnder(l: Lie, code: W3aErrorCode, fn: () => Promise<unknown>): Promise<void> {

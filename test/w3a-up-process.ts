@@ -51,18 +51,35 @@ export function w3aJson<T = Record<string, unknown>>(args: string[]): T {
   return JSON.parse(r.stdout) as T
 }
 
+/** What one `w3a` run gave: its exit code, its output, and stdout parsed as JSON when it is JSON. */
+export type W3aRun = { code: number; stdout: string; stderr: string; out: string; json: any }
+
 /**
- * Like w3aJson, without blocking the event loop: needed while the test process itself pipes a
- * child's output (an Anvil it started), which would otherwise fill its pipe and stall.
+ * Runs the `w3a` CLI without blocking the event loop (needed while the test process itself
+ * pipes a child's output, an Anvil it started, which would otherwise fill its pipe and stall).
+ * Never throws on a failed run: tests assert on the code and the JSON error.
  */
-export async function w3aJsonAsync<T = Record<string, unknown>>(args: string[], timeoutMs = 180_000): Promise<T> {
-  const proc = spawn(process.execPath, [W3A_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
+export async function runW3a(args: string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 180_000): Promise<W3aRun> {
+  const proc = spawn(process.execPath, [W3A_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env, timeout: timeoutMs })
   const out: Buffer[] = []
   const err: Buffer[] = []
   proc.stdout!.on('data', (b: Buffer) => out.push(b))
   proc.stderr!.on('data', (b: Buffer) => err.push(b))
   const code = await new Promise<number | null>((resolve) => proc.once('close', resolve))
   const stdout = Buffer.concat(out).toString('utf8')
-  if (code !== 0) throw new Error(`w3a ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString('utf8')}\n${stdout}`)
-  return JSON.parse(stdout) as T
+  const stderr = Buffer.concat(err).toString('utf8')
+  let json: unknown
+  try {
+    json = JSON.parse(stdout)
+  } catch {
+    json = undefined
+  }
+  return { code: code ?? -1, stdout, stderr, out: `${stdout}\n${stderr}`, json }
+}
+
+/** Like w3aJson, through runW3a: the parsed --json output, or a throw with the run's output. */
+export async function w3aJsonAsync<T = Record<string, unknown>>(args: string[], timeoutMs = 180_000): Promise<T> {
+  const r = await runW3a([...args, '--json'], process.env, timeoutMs)
+  if (r.code !== 0) throw new Error(`w3a ${args.join(' ')} exited ${r.code}: ${r.stderr}\n${r.stdout}`)
+  return JSON.parse(r.stdout) as T
 }

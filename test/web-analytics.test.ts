@@ -23,7 +23,7 @@ import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { hexToBytes } from 'viem'
-import { startW3aUp, W3A_BIN as BIN, type W3aUp } from './w3a-up-process.js'
+import { runW3a, startW3aUp, W3A_BIN as BIN, type W3aRun, type W3aUp } from './w3a-up-process.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? 'chromium'
 const work = mkdtempSync(join(tmpdir(), 'w3a-web-'))
@@ -47,22 +47,8 @@ let pageUrl = ''
 let referrerUrl = ''
 
 /** The CLI, run without blocking this process (a blocked event loop would miss its HTTP connections closing). */
-async function w3a(args: string[]): Promise<{ code: number; stdout: string; stderr: string; json: any }> {
-  // W3A_DATA_DIR: the devnet's own pin (`w3a up` writes it there) is the network these commands trust.
-  const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, W3A_DATA_DIR: dataDir } })
-  let stdout = ''
-  let stderr = ''
-  p.stdout!.on('data', (d) => (stdout += d))
-  p.stderr!.on('data', (d) => (stderr += d))
-  const code = await new Promise<number>((resolve) => p.once('exit', (c) => resolve(c ?? -1)))
-  let json: unknown
-  try {
-    json = JSON.parse(stdout)
-  } catch {
-    json = undefined
-  }
-  return { code, stdout, stderr, json }
-}
+// W3A_DATA_DIR: the devnet's own pin (`w3a up` writes it there) is the network these commands trust.
+const w3a = (args: string[]): Promise<W3aRun> => runW3a(args, { ...process.env, W3A_DATA_DIR: dataDir })
 
 function filesUnder(dir: string): string[] {
   if (!existsSync(dir)) return []

@@ -6,6 +6,7 @@
  * connection after it so the sender cannot keep pushing bytes at the node.
  */
 import { W3aError } from '../core/errors.js'
+import { collectBytes } from '../storage/index.js'
 
 /** Largest JSON body any control endpoint takes unless it says otherwise. */
 export const DEFAULT_MAX_JSON_BODY = 64 * 1024
@@ -47,19 +48,7 @@ export async function* limitedBody(req: Request, max: number): AsyncGenerator<Ui
 
 /** The whole body as bytes, at most `max` of them. */
 export async function readBodyBytes(req: Request, max: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = []
-  let total = 0
-  for await (const c of limitedBody(req, max)) {
-    chunks.push(c)
-    total += c.byteLength
-  }
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
+  return collectBytes(limitedBody(req, max))
 }
 
 /** The body as UTF-8 text, at most `max` bytes. */

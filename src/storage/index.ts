@@ -1,5 +1,6 @@
 /** Storage: IPFS blocks, UnixFS, CAR, the trustless gateway, peer fetch, manifests, tables. */
 export { openBlockstore, createMemoryBlockstore, readBlock, isNotFound } from './blockstore.js'
+export { collectBytes } from './block-read.js'
 export { verifyBlock, MAX_BLOCK_BYTES } from './verify-block.js'
 export { importBytes, exportBytes, collectDagCids, UNIXFS_CHUNK_SIZE, UNIXFS_MAX_LINKS } from './unixfs.js'
 export { walkDag, blockLinks, type Block, type DagScope } from './dag-walk.js'
