@@ -13,6 +13,7 @@ import {DatasetRegistry} from "./DatasetRegistry.sol";
 import {WorkerRegistry} from "./WorkerRegistry.sol";
 import {Market} from "./Market.sol";
 import {CustodyInbox} from "./CustodyInbox.sol";
+import {StorageMarket} from "./StorageMarket.sol";
 
 /// @title W3A jobs: analysis requests, worker assignment, signed results, payouts and refunds
 /// @notice An analyst holding a credit submits a job (dataset, sealed analysis CID + hash, privacy
@@ -68,11 +69,15 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         Refunded
     }
 
-    /// @notice Governance parameters. Shares are basis points summing to 10 000.
+    /// @notice Governance parameters. Shares are basis points summing to 10 000. `storageBps`
+    ///         (at most `ownerShareBps`) is taken out of the owners' share and sent to the storage
+    ///         market for the nodes storing the dataset (`StorageMarket.creditDataset`); it is
+    ///         paid to the owner instead while no storage market is set.
     struct Params {
         uint16 ownerShareBps;
         uint16 workerShareBps;
         uint16 treasuryShareBps;
+        uint16 storageBps;
         uint64 jobTimeout;
         uint256 slashAmount;
         address treasury;
@@ -161,8 +166,13 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     /// @notice Royalties kept for pool jobs and not yet claimed (rounding dust included).
     uint256 public totalRoyalties;
     uint256 private _cursor;
+    /// @notice Where the storage share of payouts goes (zero: none; set by governance).
+    StorageMarket public storageMarket;
 
     event ParamsSet(Params params);
+    event StorageMarketSet(address storageMarket);
+    /// @notice The storage share of a job's payout went to the storage market for `datasetId`.
+    event StorageCredited(uint256 indexed jobId, bytes32 indexed datasetId, uint256 amount);
     event JobSubmitted(
         uint256 indexed jobId,
         address indexed analyst,
@@ -241,6 +251,12 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
     /// @notice Shares apply to payouts made afterwards, the timeout to assignments made afterwards.
     function setParams(Params calldata params_) external onlyOwner {
         _setParams(params_);
+    }
+
+    /// @notice Names the storage market that receives the storage share (zero: none).
+    function setStorageMarket(StorageMarket storageMarket_) external onlyOwner {
+        storageMarket = storageMarket_;
+        emit StorageMarketSet(address(storageMarket_));
     }
 
     // ------------------------------------------------------------------ analysts
@@ -576,11 +592,32 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         _payWorker(jobId, j, workerAmount, treasuryAmount);
     }
 
+    /// @dev `ownerAmount` is net of the storage share (`_storageShare`).
     function _split(Job storage j) private view returns (uint256 ownerAmount, uint256 workerAmount, uint256 treasuryAmount) {
         uint256 value = j.creditValue;
         ownerAmount = (value * _params.ownerShareBps) / BPS;
         treasuryAmount = (value * _params.treasuryShareBps) / BPS;
         workerAmount = value - ownerAmount - treasuryAmount; // rounding dust to the worker
+        ownerAmount -= _storageShare(value);
+    }
+
+    function _storageShare(uint256 value) private view returns (uint256) {
+        return address(storageMarket) == address(0) ? 0 : (value * _params.storageBps) / BPS;
+    }
+
+    /// @dev After the credit's tokens came in: the storage share to the storage market. O(1). A
+    ///      failing market (e.g. a bad address set) must not lock the payout: the share then
+    ///      goes to the dataset's owner.
+    function _payStorage(uint256 jobId, Job storage j) private {
+        uint256 amount = _storageShare(j.creditValue);
+        if (amount == 0) return;
+        try storageMarket.creditDataset(j.datasetId, amount) {
+            token.safeTransfer(address(storageMarket), amount);
+            emit StorageCredited(jobId, j.datasetId, amount);
+        } catch {
+            (address datasetOwner,,) = datasets.terms(j.datasetId);
+            _accrue(datasetOwner, jobId, amount);
+        }
     }
 
     /// @dev The worker's and treasury's parts, and the credit's tokens in from the market.
@@ -589,6 +626,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
         _accrue(operator, jobId, workerAmount + j.fee);
         _accrue(_params.treasury, jobId, treasuryAmount);
         market.consume(j.analyst, j.datasetId, j.creditValue); // the credit's tokens come here
+        _payStorage(jobId, j);
     }
 
     function _refund(uint256 jobId, Job storage j) private {
@@ -617,6 +655,7 @@ contract Jobs is Ownable2Step, ReentrancyGuard {
 
     function _setParams(Params memory p) private {
         if (uint256(p.ownerShareBps) + p.workerShareBps + p.treasuryShareBps != BPS) revert InvalidParameter("shares");
+        if (p.storageBps > p.ownerShareBps) revert InvalidParameter("storageBps");
         if (p.jobTimeout == 0) revert InvalidParameter("jobTimeout");
         if (p.treasury == address(0)) revert ZeroAddress();
         _params = p;

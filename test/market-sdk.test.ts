@@ -86,7 +86,7 @@ before(async () => {
     name: 'market-sdk-test',
     chainId: d.chainId,
     rpcUrl: anvil.rpcUrl,
-    contracts: { token: d.token, datasetRegistry: d.datasetRegistry, workerRegistry: d.workerRegistry, custodyInbox: d.custodyInbox, market: d.market, jobs: d.jobs, campaigns: d.campaigns },
+    contracts: { token: d.token, datasetRegistry: d.datasetRegistry, workerRegistry: d.workerRegistry, custodyInbox: d.custodyInbox, market: d.market, jobs: d.jobs, campaigns: d.campaigns, storageMarket: d.storageMarket },
     dev: true,
   }
   gateway = await serveHttp(createGateway({ blockstore: createMemoryBlockstore(), network, publicClient }), { port: 0 })

@@ -6,11 +6,12 @@ import {
   DatasetRegistryArtifact,
   JobsArtifact,
   MarketArtifact,
+  StorageMarketArtifact,
   W3ATokenArtifact,
   WorkerRegistryArtifact,
 } from './generated/artifacts.js'
 
-export { CampaignsArtifact, CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
+export { CampaignsArtifact, CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, StorageMarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact }
 export const datasetRegistryAbi = DatasetRegistryArtifact.abi
 export const w3aTokenAbi = W3ATokenArtifact.abi
 export const workerRegistryAbi = WorkerRegistryArtifact.abi
@@ -18,6 +19,7 @@ export const custodyInboxAbi = CustodyInboxArtifact.abi
 export const marketAbi = MarketArtifact.abi
 export const jobsAbi = JobsArtifact.abi
 export const campaignsAbi = CampaignsArtifact.abi
+export const storageMarketAbi = StorageMarketArtifact.abi
 
 /**
  * sha256 over the contract sources, compiler version, OpenZeppelin version and compiler settings

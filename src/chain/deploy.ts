@@ -1,9 +1,22 @@
 import { getAddress, zeroAddress, type Address, type Hash } from 'viem'
 import { W3aError } from '../core/errors.js'
-import { CampaignsArtifact, CustodyInboxArtifact, DatasetRegistryArtifact, JobsArtifact, MarketArtifact, W3ATokenArtifact, WorkerRegistryArtifact, marketAbi, workerRegistryAbi } from './abis.js'
+import {
+  CampaignsArtifact,
+  CustodyInboxArtifact,
+  DatasetRegistryArtifact,
+  JobsArtifact,
+  MarketArtifact,
+  StorageMarketArtifact,
+  W3ATokenArtifact,
+  WorkerRegistryArtifact,
+  jobsAbi,
+  marketAbi,
+  workerRegistryAbi,
+} from './abis.js'
 import type { WriteClients } from './clients.js'
 import { withChainErrors } from './errors.js'
 import type { JobsParams } from './jobs.js'
+import type { StorageMarketParams } from './storage.js'
 import type { WorkerRegistryParams } from './worker.js'
 import { rpcUrlOf, waitForSuccess } from './write.js'
 
@@ -14,14 +27,30 @@ export const DEVNET_WORKER_REGISTRY_PARAMS = {
   epochLength: 50n,
 } as const satisfies Partial<WorkerRegistryParams>
 
-/** Jobs parameters of dev networks: owner 70 % / worker 20 % / treasury 10 %, 120 s job timeout, 10 tokens slashed per timeout. */
+/**
+ * Jobs parameters of dev networks: owner 70 % / worker 20 % / treasury 10 %, no storage share
+ * (tests and networks that pay storage nodes pass `storageBps`), 120 s job timeout, 10 tokens
+ * slashed per timeout.
+ */
 export const DEVNET_JOBS_PARAMS = {
   ownerShareBps: 7000,
   workerShareBps: 2000,
   treasuryShareBps: 1000,
+  storageBps: 0,
   jobTimeout: 120n,
   slashAmount: 10n * 10n ** 18n,
 } as const satisfies Omit<JobsParams, 'treasury'>
+
+/**
+ * StorageMarket parameters of dev networks: 20-block eras (anvil mines a block per transaction, and
+ * workers' heartbeats keep it moving), removal from an order at the second failed challenge, 10
+ * tokens of stake per failure.
+ */
+export const DEVNET_STORAGE_PARAMS = {
+  eraLength: 20n,
+  maxFailures: 2,
+  challengeSlash: 10n * 10n ** 18n,
+} as const satisfies StorageMarketParams
 
 export type DeployContractsParameters = WriteClients & {
   /** Owner of the registries (network governance). Default: the deployer. */
@@ -42,6 +71,8 @@ export type DeployContractsParameters = WriteClients & {
   jobsParams?: Partial<JobsParams>
   /** Seconds a campaign's aggregator has after its deadline to post the result (default DEVNET_CAMPAIGN_RESULT_WINDOW). */
   campaignResultWindow?: bigint
+  /** StorageMarket parameters; unset ones default to DEVNET_STORAGE_PARAMS. */
+  storageParams?: Partial<StorageMarketParams>
 }
 
 /** Dev networks: a campaign's aggregator has one hour after the deadline to post its result. */
@@ -55,13 +86,17 @@ export type DeployContractsReturnType = {
   market: Address
   jobs: Address
   campaigns: Address
+  storageMarket: Address
   /** The parameters the WorkerRegistry was deployed with. */
   workerRegistryParams: WorkerRegistryParams
   /** The parameters the Jobs contract was deployed with. */
   jobsParams: JobsParams
+  /** The parameters the StorageMarket was deployed with. */
+  storageParams: StorageMarketParams
   /**
-   * True when the deployer is governance and so could wire Market.setJobs(jobs) and
-   * WorkerRegistry.setSlasher(jobs, true); otherwise governance must make both calls.
+   * True when the deployer is governance and so could wire Market.setJobs(jobs),
+   * WorkerRegistry.setSlasher(jobs and storageMarket, true) and Jobs.setStorageMarket(storageMarket);
+   * otherwise governance must make these calls.
    */
   wired: boolean
   deployer: Address
@@ -73,8 +108,10 @@ export type DeployContractsReturnType = {
 /**
  * Deploys the W3A contracts with the wallet's account and waits for every receipt:
  * token (unless given), DatasetRegistry, WorkerRegistry, CustodyInbox (bound to the registry),
- * Market (on the DatasetRegistry) and Jobs (on Market + WorkerRegistry). When the deployer is
- * governance it also names Jobs as the Market's consumer and as a WorkerRegistry slasher.
+ * Market (on the DatasetRegistry), Jobs (on Market + WorkerRegistry), Campaigns and StorageMarket
+ * (on WorkerRegistry + DatasetRegistry, credited by Jobs). When the deployer is governance it also
+ * names Jobs as the Market's consumer, Jobs and StorageMarket as WorkerRegistry slashers, and
+ * StorageMarket as where Jobs sends the storage share.
  * The dev token's owner (who can mint) is the deployer.
  */
 export async function deployContracts(params: DeployContractsParameters): Promise<DeployContractsReturnType> {
@@ -90,6 +127,7 @@ export async function deployContracts(params: DeployContractsParameters): Promis
     epochLength: params.workerRegistryParams?.epochLength ?? DEVNET_WORKER_REGISTRY_PARAMS.epochLength,
   }
   const jobsParams: JobsParams = { ...DEVNET_JOBS_PARAMS, treasury: governance, ...params.jobsParams }
+  const storageParams: StorageMarketParams = { ...DEVNET_STORAGE_PARAMS, ...params.storageParams }
   return withChainErrors(
     async () => {
       const chainId = await publicClient.getChainId()
@@ -135,7 +173,15 @@ export async function deployContracts(params: DeployContractsParameters): Promis
           args: [workerRegistry.address, params.campaignResultWindow ?? DEVNET_CAMPAIGN_RESULT_WINDOW],
         }),
       )
-      let blockNumber = campaigns.blockNumber
+      const storageMarket = await deploy(
+        'StorageMarket',
+        await walletClient.deployContract({
+          abi: StorageMarketArtifact.abi,
+          bytecode: StorageMarketArtifact.bytecode,
+          args: [workerRegistry.address, datasetRegistry.address, jobs.address, governance, storageParams],
+        }),
+      )
+      let blockNumber = storageMarket.blockNumber
       const wired = governance.toLowerCase() === deployer.toLowerCase()
       if (wired) {
         const setJobs = await publicClient.simulateContract({
@@ -146,14 +192,24 @@ export async function deployContracts(params: DeployContractsParameters): Promis
           account: walletClient.account,
         })
         await waitForSuccess(publicClient, await walletClient.writeContract(setJobs.request))
-        const setSlasher = await publicClient.simulateContract({
-          address: workerRegistry.address,
-          abi: workerRegistryAbi,
-          functionName: 'setSlasher',
-          args: [jobs.address, true],
+        for (const slasher of [jobs.address, storageMarket.address]) {
+          const setSlasher = await publicClient.simulateContract({
+            address: workerRegistry.address,
+            abi: workerRegistryAbi,
+            functionName: 'setSlasher',
+            args: [slasher, true],
+            account: walletClient.account,
+          })
+          await waitForSuccess(publicClient, await walletClient.writeContract(setSlasher.request))
+        }
+        const setStorageMarket = await publicClient.simulateContract({
+          address: jobs.address,
+          abi: jobsAbi,
+          functionName: 'setStorageMarket',
+          args: [storageMarket.address],
           account: walletClient.account,
         })
-        blockNumber = (await waitForSuccess(publicClient, await walletClient.writeContract(setSlasher.request))).blockNumber
+        blockNumber = (await waitForSuccess(publicClient, await walletClient.writeContract(setStorageMarket.request))).blockNumber
       }
       return {
         token,
@@ -163,8 +219,10 @@ export async function deployContracts(params: DeployContractsParameters): Promis
         market: market.address,
         jobs: jobs.address,
         campaigns: campaigns.address,
+        storageMarket: storageMarket.address,
         workerRegistryParams: registryParams,
         jobsParams,
+        storageParams,
         wired,
         deployer,
         chainId,

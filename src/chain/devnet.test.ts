@@ -78,7 +78,7 @@ describe('ensureDeployment', () => {
 
   it('refuses when the code at a saved address is not what was deployed there (code hashes)', async () => {
     const saved = DeploymentSchema.parse(JSON.parse(readFileSync(file, 'utf8')))
-    assert.deepEqual(Object.keys(saved.codeHashes ?? {}).sort(), ['campaigns', 'custodyInbox', 'datasetRegistry', 'jobs', 'market', 'token', 'workerRegistry'])
+    assert.deepEqual(Object.keys(saved.codeHashes ?? {}).sort(), ['campaigns', 'custodyInbox', 'datasetRegistry', 'jobs', 'market', 'storageMarket', 'token', 'workerRegistry'])
     const test = createTestClient({ mode: 'anvil', transport: http(anvil.rpcUrl) })
     const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId })
     const jobsCode = (await publicClient.getCode({ address: saved.jobs }))!

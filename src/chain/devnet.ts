@@ -26,6 +26,7 @@ export const DeploymentSchema = z.object({
   market: address,
   jobs: address,
   campaigns: address,
+  storageMarket: address,
   deployer: address,
   /** CONTRACTS_SOURCES_HASH of the build that deployed: other sources are refused. */
   sourcesHash: z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 in hex'),
@@ -142,6 +143,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
     market: deployed.market,
     jobs: deployed.jobs,
     campaigns: deployed.campaigns,
+    storageMarket: deployed.storageMarket,
     deployer: deployed.deployer,
     sourcesHash: CONTRACTS_SOURCES_HASH,
     blockNumber: Number(deployed.blockNumber),
@@ -154,7 +156,7 @@ export async function ensureDeployment(params: EnsureDeploymentParameters): Prom
 }
 
 /** The deployment's contracts, in the order their code is read and hashed. */
-const CONTRACT_NAMES = ['token', 'datasetRegistry', 'workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns'] as const
+const CONTRACT_NAMES = ['token', 'datasetRegistry', 'workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns', 'storageMarket'] as const
 type ContractName = (typeof CONTRACT_NAMES)[number]
 
 /** Reads and validates a deployment file; INPUT_MALFORMED when it is not one. */
@@ -163,7 +165,7 @@ export function readDeploymentFile(path: string): Deployment {
 }
 
 /** Fields added after the first release: a file without them was deployed by an older build. */
-const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns', 'sourcesHash'] as const
+const LATER_FIELDS = ['workerRegistry', 'custodyInbox', 'market', 'jobs', 'campaigns', 'storageMarket', 'sourcesHash'] as const
 
 /**
  * Like readDeploymentFile, but CONTRACTS_NOT_DEPLOYED when the file was written for other

@@ -15,6 +15,11 @@ export type JobsParams = {
   ownerShareBps: number
   workerShareBps: number
   treasuryShareBps: number
+  /**
+   * Part of each payout (basis points of the credit's value, at most ownerShareBps) taken from the
+   * owners' share for the nodes storing the dataset (StorageMarket.creditDataset); 0: none.
+   */
+  storageBps: number
   /** Seconds a worker has to finish a job (per assignment). */
   jobTimeout: bigint
   /** Token base units slashed from a worker per timeout (capped at its stake). */

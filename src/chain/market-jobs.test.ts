@@ -189,6 +189,7 @@ describe('market and jobs (real anvil)', () => {
       ownerShareBps: 7000,
       workerShareBps: 2000,
       treasuryShareBps: 1000,
+      storageBps: 0,
       jobTimeout: 120n,
       slashAmount: SLASH,
       treasury: addr(governance),
@@ -196,6 +197,7 @@ describe('market and jobs (real anvil)', () => {
       workerRegistry: d.workerRegistry,
       token: d.token,
       governance: addr(governance),
+      storageMarket: d.storageMarket,
     })
     assert.equal(await publicClient.readContract({ address: d.market, abi: marketAbi, functionName: 'jobs' }), d.jobs)
     assert.equal(await publicClient.readContract({ address: d.workerRegistry, abi: workerRegistryAbi, functionName: 'isSlasher', args: [d.jobs] }), true)

@@ -10,7 +10,7 @@ export {
   type ChainWalletClient,
   type WriteClients,
 } from './clients.js'
-export { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS, DEVNET_JOBS_PARAMS, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
+export { deployContracts, DEVNET_WORKER_REGISTRY_PARAMS, DEVNET_JOBS_PARAMS, DEVNET_STORAGE_PARAMS, type DeployContractsParameters, type DeployContractsReturnType } from './deploy.js'
 export { toChainError, withChainErrors, TxRevertedError, type ToChainErrorContext } from './errors.js'
 export { DATASET_STATUSES, assertDatasetId, datasetIdFor, type Dataset, type DatasetStatus } from './dataset.js'
 export type { WriteResult } from './write.js'
@@ -22,6 +22,8 @@ export {
   marketAbi,
   jobsAbi,
   campaignsAbi,
+  storageMarketAbi,
+  StorageMarketArtifact,
   CampaignsArtifact,
   DatasetRegistryArtifact,
   MarketArtifact,
@@ -153,3 +155,42 @@ export { getCampaign, type GetCampaignParameters, type GetCampaignReturnType } f
 export { listCampaigns, type ListCampaignsParameters, type ListCampaignsReturnType } from './actions/listCampaigns.js'
 export { submitCampaignResult, type SubmitCampaignResultParameters, type SubmitCampaignResultReturnType } from './actions/submitCampaignResult.js'
 export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCampaignRewardReturnType } from './actions/claimCampaignReward.js'
+// storage mining (contracts/StorageMarket.sol)
+export {
+  STORAGE_ORDER_STATUSES,
+  CHALLENGE_REASONS,
+  storageOrderFromStruct,
+  storageNodeFromView,
+  type StorageOrder,
+  type StorageOrderStatus,
+  type StorageNode,
+  type StorageMarketParams,
+  type ChallengeReason,
+} from './storage.js'
+export {
+  WORK_REPORT_TAG,
+  CHALLENGE_TAG,
+  workReportDigest,
+  challengeDigest,
+  signWorkReport,
+  signChallenge,
+  type StorageDomain,
+  type WorkReport,
+  type StorageChallenge,
+} from './storage-digests.js'
+export { placeStorageOrder, type PlaceStorageOrderParameters, type PlaceStorageOrderReturnType } from './actions/placeStorageOrder.js'
+export { getStorageOrder, type GetStorageOrderParameters, type GetStorageOrderReturnType } from './actions/getStorageOrder.js'
+export { listStorageOrders, type ListStorageOrdersParameters, type ListStorageOrdersReturnType } from './actions/listStorageOrders.js'
+export { endStorageOrder, type EndStorageOrderParameters, type EndStorageOrderReturnType } from './actions/endStorageOrder.js'
+export { repairStorageOrder, type RepairStorageOrderParameters, type RepairStorageOrderReturnType } from './actions/repairStorageOrder.js'
+export { registerStorageNode, type RegisterStorageNodeParameters, type RegisterStorageNodeReturnType } from './actions/registerStorageNode.js'
+export { getStorageNode, type GetStorageNodeParameters, type GetStorageNodeReturnType } from './actions/getStorageNode.js'
+export { listStorageNodes, type ListStorageNodesParameters, type ListStorageNodesReturnType } from './actions/listStorageNodes.js'
+export { submitWorkReport, type SubmitWorkReportParameters, type SubmitWorkReportReturnType } from './actions/submitWorkReport.js'
+export { recordChallengeFailure, type RecordChallengeFailureParameters, type RecordChallengeFailureReturnType } from './actions/recordChallengeFailure.js'
+export { settleStorage, type SettleStorageParameters, type SettleStorageReturnType } from './actions/settleStorage.js'
+export { claimStorageEarnings, type ClaimStorageEarningsParameters, type ClaimStorageEarningsReturnType } from './actions/claimStorageEarnings.js'
+export { getStorageEarnings, type GetStorageEarningsParameters, type GetStorageEarningsReturnType } from './actions/getStorageEarnings.js'
+export { getStorageMarketParams, type GetStorageMarketParamsParameters, type GetStorageMarketParamsReturnType } from './actions/getStorageMarketParams.js'
+export { setStorageMarketParams, type SetStorageMarketParamsParameters, type SetStorageMarketParamsReturnType } from './actions/setStorageMarketParams.js'
+export { setJobsParams, type SetJobsParamsParameters, type SetJobsParamsReturnType } from './actions/setJobsParams.js'

@@ -7,7 +7,7 @@ export const NetworkInfoSchema = z.object({
   name: z.string(),
   chainId: z.number().int().positive(),
   rpcUrl: z.string().url(),
-  contracts: z.object({ token: address, datasetRegistry: address, workerRegistry: address, custodyInbox: address, market: address, jobs: address, campaigns: address }),
+  contracts: z.object({ token: address, datasetRegistry: address, workerRegistry: address, custodyInbox: address, market: address, jobs: address, campaigns: address, storageMarket: address }),
   /** Dev networks accept the simulated TEE; production networks never do (DESIGN §2). */
   dev: z.boolean(),
 })

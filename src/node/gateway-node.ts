@@ -41,7 +41,7 @@ export async function startGatewayNode(p: GatewayNodeParameters): Promise<Gatewa
     name: p.name ?? 'w3a',
     chainId: d.chainId,
     rpcUrl: p.rpcUrl,
-    contracts: { token: d.token, datasetRegistry: d.datasetRegistry, workerRegistry: d.workerRegistry, custodyInbox: d.custodyInbox, market: d.market, jobs: d.jobs, campaigns: d.campaigns },
+    contracts: { token: d.token, datasetRegistry: d.datasetRegistry, workerRegistry: d.workerRegistry, custodyInbox: d.custodyInbox, market: d.market, jobs: d.jobs, campaigns: d.campaigns, storageMarket: d.storageMarket },
     dev: d.dev ?? true,
   }
   const { publicClient } = createChainClients({ rpcUrl: p.rpcUrl, chainId: d.chainId })

@@ -95,8 +95,8 @@ before(async () => {
   await allowMeasurement(governance, { registry: d.workerRegistry, measurement: M })
   for (const i of [0, 1, 2]) keepers.push(await registerKeeper(i))
   ;[X, Y] = [await generateHpkeKeyPair(), await generateHpkeKeyPair()]
-  const { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns } = d
-  const network: NetworkInfo = { name: 'test', chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts: { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns }, dev: true }
+  const { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket } = d
+  const network: NetworkInfo = { name: 'test', chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts: { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket }, dev: true }
   client = { gateway: undefined as never, account: owner, network: async () => network }
 })
 

@@ -86,8 +86,8 @@ before(async () => {
   })
   await governance.publicClient.waitForTransactionReceipt({ hash: await governance.walletClient.writeContract(request) })
   await allowMeasurement(governance, { registry: d.workerRegistry, measurement: M })
-  const { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns } = d
-  const network: NetworkInfo = { name: 'test', chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts: { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns }, dev: true }
+  const { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket } = d
+  const network: NetworkInfo = { name: 'test', chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts: { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket }, dev: true }
   client = { gateway: undefined as never, account: devAccount(1), network: async () => network }
 })
 

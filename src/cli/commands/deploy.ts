@@ -37,6 +37,7 @@ export const deployCommand: Command = {
         `W3A contracts on chain ${deployment.chainId}${deployment.dev === false ? '' : ' (dev network)'}, recorded in ${layout.deploymentFile}`,
         `  token ${deployment.token}  datasets ${deployment.datasetRegistry}  workers ${deployment.workerRegistry}`,
         `  inbox ${deployment.custodyInbox}  market ${deployment.market}  jobs ${deployment.jobs}`,
+        `  campaigns ${deployment.campaigns}  storage ${deployment.storageMarket}`,
         `  governance ${deployment.deployer}${measurement ? `; this build's sim worker measurement allowed: ${measurement}` : ''}`,
       ].join('\n'),
     )
