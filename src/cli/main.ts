@@ -7,6 +7,7 @@ import { gatewayCommand } from './commands/gateway.js'
 import { statusCommand } from './commands/status.js'
 import { networkAddCommand, networkLsCommand, networkRemoveCommand } from './commands/network.js'
 import { workerCommand, workersLsCommand } from './commands/worker.js'
+import { storageCommand } from './commands/storage.js'
 import { attestVerifyCommand } from './commands/attest.js'
 import { datasetGrantCommand, datasetRevokeCommand, datasetDeleteCommand, datasetPolicyCommand, datasetAccessCommand } from './commands/custody.js'
 import { datasetUploadCommand, datasetLsCommand, datasetShowCommand, datasetDownloadCommand } from './commands/dataset.js'
@@ -55,6 +56,7 @@ export const COMMANDS: Command[] = [
   jobTimeoutCommand,
   workerCommand,
   workersLsCommand,
+  storageCommand,
   attestVerifyCommand,
   siteAddCommand,
   siteSnippetCommand,

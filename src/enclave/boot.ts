@@ -23,6 +23,8 @@ const bootSchema = z.strictObject({
   registry: addr,
   inbox: addr,
   jobs: addr,
+  /** The StorageMarket (storage nodes and challengers sign its reports and challenges). */
+  storageMarket: addr.optional(),
   epochLength: z.string().regex(/^[1-9][0-9]{0,19}$/),
   allowSim: z.boolean(),
   /** default: the public dev signer */
@@ -55,7 +57,7 @@ export function parseEnclaveBoot(json: unknown, ownCodeMeasurement: Hex): Enclav
     tcb: (b.tcb as TcbPolicy | undefined) ?? DEFAULT_TCB_POLICY,
     minKeepers: b.minKeepers ?? 1,
   })
-  return { ...network, dataDir: b.dataDir, gatewayUrl: b.gatewayUrl }
+  return { ...network, dataDir: b.dataDir, gatewayUrl: b.gatewayUrl, ...(b.storageMarket ? { storageMarket: b.storageMarket as Address } : {}) }
 }
 
 /** The sim backend of an enclave running `codeMeasurement` with `config`: its quotes carry the network measurement. */

@@ -60,6 +60,9 @@ serveEnclaveRpc({
   campaignOpen: (p) => enclave.campaignOpen(p),
   campaignAnswer: (p) => enclave.campaignAnswer(p),
   campaignRelease: (p) => enclave.campaignRelease(p),
+  storageAuditBegin: (p) => enclave.storageAuditBegin(p),
+  storageAuditFinish: (p) => enclave.storageAuditFinish(p),
+  storageChallenge: (p) => enclave.storageChallenge(p),
 })
 // An enclave without its host has nobody to answer: a host killed with -9 takes it along.
 process.once('disconnect', () => process.exit(0))

@@ -78,6 +78,7 @@ import { sealCommand } from '../custody/sealed-command.js'
 import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
+import { StorageAudit, type AuditBegin, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
 
 /** Events one relayed batch may hold (ingestEvents). */
 const MAX_RELAYED_EVENTS = 1000
@@ -113,6 +114,8 @@ export type EnclaveConfig = NetworkConfig & {
   dataDir: string
   /** Storage the worker fetches dataset blocks from (every block is checked against its CID). */
   gatewayUrl: string
+  /** The StorageMarket its work reports and challenges are signed for (storage nodes and challengers). */
+  storageMarket?: Address
 }
 
 const MAX_CHARGE_CHALLENGES = 1024
@@ -1006,6 +1009,29 @@ export class EnclaveService {
   /** After the deadline (this enclave's clock): the campaign's one signed result. */
   campaignRelease(params: { campaigns: Address; campaignId: bigint }): Promise<CampaignResult> {
     return this.campaigns().release(params?.campaigns, params?.campaignId, Date.now())
+  }
+
+  // ---- storage mining (storage-audit.ts): work reports and challenges ----
+
+  private storageAuditRole: StorageAudit | undefined
+
+  private storageAudit(): StorageAudit {
+    const storageMarket = this.config.storageMarket
+    if (!storageMarket) throw new W3aError('INVALID_ARGUMENT', 'this enclave was booted without a storage market', { details: ['Start it as a storage node (w3a storage) on a network with a StorageMarket.'] })
+    this.storageAuditRole ??= new StorageAudit(this.me().signer, { chainId: this.config.chainId, storageMarket })
+    return this.storageAuditRole
+  }
+
+  storageAuditBegin(params: AuditBegin): Promise<AuditSample> {
+    return this.storageAudit().begin(params)
+  }
+
+  storageAuditFinish(params: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+    return this.storageAudit().finish(params)
+  }
+
+  storageChallenge(params: ChallengeRequest): Promise<ChallengeOutcome> {
+    return this.storageAudit().challenge(params)
   }
 
   // ---- rollback protection (freshness.ts; custody-protocol.md, "Rollback protection") ----

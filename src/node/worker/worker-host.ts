@@ -83,7 +83,8 @@ const KEEPER_REMOVAL_CHECK_MS = 15_000
 
 const ENCLAVE_MAIN = fileURLToPath(new URL('../../enclave/main.js', import.meta.url))
 
-function spawnSimEnclave(config: EnclaveBoot): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
+/** Starts a `sim` enclave process with these boot values (public ones only) and waits until it answers. */
+export function spawnSimEnclave(config: EnclaveBoot): Promise<{ child: ChildProcess; caller: EnclaveCaller }> {
   // Under tsx (tests) the .js path maps to the .ts source; execArgv carries the loader over.
   const entry = existsSync(ENCLAVE_MAIN) ? ENCLAVE_MAIN : ENCLAVE_MAIN.replace(/\.js$/, '.ts')
   const child = fork(entry, [], {
@@ -163,49 +164,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
 
-    // One transaction at a time: heartbeats, roots and job results share the worker key's nonce.
-    let txQueue: Promise<unknown> = Promise.resolve()
-    const sendOwnTxNow = async (kind: OwnTxKind, jobId?: bigint, site?: Hex) => {
-      const [nonce, fees] = await Promise.all([
-        publicClient.getTransactionCount({ address: info.address, blockTag: 'pending' }),
-        publicClient.estimateFeesPerGas(),
-      ])
-      const gas = kind === 'submitResult' || kind === 'submitFailure' || kind === 'siteCommand' ? 600_000n : 300_000n
-      const raw = await caller.call<Hex>('signOwnTx', { kind, ...(jobId !== undefined ? { jobId } : {}), ...(site !== undefined ? { site } : {}), nonce, gas, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
-      const hash = await publicClient.sendRawTransaction({ serializedTransaction: raw })
-      const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })
-      if (receipt.status !== 'success') throw new W3aError('TX_REVERTED', `worker transaction ${kind} reverted`, { details: [`tx ${hash}`] })
-      return hash
-    }
-    const sendOwnTx = (kind: OwnTxKind, jobId?: bigint, site?: Hex): Promise<Hex> => {
-      const next = txQueue.then(() => sendOwnTxNow(kind, jobId, site))
-      txQueue = next.catch(() => undefined)
-      return next
-    }
+    const sendOwnTx = createOwnTxSender(caller, publicClient, info.address)
 
-    // Register once (the enclave signs its consent; the operator stakes and pays).
-    const existing = await getWorker(publicClient, { registry: params.contracts.workerRegistry, worker: info.address }).catch(() => null)
-    if (existing && existing.endpoint !== url) {
-      log(`warning: this worker is registered at ${existing.endpoint} but listens at ${url}; clients will not reach it`)
-    }
-    if (!existing) {
-      log(`registering worker ${info.address} (${info.teeType}, measurement ${info.measurement.slice(0, 18)}…)`)
-      const possession = await caller.call<Hex>('signPossession', { operator: params.operator.address })
-      const operatorClients = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId, account: params.operator })
-      await registerWorker(operatorClients, {
-        registry: params.contracts.workerRegistry,
-        token: params.contracts.token,
-        worker: info.address,
-        teeType: 'sim',
-        measurement: info.measurement,
-        hpkePublicKey: info.hpkePublicKey,
-        roles: ROLE.compute | (params.keeper ? ROLE.keeper : 0),
-        endpoint: url,
-        quote: info.quote,
-        workerSignature: possession,
-        gasFunding: 10n ** 18n,
-      })
-    }
+    await registerOnce({ caller, publicClient, info, url, rpcUrl: params.rpcUrl, contracts: params.contracts, operator: params.operator, roles: ROLE.compute | (params.keeper ? ROLE.keeper : 0), log })
     await sendOwnTx('heartbeat')
 
     // On existing sealed state the enclave is locked until peer keepers vouch that it is the latest
@@ -342,6 +303,72 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
   } catch (e) {
     await stopAll()
     throw e
+  }
+}
+
+/**
+ * The worker key's own transactions, one at a time (heartbeats, roots and job results share its
+ * nonce): the enclave signs each, the host only relays it.
+ */
+export function createOwnTxSender(caller: EnclaveCaller, publicClient: ChainPublicClient, worker: Address): (kind: OwnTxKind, jobId?: bigint, site?: Hex) => Promise<Hex> {
+  let txQueue: Promise<unknown> = Promise.resolve()
+  const sendOwnTxNow = async (kind: OwnTxKind, jobId?: bigint, site?: Hex) => {
+    const [nonce, fees] = await Promise.all([
+      publicClient.getTransactionCount({ address: worker, blockTag: 'pending' }),
+      publicClient.estimateFeesPerGas(),
+    ])
+    const gas = kind === 'submitResult' || kind === 'submitFailure' || kind === 'siteCommand' ? 600_000n : 300_000n
+    const raw = await caller.call<Hex>('signOwnTx', { kind, ...(jobId !== undefined ? { jobId } : {}), ...(site !== undefined ? { site } : {}), nonce, gas, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas })
+    const hash = await publicClient.sendRawTransaction({ serializedTransaction: raw })
+    const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 })
+    if (receipt.status !== 'success') throw new W3aError('TX_REVERTED', `worker transaction ${kind} reverted`, { details: [`tx ${hash}`] })
+    return hash
+  }
+  const sendOwnTx = (kind: OwnTxKind, jobId?: bigint, site?: Hex): Promise<Hex> => {
+    const next = txQueue.then(() => sendOwnTxNow(kind, jobId, site))
+    txQueue = next.catch(() => undefined)
+    return next
+  }
+  return sendOwnTx
+}
+
+export type RegisterOnceParameters = {
+  caller: EnclaveCaller
+  publicClient: ChainPublicClient
+  info: EnclaveInfo
+  /** The endpoint registered (and warned about when it moved). */
+  url: string
+  rpcUrl: string
+  contracts: Pick<WorkerContracts, 'chainId' | 'token' | 'workerRegistry'>
+  operator: LocalAccount
+  /** ROLE bits. */
+  roles: number
+  log: (line: string) => void
+}
+
+/** Registers the enclave's key in the WorkerRegistry once (the enclave signs its consent; the operator stakes and pays). */
+export async function registerOnce(p: RegisterOnceParameters): Promise<void> {
+  const existing = await getWorker(p.publicClient, { registry: p.contracts.workerRegistry, worker: p.info.address }).catch(() => null)
+  if (existing && existing.endpoint !== p.url) {
+    p.log(`warning: this worker is registered at ${existing.endpoint} but listens at ${p.url}; clients will not reach it`)
+  }
+  if (!existing) {
+    p.log(`registering worker ${p.info.address} (${p.info.teeType}, measurement ${p.info.measurement.slice(0, 18)}…)`)
+    const possession = await p.caller.call<Hex>('signPossession', { operator: p.operator.address })
+    const operatorClients = createChainClients({ rpcUrl: p.rpcUrl, chainId: p.contracts.chainId, account: p.operator })
+    await registerWorker(operatorClients, {
+      registry: p.contracts.workerRegistry,
+      token: p.contracts.token,
+      worker: p.info.address,
+      teeType: 'sim',
+      measurement: p.info.measurement,
+      hpkePublicKey: p.info.hpkePublicKey,
+      roles: p.roles,
+      endpoint: p.url,
+      quote: p.info.quote,
+      workerSignature: possession,
+      gasFunding: 10n ** 18n,
+    })
   }
 }
 

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { test } from 'node:test'
+import * as dagPb from '@ipld/dag-pb'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { recoverMessageAddress, type Address } from 'viem'
+import { challengeDigest, workReportDigest } from '../chain/storage-digests.js'
+import { createMemoryBlockstore, readBlock } from '../storage/blockstore.js'
+import { createTrustlessGateway } from '../storage/trustless-gateway.js'
+import { AUDIT_SAMPLE_SIZE, EMPTY_CID_ROOT, StorageAudit, cidSetRoot, type BlockFetch, type ClaimedOrder } from './storage-audit.js'
+
+const domain = { chainId: 31337, storageMarket: '0x00000000000000000000000000000000000000aa' as Address }
+const other = '0x00000000000000000000000000000000000000bb' as Address
+
+/** A real dag-pb DAG: `leaves` raw blocks under one root, in a memory blockstore. */
+async function dataset(leaves: number) {
+  const store = createMemoryBlockstore()
+  const links: dagPb.PBLink[] = []
+  const blocks: { cid: string; size: number }[] = []
+  for (let i = 0; i < leaves; i++) {
+    const bytes = new Uint8Array(randomBytes(512))
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    await store.put(cid, bytes)
+    links.push({ Hash: cid, Tsize: bytes.length })
+    blocks.push({ cid: cid.toString(), size: bytes.length })
+  }
+  const rootBytes = dagPb.encode(dagPb.prepare({ Data: new Uint8Array([8, 2]), Links: links }))
+  const root = CID.createV1(dagPb.code, await sha256.digest(rootBytes))
+  await store.put(root, rootBytes)
+  blocks.push({ cid: root.toString(), size: rootBytes.length })
+  const order: ClaimedOrder = { orderId: 1n, roots: [root.toString()], blocks }
+  return { store, order, root }
+}
+
+/** What an honest host hands over: the sampled blocks it still has. */
+async function serveSample(store: ReturnType<typeof createMemoryBlockstore>, sample: string[]) {
+  const out: { cid: string; bytes: Uint8Array }[] = []
+  for (const cid of sample) {
+    try {
+      out.push({ cid, bytes: await readBlock(store, CID.parse(cid)) })
+    } catch {
+      // lost: nothing to hand over
+    }
+  }
+  return out
+}
+
+test('an honest host gets a clean report the contract can check', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const audit = new StorageAudit(key, domain)
+  const { store, order, root } = await dataset(60)
+  const begun = await audit.begin({ era: 5n, orders: [order] })
+  assert.equal(begun.sample.length, 1 + AUDIT_SAMPLE_SIZE)
+  assert.equal(begun.sample[0], root.toString(), 'the root is always sampled')
+  const { report, signature } = await audit.finish({ era: 5n, blocks: await serveSample(store, begun.sample) })
+  assert.equal(report.blocksFailed, 0)
+  assert.equal(report.heldRoot, cidSetRoot(order.blocks.map((b) => b.cid)))
+  assert.equal(report.addedRoot, report.heldRoot, 'the first report adds everything it holds')
+  assert.equal(report.droppedRoot, EMPTY_CID_ROOT)
+  assert.equal(report.bytesHeld, BigInt(order.blocks.reduce((s, b) => s + b.size, 0)))
+  assert.deepEqual(report.orderIds, [1n])
+  assert.equal(await recoverMessageAddress({ message: { raw: workReportDigest(domain, report) }, signature }), key.address)
+})
+
+test('a host that lost half its blocks cannot get a clean report: not by withholding, lying, re-asking or hiding them', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const { store, order } = await dataset(100)
+  const leaves = order.blocks.slice(0, 100)
+  for (const b of leaves.slice(0, 50)) await store.delete(CID.parse(b.cid))
+
+  // Withholding: the lost blocks are simply not handed over.
+  const audit = new StorageAudit(key, domain)
+  const begun = await audit.begin({ era: 7n, orders: [order] })
+  const withheld = await audit.finish({ era: 7n, blocks: await serveSample(store, begun.sample) })
+  assert.ok(withheld.report.blocksFailed > 0)
+
+  // Re-asking: the era's report is fixed, and so is its sample (another claim is refused).
+  assert.deepEqual((await audit.finish({ era: 7n, blocks: [] })).report, withheld.report)
+  await assert.rejects(audit.begin({ era: 7n, orders: [{ ...order, blocks: order.blocks.slice(50) }] }), /begun for another claim/)
+
+  // A restarted enclave with the same key draws the same sample for the same claim.
+  const restarted = new StorageAudit(key, domain)
+  assert.deepEqual((await restarted.begin({ era: 7n, orders: [order] })).sample, begun.sample)
+
+  // Lying: other bytes under the lost CIDs.
+  const lied = await restarted.finish({ era: 7n, blocks: [...(await serveSample(store, begun.sample)), ...begun.sample.map((cid) => ({ cid, bytes: new Uint8Array(512) }))].filter((b, i, all) => all.findIndex((x) => x.cid === b.cid) === i) })
+  assert.ok(lied.report.blocksFailed > 0)
+
+  // Hiding: claiming only the blocks still held; the root (always sampled) links to the lost ones.
+  const hiding = new StorageAudit(key, domain)
+  const partial = { ...order, blocks: order.blocks.slice(50) }
+  const hidden = await hiding.begin({ era: 8n, orders: [partial] })
+  const report = await hiding.finish({ era: 8n, blocks: await serveSample(store, hidden.sample) })
+  assert.ok(report.report.blocksFailed > 0)
+})
+
+test('a deleted order shows in the next report: dropped root names its blocks, held root no longer has them', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const audit = new StorageAudit(key, domain)
+  const a = await dataset(10)
+  const b = await dataset(10)
+  const orderB = { ...b.order, orderId: 2n }
+  const first = await audit.begin({ era: 1n, orders: [a.order, orderB] })
+  const blocks = [...(await serveSample(a.store, first.sample)), ...(await serveSample(b.store, first.sample))]
+  assert.equal((await audit.finish({ era: 1n, blocks })).report.blocksFailed, 0)
+  const second = await audit.begin({ era: 2n, orders: [a.order] })
+  const { report } = await audit.finish({ era: 2n, blocks: await serveSample(a.store, second.sample) })
+  assert.equal(report.blocksFailed, 0)
+  assert.equal(report.droppedRoot, cidSetRoot(orderB.blocks.map((x) => x.cid)))
+  assert.equal(report.addedRoot, EMPTY_CID_ROOT)
+  assert.equal(report.heldRoot, cidSetRoot(a.order.blocks.map((x) => x.cid)))
+  assert.deepEqual(report.orderIds, [1n])
+})
+
+/** The enclave's fetch, routed to a real trustless gateway over `store` (a host may tamper with what it returns). */
+function gatewayFetch(store: ReturnType<typeof createMemoryBlockstore>, tamper?: (res: Response) => Promise<Response>): BlockFetch {
+  const gateway = createTrustlessGateway(store)
+  return async (url, init) => {
+    const res = (await gateway(new Request(url, { headers: init.headers, signal: init.signal })))!
+    return tamper ? tamper(res) : res
+  }
+}
+
+test('a challenge of a block served right signs nothing; wrong bytes and a timeout are signed as what they are', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const { store, order } = await dataset(5)
+  const cid = order.blocks[2]!.cid
+  const request = { node: other, endpoint: 'http://node.invalid', orderId: 1n, cid, era: 3n, deadlineMs: 500 }
+
+  const served = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  assert.deepEqual(served, { served: true })
+
+  const corrupt = await new StorageAudit(key, domain, gatewayFetch(store, async () => new Response(new Uint8Array(512)))).challenge(request)
+  assert.equal(corrupt.served, false)
+  if (corrupt.served) return
+  assert.equal(corrupt.challenge.reason, 2)
+  assert.equal(await recoverMessageAddress({ message: { raw: challengeDigest(domain, corrupt.challenge) }, signature: corrupt.signature }), key.address)
+
+  const silent: BlockFetch = (_url, init) => new Promise((_resolve, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)))
+  const timedOut = await new StorageAudit(key, domain, silent).challenge({ ...request, deadlineMs: 100 })
+  assert.equal(timedOut.served, false)
+  if (!timedOut.served) assert.equal(timedOut.challenge.reason, 1)
+
+  // A missing block is not served either.
+  await store.delete(CID.parse(cid))
+  const missing = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  assert.equal(missing.served, false)
+})
+
+test('a host cannot get a failure signed for a block served right: the enclave fetches and hashes it itself', async () => {
+  // The host's only inputs are the target and the deadline; the bytes and the clock are the enclave's.
+  const key = privateKeyToAccount(generatePrivateKey())
+  const { store, order } = await dataset(5)
+  const audit = new StorageAudit(key, domain, gatewayFetch(store))
+  for (const b of order.blocks) {
+    const outcome = await audit.challenge({ node: other, endpoint: 'http://node.invalid', orderId: 1n, cid: b.cid, era: 3n, deadlineMs: 60_000 })
+    assert.deepEqual(outcome, { served: true })
+  }
+  await assert.rejects(audit.challenge({ node: key.address, endpoint: 'http://x.invalid', orderId: 1n, cid: order.blocks[0]!.cid, era: 3n, deadlineMs: 1 }), /does not challenge itself/)
+})

@@ -1,0 +1,215 @@
+/**
+ * The storage node's audit, inside its enclave: what the node's worker key signs about the
+ * blocks its host keeps (work reports) and about other nodes' blocks (challenge failures).
+ *
+ * Invariants (the host is a courier and may lie, replay, restart us):
+ * - The sample is the enclave's: derived from the worker key's own (deterministic, RFC 6979)
+ *   signature over (era, claimed set), so neither the host nor a restart can re-roll it, and
+ *   one era's sample is fixed once begun (a second claim for that era is refused).
+ * - Every sampled block is re-hashed here against its CID; a block missing, short or wrong
+ *   counts as failed, and a report with a failed block proves nothing on chain.
+ * - A host cannot hide a lost block by leaving it out of its claim: every root of a claimed
+ *   order is sampled, and every sampled block's links must be in the claim.
+ * - One signed report per era: asking again returns the same report, never a second chance.
+ * - A challenge failure is signed only for a fetch this enclave made and timed itself: it
+ *   hashes the bytes it received; a timeout is its own clock's. Served right → nothing signed.
+ */
+import { concatBytes, hexToBytes, keccak256, encodeAbiParameters, toBytes, type Address, type Hex, type LocalAccount } from 'viem'
+import { CID } from 'multiformats/cid'
+import { W3aError } from '../core/errors.js'
+import { signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
+import { CHALLENGE_REASONS } from '../chain/storage.js'
+import { blockLinks } from '../storage/dag-walk.js'
+import { verifyBlock } from '../storage/verify-block.js'
+
+/** Random blocks sampled per report, besides every claimed order's roots. */
+export const AUDIT_SAMPLE_SIZE = 32
+
+export const EMPTY_CID_ROOT: Hex = `0x${'00'.repeat(32)}`
+
+/** One order as the host claims to hold it: its roots and every block of its DAGs. */
+export type ClaimedOrder = { orderId: bigint; roots: string[]; blocks: { cid: string; size: number }[] }
+
+export type AuditBegin = { era: bigint; orders: ClaimedOrder[] }
+export type AuditSample = { era: bigint; heldRoot: Hex; sample: string[] }
+export type SignedWorkReport = { report: WorkReport; signature: Hex }
+
+export type ChallengeRequest = { node: Address; endpoint: string; orderId: bigint; cid: string; era: bigint; deadlineMs: number }
+export type ChallengeOutcome = { served: true } | { served: false; challenge: StorageChallenge; signature: Hex }
+
+/** How the enclave fetches a block itself (global fetch in the enclave process). */
+export type BlockFetch = (url: string, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<Response>
+
+type Signer = Pick<LocalAccount, 'address' | 'signMessage'>
+
+/**
+ * Merkle root over a set of CIDs: leaves keccak256(binary CID) in the order of the sorted CID
+ * strings, each level hashing neighbours left ‖ right, an odd last node carried up; the empty
+ * set → zero. heldRoot, addedRoot and droppedRoot are all this.
+ */
+export function cidSetRoot(cids: Iterable<string>): Hex {
+  let level: Hex[] = [...new Set(cids)].sort().map((c) => keccak256(CID.parse(c).bytes))
+  if (level.length === 0) return EMPTY_CID_ROOT
+  while (level.length > 1) {
+    const next: Hex[] = []
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? keccak256(concatBytes([hexToBytes(level[i]!), hexToBytes(level[i + 1]!)])) : level[i]!)
+    level = next
+  }
+  return level[0]!
+}
+
+type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; bytesHeld: bigint }
+
+export class StorageAudit {
+  /** Eras begun (their fixed sample) and signed; a few eras are kept, older ones forgotten. */
+  private readonly pending = new Map<bigint, Pending>()
+  private readonly signed = new Map<bigint, SignedWorkReport>()
+  /** What the last signed report held: added/dropped are counted from here. */
+  private lastHeld = new Set<string>()
+
+  constructor(
+    private readonly signer: Signer,
+    private readonly domain: StorageDomain,
+    private readonly fetchBlock: BlockFetch = (url, init) => fetch(url, init),
+  ) {}
+
+  /** Fixes this era's sample for the host's claim and names the blocks it must hand over. */
+  async begin(p: AuditBegin): Promise<AuditSample> {
+    const era = BigInt(p.era)
+    const claimed = new Set<string>()
+    const sizes = new Map<string, number>()
+    const roots = new Set<string>()
+    for (const o of p.orders) {
+      const own = new Set(o.blocks.map((b) => canonicalCid(b.cid)))
+      for (const r of o.roots) {
+        const root = canonicalCid(r)
+        if (!own.has(root)) throw new W3aError('INVALID_ARGUMENT', `order ${o.orderId}: root ${root} is not among its claimed blocks`, { details: ['Claim every block of the order, its roots included.'] })
+        roots.add(root)
+      }
+      for (const b of o.blocks) {
+        const cid = canonicalCid(b.cid)
+        if (!Number.isSafeInteger(b.size) || b.size < 0) throw new W3aError('INVALID_ARGUMENT', `block ${cid}: size must be a non-negative integer`)
+        claimed.add(cid)
+        sizes.set(cid, b.size)
+      }
+    }
+    const heldRoot = cidSetRoot(claimed)
+    const orderIds = [...new Set(p.orders.map((o) => BigInt(o.orderId)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const claimHash = keccak256(encodeAbiParameters([{ type: 'bytes32' }, { type: 'uint256[]' }], [heldRoot, orderIds]))
+    const before = this.pending.get(era)
+    if (before) {
+      if (before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
+      return { era, heldRoot, sample: before.sample }
+    }
+    // The key's signatures are deterministic: the same claim in the same era gives the same sample, whoever asks and however often.
+    const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }, { type: 'bytes32' }], ['w3a.storage-sample.v1', era, claimHash])) } }))
+    const sample = [...roots, ...pick([...claimed].sort().filter((c) => !roots.has(c)), AUDIT_SAMPLE_SIZE, seed)]
+    const bytesHeld = [...sizes.values()].reduce((s, n) => s + BigInt(n), 0n)
+    this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, bytesHeld })
+    for (const e of this.pending.keys()) if (e + 4n < era) this.pending.delete(e)
+    return { era, heldRoot, sample }
+  }
+
+  /** Re-hashes the sampled blocks the host handed over and signs the era's report. */
+  async finish(p: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+    const era = BigInt(p.era)
+    const done = this.signed.get(era)
+    if (done) return done
+    const pending = this.pending.get(era)
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first.'] })
+    const given = new Map<string, Uint8Array>()
+    for (const b of p.blocks) given.set(canonicalCid(b.cid), b.bytes)
+    let failed = 0
+    for (const cid of pending.sample) if (!(await blockHolds(cid, given.get(cid), pending))) failed++
+    const held = pending.claimed
+    const report: WorkReport = {
+      node: this.signer.address,
+      era,
+      heldRoot: pending.heldRoot,
+      bytesHeld: pending.bytesHeld,
+      blocksSampled: pending.sample.length,
+      blocksFailed: failed,
+      addedRoot: cidSetRoot([...held].filter((c) => !this.lastHeld.has(c))),
+      droppedRoot: cidSetRoot([...this.lastHeld].filter((c) => !held.has(c))),
+      orderIds: pending.orderIds,
+    }
+    const signed = { report, signature: await signWorkReport(this.signer, this.domain, report) }
+    this.signed.set(era, signed)
+    for (const e of this.signed.keys()) if (e + 4n < era) this.signed.delete(e)
+    this.lastHeld = new Set(held)
+    return signed
+  }
+
+  /**
+   * Fetches one block from another node itself (raw, only-if-cached, within deadlineMs by its
+   * own clock) and signs a failure only if the bytes were wrong or did not come in time.
+   */
+  async challenge(p: ChallengeRequest): Promise<ChallengeOutcome> {
+    const cid = canonicalCid(p.cid)
+    if (p.node.toLowerCase() === this.signer.address.toLowerCase()) throw new W3aError('INVALID_ARGUMENT', 'a node does not challenge itself')
+    const deadlineMs = Math.max(1, Math.min(60_000, Math.floor(Number(p.deadlineMs))))
+    const issuedAtMs = Date.now()
+    const url = `${p.endpoint.replace(/\/+$/, '')}/ipfs/${cid}?format=raw`
+    let reason: number = CHALLENGE_REASONS.notServed
+    // A timer of our own (kept referenced: the enclave's clock decides, and it must fire).
+    const abort = new AbortController()
+    const timer = setTimeout(() => abort.abort(new Error('deadline passed')), deadlineMs)
+    try {
+      const res = await this.fetchBlock(url, { signal: abort.signal, headers: { Accept: 'application/vnd.ipld.raw', 'Cache-Control': 'only-if-cached' } })
+      if (res.ok) {
+        const bytes = new Uint8Array(await res.arrayBuffer())
+        if (Date.now() - issuedAtMs <= deadlineMs) {
+          reason = CHALLENGE_REASONS.badBytes
+          await verifyBlock(CID.parse(cid), bytes)
+          return { served: true }
+        }
+      }
+    } catch {
+      // a timeout, a refused connection or (reason already 2) bytes that do not hash to the CID
+    } finally {
+      clearTimeout(timer)
+    }
+    const issuedAt = BigInt(Math.floor(issuedAtMs / 1000))
+    const challenge: StorageChallenge = {
+      node: p.node,
+      orderId: BigInt(p.orderId),
+      cid,
+      era: BigInt(p.era),
+      issuedAt,
+      deadline: BigInt(Math.ceil((issuedAtMs + deadlineMs) / 1000)),
+      reason: reason as StorageChallenge['reason'],
+    }
+    return { served: false, challenge, signature: await signChallenge(this.signer, this.domain, challenge) }
+  }
+}
+
+function canonicalCid(s: string): string {
+  try {
+    return CID.parse(s).toString()
+  } catch {
+    throw new W3aError('INVALID_ARGUMENT', `not a CID: ${String(s).slice(0, 80)}`)
+  }
+}
+
+/** A sampled block holds when its bytes hash to its CID, have the claimed size, and link only to claimed blocks. */
+async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: Pending): Promise<boolean> {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== pending.sizes.get(cid)) return false
+  try {
+    const parsed = CID.parse(cid)
+    await verifyBlock(parsed, bytes)
+    return blockLinks(parsed, bytes).every((l) => pending.claimed.has(l.toString()))
+  } catch {
+    return false
+  }
+}
+
+/** `n` distinct items drawn from `items` with a keccak stream from `seed` (all of them if fewer). */
+function pick(items: string[], n: number, seed: Hex): string[] {
+  const pool = [...items]
+  const out: string[] = []
+  for (let i = 0; out.length < n && pool.length > 0; i++) {
+    const r = BigInt(keccak256(concatBytes([hexToBytes(seed), toBytes(i, { size: 4 })])))
+    out.push(pool.splice(Number(r % BigInt(pool.length)), 1)[0]!)
+  }
+  return out
+}
