@@ -17,7 +17,7 @@
  * GROUP BY in an exact query), so every question runs under DP, ε = 1, amount bounded 0..10000.
  *
  * Sides, each timed per question:
- *  - worker, cold: a job on a dataset this worker has not opened: fetch the CARs over HTTP, check
+ *  - worker, cold: a job on a dataset this worker has not opened: fetch the CARs over HTTP (carFetcher, as runJob does), check
  *    every block, decrypt into memory files (openJobData, as runJob does) + runSqlAnalysis
  *    (SQL check, DuckDB, lock-down, the checked query, the gate), then the job's data released.
  *  - worker, warm: the same question in an analyst session of ten jobs on that dataset (the
@@ -43,7 +43,6 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
-import type { CID } from 'multiformats/cid'
 import { parserOf } from '../src/analysis/duckdb-runner.js'
 import { planDpQuery, type Bounds } from '../src/analysis/dp-query.js'
 import { keyedRng } from '../src/analysis/keyed-rng.js'
@@ -52,9 +51,9 @@ import { runSqlAnalysis } from '../src/analysis/run-analysis.js'
 import { checkSql } from '../src/analysis/sql-checker.js'
 import { DEFAULT_CHUNK_SIZE, encryptSegmentStream, envelopeCiphertextSize, generateDatasetKey } from '../src/crypto/envelope.js'
 import { parsePolicy } from '../src/custody/policy.js'
+import { carFetcher } from '../src/enclave/car-fetch.js'
 import { createJobDataCache, openJobData } from '../src/enclave/job-data.js'
 import { serveHttp } from '../src/node/http-server.js'
-import { createGatewayClient } from '../src/sdk/gateway-client.js'
 import { sqlString } from '../src/storage/duckdb-sandbox.js'
 import { createTrustlessGateway, importBytes, openBlockstore, readCarFile, writeParquetSegments, type DatasetManifest } from '../src/storage/index.js'
 import { DEFAULT_LOAD_CONCURRENCY } from '../src/analysis/load-segments.js'
@@ -146,8 +145,8 @@ async function main(): Promise<number> {
       createInterface({ input: gateway!.stdout! }).once('line', resolve)
       gateway!.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)))
     })
-    const client = createGatewayClient({ url })
-    const fetchCar = (cid: CID) => client.getStream(`/ipfs/${cid.toString()}?format=car`, 'application/vnd.ipld.car')
+    // The worker's own fetch of a segment's CAR (what runJob passes openJobData).
+    const fetchCar = carFetcher(url)
 
     // ---- the sides ----
     type Answer = { columns: { name: string }[]; rows: unknown[][] }

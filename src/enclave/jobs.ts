@@ -47,6 +47,7 @@ import { assembleRefusalQuorum, signRefusalVote, verifyRefusalQuorum, type Refus
 import { decodeManifest, verifyBlock, POOL_UNIT_COLUMN } from '../storage/index.js'
 import { openPoolData } from './pool-data.js'
 import { openJobData, type JobData, type JobDataCache } from './job-data.js'
+import { carFetcher } from './car-fetch.js'
 import { verifyWorkerQuote, type TeePolicy } from '../tee/index.js'
 
 export type JobDomain = { chainId: number; jobs: Address; registry: Address }
@@ -459,14 +460,6 @@ export async function runJob(p: {
 }
 
 /** A segment's CAR from storage (untrusted: loadSegments checks every block against its CID). */
-export function carFetcher(gatewayUrl: string): (cid: CID) => Promise<AsyncIterable<Uint8Array>> {
-  return async (cid) => {
-    const res = await fetch(`${gatewayUrl}/ipfs/${cid}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
-    if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${cid}`)
-    return res.body as unknown as AsyncIterable<Uint8Array>
-  }
-}
-
 export async function fetchBytes(url: string): Promise<Uint8Array> {
   let res: Response
   try {

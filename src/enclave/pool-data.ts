@@ -11,6 +11,7 @@
 import { CID } from 'multiformats/cid'
 import type { Address, Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
+import { carFetcher } from './car-fetch.js'
 import { buildPoolInputs, createMemoryFiles, loadSegments, type PoolInputs } from '../analysis/index.js'
 import { decodeManifest, decodePoolDescriptor, verifyBlock, POOL_UNIT_COLUMN, type ColumnSchema } from '../storage/index.js'
 
@@ -49,11 +50,7 @@ export async function openPoolData(p: {
           manifest,
           dek: c.dek,
           memory: decrypted,
-          fetchCar: async (segment) => {
-            const res = await fetch(`${p.gatewayUrl}/ipfs/${segment}?format=car`, { headers: { accept: 'application/vnd.ipld.car' } })
-            if (!res.ok || !res.body) throw new W3aError('BLOCK_NOT_FOUND', `storage answered ${res.status} for segment ${segment}`)
-            return res.body as unknown as AsyncIterable<Uint8Array>
-          },
+          fetchCar: carFetcher(p.gatewayUrl),
         })
         inputs.push({ owner: c.owner, files })
       } catch {

@@ -49,6 +49,22 @@ function plain(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * A store whose blocks were each checked against their CID when they went in, and that can hand
+ * one out as stored, unhashed: for a reader that checks every block itself (blockstore.ts).
+ */
+export type StoredBlocks = { getStored(cid: CID, options?: AbortOptions): Promise<Uint8Array> }
+
+/**
+ * A block for a reader that checks it against its CID itself (a CAR's client): as stored when the
+ * store can (no second hash on the way out), else through `readBlock`.
+ */
+export function readForChecker(blockstore: Blockstore, cid: CID, options?: AbortOptions): Promise<Uint8Array> {
+  const stored = (blockstore as Partial<StoredBlocks>).getStored
+  if (cid.multihash.code === IDENTITY || typeof stored !== 'function') return readBlock(blockstore, cid, options)
+  return stored.call(blockstore, cid, options)
+}
+
+/**
  * The bytes of one block as a single array. Identity CIDs carry their bytes inline and
  * never touch the store. A missing block → W3aError BLOCK_NOT_FOUND.
  */

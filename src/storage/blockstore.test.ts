@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -10,6 +10,9 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { isW3aError } from '../core/errors.js'
 import { collectBytes, createMemoryBlockstore, openBlockstore, readBlock } from './blockstore.js'
+import { exportCar } from './car.js'
+import { readCarFile } from './car-file.js'
+import { importBytes } from './unixfs.js'
 
 const root = await mkdtemp(join(tmpdir(), 'w3a-blockstore-test-'))
 after(() => rm(root, { recursive: true, force: true }))
@@ -112,4 +115,20 @@ test('createMemoryBlockstore round-trips blocks', async () => {
   const { cid, bytes } = await rawBlock()
   await store.put(cid, bytes)
   assert.deepEqual(await readBlock(store, cid), bytes)
+})
+
+test('a CAR for a checking reader serves leaves as stored (no second hash), and a tampered leaf still fails at the reader', async () => {
+  const dir = join(root, 'car-as-stored')
+  const store = await openBlockstore(dir)
+  const data = new Uint8Array(randomBytes(3 * 256 * 1024 + 7))
+  const { cid } = await importBytes(store, data)
+  const read = (forChecker: boolean) => collectBytes(readCarFile(exportCar(store, cid, { forChecker }), { root: cid, size: data.length }))
+  assert.deepEqual(await read(true), data)
+  // Flip one byte of a leaf on disk (same length: what a lying or failing disk can do).
+  const leaf = (await readdir(dir, { recursive: true })).find((f) => f.endsWith('.data') && !blockFile(dir, cid).endsWith(f))!
+  const file = join(dir, leaf)
+  const bytes = await readFile(file)
+  bytes[1000] ^= 1
+  await writeFile(file, bytes)
+  await assert.rejects(read(true), (e) => isW3aError(e, 'BLOCK_HASH_MISMATCH'))
 })

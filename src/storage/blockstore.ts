@@ -11,14 +11,21 @@
  * coalesced and skipped when the block is already present, and every `get` hashes the
  * bytes; a block that fails is deleted (so the next put or peer fetch can repair it)
  * and reported as BLOCK_HASH_MISMATCH, never returned.
+ *
+ * Reads take a block file in one `readFile` (one buffer, no stream of 64 KiB pieces to join).
+ * `getStored` hands a block out unhashed, for a reader that checks every block itself (the
+ * trustless gateway's CAR export: its client hashes each block against its CID; see car.ts).
  */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { FsBlockstore } from 'blockstore-fs'
+import { NextToLast } from 'blockstore-fs/sharding'
 import type { Blockstore, InputPair, Pair } from 'interface-blockstore'
 import { base32 } from 'multiformats/bases/base32'
 import type { CID } from 'multiformats/cid'
 import { W3aError, isW3aError } from '../core/errors.js'
 import { verifyBlock } from './verify-block.js'
-import { collectBytes } from './block-read.js'
+import { collectBytes, type StoredBlocks } from './block-read.js'
 
 export { createMemoryBlockstore, isNotFound, collectBytes, readBlock } from './block-read.js'
 
@@ -27,7 +34,9 @@ type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>
 
 /** Opens (creating if needed) a persistent blockstore in `dir`. Reads are hash-checked. */
 export async function openBlockstore(dir: string): Promise<Blockstore> {
-  const store = new FsBlockstore(dir)
+  // blockstore-fs's default layout, named here so that reads can find a block's file themselves.
+  const sharding = new NextToLast()
+  const store = new FsBlockstore(dir, { shardingStrategy: sharding })
   try {
     await store.open()
   } catch (cause) {
@@ -36,16 +45,21 @@ export async function openBlockstore(dir: string): Promise<Blockstore> {
       cause,
     })
   }
-  return new CheckedBlockstore(store)
+  return new CheckedBlockstore(store, (cid) => {
+    const { dir: shard, file } = sharding.encode(cid)
+    return join(store.path, shard, file)
+  })
 }
 
 /** blockstore-fs with hash-checked reads and coalesced writes (see the file comment). */
-class CheckedBlockstore implements Blockstore {
+class CheckedBlockstore implements Blockstore, StoredBlocks {
   readonly #inner: Blockstore
+  readonly #fileOf: (cid: CID) => string
   readonly #writing = new Map<string, Promise<CID>>()
 
-  constructor(inner: Blockstore) {
+  constructor(inner: Blockstore, fileOf: (cid: CID) => string) {
     this.#inner = inner
+    this.#fileOf = fileOf
   }
 
   async has(key: CID, options?: AbortOptions): Promise<boolean> {
@@ -74,7 +88,19 @@ class CheckedBlockstore implements Blockstore {
   }
 
   async *get(key: CID, options?: AbortOptions): AsyncGenerator<Uint8Array> {
-    yield await this.#checked(key, this.#inner.get(key, options), options)
+    yield await this.#checked(key, await this.getStored(key, options), options)
+  }
+
+  /** The block's file as stored, not hashed: only for a reader that checks it against its CID itself. */
+  async getStored(key: CID, options?: AbortOptions): Promise<Uint8Array> {
+    let bytes: Buffer
+    try {
+      bytes = await readFile(this.#fileOf(key), options?.signal ? { signal: options.signal } : {})
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException)?.code === 'ENOENT') throw new W3aError('BLOCK_NOT_FOUND', `Block ${key} is not in the blockstore`, { cause })
+      throw cause
+    }
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   }
 
   async *getMany(source: Iterable<CID> | AsyncIterable<CID>, options?: AbortOptions): AsyncGenerator<Pair> {

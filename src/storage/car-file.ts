@@ -3,8 +3,9 @@
  * how a worker reads a dataset segment without holding the whole segment first.
  *
  *   header   → its roots must be exactly [root], else CAR_MALFORMED;
- *   a block  → hashed piece by piece and compared with its CID before any of its bytes are used
- *              (BLOCK_HASH_MISMATCH naming it);
+ *   a block  → hashed and compared with its CID before any of its bytes are used
+ *              (BLOCK_HASH_MISMATCH naming it); a few blocks are hashed at once, off this thread
+ *              (verify-block-parts.ts), and used in CAR order as each one matches;
  *   the file → walked from the root in order: a block is used when it is the next one the file
  *              needs (root first, then each dag-pb node's links left to right: the trustless
  *              gateway's `order=dfs`, which is what makes this a stream). A block that comes early
@@ -45,6 +46,8 @@ export type ReadCarFileOptions = {
 const MAX_HEADER_BYTES = 64 * 1024
 /** A CID is at most a few varints and a digest. */
 const MAX_CID_BYTES = 128
+/** Blocks hashed at once (on the thread pool) before the oldest must have matched: ~1 MiB of 256 KiB leaves held. */
+const HASHED_AHEAD = 4
 
 /** Streams the content of the UnixFS file `root` from a CARv1 of its DAG, checked block by block. */
 export async function* readCarFile(source: Uint8Array | AsyncIterable<Uint8Array>, options: ReadCarFileOptions): AsyncGenerator<Uint8Array> {
@@ -52,6 +55,13 @@ export async function* readCarFile(source: Uint8Array | AsyncIterable<Uint8Array
   if (!Number.isSafeInteger(maxBytes) || maxBytes <= 0) throw new W3aError('INVALID_ARGUMENT', `maxBytes must be a positive integer, got ${maxBytes}`)
   const input = new Pieces(source instanceof Uint8Array ? [source][Symbol.iterator]() : source[Symbol.asyncIterator](), maxBytes)
   const file = new FileWalk(options.root, options.size)
+  /** Blocks read and being hashed, in CAR order: each is used only once its hash matched. */
+  const checking: { cid: CID; parts: Uint8Array[]; check: Promise<void> }[] = []
+  async function* settle(): AsyncGenerator<Uint8Array> {
+    const block = checking.shift()!
+    await block.check
+    yield* file.add(block.cid, block.parts)
+  }
   try {
     // Header: varint(length) ‖ dag-cbor { version: 1, roots }.
     if (!(await input.fill(1))) throw malformed('The CAR is empty')
@@ -86,9 +96,12 @@ export async function* readCarFile(source: Uint8Array | AsyncIterable<Uint8Array
       if (cid.multihash.code !== SHA2_256 && cid.multihash.code !== IDENTITY) throw malformed(`Block ${cid} uses a hash function this reader cannot check (0x${cid.multihash.code.toString(16)})`)
       input.skip(head.length - rest.length)
       const parts = input.take(length - (head.length - rest.length))
-      verifyBlockParts(cid, parts)
-      yield* file.add(cid, parts)
+      const check = verifyBlockParts(cid, parts)
+      check.catch(() => undefined) // observed when its turn comes (or dropped with a failure before it)
+      checking.push({ cid, parts, check })
+      if (checking.length >= HASHED_AHEAD) yield* settle()
     }
+    while (checking.length > 0) yield* settle()
     file.end()
   } catch (e) {
     if (isW3aError(e)) throw e

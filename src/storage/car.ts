@@ -11,7 +11,9 @@ import { CarBlockIterator } from '@ipld/car/iterator'
 import type { Blockstore } from 'interface-blockstore'
 import { varint } from 'multiformats'
 import type { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
 import { W3aError, isW3aError } from '../core/errors.js'
+import { readBlock, readForChecker } from './block-read.js'
 import { blockLinks, walkDag, type Block, type DagScope } from './dag-walk.js'
 import { IDENTITY, MAX_BLOCK_BYTES, verifyBlock } from './verify-block.js'
 
@@ -33,18 +35,38 @@ function blockSection({ cid, bytes }: Block): [Uint8Array, Uint8Array] {
   return [prefix, bytes]
 }
 
+export type ExportCarOptions = {
+  scope?: DagScope
+  signal?: AbortSignal
+  /**
+   * The CAR goes to a reader that checks every block against its CID (a trustless gateway's
+   * client): leaves go out as stored, not hashed again (block-read.ts `readForChecker`), and a
+   * few blocks are read ahead so the store's reads overlap the sending. Nodes are still checked
+   * here: their links steer the walk.
+   */
+  forChecker?: boolean
+}
+
+/** Blocks read ahead of the one being sent, for a checking reader (a few MiB at 256 KiB leaves). */
+const READ_AHEAD = 8
+
 /**
  * Streams a CARv1 with `root` as its only root and every block of its DAG, root first
  * in depth-first order, each block once (`order=dfs; dups=n`). Blocks are read lazily,
  * so a missing child surfaces as BLOCK_NOT_FOUND mid-stream.
  */
-export async function* exportCar(
-  blockstore: Blockstore,
-  root: CID,
-  options: { scope?: DagScope; signal?: AbortSignal } = {},
-): AsyncGenerator<Uint8Array> {
+export async function* exportCar(blockstore: Blockstore, root: CID, options: ExportCarOptions = {}): AsyncGenerator<Uint8Array> {
   yield carHeader([root])
-  for await (const block of walkDag(blockstore, root, options)) {
+  const { scope, signal } = options
+  const walk = options.forChecker
+    ? walkDag(blockstore, root, {
+        ...(scope ? { scope } : {}),
+        ...(signal ? { signal } : {}),
+        read: (cid) => (cid.code === raw.code ? readForChecker(blockstore, cid, { signal }) : readBlock(blockstore, cid, { signal })),
+        readAhead: READ_AHEAD,
+      })
+    : walkDag(blockstore, root, { ...(scope ? { scope } : {}), ...(signal ? { signal } : {}) })
+  for await (const block of walk) {
     yield* blockSection(block)
   }
 }

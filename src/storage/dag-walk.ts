@@ -48,25 +48,52 @@ function linksIn(value: unknown, out: CID[] = []): CID[] {
   return out
 }
 
+export type WalkDagOptions = {
+  scope?: DagScope
+  signal?: AbortSignal
+  /** How a block is read (default `readBlock`, hash-checked). */
+  read?: (cid: CID) => Promise<Uint8Array>
+  /** Blocks read ahead of the one being yielded (the next ones in walk order), so reads overlap what the consumer does. Default 0. */
+  readAhead?: number
+}
+
 /**
  * Yields every block of the DAG under `root`, root first, depth-first, without
  * duplicates. Identity-hashed links carry their bytes inline and are not yielded.
  * A missing block → BLOCK_NOT_FOUND (the walk stops there).
  */
-export async function* walkDag(
-  blockstore: Blockstore,
-  root: CID,
-  options: { scope?: DagScope; signal?: AbortSignal } = {},
-): AsyncGenerator<Block> {
+export async function* walkDag(blockstore: Blockstore, root: CID, options: WalkDagOptions = {}): AsyncGenerator<Block> {
+  const read = options.read ?? ((cid: CID) => readBlock(blockstore, cid, { signal: options.signal }))
+  const readAhead = options.readAhead ?? 0
   const seen = new Set<string>()
   const stack: CID[] = [root]
+  /** Reads started ahead of their turn (a failure surfaces when its block's turn comes). */
+  const started = new Map<string, Promise<Uint8Array>>()
+  const start = (cid: CID, key: string): Promise<Uint8Array> => {
+    let p = started.get(key)
+    if (p === undefined) {
+      p = read(cid)
+      p.catch(() => undefined)
+      started.set(key, p)
+    }
+    return p
+  }
   while (stack.length > 0) {
     const cid = stack.pop()!
     if (cid.multihash.code === IDENTITY) continue
     const key = cid.toString()
     if (seen.has(key)) continue
     seen.add(key)
-    const bytes = await readBlock(blockstore, cid, { signal: options.signal })
+    // The blocks on top of the stack come next unless this one links to others first.
+    for (let i = stack.length - 1, n = 0; i >= 0 && n < readAhead; i--) {
+      const next = stack[i]!
+      const nextKey = next.multihash.code === IDENTITY ? undefined : next.toString()
+      if (nextKey === undefined || seen.has(nextKey)) continue
+      start(next, nextKey)
+      n++
+    }
+    const bytes = await start(cid, key)
+    started.delete(key)
     yield { cid, bytes }
     if (options.scope === 'block') return
     const links = blockLinks(cid, bytes)

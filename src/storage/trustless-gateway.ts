@@ -77,7 +77,7 @@ export function createTrustlessGateway(blockstore: Blockstore): GatewayHandler {
       // The spec's 404 rule is about the root block: have it (here, or from a peer) before committing to 200.
       if (!local) await readBlock(blockstore, cid, { signal: req.signal })
       if (req.method === 'HEAD') return new Response(null, { status: 200, headers })
-      return new Response(toStream(exportCar(blockstore, cid, { scope, signal: req.signal })), { status: 200, headers })
+      return new Response(toStream(exportCar(blockstore, cid, { scope, signal: req.signal, forChecker: true })), { status: 200, headers })
     } catch (e) {
       if (isNotFound(e)) return text(404, `Not found: ${cid}`)
       if (isW3aError(e, 'BLOCK_HASH_MISMATCH')) return text(404, `Not found: ${cid} (stored copy is corrupt)`)

@@ -1,27 +1,25 @@
 /**
  * `verifyBlock` for a block that arrived in pieces, for Node's streaming readers (car-file.ts):
- * node:crypto's incremental sha256, so it stays out of verify-block.ts, which the browser bundle carries.
+ * WebCrypto's SHA-256, which hashes on libuv's thread pool, so a reader can have a few blocks
+ * hashed at once beside its own thread's parsing and its consumer's work. Node only (the browser
+ * bundle carries verify-block.ts).
  */
-import { createHash } from 'node:crypto'
+import { webcrypto } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
 import { equals } from 'multiformats/bytes'
 import { IDENTITY, SHA2_256, mismatch, unsupported } from './verify-block.js'
 
-/** Hashed piece by piece (views of network buffers), never joined. Synchronous: a streaming reader checks each block before passing it on. */
-export function verifyBlockParts(cid: CID, parts: readonly Uint8Array[]): void {
+/** Rejects (BLOCK_HASH_MISMATCH naming the CID) unless the pieces, joined, hash to the CID's multihash. */
+export async function verifyBlockParts(cid: CID, parts: readonly Uint8Array[]): Promise<void> {
   const { code, digest } = cid.multihash
-  let length = 0
-  for (const p of parts) length += p.length
+  const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
   let ok: boolean
   if (code === SHA2_256) {
-    const hash = createHash('sha256')
-    for (const p of parts) hash.update(p)
-    ok = equals(hash.digest(), digest)
+    ok = equals(new Uint8Array(await webcrypto.subtle.digest('SHA-256', bytes)), digest)
   } else if (code === IDENTITY) {
-    ok = equals(Buffer.concat(parts), digest)
+    ok = equals(bytes, digest)
   } else {
     throw unsupported(cid)
   }
-  if (!ok) throw mismatch(cid, length)
+  if (!ok) throw mismatch(cid, bytes.length)
 }
-
