@@ -1,21 +1,27 @@
 /**
  * The SQL for a differentially private release, with per-unit contribution bounding
- * (after Wilson et al., "Differentially Private SQL with Bounded User Contribution", PETS 2020):
+ * (after Wilson et al., "Differentially Private SQL with Bounded User Contribution", PETS 2020),
+ * shaped so that no window runs over the event rows (a window materialises and sorts every row:
+ * it failed at a few million rows within the worker's memory):
  *
  *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
- *   2. r:  each unit keeps at most C = maxRowsPerUnit rows per group (row_number per unit+group,
- *          ordered by a hash of the row: which rows are kept never depends on DuckDB's scan order);
- *   3. pu: per (group, unit): rows, Σ clamp(measure, lower, upper), non-null measure counts, and
- *          for a measure a quantile reads, the list of its clamped values;
- *   4. pg: each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
+ *   2. pu: one row per (group, unit), a hash aggregate: the unit's rows k, and per measure
+ *          Σ clamp(measure, lower, upper) and its non-null count n; for a measure a quantile
+ *          reads, the C clamped values of smallest row hash (min_by: which values are kept never
+ *          depends on DuckDB's scan order);
+ *   3.     each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
  *          it depends only on that unit's own data, and differs from unit to unit (a hash of the
- *          key alone would send every unit to the same group and empty the others);
- *   5. per group: units, the sums of the per-unit values, and the concatenated value lists.
+ *          key alone would send every unit to the same group and empty the others). Only units
+ *          with more than G rows (uk) can have more than G groups: theirs go through a window over
+ *          (unit, group) rows; without GROUP BY a unit has one group and nothing is ranked;
+ *   4. per group: units; Σ min(k, C) rows; per measure Σ min(n, C) and Σ sum·min(1, C/n) (the
+ *          unit's sum scaled to C values' worth: its mean is kept, so avg stays unbiased); the
+ *          concatenated value lists.
  *
  * So one unit changes, in at most G groups, a row count by ≤ C, a measure count by ≤ C, and a
- * measure sum by ≤ C·max(|lower|, |upper|): the sensitivities the gate calibrates noise to.
- * The analyst's WHERE comes from the checked parse tree (json_deserialize_sql); all else is
- * assembled here from identifiers we quote and numbers we validated.
+ * measure sum by ≤ min(n, C)·max(|lower|, |upper|) ≤ C·max(|lower|, |upper|): the sensitivities
+ * the gate calibrates noise to. The analyst's WHERE comes from the checked parse tree
+ * (json_deserialize_sql); all else is assembled here from identifiers we quote and numbers we validated.
  */
 import { W3aError } from '../core/errors.js'
 import { colRef, deserialize, q, refuse, UNITS_ALIAS, zeroLocations, type CheckedQuery, type Node, type SqlParser } from './sql-checker.js'
@@ -90,15 +96,36 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
       order.push(`${q(keys[i]!)} ${t.type === 'DESCENDING' ? 'DESC' : 'ASC'}`)
     }
   }
+  const C = contribution.maxRowsPerUnit
+  const perUnit = measures.map((m, i) => {
+    const v = clamp(m, i)
+    // The C values of smallest hash of (value, unit, group): chosen by the unit's own data only.
+    const values = m.values ? `, min_by(${v}, hash(${v}, ${part}), ${C}) FILTER (WHERE __m${i} IS NOT NULL) AS __l${i}` : ''
+    return `, sum(${v}) AS __t${i}, count(__m${i}) AS __k${i}${values}`
+  })
+  const perGroup = measures.map((m, i) => {
+    const scaled = `CASE WHEN __k${i} <= ${C} THEN __t${i} ELSE __t${i} * ${C} / __k${i} END`
+    return `, coalesce(sum(${scaled}), 0) AS __s${i}, CAST(coalesce(sum(least(__k${i}, ${C})), 0) AS BIGINT) AS __n${i}${m.values ? `, coalesce(flatten(list(__l${i})), []) AS __l${i}` : ''}`
+  })
+  const G = contribution.maxGroupsPerUnit
+  const aggregate = (where: string) => `SELECT ${sel(g)}__u, count(*) AS __k${perUnit.join('')} FROM fu WHERE ${where} GROUP BY ${part}`
+  const pu =
+    g.length === 0
+      ? // Without GROUP BY a unit has one group: nothing to bound.
+        `pu AS (SELECT __u, count(*) AS __k${perUnit.join('')} FROM f GROUP BY __u)`
+      : [
+          // A unit with ≤ G rows has ≤ G groups and keeps them all; only the others go through the
+          // window, which ranks their (unit, group) rows (not event rows) by a hash of (unit, key).
+          `uk AS (SELECT __u AS __cu, count(*) > ${G} AS __many FROM f GROUP BY __u),`,
+          ` fu AS NOT MATERIALIZED (SELECT * FROM f JOIN uk ON __u IS NOT DISTINCT FROM __cu),`,
+          ` pu AS (${aggregate('NOT __many')} UNION ALL SELECT * EXCLUDE (__gr) FROM (SELECT *, row_number() OVER (PARTITION BY __u ORDER BY hash(${part}), ${gList}) AS __gr`,
+          ` FROM (${aggregate('__many')})) WHERE __gr <= ${G})`,
+        ].join('')
   const sql = [
-    `WITH f AS (${f}),`,
-    ` r AS (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY hash(f)) AS __rn FROM f),`,
-    ` pu AS (SELECT ${sel(g)}__u, count(*) AS __c${measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}${m.values ? `, list(${clamp(m, i)}) FILTER (WHERE __m${i} IS NOT NULL) AS __l${i}` : ''}`).join('')}`,
-    `   FROM r WHERE __rn <= ${contribution.maxRowsPerUnit} GROUP BY ${part}),`,
-    ` pg AS (SELECT *, row_number() OVER (PARTITION BY __u${g.length > 0 ? ` ORDER BY hash(__u, ${gList}), ${gList}` : ''}) AS __gr FROM pu)`,
-    `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(__c), 0) AS BIGINT) AS __c`,
-    measures.map((m, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}${m.values ? `, coalesce(flatten(list(__l${i})), []) AS __l${i}` : ''}`).join(''),
-    ` FROM pg WHERE __gr <= ${contribution.maxGroupsPerUnit}`,
+    `WITH f AS NOT MATERIALIZED (${f}), ${pu}`,
+    `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(least(__k, ${C})), 0) AS BIGINT) AS __c`,
+    perGroup.join(''),
+    ' FROM pu',
     g.length > 0 ? ` GROUP BY ${gList}` : '',
     order.length > 0 ? ` ORDER BY ${order.join(', ')}` : '',
   ].join('')

@@ -133,6 +133,10 @@ export async function openAnalysisRunner(opts: RunnerOptions): Promise<AnalysisR
       threads: String(opts.threads ?? 2),
       // No temp directory: nothing spills.
       temp_directory: '',
+      // Results are ordered by their ORDER BY (or by the gate), never by scan order, and keeping scan
+      // order costs memory in big aggregates; a numbered row unit keeps it (row_number() OVER () must
+      // number the rows in the files' order, the same on every worker).
+      preserve_insertion_order: opts.rowUnit === undefined ? 'false' : 'true',
     })
     conn = await instance.connect()
     // Load first (the only SQL text here is our own file list and column names, quoted), then
