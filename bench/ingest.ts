@@ -9,8 +9,7 @@
  *
  * Events are pre-sealed (not timed) with the tracker's own code (openEventContext/sealEvent):
  * W3A_BENCH_BROWSERS browsers (default 1000), one HPKE context each (as one page load), events
- * spread over them. The load generator runs in a worker thread (its own event loop) with
- * keep-alive connections, and keeps C requests in flight for each C of W3A_BENCH_CONCURRENCY
+ * spread over them. The load generator runs in a process of its own with keep-alive connections, and keeps C requests in flight for each C of W3A_BENCH_CONCURRENCY
  * (default 16,64,256), W3A_BENCH_EVENTS events per level (default 20,000); each latency is from
  * sending a request to its 200 (the ack). A level counts if its p99 ack latency is under 250 ms;
  * each side's figure is its best counting level (if a side has none, as on a machine whose
@@ -26,11 +25,11 @@
  *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 W3A_BENCH_STATS_EVENTS=1000000 npm run bench:ingest
  */
 import { createServer, type Server } from 'node:http'
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Worker } from 'node:worker_threads'
+import { spawn } from 'node:child_process'
 import { gzipSync } from 'node:zlib'
 import { devAccount } from '../src/chain/index.js'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
@@ -54,11 +53,13 @@ const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Geck
 type Shot = { body: string; ua: string }
 type LevelResult = { concurrency: number; events: number; seconds: number; rate: number; p50: number; p99: number; failed: number; statuses: Record<string, number> }
 
-/** The load generator: a worker thread posting `shots` to `url`, `concurrency` at a time. */
+/**
+ * The load generator: a process of its own (so the CPU time of the processes measured is theirs
+ * alone) posting `shots` to `url`, `concurrency` at a time.
+ */
 const LOAD = `
-const { parentPort, workerData } = require('node:worker_threads')
+process.once('message', ({ url, shots, concurrency }) => {
 const http = require('node:http')
-const { url, shots, concurrency } = workerData
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
 const u = new URL(url)
 const lat = []
@@ -89,16 +90,61 @@ Promise.all(Array.from({ length: concurrency }, one)).then(() => {
   lat.sort((a, b) => a - b)
   const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] : NaN
   agent.destroy()
-  parentPort.postMessage({ concurrency, events: lat.length, seconds, rate: lat.length / seconds, p50: q(0.5), p99: q(0.99), failed, statuses })
+  process.send({ concurrency, events: lat.length, seconds, rate: lat.length / seconds, p50: q(0.5), p99: q(0.99), failed, statuses }, () => process.disconnect())
+})
 })
 `
 
-function load(url: string, shots: Shot[], concurrency: number): Promise<LevelResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(LOAD, { eval: true, workerData: { url, shots, concurrency } })
-    w.once('message', resolve)
-    w.once('error', reject)
+/** Runs one level; `cpu` is the CPU time the measured processes (not the load generator) used meanwhile. */
+async function load(url: string, shots: Shot[], concurrency: number): Promise<LevelResult & { cpu: CpuUse }> {
+  const child = spawn(process.execPath, ['-e', LOAD], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const before = cpuOfTree(child.pid!)
+  const result = await new Promise<LevelResult>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as LevelResult))
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`load generator exited (${code})`)))
+    child.send({ url, shots, concurrency })
   })
+  return { ...result, cpu: cpuSince(before, cpuOfTree(child.pid!)) }
+}
+
+/** CPU seconds (user + system) by process, keyed "pid name". */
+type CpuUse = Map<string, number>
+const TICK = 100 // USER_HZ on Linux
+
+/** This process and every process under it (the devnet's worker and enclave, anvil), except `skip`. */
+function cpuOfTree(skip: number): CpuUse {
+  const stats = new Map<number, { ppid: number; name: string; cpu: number }>()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const text = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const close = text.lastIndexOf(')')
+      const f = text.slice(close + 2).split(' ')
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean)
+      const name = cmd.find((a) => /enclave|worker|anvil|gateway/.test(a))?.split('/').pop() ?? text.slice(text.indexOf('(') + 1, close)
+      stats.set(Number(d), { ppid: Number(f[1]), name, cpu: (Number(f[11]) + Number(f[12])) / TICK })
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: CpuUse = new Map()
+  const mine = (pid: number): boolean => pid === process.pid || (pid > 1 && pid !== skip && stats.has(pid) && mine(stats.get(pid)!.ppid))
+  for (const [pid, s] of stats) if (pid !== skip && mine(pid)) out.set(`${pid} ${pid === process.pid ? 'bench (gateway / collector)' : s.name}`, s.cpu)
+  return out
+}
+
+function cpuSince(a: CpuUse, b: CpuUse): CpuUse {
+  const out: CpuUse = new Map()
+  for (const [k, v] of b) if (v - (a.get(k) ?? 0) > 0) out.set(k, v - (a.get(k) ?? 0))
+  return out
+}
+
+/** CPU time per acknowledged event, in µs: all measured processes, then each. */
+function cpuPerEvent(l: LevelResult & { cpu: CpuUse }): string {
+  const us = (s: number) => Math.round((s * 1e6) / Math.max(1, l.events))
+  const total = [...l.cpu.values()].reduce((x, y) => x + y, 0)
+  return `CPU ${us(total)} µs/event (${[...l.cpu].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k.replace(/^\d+ /, '')} ${us(v)}`).join(', ')})`
 }
 
 /** The plaintext collector: JSON events appended to a file, one fsync per batch of events that arrived together. */
@@ -186,19 +232,19 @@ async function main(): Promise<void> {
   await load(`${devnet.gatewayUrl}/api/event`, sealed[0]!.slice(0, 200), 8)
 
   console.log('\nW3A ingest (gateway → ingest enclave, sealed WAL, fsync before the ack):')
-  const ingest: LevelResult[] = []
+  const ingest: (LevelResult & { cpu: CpuUse })[] = []
   for (const [i, c] of LEVELS.entries()) {
     const r = await load(`${devnet.gatewayUrl}/api/event`, sealed[i]!.slice(i === 0 ? 200 : 0), c)
     ingest.push(r)
-    console.log(`  ${fmt(r)}`)
+    console.log(`  ${fmt(r)}; ${cpuPerEvent(r)}`)
   }
   const collector = await plaintextCollector(join(work, 'plaintext.jsonl'))
   console.log('\nplaintext collector (node:http, JSON appended, same fsync batching):')
-  const baseline: LevelResult[] = []
+  const baseline: (LevelResult & { cpu: CpuUse })[] = []
   for (const [i, c] of LEVELS.entries()) {
     const r = await load(collector.url, plain[i]!, c)
     baseline.push(r)
-    console.log(`  ${fmt(r)}`)
+    console.log(`  ${fmt(r)}; ${cpuPerEvent(r)}`)
   }
   await collector.close()
   // The devnet is not needed for the Stats API part: stop it, so it competes for nothing.
@@ -218,6 +264,8 @@ async function main(): Promise<void> {
   console.log(`\nload after: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
   console.log(`W3A ingest at p99 < ${P99_TARGET_MS} ms: ${a ? `${Math.round(a.rate)} events/s (C=${a.concurrency}, p50 ${a.p50.toFixed(1)} ms, p99 ${a.p99.toFixed(1)} ms)` : 'no level met the p99 target'}`)
   console.log(`plaintext append at p99 < ${P99_TARGET_MS} ms: ${b ? `${Math.round(b.rate)} events/s (C=${b.concurrency}, p50 ${b.p50.toFixed(1)} ms, p99 ${b.p99.toFixed(1)} ms)` : 'no level met the p99 target'}`)
+  if (a) console.log(`  ingest ${cpuPerEvent(a as LevelResult & { cpu: CpuUse })}`)
+  if (b) console.log(`  plaintext ${cpuPerEvent(b as LevelResult & { cpu: CpuUse })}`)
   console.log(`${TARGET_RATE} events/s reached: ${a && a.rate >= TARGET_RATE ? 'yes' : 'no'}`)
   // Judged at p99 < 250 ms on both sides; when a side has no such level (a loaded machine:
   // fsync stalls), both sides' best rates are compared instead, and the line says so.

@@ -46,6 +46,7 @@ export async function startGatewayNode(p: GatewayNodeParameters): Promise<Gatewa
   }
   const { publicClient } = createChainClients({ rpcUrl: p.rpcUrl, chainId: d.chainId })
   const quota = createUploadQuota({ file: join(layout.root, 'upload-quota.json'), ...(p.uploadQuotaBytes !== undefined ? { bytesPerAccount: p.uploadQuotaBytes } : {}) })
-  const http = await serveHttp(createGateway({ blockstore, network, publicClient, quota, ...(p.ingest ? { ingest: p.ingest } : {}) }), { port: p.port, ...(p.host ? { host: p.host } : {}) })
+  const gateway = createGateway({ blockstore, network, publicClient, quota, ...(p.ingest ? { ingest: p.ingest } : {}) })
+  const http = await serveHttp(gateway, { port: p.port, nodeRoute: gateway.nodeRoute, ...(p.host ? { host: p.host } : {}) })
   return { url: http.url, network, close: () => http.close() }
 }

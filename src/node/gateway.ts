@@ -9,7 +9,7 @@ import { openApiDocument } from './openapi.js'
 import { limitedBody, readJsonBody } from './http-body.js'
 import { createUploadQuota, type UploadQuota } from './upload-quota.js'
 import { verifyUnpinHeaders, verifyUploadHeaders } from '../storage/upload-authorization.js'
-import type { FetchHandler } from './http-server.js'
+import type { FetchHandler, NodeRoute } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
 import { createCampaignRelay } from './campaign-relay.js'
 import { createStaticFiles } from './static-files.js'
@@ -49,7 +49,10 @@ function parseDatasetId(raw: string): `0x${string}` {
  * it stores CARs of encrypted blocks, serves them back through the trustless gateway, and
  * reads public dataset records from the chain. It holds no key and decrypts nothing.
  */
-export function createGateway(params: GatewayParameters): FetchHandler {
+/** The gateway's handler, and the route it serves on node:http directly (serveHttp's nodeRoute). */
+export type Gateway = FetchHandler & { nodeRoute: NodeRoute }
+
+export function createGateway(params: GatewayParameters): Gateway {
   const { blockstore, network, publicClient } = params
   const maxUploadBytes = params.maxUploadBytes ?? DEFAULT_MAX_UPLOAD
   const trustless = createTrustlessGateway(blockstore)
@@ -264,11 +267,12 @@ export function createGateway(params: GatewayParameters): FetchHandler {
     return json(new W3aError('INVALID_ARGUMENT', `no route for ${req.method} ${pathname}`, { details: ['See /api/v1/openapi.json'] }).toJSON(), 404)
   }
 
-  return async (req) => {
+  const handler: FetchHandler = async (req) => {
     try {
       return await route(req, new URL(req.url))
     } catch (e) {
       return errorResponse(e)
     }
   }
+  return Object.assign(handler, { nodeRoute: ingestRelay.eventRoute })
 }

@@ -27,5 +27,10 @@ const STATUS_OF: Partial<Record<W3aErrorCode, number>> = {
 /** Every API error body is `{ error: { code, message, details, docs } }` (see docs/errors.md). */
 export function errorResponse(e: unknown): Response {
   const err = e instanceof W3aError ? e : new W3aError('INTERNAL', 'internal error')
-  return json(err.toJSON(), STATUS_OF[err.code] ?? 500)
+  return json(err.toJSON(), errorStatus(err))
+}
+
+/** The HTTP status an error answers with. */
+export function errorStatus(err: W3aError): number {
+  return STATUS_OF[err.code] ?? 500
 }

@@ -11,6 +11,13 @@ export const CLIENT_IP_HEADER = 'x-w3a-client-ip'
 
 export type HttpServer = { url: string; port: number; server: Server; close(): Promise<void> }
 
+/**
+ * A route served on node:http directly, without the Request/Response conversion (web streams
+ * cost more than the work itself on a small hot request: the ingest relay's POST /api/event).
+ * Returns false when the request is not its own; the FetchHandler takes it then.
+ */
+export type NodeRoute = (req: IncomingMessage, res: ServerResponse) => boolean
+
 function toRequest(req: IncomingMessage, origin: string): Request {
   const headers = new Headers()
   for (const [k, v] of Object.entries(req.headers)) {
@@ -52,9 +59,10 @@ async function sendResponse(req: IncomingMessage, res: ServerResponse, response:
 }
 
 /** Serves a FetchHandler with node:http; resolves once listening. Port 0 picks a free port. */
-export async function serveHttp(handler: FetchHandler, opts: { port: number; host?: string }): Promise<HttpServer> {
+export async function serveHttp(handler: FetchHandler, opts: { port: number; host?: string; nodeRoute?: NodeRoute }): Promise<HttpServer> {
   const host = opts.host ?? '127.0.0.1'
   const server = createServer((req, res) => {
+    if (opts.nodeRoute?.(req, res)) return
     const origin = `http://${req.headers.host ?? `${host}:${opts.port}`}`
     handler(toRequest(req, origin))
       .catch(() => new Response('internal error\n', { status: 500 }))

@@ -23,8 +23,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { W3aError, type W3aErrorCode } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
-import { CLIENT_IP_HEADER } from './http-server.js'
-import { errorResponse, json } from './http-json.js'
+import { CLIENT_IP_HEADER, type NodeRoute } from './http-server.js'
+import { errorStatus, json } from './http-json.js'
+import { toJsonText } from '../core/json-text.js'
 import { readJsonBody } from './http-body.js'
 import { MY_DATA_HTML } from './my-data-page.js'
 
@@ -48,7 +49,22 @@ function withRelayHeaders(res: Response): Response {
   return res
 }
 
-export function createIngestRelay(target: IngestTarget): (req: Request, pathname: string) => Promise<Response | null> {
+/** What the relay answers a visitor's event: the worker's status and JSON body. */
+type RelayAnswer = { status: number; body: string }
+
+/** CORS on every event answer; a 429 says when to retry. */
+function relayHeaders(a: RelayAnswer): Record<string, string> {
+  return { ...CORS, 'content-type': 'application/json; charset=utf-8', ...(a.status === 429 ? { 'retry-after': '1' } : {}) }
+}
+
+function errorAnswer(e: unknown): RelayAnswer {
+  const err = e instanceof W3aError ? e : new W3aError('INTERNAL', 'internal error')
+  return { status: errorStatus(err), body: toJsonText(err.toJSON()) }
+}
+
+export type IngestRelay = ((req: Request, pathname: string) => Promise<Response | null>) & { eventRoute: NodeRoute }
+
+export function createIngestRelay(target: IngestTarget): IngestRelay {
   const scripts = new Map<string, Uint8Array>()
   const worker = (): string => {
     if (!target.url) throw new W3aError('WORKER_UNREACHABLE', 'no ingest worker is running yet')
@@ -66,39 +82,77 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
    * per-event HTTP and IPC overhead, not the enclave, bounds ingest otherwise. Each visitor
    * still gets their own answer, once their event is durable.
    */
-  type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: Response): void }
+  type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: RelayAnswer): void }
   let queue: Relayed[] = []
   let scheduled = false
-  const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): Response => {
-    if (!r.error) return withRelayHeaders(json(r.ok))
-    const res = errorResponse(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] }))
-    return withRelayHeaders(res)
-  }
+  const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): RelayAnswer =>
+    r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : { status: 200, body: toJsonText(r.ok) }
   async function flush(): Promise<void> {
     const batch = queue.splice(0, MAX_BATCH)
     if (queue.length) setImmediate(() => void flush())
     else scheduled = false
     try {
-      const res = await forward('/v1/ingest/events', { events: batch.map((b) => b.item) })
+      const res = await fetch(`${worker()}/v1/ingest/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: batch.map((b) => b.item) }) }).catch((cause) => {
+        throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
+      })
       if (res.status !== 200) {
-        const text = await res.text()
-        for (const b of batch) b.resolve(new Response(text, { status: res.status, headers: res.headers }))
+        const whole: RelayAnswer = { status: res.status, body: await res.text() }
+        for (const b of batch) b.resolve(whole)
         return
       }
       const results = (await res.json()) as Parameters<typeof answer>[0][]
       batch.forEach((b, i) => b.resolve(answer(results[i] ?? { error: { code: 'INTERNAL', message: 'the ingest worker answered fewer results than events' } })))
     } catch (e) {
-      for (const b of batch) b.resolve(errorResponse(e))
+      const whole = errorAnswer(e)
+      for (const b of batch) b.resolve(whole)
     }
   }
-  function relayEvent(item: Relayed['item']): Promise<Response> {
+  /** One sealed event body (its JSON parsed), with the request's IP and user agent: the answer to give the visitor. */
+  function relayEvent(envelope: unknown, ip: string, userAgent: string): Promise<RelayAnswer> {
+    if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
+      return Promise.resolve(errorAnswer(new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })))
+    }
     return new Promise((resolve) => {
-      queue.push({ item, resolve })
+      queue.push({ item: { envelope, ip, userAgent: userAgent.slice(0, 1024) }, resolve })
       if (!scheduled) (scheduled = true), setImmediate(() => void flush())
     })
   }
 
-  return async (req, pathname) => {
+  /**
+   * POST /api/event on node:http directly (http-server.ts NodeRoute): the busiest route, one
+   * small body per visitor event, where the Request/Response conversion cost more than the
+   * relay. Same limits and answers as the FetchHandler path below.
+   */
+  const eventRoute: NodeRoute = (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/api/event') return false
+    const send = (a: RelayAnswer) => res.writeHead(a.status, relayHeaders(a)).end(a.body)
+    const declared = Number(req.headers['content-length'] ?? 0)
+    const tooLarge = () => {
+      res.setHeader('connection', 'close')
+      send(errorAnswer(new W3aError('BODY_TOO_LARGE', `a sealed event is at most ${MAX_EVENT_BODY} bytes`, { details: ['Nothing of it was kept.'] })))
+    }
+    if (declared > MAX_EVENT_BODY) return tooLarge(), true
+    const chunks: Buffer[] = []
+    let total = 0
+    req.on('data', (c: Buffer) => {
+      total += c.length
+      if (total > MAX_EVENT_BODY) return void (req.pause(), req.removeAllListeners('data'), req.removeAllListeners('end'), tooLarge())
+      chunks.push(c)
+    })
+    req.on('error', () => res.destroy())
+    req.on('end', () => {
+      let envelope: unknown
+      try {
+        envelope = JSON.parse(Buffer.concat(chunks, total).toString('utf8'))
+      } catch {
+        return void send(errorAnswer(new W3aError('INVALID_ARGUMENT', 'request body is not JSON')))
+      }
+      void relayEvent(envelope, req.socket.remoteAddress ?? '', String(req.headers['user-agent'] ?? '')).then(send)
+    })
+    return true
+  }
+
+  const route = async (req: Request, pathname: string): Promise<Response | null> => {
     const script = req.method === 'GET' ? SCRIPTS[pathname] : undefined
     if (script) {
       const file = join(JS_DIR, script)
@@ -118,11 +172,8 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     if (pathname === '/api/event') {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: { ...CORS, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type' } })
       if (req.method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
-      const envelope = (await readJsonBody(req, MAX_EVENT_BODY)) as Record<string, unknown> | null
-      if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
-        throw new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })
-      }
-      return relayEvent({ envelope, ip: req.headers.get(CLIENT_IP_HEADER) ?? '', userAgent: (req.headers.get('user-agent') ?? '').slice(0, 1024) })
+      const a = await relayEvent(await readJsonBody(req, MAX_EVENT_BODY), req.headers.get(CLIENT_IP_HEADER) ?? '', req.headers.get('user-agent') ?? '')
+      return new Response(a.body, { status: a.status, headers: relayHeaders(a) })
     }
     if (req.method === 'GET' && pathname === '/api/v1/ingest') {
       const res = await fetch(`${worker()}/v1/info`).catch((cause) => {
@@ -151,4 +202,5 @@ export function createIngestRelay(target: IngestTarget): (req: Request, pathname
     }
     return null
   }
+  return Object.assign(route, { eventRoute })
 }
