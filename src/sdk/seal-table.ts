@@ -6,7 +6,7 @@ import type { Hex, LocalAccount } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { encryptSegmentStream, envelopeCiphertextSize, DEFAULT_CHUNK_SIZE } from '../crypto/envelope.js'
 import { writeParquetSegments, type ColumnTypes, type DatasetManifest } from '../storage/index.js'
-import { sendSegment } from './send-segment.js'
+import { sendSegments } from './send-segment.js'
 import type { W3aClient } from './client.js'
 import { storeManifest } from './store-manifest.js'
 
@@ -33,19 +33,21 @@ export async function sealTable(
     const chunkSize = DEFAULT_CHUNK_SIZE
     const segments: DatasetManifest['segments'] = []
     const total = written.segments.length
-    for (const [segmentIndex, seg] of written.segments.entries()) {
-      progress({ stage: 'encrypt', done: segmentIndex, total })
-      // Streamed: the file is read, sealed and cut into UnixFS leaves piece by piece (send-segment.ts).
-      const sent = await sendSegment(client, {
-        path: seg.path,
-        seal: (pieces) => encryptSegmentStream({ key: p.dek, chunkSize, context: { datasetId: p.id, segmentIndex } }, pieces),
-        onImported: () => progress({ stage: 'upload', done: segmentIndex, total }),
-      })
-      const size = envelopeCiphertextSize(sent.plaintextBytes, chunkSize)
-      if (sent.storedBytes !== size) throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${sent.storedBytes} bytes of ciphertext stored, ${size} expected`)
-      await rm(seg.path, { force: true })
-      segments.push({ cid: sent.cid, rows: seg.rows, size })
-    }
+    // Streamed and pipelined: each file is read, sealed and cut into UnixFS leaves piece by piece while
+    // the previous segment's CAR is sent (send-segment.ts).
+    await sendSegments(client, {
+      paths: written.segments.map((s) => s.path),
+      seal: (pieces, segmentIndex) => encryptSegmentStream({ key: p.dek, chunkSize, context: { datasetId: p.id, segmentIndex } }, pieces),
+      onSealing: (segmentIndex) => progress({ stage: 'encrypt', done: segmentIndex, total }),
+      onImported: (segmentIndex) => progress({ stage: 'upload', done: segmentIndex, total }),
+      onSent: async (segmentIndex, sent) => {
+        const seg = written.segments[segmentIndex]!
+        const size = envelopeCiphertextSize(sent.plaintextBytes, chunkSize)
+        if (sent.storedBytes !== size) throw new W3aError('INTERNAL', `Segment ${segmentIndex}: ${sent.storedBytes} bytes of ciphertext stored, ${size} expected`)
+        await rm(seg.path, { force: true })
+        segments.push({ cid: sent.cid, rows: seg.rows, size })
+      },
+    })
     progress({ stage: 'upload', done: total, total })
     return await storeManifest(client, { account: p.account, chainId: p.chainId, id: p.id, dek: p.dek, name: p.name, columns: written.columns, privacyUnit: p.privacyUnit, rows: written.rows, segments, chunkSize })
   } finally {
