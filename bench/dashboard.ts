@@ -126,8 +126,8 @@ try {
     const all = (await (await page.waitForFunction(() => (document.querySelectorAll('.grid2 table').length >= 8 ? performance.now() : 0), undefined, { timeout: 120_000, polling: 'raf' })).jsonValue()) as number
     const figures = await page.evaluate(() => {
       const dl = document.querySelector('[data-testid="top-stats"]')!
-      const dts = [...dl.querySelectorAll('dt')].map((x) => x.textContent ?? '')
-      return Object.fromEntries([...dl.querySelectorAll('dd')].map((dd, i) => [dts[i]!, (dd.textContent ?? '').trim()]))
+      const dts = Array.from(dl.querySelectorAll('dt')).map((x) => x.textContent ?? '')
+      return Object.fromEntries(Array.from(dl.querySelectorAll('dd')).map((dd, i) => [dts[i]!, (dd.textContent ?? '').trim()]))
     })
     // Where the time went: each request's start and end since navigation start (the profile to cut from).
     const requests = await page.evaluate(() =>

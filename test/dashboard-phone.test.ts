@@ -42,7 +42,7 @@ after(async () => {
 /** What would make the page unusable at this width: a horizontal scroll, or controls outside the screen. */
 async function fitsWidth(page: Page, where: string): Promise<void> {
   const m = await page.evaluate(() => {
-    const outside = [...document.querySelectorAll('button, input, select, textarea, a[href], summary')]
+    const outside = Array.from(document.querySelectorAll('button, input, select, textarea, a[href], summary'))
       .filter((el) => {
         const r = el.getBoundingClientRect()
         if (r.width === 0 && r.height === 0) return false // not rendered (inside a closed <details>)
