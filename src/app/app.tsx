@@ -67,7 +67,15 @@ export function App() {
 
   return (
     <>
-      <a class="skip" href="#main">
+      {/* The hash is the route, so the skip link moves focus itself instead of going to #main. */}
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault()
+          document.getElementById('main')?.focus()
+        }}
+      >
         Skip to content
       </a>
       <header class="top">

@@ -1,5 +1,31 @@
 /**
  * The devnet's dev accounts (the public Anvil mnemonic, src/chain/dev-accounts.ts), in their
- * own chunk: only a devnet page that offers them loads the key derivation.
+ * own chunk: only a devnet page that offers them loads it. Their private keys are listed, not
+ * derived: the BIP-39/BIP-32 derivation took seconds of the first screen on a loaded machine.
+ * DEV NETWORKS ONLY: these keys are PUBLIC (Anvil prints them); dev-accounts.test.ts checks
+ * each equals the mnemonic's derivation.
  */
-export { devAccount, DEV_ACCOUNT_COUNT } from '../chain/dev-accounts.js'
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
+import type { Hex } from 'viem'
+import { W3aError } from '../core/errors.js'
+
+export const DEV_PRIVATE_KEYS: readonly Hex[] = [
+  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
+  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
+  '0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a',
+  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
+  '0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a',
+  '0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba',
+  '0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e',
+  '0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356',
+  '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97',
+  '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6',
+]
+export const DEV_ACCOUNT_COUNT = DEV_PRIVATE_KEYS.length
+
+/** Dev account `index` of the public dev mnemonic (0 … 9, the ones Anvil funds). */
+export function devAccount(index: number): PrivateKeyAccount {
+  const key = DEV_PRIVATE_KEYS[index]
+  if (!key) throw new W3aError('INVALID_ARGUMENT', `dev account index must be 0 to ${DEV_ACCOUNT_COUNT - 1}, got ${index}`)
+  return privateKeyToAccount(key)
+}

@@ -170,7 +170,8 @@ function RealtimeStats({ domain, period }: { domain: string; period: keyof typeo
   const ask = (dimensions: string[]) => realtime(sdk, account!, network.chainId, domain, ['visitors', 'visits', 'pageviews'], dimensions, period)
   const top = useAsync(() => ask([]), [domain, period])
   const live = BREAKDOWNS.filter(([d]) => d !== 'visit:exit_page')
-  const breakdowns = useAsync(() => Promise.all(live.map(([d]) => ask([d]))), [domain, period])
+  // The top figures first, then the breakdowns: asked together, their signatures and answers delayed the first screen.
+  const breakdowns = useAsync(async () => (top.data ? Promise.all(live.map(([d]) => ask([d]))) : undefined), [domain, period, top.data])
   return (
     <>
       <ErrorBox error={top.error} title="Stats" />

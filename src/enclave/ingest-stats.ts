@@ -77,7 +77,10 @@ export function answerStats(r: StatsRequest, rows: EventRow[], k: number): Stats
   const groups = new Map<string, EventRow[]>()
   for (const row of rows) {
     const g = field ? String(row[field]) : ''
-    groups.set(g, [...(groups.get(g) ?? []), row])
+    // Appended in place: copying the group per row made an hour of 1 M events quadratic.
+    const group = groups.get(g)
+    if (group) group.push(row)
+    else groups.set(g, [row])
   }
   const results: StatsAnswer['results'] = []
   let suppressed = 0
