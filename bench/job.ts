@@ -30,6 +30,15 @@
  * second; the noisy mean is compared with the plaintext's mean of per-person means. The devnet
  * gives a worker 120 s per job: on a heavily loaded machine a function job can run past it
  * (JOB_TIMEOUT, printed, and the bench goes on).
+ * Then throughput against 1, 2 and 4 compute workers (W3A_BENCH_WORKERS, default "1,2,4"; empty
+ * skips it): the devnet's keeper is the first; each further one is a `w3a worker` process of its
+ * own (its own data dir, a fresh operator key funded and staked here, as test/multi-node.test.ts
+ * starts them), added before its round and kept for the next (the Jobs contract assigns jobs
+ * round-robin over the eligible workers). Each round, W3A_BENCH_SCALE_JOBS analysts (default 8)
+ * submit one exact job each at the same moment (`SELECT count(*), sum(amount)`, ε 0, checked
+ * equal to DuckDB on the plaintext): jobs per minute from the first submit to the last verified
+ * answer, which workers ran them, and the ratio of the largest count to one worker. Extra workers
+ * are stopped at the end.
  * Prints figures only (benchmarks never assert); p50 and p95 (nearest rank) in seconds, then
  * last the judged ratio p50 / 1.5 s (target ≤ 1.0). The temp dir and the devnet are removed and
  * stopped at the end, also on error or Ctrl-C.
@@ -37,18 +46,21 @@
  *   npm run bench:job
  *   W3A_BENCH_JOBS=5 W3A_BENCH_ROWS=100000 npm run bench:job
  *   W3A_BENCH_VERBOSE=1 npm run bench:job      # also print the devnet's log lines
+ *   W3A_BENCH_ROWS=100000 W3A_BENCH_WORKERS=1,2,4 W3A_BENCH_SCALE_JOBS=8 npm run bench:job
  */
 import { stat } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
-import { erc20Abi, numberToHex } from 'viem'
+import { erc20Abi, keccak256, numberToHex, stringToHex } from 'viem'
+import { privateKeyToAccount } from 'viem/accounts'
 import { createChainClients, devAccount } from '../src/chain/index.js'
 import { parsePolicy } from '../src/custody/policy.js'
 import type { RunningDevnet } from '../src/node/up.js'
 import { benchWorkdir } from './bench-workdir.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, uploadDataset } from '../src/sdk/index.js'
 import { sqlString } from '../src/storage/duckdb-sandbox.js'
+import { startW3aProcess, type W3aProcess } from '../test/w3a-up-process.js'
 
 const ROWS = Number(process.env.W3A_BENCH_ROWS ?? 1_000_000)
 const JOBS = Number(process.env.W3A_BENCH_JOBS ?? 20)
@@ -62,6 +74,10 @@ const TOKEN = 10n ** 18n
 const FN_JOBS = Number(process.env.W3A_BENCH_FN_JOBS ?? 2)
 const FN_USERS = Math.max(1, Math.round(ROWS / 100))
 const FN_SOURCE = '(rows) => rows.reduce((s, r) => s + r.amount, 0) / rows.length'
+const SCALE_WORKERS = (process.env.W3A_BENCH_WORKERS ?? '1,2,4').split(',').filter((x) => x.trim() !== '').map(Number)
+const SCALE_JOBS = Number(process.env.W3A_BENCH_SCALE_JOBS ?? 8)
+/** Exact (ε 0) and ungrouped, so every answer is checked equal to the plaintext's. */
+const SCALE_SQL = 'SELECT count(*) AS n, sum(amount) AS total FROM data'
 const SQL = 'SELECT city, device, count(*) AS n, sum(amount) AS total, avg(amount) AS mean FROM data GROUP BY city, device ORDER BY city, device'
 
 type Stages = { submit: number; wait: number; verify: number; decrypt: number; total: number }
@@ -96,7 +112,9 @@ try {
            round((hash(i || 'a') % 1000000) / 100.0, 2)::DOUBLE AS amount
     FROM range(${ROWS}) t(i)) TO ${sqlString(file)} ${FORMAT === 'csv' ? '(FORMAT csv, HEADER)' : '(FORMAT parquet, COMPRESSION zstd)'}`)
   // The answer straight from the plaintext, to check what comes back.
-  const expected = (await g.runAndReadAll(SQL.replace('FROM data', `FROM ${FORMAT === 'csv' ? 'read_csv' : 'read_parquet'}(${sqlString(file)})`))).getRows()
+  const source = `FROM ${FORMAT === 'csv' ? 'read_csv' : 'read_parquet'}(${sqlString(file)})`
+  const expected = (await g.runAndReadAll(SQL.replace('FROM data', source))).getRows()
+  const scaleTruth = (await g.runAndReadAll(SCALE_SQL.replace('FROM data', source))).getRows()[0]!
   g.closeSync()
   gen.closeSync()
 
@@ -194,6 +212,8 @@ try {
   const concurrent = await tenAtOnce(devnet, up.id, agrees)
   console.log(`concurrent: ${CONCURRENT} analysts submitted at once: p50 ${(percentile(concurrent.totals, 50) / 1000).toFixed(2)} s, p95 ${(percentile(concurrent.totals, 95) / 1000).toFixed(2)} s, all done in ${(concurrent.wallMs / 1000).toFixed(2)} s = ${((CONCURRENT / concurrent.wallMs) * 60_000).toFixed(1)} jobs/min; answers agree: ${concurrent.disagree === 0 ? 'yes' : `NO (${concurrent.disagree})`}`)
   if (concurrent.disagree > 0 || agree === 'NO') process.exitCode = 1
+  // ---- timed: the same load against 1, 2 and 4 compute workers ----
+  if (SCALE_WORKERS.length > 0) await throughputByWorkers(devnet, up.id, scaleTruth)
   console.log(`machine load average (1 min) now ${loadavg()[0]!.toFixed(1)} on ${availableParallelism()} cores (other work on the machine slows every stage)`)
   const p50 = percentile(totals, 50)
   const p95 = percentile(totals, 95)
@@ -228,6 +248,61 @@ async function tenAtOnce(net: RunningDevnet, id: `0x${string}`, agrees: (rows: u
     }),
   )
   return { totals: done.map((d) => d.ms), wallMs: performance.now() - t0, disagree: done.filter((d) => !d.ok).length }
+}
+
+/**
+ * The throughput rounds (see the header): workers added up to each count, SCALE_JOBS analysts at
+ * once per round, every answer checked; prints jobs/min per count and the ratio to one worker.
+ */
+async function throughputByWorkers(net: RunningDevnet, id: `0x${string}`, truth: unknown[]): Promise<void> {
+  const funder = createChainClients({ rpcUrl: net.rpcUrl, chainId: net.chainId, account: devAccount(1) })
+  const fund = async (to: `0x${string}`, tokens: bigint) => {
+    await funder.publicClient.request({ method: 'anvil_setBalance' as never, params: [to, numberToHex(10n ** 21n)] as never })
+    await funder.publicClient.waitForTransactionReceipt({ hash: await funder.walletClient.writeContract({ address: net.contracts.token, abi: erc20Abi, functionName: 'transfer', args: [to, tokens * TOKEN] }) })
+  }
+  // Analysts of their own (fresh keys), so their transactions never race another part's nonce.
+  const analysts = Array.from({ length: SCALE_JOBS }, (_, i) => privateKeyToAccount(keccak256(stringToHex(`w3a bench:job throughput analyst ${i}`))))
+  for (const a of analysts) await fund(a.address, BigInt(SCALE_WORKERS.length) + 10n)
+  const clients = analysts.map((account) => createW3aClient({ gatewayUrl: net.gatewayUrl, account }))
+  for (const c of clients) await buyCredits(c, { id, credits: BigInt(SCALE_WORKERS.length) })
+  const extra: W3aProcess<unknown>[] = []
+  const perMinute = new Map<number, number>()
+  let wrong = 0
+  try {
+    for (const count of SCALE_WORKERS) {
+      // The devnet's keeper is worker 1; each further one is a `w3a worker` of its own, staked by a fresh operator.
+      while (extra.length + 1 < count) {
+        const operator = keccak256(stringToHex(`w3a bench:job operator ${extra.length}`))
+        await fund(privateKeyToAccount(operator).address, 10_000n)
+        const args = ['worker', '--tee', 'sim', '--gateway', net.gatewayUrl, '--data-dir', join(work, `worker-${extra.length + 1}`)]
+        extra.push(await startW3aProcess(args, 180_000, { ...process.env, W3A_OPERATOR_KEY: operator }))
+      }
+      const t0 = performance.now()
+      const done = await Promise.all(
+        clients.map(async (c) => {
+          const r = await runQuery(c, { id, sql: SCALE_SQL, epsilon: 0, timeoutMs: 600_000 })
+          return { worker: r.worker.toLowerCase(), ok: r.rows.length === 1 && r.rows[0]!.every((v, i) => Number(String(v)) === Number(String(truth[i]))) }
+        }),
+      )
+      const wallMs = performance.now() - t0
+      const bad = done.filter((d) => !d.ok).length
+      wrong += bad
+      const byWorker = new Map<string, number>()
+      for (const d of done) byWorker.set(d.worker, (byWorker.get(d.worker) ?? 0) + 1)
+      perMinute.set(count, (SCALE_JOBS / wallMs) * 60_000)
+      console.log(
+        `throughput: ${count} worker(s): ${SCALE_JOBS} jobs at once done in ${(wallMs / 1000).toFixed(2)} s = ${perMinute.get(count)!.toFixed(1)} jobs/min; ` +
+          `ran on ${byWorker.size} worker(s) (${[...byWorker.values()].join('/')} jobs); answers agree: ${bad === 0 ? 'yes' : `NO (${bad})`}; load average ${loadavg()[0]!.toFixed(1)}`,
+      )
+    }
+  } finally {
+    for (const p of extra.reverse()) await p.stop()
+  }
+  if (wrong > 0) process.exitCode = 1
+  const [first, last] = [SCALE_WORKERS[0]!, SCALE_WORKERS.at(-1)!]
+  if (SCALE_WORKERS.length > 1) {
+    console.log(`throughput ratio (${last} workers / ${first} worker${first === 1 ? '' : 's'}): ${(perMinute.get(last)! / perMinute.get(first)!).toFixed(2)} on ${availableParallelism()} cores (every worker and its enclave share them)`)
+  }
 }
 
 /**
