@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test'
 import { bytesToHex, createTestClient, http, keccak256, toHex, type Address, type Hex, type PrivateKeyAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
+import type { NetworkInfo } from '../core/network-info.js'
+import { claimStorageEarnings as claimStorageSdk, endDatasetStorage, getStorageEarnings as storageEarningsSdk, listStorageOrdersOf, storeDataset, type W3aClient } from '../sdk/index.js'
 import {
   allowMeasurement,
   buyCredits,
@@ -402,5 +404,25 @@ describe('StorageMarket (real anvil)', () => {
     }
     assert.ok(unsettled > 0n && unsettled < e - o.startEra)
     assert.equal(after.escrow, PRICE_PER_ERA * unsettled)
+  })
+  it('the SDK places an order for an owner\'s dataset and ends it with a full refund before it starts', async () => {
+    const { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket } = d
+    const network: NetworkInfo = { name: 'test', chainId: anvil.chainId, rpcUrl: anvil.rpcUrl, contracts: { token, datasetRegistry, workerRegistry, custodyInbox, market, jobs, campaigns, storageMarket }, dev: true }
+    const sdk = (account: PrivateKeyAccount | ReturnType<typeof devAccount>): W3aClient => ({ gateway: undefined as never, account, network: async () => network })
+    const ownerClient = sdk(devAccount(1))
+    const reg = await registerDataset(owner, { registry: d.datasetRegistry, salt: bytesToHex(randomBytes(32)), name: 'kept', manifestCid: ROOTS[0]!, schemaHash: keccak256(toHex('schema')), pricePerQuery: QUERY_PRICE })
+    const b0 = await balance(addr(owner))
+    const o = await storeDataset(ownerClient, { id: reg.id, manifestCid: ROOTS[0]!, sizeBytes: 5000n, replication: 2, eras: 4, pricePerEra: TOKEN })
+    assert.equal(o.escrow.amount, 4n * TOKEN)
+    assert.equal(await balance(addr(owner)), b0 - 4n * TOKEN)
+    const listed = await listStorageOrdersOf(ownerClient, { datasetId: reg.id })
+    assert.deepEqual(listed.orders.map((x) => [x.id, x.roots, x.sizeBytes, x.nodes.length, x.status]), [[o.orderId, [ROOTS[0]], 5000n, 2, 'active']])
+    const ended = await endDatasetStorage(ownerClient, { id: reg.id })
+    assert.deepEqual(ended.ended.map((x) => [x.orderId, x.refund.amount]), [[o.orderId, 4n * TOKEN]])
+    assert.equal(await balance(addr(owner)), b0)
+    assert.deepEqual((await endDatasetStorage(ownerClient, { id: reg.id })).ended, [], 'nothing left to end')
+    const stranger = sdk(privateKeyToAccount(generatePrivateKey()))
+    assert.equal((await storageEarningsSdk(stranger)).claimable.amount, 0n)
+    await assert.rejects(claimStorageSdk(stranger), (e: unknown) => isW3aError(e, 'NOTHING_TO_CLAIM'))
   })
 })

@@ -18,6 +18,7 @@ import { jobLsCommand, jobShowCommand, jobVerifyCommand, jobResultCommand, jobTi
 import { queryCommand } from './commands/query.js'
 import { campaignClaimCommand, campaignCreateCommand, campaignLsCommand, campaignResultCommand, campaignShowCommand } from './commands/campaign.js'
 import { agentCommand } from './commands/agent.js'
+import { STORAGE_MARKET_COMMANDS } from './commands/storage-market.js'
 import { siteAddCommand, siteApiCommand, siteLsCommand, sitePolicyCommand, siteSnippetCommand, siteStatsCommand } from './commands/site.js'
 import { siteFunnelCommand, siteFunnelsAddCommand, siteFunnelsLsCommand, siteFunnelsRmCommand, siteGoalsAddCommand, siteGoalsLsCommand, siteGoalsRmCommand } from './commands/site-goals.js'
 
@@ -76,6 +77,7 @@ export const COMMANDS: Command[] = [
   campaignResultCommand,
   campaignClaimCommand,
   agentCommand,
+  ...STORAGE_MARKET_COMMANDS,
 ]
 
 function topHelp(): string {

@@ -47,3 +47,15 @@ export { claimCampaignReward, type ClaimCampaignRewardParameters, type ClaimCamp
 export { parseConsentRules, consentRefusal, type ConsentRules } from '../campaigns/consent.js'
 // pools (docs/pools.md): curator, contributor, royalties
 export * from './actions/pool/index.js'
+// storage orders (contracts/StorageMarket.sol): the owner's and the storage node operator's side
+export { storeDataset, STORAGE_ORDER_DEFAULTS, type StoreDatasetParameters, type StoreDatasetReturnType } from './actions/storage/storeDataset.js'
+export { endDatasetStorage, type EndDatasetStorageParameters, type EndDatasetStorageReturnType } from './actions/storage/endDatasetStorage.js'
+export {
+  listStorageOrdersOf,
+  listStorageNodesOf,
+  type ListStorageOrdersParameters,
+  type ListStorageOrdersReturnType,
+  type ListStorageNodesParameters,
+  type ListStorageNodesReturnType,
+} from './actions/storage/listStorage.js'
+export { getStorageEarnings, claimStorageEarnings, type GetStorageEarningsParameters, type GetStorageEarningsReturnType, type ClaimStorageEarningsReturnType } from './actions/storage/storageEarnings.js'

@@ -72,6 +72,9 @@ const storageText = (s: DeleteDatasetStorage) =>
       : `  storage: dropped ${n.blocks} block(s) (${n.bytes} bytes) on 1 node (${n.node})${n.kept ? `; kept ${n.kept} shared with another dataset` : ''}`,
   )
 
+const ordersText = (ended: { orderId: bigint; refund: { formatted: string; symbol: string } }[]) =>
+  ended.map((o) => `  storage order ${o.orderId} ended: ${o.refund.formatted} ${o.refund.symbol} of escrow back`)
+
 export const datasetDeleteCommand: Command = {
   path: ['dataset', 'delete'],
   summary: 'Delete a dataset for good: keepers drop its key (crypto-shredding), the registry marks it deleted, storage drops its blocks',
@@ -80,7 +83,8 @@ export const datasetDeleteCommand: Command = {
   help: [
     'Asks "Delete dataset NAME (ID)? This cannot be undone [y/N]" on a terminal; --yes skips the question, and',
     'without a terminal --yes is required (CONFIRMATION_REQUIRED otherwise). Prints the keeper-signed receipt and',
-    'what the storage node dropped (manifest with your wrapped key, and segment blocks).',
+    'what the storage node dropped (manifest with your wrapped key, and segment blocks). Its active storage orders',
+    'are ended: the escrow of the eras left comes back, and the assigned storage nodes drop its blocks.',
     'A dataset already deleted sends no transaction: exit 0 with "already deleted" ({"alreadyDeleted": true} with --json).',
   ].join('\n'),
   async run({ values, positionals, out }) {
@@ -96,7 +100,7 @@ export const datasetDeleteCommand: Command = {
     }
     const r = await deleteDataset(client, { id })
     if (r.alreadyDeleted) {
-      out.result(r, [`dataset ${id} is already deleted: no transaction sent`, ...storageText(r.storage)].join('\n'))
+      out.result(r, [`dataset ${id} is already deleted: no deletion sent`, ...storageText(r.storage), ...ordersText(r.storageOrders)].join('\n'))
       return
     }
     const after = r.receipt.unrecoverableAfterEpoch
@@ -109,6 +113,7 @@ export const datasetDeleteCommand: Command = {
           ? '  the keepers had already dropped the key (an earlier delete); the registry now marks it deleted'
           : `  the key's on-chain ciphertext can no longer be opened by anyone once the keepers are past epoch ${after}`,
         ...storageText(r.storage),
+        ...ordersText(r.storageOrders),
         `  receipt (keep it): ${toJsonText(r.receipt)}`,
       ].join('\n'),
     )

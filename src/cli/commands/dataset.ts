@@ -1,6 +1,7 @@
 import { formatUnits, type Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { uploadDataset, downloadDataset, listDatasets, getDatasetInfo, inspectDataset, type UploadProgress, type DownloadProgress } from '../../sdk/index.js'
+import { STORAGE_ORDER_OPTIONS, storageOrderHelp, storeFromOptions } from './storage-order.js'
 import { parseColumnTypes } from '../../storage/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -41,6 +42,7 @@ export const datasetUploadCommand: Command = {
     'rows-per-segment': { type: 'string', placeholder: 'N', description: 'rows per encrypted segment (default 1000000)' },
     schema: { type: 'string', placeholder: 'COL:TYPE,…', description: 'CSV: declare column types (BIGINT DOUBLE VARCHAR DATE TIMESTAMP BOOLEAN); a value that does not fit stops the upload, naming its line' },
     yes: { type: 'boolean', description: 'upload a column that is numbers but for a few values as text anyway' },
+    ...STORAGE_ORDER_OPTIONS,
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
@@ -52,6 +54,7 @@ export const datasetUploadCommand: Command = {
     'encrypted or sent: the error names the column and the lines. Fix them, declare the type with',
     '--schema amount:DOUBLE (a value that does not fit is then an error naming its line, never NULL),',
     'or upload the column as text with --yes.',
+    ...storageOrderHelp(true),
     'Example: w3a dataset upload visits.csv --name visits --privacy-unit user_id --account 0',
     '         w3a dataset upload visits.csv --name visits --schema amount:DOUBLE,day:DATE --account 0',
   ].join('\n'),
@@ -83,13 +86,15 @@ export const datasetUploadCommand: Command = {
       ...(rowsPerSegment ? { rowsPerSegment } : {}),
       onProgress: (p: UploadProgress) => out.progress(`${p.stage.padEnd(8)} ${p.done}/${p.total}`),
     })
+    const order = await storeFromOptions(client, values, { id: result.id, manifestCid: result.manifestCid, sizeBytes: BigInt(result.sizeBytes) }, out)
     out.result(
-      { id: result.id, manifestCid: result.manifestCid, rows: result.rows, tx: result.tx, segments: result.segments, columns: result.columns },
+      { id: result.id, manifestCid: result.manifestCid, rows: result.rows, tx: result.tx, segments: result.segments, columns: result.columns, ...(order ? { storageOrder: order } : {}) },
       [
         `uploaded ${result.rows} rows in ${result.segments} encrypted segment(s)`,
         `  id        ${result.id}`,
         `  manifest  ${result.manifestCid}`,
         `  tx        ${result.tx}`,
+        ...(order ? [`  storage   order ${order.orderId} on ${order.nodes.length} node(s), ${order.escrow.formatted} ${order.escrow.symbol} escrowed`] : []),
         `  status    unlisted: analysts cannot buy it yet. Next:`,
         `    w3a dataset policy ${result.id} --dimensions … --measures … --account ${accountText}`,
         `    w3a market list ${result.id} --price P --summary "…" --account ${accountText}`,

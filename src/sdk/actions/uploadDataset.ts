@@ -32,6 +32,8 @@ export type UploadDatasetReturnType = {
   rows: number
   columns: { name: string; type: string }[]
   segments: number
+  /** Bytes of the encrypted segments (what a storage order reserves on each node). */
+  sizeBytes: number
   tx: Hex
   /** The custody inbox entry that registered the dataset key, and the keeper that signed its receipt. */
   custody: { index: bigint; keeper: Hex; tx: Hex }
@@ -94,6 +96,7 @@ export async function uploadDataset(client: W3aClient, params: UploadDatasetPara
       rows: sealed.manifest.rows,
       columns: sealed.manifest.schema.columns,
       segments: sealed.manifest.segments.length,
+      sizeBytes: sealed.manifest.segments.reduce((sum, s) => sum + s.size, 0),
       tx: published.tx,
       custody: published.custody,
     }

@@ -5,6 +5,7 @@ import { requireAccount, type W3aClient } from '../../client.js'
 import { assertApplied, chainReader, commandExpiry, newNonce, postOwnerCommand, type PostOwnerCommandReturnType } from '../../custody-channel.js'
 import { walletFor } from '../../wallet.js'
 import { requireDataset } from '../market/dataset.js'
+import { endDatasetStorage, type EndDatasetStorageReturnType } from '../storage/endDatasetStorage.js'
 
 export type DeleteDatasetParameters = { id: Hex }
 
@@ -21,15 +22,20 @@ export type DeleteDatasetStorage = {
 }
 
 export type DeleteDatasetReturnType =
-  | (PostOwnerCommandReturnType & { id: Hex; alreadyDeleted: false; registryTx: Hex; storage: DeleteDatasetStorage })
-  /** The registry already showed it deleted: no transaction was sent (the storage drop is asked again, it is free and idempotent). */
-  | { id: Hex; alreadyDeleted: true; storage: DeleteDatasetStorage }
+  | (PostOwnerCommandReturnType & { id: Hex; alreadyDeleted: false; registryTx: Hex; storage: DeleteDatasetStorage; storageOrders: EndDatasetStorageReturnType['ended'] })
+  /**
+   * The registry already showed it deleted: no deletion was sent (the storage drop is asked again, it
+   * is free and idempotent, and storage orders still active are ended).
+   */
+  | { id: Hex; alreadyDeleted: true; storage: DeleteDatasetStorage; storageOrders: EndDatasetStorageReturnType['ended'] }
 
 /**
  * Deletes a dataset: the keepers drop its key at once (crypto-shredding; the signed receipt
  * names the epoch after which no ciphertext of the key can be opened by anyone), the public
- * registry marks it deleted so it is never offered again, and then the storage node behind the
- * gateway is asked to drop its blocks (manifest with the owner's wrapped key, and segments).
+ * registry marks it deleted so it is never offered again, its active storage orders are ended
+ * (the escrow of the eras left comes back; the assigned storage nodes drop its blocks on
+ * `OrderEnded`), and then the storage node behind the gateway is asked to drop its blocks
+ * (manifest with the owner's wrapped key, and segments).
  *
  * The registry is read first: a dataset already deleted sends nothing (`alreadyDeleted`), and
  * one of another account is NOT_OWNER before anything is signed. A storage node that fails to
@@ -43,13 +49,17 @@ export async function deleteDataset(client: W3aClient, params: DeleteDatasetPara
   if (dataset.owner.toLowerCase() !== account.address.toLowerCase()) {
     throw new W3aError('NOT_OWNER', `dataset ${params.id} belongs to ${dataset.owner}, not to ${account.address}`)
   }
-  if (dataset.status === 'deleted') return { id: params.id, alreadyDeleted: true, storage: await dropBlocks(client, params.id) }
+  if (dataset.status === 'deleted') {
+    const storageOrders = (await endDatasetStorage(client, { id: params.id })).ended
+    return { id: params.id, alreadyDeleted: true, storage: await dropBlocks(client, params.id), storageOrders }
+  }
 
   const out = await postOwnerCommand(client, { account, command: { type: 'Delete', message: { datasetId: params.id, nonce: newNonce(), expiry: commandExpiry() } } })
   // A retry after a registry transaction that failed: the keepers shredded the key already.
   if (!(out.receipt.status === 'refused' && out.receipt.reason === 'dataset-deleted')) assertApplied(out, 'delete')
   const reg = await setDatasetStatus(walletFor(network, account), { registry, id: params.id, status: 'deleted' })
-  return { ...out, id: params.id, alreadyDeleted: false, registryTx: reg.hash, storage: await dropBlocks(client, params.id) }
+  const storageOrders = (await endDatasetStorage(client, { id: params.id })).ended
+  return { ...out, id: params.id, alreadyDeleted: false, registryTx: reg.hash, storage: await dropBlocks(client, params.id), storageOrders }
 }
 
 async function dropBlocks(client: W3aClient, id: Hex): Promise<DeleteDatasetStorage> {
