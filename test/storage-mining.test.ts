@@ -1,0 +1,153 @@
+/**
+ * Issue 16, storage mining end to end with real processes: Anvil with 1 s blocks, `w3a deploy
+ * --dev`, one gateway, one keeper (which also computes), and three `w3a storage` nodes of
+ * distinct operators, each its own process and data dir. An owner uploads with `--store`; the
+ * assigned nodes pin every block of the dataset and serve it from their own trustless gateway;
+ * each posts an enclave-audited work report on chain; a query runs on the stored dataset; and
+ * deleting the dataset ends the order and the nodes drop its blocks.
+ */
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import type { Address } from 'viem'
+import { CID } from 'multiformats/cid'
+import { createChainClients, devAccount, getFreePort } from '../src/chain/index.js'
+import { storageMarketAbi } from '../src/chain/abis.js'
+import { getJobsParams } from '../src/chain/actions/getJobsParams.js'
+import { setJobsParams } from '../src/chain/actions/setJobsParams.js'
+import { getStorageMarketParams } from '../src/chain/actions/getStorageMarketParams.js'
+import { setStorageMarketParams } from '../src/chain/actions/setStorageMarketParams.js'
+import { getStorageOrder } from '../src/chain/actions/getStorageOrder.js'
+import type { StorageOrder } from '../src/chain/storage.js'
+import { parsePolicy } from '../src/custody/index.js'
+import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, type W3aClient } from '../src/sdk/index.js'
+import { blockLinks } from '../src/storage/index.js'
+import { startNodeParts, waitForKeeperSet, type NodeParts, type WorkerReady } from './node-parts.js'
+import { w3aJsonAsync } from './w3a-up-process.js'
+
+type StorageReady = { address: Address; url: string }
+
+let parts: NodeParts
+let gatewayUrl: string
+let storageNodes: StorageReady[] = []
+let chain: ReturnType<typeof createChainClients<ReturnType<typeof devAccount>>>
+let storageMarket: Address
+let owner: W3aClient
+let analyst: W3aClient
+
+const rows = Array.from({ length: 60 }, (_, i) => ({ user_id: `u${i % 20}`, city: i % 2 ? 'Paris' : 'Lyon', amount: (i * 7) % 100 }))
+const csv = ['user_id,city,amount', ...rows.map((r) => `${r.user_id},${r.city},${r.amount}`)].join('\n')
+const total = rows.reduce((s, r) => s + r.amount, 0)
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `check` (1 s apart) until it returns a value, or fails after `seconds` with what it saw last. */
+async function until<T>(what: string, seconds: number, check: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; ; i++) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (i >= seconds) throw new Error(`${what}: not reached in ${seconds} s`)
+    await sleep(1_000)
+  }
+}
+
+/** Every block CID of the DAGs under `roots`, read from `from` (a trustless gateway) and checked by the walk. */
+async function dagCids(from: string, roots: string[]): Promise<string[]> {
+  const seen = new Set<string>()
+  const stack = roots.map((r) => CID.parse(r))
+  while (stack.length > 0) {
+    const cid = stack.pop()!
+    if (cid.multihash.code === 0 || seen.has(cid.toString())) continue
+    seen.add(cid.toString())
+    const res = await fetch(`${from}/ipfs/${cid}?format=raw`)
+    assert.equal(res.status, 200, `${from} serves ${cid}`)
+    stack.push(...blockLinks(cid, new Uint8Array(await res.arrayBuffer())))
+  }
+  return [...seen]
+}
+
+/** How many of `cids` the node at `url` serves as raw blocks. */
+async function served(url: string, cids: string[]): Promise<number> {
+  const codes = await Promise.all(cids.map(async (cid) => (await fetch(`${url}/ipfs/${cid}?format=raw`)).status))
+  return codes.filter((c) => c === 200).length
+}
+
+const nodeUrl = (worker: Address) => storageNodes.find((n) => n.address.toLowerCase() === worker.toLowerCase())!.url
+
+before(async () => {
+  parts = await startNodeParts('w3a-storage-mining-')
+  const gateway = await parts.gateway('gateway', '127.0.0.2', await getFreePort('127.0.0.2'))
+  gatewayUrl = gateway.gatewayUrl
+  const keeper: WorkerReady = await parts.worker('keeper', gatewayUrl, 3, true)
+  await waitForKeeperSet([keeper], 1)
+
+  // Governance (the dev deployer): 5-block eras (the dev default is 20), 2 failures remove a
+  // node, and a 20 % storage share of job payouts.
+  owner = createW3aClient({ gatewayUrl, account: devAccount(1) })
+  analyst = createW3aClient({ gatewayUrl, account: devAccount(2) })
+  const { contracts } = await owner.network()
+  storageMarket = contracts.storageMarket
+  chain = createChainClients({ rpcUrl: parts.anvil.rpcUrl, chainId: parts.anvil.chainId, account: devAccount(0) })
+  const market = await getStorageMarketParams(chain.publicClient, { storageMarket })
+  await setStorageMarketParams(chain, { storageMarket, eraLength: 5n, maxFailures: 2, challengeSlash: market.challengeSlash })
+  const { market: _m, workerRegistry: _w, token: _t, governance: _g, storageMarket: _s, ...jobsParams } = await getJobsParams(chain.publicClient, { jobs: contracts.jobs })
+  await setJobsParams(chain, { ...jobsParams, jobs: contracts.jobs, storageBps: 2_000 })
+
+  // Three storage nodes of three operators, each its own process and data dir.
+  storageNodes = await Promise.all([4, 5, 6].map((account) => parts.start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(parts.work, `storage-${account}`), '--operator-account', String(account)])))
+})
+
+after(async () => {
+  await parts?.stop()
+})
+
+test('storage mining: an upload with --store is pinned by every assigned node, proved each era, queryable, and dropped on deletion', async () => {
+  // 1. The upload places the order; every assigned node pins every block of the dataset.
+  const file = join(parts.work, 'visits.csv')
+  writeFileSync(file, csv)
+  // The owner's CLI pins the network once in its own data dir (trust on first use), as a newcomer does.
+  const cli = ['--data-dir', join(parts.work, 'owner-cli'), '--gateway', gatewayUrl]
+  await w3aJsonAsync(['network', 'add', 'local', ...cli])
+  const up = await w3aJsonAsync<{ id: `0x${string}`; storageOrder: { orderId: string; nodes: Address[] } }>(
+    ['dataset', 'upload', file, '--name', 'visits', '--privacy-unit', 'user_id', '--store', '--replication', '2', '--eras', '20', '--account', '1', ...cli],
+  )
+  const orderId = BigInt(up.storageOrder.orderId)
+  const order: StorageOrder = await getStorageOrder(chain.publicClient, { storageMarket, orderId })
+  assert.equal(order.status, 'active')
+  assert.equal(order.nodes.length, 2)
+  assert.equal(new Set(order.nodes.map((n) => n.toLowerCase())).size, 2, 'distinct nodes')
+  const cids = await dagCids(gatewayUrl, order.roots)
+  assert.ok(cids.length > order.roots.length, 'the dataset has more blocks than roots')
+  for (const node of order.nodes) {
+    await until(`node ${node} pins all ${cids.length} blocks`, 90, async () => ((await served(nodeUrl(node), cids)) === cids.length ? true : undefined))
+  }
+  const unassigned = storageNodes.filter((n) => !order.nodes.some((a) => a.toLowerCase() === n.address.toLowerCase()))
+  assert.equal(unassigned.length, 1)
+  assert.equal(await served(unassigned[0]!.url, cids), 0, 'a node not assigned holds none of its blocks')
+
+  // 2. Each assigned node posts an enclave-audited work report on chain for an era of the order.
+  for (const node of order.nodes) {
+    await until(`node ${node} reports an era`, 60, async () => {
+      const { currentEra } = await getStorageMarketParams(chain.publicClient, { storageMarket })
+      for (let era = order.startEra; era <= currentEra; era++) {
+        if (await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'reported', args: [node, era] })) return era
+      }
+      return undefined
+    })
+  }
+
+  // 4. A query on the stored dataset runs, with the exact answer.
+  await setDatasetPolicy(owner, { id: up.id, policy: parsePolicy({ k: 2, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, allowExact: true, exactQueries: 100, columns: { identifiers: ['user_id'], dimensions: ['city'], measures: ['amount'] } }) })
+  await listOnMarket(owner, { id: up.id, price: 10n ** 18n, summary: 'k=2; open' })
+  await buyCredits(analyst, { id: up.id, credits: 1n })
+  const r = await runQuery(analyst, { id: up.id, sql: 'SELECT count(*) AS n, sum(amount) AS total FROM data', epsilon: 0 })
+  assert.deepEqual(r.rows, [[String(rows.length), String(total)]])
+
+  // 6. Deleting the dataset ends the order, and the nodes drop its blocks.
+  await w3aJsonAsync(['dataset', 'delete', up.id, '--yes', '--account', '1', ...cli])
+  assert.notEqual((await getStorageOrder(chain.publicClient, { storageMarket, orderId })).status, 'active')
+  for (const node of order.nodes) {
+    await until(`node ${node} drops the blocks`, 60, async () => ((await served(nodeUrl(node), cids)) === 0 ? true : undefined))
+  }
+})
