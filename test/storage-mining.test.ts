@@ -3,11 +3,15 @@
  * --dev`, one gateway, one keeper (which also computes), and three `w3a storage` nodes of
  * distinct operators, each its own process and data dir. An owner uploads with `--store`; the
  * assigned nodes pin every block of the dataset and serve it from their own trustless gateway;
- * each posts an enclave-audited work report on chain; a query runs on the stored dataset; and
- * deleting the dataset ends the order and the nodes drop its blocks.
+ * each posts an enclave-audited work report on chain; a query runs on the stored dataset. Then one
+ * node silently loses half its blocks: the other node's enclave challenge fails it on chain (stake
+ * penalized), after maxFailures it is removed and the order goes to the third node, which repairs
+ * it; the dataset stays queryable; settling the era of the failure pays the prover (with the job's
+ * storage share) and not the failed node. Deleting the dataset ends the order and the nodes drop
+ * its blocks.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { Address } from 'viem'
@@ -19,6 +23,10 @@ import { setJobsParams } from '../src/chain/actions/setJobsParams.js'
 import { getStorageMarketParams } from '../src/chain/actions/getStorageMarketParams.js'
 import { setStorageMarketParams } from '../src/chain/actions/setStorageMarketParams.js'
 import { getStorageOrder } from '../src/chain/actions/getStorageOrder.js'
+import { getStorageNode } from '../src/chain/actions/getStorageNode.js'
+import { getStorageEarnings } from '../src/chain/actions/getStorageEarnings.js'
+import { settleStorage } from '../src/chain/actions/settleStorage.js'
+import { getWorker } from '../src/chain/actions/getWorker.js'
 import type { StorageOrder } from '../src/chain/storage.js'
 import { parsePolicy } from '../src/custody/index.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, type W3aClient } from '../src/sdk/index.js'
@@ -33,6 +41,7 @@ let gatewayUrl: string
 let storageNodes: StorageReady[] = []
 let chain: ReturnType<typeof createChainClients<ReturnType<typeof devAccount>>>
 let storageMarket: Address
+let contracts: Awaited<ReturnType<W3aClient['network']>>['contracts']
 let owner: W3aClient
 let analyst: W3aClient
 
@@ -73,6 +82,8 @@ async function served(url: string, cids: string[]): Promise<number> {
   return codes.filter((c) => c === 200).length
 }
 
+const STORAGE_ACCOUNTS = [4, 5, 6]
+const accountOf = (worker: Address) => STORAGE_ACCOUNTS[storageNodes.findIndex((n) => n.address.toLowerCase() === worker.toLowerCase())]!
 const nodeUrl = (worker: Address) => storageNodes.find((n) => n.address.toLowerCase() === worker.toLowerCase())!.url
 
 before(async () => {
@@ -86,7 +97,7 @@ before(async () => {
   // node, and a 20 % storage share of job payouts.
   owner = createW3aClient({ gatewayUrl, account: devAccount(1) })
   analyst = createW3aClient({ gatewayUrl, account: devAccount(2) })
-  const { contracts } = await owner.network()
+  contracts = (await owner.network()).contracts
   storageMarket = contracts.storageMarket
   chain = createChainClients({ rpcUrl: parts.anvil.rpcUrl, chainId: parts.anvil.chainId, account: devAccount(0) })
   const market = await getStorageMarketParams(chain.publicClient, { storageMarket })
@@ -95,14 +106,14 @@ before(async () => {
   await setJobsParams(chain, { ...jobsParams, jobs: contracts.jobs, storageBps: 2_000 })
 
   // Three storage nodes of three operators, each its own process and data dir.
-  storageNodes = await Promise.all([4, 5, 6].map((account) => parts.start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(parts.work, `storage-${account}`), '--operator-account', String(account)])))
+  storageNodes = await Promise.all(STORAGE_ACCOUNTS.map((account) => parts.start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(parts.work, `storage-${account}`), '--operator-account', String(account)])))
 })
 
 after(async () => {
   await parts?.stop()
 })
 
-test('storage mining: an upload with --store is pinned by every assigned node, proved each era, queryable, and dropped on deletion', async () => {
+test('storage mining: an upload with --store is pinned, proved each era, repaired after a node loses blocks, paid to provers, queryable throughout, dropped on deletion', async () => {
   // 1. The upload places the order; every assigned node pins every block of the dataset.
   const file = join(parts.work, 'visits.csv')
   writeFileSync(file, csv)
@@ -140,9 +151,55 @@ test('storage mining: an upload with --store is pinned by every assigned node, p
   // 4. A query on the stored dataset runs, with the exact answer.
   await setDatasetPolicy(owner, { id: up.id, policy: parsePolicy({ k: 2, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, allowExact: true, exactQueries: 100, columns: { identifiers: ['user_id'], dimensions: ['city'], measures: ['amount'] } }) })
   await listOnMarket(owner, { id: up.id, price: 10n ** 18n, summary: 'k=2; open' })
-  await buyCredits(analyst, { id: up.id, credits: 1n })
-  const r = await runQuery(analyst, { id: up.id, sql: 'SELECT count(*) AS n, sum(amount) AS total FROM data', epsilon: 0 })
-  assert.deepEqual(r.rows, [[String(rows.length), String(total)]])
+  await buyCredits(analyst, { id: up.id, credits: 2n })
+  const query = async () => {
+    const r = await runQuery(analyst, { id: up.id, sql: 'SELECT count(*) AS n, sum(amount) AS total FROM data', epsilon: 0 })
+    assert.deepEqual(r.rows, [[String(rows.length), String(total)]])
+  }
+  await query()
+  // The job's storage share waits in the StorageMarket for the order's next settlement.
+  const credit = await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] })
+  assert.ok(credit > 0n, 'the job paid a storage share for the dataset')
+
+  // 3. One assigned node silently loses half its blocks (deleted from its blockstore while it runs).
+  const [lossy, kept] = order.nodes as [Address, Address]
+  const blocksDir = join(parts.work, `storage-${accountOf(lossy)}`, 'blocks')
+  const files = (readdirSync(blocksDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.data')).sort()
+  assert.ok(files.length >= 2, `the node holds blocks in ${blocksDir}`)
+  for (const f of files.filter((_, i) => i % 2 === 0)) rmSync(join(blocksDir, f))
+  const stakeBefore = (await getWorker(chain.publicClient, { registry: contracts.workerRegistry, worker: lossy })).stake
+  // The other node's enclave challenges it; the failure is recorded and its stake is lower.
+  const failure = await until('a challenge failure recorded against the lossy node', 120, async () => {
+    const logs = await chain.publicClient.getContractEvents({ address: storageMarket, abi: storageMarketAbi, eventName: 'ChallengeFailed', args: { orderId, node: lossy }, fromBlock: 0n })
+    return logs[0]?.args
+  })
+  assert.equal(failure.challenger!.toLowerCase(), kept.toLowerCase())
+  assert.ok((await getWorker(chain.publicClient, { registry: contracts.workerRegistry, worker: lossy })).stake < stakeBefore, 'stake penalized')
+  // After maxFailures (2) it is removed and the order goes to the third operator's node, which repairs it.
+  const reassigned = await until('the order reassigned away from the lossy node', 150, async () => {
+    const o = await getStorageOrder(chain.publicClient, { storageMarket, orderId })
+    return o.nodes.some((n) => n.toLowerCase() === lossy.toLowerCase()) ? undefined : o
+  })
+  assert.equal(reassigned.status, 'active')
+  assert.equal(reassigned.nodes.length, 2)
+  const replacement = reassigned.nodes.find((n) => n.toLowerCase() !== kept.toLowerCase())!
+  assert.equal(replacement.toLowerCase(), unassigned[0]!.address.toLowerCase())
+  await until('the replacement holds every block', 90, async () => ((await served(nodeUrl(replacement), cids)) === cids.length ? true : undefined))
+  // 4, after the loss: still queryable.
+  await query()
+
+  // 5. Settling the era of the failure pays the node that proved it (with the job's storage share), not the failed one.
+  const era = failure.era!
+  await until(`era ${era} settleable`, 60, async () => ((await getStorageMarketParams(chain.publicClient, { storageMarket })).currentEra > era + 1n ? true : undefined))
+  const operatorOf = async (worker: Address) => (await getStorageNode(chain.publicClient, { storageMarket, worker })).operator
+  const [lossyOp, keptOp] = [await operatorOf(lossy), await operatorOf(kept)]
+  const earned = async () => Promise.all([lossyOp, keptOp].map((account) => getStorageEarnings(chain.publicClient, { storageMarket, account })))
+  const before = await earned()
+  await settleStorage(chain, { storageMarket, orderId, era })
+  const after_ = await earned()
+  assert.equal(after_[0]! - before[0]!, 0n, 'nothing for the failed node in its failed era')
+  assert.ok(after_[1]! - before[1]! >= credit / 2n, 'the prover earns its share, with the job storage share')
+  assert.equal(await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] }), 0n)
 
   // 6. Deleting the dataset ends the order, and the nodes drop its blocks.
   await w3aJsonAsync(['dataset', 'delete', up.id, '--yes', '--account', '1', ...cli])
