@@ -10,23 +10,16 @@
  * its own process with its own data dir and listens on its own address (127.0.0.2, 127.0.0.3).
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import type { Address } from 'viem'
-import { createChainClients, devAccount, getFreePort, startAnvil, type AnvilInstance } from '../src/chain/index.js'
+import { createChainClients, devAccount, getFreePort } from '../src/chain/index.js'
 import { parsePolicy } from '../src/custody/index.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, uploadDataset, verifyJob } from '../src/sdk/index.js'
-import { startW3aProcess, w3aJsonAsync, type W3aProcess } from './w3a-up-process.js'
+import { startNodeParts, waitForKeeperSet, type NodeParts, type WorkerReady } from './node-parts.js'
+import { w3aJsonAsync } from './w3a-up-process.js'
 
-type GatewayReady = { gatewayUrl: string }
-type WorkerReady = { address: Address; url: string }
-type KeeperView = { keeper?: { keeperSet: { keepers: Address[] }; hasClusterSecret: boolean } }
-
-let work: string
-let anvil: AnvilInstance
-const parts: W3aProcess<unknown>[] = []
+let parts: NodeParts
 let gatewayA: string
 let gatewayB: string
 let workers: WorkerReady[] = []
@@ -35,55 +28,35 @@ const rows = Array.from({ length: 40 }, (_, i) => ({ user_id: `u${i % 20}`, city
 const csv = ['user_id,city,amount', ...rows.map((r) => `${r.user_id},${r.city},${r.amount}`)].join('\n')
 const total = rows.reduce((s, r) => s + r.amount, 0)
 
-async function start<T>(args: string[]): Promise<T> {
-  const p = await startW3aProcess<T>(args, 120_000)
-  parts.push(p as W3aProcess<unknown>)
-  return p.ready
-}
-
 before(async () => {
-  work = mkdtempSync(join(tmpdir(), 'w3a-multi-node-'))
-  anvil = await startAnvil({ port: 0, blockTime: 1 })
-  const deployed = await w3aJsonAsync<{ chainId: number; blockNumber: number; deploymentFile: string }>(['deploy', '--chain-rpc', anvil.rpcUrl, '--dev', '--data-dir', join(work, 'deployer')])
-  assert.equal(deployed.chainId, anvil.chainId)
+  parts = await startNodeParts('w3a-multi-node-')
   // Idempotent: a second run checks the recorded code hashes and sends nothing.
-  const again = await w3aJsonAsync<{ blockNumber: number }>(['deploy', '--chain-rpc', anvil.rpcUrl, '--dev', '--data-dir', join(work, 'deployer')])
-  assert.equal(again.blockNumber, deployed.blockNumber)
+  const again = await w3aJsonAsync<{ blockNumber: number }>(['deploy', '--chain-rpc', parts.anvil.rpcUrl, '--dev', '--data-dir', join(parts.work, 'deployer')])
+  assert.equal(again.blockNumber, parts.deployBlock)
 
   // Two gateways on two addresses, each the other's peer: ports chosen first so each can name the other.
   const [portA, portB] = [await getFreePort('127.0.0.2'), await getFreePort('127.0.0.3')]
   const urlA = `http://127.0.0.2:${portA}`
   const urlB = `http://127.0.0.3:${portB}`
-  const gateway = (dir: string, host: string, port: number, peer: string) =>
-    start<GatewayReady>(['gateway', '--chain-rpc', anvil.rpcUrl, '--data-dir', join(work, dir), '--deployment', deployed.deploymentFile, '--host', host, '--port', String(port), '--peers', peer])
-  const [a, b] = await Promise.all([gateway('gateway-a', '127.0.0.2', portA, urlB), gateway('gateway-b', '127.0.0.3', portB, urlA)])
+  const [a, b] = await Promise.all([parts.gateway('gateway-a', '127.0.0.2', portA, urlB), parts.gateway('gateway-b', '127.0.0.3', portB, urlA)])
   assert.deepEqual([a.gatewayUrl, b.gatewayUrl], [urlA, urlB])
   ;[gatewayA, gatewayB] = [urlA, urlB]
 
   // Keeper 1 first (it makes the cluster secret), then keeper 2 (hand-over and admission) and a compute worker, behind the other gateway.
-  const worker = (name: string, gw: string, account: number, keeper: boolean) =>
-    start<WorkerReady>(['worker', ...(keeper ? ['--keeper'] : []), '--gateway', gw, '--data-dir', join(work, name), '--operator-account', String(account)])
-  workers.push(await worker('keeper-1', gatewayA, 3, true))
-  workers.push(...(await Promise.all([worker('keeper-2', gatewayB, 4, true), worker('compute-1', gatewayB, 5, false)])))
+  workers.push(await parts.worker('keeper-1', gatewayA, 3, true))
+  workers.push(...(await Promise.all([parts.worker('keeper-2', gatewayB, 4, true), parts.worker('compute-1', gatewayB, 5, false)])))
   // Both keepers hold the secret and the same keeper set of two.
-  for (let i = 0; ; i++) {
-    const views = (await Promise.all(workers.slice(0, 2).map(async (w) => (await fetch(`${w.url}/v1/info`)).json()))) as KeeperView[]
-    if (views.every((v) => v.keeper?.hasClusterSecret && v.keeper.keeperSet.keepers.length === 2)) break
-    if (i > 300) throw new Error(`keepers did not form a set of two: ${JSON.stringify(views.map((v) => v.keeper))}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
+  await waitForKeeperSet(workers.slice(0, 2), 2)
 })
 
 after(async () => {
-  for (const p of parts.reverse()) await p.stop()
-  await anvil?.stop()
-  rmSync(work, { recursive: true, force: true })
+  await parts?.stop()
 })
 
 test('multi-node: an owner uploads through one gateway, an analyst queries through the other; each worker runs a job, answers exact', async () => {
   const owner = createW3aClient({ gatewayUrl: gatewayA, account: devAccount(1) })
   const analyst = createW3aClient({ gatewayUrl: gatewayB, account: devAccount(2) })
-  const file = join(work, 'visits.csv')
+  const file = join(parts.work, 'visits.csv')
   writeFileSync(file, csv)
   const up = await uploadDataset(owner, { file, name: 'visits', privacyUnit: 'user_id' })
   await setDatasetPolicy(owner, { id: up.id, policy: parsePolicy({ k: 2, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, allowExact: true, exactQueries: 100, columns: { identifiers: ['user_id'], dimensions: ['city'], measures: ['amount'] } }) })
@@ -93,7 +66,7 @@ test('multi-node: an owner uploads through one gateway, an analyst queries throu
   assert.equal(shown.dataset.manifestCid, up.manifestCid)
   await buyCredits(analyst, { id: up.id, credits: 3n })
 
-  const { publicClient } = createChainClients({ rpcUrl: anvil.rpcUrl, chainId: anvil.chainId })
+  const { publicClient } = createChainClients({ rpcUrl: parts.anvil.rpcUrl, chainId: parts.anvil.chainId })
   const ran = new Set<string>()
   const latencies: { blocks: bigint; seconds: number }[] = []
   for (let i = 0; i < 3; i++) {

@@ -1,0 +1,210 @@
+/**
+ * Issue 16, storage mining end to end with real processes: Anvil with 1 s blocks, `w3a deploy
+ * --dev`, one gateway, one keeper (which also computes), and three `w3a storage` nodes of
+ * distinct operators, each its own process and data dir. An owner uploads with `--store`; the
+ * assigned nodes pin every block of the dataset and serve it from their own trustless gateway;
+ * each posts an enclave-audited work report on chain; a query runs on the stored dataset. Then one
+ * node silently loses half its blocks: the other node's enclave challenge fails it on chain (stake
+ * penalized), after maxFailures it is removed and the order goes to the third node, which repairs
+ * it; the dataset stays queryable; settling the era of the failure pays the prover (with the job's
+ * storage share) and not the failed node. Deleting the dataset ends the order and the nodes drop
+ * its blocks.
+ */
+import assert from 'node:assert/strict'
+import { readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import type { Address } from 'viem'
+import { CID } from 'multiformats/cid'
+import { createChainClients, devAccount, getFreePort } from '../src/chain/index.js'
+import { storageMarketAbi } from '../src/chain/abis.js'
+import { getJobsParams } from '../src/chain/actions/getJobsParams.js'
+import { setJobsParams } from '../src/chain/actions/setJobsParams.js'
+import { getStorageMarketParams } from '../src/chain/actions/getStorageMarketParams.js'
+import { setStorageMarketParams } from '../src/chain/actions/setStorageMarketParams.js'
+import { getStorageOrder } from '../src/chain/actions/getStorageOrder.js'
+import { getStorageNode } from '../src/chain/actions/getStorageNode.js'
+import { getStorageEarnings } from '../src/chain/actions/getStorageEarnings.js'
+import { settleStorage } from '../src/chain/actions/settleStorage.js'
+import { getWorker } from '../src/chain/actions/getWorker.js'
+import type { StorageOrder } from '../src/chain/storage.js'
+import { parsePolicy } from '../src/custody/index.js'
+import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, type W3aClient } from '../src/sdk/index.js'
+import { blockLinks } from '../src/storage/index.js'
+import { startNodeParts, waitForKeeperSet, type NodeParts, type WorkerReady } from './node-parts.js'
+import { w3aJsonAsync } from './w3a-up-process.js'
+
+type StorageReady = { address: Address; url: string }
+
+let parts: NodeParts
+let gatewayUrl: string
+let storageNodes: StorageReady[] = []
+let chain: ReturnType<typeof createChainClients<ReturnType<typeof devAccount>>>
+let storageMarket: Address
+let contracts: Awaited<ReturnType<W3aClient['network']>>['contracts']
+let owner: W3aClient
+let analyst: W3aClient
+
+const rows = Array.from({ length: 60 }, (_, i) => ({ user_id: `u${i % 20}`, city: i % 2 ? 'Paris' : 'Lyon', amount: (i * 7) % 100 }))
+const csv = ['user_id,city,amount', ...rows.map((r) => `${r.user_id},${r.city},${r.amount}`)].join('\n')
+const total = rows.reduce((s, r) => s + r.amount, 0)
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Polls `check` (1 s apart) until it returns a value, or fails after `seconds` with what it saw last. */
+async function until<T>(what: string, seconds: number, check: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; ; i++) {
+    const v = await check()
+    if (v !== undefined) return v
+    if (i >= seconds) throw new Error(`${what}: not reached in ${seconds} s`)
+    await sleep(1_000)
+  }
+}
+
+/** Every block CID of the DAGs under `roots`, read from `from` (a trustless gateway) and checked by the walk. */
+async function dagCids(from: string, roots: string[]): Promise<string[]> {
+  const seen = new Set<string>()
+  const stack = roots.map((r) => CID.parse(r))
+  while (stack.length > 0) {
+    const cid = stack.pop()!
+    if (cid.multihash.code === 0 || seen.has(cid.toString())) continue
+    seen.add(cid.toString())
+    const res = await fetch(`${from}/ipfs/${cid}?format=raw`)
+    assert.equal(res.status, 200, `${from} serves ${cid}`)
+    stack.push(...blockLinks(cid, new Uint8Array(await res.arrayBuffer())))
+  }
+  return [...seen]
+}
+
+/** How many of `cids` the node at `url` serves as raw blocks. */
+async function served(url: string, cids: string[]): Promise<number> {
+  const codes = await Promise.all(cids.map(async (cid) => (await fetch(`${url}/ipfs/${cid}?format=raw`)).status))
+  return codes.filter((c) => c === 200).length
+}
+
+const STORAGE_ACCOUNTS = [4, 5, 6]
+const accountOf = (worker: Address) => STORAGE_ACCOUNTS[storageNodes.findIndex((n) => n.address.toLowerCase() === worker.toLowerCase())]!
+const nodeUrl = (worker: Address) => storageNodes.find((n) => n.address.toLowerCase() === worker.toLowerCase())!.url
+
+before(async () => {
+  parts = await startNodeParts('w3a-storage-mining-')
+  const gateway = await parts.gateway('gateway', '127.0.0.2', await getFreePort('127.0.0.2'))
+  gatewayUrl = gateway.gatewayUrl
+  const keeper: WorkerReady = await parts.worker('keeper', gatewayUrl, 3, true)
+  await waitForKeeperSet([keeper], 1)
+
+  // Governance (the dev deployer): 5-block eras (the dev default is 20), 2 failures remove a
+  // node, and a 20 % storage share of job payouts.
+  owner = createW3aClient({ gatewayUrl, account: devAccount(1) })
+  analyst = createW3aClient({ gatewayUrl, account: devAccount(2) })
+  contracts = (await owner.network()).contracts
+  storageMarket = contracts.storageMarket
+  chain = createChainClients({ rpcUrl: parts.anvil.rpcUrl, chainId: parts.anvil.chainId, account: devAccount(0) })
+  const market = await getStorageMarketParams(chain.publicClient, { storageMarket })
+  await setStorageMarketParams(chain, { storageMarket, eraLength: 5n, maxFailures: 2, challengeSlash: market.challengeSlash })
+  const { market: _m, workerRegistry: _w, token: _t, governance: _g, storageMarket: _s, ...jobsParams } = await getJobsParams(chain.publicClient, { jobs: contracts.jobs })
+  await setJobsParams(chain, { ...jobsParams, jobs: contracts.jobs, storageBps: 2_000 })
+
+  // Three storage nodes of three operators, each its own process and data dir.
+  storageNodes = await Promise.all(STORAGE_ACCOUNTS.map((account) => parts.start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(parts.work, `storage-${account}`), '--operator-account', String(account)])))
+})
+
+after(async () => {
+  await parts?.stop()
+})
+
+test('storage mining: an upload with --store is pinned, proved each era, repaired after a node loses blocks, paid to provers, queryable throughout, dropped on deletion', async () => {
+  // 1. The upload places the order; every assigned node pins every block of the dataset.
+  const file = join(parts.work, 'visits.csv')
+  writeFileSync(file, csv)
+  // The owner's CLI pins the network once in its own data dir (trust on first use), as a newcomer does.
+  const cli = ['--data-dir', join(parts.work, 'owner-cli'), '--gateway', gatewayUrl]
+  await w3aJsonAsync(['network', 'add', 'local', ...cli])
+  const up = await w3aJsonAsync<{ id: `0x${string}`; storageOrder: { orderId: string; nodes: Address[] } }>(
+    ['dataset', 'upload', file, '--name', 'visits', '--privacy-unit', 'user_id', '--store', '--replication', '2', '--eras', '20', '--account', '1', ...cli],
+  )
+  const orderId = BigInt(up.storageOrder.orderId)
+  const order: StorageOrder = await getStorageOrder(chain.publicClient, { storageMarket, orderId })
+  assert.equal(order.status, 'active')
+  assert.equal(order.nodes.length, 2)
+  assert.equal(new Set(order.nodes.map((n) => n.toLowerCase())).size, 2, 'distinct nodes')
+  const cids = await dagCids(gatewayUrl, order.roots)
+  assert.ok(cids.length > order.roots.length, 'the dataset has more blocks than roots')
+  for (const node of order.nodes) {
+    await until(`node ${node} pins all ${cids.length} blocks`, 90, async () => ((await served(nodeUrl(node), cids)) === cids.length ? true : undefined))
+  }
+  const unassigned = storageNodes.filter((n) => !order.nodes.some((a) => a.toLowerCase() === n.address.toLowerCase()))
+  assert.equal(unassigned.length, 1)
+  assert.equal(await served(unassigned[0]!.url, cids), 0, 'a node not assigned holds none of its blocks')
+
+  // 2. Each assigned node posts an enclave-audited work report on chain for an era of the order.
+  for (const node of order.nodes) {
+    await until(`node ${node} reports an era`, 60, async () => {
+      const { currentEra } = await getStorageMarketParams(chain.publicClient, { storageMarket })
+      for (let era = order.startEra; era <= currentEra; era++) {
+        if (await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'reported', args: [node, era] })) return era
+      }
+      return undefined
+    })
+  }
+
+  // 4. A query on the stored dataset runs, with the exact answer.
+  await setDatasetPolicy(owner, { id: up.id, policy: parsePolicy({ k: 2, epsilonBudget: 20, analystEpsilonBudget: 15, openAccess: true, allowExact: true, exactQueries: 100, columns: { identifiers: ['user_id'], dimensions: ['city'], measures: ['amount'] } }) })
+  await listOnMarket(owner, { id: up.id, price: 10n ** 18n, summary: 'k=2; open' })
+  await buyCredits(analyst, { id: up.id, credits: 2n })
+  const query = async () => {
+    const r = await runQuery(analyst, { id: up.id, sql: 'SELECT count(*) AS n, sum(amount) AS total FROM data', epsilon: 0 })
+    assert.deepEqual(r.rows, [[String(rows.length), String(total)]])
+  }
+  await query()
+  // The job's storage share waits in the StorageMarket for the order's next settlement.
+  const credit = await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] })
+  assert.ok(credit > 0n, 'the job paid a storage share for the dataset')
+
+  // 3. One assigned node silently loses half its blocks (deleted from its blockstore while it runs).
+  const [lossy, kept] = order.nodes as [Address, Address]
+  const blocksDir = join(parts.work, `storage-${accountOf(lossy)}`, 'blocks')
+  const files = (readdirSync(blocksDir, { recursive: true }) as string[]).filter((f) => f.endsWith('.data')).sort()
+  assert.ok(files.length >= 2, `the node holds blocks in ${blocksDir}`)
+  for (const f of files.filter((_, i) => i % 2 === 0)) rmSync(join(blocksDir, f))
+  const stakeBefore = (await getWorker(chain.publicClient, { registry: contracts.workerRegistry, worker: lossy })).stake
+  // The other node's enclave challenges it; the failure is recorded and its stake is lower.
+  const failure = await until('a challenge failure recorded against the lossy node', 120, async () => {
+    const logs = await chain.publicClient.getContractEvents({ address: storageMarket, abi: storageMarketAbi, eventName: 'ChallengeFailed', args: { orderId, node: lossy }, fromBlock: 0n })
+    return logs[0]?.args
+  })
+  assert.equal(failure.challenger!.toLowerCase(), kept.toLowerCase())
+  assert.ok((await getWorker(chain.publicClient, { registry: contracts.workerRegistry, worker: lossy })).stake < stakeBefore, 'stake penalized')
+  // After maxFailures (2) it is removed and the order goes to the third operator's node, which repairs it.
+  const reassigned = await until('the order reassigned away from the lossy node', 150, async () => {
+    const o = await getStorageOrder(chain.publicClient, { storageMarket, orderId })
+    return o.nodes.some((n) => n.toLowerCase() === lossy.toLowerCase()) ? undefined : o
+  })
+  assert.equal(reassigned.status, 'active')
+  assert.equal(reassigned.nodes.length, 2)
+  const replacement = reassigned.nodes.find((n) => n.toLowerCase() !== kept.toLowerCase())!
+  assert.equal(replacement.toLowerCase(), unassigned[0]!.address.toLowerCase())
+  await until('the replacement holds every block', 90, async () => ((await served(nodeUrl(replacement), cids)) === cids.length ? true : undefined))
+  // 4, after the loss: still queryable.
+  await query()
+
+  // 5. Settling the era of the failure pays the node that proved it (with the job's storage share), not the failed one.
+  const era = failure.era!
+  await until(`era ${era} settleable`, 60, async () => ((await getStorageMarketParams(chain.publicClient, { storageMarket })).currentEra > era + 1n ? true : undefined))
+  const operatorOf = async (worker: Address) => (await getStorageNode(chain.publicClient, { storageMarket, worker })).operator
+  const [lossyOp, keptOp] = [await operatorOf(lossy), await operatorOf(kept)]
+  const earned = async () => Promise.all([lossyOp, keptOp].map((account) => getStorageEarnings(chain.publicClient, { storageMarket, account })))
+  const before = await earned()
+  await settleStorage(chain, { storageMarket, orderId, era })
+  const after_ = await earned()
+  assert.equal(after_[0]! - before[0]!, 0n, 'nothing for the failed node in its failed era')
+  assert.ok(after_[1]! - before[1]! >= credit / 2n, 'the prover earns its share, with the job storage share')
+  assert.equal(await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] }), 0n)
+
+  // 6. Deleting the dataset ends the order, and the nodes drop its blocks.
+  await w3aJsonAsync(['dataset', 'delete', up.id, '--yes', '--account', '1', ...cli])
+  assert.notEqual((await getStorageOrder(chain.publicClient, { storageMarket, orderId })).status, 'active')
+  for (const node of order.nodes) {
+    await until(`node ${node} drops the blocks`, 60, async () => ((await served(nodeUrl(node), cids)) === 0 ? true : undefined))
+  }
+})
