@@ -343,7 +343,7 @@ test('custody and market through the CLI: grant, access, list needs a policy, re
   const nonce1 = await nonceOfAccount0()
   r = w3a(['dataset', 'delete', datasetId, '--account', '0', '--gateway', up!.gatewayUrl])
   assert.equal(r.code, 0, r.stderr)
-  assert.match(r.stdout, /already deleted: no transaction sent/)
+  assert.match(r.stdout, /already deleted: no deletion sent/)
   assert.match(r.stdout, /storage: dropped 0 block\(s\)/)
   r = w3a(['dataset', 'delete', datasetId, ...common])
   assert.equal(r.json.alreadyDeleted, true)

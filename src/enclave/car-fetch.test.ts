@@ -16,7 +16,9 @@ const gateway = createTrustlessGateway(store)
 const server = createServer((req, res) => {
   void (async () => {
     const answer = (await gateway(new Request(`http://127.0.0.1${req.url}`, { headers: req.headers as Record<string, string> })))!
-    res.writeHead(answer.status, Object.fromEntries(answer.headers))
+    const headers: Record<string, string> = {}
+    answer.headers.forEach((v, k) => (headers[k] = v))
+    res.writeHead(answer.status, headers)
     res.end(Buffer.from(await answer.arrayBuffer()))
   })()
 })

@@ -52,7 +52,9 @@ test('readCarFile streams the file of a gateway CAR (order=dfs), in any slicing'
 })
 
 test('readCarFile yields each leaf as it arrives, before the CAR has ended', async () => {
-  const { data, root, car } = await fixture()
+  // 16 leaves: the reader hashes a few blocks ahead (car-file.ts HASHED_AHEAD), so a streaming
+  // reader shows only on a file longer than that window.
+  const { data, root, car } = await fixture(new Uint8Array(randomBytes(16 * 256 * 1024 + 5)))
   let sent = 0
   async function* counted(): AsyncGenerator<Uint8Array> {
     for await (const p of inPieces(car, 4096)) {
