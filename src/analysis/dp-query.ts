@@ -11,9 +11,11 @@
  *          depends on DuckDB's scan order);
  *   3.     each unit keeps at most G = maxGroupsPerUnit groups, chosen by a hash of (unit, key):
  *          it depends only on that unit's own data, and differs from unit to unit (a hash of the
- *          key alone would send every unit to the same group and empty the others). Only units
- *          with more than G rows (uk) can have more than G groups: theirs go through a window over
- *          (unit, group) rows; without GROUP BY a unit has one group and nothing is ranked;
+ *          key alone would send every unit to the same group and empty the others). With G = 1
+ *          (the default) a hash aggregate over units picks each unit's group (arg_min) before
+ *          step 2, so only the kept rows are aggregated. With G > 1 only units with more than G
+ *          rows (uk) can have more than G groups: theirs go through a window over (unit, group)
+ *          rows. Without GROUP BY a unit has one group and nothing is ranked;
  *   4. per group: units; Σ min(k, C) rows; per measure Σ min(n, C) and Σ sum·min(1, C/n) (the
  *          unit's sum scaled to C values' worth: its mean is kept, so avg stays unbiased); the
  *          concatenated value lists.
@@ -109,10 +111,20 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   })
   const G = contribution.maxGroupsPerUnit
   const aggregate = (where: string) => `SELECT ${sel(g)}__u, count(*) AS __k${perUnit.join('')} FROM fu WHERE ${where} GROUP BY ${part}`
+  // One kept group per unit (the default): each unit's group of smallest hash of (unit, key) is
+  // picked by a hash aggregate over units (arg_min), then only its rows are aggregated. No
+  // (unit, group) row set is ranked: at 10 M rows that window outgrew the worker's memory.
+  const keyOf = g.length === 1 ? g[0]! : `struct_pack(${g.map((x) => `${x} := ${x}`).join(', ')})`
   const pu =
     g.length === 0
       ? // Without GROUP BY a unit has one group: nothing to bound.
         `pu AS (SELECT __u, count(*) AS __k${perUnit.join('')} FROM f GROUP BY __u)`
+      : G === 1
+      ? [
+          `pick AS (SELECT __u AS __cu, arg_min(${keyOf}, struct_pack(h := hash(${part}), k := ${keyOf})) AS __key FROM f GROUP BY __u),`,
+          ` fu AS NOT MATERIALIZED (SELECT * FROM f JOIN pick ON __u IS NOT DISTINCT FROM __cu AND ${keyOf} IS NOT DISTINCT FROM __key),`,
+          ` pu AS (${aggregate('true')})`,
+        ].join('')
       : [
           // A unit with ≤ G rows has ≤ G groups and keeps them all; only the others go through the
           // window, which ranks their (unit, group) rows (not event rows) by a hash of (unit, key).
