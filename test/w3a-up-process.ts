@@ -8,14 +8,16 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
 export const W3A_BIN = join(import.meta.dirname, '..', 'bin', 'w3a.mjs')
+/** The CLI run from src/ under tsx (a bench whose devnet runs in-process from src/ needs workers of the same build). */
+export const W3A_FROM_SOURCE = ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'run.ts')]
 
 export type W3aUp = { proc: ChildProcess; gatewayUrl: string; rpcUrl: string; dashboardUrl: string; stderr: string[]; stop(): Promise<void> }
 
 /** A long-running `w3a` command (up, gateway, worker) started with --json: its ready line, parsed. */
 export type W3aProcess<T> = { proc: ChildProcess; ready: T; stderr: string[]; stop(): Promise<void> }
 
-export async function startW3aProcess<T = Record<string, unknown>>(args: string[], timeoutMs = 90_000, env: NodeJS.ProcessEnv = process.env): Promise<W3aProcess<T>> {
-  const proc = spawn(process.execPath, [W3A_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env })
+export async function startW3aProcess<T = Record<string, unknown>>(args: string[], timeoutMs = 90_000, env: NodeJS.ProcessEnv = process.env, command: string[] = [W3A_BIN]): Promise<W3aProcess<T>> {
+  const proc = spawn(process.execPath, [...command, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env })
   const stderr: string[] = []
   createInterface({ input: proc.stderr! }).on('line', (l) => stderr.push(l))
   const lines = createInterface({ input: proc.stdout! })
