@@ -19,6 +19,7 @@ import { CID } from 'multiformats/cid'
 import * as dagJson from '@ipld/dag-json'
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { runW3a, type W3aRun } from './w3a-up-process.js'
 import { claimRoyalties, createChainClients, devAccount, getJobsParams, getRoyalty, getEarnings, jobsAbi, royaltyProof } from '../src/chain/index.js'
 import { isW3aError } from '../src/core/errors.js'
 import {
@@ -324,4 +325,26 @@ test('a function the policy denies is refused at the charge: no ε spent, the cr
   const after = await readAnalystBudget(analyst, { id: poolId })
   assert.equal(after.epsilonSpent, budget.epsilonSpent, 'no ε charged')
   assert.equal((await getCredits(analyst, { id: poolId })).credits, credits, 'the credit came back')
+})
+
+/** `w3a ARGS --json` as contributor `i` (its key in W3A_PRIVATE_KEY), trusting the devnet its data dir pinned. Async: the gateway runs in this process. */
+function w3aAs(i: number, args: string[]): Promise<W3aRun> {
+  const env = { ...process.env, W3A_DATA_DIR: join(work, 'devnet'), W3A_PRIVATE_KEY: keccak256(stringToHex(`w3a pool test contributor ${i}`)) }
+  return runW3a([...args, '--gateway', devnet.gatewayUrl, '--json'], env)
+}
+
+test('`w3a pool delete --json` says what left storage; run again on the deleted contribution it only unpins, and finds nothing more', async () => {
+  const blocks = await contributionBlocks(VICTIM)
+  const first = await w3aAs(VICTIM, ['pool', 'delete', people[VICTIM]!.contribution!])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(first.json.receipt.status, 'applied')
+  assert.deepEqual([first.json.unpinned.blocks, first.json.unpinned.kept, first.json.unpinned.missing], [blocks.length, 0, 0])
+  assert.equal(first.json.unpinned.manifestCid, blocks[0])
+  assert.deepEqual(await served(blocks), [])
+  const again = await w3aAs(VICTIM, ['pool', 'delete', people[VICTIM]!.contribution!])
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(again.json.receipt, null)
+  assert.deepEqual([again.json.unpinned.blocks, again.json.unpinned.missing], [0, 1], 'the manifest is gone, so only it is named, and it is missing')
+  const after = await count('health research')
+  assert.equal(after.people, N - 3, 'the pool still answers, without the two deleted and the withdrawn contributor')
 })
