@@ -3,7 +3,7 @@ import { CID } from 'multiformats/cid'
 import * as dagJson from '@ipld/dag-json'
 import { W3aError, isW3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, decodePoolDescriptor, readBlock, POOL_UNIT_COLUMN, type DropDagReturnType, type PoolDescriptor } from '../storage/index.js'
+import { createTrustlessGateway, importCar, getManifest, blockKey, dagKeys, dropDag, decodePoolDescriptor, readBlock, POOL_UNIT_COLUMN, type DropDagReturnType, type PoolDescriptor } from '../storage/index.js'
 import { getDataset, getDatasetWriter, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
@@ -124,7 +124,7 @@ export function createGateway(params: GatewayParameters): Gateway {
         const root = parseCid(other.manifestCid)
         if (root) await dagKeys(blockstore, root, keep)
       }
-      if (only) for (const root of await uploadedManifestsOfOthers(only)) await dagKeys(blockstore, root, keep)
+      if (only) for (const root of await uploadedManifestsOfOthers(only)) if (!keep.has(blockKey(root))) await dagKeys(blockstore, root, keep)
       return fn(keep)
     })
     dropping = run.catch(() => undefined)
@@ -229,6 +229,8 @@ export function createGateway(params: GatewayParameters): Gateway {
         const who = uploads.uploadersOf(r)
         if (named.has(r) && who.length === 1 && who[0] === signer) continue
         const root = CID.parse(r)
+        // A root already reached was walked whole with the DAG that reached it.
+        if (keep.has(blockKey(root))) continue
         if (await blockstore.has(root)) await dagKeys(blockstore, root, keep)
         else uploads.forget(r)
       }
