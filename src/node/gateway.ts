@@ -264,7 +264,6 @@ export function createGateway(params: GatewayParameters): Gateway {
         details: ['Uploads come from accounts that can pay for the transactions that use them (registering a dataset, submitting a job).'],
       })
     }
-    uploads.checkRoom(upload.uploader, root.toString())
     quota.reserve({ account: upload.uploader, bytes: upload.bytes, digest: upload.digest, expires: upload.expires })
     let received = 0
     async function* counted(): AsyncGenerator<Uint8Array> {

@@ -33,15 +33,23 @@ test('who uploaded each root survives a restart, one file per account; a root sh
   }
 })
 
-test('an account holds at most its bound of roots: a new one past it is refused, one it holds is not', () => {
-  const u = createRootUploaders({ maxRootsPerAccount: 2 })
-  u.record(A, R1)
-  u.record(A, R2)
-  assert.throws(() => u.checkRoom(A, 'bafkreiroot3'), (e) => isW3aError(e, 'UPLOAD_QUOTA_EXCEEDED'))
-  u.checkRoom(A, R1)
-  u.checkRoom(B, 'bafkreiroot3')
-  u.release(A, R2)
-  u.checkRoom(A, 'bafkreiroot3')
+test("an account's record is bounded: past it the account's own oldest root goes, nobody else's, also across a restart", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'w3a-uploaders-'))
+  try {
+    const u = createRootUploaders({ dir, maxRootsPerAccount: 2 })
+    u.record(A, R1)
+    u.record(B, R1)
+    u.record(A, R2)
+    u.record(A, R1) // already held: no change of order
+    u.record(A, 'bafkreiroot3')
+    assert.deepEqual(u.uploadersOf(R1), [B.toLowerCase()], "A's oldest went; B's claim on the same root stays")
+    const again = createRootUploaders({ dir, maxRootsPerAccount: 2 })
+    again.record(A, 'bafkreiroot4')
+    assert.deepEqual(again.roots().sort(), [R1, 'bafkreiroot3', 'bafkreiroot4'].sort())
+    assert.deepEqual(again.uploadersOf(R2), [])
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 test('an unpin signature is accepted once while it is valid', () => {

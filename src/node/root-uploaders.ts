@@ -9,8 +9,11 @@
  *   one set of blocks); it stays claimed while any of them holds it.
  * - Kept in the node's data dir, one file per account (`uploads/<address>.json`, the roots it
  *   holds), each written atomically: an upload rewrites its uploader's file only.
- * - Bounded: at most MAX_ROOTS_PER_ACCOUNT roots per account (an upload of a new root past it is
- *   refused before its body is read), on top of the byte quota.
+ * - Bounded: at most MAX_ROOTS_PER_ACCOUNT roots per account (each file at most ~1.3 MB); past
+ *   it the account's oldest record goes. Only that account loses by it: it can no longer unpin
+ *   that root itself, and the root keeps only the protection every block has (a live manifest
+ *   linking it). Refusing instead would stop an ingest worker, which uploads a segment and a
+ *   manifest per flush (every 10 s) and whose old versions its sites' owners unpin anyway.
  * - An unpin signature is accepted once (until it expires), so a captured one cannot unpin the
  *   same roots again after they were uploaded anew.
  * Untrusted like the host that keeps it: it protects honest uploaders from each other, not
@@ -22,12 +25,10 @@ import type { Address, Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 
-export const MAX_ROOTS_PER_ACCOUNT = 100_000
+export const MAX_ROOTS_PER_ACCOUNT = 20_000
 
 export type RootUploaders = {
-  /** Throws UPLOAD_QUOTA_EXCEEDED when `account` holds the most roots it may and `root` is a new one. */
-  checkRoom(account: Address, root: string): void
-  /** Records that `account` uploaded `root` (once stored whole). */
+  /** Records that `account` uploaded `root` (once stored whole); past the bound, its oldest record goes. */
   record(account: Address, root: string): void
   /** The accounts (lowercase) that hold `root`. */
   uploadersOf(root: string): string[]
@@ -78,17 +79,13 @@ export function createRootUploaders(params: { dir?: string; maxRootsPerAccount?:
     if (params.dir) writeFileAtomic(join(params.dir, `${account}.json`), JSON.stringify([...(byAccount.get(account) ?? [])]))
   }
   return {
-    checkRoom(account, root) {
-      const roots = byAccount.get(account.toLowerCase())
-      if (!roots || roots.has(root) || roots.size < max) return
-      throw new W3aError('UPLOAD_QUOTA_EXCEEDED', `account ${account} already holds ${roots.size} roots on this storage node, the most one account may`, {
-        details: ['Unpin roots you no longer need (a deleted pool contribution is unpinned by `w3a pool delete`), or put more rows in each segment.'],
-      })
-    },
     record(account, root) {
       const key = account.toLowerCase()
       if (byAccount.get(key)?.has(root)) return
       add(key, root)
+      const roots = byAccount.get(key)!
+      // A Set iterates in insertion order (kept across restarts by the file's order): the first is the oldest.
+      while (roots.size > max) remove(key, roots.values().next().value!)
       save(key)
     },
     uploadersOf: (root) => [...(byRoot.get(root) ?? [])],
