@@ -4,7 +4,8 @@
  * own key with their own consent (one from memory, as a page does), and analysts query it for a declared purpose. Checked on chain,
  * exactly: each job's owner share is split among the contributors whose rows entered it, claimed
  * with proofs of the worker's signed weight list; a contributor who withdrew, deleted, or refuses
- * the job's purpose is neither read nor paid.
+ * the job's purpose is neither read nor paid. A deleted contribution's blocks leave storage (its
+ * contributor unpins the roots it uploaded); another account cannot unpin them.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,8 +14,12 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { keccak256, numberToHex, stringToHex, type Address, type Hex } from 'viem'
+import { CarBlockIterator } from '@ipld/car/iterator'
+import { CID } from 'multiformats/cid'
+import * as dagJson from '@ipld/dag-json'
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts'
 import { startDevnet, type RunningDevnet } from '../src/node/up.js'
+import { runW3a, type W3aRun } from './w3a-up-process.js'
 import { claimRoyalties, createChainClients, devAccount, getJobsParams, getRoyalty, getEarnings, jobsAbi, royaltyProof } from '../src/chain/index.js'
 import { isW3aError } from '../src/core/errors.js'
 import {
@@ -29,6 +34,7 @@ import {
   getPoolRoyalties,
   listMyContributions,
   listOnMarket,
+  unpinMyUploads,
   readAnalystBudget,
   runQuery,
   setDatasetPolicy,
@@ -41,7 +47,10 @@ import {
 } from '../src/sdk/index.js'
 import { functionHash } from '../src/analysis/index.js'
 import { parsePolicy } from '../src/custody/index.js'
+import { carOfBlock } from '../src/storage/car-of-block.js'
 import { parsePoolSchema } from '../src/storage/index.js'
+import { signUnpin, signUnpinOwn } from '../src/storage/upload-authorization.js'
+import { uploadCar } from '../src/sdk/upload-car.js'
 
 const TOKEN = 10n ** 18n
 const N = 50
@@ -178,12 +187,81 @@ test('a query for the pool purpose reads every consenting contribution and names
   assert.deepEqual([...who].sort(), people.map((_, i) => addr(i)).sort())
 })
 
+/** Every block of a contribution, as the trustless gateway exports its DAG (manifest, segment roots and leaves). */
+async function contributionBlocks(i: number): Promise<string[]> {
+  const [c] = await listMyContributions(people[i]!.client, { pool: poolId })
+  const res = await fetch(`${devnet.gatewayUrl}/ipfs/${c!.manifestCid}?format=car`)
+  assert.equal(res.status, 200, `contribution ${i}'s DAG is served`)
+  const cids: string[] = []
+  for await (const b of await CarBlockIterator.fromBytes(new Uint8Array(await res.arrayBuffer()))) cids.push(b.cid.toString())
+  assert.ok(cids.length >= 2, 'a manifest and at least one segment block')
+  return cids
+}
+
+/** How many of `cids` the gateway serves (each fetched alone, as a trustless client does). */
+async function served(cids: string[]): Promise<string[]> {
+  const out: string[] = []
+  for (const cid of cids) {
+    const status = (await fetch(`${devnet.gatewayUrl}/ipfs/${cid}?format=raw`)).status
+    assert.ok(status === 200 || status === 404, `${cid}: HTTP ${status}`)
+    if (status === 200) out.push(cid)
+  }
+  return out
+}
+
+const VICTIM = 30
+const ATTACKER = 31
+
+test("another account cannot unpin a contribution's blocks: not by naming its roots, not through a DAG of its own linking them", async () => {
+  const victim = await contributionBlocks(VICTIM)
+  const [mine] = await listMyContributions(people[VICTIM]!.client, { pool: poolId })
+  // B names A's manifest (its root): refused whole, nothing dropped.
+  await assert.rejects(unpinMyUploads(people[ATTACKER]!.client, { roots: [mine!.manifestCid] }), (e) => isW3aError(e, 'ACCESS_DENIED') && /may unpin only its own uploads/.test(e.message))
+  // Mixed with a root of its own: still refused whole.
+  const [own] = await listMyContributions(people[ATTACKER]!.client, { pool: poolId })
+  await assert.rejects(unpinMyUploads(people[ATTACKER]!.client, { roots: [own!.manifestCid, ...victim.slice(1)] }), (e) => isW3aError(e, 'ACCESS_DENIED'))
+  // B uploads a block of its own linking A's manifest (A's blocks are already stored, so the CAR is "complete"), then unpins it.
+  const bait = await carOfBlock(dagJson.encode({ bait: CID.parse(mine!.manifestCid), victim: victim.slice(1).map((c) => CID.parse(c)) }))
+  await uploadCar(people[ATTACKER]!.client, { root: bait.cid, car: bait.car })
+  const dropped = await unpinMyUploads(people[ATTACKER]!.client, { roots: [bait.cid.toString()] })
+  assert.deepEqual([dropped.blocks, dropped.missing], [1, 0], 'only its own block went')
+  assert.equal(dropped.kept, victim.length, "every block of A's it linked was kept")
+  // A signature covers the roots it names, once: not others, not again.
+  const other = await carOfBlock(dagJson.encode({ attacker: ATTACKER }))
+  await uploadCar(people[ATTACKER]!.client, { root: other.cid, car: other.car })
+  const { chainId } = await people[ATTACKER]!.client.network()
+  const roots = [other.cid.toString()]
+  const headers = await signUnpinOwn({ account: people[ATTACKER]!.account, roots, chainId })
+  const send = (body: string[]) => fetch(`${devnet.gatewayUrl}/api/v1/blocks/unpin`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ roots: body }) })
+  assert.equal((await send(victim)).status, 403, 'its signature over its own root, sent with the victim\'s roots, recovers to an account that uploaded none of them')
+  assert.equal((await send(roots)).status, 200)
+  const replay = await send(roots)
+  assert.equal(replay.status, 401)
+  assert.equal(((await replay.json()) as { error: { code: string } }).error.code, 'UPLOAD_UNAUTHORIZED')
+  // The pool's curator owns the pool dataset, but a dataset's unpin drops its own versions only: another dataset's manifest (A's contribution) and what it links stay.
+  const byCurator = await signUnpin({ account: devAccount(1), datasetId: poolId, roots: victim, chainId })
+  const curatorAsked = await fetch(`${devnet.gatewayUrl}/api/v1/datasets/${poolId}/unpin`, { method: 'POST', headers: { ...byCurator, 'content-type': 'application/json' }, body: JSON.stringify({ roots: victim }) })
+  assert.equal(curatorAsked.status, 200)
+  assert.deepEqual((await curatorAsked.json()) as object, { datasetId: poolId.toLowerCase(), blocks: 0, bytes: 0, kept: victim.length, missing: 0 })
+  assert.deepEqual(await served(victim), victim, "every block of A's contribution is still served")
+})
+
 test('one who withdrew is not read from the next job on; one who deleted is gone, with a keeper-signed receipt', async () => {
+  const deletedBlocks = await contributionBlocks(DELETED)
+  const othersBlocks = (await Promise.all([0, DELETED + 1, VICTIM].map(contributionBlocks))).flat()
   await setPoolConsent(people[WITHDRAWN]!.client, { id: people[WITHDRAWN]!.contribution!, allow: ['*'], withdrawn: true })
   const del = await deleteContribution(people[DELETED]!.client, { id: people[DELETED]!.contribution! })
   assert.equal(del.receipt.status, 'applied')
   assert.equal(del.receipt.type, 'Delete')
   assert.ok(del.receipt.unrecoverableAfterEpoch !== undefined, 'the receipt names the epoch after which the key is gone')
+  // Its blocks leave storage: every one the gateway exported before is now a 404 (trustless fetch, one block each).
+  assert.equal(del.unpinned.segments.length + 1, new Set([del.unpinned.manifestCid, ...del.unpinned.segments]).size)
+  assert.deepEqual([del.unpinned.blocks, del.unpinned.kept, del.unpinned.missing], [deletedBlocks.length, 0, 0], JSON.stringify(del.unpinned))
+  assert.deepEqual(await served(deletedBlocks), [], 'no block of the deleted contribution is still served')
+  assert.deepEqual(await served(othersBlocks), othersBlocks, "other contributors' blocks are still served")
+  // Asking again drops nothing more.
+  const again = await unpinMyUploads(people[DELETED]!.client, { roots: [del.unpinned.manifestCid, ...del.unpinned.segments] })
+  assert.deepEqual([again.blocks, again.missing], [0, 1 + del.unpinned.segments.length])
   const [gone] = await listMyContributions(people[DELETED]!.client, { pool: poolId })
   assert.equal(gone!.deleted, true)
   const b = await count('health research')
@@ -247,4 +325,26 @@ test('a function the policy denies is refused at the charge: no ε spent, the cr
   const after = await readAnalystBudget(analyst, { id: poolId })
   assert.equal(after.epsilonSpent, budget.epsilonSpent, 'no ε charged')
   assert.equal((await getCredits(analyst, { id: poolId })).credits, credits, 'the credit came back')
+})
+
+/** `w3a ARGS --json` as contributor `i` (its key in W3A_PRIVATE_KEY), trusting the devnet its data dir pinned. Async: the gateway runs in this process. */
+function w3aAs(i: number, args: string[]): Promise<W3aRun> {
+  const env = { ...process.env, W3A_DATA_DIR: join(work, 'devnet'), W3A_PRIVATE_KEY: keccak256(stringToHex(`w3a pool test contributor ${i}`)) }
+  return runW3a([...args, '--gateway', devnet.gatewayUrl, '--json'], env)
+}
+
+test('`w3a pool delete --json` says what left storage; run again on the deleted contribution it only unpins, and finds nothing more', async () => {
+  const blocks = await contributionBlocks(VICTIM)
+  const first = await w3aAs(VICTIM, ['pool', 'delete', people[VICTIM]!.contribution!])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(first.json.receipt.status, 'applied')
+  assert.deepEqual([first.json.unpinned.blocks, first.json.unpinned.kept, first.json.unpinned.missing], [blocks.length, 0, 0])
+  assert.equal(first.json.unpinned.manifestCid, blocks[0])
+  assert.deepEqual(await served(blocks), [])
+  const again = await w3aAs(VICTIM, ['pool', 'delete', people[VICTIM]!.contribution!])
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(again.json.receipt, null)
+  assert.deepEqual([again.json.unpinned.blocks, again.json.unpinned.missing], [0, 1], 'the manifest is gone, so only it is named, and it is missing')
+  const after = await count('health research')
+  assert.equal(after.people, N - 3, 'the pool still answers, without the two deleted and the withdrawn contributor')
 })

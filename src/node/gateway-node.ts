@@ -8,9 +8,10 @@ import { createGateway } from './gateway.js'
 import { serveHttp } from './http-server.js'
 import type { IngestTarget } from './ingest-relay.js'
 import { createUploadQuota } from './upload-quota.js'
+import { createRootUploaders } from './root-uploaders.js'
 
 export type GatewayNodeParameters = {
-  /** Where this node keeps its blocks and upload quota (its own data dir). */
+  /** Where this node keeps its blocks, upload quota and who uploaded each root (its own data dir). */
   dataDir: string
   /** The chain RPC the gateway reads dataset records from, and tells clients. */
   rpcUrl: string
@@ -46,7 +47,8 @@ export async function startGatewayNode(p: GatewayNodeParameters): Promise<Gatewa
   }
   const { publicClient } = createChainClients({ rpcUrl: p.rpcUrl, chainId: d.chainId })
   const quota = createUploadQuota({ file: join(layout.root, 'upload-quota.json'), ...(p.uploadQuotaBytes !== undefined ? { bytesPerAccount: p.uploadQuotaBytes } : {}) })
-  const gateway = createGateway({ blockstore, network, publicClient, quota, ...(p.ingest ? { ingest: p.ingest } : {}) })
+  const uploads = createRootUploaders({ dir: join(layout.root, 'uploads') })
+  const gateway = createGateway({ blockstore, network, publicClient, quota, uploads, ...(p.ingest ? { ingest: p.ingest } : {}) })
   const http = await serveHttp(gateway, { port: p.port, nodeRoute: gateway.nodeRoute, ...(p.host ? { host: p.host } : {}) })
   return { url: http.url, network, close: () => http.close() }
 }

@@ -1,14 +1,16 @@
 import type { Blockstore } from 'interface-blockstore'
 import { CID } from 'multiformats/cid'
+import * as dagJson from '@ipld/dag-json'
 import { W3aError, isW3aError } from '../core/errors.js'
 import type { NetworkInfo } from '../core/network-info.js'
-import { createTrustlessGateway, importCar, getManifest, dagKeys, dropDag, decodePoolDescriptor, readBlock, POOL_UNIT_COLUMN, type DropDagReturnType, type PoolDescriptor } from '../storage/index.js'
+import { createTrustlessGateway, importCar, getManifest, blockKey, dagKeys, dropDag, decodePoolDescriptor, readBlock, POOL_UNIT_COLUMN, type DropDagReturnType, type PoolDescriptor } from '../storage/index.js'
 import { getDataset, getDatasetWriter, listDatasets, type ChainPublicClient } from '../chain/index.js'
 import { json, errorResponse } from './http-json.js'
 import { openApiDocument } from './openapi.js'
 import { limitedBody, readJsonBody } from './http-body.js'
 import { createUploadQuota, type UploadQuota } from './upload-quota.js'
-import { verifyUnpinHeaders, verifyUploadHeaders } from '../storage/upload-authorization.js'
+import { verifyUnpinHeaders, verifyUnpinOwnHeaders, verifyUploadHeaders } from '../storage/upload-authorization.js'
+import { createRootUploaders, type RootUploaders } from './root-uploaders.js'
 import type { FetchHandler, NodeRoute } from './http-server.js'
 import { createIngestRelay, type IngestTarget } from './ingest-relay.js'
 import { createCampaignRelay } from './campaign-relay.js'
@@ -22,6 +24,8 @@ export type GatewayParameters = {
   maxUploadBytes?: number
   /** Bytes each account may upload (default: createUploadQuota's, in memory). */
   quota?: UploadQuota
+  /** Who uploaded each root (default: createRootUploaders's, in memory). */
+  uploads?: RootUploaders
   /** The web-analytics ingest worker (ingest-relay.ts); its url is read per request. */
   ingest?: IngestTarget
   /** The dashboard's built files, served at `/` (default dist/app). */
@@ -61,6 +65,7 @@ export function createGateway(params: GatewayParameters): Gateway {
   const ingestRelay = createIngestRelay(params.ingest ?? {})
   const campaignRelay = createCampaignRelay({ publicClient, campaigns: network.contracts.campaigns, registry: network.contracts.workerRegistry })
   const quota = params.quota ?? createUploadQuota()
+  const uploads = params.uploads ?? createRootUploaders()
   const staticFiles = createStaticFiles(params.appDir)
 
   async function publicManifest(manifestCid: string) {
@@ -98,12 +103,20 @@ export function createGateway(params: GatewayParameters): Gateway {
    * POST /api/v1/datasets/{id}/drop: anyone may ask, because the rule is chain state the node
    * reads itself: only a dataset the registry shows `deleted` is dropped. Its manifest (with the
    * owner's wrapped key) and every segment block go, except blocks that the current manifest
-   * of a dataset not deleted, held here, links (shared blocks stay served). Idempotent: a second
+   * of a dataset not deleted, held here, links (shared blocks stay served), or that an uploaded
+   * manifest of another dataset links (a registry record naming someone else's manifest, a pool
+   * contribution's, drops nothing of it). Idempotent: a second
    * call finds nothing and drops nothing. Drops run one at a time so two never race.
    */
   let dropping: Promise<unknown> = Promise.resolve()
-  /** Runs `fn` with the keys of every block a live dataset's current manifest links; one drop at a time. */
-  function withLiveKeys<T>(fn: (keep: Set<string>) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` with the keys of every block a live dataset's current manifest links; one drop at a
+   * time. For a drop on behalf of dataset `only`, also every block of an uploaded manifest of
+   * another dataset (a pool contribution's is one: in no registry, so nothing live links it):
+   * a dataset's owner or writer drops its own dataset's versions, and a registry record naming
+   * someone else's manifest drops none of it.
+   */
+  function withLiveKeys<T>(fn: (keep: Set<string>) => Promise<T>, only?: `0x${string}`): Promise<T> {
     const run = dropping.then(async () => {
       const keep = new Set<string>()
       for (const other of await listDatasets(publicClient, { registry, status: ['active', 'paused', 'unlisted'] })) {
@@ -111,11 +124,24 @@ export function createGateway(params: GatewayParameters): Gateway {
         const root = parseCid(other.manifestCid)
         if (root) await dagKeys(blockstore, root, keep)
       }
+      if (only) for (const root of await uploadedManifestsOfOthers(only)) if (!keep.has(blockKey(root))) await dagKeys(blockstore, root, keep)
       return fn(keep)
     })
     dropping = run.catch(() => undefined)
     return run
   }
+  /** The uploaded roots that are manifests of a dataset other than `id` (held here, decoding as manifests). */
+  async function uploadedManifestsOfOthers(id: `0x${string}`): Promise<CID[]> {
+    const out: CID[] = []
+    for (const r of uploads.roots()) {
+      const root = CID.parse(r)
+      if (root.code !== dagJson.code) continue
+      const manifest = await getManifest(blockstore, root).catch(() => undefined)
+      if (manifest && manifest.datasetId.toLowerCase() !== id) out.push(root)
+    }
+    return out
+  }
+
   async function dropDeleted(id: `0x${string}`): Promise<{ datasetId: string; manifestCid: string } & DropDagReturnType> {
     const dataset = await getDataset(publicClient, { registry, id })
     if (dataset.status !== 'deleted') {
@@ -125,21 +151,20 @@ export function createGateway(params: GatewayParameters): Gateway {
     }
     const root = parseCid(dataset.manifestCid)
     const none = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
-    return withLiveKeys(async (keep) => ({ datasetId: id, manifestCid: dataset.manifestCid, ...(root ? await dropDag(blockstore, root, keep) : none) }))
+    return withLiveKeys(async (keep) => ({ datasetId: id, manifestCid: dataset.manifestCid, ...(root ? await dropRoots([root.toString()], keep) : none) }), id)
   }
 
   /**
    * POST /api/v1/datasets/{id}/unpin, body { roots: [CID…] }: old versions of a dataset (a
    * site's segments after a visitor's deletion rewrote them). Signed by the dataset's owner or
    * the writer it named on chain (upload-authorization.ts). Blocks that the current manifest of
-   * any dataset not deleted links stay (the live version is never dropped this way).
+   * any dataset not deleted links stay (the live version is never dropped this way), and so do
+   * blocks an uploaded manifest of another dataset links (a pool's curator cannot unpin its
+   * contributors' blocks by naming them). Who uploaded the roots is not asked: a site's old
+   * segments were uploaded by its ingest worker, its owner, or a writer since replaced.
    */
   async function unpinOld(req: Request, id: `0x${string}`): Promise<{ datasetId: string } & DropDagReturnType> {
-    const body = (await readJsonBody(req, 1024 * 1024)) as { roots?: unknown } | null
-    const roots = body?.roots
-    if (!Array.isArray(roots) || roots.length === 0 || roots.length > 10_000 || !roots.every((r) => typeof r === 'string' && parseCid(r))) {
-      throw new W3aError('INVALID_ARGUMENT', 'unpin: the body is { "roots": [CID, …] } (1 to 10000 CIDs)')
-    }
+    const roots = await readRoots(req)
     const signer = await verifyUnpinHeaders(req.headers, { datasetId: id, roots: roots as string[], chainId: network.chainId })
     const dataset = await getDataset(publicClient, { registry, id })
     const writer = await getDatasetWriter(publicClient, { registry, id })
@@ -147,16 +172,71 @@ export function createGateway(params: GatewayParameters): Gateway {
     if (lower !== dataset.owner.toLowerCase() && lower !== writer.toLowerCase()) {
       throw new W3aError('ACCESS_DENIED', `${signer} is neither the owner nor the writer of dataset ${id}: it may not unpin its blocks`)
     }
+    return withLiveKeys(async (keep) => ({ datasetId: id, ...(await dropRoots(roots, keep)) }), id)
+  }
+
+  /** The body of an unpin: { roots: [CID…] }, 1 to 10000 of them. */
+  async function readRoots(req: Request): Promise<string[]> {
+    const body = (await readJsonBody(req, 1024 * 1024)) as { roots?: unknown } | null
+    const roots = body?.roots
+    if (!Array.isArray(roots) || roots.length === 0 || roots.length > 10_000 || !roots.every((r) => typeof r === 'string' && parseCid(r))) {
+      throw new W3aError('INVALID_ARGUMENT', 'unpin: the body is { "roots": [CID, …] } (1 to 10000 CIDs)')
+    }
+    return roots as string[]
+  }
+
+  /** Drops each root's DAG but what `keep` holds; a root whose block is then gone is no longer anyone's upload. */
+  async function dropRoots(roots: readonly string[], keep: ReadonlySet<string>): Promise<DropDagReturnType> {
+    const out: DropDagReturnType = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
+    const seen = new Set<string>()
+    for (const r of roots) {
+      const root = CID.parse(r)
+      const d = await dropDag(blockstore, root, keep, seen)
+      out.blocks += d.blocks
+      out.bytes += d.bytes
+      out.kept += d.kept
+      out.missing += d.missing
+      if (!(await blockstore.has(root))) uploads.forget(root.toString())
+    }
+    return out
+  }
+
+  /**
+   * POST /api/v1/blocks/unpin, body { roots: [CID…] }: an uploader takes back roots it uploaded
+   * itself (a pool contributor's deleted contribution: in no registry, so only this node's record
+   * of who signed each upload says whose it is). Refused whole when one root is held here but
+   * the signer never uploaded it. Kept: what a live dataset's current manifest links, and every
+   * block of a root someone else uploaded too, or the signer uploaded and does not name (so a
+   * DAG made to link others' blocks drops none of them). Each signature is accepted once; a root
+   * already gone counts as missing, so asking again drops nothing more.
+   */
+  async function unpinOwn(req: Request): Promise<{ account: string; roots: number } & DropDagReturnType> {
+    const sent = await readRoots(req)
+    const signed = await verifyUnpinOwnHeaders(req.headers, { roots: sent, chainId: network.chainId })
+    const roots = [...new Set(sent.map((r) => CID.parse(r).toString()))]
+    const signer = signed.signer.toLowerCase()
     return withLiveKeys(async (keep) => {
-      const out: DropDagReturnType = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
-      for (const r of roots as string[]) {
-        const d = await dropDag(blockstore, CID.parse(r), keep)
-        out.blocks += d.blocks
-        out.bytes += d.bytes
-        out.kept += d.kept
-        out.missing += d.missing
+      const foreign: string[] = []
+      for (const r of roots) if (!uploads.uploadersOf(r).includes(signer) && (await blockstore.has(CID.parse(r)))) foreign.push(r)
+      if (foreign.length > 0) {
+        throw new W3aError('ACCESS_DENIED', `${signed.signer} did not upload ${foreign.length === 1 ? `root ${foreign[0]}` : `${foreign.length} of these roots (${foreign.slice(0, 3).join(', ')}…)`}: it may unpin only its own uploads`, {
+          details: ["A dataset's old versions are unpinned by its owner or writer: POST /api/v1/datasets/{id}/unpin."],
+        })
       }
-      return { datasetId: id, ...out }
+      uploads.useSignature(signed.digest, signed.expires)
+      const named = new Set(roots)
+      for (const r of uploads.roots()) {
+        const who = uploads.uploadersOf(r)
+        if (named.has(r) && who.length === 1 && who[0] === signer) continue
+        const root = CID.parse(r)
+        // A root already reached was walked whole with the DAG that reached it.
+        if (keep.has(blockKey(root))) continue
+        if (await blockstore.has(root)) await dagKeys(blockstore, root, keep)
+        else uploads.forget(r)
+      }
+      const out = await dropRoots(roots, keep)
+      for (const r of roots) uploads.release(signed.signer, r)
+      return { account: signed.signer, roots: roots.length, ...out }
     })
   }
 
@@ -195,6 +275,7 @@ export function createGateway(params: GatewayParameters): Gateway {
     try {
       const result = await importCar(blockstore, counted(), { maxBytes: upload.bytes, expectedRoots: [root], requireComplete: true })
       if (received !== upload.bytes) throw new W3aError('CAR_MALFORMED', `the body has ${received} bytes, the signed upload ${upload.bytes}`)
+      uploads.record(upload.uploader, root.toString())
       return { roots: result.roots.map((c) => c.toString()), blocks: result.blocks, bytes: result.bytes }
     } catch (e) {
       quota.release({ account: upload.uploader, bytes: upload.bytes })
@@ -255,6 +336,10 @@ export function createGateway(params: GatewayParameters): Gateway {
     if (method === 'GET' && one) {
       const dataset = await getDataset(publicClient, { registry, id: parseDatasetId(one[1]!) })
       return json({ dataset, manifest: await publicManifest(dataset.manifestCid) })
+    }
+    if (pathname === '/api/v1/blocks/unpin') {
+      if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
+      return json(await unpinOwn(req))
     }
     if (pathname === '/api/v1/blocks') {
       if (method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })

@@ -77,6 +77,15 @@ export const openApiDocument = {
         responses: { 200: { description: 'unpinned: { datasetId, blocks, bytes, kept, missing }' }, ...errorResponses },
       },
     },
+    '/api/v1/blocks/unpin': {
+      post: {
+        summary:
+          'Unpin roots the signer uploaded itself (a deleted pool contribution): body { roots: [CID] }, signed by the account that signed their uploads ' +
+          "(headers x-w3a-unpin-expires, x-w3a-unpin-signature: EIP-191 over keccak256(abi.encodePacked('w3a-unpin-own-v1', keccak256(roots joined by newline), chainId, expires, nonce)), x-w3a-unpin-nonce: 32 random bytes, 0x hex; each signature accepted once). " +
+          "Refused whole (403 ACCESS_DENIED) when a root held here was not uploaded by the signer. Blocks a live dataset's current manifest links, or another upload's DAG holds, stay. A root already gone counts as missing.",
+        responses: { 200: { description: 'unpinned: { account, roots, blocks, bytes, kept, missing }' }, ...errorResponses },
+      },
+    },
     '/api/v1/blocks': {
       post: {
         summary:

@@ -35,4 +35,4 @@ export { getPool, type GetPoolParameters, type GetPoolReturnType } from './actio
 export { contributeParquet, type ContributeParquetParameters, type ContributeParquetReturnType } from './actions/pool/contributeParquet.js'
 export { listMyContributions, type ListMyContributionsParameters, type MyContribution } from './actions/pool/listMyContributions.js'
 export { setPoolConsent, type SetPoolConsentParameters } from './actions/pool/setPoolConsent.js'
-export { deleteContribution, type DeleteContributionParameters } from './actions/pool/deleteContribution.js'
+export { deleteContribution, unpinContribution, type DeleteContributionParameters, type DeleteContributionReturnType, type ContributionUnpinned } from './actions/pool/deleteContribution.js'

@@ -6,8 +6,8 @@ export type GatewayClient = {
   getJson<T>(path: string): Promise<T>
   /** POST with an empty body, JSON answer (gateway actions such as dropping a deleted dataset's blocks). */
   postJson<T>(path: string): Promise<T>
-  /** POST a JSON body, JSON answer (a sealed campaign answer the gateway relays). */
-  sendJson<T>(path: string, body: unknown): Promise<T>
+  /** POST a JSON body, JSON answer (a sealed campaign answer the gateway relays; a signed unpin, with its headers). */
+  sendJson<T>(path: string, body: unknown, headers?: Record<string, string>): Promise<T>
   /** POST a CAR (bytes or a stream) to /api/v1/blocks, with its signed-upload headers (upload-car.ts). */
   postCar(body: Uint8Array | AsyncIterable<Uint8Array>, headers: Record<string, string>): Promise<{ roots: string[]; blocks: number; bytes: number }>
   /** GET a path that answers with bytes (trustless gateway routes). */
@@ -61,8 +61,8 @@ export function createGatewayClient(params: { url: string }): GatewayClient {
     async postJson<T>(path: string) {
       return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json' } })).json()) as T
     },
-    async sendJson<T>(path: string, body: unknown) {
-      return (await (await ok(path, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as T
+    async sendJson<T>(path: string, body: unknown, headers: Record<string, string> = {}) {
+      return (await (await ok(path, { method: 'POST', headers: { ...headers, accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as T
     },
     async postCar(body, headers) {
       const init: RequestInit & { duplex?: 'half' } = {

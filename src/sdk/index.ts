@@ -50,6 +50,7 @@ export * from './actions/pool/index.js'
 // storage orders (contracts/StorageMarket.sol): the owner's and the storage node operator's side
 export { storeDataset, STORAGE_ORDER_DEFAULTS, type StoreDatasetParameters, type StoreDatasetReturnType } from './actions/storage/storeDataset.js'
 export { endDatasetStorage, type EndDatasetStorageParameters, type EndDatasetStorageReturnType } from './actions/storage/endDatasetStorage.js'
+export { unpinMyUploads, type UnpinMyUploadsParameters, type UnpinMyUploadsReturnType } from './actions/storage/unpinMyUploads.js'
 export {
   listStorageOrdersOf,
   listStorageNodesOf,

@@ -71,3 +71,14 @@ test('an undecodable block is dropped as a leaf, never stops the drop', async ()
   assert.equal((await dagKeys(store, bad)).size, 1)
   assert.deepEqual(await dropDag(store, bad, new Set()), { blocks: 1, bytes: 64, kept: 0, missing: 0 })
 })
+
+test('drops of one request share what they saw: a segment named after the manifest that linked it is not counted missing', async () => {
+  const store = createMemoryBlockstore()
+  const seg = await importBytes(store, new Uint8Array(randomBytes(900)))
+  const manifest = await putRoot(store, { segments: [seg.cid] })
+  const seen = new Set<string>()
+  assert.deepEqual((await dropDag(store, manifest, new Set(), seen)).blocks, 2)
+  assert.deepEqual(await dropDag(store, seg.cid, new Set(), seen), { blocks: 0, bytes: 0, kept: 0, missing: 0 })
+  // A later request (a new seen set) finds it gone.
+  assert.deepEqual(await dropDag(store, seg.cid, new Set()), { blocks: 0, bytes: 0, kept: 0, missing: 1 })
+})

@@ -81,10 +81,11 @@ export async function dagKeys(blockstore: Blockstore, root: CID, into: Set<strin
 /**
  * Deletes every block of the DAG under `root` from `blockstore`, except those whose key is in
  * `keep` (then their links are not followed either: a kept block's sub-DAG stays whole).
+ * `seen` (shared by the drops of one request) skips blocks an earlier root already counted,
+ * so a segment named after the manifest that links it is not counted missing.
  */
-export async function dropDag(blockstore: Blockstore, root: CID, keep: ReadonlySet<string>): Promise<DropDagReturnType> {
+export async function dropDag(blockstore: Blockstore, root: CID, keep: ReadonlySet<string>, seen: Set<string> = new Set()): Promise<DropDagReturnType> {
   const out: DropDagReturnType = { blocks: 0, bytes: 0, kept: 0, missing: 0 }
-  const seen = new Set<string>()
   const stack: CID[] = [root]
   while (stack.length > 0) {
     const cid = stack.pop()!

@@ -1,6 +1,6 @@
 import type { Hex } from 'viem'
 import { W3aError } from '../../core/errors.js'
-import { contributeToPool, createPool, deleteContribution, getPool, listMyContributions, setPoolConsent } from '../../sdk/index.js'
+import { contributeToPool, createPool, deleteContribution, getPool, listMyContributions, readDatasetAccess, setPoolConsent, unpinContribution, type ContributionUnpinned } from '../../sdk/index.js'
 import { parsePoolSchema } from '../../storage/index.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, requireString, type Command } from '../command.js'
 import { clientFromOptions } from '../client-from-options.js'
@@ -115,16 +115,34 @@ export const poolWithdrawCommand: Command = {
 
 export const poolDeleteCommand: Command = {
   path: ['pool', 'delete'],
-  summary: "Delete a contribution: its key is shredded in custody, with a keeper-signed receipt",
+  summary: "Delete a contribution: its key is shredded in custody (keeper-signed receipt), its blocks unpinned from storage",
   args: [{ name: 'CONTRIBUTION', description: 'a contribution id' }],
   options: { ...ACCOUNT_OPTION, ...GATEWAY_OPTION },
+  help: [
+    'The gateway\'s storage node then drops the contribution\'s manifest and segments (the roots your',
+    'account uploaded; blocks a live dataset or another upload links stay). On a contribution already',
+    'deleted in custody it only unpins (a retry). --json: { id, receipt, unpinned: { manifestCid,',
+    'segments, blocks, bytes, kept, missing } }.',
+  ].join('\n'),
   async run({ values, positionals, out }) {
     const id: Hex = datasetIdArg(requireArg(positionals, 0, this))
     const client = await clientFromOptions(values, { needsAccount: true })
+    if ((await readDatasetAccess(client, { id })).deleted) {
+      const unpinned = await unpinContribution(client, { id })
+      out.result({ id, receipt: null, unpinned }, `${id} was already deleted in custody\n  ${unpinnedLine(unpinned)}`)
+      return
+    }
     const r = await deleteContribution(client, { id })
     const after = r.receipt.unrecoverableAfterEpoch
-    out.result({ id, receipt: r.receipt }, `deleted ${id}\n  receipt signed by keeper ${r.keeper}${after === undefined ? '' : `; no copy of its key opens after epoch ${after}`}`)
+    out.result(
+      { id, receipt: r.receipt, unpinned: r.unpinned },
+      `deleted ${id}\n  receipt signed by keeper ${r.keeper}${after === undefined ? '' : `; no copy of its key opens after epoch ${after}`}\n  ${unpinnedLine(r.unpinned)}`,
+    )
   },
+}
+
+function unpinnedLine(u: ContributionUnpinned): string {
+  return `storage: ${u.blocks} blocks (${u.bytes} bytes) unpinned of ${1 + u.segments.length} roots; ${u.kept} kept (linked by a live dataset or another upload), ${u.missing} already gone`
 }
 
 export const POOL_COMMANDS = [poolCreateCommand, poolContributeCommand, poolShowCommand, poolConsentCommand, poolWithdrawCommand, poolDeleteCommand]

@@ -2,14 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Hex } from 'viem'
-import { CID } from 'multiformats/cid'
 import { W3aError } from '../../core/errors.js'
 import { loadSegments } from '../../analysis/load-segments.js'
 import { deriveOwnerWrapKey, unwrapDatasetKey } from '../../crypto/owner-wrap-key.js'
-import { verifyBlock, decodeManifest, writeTable, type DatasetManifest } from '../../storage/index.js'
+import { writeTable } from '../../storage/index.js'
+import { fetchManifest } from '../fetch-manifest.js'
 import { requireAccount, type W3aClient } from '../client.js'
 import { chainReader } from '../custody-channel.js'
 import { requireDataset } from './market/dataset.js'
+
+export { fetchManifest }
 
 export type DownloadProgress = { stage: 'manifest' | 'decrypt' | 'write'; done: number; total: number }
 
@@ -21,14 +23,6 @@ export type DownloadDatasetParameters = {
 }
 
 export type DownloadDatasetReturnType = { id: Hex; out: string; rows: number; segments: number }
-
-/** Fetches a block and checks it against its CID: the gateway is not trusted for integrity. */
-export async function fetchManifest(client: W3aClient, cid: string): Promise<DatasetManifest> {
-  const parsed = CID.parse(cid)
-  const bytes = await client.gateway.getBytes(`/ipfs/${parsed.toString()}?format=raw`, 'application/vnd.ipld.raw')
-  await verifyBlock(parsed, bytes)
-  return decodeManifest(bytes)
-}
 
 /**
  * The owner gets their rows back: every block is verified against its CID, every chunk

@@ -4,6 +4,6 @@ export { contributeToPool, type ContributeToPoolParameters, type ContributeToPoo
 export { contributeParquet, type ContributeParquetParameters, type ContributeParquetReturnType } from './contributeParquet.js'
 export { listMyContributions, type ListMyContributionsParameters, type MyContribution } from './listMyContributions.js'
 export { setPoolConsent, type SetPoolConsentParameters } from './setPoolConsent.js'
-export { deleteContribution, type DeleteContributionParameters } from './deleteContribution.js'
+export { deleteContribution, unpinContribution, type DeleteContributionParameters, type DeleteContributionReturnType, type ContributionUnpinned } from './deleteContribution.js'
 export { getPoolRoyalties, claimPoolRoyalties, type PoolRoyalty, type PoolRoyaltiesParameters, type PoolRoyaltiesReturnType, type ClaimPoolRoyaltiesParameters, type ClaimPoolRoyaltiesReturnType } from './poolRoyalties.js'
 export { contributionId, contributionSalt } from './contributionId.js'
