@@ -10,6 +10,7 @@ import { recoverMessageAddress, type Address } from 'viem'
 import { challengeDigest, workReportDigest } from '../chain/storage-digests.js'
 import { createMemoryBlockstore, readBlock } from '../storage/blockstore.js'
 import { createTrustlessGateway } from '../storage/trustless-gateway.js'
+import { memoryLedgerStore } from './storage-audit-ledger.js'
 import { AUDIT_SAMPLE_SIZE, EMPTY_CID_ROOT, StorageAudit, cidSetRoot, type BlockFetch, type ClaimedOrder } from './storage-audit.js'
 
 const domain = { chainId: 31337, storageMarket: '0x00000000000000000000000000000000000000aa' as Address }
@@ -50,7 +51,7 @@ async function serveSample(store: ReturnType<typeof createMemoryBlockstore>, sam
 
 test('an honest host gets a clean report the contract can check', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
-  const audit = new StorageAudit(key, domain)
+  const audit = new StorageAudit(key, domain, memoryLedgerStore())
   const { store, order, root } = await dataset(60)
   const begun = await audit.begin({ era: 5n, orders: [order] })
   assert.equal(begun.sample.length, 1 + AUDIT_SAMPLE_SIZE)
@@ -72,7 +73,8 @@ test('a host that lost half its blocks cannot get a clean report: not by withhol
   for (const b of leaves.slice(0, 50)) await store.delete(CID.parse(b.cid))
 
   // Withholding: the lost blocks are simply not handed over.
-  const audit = new StorageAudit(key, domain)
+  const ledger = memoryLedgerStore()
+  const audit = new StorageAudit(key, domain, ledger)
   const begun = await audit.begin({ era: 7n, orders: [order] })
   const withheld = await audit.finish({ era: 7n, blocks: await serveSample(store, begun.sample) })
   assert.ok(withheld.report.blocksFailed > 0)
@@ -81,16 +83,20 @@ test('a host that lost half its blocks cannot get a clean report: not by withhol
   assert.deepEqual((await audit.finish({ era: 7n, blocks: [] })).report, withheld.report)
   await assert.rejects(audit.begin({ era: 7n, orders: [{ ...order, blocks: order.blocks.slice(50) }] }), /begun for another claim/)
 
-  // A restarted enclave with the same key draws the same sample for the same claim.
-  const restarted = new StorageAudit(key, domain)
+  // Restarting: the ledger outlives the enclave's memory, so the era is as fixed as before.
+  const restarted = new StorageAudit(key, domain, ledger)
   assert.deepEqual((await restarted.begin({ era: 7n, orders: [order] })).sample, begun.sample)
+  await assert.rejects(restarted.begin({ era: 7n, orders: [{ ...order, blocks: order.blocks.slice(50) }] }), /begun for another claim/)
+  assert.deepEqual(await restarted.finish({ era: 7n, blocks: await serveSample(store, begun.sample) }), withheld)
 
   // Lying: other bytes under the lost CIDs.
-  const lied = await restarted.finish({ era: 7n, blocks: [...(await serveSample(store, begun.sample)), ...begun.sample.map((cid) => ({ cid, bytes: new Uint8Array(512) }))].filter((b, i, all) => all.findIndex((x) => x.cid === b.cid) === i) })
+  const liar = new StorageAudit(key, domain, memoryLedgerStore())
+  const liarSample = (await liar.begin({ era: 9n, orders: [order] })).sample
+  const lied = await liar.finish({ era: 9n, blocks: [...(await serveSample(store, liarSample)), ...liarSample.map((cid) => ({ cid, bytes: new Uint8Array(512) }))].filter((b, i, all) => all.findIndex((x) => x.cid === b.cid) === i) })
   assert.ok(lied.report.blocksFailed > 0)
 
   // Hiding: claiming only the blocks still held; the root (always sampled) links to the lost ones.
-  const hiding = new StorageAudit(key, domain)
+  const hiding = new StorageAudit(key, domain, memoryLedgerStore())
   const partial = { ...order, blocks: order.blocks.slice(50) }
   const hidden = await hiding.begin({ era: 8n, orders: [partial] })
   const report = await hiding.finish({ era: 8n, blocks: await serveSample(store, hidden.sample) })
@@ -99,7 +105,7 @@ test('a host that lost half its blocks cannot get a clean report: not by withhol
 
 test('a deleted order shows in the next report: dropped root names its blocks, held root no longer has them', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
-  const audit = new StorageAudit(key, domain)
+  const audit = new StorageAudit(key, domain, memoryLedgerStore())
   const a = await dataset(10)
   const b = await dataset(10)
   const orderB = { ...b.order, orderId: 2n }
@@ -130,23 +136,23 @@ test('a challenge of a block served right signs nothing; wrong bytes and a timeo
   const cid = order.blocks[2]!.cid
   const request = { node: other, endpoint: 'http://node.invalid', orderId: 1n, cid, era: 3n, deadlineMs: 60_000 } // generous: a loaded machine must not turn a served block into a timeout
 
-  const served = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  const served = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store)).challenge(request)
   assert.deepEqual(served, { served: true })
 
-  const corrupt = await new StorageAudit(key, domain, gatewayFetch(store, async () => new Response(new Uint8Array(512)))).challenge(request)
+  const corrupt = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store, async () => new Response(new Uint8Array(512)))).challenge(request)
   assert.equal(corrupt.served, false)
   if (corrupt.served) return
   assert.equal(corrupt.challenge.reason, 2)
   assert.equal(await recoverMessageAddress({ message: { raw: challengeDigest(domain, corrupt.challenge) }, signature: corrupt.signature }), key.address)
 
   const silent: BlockFetch = (_url, init) => new Promise((_resolve, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)))
-  const timedOut = await new StorageAudit(key, domain, silent).challenge({ ...request, deadlineMs: 100 })
+  const timedOut = await new StorageAudit(key, domain, memoryLedgerStore(), silent).challenge({ ...request, deadlineMs: 100 })
   assert.equal(timedOut.served, false)
   if (!timedOut.served) assert.equal(timedOut.challenge.reason, 1)
 
   // A missing block is not served either.
   await store.delete(CID.parse(cid))
-  const missing = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  const missing = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store)).challenge(request)
   assert.equal(missing.served, false)
 })
 
@@ -154,7 +160,7 @@ test('a host cannot get a failure signed for a block served right: the enclave f
   // The host's only inputs are the target and the deadline; the bytes and the clock are the enclave's.
   const key = privateKeyToAccount(generatePrivateKey())
   const { store, order } = await dataset(5)
-  const audit = new StorageAudit(key, domain, gatewayFetch(store))
+  const audit = new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store))
   for (const b of order.blocks) {
     const outcome = await audit.challenge({ node: other, endpoint: 'http://node.invalid', orderId: 1n, cid: b.cid, era: 3n, deadlineMs: 60_000 })
     assert.deepEqual(outcome, { served: true })

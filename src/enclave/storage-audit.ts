@@ -4,13 +4,17 @@
  *
  * Invariants (the host is a courier and may lie, replay, restart us):
  * - The sample is the enclave's: derived from the worker key's own (deterministic, RFC 6979)
- *   signature over (era, claimed set), so neither the host nor a restart can re-roll it, and
- *   one era's sample is fixed once begun (a second claim for that era is refused).
+ *   signature over (era, claimed set), so neither the host nor a restart can re-roll it for a
+ *   claim, and one era's sample is fixed once begun: the era's claim is sealed in the ledger
+ *   (storage-audit-ledger.ts) before its sample leaves, so a second claim for that era is
+ *   refused, after a restart too. (A host that restores an older copy of the sealed ledger is
+ *   not detected: docs/operator.md, "What the audit does not catch".)
  * - Every sampled block is re-hashed here against its CID; a block missing, short or wrong
  *   counts as failed, and a report with a failed block proves nothing on chain.
  * - A host cannot hide a lost block by leaving it out of its claim: every root of a claimed
  *   order is sampled, and every sampled block's links must be in the claim.
- * - One signed report per era: asking again returns the same report, never a second chance.
+ * - One signed report per era: asking again returns the same report (sealed before it leaves),
+ *   never a second chance.
  * - A challenge failure is signed only for a fetch this enclave made and timed itself: it
  *   hashes the bytes it received; a timeout is its own clock's. Served right → nothing signed.
  */
@@ -21,6 +25,7 @@ import { signChallenge, signWorkReport, type StorageChallenge, type StorageDomai
 import { CHALLENGE_REASONS } from '../chain/storage.js'
 import { blockLinks } from '../storage/dag-walk.js'
 import { verifyBlock } from '../storage/verify-block.js'
+import { AuditLedger, LEDGER_ERAS_KEPT, type LedgerStore } from './storage-audit-ledger.js'
 
 /** Random blocks sampled per report, besides every claimed order's roots. */
 export const AUDIT_SAMPLE_SIZE = 32
@@ -61,17 +66,19 @@ export function cidSetRoot(cids: Iterable<string>): Hex {
 type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; bytesHeld: bigint }
 
 export class StorageAudit {
-  /** Eras begun (their fixed sample) and signed; a few eras are kept, older ones forgotten. */
+  /** Eras begun in this run with their claim in full (the ledger keeps only the claim's hash). */
   private readonly pending = new Map<bigint, Pending>()
-  private readonly signed = new Map<bigint, SignedWorkReport>()
-  /** What the last signed report held: added/dropped are counted from here. */
-  private lastHeld = new Set<string>()
+  /** Eras begun and signed, and what the last signed report held: sealed, it outlives a restart. */
+  private readonly ledger: AuditLedger
 
   constructor(
     private readonly signer: Signer,
     private readonly domain: StorageDomain,
+    ledger: LedgerStore,
     private readonly fetchBlock: BlockFetch = (url, init) => fetch(url, init),
-  ) {}
+  ) {
+    this.ledger = new AuditLedger(ledger)
+  }
 
   /** Fixes this era's sample for the host's claim and names the blocks it must hand over. */
   async begin(p: AuditBegin): Promise<AuditSample> {
@@ -96,32 +103,35 @@ export class StorageAudit {
     const heldRoot = cidSetRoot(claimed)
     const orderIds = [...new Set(p.orders.map((o) => BigInt(o.orderId)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     const claimHash = keccak256(encodeAbiParameters([{ type: 'bytes32' }, { type: 'uint256[]' }], [heldRoot, orderIds]))
-    const before = this.pending.get(era)
-    if (before) {
-      if (before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
-      return { era, heldRoot, sample: before.sample }
-    }
+    const before = this.ledger.era(era)
+    if (before && before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
+    const pendingBefore = this.pending.get(era)
+    if (pendingBefore) return { era, heldRoot, sample: pendingBefore.sample }
+    if (!before && era + LEDGER_ERAS_KEPT < this.ledger.newest()) throw new W3aError('INVALID_ARGUMENT', `era ${era} is past: its audit can no longer begin`, { details: [`The newest era audited is ${this.ledger.newest()}; report the current era.`] })
     // The key's signatures are deterministic: the same claim in the same era gives the same sample, whoever asks and however often.
     const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }, { type: 'bytes32' }], ['w3a.storage-sample.v1', era, claimHash])) } }))
     const sample = [...roots, ...pick([...claimed].sort().filter((c) => !roots.has(c)), AUDIT_SAMPLE_SIZE, seed)]
     const bytesHeld = [...sizes.values()].reduce((s, n) => s + BigInt(n), 0n)
+    // Durable before the sample leaves: a restarted enclave refuses this era for any other claim.
+    if (!before) this.ledger.begin(era, claimHash)
     this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, bytesHeld })
-    for (const e of this.pending.keys()) if (e + 4n < era) this.pending.delete(e)
+    for (const e of this.pending.keys()) if (e + LEDGER_ERAS_KEPT < era) this.pending.delete(e)
     return { era, heldRoot, sample }
   }
 
   /** Re-hashes the sampled blocks the host handed over and signs the era's report. */
   async finish(p: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
     const era = BigInt(p.era)
-    const done = this.signed.get(era)
+    const done = this.ledger.era(era)?.signed
     if (done) return done
     const pending = this.pending.get(era)
-    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first.'] })
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first (after a restart: the same claim again).'] })
     const given = new Map<string, Uint8Array>()
     for (const b of p.blocks) given.set(canonicalCid(b.cid), b.bytes)
     let failed = 0
     for (const cid of pending.sample) if (!(await blockHolds(cid, given.get(cid), pending))) failed++
     const held = pending.claimed
+    const lastHeld = this.ledger.lastHeld()
     const report: WorkReport = {
       node: this.signer.address,
       era,
@@ -129,14 +139,14 @@ export class StorageAudit {
       bytesHeld: pending.bytesHeld,
       blocksSampled: pending.sample.length,
       blocksFailed: failed,
-      addedRoot: cidSetRoot([...held].filter((c) => !this.lastHeld.has(c))),
-      droppedRoot: cidSetRoot([...this.lastHeld].filter((c) => !held.has(c))),
+      addedRoot: cidSetRoot([...held].filter((c) => !lastHeld.has(c))),
+      droppedRoot: cidSetRoot([...lastHeld].filter((c) => !held.has(c))),
       orderIds: pending.orderIds,
     }
     const signed = { report, signature: await signWorkReport(this.signer, this.domain, report) }
-    this.signed.set(era, signed)
-    for (const e of this.signed.keys()) if (e + 4n < era) this.signed.delete(e)
-    this.lastHeld = new Set(held)
+    // Durable before the signature leaves: asked again, even after a restart, the era gets this report.
+    this.ledger.sign(era, signed, held)
+    this.pending.delete(era)
     return signed
   }
 
