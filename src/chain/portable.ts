@@ -174,6 +174,7 @@ export {
   challengeDigest,
   signWorkReport,
   signChallenge,
+  endpointHash,
   type StorageDomain,
   type WorkReport,
   type StorageChallenge,

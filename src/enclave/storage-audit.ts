@@ -17,11 +17,14 @@
  *   never a second chance.
  * - A challenge failure is signed only for a fetch this enclave made and timed itself: it
  *   hashes the bytes it received; a timeout is its own clock's. Served right → nothing signed.
+ * - The endpoint is the host's word, so the failure names it (endpointHash) and the chain takes
+ *   it only for the endpoint the node registered: a host that points us at a dead address or at
+ *   another node signs failures the chain refuses.
  */
 import { concatBytes, hexToBytes, keccak256, encodeAbiParameters, toBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
-import { signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
+import { endpointHash, signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
 import { CHALLENGE_REASONS } from '../chain/storage.js'
 import { blockLinks } from '../storage/dag-walk.js'
 import { verifyBlock } from '../storage/verify-block.js'
@@ -188,6 +191,8 @@ export class StorageAudit {
       issuedAt,
       deadline: BigInt(Math.ceil((issuedAtMs + deadlineMs) / 1000)),
       reason: reason as StorageChallenge['reason'],
+      // The chain counts the failure only if this is the node's registered endpoint: a host cannot aim us at another address.
+      endpointHash: endpointHash(p.endpoint),
     }
     return { served: false, challenge, signature: await signChallenge(this.signer, this.domain, challenge) }
   }
