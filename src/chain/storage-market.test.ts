@@ -12,6 +12,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
 import { memoryLedgerStore } from '../enclave/storage-audit-ledger.js'
 import { StorageAudit } from '../enclave/storage-audit.js'
+import { createStorageSettler } from '../node/storage-settler.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { claimStorageEarnings as claimStorageSdk, endDatasetStorage, getStorageEarnings as storageEarningsSdk, listStorageOrdersOf, storeDataset, type W3aClient } from '../sdk/index.js'
 import {
@@ -466,6 +467,41 @@ describe('StorageMarket (real anvil)', () => {
     const t = (await now()) + 1n
     await passOnChain(t)
     await rejectsWith(fail({ ...failure.challenge, issuedAt: t, deadline: t }), 'ChallengeEndpointMismatch')
+  })
+
+  it('storage nodes settle their due eras themselves, taking turns, and forget an order once it ended and is settled', async () => {
+    const reg = await registerDataset(owner, { registry: d.datasetRegistry, salt: bytesToHex(randomBytes(32)), name: 'self-settled', manifestCid: ROOTS[1]!, schemaHash: keccak256(toHex('schema')), pricePerQuery: QUERY_PRICE })
+    const placed = await placeStorageOrder(owner, { storageMarket: d.storageMarket, datasetId: reg.id, roots: ROOTS, sizeBytes: GB, replication: 2, eras: 3, pricePerEra: PRICE_PER_ERA })
+    const o = await getStorageOrder(governance.publicClient, { storageMarket: d.storageMarket, orderId: placed.orderId })
+    const assigned = o.nodes.map((a) => nodes.find((n) => n.address === a)!)
+    const settlers = assigned.map((n) => createStorageSettler({ publicClient: governance.publicClient, operator: n.operator, storageMarket: d.storageMarket, self: n.address }))
+    for (const s of settlers) s.track([o])
+    const start = o.startEra
+    // The node at index (era mod 2) of the order settles that era; the other waits.
+    const [onTurn, offTurn] = start % 2n === 0n ? [settlers[0]!, settlers[1]!] : [settlers[1]!, settlers[0]!]
+    const earned = () => Promise.all(assigned.map((n) => getStorageEarnings(governance.publicClient, { storageMarket: d.storageMarket, account: addr(n.operator) })))
+    const id = placed.orderId
+
+    await mineTo(start)
+    for (const n of assigned) await prove(n, start, [id])
+    await mineTo(start + 2n)
+    const before = await earned()
+    assert.deepEqual(await offTurn.settleDue(await currentEra()), [], 'not its turn')
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [{ orderId: id, era: start }])
+    assert.deepEqual((await earned()).map((x, i) => x - before[i]!), [PRICE_PER_ERA / 2n, PRICE_PER_ERA / 2n], 'both provers paid, with no manual settle')
+
+    // The next era is offTurn's; offTurn never runs (a node gone), so onTurn steps in one era later.
+    await mineTo(start + 3n)
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [], 'the other node still has its turn')
+    await mineTo(start + 4n)
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [{ orderId: id, era: start + 1n }, { orderId: id, era: start + 2n }])
+    assert.deepEqual(await offTurn.settleDue(await currentEra()), [], 'nothing left, nothing sent twice')
+
+    // Every era settled, but the order still active: kept until it ends.
+    assert.deepEqual(onTurn.tracked(), [id])
+    await endStorageOrder(relayer, { storageMarket: d.storageMarket, orderId: id })
+    await onTurn.settleDue(await currentEra())
+    assert.deepEqual(onTurn.tracked(), [])
   })
 
 })
