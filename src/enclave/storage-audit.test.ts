@@ -103,6 +103,26 @@ test('a host that lost half its blocks cannot get a clean report: not by withhol
   assert.ok(report.report.blocksFailed > 0)
 })
 
+test('bytesHeld is what the order\'s root declares: a host padding its claim with blocks of its own does not raise it', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const { store, order } = await dataset(40)
+  const declared = BigInt(order.blocks.reduce((s, b) => s + b.size, 0))
+  // Junk the host made and really holds, claimed inside the order: 40 blocks of 64 KiB.
+  const junk: { cid: string; size: number }[] = []
+  for (let i = 0; i < 40; i++) {
+    const bytes = new Uint8Array(randomBytes(64 * 1024))
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    await store.put(cid, bytes)
+    junk.push({ cid: cid.toString(), size: bytes.length })
+  }
+  const audit = new StorageAudit(key, domain, memoryLedgerStore())
+  const padded = { ...order, blocks: [...order.blocks, ...junk] }
+  const begun = await audit.begin({ era: 4n, orders: [padded] })
+  const { report } = await audit.finish({ era: 4n, blocks: await serveSample(store, begun.sample) })
+  assert.equal(report.blocksFailed, 0, 'the junk hashes right: sampling alone would not catch it')
+  assert.equal(report.bytesHeld, declared, 'yet bytesHeld counts only what the root declares')
+})
+
 test('a deleted order shows in the next report: dropped root names its blocks, held root no longer has them', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
   const audit = new StorageAudit(key, domain, memoryLedgerStore())

@@ -13,6 +13,9 @@
  *   counts as failed, and a report with a failed block proves nothing on chain.
  * - A host cannot hide a lost block by leaving it out of its claim: every root of a claimed
  *   order is sampled, and every sampled block's links must be in the claim.
+ * - bytesHeld is not the host's figure: it is the sum of what the claimed orders' roots (each
+ *   sampled and re-hashed) declare of their DAGs (storage/declared-size.ts); a root that failed
+ *   counts nothing. The sizes the host claims per block are checked only on sampled blocks.
  * - One signed report per era: asking again returns the same report (sealed before it leaves),
  *   never a second chance.
  * - A challenge failure is signed only for a fetch this enclave made and timed itself: it
@@ -27,6 +30,7 @@ import { W3aError } from '../core/errors.js'
 import { endpointHash, signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
 import { CHALLENGE_REASONS } from '../chain/storage.js'
 import { blockLinks } from '../storage/dag-walk.js'
+import { declaredDagSize } from '../storage/declared-size.js'
 import { verifyBlock } from '../storage/verify-block.js'
 import { AuditLedger, LEDGER_ERAS_KEPT, type LedgerStore } from './storage-audit-ledger.js'
 
@@ -66,7 +70,7 @@ export function cidSetRoot(cids: Iterable<string>): Hex {
   return level[0]!
 }
 
-type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; bytesHeld: bigint }
+type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; roots: Set<string> }
 
 export class StorageAudit {
   /** Eras begun in this run with their claim in full (the ledger keeps only the claim's hash). */
@@ -114,10 +118,9 @@ export class StorageAudit {
     // The key's signatures are deterministic: the same claim in the same era gives the same sample, whoever asks and however often.
     const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }, { type: 'bytes32' }], ['w3a.storage-sample.v1', era, claimHash])) } }))
     const sample = [...roots, ...pick([...claimed].sort().filter((c) => !roots.has(c)), AUDIT_SAMPLE_SIZE, seed)]
-    const bytesHeld = [...sizes.values()].reduce((s, n) => s + BigInt(n), 0n)
     // Durable before the sample leaves: a restarted enclave refuses this era for any other claim.
     if (!before) this.ledger.begin(era, claimHash)
-    this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, bytesHeld })
+    this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, roots })
     for (const e of this.pending.keys()) if (e + LEDGER_ERAS_KEPT < era) this.pending.delete(e)
     return { era, heldRoot, sample }
   }
@@ -132,14 +135,20 @@ export class StorageAudit {
     const given = new Map<string, Uint8Array>()
     for (const b of p.blocks) given.set(canonicalCid(b.cid), b.bytes)
     let failed = 0
-    for (const cid of pending.sample) if (!(await blockHolds(cid, given.get(cid), pending))) failed++
+    // bytesHeld: what the claimed orders' roots declare (every root is sampled), not the host's sizes.
+    let bytesHeld = 0n
+    for (const cid of pending.sample) {
+      const bytes = given.get(cid)
+      if (!(await blockHolds(cid, bytes, pending))) failed++
+      else if (pending.roots.has(cid)) bytesHeld += declaredDagSize(CID.parse(cid), bytes!)
+    }
     const held = pending.claimed
     const lastHeld = this.ledger.lastHeld()
     const report: WorkReport = {
       node: this.signer.address,
       era,
       heldRoot: pending.heldRoot,
-      bytesHeld: pending.bytesHeld,
+      bytesHeld,
       blocksSampled: pending.sample.length,
       blocksFailed: failed,
       addedRoot: cidSetRoot([...held].filter((c) => !lastHeld.has(c))),

@@ -9,6 +9,7 @@ import { isW3aError } from '../core/errors.js'
 import { createMemoryBlockstore } from './blockstore.js'
 import { exportCar } from './car.js'
 import { CarBlockIterator } from '@ipld/car/iterator'
+import { declaredDagSize } from './declared-size.js'
 import { decodeManifest, encodeManifest, getManifest, putManifest, schemaHash, type DatasetManifest } from './manifest.js'
 import { collectDagCids, importBytes } from './unixfs.js'
 
@@ -132,3 +133,9 @@ async function collectAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array
   }
   return out
 }
+
+test('a manifest declares its dataset\'s size: its own bytes plus its segments\' (what a storage enclave counts as held)', async () => {
+  const bytes = encodeManifest(manifest())
+  const cid = CID.createV1(dagJson.code, await sha256.digest(bytes))
+  assert.equal(declaredDagSize(cid, bytes), BigInt(bytes.length + seg0.size + seg1.size))
+})
