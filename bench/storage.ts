@@ -30,6 +30,7 @@ import { CID } from 'multiformats/cid'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { StorageAudit, type ClaimedOrder } from '../src/enclave/storage-audit.js'
 import { memoryLedgerStore } from '../src/enclave/storage-audit-ledger.js'
+import { handOverAuditRounds } from '../src/node/storage-audit-rounds.js'
 import { serveHttp } from '../src/node/http-server.js'
 import { StoragePins } from '../src/node/storage-pins.js'
 import { createTrustlessGateway, importBytes, openBlockstore, readBlock, verifyBlock, withPeerFetch } from '../src/storage/index.js'
@@ -76,8 +77,8 @@ try {
     while (!stop.done) {
       era++
       const begun = await audit.begin({ era, orders: claim })
-      const blocks = await Promise.all(begun.sample.map(async (cid) => ({ cid, bytes: await readBlock(a, CID.parse(cid)) })))
-      const { report } = await audit.finish({ era, blocks })
+      await handOverAuditRounds(begun, (cid) => readBlock(a, CID.parse(cid)), (blocks) => audit.next({ era, blocks }))
+      const { report } = await audit.finish({ era })
       if (report.blocksFailed !== 0) throw new Error('an honest node failed its own audit')
       audits++
       await new Promise((r) => setTimeout(r, eraMs))

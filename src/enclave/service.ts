@@ -80,7 +80,7 @@ import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
 import { AuditLedger, type LedgerStore } from './storage-audit-ledger.js'
-import { StorageAudit, type AuditBegin, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
+import { StorageAudit, type AuditBegin, type AuditBlocks, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
 
 /** Events one relayed batch may hold (ingestEvents). */
 const MAX_RELAYED_EVENTS = 1000
@@ -1043,7 +1043,11 @@ export class EnclaveService {
     return this.storageAudit().begin(params)
   }
 
-  async storageAuditFinish(params: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+  async storageAuditNext(params: AuditBlocks): Promise<{ need: string[] }> {
+    return this.storageAudit().next(params)
+  }
+
+  async storageAuditFinish(params: { era: bigint; blocks?: AuditBlocks['blocks'] }): Promise<SignedWorkReport> {
     return this.storageAudit().finish(params)
   }
 

@@ -1,8 +1,9 @@
 /**
  * The storage audit's memory across restarts: per era, the claim it was begun for and the report
  * signed for it, and the set the last signed report held (added/dropped are counted from it).
- * Without it a host that restarts its enclave could begin an era again for another claim and so
- * draw another sample (storage-audit.ts).
+ * Without it a host that restarts its enclave could begin an era again for another claim (its
+ * walks would be the same, storage-walk.ts, but the orders it reports would not) and have a
+ * second, different report signed for the era (storage-audit.ts).
  *
  * Invariants:
  * - The ledger is written (sealed, storage-audit-ledger file of the enclave) before the enclave

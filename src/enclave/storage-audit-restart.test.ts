@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, test } from 'node:test'
@@ -11,6 +11,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { keccak256, toHex } from 'viem'
 import { isW3aError } from '../core/errors.js'
 import { parseEnclaveBoot, simEnclaveFor, type EnclaveBoot } from './boot.js'
+import { handOverAuditRounds } from '../node/storage-audit-rounds.js'
 import { EnclaveService } from './service.js'
 import type { ClaimedOrder } from './storage-audit.js'
 
@@ -52,37 +53,56 @@ async function halfLost() {
   blocks.set(root, rootBytes)
   const order: ClaimedOrder = { orderId: 3n, roots: [root], blocks: [...blocks].map(([cid, b]) => ({ cid, size: b.length })) }
   const lost = new Set(links.filter((_, i) => i % 2 === 0).map((l) => l.Hash.toString()))
-  const held = (sample: string[]) => sample.filter((c) => !lost.has(c)).map((cid) => ({ cid, bytes: blocks.get(cid)! }))
-  return { order, held }
+  const held = async (cid: string) => (lost.has(cid) ? undefined : blocks.get(cid))
+  return { order, lost, held }
 }
 
-test('a host that restarts its enclave cannot draw another sample or get a second report for an era', async () => {
-  const { order, held } = await halfLost()
+/** One era's audit through the enclave's door, as storage-node.ts runs it; the blocks it was asked for. */
+async function audit(enclave: EnclaveService, era: bigint, orders: ClaimedOrder[], read: (cid: string) => Promise<Uint8Array | undefined>) {
+  const asked: string[] = []
+  const begun = await enclave.storageAuditBegin({ era, orders })
+  await handOverAuditRounds(begun, async (cid) => (asked.push(cid), read(cid)), (blocks) => enclave.storageAuditNext({ era, blocks }))
+  return { asked, signed: await enclave.storageAuditFinish({ era }) }
+}
+
+test('a host that restarts its enclave, or restores its sealed state, cannot draw another sample or get a second report for an era', async () => {
+  const { order, lost, held } = await halfLost()
   const era = 12n
   const first = await start()
-  const sample = (await first.storageAuditBegin({ era, orders: [order] })).sample
+  await first.storageAuditBegin({ era, orders: [order] })
 
-  // The attack: the sample names lost blocks, so the host restarts the enclave and claims again
-  // without the orders' lost leaves, hoping for a sample that misses them.
+  // The attack: the host restarts the enclave and claims again without the order's lost leaves.
   const second = await start()
-  const reclaimed = { ...order, blocks: order.blocks.filter((b) => held([b.cid]).length === 1) }
+  const reclaimed = { ...order, blocks: order.blocks.filter((b) => !lost.has(b.cid)) }
   await assert.rejects(second.storageAuditBegin({ era, orders: [reclaimed] }), /begun for another claim/)
-  assert.deepEqual((await second.storageAuditBegin({ era, orders: [order] })).sample, sample, 'the first claim keeps its sample')
-  const report = await second.storageAuditFinish({ era, blocks: held(sample) })
-  assert.ok(report.report.blocksFailed > 0)
+  const { asked, signed } = await audit(second, era, [order], held)
+  assert.ok(signed.report.blocksFailed > 0)
 
   // After the report is signed, a restart gives the same signed report, never a second one.
   const third = await start()
-  assert.deepEqual(await third.storageAuditFinish({ era, blocks: [] }), report)
+  assert.deepEqual(await third.storageAuditFinish({ era }), signed)
   await assert.rejects(third.storageAuditBegin({ era, orders: [reclaimed] }), /begun for another claim/)
   // The next era counts added/dropped from what the signed report held, across the restart.
-  const next = await third.storageAuditBegin({ era: era + 1n, orders: [order] })
-  const nextReport = await third.storageAuditFinish({ era: era + 1n, blocks: held(next.sample) })
-  assert.equal(nextReport.report.addedRoot, `0x${'00'.repeat(32)}`)
-  assert.equal(nextReport.report.droppedRoot, `0x${'00'.repeat(32)}`)
+  const next = (await audit(third, era + 1n, [order], held)).signed.report
+  assert.equal(next.addedRoot, `0x${'00'.repeat(32)}`)
+  assert.equal(next.droppedRoot, `0x${'00'.repeat(32)}`)
+
+  // Restoring the sealed ledger as it was before the era began, then claiming otherwise: the walks
+  // ask for the same blocks (they follow the DAG from the era's seed), so the report fails the same way.
+  const dir = join(boot.dataDir, 'enclave')
+  const ledger = join(dir, 'audit.sealed')
+  const copy = readFileSync(ledger)
+  const later = era + 2n
+  const honestAsk = (await audit(await start(), later, [order], held)).asked
+  writeFileSync(ledger, copy)
+  const restored = await start()
+  const rolled = await audit(restored, later, [{ ...order, blocks: [...order.blocks].reverse() }, { orderId: 9n, roots: [order.roots[0]!], blocks: order.blocks }], held)
+  assert.deepEqual(new Set(rolled.asked), new Set(honestAsk), 'the same paths, whatever the claim')
+  assert.ok(rolled.signed.report.blocksFailed > 0)
+  assert.ok(asked.length > 1)
 
   // Deleting the sealed ledger to start the eras over: the enclave audits nothing more.
-  unlinkSync(join(boot.dataDir, 'enclave', 'audit.sealed'))
+  unlinkSync(ledger)
   const wiped = await start()
-  await assert.rejects(wiped.storageAuditBegin({ era: era + 2n, orders: [order] }), (e) => isW3aError(e, 'STATE_ROLLED_BACK'))
+  await assert.rejects(wiped.storageAuditBegin({ era: later + 1n, orders: [order] }), (e) => isW3aError(e, 'STATE_ROLLED_BACK'))
 })

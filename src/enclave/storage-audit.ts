@@ -3,16 +3,19 @@
  * blocks its host keeps (work reports) and about other nodes' blocks (challenge failures).
  *
  * Invariants (the host is a courier and may lie, replay, restart us):
- * - The sample is the enclave's: derived from the worker key's own (deterministic, RFC 6979)
- *   signature over (era, claimed set), so neither the host nor a restart can re-roll it for a
- *   claim, and one era's sample is fixed once begun: the era's claim is sealed in the ledger
- *   (storage-audit-ledger.ts) before its sample leaves, so a second claim for that era is
- *   refused, after a restart too. (A host that restores an older copy of the sealed ledger is
- *   not detected: docs/operator.md, "What the audit does not catch".)
+ * - The sample is the enclave's: random walks down the claimed orders' DAGs (storage-walk.ts)
+ *   drawn from the worker key's own (deterministic, RFC 6979) signature over the era alone. The
+ *   paths follow the blocks' own links, not the host's list of blocks, so the host can neither
+ *   steer nor re-roll them: not by the claim it makes, not by restarting the enclave, not by
+ *   restoring an older copy of its sealed state. What it chooses is which orders to claim, and
+ *   an order left out is an order not proved.
+ * - One claim per era: the era's claim is sealed in the ledger (storage-audit-ledger.ts) before
+ *   its first request leaves, so a second claim for that era is refused, after a restart too.
  * - Every sampled block is re-hashed here against its CID; a block missing, short or wrong
  *   counts as failed, and a report with a failed block proves nothing on chain.
  * - A host cannot hide a lost block by leaving it out of its claim: every root of a claimed
- *   order is sampled, and every sampled block's links must be in the claim.
+ *   order is sampled, walks go where the links go, and every sampled block's links must be in
+ *   the claim.
  * - bytesHeld is not the host's figure: it is the sum of what the claimed orders' roots (each
  *   sampled and re-hashed) declare of their DAGs (storage/declared-size.ts); a root that failed
  *   counts nothing. The sizes the host claims per block are checked only on sampled blocks.
@@ -30,11 +33,11 @@ import { W3aError } from '../core/errors.js'
 import { endpointHash, signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
 import { CHALLENGE_REASONS } from '../chain/storage.js'
 import { blockLinks } from '../storage/dag-walk.js'
-import { declaredDagSize } from '../storage/declared-size.js'
 import { verifyBlock } from '../storage/verify-block.js'
+import { AuditWalks } from './storage-walk.js'
 import { AuditLedger, LEDGER_ERAS_KEPT, type LedgerStore } from './storage-audit-ledger.js'
 
-/** Random blocks sampled per report, besides every claimed order's roots. */
+/** Random walks per report (root to leaf), besides every claimed order's roots. */
 export const AUDIT_SAMPLE_SIZE = 32
 
 export const EMPTY_CID_ROOT: Hex = `0x${'00'.repeat(32)}`
@@ -43,7 +46,9 @@ export const EMPTY_CID_ROOT: Hex = `0x${'00'.repeat(32)}`
 export type ClaimedOrder = { orderId: bigint; roots: string[]; blocks: { cid: string; size: number }[] }
 
 export type AuditBegin = { era: bigint; orders: ClaimedOrder[] }
+/** The blocks the enclave wants now (`sample`; more follow from `next` until none). */
 export type AuditSample = { era: bigint; heldRoot: Hex; sample: string[] }
+export type AuditBlocks = { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }
 export type SignedWorkReport = { report: WorkReport; signature: Hex }
 
 export type ChallengeRequest = { node: Address; endpoint: string; orderId: bigint; cid: string; era: bigint; deadlineMs: number }
@@ -70,7 +75,7 @@ export function cidSetRoot(cids: Iterable<string>): Hex {
   return level[0]!
 }
 
-type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; roots: Set<string> }
+type Pending = { claimHash: Hex; heldRoot: Hex; walks: AuditWalks; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[] }
 
 export class StorageAudit {
   /** Eras begun in this run with their claim in full (the ledger keeps only the claim's hash). */
@@ -113,44 +118,52 @@ export class StorageAudit {
     const before = this.ledger.era(era)
     if (before && before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
     const pendingBefore = this.pending.get(era)
-    if (pendingBefore) return { era, heldRoot, sample: pendingBefore.sample }
+    if (pendingBefore) return { era, heldRoot, sample: pendingBefore.walks.need() }
     if (!before && era + LEDGER_ERAS_KEPT < this.ledger.newest()) throw new W3aError('INVALID_ARGUMENT', `era ${era} is past: its audit can no longer begin`, { details: [`The newest era audited is ${this.ledger.newest()}; report the current era.`] })
-    // The key's signatures are deterministic: the same claim in the same era gives the same sample, whoever asks and however often.
-    const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }, { type: 'bytes32' }], ['w3a.storage-sample.v1', era, claimHash])) } }))
-    const sample = [...roots, ...pick([...claimed].sort().filter((c) => !roots.has(c)), AUDIT_SAMPLE_SIZE, seed)]
-    // Durable before the sample leaves: a restarted enclave refuses this era for any other claim.
+    // The key's signatures are deterministic: one era, one seed, whoever asks and however often.
+    const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }], ['w3a.storage-sample.v2', era])) } }))
+    const sizesAndClaim = { sizes, claimed }
+    const walks = new AuditWalks(seed, roots, AUDIT_SAMPLE_SIZE, (cid, bytes) => blockHolds(cid, bytes, sizesAndClaim))
+    // Durable before the first request leaves: a restarted enclave refuses this era for any other claim.
     if (!before) this.ledger.begin(era, claimHash)
-    this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, roots })
+    this.pending.set(era, { claimHash, heldRoot, walks, sizes, claimed, orderIds })
     for (const e of this.pending.keys()) if (e + LEDGER_ERAS_KEPT < era) this.pending.delete(e)
-    return { era, heldRoot, sample }
+    return { era, heldRoot, sample: walks.need() }
   }
 
-  /** Re-hashes the sampled blocks the host handed over and signs the era's report. */
-  async finish(p: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+  private begun(era: bigint): Pending {
+    const pending = this.pending.get(era)
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first (after a restart: the same claim again).'] })
+    return pending
+  }
+
+  /** Checks the blocks the host handed over and names the next ones the walks reach (none: call finish). */
+  async next(p: AuditBlocks): Promise<{ need: string[] }> {
+    const era = BigInt(p.era)
+    if (this.ledger.era(era)?.signed) return { need: [] }
+    const walks = this.begun(era).walks
+    await walks.feed(handed(p.blocks))
+    return { need: walks.need() }
+  }
+
+  /** Checks the last blocks handed over (any still wanted fail) and signs the era's report. */
+  async finish(p: { era: bigint; blocks?: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
     const era = BigInt(p.era)
     const done = this.ledger.era(era)?.signed
     if (done) return done
-    const pending = this.pending.get(era)
-    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first (after a restart: the same claim again).'] })
-    const given = new Map<string, Uint8Array>()
-    for (const b of p.blocks) given.set(canonicalCid(b.cid), b.bytes)
-    let failed = 0
-    // bytesHeld: what the claimed orders' roots declare (every root is sampled), not the host's sizes.
-    let bytesHeld = 0n
-    for (const cid of pending.sample) {
-      const bytes = given.get(cid)
-      if (!(await blockHolds(cid, bytes, pending))) failed++
-      else if (pending.roots.has(cid)) bytesHeld += declaredDagSize(CID.parse(cid), bytes!)
-    }
+    const pending = this.begun(era)
+    await pending.walks.feed(handed(p.blocks ?? []))
+    await pending.walks.close()
     const held = pending.claimed
     const lastHeld = this.ledger.lastHeld()
     const report: WorkReport = {
       node: this.signer.address,
       era,
       heldRoot: pending.heldRoot,
-      bytesHeld,
-      blocksSampled: pending.sample.length,
-      blocksFailed: failed,
+      // What the claimed orders' roots declare (every root is sampled), not the host's sizes.
+      bytesHeld: pending.walks.declaredBytes(),
+      blocksSampled: pending.walks.sampled,
+      blocksFailed: pending.walks.failed,
       addedRoot: cidSetRoot([...held].filter((c) => !lastHeld.has(c))),
       droppedRoot: cidSetRoot([...lastHeld].filter((c) => !held.has(c))),
       orderIds: pending.orderIds,
@@ -207,6 +220,12 @@ export class StorageAudit {
   }
 }
 
+function handed(blocks: { cid: string; bytes: Uint8Array }[]): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>()
+  for (const b of blocks) if (b.bytes instanceof Uint8Array) out.set(canonicalCid(b.cid), b.bytes)
+  return out
+}
+
 function canonicalCid(s: string): string {
   try {
     return CID.parse(s).toString()
@@ -216,7 +235,7 @@ function canonicalCid(s: string): string {
 }
 
 /** A sampled block holds when its bytes hash to its CID, have the claimed size, and link only to claimed blocks. */
-async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: Pending): Promise<boolean> {
+async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: Pick<Pending, 'sizes' | 'claimed'>): Promise<boolean> {
   if (!(bytes instanceof Uint8Array) || bytes.length !== pending.sizes.get(cid)) return false
   try {
     const parsed = CID.parse(cid)
@@ -225,15 +244,4 @@ async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: P
   } catch {
     return false
   }
-}
-
-/** `n` distinct items drawn from `items` with a keccak stream from `seed` (all of them if fewer). */
-function pick(items: string[], n: number, seed: Hex): string[] {
-  const pool = [...items]
-  const out: string[] = []
-  for (let i = 0; out.length < n && pool.length > 0; i++) {
-    const r = BigInt(keccak256(concatBytes([hexToBytes(seed), toBytes(i, { size: 4 })])))
-    out.push(pool.splice(Number(r % BigInt(pool.length)), 1)[0]!)
-  }
-  return out
 }

@@ -32,6 +32,7 @@ import { createTrustlessGateway, openBlockstore, readBlock, withPeerFetch } from
 import type { EnclaveInfo } from '../enclave/service.js'
 import type { AuditSample, ChallengeOutcome, SignedWorkReport } from '../enclave/storage-audit.js'
 import { serveHttp } from './http-server.js'
+import { handOverAuditRounds } from './storage-audit-rounds.js'
 import { StoragePins } from './storage-pins.js'
 import { createStorageSettler } from './storage-settler.js'
 import { ROLE, createOwnTxSender, registerOnce, spawnSimEnclave } from './worker/worker-host.js'
@@ -152,15 +153,10 @@ export async function startStorageNode(p: StartStorageNodeParameters): Promise<R
     /** Step 3: the enclave samples what the host claims and signs; the operator posts it. */
     const report = async (era: bigint) => {
       const begun = await caller.call<AuditSample>('storageAuditBegin', { era, orders: pins.claim() })
-      const blocks: { cid: string; bytes: Uint8Array }[] = []
-      for (const cid of begun.sample) {
-        try {
-          blocks.push({ cid, bytes: await readBlock(local, CID.parse(cid)) })
-        } catch {
-          // lost or corrupt: the enclave counts it failed
-        }
-      }
-      last = await caller.call<SignedWorkReport>('storageAuditFinish', { era, blocks })
+      // The enclave walks the orders' DAGs: it names the next blocks from the ones handed over; lost or corrupt ones count failed.
+      const read = async (cid: string) => readBlock(local, CID.parse(cid)).catch(() => undefined)
+      await handOverAuditRounds(begun, read, (blocks) => caller.call<{ need: string[] }>('storageAuditNext', { era, blocks }))
+      last = await caller.call<SignedWorkReport>('storageAuditFinish', { era })
       await submitWorkReport(operatorClients, { storageMarket: c.storageMarket, report: last.report, signature: last.signature })
       log(`era ${era}: work report posted (${last.report.orderIds.length} orders, ${last.report.blocksSampled} sampled, ${last.report.blocksFailed} failed)`)
     }
