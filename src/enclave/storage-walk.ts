@@ -1,8 +1,9 @@
 /**
  * The storage audit's sample as random walks down the claimed orders' DAGs (storage-audit.ts).
  * Each walk starts at a root (chosen in proportion to the size the root declares) and at every
- * block steps to one of its links (in proportion to its dag-pb `Tsize` when every link has one,
- * else uniformly) until a block without links; every block on the path is handed over by the
+ * block steps to one of its links, in proportion to the size the block declares for it (dag-pb
+ * `Tsize`, a manifest's segment `size`; uniformly when it declares none), until a block without
+ * links: so every byte of a dataset is about as likely to be reached; every block on the path is handed over by the
  * host and checked. The choices come from `seed` alone (the enclave's, fixed per era) and from
  * the blocks themselves (fixed by their CIDs), never from the host's list of blocks: the host
  * cannot steer a walk by leaving lost blocks out of its claim or by padding it, and a restart
@@ -12,10 +13,12 @@
  * not handed over fails) and steps on. A failed block ends its walk.
  */
 import { concatBytes, hexToBytes, keccak256, toBytes, type Hex } from 'viem'
+import * as dagJson from '@ipld/dag-json'
 import * as dagPb from '@ipld/dag-pb'
 import { CID } from 'multiformats/cid'
 import { blockLinks } from '../storage/dag-walk.js'
 import { declaredDagSize } from '../storage/declared-size.js'
+import { decodeManifest } from '../storage/manifest.js'
 
 /** Deeper than any DAG a dataset makes; a walk that goes on is cut there. */
 const MAX_DEPTH = 64
@@ -110,11 +113,7 @@ export class AuditWalks {
     const cid = CID.parse(w.at)
     const links = blockLinks(cid, bytes)
     if (links.length === 0) return undefined
-    let weights = links.map(() => 1n)
-    if (cid.code === dagPb.code) {
-      const sizes = dagPb.decode(bytes).Links.map((l) => BigInt(l.Tsize ?? 0))
-      if (sizes.every((s) => s > 0n)) weights = sizes
-    }
+    const weights = linkWeights(cid, bytes, links)
     return { at: links[this.choose(weights, slot, w.depth + 1)]!.toString(), depth: w.depth + 1 }
   }
 
@@ -129,4 +128,17 @@ export class AuditWalks {
     }
     return weights.length - 1
   }
+}
+
+/** What a block declares of the DAG under each of its links (all 1 when it does not say). */
+function linkWeights(cid: CID, bytes: Uint8Array, links: CID[]): bigint[] {
+  const declared = new Map<string, bigint>()
+  try {
+    if (cid.code === dagPb.code) for (const l of dagPb.decode(bytes).Links) declared.set(l.Hash.toString(), BigInt(l.Tsize ?? 0))
+    else if (cid.code === dagJson.code) for (const seg of decodeManifest(bytes).segments) declared.set(seg.cid.toString(), BigInt(seg.size))
+  } catch {
+    // not a manifest: nothing declared
+  }
+  const weights = links.map((l) => declared.get(l.toString()) ?? 0n)
+  return weights.every((w) => w > 0n) ? weights : links.map(() => 1n)
 }
