@@ -29,6 +29,8 @@ import { randomBytes } from 'node:crypto'
 import { CID } from 'multiformats/cid'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { StorageAudit, type ClaimedOrder } from '../src/enclave/storage-audit.js'
+import { memoryLedgerStore } from '../src/enclave/storage-audit-ledger.js'
+import { handOverAuditRounds } from '../src/node/storage-audit-rounds.js'
 import { serveHttp } from '../src/node/http-server.js'
 import { StoragePins } from '../src/node/storage-pins.js'
 import { createTrustlessGateway, importBytes, openBlockstore, readBlock, verifyBlock, withPeerFetch } from '../src/storage/index.js'
@@ -68,15 +70,15 @@ try {
   const http = await serveHttp(async (req) => (await createTrustlessGateway(a)(req)) ?? new Response(null, { status: 404 }), { port: 0 })
   closers.push(() => http.close())
 
-  const audit = new StorageAudit(privateKeyToAccount(generatePrivateKey()), { chainId: 31337, storageMarket: '0x00000000000000000000000000000000000000aa' })
+  const audit = new StorageAudit(privateKeyToAccount(generatePrivateKey()), { chainId: 31337, storageMarket: '0x00000000000000000000000000000000000000aa' }, memoryLedgerStore())
   let era = 0n
   let audits = 0
   const auditLoop = async (stop: { done: boolean }) => {
     while (!stop.done) {
       era++
       const begun = await audit.begin({ era, orders: claim })
-      const blocks = await Promise.all(begun.sample.map(async (cid) => ({ cid, bytes: await readBlock(a, CID.parse(cid)) })))
-      const { report } = await audit.finish({ era, blocks })
+      await handOverAuditRounds(begun, (cid) => readBlock(a, CID.parse(cid)), (blocks) => audit.next({ era, blocks }))
+      const { report } = await audit.finish({ era })
       if (report.blocksFailed !== 0) throw new Error('an honest node failed its own audit')
       audits++
       await new Promise((r) => setTimeout(r, eraMs))

@@ -27,7 +27,11 @@ import {WorkerRegistry} from "./WorkerRegistry.sol";
 ///           (other order ids are ignored); one with `blocksFailed > 0` proves nothing.
 ///         - Challenges: another operator's attested eligible worker (any role) whose fetch of a
 ///           block failed signs a `Challenge` (EIP-191 over `challengeDigest`); anyone posts it,
-///           for the current or the previous era, within the order's paid eras. Reason 1: not
+///           for the current or the previous era, within the order's paid eras. The challenge
+///           names the endpoint fetched (`endpointHash`): only the node's registered endpoint
+///           counts (or the one it replaced after `issuedAt`; a node changes its endpoint at most
+///           once an era), so a challenger's host cannot have a node failed at an address that
+///           is not the node's. Reason 1: not
 ///           served before `deadline` (which must be past on chain); reason 2: the served bytes do
 ///           not hash to the CID. One failure counts per (order, era, node): the node forfeits
 ///           that era's share of the order, `challengeSlash` of its stake is taken (capped at its
@@ -62,7 +66,7 @@ import {WorkerRegistry} from "./WorkerRegistry.sol";
 ///         on purpose, like Jobs). A node never returns to an order it was removed from.
 ///
 /// @dev workReportDigest = keccak256(abi.encode("w3a.storage-report.v1", chainId, this, r))
-///      challengeDigest  = keccak256(abi.encode("w3a.storage-challenge.v1", chainId, this, c))
+///      challengeDigest  = keccak256(abi.encode("w3a.storage-challenge.v2", chainId, this, c))
 ///      where r / c are abi-encoded as one tuple (the struct, fields in declaration order), and
 ///      the tags as dynamic strings. Signatures: ECDSA over toEthSignedMessageHash(digest),
 ///      65 bytes, v 27/28 or 0/1, high-s rejected. src/chain/storage-digests.ts computes the same.
@@ -108,6 +112,16 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
         uint64 issuedAt;
         uint64 deadline;
         uint8 reason;
+        /// @notice keccak256 of the endpoint string the challenger fetched from: it must be the
+        ///         node's registered endpoint (or the one it replaced after `issuedAt`).
+        bytes32 endpointHash;
+    }
+
+    /// @dev A node's last endpoint change: the endpoint it replaced, when, and in which era.
+    struct EndpointChange {
+        bytes32 previous;
+        uint64 changedAt;
+        uint64 era;
     }
 
     struct Node {
@@ -157,7 +171,7 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
     uint256 public constant MAX_REPORT_ORDERS = 256;
     uint256 public constant MAX_ASSIGN_SCAN = 64;
     string private constant WORK_REPORT_TAG = "w3a.storage-report.v1";
-    string private constant CHALLENGE_TAG = "w3a.storage-challenge.v1";
+    string private constant CHALLENGE_TAG = "w3a.storage-challenge.v2";
 
     // ------------------------------------------------------------------ state
 
@@ -174,6 +188,7 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
     uint64 private _eraOriginBlock;
 
     mapping(address worker => Node) private _nodes;
+    mapping(address worker => EndpointChange) private _endpointChanges;
     address[] private _nodeList;
     uint256 private _cursor;
     mapping(address worker => EnumerableSet.UintSet) private _nodeOrders;
@@ -222,6 +237,8 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
     error NotStorageWorker(address worker);
     error WorkerNotEligible(address worker);
     error EndpointTooLong(uint256 length, uint256 max);
+    error EndpointChangedThisEra(address node, uint64 era);
+    error ChallengeEndpointMismatch(address node, bytes32 endpointHash);
     error UnknownNode(address node);
     error UnknownDataset(bytes32 datasetId);
     error NotDatasetOwner(bytes32 datasetId, address caller);
@@ -299,6 +316,14 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
             n.operator = msg.sender;
             n.registeredAt = uint64(block.timestamp);
             _nodeList.push(worker);
+        } else if (keccak256(bytes(endpoint)) != keccak256(bytes(n.endpoint))) {
+            // Once an era: a node cannot move twice while a challenge of its old endpoint is being recorded.
+            uint64 era = currentEra();
+            EndpointChange storage ch = _endpointChanges[worker];
+            if (ch.changedAt != 0 && ch.era == era) revert EndpointChangedThisEra(worker, era);
+            ch.previous = keccak256(bytes(n.endpoint));
+            ch.changedAt = uint64(block.timestamp);
+            ch.era = era;
         }
         n.endpoint = endpoint;
         n.capacityBytes = capacityBytes;
@@ -417,6 +442,7 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
         uint64 era = currentEra();
         if ((c.era != era && c.era + 1 != era) || c.era < o.startEra || c.era >= o.endEra) revert ChallengeEraOutOfWindow(c.era, era);
         if (!_assigned[c.orderId][c.node]) revert NodeNotAssigned(c.orderId, c.node);
+        _checkChallengeEndpoint(c);
         address challenger = _recover(challengeDigest(c), challengerSignature);
         if (challenger == address(0)) revert BadChallengeSignature();
         if (!workers.isEligible(challenger)) revert ChallengerNotEligible(challenger);
@@ -576,6 +602,15 @@ contract StorageMarket is Ownable2Step, ReentrancyGuard {
     }
 
     // ------------------------------------------------------------------ internal
+
+    /// @dev The endpoint the challenger fetched from is the node's: registered now, or the one it
+    ///      replaced after the challenge was issued (a node cannot void a failure by moving).
+    function _checkChallengeEndpoint(Challenge calldata c) private view {
+        if (c.endpointHash == keccak256(bytes(_nodes[c.node].endpoint))) return;
+        EndpointChange storage ch = _endpointChanges[c.node];
+        if (ch.changedAt != 0 && ch.changedAt >= c.issuedAt && c.endpointHash == ch.previous) return;
+        revert ChallengeEndpointMismatch(c.node, c.endpointHash);
+    }
 
     function _checkOwner(bytes32 datasetId) private view {
         if (!datasets.exists(datasetId)) revert UnknownDataset(datasetId);

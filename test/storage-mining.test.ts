@@ -25,7 +25,6 @@ import { setStorageMarketParams } from '../src/chain/actions/setStorageMarketPar
 import { getStorageOrder } from '../src/chain/actions/getStorageOrder.js'
 import { getStorageNode } from '../src/chain/actions/getStorageNode.js'
 import { getStorageEarnings } from '../src/chain/actions/getStorageEarnings.js'
-import { settleStorage } from '../src/chain/actions/settleStorage.js'
 import { getWorker } from '../src/chain/actions/getWorker.js'
 import type { StorageOrder } from '../src/chain/storage.js'
 import { parsePolicy } from '../src/custody/index.js'
@@ -158,7 +157,9 @@ test('storage mining: an upload with --store is pinned, proved each era, repaire
   }
   await query()
   // The job's storage share waits in the StorageMarket for the order's next settlement.
-  const credit = await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] })
+  // (Read from its event: the nodes may settle it away at any time.)
+  const credited = await chain.publicClient.getContractEvents({ address: storageMarket, abi: storageMarketAbi, eventName: 'DatasetCredited', args: { datasetId: up.id }, fromBlock: 0n })
+  const credit = credited[0]?.args.amount ?? 0n
   assert.ok(credit > 0n, 'the job paid a storage share for the dataset')
 
   // 3. One assigned node silently loses half its blocks (deleted from its blockstore while it runs).
@@ -188,18 +189,18 @@ test('storage mining: an upload with --store is pinned, proved each era, repaire
   // 4, after the loss: still queryable.
   await query()
 
-  // 5. Settling the era of the failure pays the node that proved it (with the job's storage share), not the failed one.
+  // 5. The nodes settle the era of the failure themselves: the node that proved it is paid (with the job's storage share), not the failed one.
   const era = failure.era!
-  await until(`era ${era} settleable`, 60, async () => ((await getStorageMarketParams(chain.publicClient, { storageMarket })).currentEra > era + 1n ? true : undefined))
-  const operatorOf = async (worker: Address) => (await getStorageNode(chain.publicClient, { storageMarket, worker })).operator
-  const [lossyOp, keptOp] = [await operatorOf(lossy), await operatorOf(kept)]
-  const earned = async () => Promise.all([lossyOp, keptOp].map((account) => getStorageEarnings(chain.publicClient, { storageMarket, account })))
-  const before = await earned()
-  await settleStorage(chain, { storageMarket, orderId, era })
-  const after_ = await earned()
-  assert.equal(after_[0]! - before[0]!, 0n, 'nothing for the failed node in its failed era')
-  assert.ok(after_[1]! - before[1]! >= credit / 2n, 'the prover earns its share, with the job storage share')
-  assert.equal(await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] }), 0n)
+  const settledEvents = async () => chain.publicClient.getContractEvents({ address: storageMarket, abi: storageMarketAbi, eventName: 'Settled', args: { orderId }, fromBlock: 0n })
+  const settled = await until(`era ${era} settled by the nodes, with no manual call`, 120, async () => (await settledEvents()).find((e) => e.args.era === era)?.args)
+  const [, lossyFailed] = await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'proofOf', args: [orderId, era, lossy] })
+  assert.equal(lossyFailed, true, 'nothing for the failed node in its failed era')
+  assert.ok(settled.provers! >= 1n, 'the prover of the era is paid')
+  const withShare = await until('the job storage share settled to provers', 120, async () => (await settledEvents()).find((e) => e.args.provers! > 0n && e.args.amount! >= order.pricePerEra + credit))
+  assert.ok(withShare.args.perNode! > 0n)
+  const keptOp = (await getStorageNode(chain.publicClient, { storageMarket, worker: kept })).operator
+  assert.ok((await getStorageEarnings(chain.publicClient, { storageMarket, account: keptOp })) >= settled.perNode!, 'the prover of the failed era earns its share')
+  await until('every job storage share settled', 120, async () => ((await chain.publicClient.readContract({ address: storageMarket, abi: storageMarketAbi, functionName: 'datasetCredit', args: [up.id] })) === 0n ? true : undefined))
 
   // 6. Deleting the dataset ends the order, and the nodes drop its blocks.
   await w3aJsonAsync(['dataset', 'delete', up.id, '--yes', '--account', '1', ...cli])

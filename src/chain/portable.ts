@@ -174,6 +174,7 @@ export {
   challengeDigest,
   signWorkReport,
   signChallenge,
+  endpointHash,
   type StorageDomain,
   type WorkReport,
   type StorageChallenge,
@@ -189,6 +190,7 @@ export { listStorageNodes, type ListStorageNodesParameters, type ListStorageNode
 export { submitWorkReport, type SubmitWorkReportParameters, type SubmitWorkReportReturnType } from './actions/submitWorkReport.js'
 export { recordChallengeFailure, type RecordChallengeFailureParameters, type RecordChallengeFailureReturnType } from './actions/recordChallengeFailure.js'
 export { settleStorage, type SettleStorageParameters, type SettleStorageReturnType } from './actions/settleStorage.js'
+export { isStorageEraSettled, type IsStorageEraSettledParameters, type IsStorageEraSettledReturnType } from './actions/isStorageEraSettled.js'
 export { claimStorageEarnings, type ClaimStorageEarningsParameters, type ClaimStorageEarningsReturnType } from './actions/claimStorageEarnings.js'
 export { getStorageEarnings, type GetStorageEarningsParameters, type GetStorageEarningsReturnType } from './actions/getStorageEarnings.js'
 export { getStorageMarketParams, type GetStorageMarketParamsParameters, type GetStorageMarketParamsReturnType } from './actions/getStorageMarketParams.js'

@@ -1,4 +1,4 @@
-import { encodeAbiParameters, keccak256, type Address, type Hex, type LocalAccount } from 'viem'
+import { encodeAbiParameters, keccak256, toBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { assertBytes32 } from './dataset.js'
 import type { ChallengeReason } from './storage.js'
 
@@ -9,7 +9,7 @@ import type { ChallengeReason } from './storage.js'
 // sign them with EIP-191 (`signMessage({ message: { raw: digest } })`).
 
 export const WORK_REPORT_TAG = 'w3a.storage-report.v1'
-export const CHALLENGE_TAG = 'w3a.storage-challenge.v1'
+export const CHALLENGE_TAG = 'w3a.storage-challenge.v2'
 
 /** Which contract and chain a report or challenge is for (part of every digest). */
 export type StorageDomain = { chainId: number | bigint; storageMarket: Address }
@@ -41,6 +41,8 @@ export type StorageChallenge = {
   issuedAt: bigint
   deadline: bigint
   reason: ChallengeReason
+  /** keccak256 of the endpoint string fetched from (`endpointHash`): the chain takes only the node's registered one. */
+  endpointHash: Hex
 }
 
 const WORK_REPORT_TUPLE = {
@@ -68,6 +70,7 @@ const CHALLENGE_TUPLE = {
     { name: 'issuedAt', type: 'uint64' },
     { name: 'deadline', type: 'uint64' },
     { name: 'reason', type: 'uint8' },
+    { name: 'endpointHash', type: 'bytes32' },
   ],
 } as const
 
@@ -79,7 +82,13 @@ export function workReportDigest(d: StorageDomain, r: WorkReport): Hex {
 }
 
 export function challengeDigest(d: StorageDomain, c: StorageChallenge): Hex {
+  assertBytes32(c.endpointHash, 'endpointHash')
   return keccak256(encodeAbiParameters([...DOMAIN, CHALLENGE_TUPLE], [CHALLENGE_TAG, BigInt(d.chainId), d.storageMarket, c]))
+}
+
+/** What a challenge names as the endpoint it fetched from: keccak256 of the endpoint string, exactly as registered. */
+export function endpointHash(endpoint: string): Hex {
+  return keccak256(toBytes(endpoint))
 }
 
 /** The node's worker key signs its report (EIP-191 over workReportDigest). */

@@ -10,12 +10,16 @@ import { after, before, describe, it } from 'node:test'
 import { bytesToHex, createTestClient, http, keccak256, toHex, type Address, type Hex, type PrivateKeyAccount } from 'viem'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
+import { memoryLedgerStore } from '../enclave/storage-audit-ledger.js'
+import { StorageAudit } from '../enclave/storage-audit.js'
+import { createStorageSettler } from '../node/storage-settler.js'
 import type { NetworkInfo } from '../core/network-info.js'
 import { claimStorageEarnings as claimStorageSdk, endDatasetStorage, getStorageEarnings as storageEarningsSdk, listStorageOrdersOf, storeDataset, type W3aClient } from '../sdk/index.js'
 import {
   allowMeasurement,
   buyCredits,
   challengeDigest,
+  endpointHash,
   claimStorageEarnings,
   createChainClients,
   deployContracts,
@@ -106,6 +110,13 @@ async function mineTo(era: bigint): Promise<void> {
   while ((await currentEra()) < era) await test.mine({ blocks: 1 })
 }
 
+/** Past `timestamp` on chain in one block (anvil's clock need not follow the enclave's). */
+async function passOnChain(timestamp: bigint): Promise<void> {
+  if ((await now()) > timestamp) return
+  await test.setNextBlockTimestamp({ timestamp: timestamp + 1n })
+  await test.mine({ blocks: 1 })
+}
+
 async function newWorker(operator: WriteClients, roles: WorkerRole[]): Promise<Node> {
   const account = privateKeyToAccount(generatePrivateKey())
   const hpkePublicKey = bytesToHex(randomBytes(32))
@@ -144,9 +155,12 @@ async function prove(node: Node, era: bigint, orderIds: bigint[], blocksFailed =
   return submitWorkReport(relayer, { storageMarket: d.storageMarket, report: r, signature: await signWorkReport(node.account, domain(), r) })
 }
 
+/** The endpoint each node registers (the one a challenge must name). */
+const endpointOf = (node: Node) => `http://node-${nodes.indexOf(node)}`
+
 async function challenge(node: Node, orderId: bigint, era: bigint, reason: 1 | 2 = 1): Promise<StorageChallenge> {
   const t = await now()
-  return { node: node.address, orderId, cid: ROOTS[0]!, era, issuedAt: t - 20n, deadline: t - 10n, reason }
+  return { node: node.address, orderId, cid: ROOTS[0]!, era, issuedAt: t - 20n, deadline: t - 10n, reason, endpointHash: endpointHash(endpointOf(node)) }
 }
 
 async function fail(c: StorageChallenge, signer: Node = checker) {
@@ -203,7 +217,7 @@ describe('StorageMarket (real anvil)', () => {
     await rejectsWith(registerStorageNode(ops[1]!, { storageMarket: d.storageMarket, worker: nodes[0]!.address, endpoint: 'http://x', capacityBytes: 10n * GB }), 'NotWorkerOperator')
     await rejectsWith(registerStorageNode(ops[4]!, { storageMarket: d.storageMarket, worker: checker.address, endpoint: 'http://x', capacityBytes: 10n * GB }), 'NotStorageWorker')
     // nodes[4] (ops[3]) registers last, so it is the spare the repair picks.
-    for (const [i, n] of nodes.entries()) await registerStorageNode(n.operator, { storageMarket: d.storageMarket, worker: n.address, endpoint: `http://node-${i}`, capacityBytes: 10n * GB })
+    for (const n of nodes) await registerStorageNode(n.operator, { storageMarket: d.storageMarket, worker: n.address, endpoint: endpointOf(n), capacityBytes: 10n * GB })
     const listed = await listStorageNodes(governance.publicClient, { storageMarket: d.storageMarket })
     assert.deepEqual(
       listed.map((n) => [n.worker, n.operator, n.endpoint, n.capacityBytes, n.eligible]),
@@ -425,4 +439,69 @@ describe('StorageMarket (real anvil)', () => {
     assert.equal((await storageEarningsSdk(stranger)).claimable.amount, 0n)
     await assert.rejects(claimStorageSdk(stranger), (e: unknown) => isW3aError(e, 'NOTHING_TO_CLAIM'))
   })
+  it('a challenger host cannot have a node failed at an address that is not its registered endpoint', async () => {
+    const reg = await registerDataset(owner, { registry: d.datasetRegistry, salt: bytesToHex(randomBytes(32)), name: 'aimed', manifestCid: ROOTS[1]!, schemaHash: keccak256(toHex('schema')), pricePerQuery: QUERY_PRICE })
+    const placed = await placeStorageOrder(owner, { storageMarket: d.storageMarket, datasetId: reg.id, roots: ROOTS, sizeBytes: GB, replication: 2, eras: ERAS, pricePerEra: PRICE_PER_ERA })
+    const o = await getStorageOrder(governance.publicClient, { storageMarket: d.storageMarket, orderId: placed.orderId })
+    await mineTo(o.startEra)
+    const target = nodes.find((n) => n.address === o.nodes[0])!
+    const bystander = nodes.find((n) => n !== target)!
+    // The challenger's real enclave code: it fetches from whatever endpoint its host names.
+    const enclave = new StorageAudit(checker.account, domain(), memoryLedgerStore())
+    const signedFailure = async (endpoint: string) => {
+      const out = await enclave.challenge({ node: target.address, endpoint, orderId: placed.orderId, cid: ROOTS[1]!, era: await currentEra(), deadlineMs: 300 })
+      if (out.served) throw new Error('nothing listens there: the fetch cannot succeed')
+      await passOnChain(out.challenge.deadline)
+      return { storageMarket: d.storageMarket, challenge: out.challenge, signature: out.signature }
+    }
+    // The attack: the host aims its enclave at a dead address, or at another node's endpoint; the enclave truly saw nothing served there.
+    for (const wrong of ['http://127.0.0.1:1', endpointOf(bystander)]) await rejectsWith(recordChallengeFailure(relayer, await signedFailure(wrong)), 'ChallengeEndpointMismatch')
+
+    // At the node's registered endpoint the failure counts, even when the node moves away before it is recorded; it cannot move twice in an era.
+    const failure = await signedFailure(endpointOf(target))
+    await registerStorageNode(target.operator, { storageMarket: d.storageMarket, worker: target.address, endpoint: 'http://moved.invalid', capacityBytes: 10n * GB })
+    await rejectsWith(registerStorageNode(target.operator, { storageMarket: d.storageMarket, worker: target.address, endpoint: 'http://moved-again.invalid', capacityBytes: 10n * GB }), 'EndpointChangedThisEra')
+    const recorded = await recordChallengeFailure(relayer, failure)
+    assert.deepEqual([recorded.challenger, recorded.failures], [checker.address, 1])
+    // The endpoint it left counts only for challenges issued before it left (chain time here: anvil's clock is not the enclave's).
+    const t = (await now()) + 1n
+    await passOnChain(t)
+    await rejectsWith(fail({ ...failure.challenge, issuedAt: t, deadline: t }), 'ChallengeEndpointMismatch')
+  })
+
+  it('storage nodes settle their due eras themselves, taking turns, and forget an order once it ended and is settled', async () => {
+    const reg = await registerDataset(owner, { registry: d.datasetRegistry, salt: bytesToHex(randomBytes(32)), name: 'self-settled', manifestCid: ROOTS[1]!, schemaHash: keccak256(toHex('schema')), pricePerQuery: QUERY_PRICE })
+    const placed = await placeStorageOrder(owner, { storageMarket: d.storageMarket, datasetId: reg.id, roots: ROOTS, sizeBytes: GB, replication: 2, eras: 3, pricePerEra: PRICE_PER_ERA })
+    const o = await getStorageOrder(governance.publicClient, { storageMarket: d.storageMarket, orderId: placed.orderId })
+    const assigned = o.nodes.map((a) => nodes.find((n) => n.address === a)!)
+    const settlers = assigned.map((n) => createStorageSettler({ publicClient: governance.publicClient, operator: n.operator, storageMarket: d.storageMarket, self: n.address }))
+    for (const s of settlers) s.track([o])
+    const start = o.startEra
+    // The node at index (era mod 2) of the order settles that era; the other waits.
+    const [onTurn, offTurn] = start % 2n === 0n ? [settlers[0]!, settlers[1]!] : [settlers[1]!, settlers[0]!]
+    const earned = () => Promise.all(assigned.map((n) => getStorageEarnings(governance.publicClient, { storageMarket: d.storageMarket, account: addr(n.operator) })))
+    const id = placed.orderId
+
+    await mineTo(start)
+    for (const n of assigned) await prove(n, start, [id])
+    await mineTo(start + 2n)
+    const before = await earned()
+    assert.deepEqual(await offTurn.settleDue(await currentEra()), [], 'not its turn')
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [{ orderId: id, era: start }])
+    assert.deepEqual((await earned()).map((x, i) => x - before[i]!), [PRICE_PER_ERA / 2n, PRICE_PER_ERA / 2n], 'both provers paid, with no manual settle')
+
+    // The next era is offTurn's; offTurn never runs (a node gone), so onTurn steps in one era later.
+    await mineTo(start + 3n)
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [], 'the other node still has its turn')
+    await mineTo(start + 4n)
+    assert.deepEqual(await onTurn.settleDue(await currentEra()), [{ orderId: id, era: start + 1n }, { orderId: id, era: start + 2n }])
+    assert.deepEqual(await offTurn.settleDue(await currentEra()), [], 'nothing left, nothing sent twice')
+
+    // Every era settled, but the order still active: kept until it ends.
+    assert.deepEqual(onTurn.tracked(), [id])
+    await endStorageOrder(relayer, { storageMarket: d.storageMarket, orderId: id })
+    await onTurn.settleDue(await currentEra())
+    assert.deepEqual(onTurn.tracked(), [])
+  })
+
 })

@@ -61,6 +61,7 @@ serveEnclaveRpc({
   campaignAnswer: (p) => enclave.campaignAnswer(p),
   campaignRelease: (p) => enclave.campaignRelease(p),
   storageAuditBegin: (p) => enclave.storageAuditBegin(p),
+  storageAuditNext: (p) => enclave.storageAuditNext(p),
   storageAuditFinish: (p) => enclave.storageAuditFinish(p),
   storageChallenge: (p) => enclave.storageChallenge(p),
 })

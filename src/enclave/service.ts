@@ -79,7 +79,8 @@ import { sealCommand } from '../custody/sealed-command.js'
 import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
-import { StorageAudit, type AuditBegin, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
+import { AuditLedger, type LedgerStore } from './storage-audit-ledger.js'
+import { StorageAudit, type AuditBegin, type AuditBlocks, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
 
 /** Events one relayed batch may hold (ingestEvents). */
 const MAX_RELAYED_EVENTS = 1000
@@ -130,7 +131,7 @@ function uint256(v: unknown): bigint {
 const APPROVAL_CLOCK_SKEW = 120
 
 /** Seal labels: a sealed blob of one kind can never be unsealed as another. */
-const LABEL = { identity: 'w3a/enclave/identity/v1', witnessed: 'w3a/enclave/witness-book/v1' } as const
+const LABEL = { identity: 'w3a/enclave/identity/v1', witnessed: 'w3a/enclave/witness-book/v1', audit: 'w3a/enclave/storage-audit/v1' } as const
 /** The enclave's mutable state: versioned together under one sealed head (sealed-head.ts), witnessed by peers (freshness.ts). */
 const STATE_LABEL = {
   keyring: 'w3a/enclave/keyring/v1',
@@ -267,6 +268,8 @@ export class EnclaveService {
 
   private async createIdentity(): Promise<EnclaveIdentity> {
     const id = await createEnclaveIdentity()
+    // The storage audit's ledger exists from the identity's birth, so a host that deletes it is caught (storageAudit).
+    AuditLedger.create(this.auditLedgerStore())
     writeSealedFile(this.file('identity'), this.key(), LABEL.identity, exportIdentity(id))
     return id
   }
@@ -1019,19 +1022,36 @@ export class EnclaveService {
   private storageAudit(): StorageAudit {
     const storageMarket = this.config.storageMarket
     if (!storageMarket) throw new W3aError('INVALID_ARGUMENT', 'this enclave was booted without a storage market', { details: ['Start it as a storage node (w3a storage) on a network with a StorageMarket.'] })
-    this.storageAuditRole ??= new StorageAudit(this.me().signer, { chainId: this.config.chainId, storageMarket })
+    this.storageAuditRole ??= new StorageAudit(this.me().signer, { chainId: this.config.chainId, storageMarket }, this.auditLedgerStore())
     return this.storageAuditRole
   }
 
-  storageAuditBegin(params: AuditBegin): Promise<AuditSample> {
+  /** The audit's sealed ledger (storage-audit-ledger.ts), on its own like the witness book: storage nodes are not witnessed keepers. */
+  private auditLedgerStore(): LedgerStore {
+    const file = this.file('audit')
+    return {
+      read: () => {
+        // Written when the identity was made: gone means removed, and an empty ledger would let the host begin its eras again.
+        if (!existsSync(file)) throw new W3aError('STATE_ROLLED_BACK', 'the sealed storage audit ledger is missing', { details: ['Its host removed it; this enclave audits no more. Start the storage node with a new data dir (a new worker key).'] })
+        return readSealedFile(file, this.key(), LABEL.audit)
+      },
+      write: (bytes) => writeSealedFile(file, this.key(), LABEL.audit, bytes),
+    }
+  }
+
+  async storageAuditBegin(params: AuditBegin): Promise<AuditSample> {
     return this.storageAudit().begin(params)
   }
 
-  storageAuditFinish(params: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+  async storageAuditNext(params: AuditBlocks): Promise<{ need: string[] }> {
+    return this.storageAudit().next(params)
+  }
+
+  async storageAuditFinish(params: { era: bigint; blocks?: AuditBlocks['blocks'] }): Promise<SignedWorkReport> {
     return this.storageAudit().finish(params)
   }
 
-  storageChallenge(params: ChallengeRequest): Promise<ChallengeOutcome> {
+  async storageChallenge(params: ChallengeRequest): Promise<ChallengeOutcome> {
     return this.storageAudit().challenge(params)
   }
 

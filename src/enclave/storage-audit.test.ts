@@ -10,6 +10,8 @@ import { recoverMessageAddress, type Address } from 'viem'
 import { challengeDigest, workReportDigest } from '../chain/storage-digests.js'
 import { createMemoryBlockstore, readBlock } from '../storage/blockstore.js'
 import { createTrustlessGateway } from '../storage/trustless-gateway.js'
+import { handOverAuditRounds } from '../node/storage-audit-rounds.js'
+import { memoryLedgerStore } from './storage-audit-ledger.js'
 import { AUDIT_SAMPLE_SIZE, EMPTY_CID_ROOT, StorageAudit, cidSetRoot, type BlockFetch, type ClaimedOrder } from './storage-audit.js'
 
 const domain = { chainId: 31337, storageMarket: '0x00000000000000000000000000000000000000aa' as Address }
@@ -35,27 +37,37 @@ async function dataset(leaves: number) {
   return { store, order, root }
 }
 
-/** What an honest host hands over: the sampled blocks it still has. */
-async function serveSample(store: ReturnType<typeof createMemoryBlockstore>, sample: string[]) {
-  const out: { cid: string; bytes: Uint8Array }[] = []
-  for (const cid of sample) {
-    try {
-      out.push({ cid, bytes: await readBlock(store, CID.parse(cid)) })
-    } catch {
-      // lost: nothing to hand over
+/** A host's reads: the first of `stores` that has the block (a lost block: nothing). */
+const fromStores =
+  (...stores: ReturnType<typeof createMemoryBlockstore>[]) =>
+  async (cid: string): Promise<Uint8Array | undefined> => {
+    for (const s of stores) {
+      try {
+        return await readBlock(s, CID.parse(cid))
+      } catch {
+        // not in this one
+      }
     }
+    return undefined
   }
-  return out
+
+/** One era's audit as the storage node runs it: begin, hand over what the walks name, finish. */
+async function runAudit(audit: StorageAudit, era: bigint, orders: ClaimedOrder[], read: (cid: string) => Promise<Uint8Array | undefined>) {
+  const begun = await audit.begin({ era, orders })
+  const asked: string[] = []
+  const counted = async (cid: string) => (asked.push(cid), read(cid))
+  await handOverAuditRounds(begun, counted, (blocks) => audit.next({ era, blocks }))
+  return { begun, asked, ...(await audit.finish({ era })) }
 }
 
 test('an honest host gets a clean report the contract can check', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
-  const audit = new StorageAudit(key, domain)
+  const audit = new StorageAudit(key, domain, memoryLedgerStore())
   const { store, order, root } = await dataset(60)
-  const begun = await audit.begin({ era: 5n, orders: [order] })
-  assert.equal(begun.sample.length, 1 + AUDIT_SAMPLE_SIZE)
-  assert.equal(begun.sample[0], root.toString(), 'the root is always sampled')
-  const { report, signature } = await audit.finish({ era: 5n, blocks: await serveSample(store, begun.sample) })
+  const { begun, asked, report, signature } = await runAudit(audit, 5n, [order], fromStores(store))
+  assert.deepEqual(begun.sample, [root.toString()], 'the walks start at the roots')
+  assert.ok(asked.length > 10 && asked.length <= 1 + AUDIT_SAMPLE_SIZE, `root and walked leaves asked (${asked.length})`)
+  assert.equal(report.blocksSampled, asked.length)
   assert.equal(report.blocksFailed, 0)
   assert.equal(report.heldRoot, cidSetRoot(order.blocks.map((b) => b.cid)))
   assert.equal(report.addedRoot, report.heldRoot, 'the first report adds everything it holds')
@@ -65,49 +77,74 @@ test('an honest host gets a clean report the contract can check', async () => {
   assert.equal(await recoverMessageAddress({ message: { raw: workReportDigest(domain, report) }, signature }), key.address)
 })
 
-test('a host that lost half its blocks cannot get a clean report: not by withholding, lying, re-asking or hiding them', async () => {
+test('a host that lost half its blocks cannot get a clean report: not by withholding, lying, re-asking, restarting, hiding or re-rolling', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
   const { store, order } = await dataset(100)
   const leaves = order.blocks.slice(0, 100)
   for (const b of leaves.slice(0, 50)) await store.delete(CID.parse(b.cid))
+  const lossy = fromStores(store)
 
   // Withholding: the lost blocks are simply not handed over.
-  const audit = new StorageAudit(key, domain)
-  const begun = await audit.begin({ era: 7n, orders: [order] })
-  const withheld = await audit.finish({ era: 7n, blocks: await serveSample(store, begun.sample) })
+  const ledger = memoryLedgerStore()
+  const audit = new StorageAudit(key, domain, ledger)
+  const withheld = await runAudit(audit, 7n, [order], lossy)
   assert.ok(withheld.report.blocksFailed > 0)
 
-  // Re-asking: the era's report is fixed, and so is its sample (another claim is refused).
-  assert.deepEqual((await audit.finish({ era: 7n, blocks: [] })).report, withheld.report)
+  // Re-asking: the era's report is fixed (another claim is refused).
+  assert.deepEqual(await audit.finish({ era: 7n }), { report: withheld.report, signature: withheld.signature })
   await assert.rejects(audit.begin({ era: 7n, orders: [{ ...order, blocks: order.blocks.slice(50) }] }), /begun for another claim/)
 
-  // A restarted enclave with the same key draws the same sample for the same claim.
-  const restarted = new StorageAudit(key, domain)
-  assert.deepEqual((await restarted.begin({ era: 7n, orders: [order] })).sample, begun.sample)
+  // Restarting: the ledger outlives the enclave's memory, so the era is as fixed as before.
+  const restarted = new StorageAudit(key, domain, ledger)
+  await assert.rejects(restarted.begin({ era: 7n, orders: [{ ...order, blocks: order.blocks.slice(50) }] }), /begun for another claim/)
+  const again = await runAudit(restarted, 7n, [order], lossy)
+  assert.deepEqual(again.report, withheld.report)
+
+  // Re-rolling with a restored (here: empty) ledger and another claim, padded with a block of its own:
+  // the walks follow the DAG's links from an era-only seed, so they ask for the very same blocks.
+  const junk = new Uint8Array(randomBytes(512))
+  const junkCid = CID.createV1(raw.code, await sha256.digest(junk))
+  await store.put(junkCid, junk)
+  const rolled = await runAudit(new StorageAudit(key, domain, memoryLedgerStore()), 7n, [{ ...order, blocks: [...order.blocks, { cid: junkCid.toString(), size: 512 }] }], lossy)
+  assert.deepEqual(new Set(rolled.asked), new Set(withheld.asked), 'the same paths, whatever the claim')
+  assert.equal(rolled.report.blocksFailed, withheld.report.blocksFailed)
 
   // Lying: other bytes under the lost CIDs.
-  const lied = await restarted.finish({ era: 7n, blocks: [...(await serveSample(store, begun.sample)), ...begun.sample.map((cid) => ({ cid, bytes: new Uint8Array(512) }))].filter((b, i, all) => all.findIndex((x) => x.cid === b.cid) === i) })
+  const lied = await runAudit(new StorageAudit(key, domain, memoryLedgerStore()), 9n, [order], async (cid) => (await lossy(cid)) ?? new Uint8Array(512))
   assert.ok(lied.report.blocksFailed > 0)
 
   // Hiding: claiming only the blocks still held; the root (always sampled) links to the lost ones.
-  const hiding = new StorageAudit(key, domain)
   const partial = { ...order, blocks: order.blocks.slice(50) }
-  const hidden = await hiding.begin({ era: 8n, orders: [partial] })
-  const report = await hiding.finish({ era: 8n, blocks: await serveSample(store, hidden.sample) })
-  assert.ok(report.report.blocksFailed > 0)
+  const hidden = await runAudit(new StorageAudit(key, domain, memoryLedgerStore()), 8n, [partial], lossy)
+  assert.ok(hidden.report.blocksFailed > 0)
+})
+
+test('bytesHeld is what the order\'s root declares: a host padding its claim with blocks of its own does not raise it', async () => {
+  const key = privateKeyToAccount(generatePrivateKey())
+  const { store, order } = await dataset(40)
+  const declared = BigInt(order.blocks.reduce((s, b) => s + b.size, 0))
+  // Junk the host made and really holds, claimed inside the order: 40 blocks of 64 KiB.
+  const junk: { cid: string; size: number }[] = []
+  for (let i = 0; i < 40; i++) {
+    const bytes = new Uint8Array(randomBytes(64 * 1024))
+    const cid = CID.createV1(raw.code, await sha256.digest(bytes))
+    await store.put(cid, bytes)
+    junk.push({ cid: cid.toString(), size: bytes.length })
+  }
+  const padded = { ...order, blocks: [...order.blocks, ...junk] }
+  const { report } = await runAudit(new StorageAudit(key, domain, memoryLedgerStore()), 4n, [padded], fromStores(store))
+  assert.equal(report.blocksFailed, 0, 'the junk is never walked to: it is linked from nowhere')
+  assert.equal(report.bytesHeld, declared, 'and bytesHeld counts only what the root declares')
 })
 
 test('a deleted order shows in the next report: dropped root names its blocks, held root no longer has them', async () => {
   const key = privateKeyToAccount(generatePrivateKey())
-  const audit = new StorageAudit(key, domain)
+  const audit = new StorageAudit(key, domain, memoryLedgerStore())
   const a = await dataset(10)
   const b = await dataset(10)
   const orderB = { ...b.order, orderId: 2n }
-  const first = await audit.begin({ era: 1n, orders: [a.order, orderB] })
-  const blocks = [...(await serveSample(a.store, first.sample)), ...(await serveSample(b.store, first.sample))]
-  assert.equal((await audit.finish({ era: 1n, blocks })).report.blocksFailed, 0)
-  const second = await audit.begin({ era: 2n, orders: [a.order] })
-  const { report } = await audit.finish({ era: 2n, blocks: await serveSample(a.store, second.sample) })
+  assert.equal((await runAudit(audit, 1n, [a.order, orderB], fromStores(a.store, b.store))).report.blocksFailed, 0)
+  const { report } = await runAudit(audit, 2n, [a.order], fromStores(a.store))
   assert.equal(report.blocksFailed, 0)
   assert.equal(report.droppedRoot, cidSetRoot(orderB.blocks.map((x) => x.cid)))
   assert.equal(report.addedRoot, EMPTY_CID_ROOT)
@@ -130,23 +167,23 @@ test('a challenge of a block served right signs nothing; wrong bytes and a timeo
   const cid = order.blocks[2]!.cid
   const request = { node: other, endpoint: 'http://node.invalid', orderId: 1n, cid, era: 3n, deadlineMs: 60_000 } // generous: a loaded machine must not turn a served block into a timeout
 
-  const served = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  const served = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store)).challenge(request)
   assert.deepEqual(served, { served: true })
 
-  const corrupt = await new StorageAudit(key, domain, gatewayFetch(store, async () => new Response(new Uint8Array(512)))).challenge(request)
+  const corrupt = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store, async () => new Response(new Uint8Array(512)))).challenge(request)
   assert.equal(corrupt.served, false)
   if (corrupt.served) return
   assert.equal(corrupt.challenge.reason, 2)
   assert.equal(await recoverMessageAddress({ message: { raw: challengeDigest(domain, corrupt.challenge) }, signature: corrupt.signature }), key.address)
 
   const silent: BlockFetch = (_url, init) => new Promise((_resolve, reject) => init.signal.addEventListener('abort', () => reject(init.signal.reason)))
-  const timedOut = await new StorageAudit(key, domain, silent).challenge({ ...request, deadlineMs: 100 })
+  const timedOut = await new StorageAudit(key, domain, memoryLedgerStore(), silent).challenge({ ...request, deadlineMs: 100 })
   assert.equal(timedOut.served, false)
   if (!timedOut.served) assert.equal(timedOut.challenge.reason, 1)
 
   // A missing block is not served either.
   await store.delete(CID.parse(cid))
-  const missing = await new StorageAudit(key, domain, gatewayFetch(store)).challenge(request)
+  const missing = await new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store)).challenge(request)
   assert.equal(missing.served, false)
 })
 
@@ -154,7 +191,7 @@ test('a host cannot get a failure signed for a block served right: the enclave f
   // The host's only inputs are the target and the deadline; the bytes and the clock are the enclave's.
   const key = privateKeyToAccount(generatePrivateKey())
   const { store, order } = await dataset(5)
-  const audit = new StorageAudit(key, domain, gatewayFetch(store))
+  const audit = new StorageAudit(key, domain, memoryLedgerStore(), gatewayFetch(store))
   for (const b of order.blocks) {
     const outcome = await audit.challenge({ node: other, endpoint: 'http://node.invalid', orderId: 1n, cid: b.cid, era: 3n, deadlineMs: 60_000 })
     assert.deepEqual(outcome, { served: true })

@@ -3,26 +3,41 @@
  * blocks its host keeps (work reports) and about other nodes' blocks (challenge failures).
  *
  * Invariants (the host is a courier and may lie, replay, restart us):
- * - The sample is the enclave's: derived from the worker key's own (deterministic, RFC 6979)
- *   signature over (era, claimed set), so neither the host nor a restart can re-roll it, and
- *   one era's sample is fixed once begun (a second claim for that era is refused).
+ * - The sample is the enclave's: random walks down the claimed orders' DAGs (storage-walk.ts)
+ *   drawn from the worker key's own (deterministic, RFC 6979) signature over the era alone. The
+ *   paths follow the blocks' own links, not the host's list of blocks, so the host can neither
+ *   steer nor re-roll them: not by the claim it makes, not by restarting the enclave, not by
+ *   restoring an older copy of its sealed state. What it chooses is which orders to claim, and
+ *   an order left out is an order not proved.
+ * - One claim per era: the era's claim is sealed in the ledger (storage-audit-ledger.ts) before
+ *   its first request leaves, so a second claim for that era is refused, after a restart too.
  * - Every sampled block is re-hashed here against its CID; a block missing, short or wrong
  *   counts as failed, and a report with a failed block proves nothing on chain.
  * - A host cannot hide a lost block by leaving it out of its claim: every root of a claimed
- *   order is sampled, and every sampled block's links must be in the claim.
- * - One signed report per era: asking again returns the same report, never a second chance.
+ *   order is sampled, walks go where the links go, and every sampled block's links must be in
+ *   the claim.
+ * - bytesHeld is not the host's figure: it is the sum of what the claimed orders' roots (each
+ *   sampled and re-hashed) declare of their DAGs (storage/declared-size.ts); a root that failed
+ *   counts nothing. The sizes the host claims per block are checked only on sampled blocks.
+ * - One signed report per era: asking again returns the same report (sealed before it leaves),
+ *   never a second chance.
  * - A challenge failure is signed only for a fetch this enclave made and timed itself: it
  *   hashes the bytes it received; a timeout is its own clock's. Served right → nothing signed.
+ * - The endpoint is the host's word, so the failure names it (endpointHash) and the chain takes
+ *   it only for the endpoint the node registered: a host that points us at a dead address or at
+ *   another node signs failures the chain refuses.
  */
 import { concatBytes, hexToBytes, keccak256, encodeAbiParameters, toBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
-import { signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
+import { endpointHash, signChallenge, signWorkReport, type StorageChallenge, type StorageDomain, type WorkReport } from '../chain/storage-digests.js'
 import { CHALLENGE_REASONS } from '../chain/storage.js'
 import { blockLinks } from '../storage/dag-walk.js'
 import { verifyBlock } from '../storage/verify-block.js'
+import { AuditWalks } from './storage-walk.js'
+import { AuditLedger, LEDGER_ERAS_KEPT, type LedgerStore } from './storage-audit-ledger.js'
 
-/** Random blocks sampled per report, besides every claimed order's roots. */
+/** Random walks per report (root to leaf), besides every claimed order's roots. */
 export const AUDIT_SAMPLE_SIZE = 32
 
 export const EMPTY_CID_ROOT: Hex = `0x${'00'.repeat(32)}`
@@ -31,7 +46,9 @@ export const EMPTY_CID_ROOT: Hex = `0x${'00'.repeat(32)}`
 export type ClaimedOrder = { orderId: bigint; roots: string[]; blocks: { cid: string; size: number }[] }
 
 export type AuditBegin = { era: bigint; orders: ClaimedOrder[] }
+/** The blocks the enclave wants now (`sample`; more follow from `next` until none). */
 export type AuditSample = { era: bigint; heldRoot: Hex; sample: string[] }
+export type AuditBlocks = { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }
 export type SignedWorkReport = { report: WorkReport; signature: Hex }
 
 export type ChallengeRequest = { node: Address; endpoint: string; orderId: bigint; cid: string; era: bigint; deadlineMs: number }
@@ -58,20 +75,22 @@ export function cidSetRoot(cids: Iterable<string>): Hex {
   return level[0]!
 }
 
-type Pending = { claimHash: Hex; heldRoot: Hex; sample: string[]; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[]; bytesHeld: bigint }
+type Pending = { claimHash: Hex; heldRoot: Hex; walks: AuditWalks; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[] }
 
 export class StorageAudit {
-  /** Eras begun (their fixed sample) and signed; a few eras are kept, older ones forgotten. */
+  /** Eras begun in this run with their claim in full (the ledger keeps only the claim's hash). */
   private readonly pending = new Map<bigint, Pending>()
-  private readonly signed = new Map<bigint, SignedWorkReport>()
-  /** What the last signed report held: added/dropped are counted from here. */
-  private lastHeld = new Set<string>()
+  /** Eras begun and signed, and what the last signed report held: sealed, it outlives a restart. */
+  private readonly ledger: AuditLedger
 
   constructor(
     private readonly signer: Signer,
     private readonly domain: StorageDomain,
+    ledger: LedgerStore,
     private readonly fetchBlock: BlockFetch = (url, init) => fetch(url, init),
-  ) {}
+  ) {
+    this.ledger = new AuditLedger(ledger)
+  }
 
   /** Fixes this era's sample for the host's claim and names the blocks it must hand over. */
   async begin(p: AuditBegin): Promise<AuditSample> {
@@ -96,47 +115,63 @@ export class StorageAudit {
     const heldRoot = cidSetRoot(claimed)
     const orderIds = [...new Set(p.orders.map((o) => BigInt(o.orderId)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     const claimHash = keccak256(encodeAbiParameters([{ type: 'bytes32' }, { type: 'uint256[]' }], [heldRoot, orderIds]))
-    const before = this.pending.get(era)
-    if (before) {
-      if (before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
-      return { era, heldRoot, sample: before.sample }
-    }
-    // The key's signatures are deterministic: the same claim in the same era gives the same sample, whoever asks and however often.
-    const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }, { type: 'bytes32' }], ['w3a.storage-sample.v1', era, claimHash])) } }))
-    const sample = [...roots, ...pick([...claimed].sort().filter((c) => !roots.has(c)), AUDIT_SAMPLE_SIZE, seed)]
-    const bytesHeld = [...sizes.values()].reduce((s, n) => s + BigInt(n), 0n)
-    this.pending.set(era, { claimHash, heldRoot, sample, sizes, claimed, orderIds, bytesHeld })
-    for (const e of this.pending.keys()) if (e + 4n < era) this.pending.delete(e)
-    return { era, heldRoot, sample }
+    const before = this.ledger.era(era)
+    if (before && before.claimHash !== claimHash) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has begun for another claim`, { details: ['One claim per era: report what you claimed first.'] })
+    const pendingBefore = this.pending.get(era)
+    if (pendingBefore) return { era, heldRoot, sample: pendingBefore.walks.need() }
+    if (!before && era + LEDGER_ERAS_KEPT < this.ledger.newest()) throw new W3aError('INVALID_ARGUMENT', `era ${era} is past: its audit can no longer begin`, { details: [`The newest era audited is ${this.ledger.newest()}; report the current era.`] })
+    // The key's signatures are deterministic: one era, one seed, whoever asks and however often.
+    const seed = keccak256(await this.signer.signMessage({ message: { raw: keccak256(encodeAbiParameters([{ type: 'string' }, { type: 'uint64' }], ['w3a.storage-sample.v2', era])) } }))
+    const sizesAndClaim = { sizes, claimed }
+    const walks = new AuditWalks(seed, roots, AUDIT_SAMPLE_SIZE, (cid, bytes) => blockHolds(cid, bytes, sizesAndClaim))
+    // Durable before the first request leaves: a restarted enclave refuses this era for any other claim.
+    if (!before) this.ledger.begin(era, claimHash)
+    this.pending.set(era, { claimHash, heldRoot, walks, sizes, claimed, orderIds })
+    for (const e of this.pending.keys()) if (e + LEDGER_ERAS_KEPT < era) this.pending.delete(e)
+    return { era, heldRoot, sample: walks.need() }
   }
 
-  /** Re-hashes the sampled blocks the host handed over and signs the era's report. */
-  async finish(p: { era: bigint; blocks: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
-    const era = BigInt(p.era)
-    const done = this.signed.get(era)
-    if (done) return done
+  private begun(era: bigint): Pending {
     const pending = this.pending.get(era)
-    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first.'] })
-    const given = new Map<string, Uint8Array>()
-    for (const b of p.blocks) given.set(canonicalCid(b.cid), b.bytes)
-    let failed = 0
-    for (const cid of pending.sample) if (!(await blockHolds(cid, given.get(cid), pending))) failed++
+    if (!pending) throw new W3aError('INVALID_ARGUMENT', `the audit of era ${era} has not begun`, { details: ['Call begin with the claim first (after a restart: the same claim again).'] })
+    return pending
+  }
+
+  /** Checks the blocks the host handed over and names the next ones the walks reach (none: call finish). */
+  async next(p: AuditBlocks): Promise<{ need: string[] }> {
+    const era = BigInt(p.era)
+    if (this.ledger.era(era)?.signed) return { need: [] }
+    const walks = this.begun(era).walks
+    await walks.feed(handed(p.blocks))
+    return { need: walks.need() }
+  }
+
+  /** Checks the last blocks handed over (any still wanted fail) and signs the era's report. */
+  async finish(p: { era: bigint; blocks?: { cid: string; bytes: Uint8Array }[] }): Promise<SignedWorkReport> {
+    const era = BigInt(p.era)
+    const done = this.ledger.era(era)?.signed
+    if (done) return done
+    const pending = this.begun(era)
+    await pending.walks.feed(handed(p.blocks ?? []))
+    await pending.walks.close()
     const held = pending.claimed
+    const lastHeld = this.ledger.lastHeld()
     const report: WorkReport = {
       node: this.signer.address,
       era,
       heldRoot: pending.heldRoot,
-      bytesHeld: pending.bytesHeld,
-      blocksSampled: pending.sample.length,
-      blocksFailed: failed,
-      addedRoot: cidSetRoot([...held].filter((c) => !this.lastHeld.has(c))),
-      droppedRoot: cidSetRoot([...this.lastHeld].filter((c) => !held.has(c))),
+      // What the claimed orders' roots declare (every root is sampled), not the host's sizes.
+      bytesHeld: pending.walks.declaredBytes(),
+      blocksSampled: pending.walks.sampled,
+      blocksFailed: pending.walks.failed,
+      addedRoot: cidSetRoot([...held].filter((c) => !lastHeld.has(c))),
+      droppedRoot: cidSetRoot([...lastHeld].filter((c) => !held.has(c))),
       orderIds: pending.orderIds,
     }
     const signed = { report, signature: await signWorkReport(this.signer, this.domain, report) }
-    this.signed.set(era, signed)
-    for (const e of this.signed.keys()) if (e + 4n < era) this.signed.delete(e)
-    this.lastHeld = new Set(held)
+    // Durable before the signature leaves: asked again, even after a restart, the era gets this report.
+    this.ledger.sign(era, signed, held)
+    this.pending.delete(era)
     return signed
   }
 
@@ -178,9 +213,17 @@ export class StorageAudit {
       issuedAt,
       deadline: BigInt(Math.ceil((issuedAtMs + deadlineMs) / 1000)),
       reason: reason as StorageChallenge['reason'],
+      // The chain counts the failure only if this is the node's registered endpoint: a host cannot aim us at another address.
+      endpointHash: endpointHash(p.endpoint),
     }
     return { served: false, challenge, signature: await signChallenge(this.signer, this.domain, challenge) }
   }
+}
+
+function handed(blocks: { cid: string; bytes: Uint8Array }[]): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>()
+  for (const b of blocks) if (b.bytes instanceof Uint8Array) out.set(canonicalCid(b.cid), b.bytes)
+  return out
 }
 
 function canonicalCid(s: string): string {
@@ -192,7 +235,7 @@ function canonicalCid(s: string): string {
 }
 
 /** A sampled block holds when its bytes hash to its CID, have the claimed size, and link only to claimed blocks. */
-async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: Pending): Promise<boolean> {
+async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: Pick<Pending, 'sizes' | 'claimed'>): Promise<boolean> {
   if (!(bytes instanceof Uint8Array) || bytes.length !== pending.sizes.get(cid)) return false
   try {
     const parsed = CID.parse(cid)
@@ -201,15 +244,4 @@ async function blockHolds(cid: string, bytes: Uint8Array | undefined, pending: P
   } catch {
     return false
   }
-}
-
-/** `n` distinct items drawn from `items` with a keccak stream from `seed` (all of them if fewer). */
-function pick(items: string[], n: number, seed: Hex): string[] {
-  const pool = [...items]
-  const out: string[] = []
-  for (let i = 0; out.length < n && pool.length > 0; i++) {
-    const r = BigInt(keccak256(concatBytes([hexToBytes(seed), toBytes(i, { size: 4 })])))
-    out.push(pool.splice(Number(r % BigInt(pool.length)), 1)[0]!)
-  }
-  return out
 }

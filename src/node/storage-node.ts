@@ -6,8 +6,10 @@
  *      gateway; each checked against its CID), which is also the repair of a reassigned order;
  *   2. drops the orders it no longer holds (ended, or removed from it) and their blocks;
  *   3. once per era has its enclave audit what it claims (storage-audit.ts) and posts the report;
- *   4. once per era challenges one random pinned block at each other node of its orders, and
- *      posts the failures its enclave signed.
+ *   4. once per era challenges one random pinned block at each other node of its orders (at
+ *      the endpoint each registered on chain, which the signed failure names), and posts the
+ *      failures its enclave signed;
+ *   5. settles the due eras of its orders, taking turns with their other nodes (storage-settler.ts).
  * The enclave decides what is sampled and what counts as served; the host only carries bytes.
  */
 import { mkdirSync } from 'node:fs'
@@ -30,7 +32,9 @@ import { createTrustlessGateway, openBlockstore, readBlock, withPeerFetch } from
 import type { EnclaveInfo } from '../enclave/service.js'
 import type { AuditSample, ChallengeOutcome, SignedWorkReport } from '../enclave/storage-audit.js'
 import { serveHttp } from './http-server.js'
+import { handOverAuditRounds } from './storage-audit-rounds.js'
 import { StoragePins } from './storage-pins.js'
+import { createStorageSettler } from './storage-settler.js'
 import { ROLE, createOwnTxSender, registerOnce, spawnSimEnclave } from './worker/worker-host.js'
 
 export type StorageContracts = { chainId: number; token: Address; workerRegistry: Address; custodyInbox: Address; jobs: Address; storageMarket: Address }
@@ -122,6 +126,7 @@ export async function startStorageNode(p: StartStorageNodeParameters): Promise<R
       log(`storage node ${info.address} registered at ${url}`)
     }
 
+    const settler = createStorageSettler({ publicClient, operator: operatorClients, storageMarket: c.storageMarket, self: info.address, log })
     let reportedEra = -1n
     let challengedEra = -1n
     let last: SignedWorkReport | undefined
@@ -148,15 +153,10 @@ export async function startStorageNode(p: StartStorageNodeParameters): Promise<R
     /** Step 3: the enclave samples what the host claims and signs; the operator posts it. */
     const report = async (era: bigint) => {
       const begun = await caller.call<AuditSample>('storageAuditBegin', { era, orders: pins.claim() })
-      const blocks: { cid: string; bytes: Uint8Array }[] = []
-      for (const cid of begun.sample) {
-        try {
-          blocks.push({ cid, bytes: await readBlock(local, CID.parse(cid)) })
-        } catch {
-          // lost or corrupt: the enclave counts it failed
-        }
-      }
-      last = await caller.call<SignedWorkReport>('storageAuditFinish', { era, blocks })
+      // The enclave walks the orders' DAGs: it names the next blocks from the ones handed over; lost or corrupt ones count failed.
+      const read = async (cid: string) => readBlock(local, CID.parse(cid)).catch(() => undefined)
+      await handOverAuditRounds(begun, read, (blocks) => caller.call<{ need: string[] }>('storageAuditNext', { era, blocks }))
+      last = await caller.call<SignedWorkReport>('storageAuditFinish', { era })
       await submitWorkReport(operatorClients, { storageMarket: c.storageMarket, report: last.report, signature: last.signature })
       log(`era ${era}: work report posted (${last.report.orderIds.length} orders, ${last.report.blocksSampled} sampled, ${last.report.blocksFailed} failed)`)
     }
@@ -198,6 +198,8 @@ export async function startStorageNode(p: StartStorageNodeParameters): Promise<R
         challengedEra = era
         await challenge(era, mine, where)
       }
+      settler.track(mine)
+      await settler.settleDue(era)
     }
     let polling: Promise<void> | undefined
     const pollNow = () => (polling ??= pollOnce().finally(() => (polling = undefined)))

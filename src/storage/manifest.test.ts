@@ -9,6 +9,8 @@ import { isW3aError } from '../core/errors.js'
 import { createMemoryBlockstore } from './blockstore.js'
 import { exportCar } from './car.js'
 import { CarBlockIterator } from '@ipld/car/iterator'
+import { declaredDagSize } from './declared-size.js'
+import { testManifest } from './manifest-fixture.test.js'
 import { decodeManifest, encodeManifest, getManifest, putManifest, schemaHash, type DatasetManifest } from './manifest.js'
 import { collectDagCids, importBytes } from './unixfs.js'
 
@@ -17,22 +19,10 @@ const seg0 = await importBytes(store, new Uint8Array(randomBytes(300 * 1024)))
 const seg1 = await importBytes(store, new Uint8Array(randomBytes(1000)))
 
 function manifest(): DatasetManifest {
-  return {
-    version: 1,
-    datasetId: `0x${'ab'.repeat(32)}`,
-    name: 'steps per day',
-    format: 'parquet',
-    schema: { columns: [{ name: 'user_id', type: 'VARCHAR' }, { name: 'steps', type: 'BIGINT' }] },
-    privacyUnit: 'user_id',
-    rows: 150,
-    segments: [
-      { cid: seg0.cid, rows: 100, size: seg0.size },
-      { cid: seg1.cid, rows: 50, size: seg1.size },
-    ],
-    envelope: { version: 1, cipher: 'AES-256-GCM', chunkSize: 65536, kdf: 'HKDF-SHA256' },
-    keyWraps: [{ kind: 'owner', suite: 'X25519-HKDF-SHA256/AES-256-GCM', recipient: new Uint8Array(32).fill(1), enc: new Uint8Array(32).fill(2), ciphertext: new Uint8Array(48).fill(3) }],
-    createdAt: '2025-01-02T03:04:05.000Z',
-  }
+  return testManifest([
+    { cid: seg0.cid, rows: 100, size: seg0.size },
+    { cid: seg1.cid, rows: 50, size: seg1.size },
+  ])
 }
 
 /** Encodes a hand-edited manifest-like value, bypassing encodeManifest's validation. */
@@ -132,3 +122,9 @@ async function collectAll(source: AsyncIterable<Uint8Array>): Promise<Uint8Array
   }
   return out
 }
+
+test('a manifest declares its dataset\'s size: its own bytes plus its segments\' (what a storage enclave counts as held)', async () => {
+  const bytes = encodeManifest(manifest())
+  const cid = CID.createV1(dagJson.code, await sha256.digest(bytes))
+  assert.equal(declaredDagSize(cid, bytes), BigInt(bytes.length + seg0.size + seg1.size))
+})

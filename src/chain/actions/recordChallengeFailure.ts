@@ -27,7 +27,8 @@ export type RecordChallengeFailureReturnType = WriteResult & {
 
 /**
  * Posts a failed challenge (any account may send it). InvalidChallengeReason, BadChallengeTimes,
- * ChallengeDeadlineNotPassed, ChallengeEraOutOfWindow, NodeNotAssigned, BadChallengeSignature,
+ * ChallengeDeadlineNotPassed, ChallengeEraOutOfWindow, NodeNotAssigned, ChallengeEndpointMismatch
+ * (the challenge names another endpoint than the node's registered one), BadChallengeSignature,
  * ChallengerNotEligible, SameOperatorChallenger, FailureAlreadyRecorded.
  */
 export async function recordChallengeFailure({ publicClient, walletClient }: WriteClients, params: RecordChallengeFailureParameters): Promise<RecordChallengeFailureReturnType> {

@@ -18,7 +18,8 @@ export type RegisterStorageNodeReturnType = WriteResult
 
 /**
  * Sent by the worker's operator: offers the worker as a storage node, or updates its endpoint and
- * capacity. NotWorkerOperator, NotStorageWorker, WorkerNotEligible, EndpointTooLong.
+ * capacity. NotWorkerOperator, NotStorageWorker, WorkerNotEligible, EndpointTooLong,
+ * EndpointChangedThisEra (a node's endpoint changes at most once an era).
  */
 export async function registerStorageNode({ publicClient, walletClient }: WriteClients, params: RegisterStorageNodeParameters): Promise<RegisterStorageNodeReturnType> {
   if (params.capacityBytes < 0n) throw new W3aError('INVALID_ARGUMENT', 'capacityBytes must not be negative')

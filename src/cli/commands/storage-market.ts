@@ -64,7 +64,7 @@ export const storageEarningsCommand: Command = {
     ...ACCOUNT_OPTION,
     ...GATEWAY_OPTION,
   },
-  help: 'Rewards accrue to a node\u2019s operator when an era of an order it proved is settled. Claim them with `w3a storage claim`.',
+  help: 'Rewards accrue to a node\u2019s operator when an era of an order it proved is settled (the order\u2019s storage nodes settle each era themselves). Claim them with `w3a storage claim`.',
   async run({ values, out }) {
     const account = addressOption(values['address'], '--address')
     const client = await clientFromOptions(values, { needsAccount: account === undefined })
