@@ -532,6 +532,9 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   near(/Visitors\s+(\d+)/.exec(await top.innerText())![1]!, 15, 1, 'visitors of the goal Signup')
   // The panels' figures start over under the new filter.
   await goals.getByRole('button', { name: 'Load goal conversions' }).waitFor()
+  // A goal a funnel uses cannot be removed: the panel says which funnel.
+  await goals.getByRole('button', { name: 'Remove the goal Signup' }).click()
+  assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*the funnel "Signup flow" uses the goal "Signup"/)
   // The definitions stay in this browser across a reload, under the owner's site id.
   await page.reload()
   await nav(page, 'Sites')

@@ -9,7 +9,7 @@ import { useState } from 'preact/hooks'
 import { useSession, type Sdk } from './session.js'
 import type { SiteSettings as Settings } from './sdk.js'
 import { Breakdown, JobPrivacy, OnDemand, plausibleFilters, type Filter, type Ran } from './site-tables.js'
-import { ActionButton, Table, cellText } from './ui.js'
+import { ActionButton, ErrorBox, Table, cellText } from './ui.js'
 
 type Funnel = Settings['funnels'][number]
 type FunnelRan = Awaited<ReturnType<Sdk['querySiteFunnel']>>
@@ -55,6 +55,16 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
   const { sdk } = useSession()
   const [kind, setKind] = useState<'event' | 'page'>('event')
   const [value, setValue] = useState('')
+  // A refused removal (a funnel uses the goal), said under the list.
+  const [refused, setRefused] = useState<unknown>(undefined)
+  const remove = (name: string) => {
+    try {
+      setRefused(undefined)
+      change((s) => sdk.withoutGoal(s, name, domain))
+    } catch (e) {
+      setRefused(e)
+    }
+  }
   const goals = settings.goals.map((g) => sdk.goalName(g))
   return (
     <section class="panel" aria-labelledby="goals-h">
@@ -79,13 +89,14 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
           {goals.map((name) => (
             <li class="chip">
               {name}{' '}
-              <button type="button" class="plain small" aria-label={`Remove the goal ${name}`} onClick={() => runRule(() => change((s) => sdk.withoutGoal(s, name, domain)))}>
+              <button type="button" class="plain small" aria-label={`Remove the goal ${name}`} onClick={() => remove(name)}>
                 ×
               </button>
             </li>
           ))}
         </ul>
       )}
+      <ErrorBox error={refused} />
       <form class="row" aria-label="Add a goal" onSubmit={(e) => e.preventDefault()}>
         <label>
           Goal type{' '}
@@ -109,15 +120,6 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
       </form>
     </section>
   )
-}
-
-/** A refused removal (a funnel uses the goal) as the browser's alert: the chip has no room for an error box. */
-function runRule(rule: () => void): void {
-  try {
-    rule()
-  } catch (e) {
-    window.alert((e as Error).message)
-  }
 }
 
 function FunnelsPanel({ settings, change, period, ask }: SiteGoalsProps & { ask(f: Funnel): Promise<FunnelRan> }) {
