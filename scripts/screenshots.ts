@@ -75,6 +75,19 @@ try {
   await page.getByLabel('Domain').fill('shop.example')
   await page.getByRole('button', { name: 'Add site' }).click()
   await page.getByTestId('site-privacy').waitFor({ timeout: 60_000 })
+  // Two goals and a funnel of them, defined in the page (their figures need events and a job period).
+  const goals = page.getByRole('region', { name: 'Goals' })
+  for (const [kind, value] of [['Page visit', '/pricing'], ['Custom event', 'Signup']] as const) {
+    await goals.getByLabel('Goal type').selectOption({ label: kind })
+    await goals.getByLabel(kind === 'Page visit' ? 'Page path' : 'Event name').fill(value)
+    await goals.getByRole('button', { name: 'Add goal' }).click()
+  }
+  const funnels = page.getByRole('region', { name: 'Funnels' })
+  await funnels.getByLabel('Funnel name').fill('Signup flow')
+  await funnels.getByLabel('Step 1').selectOption('Visit /pricing')
+  await funnels.getByLabel('Step 2').selectOption('Signup')
+  await funnels.getByRole('button', { name: 'Add funnel' }).click()
+  await funnels.getByText('Signup flow: Visit /pricing → Signup').waitFor()
   await shot(page, 'sites')
 
   // Phone width, dark.

@@ -177,6 +177,18 @@ for (const scheme of ['light', 'dark'] as const) {
       await everyControlNamed(page, 'sites, realtime stats')
       const sites = await tabOrder(page, 40)
       for (const want of ['a:Sites', 'input:Domain', 'button:Add site', 'button:shop.example', 'select:Period']) assert.ok(sites.some((s) => s.startsWith(want)), `the tab order reaches ${want}: ${sites.join(' | ')}`)
+      // Goals by keyboard (two of them bring the funnel form), then the three panels at this width.
+      const goals = page.getByRole('region', { name: 'Goals' })
+      for (const goal of ['Signup', 'Trial']) {
+        await goals.getByLabel('Event name').focus()
+        await page.keyboard.type(goal)
+        await page.keyboard.press('Tab')
+        assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Add goal', 'Tab from the event name goes to its button')
+        await page.keyboard.press('Enter')
+      }
+      await page.getByRole('region', { name: 'Funnels' }).getByLabel('Step 2').waitFor()
+      await fitsWidth(page, 'sites, goals, funnels and custom properties')
+      await everyControlNamed(page, 'sites, goals, funnels and custom properties')
       assert.deepEqual(errors, [])
     } finally {
       await ctx.close()

@@ -32,6 +32,7 @@ let datasetId = ''
 /** A test shop whose pages carry the snippet the site owner copied from the dashboard. */
 let shop: Server | undefined
 let snippet = ''
+let shopUrl = ''
 
 before(async () => {
   up = await startW3aUp(join(work, 'data'))
@@ -169,9 +170,11 @@ test('the newcomer path: upload a CSV in the page, list it, another account buys
   await site.page.waitForFunction(`document.querySelector('[data-testid="site"] textarea')?.value.includes('data-site')`) // a string: see the wallet test
   snippet = await box.getByLabel(/Snippet/).inputValue()
   assert.match(snippet, new RegExp(`^<script defer data-site="0x[0-9a-f]{64}" data-key="[0-9a-f]{64}" src="${up!.gatewayUrl}/js/w3a.js"></script>$`))
-  shop = createServer((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>shop</title>${snippet}<p>welcome</p>`))
+  // Its /thanks page (a goal page) fires a custom event with a property once loaded, after its page view.
+  const signup = `<script>window.w3a = window.w3a || function () { (window.w3a.q = window.w3a.q || []).push(arguments) }; addEventListener('load', () => setTimeout(() => w3a('event', 'Signup', { props: { plan: 'pro' } }), 300))</script>`
+  shop = createServer((req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><title>shop</title>${snippet}<p>welcome</p>${req.url === '/thanks' ? signup : ''}`))
   await new Promise<void>((r) => shop!.listen(0, '127.0.0.1', r))
-  const shopUrl = `http://127.0.0.1:${(shop.address() as { port: number }).port}`
+  shopUrl = `http://127.0.0.1:${(shop.address() as { port: number }).port}`
   // Ten visitors (the tracker's own sealing code) make the page pass k = 10; an eleventh opens it in Chromium.
   const siteId = /data-site="(0x[0-9a-f]{64})"/.exec(snippet)![1]!
   const key = Buffer.from(/data-key="([0-9a-f]{64})"/.exec(snippet)![1]!, 'hex')
@@ -396,3 +399,147 @@ test("a longer period runs privacy-checked jobs from the page with the owner's k
   assert.deepEqual(errors, [])
   await ctx.close()
 })
+
+/** A noisy figure (DP at a large ε) within `tolerance` of the true one. */
+function near(shown: string, want: number, tolerance: number, what: string): void {
+  const n = Number(shown)
+  assert.ok(Number.isFinite(n) && Math.abs(n - want) <= tolerance, `${what}: ${shown} shown, ${want} ± ${tolerance} expected`)
+}
+
+/** Waits for what a job shows in `panel`, failing at once with the panel's error if the job is refused. */
+async function shown(panel: ReturnType<Page['getByRole']>, what: ReturnType<Page['getByRole']>): Promise<void> {
+  const refused = panel.getByRole('alert').first()
+  await Promise.race([what.waitFor({ timeout: 240_000 }), refused.waitFor({ timeout: 240_000 }).then(async () => assert.fail(`refused: ${await refused.innerText()}`), () => new Promise<never>(() => undefined))])
+}
+
+/** The cells of a table's body rows, as text. */
+async function cells(region: ReturnType<Page['getByRole']>): Promise<string[][]> {
+  return (await region.locator('tbody tr').allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()))
+}
+
+test('goals, a funnel and a custom property: defined in the page, counted by jobs from the page, a goal row filtering the stats', { timeout: 600_000 }, async (t) => {
+  // A large ε per query (the site's policy, the owner's to set) makes the noise small enough to check the figures.
+  w3aJson(['site', 'policy', 'shop.example', '--epsilon', '100', '--min-epsilon', '50', '--epsilon-budget', '5000', '--analyst-epsilon-budget', '5000', '--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')])
+  // The ten visitors of the first test reach /thanks and sign up (plan pro), four new ones see / and do the same,
+  // five new ones see / only. (A goal's row needs more than k = 10 visitors: the DP threshold is k + 2 here.)
+  const siteId = /data-site="(0x[0-9a-f]{64})"/.exec(snippet)![1]!
+  const key = Buffer.from(/data-key="([0-9a-f]{64})"/.exec(snippet)![1]!, 'hex')
+  const send = async (v: number, events: Parameters<typeof sealEvent>[2][]) => {
+    const ctx = await openEventContext(siteId, key)
+    for (const [seq, e] of events.entries()) {
+      const res = await fetch(`${up!.gatewayUrl}/api/event`, { method: 'POST', body: JSON.stringify(await sealEvent(ctx, seq, e)), headers: { 'content-type': 'text/plain', 'user-agent': `Mozilla/5.0 visitor-${v}` } })
+      assert.equal(res.status, 200, await res.text())
+    }
+  }
+  const home = { n: 'pageview', u: `${shopUrl}/`, d: siteId, r: null, w: 1280 }
+  const thanks = [{ n: 'pageview', u: `${shopUrl}/thanks`, d: siteId, r: null, w: 1280 }, { n: 'Signup', u: `${shopUrl}/thanks`, d: siteId, r: null, w: 1280, p: { plan: 'pro' } }]
+  for (let v = 0; v < 10; v++) await send(v, thanks)
+  for (let v = 10; v < 14; v++) await send(v, [home, ...thanks])
+  for (let v = 14; v < 19; v++) await send(v, [home])
+  // The first test's Chromium visitor comes back to the goal page, whose script fires the custom event.
+  const visitor = await browser!.newContext({ userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/150.0 the-test-visitor' })
+  const visit = await visitor.newPage()
+  const posted: number[] = []
+  visit.on('response', (r) => void (r.url() === `${up!.gatewayUrl}/api/event` && posted.push(r.status())))
+  await visit.goto(`${shopUrl}/thanks`)
+  for (let i = 0; posted.length < 2 && i < 300; i++) await visit.waitForTimeout(100)
+  assert.deepEqual(posted, [200, 200], 'the page view and the Signup event')
+  await visitor.close()
+  // Today: 20 visitors; 15 saw /, then /thanks, then signed up; 5 saw / only. Jobs read what the
+  // ingest worker has flushed into segments (every 10 s on the devnet): all 50 events of the site.
+  for (let i = 0; ; i++) {
+    const shown = w3aJson<{ manifest: { rows: number | string } | null }>(['dataset', 'show', siteId, '--gateway', up!.gatewayUrl])
+    if (Number(shown.manifest?.rows ?? 0) >= 50) break
+    assert.ok(i < 60, `the ingest worker flushed ${shown.manifest?.rows} of the site's 50 events`)
+    await new Promise((r) => setTimeout(r, 2000))
+  }
+
+  const { page, errors, ctx } = await openPage()
+  await pickAccount(page, 'dev:0')
+  await nav(page, 'Sites')
+  await page.getByLabel('Domain').fill('shop.example')
+  await page.getByRole('button', { name: 'Add site' }).click()
+  const box = page.getByTestId('site')
+  const goals = box.getByRole('region', { name: 'Goals' })
+  // Goals are defined in the page (the realtime period counts none: it says so).
+  const addGoal = async (kind: string, value: string) => {
+    await goals.getByLabel('Goal type').selectOption({ label: kind })
+    await goals.getByLabel(kind === 'Custom event' ? 'Event name' : 'Page path').fill(value)
+    await goals.getByRole('button', { name: 'Add goal' }).click()
+  }
+  await addGoal('Custom event', 'Signup')
+  await addGoal('Page visit', '/')
+  // A malformed page goal is refused in the form, saying why.
+  await addGoal('Page visit', 'thanks')
+  assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*starting with \//)
+  await addGoal('Page visit', '/thanks')
+  assert.equal(await goals.getByRole('alert').count(), 0)
+  assert.deepEqual((await goals.getByRole('list', { name: "The site's goals" }).locator('li').allInnerTexts()).map((x) => x.replace(/\s*×$/, '')), ['Signup', 'Visit /', 'Visit /thanks'])
+  assert.match(await goals.innerText(), /Pick a longer period/)
+  // A funnel of three of them, in order.
+  const funnels = box.getByRole('region', { name: 'Funnels' })
+  await funnels.getByLabel('Funnel name').fill('Signup flow')
+  await funnels.getByRole('button', { name: 'Add a step' }).click()
+  for (const [i, g] of ['Visit /', 'Visit /thanks', 'Signup'].entries()) await funnels.getByLabel(`Step ${i + 1}`).selectOption(g)
+  await funnels.getByRole('button', { name: 'Add funnel' }).click()
+  assert.match(await funnels.innerText(), /Signup flow: Visit \/ → Visit \/thanks → Signup/)
+
+  // Today's figures: each panel runs its job(s) when asked.
+  await page.getByLabel('Period').selectOption('day')
+  const started = Date.now()
+  await goals.getByRole('button', { name: 'Load goal conversions' }).click()
+  const conversions = goals.getByRole('region', { name: 'Goal conversions' })
+  await shown(goals, conversions)
+  t.diagnostic(`goal conversions: ${Date.now() - started} ms (2 jobs; load average ${loadavg()[0]!.toFixed(1)})`)
+  const byGoal = new Map((await cells(conversions)).map(([goal, ...rest]) => [goal!, rest]))
+  assert.deepEqual([...byGoal.keys()].sort(), ['Signup', 'Visit /', 'Visit /thanks'])
+  near(byGoal.get('Signup')![0]!, 15, 1, 'Signup uniques')
+  near(byGoal.get('Signup')![1]!, 15, 2, 'Signup completions')
+  near(byGoal.get('Signup')![2]!, 75, 8, 'Signup conversion rate %')
+  near(byGoal.get('Visit /thanks')![0]!, 15, 1, 'Visit /thanks uniques')
+  near(byGoal.get('Visit /')![0]!, 20, 1, 'Visit / uniques')
+  near(byGoal.get('Visit /')![2]!, 100, 8, 'Visit / conversion rate %')
+  // Its privacy line: two jobs at the policy's ε, the noise they added.
+  assert.match(await goals.getByTestId('site-privacy').innerText(), /k = 10; ε spent 200 \(left [\d.]+\); groups left out: [^;]+; job\(s\) #\d+, #\d+\. Noise scale: .*visitors ±[\d.]+/)
+
+  await funnels.getByRole('button', { name: 'Load funnel Signup flow' }).click()
+  const funnel = funnels.getByRole('region', { name: 'Funnel Signup flow' })
+  await shown(funnels, funnel)
+  const steps = await cells(funnel)
+  assert.deepEqual(steps.map((s) => s.slice(0, 2)), [['1', 'Visit /'], ['2', 'Visit /thanks'], ['3', 'Signup']])
+  near(steps[0]![2]!, 20, 1, 'funnel step 1 visitors')
+  near(steps[1]![2]!, 15, 1, 'funnel step 2 visitors')
+  near(steps[2]![2]!, 15, 1, 'funnel step 3 visitors')
+  near(steps[1]![4]!, 5, 2, 'drop-off at step 2')
+  assert.match(await funnels.getByTestId('site-privacy').innerText(), /ε spent 100 .*job\(s\) #\d+\./)
+
+  const props = box.getByRole('region', { name: 'Custom properties' })
+  await props.getByLabel('Property name').fill('plan')
+  await props.getByRole('button', { name: 'Show its values' }).click()
+  const plan = props.getByRole('region', { name: 'Property plan' })
+  await shown(props, plan)
+  const values = new Map((await cells(plan)).map(([v, ...rest]) => [v!, rest]))
+  near(values.get('pro')![0]!, 15, 1, 'visitors with plan pro')
+  near(values.get('pro')![1]!, 15, 2, 'events with plan pro')
+  assert.match(await props.getByTestId('site-privacy').innerText(), /k = 10; ε spent 100/)
+
+  // A goal's row filters the site's stats by it: the top stats count the visitors who signed up.
+  await conversions.getByRole('button', { name: 'Signup' }).click()
+  assert.equal(await box.getByTestId('filter').innerText(), 'goal is Signup ×')
+  await box.getByRole('button', { name: 'Show stats for this period' }).click()
+  const top = box.getByTestId('top-stats')
+  await shown(box, top)
+  near(/Visitors\s+(\d+)/.exec(await top.innerText())![1]!, 15, 1, 'visitors of the goal Signup')
+  // The panels' figures start over under the new filter.
+  await goals.getByRole('button', { name: 'Load goal conversions' }).waitFor()
+  // A goal a funnel uses cannot be removed: the panel says which funnel.
+  await goals.getByRole('button', { name: 'Remove the goal Signup' }).click()
+  assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*the funnel "Signup flow" uses the goal "Signup"/)
+  // The definitions stay in this browser across a reload, under the owner's site id.
+  await page.reload()
+  await nav(page, 'Sites')
+  await box.getByRole('region', { name: 'Funnels' }).getByText('Signup flow: Visit / → Visit /thanks → Signup').waitFor({ timeout: 60_000 })
+  assert.deepEqual(errors, [])
+  await ctx.close()
+})
+

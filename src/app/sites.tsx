@@ -5,14 +5,19 @@
  * Longer periods are W3A jobs run from this page with the owner's key (querySite: checked SQL,
  * DP noise, k, the site's ε budget), so they run when asked: top stats against the previous
  * period and the time series first, each breakdown on its own; a row's value filters them all.
+ * Goals, funnels and custom properties are their own chunk (site-goals.tsx), under the stats.
  */
 import { lazy, Suspense } from 'preact/compat'
 import { useState } from 'preact/hooks'
 import type { LocalAccount } from 'viem'
 import { useSession, type Sdk } from './session.js'
 import { ActionButton, cellText, ErrorBox, Loading, NeedAccount, useAsync } from './ui.js'
+import { Breakdown, filterName, JobPrivacy, OnDemand, plausibleFilters, type Filter, type Ran, type Row } from './site-tables.js'
+import { useSiteSettings } from './site-settings-store.js'
+import type { SiteSettings } from './sdk.js'
 
 const Chart = lazy(() => import('./chart.js'))
+const SiteGoals = lazy(() => import('./site-goals.js'))
 
 /** Realtime periods: the ingest enclave answers them; longer ones are jobs. */
 const REALTIME = { '5m': 'Realtime (5 min)', '1h': 'Last hour' } as const
@@ -32,10 +37,6 @@ const BREAKDOWNS = [
   ['visit:os', 'Operating systems', 'OS'],
   ['visit:country', 'Countries', 'Country'],
 ] as const
-type Dimension = (typeof BREAKDOWNS)[number][0]
-type Filter = { dimension: Dimension; value: string }
-
-type Row = { dimensions: string[]; metrics: (number | null)[]; comparison?: { change: (number | null)[] } }
 type Privacy = { k: number; suppressed: number | null; epsilon: number | null; jobs?: string[] }
 type Answer = { results: Row[]; privacy: Privacy }
 
@@ -103,10 +104,13 @@ function SiteStats({ domain }: { domain: string }) {
   const { sdk, client, account } = useSession()
   const [period, setPeriod] = useState<Period>('1h')
   const [filters, setFilters] = useState<Filter[]>([])
+  const site = useAsync(() => sdk.siteFor(account!, domain), [domain])
+  const [settings, change] = useSiteSettings(site.data?.id)
   const snippet = useAsync(async () => {
-    const [site, ingest] = await Promise.all([sdk.siteFor(account!, domain), sdk.getIngestInfo(client)])
-    return sdk.siteSnippet({ gatewayUrl: location.origin, siteId: site.id, ingestKey: ingest.hpkePublicKey })
-  }, [domain])
+    const ingest = await sdk.getIngestInfo(client)
+    return site.data && sdk.siteSnippet({ gatewayUrl: location.origin, siteId: site.data.id, ingestKey: ingest.hpkePublicKey })
+  }, [site.data])
+  const onFilter = (f: Filter) => setFilters([...filters.filter((x) => x.dimension !== f.dimension), f])
   const [copied, setCopied] = useState(false)
   return (
     <div class="box" data-testid="site">
@@ -117,7 +121,7 @@ function SiteStats({ domain }: { domain: string }) {
           Snippet (put it in your pages' &lt;head&gt;)
           <textarea readOnly rows={3} value={snippet.data ?? ''} />
         </label>
-        <ErrorBox error={snippet.error} />
+        <ErrorBox error={site.error ?? snippet.error} />
         <button
           type="button"
           disabled={!snippet.data}
@@ -147,7 +151,7 @@ function SiteStats({ domain }: { domain: string }) {
         {!isRealtime(period) &&
           filters.map((f, i) => (
             <span class="chip" data-testid="filter">
-              {f.dimension.split(':')[1]} is {f.value}{' '}
+              {filterName(f.dimension)} is {f.value}{' '}
               <button type="button" class="plain small" aria-label={`Remove the filter ${f.dimension} is ${f.value}`} onClick={() => setFilters(filters.filter((_, j) => j !== i))}>
                 ×
               </button>
@@ -157,7 +161,12 @@ function SiteStats({ domain }: { domain: string }) {
       {isRealtime(period) ? (
         <RealtimeStats domain={domain} period={period} key={period} />
       ) : (
-        <JobStats domain={domain} period={period} filters={filters} onFilter={(f) => setFilters([...filters.filter((x) => x.dimension !== f.dimension), f])} key={`${period}${JSON.stringify(filters)}`} />
+        <JobStats domain={domain} period={period} filters={filters} goals={settings.goals} onFilter={onFilter} key={`${period}${JSON.stringify(filters)}`} />
+      )}
+      {site.data && (
+        <Suspense fallback={<Loading what="goals" />}>
+          <SiteGoals domain={domain} settings={settings} change={change} period={isRealtime(period) ? null : period} filters={isRealtime(period) ? [] : filters} onFilter={onFilter} />
+        </Suspense>
       )}
     </div>
   )
@@ -219,58 +228,15 @@ function TopStats({ names, row }: { names: readonly string[]; row: Row | undefin
   )
 }
 
-/** A ranked breakdown; with `onPick`, each value is a button that filters the site's stats by it. */
-function Breakdown({ title, head, rows, onPick }: { title: string; head: string; rows: Row[]; onPick?: (value: string) => void }) {
-  return (
-    <div class="table-wrap" role="region" aria-label={title} tabIndex={0}>
-      <table>
-        <caption>{title}</caption>
-        <thead>
-          <tr>
-            <th scope="col">{head}</th>
-            <th scope="col">Visitors</th>
-            <th scope="col">Pageviews</th>
-          </tr>
-        </thead>
-        <tbody>
-          {rows.length === 0 && (
-            <tr>
-              <td colSpan={3} class="muted">
-                No group of k visitors yet.
-              </td>
-            </tr>
-          )}
-          {rows.map((r) => (
-            <tr>
-              <td>
-                {onPick ? (
-                  <button type="button" class="link" title={`Filter by ${head.toLowerCase()} ${r.dimensions[0]}`} onClick={() => onPick(r.dimensions[0] ?? '')}>
-                    {r.dimensions[0] || '(none)'}
-                  </button>
-                ) : (
-                  r.dimensions[0] || '(none)'
-                )}
-              </td>
-              <td>{cellText(r.metrics[0])}</td>
-              <td>{cellText(r.metrics[1])}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  )
-}
-
-type Ran = Awaited<ReturnType<Sdk['querySite']>>
-
-function JobStats({ domain, period, filters, onFilter }: { domain: string; period: keyof typeof JOB_PERIODS; filters: Filter[]; onFilter(f: Filter): void }) {
+function JobStats({ domain, period, filters, goals, onFilter }: { domain: string; period: keyof typeof JOB_PERIODS; filters: Filter[]; goals: SiteSettings['goals']; onFilter(f: Filter): void }) {
   const { sdk, client, changed } = useSession()
   const [stage, setStage] = useState('')
   const [top, setTop] = useState<{ top: Ran; series: Ran } | null>(null)
-  const plausibleFilters = filters.map((f) => ['is', f.dimension, [f.value]])
   const ask = (metrics: string[], dimensions: string[], comparison = false) =>
     sdk.querySite(client, {
-      query: { site_id: domain, metrics, dimensions, date_range: period, filters: plausibleFilters, ...(comparison ? { include: { comparisons: { mode: 'previous_period' } } } : {}) },
+      query: { site_id: domain, metrics, dimensions, date_range: period, filters: plausibleFilters(filters), ...(comparison ? { include: { comparisons: { mode: 'previous_period' } } } : {}) },
+      // A goal filter (a row of the Goals panel) needs the goals it names.
+      goals,
       onProgress: (s) => setStage(s),
     })
   const run = async () => {
@@ -299,42 +265,24 @@ function JobStats({ domain, period, filters, onFilter }: { domain: string; perio
               <Chart line columns={['time', 'visitors', 'pageviews']} rows={top.series.results.map((r) => [r.dimensions[0]!.slice(0, 16), ...r.metrics])} label="Visitors and pageviews over time" />
             </Suspense>
           )}
-          <JobPrivacy runs={[top.top, top.series]} />
+          <JobPrivacy privacy={[top.top.meta.privacy, top.series.meta.privacy]} />
           <div class="grid2">
             {BREAKDOWNS.map(([d, title, head]) => (
-              <JobBreakdown dimension={d} title={title} head={head} ask={() => ask(['visitors', 'pageviews'], [d])} onPick={(value) => onFilter({ dimension: d, value })} />
+              <OnDemand
+                title={title}
+                label={`Load ${title.toLowerCase()}`}
+                ask={() => ask(['visitors', 'pageviews'], [d])}
+                show={(ran) => (
+                  <>
+                    <Breakdown title={title} head={head} rows={ran.results} onPick={(value) => onFilter({ dimension: d, value })} />
+                    <JobPrivacy privacy={[ran.meta.privacy]} />
+                  </>
+                )}
+              />
             ))}
           </div>
         </>
       )}
     </>
-  )
-}
-
-function JobBreakdown({ title, head, ask, onPick }: { dimension: Dimension; title: string; head: string; ask(): Promise<Ran>; onPick(value: string): void }) {
-  const [ran, setRan] = useState<Ran | null>(null)
-  if (!ran)
-    return (
-      <div class="box">
-        <strong>{title}</strong> <ActionButton label={`Load ${title.toLowerCase()}`} busyLabel="Running the job…" run={ask} onDone={setRan} />
-      </div>
-    )
-  return (
-    <div>
-      <Breakdown title={title} head={head} rows={ran.results} onPick={onPick} />
-      <JobPrivacy runs={[ran]} />
-    </div>
-  )
-}
-
-/** What the jobs spent and hid: small, under what they show. */
-function JobPrivacy({ runs }: { runs: Ran[] }) {
-  const p = runs.map((r) => r.meta.privacy)
-  const eps = p.reduce((a, x) => a + x.epsilon, 0)
-  const suppressed = p.some((x) => x.suppressed === null) ? 'not disclosed under DP' : String(p.reduce((a, x) => a + (x.suppressed ?? 0), 0))
-  return (
-    <p class="muted small" data-testid="site-privacy">
-      {p[0]!.mechanism}, k = {p[0]!.k}; ε spent {cellText(eps)} (left {cellText(p[p.length - 1]!.epsilonLeft)}); groups left out: {suppressed}; job(s) {p.flatMap((x) => x.jobs).map((j) => `#${j}`).join(', ')}.
-    </p>
   )
 }

@@ -13,7 +13,8 @@ import type { Hex } from 'viem'
 import { W3aError } from '../core/errors.js'
 import { writeFileAtomic } from '../core/atomic-write.js'
 import { dataDirLayout } from '../core/data-dir.js'
-import { funnelSchema, goalName, goalSchema, type Funnel, type Goal } from '../sdk/site-goals.js'
+import { funnelSchema, goalSchema, type Funnel, type Goal } from '../sdk/site-goals.js'
+import { withFunnel, withGoal, withoutFunnel, withoutGoal } from '../sdk/site-settings.js'
 
 const siteConfigSchema = z.strictObject({ site: z.string(), domain: z.string(), goals: z.array(goalSchema).max(100), funnels: z.array(funnelSchema).max(50) })
 export type SiteConfig = z.infer<typeof siteConfigSchema>
@@ -34,43 +35,25 @@ function write(dataDir: string, c: SiteConfig): void {
   writeFileAtomic(siteConfigPath(dataDir, c.site as Hex), `${JSON.stringify(c, null, 2)}\n`)
 }
 
-/** Adds a goal (INVALID_ARGUMENT if one of that name exists). */
+/** Each change reads the file, applies the rule (site-settings.ts) and writes it back. */
 export function addGoal(dataDir: string, site: { id: Hex; domain: string }, goal: Goal): SiteConfig {
-  const c = readSiteConfig(dataDir, site)
-  const g = goalSchema.parse(goal)
-  if (c.goals.some((x) => goalName(x) === goalName(g))) throw new W3aError('INVALID_ARGUMENT', `the site already has the goal "${goalName(g)}"`)
-  const next = { ...c, goals: [...c.goals, g] }
-  write(dataDir, next)
-  return next
+  return change(dataDir, site, (c) => withGoal(c, goal))
 }
 
-/** Removes a goal by its name (INVALID_ARGUMENT if a funnel uses it, or there is none). */
 export function removeGoal(dataDir: string, site: { id: Hex; domain: string }, name: string): SiteConfig {
-  const c = readSiteConfig(dataDir, site)
-  if (!c.goals.some((x) => goalName(x) === name)) throw new W3aError('INVALID_ARGUMENT', `the site has no goal "${name}"`, { details: [`Its goals: ${c.goals.map(goalName).join(', ') || '(none)'}`] })
-  const user = c.funnels.find((f) => f.steps.includes(name))
-  if (user) throw new W3aError('INVALID_ARGUMENT', `the funnel "${user.name}" uses the goal "${name}"`, { details: [`Remove the funnel first: w3a site funnels rm ${c.domain} "${user.name}"`] })
-  const next = { ...c, goals: c.goals.filter((x) => goalName(x) !== name) }
-  write(dataDir, next)
-  return next
+  return change(dataDir, site, (c) => withoutGoal(c, name, c.domain))
 }
 
-/** Adds a funnel whose steps name existing goals, in order. */
 export function addFunnel(dataDir: string, site: { id: Hex; domain: string }, funnel: Funnel): SiteConfig {
-  const c = readSiteConfig(dataDir, site)
-  const f = funnelSchema.parse(funnel)
-  const missing = f.steps.filter((s) => !c.goals.some((g) => goalName(g) === s))
-  if (missing.length > 0) throw new W3aError('INVALID_ARGUMENT', `a funnel's steps are goals; the site has no goal ${missing.map((m) => `"${m}"`).join(', ')}`, { details: [`Its goals: ${c.goals.map(goalName).join(', ') || '(none)'}`, 'Add one: w3a site goals add DOMAIN --event NAME (or --page /path*)'] })
-  if (c.funnels.some((x) => x.name === f.name)) throw new W3aError('INVALID_ARGUMENT', `the site already has a funnel "${f.name}"`)
-  const next = { ...c, funnels: [...c.funnels, f] }
-  write(dataDir, next)
-  return next
+  return change(dataDir, site, (c) => withFunnel(c, funnel))
 }
 
 export function removeFunnel(dataDir: string, site: { id: Hex; domain: string }, name: string): SiteConfig {
-  const c = readSiteConfig(dataDir, site)
-  if (!c.funnels.some((f) => f.name === name)) throw new W3aError('INVALID_ARGUMENT', `the site has no funnel "${name}"`)
-  const next = { ...c, funnels: c.funnels.filter((f) => f.name !== name) }
+  return change(dataDir, site, (c) => withoutFunnel(c, name))
+}
+
+function change(dataDir: string, site: { id: Hex; domain: string }, rule: (c: SiteConfig) => SiteConfig): SiteConfig {
+  const next = rule(readSiteConfig(dataDir, site))
   write(dataDir, next)
   return next
 }

@@ -146,6 +146,9 @@ export async function querySiteFunnel(client: W3aClient, p: QuerySiteFunnelParam
   }
 }
 
+/** How many times a job is asked when the site's manifest keeps changing under it. */
+const MANIFEST_RETRIES = 3
+
 /** One job on the site's dataset: SQL (with the site's contribution bounds) or a per-unit function. */
 async function runSiteJob(client: W3aClient, id: Hex, analysis: { sql: string } | { function: UnitFunctionPlan }, p: Omit<QuerySiteParameters, 'query'>): Promise<{ columns: string[]; rows: unknown[][]; privacy: SitePrivacy }> {
   const account = requireAccount(client, 'site stats')
@@ -165,13 +168,16 @@ async function runSiteJob(client: W3aClient, id: Hex, analysis: { sql: string } 
       ...(p.timeoutMs === undefined ? {} : { timeoutMs: p.timeoutMs }),
     })
   let out
-  try {
-    out = await run()
-  } catch (e) {
-    // The ingest worker appended a segment between the job's submission and its run (the job's
-    // input is the manifest at submission): such a job is refunded; ask again once.
-    if (!isW3aError(e, 'JOB_FAILED') || !/manifest changed/.test(e.message)) throw e
-    out = await run()
+  // The ingest worker appended a segment between the job's submission and its run (the job's
+  // input is the manifest at submission): such a job is refunded; ask again, a few times (a
+  // busy site may flush again during the next one).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      out = await run()
+      break
+    } catch (e) {
+      if (attempt >= MANIFEST_RETRIES || !isW3aError(e, 'JOB_FAILED') || !/manifest changed/.test(e.message)) throw e
+    }
   }
   const rows = out.rows.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)))
   return { columns: out.columns.map((c) => c.name), rows, privacy: privacyOf(out.privacy, String(out.jobId)) }
