@@ -20,3 +20,8 @@ test('a process not ready in time is stopped with its children', async () => {
     await new Promise((r) => setTimeout(r, 100))
   }
 })
+
+test('a command that prints its error JSON instead of a ready line is a failed start, not a ready one', async () => {
+  const script = "console.log(JSON.stringify({ error: { code: 'KEEPER_UNAVAILABLE' } })); setTimeout(() => process.exit(1), 200)"
+  await assert.rejects(startReadyProcess([process.execPath, '-e', script], 'failing', 10_000), /failing did not start: .*KEEPER_UNAVAILABLE/)
+})

@@ -44,7 +44,7 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 
 /**
  * Starts `command` in a process group of its own (so its children, a w3a worker's enclave,
- * stop with it) and resolves with its first stdout line, parsed as JSON. `stop()` sends SIGINT to
+ * stop with it) and resolves with its first stdout line, parsed as JSON (it must say `"ready": true`). `stop()` sends SIGINT to
  * the process, then SIGKILL to its group if it has not exited after 15 s; once it has exited,
  * whatever is left of its group is killed. A process not ready in `timeoutMs` is stopped the same way.
  */
@@ -79,12 +79,25 @@ export async function startReadyProcess<T>(command: string[], name: string, time
       reject(new Error(`${name} exited early (${code}); stderr:\n${stderr.join('\n')}`))
     }
     proc.once('exit', early)
+    // The ready line says `"ready": true`; a command that fails prints its error JSON instead, and exits.
     lines.once('line', (line) => {
       clearTimeout(timer)
       proc.off('exit', early)
-      resolve({ proc, ready: JSON.parse(line) as T, stderr, stop })
+      const ready = parseReady(line)
+      if (ready !== undefined) return resolve({ proc, ready: ready as T, stderr, stop })
+      void stop()
+      reject(new Error(`${name} did not start: ${line}\nstderr:\n${stderr.join('\n')}`))
     })
   })
+}
+
+function parseReady(line: string): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(line) as Record<string, unknown> | null
+    return v?.['ready'] === true ? v : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** `launcher`: a command that runs the process somewhere else, e.g. `ip netns exec NAME` (test/node-net.ts). */
