@@ -90,7 +90,11 @@ function namespaceNet(): NodeNet {
   const subnet = freeSubnet()
   const namespaces: string[] = []
   const veths: string[] = []
-  must('link', 'add', bridge, 'type', 'bridge')
+  // A MAC of its own: a bridge without one takes its ports' lowest, so it would change as nodes are
+  // added, and nodes would send to the hub's old MAC until their ARP entry expired (seconds of
+  // silence from Anvil, seen as CHAIN_UNREACHABLE).
+  const [, x, y] = subnet.split('.')
+  must('link', 'add', bridge, 'address', `02:77:00:${Number(x).toString(16).padStart(2, '0')}:${Number(y).toString(16).padStart(2, '0')}:01`, 'type', 'bridge')
   let closed = false
   const close = () => {
     if (closed) return
