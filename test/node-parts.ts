@@ -39,11 +39,14 @@ export async function startNodeParts(prefix: string, net?: NodeNet): Promise<Nod
   const work = mkdtempSync(join(tmpdir(), prefix))
   const procs: W3aProcess<unknown>[] = []
   let anvil: AnvilInstance | undefined
+  const removeWork = () => rmSync(work, { recursive: true, force: true, maxRetries: 3 })
+  // Stopped by a signal or a crash: w3a-up-process.ts kills the processes, this removes their data.
+  process.once('exit', removeWork)
   const stop = async () => {
     for (const p of procs.reverse()) await p.stop()
     await anvil?.stop()
     net?.close()
-    rmSync(work, { recursive: true, force: true })
+    removeWork()
   }
   const started = async <T>(p: Promise<W3aProcess<T>>): Promise<T> => {
     const running = await p

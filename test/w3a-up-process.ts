@@ -23,6 +23,9 @@ const liveGroups = new Set<number>()
 process.once('exit', () => {
   for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL')
 })
+// Stopped by a signal (Ctrl-C, the test runner's timeout): exit, so the 'exit' hooks above and
+// elsewhere (Anvil, test/node-net.ts) still run. A SIGKILL runs none: node-net sweeps up next time.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) process.once(signal, () => process.exit(code))
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
 export function processAlive(pid: number): boolean {
