@@ -60,7 +60,7 @@ import type { RunningDevnet } from '../src/node/up.js'
 import { benchWorkdir } from './bench-workdir.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, uploadDataset } from '../src/sdk/index.js'
 import { sqlString } from '../src/storage/duckdb-sandbox.js'
-import { startW3aProcess, W3A_FROM_SOURCE, type W3aProcess } from '../test/w3a-up-process.js'
+import { startReadyProcess, W3A_FROM_SOURCE, type W3aProcess } from '../test/w3a-up-process.js'
 
 const ROWS = Number(process.env.W3A_BENCH_ROWS ?? 1_000_000)
 const JOBS = Number(process.env.W3A_BENCH_JOBS ?? 20)
@@ -277,7 +277,7 @@ async function throughputByWorkers(net: RunningDevnet, id: `0x${string}`, truth:
         const args = ['worker', '--tee', 'sim', '--gateway', net.gatewayUrl, '--data-dir', join(work, `worker-${extra.length + 1}`)]
         // From src/ under tsx, as this bench's devnet runs: a worker of another build (dist/) has
         // another measurement, and the keepers release no key to it.
-        extra.push(await startW3aProcess(args, 180_000, { ...process.env, W3A_OPERATOR_KEY: operator }, W3A_FROM_SOURCE))
+        extra.push(await startReadyProcess([process.execPath, ...W3A_FROM_SOURCE, ...args, '--json'], 'w3a worker', 180_000, { ...process.env, W3A_OPERATOR_KEY: operator }))
       }
       const t0 = performance.now()
       const done = await Promise.all(

@@ -2,7 +2,8 @@
  * Shared setup of the tests that run every part as its own process (multi-node, storage mining):
  * a work dir, Anvil with real 1 s blocks, the contracts put there by `w3a deploy --dev`, and
  * `w3a gateway` / `w3a worker` / `w3a storage` processes started with --json, each with its own
- * data dir, all stopped (newest first) by `stop()`.
+ * data dir, all stopped (newest first) by `stop()`. Given a NodeNet (test/node-net.ts), Anvil
+ * listens on its hub address and a part given a NodePlace runs there, on that place's address.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,10 +11,12 @@ import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import type { Address } from 'viem'
 import { startAnvil, type AnvilInstance } from '../src/chain/index.js'
-import { startW3aProcess, w3aJsonAsync, type W3aProcess } from './w3a-up-process.js'
+import { startReadyProcess, startW3aProcess, w3aJsonAsync, type W3aProcess } from './w3a-up-process.js'
+import { relayCommand, type NodeNet, type NodePlace } from './node-net.js'
 
 export type GatewayReady = { gatewayUrl: string }
 export type WorkerReady = { address: Address; url: string }
+export type StorageReady = { address: Address; url: string }
 type KeeperView = { keeper?: { keeperSet: { keepers: Address[] }; hasClusterSecret: boolean } }
 
 export type NodeParts = {
@@ -21,39 +24,73 @@ export type NodeParts = {
   anvil: AnvilInstance
   deploymentFile: string
   deployBlock: number
-  /** Starts `w3a ARGS --json` and resolves with its ready line; stopped by stop(). */
-  start<T>(args: string[]): Promise<T>
-  gateway(dir: string, host: string, port: number, peers?: string): Promise<GatewayReady>
-  worker(dir: string, gatewayUrl: string, operatorAccount: number, keeper: boolean): Promise<WorkerReady>
+  /** Starts `w3a ARGS --json` (at `place`) and resolves with its ready line; stopped by stop(). */
+  start<T>(args: string[], place?: NodePlace): Promise<T>
+  gateway(dir: string, host: string, port: number, peers?: string, place?: NodePlace): Promise<GatewayReady>
+  /** At `place`: listens on its address. */
+  worker(dir: string, gatewayUrl: string, operatorAccount: number, keeper: boolean, place?: NodePlace): Promise<WorkerReady>
+  /** At an isolated `place`: listens on its 127.0.0.1, reached at its address through a relay (`w3a storage` has no --host). */
+  storage(dir: string, gatewayUrl: string, operatorAccount: number, place?: NodePlace): Promise<StorageReady>
+  /** Stops every process, then Anvil, then removes the NodeNet's namespaces and the work dir. */
   stop(): Promise<void>
 }
 
-export async function startNodeParts(prefix: string): Promise<NodeParts> {
+export async function startNodeParts(prefix: string, net?: NodeNet): Promise<NodeParts> {
   const work = mkdtempSync(join(tmpdir(), prefix))
-  const anvil = await startAnvil({ port: 0, blockTime: 1 })
   const procs: W3aProcess<unknown>[] = []
-  const deployed = await w3aJsonAsync<{ chainId: number; blockNumber: number; deploymentFile: string }>(['deploy', '--chain-rpc', anvil.rpcUrl, '--dev', '--data-dir', join(work, 'deployer')])
-  assert.equal(deployed.chainId, anvil.chainId)
-  const start = async <T>(args: string[]): Promise<T> => {
-    const p = await startW3aProcess<T>(args, 120_000)
-    procs.push(p as W3aProcess<unknown>)
-    return p.ready
+  let anvil: AnvilInstance | undefined
+  const removeWork = () => rmSync(work, { recursive: true, force: true, maxRetries: 3 })
+  // Stopped by a signal or a crash: w3a-up-process.ts kills the processes, this removes their data.
+  process.once('exit', removeWork)
+  const stop = async () => {
+    for (const p of procs.reverse()) await p.stop()
+    await anvil?.stop()
+    net?.close()
+    removeWork()
   }
+  const started = async <T>(p: Promise<W3aProcess<T>>): Promise<T> => {
+    const running = await p
+    procs.push(running as W3aProcess<unknown>)
+    return running.ready
+  }
+  const start = <T>(args: string[], place?: NodePlace) => started(startW3aProcess<T>(args, 120_000, process.env, place?.launcher))
+  try {
+    anvil = await startAnvil({ port: 0, blockTime: 1, ...(net ? { host: net.hubAddress } : {}) })
+    const deployed = await w3aJsonAsync<{ chainId: number; blockNumber: number; deploymentFile: string }>(['deploy', '--chain-rpc', anvil.rpcUrl, '--dev', '--data-dir', join(work, 'deployer')])
+    assert.equal(deployed.chainId, anvil.chainId)
+    return parts(work, anvil, deployed, start, started, stop)
+  } catch (e) {
+    await stop()
+    throw e
+  }
+}
+
+function parts(
+  work: string,
+  anvil: AnvilInstance,
+  deployed: { blockNumber: number; deploymentFile: string },
+  start: <T>(args: string[], place?: NodePlace) => Promise<T>,
+  started: <T>(p: Promise<W3aProcess<T>>) => Promise<T>,
+  stop: () => Promise<void>,
+): NodeParts {
   return {
     work,
     anvil,
     deploymentFile: deployed.deploymentFile,
     deployBlock: deployed.blockNumber,
     start,
-    gateway: (dir, host, port, peers) =>
-      start<GatewayReady>(['gateway', '--chain-rpc', anvil.rpcUrl, '--data-dir', join(work, dir), '--deployment', deployed.deploymentFile, '--host', host, '--port', String(port), ...(peers ? ['--peers', peers] : [])]),
-    worker: (dir, gatewayUrl, account, keeper) =>
-      start<WorkerReady>(['worker', ...(keeper ? ['--keeper'] : []), '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account)]),
-    async stop() {
-      for (const p of procs.reverse()) await p.stop()
-      await anvil.stop()
-      rmSync(work, { recursive: true, force: true })
+    gateway: (dir, host, port, peers, place) =>
+      start<GatewayReady>(['gateway', '--chain-rpc', anvil.rpcUrl, '--data-dir', join(work, dir), '--deployment', deployed.deploymentFile, '--host', host, '--port', String(port), ...(peers ? ['--peers', peers] : [])], place),
+    worker: async (dir, gatewayUrl, account, keeper, place) =>
+      start<WorkerReady>(['worker', ...(keeper ? ['--keeper'] : []), '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account), ...(place ? ['--host', place.address, '--port', String(await place.port())] : [])], place),
+    async storage(dir, gatewayUrl, account, place) {
+      const args = ['storage', '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account)]
+      if (!place?.isolated) return start<StorageReady>(args, place)
+      const port = await place.port()
+      const relay = await started(startReadyProcess<{ url: string }>(relayCommand(place, port), `relay for ${place.name}`, 30_000))
+      return start<StorageReady>([...args, '--port', String(port), '--endpoint', relay.url], place)
     },
+    stop,
   }
 }
 

@@ -53,6 +53,8 @@ export type StartWorkerParameters = {
    */
   codeMeasurements?: Hex[]
   port?: number
+  /** Listen address (default 127.0.0.1; a machine's own address when other machines reach it directly). */
+  host?: string
   /** URL others use to reach this worker (default: its own listening URL). */
   publicUrl?: string
   heartbeatMs?: number
@@ -159,7 +161,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
     const hooks: Parameters<typeof createWorkerHttp>[0]['hooks'] = {}
     const handler = createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, gatewayUrl: params.gatewayUrl, hooks })
-    const http: HttpServer = await serveHttp(params.intercept?.http?.(handler) ?? handler, { port: params.port ?? savedPort ?? 0 })
+    const http: HttpServer = await serveHttp(params.intercept?.http?.(handler) ?? handler, { port: params.port ?? savedPort ?? 0, ...(params.host ? { host: params.host } : {}) })
     cleanups.push(() => http.close())
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
