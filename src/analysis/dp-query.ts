@@ -88,7 +88,8 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   const part = ['__u', ...g].join(', ')
   const gList = g.join(', ')
   const sel = (xs: string[]) => (xs.length > 0 ? xs.join(', ') + ', ' : '')
-  const clamp = (m: DpPlan['measures'][number], i: number) => `greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE)))`
+  // greatest/least skip NULLs (least(100, NULL) is 100): a NULL value stays NULL, out of sums and counts.
+  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE))) END`
   const order: string[] = []
   for (const mod of (checked.node.modifiers ?? []) as Node[]) {
     if (mod.type !== 'ORDER_MODIFIER') continue
