@@ -13,9 +13,12 @@
  *          it depends only on that unit's own data, and differs from unit to unit (a hash of the
  *          key alone would send every unit to the same group and empty the others). With G = 1
  *          (the default) a hash aggregate over units picks each unit's group (arg_min) before
- *          step 2, so only the kept rows are aggregated. With G > 1 only units with more than G
- *          rows (uk) can have more than G groups: theirs go through a window over (unit, group)
- *          rows. Without GROUP BY a unit has one group and nothing is ranked;
+ *          step 2, so only the kept rows are aggregated. With G > 1 a unit of ≤ min(G, C) rows (uk)
+ *          has ≤ G groups and ≤ C rows in each: nothing of it is dropped or scaled, so its rows
+ *          skip step 2 and go straight into step 4 (fw: per group, its distinct units and its
+ *          rows' sums, the same figures its (unit, group) rows would give; holding those rows
+ *          outgrew the worker's memory at 10 M events). The others' (unit, group) rows go through
+ *          a window. Without GROUP BY a unit has one group and nothing is ranked;
  *   4. per group: units; Σ min(k, C) rows; per measure Σ min(n, C) and Σ sum·min(1, C/n) (the
  *          unit's sum scaled to C values' worth: its mean is kept, so avg stays unbiased); the
  *          concatenated value lists.
@@ -88,7 +91,8 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   const part = ['__u', ...g].join(', ')
   const gList = g.join(', ')
   const sel = (xs: string[]) => (xs.length > 0 ? xs.join(', ') + ', ' : '')
-  const clamp = (m: DpPlan['measures'][number], i: number) => `greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE)))`
+  // greatest/least skip NULLs (least(100, NULL) is 100): a NULL value stays NULL, out of sums and counts.
+  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE))) END`
   const order: string[] = []
   for (const mod of (checked.node.modifiers ?? []) as Node[]) {
     if (mod.type !== 'ORDER_MODIFIER') continue
@@ -126,18 +130,27 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
           ` pu AS (${aggregate('true')})`,
         ].join('')
       : [
-          // A unit with ≤ G rows has ≤ G groups and keeps them all; only the others go through the
-          // window, which ranks their (unit, group) rows (not event rows) by a hash of (unit, key).
-          `uk AS (SELECT __u AS __cu, count(*) > ${G} AS __many FROM f GROUP BY __u),`,
+          // A unit with ≤ min(G, C) rows (most of a site's visitors) keeps all it has: its rows go
+          // straight into the per-group aggregate (fw), no (unit, group) row of it is held. Only the
+          // others go through the window, which ranks their (unit, group) rows by a hash of (unit, key).
+          `uk AS (SELECT __u AS __cu, count(*) <= ${Math.min(G, C)} AS __few FROM f GROUP BY __u),`,
           ` fu AS NOT MATERIALIZED (SELECT * FROM f JOIN uk ON __u IS NOT DISTINCT FROM __cu),`,
-          ` pu AS (${aggregate('NOT __many')} UNION ALL SELECT * EXCLUDE (__gr) FROM (SELECT *, row_number() OVER (PARTITION BY __u ORDER BY hash(${part}), ${gList}) AS __gr`,
-          ` FROM (${aggregate('__many')})) WHERE __gr <= ${G})`,
+          ` pu AS (SELECT * EXCLUDE (__gr) FROM (SELECT *, row_number() OVER (PARTITION BY __u ORDER BY hash(${part}), ${gList}) AS __gr`,
+          ` FROM (${aggregate('NOT __few')})) WHERE __gr <= ${G}),`,
+          // A unit counts once per group: count(DISTINCT) leaves out a NULL unit, which is one unit too.
+          ` fw AS (SELECT ${gList}, count(DISTINCT __u) + max(CASE WHEN __u IS NULL THEN 1 ELSE 0 END) AS __units, count(*) AS __c`,
+          measures.map((m, i) => `, sum(${clamp(m, i)}) AS __s${i}, count(__m${i}) AS __n${i}${m.values ? `, coalesce(list(${clamp(m, i)}) FILTER (WHERE __m${i} IS NOT NULL), []) AS __l${i}` : ''}`).join(''),
+          ` FROM fu WHERE __few GROUP BY ${gList})`,
         ].join('')
+  // Per group: the bounded (unit, group) rows of pu, plus (G > 1) the few-row units' rows of fw.
+  const fromPu = `SELECT ${sel(g)}count(*) AS __units, sum(least(__k, ${C})) AS __c${perGroup.join('')} FROM pu${g.length > 0 ? ` GROUP BY ${gList}` : ''}`
+  const perGroupSql = g.length > 0 && G > 1 ? `(${fromPu} UNION ALL SELECT * FROM fw)` : `(${fromPu})`
+  const total = measures.map((m, i) => `, coalesce(sum(__s${i}), 0) AS __s${i}, CAST(coalesce(sum(__n${i}), 0) AS BIGINT) AS __n${i}${m.values ? `, coalesce(flatten(list(__l${i})), []) AS __l${i}` : ''}`)
   const sql = [
     `WITH f AS NOT MATERIALIZED (${f}), ${pu}`,
-    `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}count(*) AS ${UNITS_ALIAS}, CAST(coalesce(sum(least(__k, ${C})), 0) AS BIGINT) AS __c`,
-    perGroup.join(''),
-    ' FROM pu',
+    `SELECT ${keys.map((k, i) => `${g[i]} AS ${q(k)}, `).join('')}CAST(sum(__units) AS BIGINT) AS ${UNITS_ALIAS}, CAST(coalesce(sum(__c), 0) AS BIGINT) AS __c`,
+    total.join(''),
+    ` FROM ${perGroupSql}`,
     g.length > 0 ? ` GROUP BY ${gList}` : '',
     order.length > 0 ? ` ORDER BY ${order.join(', ')}` : '',
   ].join('')
