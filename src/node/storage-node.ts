@@ -50,6 +50,8 @@ export type StartStorageNodeParameters = {
   dev: boolean
   capacityBytes?: bigint
   port?: number
+  /** Listen address (default 127.0.0.1: another machine reaches it only with e.g. 0.0.0.0 and --endpoint). */
+  host?: string
   /** URL others fetch blocks at (default: its own listening URL). */
   publicUrl?: string
   /** How often it reads its orders (default 1 s). */
@@ -113,7 +115,7 @@ export async function startStorageNode(p: StartStorageNodeParameters): Promise<R
     if (info.insecure) log(`!!! ${SIM_WARNING} (storage node ${info.address}) !!!`)
     // The blocks this node holds, over the IPFS trustless-gateway protocol (the gateway's own code); nothing else.
     const gateway = createTrustlessGateway(local)
-    const http = await serveHttp(async (req) => (await gateway(req)) ?? new Response('Not found: this storage node serves /ipfs/{cid}?format=raw|car\n', { status: 404 }), { port: p.port ?? 0 })
+    const http = await serveHttp(async (req) => (await gateway(req)) ?? new Response('Not found: this storage node serves /ipfs/{cid}?format=raw|car\n', { status: 404 }), { port: p.port ?? 0, ...(p.host ? { host: p.host } : {}) })
     cleanups.push(() => http.close())
     const url = p.publicUrl ?? http.url
 

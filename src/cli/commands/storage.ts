@@ -14,6 +14,7 @@ export const storageCommand: Command = {
     'data-dir': { type: 'string', placeholder: 'DIR', description: 'where the node keeps its blocks and sealed enclave state (default .w3a/storage)' },
     endpoint: { type: 'string', placeholder: 'URL', description: 'URL others fetch its blocks at (default: its listening URL)' },
     port: { type: 'string', placeholder: 'N', description: 'HTTP port of its trustless gateway (default: any free port)' },
+    host: { type: 'string', placeholder: 'ADDR', description: 'listen address of its trustless gateway (default 127.0.0.1)' },
     capacity: { type: 'string', placeholder: 'BYTES', description: 'bytes it offers to the storage market (default 100 GiB)' },
     'operator-account': { type: 'string', placeholder: 'N', description: 'dev account that stakes for the node and earns (dev networks); else $W3A_OPERATOR_KEY' },
   },
@@ -37,6 +38,7 @@ export const storageCommand: Command = {
       dev: network.dev,
       ...(capacity !== undefined ? { capacityBytes: BigInt(capacity) } : {}),
       ...(values['port'] ? { port: Number(values['port']) } : {}),
+      ...(typeof values['host'] === 'string' ? { host: values['host'] } : {}),
       ...(values['endpoint'] ? { publicUrl: values['endpoint'] as string } : {}),
       log: (l) => out.info(l),
     })
