@@ -388,7 +388,7 @@ test("a longer period runs privacy-checked jobs from the page with the owner's k
   await page.getByLabel('Period').selectOption('day')
   await box.getByRole('button', { name: 'Show stats for this period' }).click()
   const top = box.getByTestId('top-stats')
-  await top.waitFor({ timeout: 240_000 })
+  await shown(box, top)
   assert.match(await top.innerText(), /Visitors\s+\d+[\s\S]*(vs previous period|no previous figure)[\s\S]*Bounce rate %/)
   // Three jobs (today, yesterday, the series), each at the site policy's default ε.
   assert.match(await box.getByTestId('site-privacy').first().innerText(), /k = 10; ε spent 0\.3(000)? \(left [\d.]+\); groups left out: [^;]+; job\(s\) #\d+, #\d+, #\d+\./)
@@ -494,7 +494,8 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   const byGoal = new Map((await cells(conversions)).map(([goal, ...rest]) => [goal!, rest]))
   assert.deepEqual([...byGoal.keys()].sort(), ['Signup', 'Visit /', 'Visit /thanks'])
   near(byGoal.get('Signup')![0]!, 15, 1, 'Signup uniques')
-  near(byGoal.get('Signup')![1]!, 15, 2, 'Signup completions')
+  // Completions count events: noise scale G·C/ε_q = 5·10/50 = 1 (visitors' is 0.1), so ±6 fails about once in 800 runs.
+  near(byGoal.get('Signup')![1]!, 15, 6, 'Signup completions')
   near(byGoal.get('Signup')![2]!, 75, 8, 'Signup conversion rate %')
   near(byGoal.get('Visit /thanks')![0]!, 15, 1, 'Visit /thanks uniques')
   near(byGoal.get('Visit /')![0]!, 20, 1, 'Visit / uniques')

@@ -6,7 +6,9 @@
  * first the custody UpdateManifest command, then, once a keeper applied it, the DatasetRegistry
  * update; then it reports them mined (ingestConfirm) and the rows leave the enclave's log.
  * A refused command (the owner has not named this worker the site's writer) is abandoned: the
- * rows stay in the log and go into the next attempt.
+ * rows stay in the log and go into the next attempt. A command not applied yet is waited for
+ * (its receipt checked again each round, the command not posted again): abandoning it would let
+ * custody take a manifest the registry never gets, and every job would then fail on the mismatch.
  *
  * A visitor's deletion takes the same path (kind 'rewrite'): the enclave rewrites the site's
  * stored segments under a new site key and the custody command is RotateKey (carrying that key,
@@ -35,6 +37,8 @@ export type IngestFlushLoopParameters = {
 
 export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: () => Promise<void>; stop: () => Promise<void> } {
   let running: Promise<void> | undefined
+  // Keeper: each site's custody command on chain whose receipt has not come yet, by the manifest it carries.
+  const posted = new Map<Hex, { manifestCid: string; index: bigint }>()
   const once = async () => {
     const epochKey = p.keeper ? undefined : await agreedEpochKey(p)
     const ready = await p.caller.call<IngestFlushItem[]>('ingestFlush', epochKey ? { epochKey } : {})
@@ -44,21 +48,33 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
         continue
       }
       try {
-        const hash = await p.sendOwnTx('siteCommand', { site: u.site })
         if (p.keeper) {
-          const receipt = await p.publicClient.getTransactionReceipt({ hash })
-          const [posted] = parseEventLogs({ abi: custodyInboxAbi, logs: receipt.logs, eventName: 'CommandPosted' })
+          let entry = posted.get(u.site)
+          if (entry?.manifestCid !== u.manifestCid) {
+            const receipt = await p.publicClient.getTransactionReceipt({ hash: await p.sendOwnTx('siteCommand', { site: u.site }) })
+            const [event] = parseEventLogs({ abi: custodyInboxAbi, logs: receipt.logs, eventName: 'CommandPosted' })
+            if (!event) throw new Error(`transaction ${receipt.transactionHash} posted no custody command`)
+            entry = { manifestCid: u.manifestCid, index: event.args.index }
+            posted.set(u.site, entry)
+          }
           // A sync already under way may have read the inbox before this entry: sync until its receipt is there.
           let r: Record<string, unknown> | undefined
-          for (let i = 0; i < 5 && posted && !r; i++) {
+          for (let i = 0; i < 5 && !r; i++) {
             await p.keeper.syncNow()
-            r = p.keeper.receipt(posted.args.index)
+            r = p.keeper.receipt(entry.index)
           }
-          if (r?.['status'] !== 'applied') {
-            p.log(`site ${u.site.slice(0, 10)}…: custody refused its manifest update (${String(r?.['reason'] ?? 'no receipt')}); the rows wait in the log`)
+          if (!r) {
+            p.log(`site ${u.site.slice(0, 10)}…: custody has not applied its manifest update (inbox entry ${entry.index}) yet; checked again next round`)
+            continue
+          }
+          posted.delete(u.site)
+          if (r['status'] !== 'applied') {
+            p.log(`site ${u.site.slice(0, 10)}…: custody refused its manifest update (${String(r['reason'] ?? 'no reason given')}); the rows wait in the log`)
             await p.caller.call('ingestAbandon', { site: u.site })
             continue
           }
+        } else {
+          await p.sendOwnTx('siteCommand', { site: u.site })
         }
         await p.sendOwnTx('siteManifest', { site: u.site })
         await p.caller.call('ingestConfirm', { site: u.site, manifestCid: u.manifestCid })

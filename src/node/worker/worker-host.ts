@@ -180,7 +180,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     let lastRootEpoch = -1n
     let lastVoteEpoch = -1n
     const syncOnce = async () => {
-      const head = await publicClient.getBlockNumber()
+      const head = await publicClient.getBlockNumber({ cacheTime: 0 }) // no cache: a head up to 4 s old misses the entry a caller just posted (ingest-flush-loop waits for its receipt)
       const headEpoch = head / registryParams.epochLength
       const from = await caller.call<bigint>('nextIndex')
       const entries = await readInbox(publicClient, { inbox: params.contracts.custodyInbox, fromIndex: from, toBlock: head })

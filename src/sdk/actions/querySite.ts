@@ -147,7 +147,9 @@ export async function querySiteFunnel(client: W3aClient, p: QuerySiteFunnelParam
 }
 
 /** How many times a job is asked when the site's manifest keeps changing under it. */
-const MANIFEST_RETRIES = 3
+const MANIFEST_RETRIES = 4
+/** The wait before the n-th retry: the registry takes a flush's manifest a few blocks before the keepers replay its custody command, and a job submitted in between fails again. */
+const retryDelayMs = (attempt: number) => 1000 * 2 ** (attempt - 1)
 
 /** One job on the site's dataset: SQL (with the site's contribution bounds) or a per-unit function. */
 async function runSiteJob(client: W3aClient, id: Hex, analysis: { sql: string } | { function: UnitFunctionPlan }, p: Omit<QuerySiteParameters, 'query'>): Promise<{ columns: string[]; rows: unknown[][]; privacy: SitePrivacy }> {
@@ -169,14 +171,16 @@ async function runSiteJob(client: W3aClient, id: Hex, analysis: { sql: string } 
     })
   let out
   // The ingest worker appended a segment between the job's submission and its run (the job's
-  // input is the manifest at submission): such a job is refunded; ask again, a few times (a
-  // busy site may flush again during the next one).
+  // input is the manifest at submission): such a job is refunded; ask again, a few times, waiting
+  // longer each time (a busy site may flush again during the next one).
   for (let attempt = 1; ; attempt++) {
     try {
       out = await run()
       break
     } catch (e) {
       if (attempt >= MANIFEST_RETRIES || !isW3aError(e, 'JOB_FAILED') || !/manifest changed/.test(e.message)) throw e
+      p.onProgress?.('wait', `the site's data changed during the job; asking again (${attempt + 1} of ${MANIFEST_RETRIES})`)
+      await new Promise((r) => setTimeout(r, retryDelayMs(attempt)))
     }
   }
   const rows = out.rows.map((r) => r.map((v) => (typeof v === 'bigint' ? Number(v) : v)))
