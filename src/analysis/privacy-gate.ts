@@ -13,8 +13,8 @@
  * changes quantity q by at most Δ_q in each of at most G groups, so its L1 sensitivity is G·Δ_q
  * and discrete Laplace noise of scale G·Δ_q/ε_q gives ε_q-DP; by composition the values are ε-DP.
  *
- * Without GROUP BY the query has exactly one row whatever the data: it is released, noised, and
- * no k test applies to it (a k test would be a yes/no answer about the rows the WHERE selects).
+ * Without GROUP BY the query has exactly one row whatever the data (so G = 1: one unit moves that
+ * one row only): it is released, noised, and no k test applies to it (a k test would be a yes/no answer about the rows the WHERE selects).
  * With GROUP BY, which groups appear is data too (partition selection). The unit count is always one of the
  * noisy quantities, and a group is released only if its true unit count is ≥ k (the policy's
  * rule) AND its noisy unit count is ≥ k + m, m = ⌈b_u · ln(G/δ)⌉ with b_u its noise scale. One
@@ -113,7 +113,9 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
     if (i < 0) throw new W3aError('INTERNAL', `DP query lacks ${name}`)
     return i
   }
-  const { maxRowsPerUnit: C, maxGroupsPerUnit: G } = plan.contribution
+  const C = plan.contribution.maxRowsPerUnit
+  // Without GROUP BY there is one group: a unit moves it alone, whatever G the policy allows.
+  const G = checked.groupKeys.length === 0 ? 1 : plan.contribution.maxGroupsPerUnit
   const mIndex = (column: string) => plan.measures.findIndex((m) => m.column === column)
   // The distinct noisy quantities, with per-group sensitivity Δ and grid γ.
   type Quantity = { key: string; source: number; delta: number; grid: number }

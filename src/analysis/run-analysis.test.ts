@@ -90,6 +90,13 @@ test('DP: noisy release carries mechanism, scale and ε; differencing two querie
   // 4 quantities (count, n(amount), s(amount), and the unit count that selects groups) → ε/4
   // each; count sensitivity C = 20.
   assert.equal(a.privacy.noiseScale.n, 10)
+  // G groups a unit may reach multiply the noise only where there are groups: a total (one row)
+  // is moved by one unit in that row alone. With GROUP BY, G = 5 is 5× the noise.
+  const g5 = { ...base, contribution: { maxRowsPerUnit: 20, maxGroupsPerUnit: 5 } }
+  const total = await runSqlAnalysis({ ...g5, sql: 'SELECT count(*) AS n, sum(amount) AS s FROM data', rng: seededRng(4n) })
+  assert.equal(total.privacy.noiseScale.n, 20 / (8 / 3)) // 3 quantities: count, s(amount), units
+  const grouped = await runSqlAnalysis({ ...g5, sql: 'SELECT region, count(*) AS n FROM data GROUP BY region', rng: seededRng(4n) })
+  assert.equal(grouped.privacy.noiseScale.n, (5 * 20) / (8 / 2))
   assert.equal(a.privacy.suppressed, null)
   assert.equal(a.privacy.delta, POLICY.delta)
   assert.deepEqual(a.rows.map((r) => r[0]), ['east', 'north', 'south'])
