@@ -10,9 +10,8 @@
  *
  * Network (test/node-net.ts): run as root with iproute2, every node is in its own network
  * namespace with its own address on one bridge (Anvil and this process on the bridge's address);
- * otherwise (CI's unprivileged runner) every node on its own loopback address 127.0.0.n, and the
- * storage nodes all on 127.0.0.1 (started without `w3a storage --host`, which came after this test; in namespaces a relay maps its
- * port). The mode that ran is printed. $W3A_TEST_NET=loopback|netns picks one.
+ * otherwise (CI's unprivileged runner) every node on its own loopback address 127.0.0.n (each
+ * listening there with --host). The mode that ran is printed. $W3A_TEST_NET=loopback|netns picks one.
  */
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'

@@ -19,8 +19,6 @@ import { processAlive } from './w3a-up-process.js'
 export type NodePlace = {
   name: string
   address: string
-  /** True in netns mode: the node has a network stack of its own. */
-  isolated: boolean
   /** e.g. `ip netns exec w3a-123-keeper-1`; empty in loopback mode. */
   launcher: string[]
   /** A port free at `address` (in netns mode any port is: the namespace is the node's alone). */
@@ -77,7 +75,7 @@ function loopbackNet(why: string): NodeNet {
     hubAddress: '127.0.0.1',
     place(name) {
       const address = `127.0.0.${next++}`
-      return { name, address, isolated: false, launcher: [], port: () => getFreePort(address) }
+      return { name, address, launcher: [], port: () => getFreePort(address) }
     },
     close() {},
   }
@@ -132,7 +130,7 @@ function namespaceNet(): NodeNet {
       must('-n', ns, 'link', 'set', 'eth0', 'up')
       must('-n', ns, 'link', 'set', 'lo', 'up')
       let port = 8700
-      return { name, address, isolated: true, launcher: ['ip', 'netns', 'exec', ns], port: async () => port++ }
+      return { name, address, launcher: ['ip', 'netns', 'exec', ns], port: async () => port++ }
     },
     close,
   }
@@ -148,22 +146,4 @@ export function createNodeNet(): NodeNet {
     if (wanted === 'netns') throw e
     return loopbackNet(`network namespaces unavailable (${(e as Error).message.split('\n')[0]})`)
   }
-}
-
-/**
- * A TCP relay from `place`'s own address to the same port on its 127.0.0.1, run in its namespace:
- * for a process that listens on 127.0.0.1 only (`w3a storage` has no --host yet), as a container
- * runtime maps a port. Prints one JSON line once listening.
- */
-export function relayCommand(place: NodePlace, port: number): string[] {
-  const script = [
-    "const net = require('node:net')",
-    'const [host, port] = [process.argv[1], Number(process.argv[2])]',
-    'net.createServer((c) => {',
-    "  const u = net.connect(port, '127.0.0.1')",
-    '  c.pipe(u); u.pipe(c)',
-    "  c.on('error', () => u.destroy()); u.on('error', () => c.destroy())",
-    "}).listen(port, host, () => console.log(JSON.stringify({ ready: true, url: `http://${host}:${port}` })))",
-  ].join('\n')
-  return [...place.launcher, process.execPath, '-e', script, place.address, String(port)]
 }

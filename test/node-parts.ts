@@ -11,8 +11,8 @@ import { join } from 'node:path'
 import assert from 'node:assert/strict'
 import type { Address } from 'viem'
 import { startAnvil, type AnvilInstance } from '../src/chain/index.js'
-import { startReadyProcess, startW3aProcess, w3aJsonAsync, type W3aProcess } from './w3a-up-process.js'
-import { relayCommand, type NodeNet, type NodePlace } from './node-net.js'
+import { startW3aProcess, w3aJsonAsync, type W3aProcess } from './w3a-up-process.js'
+import type { NodeNet, NodePlace } from './node-net.js'
 
 export type GatewayReady = { gatewayUrl: string }
 export type WorkerReady = { address: Address; url: string }
@@ -29,7 +29,7 @@ export type NodeParts = {
   gateway(dir: string, host: string, port: number, peers?: string, place?: NodePlace): Promise<GatewayReady>
   /** At `place`: listens on its address. */
   worker(dir: string, gatewayUrl: string, operatorAccount: number, keeper: boolean, place?: NodePlace): Promise<WorkerReady>
-  /** At an isolated `place`: listens on its 127.0.0.1, reached at its address through a relay (`w3a storage` has no --host). */
+  /** At `place`: listens on its address (--host), which it registers as its endpoint. */
   storage(dir: string, gatewayUrl: string, operatorAccount: number, place?: NodePlace): Promise<StorageReady>
   /** Stops every process, then Anvil, then removes the NodeNet's namespaces and the work dir. */
   stop(): Promise<void>
@@ -83,13 +83,8 @@ function parts(
       start<GatewayReady>(['gateway', '--chain-rpc', anvil.rpcUrl, '--data-dir', join(work, dir), '--deployment', deployed.deploymentFile, '--host', host, '--port', String(port), ...(peers ? ['--peers', peers] : [])], place),
     worker: async (dir, gatewayUrl, account, keeper, place) =>
       start<WorkerReady>(['worker', ...(keeper ? ['--keeper'] : []), '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account), ...(place ? ['--host', place.address, '--port', String(await place.port())] : [])], place),
-    async storage(dir, gatewayUrl, account, place) {
-      const args = ['storage', '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account)]
-      if (!place?.isolated) return start<StorageReady>(args, place)
-      const port = await place.port()
-      const relay = await started(startReadyProcess<{ url: string }>(relayCommand(place, port), `relay for ${place.name}`, 30_000))
-      return start<StorageReady>([...args, '--port', String(port), '--endpoint', relay.url], place)
-    },
+    storage: async (dir, gatewayUrl, account, place) =>
+      start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(work, dir), '--operator-account', String(account), ...(place ? ['--host', place.address, '--port', String(await place.port())] : [])], place),
     stop,
   }
 }
