@@ -32,7 +32,7 @@ const owner = devAccount(0)
 const DOMAIN = 'shop.example'
 let site = ''
 let ingestKey = ''
-let added: { ingestWorker: string } = { ingestWorker: '' }
+let added: { ingestWorker: string; manifestCid: string } = { ingestWorker: '', manifestCid: '' }
 let salt = ''
 // Distinctive plaintext: random strings cannot appear in ciphertext by chance.
 const canary = randomBytes(6).toString('hex')
@@ -180,6 +180,13 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
   const status = (await (await fetch(`${gatewayUrl}/api/v1/ingest/status`)).json()) as any
   assert.equal(status.unknownSiteRefusals, 1)
   assert.equal(status.sites[0].manifestCid, listed.json[0].manifestCid, 'the chain points at the manifest the ingest worker appended')
+  // A replaced manifest (each lists every segment) is unpinned at the next flush; the segments it listed stay.
+  const served = async (cid: string) => (await fetch(`${gatewayUrl}/ipfs/${cid}?format=raw`)).status
+  for (let tries = 0; (await served(added.manifestCid)) !== 404; tries++) {
+    assert.ok(tries < 120, `the registration manifest ${added.manifestCid} is still served a minute after it was replaced`)
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  assert.equal(await served(listed.json[0].manifestCid), 200)
 
   // Stats by jobs (DP under the site policy): exact whole-site totals (allowed by the policy) ...
   const totals = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,pageviews,events', '--period', 'all', '--epsilon', '0', '--account', '0', '--gateway', gatewayUrl, '--json'])

@@ -176,11 +176,16 @@ export class SiteBook {
     return record
   }
 
-  /** A segment through row `through` is in the site's confirmed manifest `manifestCid`. */
+  /**
+   * A segment through row `through` is in the site's confirmed manifest `manifestCid`. The manifest
+   * it replaces is unpinned at the next flush: each lists every segment, so keeping them all
+   * would grow a busy site's storage with the square of its segments.
+   */
   confirm(site: string, p: { manifestCid: string; manifest: DatasetManifest; through: number }): void {
     const s = this.sites.get(site)
     if (!s) throw new W3aError('INTERNAL', 'confirming a flush of an unknown site')
-    this.sites.set(site, { ...s, manifestCid: p.manifestCid, manifest: p.manifest, flushedThrough: Math.max(s.flushedThrough, p.through) })
+    const unpin = s.manifestCid === p.manifestCid ? s.unpin : [...s.unpin, s.manifestCid]
+    this.sites.set(site, { ...s, manifestCid: p.manifestCid, manifest: p.manifest, flushedThrough: Math.max(s.flushedThrough, p.through), unpin })
     this.save()
   }
 

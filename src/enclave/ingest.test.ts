@@ -263,9 +263,11 @@ describe('ingest enclave: registered sites and their segments', () => {
       // An event arriving while the update is mined goes into the next segment.
       await send(3, 0, ev('/later'), t0 + 60_000)
       const walBefore = statSync(ingestLogFile(t.dir)).size
+      const registered = ingest.sites.get(site)!.manifestCid
       await ingest.confirmFlush(site, flush.manifestCid, t0 + 60_000)
       assert.ok(statSync(ingestLogFile(t.dir)).size < walBefore, 'the log is compacted')
       assert.equal(ingest.sites.get(site)!.manifestCid, flush.manifestCid)
+      assert.deepEqual(ingest.sites.get(site)!.unpin, [registered], 'the manifest it replaces waits to be unpinned (each lists every segment)')
       assert.deepEqual(ingest.pendingSites(), [{ site, rows: 1 }])
       assert.equal(ingest.rowsOf(site, 0).length, 5, 'the realtime window still has them')
       ingest.close()
@@ -273,6 +275,7 @@ describe('ingest enclave: registered sites and their segments', () => {
       assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/later'], 'only the waiting row is replayed')
       const next = (await ingest.prepareFlush(site, storage.postCar))!
       await ingest.confirmFlush(site, next.manifestCid, Date.now())
+      assert.deepEqual(ingest.sites.get(site)!.unpin, [registered, flush.manifestCid], 'kept across a restart, in order')
       const all = await storage.rowsOf(await storage.manifestOf(next.manifestCid), testSite.dek)
       assert.deepEqual(all.map((r) => r['page']), ['/', '/pricing', '/pricing', '/', '/later'], 'every acknowledged row is in a segment, once')
       ingest.close()

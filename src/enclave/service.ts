@@ -932,7 +932,7 @@ export class EnclaveService {
   }
 
   /**
-   * Asks storage to unpin the old segments and manifests of rewritten sites, signed as the
+   * Asks storage to unpin the replaced manifests of sites and the old segments of rewritten ones, signed as the
    * site's writer (the storage node checks that on chain and keeps whatever a current manifest
    * links). Retried at every flush until storage says done; a failure only delays it.
    */
