@@ -15,13 +15,9 @@ import { readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import type { Address } from 'viem'
-import { CID } from 'multiformats/cid'
 import { createChainClients, devAccount, getFreePort } from '../src/chain/index.js'
 import { storageMarketAbi } from '../src/chain/abis.js'
-import { getJobsParams } from '../src/chain/actions/getJobsParams.js'
-import { setJobsParams } from '../src/chain/actions/setJobsParams.js'
 import { getStorageMarketParams } from '../src/chain/actions/getStorageMarketParams.js'
-import { setStorageMarketParams } from '../src/chain/actions/setStorageMarketParams.js'
 import { getStorageOrder } from '../src/chain/actions/getStorageOrder.js'
 import { getStorageNode } from '../src/chain/actions/getStorageNode.js'
 import { getStorageEarnings } from '../src/chain/actions/getStorageEarnings.js'
@@ -29,9 +25,9 @@ import { getWorker } from '../src/chain/actions/getWorker.js'
 import type { StorageOrder } from '../src/chain/storage.js'
 import { parsePolicy } from '../src/custody/index.js'
 import { buyCredits, createW3aClient, listOnMarket, runQuery, setDatasetPolicy, type W3aClient } from '../src/sdk/index.js'
-import { blockLinks } from '../src/storage/index.js'
 import { startNodeParts, waitForKeeperSet, type NodeParts, type WorkerReady } from './node-parts.js'
 import { w3aJsonAsync } from './w3a-up-process.js'
+import { dagCids, served, shortStorageEras, until } from './storage-checks.js'
 
 type StorageReady = { address: Address; url: string }
 
@@ -48,39 +44,6 @@ const rows = Array.from({ length: 60 }, (_, i) => ({ user_id: `u${i % 20}`, city
 const csv = ['user_id,city,amount', ...rows.map((r) => `${r.user_id},${r.city},${r.amount}`)].join('\n')
 const total = rows.reduce((s, r) => s + r.amount, 0)
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** Polls `check` (1 s apart) until it returns a value, or fails after `seconds` with what it saw last. */
-async function until<T>(what: string, seconds: number, check: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; ; i++) {
-    const v = await check()
-    if (v !== undefined) return v
-    if (i >= seconds) throw new Error(`${what}: not reached in ${seconds} s`)
-    await sleep(1_000)
-  }
-}
-
-/** Every block CID of the DAGs under `roots`, read from `from` (a trustless gateway) and checked by the walk. */
-async function dagCids(from: string, roots: string[]): Promise<string[]> {
-  const seen = new Set<string>()
-  const stack = roots.map((r) => CID.parse(r))
-  while (stack.length > 0) {
-    const cid = stack.pop()!
-    if (cid.multihash.code === 0 || seen.has(cid.toString())) continue
-    seen.add(cid.toString())
-    const res = await fetch(`${from}/ipfs/${cid}?format=raw`)
-    assert.equal(res.status, 200, `${from} serves ${cid}`)
-    stack.push(...blockLinks(cid, new Uint8Array(await res.arrayBuffer())))
-  }
-  return [...seen]
-}
-
-/** How many of `cids` the node at `url` serves as raw blocks. */
-async function served(url: string, cids: string[]): Promise<number> {
-  const codes = await Promise.all(cids.map(async (cid) => (await fetch(`${url}/ipfs/${cid}?format=raw`)).status))
-  return codes.filter((c) => c === 200).length
-}
-
 const STORAGE_ACCOUNTS = [4, 5, 6]
 const accountOf = (worker: Address) => STORAGE_ACCOUNTS[storageNodes.findIndex((n) => n.address.toLowerCase() === worker.toLowerCase())]!
 const nodeUrl = (worker: Address) => storageNodes.find((n) => n.address.toLowerCase() === worker.toLowerCase())!.url
@@ -92,17 +55,12 @@ before(async () => {
   const keeper: WorkerReady = await parts.worker('keeper', gatewayUrl, 3, true)
   await waitForKeeperSet([keeper], 1)
 
-  // Governance (the dev deployer): 5-block eras (the dev default is 20), 2 failures remove a
-  // node, and a 20 % storage share of job payouts.
   owner = createW3aClient({ gatewayUrl, account: devAccount(1) })
   analyst = createW3aClient({ gatewayUrl, account: devAccount(2) })
   contracts = (await owner.network()).contracts
   storageMarket = contracts.storageMarket
   chain = createChainClients({ rpcUrl: parts.anvil.rpcUrl, chainId: parts.anvil.chainId, account: devAccount(0) })
-  const market = await getStorageMarketParams(chain.publicClient, { storageMarket })
-  await setStorageMarketParams(chain, { storageMarket, eraLength: 5n, maxFailures: 2, challengeSlash: market.challengeSlash })
-  const { market: _m, workerRegistry: _w, token: _t, governance: _g, storageMarket: _s, ...jobsParams } = await getJobsParams(chain.publicClient, { jobs: contracts.jobs })
-  await setJobsParams(chain, { ...jobsParams, jobs: contracts.jobs, storageBps: 2_000 })
+  await shortStorageEras(chain, contracts)
 
   // Three storage nodes of three operators, each its own process and data dir.
   storageNodes = await Promise.all(STORAGE_ACCOUNTS.map((account) => parts.start<StorageReady>(['storage', '--gateway', gatewayUrl, '--data-dir', join(parts.work, `storage-${account}`), '--operator-account', String(account)])))
