@@ -6,7 +6,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { recoverMessageAddress, type Address } from 'viem'
+import { concatBytes, hexToBytes, keccak256, recoverMessageAddress, type Address } from 'viem'
 import { challengeDigest, workReportDigest } from '../chain/storage-digests.js'
 import { createMemoryBlockstore, readBlock } from '../storage/blockstore.js'
 import { createTrustlessGateway } from '../storage/trustless-gateway.js'
@@ -197,4 +197,18 @@ test('a host cannot get a failure signed for a block served right: the enclave f
     assert.deepEqual(outcome, { served: true })
   }
   await assert.rejects(audit.challenge({ node: key.address, endpoint: 'http://x.invalid', orderId: 1n, cid: order.blocks[0]!.cid, era: 3n, deadlineMs: 1 }), /does not challenge itself/)
+})
+
+test('cidSetRoot: the keccak tree of the sorted set, the same whatever the order or repetition, and a set seen before gives its own root', async () => {
+  const cids = await Promise.all([1, 2, 3].map(async (i) => CID.createV1(raw.code, await sha256.digest(new Uint8Array([i])))))
+  const [a, b, c] = cids.map((x) => x.toString()).sort() as [string, string, string]
+  const leaf = (s: string) => keccak256(CID.parse(s).bytes)
+  const pair = (l: `0x${string}`, r: `0x${string}`) => keccak256(concatBytes([hexToBytes(l), hexToBytes(r)]))
+  assert.equal(cidSetRoot([]), EMPTY_CID_ROOT)
+  assert.equal(cidSetRoot([b]), leaf(b))
+  assert.equal(cidSetRoot([b, a]), pair(leaf(a), leaf(b)))
+  const three = pair(pair(leaf(a), leaf(b)), leaf(c)) // the odd last node is carried up
+  assert.equal(cidSetRoot([c, a, b]), three)
+  assert.equal(cidSetRoot([b, c, a, a]), three, 'again (known now), in another order, with a repeat')
+  assert.equal(cidSetRoot([a, b]), pair(leaf(a), leaf(b)), 'a known subset keeps its own root')
 })

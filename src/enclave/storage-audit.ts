@@ -27,6 +27,7 @@
  *   it only for the endpoint the node registered: a host that points us at a dead address or at
  *   another node signs failures the chain refuses.
  */
+import { createHash } from 'node:crypto'
 import { concatBytes, hexToBytes, keccak256, encodeAbiParameters, toBytes, type Address, type Hex, type LocalAccount } from 'viem'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
@@ -65,15 +66,25 @@ type Signer = Pick<LocalAccount, 'address' | 'signMessage'>
  * set → zero. heldRoot, addedRoot and droppedRoot are all this.
  */
 export function cidSetRoot(cids: Iterable<string>): Hex {
-  let level: Hex[] = [...new Set(cids)].sort().map((c) => keccak256(CID.parse(c).bytes))
-  if (level.length === 0) return EMPTY_CID_ROOT
+  const sorted = [...new Set(cids)].sort()
+  if (sorted.length === 0) return EMPTY_CID_ROOT
+  // An era's claim is mostly the last one's, and its keccak tree (in JS) was most of an audit's
+  // CPU: a set seen lately, known by a SHA-256 of its sorted members, reuses its root.
+  const key = createHash('sha256').update(sorted.join('\n')).digest('base64')
+  const known = recentRoots.get(key)
+  if (known) return known
+  let level: Hex[] = sorted.map((c) => keccak256(CID.parse(c).bytes))
   while (level.length > 1) {
     const next: Hex[] = []
     for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? keccak256(concatBytes([hexToBytes(level[i]!), hexToBytes(level[i + 1]!)])) : level[i]!)
     level = next
   }
+  recentRoots.set(key, level[0]!)
+  if (recentRoots.size > RECENT_ROOTS) recentRoots.delete(recentRoots.keys().next().value!)
   return level[0]!
 }
+const RECENT_ROOTS = 16
+const recentRoots = new Map<string, Hex>()
 
 type Pending = { claimHash: Hex; heldRoot: Hex; walks: AuditWalks; sizes: Map<string, number>; claimed: Set<string>; orderIds: bigint[] }
 
