@@ -88,15 +88,13 @@ before(async () => {
   await shortStorageEras(deployer, (await createW3aClient({ gatewayUrl: gatewayA }).network()).contracts)
   const behind = (i: number) => (i % 2 === 0 ? gatewayA : gatewayB)
 
-  // Keeper 1 first (it makes the cluster secret). Keepers join one at a time: a joiner collects
-  // approvals from a majority of the set it sees, so two joining at once could each bring
-  // approvals for a set the other's admission has already grown. Meanwhile, the compute workers
-  // and storage nodes start, behind alternating gateways.
+  // Keeper 1 first (it makes the cluster secret), then the others at once: both are approved by
+  // the set of one, the second admission is refused by the grown set and asked again
+  // (keeper-join-loop.ts; test/keeper-join.test.ts). Meanwhile, the compute workers and storage
+  // nodes start, behind alternating gateways.
   const keeper = (i: number) => parts.worker(`keeper-${i + 1}`, behind(i), KEEPER_ACCOUNTS[i]!, true, net.place(`keeper-${i + 1}`))
   keepers.push(await keeper(0))
-  const joining = (async () => {
-    for (let i = 1; i < KEEPER_ACCOUNTS.length; i++) keepers.push(await keeper(i))
-  })()
+  const joining = Promise.all(KEEPER_ACCOUNTS.slice(1).map((_, i) => keeper(i + 1))).then((joined) => void keepers.push(...joined))
   const others = await Promise.all([
     ...COMPUTE_ACCOUNTS.map((account, i) => parts.worker(`compute-${i + 1}`, behind(i), account, false, net.place(`compute-${i + 1}`))),
     ...STORAGE_ACCOUNTS.map((account, i) => parts.storage(`storage-${i + 1}`, behind(i), account, net.place(`storage-${i + 1}`))),

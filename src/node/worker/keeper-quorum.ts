@@ -121,12 +121,12 @@ export async function proposeKeeperRemovals(p: Peers & { inbox: Address; writer:
 
 /**
  * A keeper outside its enclave's keeper set asks the members for approvals of its own quote and
- * posts the admission once a strict majority approved. Returns whether the entry was posted
- * (false: already a member). Throws KEEPER_UNAVAILABLE when too few members approve.
+ * posts the admission once a strict majority approved. Returns the entry's inbox index
+ * (undefined: already a member). Throws KEEPER_NOT_ADMITTED when too few members approve.
  */
-export async function joinKeeperSet(p: Peers & { info: EnclaveInfo; roles: number; inbox: Address; writer: WriteClients }): Promise<boolean> {
+export async function joinKeeperSet(p: Peers & { info: EnclaveInfo; roles: number; inbox: Address; writer: WriteClients }): Promise<bigint | undefined> {
   const { set, peers } = await otherMembers(p)
-  if (set.member) return false
+  if (set.member) return undefined
   const registration = { worker: p.info.address, teeType: p.info.teeType, measurement: p.info.measurement, hpkePublicKey: p.info.hpkePublicKey, roles: p.roles, quote: p.info.quote }
   // One verification time for every approver: the digest they sign names it.
   const attestedAt = Math.floor(Date.now() / 1000)
@@ -143,7 +143,7 @@ export async function joinKeeperSet(p: Peers & { info: EnclaveInfo; roles: numbe
     }
   }
   if (approvals.length < set.quorum) {
-    throw new W3aError('KEEPER_UNAVAILABLE', `only ${approvals.length} of the ${set.quorum} keeper approvals needed to join the keeper set`, { details: problems })
+    throw new W3aError('KEEPER_NOT_ADMITTED', `only ${approvals.length} of the ${set.quorum} keeper approvals needed to join the keeper set of ${set.keepers.length}`, { details: problems })
   }
   const admission = encodeKeeperAdmission({
     worker: p.info.address,
@@ -157,6 +157,5 @@ export async function joinKeeperSet(p: Peers & { info: EnclaveInfo; roles: numbe
     approvals,
   })
   // Public, like a job charge: the epoch field is unused.
-  await postCustodyCommand(p.writer, { inbox: p.inbox, epoch: 0n, ciphertext: bytesToHex(admission) })
-  return true
+  return (await postCustodyCommand(p.writer, { inbox: p.inbox, epoch: 0n, ciphertext: bytesToHex(admission) })).index
 }

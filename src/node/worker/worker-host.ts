@@ -30,6 +30,7 @@ import { startCampaignLoop } from './campaign-loop.js'
 import { createCampaignHttp } from './campaign-http.js'
 import { createKeeperWitnesses } from './keeper-witnesses.js'
 import { proposeKeeperRemovals, joinKeeperSet, type KeeperSetView } from './keeper-quorum.js'
+import { startKeeperJoinLoop } from './keeper-join-loop.js'
 
 export const ROLE = { compute: 1, keeper: 2, storage: 4 } as const
 
@@ -230,14 +231,18 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
       // Not yet in the custody keeper set (a newcomer after its hand-over): ask the members to admit it.
       const writer = createChainClients({ rpcUrl: params.rpcUrl, chainId: params.contracts.chainId, account: params.operator })
       const quorumPeers = { caller, publicClient, registry: params.contracts.workerRegistry, self: info.address, info, roles: ROLE.compute | ROLE.keeper, inbox: params.contracts.custodyInbox, writer }
-      try {
-        if (await joinKeeperSet(quorumPeers)) {
-          await syncNow()
-          log(`keeper admission posted; keeper set: ${(await caller.call<KeeperSetView>('keeperSet')).keepers.length} member(s)`)
-        }
-      } catch (e) {
-        log(`could not join the custody keeper set (releases this keeper serves need the members' confirmations): ${(e as Error).message}`)
-      }
+      // Asked again until admitted (keeper-join-loop.ts): a refused or failed attempt is no reason to stay out.
+      const joining = startKeeperJoinLoop({
+        steps: {
+          isMember: async () => (await caller.call<KeeperSetView>('keeperSet')).member,
+          postAdmission: () => joinKeeperSet(quorumPeers),
+          sync: syncNow,
+          refusal: (index) => (receipts.get(String(index))?.['reason'] as string | undefined) || undefined,
+        },
+        log,
+        onJoined: async () => log(`in the custody keeper set of ${(await caller.call<KeeperSetView>('keeperSet')).keepers.length} member(s)`),
+      })
+      cleanups.push(() => joining.stop())
       // Members gone from the chain (exited, slashed) leave the keeper set by a majority's approvals, so quorums follow the live set.
       let removing: Promise<void> | undefined
       const removals = setInterval(() => {
@@ -375,6 +380,7 @@ export async function registerOnce(p: RegisterOnceParameters): Promise<void> {
 }
 
 async function requestHandover(caller: EnclaveCaller, keepers: { address: Address; endpoint: string }[], log: (l: string) => void): Promise<void> {
+  const problems: string[] = []
   for (const k of keepers) {
     try {
       // A fresh request per keeper: the enclave's ephemeral key is good for one answer only.
@@ -390,8 +396,11 @@ async function requestHandover(caller: EnclaveCaller, keepers: { address: Addres
       log(`hand-over from keeper ${out.from}: epoch ${out.epoch}, ${out.processed} commands, root ${out.stateRoot.slice(0, 18)}…`)
       return
     } catch (e) {
+      problems.push(`${k.address}: ${(e as Error).message.split('\n')[0]}`)
       log(`hand-over from ${k.address} failed: ${(e as Error).message}`)
     }
   }
-  throw new W3aError('INTERNAL', 'no current keeper handed over the cluster secret', { details: ['Check that a keeper is running and reachable.'] })
+  throw new W3aError('HANDOVER_FAILED', `none of the ${keepers.length} current keeper(s) handed over the cluster secret`, {
+    details: [...problems, 'Check that these keepers are running and reachable at their registered endpoints (`w3a workers ls`), then start this keeper again.'],
+  })
 }
