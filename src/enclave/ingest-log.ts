@@ -238,7 +238,9 @@ export class IngestLog<Row> {
 
   /** Writes batches one frame at a time until none is waiting. */
   private async drain(): Promise<void> {
-    await Promise.resolve() // appends of this turn join the first frame
+    // Appends of this turn join the first frame: a relayed batch's events reach append after a
+    // few microtasks each (open, enrich), so wait out the turn, not one microtask.
+    await new Promise<void>((r) => setImmediate(r))
     while (this.batch) {
       const b = this.batch
       this.batch = undefined

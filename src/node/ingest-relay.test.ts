@@ -1,7 +1,7 @@
 /**
  * The gateway's POST /api/event served on node:http directly (ingest-relay.ts eventRoute): the
  * same limits and answers as the Request/Response path. The path to a running ingest worker is
- * covered end to end by test/web-analytics.test.ts and bench:ingest.
+ * covered end to end by test/web-analytics.test.ts and bench:ingest; the batching to it, against a stand-in worker, here.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -50,5 +50,44 @@ test('POST /api/event on node:http: refusals with their codes, CORS, and other r
     assert.equal(other.body, 'handler')
   } finally {
     await server.close()
+  }
+})
+
+test('events relayed together: at most two relay requests out at once, each visitor gets their own answer, a worker that hangs up is WORKER_UNREACHABLE', async () => {
+  // A stand-in ingest worker (node:http) that holds each batch a while, as the log's fsync does, and echoes each event's seq.
+  let out = 0
+  let most = 0
+  const batches: number[] = []
+  const worker = await serveHttp(async (req) => {
+    out++
+    most = Math.max(most, out)
+    const { events } = (await req.json()) as { events: { envelope: { q: number } }[] }
+    batches.push(events.length)
+    await new Promise((r) => setTimeout(r, 30))
+    out--
+    return new Response(JSON.stringify(events.map((e) => ({ ok: { seq: e.envelope.q } }))), { headers: { 'content-type': 'application/json' } })
+  }, { port: 0 })
+  const target: { url?: string } = { url: worker.url }
+  const relay = createIngestRelay(target)
+  const server = await serveHttp(async () => new Response('handler', { status: 418 }), { port: 0, nodeRoute: relay.eventRoute })
+  try {
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, q) => post(server.url, JSON.stringify({ v: 1, s: '0x' + '1'.repeat(64), k: 'k', q, c: 'c' }))))
+    answers.forEach((a, q) => assert.deepEqual([a.status, JSON.parse(a.body)], [200, { seq: q }]))
+    assert.ok(most <= 2, `${most} relay requests were out at once`)
+    assert.equal(batches.reduce((a, b) => a + b, 0), 40)
+    assert.ok(batches.length < 40, 'events arriving together share relay requests')
+
+    // A worker that closes the connection without answering: the visitor is told, not left waiting.
+    const hangUp = await serveHttp(async () => new Response('x'), { port: 0, nodeRoute: (_req, res) => (res.destroy(), true) })
+    target.url = hangUp.url
+    try {
+      const a = await post(server.url, JSON.stringify({ v: 1, s: '0x' + '1'.repeat(64), k: 'k', q: 0, c: 'c' }))
+      assert.equal(JSON.parse(a.body).error.code, 'WORKER_UNREACHABLE')
+    } finally {
+      await hangUp.close()
+    }
+  } finally {
+    await server.close()
+    await worker.close()
   }
 })

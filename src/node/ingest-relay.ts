@@ -28,6 +28,7 @@ import { errorStatus, json } from './http-json.js'
 import { toJsonText } from '../core/json-text.js'
 import { readJsonBody } from './http-body.js'
 import { MY_DATA_HTML } from './my-data-page.js'
+import { postJsonKeepAlive } from './keep-alive-post.js'
 
 /** Where the ingest worker is (filled in once it runs). */
 export type IngestTarget = { url?: string }
@@ -41,6 +42,13 @@ const MAX_STATS_BODY = 4096
 const CORS = { 'access-control-allow-origin': '*' }
 /** Events relayed to the worker in one request at most. */
 const MAX_BATCH = 500
+/**
+ * Relay requests out to the worker at once. Events arriving while they are out wait and go
+ * together in the next: the worker acks a batch only after its log frame's fsync, so more
+ * requests in flight would only split the same frames into smaller, costlier batches. Two
+ * let one batch be opened while the previous one's frame is being synced.
+ */
+const MAX_RELAYS_IN_FLIGHT = 2
 
 /** CORS on every relayed answer; a 429 says when to retry. */
 function withRelayHeaders(res: Response): Response {
@@ -85,26 +93,36 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
   type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: RelayAnswer): void }
   let queue: Relayed[] = []
   let scheduled = false
+  let relaying = 0
+  const schedule = (): void => {
+    if (scheduled || queue.length === 0 || relaying >= MAX_RELAYS_IN_FLIGHT) return
+    scheduled = true
+    setImmediate(() => void flush())
+  }
   const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): RelayAnswer =>
     r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : { status: 200, body: toJsonText(r.ok) }
   async function flush(): Promise<void> {
+    scheduled = false
     const batch = queue.splice(0, MAX_BATCH)
-    if (queue.length) setImmediate(() => void flush())
-    else scheduled = false
+    relaying++
+    schedule()
     try {
-      const res = await fetch(`${worker()}/v1/ingest/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events: batch.map((b) => b.item) }) }).catch((cause) => {
+      const res = await postJsonKeepAlive(`${worker()}/v1/ingest/events`, JSON.stringify({ events: batch.map((b) => b.item) })).catch((cause) => {
         throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
       })
       if (res.status !== 200) {
-        const whole: RelayAnswer = { status: res.status, body: await res.text() }
+        const whole: RelayAnswer = { status: res.status, body: res.text }
         for (const b of batch) b.resolve(whole)
         return
       }
-      const results = (await res.json()) as Parameters<typeof answer>[0][]
+      const results = JSON.parse(res.text) as Parameters<typeof answer>[0][]
       batch.forEach((b, i) => b.resolve(answer(results[i] ?? { error: { code: 'INTERNAL', message: 'the ingest worker answered fewer results than events' } })))
     } catch (e) {
       const whole = errorAnswer(e)
       for (const b of batch) b.resolve(whole)
+    } finally {
+      relaying--
+      schedule()
     }
   }
   /** One sealed event body (its JSON parsed), with the request's IP and user agent: the answer to give the visitor. */
@@ -114,7 +132,7 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     }
     return new Promise((resolve) => {
       queue.push({ item: { envelope, ip, userAgent: userAgent.slice(0, 1024) }, resolve })
-      if (!scheduled) (scheduled = true), setImmediate(() => void flush())
+      schedule()
     })
   }
 
