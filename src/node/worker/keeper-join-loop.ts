@@ -73,7 +73,7 @@ export function startKeeperJoinLoop(p: {
       } catch (e) {
         // Jitter: joiners refused together do not all ask again at the same moment.
         const wait = Math.round(delay / 2 + (Math.random() * delay) / 2)
-        p.log(`not in the custody keeper set yet (attempt ${attempt}): ${(e as Error).message}; asking again in ${Math.round(wait / 1000)} s`)
+        p.log(`not in the custody keeper set yet (attempt ${attempt}): ${isW3aError(e) ? e.shortMessage : (e as Error).message.split('\n')[0]}; asking again in ${Math.round(wait / 1000)} s`)
         await sleep(wait)
       }
     }
