@@ -40,6 +40,7 @@ test('the loop asks again after each refusal, logging why, until admitted; stop(
   const set = keeperSet(2)
   let onJoined = 0
   const loop = startKeeperJoinLoop({ steps: set.steps, log: (l) => lines.push(l), onJoined: () => void onJoined++, firstDelayMs: 10, maxDelayMs: 20 })
+  assert.equal(await loop.firstAttempt, false, 'the first attempt was refused')
   assert.equal(await loop.joined, true)
   assert.equal(set.posted(), 3n)
   assert.equal(onJoined, 1)

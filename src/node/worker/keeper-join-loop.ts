@@ -57,30 +57,38 @@ export function startKeeperJoinLoop(p: {
   onJoined?: () => void | Promise<void>
   firstDelayMs?: number
   maxDelayMs?: number
-}): { stop(): Promise<void>; joined: Promise<boolean> } {
+}): { stop(): Promise<void>; joined: Promise<boolean>; firstAttempt: Promise<boolean> } {
   const first = p.firstDelayMs ?? KEEPER_JOIN_FIRST_DELAY_MS
   const max = p.maxDelayMs ?? KEEPER_JOIN_MAX_DELAY_MS
   let stopped = false
   let wake: (() => void) | undefined
   let timer: NodeJS.Timeout | undefined
   const sleep = (ms: number) => new Promise<void>((r) => ((wake = r), (timer = setTimeout(r, ms))))
+  // Whether the first attempt admitted it: a worker's start waits for that much, so on the common
+  // path "ready" still means "in the set"; a refusal only means it keeps asking.
+  let firstDone: (admitted: boolean) => void = () => undefined
+  const firstAttempt = new Promise<boolean>((r) => (firstDone = r))
   const joined = (async () => {
     for (let attempt = 1, delay = first; !stopped; attempt++, delay = Math.min(max, delay * 2)) {
       try {
         await attemptKeeperJoin(p.steps)
+        firstDone(true)
         await p.onJoined?.()
         return true
       } catch (e) {
+        firstDone(false)
         // Jitter: joiners refused together do not all ask again at the same moment.
         const wait = Math.round(delay / 2 + (Math.random() * delay) / 2)
         p.log(`not in the custody keeper set yet (attempt ${attempt}): ${isW3aError(e) ? e.shortMessage : (e as Error).message.split('\n')[0]}; asking again in ${Math.round(wait / 1000)} s`)
         await sleep(wait)
       }
     }
+    firstDone(false)
     return false
   })()
   return {
     joined,
+    firstAttempt,
     async stop() {
       stopped = true
       clearTimeout(timer)

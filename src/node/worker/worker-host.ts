@@ -243,6 +243,7 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
         onJoined: async () => log(`in the custody keeper set of ${(await caller.call<KeeperSetView>('keeperSet')).keepers.length} member(s)`),
       })
       cleanups.push(() => joining.stop())
+      await joining.firstAttempt
       // Members gone from the chain (exited, slashed) leave the keeper set by a majority's approvals, so quorums follow the live set.
       let removing: Promise<void> | undefined
       const removals = setInterval(() => {
