@@ -10,10 +10,10 @@ test('answerStats counts visitors, visits, page views and events per group as a 
     const visitor = `v${rand(400)}`
     return { visitor, session: `${visitor}-s${rand(3)}`, name: rand(5) === 0 ? 'Signup' : 'pageview', page: `/p${rand(12) ** 2 % 40}`, country: ['GB', 'FR', 'US', 'NZ'][rand(4)]! } as unknown as EventRow
   })
-  const base = { site: `0x${'1'.repeat(64)}`, owner: `0x${'2'.repeat(40)}`, salt: `0x${'3'.repeat(64)}`, metrics: [...STATS_METRICS], period: '1h', issuedAt: 1, signature: '0x00' } as const
+  const base: Omit<StatsRequest, 'dimensions'> = { site: `0x${'1'.repeat(64)}`, owner: `0x${'2'.repeat(40)}`, salt: `0x${'3'.repeat(64)}`, metrics: [...STATS_METRICS], period: '1h', issuedAt: 1, signature: '0x00' }
   for (const [dimensions, field] of [[[], undefined], [['event:page'], 'page'], [['visit:country'], 'country']] as const) {
     const k = 30
-    const answer = answerStats({ ...base, dimensions: [...dimensions] } as StatsRequest, rows, k)
+    const answer = answerStats({ ...base, dimensions: [...dimensions] }, rows, k)
     const byGroup = new Map<string, EventRow[]>()
     for (const r of rows) {
       const g = field ? String(r[field]) : ''
