@@ -9,6 +9,7 @@
  * admits it. A retry is only the host asking again: every check (each approver's enclave verifying
  * the quote, the applying enclaves counting a majority of their own set) stays inside the enclaves.
  */
+import { randomInt } from 'node:crypto'
 import { W3aError, isW3aError } from '../../core/errors.js'
 
 /** First wait after a failed attempt; doubles up to the maximum, each wait between half and all of it. */
@@ -78,7 +79,7 @@ export function startKeeperJoinLoop(p: {
       } catch (e) {
         firstDone(false)
         // Jitter: joiners refused together do not all ask again at the same moment.
-        const wait = Math.round(delay / 2 + (Math.random() * delay) / 2)
+        const wait = Math.round(delay / 2) + randomInt(Math.round(delay / 2) + 1)
         p.log(`not in the custody keeper set yet (attempt ${attempt}): ${isW3aError(e) ? e.shortMessage : (e as Error).message.split('\n')[0]}; asking again in ${Math.round(wait / 1000)} s`)
         await sleep(wait)
       }
