@@ -200,16 +200,28 @@ export class IngestLog<Row> {
   async rewrite(keep: (row: Row) => boolean, pin: (c: LogCheckpoint) => void): Promise<number> {
     while (this.writing) await this.writing
     if (this.batch) throw new W3aError('INTERNAL', 'ingest log rewrite while appends are pending')
-    this.close()
     const path = join(this.dir, this.file(this.g))
     const all = this.readFrames(readFileSync(path), this.g, path).rows
     const kept = all.filter(keep)
+    await this.compact(kept, pin)
+    return all.length - kept.length
+  }
+
+  /**
+   * Replaces the log with exactly `rows` as a new generation, pinned by `pin` before the old one
+   * is removed: the compaction after a segment is confirmed, from the rows the enclave holds in
+   * memory (every acknowledged row still waiting is there), so the file is not read and opened
+   * again. The caller makes sure no append is pending.
+   */
+  async compact(rows: Row[], pin: (c: LogCheckpoint) => void): Promise<void> {
+    while (this.writing) await this.writing
+    if (this.batch) throw new W3aError('INTERNAL', 'ingest log compaction while appends are pending')
+    this.close()
     try {
-      this.writeGeneration(kept, pin)
+      this.writeGeneration(rows, pin)
     } finally {
       this.fd = openSync(join(this.dir, this.file(this.g)), 'a', 0o600)
     }
-    return all.length - kept.length
   }
 
   /** One sealed frame (u32 length ‖ sealed { g, i, rows }). */

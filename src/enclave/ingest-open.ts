@@ -48,7 +48,7 @@ export class EventOpener {
     this.recipient = x25519Recipient(privateKey)
   }
 
-  async open(envelope: unknown): Promise<OpenedEvent> {
+  open(envelope: unknown): OpenedEvent {
     const e = envelopeSchema.safeParse(envelope)
     if (!e.success) throw bad(e.error.issues[0]?.message ?? 'not an envelope')
     const { s: site, k, q, c } = e.data

@@ -284,6 +284,26 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('keeps the newest flushed rows for the realtime figure up to its cap, and every waiting row; the log holds only the waiting ones', async () => {
+    const t = await setup()
+    try {
+      const ingest = new Ingest({ dir: t.dir, sealingKey: t.sealingKey, hpkePrivateKey: t.key.privateKey, head: ingestHeadAt(t.dir, t.sealingKey), maxRealtimeRows: 2 })
+      const send = async (page: string) => ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev(page)), ip: '198.51.100.7', userAgent: UA, now: Date.now() })
+      for (const page of ['/a', '/b', '/c', '/d']) await send(page)
+      const flush = (await ingest.prepareFlush(site, storage.postCar))!
+      await send('/e') // arrives while the update is mined: waits for the next segment
+      await ingest.confirmFlush(site, flush.manifestCid, Date.now())
+      assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/c', '/d', '/e'], 'the two newest flushed rows, and the waiting one')
+      assert.deepEqual(ingest.pendingSites(), [{ site, rows: 1 }])
+      ingest.close()
+      const again = t.make()
+      assert.deepEqual(again.rowsOf(site, 0).map((r) => r.page), ['/e'], 'the compacted log holds the waiting row only')
+      again.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

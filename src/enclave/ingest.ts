@@ -68,10 +68,16 @@ export type PreparedFlush = { site: Hex; manifestCid: string; manifest: DatasetM
 /** The site's segments rewritten without deleted visitors' rows, under a new key, waiting for its RotateKey to be mined. */
 export type PreparedRewrite = PendingRewrite & { site: Hex }
 
-/** Rows in memory at most: those not yet in a confirmed segment, and the last hour's (realtime stats). */
-const MAX_ROWS_IN_MEMORY = 2_000_000
+/** Rows not yet in a confirmed segment, at most: past it the host is told to push back (HTTP 429). */
+const MAX_PENDING_ROWS = 2_000_000
 /** Flushed rows stay in memory this long, for the realtime figure. */
 export const REALTIME_WINDOW_MS = 60 * 60 * 1000
+/**
+ * Flushed rows kept for the realtime figure, at most (oldest dropped first). Without it a busy
+ * site would hold its last hour in memory: 20,000 events/s is 72 million rows. Past it, the
+ * "last hour" figure covers fewer minutes; the last 5 minutes stay whole up to 1,600 events/s.
+ */
+export const MAX_REALTIME_ROWS = 500_000
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
@@ -86,6 +92,8 @@ export class Ingest {
   private readonly head: IngestHead
   readonly sites: SiteBook
   private rows: EventRow[] = []
+  /** How many of `rows` are not yet in a confirmed segment. */
+  private pending = 0
   private inFlight = 0
   private seen = new Set<string>()
   private readonly country: CountryDb
@@ -102,7 +110,11 @@ export class Ingest {
    * `head`: the enclave's sealed head, where the site book and the log's checkpoint are pinned
    * (ingest-state.ts). Every save of the site book pins the log as it stands too.
    */
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb }) {
+  /** Flushed rows kept for the realtime figure at most (MAX_REALTIME_ROWS; tests pass fewer). */
+  private readonly maxRealtimeRows: number
+
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number }) {
+    this.maxRealtimeRows = p.maxRealtimeRows ?? MAX_REALTIME_ROWS
     this.opener = new EventOpener(p.hpkePrivateKey)
     this.head = p.head
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
@@ -114,6 +126,7 @@ export class Ingest {
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
+    this.pending = this.rows.length
   }
 
   private isPending(r: EventRow): boolean {
@@ -126,12 +139,12 @@ export class Ingest {
       throw new W3aError('INVALID_ARGUMENT', 'relayed event: ip and userAgent must be short strings')
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
-    const { site, enc, seq, event } = await this.opener.open(p.envelope)
+    const { site, enc, seq, event } = this.opener.open(p.envelope)
     if (!this.sites.get(site)) {
       this.unknownSiteRefusals++
       throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
     }
-    if (this.rows.length >= MAX_ROWS_IN_MEMORY) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
+    if (this.pending >= MAX_PENDING_ROWS) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     const id = `${site}/${enc}/${seq}`
     if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
@@ -167,6 +180,7 @@ export class Ingest {
       this.inFlight--
     }
     this.rows.push(row)
+    this.pending++
     return { accepted: true }
   }
 
@@ -272,9 +286,24 @@ export class Ingest {
     if (!flush || flush.manifestCid !== manifestCid) throw new W3aError('INVALID_ARGUMENT', `no prepared flush of ${site} with manifest ${manifestCid}`)
     this.prepared.delete(site)
     this.sites.confirm(site, { manifestCid, manifest: flush.manifest, through: flush.through })
-    await this.exclusively(() => this.log.rewrite((r) => this.isPending(r), this.pin))
-    this.rows = this.rows.filter((r) => this.isPending(r) || r.ts >= now - REALTIME_WINDOW_MS)
+    await this.exclusively(() => this.log.compact(this.rows.filter((r) => this.isPending(r)), this.pin))
+    this.keepRows(now)
     return { through: flush.through }
+  }
+
+  /** Keeps in memory the rows still waiting for their segment, and the newest flushed ones of the realtime window. */
+  private keepRows(now: number): void {
+    const since = now - REALTIME_WINDOW_MS
+    let pending = 0
+    let recent = 0
+    for (const r of this.rows) {
+      if (this.isPending(r)) pending++
+      else if (r.ts >= since) recent++
+    }
+    // Rows are in arrival order: the first `drop` flushed ones of the window are the oldest.
+    let drop = Math.max(0, recent - this.maxRealtimeRows)
+    this.rows = this.rows.filter((r) => this.isPending(r) || (r.ts >= since && drop-- <= 0))
+    this.pending = pending
   }
 
   /** Acknowledged rows of `site` from `since` (ms) on: for the stats answer, inside the enclave only. */
@@ -290,6 +319,7 @@ export class Ingest {
   async removeRows(drop: (row: EventRow) => boolean): Promise<number> {
     return this.exclusively(() => {
       this.rows = this.rows.filter((r) => !drop(r))
+      this.pending = this.rows.reduce((n, r) => n + (this.isPending(r) ? 1 : 0), 0)
       return this.log.rewrite((r) => !drop(r), this.pin)
     })
   }

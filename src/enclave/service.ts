@@ -84,6 +84,8 @@ import { StorageAudit, type AuditBegin, type AuditBlocks, type AuditSample, type
 
 /** Events one relayed batch may hold (ingestEvents). */
 const MAX_RELAYED_EVENTS = 1000
+/** The common answer to a relayed event, written once. */
+const ACCEPTED_TEXT = JSON.stringify({ ok: { accepted: true } })
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
@@ -826,22 +828,32 @@ export class EnclaveService {
 
   /**
    * Sealed events the host relays together (its gateway coalesces concurrent ones: one IPC
-   * message, one HTTP request): each accepted or refused on its own, as ingestEvent would.
+   * message, one HTTP request), as the text `{ "events": [{ envelope, ip, userAgent }, ...] }`
+   * the gateway sent: the host passes it on unparsed. Each event is accepted or refused on its
+   * own, as ingestEvent would; the answer is the JSON text of one result per event, in order.
    */
-  async ingestEvents(params: { events: unknown }): Promise<({ ok: IngestOutcome } | { error: { code: string; message: string; details: string[] } })[]> {
-    const events = params?.events
+  async ingestEvents(params: { batch: unknown }): Promise<string> {
+    const text = params?.batch
+    if (typeof text !== 'string') throw new W3aError('INVALID_ARGUMENT', 'relayed events: the batch is a JSON text')
+    let events: unknown
+    try {
+      events = (JSON.parse(text) as { events?: unknown } | null)?.events
+    } catch {
+      throw new W3aError('INVALID_ARGUMENT', 'relayed events: the batch is not JSON')
+    }
     if (!Array.isArray(events) || events.length > MAX_RELAYED_EVENTS) throw new W3aError('INVALID_ARGUMENT', `relayed events: an array of at most ${MAX_RELAYED_EVENTS}`)
-    return Promise.all(
+    const results = await Promise.all(
       events.map((e: { envelope?: unknown; ip?: unknown; userAgent?: unknown } | null) =>
         this.ingestEvent({ envelope: e?.envelope, ip: e?.ip, userAgent: e?.userAgent }).then(
-          (ok) => ({ ok }),
+          (ok) => (ok.accepted ? ACCEPTED_TEXT : JSON.stringify({ ok })),
           (err: unknown) => {
             const w = err instanceof W3aError ? err : new W3aError('INTERNAL', (err as Error)?.message ?? String(err))
-            return { error: { code: w.code, message: w.shortMessage, details: [...(w.details ?? [])] } }
+            return JSON.stringify({ error: { code: w.code, message: w.shortMessage, details: [...(w.details ?? [])] } })
           },
         ),
       ),
     )
+    return `[${results.join(',')}]`
   }
 
   /** An owner's signed site registration (ingest-sites.ts): the site's events are accepted from now on. */

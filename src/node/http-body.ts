@@ -5,6 +5,7 @@
  * over. Either way the answer is 413 BODY_TOO_LARGE, and http-server.ts closes the
  * connection after it so the sender cannot keep pushing bytes at the node.
  */
+import type { IncomingMessage } from 'node:http'
 import { W3aError } from '../core/errors.js'
 import { collectBytes } from '../storage/index.js'
 
@@ -64,4 +65,32 @@ export async function readJsonBody(req: Request, max: number = DEFAULT_MAX_JSON_
   } catch {
     throw new W3aError('INVALID_ARGUMENT', 'request body is not JSON')
   }
+}
+
+/**
+ * A node:http request's body as one Buffer, for the hot routes served without the
+ * Request/Response conversion (http-server.ts NodeRoute). Same limit rules as above; on
+ * BODY_TOO_LARGE the rest is not read (the caller answers with `connection: close`).
+ */
+export function readNodeBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0)
+    if (declared > max) return reject(tooLarge(max, `a request body of ${declared} bytes`))
+    const chunks: Buffer[] = []
+    let total = 0
+    const onData = (c: Buffer) => {
+      total += c.length
+      if (total > max) {
+        req.pause()
+        req.removeListener('data', onData)
+        req.removeListener('end', onEnd)
+        return reject(tooLarge(max, 'the request body'))
+      }
+      chunks.push(c)
+    }
+    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
+    req.on('data', onData)
+    req.on('end', onEnd)
+    req.on('error', reject)
+  })
 }

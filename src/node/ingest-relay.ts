@@ -26,7 +26,7 @@ import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
 import { CLIENT_IP_HEADER, type NodeRoute } from './http-server.js'
 import { errorStatus, json } from './http-json.js'
 import { toJsonText } from '../core/json-text.js'
-import { readJsonBody } from './http-body.js'
+import { readBodyText, readJsonBody, readNodeBody } from './http-body.js'
 import { MY_DATA_HTML } from './my-data-page.js'
 import { postJsonKeepAlive } from './keep-alive-post.js'
 
@@ -59,10 +59,15 @@ function withRelayHeaders(res: Response): Response {
 
 /** What the relay answers a visitor's event: the worker's status and JSON body. */
 type RelayAnswer = { status: number; body: string }
+/** The common answer, made once. */
+const ACCEPTED: RelayAnswer = { status: 200, body: toJsonText({ accepted: true }) }
+
+const EVENT_HEADERS: Record<string, string> = { ...CORS, 'content-type': 'application/json; charset=utf-8' }
+const BUSY_HEADERS: Record<string, string> = { ...EVENT_HEADERS, 'retry-after': '1' }
 
 /** CORS on every event answer; a 429 says when to retry. */
 function relayHeaders(a: RelayAnswer): Record<string, string> {
-  return { ...CORS, 'content-type': 'application/json; charset=utf-8', ...(a.status === 429 ? { 'retry-after': '1' } : {}) }
+  return a.status === 429 ? BUSY_HEADERS : EVENT_HEADERS
 }
 
 function errorAnswer(e: unknown): RelayAnswer {
@@ -90,7 +95,7 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
    * per-event HTTP and IPC overhead, not the enclave, bounds ingest otherwise. Each visitor
    * still gets their own answer, once their event is durable.
    */
-  type Relayed = { item: { envelope: unknown; ip: string; userAgent: string }; resolve(r: RelayAnswer): void }
+  type Relayed = { item: string; resolve(r: RelayAnswer): void }
   let queue: Relayed[] = []
   let scheduled = false
   let relaying = 0
@@ -99,15 +104,16 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     scheduled = true
     setImmediate(() => void flush())
   }
-  const answer = (r: { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }): RelayAnswer =>
-    r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : { status: 200, body: toJsonText(r.ok) }
+  const answer = (r: { ok?: { accepted?: unknown; reason?: unknown }; error?: { code: W3aErrorCode; message: string; details?: string[] } }): RelayAnswer =>
+    r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : r.ok?.accepted === true && r.ok.reason === undefined ? ACCEPTED : { status: 200, body: toJsonText(r.ok) }
   async function flush(): Promise<void> {
     scheduled = false
     const batch = queue.splice(0, MAX_BATCH)
     relaying++
     schedule()
     try {
-      const res = await postJsonKeepAlive(`${worker()}/v1/ingest/events`, JSON.stringify({ events: batch.map((b) => b.item) })).catch((cause) => {
+      // Each item is already JSON text (relayEvent): the batch is spliced, not serialised again.
+      const res = await postJsonKeepAlive(`${worker()}/v1/ingest/events`, `{"events":[${batch.map((b) => b.item).join(',')}]}`).catch((cause) => {
         throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
       })
       if (res.status !== 200) {
@@ -125,13 +131,24 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
       schedule()
     }
   }
-  /** One sealed event body (its JSON parsed), with the request's IP and user agent: the answer to give the visitor. */
-  function relayEvent(envelope: unknown, ip: string, userAgent: string): Promise<RelayAnswer> {
+  /**
+   * One sealed event body, as the visitor sent it, with the request's IP and user agent: the
+   * answer to give the visitor. The body is parsed only to refuse what is not JSON (it is
+   * relayed as the text it came in, and the batch must stay valid JSON) or is a plaintext
+   * Plausible body; the enclave checks everything else.
+   */
+  function relayEvent(body: string, ip: string, userAgent: string): Promise<RelayAnswer> {
+    let envelope: unknown
+    try {
+      envelope = JSON.parse(body)
+    } catch {
+      return Promise.resolve(errorAnswer(new W3aError('INVALID_ARGUMENT', 'request body is not JSON')))
+    }
     if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
       return Promise.resolve(errorAnswer(new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })))
     }
     return new Promise((resolve) => {
-      queue.push({ item: { envelope, ip, userAgent: userAgent.slice(0, 1024) }, resolve })
+      queue.push({ item: `{"envelope":${body},"ip":${JSON.stringify(ip)},"userAgent":${JSON.stringify(userAgent.slice(0, 1024))}}`, resolve })
       schedule()
     })
   }
@@ -143,30 +160,17 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
    */
   const eventRoute: NodeRoute = (req, res) => {
     if (req.method !== 'POST' || req.url !== '/api/event') return false
-    const send = (a: RelayAnswer) => res.writeHead(a.status, relayHeaders(a)).end(a.body)
-    const declared = Number(req.headers['content-length'] ?? 0)
-    const tooLarge = () => {
-      res.setHeader('connection', 'close')
-      send(errorAnswer(new W3aError('BODY_TOO_LARGE', `a sealed event is at most ${MAX_EVENT_BODY} bytes`, { details: ['Nothing of it was kept.'] })))
-    }
-    if (declared > MAX_EVENT_BODY) return tooLarge(), true
-    const chunks: Buffer[] = []
-    let total = 0
-    req.on('data', (c: Buffer) => {
-      total += c.length
-      if (total > MAX_EVENT_BODY) return void (req.pause(), req.removeAllListeners('data'), req.removeAllListeners('end'), tooLarge())
-      chunks.push(c)
-    })
+    readNodeBody(req, MAX_EVENT_BODY)
+      .then((body) => relayEvent(body.toString('utf8'), req.socket.remoteAddress ?? '', String(req.headers['user-agent'] ?? '')))
+      .then(
+        (a) => res.writeHead(a.status, relayHeaders(a)).end(a.body),
+        (e: unknown) => {
+          // Only BODY_TOO_LARGE comes here: the rest of the body is unread, so the connection closes after the answer.
+          const a = errorAnswer(e)
+          res.writeHead(a.status, { ...relayHeaders(a), connection: 'close' }).end(a.body)
+        },
+      )
     req.on('error', () => res.destroy())
-    req.on('end', () => {
-      let envelope: unknown
-      try {
-        envelope = JSON.parse(Buffer.concat(chunks, total).toString('utf8'))
-      } catch {
-        return void send(errorAnswer(new W3aError('INVALID_ARGUMENT', 'request body is not JSON')))
-      }
-      void relayEvent(envelope, req.socket.remoteAddress ?? '', String(req.headers['user-agent'] ?? '')).then(send)
-    })
     return true
   }
 
@@ -190,7 +194,7 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     if (pathname === '/api/event') {
       if (req.method === 'OPTIONS') return new Response(null, { status: 204, headers: { ...CORS, 'access-control-allow-methods': 'POST', 'access-control-allow-headers': 'content-type' } })
       if (req.method !== 'POST') return new Response('method not allowed\n', { status: 405, headers: { allow: 'POST' } })
-      const a = await relayEvent(await readJsonBody(req, MAX_EVENT_BODY), req.headers.get(CLIENT_IP_HEADER) ?? '', req.headers.get('user-agent') ?? '')
+      const a = await relayEvent(await readBodyText(req, MAX_EVENT_BODY), req.headers.get(CLIENT_IP_HEADER) ?? '', req.headers.get('user-agent') ?? '')
       return new Response(a.body, { status: a.status, headers: relayHeaders(a) })
     }
     if (req.method === 'GET' && pathname === '/api/v1/ingest') {

@@ -5,7 +5,8 @@ import type { WorkerOnChain } from '../../enclave/jobs.js'
 import { jobViewOf } from '../../enclave/job-view.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
-import { readJsonBody } from '../http-body.js'
+import { readBodyText, readJsonBody } from '../http-body.js'
+import { INGEST_EVENTS_PATH, MAX_RELAYED_BODY, relayBatch } from './ingest-events-route.js'
 import { withCors, type FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
@@ -13,8 +14,6 @@ import type { WorkerContracts } from './worker-host.js'
 import { collectKeeperVotes, leftOnChain } from './keeper-quorum.js'
 import { fetchSealedAnalysis } from './analysis-blob.js'
 
-/** A relayed batch of sealed events (the gateway sends at most 500 of at most ~9 KB each). */
-const MAX_RELAYED_BODY = 8 * 1024 * 1024
 /** A release request carries the sealed analysis (up to 20,000 characters of SQL, UTF-8) as hex. */
 const MAX_RELEASE_BODY = 512 * 1024
 
@@ -153,9 +152,9 @@ export function createWorkerHttp(params: {
         const body = (await readJsonBody(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
       }
-      if (req.method === 'POST' && pathname === '/v1/ingest/events') {
-        const body = (await readJsonBody(req, MAX_RELAYED_BODY)) as { events?: unknown }
-        return json(await caller.call('ingestEvents', { events: body?.events }))
+      // Served by ingest-events-route.ts on node:http; here only when a test taps the FetchHandler.
+      if (req.method === 'POST' && pathname === INGEST_EVENTS_PATH) {
+        return new Response(await relayBatch(caller, await readBodyText(req, MAX_RELAYED_BODY)), { headers: { 'content-type': 'application/json; charset=utf-8' } })
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/sites') {
         const body = (await readJsonBody(req)) as { request?: unknown }
