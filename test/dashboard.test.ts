@@ -22,8 +22,8 @@ import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium'
 const EXAMPLE_CSV = join(import.meta.dirname, '..', 'examples', 'visits.csv')
-/** The issue's budget for the first screen, gzipped. */
-const INITIAL_LOAD_BUDGET = 250 * 1024
+/** The issue's budget for the first screen, gzipped: 250 KB read as 250,000 bytes (HTTP headers included). */
+const INITIAL_LOAD_BUDGET = 250_000
 
 const work = mkdtempSync(join(tmpdir(), 'w3a-dash-'))
 let up: W3aUp | undefined
@@ -202,7 +202,7 @@ test('the newcomer path: upload a CSV in the page, list it, another account buys
   await site.ctx.close()
 })
 
-test('the initial load of the dashboard (read-only market, first visit) is under 250 KB gzipped', async (t) => {
+test('the initial load of the dashboard (read-only market, first visit) is under 250,000 bytes gzipped', async (t) => {
   const { page, errors, ctx } = await openPage()
   await page.locator(`li[data-dataset="${datasetId}"]`).waitFor()
   await page.waitForLoadState('networkidle')
@@ -217,7 +217,7 @@ test('the initial load of the dashboard (read-only market, first visit) is under
   assert.ok(loaded.some((r) => /\/assets\/main-.*\.js$/.test(r.name)))
   assert.ok(loaded.every((r) => r.bytes > 0), 'every resource came over the network (none from a cache)')
   assert.ok(total < INITIAL_LOAD_BUDGET, `initial load ${total} bytes: over the ${INITIAL_LOAD_BUDGET}-byte budget\n${loaded.map((r) => `${r.bytes} ${r.name}`).join('\n')}`)
-  t.diagnostic(`initial load: ${total} bytes in ${loaded.length} responses`)
+  t.diagnostic(`initial load: ${total} bytes in ${loaded.length} responses: ${loaded.map((r) => `${new URL(r.name).pathname} ${r.bytes}`).join(', ')}`)
   const entry = loaded.find((r) => /\/assets\/main-.*\.js$/.test(r.name))!
   const raw = await (await fetch(entry.name)).arrayBuffer()
   assert.ok(entry.bytes < raw.byteLength, 'the gateway sent the entry gzipped')

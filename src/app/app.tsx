@@ -42,14 +42,22 @@ export function App() {
   }, [needFull])
   const full = useAsync(async () => (wantFull ? loadSdk() : undefined), [wantFull])
   const network = boot.data?.[1]
-  const account = useAsync(async () => (full.data && network ? accountFor(full.data, network, choice) : undefined), [full.data, network, choice])
+  // Without an account nothing it waits for matters: keyed on the network too, it would reload
+  // when the network arrives and remount the first screen (reading the market twice).
+  const none = choice.kind === 'none'
+  const account = useAsync(async () => (full.data && network ? accountFor(full.data, network, choice) : undefined), [choice, none ? undefined : full.data, none ? undefined : network])
 
   useEffect(() => {
     document.title = `${view.title} · W3A`
   }, [view])
 
-  // One client per account: it caches the network description and token info.
-  const client = useMemo(() => boot.data?.[0].createW3aClient({ gatewayUrl: location.origin, ...(account.data ? { account: account.data } : {}) }), [boot.data, account.data])
+  // One client per account: it caches the network description and token info. The full SDK's
+  // once loaded: the first screen's reads are a bundle of their own (scripts/build-app.mjs), and
+  // the SDK's actions know only their own bundle's errors.
+  const client = useMemo(
+    () => (full.data ?? boot.data?.[0])?.createW3aClient({ gatewayUrl: location.origin, ...(account.data ? { account: account.data } : {}) }),
+    [boot.data, full.data, account.data],
+  )
   let session: Session | null = null
   if (boot.data && network && client && !account.loading && (full.data || !needFull)) {
     const acct = account.data

@@ -4,6 +4,7 @@ import {
   defineChain,
   http,
   type Account,
+  type HttpTransport,
   type Chain,
   type PublicClient,
   type Transport,
@@ -52,10 +53,16 @@ export function createChainClients<account extends Account | undefined = undefin
 ): CreateChainClientsReturnType<account> {
   const { rpcUrl, chainId, account } = params
   const chain = chainFor(chainId, rpcUrl)
-  const pollingInterval = params.pollingInterval ?? (chainId === foundry.id ? 100 : 1_000)
-  // One retry only: an unreachable RPC should fail fast with CHAIN_UNREACHABLE, not after ~10 s.
-  const transport = http(rpcUrl, { retryCount: 1, retryDelay: 100, timeout: params.timeout ?? 10_000 })
+  const { transport, pollingInterval } = chainTransport(params)
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as ChainPublicClient
   const walletClient = account === undefined ? undefined : createWalletClient({ chain, transport, account, pollingInterval })
   return { chain, publicClient, walletClient } as CreateChainClientsReturnType<account>
+}
+
+/** The RPC transport and polling interval every client of this module uses (read-client.ts too). */
+export function chainTransport(params: Pick<CreateChainClientsParameters, 'rpcUrl' | 'chainId' | 'pollingInterval' | 'timeout'>): { transport: HttpTransport; pollingInterval: number } {
+  const pollingInterval = params.pollingInterval ?? (params.chainId === foundry.id ? 100 : 1_000)
+  // One retry only: an unreachable RPC should fail fast with CHAIN_UNREACHABLE, not after ~10 s.
+  const transport = http(params.rpcUrl, { retryCount: 1, retryDelay: 100, timeout: params.timeout ?? 10_000 })
+  return { transport, pollingInterval }
 }

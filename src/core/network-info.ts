@@ -1,12 +1,14 @@
-import { z } from 'zod'
+// zod's mini build (same package): the dashboard's first screen parses this, and zod/mini's
+// functions tree-shake where the classic chainable API bundles whole.
+import * as z from 'zod/mini'
 
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'an EVM address') as unknown as z.ZodType<`0x${string}`>
+const address = z.string().check(z.regex(/^0x[0-9a-fA-F]{40}$/, 'an EVM address')) as unknown as z.ZodMiniType<`0x${string}`>
 
 /** What a gateway tells clients about its network: enough to verify and to send transactions. */
 export const NetworkInfoSchema = z.object({
   name: z.string(),
-  chainId: z.number().int().positive(),
-  rpcUrl: z.string().url(),
+  chainId: z.int().check(z.positive()),
+  rpcUrl: z.url(),
   contracts: z.object({ token: address, datasetRegistry: address, workerRegistry: address, custodyInbox: address, market: address, jobs: address, campaigns: address, storageMarket: address }),
   /** Dev networks accept the simulated TEE; production networks never do (DESIGN §2). */
   dev: z.boolean(),

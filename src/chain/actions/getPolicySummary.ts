@@ -1,8 +1,8 @@
 import type { Address, Hex } from 'viem'
 import { marketAbi } from '../abis.js'
-import type { ChainPublicClient } from '../clients.js'
 import { assertDatasetId } from '../dataset.js'
 import { withChainErrors } from '../errors.js'
+import type { ChainReadClient } from '../read-client.js'
 import { rpcUrlOf } from '../write.js'
 
 export type GetPolicySummaryParameters = { market: Address; datasetId: Hex; blockNumber?: bigint }
@@ -11,7 +11,7 @@ export type GetPolicySummaryParameters = { market: Address; datasetId: Hex; bloc
 export type GetPolicySummaryReturnType = { summary: string; summaryHash: Hex }
 
 /** The dataset's public policy summary as published by its owner. */
-export async function getPolicySummary(publicClient: ChainPublicClient, params: GetPolicySummaryParameters): Promise<GetPolicySummaryReturnType> {
+export async function getPolicySummary(publicClient: ChainReadClient, params: GetPolicySummaryParameters): Promise<GetPolicySummaryReturnType> {
   assertDatasetId(params.datasetId)
   return withChainErrors(
     async () => {

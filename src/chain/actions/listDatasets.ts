@@ -1,9 +1,9 @@
 import type { Address } from 'viem'
 import { W3aError } from '../../core/errors.js'
 import { datasetRegistryAbi } from '../abis.js'
-import type { ChainPublicClient } from '../clients.js'
 import { datasetFromStruct, statusToUint, type Dataset, type DatasetStatus } from '../dataset.js'
 import { withChainErrors } from '../errors.js'
+import type { ChainReadClient } from '../read-client.js'
 import { rpcUrlOf } from '../write.js'
 
 export type ListDatasetsParameters = {
@@ -21,7 +21,7 @@ export type ListDatasetsParameters = {
 export type ListDatasetsReturnType = Dataset[]
 
 /** Every dataset in registration order, optionally filtered by owner and status. */
-export async function listDatasets(publicClient: ChainPublicClient, params: ListDatasetsParameters): Promise<ListDatasetsReturnType> {
+export async function listDatasets(publicClient: ChainReadClient, params: ListDatasetsParameters): Promise<ListDatasetsReturnType> {
   const pageSize = params.pageSize ?? 100
   if (!Number.isInteger(pageSize) || pageSize <= 0) throw new W3aError('INVALID_ARGUMENT', `pageSize must be a positive integer, got ${pageSize}`)
   const wanted = params.status === undefined ? undefined : new Set((typeof params.status === 'string' ? [params.status] : params.status).map(statusToUint))

@@ -1,7 +1,10 @@
 import type { Address, Hex } from 'viem'
-import { listDatasets, getPolicySummary, type DatasetStatus } from '../../../chain/portable.js'
+// Leaf modules, not the chain barrel: the dashboard's first screen bundles only what this reads.
+import { listDatasets } from '../../../chain/actions/listDatasets.js'
+import { getPolicySummary } from '../../../chain/actions/getPolicySummary.js'
+import type { DatasetStatus } from '../../../chain/dataset.js'
 import type { W3aClient } from '../../client.js'
-import { chainReader } from '../../chain-reader.js'
+import { chainReadOnly } from '../../chain-reader.js'
 import { getDatasetInfo } from '../getDatasetInfo.js'
 import { readTokenInfo, tokenAmount, type TokenAmount } from './token.js'
 
@@ -33,7 +36,7 @@ export type ListMarketReturnType = MarketListing[]
 
 /** Datasets on the market with their price, public policy summary and, when cheap, their schema. */
 export async function listMarket(client: W3aClient, params: ListMarketParameters = {}): Promise<ListMarketReturnType> {
-  const { network, publicClient } = await chainReader(client)
+  const { network, publicClient } = await chainReadOnly(client)
   const { market, datasetRegistry, token } = network.contracts
   const [info, datasets] = await Promise.all([
     readTokenInfo(publicClient, network.chainId, token),

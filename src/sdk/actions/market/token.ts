@@ -1,5 +1,6 @@
 import { erc20Abi, formatUnits, type Address } from 'viem'
-import { withChainErrors, type ChainPublicClient } from '../../../chain/portable.js'
+import { withChainErrors } from '../../../chain/errors.js'
+import type { ChainReadClient } from '../../../chain/read-client.js'
 import type { W3aClient } from '../../client.js'
 import { chainReader } from '../../chain-reader.js'
 
@@ -17,7 +18,7 @@ export async function getTokenInfo(client: W3aClient): Promise<TokenInfo> {
   return readTokenInfo(publicClient, network.chainId, network.contracts.token)
 }
 
-export function readTokenInfo(publicClient: ChainPublicClient, chainId: number, address: Address): Promise<TokenInfo> {
+export function readTokenInfo(publicClient: ChainReadClient, chainId: number, address: Address): Promise<TokenInfo> {
   const key = `${chainId}:${address.toLowerCase()}`
   let info = cache.get(key)
   if (info === undefined) {
