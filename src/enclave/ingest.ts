@@ -73,11 +73,12 @@ const MAX_PENDING_ROWS = 2_000_000
 /** Flushed rows stay in memory this long, for the realtime figure. */
 export const REALTIME_WINDOW_MS = 60 * 60 * 1000
 /**
- * Flushed rows kept for the realtime figure, at most (oldest dropped first). Without it a busy
- * site would hold its last hour in memory: 20,000 events/s is 72 million rows. Past it, the
- * "last hour" figure covers fewer minutes; the last 5 minutes stay whole up to 1,600 events/s.
+ * Flushed rows kept for the realtime figure, at most (oldest dropped first): a row is about
+ * 500 bytes in memory, so about 150 MB. Without it a busy site would hold its last hour: 20,000
+ * events/s is 72 million rows. Past it the "last hour" figure covers fewer minutes; the last 5
+ * minutes stay whole up to 1,000 events/s.
  */
-export const MAX_REALTIME_ROWS = 500_000
+export const MAX_REALTIME_ROWS = 300_000
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
