@@ -91,3 +91,28 @@ test('events relayed together: at most two relay requests out at once, each visi
     await worker.close()
   }
 })
+
+test("each event's body reaches the worker as the visitor sent it, inside a batch whose IP and user agent are the request's (a body cannot set them)", async () => {
+  const seen: string[] = []
+  const worker = await serveHttp(async (req) => {
+    const text = await req.text()
+    seen.push(text)
+    const { events } = JSON.parse(text) as { events: unknown[] }
+    return new Response(JSON.stringify(events.map(() => ({ ok: { accepted: true } }))), { headers: { 'content-type': 'application/json' } })
+  }, { port: 0 })
+  const relay = createIngestRelay({ url: worker.url })
+  const server = await serveHttp(async () => new Response('handler', { status: 418 }), { port: 0, nodeRoute: relay.eventRoute })
+  try {
+    // Odd spacing and key order, an "ip" of its own, a unicode escape: relayed byte for byte, parsed only by the enclave.
+    const body = ' { "q" : 3, "ip": "6.6.6.6", "userAgent": "forged", "v":1, "s":"0x' + '1'.repeat(64) + '", "k":"k", "c":"\\u0063" } '
+    const a = await post(server.url, body)
+    assert.deepEqual([a.status, JSON.parse(a.body)], [200, { accepted: true }])
+    assert.equal(seen.length, 1)
+    assert.ok(seen[0]!.includes(body), 'the body is spliced in unchanged')
+    const [event] = (JSON.parse(seen[0]!) as { events: { envelope: Record<string, unknown>; ip: string; userAgent: string }[] }).events
+    assert.deepEqual([event!.ip, event!.userAgent, event!.envelope['ip'], event!.envelope['c']], ['127.0.0.1', 'test', '6.6.6.6', 'c'])
+  } finally {
+    await server.close()
+    await worker.close()
+  }
+})

@@ -165,7 +165,8 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
       .then(
         (a) => res.writeHead(a.status, relayHeaders(a)).end(a.body),
         (e: unknown) => {
-          // Only BODY_TOO_LARGE comes here: the rest of the body is unread, so the connection closes after the answer.
+          if (res.destroyed) return // the visitor hung up mid-body
+          // Otherwise only BODY_TOO_LARGE comes here: the rest of the body is unread, so the connection closes after the answer.
           const a = errorAnswer(e)
           res.writeHead(a.status, { ...relayHeaders(a), connection: 'close' }).end(a.body)
         },

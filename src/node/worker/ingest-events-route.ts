@@ -31,6 +31,7 @@ export function ingestEventsRoute(caller: EnclaveCaller): NodeRoute {
       .then(
         (text) => res.writeHead(200, JSON_TYPE).end(text),
         (e: unknown) => {
+          if (res.destroyed) return // the gateway hung up
           const err = e instanceof W3aError ? e : new W3aError('INTERNAL', 'internal error')
           // A body refused unread stays in the socket: close it after the answer.
           res.writeHead(errorStatus(err), err.code === 'BODY_TOO_LARGE' ? { ...JSON_TYPE, connection: 'close' } : JSON_TYPE).end(toJsonText(err.toJSON()))
