@@ -8,8 +8,9 @@
  * acknowledging after the fsync: what a Plausible-like collector without W3A would do.
  *
  * Events are pre-sealed (not timed) with the tracker's own code (openEventContext/sealEvent):
- * W3A_BENCH_BROWSERS browsers (default 1000), one HPKE context each (as one page load), events
- * spread over them. The load generator (raw keep-alive sockets, pre-built requests: see LOAD) runs
+ * W3A_BENCH_BROWSERS browsers (default 1000, each its own visitor), events spread over them, and
+ * W3A_BENCH_EVENTS_PER_PAGE events (default 3) on each page load, which opens its own HPKE context
+ * as the tracker does: one X25519 key agreement in the enclave per page load. The load generator (raw keep-alive sockets, pre-built requests: see LOAD) runs
  * in a process of its own and keeps C requests in flight for each C of W3A_BENCH_CONCURRENCY
  * (default 16,64,256), W3A_BENCH_EVENTS events per level (default 20,000); each latency is from
  * sending a request to its 200 (the ack). Each side first gets 2,000 events not measured (JIT,
@@ -46,6 +47,7 @@ const STATS_EVENTS = Number(process.env.W3A_BENCH_STATS_EVENTS ?? 10_000_000)
 /** The worker's DuckDB memory limit is 1 GB (no spilling); this tries another, and says so. */
 const STATS_MEMORY = process.env.W3A_BENCH_STATS_MEMORY
 const BROWSERS = Number(process.env.W3A_BENCH_BROWSERS ?? 1_000)
+const EVENTS_PER_PAGE = Number(process.env.W3A_BENCH_EVENTS_PER_PAGE ?? 3)
 const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '16,64,256').split(',').map(Number)
 /** Events each side gets first, not measured. */
 const WARMUP_EVENTS = 2_000
@@ -223,7 +225,7 @@ let devnet: RunningDevnet | undefined
 let work = ''
 async function main(): Promise<void> {
   work = await mkdtemp(join(tmpdir(), 'w3a-bench-ingest-'))
-  console.log(`bench:ingest  ${availableParallelism()} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${EVENTS} events per level, ${BROWSERS} browsers, concurrency ${LEVELS.join(', ')}`)
+  console.log(`bench:ingest  ${availableParallelism()} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}; ${EVENTS} events per level, ${BROWSERS} browsers, ${EVENTS_PER_PAGE} events per page load, concurrency ${LEVELS.join(', ')}`)
   const tracker = readFileSync(new URL('../dist/js/w3a.js', import.meta.url))
   console.log(`tracker: ${tracker.length} bytes, ${gzipSync(tracker, { level: 9 }).length} bytes gzipped (budget 3072)`)
   devnet = await startDevnet({ dataDir: join(work, 'devnet'), port: 0 })
@@ -236,9 +238,15 @@ async function main(): Promise<void> {
 
   // Pre-seal every level's events (each event once: a replayed one would not be written again).
   const t0 = performance.now()
-  const contexts: EventContext[] = []
-  for (let b = 0; b < BROWSERS; b++) contexts.push(await openEventContext(site, ingestKey))
-  const seqs = new Array<number>(BROWSERS).fill(0)
+  // Each browser's current page load: its context and the next event's sequence number.
+  const pages: { context: EventContext; seq: number }[] = []
+  let contexts = 0
+  const pageOf = async (b: number) => {
+    const page = pages[b]
+    if (page && page.seq < EVENTS_PER_PAGE) return page
+    contexts++
+    return (pages[b] = { context: await openEventContext(site, ingestKey), seq: 0 })
+  }
   const sealed: Shot[][] = []
   const plain: Shot[][] = []
   // Level 0 is the warm-up, for both sides (JIT, connections, the enclave's country database).
@@ -249,13 +257,14 @@ async function main(): Promise<void> {
       const b = i % BROWSERS
       const event: PlausibleEvent = { n: i % 5 === 4 ? 'Signup' : 'pageview', u: `https://shop.example/p/${i % 97}?utm_source=bench`, d: site, r: i % 3 ? null : 'https://www.google.com/', w: 1280 }
       const ua = `${UA} b${b}`
-      s.push({ body: JSON.stringify(await sealEvent(contexts[b]!, seqs[b]!++, event)), ua })
+      const page = await pageOf(b)
+      s.push({ body: JSON.stringify(await sealEvent(page.context, page.seq++, event)), ua })
       p.push({ body: JSON.stringify(event), ua })
     }
     sealed.push(s)
     plain.push(p)
   }
-  console.log(`pre-sealed ${EVENTS * LEVELS.length + WARMUP_EVENTS} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${BROWSERS} HPKE contexts)`)
+  console.log(`pre-sealed ${EVENTS * LEVELS.length + WARMUP_EVENTS} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${BROWSERS} browsers, ${contexts} page loads: ${EVENTS_PER_PAGE} events and one HPKE context each)`)
   await load(`${devnet.gatewayUrl}/api/event`, sealed[0]!, 32)
 
   console.log('\nW3A ingest (gateway → ingest enclave, sealed WAL, fsync before the ack):')
