@@ -7,7 +7,8 @@
  * site's snippet into a test page, a browser visits it, and the Sites view shows its stats. Then:
  * a refused query's message inline, re-check and CSV export; the Network view's verified
  * attestation; an injected EIP-1193 wallet buying through viem's custom transport; the owner's
- * budget, grants, earnings and delete with receipts; and the initial page weight.
+ * budget, grants, earnings and delete with receipts; goals and funnels shared with the CLI (and the
+ * attacks on their signed requests); and the initial page weight.
  * Needs /usr/bin/chromium (or $CHROMIUM) and a built dist/ (npm run build).
  */
 import { test, before, after } from 'node:test'
@@ -17,8 +18,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { startW3aUp, w3aJson, type W3aUp } from './w3a-up-process.js'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { runW3a, startW3aUp, w3aJson, type W3aUp } from './w3a-up-process.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
+import { siteSettingsReadText } from '../src/enclave/ingest-site-settings.js'
+import { goalName, type Goal } from '../src/sdk/site-goals.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium'
 const EXAMPLE_CSV = join(import.meta.dirname, '..', 'examples', 'visits.csv')
@@ -412,6 +416,41 @@ async function shown(panel: ReturnType<Page['getByRole']>, what: ReturnType<Page
   await Promise.race([what.waitFor({ timeout: 240_000 }), refused.waitFor({ timeout: 240_000 }).then(async () => assert.fail(`refused: ${await refused.innerText()}`), () => new Promise<never>(() => undefined))])
 }
 
+/** The site owner's account and `w3a up`'s data dir, for the CLI. */
+const asOwner = () => ['--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')]
+
+/**
+ * The page's goals are the site's: `w3a site goals ls` lists them. Then the attacks a gateway (or
+ * anyone) can mount with the page's signed requests, each refused by the ingest enclave with the
+ * settings left as they were: the first write replayed (a roll-back), the last one with its
+ * settings changed and its version raised (a forgery), a read signed by another account.
+ */
+async function settingsAttacks(writes: string[], goalNames: string[]): Promise<void> {
+  const ls = async () => {
+    const r = await runW3a(['site', 'goals', 'ls', 'shop.example', ...asOwner(), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    return r.json as { goals: Goal[]; funnels: { name: string; steps: string[] }[]; version: number }
+  }
+  const before = await ls()
+  assert.deepEqual(before.goals.map(goalName), goalNames)
+  assert.deepEqual(before.funnels, [{ name: 'Signup flow', steps: ['Visit /', 'Visit /thanks', 'Signup'] }])
+  assert.equal(before.version, writes.length, 'one version per change the page saved')
+  const post = async (path: string, body: string) => {
+    const res = await fetch(`${up!.gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    return { status: res.status, code: ((await res.json()) as { error?: { code?: string } }).error?.code }
+  }
+  assert.deepEqual(await post('/api/v1/sites/settings', writes[0]!), { status: 409, code: 'SITE_SETTINGS_OUTDATED' }, 'the first write replayed')
+  const last = JSON.parse(writes.at(-1)!) as { version: number; settings: { goals: Goal[]; funnels: unknown[] } }
+  const forged = { ...last, version: last.version + 1, settings: { goals: [{ event: 'Signup' }], funnels: [] } }
+  assert.deepEqual(await post('/api/v1/sites/settings', JSON.stringify(forged)), { status: 403, code: 'SIGNATURE_INVALID' }, 'settings changed under the owner\'s signature')
+  const { chainId } = (await (await fetch(`${up!.gatewayUrl}/api/v1/network`)).json()) as { chainId: number }
+  const stranger = privateKeyToAccount(generatePrivateKey())
+  const read = { site: (last as unknown as { site: string }).site, ingest: (last as unknown as { ingest: string }).ingest, issuedAt: Math.floor(Date.now() / 1000) }
+  const signature = await stranger.signMessage({ message: siteSettingsReadText(read, chainId) })
+  assert.deepEqual(await post('/api/v1/sites/settings/read', JSON.stringify({ ...read, signature })), { status: 403, code: 'SIGNATURE_INVALID' }, "another account reads the owner's goals")
+  assert.deepEqual(await ls(), before, 'nothing changed')
+}
+
 /** The cells of a table's body rows, as text. */
 async function cells(region: ReturnType<Page['getByRole']>): Promise<string[][]> {
   return (await region.locator('tbody tr').allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()))
@@ -455,24 +494,30 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   }
 
   const { page, errors, ctx } = await openPage()
+  // The page's signed writes of the site's settings, as the gateway sees them (replayed and forged below).
+  const writes: string[] = []
+  page.on('request', (r) => void (r.method() === 'POST' && r.url() === `${up!.gatewayUrl}/api/v1/sites/settings` && writes.push(r.postData() ?? '')))
   await pickAccount(page, 'dev:0')
   await nav(page, 'Sites')
   await page.getByLabel('Domain').fill('shop.example')
   await page.getByRole('button', { name: 'Add site' }).click()
   const box = page.getByTestId('site')
   const goals = box.getByRole('region', { name: 'Goals' })
-  // Goals are defined in the page (the realtime period counts none: it says so).
-  const addGoal = async (kind: string, value: string) => {
+  // Goals are defined in the page (the realtime period counts none: it says so), kept by the site's ingest enclave.
+  // Each goal is saved (a signed write through the gateway) before the form takes the next one.
+  const goalItem = (name: string) => goals.getByRole('listitem').filter({ hasText: new RegExp(`^${name.replace(/[/*]/g, '\\$&')}\\s*×$`) })
+  const addGoal = async (kind: string, value: string, shown?: string) => {
     await goals.getByLabel('Goal type').selectOption({ label: kind })
     await goals.getByLabel(kind === 'Custom event' ? 'Event name' : 'Page path').fill(value)
     await goals.getByRole('button', { name: 'Add goal' }).click()
+    if (shown) await goalItem(shown).waitFor({ timeout: 60_000 })
   }
-  await addGoal('Custom event', 'Signup')
-  await addGoal('Page visit', '/')
+  await addGoal('Custom event', 'Signup', 'Signup')
+  await addGoal('Page visit', '/', 'Visit /')
   // A malformed page goal is refused in the form, saying why.
   await addGoal('Page visit', 'thanks')
   assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*starting with \//)
-  await addGoal('Page visit', '/thanks')
+  await addGoal('Page visit', '/thanks', 'Visit /thanks')
   assert.equal(await goals.getByRole('alert').count(), 0)
   assert.deepEqual((await goals.getByRole('list', { name: "The site's goals" }).locator('li').allInnerTexts()).map((x) => x.replace(/\s*×$/, '')), ['Signup', 'Visit /', 'Visit /thanks'])
   assert.match(await goals.innerText(), /Pick a longer period/)
@@ -482,7 +527,8 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   await funnels.getByRole('button', { name: 'Add a step' }).click()
   for (const [i, g] of ['Visit /', 'Visit /thanks', 'Signup'].entries()) await funnels.getByLabel(`Step ${i + 1}`).selectOption(g)
   await funnels.getByRole('button', { name: 'Add funnel' }).click()
-  assert.match(await funnels.innerText(), /Signup flow: Visit \/ → Visit \/thanks → Signup/)
+  await funnels.getByText('Signup flow: Visit / → Visit /thanks → Signup').waitFor({ timeout: 60_000 })
+  await settingsAttacks(writes, ['Signup', 'Visit /', 'Visit /thanks'])
 
   // Today's figures: each panel runs its job(s) when asked.
   await page.getByLabel('Period').selectOption('day')
@@ -536,10 +582,15 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   // A goal a funnel uses cannot be removed: the panel says which funnel.
   await goals.getByRole('button', { name: 'Remove the goal Signup' }).click()
   assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*the funnel "Signup flow" uses the goal "Signup"/)
-  // The definitions stay in this browser across a reload, under the owner's site id.
+  // The CLI adds a goal to the same settings; the page shows it when the site opens again, with the page's own.
+  const added = await runW3a(['site', 'goals', 'add', 'shop.example', '--event', 'Refund', ...asOwner(), '--json'])
+  assert.equal(added.code, 0, added.stderr)
+  assert.equal(added.json.version, writes.length + 1, 'the next version after the page\'s writes')
   await page.reload()
   await nav(page, 'Sites')
   await box.getByRole('region', { name: 'Funnels' }).getByText('Signup flow: Visit / → Visit /thanks → Signup').waitFor({ timeout: 60_000 })
+  await goalItem('Refund').waitFor({ timeout: 60_000 })
+  assert.deepEqual((await goals.getByRole('list', { name: "The site's goals" }).locator('li').allInnerTexts()).map((x) => x.replace(/\s*×$/, '')), ['Signup', 'Visit /', 'Visit /thanks', 'Refund'])
   assert.deepEqual(errors, [])
   await ctx.close()
 })

@@ -7,7 +7,7 @@
  * A change made elsewhere since the load is not overwritten: the save is refused
  * (SITE_SETTINGS_OUTDATED), the current settings are shown, and the change can be made again.
  */
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { useSession } from './session.js'
 import type { SiteSettings } from './sdk.js'
 
@@ -23,19 +23,25 @@ const NONE: ShownSiteSettings = { goals: [], funnels: [], version: 0 }
 export function useSiteSettings(siteId: string | undefined): [ShownSiteSettings, (rule: (s: SiteSettings) => SiteSettings) => Promise<void>] {
   const { sdk, client } = useSession()
   const [settings, setSettings] = useState<ShownSiteSettings>(NONE)
-  const load = (site: string) =>
-    sdk.getSiteSettings(client, { site }).then(
-      (s) => setSettings(s),
-      (loadError: unknown) => setSettings({ ...NONE, loadError }),
-    )
+  // The latest settings and their load in flight: a change waits for the load, then applies to what it gave.
+  const latest = useRef<{ shown: ShownSiteSettings; loading: Promise<void> }>({ shown: NONE, loading: Promise.resolve() })
+  const show = (s: ShownSiteSettings) => {
+    latest.current.shown = s
+    setSettings(s)
+  }
+  const load = (site: string) => {
+    latest.current.loading = sdk.getSiteSettings(client, { site }).then(show, (loadError: unknown) => show({ ...NONE, loadError }))
+    return latest.current.loading
+  }
   useEffect(() => {
     if (siteId) void load(siteId)
   }, [siteId])
   const change = async (rule: (s: SiteSettings) => SiteSettings) => {
     if (!siteId) throw new Error('the site id is not known yet: wait for the account to sign it')
-    const next = rule({ goals: settings.goals, funnels: settings.funnels })
+    await latest.current.loading
+    const { goals, funnels, version } = latest.current.shown
     try {
-      setSettings(await sdk.setSiteSettings(client, { site: siteId, settings: next, version: settings.version + 1 }))
+      show(await sdk.setSiteSettings(client, { site: siteId, settings: rule({ goals, funnels }), version: version + 1 }))
     } catch (e) {
       if (sdk.isW3aError(e, 'SITE_SETTINGS_OUTDATED')) await load(siteId)
       throw e
