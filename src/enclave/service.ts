@@ -989,19 +989,19 @@ export class EnclaveService {
     return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
   }
 
-  /** The site owner's signed read of its goals and funnels (ingest-site-settings.ts), answered signed by this worker. */
+  /** The site owner's signed read of its goals and funnels (ingest-site-settings.ts), answered sealed to the request's box key and signed by this worker. */
   async ingestSiteSettings(params: { request: unknown }): Promise<SiteSettingsAnswer> {
     const r = await checkSettingsRead(params?.request, this.settingsContext())
-    return signSettingsAnswer(r.record, r.signature, { chainId: this.config.chainId, signer: this.me().signer })
+    return signSettingsAnswer(r.record, r.request, { chainId: this.config.chainId, signer: this.me().signer })
   }
 
-  /** The site owner's signed write of its whole goals and funnels, the next version only; kept (durable) before the signed answer leaves. */
+  /** The site owner's signed write of its whole goals and funnels (sealed to this enclave), the next version only; kept (durable) before the signed answer leaves. */
   async ingestSetSiteSettings(params: { request: unknown }): Promise<SiteSettingsAnswer> {
-    const w = await applySettingsWrite(params?.request, this.settingsContext())
-    return signSettingsAnswer(w.record, w.signature, { chainId: this.config.chainId, signer: this.me().signer })
+    const w = await applySettingsWrite(params?.request, { ...this.settingsContext(), hpkePrivateKey: this.me().hpke.privateKey })
+    return signSettingsAnswer(w.record, w.request, { chainId: this.config.chainId, signer: this.me().signer })
   }
 
-  private settingsContext(): Parameters<typeof applySettingsWrite>[1] {
+  private settingsContext() {
     return { chainId: this.config.chainId, self: this.me().signer.address, nowS: Math.floor(Date.now() / 1000), book: this.ingest().sites }
   }
 
