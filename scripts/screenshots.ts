@@ -24,6 +24,8 @@ try {
   const { id } = w3aJson<{ id: string }>(['dataset', 'upload', join(ROOT, 'examples', 'visits.csv'), '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', ...gw])
   w3aJson(['dataset', 'policy', id, '--dimensions', 'city,device', '--measures', 'amount:0:150', '--k', '2', '--epsilon-budget', '50', '--analyst-epsilon-budget', '20', '--open-access', '--account', '1', ...gw])
   w3aJson(['market', 'list', id, '--price', '2', '--summary', 'k=2; ε budget 50, 20 per analyst; dimensions city, device; measure amount; open access', '--account', '1', ...gw])
+  // The owner's site, registered with the ingest worker (which keeps the goals the page adds).
+  w3aJson(['site', 'add', 'shop.example', '--account', '1', ...gw])
 
   const shot = async (page: Page, name: string) => {
     await page.waitForLoadState('networkidle')
@@ -81,6 +83,7 @@ try {
     await goals.getByLabel('Goal type').selectOption({ label: kind })
     await goals.getByLabel(kind === 'Page visit' ? 'Page path' : 'Event name').fill(value)
     await goals.getByRole('button', { name: 'Add goal' }).click()
+    await goals.getByRole('listitem').filter({ hasText: kind === 'Page visit' ? `Visit ${value}` : value }).waitFor({ timeout: 60_000 })
   }
   const funnels = page.getByRole('region', { name: 'Funnels' })
   await funnels.getByLabel('Funnel name').fill('Signup flow')

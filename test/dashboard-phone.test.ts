@@ -32,6 +32,8 @@ before(async () => {
   datasetId = w3aJson<{ id: string }>(['dataset', 'upload', join(import.meta.dirname, '..', 'examples', 'visits.csv'), '--name', 'visits', '--privacy-unit', 'user_id', '--account', '1', ...gw]).id
   w3aJson(['dataset', 'policy', datasetId, '--dimensions', 'city,device', '--measures', 'amount:0:150', '--k', '2', '--epsilon-budget', '50', '--open-access', '--account', '1', ...gw])
   w3aJson(['market', 'list', datasetId, '--price', '2', '--summary', 'k=2; open access', '--account', '1', ...gw])
+  // The owner's site, registered with the ingest worker, which keeps the goals the page adds below.
+  w3aJson(['site', 'add', 'shop.example', '--account', '1', ...gw])
 })
 after(async () => {
   await browser?.close()
@@ -178,14 +180,18 @@ for (const scheme of ['light', 'dark'] as const) {
       const sites = await tabOrder(page, 40)
       for (const want of ['a:Sites', 'input:Domain', 'button:Add site', 'button:shop.example', 'select:Period']) assert.ok(sites.some((s) => s.startsWith(want)), `the tab order reaches ${want}: ${sites.join(' | ')}`)
       // Goals by keyboard (two of them bring the funnel form), then the three panels at this width.
+      // (The site keeps its goals across both runs: each run adds its own.)
       const goals = page.getByRole('region', { name: 'Goals' })
-      for (const goal of ['Signup', 'Trial']) {
+      for (const goal of [`Signup ${scheme}`, `Trial ${scheme}`]) {
         await goals.getByLabel('Event name').focus()
         await page.keyboard.type(goal)
         await page.keyboard.press('Tab')
         assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Add goal', 'Tab from the event name goes to its button')
         await page.keyboard.press('Enter')
+        // Saved (a signed write the site's ingest worker keeps) before the next one.
+        await goals.getByRole('listitem').filter({ hasText: goal }).waitFor({ timeout: 60_000 })
       }
+      assert.equal(await goals.getByRole('alert').count(), 0)
       await page.getByRole('region', { name: 'Funnels' }).getByLabel('Step 2').waitFor()
       await fitsWidth(page, 'sites, goals, funnels and custom properties')
       await everyControlNamed(page, 'sites, goals, funnels and custom properties')

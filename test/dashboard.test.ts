@@ -7,7 +7,8 @@
  * site's snippet into a test page, a browser visits it, and the Sites view shows its stats. Then:
  * a refused query's message inline, re-check and CSV export; the Network view's verified
  * attestation; an injected EIP-1193 wallet buying through viem's custom transport; the owner's
- * budget, grants, earnings and delete with receipts; and the initial page weight.
+ * budget, grants, earnings and delete with receipts; goals and funnels shared with the CLI (and the
+ * attacks on their signed requests); and the initial page weight.
  * Needs /usr/bin/chromium (or $CHROMIUM) and a built dist/ (npm run build).
  */
 import { test, before, after } from 'node:test'
@@ -17,8 +18,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { startW3aUp, w3aJson, type W3aUp } from './w3a-up-process.js'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { runW3a, startW3aUp, w3aJson, type W3aUp } from './w3a-up-process.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
+import { siteSettingsReadText } from '../src/enclave/ingest-site-settings.js'
+import { goalName, type Goal } from '../src/sdk/site-goals.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? '/usr/bin/chromium'
 const EXAMPLE_CSV = join(import.meta.dirname, '..', 'examples', 'visits.csv')
@@ -167,8 +171,11 @@ test('the newcomer path: upload a CSV in the page, list it, another account buys
   await site.page.getByRole('button', { name: 'Add site' }).click()
   const box = site.page.getByTestId('site')
   await box.locator('summary', { hasText: 'Snippet' }).click()
-  await site.page.waitForFunction(`document.querySelector('[data-testid="site"] textarea')?.value.includes('data-site')`) // a string: see the wallet test
-  snippet = await box.getByLabel(/Snippet/).inputValue()
+  // Polled from here: a waitForFunction predicate is evaluated in the page, which the app's CSP (no eval) refuses once it has to poll.
+  for (let i = 0; !(snippet = await box.getByLabel(/Snippet/).inputValue()).includes('data-site'); i++) {
+    assert.ok(i < 600, 'the snippet shows within a minute')
+    await site.page.waitForTimeout(100)
+  }
   assert.match(snippet, new RegExp(`^<script defer data-site="0x[0-9a-f]{64}" data-key="[0-9a-f]{64}" src="${up!.gatewayUrl}/js/w3a.js"></script>$`))
   // Its /thanks page (a goal page) fires a custom event with a property once loaded, after its page view.
   const signup = `<script>window.w3a = window.w3a || function () { (window.w3a.q = window.w3a.q || []).push(arguments) }; addEventListener('load', () => setTimeout(() => w3a('event', 'Signup', { props: { plan: 'pro' } }), 300))</script>`
@@ -412,6 +419,44 @@ async function shown(panel: ReturnType<Page['getByRole']>, what: ReturnType<Page
   await Promise.race([what.waitFor({ timeout: 240_000 }), refused.waitFor({ timeout: 240_000 }).then(async () => assert.fail(`refused: ${await refused.innerText()}`), () => new Promise<never>(() => undefined))])
 }
 
+/** The site owner's account and `w3a up`'s data dir, for the CLI. */
+const asOwner = () => ['--account', '0', '--gateway', up!.gatewayUrl, '--data-dir', join(work, 'data')]
+
+/**
+ * The page's goals are the site's: `w3a site goals ls` lists them. Then the attacks a gateway (or
+ * anyone) can mount with the page's signed requests, each refused by the ingest enclave with the
+ * settings left as they were: the first write replayed (a roll-back), the last one under a
+ * version the owner did not sign (a forgery), a read signed by another account; and nothing the
+ * gateway relayed holds a goal name in the clear.
+ */
+async function settingsAttacks(writes: string[], answers: string[], goalNames: string[]): Promise<void> {
+  const ls = async () => {
+    const r = await runW3a(['site', 'goals', 'ls', 'shop.example', ...asOwner(), '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    return r.json as { goals: Goal[]; funnels: { name: string; steps: string[] }[]; version: number }
+  }
+  const before = await ls()
+  assert.deepEqual(before.goals.map(goalName), goalNames)
+  assert.deepEqual(before.funnels, [{ name: 'Signup flow', steps: ['Visit /', 'Visit /thanks', 'Signup'] }])
+  assert.equal(before.version, writes.length, 'one version per change the page saved')
+  const post = async (path: string, body: string) => {
+    const res = await fetch(`${up!.gatewayUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    return { status: res.status, code: ((await res.json()) as { error?: { code?: string } }).error?.code }
+  }
+  assert.deepEqual(await post('/api/v1/sites/settings', writes[0]!), { status: 409, code: 'SITE_SETTINGS_OUTDATED' }, 'the first write replayed')
+  const last = JSON.parse(writes.at(-1)!) as { site: string; ingest: string; version: number }
+  assert.deepEqual(await post('/api/v1/sites/settings', JSON.stringify({ ...last, version: last.version + 1 })), { status: 403, code: 'SIGNATURE_INVALID' }, 'the last write under a version the owner did not sign')
+  const { chainId } = (await (await fetch(`${up!.gatewayUrl}/api/v1/network`)).json()) as { chainId: number }
+  const stranger = privateKeyToAccount(generatePrivateKey())
+  const read = { site: last.site, ingest: last.ingest, box: `0x${'42'.repeat(32)}`, issuedAt: Math.floor(Date.now() / 1000) }
+  const signature = await stranger.signMessage({ message: siteSettingsReadText(read, chainId) })
+  assert.deepEqual(await post('/api/v1/sites/settings/read', JSON.stringify({ ...read, signature })), { status: 403, code: 'SIGNATURE_INVALID' }, "another account reads the owner's goals")
+  // What the gateway relayed both ways holds no goal name: the settings are sealed (to the enclave, to the page's box key).
+  for (const body of [...writes, ...answers]) for (const name of [...goalNames, 'Signup flow']) assert.ok(!body.includes(JSON.stringify(name).slice(1, -1)), `"${name}" in the clear at the gateway: ${body.slice(0, 200)}`)
+  assert.ok(answers.length >= writes.length, 'the page read its settings and got an answer to each write')
+  assert.deepEqual(await ls(), before, 'nothing changed')
+}
+
 /** The cells of a table's body rows, as text. */
 async function cells(region: ReturnType<Page['getByRole']>): Promise<string[][]> {
   return (await region.locator('tbody tr').allInnerTexts()).map((r) => r.split('\t').map((c) => c.trim()))
@@ -455,24 +500,32 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   }
 
   const { page, errors, ctx } = await openPage()
+  // The page's signed writes of the site's settings, as the gateway sees them (replayed and forged below).
+  const writes: string[] = []
+  const answers: string[] = []
+  page.on('request', (r) => void (r.method() === 'POST' && r.url() === `${up!.gatewayUrl}/api/v1/sites/settings` && writes.push(r.postData() ?? '')))
+  page.on('response', (r) => void (r.url().startsWith(`${up!.gatewayUrl}/api/v1/sites/settings`) && r.text().then((t) => answers.push(t), () => undefined)))
   await pickAccount(page, 'dev:0')
   await nav(page, 'Sites')
   await page.getByLabel('Domain').fill('shop.example')
   await page.getByRole('button', { name: 'Add site' }).click()
   const box = page.getByTestId('site')
   const goals = box.getByRole('region', { name: 'Goals' })
-  // Goals are defined in the page (the realtime period counts none: it says so).
-  const addGoal = async (kind: string, value: string) => {
+  // Goals are defined in the page (the realtime period counts none: it says so), kept by the site's ingest enclave.
+  // Each goal is saved (a signed write through the gateway) before the form takes the next one.
+  const goalItem = (name: string) => goals.getByRole('listitem').filter({ hasText: new RegExp(`^${name.replace(/[/*]/g, '\\$&')}\\s*×$`) })
+  const addGoal = async (kind: string, value: string, shown?: string) => {
     await goals.getByLabel('Goal type').selectOption({ label: kind })
     await goals.getByLabel(kind === 'Custom event' ? 'Event name' : 'Page path').fill(value)
     await goals.getByRole('button', { name: 'Add goal' }).click()
+    if (shown) await goalItem(shown).waitFor({ timeout: 60_000 })
   }
-  await addGoal('Custom event', 'Signup')
-  await addGoal('Page visit', '/')
+  await addGoal('Custom event', 'Signup', 'Signup')
+  await addGoal('Page visit', '/', 'Visit /')
   // A malformed page goal is refused in the form, saying why.
   await addGoal('Page visit', 'thanks')
   assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*starting with \//)
-  await addGoal('Page visit', '/thanks')
+  await addGoal('Page visit', '/thanks', 'Visit /thanks')
   assert.equal(await goals.getByRole('alert').count(), 0)
   assert.deepEqual((await goals.getByRole('list', { name: "The site's goals" }).locator('li').allInnerTexts()).map((x) => x.replace(/\s*×$/, '')), ['Signup', 'Visit /', 'Visit /thanks'])
   assert.match(await goals.innerText(), /Pick a longer period/)
@@ -482,7 +535,8 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   await funnels.getByRole('button', { name: 'Add a step' }).click()
   for (const [i, g] of ['Visit /', 'Visit /thanks', 'Signup'].entries()) await funnels.getByLabel(`Step ${i + 1}`).selectOption(g)
   await funnels.getByRole('button', { name: 'Add funnel' }).click()
-  assert.match(await funnels.innerText(), /Signup flow: Visit \/ → Visit \/thanks → Signup/)
+  await funnels.getByText('Signup flow: Visit / → Visit /thanks → Signup').waitFor({ timeout: 60_000 })
+  await settingsAttacks(writes, answers, ['Signup', 'Visit /', 'Visit /thanks'])
 
   // Today's figures: each panel runs its job(s) when asked.
   await page.getByLabel('Period').selectOption('day')
@@ -536,10 +590,15 @@ test('goals, a funnel and a custom property: defined in the page, counted by job
   // A goal a funnel uses cannot be removed: the panel says which funnel.
   await goals.getByRole('button', { name: 'Remove the goal Signup' }).click()
   assert.match(await goals.getByRole('alert').innerText(), /INVALID_ARGUMENT[\s\S]*the funnel "Signup flow" uses the goal "Signup"/)
-  // The definitions stay in this browser across a reload, under the owner's site id.
+  // The CLI adds a goal to the same settings; the page shows it when the site opens again, with the page's own.
+  const added = await runW3a(['site', 'goals', 'add', 'shop.example', '--event', 'Refund', ...asOwner(), '--json'])
+  assert.equal(added.code, 0, added.stderr)
+  assert.equal(added.json.version, writes.length + 1, 'the next version after the page\'s writes')
   await page.reload()
   await nav(page, 'Sites')
   await box.getByRole('region', { name: 'Funnels' }).getByText('Signup flow: Visit / → Visit /thanks → Signup').waitFor({ timeout: 60_000 })
+  await goalItem('Refund').waitFor({ timeout: 60_000 })
+  assert.deepEqual((await goals.getByRole('list', { name: "The site's goals" }).locator('li').allInnerTexts()).map((x) => x.replace(/\s*×$/, '')), ['Signup', 'Visit /', 'Visit /thanks', 'Refund'])
   assert.deepEqual(errors, [])
   await ctx.close()
 })

@@ -7,13 +7,19 @@
  * state (head, site book, log) copied back: the peers report a later state, A refuses to resume
  * (STATE_ROLLED_BACK) and ingests and answers nothing. The deleted visitor's events never come
  * back; a recovery by hand-over starts the ingest role empty rather than on the older copy.
+ * The same for a site's goals and funnels: an older sealed state (or site book) from before the
+ * owner's last change is refused, so a host cannot roll the settings back.
  */
 import assert from 'node:assert/strict'
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { hexToBytes, type Hex } from 'viem'
+import { bytesToHex, hexToBytes, type Hex } from 'viem'
+import { generateHpkeKeyPair } from '../src/crypto/hpke.js'
+import { ANSWER_INFO, SETTINGS_INFO, openSettings, sealSettings, siteSettingsReadText, siteSettingsWriteText, type SiteSettingsAnswer } from '../src/enclave/ingest-site-settings.js'
+import { goalName } from '../src/sdk/site-goals.js'
+import type { SiteSettings } from '../src/sdk/site-settings.js'
 import { isW3aError } from '../src/core/errors.js'
 import type { FreshnessInfo } from '../src/enclave/service.js'
 import type { WitnessReport } from '../src/enclave/witness-report.js'
@@ -146,4 +152,49 @@ test("an ingest keeper whose host restores its older site book or log after a vi
   await A.restart()
   assert.equal((await resume()).status, 'fresh')
   assert.equal(await rowsOf(me), 0)
+})
+
+test("an ingest keeper whose host restores its sealed state from before a change of a site's goals refuses to resume on it: the owner's settings are not rolled back", async () => {
+  const box = await generateHpkeKeyPair()
+  const now = () => Math.floor(Date.now() / 1000)
+  // The owner's signed write and read (ingest-site-settings.ts), as setSiteSettings and getSiteSettings make them.
+  const write = async (version: number, settings: SiteSettings) => {
+    const { sealed, settingsHash } = await sealSettings(settings, { recipient: hexToBytes(A.info.hpkePublicKey), info: SETTINGS_INFO, site: testSite.id })
+    const base = { site: testSite.id, ingest: A.info.address, version, settingsHash, box: bytesToHex(box.publicKey), issuedAt: now() }
+    await A.call('ingestSetSiteSettings', { request: { ...base, sealed, signature: await testSite.account.signMessage({ message: siteSettingsWriteText(base, TEST_NETWORK.chainId) }) } })
+  }
+  const goalsNow = async () => {
+    const base = { site: testSite.id, ingest: A.info.address, box: bytesToHex(box.publicKey), issuedAt: now() }
+    const a = await A.call<SiteSettingsAnswer>('ingestSiteSettings', { request: { ...base, signature: await testSite.account.signMessage({ message: siteSettingsReadText(base, TEST_NETWORK.chainId) }) } })
+    return { version: a.version, goals: (await openSettings(a.sealed, { privateKey: box.privateKey, info: ANSWER_INFO, site: testSite.id, settingsHash: a.settingsHash })).goals.map(goalName) }
+  }
+  await write(1, { goals: [{ event: 'Signup' }], funnels: [] })
+  // The honest host has the peers witness each settings write before relaying the answer (worker-http.ts); so here.
+  assert.equal((await commitState(A, [B, C])).committed, true)
+  const copy = join(work, 'a-copy-settings')
+  await A.restart(() => cp(enclaveDir(), copy, { recursive: true }))
+  assert.equal((await resume()).status, 'fresh')
+  assert.deepEqual(await goalsNow(), { version: 1, goals: ['Signup'] }, 'kept across a restart')
+  await write(2, { goals: [{ event: 'Signup' }, { event: 'Refund' }], funnels: [] })
+  assert.equal((await commitState(A, [B, C])).committed, true)
+  assert.deepEqual(await goalsNow(), { version: 2, goals: ['Signup', 'Refund'] })
+
+  // The older site book alone in place of the current one: refused (the head pins another).
+  const older = await ingestFiles(copy)
+  const current = await ingestFiles(enclaveDir())
+  const currentSites = await readFile(current.sites)
+  await A.restart(async () => writeFile(current.sites, await readFile(older.sites)))
+  assert.equal((await resume()).status, 'fresh')
+  await assert.rejects(goalsNow(), code('UNSEAL_FAILED'))
+  await A.restart(async () => writeFile(current.sites, currentSites))
+  assert.equal((await resume()).status, 'fresh')
+  assert.deepEqual(await goalsNow(), { version: 2, goals: ['Signup', 'Refund'] })
+  // The whole older sealed state (version 1): the peers report a later one; A answers nothing from it.
+  await A.restart(async () => {
+    await rm(enclaveDir(), { recursive: true, force: true })
+    await cp(copy, enclaveDir(), { recursive: true })
+  })
+  await assert.rejects(A.call('resume', { reports: await peerReports(A, [B, C]) }), code('STATE_ROLLED_BACK'))
+  await assert.rejects(goalsNow(), code('STATE_ROLLED_BACK'))
+  await assert.rejects(write(2, { goals: [], funnels: [] }), code('STATE_ROLLED_BACK'))
 })

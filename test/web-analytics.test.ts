@@ -13,9 +13,9 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createServer, type Server } from 'node:http'
-import { mkdtempSync, readFileSync, readdirSync, statSync, rmSync, existsSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, rmSync, existsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { devAccount } from '../src/chain/dev-accounts.js'
@@ -23,6 +23,7 @@ import { siteFor } from '../src/sdk/actions/site.js'
 import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { hexToBytes } from 'viem'
+import { siteConfigPath } from '../src/cli/site-config.js'
 import { runW3a, startW3aUp, W3A_BIN as BIN, type W3aRun, type W3aUp } from './w3a-up-process.js'
 
 const CHROMIUM = process.env['CHROMIUM'] ?? 'chromium'
@@ -210,12 +211,21 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
   assert.deepEqual(sources.json.results.map((r: any) => r.dimensions[0]), [campaign])
   near(sources.json.results[0].metrics[0], 12, 1, 'campaign visitors')
 
-  // Goals (kept in the owner's data dir) and a custom property: every visitor saw /, then the
-  // pricing page, then signed up with plan "pro".
-  for (const goal of [['--event', 'Signup'], ['--page', '/pricing*'], ['--page', '/']]) {
+  // Goals (kept by the ingest enclave) and a custom property: every visitor saw /, then the
+  // pricing page, then signed up with plan "pro". The Signup goal is in the data dir's file an
+  // earlier version kept: the first goals command imports it (once) and says so.
+  const legacy = siteConfigPath(dataDir, site as `0x${string}`)
+  mkdirSync(dirname(legacy), { recursive: true })
+  writeFileSync(legacy, JSON.stringify({ site, domain: DOMAIN, goals: [{ event: 'Signup' }], funnels: [] }))
+  for (const [i, goal] of [['--page', '/pricing*'], ['--page', '/']].entries()) {
     const added = await w3a(['site', 'goals', 'add', DOMAIN, ...goal, '--account', '0', '--gateway', gatewayUrl, '--json'])
     assert.equal(added.code, 0, added.stderr)
+    assert.equal(/imported 1 goal\(s\) and 0 funnel\(s\)/.test(added.stderr), i === 0, added.stderr)
+    assert.equal(added.json.version, i + 2, 'the import is version 1')
   }
+  assert.ok(!existsSync(legacy) && existsSync(legacy.replace(/\.json$/, '.imported.json')), 'the file is renamed once imported')
+  const goalList = await w3a(['site', 'goals', 'ls', DOMAIN, '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.deepEqual(goalList.json.goals, [{ event: 'Signup' }, { page: '/pricing*' }, { page: '/' }])
   const goals = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,events,conversion_rate', '--dimensions', 'event:goal', '--period', 'day', '--account', '0', '--gateway', gatewayUrl, '--json'])
   assert.equal(goals.code, 0, goals.stderr)
   assert.deepEqual(goals.json.results.map((r: any) => r.dimensions[0]).sort(), ['Signup', 'Visit /', 'Visit /pricing*'])

@@ -26,3 +26,5 @@ export { querySite, type QuerySiteReturnType } from '../sdk/actions/querySite.js
 export { querySiteFunnel, type QuerySiteFunnelReturnType } from '../sdk/actions/querySite.js'
 export { goalName, type Goal, type Funnel } from '../sdk/site-goals.js'
 export { withGoal, withoutGoal, withFunnel, withoutFunnel, type SiteSettings } from '../sdk/site-settings.js'
+export { getSiteSettings } from '../sdk/actions/getSiteSettings.js'
+export { setSiteSettings } from '../sdk/actions/setSiteSettings.js'

@@ -1,13 +1,14 @@
 /**
  * A site's goals, funnels and custom properties in the Sites view (docs/site-owner.md, "Goals and
- * funnels"), loaded with the view's first use of them. Goals and funnels are defined here (kept in
- * this browser under the site id, site-settings-store.ts) and counted by privacy-checked jobs run
+ * funnels"), loaded with the view's first use of them. Goals and funnels are defined here (kept by
+ * the site's ingest enclave, shared with the CLI: site-settings-store.ts) and counted by privacy-checked jobs run
  * from this page with the owner's key, as the CLI's `w3a site stats --dimensions event:goal` and
  * `w3a site funnel` do: each figure is a job that spends ε, run when asked.
  */
 import { useState } from 'preact/hooks'
 import { useSession, type Sdk } from './session.js'
 import type { SiteSettings as Settings } from './sdk.js'
+import type { ShownSiteSettings } from './site-settings-store.js'
 import { Breakdown, JobPrivacy, OnDemand, plausibleFilters, type Filter, type Ran } from './site-tables.js'
 import { ActionButton, ErrorBox, Table, cellText } from './ui.js'
 
@@ -16,8 +17,8 @@ type FunnelRan = Awaited<ReturnType<Sdk['querySiteFunnel']>>
 
 export type SiteGoalsProps = {
   domain: string
-  settings: Settings
-  change(rule: (s: Settings) => Settings): void
+  settings: ShownSiteSettings
+  change(rule: (s: Settings) => Settings): Promise<void>
   /** A job period (`day`, `7d`…), or null on a realtime period (the ingest worker counts no goals). */
   period: string | null
   filters: Filter[]
@@ -57,10 +58,10 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
   const [value, setValue] = useState('')
   // A refused removal (a funnel uses the goal), said under the list.
   const [refused, setRefused] = useState<unknown>(undefined)
-  const remove = (name: string) => {
+  const remove = async (name: string) => {
     try {
       setRefused(undefined)
-      change((s) => sdk.withoutGoal(s, name, domain))
+      await change((s) => sdk.withoutGoal(s, name, domain))
     } catch (e) {
       setRefused(e)
     }
@@ -69,6 +70,7 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
   return (
     <section class="panel" aria-labelledby="goals-h">
       <h3 id="goals-h">Goals</h3>
+      <ErrorBox error={settings.loadError} title="Goals and funnels not loaded" />
       {goals.length === 0 && <p class="muted">No goals yet: a goal counts a custom event (w3a('event', NAME) on your pages) or visits to pages matching a path.</p>}
       {goals.length > 0 && period === null && <p class="muted">{NEEDS_JOB}</p>}
       {goals.length > 0 && period !== null && (
@@ -89,7 +91,7 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
           {goals.map((name) => (
             <li class="chip">
               {name}{' '}
-              <button type="button" class="plain small" aria-label={`Remove the goal ${name}`} onClick={() => remove(name)}>
+              <button type="button" class="plain small" aria-label={`Remove the goal ${name}`} onClick={() => void remove(name)}>
                 ×
               </button>
             </li>
@@ -113,7 +115,7 @@ function GoalsPanel({ domain, settings, change, period, onFilter, ask }: SiteGoa
           label="Add goal"
           disabled={!value.trim()}
           run={async () => {
-            change((s) => sdk.withGoal(s, kind === 'event' ? { event: value.trim() } : { page: value.trim() }))
+            await change((s) => sdk.withGoal(s, kind === 'event' ? { event: value.trim() } : { page: value.trim() }))
             setValue('')
           }}
         />
@@ -127,6 +129,7 @@ function FunnelsPanel({ settings, change, period, ask }: SiteGoalsProps & { ask(
   const goals = settings.goals.map((g) => sdk.goalName(g))
   const [name, setName] = useState('')
   const [steps, setSteps] = useState<string[]>(['', ''])
+  const [refused, setRefused] = useState<unknown>(undefined)
   const stepsOf = (n: number) => Array.from({ length: n }, (_, i) => steps[i] ?? '')
   return (
     <section class="panel" aria-labelledby="funnels-h">
@@ -154,12 +157,13 @@ function FunnelsPanel({ settings, change, period, ask }: SiteGoalsProps & { ask(
           )}
           <p class="muted small">
             {f.name}: {f.steps.join(' → ')}{' '}
-            <button type="button" class="plain small" aria-label={`Remove the funnel ${f.name}`} onClick={() => change((s) => sdk.withoutFunnel(s, f.name))}>
+            <button type="button" class="plain small" aria-label={`Remove the funnel ${f.name}`} onClick={() => (setRefused(undefined), void change((s) => sdk.withoutFunnel(s, f.name)).catch(setRefused))}>
               ×
             </button>
           </p>
         </div>
       ))}
+      <ErrorBox error={refused} />
       {goals.length < 2 ? (
         <p class="muted">Add two goals or more to define a funnel.</p>
       ) : (
@@ -190,7 +194,7 @@ function FunnelsPanel({ settings, change, period, ask }: SiteGoalsProps & { ask(
               kind="primary"
               disabled={!name.trim() || steps.some((s) => !s)}
               run={async () => {
-                change((c) => sdk.withFunnel(c, { name: name.trim(), steps }))
+                await change((c) => sdk.withFunnel(c, { name: name.trim(), steps }))
                 setName('')
                 setSteps(['', ''])
               }}

@@ -1,31 +1,31 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { isW3aError } from '../core/errors.js'
-import { addFunnel, addGoal, readSiteConfig, removeFunnel, removeGoal, siteConfigPath } from './site-config.js'
+import { markImported, readLocalSiteSettings, siteConfigPath } from './site-config.js'
 
-const site = { id: `0x${'ab'.repeat(32)}` as const, domain: 'shop.example' }
-const invalid = (e: unknown) => isW3aError(e, 'INVALID_ARGUMENT')
+const site = `0x${'ab'.repeat(32)}` as const
 
-describe('a site\'s goals and funnels in the data dir', () => {
-  it('adds, lists and removes goals and funnels; a funnel names existing goals, and keeps them', () => {
+describe("a site's goals and funnels in the data dir (earlier versions' file, imported once)", () => {
+  it('reads the file, none when absent or empty, refuses a malformed one, and renames it once imported', () => {
     const dir = mkdtempSync(join(tmpdir(), 'w3a-site-config-'))
     try {
-      assert.deepEqual(readSiteConfig(dir, site).goals, [])
-      addGoal(dir, site, { event: 'Signup' })
-      addGoal(dir, site, { page: '/thanks*' })
-      assert.throws(() => addGoal(dir, site, { event: 'Signup' }), invalid)
-      assert.throws(() => addGoal(dir, site, { page: 'thanks' }))
-      assert.throws(() => addFunnel(dir, site, { name: 'buy', steps: ['Visit /', 'Signup'] }), (e: unknown) => invalid(e) && /"Visit \/"/.test(String((e as Error).message)))
-      addFunnel(dir, site, { name: 'buy', steps: ['Visit /thanks*', 'Signup'] })
-      assert.throws(() => removeGoal(dir, site, 'Signup'), (e: unknown) => invalid(e) && /funnel "buy"/.test(String((e as Error).message)))
-      const saved = JSON.parse(readFileSync(siteConfigPath(dir, site.id), 'utf8'))
-      assert.deepEqual(saved.goals, [{ event: 'Signup' }, { page: '/thanks*' }])
-      removeFunnel(dir, site, 'buy')
-      assert.deepEqual(removeGoal(dir, site, 'Signup').goals, [{ page: '/thanks*' }])
-      assert.throws(() => removeGoal(dir, site, 'Signup'), invalid)
+      assert.equal(readLocalSiteSettings(dir, site), undefined)
+      const path = siteConfigPath(dir, site)
+      mkdirSync(dirname(path), { recursive: true })
+      writeFileSync(path, JSON.stringify({ site, domain: 'shop.example', goals: [], funnels: [] }))
+      assert.equal(readLocalSiteSettings(dir, site), undefined, 'an empty file has nothing to import')
+      const goals = [{ event: 'Signup' }, { page: '/thanks*' }]
+      const funnels = [{ name: 'buy', steps: ['Visit /thanks*', 'Signup'] }]
+      writeFileSync(path, JSON.stringify({ site, domain: 'shop.example', goals, funnels }))
+      assert.deepEqual(readLocalSiteSettings(dir, site), { goals, funnels })
+      const moved = markImported(dir, site)
+      assert.ok(moved.endsWith(`${site}.imported.json`) && existsSync(moved) && !existsSync(path))
+      assert.equal(readLocalSiteSettings(dir, site), undefined, 'never read again')
+      writeFileSync(path, JSON.stringify({ goals: 'x' }))
+      assert.throws(() => readLocalSiteSettings(dir, site), (e: unknown) => isW3aError(e, 'INPUT_MALFORMED'))
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

@@ -90,6 +90,7 @@ export type W3aErrorCode =
   | 'INGEST_BUSY'
   | 'INGEST_LOG_BROKEN'
   | 'SITE_NOT_REGISTERED'
+  | 'SITE_SETTINGS_OUTDATED'
   // node / cli
   | 'DATA_DIR_IN_USE'
   | 'GATEWAY_UNREACHABLE'

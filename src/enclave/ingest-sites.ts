@@ -22,6 +22,9 @@
  * leaves the enclave, so a crash after custody applied it never loses the key that opens the site.
  * Once a site's key was rotated, a later registration by its owner keeps the enclave's key and
  * manifest (the owner's derived key opens only the segments made before the rotation).
+ *
+ * The site's goals and funnels, set and read by its owner's signed requests
+ * (ingest-site-settings.ts), are kept here too, with their version: a re-registration keeps them.
  */
 import { join } from 'node:path'
 import { existsSync, unlinkSync } from 'node:fs'
@@ -34,11 +37,15 @@ import { readSealedFile } from '../tee/index.js'
 import { decodeManifest, encodeManifest, schemaHash, type DatasetManifest } from '../storage/index.js'
 import { SITE_SCHEMA } from './ingest-segments.js'
 import type { IngestHead } from './ingest-state.js'
+import type { SiteSettings } from '../sdk/site-settings.js'
 
 export const SITES_LABEL = 'w3a/enclave/ingest-sites/v1'
 /** HPKE info of the site key sealed to the ingest enclave; aad = the site id's UTF-8 text. */
 export const SITE_KEY_INFO = new TextEncoder().encode('w3a/ingest/site-key/v1')
 export const MAX_REGISTRATION_AGE_S = 300
+
+/** A site's goals and funnels as kept: their version (each write adds 1) and when the owner signed them. */
+export type KeptSiteSettings = SiteSettings & { version: number; issuedAt: number }
 
 export type SiteRecord = {
   site: Hex
@@ -62,6 +69,8 @@ export type SiteRecord = {
   rewritten: Rewritten[]
   /** True once the enclave advanced the site key (RotateKey): re-registrations keep the key. */
   rotated: boolean
+  /** The owner's goals and funnels (ingest-site-settings.ts); absent until first set. */
+  settings?: KeptSiteSettings
 }
 
 export type PendingRewrite = { visitors: string[]; dek: Uint8Array; manifestCid: string; manifest: DatasetManifest; removed: Record<string, number>; unpin: string[] }
@@ -170,6 +179,7 @@ export class SiteBook {
       unpin: existing?.unpin ?? [],
       rewritten: existing?.rewritten ?? [],
       rotated: existing?.rotated ?? false,
+      ...(existing?.settings ? { settings: existing.settings } : {}),
     }
     this.sites.set(site, record)
     this.save()
@@ -225,6 +235,14 @@ export class SiteBook {
     }
     this.sites.set(site, next)
     this.save()
+  }
+
+  /** The owner's checked settings (ingest-site-settings.ts), durable when this returns. */
+  setSettings(site: string, settings: KeptSiteSettings): SiteRecord {
+    const next = { ...this.require(site), settings }
+    this.sites.set(site, next)
+    this.save()
+    return next
   }
 
   /** These roots are off the storage node. */

@@ -52,6 +52,8 @@ serveEnclaveRpc({
   ingestEvents: (p) => enclave.ingestEvents(p),
   ingestStats: (p) => enclave.ingestStats(p),
   ingestVisitor: (p) => enclave.ingestVisitor(p),
+  ingestSiteSettings: (p) => enclave.ingestSiteSettings(p),
+  ingestSetSiteSettings: (p) => enclave.ingestSetSiteSettings(p),
   ingestRegisterSite: (p) => enclave.ingestRegisterSite(p),
   ingestFlush: (p) => enclave.ingestFlush(p),
   ingestConfirm: async (p) => enclave.ingestConfirm(p),

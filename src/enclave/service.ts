@@ -79,6 +79,7 @@ import { sealCommand } from '../custody/sealed-command.js'
 import { randomBytes } from 'node:crypto'
 import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
+import { applySettingsWrite, checkSettingsRead, signSettingsAnswer, type SiteSettingsAnswer } from './ingest-site-settings.js'
 import { AuditLedger, type LedgerStore } from './storage-audit-ledger.js'
 import { StorageAudit, type AuditBegin, type AuditBlocks, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
 
@@ -998,6 +999,22 @@ export class EnclaveService {
     const now = Date.now()
     const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
     return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
+  }
+
+  /** The site owner's signed read of its goals and funnels (ingest-site-settings.ts), answered sealed to the request's box key and signed by this worker. */
+  async ingestSiteSettings(params: { request: unknown }): Promise<SiteSettingsAnswer> {
+    const r = await checkSettingsRead(params?.request, this.settingsContext())
+    return signSettingsAnswer(r.record, r.request, { chainId: this.config.chainId, signer: this.me().signer })
+  }
+
+  /** The site owner's signed write of its whole goals and funnels (sealed to this enclave), the next version only; kept (durable) before the signed answer leaves. */
+  async ingestSetSiteSettings(params: { request: unknown }): Promise<SiteSettingsAnswer> {
+    const w = await applySettingsWrite(params?.request, { ...this.settingsContext(), hpkePrivateKey: this.me().hpke.privateKey })
+    return signSettingsAnswer(w.record, w.request, { chainId: this.config.chainId, signer: this.me().signer })
+  }
+
+  private settingsContext() {
+    return { chainId: this.config.chainId, self: this.me().signer.address, nowS: Math.floor(Date.now() / 1000), book: this.ingest().sites }
   }
 
   /** A visitor's signed request to see or delete their rows (ingest-visitor-rights.ts); the receipt is signed with this worker's key. */

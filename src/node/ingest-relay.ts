@@ -9,6 +9,9 @@
  *                          ingest worker's attested key) → the ingest worker
  *   GET  /api/v1/ingest/status  registered sites, their manifests and waiting rows (public figures)
  *   POST /api/v1/sites/stats  an owner-signed realtime stats request → the ingest worker
+ *   POST /api/v1/sites/settings       an owner-signed write of a site's goals and funnels (the
+ *                          next version) → the ingest worker; its answer is signed by the worker
+ *   POST /api/v1/sites/settings/read  an owner-signed read of them → the ingest worker
  *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
  *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
  *                          (realtime only: the full Stats API is answered by jobs, whose answers
@@ -23,6 +26,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { W3aError, type W3aErrorCode } from '../core/errors.js'
 import { MAX_EVENT_CHARS } from '../enclave/ingest-open.js'
+import { MAX_SITE_SETTINGS_BODY } from '../enclave/ingest-site-settings.js'
 import { CLIENT_IP_HEADER, type NodeRoute } from './http-server.js'
 import { errorStatus, json } from './http-json.js'
 import { toJsonText } from '../core/json-text.js'
@@ -216,6 +220,12 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     }
     if (pathname === '/api/v1/sites/stats' && req.method === 'POST') {
       return forward('/v1/ingest/stats', { request: (await readJsonBody(req, MAX_STATS_BODY)) })
+    }
+    if (pathname === '/api/v1/sites/settings' && req.method === 'POST') {
+      return forward('/v1/ingest/site-settings', { request: await readJsonBody(req, MAX_SITE_SETTINGS_BODY) })
+    }
+    if (pathname === '/api/v1/sites/settings/read' && req.method === 'POST') {
+      return forward('/v1/ingest/site-settings/read', { request: await readJsonBody(req, MAX_STATS_BODY) })
     }
     if (pathname === '/api/v2/query' && req.method === 'POST') {
       // Plausible's names mapped one to one; the enclave checks the owner's signature over the mapped request.

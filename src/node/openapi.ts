@@ -131,6 +131,12 @@ export const openApiDocument = {
     '/api/v1/ingest/status': {
       get: { summary: 'Public figures of the ingest worker: registered sites, their current manifest, segments and waiting rows, events refused for unregistered sites', responses: { 200: { description: '{ address, sites, unknownSiteRefusals }' }, ...errorResponses } },
     },
+    '/api/v1/sites/settings': {
+      post: { summary: "Set a site's goals and funnels: the owner-signed whole value (HPKE-sealed to the ingest worker) and its next version (docs/site-owner.md, \"Goals and funnels\"; docs/formats.md), kept in the ingest enclave's sealed site book; an older or replayed version is refused (SITE_SETTINGS_OUTDATED)", responses: { 200: { description: '{ site, ingest, version, updatedAt, request, settingsHash, sealed, signature }: signed by the ingest worker, the settings sealed to the request\'s box key' }, ...errorResponses } },
+    },
+    '/api/v1/sites/settings/read': {
+      post: { summary: "Read a site's goals and funnels: an owner-signed read naming a box key, answered signed by the ingest worker with the settings sealed to that key", responses: { 200: { description: '{ site, ingest, version, updatedAt, request, settingsHash, sealed, signature }' }, ...errorResponses } },
+    },
     '/api/v1/sites/stats': {
       post: { summary: 'Owner-signed realtime site stats (periods 5m, 1h), k-thresholded by the ingest enclave; longer periods are W3A jobs over the site dataset (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
     },

@@ -1,17 +1,16 @@
 import { createServer } from 'node:http'
 import { W3aError, isW3aError } from '../../core/errors.js'
 import { addSite, getIngestInfo, getSiteRealtime, listSites, siteFor, siteSnippet } from '../../sdk/actions/site.js'
-import { querySite } from '../../sdk/actions/querySite.js'
+import { querySite, usesGoals } from '../../sdk/actions/querySite.js'
 import { DIMENSION_NAMES, SITE_METRICS, type SiteDimension, type SiteQueryInput } from '../../sdk/plausible-query.js'
 import { requireAccount, type W3aClient } from '../../sdk/client.js'
-import type { Goal } from '../../sdk/site-goals.js'
 import { STATS_DIMENSIONS, STATS_METRICS, type StatsRequest } from '../../enclave/ingest-stats.js'
 import { parsePolicy, type CustodyPolicyInput } from '../../custody/policy.js'
 import { SITE_POLICY } from '../../enclave/ingest-segments.js'
 import { setDatasetPolicy } from '../../sdk/actions/custody/setDatasetPolicy.js'
 import { ACCOUNT_OPTION, GATEWAY_OPTION, requireArg, type Command } from '../command.js'
 import { clientFromOptions, pinsDirFrom } from '../client-from-options.js'
-import { readSiteConfig } from '../site-config.js'
+import { loadSiteSettings } from '../site-settings.js'
 import { table } from '../output.js'
 
 const POLICY_OPTIONS = {
@@ -163,13 +162,14 @@ export const siteStatsCommand: Command = {
     const dimensions = dimensionList(values['dimensions'])
     if (values['compare'] === true && values['yoy'] === true) throw new W3aError('INVALID_ARGUMENT', 'give --compare or --yoy, not both')
     const mode = values['compare'] === true ? 'previous_period' : values['yoy'] === true ? 'year_over_year' : undefined
-    const site = await siteFor(requireAccount(client, 'site stats'), domain)
-    const { goals } = readSiteConfig(pinsDirFrom(values), site)
     const filters = typeof values['filter'] === 'string' ? values['filter'].split(',').map((f) => {
       const m = /^([a-z_]+:[^=]+)=(.*)$/.exec(f.trim())
       if (!m) throw new W3aError('INVALID_ARGUMENT', `--filter "${f}" is not DIMENSION=VALUE`)
       return ['is', m[1], [m[2]]]
     }) : []
+    // The goals the ingest enclave keeps, when the query uses them (after the data dir's one-time import).
+    const site = await siteFor(requireAccount(client, 'site stats'), domain)
+    const goals = usesGoals({ dimensions, filters: filters as Parameters<typeof usesGoals>[0]['filters'] }) ? (await loadSiteSettings({ client, dataDir: pinsDirFrom(values), site: site.id, say: (line) => out.note(line) })).goals : []
     const epsilon = values['epsilon'] === undefined ? undefined : Number(values['epsilon'])
     const answer = await querySite(client, {
       query: { site_id: domain, metrics, dimensions, date_range: periodRange(period), filters, ...(mode ? { include: { comparisons: { mode } } } : {}) },
@@ -194,13 +194,9 @@ export const siteApiCommand: Command = {
   ].join('\n'),
   async run({ values, out }) {
     const client = await clientFromOptions(values, { needsAccount: 'site api' })
-    const account = requireAccount(client, 'site api')
-    const dir = pinsDirFrom(values)
-    // site_id is the domain or the site id; the goals file is named by the id.
-    const server = serveSiteApi(client, async (siteId) => {
-      const site = /^0x[0-9a-fA-F]{64}$/.test(siteId) ? { id: siteId.toLowerCase() as `0x${string}`, domain: '' } : await siteFor(account, siteId)
-      return readSiteConfig(dir, site).goals
-    })
+    requireAccount(client, 'site api')
+    // Goals are read from the ingest enclave by querySite, for the queries that use them.
+    const server = serveSiteApi(client)
     const port = values['port'] === undefined ? 8088 : Number(values['port'])
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
@@ -213,8 +209,8 @@ export const siteApiCommand: Command = {
   },
 }
 
-/** POST /api/v2/query → querySite (with the site's goals from `goalsFor`); errors in the gateway's shape ({ error: { code, message, details } }). */
-export function serveSiteApi(client: W3aClient, goalsFor?: (siteId: string) => Promise<readonly Goal[]>): ReturnType<typeof createServer> {
+/** POST /api/v2/query → querySite (the site's goals are the ones its ingest enclave keeps); errors in the gateway's shape ({ error: { code, message, details } }). */
+export function serveSiteApi(client: W3aClient): ReturnType<typeof createServer> {
   return createServer((req, res) => {
     const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body))
     if (req.method !== 'POST' || req.url !== '/api/v2/query') return send(404, { error: { code: 'INVALID_ARGUMENT', message: 'POST /api/v2/query only' } })
@@ -224,7 +220,7 @@ export function serveSiteApi(client: W3aClient, goalsFor?: (siteId: string) => P
       void (async () => {
         try {
           const query = JSON.parse(text) as { site_id?: unknown }
-          const answer = await querySite(client, { query, ...(goalsFor && typeof query?.site_id === 'string' ? { goals: await goalsFor(query.site_id) } : {}) })
+          const answer = await querySite(client, { query })
           send(200, answer)
         } catch (e) {
           const err = e instanceof W3aError ? e : new W3aError('INVALID_ARGUMENT', e instanceof SyntaxError ? 'body is not JSON' : String(e))

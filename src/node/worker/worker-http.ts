@@ -3,6 +3,7 @@ import { W3aError } from '../../core/errors.js'
 import { getJob, getWorker, type ChainPublicClient } from '../../chain/index.js'
 import type { WorkerOnChain } from '../../enclave/jobs.js'
 import { jobViewOf } from '../../enclave/job-view.js'
+import { MAX_SITE_SETTINGS_BODY } from '../../enclave/ingest-site-settings.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import { readBodyText, readJsonBody } from '../http-body.js'
@@ -164,6 +165,17 @@ export function createWorkerHttp(params: {
       if (req.method === 'POST' && pathname === '/v1/ingest/stats') {
         const body = (await readJsonBody(req)) as { request?: unknown }
         return json(await caller.call('ingestStats', { request: body?.request }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/ingest/site-settings/read') {
+        const body = (await readJsonBody(req)) as { request?: unknown }
+        return json(await caller.call('ingestSiteSettings', { request: body?.request }))
+      }
+      if (req.method === 'POST' && pathname === '/v1/ingest/site-settings') {
+        const body = (await readJsonBody(req, MAX_SITE_SETTINGS_BODY)) as { request?: unknown }
+        const answer = await caller.call('ingestSetSiteSettings', { request: body?.request })
+        // Witnessed before the answer goes out, so the peers refuse a restored copy from before this version (no roll-back of settings).
+        await params.hooks.commitState?.().catch(() => {})
+        return json(answer)
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/visitor') {
         const body = (await readJsonBody(req)) as { request?: unknown }

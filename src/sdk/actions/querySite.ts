@@ -17,6 +17,7 @@ import { funnelFunction, type UnitFunctionPlan } from '../site-unit-functions.js
 import { runQuery, type RunQueryParameters } from './analysis/runQuery.js'
 import { buyCredits } from './market/buyCredits.js'
 import { siteFor } from './site-id.js'
+import { getSiteSettings } from './getSiteSettings.js'
 
 /** A visitor's events per group and the groups a visitor touches, bounded for DP (per-unit contribution). */
 export const SITE_CONTRIBUTION = { maxRowsPerUnit: 10, maxGroupsPerUnit: 5 } as const
@@ -24,7 +25,7 @@ export const SITE_CONTRIBUTION = { maxRowsPerUnit: 10, maxGroupsPerUnit: 5 } as 
 export type QuerySiteParameters = {
   /** Plausible Stats API v2 body; `site_id` is the domain the site was added for, or its id. */
   query: unknown
-  /** The site's goals (event:goal, conversion_rate; the CLI keeps them in its data dir, site-config.ts). */
+  /** The site's goals (event:goal); default: the ones the ingest enclave keeps (getSiteSettings), read when the query names event:goal. */
   goals?: readonly Goal[]
   /** ε of each job (default: the site policy's); 0 = exact (whole-dataset totals only, where the policy allows). */
   epsilon?: number
@@ -48,6 +49,7 @@ export async function querySite(client: W3aClient, p: QuerySiteParameters): Prom
   const range = dateRange(q.date_range, now)
   const mode = q.include?.comparisons?.mode
   if (mode && !range) throw new W3aError('INVALID_ARGUMENT', 'a comparison needs a date_range other than "all"')
+  if (!p.goals && usesGoals(q)) p = { ...p, goals: (await getSiteSettings(client, { site: id })).goals }
   const current = await siteStats(client, id, q, range, p)
   let results = current.results
   const privacy = current.privacy
@@ -61,6 +63,11 @@ export async function querySite(client: W3aClient, p: QuerySiteParameters): Prom
     meta: { site_id: q.site_id, metrics: q.metrics, dimensions: q.dimensions, date_range: range && [new Date(range[0]).toISOString(), new Date(range[1]).toISOString()], privacy },
     query: q,
   }
+}
+
+/** Does the query group or filter by event:goal (the only use of the site's goals in SQL). */
+export function usesGoals(q: Pick<SiteQuery, 'dimensions' | 'filters'>): boolean {
+  return q.dimensions.includes('event:goal') || JSON.stringify(q.filters).includes('"event:goal"')
 }
 
 function addPrivacy(into: SitePrivacy, more: SitePrivacy): void {
@@ -121,7 +128,7 @@ export type QuerySiteFunnelReturnType = { funnel: string; steps: FunnelStep[]; m
  */
 export async function querySiteFunnel(client: W3aClient, p: QuerySiteFunnelParameters): Promise<QuerySiteFunnelReturnType> {
   const account = requireAccount(client, 'site funnel')
-  const goals = p.goals ?? []
+  const goals = p.goals ?? (await getSiteSettings(client, { site: p.site })).goals
   const steps = p.funnel.steps.map((name) => goalNamed(goals, name))
   const q = parseSiteQuery({ site_id: p.site, metrics: ['visitors'], ...(p.date_range ? { date_range: p.date_range } : {}), ...(p.filters ? { filters: p.filters } : {}) })
   const id = /^0x[0-9a-fA-F]{64}$/.test(p.site) ? (p.site.toLowerCase() as Hex) : (await siteFor(account, p.site)).id
