@@ -51,7 +51,14 @@ export type StatsRequest = z.infer<typeof requestSchema>
 export type StatsAnswer = {
   site: string
   results: { dimensions: string[]; metrics: number[] }[]
-  meta: { metrics: string[]; dimensions: string[]; period: string; privacy: { k: number; suppressed: number; noise: null; epsilon: null } }
+  meta: {
+    metrics: string[]
+    dimensions: string[]
+    period: string
+    privacy: { k: number; suppressed: number; noise: null; epsilon: null }
+    /** Only when the answer covers less than the period (a busy site's oldest rows left memory): the time (ms) it covers from. */
+    from?: number
+  }
 }
 
 /** The text the owner signs (EIP-191 personal message): every field but the signature, in a fixed order. */

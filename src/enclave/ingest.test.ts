@@ -294,6 +294,9 @@ describe('ingest enclave: registered sites and their segments', () => {
       await send('/e') // arrives while the update is mined: waits for the next segment
       await ingest.confirmFlush(site, flush.manifestCid, Date.now())
       assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.page), ['/c', '/d', '/e'], 'the two newest flushed rows, and the waiting one')
+      const kept = ingest.rowsOf(site, 0)
+      assert.ok(ingest.coveredFrom(0) > 0 && ingest.coveredFrom(0) <= kept[0]!.ts + 1, 'an answer from 0 says it covers less (from just after the newest dropped row)')
+      assert.equal(ingest.coveredFrom(kept[0]!.ts + 1), kept[0]!.ts + 1, 'a window inside what is kept is whole')
       assert.deepEqual(ingest.pendingSites(), [{ site, rows: 1 }])
       ingest.close()
       const again = t.make()

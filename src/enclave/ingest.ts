@@ -69,16 +69,18 @@ export type PreparedFlush = { site: Hex; manifestCid: string; manifest: DatasetM
 export type PreparedRewrite = PendingRewrite & { site: Hex }
 
 /** Rows not yet in a confirmed segment, at most: past it the host is told to push back (HTTP 429). */
-const MAX_PENDING_ROWS = 2_000_000
+const MAX_PENDING_ROWS = 1_000_000
 /** Flushed rows stay in memory this long, for the realtime figure. */
 export const REALTIME_WINDOW_MS = 60 * 60 * 1000
 /**
  * Flushed rows kept for the realtime figure, at most (oldest dropped first): a row is about
- * 500 bytes in memory, so about 150 MB. Without it a busy site would hold its last hour: 20,000
- * events/s is 72 million rows. Past it the "last hour" figure covers fewer minutes; the last 5
- * minutes stay whole up to 1,000 events/s.
+ * 500 bytes in memory, so about 500 MB, and with the rows waiting for their segment no more rows
+ * than before the cap (2 million in all). Without it a busy site would hold its whole last hour
+ * (20,000 events/s is 72 million rows) or, as before, refuse events once 2 million were held.
+ * Past it the "last hour" covers fewer minutes, and its answer says from when (coveredFrom); the
+ * last 5 minutes stay whole up to 3,000 events/s.
  */
-export const MAX_REALTIME_ROWS = 300_000
+export const MAX_REALTIME_ROWS = 1_000_000
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
@@ -95,6 +97,8 @@ export class Ingest {
   private rows: EventRow[] = []
   /** How many of `rows` are not yet in a confirmed segment. */
   private pending = 0
+  /** The newest time of a row the realtime cap dropped (memory only; 0: none). */
+  private droppedThrough = 0
   private inFlight = 0
   private seen = new Set<string>()
   private readonly country: CountryDb
@@ -303,8 +307,19 @@ export class Ingest {
     }
     // Rows are in arrival order: the first `drop` flushed ones of the window are the oldest.
     let drop = Math.max(0, recent - this.maxRealtimeRows)
-    this.rows = this.rows.filter((r) => this.isPending(r) || (r.ts >= since && drop-- <= 0))
+    this.rows = this.rows.filter((r) => {
+      if (this.isPending(r)) return true
+      if (r.ts < since) return false
+      if (drop-- <= 0) return true
+      this.droppedThrough = Math.max(this.droppedThrough, r.ts)
+      return false
+    })
     this.pending = pending
+  }
+
+  /** Where a realtime answer from `since` on really starts: later once the cap dropped rows (keepRows). */
+  coveredFrom(since: number): number {
+    return Math.max(since, this.droppedThrough + 1)
   }
 
   /** Acknowledged rows of `site` from `since` (ms) on: for the stats answer, inside the enclave only. */

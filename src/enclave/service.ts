@@ -998,7 +998,10 @@ export class EnclaveService {
   async ingestStats(params: { request: unknown }): Promise<StatsAnswer> {
     const now = Date.now()
     const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
-    return answerStats(request, this.ingest().rowsOf(request.site, now - PERIODS[request.period] * 1000), DEFAULT_POLICY.k)
+    const since = now - PERIODS[request.period] * 1000
+    const answer = answerStats(request, this.ingest().rowsOf(request.site, since), DEFAULT_POLICY.k)
+    const from = this.ingest().coveredFrom(since)
+    return from > since ? { ...answer, meta: { ...answer.meta, from } } : answer
   }
 
   /** The site owner's signed read of its goals and funnels (ingest-site-settings.ts), answered sealed to the request's box key and signed by this worker. */
