@@ -38,7 +38,8 @@ const BREAKDOWNS = [
   ['visit:country', 'Countries', 'Country'],
 ] as const
 type Privacy = { k: number; suppressed: number | null; epsilon: number | null; jobs?: string[] }
-type Answer = { results: Row[]; privacy: Privacy }
+/** `from`: only when a realtime answer counts from later than its period's start (a busy site's oldest rows left the ingest worker's memory). */
+type Answer = { results: Row[]; privacy: Privacy; from?: number }
 
 /** One realtime Stats API v2 query, signed by the owner (the enclave checks the signature over the mapped request). */
 async function realtime(sdk: Sdk, account: LocalAccount, chainId: number, domain: string, metrics: string[], dimensions: string[], period: string): Promise<Answer> {
@@ -50,9 +51,9 @@ async function realtime(sdk: Sdk, account: LocalAccount, chainId: number, domain
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ site_id: site.id, metrics, dimensions, date_range: period, w3a: { owner: site.owner, salt: site.salt, issuedAt: base.issuedAt, signature } }),
   })
-  const body = (await res.json()) as { results: Row[]; meta: { privacy: Privacy }; error?: { code: string; message: string; details?: string[] } }
+  const body = (await res.json()) as { results: Row[]; meta: { privacy: Privacy; from?: number }; error?: { code: string; message: string; details?: string[] } }
   if (!res.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.status}`), { code: body.error?.code, details: body.error?.details ?? [] })
-  return { results: body.results, privacy: body.meta.privacy }
+  return { results: body.results, privacy: body.meta.privacy, ...(body.meta.from ? { from: body.meta.from } : {}) }
 }
 
 function savedSites(address: string): string[] {
@@ -198,6 +199,11 @@ function RealtimeStats({ domain, period }: { domain: string; period: keyof typeo
         <p class="muted" data-testid="site-privacy">
           Privacy: every row counts at least k = {top.data.privacy.k} visitors; {breakdowns.data?.reduce((a, b) => a + (b.privacy.suppressed ?? 0), 0) ?? 0} smaller group(s) left out. Filters and exit pages
           need a longer period (a job).
+        </p>
+      )}
+      {top.data?.from && (
+        <p class="muted" data-testid="site-realtime-from">
+          These figures count from {new Date(top.data.from).toLocaleTimeString()}: on a site this busy the oldest events of the period have left the ingest worker's memory. A longer period (a job) counts them all.
         </p>
       )}
     </>
