@@ -106,12 +106,15 @@ function connection() {
         statuses[status] = (statuses[status] || 0) + 1
         if (status === 200) lat.push(performance.now() - t0)
         else failed++
+        t0 = 0 // answered: nothing in flight on this socket
         buf = buf.subarray(total)
         if (/connection: *close/i.test(text)) return void (socket.destroy(), resolve(connection()))
         send()
       }
     })
-    socket.on('error', () => { if (i >= 0 && t0) failed++; socket.destroy(); resolve(next < requests.length ? connection() : undefined) })
+    // A request out when the socket failed is a failure; so is a connection that never sent one
+    // (refused): it is not tried again, or a side that refuses every connection would never end.
+    socket.on('error', () => { if (i < 0 || t0 > 0) failed++; socket.destroy(); resolve(i >= 0 && next < requests.length ? connection() : undefined) })
   })
 }
 const t0 = performance.now()
