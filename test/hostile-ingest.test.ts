@@ -21,7 +21,7 @@ import { generateHpkeKeyPair } from '../src/crypto/hpke.js'
 import { makeTestSite, memoryStorage, TEST_REGISTRY } from '../src/enclave/ingest-fixture.test.js'
 import { DEV_ATTESTATION_SIGNER } from '../src/tee/index.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
-import { statsRequestText, type StatsAnswer } from '../src/enclave/ingest-stats.js'
+import { openStatsAnswer, statsRequestText, type SealedStatsAnswer, type StatsAnswer } from '../src/enclave/ingest-stats.js'
 import { startHostileHost, type HostileHost } from './hostile-host.js'
 
 const CHAIN_ID = 31337
@@ -46,9 +46,14 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]))
 }
 
+/** The owner's stats as the SDK reads them: the answer the host relays must be the enclave's, sealed to the request's key; the host sees none of it. */
 async function ownerStats(): Promise<StatsAnswer> {
-  const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as ['visitors', 'pageviews'], dimensions: ['event:page'] as ['event:page'], period: '1h' as const, issuedAt: Math.floor(Date.now() / 1000) }
-  return host.call<StatsAnswer>('ingestStats', { request: { ...base, signature: await owner.signMessage({ message: statsRequestText(base, CHAIN_ID) }) } })
+  const box = await generateHpkeKeyPair()
+  const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as ['visitors', 'pageviews'], dimensions: ['event:page'] as ['event:page'], period: '1h' as const, box: bytesToHex(box.publicKey), issuedAt: Math.floor(Date.now() / 1000) }
+  const signature = await owner.signMessage({ message: statsRequestText(base, CHAIN_ID) })
+  const sealed = await host.call<SealedStatsAnswer>('ingestStats', { request: { ...base, signature } })
+  assert.ok(!JSON.stringify(sealed).includes(canary.slice(1)), 'the relayed stats answer holds no page name in clear')
+  return openStatsAnswer(sealed, { site, ingest: host.info.address, requestSignature: signature, chainId: CHAIN_ID, boxPrivateKey: box.privateKey })
 }
 
 before(async () => {
@@ -98,7 +103,7 @@ describe('a hostile host against the ingest enclave', () => {
 
     // Stats without the owner: a request the host signs itself is refused.
     const host_ = privateKeyToAccount(bytesToHex(randomBytes(32)))
-    const base = { site, owner: owner.address, salt, metrics: ['visitors'], dimensions: [], period: '1h', issuedAt: Math.floor(Date.now() / 1000) }
+    const base = { site, owner: owner.address, salt, metrics: ['visitors'], dimensions: [], period: '1h', box: bytesToHex(randomBytes(32)), issuedAt: Math.floor(Date.now() / 1000) }
     await assert.rejects(host.call('ingestStats', { request: { ...base, signature: await host_.signMessage({ message: statsRequestText(base as never, CHAIN_ID) }) } }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
 
     // kill -9 and restart: every acknowledged event is still counted.

@@ -21,7 +21,9 @@ import { join } from 'node:path'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { devAccount } from '../src/chain/dev-accounts.js'
 import { siteFor } from '../src/sdk/actions/site.js'
-import { statsRequestText, type StatsRequest } from '../src/enclave/ingest-stats.js'
+import type { StatsRequest } from '../src/enclave/ingest-stats.js'
+import { getSiteRealtime } from '../src/sdk/actions/getSiteRealtime.js'
+import { createW3aClient } from '../src/sdk/index.js'
 import { openEventContext, sealEvent } from '../src/tracker/seal-event.js'
 import { startW3aUp, W3A_BIN as BIN, type W3aUp } from './w3a-up-process.js'
 
@@ -75,13 +77,10 @@ after(async () => {
   rmSync(work, { recursive: true, force: true })
 })
 
+/** The owner's realtime figures, as the SDK reads them (sealed to it, signed by the ingest worker). */
 async function stats(metrics: StatsRequest['metrics']): Promise<number[]> {
-  const base = { site, owner: owner.address, salt, metrics, dimensions: [] as StatsRequest['dimensions'], period: '1h' as const, issuedAt: Math.floor(Date.now() / 1000) }
-  const signature = await owner.signMessage({ message: statsRequestText(base, 31337) })
-  const res = await fetch(`${gatewayUrl}/api/v1/sites/stats`, { method: 'POST', body: JSON.stringify({ ...base, signature }) })
-  const body = (await res.json()) as any
-  assert.equal(res.status, 200, JSON.stringify(body))
-  return body.results[0]?.metrics ?? []
+  const answer = await getSiteRealtime(createW3aClient({ gatewayUrl, account: owner }), { domain: DOMAIN, metrics, dimensions: [], period: '1h' })
+  return answer.results[0]?.metrics ?? []
 }
 
 /** Counts the sealed events a browser context posts to the gateway. */

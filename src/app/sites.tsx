@@ -1,7 +1,7 @@
 /**
  * Sites (the site owner): add a site (its id derived from the owner's signature, nothing
  * registered) and copy its snippet; read its stats. Realtime periods come from the ingest
- * enclave through the gateway's `POST /api/v2/query`, each request signed in this page (no ε).
+ * enclave through the gateway, each request signed in this page and each answer sealed to it (no ε).
  * Longer periods are W3A jobs run from this page with the owner's key (querySite: checked SQL,
  * DP noise, k, the site's ε budget), so they run when asked: top stats against the previous
  * period and the time series first, each breakdown on its own; a row's value filters them all.
@@ -9,8 +9,7 @@
  */
 import { lazy, Suspense } from 'preact/compat'
 import { useState } from 'preact/hooks'
-import type { LocalAccount } from 'viem'
-import { useSession, type Sdk } from './session.js'
+import { useSession, type Client, type Sdk } from './session.js'
 import { ActionButton, cellText, ErrorBox, Loading, NeedAccount, useAsync } from './ui.js'
 import { Breakdown, filterName, JobPrivacy, OnDemand, plausibleFilters, type Filter, type Ran, type Row } from './site-tables.js'
 import { useSiteSettings } from './site-settings-store.js'
@@ -41,19 +40,10 @@ type Privacy = { k: number; suppressed: number | null; epsilon: number | null; j
 /** `from`: only when a realtime answer counts from later than its period's start (a busy site's oldest rows left the ingest worker's memory). */
 type Answer = { results: Row[]; privacy: Privacy; from?: number }
 
-/** One realtime Stats API v2 query, signed by the owner (the enclave checks the signature over the mapped request). */
-async function realtime(sdk: Sdk, account: LocalAccount, chainId: number, domain: string, metrics: string[], dimensions: string[], period: string): Promise<Answer> {
-  const site = await sdk.siteFor(account, domain)
-  const base = { site: site.id, owner: site.owner, salt: site.salt, metrics, dimensions, period, issuedAt: Math.floor(Date.now() / 1000) }
-  const signature = await account.signMessage({ message: sdk.statsRequestText(base as Parameters<Sdk['statsRequestText']>[0], chainId) })
-  const res = await fetch('/api/v2/query', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ site_id: site.id, metrics, dimensions, date_range: period, w3a: { owner: site.owner, salt: site.salt, issuedAt: base.issuedAt, signature } }),
-  })
-  const body = (await res.json()) as { results: Row[]; meta: { privacy: Privacy; from?: number }; error?: { code: string; message: string; details?: string[] } }
-  if (!res.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${res.status}`), { code: body.error?.code, details: body.error?.details ?? [] })
-  return { results: body.results, privacy: body.meta.privacy, ...(body.meta.from ? { from: body.meta.from } : {}) }
+/** One realtime query, signed by the owner; the answer is sealed to this page and signed by the site's ingest worker (the SDK checks both). */
+async function realtime(sdk: Sdk, client: Client, domain: string, metrics: string[], dimensions: string[], period: keyof typeof REALTIME): Promise<Answer> {
+  const a = await sdk.getSiteRealtime(client, { domain, metrics: metrics as Parameters<Sdk['getSiteRealtime']>[1]['metrics'], dimensions: dimensions as Parameters<Sdk['getSiteRealtime']>[1]['dimensions'], period })
+  return { results: a.results, privacy: a.meta.privacy, ...(a.meta.from ? { from: a.meta.from } : {}) }
 }
 
 function savedSites(address: string): string[] {
@@ -176,8 +166,8 @@ function SiteStats({ domain }: { domain: string }) {
 const TOP = ['Visitors', 'Visits', 'Pageviews'] as const
 
 function RealtimeStats({ domain, period }: { domain: string; period: keyof typeof REALTIME }) {
-  const { sdk, account, network } = useSession()
-  const ask = (dimensions: string[]) => realtime(sdk, account!, network.chainId, domain, ['visitors', 'visits', 'pageviews'], dimensions, period)
+  const { sdk, client } = useSession()
+  const ask = (dimensions: string[]) => realtime(sdk, client, domain, ['visitors', 'visits', 'pageviews'], dimensions, period)
   const top = useAsync(() => ask([]), [domain, period])
   const live = BREAKDOWNS.filter(([d]) => d !== 'visit:exit_page')
   // The top figures first, then the breakdowns: asked together, their signatures and answers delayed the first screen.

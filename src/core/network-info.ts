@@ -8,7 +8,8 @@ const address = z.string().check(z.regex(/^0x[0-9a-fA-F]{40}$/, 'an EVM address'
 export const NetworkInfoSchema = z.object({
   name: z.string(),
   chainId: z.int().check(z.positive()),
-  rpcUrl: z.url(),
+  // http(s) only: a gateway naming a javascript: or file: URL is refused, not handed to fetch or a wallet.
+  rpcUrl: z.url({ protocol: /^https?$/ }),
   contracts: z.object({ token: address, datasetRegistry: address, workerRegistry: address, custodyInbox: address, market: address, jobs: address, campaigns: address, storageMarket: address }),
   /** Dev networks accept the simulated TEE; production networks never do (DESIGN §2). */
   dev: z.boolean(),

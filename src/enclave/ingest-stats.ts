@@ -9,11 +9,15 @@
  * signer itself; `issuedAt` must be within MAX_REQUEST_AGE_S of its clock.
  * What leaves: one row per dimension value, each aggregating at least k distinct visitors;
  * rows under k are dropped and counted in `suppressed` (totals too are subject to it).
+ * How it leaves: sealed (HPKE) to the one-time `box` key the signed request names and signed by
+ * this worker over the sealed bytes and the request (sealStatsAnswer), so the gateway relaying it
+ * can neither read the site's figures nor forge, change or replay an answer (openStatsAnswer).
  */
-import { recoverMessageAddress, type Address, type Hex } from 'viem'
+import { bytesToHex, concat, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { datasetIdFor } from '../crypto/typed-commands.js'
+import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
 import type { EventRow } from './ingest.js'
 
 export const STATS_METRICS = ['visitors', 'visits', 'pageviews', 'events'] as const
@@ -44,6 +48,8 @@ const requestSchema = z.strictObject({
   metrics: z.array(z.enum(STATS_METRICS)).min(1).max(STATS_METRICS.length),
   dimensions: z.array(z.enum(Object.keys(STATS_DIMENSIONS) as [keyof typeof STATS_DIMENSIONS])).max(1),
   period: z.enum(Object.keys(PERIODS) as [keyof typeof PERIODS]),
+  /** The requester's one-time X25519 public key: the answer is sealed to it. */
+  box: z.string().regex(/^0x[0-9a-f]{64}$/),
   issuedAt: z.number().int().positive(),
   signature: z.string().regex(/^0x[0-9a-fA-F]+$/),
 })
@@ -63,7 +69,44 @@ export type StatsAnswer = {
 
 /** The text the owner signs (EIP-191 personal message): every field but the signature, in a fixed order. */
 export function statsRequestText(r: Omit<StatsRequest, 'signature'>, chainId: number): string {
-  return `w3a site stats v1\n${JSON.stringify({ chainId, site: r.site, owner: r.owner.toLowerCase(), salt: r.salt.toLowerCase(), metrics: r.metrics, dimensions: r.dimensions, period: r.period, issuedAt: r.issuedAt })}`
+  return `w3a site stats v2\n${JSON.stringify({ chainId, site: r.site, owner: r.owner.toLowerCase(), salt: r.salt.toLowerCase(), metrics: r.metrics, dimensions: r.dimensions, period: r.period, box: r.box, issuedAt: r.issuedAt })}`
+}
+
+/** HPKE info of a sealed stats answer (the site id is its AAD). */
+export const STATS_ANSWER_INFO = new TextEncoder().encode('w3a/ingest/stats-answer/v1')
+
+/** What the gateway relays back: the answer sealed to the request's box, and the worker's signature binding it to the request. */
+export type SealedStatsAnswer = { site: Hex; ingest: Address; request: Hex; sealedHash: Hex; sealed: { enc: Hex; ciphertext: Hex }; signature: Hex }
+
+/** The text the worker signs: the site, itself, the request (keccak256 of the owner's signature) and the sealed bytes' hash. */
+export function statsAnswerText(a: Omit<SealedStatsAnswer, 'signature' | 'sealed'>, chainId: number): string {
+  return `w3a site stats answer v1\n${JSON.stringify({ chainId, site: a.site, ingest: a.ingest.toLowerCase(), request: a.request.toLowerCase(), sealedHash: a.sealedHash.toLowerCase() })}`
+}
+
+const sealedHashOf = (s: { enc: Hex; ciphertext: Hex }): Hex => keccak256(concat([s.enc, s.ciphertext]))
+
+/** The enclave's side: `answer` sealed to the request's box key and signed by `signer`, for this request only. */
+export async function sealStatsAnswer(answer: StatsAnswer, request: Pick<StatsRequest, 'site' | 'box' | 'signature'>, p: { chainId: number; signer: LocalAccount }): Promise<SealedStatsAnswer> {
+  const out = await hpkeSeal({ recipientPublicKey: hexToBytes(request.box as Hex), info: STATS_ANSWER_INFO, aad: new TextEncoder().encode(request.site) }, new TextEncoder().encode(JSON.stringify(answer)))
+  const sealed = { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) }
+  const signed = { site: request.site as Hex, ingest: p.signer.address.toLowerCase() as Address, request: keccak256(request.signature as Hex), sealedHash: sealedHashOf(sealed) }
+  return { ...signed, sealed, signature: await p.signer.signMessage({ message: statsAnswerText(signed, p.chainId) }) }
+}
+
+/**
+ * The requester's side: checks `a` is signed by `ingest` (the site's writer on chain, never the
+ * gateway's word) over these sealed bytes, for the request whose signature is `requestSignature`,
+ * about `site`; then opens it with the box's private key.
+ */
+export async function openStatsAnswer(a: SealedStatsAnswer, p: { site: Hex; ingest: Address; requestSignature: Hex; chainId: number; boxPrivateKey: Uint8Array }): Promise<StatsAnswer> {
+  const sealed = a?.sealed
+  const wellFormed = typeof sealed?.enc === 'string' && typeof sealed.ciphertext === 'string' && /^0x[0-9a-fA-F]+$/.test(sealed.enc) && /^0x[0-9a-fA-F]+$/.test(sealed.ciphertext)
+  const signer = wellFormed && typeof a.signature === 'string' ? await recoverMessageAddress({ message: statsAnswerText({ site: a.site, ingest: a.ingest, request: a.request, sealedHash: sealedHashOf(sealed) }, p.chainId), signature: a.signature }).catch(() => undefined) : undefined
+  if (!signer || signer.toLowerCase() !== p.ingest.toLowerCase() || a.site !== p.site || a.request !== keccak256(p.requestSignature)) {
+    throw new W3aError('SIGNATURE_INVALID', "the stats answer is not signed by the site's ingest worker for this request", { details: [`Expected worker ${p.ingest} (the site's writer on chain); the gateway may have changed the answer.`] })
+  }
+  const bytes = await hpkeOpen({ recipientPrivateKey: p.boxPrivateKey, enc: hexToBytes(sealed.enc), info: STATS_ANSWER_INFO, aad: new TextEncoder().encode(p.site) }, hexToBytes(sealed.ciphertext))
+  return JSON.parse(new TextDecoder().decode(bytes)) as StatsAnswer
 }
 
 /** Checks the owner's request (site id, signature, age); returns it parsed. */

@@ -23,6 +23,8 @@ const testSite = await makeTestSite(storage, 31337)
 const owner = testSite.account
 const salt = testSite.salt
 const site = testSite.id
+/** A stats request's answer key (the answers themselves are opened in ingest-stats.test.ts). */
+const BOX = bytesToHex(randomBytes(32))
 /** The ingest enclave's own address (the site registration names it). */
 const SELF = privateKeyToAccount(bytesToHex(randomBytes(32))).address
 
@@ -158,7 +160,7 @@ describe('ingest enclave', () => {
         const page = v < 10 ? '/popular' : '/rare'
         await ingest.accept({ envelope: await sealEvent(ctx, 0, { n: 'pageview', u: `https://a.example${page}`, d: site, r: 'https://www.google.com/' }), ip: `198.51.100.${v}`, userAgent: UA, now })
       }
-      const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as StatsRequest['metrics'], dimensions: ['event:page'] as StatsRequest['dimensions'], period: '5m' as const, issuedAt: Math.floor(now / 1000) }
+      const base = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'] as StatsRequest['metrics'], dimensions: ['event:page'] as StatsRequest['dimensions'], period: '5m' as const, box: BOX, issuedAt: Math.floor(now / 1000) }
       const signature = await owner.signMessage({ message: statsRequestText(base, 31337) })
       const r = await checkStatsRequest({ ...base, signature }, { chainId: 31337, nowS: base.issuedAt })
       const answer = answerStats(r, ingest.rowsOf(site, now - 300_000), 10)
@@ -168,6 +170,8 @@ describe('ingest enclave', () => {
       await assert.rejects(checkStatsRequest({ ...base, signature: await stranger.signMessage({ message: statsRequestText(base, 31337) }) }, { chainId: 31337, nowS: base.issuedAt }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(checkStatsRequest({ ...base, owner: stranger.address, signature: await stranger.signMessage({ message: statsRequestText({ ...base, owner: stranger.address }, 31337) }) }, { chainId: 31337, nowS: base.issuedAt }), (e) => isW3aError(e, 'ACCESS_DENIED'))
       await assert.rejects(checkStatsRequest({ ...base, signature }, { chainId: 1, nowS: base.issuedAt }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
+      // The gateway swaps the answer key for its own: the owner signed another one.
+      await assert.rejects(checkStatsRequest({ ...base, box: `0x${'77'.repeat(32)}`, signature }, { chainId: 31337, nowS: base.issuedAt }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(checkStatsRequest({ ...base, signature }, { chainId: 31337, nowS: base.issuedAt + 3600 }), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
       ingest.close()
     } finally {
@@ -185,7 +189,7 @@ describe('ingest country', () => {
       const ips = [...Array.from({ length: 10 }, (_, i) => `81.2.69.${160 + i}`), '2001:4860:4860::8888', '10.0.0.1']
       for (const ip of ips) await ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, { n: 'pageview', u: 'https://a.example/', d: site }), ip, userAgent: UA, now })
       assert.deepEqual(ingest.rowsOf(site, 0).map((r) => r.country), [...Array<string>(10).fill('GB'), 'US', ''])
-      const base = { site, owner: owner.address, salt, metrics: ['visitors'] as StatsRequest['metrics'], dimensions: ['visit:country'] as StatsRequest['dimensions'], period: '5m' as const, issuedAt: Math.floor(now / 1000) }
+      const base = { site, owner: owner.address, salt, metrics: ['visitors'] as StatsRequest['metrics'], dimensions: ['visit:country'] as StatsRequest['dimensions'], period: '5m' as const, box: BOX, issuedAt: Math.floor(now / 1000) }
       const r = await checkStatsRequest({ ...base, signature: await owner.signMessage({ message: statsRequestText(base, 31337) }) }, { chainId: 31337, nowS: base.issuedAt })
       const answer = answerStats(r, ingest.rowsOf(site, now - 300_000), 10)
       assert.deepEqual(answer.results, [{ dimensions: ['GB'], metrics: [10] }])

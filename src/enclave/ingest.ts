@@ -329,14 +329,18 @@ export class Ingest {
 
   /**
    * Removes every acknowledged row `drop` matches, from memory and from the sealed log (a
-   * visitor's deletion, ingest-visitor-rights.ts). Appends wait meanwhile; returns how many
-   * rows the log held that matched.
+   * visitor's deletion, ingest-visitor-rights.ts). Appends wait meanwhile; returns how many rows
+   * this worker held that matched: those waiting for their segment (in memory and in the log) and
+   * those of the realtime window already in a segment (in memory; the segment rewrite removes them
+   * there). Counting the log alone said 0 once a flush had taken the rows, minutes after the events.
    */
   async removeRows(drop: (row: EventRow) => boolean): Promise<number> {
-    return this.exclusively(() => {
+    return this.exclusively(async () => {
+      const before = this.rows.length
       this.rows = this.rows.filter((r) => !drop(r))
       this.pending = this.rows.reduce((n, r) => n + (this.isPending(r) ? 1 : 0), 0)
-      return this.log.rewrite((r) => !drop(r), this.pin)
+      const fromLog = await this.log.rewrite((r) => !drop(r), this.pin)
+      return Math.max(before - this.rows.length, fromLog)
     })
   }
 

@@ -77,7 +77,7 @@ import type { DatasetManifest } from '../storage/index.js'
 import { dekHash, signOwnerCommand, type OwnerCommand } from '../crypto/typed-commands.js'
 import { sealCommand } from '../custody/sealed-command.js'
 import { randomBytes } from 'node:crypto'
-import { PERIODS, answerStats, checkStatsRequest, type StatsAnswer } from './ingest-stats.js'
+import { PERIODS, answerStats, checkStatsRequest, sealStatsAnswer, type SealedStatsAnswer } from './ingest-stats.js'
 import { answerVisitorRequest } from './ingest-visitor-rights.js'
 import { applySettingsWrite, checkSettingsRead, signSettingsAnswer, type SiteSettingsAnswer } from './ingest-site-settings.js'
 import { AuditLedger, type LedgerStore } from './storage-audit-ledger.js'
@@ -994,14 +994,14 @@ export class EnclaveService {
     }
   }
 
-  /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k. */
-  async ingestStats(params: { request: unknown }): Promise<StatsAnswer> {
+  /** An owner-signed stats request (ingest-stats.ts), answered under the default policy's k, sealed to the request's box key and signed by this worker. */
+  async ingestStats(params: { request: unknown }): Promise<SealedStatsAnswer> {
     const now = Date.now()
     const request = await checkStatsRequest(params?.request, { chainId: this.config.chainId, nowS: Math.floor(now / 1000) })
     const since = now - PERIODS[request.period] * 1000
     const answer = answerStats(request, this.ingest().rowsOf(request.site, since), DEFAULT_POLICY.k)
     const from = this.ingest().coveredFrom(since)
-    return from > since ? { ...answer, meta: { ...answer.meta, from } } : answer
+    return sealStatsAnswer(from > since ? { ...answer, meta: { ...answer.meta, from } } : answer, request, { chainId: this.config.chainId, signer: this.me().signer })
   }
 
   /** The site owner's signed read of its goals and funnels (ingest-site-settings.ts), answered sealed to the request's box key and signed by this worker. */

@@ -8,12 +8,13 @@
  *   POST /api/v1/sites     an owner-signed site registration (the site key sealed to the
  *                          ingest worker's attested key) → the ingest worker
  *   GET  /api/v1/ingest/status  registered sites, their manifests and waiting rows (public figures)
- *   POST /api/v1/sites/stats  an owner-signed realtime stats request → the ingest worker
+ *   POST /api/v1/sites/stats  an owner-signed realtime stats request → the ingest worker; its
+ *                          answer comes back sealed to the request's box key and signed by the worker
  *   POST /api/v1/sites/settings       an owner-signed write of a site's goals and funnels (the
  *                          next version) → the ingest worker; its answer is signed by the worker
  *   POST /api/v1/sites/settings/read  an owner-signed read of them → the ingest worker
  *   POST /api/v2/query     the same in Plausible's Stats API v2 shape: { site_id, metrics,
- *                          dimensions, date_range, w3a: { owner, salt, issuedAt, signature } }
+ *                          dimensions, date_range, w3a: { owner, salt, box, issuedAt, signature } }
  *                          (realtime only: the full Stats API is answered by jobs, whose answers
  *                          only the owner's key opens, so it runs on the owner's side: `w3a site api`)
  *   GET  /my-data          the visitor's "my data" page (my-data-page.ts, docs/visitor.md)
@@ -230,7 +231,7 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     if (pathname === '/api/v2/query' && req.method === 'POST') {
       // Plausible's names mapped one to one; the enclave checks the owner's signature over the mapped request.
       const q = (await readJsonBody(req, MAX_STATS_BODY)) as { site_id?: unknown; metrics?: unknown; dimensions?: unknown; date_range?: unknown; w3a?: Record<string, unknown> } | null
-      const request = { site: q?.site_id, metrics: q?.metrics, dimensions: q?.dimensions ?? [], period: q?.date_range, owner: q?.w3a?.['owner'], salt: q?.w3a?.['salt'], issuedAt: q?.w3a?.['issuedAt'], signature: q?.w3a?.['signature'] }
+      const request = { site: q?.site_id, metrics: q?.metrics, dimensions: q?.dimensions ?? [], period: q?.date_range, owner: q?.w3a?.['owner'], salt: q?.w3a?.['salt'], box: q?.w3a?.['box'], issuedAt: q?.w3a?.['issuedAt'], signature: q?.w3a?.['signature'] }
       return forward('/v1/ingest/stats', { request })
     }
     return null

@@ -138,12 +138,12 @@ export const openApiDocument = {
       post: { summary: "Read a site's goals and funnels: an owner-signed read naming a box key, answered signed by the ingest worker with the settings sealed to that key", responses: { 200: { description: '{ site, ingest, version, updatedAt, request, settingsHash, sealed, signature }' }, ...errorResponses } },
     },
     '/api/v1/sites/stats': {
-      post: { summary: 'Owner-signed realtime site stats (periods 5m, 1h), k-thresholded by the ingest enclave; longer periods are W3A jobs over the site dataset (docs/site-owner.md)', responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses } },
+      post: { summary: "Owner-signed realtime site stats (periods 5m, 1h), k-thresholded by the ingest enclave and sealed to the request's box key; longer periods are W3A jobs over the site dataset (docs/site-owner.md)", responses: { 200: { description: '{ site, ingest, request, sealedHash, sealed: { enc, ciphertext }, signature }: the answer { site, results, meta: { privacy } } sealed to the box key, signed by the ingest worker' }, ...errorResponses } },
     },
     '/api/v2/query': {
       post: {
-        summary: "Realtime site stats in Plausible's Stats API v2 shape, plus w3a: { owner, salt, issuedAt, signature }. The full Stats API (any date range, filters, order_by, pagination) is answered by jobs whose answers only the owner's key opens: `w3a site api` serves it on the owner's machine",
-        responses: { 200: { description: '{ site, results, meta: { privacy } }' }, ...errorResponses },
+        summary: "Realtime site stats in Plausible's Stats API v2 shape, plus w3a: { owner, salt, box, issuedAt, signature }; the answer comes sealed to the box key, as from /api/v1/sites/stats. The full Stats API (any date range, filters, order_by, pagination) is answered by jobs whose answers only the owner's key opens: `w3a site api` serves it on the owner's machine",
+        responses: { 200: { description: '{ site, ingest, request, sealedHash, sealed, signature } (see /api/v1/sites/stats)' }, ...errorResponses },
       },
     },
     '/api/v1/campaigns/{id}/answers': {

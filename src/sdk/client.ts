@@ -33,7 +33,10 @@ export function createW3aClient(params: CreateW3aClientParameters): W3aClient {
     network() {
       network ??= gateway.getJson<unknown>('/api/v1/network').then((raw) => {
         const parsed = NetworkInfoSchema.safeParse(raw)
-        if (!parsed.success) throw new W3aError('GATEWAY_ERROR', `gateway at ${gateway.url} sent a malformed network description`)
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]
+          throw new W3aError('GATEWAY_ERROR', `gateway at ${gateway.url} sent a malformed network description${issue ? ` (${issue.path.join('.') || 'top level'}: ${issue.message})` : ''}`)
+        }
         return pin ? checkPinnedNetwork({ pin, info: parsed.data, gatewayUrl: gateway.url }) : parsed.data
       })
       network.catch(() => (network = undefined)) // retry after a failure

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import { W3aError, isW3aError } from '../../core/errors.js'
-import { addSite, getIngestInfo, getSiteRealtime, listSites, siteFor, siteSnippet } from '../../sdk/actions/site.js'
+import { addSite, getIngestInfo, listSites, siteFor, siteSnippet } from '../../sdk/actions/site.js'
+import { getSiteRealtime } from '../../sdk/actions/getSiteRealtime.js'
 import { querySite, usesGoals } from '../../sdk/actions/querySite.js'
 import { DIMENSION_NAMES, SITE_METRICS, type SiteDimension, type SiteQueryInput } from '../../sdk/plausible-query.js'
 import { requireAccount, type W3aClient } from '../../sdk/client.js'

@@ -14,7 +14,6 @@ import { deriveOwnerWrapKey, wrapDatasetKey } from '../../crypto/owner-wrap-key.
 import { DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION } from '../../crypto/envelope.js'
 import { getDataset, getDatasetWriter, getWorker, listDatasets, registerDataset, setDatasetWriter } from '../../chain/portable.js'
 import { encodeManifest, schemaHash, type DatasetManifest } from '../../storage/index.js'
-import { statsRequestText, type StatsAnswer, type StatsRequest } from '../../enclave/ingest-stats.js'
 import { SITE_KEY_INFO, siteRegistrationText } from '../../enclave/ingest-sites.js'
 import { SITE_POLICY, SITE_PRIVACY_UNIT, SITE_SCHEMA, sealSiteSegment, siteRowsToParquet } from '../../enclave/ingest-segments.js'
 import { parsePolicy, type CustodyPolicyInput } from '../../custody/policy.js'
@@ -156,14 +155,4 @@ export async function listSites(client: W3aClient, p: { owner?: Address } = {}):
       return { id: d.id, domain: d.name.slice(SITE_NAME_PREFIX.length), status: d.status, manifestCid: d.manifestCid, writer: await getDatasetWriter(publicClient, { registry: network.contracts.datasetRegistry, id: d.id }), ...(s ? { segments: s.segments, pending: s.pending } : {}) }
     }),
   )
-}
-
-/** Realtime figures (the last minutes, not yet in a segment) answered by the ingest enclave under the k rule, to the owner's signature. */
-export async function getSiteRealtime(client: W3aClient, p: { domain: string; metrics: StatsRequest['metrics']; dimensions: StatsRequest['dimensions']; period: StatsRequest['period'] }): Promise<StatsAnswer> {
-  const account = requireAccount(client, 'site stats')
-  const site = await siteFor(account, p.domain)
-  const { chainId } = await client.network()
-  const base = { site: site.id, owner: site.owner, salt: site.salt, metrics: p.metrics, dimensions: p.dimensions, period: p.period, issuedAt: Math.floor(Date.now() / 1000) }
-  const signature = await account.signMessage({ message: statsRequestText(base, chainId) })
-  return (await postJson(client, '/api/v1/sites/stats', { ...base, signature })) as StatsAnswer
 }
