@@ -159,6 +159,10 @@ test('tracker in headless Chromium → sealed events → ingest enclave → segm
     await new Promise((r) => setTimeout(r, 200))
   }
   assert.deepEqual(total.results, [{ dimensions: [], metrics: [14, 28, 42] }])
+  // The CLI reads the same realtime figures (sealed to it, signed by the ingest worker).
+  const cliNow = await w3a(['site', 'stats', DOMAIN, '--metrics', 'visitors,pageviews,events', '--period', '1h', '--account', '0', '--gateway', gatewayUrl, '--json'])
+  assert.equal(cliNow.code, 0, cliNow.stderr)
+  assert.deepEqual(cliNow.json.results, [{ dimensions: [], metrics: [14, 28, 42] }])
   const sourcesNow = await stats(['visitors'], ['visit:source'])
   assert.deepEqual(sourcesNow.results, [{ dimensions: [campaign], metrics: [12] }])
   assert.equal(sourcesNow.meta.privacy.suppressed, 1)
