@@ -4,6 +4,8 @@
  * path. The raw user agent and the full referrer URL are dropped here: only these labels are kept.
  * Country is left out: no IP-to-country database package is installed yet (docs/site-owner.md).
  */
+import { W3aError } from '../core/errors.js'
+
 export type Enriched = {
   hostname: string
   page: string
@@ -31,12 +33,27 @@ function first(ua: string, rules: [RegExp, string][], fallback: string): string 
   return fallback
 }
 
+/** Labels by user agent: a site's visitors share a few hundred user agents, and the rules below are a dozen regexes. Bounded. */
+const uaLabels = new Map<string, { os: string; browser: string; uaDevice: string }>()
+const MAX_UA_LABELS = 10_000
+
 export function parseUserAgent(ua: string, width?: number): { device: string; browser: string; os: string } {
+  let l = uaLabels.get(ua)
+  if (!l) {
+    l = uaRules(ua)
+    if (uaLabels.size >= MAX_UA_LABELS) uaLabels.clear()
+    uaLabels.set(ua, l)
+  }
+  // Plausible's rule: screen width first (the tracker sends it), the user agent otherwise.
+  const device = width !== undefined && width > 0 ? (width < 576 ? 'Mobile' : width < 992 ? 'Tablet' : width < 1440 ? 'Laptop' : 'Desktop') : l.uaDevice
+  return { device, browser: l.browser, os: l.os }
+}
+
+function uaRules(ua: string): { os: string; browser: string; uaDevice: string } {
   const os = first(ua, [[/Windows/, 'Windows'], [/iPhone|iPad|iPod/, 'iOS'], [/Android/, 'Android'], [/CrOS/, 'Chrome OS'], [/Mac OS X|Macintosh/, 'Mac'], [/Linux/, 'GNU/Linux']], 'Other')
   const browser = first(ua, [[/Edg\//, 'Edge'], [/OPR\/|Opera/, 'Opera'], [/SamsungBrowser/, 'Samsung Internet'], [/Firefox\/|FxiOS/, 'Firefox'], [/Chrome\/|Chromium\/|CriOS/, 'Chrome'], [/Safari\//, 'Safari']], 'Other')
-  // Plausible's rule: screen width first (the tracker sends it), the user agent otherwise.
-  const device = width !== undefined && width > 0 ? (width < 576 ? 'Mobile' : width < 992 ? 'Tablet' : width < 1440 ? 'Laptop' : 'Desktop') : /Mobi|iPhone|Android.*Mobile/.test(ua) ? 'Mobile' : /iPad|Tablet/.test(ua) ? 'Tablet' : 'Desktop'
-  return { device, browser, os }
+  const uaDevice = /Mobi|iPhone|Android.*Mobile/.test(ua) ? 'Mobile' : /iPad|Tablet/.test(ua) ? 'Tablet' : 'Desktop'
+  return { os, browser, uaDevice }
 }
 
 const SEARCH = /(^|\.)(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia|qwant|startpage|brave)\./
@@ -68,7 +85,12 @@ export function referrerSource(referrer: string | null | undefined, pageHost: st
 
 /** The labels kept for one event (url and referrer as the tracker sent them; user agent from the request). */
 export function enrich(p: { url: string; referrer: string | null | undefined; userAgent: string; width?: number }): Enriched {
-  const u = new URL(p.url)
+  let u: URL
+  try {
+    u = new URL(p.url)
+  } catch {
+    throw new W3aError('INPUT_MALFORMED', 'sealed event: u is not a URL')
+  }
   const q = (k: string) => (u.searchParams.get(k) ?? '').slice(0, 200)
   const utm = { source: q('utm_source'), medium: q('utm_medium') }
   const hostname = u.hostname.replace(/^www\./, '').toLowerCase()

@@ -89,6 +89,14 @@ describe('ingest enclave', () => {
       const flipped = { ...good, q: 1 }
       await assert.rejects(ingest.accept({ envelope: flipped, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
       await assert.rejects(ingest.accept({ envelope: { ...good, extra: 1, c: 'x' }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
+      // Each malformed field is named.
+      const malformed = (field: string) => (e: unknown) => isW3aError(e, 'INPUT_MALFORMED') && e.message.includes(`sealed event: ${field}`)
+      for (const [field, envelope] of [['v', { ...good, v: 2 }], ['s', { ...good, s: 'site' }], ['k', { ...good, k: good.k.slice(1) }], ['q', { ...good, q: -1 }], ['q', { ...good, q: 1.5 }], ['c', { ...good, c: 'not base64url!' }], ['not an envelope', [good]], ['not an envelope', null]] as const) {
+        await assert.rejects(ingest.accept({ envelope, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), malformed(field), field)
+      }
+      // A page that is not a URL is refused (and not remembered: the same envelope is refused again, not taken for a replay).
+      const notUrl = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { ...ev, u: 'not a url' })
+      for (let i = 0; i < 2; i++) await assert.rejects(ingest.accept({ envelope: notUrl, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), malformed('u is not a URL'))
       assert.equal(ingest.rowsOf(site, 0).length, 0)
       ingest.close()
     } finally {

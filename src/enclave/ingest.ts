@@ -151,11 +151,12 @@ export class Ingest {
     }
     if (this.pending >= MAX_PENDING_ROWS) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
+    // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
+    const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
     const id = `${site}/${enc}/${seq}`
     if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
     this.seen.add(id)
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
-    const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
     const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const pageview = event.n === 'pageview'
