@@ -23,14 +23,21 @@ export type SiteSettingsState = SiteSettings & { site: Hex; ingest: Address; ver
 /** The site, its ingest worker (the writer on chain) and that worker's registered HPKE key. */
 export type SiteSettingsTarget = { site: Hex; ingest: Address; ingestKey: Hex; chainId: number }
 
-/** The site (`site`: the domain it was added for, or its id) and the ingest worker its owner named as writer. */
-export async function settingsTarget(client: W3aClient, account: LocalAccount, site: string): Promise<SiteSettingsTarget> {
-  const id = /^0x[0-9a-fA-F]{64}$/.test(site) ? (site.toLowerCase() as Hex) : (await siteFor(account, site)).id
+/** The ingest worker the site's owner named as its writer, as the chain records it (never the gateway's word). */
+export async function siteIngestWorker(client: W3aClient, id: Hex): Promise<{ ingest: Address; chainId: number }> {
   const { network, publicClient } = await chainReader(client)
   const ingest = await getDatasetWriter(publicClient, { registry: network.contracts.datasetRegistry, id }).catch(() => undefined)
-  if (!ingest || /^0x0{40}$/.test(ingest)) throw new W3aError('SITE_NOT_REGISTERED', `site ${site} has no ingest worker as its writer yet`, { details: ['Add it first: w3a site add DOMAIN'] })
+  if (!ingest || /^0x0{40}$/.test(ingest)) throw new W3aError('SITE_NOT_REGISTERED', `site ${id} has no ingest worker as its writer yet`, { details: ['Add it first: w3a site add DOMAIN'] })
+  return { ingest: ingest.toLowerCase() as Address, chainId: network.chainId }
+}
+
+/** The site (`site`: the domain it was added for, or its id), the ingest worker its owner named as writer, and that worker's registered key. */
+export async function settingsTarget(client: W3aClient, account: LocalAccount, site: string): Promise<SiteSettingsTarget> {
+  const id = /^0x[0-9a-fA-F]{64}$/.test(site) ? (site.toLowerCase() as Hex) : (await siteFor(account, site)).id
+  const { ingest, chainId } = await siteIngestWorker(client, id)
+  const { network, publicClient } = await chainReader(client)
   const worker = await getWorker(publicClient, { registry: network.contracts.workerRegistry, worker: ingest })
-  return { site: id, ingest: ingest.toLowerCase() as Address, ingestKey: worker.hpkePublicKey, chainId: network.chainId }
+  return { site: id, ingest, ingestKey: worker.hpkePublicKey, chainId }
 }
 
 /** A key pair whose public half a request names: the answer's settings are sealed to it. */

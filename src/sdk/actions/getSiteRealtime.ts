@@ -10,7 +10,7 @@
 import type { Hex } from 'viem'
 import { openStatsAnswer, statsRequestText, type SealedStatsAnswer, type StatsAnswer, type StatsRequest } from '../../enclave/ingest-stats.js'
 import { requireAccount, type W3aClient } from '../client.js'
-import { answerBox, settingsTarget } from '../site-settings-channel.js'
+import { answerBox, siteIngestWorker } from '../site-settings-channel.js'
 import { siteFor } from './site-id.js'
 
 export type GetSiteRealtimeParameters = {
@@ -26,10 +26,9 @@ export async function getSiteRealtime(client: W3aClient, p: GetSiteRealtimeParam
   const account = requireAccount(client, 'site stats')
   const site = await siteFor(account, p.domain)
   // The worker that must sign the answer is the site's writer on chain, never what the gateway says.
-  const t = await settingsTarget(client, account, site.id)
-  const { box, keys } = await answerBox()
+  const [{ ingest, chainId }, { box, keys }] = await Promise.all([siteIngestWorker(client, site.id), answerBox()])
   const base = { site: site.id, owner: site.owner, salt: site.salt, metrics: p.metrics, dimensions: p.dimensions, period: p.period, box, issuedAt: Math.floor(Date.now() / 1000) }
-  const signature: Hex = await account.signMessage({ message: statsRequestText(base, t.chainId) })
+  const signature: Hex = await account.signMessage({ message: statsRequestText(base, chainId) })
   const sealed = await client.gateway.sendJson<SealedStatsAnswer>('/api/v1/sites/stats', { ...base, signature })
-  return openStatsAnswer(sealed, { site: t.site, ingest: t.ingest, requestSignature: signature, chainId: t.chainId, boxPrivateKey: keys.privateKey })
+  return openStatsAnswer(sealed, { site: site.id, ingest, requestSignature: signature, chainId, boxPrivateKey: keys.privateKey })
 }
