@@ -92,11 +92,12 @@ before(async () => {
 ${snippet.json.snippet}
 <a id="pricing" href="${pricing}">pricing</a>
 <script>
-  window.w3a = window.w3a || function () { (window.w3a.q = window.w3a.q || []).push(arguments) }
+  // The site's code as it was with Plausible (its queue snippet and call): only the script tag changed.
+  window.plausible = window.plausible || function () { (window.plausible.q = window.plausible.q || []).push(arguments) }
   document.getElementById('pricing').addEventListener('click', (e) => { e.preventDefault(); history.pushState({}, '', '${pricing}') })
   addEventListener('load', () => setTimeout(() => {
     document.getElementById('pricing').click()
-    w3a('event', 'Signup', { props: { plan: 'pro' } })
+    plausible('Signup', { props: { plan: 'pro' } })
   }, 300))
 </script>`)
   })

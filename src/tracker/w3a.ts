@@ -2,7 +2,8 @@
  * The W3A tracker (browser; bundled to dist/js/w3a.js, served at /js/w3a.js, ≤ 3 KB gzipped):
  *   <script defer data-site="SITE_ID" data-key="INGEST_KEY_HEX" src="https://GATEWAY/js/w3a.js"></script>
  * Page views (including single-page apps through the history API; hash routing with
- * `data-hash`) and `w3a('event', name, { props, revenue })`. No cookies and no identifier of
+ * `data-hash`) and `w3a('event', name, { props, revenue })` (or Plausible's own
+ * `plausible(name, { props, revenue })`, queue included). No cookies and no identifier of
  * any kind: the visitor is counted inside the ingest enclave from a daily salt. Do-Not-Track,
  * Global Privacy Control and `localStorage.w3a_ignore = 'true'` (the site's own exclusion) turn
  * it off. Every event is sealed to the site's ingest key (event-format.ts); the gateway relays
@@ -73,6 +74,13 @@ w.w3a = (kind: unknown, name?: unknown, opts?: unknown) => {
   else if (kind === 'pageview') pageview()
 }
 for (const args of queued) w.w3a(...args)
+
+// Plausible's own call and queue, `plausible('Signup', { props, revenue, callback })`: a site
+// moving from Plausible changes only its script tag, its custom-event code stays.
+const wp = window as unknown as { plausible?: ((...a: unknown[]) => void) & { q?: unknown[][] } }
+const plausibleQueued = wp.plausible?.q ?? []
+wp.plausible = (name: unknown, opts?: unknown) => (name === 'pageview' ? pageview() : w.w3a!('event', name, opts))
+for (const args of plausibleQueued) wp.plausible(...args)
 
 const push = history.pushState
 history.pushState = function (...args: Parameters<History['pushState']>) {
