@@ -29,6 +29,7 @@ import { SiteBook, type PendingRewrite, type Rewritten, type SiteRecord } from '
 import { rewriteSiteSegments, type RewriteSiteSegmentsParameters } from './ingest-segment-rewrite.js'
 import { generateDatasetKey } from '../crypto/envelope.js'
 import { VisitorBook } from './ingest-visitors.js'
+import { ReplayGuard } from './ingest-replay-guard.js'
 import { OptIns } from './ingest-visitor-rights.js'
 
 /** What a visit is attributed to: its first event's page, source and UTM fields. */
@@ -85,7 +86,7 @@ export const MAX_REALTIME_ROWS = 1_000_000
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
-/** (site, enc, seq) of events already accepted, kept so a replayed envelope is not counted twice. Memory only. */
+/** Accepted events remembered so a replayed envelope is not counted twice (ingest-replay-guard.ts), at most. Memory only. */
 const MAX_SEEN = 1_000_000
 
 export class Ingest {
@@ -100,7 +101,7 @@ export class Ingest {
   /** The newest time of a row the realtime cap dropped (memory only; 0: none). */
   private droppedThrough = 0
   private inFlight = 0
-  private seen = new Set<string>()
+  private readonly seen = new ReplayGuard(MAX_SEEN)
   private readonly country: CountryDb
   /** Opted-in visitors' pseudonymous ids (ingest-visitor-rights.ts). */
   readonly optIns: OptIns
@@ -153,10 +154,7 @@ export class Ingest {
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
-    const id = `${site}/${enc}/${seq}`
-    if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
-    this.seen.add(id)
-    if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
+    if (!this.seen.firstTime(`${site}/${enc}`, seq)) return { accepted: false, reason: 'duplicate' }
     const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const pageview = event.n === 'pageview'
