@@ -4,7 +4,8 @@
  * shaped so that no window runs over the event rows (a window materialises and sorts every row:
  * it failed at a few million rows within the worker's memory):
  *
- *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
+ *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures (as
+ *          DOUBLE, NULL where a value does not convert: no failure depends on a row);
  *   2. pu: one row per (group, unit), a hash aggregate: the unit's rows k, and per measure
  *          Σ clamp(measure, lower, upper) and its non-null count n; for a measure a quantile
  *          reads, the C clamped values of smallest row hash (min_by: which values are kept never
@@ -87,12 +88,15 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   inner.group_sets = []
   inner.having = null
   inner.modifiers = []
-  const f = await deserialize(parser, inner)
+  // A measure is a number: a value that does not convert (text in a measure column) counts as
+  // NULL. A CAST that failed on it would end the query only when its row is selected: an oracle.
+  const numbers = measures.map((_, i) => `TRY_CAST(__m${i} AS DOUBLE) AS __m${i}`)
+  const f = numbers.length === 0 ? await deserialize(parser, inner) : `SELECT * REPLACE (${numbers.join(', ')}) FROM (${await deserialize(parser, inner)})`
   const part = ['__u', ...g].join(', ')
   const gList = g.join(', ')
   const sel = (xs: string[]) => (xs.length > 0 ? xs.join(', ') + ', ' : '')
   // greatest/least skip NULLs (least(100, NULL) is 100): a NULL value stays NULL, out of sums and counts.
-  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE))) END`
+  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, __m${i})) END`
   const order: string[] = []
   for (const mod of (checked.node.modifiers ?? []) as Node[]) {
     if (mod.type !== 'ORDER_MODIFIER') continue
