@@ -5,12 +5,10 @@
 // the worker would seal), with and without the person: both must answer, noised.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { W3aError } from '../../core/errors.js'
 import { parsePolicy } from '../../custody/policy.js'
-import { failureOfError } from '../job-failure.js'
 import { parseOutputSpec } from '../unit-function/output-type.js'
 import { runFunctionAnalysis } from '../unit-function/run-function.js'
-import { DEFAULT_MODE, makePlantedData, type PlantedData } from './fixture.test.js'
+import { DEFAULT_MODE, jobOutcome, makePlantedData, type PlantedData } from './fixture.test.js'
 
 let data: PlantedData
 before(async () => {
@@ -20,14 +18,8 @@ after(() => data.close())
 
 const policy = parsePolicy({ ...DEFAULT_MODE, analyses: ['sql', 'function'] })
 
-async function outcome(files: string[], source: string): Promise<string> {
-  try {
-    const r = await runFunctionAnalysis({ segmentFiles: files, privacyUnit: 'uid', policy, fn: { source, output: parseOutputSpec('number:0:1'), aggregate: 'sum' }, epsilon: 1, noiseSeed: new Uint8Array(32).fill(4) })
-    return `answer, ${r.rows.length} row`
-  } catch (e) {
-    if (!(e instanceof W3aError)) throw e
-    return `failure ${failureOfError(e)}`
-  }
+function outcome(files: string[], source: string): Promise<string> {
+  return jobOutcome(() => runFunctionAnalysis({ segmentFiles: files, privacyUnit: 'uid', policy, fn: { source, output: parseOutputSpec('number:0:1'), aggregate: 'sum' }, epsilon: 1, noiseSeed: new Uint8Array(32).fill(4) }))
 }
 
 test('a function that hits a limit only on one person\'s rows does not end the job: no failure tells they exist', async () => {
@@ -36,6 +28,6 @@ test('a function that hits a limit only on one person\'s rows does not end the j
     const source = `(rows) => { if (${person}) { ${hit} } return 1 }`
     const [withPerson, without] = [await outcome(data.withPerson, source), await outcome(data.without, source)]
     assert.equal(withPerson, without, `${hit}: the outcome depends on the person`)
-    assert.equal(withPerson, 'answer, 1 row', hit)
+    assert.equal(withPerson, 'answer with 1 row(s)', hit)
   }
 })

@@ -6,11 +6,9 @@
 // path (runSqlAnalysis, then the failure the worker would seal), with and without the person.
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
-import { W3aError } from '../../core/errors.js'
 import { parsePolicy } from '../../custody/policy.js'
-import { failureDetail, failureOfError } from '../job-failure.js'
 import { runSqlAnalysis } from '../run-analysis.js'
-import { DEFAULT_MODE, makePlantedData, type PlantedData } from './fixture.test.js'
+import { DEFAULT_MODE, jobOutcome, makePlantedData, type PlantedData } from './fixture.test.js'
 
 let data: PlantedData
 before(async () => {
@@ -24,15 +22,8 @@ const levels = Array.from({ length: 110 }, (_, i) => `quantile_cont(amount, ${(0
 // One group: the person (Atlantis) and the four Paris people aged ≤ 22 (uids 0, 52, 100, 152), k = 5.
 const sql = `SELECT CASE WHEN city IN ('Atlantis', 'Paris') THEN 'x' END AS g, count(*), ${levels} FROM data WHERE city = 'Atlantis' OR (city = 'Paris' AND age <= 22) GROUP BY g`
 
-async function outcome(files: string[]): Promise<string> {
-  try {
-    const r = await runSqlAnalysis({ segmentFiles: files, privacyUnit: 'uid', policy, sql, epsilon: 1e-6, contribution: { maxRowsPerUnit: 1, maxGroupsPerUnit: 10_000 }, noiseSeed: new Uint8Array(32).fill(2) })
-    return `answer with ${r.rows.length} row(s)`
-  } catch (e) {
-    if (!(e instanceof W3aError)) throw e
-    const reason = failureOfError(e)
-    return `${reason}: ${failureDetail(reason, e)}`
-  }
+function outcome(files: string[]): Promise<string> {
+  return jobOutcome(() => runSqlAnalysis({ segmentFiles: files, privacyUnit: 'uid', policy, sql, epsilon: 1e-6, contribution: { maxRowsPerUnit: 1, maxGroupsPerUnit: 10_000 }, noiseSeed: new Uint8Array(32).fill(2) }))
 }
 
 test('a noise scale too large to draw is refused whatever the rows, not only when a group reaches k', async () => {

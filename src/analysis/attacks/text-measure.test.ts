@@ -8,11 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
-import { W3aError } from '../../core/errors.js'
 import { parsePolicy } from '../../custody/policy.js'
-import { failureDetail, failureOfError } from '../job-failure.js'
 import { runSqlAnalysis } from '../run-analysis.js'
 import { withSandboxedDuckDb } from '../../storage/duckdb-sandbox.js'
+import { jobOutcome } from './fixture.test.js'
 
 const ORDINARY = `SELECT i % 200 AS uid, (20 + i % 50)::INTEGER AS age, CAST(i % 100 AS VARCHAR) AS score FROM range(400) t(i)`
 // The person: the only one aged 0, whose score is text.
@@ -29,15 +28,8 @@ before(async () => {
 })
 after(() => rm(dir, { recursive: true, force: true }))
 
-async function outcome(file: string, sql: string): Promise<string> {
-  try {
-    const r = await runSqlAnalysis({ segmentFiles: [join(dir, file)], privacyUnit: 'uid', policy: POLICY, sql, epsilon: 1, noiseSeed: new Uint8Array(32).fill(9) })
-    return `answer with ${r.rows.length} row(s)`
-  } catch (e) {
-    if (!(e instanceof W3aError)) throw e
-    const reason = failureOfError(e)
-    return `${reason}: ${failureDetail(reason, e)}`
-  }
+function outcome(file: string, sql: string): Promise<string> {
+  return jobOutcome(() => runSqlAnalysis({ segmentFiles: [join(dir, file)], privacyUnit: 'uid', policy: POLICY, sql, epsilon: 1, noiseSeed: new Uint8Array(32).fill(9) }))
 }
 
 test('a text value in a measure column fails no DP query, so a WHERE on one person tells nothing by failing', async () => {
