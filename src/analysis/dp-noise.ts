@@ -64,8 +64,11 @@ function discreteLaplaceRational(t: bigint, s: bigint, rng: Rng): bigint {
   }
 }
 
+/** The largest Laplace scale the sampler draws (in its own units: grid steps for real sums). */
+export const MAX_LAPLACE_SCALE = 1e12
+
 function toRational(x: number, what: string): bigint {
-  if (!Number.isFinite(x) || x <= 0 || x > 1e12) throw new W3aError('INVALID_ARGUMENT', `${what} must be a positive number ≤ 1e12`)
+  if (!Number.isFinite(x) || x <= 0 || x > MAX_LAPLACE_SCALE) throw new W3aError('INVALID_ARGUMENT', `${what} must be a positive number ≤ ${MAX_LAPLACE_SCALE}`)
   const num = BigInt(Math.round(x * Number(DEN)))
   if (num === 0n) throw new W3aError('INVALID_ARGUMENT', `${what} is below the sampler's 2^-20 resolution`)
   return num

@@ -4,7 +4,8 @@
  * shaped so that no window runs over the event rows (a window materialises and sorts every row:
  * it failed at a few million rows within the worker's memory):
  *
- *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures;
+ *   1. f:  the checked WHERE over `data`, projecting group keys, the privacy unit, measures (as
+ *          DOUBLE, NULL where a value does not convert: no failure depends on a row);
  *   2. pu: one row per (group, unit), a hash aggregate: the unit's rows k, and per measure
  *          Σ clamp(measure, lower, upper) and its non-null count n; for a measure a quantile
  *          reads, the C clamped values of smallest row hash (min_by: which values are kept never
@@ -21,7 +22,7 @@
  *          a window. Without GROUP BY a unit has one group and nothing is ranked;
  *   4. per group: units; Σ min(k, C) rows; per measure Σ min(n, C) and Σ sum·min(1, C/n) (the
  *          unit's sum scaled to C values' worth: its mean is kept, so avg stays unbiased); the
- *          concatenated value lists.
+ *          concatenated value lists; ordered by the group keys (the analyst's ORDER BY first).
  *
  * So one unit changes, in at most G groups, a row count by ≤ C, a measure count by ≤ C, and a
  * measure sum by ≤ min(n, C)·max(|lower|, |upper|) ≤ C·max(|lower|, |upper|): the sensitivities
@@ -87,21 +88,30 @@ export async function planDpQuery(parser: SqlParser, checked: CheckedQuery, o: {
   inner.group_sets = []
   inner.having = null
   inner.modifiers = []
-  const f = await deserialize(parser, inner)
+  // A measure is a number: a value that does not convert (text in a measure column) counts as
+  // NULL. A CAST that failed on it would end the query only when its row is selected: an oracle.
+  const numbers = measures.map((_, i) => `TRY_CAST(__m${i} AS DOUBLE) AS __m${i}`)
+  const f = numbers.length === 0 ? await deserialize(parser, inner) : `SELECT * REPLACE (${numbers.join(', ')}) FROM (${await deserialize(parser, inner)})`
   const part = ['__u', ...g].join(', ')
   const gList = g.join(', ')
   const sel = (xs: string[]) => (xs.length > 0 ? xs.join(', ') + ', ' : '')
   // greatest/least skip NULLs (least(100, NULL) is 100): a NULL value stays NULL, out of sums and counts.
-  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, CAST(__m${i} AS DOUBLE))) END`
+  const clamp = (m: DpPlan['measures'][number], i: number) => `CASE WHEN __m${i} IS NULL THEN NULL ELSE greatest(${num(m.lower, 'lower')}, least(${num(m.upper, 'upper')}, __m${i})) END`
   const order: string[] = []
+  const ordered = new Set<number>()
   for (const mod of (checked.node.modifiers ?? []) as Node[]) {
     if (mod.type !== 'ORDER_MODIFIER') continue
     for (const t of mod.orders as Node[]) {
       const name = String(t.expression.column_names.at(-1)).toLowerCase()
       const i = keys.findIndex((k) => k.toLowerCase() === name)
+      ordered.add(i)
       order.push(`${q(keys[i]!)} ${t.type === 'DESCENDING' ? 'DESC' : 'ASC'}`)
     }
   }
+  // Then every other key: rows come in an order of their keys alone. Left to the hash aggregate,
+  // the order depends on every row (groups the gate suppresses, which rows come first in a file),
+  // and it is released outside the noise.
+  keys.forEach((k, i) => ordered.has(i) || order.push(`${q(k)} ASC`))
   const C = contribution.maxRowsPerUnit
   const perUnit = measures.map((m, i) => {
     const v = clamp(m, i)

@@ -28,7 +28,7 @@
 import { W3aError } from '../core/errors.js'
 import { DEFAULT_DELTA, MAX_DELTA } from './analysis-request.js'
 import type { DpPlan } from './dp-query.js'
-import { cryptoRng, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
+import { cryptoRng, MAX_LAPLACE_SCALE, sampleDiscreteLaplace, type Rng } from './dp-noise.js'
 import { sampleQuantile } from './dp-quantile.js'
 import { UNITS_ALIAS, type CheckedQuery } from './sql-checker.js'
 
@@ -97,6 +97,11 @@ function quantileKey(measure: number, level: number): string {
   return `q${measure}@${level}`
 }
 
+/** A quantile is drawn by the exponential mechanism, not the Laplace sampler. */
+function isQuantileKey(key: string): boolean {
+  return key.startsWith('q')
+}
+
 /** DuckDB hands a LIST as an array or as a value object with `items`. */
 function listOf(v: unknown): number[] {
   const items = Array.isArray(v) ? v : ((v as { items?: unknown[] } | null)?.items ?? [])
@@ -141,6 +146,13 @@ export function gateDp(raw: Raw, checked: CheckedQuery, plan: DpPlan, o: { k: nu
   const epsQ = o.epsilon / Math.max(1, qs.size)
   // Scale in grid steps: L1 sensitivity (G groups × Δ/γ, +1 step for rounding real sums) / ε_q.
   const stepScale = (x: Quantity) => (G * (x.grid === 1 ? x.delta : x.delta / x.grid + 1)) / epsQ
+  // Every scale is checked before any group is looked at: the sampler refuses one past its
+  // range, and groups are drawn only when they reach k, so that refusal would tell one exists.
+  for (const x of qs.values()) {
+    if (!isQuantileKey(x.key) && !(stepScale(x) <= MAX_LAPLACE_SCALE)) {
+      throw new W3aError('QUERY_REFUSED', 'Query refused: its noise would be too large to draw', { details: [`ε ${o.epsilon} over ${qs.size} noisy quantities and ${G} groups per unit: ask with a larger ε, fewer outputs or a smaller maxGroupsPerUnit / maxRowsPerUnit`] })
+    }
+  }
   const u = col(UNITS_ALIAS)
   const threshold = o.k + Math.ceil(stepScale(qs.get('units')!) * Math.log(G / delta))
   // Every GROUP BY key (output or not) names the group, so no two groups share a noise stream.

@@ -9,7 +9,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { W3aError } from '../../core/errors.js'
 import { parsePolicy, type CustodyPolicy } from '../../custody/policy.js'
+import { failureDetail, failureOfError } from '../job-failure.js'
 import { withSandboxedDuckDb } from '../../storage/duckdb-sandbox.js'
 
 export const PLANTED = { uid: 1000, city: 'Atlantis', age: 0, unitName: 'bogus', signup: '1999-12-31', amount: 987.654 } as const
@@ -53,3 +55,17 @@ export const DEFAULT_MODE: CustodyPolicy = parsePolicy({ k: 5, columns: COLUMNS,
 
 /** The same with exact answers opted in (the attacks then ask with ε = 0). */
 export const EXACT_MODE: CustodyPolicy = parsePolicy({ k: 5, columns: COLUMNS, bounds: BOUNDS, allowExact: true })
+
+/**
+ * What an analyst learns from one job, as text: how many rows it answered, or the failure and
+ * the text the worker would seal to them. Two datasets giving different texts is an oracle.
+ */
+export async function jobOutcome(run: () => Promise<{ rows: unknown[][] }>): Promise<string> {
+  try {
+    return `answer with ${(await run()).rows.length} row(s)`
+  } catch (e) {
+    if (!(e instanceof W3aError)) throw e
+    const reason = failureOfError(e)
+    return `${reason}: ${failureDetail(reason, e)}`
+  }
+}

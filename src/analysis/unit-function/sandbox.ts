@@ -8,10 +8,11 @@
  * every few thousand bytecode operations; `steps` polls end the call), a count, not a clock, so
  * whether a call ends does not depend on the host's load.
  *
- * A call that hits a limit stops the whole job with QUERY_FAILED and one fixed text (the
- * analyst's fault: failure-fault.ts). Any other outcome is an answer, turned into the declared
- * type by output-type.ts: a throw, a promise, a string where a number was declared count as the
- * type's default. No message from inside the sandbox ever leaves it.
+ * Every outcome is an answer, turned into the declared type by output-type.ts: a throw, a
+ * promise, a string where a number was declared, and a call that hit a limit all count as the
+ * type's default. A limit hit must not stop the job: the analyst's code decides on which rows it
+ * loops, so a failed job would answer "does some unit match?" with certainty (a unit's own rows
+ * can also fill the heap). No message from inside the sandbox ever leaves it.
  *
  * Plain WebAssembly and no Node built-ins: the same module can run on a respondent's device.
  */
@@ -29,9 +30,6 @@ export type SandboxLimits = {
 }
 
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { memoryBytes: 32 * 1024 * 1024, stackBytes: 512 * 1024, steps: 2_000 }
-/** The one text an analyst sees when a function hit a limit: which unit, and how, stays inside. */
-export const FUNCTION_LIMIT_MESSAGE = 'The function exceeded the sandbox limits (memory, stack or steps) on some unit; the job was stopped'
-
 /** A row as the function sees it: column name → JSON value. */
 export type UnitRow = Record<string, string | number | boolean | null>
 
@@ -141,10 +139,6 @@ function isLimitCause(e: unknown): boolean {
   return x !== null && typeof x === 'object' && x.name === 'InternalError' && ['out of memory', 'stack overflow', 'interrupted', 'string too long'].includes(String(x.message))
 }
 
-function limitReached(): W3aError {
-  return new W3aError('QUERY_FAILED', FUNCTION_LIMIT_MESSAGE)
-}
-
 /**
  * Checks a function's source before any row is read: it must evaluate (in an empty sandbox, with
  * the same limits) to a function. QUERY_REFUSED with the sandbox's text otherwise: it quotes the
@@ -171,7 +165,7 @@ export async function checkFunctionSource(source: string, limits: SandboxLimits 
 }
 
 export type UnitFunction = {
-  /** One unit's rows → its answer under the declared type; QUERY_FAILED when a limit is hit. */
+  /** One unit's rows → its answer under the declared type (the type's default when a limit is hit). */
   run(rows: readonly UnitRow[]): Promise<UnitValue>
 }
 
@@ -204,7 +198,8 @@ export async function openUnitFunction(p: { source: string; output: UnitOutput; 
           })
         })
       } catch (e) {
-        if (e instanceof SandboxLimit) throw limitReached()
+        // A limit hit is an answer like a throw: whether the job ends must not depend on the rows.
+        if (e instanceof SandboxLimit) return fallback()
         throw e
       }
     },
