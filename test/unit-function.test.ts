@@ -107,13 +107,12 @@ test("a function that tries to return a unit's raw value gets nothing out", asyn
   for (const row of cats.rows) assert.ok(Number(row[1]) <= 5, 'each listed id is one unit at most, noised')
 })
 
-test('a function exceeding its limits stops the job with a signed failure; the analyst is charged (its fault)', async () => {
+test("a function hitting its limits on one unit answers the type's default for it, and the job goes on: whether a job ends tells nothing about a unit", async () => {
   const before = (await getCredits(analyst, { id: datasetId })).credits
-  await assert.rejects(
-    runQuery(analyst, { id: datasetId, function: { source: "(rows) => { if (rows[0].person === 'p42') for (;;) {} return 1 }", output: 'number:0:1' }, epsilon: 1 }),
-    (e) => isW3aError(e, 'JOB_FAILED') && /query-failed/.test(e.message) && /worker limits/.test(e.details.join('\n')) && !/p42/.test(e.details.join('\n')) && /consumed/.test(e.details.join('\n')),
-  )
-  assert.equal((await getCredits(analyst, { id: datasetId })).credits, before - 1n)
+  // An infinite loop only for p42 (the analyst's code picks the rows): p42 counts as 0, everyone else as 1.
+  const r = await runQuery(analyst, { id: datasetId, function: { source: "(rows) => { if (rows[0].person === 'p42') for (;;) {} return 1 }", output: 'number:0:1' }, epsilon: 1 })
+  assert.ok(Math.abs((r.rows[0]![0] as number) - (PEOPLE - 1)) < 20, `noise around ${PEOPLE - 1}, got ${r.rows[0]![0]}`)
+  assert.equal((await getCredits(analyst, { id: datasetId })).credits, before - 1n, 'charged as any job')
 })
 
 test('the owner decides: no functions under a SQL-only policy, none denied by hash, none off the allow-list (refused at the charge: the credit comes back)', async () => {
