@@ -11,6 +11,12 @@ import { ENVELOPE_VERSION, EVENT_KEY_SIZE, MAX_SEQ, eventKeyContext, eventNonce,
 
 export const SITE_ID = /^0x[0-9a-f]{64}$/
 const B64URL = /^[A-Za-z0-9_-]+$/
+/**
+ * 32 bytes as 43 base64url characters, spelled the one way: the last character's 2 low bits are
+ * padding, so 4 spellings decode to the same enc. A replay (site, enc, seq) is known by its text,
+ * and without this a host replays an envelope 3 more times under the other spellings.
+ */
+const ENC_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 const bad = (what: string) => new W3aError('INPUT_MALFORMED', `sealed event: ${what}`)
 
 /** Largest sealed event accepted (ciphertext, base64url characters). */
@@ -25,7 +31,7 @@ function checkEnvelope(e: unknown): { s: string; k: string; q: number; c: string
   const { v, s, k, q, c } = e as Record<string, unknown>
   if (v !== ENVELOPE_VERSION) throw bad(`v: expected ${ENVELOPE_VERSION}`)
   if (typeof s !== 'string' || !SITE_ID.test(s)) throw bad('s: a site id (0x and 64 lowercase hex digits)')
-  if (typeof k !== 'string' || k.length !== 43 || !B64URL.test(k)) throw bad('k: 43 base64url characters (32 bytes)')
+  if (typeof k !== 'string' || !ENC_32.test(k)) throw bad('k: 43 base64url characters (32 bytes, unpadded, canonical)')
   if (typeof q !== 'number' || !Number.isInteger(q) || q < 0 || q > MAX_SEQ) throw bad(`q: an integer from 0 to ${MAX_SEQ}`)
   if (typeof c !== 'string' || c.length < 22 || c.length > MAX_EVENT_CHARS || !B64URL.test(c)) throw bad(`c: 22 to ${MAX_EVENT_CHARS} base64url characters`)
   return { s, k, q, c }

@@ -104,6 +104,28 @@ describe('ingest enclave', () => {
     }
   })
 
+  it('a replayed envelope whose enc is spelled another way (base64url padding bits) is still a replay, not a new event', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const good = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { n: 'pageview', u: 'https://shop.example/', d: site })
+      assert.deepEqual(await ingest.accept({ envelope: good, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), { accepted: true })
+      // 43 base64url characters carry 258 bits for 32 bytes: the last one's 2 low bits are padding, so
+      // 4 spellings decode to the same enc. The host replays the envelope under the 3 others.
+      const ABC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+      const last = ABC.indexOf(good.k.at(-1)!)
+      for (const pad of [1, 2, 3]) {
+        const k = good.k.slice(0, -1) + ABC[last ^ pad]
+        assert.deepEqual(Buffer.from(k, 'base64url'), Buffer.from(good.k, 'base64url'), 'the same 32 bytes')
+        await assert.rejects(ingest.accept({ envelope: { ...good, k }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED') && e.message.includes('sealed event: k'))
+      }
+      assert.equal(ingest.rowsOf(site, 0).length, 1, 'counted once')
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('a data dir of an earlier version (site book and log in sealed files of their own) is moved under the sealed head once', async () => {
     const t = await setup()
     try {
