@@ -167,6 +167,27 @@ describe('visitor data rights (ingest enclave)', () => {
     }
   })
 
+  it('delete: the open visit goes too, so the next event does not carry the deleted entry page and source', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const now = Date.now()
+      await t.send(await t.page(), 0, '/clinic/appointment?utm_source=secret-campaign', { ip: '203.0.113.1', now, token })
+      await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(t.ingest.rowsOf(site, 0).length, 0)
+      // Still opted in, the visitor goes on browsing within 30 minutes.
+      await t.send(await t.page(), 0, '/home', { ip: '203.0.113.1', now: now + 60_000, token })
+      const [row] = t.ingest.rowsOf(site, 0)
+      assert.equal(row!.entryPage, '/home', 'the deleted page is not the new visit\'s entry page')
+      assert.equal(row!.utmSource, '', 'nor its campaign')
+      assert.equal(row!.sessionStart, 1, 'a new visit')
+      assert.equal(row!.durationS, 0, 'with no time since the deleted event')
+    } finally {
+      t.done()
+    }
+  })
+
   it("rewrite: the stored segments lose exactly the deleted visitor's rows, under a new key the owner's wrap opens and the old key does not; it survives a restart", async () => {
     const t = await setup()
     try {

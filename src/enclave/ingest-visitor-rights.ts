@@ -15,7 +15,7 @@
  * host relays them; it cannot make one (no key), and replaying one gets the same visitor's
  * answer again, sealed to that visitor's box key. An export is sealed to the box key named in
  * the signed request (ECDH P-256 → HKDF-SHA256 → AES-256-GCM): the host sees ciphertext only.
- * A deletion removes the visitor's rows from memory and from the sealed log (rewritten), and
+ * A deletion closes the visitor's open visit, removes their rows from memory and from the sealed log (rewritten), and
  * queues, durably before the receipt is signed, the rewrite of the site's stored segments
  * without them (ingest.ts prepareRewrite: under a new site key, old segments unpinned). The
  * receipt says 'pending'; a later 'rewrite' request gets the receipt naming the manifest whose
@@ -123,8 +123,7 @@ export async function answerVisitorRequest(p: { raw: unknown; ingest: Ingest; si
     receipt.rows = rows.length
     receipt.sealed = sha256hex(b64(box.ct))
   } else if (r.action === 'delete') {
-    receipt.rows = await p.ingest.removeRows(mine)
-    p.ingest.queueSegmentDeletion(r.site, visitor)
+    receipt.rows = await p.ingest.deleteVisitor(r.site, visitor)
     receipt.segments = 'pending'
   } else {
     const stand = p.ingest.segmentDeletion(r.site, visitor)

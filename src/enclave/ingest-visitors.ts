@@ -62,4 +62,9 @@ export class VisitorBook<Entry> {
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
     return { id: s.id, entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
   }
+
+  /** Closes the visitor's open visit (their deletion): their next event starts a new one, carrying nothing of it. */
+  forget(site: string, visitor: string): void {
+    this.sessions.delete(`${site}/${visitor}`)
+  }
 }

@@ -329,6 +329,19 @@ export class Ingest {
   }
 
   /**
+   * A visitor's deletion (ingest-visitor-rights.ts): their open visit is closed first (else their
+   * next event would carry the deleted visit's entry page, source and UTM fields), then their rows
+   * leave memory and the log (removeRows), then the rewrite of the stored segments is queued.
+   * Returns how many rows this worker held (removeRows).
+   */
+  async deleteVisitor(site: string, visitor: string): Promise<number> {
+    this.visitors.forget(site, visitor)
+    const rows = await this.removeRows((r) => r.site === site && r.visitor === visitor)
+    this.queueSegmentDeletion(site, visitor)
+    return rows
+  }
+
+  /**
    * Removes every acknowledged row `drop` matches, from memory and from the sealed log (a
    * visitor's deletion, ingest-visitor-rights.ts). Appends wait meanwhile; returns how many rows
    * this worker held that matched: those waiting for their segment (in memory and in the log) and
