@@ -62,9 +62,21 @@ export class EventOpener {
     this.recipient = x25519Recipient(privateKey)
   }
 
-  open(envelope: unknown): OpenedEvent {
+  /** Keys cached now (for tests: a refused envelope leaves none). */
+  get cachedKeys(): number {
+    return this.keys.size
+  }
+
+  /**
+   * `admit` sees the site id (clear in the envelope) before any key agreement and throws to refuse
+   * it: an event for a site not served here costs a regex, not an X25519 operation.
+   */
+  open(envelope: unknown, admit: (site: string) => void = () => {}): OpenedEvent {
     const { s: site, k, q, c } = checkEnvelope(envelope)
-    const key = this.eventKey(site, k)
+    admit(site)
+    const id = `${site}/${k}`
+    const cached = this.keys.get(id)
+    const key = cached ?? this.eventKey(site, k)
     let plaintext: Buffer
     try {
       const sealed = Buffer.from(c, 'base64url')
@@ -73,8 +85,11 @@ export class EventOpener {
       d.setAuthTag(sealed.subarray(sealed.length - 16))
       plaintext = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()])
     } catch (cause) {
+      if (!cached) key.fill(0)
       throw new W3aError('HPKE_OPEN_FAILED', 'sealed event does not open under this ingest key', { cause })
     }
+    // Kept only once a ciphertext opened under it: random encs would otherwise evict real pages' keys.
+    if (!cached) this.keep(id, key)
     let json: unknown
     try {
       json = JSON.parse(plaintext.toString('utf8'))
@@ -87,16 +102,15 @@ export class EventOpener {
   }
 
   private eventKey(site: string, enc: string): Buffer {
-    const id = `${site}/${enc}`
-    const cached = this.keys.get(id)
-    if (cached) return cached
-    const key = Buffer.from(hpkeReceiverExportSync(this.recipient, Buffer.from(enc, 'base64url'), ingestInfo(site), eventKeyContext(), EVENT_KEY_SIZE))
+    return Buffer.from(hpkeReceiverExportSync(this.recipient, Buffer.from(enc, 'base64url'), ingestInfo(site), eventKeyContext(), EVENT_KEY_SIZE))
+  }
+
+  private keep(id: string, key: Buffer): void {
     this.keys.set(id, key)
     if (this.keys.size > MAX_CACHED_KEYS) {
       const oldest = this.keys.keys().next().value!
       this.keys.get(oldest)!.fill(0)
       this.keys.delete(oldest)
     }
-    return key
   }
 }

@@ -84,8 +84,11 @@ describe('ingest enclave', () => {
       const wrongKey = await sealEvent(await openEventContext(site, other.publicKey), 0, ev)
       await assert.rejects(ingest.accept({ envelope: wrongKey, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
       const good = await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev)
-      const otherSite = { ...good, s: '0x' + 'ab'.repeat(32) }
-      await assert.rejects(ingest.accept({ envelope: otherSite, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      // Moved to a site not registered here: refused by its id. Moved to another registered site: does not open (the info binds the site).
+      await assert.rejects(ingest.accept({ envelope: { ...good, s: '0x' + 'ab'.repeat(32) }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'SITE_NOT_REGISTERED'))
+      const registered = await makeTestSite(storage, 31337, 'other.example')
+      await t.registerWith(ingest, await registered.registration({ address: SELF, hpkePublicKey: bytesToHex(t.key.publicKey) }))
+      await assert.rejects(ingest.accept({ envelope: { ...good, s: registered.id }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
       const flipped = { ...good, q: 1 }
       await assert.rejects(ingest.accept({ envelope: flipped, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
       await assert.rejects(ingest.accept({ envelope: { ...good, extra: 1, c: 'x' }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
@@ -120,6 +123,25 @@ describe('ingest enclave', () => {
         await assert.rejects(ingest.accept({ envelope: { ...good, k }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'INPUT_MALFORMED') && e.message.includes('sealed event: k'))
       }
       assert.equal(ingest.rowsOf(site, 0).length, 1, 'counted once')
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
+  it('envelopes that do not open, or name a site not registered here, cost no key agreement and take no place in the key cache', async () => {
+    const t = await setup()
+    try {
+      const ingest = t.make()
+      const good = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { n: 'pageview', u: 'https://shop.example/', d: site })
+      const junk = (i: number) => ({ ...good, k: randomBytes(32).toString('base64url'), q: i })
+      // Any internet client floods the gateway with envelopes made of random bytes, for a registered site and for one that is not.
+      for (let i = 0; i < 50; i++) await assert.rejects(ingest.accept({ envelope: junk(i), ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+      for (let i = 0; i < 50; i++) await assert.rejects(ingest.accept({ envelope: { ...junk(i), s: '0x' + 'ab'.repeat(32) }, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => isW3aError(e, 'SITE_NOT_REGISTERED'))
+      assert.equal(ingest.unknownSiteRefusals, 50, 'refused by the site id, before any X25519')
+      assert.equal(ingest.cachedEventKeys, 0, "none evicts a real page's key")
+      assert.deepEqual(await ingest.accept({ envelope: good, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), { accepted: true })
+      assert.equal(ingest.cachedEventKeys, 1)
       ingest.close()
     } finally {
       t.done()

@@ -144,11 +144,7 @@ export class Ingest {
       throw new W3aError('INVALID_ARGUMENT', 'relayed event: ip and userAgent must be short strings')
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
-    const { site, enc, seq, event } = this.opener.open(p.envelope)
-    if (!this.sites.get(site)) {
-      this.unknownSiteRefusals++
-      throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
-    }
+    const { site, enc, seq, event } = this.opener.open(p.envelope, this.admitSite)
     if (this.pending >= MAX_PENDING_ROWS) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
@@ -188,6 +184,18 @@ export class Ingest {
     this.rows.push(row)
     this.pending++
     return { accepted: true }
+  }
+
+  /** Refuses, before any key agreement, an event for a site not registered here (counted). */
+  private readonly admitSite = (site: string): void => {
+    if (this.sites.get(site)) return
+    this.unknownSiteRefusals++
+    throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
+  }
+
+  /** Event keys the opener holds (ingest-open.ts; for tests). */
+  get cachedEventKeys(): number {
+    return this.opener.cachedKeys
   }
 
   /** An owner's signed site registration (ingest-sites.ts): from then on the site's events are accepted. */
