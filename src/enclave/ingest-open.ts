@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { createDecipheriv } from 'node:crypto'
 import { hpkeReceiverExportSync, x25519Recipient, type X25519Recipient } from '../crypto/hpke-export-node.js'
 import { ENVELOPE_VERSION, EVENT_KEY_SIZE, MAX_SEQ, eventKeyContext, eventNonce, ingestInfo, type PlausibleEvent } from '../tracker/event-format.js'
@@ -97,7 +98,8 @@ export class EventOpener {
       throw bad('plaintext is not JSON')
     }
     const ev = eventSchema.safeParse(json)
-    if (!ev.success) throw bad(ev.error.issues[0]?.message ?? 'not an event')
+    // Named by its top-level field only: below it (props) the keys are the visitor's plaintext.
+    if (!ev.success) throw bad(zodIssueText(ev.error, 1))
     return { site, enc: k, seq: q, event: ev.data as PlausibleEvent }
   }
 

@@ -16,6 +16,7 @@
 import { bytesToHex, concat, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { datasetIdFor } from '../crypto/typed-commands.js'
 import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
 import type { EventRow } from './ingest.js'
@@ -112,7 +113,7 @@ export async function openStatsAnswer(a: SealedStatsAnswer, p: { site: Hex; inge
 /** Checks the owner's request (site id, signature, age); returns it parsed. */
 export async function checkStatsRequest(raw: unknown, p: { chainId: number; nowS: number }): Promise<StatsRequest> {
   const parsed = requestSchema.safeParse(raw)
-  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `stats request: ${parsed.error.issues[0]?.message}`)
+  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `stats request: ${zodIssueText(parsed.error)}`)
   const r = parsed.data
   if (datasetIdFor(r.owner as Address, r.salt as Hex).toLowerCase() !== r.site) throw new W3aError('ACCESS_DENIED', 'stats request: owner and salt do not make this site id')
   if (Math.abs(p.nowS - r.issuedAt) > MAX_REQUEST_AGE_S) throw new W3aError('COMMAND_EXPIRED', `stats request issued more than ${MAX_REQUEST_AGE_S} s from now`)

@@ -128,7 +128,10 @@ describe('visitor data rights (ingest enclave)', () => {
       await assert.rejects(ask({ ...mine, site: '0x' + 'b2'.repeat(32) }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(ask({ ...mine, action: 'export' }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(ask(mine, nowS + 3600), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
-      await assert.rejects(ask({ ...mine, extra: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+      await assert.rejects(ask({ ...mine, extra: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('extra'))
+      // A malformed request's error names the field.
+      await assert.rejects(ask({ ...mine, action: 'steal' }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('visitor request: action'))
+      await assert.rejects(ask({ ...mine, box: 'short' }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('visitor request: box'))
     } finally {
       t.done()
     }

@@ -25,6 +25,7 @@ import { createHash, createHmac } from 'node:crypto'
 import type { LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { optInText } from '../tracker/event-format.js'
 import { VISITOR_ACTIONS, VISITOR_BOX_INFO, visitorReceiptText, visitorRequestText, type VisitorAnswer, type VisitorReceipt, type VisitorRequest } from '../tracker/visitor-format.js'
 import type { EventRow, Ingest } from './ingest.js'
@@ -88,7 +89,7 @@ const requestSchema = z.strictObject({
 /** Checks a visitor's request (shape, age, signature by the key it names); returns it parsed. */
 export async function checkVisitorRequest(raw: unknown, nowS: number): Promise<VisitorRequest> {
   const parsed = requestSchema.safeParse(raw)
-  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `visitor request: ${parsed.error.issues[0]?.message}`)
+  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `visitor request: ${zodIssueText(parsed.error)}`)
   const r = parsed.data
   if (Math.abs(nowS - r.issuedAt) > MAX_VISITOR_REQUEST_AGE_S) throw new W3aError('COMMAND_EXPIRED', `visitor request issued more than ${MAX_VISITOR_REQUEST_AGE_S} s from now`, { details: ["Check the visitor's clock and send it again."] })
   if (!(await verifyP256(r.key, r.signature, visitorRequestText(r)))) throw new W3aError('SIGNATURE_INVALID', 'visitor request is not signed by the key it names')

@@ -97,6 +97,18 @@ describe('ingest enclave', () => {
       for (const [field, envelope] of [['v', { ...good, v: 2 }], ['s', { ...good, s: 'site' }], ['k', { ...good, k: good.k.slice(1) }], ['q', { ...good, q: -1 }], ['q', { ...good, q: 1.5 }], ['c', { ...good, c: 'not base64url!' }], ['not an envelope', [good]], ['not an envelope', null]] as const) {
         await assert.rejects(ingest.accept({ envelope, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), malformed(field), field)
       }
+      // A malformed field inside the sealed event is named too (its value is not echoed).
+      const inside = async (field: string, e: Record<string, unknown>) => {
+        const sealed = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { ...ev, ...e } as typeof ev)
+        await assert.rejects(ingest.accept({ envelope: sealed, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), malformed(field), field)
+      }
+      await inside('u', { u: 'https://a.example/' + 'x'.repeat(3000) })
+      await inside('r', { r: 7 })
+      await inside('p', { p: Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`k${i}`, i])) })
+      await inside('p', { p: { secretPropName: { nested: true } } })
+      const named = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { ...ev, p: { secretPropName: { nested: true } } } as unknown as typeof ev)
+      await assert.rejects(ingest.accept({ envelope: named, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), (e) => e instanceof Error && !e.message.includes('secretPropName'), 'a prop key (plaintext) is not in the error')
+      await inside('$', { $: { amount: 1, currency: 'usd' } })
       // A page that is not a URL is refused (and not remembered: the same envelope is refused again, not taken for a replay).
       const notUrl = await sealEvent(await openEventContext(site, t.key.publicKey), 0, { ...ev, u: 'not a url' })
       for (let i = 0; i < 2; i++) await assert.rejects(ingest.accept({ envelope: notUrl, ip: '1.2.3.4', userAgent: UA, now: Date.now() }), malformed('u is not a URL'))
