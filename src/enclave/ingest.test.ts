@@ -375,6 +375,34 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('holds rows by their bytes too: a client sending the largest events fills the caps at their byte size, not 13 times it', async () => {
+    const t = await setup()
+    try {
+      // A cap of 100 KB stands for the real 512 MB: the same rule at a size a test can reach.
+      const ingest = new Ingest({ dir: t.dir, sealingKey: t.sealingKey, hpkePrivateKey: t.key.privateKey, head: ingestHeadAt(t.dir, t.sealingKey), maxHeldBytes: 100_000 })
+      // The largest props a sealed event carries: 30 of them, about 5 KB of text a row.
+      const props = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`prop-${i}`, 'x'.repeat(150)]))
+      const send = async (page: string) => ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, { ...ev(page, 'Signup'), p: props }), ip: '198.51.100.7', userAgent: UA, now: Date.now() })
+      let accepted = 0
+      for (let i = 0; i < 40; i++) {
+        const out = await send(`/${i}`).catch((e: unknown) => (isW3aError(e, 'INGEST_BUSY') ? 'busy' : Promise.reject(e)))
+        if (out === 'busy') break
+        accepted++
+      }
+      assert.ok(accepted >= 15 && accepted <= 22, `about 100 KB of 5 KB rows waiting, then INGEST_BUSY (accepted ${accepted})`)
+      const flush = (await ingest.prepareFlush(site, storage.postCar))!
+      await ingest.confirmFlush(site, flush.manifestCid, Date.now())
+      const kept = ingest.rowsOf(site, 0)
+      assert.ok(kept.length < accepted && kept.length >= 15, `the realtime rows keep to about 100 KB too (kept ${kept.length} of ${accepted})`)
+      assert.equal(kept.at(-1)!.page, `/${accepted - 1}`, 'the newest kept')
+      assert.ok(ingest.coveredFrom(0) > 0, 'and the answer says it covers less')
+      assert.deepEqual(await send('/after'), { accepted: true }, 'once flushed, events are taken again')
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

@@ -78,9 +78,25 @@ export const REALTIME_WINDOW_MS = 60 * 60 * 1000
  * than before the cap (2 million in all). Without it a busy site would hold its whole last hour
  * (20,000 events/s is 72 million rows) or, as before, refuse events once 2 million were held.
  * Past it the "last hour" covers fewer minutes, and its answer says from when (coveredFrom); the
- * last 5 minutes stay whole up to 3,000 events/s.
+ * last 5 minutes stay whole up to 3,000 events/s. Rows larger than that (their sender's props) are
+ * capped by their bytes too (MAX_HELD_BYTES).
  */
 export const MAX_REALTIME_ROWS = 1_000_000
+/**
+ * Bytes of rows held, at most, on each side (waiting for their segment; flushed, for the realtime
+ * figure): the row caps above assume about 500 bytes a row, but a client sets most of a row's size
+ * (a sealed event may carry 6 KB of props), and 2 million rows of its making would be 13 GB.
+ * Past it as past the row caps: INGEST_BUSY for new events, the oldest realtime rows dropped.
+ */
+export const MAX_HELD_BYTES = 512 * 1024 * 1024
+/** A row's memory besides its client-sized strings (about 30 fields, the labels' strings shared). */
+const ROW_OVERHEAD_BYTES = 400
+
+/** About how much memory a row holds: its overhead and the strings whose length the event's sender sets. */
+function rowBytes(r: EventRow): number {
+  return ROW_OVERHEAD_BYTES + r.props.length + r.page.length + r.entryPage.length + r.hostname.length + r.name.length + r.source.length + r.utmSource.length + r.utmMedium.length + r.utmCampaign.length + r.utmContent.length + r.utmTerm.length
+}
+
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
@@ -95,8 +111,9 @@ export class Ingest {
   private readonly head: IngestHead
   readonly sites: SiteBook
   private rows: EventRow[] = []
-  /** How many of `rows` are not yet in a confirmed segment. */
+  /** How many of `rows` are not yet in a confirmed segment, and their bytes (rowBytes). */
   private pending = 0
+  private pendingBytes = 0
   /** The newest time of a row the realtime cap dropped (memory only; 0: none). */
   private droppedThrough = 0
   private inFlight = 0
@@ -117,9 +134,12 @@ export class Ingest {
    */
   /** Flushed rows kept for the realtime figure at most (MAX_REALTIME_ROWS; tests pass fewer). */
   private readonly maxRealtimeRows: number
+  /** Bytes of rows held at most, waiting and flushed each (MAX_HELD_BYTES; tests pass fewer). */
+  private readonly maxHeldBytes: number
 
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number }) {
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number; maxHeldBytes?: number }) {
     this.maxRealtimeRows = p.maxRealtimeRows ?? MAX_REALTIME_ROWS
+    this.maxHeldBytes = p.maxHeldBytes ?? MAX_HELD_BYTES
     this.opener = new EventOpener(p.hpkePrivateKey)
     this.head = p.head
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
@@ -131,7 +151,7 @@ export class Ingest {
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
-    this.pending = this.rows.length
+    this.countPending()
   }
 
   private isPending(r: EventRow): boolean {
@@ -145,7 +165,7 @@ export class Ingest {
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
     const { site, enc, seq, event } = this.opener.open(p.envelope, this.admitSite)
-    if (this.pending >= MAX_PENDING_ROWS) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
+    if (this.pending >= MAX_PENDING_ROWS || this.pendingBytes >= this.maxHeldBytes) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
@@ -183,6 +203,7 @@ export class Ingest {
     }
     this.rows.push(row)
     this.pending++
+    this.pendingBytes += rowBytes(row)
     return { accepted: true }
   }
 
@@ -308,22 +329,29 @@ export class Ingest {
   /** Keeps in memory the rows still waiting for their segment, and the newest flushed ones of the realtime window. */
   private keepRows(now: number): void {
     const since = now - REALTIME_WINDOW_MS
-    let pending = 0
     let recent = 0
+    let recentBytes = 0
     for (const r of this.rows) {
-      if (this.isPending(r)) pending++
-      else if (r.ts >= since) recent++
+      if (!this.isPending(r) && r.ts >= since) (recent++, (recentBytes += rowBytes(r)))
     }
-    // Rows are in arrival order: the first `drop` flushed ones of the window are the oldest.
-    let drop = Math.max(0, recent - this.maxRealtimeRows)
+    // Rows are in arrival order: the first flushed ones of the window are the oldest, dropped until both caps hold.
     this.rows = this.rows.filter((r) => {
       if (this.isPending(r)) return true
       if (r.ts < since) return false
-      if (drop-- <= 0) return true
+      if (recent <= this.maxRealtimeRows && recentBytes <= this.maxHeldBytes) return true
+      recent--
+      recentBytes -= rowBytes(r)
       this.droppedThrough = Math.max(this.droppedThrough, r.ts)
       return false
     })
-    this.pending = pending
+    this.countPending()
+  }
+
+  /** Counts the rows still waiting for their segment, and their bytes. */
+  private countPending(): void {
+    this.pending = 0
+    this.pendingBytes = 0
+    for (const r of this.rows) if (this.isPending(r)) (this.pending++, (this.pendingBytes += rowBytes(r)))
   }
 
   /** Where a realtime answer from `since` on really starts: later once the cap dropped rows (keepRows). */
@@ -360,7 +388,7 @@ export class Ingest {
     return this.exclusively(async () => {
       const before = this.rows.length
       this.rows = this.rows.filter((r) => !drop(r))
-      this.pending = this.rows.reduce((n, r) => n + (this.isPending(r) ? 1 : 0), 0)
+      this.countPending()
       const fromLog = await this.log.rewrite((r) => !drop(r), this.pin)
       return Math.max(before - this.rows.length, fromLog)
     })
