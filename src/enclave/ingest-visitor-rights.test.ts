@@ -85,6 +85,36 @@ describe('visitor data rights (ingest enclave)', () => {
     }
   })
 
+  it("one page's events are checked for one opt-in token: a client cycling forged tokens in one context costs one signature check, not one an event", async () => {
+    const t = await setup()
+    try {
+      let checks = 0
+      const ofToken = t.ingest.optIns.ofToken.bind(t.ingest.optIns)
+      t.ingest.optIns.ofToken = (site, token) => (checks++, ofToken(site, token))
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const [key] = token.split('.')
+      const forged = () => `${key}.${randomBytes(64).toString('base64url')}`
+      const now = Date.now()
+      // One HPKE context (one X25519 for the client), then only AES-GCM per event: each with a new forged signature.
+      const ctx = await t.page()
+      for (let i = 0; i < 40; i++) await t.send(ctx, i, `/f${i}`, { ip: '203.0.113.1', now, token: forged() })
+      assert.equal(checks, 1, 'the first token of the context is checked; later ones in it are not')
+      // The visitor's real page: its token checks and names them, and a second token in that context is ignored.
+      const page = await t.page()
+      await t.send(page, 0, '/real', { ip: '203.0.113.2', now, token })
+      await t.send(page, 1, '/swapped', { ip: '203.0.113.2', now, token: await optInToken(await makeVisitorKeys(), site) })
+      const rows = t.ingest.rowsOf(site, 0)
+      const by = (p: string) => rows.find((r) => r.page === p)!.visitor
+      assert.equal(by('/real'), t.ingest.optIns.pseudonym(site, key!))
+      assert.notEqual(by('/swapped'), by('/real'))
+      assert.equal(checks, 2)
+      assert.equal(rows.length, 42, 'every event still counts (the forged ones as anonymous)')
+    } finally {
+      t.done()
+    }
+  })
+
   it('export: only the asking visitor\'s rows, sealed to their box key, with a receipt the worker signed', async () => {
     const t = await setup()
     try {
@@ -92,8 +122,9 @@ describe('visitor data rights (ingest enclave)', () => {
       const stranger = await makeVisitorKeys()
       const now = Date.now()
       const ctx = await t.page()
-      await t.send(ctx, 0, '/mine-1', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
-      await t.send(ctx, 1, '/mine-2', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
+      const mine = await optInToken(me, site) // one token a page, as the tracker keeps it
+      await t.send(ctx, 0, '/mine-1', { ip: '203.0.113.1', now, token: mine })
+      await t.send(ctx, 1, '/mine-2', { ip: '203.0.113.1', now, token: mine })
       await t.send(await t.page(), 0, '/theirs', { ip: '203.0.113.2', now, token: await optInToken(stranger, site) })
       await t.send(await t.page(), 0, '/anon', { ip: '203.0.113.3', now })
       const request = await visitorRequest(me, site, 'export')

@@ -101,6 +101,8 @@ function rowBytes(r: EventRow): number {
 export const MAX_SEGMENT_ROWS = 200_000
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
+/** Page contexts (site, enc) whose opt-in token is remembered (pseudonymOf), at most: as many as event keys cached. */
+const MAX_CONTEXT_TOKENS = 65_536
 /** (site, enc, seq) of events already accepted, kept so a replayed envelope is not counted twice. Memory only. */
 const MAX_SEEN = 1_000_000
 
@@ -121,6 +123,8 @@ export class Ingest {
   private readonly country: CountryDb
   /** Opted-in visitors' pseudonymous ids (ingest-visitor-rights.ts). */
   readonly optIns: OptIns
+  /** The opt-in token each page context (site/enc) carried first (pseudonymOf). Memory only. */
+  private contextTokens = new Map<string, string>()
   /** Set while the log is rewritten (a deletion, a compaction): new appends wait for it. */
   private rewriting: Promise<void> | undefined
   private nextN = 0
@@ -173,7 +177,7 @@ export class Ingest {
     if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
     this.seen.add(id)
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
-    const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
+    const visitor = (event.i ? await this.pseudonymOf(site, enc, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const pageview = event.n === 'pageview'
     const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now, pageview)
@@ -217,6 +221,24 @@ export class Ingest {
   /** Event keys the opener holds (ingest-open.ts; for tests). */
   get cachedEventKeys(): number {
     return this.opener.cachedKeys
+  }
+
+  /**
+   * The pseudonym of an event's opt-in token, checked once per page context: a page's events all
+   * carry the one token its visitor holds, so another token in the same context is ignored (the
+   * event counts as anonymous). Else a client could send, under one HPKE context (AES-GCM only on
+   * its side), every event with a new forged signature, and have the enclave check an ECDSA
+   * signature for each.
+   */
+  private pseudonymOf(site: string, enc: string, token: string): Promise<string | null> | null {
+    const context = `${site}/${enc}`
+    const first = this.contextTokens.get(context)
+    if (first !== undefined && first !== token) return null
+    if (first === undefined) {
+      this.contextTokens.set(context, token)
+      if (this.contextTokens.size > MAX_CONTEXT_TOKENS) this.contextTokens.delete(this.contextTokens.keys().next().value!)
+    }
+    return this.optIns.ofToken(site, token)
   }
 
   /** An owner's signed site registration (ingest-sites.ts): from then on the site's events are accepted. */
