@@ -403,6 +403,30 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('after a restart with every row in a confirmed segment, new rows still wait for the next segment (row numbers go on)', async () => {
+    const t = await setup()
+    try {
+      const first = t.make()
+      const send = async (ingest: Ingest, page: string) => ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev(page)), ip: '198.51.100.7', userAgent: UA, now: Date.now() })
+      for (const page of ['/a', '/b', '/c']) await send(first, page)
+      const flush = (await first.prepareFlush(site, storage.postCar))!
+      await first.confirmFlush(site, flush.manifestCid, Date.now())
+      first.close()
+      // The host restarts the enclave: the compacted log is empty.
+      const again = t.make()
+      assert.deepEqual(await send(again, '/after-restart'), { accepted: true })
+      assert.deepEqual(again.pendingSites(), [{ site, rows: 1 }], 'the acknowledged row waits for a segment')
+      const next = (await again.prepareFlush(site, storage.postCar))!
+      assert.equal(next.rows, 1)
+      await again.confirmFlush(site, next.manifestCid, Date.now())
+      const rows = await storage.rowsOf(next.manifest, testSite.dek)
+      assert.deepEqual(rows.map((r) => r['page']).sort(), ['/a', '/after-restart', '/b', '/c'])
+      again.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

@@ -152,7 +152,11 @@ export class Ingest {
     this.sites = new SiteBook({ read: (name) => p.head.read(name), save: (c) => p.head.save({ ...c, ingestlog: encodeCheckpoint(this.log.checkpoint()) }) }, { dir: p.dir, key: p.sealingKey })
     this.country = p.country ?? packagedCountryDb()
     this.optIns = new OptIns(p.sealingKey)
+    // Row numbers go on past every row in a confirmed segment, not only past the log's: once a
+    // flush compacted the log empty, numbering from 0 again made new rows look already flushed
+    // (never segmented, and dropped from the log at the next compaction).
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
+    for (const s of this.sites.all()) this.nextN = Math.max(this.nextN, s.flushedThrough + 1)
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
     this.countPending()
