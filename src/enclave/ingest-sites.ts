@@ -246,6 +246,13 @@ export class SiteBook {
     return next
   }
 
+  /** Roots stored but linked by no manifest kept here (an abandoned flush): to unpin at the next flush. */
+  addUnpin(site: string, roots: readonly string[]): void {
+    const s = this.require(site)
+    this.sites.set(site, { ...s, unpin: [...s.unpin, ...roots.filter((r) => !s.unpin.includes(r))] })
+    this.save()
+  }
+
   /** These roots are off the storage node. */
   unpinned(site: string, roots: readonly string[]): void {
     const s = this.require(site)

@@ -222,6 +222,29 @@ describe('visitor data rights (ingest enclave)', () => {
     }
   })
 
+  it("delete after an abandoned flush: the orphan segment holding the visitor's rows is unpinned from storage", async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const now = Date.now()
+      const ctx = await t.page()
+      for (let i = 0; i < 2; i++) await t.send(ctx, i, `/mine-${i}`, { ip: '203.0.113.1', now, token })
+      // The segment is stored, its manifest update refused (or the host says so): the host abandons it.
+      const orphan = (await t.ingest.prepareFlush(site, storage.postCar))!
+      t.ingest.dropPrepared(site)
+      await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      const segment = orphan.manifest.segments.at(-1)!.cid.toString()
+      assert.equal((await storage.rowsOf(orphan.manifest, testSite.dek)).filter((r) => String(r['page']).startsWith('/mine')).length, 2, "the orphan segment holds the visitor's rows, under the key the owner can derive")
+      const unpin = t.ingest.sites.get(site)!.unpin
+      assert.ok(unpin.includes(segment) && unpin.includes(orphan.manifestCid), 'it is on the list of roots to unpin (the next flush asks storage)')
+      t.restart()
+      assert.ok(t.ingest.sites.get(site)!.unpin.includes(segment), 'kept in the sealed site book')
+    } finally {
+      t.done()
+    }
+  })
+
   it("rewrite: the stored segments lose exactly the deleted visitor's rows, under a new key the owner's wrap opens and the old key does not; it survives a restart", async () => {
     const t = await setup()
     try {

@@ -333,9 +333,18 @@ export class Ingest {
     this.sites.finishRewrite(site, { visitors: rewrite.visitors, at: Math.floor(now / 1000), rewrite })
   }
 
-  /** The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the next). */
+  /**
+   * The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the
+   * next). Its segment and manifest, already stored, go on the site's list to unpin: no manifest
+   * the enclave keeps links them, so no rewrite would ever reach them, and a visitor deleted
+   * meanwhile would stay in that segment (under the key the owner can derive). If the host lied
+   * and the update was mined, storage keeps them (it keeps what a current manifest links).
+   */
   dropPrepared(site: Hex): void {
+    const flush = this.prepared.get(site)
+    if (!flush) return
     this.prepared.delete(site)
+    this.sites.addUnpin(site, [flush.manifest.segments.at(-1)!.cid.toString(), flush.manifestCid])
   }
 
   /**
