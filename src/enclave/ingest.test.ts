@@ -427,6 +427,29 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('after a restart the realtime answer says it covers only from the restart: the flushed rows of the last hour were in memory only', async () => {
+    const t = await setup()
+    try {
+      const first = t.make()
+      const send = async (ingest: Ingest, page: string) => ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev(page)), ip: '198.51.100.7', userAgent: UA, now: Date.now() })
+      for (const page of ['/a', '/b']) await send(first, page)
+      const flush = (await first.prepareFlush(site, storage.postCar))!
+      await first.confirmFlush(site, flush.manifestCid, Date.now())
+      await send(first, '/waiting')
+      const since = Date.now() - 60_000
+      assert.equal(first.rowsOf(site, since).length, 3)
+      assert.equal(first.coveredFrom(since), since, 'all of the last minute is in memory')
+      first.close()
+      const restartedAt = Date.now()
+      const again = t.make()
+      assert.deepEqual(again.rowsOf(site, since).map((r) => r.page), ['/waiting'], 'only the waiting row came back, from the log')
+      assert.ok(again.coveredFrom(since) >= restartedAt, 'so the answer says from when it counts, not the whole window')
+      again.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

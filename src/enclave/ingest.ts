@@ -116,7 +116,7 @@ export class Ingest {
   /** How many of `rows` are not yet in a confirmed segment, and their bytes (rowBytes). */
   private pending = 0
   private pendingBytes = 0
-  /** The newest time of a row the realtime cap dropped (memory only; 0: none). */
+  /** The newest time of a row the realtime cap dropped, or of this start if flushed rows were left behind in the last run's memory (0: none). */
   private droppedThrough = 0
   private inFlight = 0
   private seen = new Set<string>()
@@ -157,6 +157,9 @@ export class Ingest {
     // (never segmented, and dropped from the log at the next compaction).
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
     for (const s of this.sites.all()) this.nextN = Math.max(this.nextN, s.flushedThrough + 1)
+    // Rows already in a segment were kept for the realtime figure in memory only: once any were,
+    // an answer's window before this start is not whole, and says so (coveredFrom).
+    if (this.sites.all().some((s) => s.flushedThrough >= 0)) this.droppedThrough = Date.now()
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
     this.countPending()
