@@ -450,6 +450,31 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('a host restarting the enclave cannot make one visitor count as k: the k rule counts visitors within one salt', async () => {
+    const t = await setup()
+    try {
+      const k = 3
+      const request = { site, owner: owner.address, salt, metrics: ['visitors', 'pageviews'], dimensions: ['event:page'], period: '1h', box: BOX, issuedAt: 1, signature: '0x00' } as StatsRequest
+      const view = async (ingest: Ingest, page: string, ip: string) => ingest.accept({ envelope: await sealEvent(await openEventContext(site, t.key.publicKey), 0, ev(page)), ip, userAgent: UA, now: Date.now() })
+      // One visitor reads a page; the host restarts the enclave between each of their page views (a new salt each time).
+      let ingest = t.make()
+      for (let i = 0; i < k; i++) {
+        if (i > 0) (ingest.close(), (ingest = t.make()))
+        await view(ingest, '/secret', '203.0.113.5')
+        await view(ingest, '/popular', `198.51.100.${i}`)
+      }
+      const rows = ingest.rowsOf(site, 0)
+      assert.equal(new Set(rows.filter((r) => r.page === '/secret').map((r) => r.visitor)).size, k, 'under 3 salts the one person has 3 ids')
+      assert.deepEqual(answerStats(request, rows, k).results, [], 'yet no page is shown: no salt saw k visitors')
+      // k people under one salt are shown (every acknowledged row still counted in the figures).
+      for (let i = 0; i < k; i++) await view(ingest, '/popular', `192.0.2.${i}`)
+      assert.deepEqual(answerStats(request, ingest.rowsOf(site, 0), k).results, [{ dimensions: ['/popular'], metrics: [2 * k, 2 * k] }])
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

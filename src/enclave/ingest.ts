@@ -45,6 +45,11 @@ export type EventRow = Enriched &
     name: string
     /** daily id (ingest-visitors.ts), or an opted-in visitor's pseudonymous id (ingest-visitor-rights.ts) */
     visitor: string
+    /**
+     * Which salt made `visitor` (ingest-visitors.ts), '' for an opted-in visitor's pseudonym (one
+     * id across salts); absent in rows logged before it was kept. Memory and log only, not in segments.
+     */
+    salt?: string
     session: string
     /** custom props as JSON text ('' when none) */
     props: string
@@ -184,7 +189,8 @@ export class Ingest {
     if (this.seen.has(id)) return { accepted: false, reason: 'duplicate' }
     this.seen.add(id)
     if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value!)
-    const visitor = (event.i ? await this.pseudonymOf(site, enc, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
+    const pseudonym = event.i ? await this.pseudonymOf(site, enc, event.i) : null
+    const { id: visitor, salt } = pseudonym !== null ? { id: pseudonym, salt: '' } : this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const pageview = event.n === 'pageview'
     const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now, pageview)
@@ -194,6 +200,7 @@ export class Ingest {
       ts: p.now,
       name: event.n,
       visitor,
+      salt,
       session: session.id,
       ...labels,
       ...session.entry,
