@@ -475,6 +475,31 @@ describe('ingest enclave: registered sites and their segments', () => {
     }
   })
 
+  it('segments are capped by their bytes too: the largest events make smaller segments, every row flushed in turn', async () => {
+    const t = await setup()
+    try {
+      // A cap of 40 KB stands for the real 64 MB (past which 200,000 of the largest rows would pass V8's longest string).
+      const ingest = new Ingest({ dir: t.dir, sealingKey: t.sealingKey, hpkePrivateKey: t.key.privateKey, head: ingestHeadAt(t.dir, t.sealingKey), maxSegmentBytes: 40_000 })
+      const props = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`prop-${i}`, 'x'.repeat(150)]))
+      const ctx = await openEventContext(site, t.key.publicKey)
+      for (let i = 0; i < 20; i++) await ingest.accept({ envelope: await sealEvent(ctx, i, { ...ev(`/${i}`, 'Signup'), p: props }), ip: '198.51.100.7', userAgent: UA, now: Date.now() })
+      const segments: number[] = []
+      let manifest
+      for (let round = 0; round < 10 && ingest.pendingSites().length > 0; round++) {
+        const flush = (await ingest.prepareFlush(site, storage.postCar))!
+        segments.push(flush.rows)
+        await ingest.confirmFlush(site, flush.manifestCid, Date.now())
+        manifest = flush.manifest
+      }
+      assert.ok(segments.length >= 2 && segments.every((n) => n >= 1 && n <= 8), `5 KB rows in segments of at most 40 KB (${segments.join(', ')})`)
+      assert.equal(segments.reduce((a, b) => a + b, 0), 20, 'every row, once')
+      assert.equal((await storage.rowsOf(manifest!, testSite.dek)).filter((r) => r['name'] === 'Signup').length, 20)
+      ingest.close()
+    } finally {
+      t.done()
+    }
+  })
+
   it('kill -9 before the manifest update is confirmed loses nothing and counts nothing twice; an older log restored by the host is refused or ignored, never replayed', async () => {
     const t = await setup()
     try {

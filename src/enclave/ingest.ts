@@ -104,6 +104,12 @@ function rowBytes(r: EventRow): number {
 
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
+/**
+ * Bytes of rows (rowBytes) per segment at most: the segment is written as one JSON text of its
+ * rows (ingest-segments.ts), and 200,000 rows of the largest events (~7 KB each) would be past the
+ * longest string V8 makes (~512 M characters): that flush would fail every round, with its rows.
+ */
+export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
 /** Page contexts (site, enc) whose opt-in token is remembered (pseudonymOf), at most: as many as event keys cached. */
@@ -145,10 +151,13 @@ export class Ingest {
   private readonly maxRealtimeRows: number
   /** Bytes of rows held at most, waiting and flushed each (MAX_HELD_BYTES; tests pass fewer). */
   private readonly maxHeldBytes: number
+  /** Bytes of rows a segment holds at most (MAX_SEGMENT_BYTES; tests pass fewer). */
+  private readonly maxSegmentBytes: number
 
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number; maxHeldBytes?: number }) {
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number; maxHeldBytes?: number; maxSegmentBytes?: number }) {
     this.maxRealtimeRows = p.maxRealtimeRows ?? MAX_REALTIME_ROWS
     this.maxHeldBytes = p.maxHeldBytes ?? MAX_HELD_BYTES
+    this.maxSegmentBytes = p.maxSegmentBytes ?? MAX_SEGMENT_BYTES
     this.opener = new EventOpener(p.hpkePrivateKey)
     this.head = p.head
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
@@ -280,7 +289,15 @@ export class Ingest {
     if (!record) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
     // Appends wait while a rewrite is out: they would be sealed under the key it replaces.
     if (record.rewrite || record.deletions.length > 0) return undefined
-    const rows = this.rows.filter((r) => r.site === site && this.isPending(r)).slice(0, MAX_SEGMENT_ROWS)
+    // The oldest waiting rows, up to the segment's row and byte caps (at least one row).
+    const rows: EventRow[] = []
+    let bytes = 0
+    for (const r of this.rows) {
+      if (r.site !== site || !this.isPending(r)) continue
+      if (rows.length >= MAX_SEGMENT_ROWS || (rows.length > 0 && bytes + rowBytes(r) > this.maxSegmentBytes)) break
+      rows.push(r)
+      bytes += rowBytes(r)
+    }
     if (rows.length === 0) return undefined
     const parquet = await siteRowsToParquet(rows)
     const segment = await sealSiteSegment({ dek: record.dek, site, segmentIndex: record.manifest.segments.length, parquet })
