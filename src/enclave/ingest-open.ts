@@ -5,12 +5,19 @@
  */
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { createDecipheriv } from 'node:crypto'
 import { hpkeReceiverExportSync, x25519Recipient, type X25519Recipient } from '../crypto/hpke-export-node.js'
 import { ENVELOPE_VERSION, EVENT_KEY_SIZE, MAX_SEQ, eventKeyContext, eventNonce, ingestInfo, type PlausibleEvent } from '../tracker/event-format.js'
 
 export const SITE_ID = /^0x[0-9a-f]{64}$/
 const B64URL = /^[A-Za-z0-9_-]+$/
+/**
+ * 32 bytes as 43 base64url characters, spelled the one way: the last character's 2 low bits are
+ * padding, so 4 spellings decode to the same enc. A replay (site, enc, seq) is known by its text,
+ * and without this a host replays an envelope 3 more times under the other spellings.
+ */
+const ENC_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 const bad = (what: string) => new W3aError('INPUT_MALFORMED', `sealed event: ${what}`)
 
 /** Largest sealed event accepted (ciphertext, base64url characters). */
@@ -25,7 +32,7 @@ function checkEnvelope(e: unknown): { s: string; k: string; q: number; c: string
   const { v, s, k, q, c } = e as Record<string, unknown>
   if (v !== ENVELOPE_VERSION) throw bad(`v: expected ${ENVELOPE_VERSION}`)
   if (typeof s !== 'string' || !SITE_ID.test(s)) throw bad('s: a site id (0x and 64 lowercase hex digits)')
-  if (typeof k !== 'string' || k.length !== 43 || !B64URL.test(k)) throw bad('k: 43 base64url characters (32 bytes)')
+  if (typeof k !== 'string' || !ENC_32.test(k)) throw bad('k: 43 base64url characters (32 bytes, unpadded, canonical)')
   if (typeof q !== 'number' || !Number.isInteger(q) || q < 0 || q > MAX_SEQ) throw bad(`q: an integer from 0 to ${MAX_SEQ}`)
   if (typeof c !== 'string' || c.length < 22 || c.length > MAX_EVENT_CHARS || !B64URL.test(c)) throw bad(`c: 22 to ${MAX_EVENT_CHARS} base64url characters`)
   return { s, k, q, c }
@@ -56,9 +63,21 @@ export class EventOpener {
     this.recipient = x25519Recipient(privateKey)
   }
 
-  open(envelope: unknown): OpenedEvent {
+  /** Keys cached now (for tests: a refused envelope leaves none). */
+  get cachedKeys(): number {
+    return this.keys.size
+  }
+
+  /**
+   * `admit` sees the site id (clear in the envelope) before any key agreement and throws to refuse
+   * it: an event for a site not served here costs a regex, not an X25519 operation.
+   */
+  open(envelope: unknown, admit: (site: string) => void = () => {}): OpenedEvent {
     const { s: site, k, q, c } = checkEnvelope(envelope)
-    const key = this.eventKey(site, k)
+    admit(site)
+    const id = `${site}/${k}`
+    const cached = this.keys.get(id)
+    const key = cached ?? this.eventKey(site, k)
     let plaintext: Buffer
     try {
       const sealed = Buffer.from(c, 'base64url')
@@ -67,8 +86,11 @@ export class EventOpener {
       d.setAuthTag(sealed.subarray(sealed.length - 16))
       plaintext = Buffer.concat([d.update(sealed.subarray(0, sealed.length - 16)), d.final()])
     } catch (cause) {
+      if (!cached) key.fill(0)
       throw new W3aError('HPKE_OPEN_FAILED', 'sealed event does not open under this ingest key', { cause })
     }
+    // Kept only once a ciphertext opened under it: random encs would otherwise evict real pages' keys.
+    if (!cached) this.keep(id, key)
     let json: unknown
     try {
       json = JSON.parse(plaintext.toString('utf8'))
@@ -76,21 +98,21 @@ export class EventOpener {
       throw bad('plaintext is not JSON')
     }
     const ev = eventSchema.safeParse(json)
-    if (!ev.success) throw bad(ev.error.issues[0]?.message ?? 'not an event')
+    // Named by its top-level field only: below it (props) the keys are the visitor's plaintext.
+    if (!ev.success) throw bad(zodIssueText(ev.error, 1))
     return { site, enc: k, seq: q, event: ev.data as PlausibleEvent }
   }
 
   private eventKey(site: string, enc: string): Buffer {
-    const id = `${site}/${enc}`
-    const cached = this.keys.get(id)
-    if (cached) return cached
-    const key = Buffer.from(hpkeReceiverExportSync(this.recipient, Buffer.from(enc, 'base64url'), ingestInfo(site), eventKeyContext(), EVENT_KEY_SIZE))
+    return Buffer.from(hpkeReceiverExportSync(this.recipient, Buffer.from(enc, 'base64url'), ingestInfo(site), eventKeyContext(), EVENT_KEY_SIZE))
+  }
+
+  private keep(id: string, key: Buffer): void {
     this.keys.set(id, key)
     if (this.keys.size > MAX_CACHED_KEYS) {
       const oldest = this.keys.keys().next().value!
       this.keys.get(oldest)!.fill(0)
       this.keys.delete(oldest)
     }
-    return key
   }
 }

@@ -26,6 +26,7 @@
 import { bytesToHex, hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
 import { checkSiteSettings, type SiteSettings } from '../sdk/site-settings.js'
 import { MAX_REQUEST_AGE_S } from './ingest-stats.js'
@@ -110,7 +111,7 @@ async function checkOwner(what: string, r: { site: string; ingest: string; issue
 
 function parse<T>(schema: z.ZodType<T>, what: string, raw: unknown): T {
   const parsed = schema.safeParse(raw)
-  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `${what}: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
+  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `${what}: ${zodIssueText(parsed.error)}`)
   return parsed.data
 }
 

@@ -31,6 +31,7 @@ import { existsSync, unlinkSync } from 'node:fs'
 import { bytesToHex, hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { datasetIdFor } from '../crypto/typed-commands.js'
 import { hpkeOpen } from '../crypto/hpke.js'
 import { readSealedFile } from '../tee/index.js'
@@ -141,7 +142,7 @@ export class SiteBook {
    */
   async register(raw: unknown, p: { chainId: number; self: Address; hpkePrivateKey: Uint8Array; nowS: number; manifestOf: (cid: string) => Promise<DatasetManifest> }): Promise<SiteRecord> {
     const parsed = registrationSchema.safeParse(raw)
-    if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `site registration: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`)
+    if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `site registration: ${zodIssueText(parsed.error)}`)
     const r = parsed.data
     const site = r.site as Hex
     if (datasetIdFor(r.owner as Address, r.salt as Hex).toLowerCase() !== site) throw new W3aError('ACCESS_DENIED', 'site registration: owner and salt do not make this site id')
@@ -243,6 +244,13 @@ export class SiteBook {
     this.sites.set(site, next)
     this.save()
     return next
+  }
+
+  /** Roots stored but linked by no manifest kept here (an abandoned flush): to unpin at the next flush. */
+  addUnpin(site: string, roots: readonly string[]): void {
+    const s = this.require(site)
+    this.sites.set(site, { ...s, unpin: [...s.unpin, ...roots.filter((r) => !s.unpin.includes(r))] })
+    this.save()
   }
 
   /** These roots are off the storage node. */

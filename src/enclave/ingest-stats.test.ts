@@ -5,7 +5,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { isW3aError } from '../core/errors.js'
 import { generateHpkeKeyPair } from '../crypto/hpke.js'
 import type { EventRow } from './ingest.js'
-import { answerStats, openStatsAnswer, sealStatsAnswer, STATS_METRICS, type StatsAnswer, type StatsRequest } from './ingest-stats.js'
+import { answerStats, checkStatsRequest, openStatsAnswer, sealStatsAnswer, STATS_METRICS, type StatsAnswer, type StatsRequest } from './ingest-stats.js'
 
 test('answerStats counts visitors, visits, page views and events per group as a row-by-row reference does, and drops groups under k', () => {
   let seed = 7
@@ -60,4 +60,11 @@ test("a stats answer opens only for its request, sealed to its box key, signed b
   const elsewhere = await generateHpkeKeyPair()
   const toElsewhere = await sealStatsAnswer(answer, { ...request, box: bytesToHex(elsewhere.publicKey) }, { chainId: 31337, signer: worker })
   await assert.rejects(openStatsAnswer(toElsewhere, p), (e) => isW3aError(e, 'HPKE_OPEN_FAILED'))
+})
+
+test("a malformed stats request's error names the field", async () => {
+  const request = { site: `0x${'1'.repeat(64)}`, owner: `0x${'2'.repeat(40)}`, salt: `0x${'3'.repeat(64)}`, metrics: ['visitors'], dimensions: [], period: '1h', box: `0x${'4'.repeat(64)}`, issuedAt: 1, signature: '0x00' }
+  for (const [field, bad] of [['period', { period: '30d' }], ['metrics.0', { metrics: ['bounce_rate'] }], ['dimensions.0', { dimensions: ['event:props:x'] }], ['box', { box: '0x12' }]] as const) {
+    await assert.rejects(checkStatsRequest({ ...request, ...bad }, { chainId: 1, nowS: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes(`stats request: ${field}`), field)
+  }
 })

@@ -85,6 +85,36 @@ describe('visitor data rights (ingest enclave)', () => {
     }
   })
 
+  it("one page's events are checked for one opt-in token: a client cycling forged tokens in one context costs one signature check, not one an event", async () => {
+    const t = await setup()
+    try {
+      let checks = 0
+      const ofToken = t.ingest.optIns.ofToken.bind(t.ingest.optIns)
+      t.ingest.optIns.ofToken = (site, token) => (checks++, ofToken(site, token))
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const [key] = token.split('.')
+      const forged = () => `${key}.${randomBytes(64).toString('base64url')}`
+      const now = Date.now()
+      // One HPKE context (one X25519 for the client), then only AES-GCM per event: each with a new forged signature.
+      const ctx = await t.page()
+      for (let i = 0; i < 40; i++) await t.send(ctx, i, `/f${i}`, { ip: '203.0.113.1', now, token: forged() })
+      assert.equal(checks, 1, 'the first token of the context is checked; later ones in it are not')
+      // The visitor's real page: its token checks and names them, and a second token in that context is ignored.
+      const page = await t.page()
+      await t.send(page, 0, '/real', { ip: '203.0.113.2', now, token })
+      await t.send(page, 1, '/swapped', { ip: '203.0.113.2', now, token: await optInToken(await makeVisitorKeys(), site) })
+      const rows = t.ingest.rowsOf(site, 0)
+      const by = (p: string) => rows.find((r) => r.page === p)!.visitor
+      assert.equal(by('/real'), t.ingest.optIns.pseudonym(site, key!))
+      assert.notEqual(by('/swapped'), by('/real'))
+      assert.equal(checks, 2)
+      assert.equal(rows.length, 42, 'every event still counts (the forged ones as anonymous)')
+    } finally {
+      t.done()
+    }
+  })
+
   it('export: only the asking visitor\'s rows, sealed to their box key, with a receipt the worker signed', async () => {
     const t = await setup()
     try {
@@ -92,8 +122,9 @@ describe('visitor data rights (ingest enclave)', () => {
       const stranger = await makeVisitorKeys()
       const now = Date.now()
       const ctx = await t.page()
-      await t.send(ctx, 0, '/mine-1', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
-      await t.send(ctx, 1, '/mine-2', { ip: '203.0.113.1', now, token: await optInToken(me, site) })
+      const mine = await optInToken(me, site) // one token a page, as the tracker keeps it
+      await t.send(ctx, 0, '/mine-1', { ip: '203.0.113.1', now, token: mine })
+      await t.send(ctx, 1, '/mine-2', { ip: '203.0.113.1', now, token: mine })
       await t.send(await t.page(), 0, '/theirs', { ip: '203.0.113.2', now, token: await optInToken(stranger, site) })
       await t.send(await t.page(), 0, '/anon', { ip: '203.0.113.3', now })
       const request = await visitorRequest(me, site, 'export')
@@ -128,7 +159,10 @@ describe('visitor data rights (ingest enclave)', () => {
       await assert.rejects(ask({ ...mine, site: '0x' + 'b2'.repeat(32) }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(ask({ ...mine, action: 'export' }), (e) => isW3aError(e, 'SIGNATURE_INVALID'))
       await assert.rejects(ask(mine, nowS + 3600), (e) => isW3aError(e, 'COMMAND_EXPIRED'))
-      await assert.rejects(ask({ ...mine, extra: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT'))
+      await assert.rejects(ask({ ...mine, extra: 1 }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('extra'))
+      // A malformed request's error names the field.
+      await assert.rejects(ask({ ...mine, action: 'steal' }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('visitor request: action'))
+      await assert.rejects(ask({ ...mine, box: 'short' }), (e) => isW3aError(e, 'INVALID_ARGUMENT') && e.message.includes('visitor request: box'))
     } finally {
       t.done()
     }
@@ -162,6 +196,50 @@ describe('visitor data rights (ingest enclave)', () => {
       t.restart()
       assert.equal(left().length, 6)
       assert.ok(readFileSync(ingestLogFile(t.dir)).length > 0)
+    } finally {
+      t.done()
+    }
+  })
+
+  it('delete: the open visit goes too, so the next event does not carry the deleted entry page and source', async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const now = Date.now()
+      await t.send(await t.page(), 0, '/clinic/appointment?utm_source=secret-campaign', { ip: '203.0.113.1', now, token })
+      await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      assert.equal(t.ingest.rowsOf(site, 0).length, 0)
+      // Still opted in, the visitor goes on browsing within 30 minutes.
+      await t.send(await t.page(), 0, '/home', { ip: '203.0.113.1', now: now + 60_000, token })
+      const [row] = t.ingest.rowsOf(site, 0)
+      assert.equal(row!.entryPage, '/home', 'the deleted page is not the new visit\'s entry page')
+      assert.equal(row!.utmSource, '', 'nor its campaign')
+      assert.equal(row!.sessionStart, 1, 'a new visit')
+      assert.equal(row!.durationS, 0, 'with no time since the deleted event')
+    } finally {
+      t.done()
+    }
+  })
+
+  it("delete after an abandoned flush: the orphan segment holding the visitor's rows is unpinned from storage", async () => {
+    const t = await setup()
+    try {
+      const me = await makeVisitorKeys()
+      const token = await optInToken(me, site)
+      const now = Date.now()
+      const ctx = await t.page()
+      for (let i = 0; i < 2; i++) await t.send(ctx, i, `/mine-${i}`, { ip: '203.0.113.1', now, token })
+      // The segment is stored, its manifest update refused (or the host says so): the host abandons it.
+      const orphan = (await t.ingest.prepareFlush(site, storage.postCar))!
+      t.ingest.dropPrepared(site)
+      await answerVisitorRequest({ raw: await visitorRequest(me, site, 'delete'), ingest: t.ingest, signer: t.worker, nowS: Math.floor(now / 1000) })
+      const segment = orphan.manifest.segments.at(-1)!.cid.toString()
+      assert.equal((await storage.rowsOf(orphan.manifest, testSite.dek)).filter((r) => String(r['page']).startsWith('/mine')).length, 2, "the orphan segment holds the visitor's rows, under the key the owner can derive")
+      const unpin = t.ingest.sites.get(site)!.unpin
+      assert.ok(unpin.includes(segment) && unpin.includes(orphan.manifestCid), 'it is on the list of roots to unpin (the next flush asks storage)')
+      t.restart()
+      assert.ok(t.ingest.sites.get(site)!.unpin.includes(segment), 'kept in the sealed site book')
     } finally {
       t.done()
     }

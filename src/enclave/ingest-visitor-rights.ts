@@ -15,7 +15,7 @@
  * host relays them; it cannot make one (no key), and replaying one gets the same visitor's
  * answer again, sealed to that visitor's box key. An export is sealed to the box key named in
  * the signed request (ECDH P-256 → HKDF-SHA256 → AES-256-GCM): the host sees ciphertext only.
- * A deletion removes the visitor's rows from memory and from the sealed log (rewritten), and
+ * A deletion closes the visitor's open visit, removes their rows from memory and from the sealed log (rewritten), and
  * queues, durably before the receipt is signed, the rewrite of the site's stored segments
  * without them (ingest.ts prepareRewrite: under a new site key, old segments unpinned). The
  * receipt says 'pending'; a later 'rewrite' request gets the receipt naming the manifest whose
@@ -25,6 +25,7 @@ import { createHash, createHmac } from 'node:crypto'
 import type { LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
+import { zodIssueText } from '../core/zod-issue.js'
 import { optInText } from '../tracker/event-format.js'
 import { VISITOR_ACTIONS, VISITOR_BOX_INFO, visitorReceiptText, visitorRequestText, type VisitorAnswer, type VisitorReceipt, type VisitorRequest } from '../tracker/visitor-format.js'
 import type { EventRow, Ingest } from './ingest.js'
@@ -88,7 +89,7 @@ const requestSchema = z.strictObject({
 /** Checks a visitor's request (shape, age, signature by the key it names); returns it parsed. */
 export async function checkVisitorRequest(raw: unknown, nowS: number): Promise<VisitorRequest> {
   const parsed = requestSchema.safeParse(raw)
-  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `visitor request: ${parsed.error.issues[0]?.message}`)
+  if (!parsed.success) throw new W3aError('INVALID_ARGUMENT', `visitor request: ${zodIssueText(parsed.error)}`)
   const r = parsed.data
   if (Math.abs(nowS - r.issuedAt) > MAX_VISITOR_REQUEST_AGE_S) throw new W3aError('COMMAND_EXPIRED', `visitor request issued more than ${MAX_VISITOR_REQUEST_AGE_S} s from now`, { details: ["Check the visitor's clock and send it again."] })
   if (!(await verifyP256(r.key, r.signature, visitorRequestText(r)))) throw new W3aError('SIGNATURE_INVALID', 'visitor request is not signed by the key it names')
@@ -123,8 +124,7 @@ export async function answerVisitorRequest(p: { raw: unknown; ingest: Ingest; si
     receipt.rows = rows.length
     receipt.sealed = sha256hex(b64(box.ct))
   } else if (r.action === 'delete') {
-    receipt.rows = await p.ingest.removeRows(mine)
-    p.ingest.queueSegmentDeletion(r.site, visitor)
+    receipt.rows = await p.ingest.deleteVisitor(r.site, visitor)
     receipt.segments = 'pending'
   } else {
     const stand = p.ingest.segmentDeletion(r.site, visitor)

@@ -27,18 +27,23 @@ function sessionId(): string {
 type Session<Entry> = { id: string; last: number; entry: Entry; pageviews: number }
 
 export class VisitorBook<Entry> {
-  private salt: { day: number; key: Buffer } | undefined
+  /** `id`: random, names this salt (not derived from it), so rows can say which salt made their visitor id. */
+  private salt: { day: number; key: Buffer; id: string } | undefined
   private sessions = new Map<string, Session<Entry>>()
 
-  /** The visitor id for an event at `now` (ms). */
-  visitor(site: string, ip: string, userAgent: string, now: number): string {
+  /**
+   * The visitor id for an event at `now` (ms), and the id of the salt that made it: the same
+   * person has another visitor id under each salt (each day, and each start of the enclave, which
+   * its host decides), so the k rule counts visitors within one salt (ingest-stats.ts).
+   */
+  visitor(site: string, ip: string, userAgent: string, now: number): { id: string; salt: string } {
     const day = Math.floor(now / DAY_MS)
     if (this.salt?.day !== day) {
       this.salt?.key.fill(0)
-      this.salt = { day, key: randomBytes(32) }
+      this.salt = { day, key: randomBytes(32), id: randomBytes(8).toString('hex') }
       this.sessions.clear() // ids of another day never match again
     }
-    return createHmac('sha256', this.salt.key).update(`${site}\0${ip}\0${userAgent}`).digest('hex').slice(0, 32)
+    return { id: createHmac('sha256', this.salt.key).update(`${site}\0${ip}\0${userAgent}`).digest('hex').slice(0, 32), salt: this.salt.id }
   }
 
   /**
@@ -61,5 +66,10 @@ export class VisitorBook<Entry> {
     this.sessions.set(key, s)
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
     return { id: s.id, entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
+  }
+
+  /** Closes the visitor's open visit (their deletion): their next event starts a new one, carrying nothing of it. */
+  forget(site: string, visitor: string): void {
+    this.sessions.delete(`${site}/${visitor}`)
   }
 }

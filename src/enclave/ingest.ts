@@ -46,6 +46,11 @@ export type EventRow = Enriched &
     name: string
     /** daily id (ingest-visitors.ts), or an opted-in visitor's pseudonymous id (ingest-visitor-rights.ts) */
     visitor: string
+    /**
+     * Which salt made `visitor` (ingest-visitors.ts), '' for an opted-in visitor's pseudonym (one
+     * id across salts); absent in rows logged before it was kept. Memory and log only, not in segments.
+     */
+    salt?: string
     session: string
     /** custom props as JSON text ('' when none) */
     props: string
@@ -79,13 +84,37 @@ export const REALTIME_WINDOW_MS = 60 * 60 * 1000
  * than before the cap (2 million in all). Without it a busy site would hold its whole last hour
  * (20,000 events/s is 72 million rows) or, as before, refuse events once 2 million were held.
  * Past it the "last hour" covers fewer minutes, and its answer says from when (coveredFrom); the
- * last 5 minutes stay whole up to 3,000 events/s.
+ * last 5 minutes stay whole up to 3,000 events/s. Rows larger than that (their sender's props) are
+ * capped by their bytes too (MAX_HELD_BYTES).
  */
 export const MAX_REALTIME_ROWS = 1_000_000
+/**
+ * Bytes of rows held, at most, on each side (waiting for their segment; flushed, for the realtime
+ * figure): the row caps above assume about 500 bytes a row, but a client sets most of a row's size
+ * (a sealed event may carry 6 KB of props), and 2 million rows of its making would be 13 GB.
+ * Past it as past the row caps: INGEST_BUSY for new events, the oldest realtime rows dropped.
+ */
+export const MAX_HELD_BYTES = 512 * 1024 * 1024
+/** A row's memory besides its client-sized strings (about 30 fields, the labels' strings shared). */
+const ROW_OVERHEAD_BYTES = 400
+
+/** About how much memory a row holds: its overhead and the strings whose length the event's sender sets. */
+function rowBytes(r: EventRow): number {
+  return ROW_OVERHEAD_BYTES + r.props.length + r.page.length + r.entryPage.length + r.hostname.length + r.name.length + r.source.length + r.utmSource.length + r.utmMedium.length + r.utmCampaign.length + r.utmContent.length + r.utmTerm.length
+}
+
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
+/**
+ * Bytes of rows (rowBytes) per segment at most: the segment is written as one JSON text of its
+ * rows (ingest-segments.ts), and 200,000 rows of the largest events (~7 KB each) would be past the
+ * longest string V8 makes (~512 M characters): that flush would fail every round, with its rows.
+ */
+export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
 const MAX_IN_FLIGHT = 10_000
+/** Page contexts (site, enc) whose opt-in token is remembered (pseudonymOf), at most: as many as event keys cached. */
+const MAX_CONTEXT_TOKENS = 65_536
 /** Accepted events remembered so a replayed envelope is not counted twice (ingest-replay-guard.ts), at most. Memory only. */
 const MAX_SEEN = 1_000_000
 
@@ -96,15 +125,18 @@ export class Ingest {
   private readonly head: IngestHead
   readonly sites: SiteBook
   private rows: EventRow[] = []
-  /** How many of `rows` are not yet in a confirmed segment. */
+  /** How many of `rows` are not yet in a confirmed segment, and their bytes (rowBytes). */
   private pending = 0
-  /** The newest time of a row the realtime cap dropped (memory only; 0: none). */
+  private pendingBytes = 0
+  /** The newest time of a row the realtime cap dropped, or of this start if flushed rows were left behind in the last run's memory (0: none). */
   private droppedThrough = 0
   private inFlight = 0
   private readonly seen = new ReplayGuard(MAX_SEEN)
   private readonly country: CountryDb
   /** Opted-in visitors' pseudonymous ids (ingest-visitor-rights.ts). */
   readonly optIns: OptIns
+  /** The opt-in token each page context (site/enc) carried first (pseudonymOf). Memory only. */
+  private contextTokens = new Map<string, string>()
   /** Set while the log is rewritten (a deletion, a compaction): new appends wait for it. */
   private rewriting: Promise<void> | undefined
   private nextN = 0
@@ -118,9 +150,15 @@ export class Ingest {
    */
   /** Flushed rows kept for the realtime figure at most (MAX_REALTIME_ROWS; tests pass fewer). */
   private readonly maxRealtimeRows: number
+  /** Bytes of rows held at most, waiting and flushed each (MAX_HELD_BYTES; tests pass fewer). */
+  private readonly maxHeldBytes: number
+  /** Bytes of rows a segment holds at most (MAX_SEGMENT_BYTES; tests pass fewer). */
+  private readonly maxSegmentBytes: number
 
-  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number }) {
+  constructor(p: { dir: string; sealingKey: Uint8Array; hpkePrivateKey: Uint8Array; head: IngestHead; country?: CountryDb; maxRealtimeRows?: number; maxHeldBytes?: number; maxSegmentBytes?: number }) {
     this.maxRealtimeRows = p.maxRealtimeRows ?? MAX_REALTIME_ROWS
+    this.maxHeldBytes = p.maxHeldBytes ?? MAX_HELD_BYTES
+    this.maxSegmentBytes = p.maxSegmentBytes ?? MAX_SEGMENT_BYTES
     this.opener = new EventOpener(p.hpkePrivateKey)
     this.head = p.head
     this.log = new IngestLog<EventRow>(p.dir, p.sealingKey)
@@ -129,10 +167,17 @@ export class Ingest {
     this.sites = new SiteBook({ read: (name) => p.head.read(name), save: (c) => p.head.save({ ...c, ingestlog: encodeCheckpoint(this.log.checkpoint()) }) }, { dir: p.dir, key: p.sealingKey })
     this.country = p.country ?? packagedCountryDb()
     this.optIns = new OptIns(p.sealingKey)
+    // Row numbers go on past every row in a confirmed segment, not only past the log's: once a
+    // flush compacted the log empty, numbering from 0 again made new rows look already flushed
+    // (never segmented, and dropped from the log at the next compaction).
     for (const r of replayed) this.nextN = Math.max(this.nextN, r.n + 1)
+    for (const s of this.sites.all()) this.nextN = Math.max(this.nextN, s.flushedThrough + 1)
+    // Rows already in a segment were kept for the realtime figure in memory only: once any were,
+    // an answer's window before this start is not whole, and says so (coveredFrom).
+    if (this.sites.all().some((s) => s.flushedThrough >= 0)) this.droppedThrough = Date.now()
     // Rows already in a confirmed segment (a crash between the manifest update and the compaction) are not appended twice.
     this.rows = replayed.filter((r) => this.isPending(r))
-    this.pending = this.rows.length
+    this.countPending()
   }
 
   private isPending(r: EventRow): boolean {
@@ -145,17 +190,14 @@ export class Ingest {
       throw new W3aError('INVALID_ARGUMENT', 'relayed event: ip and userAgent must be short strings')
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
-    const { site, enc, seq, event } = this.opener.open(p.envelope)
-    if (!this.sites.get(site)) {
-      this.unknownSiteRefusals++
-      throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
-    }
-    if (this.pending >= MAX_PENDING_ROWS) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
+    const { site, enc, seq, event } = this.opener.open(p.envelope, this.admitSite)
+    if (this.pending >= MAX_PENDING_ROWS || this.pendingBytes >= this.maxHeldBytes) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
     if (!this.seen.firstTime(`${site}/${enc}`, seq)) return { accepted: false, reason: 'duplicate' }
-    const visitor = (event.i ? await this.optIns.ofToken(site, event.i) : null) ?? this.visitors.visitor(site, p.ip, p.userAgent, p.now)
+    const pseudonym = event.i ? await this.pseudonymOf(site, enc, event.i) : null
+    const { id: visitor, salt } = pseudonym !== null ? { id: pseudonym, salt: '' } : this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const { source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm } = labels
     const pageview = event.n === 'pageview'
     const session = this.visitors.session(site, visitor, { entryPage: labels.page, source, channel, utmSource, utmMedium, utmCampaign, utmContent, utmTerm }, p.now, pageview)
@@ -165,6 +207,7 @@ export class Ingest {
       ts: p.now,
       name: event.n,
       visitor,
+      salt,
       session: session.id,
       ...labels,
       ...session.entry,
@@ -185,7 +228,38 @@ export class Ingest {
     }
     this.rows.push(row)
     this.pending++
+    this.pendingBytes += rowBytes(row)
     return { accepted: true }
+  }
+
+  /** Refuses, before any key agreement, an event for a site not registered here (counted). */
+  private readonly admitSite = (site: string): void => {
+    if (this.sites.get(site)) return
+    this.unknownSiteRefusals++
+    throw new W3aError('SITE_NOT_REGISTERED', `site ${site} is not registered with this ingest worker`, { details: ['Its owner registers it with `w3a site add DOMAIN`; events for it are not stored until then.'] })
+  }
+
+  /** Event keys the opener holds (ingest-open.ts; for tests). */
+  get cachedEventKeys(): number {
+    return this.opener.cachedKeys
+  }
+
+  /**
+   * The pseudonym of an event's opt-in token, checked once per page context: a page's events all
+   * carry the one token its visitor holds, so another token in the same context is ignored (the
+   * event counts as anonymous). Else a client could send, under one HPKE context (AES-GCM only on
+   * its side), every event with a new forged signature, and have the enclave check an ECDSA
+   * signature for each.
+   */
+  private pseudonymOf(site: string, enc: string, token: string): Promise<string | null> | null {
+    const context = `${site}/${enc}`
+    const first = this.contextTokens.get(context)
+    if (first !== undefined && first !== token) return null
+    if (first === undefined) {
+      this.contextTokens.set(context, token)
+      if (this.contextTokens.size > MAX_CONTEXT_TOKENS) this.contextTokens.delete(this.contextTokens.keys().next().value!)
+    }
+    return this.optIns.ofToken(site, token)
   }
 
   /** An owner's signed site registration (ingest-sites.ts): from then on the site's events are accepted. */
@@ -213,7 +287,15 @@ export class Ingest {
     if (!record) throw new W3aError('INVALID_ARGUMENT', `site ${site} is not registered here`)
     // Appends wait while a rewrite is out: they would be sealed under the key it replaces.
     if (record.rewrite || record.deletions.length > 0) return undefined
-    const rows = this.rows.filter((r) => r.site === site && this.isPending(r)).slice(0, MAX_SEGMENT_ROWS)
+    // The oldest waiting rows, up to the segment's row and byte caps (at least one row).
+    const rows: EventRow[] = []
+    let bytes = 0
+    for (const r of this.rows) {
+      if (r.site !== site || !this.isPending(r)) continue
+      if (rows.length >= MAX_SEGMENT_ROWS || (rows.length > 0 && bytes + rowBytes(r) > this.maxSegmentBytes)) break
+      rows.push(r)
+      bytes += rowBytes(r)
+    }
     if (rows.length === 0) return undefined
     const parquet = await siteRowsToParquet(rows)
     const segment = await sealSiteSegment({ dek: record.dek, site, segmentIndex: record.manifest.segments.length, parquet })
@@ -276,9 +358,18 @@ export class Ingest {
     this.sites.finishRewrite(site, { visitors: rewrite.visitors, at: Math.floor(now / 1000), rewrite })
   }
 
-  /** The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the next). */
+  /**
+   * The prepared flush of `site` was prepared again or abandoned: forget it (its rows wait for the
+   * next). Its segment and manifest, already stored, go on the site's list to unpin: no manifest
+   * the enclave keeps links them, so no rewrite would ever reach them, and a visitor deleted
+   * meanwhile would stay in that segment (under the key the owner can derive). If the host lied
+   * and the update was mined, storage keeps them (it keeps what a current manifest links).
+   */
   dropPrepared(site: Hex): void {
+    const flush = this.prepared.get(site)
+    if (!flush) return
     this.prepared.delete(site)
+    this.sites.addUnpin(site, [flush.manifest.segments.at(-1)!.cid.toString(), flush.manifestCid])
   }
 
   /**
@@ -298,22 +389,29 @@ export class Ingest {
   /** Keeps in memory the rows still waiting for their segment, and the newest flushed ones of the realtime window. */
   private keepRows(now: number): void {
     const since = now - REALTIME_WINDOW_MS
-    let pending = 0
     let recent = 0
+    let recentBytes = 0
     for (const r of this.rows) {
-      if (this.isPending(r)) pending++
-      else if (r.ts >= since) recent++
+      if (!this.isPending(r) && r.ts >= since) (recent++, (recentBytes += rowBytes(r)))
     }
-    // Rows are in arrival order: the first `drop` flushed ones of the window are the oldest.
-    let drop = Math.max(0, recent - this.maxRealtimeRows)
+    // Rows are in arrival order: the first flushed ones of the window are the oldest, dropped until both caps hold.
     this.rows = this.rows.filter((r) => {
       if (this.isPending(r)) return true
       if (r.ts < since) return false
-      if (drop-- <= 0) return true
+      if (recent <= this.maxRealtimeRows && recentBytes <= this.maxHeldBytes) return true
+      recent--
+      recentBytes -= rowBytes(r)
       this.droppedThrough = Math.max(this.droppedThrough, r.ts)
       return false
     })
-    this.pending = pending
+    this.countPending()
+  }
+
+  /** Counts the rows still waiting for their segment, and their bytes. */
+  private countPending(): void {
+    this.pending = 0
+    this.pendingBytes = 0
+    for (const r of this.rows) if (this.isPending(r)) (this.pending++, (this.pendingBytes += rowBytes(r)))
   }
 
   /** Where a realtime answer from `since` on really starts: later once the cap dropped rows (keepRows). */
@@ -327,6 +425,19 @@ export class Ingest {
   }
 
   /**
+   * A visitor's deletion (ingest-visitor-rights.ts): their open visit is closed first (else their
+   * next event would carry the deleted visit's entry page, source and UTM fields), then their rows
+   * leave memory and the log (removeRows), then the rewrite of the stored segments is queued.
+   * Returns how many rows this worker held (removeRows).
+   */
+  async deleteVisitor(site: string, visitor: string): Promise<number> {
+    this.visitors.forget(site, visitor)
+    const rows = await this.removeRows((r) => r.site === site && r.visitor === visitor)
+    this.queueSegmentDeletion(site, visitor)
+    return rows
+  }
+
+  /**
    * Removes every acknowledged row `drop` matches, from memory and from the sealed log (a
    * visitor's deletion, ingest-visitor-rights.ts). Appends wait meanwhile; returns how many rows
    * this worker held that matched: those waiting for their segment (in memory and in the log) and
@@ -337,7 +448,7 @@ export class Ingest {
     return this.exclusively(async () => {
       const before = this.rows.length
       this.rows = this.rows.filter((r) => !drop(r))
-      this.pending = this.rows.reduce((n, r) => n + (this.isPending(r) ? 1 : 0), 0)
+      this.countPending()
       const fromLog = await this.log.rewrite((r) => !drop(r), this.pin)
       return Math.max(before - this.rows.length, fromLog)
     })

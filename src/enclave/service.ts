@@ -908,7 +908,11 @@ export class EnclaveService {
       out.push({ site, manifestCid: rewrite.manifestCid, rows, kind: 'rewrite' })
     }
     for (const { site } of pending) {
-      const flush = await ingest.prepareFlush(site, postCar)
+      // One site's segment failing (storage unreachable, a segment that cannot be written) leaves the other sites' flushes going.
+      const flush = await ingest.prepareFlush(site, postCar).catch((e: unknown) => {
+        out.push({ site, manifestCid: '', rows: 0, kind: 'append', error: e instanceof W3aError ? `${e.code}: ${e.shortMessage}` : String(e) })
+        return undefined
+      })
       if (!flush) continue
       const command = { type: 'UpdateManifest' as const, message: { datasetId: site, manifestCid: flush.manifestCid, nonce: 0n, expiry: 0n } }
       await this.signSiteUpdate('append', { site, manifestCid: flush.manifestCid, manifest: flush.manifest, command }, key)

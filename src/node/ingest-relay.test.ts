@@ -116,3 +116,35 @@ test("each event's body reaches the worker as the visitor sent it, inside a batc
     await worker.close()
   }
 })
+
+test('a worker slower than the arrivals: past the queue cap, events are answered 429 at once instead of piling up in the gateway', async () => {
+  // A stand-in worker that holds every batch until released (hung, or far slower than the visitors).
+  let release!: () => void
+  const held = new Promise<void>((r) => (release = r))
+  const worker = await serveHttp(async (req) => {
+    const { events } = (await req.json()) as { events: unknown[] }
+    await held
+    return new Response(JSON.stringify(events.map(() => ({ ok: { accepted: true } }))), { headers: { 'content-type': 'application/json' } })
+  }, { port: 0 })
+  const relay = createIngestRelay({ url: worker.url }, { maxQueued: 3 })
+  const server = await serveHttp(async () => new Response('handler', { status: 418 }), { port: 0, nodeRoute: relay.eventRoute })
+  try {
+    const event = (q: number) => JSON.stringify({ v: 1, s: '0x' + '1'.repeat(64), k: 'k', q, c: 'c' })
+    // One at a time, so that two relay requests are out (held) and the next three wait in the queue.
+    const waiting: Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>[] = []
+    for (let q = 0; q < 5; q++) {
+      waiting.push(post(server.url, event(q)))
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const refused = await post(server.url, event(5))
+    assert.equal(refused.status, 429)
+    assert.equal(JSON.parse(refused.body).error.code, 'INGEST_BUSY')
+    assert.equal(refused.headers['retry-after'], '1')
+    release()
+    for (const a of await Promise.all(waiting)) assert.deepEqual([a.status, JSON.parse(a.body)], [200, { accepted: true }])
+  } finally {
+    release()
+    await server.close()
+    await worker.close()
+  }
+})

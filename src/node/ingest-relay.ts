@@ -54,6 +54,12 @@ const MAX_BATCH = 500
  * let one batch be opened while the previous one's frame is being synced.
  */
 const MAX_RELAYS_IN_FLIGHT = 2
+/**
+ * Events waiting for a relay request, at most: past it a visitor's event is answered 429 at once.
+ * Without it a worker slower than the arrivals (or hung) let the queue grow with every request
+ * any client posted, each holding its body and its connection, until the gateway ran out of memory.
+ */
+export const MAX_QUEUED_EVENTS = 20 * MAX_BATCH
 
 /** CORS on every relayed answer; a 429 says when to retry. */
 function withRelayHeaders(res: Response): Response {
@@ -82,7 +88,9 @@ function errorAnswer(e: unknown): RelayAnswer {
 
 export type IngestRelay = ((req: Request, pathname: string) => Promise<Response | null>) & { eventRoute: NodeRoute }
 
-export function createIngestRelay(target: IngestTarget): IngestRelay {
+/** `maxQueued`: MAX_QUEUED_EVENTS (tests pass fewer). */
+export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number } = {}): IngestRelay {
+  const maxQueued = o.maxQueued ?? MAX_QUEUED_EVENTS
   const scripts = new Map<string, Uint8Array>()
   const worker = (): string => {
     if (!target.url) throw new W3aError('WORKER_UNREACHABLE', 'no ingest worker is running yet')
@@ -151,6 +159,9 @@ export function createIngestRelay(target: IngestTarget): IngestRelay {
     }
     if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
       return Promise.resolve(errorAnswer(new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })))
+    }
+    if (queue.length >= maxQueued) {
+      return Promise.resolve(errorAnswer(new W3aError('INGEST_BUSY', 'the gateway holds as many events for the ingest worker as it queues', { details: ['Retry after a second.'] })))
     }
     return new Promise((resolve) => {
       queue.push({ item: `{"envelope":${body},"ip":${JSON.stringify(ip)},"userAgent":${JSON.stringify(userAgent.slice(0, 1024))}}`, resolve })

@@ -44,7 +44,7 @@ export function startIngestFlushLoop(p: IngestFlushLoopParameters): { flushNow: 
     const ready = await p.caller.call<IngestFlushItem[]>('ingestFlush', epochKey ? { epochKey } : {})
     for (const u of ready) {
       if (u.error !== undefined) {
-        p.log(`site ${u.site.slice(0, 10)}…: a visitor deletion could not rewrite its stored segments (${u.error}); its new rows wait, retried next round`)
+        p.log(u.kind === 'rewrite' ? `site ${u.site.slice(0, 10)}…: a visitor deletion could not rewrite its stored segments (${u.error}); its new rows wait, retried next round` : `site ${u.site.slice(0, 10)}…: its next segment could not be made (${u.error}); its rows wait, retried next round`)
         continue
       }
       try {
