@@ -910,7 +910,8 @@ export class EnclaveService {
     for (const { site } of pending) {
       // One site's segment failing (storage unreachable, a segment that cannot be written) leaves the other sites' flushes going.
       const flush = await ingest.prepareFlush(site, postCar).catch((e: unknown) => {
-        out.push({ site, manifestCid: '', rows: 0, kind: 'append', error: e instanceof W3aError ? `${e.code}: ${e.shortMessage}` : String(e) })
+        // The host logs it: an engine's own message (DuckDB quoting a row's value) never leaves, only our coded ones.
+        out.push({ site, manifestCid: '', rows: 0, kind: 'append', error: e instanceof W3aError ? `${e.code}: ${e.shortMessage}` : 'INTERNAL: the segment could not be made' })
         return undefined
       })
       if (!flush) continue
