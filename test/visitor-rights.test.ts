@@ -205,6 +205,16 @@ test('a visitor opts in, browses, sees, downloads and deletes their data with a 
   const other = await browser!.newContext({ userAgent: `${UA} opted-out` })
   const sentByOther = eventCounter(other)
   const p2 = await other.newPage()
+  // First through a link someone else made, sending the visitor back to another site: the page refuses to go there, for opt-in (the token) and opt-out alike.
+  const crafted = `${gatewayUrl}/my-data?site=${site}&back=${encodeURIComponent('https://evil.example/')}`
+  await p2.goto(crafted)
+  for (const button of ['#optin', '#optout']) {
+    await p2.click(button)
+    await p2.waitForFunction(() => document.getElementById('status')!.className === 'error')
+    assert.match((await p2.textContent('#status')) ?? '', /\(evil\.example\) is not on this site's domain \(shop\.example\)/)
+    assert.equal(p2.url(), crafted)
+    await p2.evaluate(() => (document.getElementById('status')!.className = ''))
+  }
   await p2.goto(`${gatewayUrl}/my-data?site=${site}&back=${encodeURIComponent(`${shopUrl}/`)}`)
   await p2.click('#optout')
   await p2.waitForURL(`${shopUrl}/`)

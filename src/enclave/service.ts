@@ -989,12 +989,13 @@ export class EnclaveService {
   }
 
   /** Public figures of the ingest role: registered sites, their manifest and waiting rows, refused events. */
-  ingestStatus(): { address: Address; sites: { site: Hex; manifestCid: string; segments: number; pending: number }[]; unknownSiteRefusals: number } {
+  ingestStatus(): { address: Address; sites: { site: Hex; domain: string; manifestCid: string; segments: number; pending: number }[]; unknownSiteRefusals: number } {
     const ingest = this.ingest()
     const pending = new Map(ingest.pendingSites().map((p) => [p.site, p.rows]))
     return {
       address: this.me().signer.address,
-      sites: ingest.sites.all().map((s) => ({ site: s.site, manifestCid: s.manifestCid, segments: s.manifest.segments.length, pending: pending.get(s.site) ?? 0 })),
+      // The domain its owner registered (public: the site's pages carry its tag); the "my data" page sends visitors back only there.
+      sites: ingest.sites.all().map((s) => ({ site: s.site, domain: s.domain, manifestCid: s.manifestCid, segments: s.manifest.segments.length, pending: pending.get(s.site) ?? 0 })),
       unknownSiteRefusals: ingest.unknownSiteRefusals,
     }
   }

@@ -7,7 +7,7 @@
  *   GET  /api/v1/ingest    the ingest worker's attested info (the SDK checks its quote)
  *   POST /api/v1/sites     an owner-signed site registration (the site key sealed to the
  *                          ingest worker's attested key) → the ingest worker
- *   GET  /api/v1/ingest/status  registered sites, their manifests and waiting rows (public figures)
+ *   GET  /api/v1/ingest/status  registered sites (id, domain), their manifests and waiting rows (public figures)
  *   POST /api/v1/sites/stats  an owner-signed realtime stats request → the ingest worker; its
  *                          answer comes back sealed to the request's box key and signed by the worker
  *   POST /api/v1/sites/settings       an owner-signed write of a site's goals and funnels (the

@@ -129,7 +129,7 @@ export const openApiDocument = {
       },
     },
     '/api/v1/ingest/status': {
-      get: { summary: 'Public figures of the ingest worker: registered sites, their current manifest, segments and waiting rows, events refused for unregistered sites', responses: { 200: { description: '{ address, sites, unknownSiteRefusals }' }, ...errorResponses } },
+      get: { summary: 'Public figures of the ingest worker: registered sites (id and domain), their current manifest, segments and waiting rows, events refused for unregistered sites', responses: { 200: { description: '{ address, sites, unknownSiteRefusals }' }, ...errorResponses } },
     },
     '/api/v1/sites/settings': {
       post: { summary: "Set a site's goals and funnels: the owner-signed whole value (HPKE-sealed to the ingest worker) and its next version (docs/site-owner.md, \"Goals and funnels\"; docs/formats.md), kept in the ingest enclave's sealed site book; an older or replayed version is refused (SITE_SETTINGS_OUTDATED)", responses: { 200: { description: '{ site, ingest, version, updatedAt, request, settingsHash, sealed, signature }: signed by the ingest worker, the settings sealed to the request\'s box key' }, ...errorResponses } },

@@ -15,6 +15,7 @@
  */
 import { makeVisitorKeys, openBox, optInToken, receiptProblem, visitorRequest, type VisitorKeys } from './visitor-crypto.js'
 import type { VisitorAction, VisitorAnswer } from './visitor-format.js'
+import { backAddressProblem } from './visitor-back.js'
 
 const $ = (id: string) => document.getElementById(id)!
 const params = new URLSearchParams(location.search)
@@ -60,9 +61,21 @@ async function keys(): Promise<VisitorKeys> {
   return made
 }
 
-function goBack(fragment: string): void {
-  if (!/^https?:\/\//.test(back)) return status('This page was not opened from a site (no back address): open it from the site\'s "your data" link.', 'error')
-  location.assign(back.replace(/#.*$/, '') + fragment)
+/** Why the back address may not be used (visitor-back.ts), from the site's registered domain and the network's dev flag; undefined when it may. */
+let backCheck: Promise<string | undefined> | undefined
+function backProblem(): Promise<string | undefined> {
+  backCheck ??= Promise.all([
+    fetch('/api/v1/ingest/status').then((r) => r.json() as Promise<{ sites?: { site: string; domain?: string }[] }>),
+    fetch('/api/v1/network').then((r) => r.json() as Promise<{ dev?: boolean }>),
+  ]).then(([st, net]) => backAddressProblem(back, st.sites?.find((x) => x.site === site)?.domain, net.dev === true))
+  return backCheck
+}
+
+/** Sends the visitor back to the site with `fragment` (made by `make` only once the address is checked). */
+async function goBack(make: () => Promise<string>): Promise<void> {
+  const problem = await backProblem()
+  if (problem) return status(problem, 'error')
+  location.assign(back.replace(/#.*$/, '') + (await make()))
 }
 
 /** Signs and sends a request; checks the receipt against the ingest worker's address before anything else. */
@@ -99,10 +112,8 @@ function action(id: string, run: () => Promise<void>): void {
   })
 }
 
-action('optin', async () => {
-  goBack(`#w3a-optin=${await optInToken(await keys(), site)}`)
-})
-action('optout', async () => goBack('#w3a-optout'))
+action('optin', () => goBack(async () => `#w3a-optin=${await optInToken(await keys(), site)}`))
+action('optout', () => goBack(async () => '#w3a-optout'))
 action('show', async () => {
   const answer = await ask('export')
   const { rows } = await openBox(await keys(), answer.box!)
