@@ -23,11 +23,11 @@
  * gateway can neither forge an answer nor replay an old one (the SDK checks it against the site's
  * writer on chain: src/sdk/site-settings-channel.ts).
  */
-import { bytesToHex, hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { hexToBytes, isAddressEqual, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { zodIssueText } from '../core/zod-issue.js'
-import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
+import { openForSite, sealForSite, type Sealed } from './site-sealed.js'
 import { checkSiteSettings, type SiteSettings } from '../sdk/site-settings.js'
 import { MAX_REQUEST_AGE_S } from './ingest-stats.js'
 import type { SiteBook, SiteRecord } from './ingest-sites.js'
@@ -45,7 +45,6 @@ const requestBase = { site: z.string().regex(/^0x[0-9a-f]{64}$/), ingest: hex(40
 const writeSchema = z.strictObject({ ...requestBase, version: z.number().int().positive(), settingsHash: hex(64), sealed: sealedSchema })
 const readSchema = z.strictObject(requestBase)
 
-export type Sealed = z.infer<typeof sealedSchema>
 export type SiteSettingsWrite = z.infer<typeof writeSchema>
 export type SiteSettingsRead = z.infer<typeof readSchema>
 /** The enclave's signed answer to a read or a write: what is kept now, sealed to the request's box key. */
@@ -60,13 +59,12 @@ export function settingsBytes(s: SiteSettings): Uint8Array {
 /** Seals settings for `recipient` (the enclave's key for a write, the request's box key for an answer). */
 export async function sealSettings(s: SiteSettings, p: { recipient: Uint8Array; info: Uint8Array; site: string }): Promise<{ sealed: Sealed; settingsHash: Hex }> {
   const bytes = settingsBytes(s)
-  const out = await hpkeSeal({ recipientPublicKey: p.recipient, info: p.info, aad: new TextEncoder().encode(p.site) }, bytes)
-  return { sealed: { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) }, settingsHash: keccak256(bytes) }
+  return { sealed: await sealForSite(bytes, p), settingsHash: keccak256(bytes) }
 }
 
 /** Opens sealed settings and checks they hash to `settingsHash` and follow the rules (checkSiteSettings). */
-export async function openSettings(sealed: Sealed, p: { privateKey: Uint8Array; info: Uint8Array; site: string; settingsHash: string }): Promise<SiteSettings> {
-  const bytes = await hpkeOpen({ recipientPrivateKey: p.privateKey, enc: hexToBytes(sealed.enc as Hex), info: p.info, aad: new TextEncoder().encode(p.site) }, hexToBytes(sealed.ciphertext as Hex))
+export async function openSettings(sealed: { enc: string; ciphertext: string }, p: { privateKey: Uint8Array; info: Uint8Array; site: string; settingsHash: string }): Promise<SiteSettings> {
+  const bytes = await openForSite(sealed, p)
   if (keccak256(bytes) !== p.settingsHash.toLowerCase()) throw new W3aError('ACCESS_DENIED', 'the sealed site settings do not hash to the signed settingsHash')
   let value: unknown
   try {

@@ -13,12 +13,12 @@
  * this worker over the sealed bytes and the request (sealStatsAnswer), so the gateway relaying it
  * can neither read the site's figures nor forge, change or replay an answer (openStatsAnswer).
  */
-import { bytesToHex, concat, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
+import { concat, hexToBytes, keccak256, recoverMessageAddress, type Address, type Hex, type LocalAccount } from 'viem'
 import { z } from 'zod'
 import { W3aError } from '../core/errors.js'
 import { zodIssueText } from '../core/zod-issue.js'
 import { datasetIdFor } from '../crypto/typed-commands.js'
-import { hpkeOpen, hpkeSeal } from '../crypto/hpke.js'
+import { openForSite, sealForSite, type Sealed } from './site-sealed.js'
 import type { EventRow } from './ingest.js'
 
 export const STATS_METRICS = ['visitors', 'visits', 'pageviews', 'events'] as const
@@ -77,19 +77,18 @@ export function statsRequestText(r: Omit<StatsRequest, 'signature'>, chainId: nu
 export const STATS_ANSWER_INFO = new TextEncoder().encode('w3a/ingest/stats-answer/v1')
 
 /** What the gateway relays back: the answer sealed to the request's box, and the worker's signature binding it to the request. */
-export type SealedStatsAnswer = { site: Hex; ingest: Address; request: Hex; sealedHash: Hex; sealed: { enc: Hex; ciphertext: Hex }; signature: Hex }
+export type SealedStatsAnswer = { site: Hex; ingest: Address; request: Hex; sealedHash: Hex; sealed: Sealed; signature: Hex }
 
 /** The text the worker signs: the site, itself, the request (keccak256 of the owner's signature) and the sealed bytes' hash. */
 export function statsAnswerText(a: Omit<SealedStatsAnswer, 'signature' | 'sealed'>, chainId: number): string {
   return `w3a site stats answer v1\n${JSON.stringify({ chainId, site: a.site, ingest: a.ingest.toLowerCase(), request: a.request.toLowerCase(), sealedHash: a.sealedHash.toLowerCase() })}`
 }
 
-const sealedHashOf = (s: { enc: Hex; ciphertext: Hex }): Hex => keccak256(concat([s.enc, s.ciphertext]))
+const sealedHashOf = (s: Sealed): Hex => keccak256(concat([s.enc, s.ciphertext]))
 
 /** The enclave's side: `answer` sealed to the request's box key and signed by `signer`, for this request only. */
 export async function sealStatsAnswer(answer: StatsAnswer, request: Pick<StatsRequest, 'site' | 'box' | 'signature'>, p: { chainId: number; signer: LocalAccount }): Promise<SealedStatsAnswer> {
-  const out = await hpkeSeal({ recipientPublicKey: hexToBytes(request.box as Hex), info: STATS_ANSWER_INFO, aad: new TextEncoder().encode(request.site) }, new TextEncoder().encode(JSON.stringify(answer)))
-  const sealed = { enc: bytesToHex(out.enc), ciphertext: bytesToHex(out.ciphertext) }
+  const sealed = await sealForSite(new TextEncoder().encode(JSON.stringify(answer)), { recipient: hexToBytes(request.box as Hex), info: STATS_ANSWER_INFO, site: request.site })
   const signed = { site: request.site as Hex, ingest: p.signer.address.toLowerCase() as Address, request: keccak256(request.signature as Hex), sealedHash: sealedHashOf(sealed) }
   return { ...signed, sealed, signature: await p.signer.signMessage({ message: statsAnswerText(signed, p.chainId) }) }
 }
@@ -106,7 +105,7 @@ export async function openStatsAnswer(a: SealedStatsAnswer, p: { site: Hex; inge
   if (!signer || signer.toLowerCase() !== p.ingest.toLowerCase() || a.site !== p.site || a.request !== keccak256(p.requestSignature)) {
     throw new W3aError('SIGNATURE_INVALID', "the stats answer is not signed by the site's ingest worker for this request", { details: [`Expected worker ${p.ingest} (the site's writer on chain); the gateway may have changed the answer.`] })
   }
-  const bytes = await hpkeOpen({ recipientPrivateKey: p.boxPrivateKey, enc: hexToBytes(sealed.enc), info: STATS_ANSWER_INFO, aad: new TextEncoder().encode(p.site) }, hexToBytes(sealed.ciphertext))
+  const bytes = await openForSite(sealed, { privateKey: p.boxPrivateKey, info: STATS_ANSWER_INFO, site: p.site })
   return JSON.parse(new TextDecoder().decode(bytes)) as StatsAnswer
 }
 
