@@ -292,9 +292,10 @@ export class Ingest {
     let bytes = 0
     for (const r of this.rows) {
       if (r.site !== site || !this.isPending(r)) continue
-      if (rows.length >= MAX_SEGMENT_ROWS || (rows.length > 0 && bytes + rowBytes(r) > this.maxSegmentBytes)) break
+      const size = rowBytes(r)
+      if (rows.length >= MAX_SEGMENT_ROWS || (rows.length > 0 && bytes + size > this.maxSegmentBytes)) break
       rows.push(r)
-      bytes += rowBytes(r)
+      bytes += size
     }
     if (rows.length === 0) return undefined
     const parquet = await siteRowsToParquet(rows)
