@@ -142,7 +142,8 @@ export async function siteRowsToParquet(rows: readonly SegmentRow[]): Promise<Ui
     // parsed once (json_extract per column parsed it once a column: 30 times a row).
     const lines = rows.map((r) => {
       const o: Record<string, string | number | null> = {}
-      for (const c of SITE_COLUMNS) o[c.name] = c.of(r, exits.get(r.session) ?? '')
+      const exit = exits.get(r.session) ?? ''
+      for (const c of SITE_COLUMNS) o[c.name] = c.of(r, exit)
       return JSON.stringify(o)
     })
     await src.handle.write(Buffer.from(lines.join('\n') + '\n'))
