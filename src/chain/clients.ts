@@ -2,7 +2,6 @@ import {
   createPublicClient,
   createWalletClient,
   defineChain,
-  http,
   type Account,
   type HttpTransport,
   type Chain,
@@ -12,6 +11,7 @@ import {
 } from 'viem'
 import { foundry } from 'viem/chains'
 import { W3aError } from '../core/errors.js'
+import { rpcTransport } from '../core/rpc-transport.js'
 
 export type ChainPublicClient = PublicClient<Transport, Chain>
 export type ChainWalletClient = WalletClient<Transport, Chain, Account>
@@ -62,7 +62,5 @@ export function createChainClients<account extends Account | undefined = undefin
 /** The RPC transport and polling interval every client of this module uses (read-client.ts too). */
 export function chainTransport(params: Pick<CreateChainClientsParameters, 'rpcUrl' | 'chainId' | 'pollingInterval' | 'timeout'>): { transport: HttpTransport; pollingInterval: number } {
   const pollingInterval = params.pollingInterval ?? (params.chainId === foundry.id ? 100 : 1_000)
-  // One retry only: an unreachable RPC should fail fast with CHAIN_UNREACHABLE, not after ~10 s.
-  const transport = http(params.rpcUrl, { retryCount: 1, retryDelay: 100, timeout: params.timeout ?? 10_000 })
-  return { transport, pollingInterval }
+  return { transport: rpcTransport(params.rpcUrl, params.timeout), pollingInterval }
 }

@@ -8,9 +8,10 @@
  *
  * Portable (viem only): the browser entry takes the same pins.
  */
-import { createClient, http, keccak256, type Hex } from 'viem'
+import { createClient, keccak256, type Hex } from 'viem'
 import { getChainId, getCode } from 'viem/actions'
 import { W3aError } from './errors.js'
+import { rpcTransport } from './rpc-transport.js'
 import type { NetworkInfo } from './network-info.js'
 
 export type ContractName = keyof NetworkInfo['contracts']
@@ -39,7 +40,7 @@ function rpcOf(pin: Pick<PinnedNetwork, 'rpcUrl'> | undefined, info: NetworkInfo
 
 async function readChain(rpcUrl: string, contracts: NetworkInfo['contracts']): Promise<{ chainId: number; codeHashes: Record<ContractName, Hex> }> {
   // A bare client and the two actions it needs (not a public client): the dashboard's first screen bundles this.
-  const client = createClient({ transport: http(rpcUrl, { retryCount: 1, retryDelay: 100, timeout: 10_000 }) })
+  const client = createClient({ transport: rpcTransport(rpcUrl) })
   try {
     const [chainId, ...codes] = await Promise.all([getChainId(client), ...CONTRACT_NAMES.map((n) => getCode(client, { address: contracts[n] }))])
     const codeHashes = Object.fromEntries(CONTRACT_NAMES.map((n, i) => [n, keccak256(codes[i] ?? '0x')])) as Record<ContractName, Hex>
