@@ -58,7 +58,8 @@ const TARGET_RATE = 20_000
 const UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
 
 type Shot = { body: string; ua: string }
-type LevelResult = { concurrency: number; events: number; seconds: number; rate: number; p50: number; p99: number; failed: number; statuses: Record<string, number> }
+/** `loadCpuUs`: the load generator's own CPU per acknowledged event (not counted as the side's: it shares the cores). */
+type LevelResult = { concurrency: number; events: number; seconds: number; rate: number; p50: number; p99: number; failed: number; statuses: Record<string, number>; loadCpuUs: number }
 
 /**
  * The load generator: a process of its own (so the CPU time of the processes measured is theirs
@@ -122,7 +123,7 @@ Promise.all(Array.from({ length: concurrency }, connection)).then(() => {
   const seconds = (performance.now() - t0) / 1000
   lat.sort((a, b) => a - b)
   const q = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.ceil(p * lat.length) - 1)] : NaN
-  process.send({ concurrency, events: lat.length, seconds, rate: lat.length / seconds, p50: q(0.5), p99: q(0.99), failed, statuses }, () => process.disconnect())
+  const cpu = process.cpuUsage(); process.send({ loadCpuUs: (cpu.user + cpu.system) / Math.max(1, lat.length), concurrency, events: lat.length, seconds, rate: lat.length / seconds, p50: q(0.5), p99: q(0.99), failed, statuses }, () => process.disconnect())
 })
 })
 `
@@ -176,7 +177,7 @@ function cpuSince(a: CpuUse, b: CpuUse): CpuUse {
 function cpuPerEvent(l: LevelResult & { cpu: CpuUse }): string {
   const us = (s: number) => Math.round((s * 1e6) / Math.max(1, l.events))
   const total = [...l.cpu.values()].reduce((x, y) => x + y, 0)
-  return `CPU ${us(total)} µs/event (${[...l.cpu].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k.replace(/^\d+ /, '')} ${us(v)}`).join(', ')})`
+  return `CPU ${us(total)} µs/event (${[...l.cpu].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k.replace(/^\d+ /, '')} ${us(v)}`).join(', ')}; load generator ${Math.round(l.loadCpuUs)})`
 }
 
 /** The plaintext collector: JSON events appended to a file, one fsync per batch of events that arrived together. */
@@ -222,7 +223,7 @@ function best(levels: LevelResult[]): LevelResult | undefined {
   return levels.filter((l) => l.p99 < P99_TARGET_MS && l.failed === 0).sort((a, b) => b.rate - a.rate)[0]
 }
 
-const fmt = (l: LevelResult) => `C=${String(l.concurrency).padStart(3)}  ${Math.round(l.rate).toString().padStart(6)} events/s  p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms${l.failed ? `  (${l.failed} not acknowledged: ${JSON.stringify(l.statuses)})` : ''}`
+const fmt = (l: LevelResult) => `C=${String(l.concurrency).padStart(4)}  ${Math.round(l.rate).toString().padStart(6)} events/s  p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms${l.failed ? `  (${l.failed} not acknowledged: ${JSON.stringify(l.statuses)})` : ''}`
 
 let devnet: RunningDevnet | undefined
 let work = ''

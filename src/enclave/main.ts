@@ -49,7 +49,7 @@ serveEnclaveRpc({
   attestFreshness: (p) => enclave.attestFreshness(p),
   resume: (p) => enclave.resume(p),
   ingestEvent: (p) => enclave.ingestEvent(p),
-  ingestEvents: (p) => enclave.ingestEvents(p),
+  ingestStream: (p, connection) => enclave.ingestStream(p, connection),
   ingestStats: (p) => enclave.ingestStats(p),
   ingestVisitor: (p) => enclave.ingestVisitor(p),
   ingestSiteSettings: (p) => enclave.ingestSiteSettings(p),

@@ -66,6 +66,8 @@ import {
 } from '../custody/index.js'
 import { generateHpkeKeyPair, type HpkeKeyPair } from '../crypto/hpke.js'
 import { Ingest, type IngestOutcome } from './ingest.js'
+import { serveIngestStream } from './ingest-stream.js'
+import { Socket } from 'node:net'
 import { CampaignAggregator, type CampaignAcceptance } from './campaign-aggregator.js'
 import type { CampaignResult } from '../campaigns/result-format.js'
 import type { CampaignTerms } from '../chain/campaigns.js'
@@ -83,10 +85,6 @@ import { applySettingsWrite, checkSettingsRead, signSettingsAnswer, type SiteSet
 import { AuditLedger, type LedgerStore } from './storage-audit-ledger.js'
 import { StorageAudit, type AuditBegin, type AuditBlocks, type AuditSample, type ChallengeOutcome, type ChallengeRequest, type SignedWorkReport } from './storage-audit.js'
 
-/** Events one relayed batch may hold (ingestEvents). */
-const MAX_RELAYED_EVENTS = 1000
-/** The common answer to a relayed event, written once. */
-const ACCEPTED_TEXT = JSON.stringify({ ok: { accepted: true } })
 import type { VisitorAnswer } from '../tracker/visitor-format.js'
 
 export type EpochBoundary = { epoch: bigint; processed: bigint; stateRoot: Hex }
@@ -828,33 +826,19 @@ export class EnclaveService {
   }
 
   /**
-   * Sealed events the host relays together (its gateway coalesces concurrent ones: one IPC
-   * message, one HTTP request), as the text `{ "events": [{ envelope, ip, userAgent }, ...] }`
-   * the gateway sent: the host passes it on unparsed. Each event is accepted or refused on its
-   * own, as ingestEvent would; the answer is the JSON text of one result per event, in order.
+   * The gateway's event stream (ingest-stream.ts), its connection handed over by the host: the
+   * events come in and their answers go out here, with no host in between. Refused (and the
+   * connection closed) while this enclave may not take the ingest role.
    */
-  async ingestEvents(params: { batch: unknown }): Promise<string> {
-    const text = params?.batch
-    if (typeof text !== 'string') throw new W3aError('INVALID_ARGUMENT', 'relayed events: the batch is a JSON text')
-    let events: unknown
+  async ingestStream(_params: unknown, connection: unknown): Promise<void> {
+    if (!(connection instanceof Socket)) throw new W3aError('INVALID_ARGUMENT', 'ingest stream: the host handed over no connection')
     try {
-      events = (JSON.parse(text) as { events?: unknown } | null)?.events
-    } catch {
-      throw new W3aError('INVALID_ARGUMENT', 'relayed events: the batch is not JSON')
+      this.ingest()
+    } catch (e) {
+      connection.destroy()
+      throw e
     }
-    if (!Array.isArray(events) || events.length > MAX_RELAYED_EVENTS) throw new W3aError('INVALID_ARGUMENT', `relayed events: an array of at most ${MAX_RELAYED_EVENTS}`)
-    const results = await Promise.all(
-      events.map((e: { envelope?: unknown; ip?: unknown; userAgent?: unknown } | null) =>
-        this.ingestEvent({ envelope: e?.envelope, ip: e?.ip, userAgent: e?.userAgent }).then(
-          (ok) => (ok.accepted ? ACCEPTED_TEXT : JSON.stringify({ ok })),
-          (err: unknown) => {
-            const w = err instanceof W3aError ? err : new W3aError('INTERNAL', (err as Error)?.message ?? String(err))
-            return JSON.stringify({ error: { code: w.code, message: w.shortMessage, details: [...(w.details ?? [])] } })
-          },
-        ),
-      ),
-    )
-    return `[${results.join(',')}]`
+    serveIngestStream(connection, (e) => this.ingestEvent(e))
   }
 
   /** An owner's signed site registration (ingest-sites.ts): the site's events are accepted from now on. */

@@ -50,5 +50,12 @@ export async function startGatewayNode(p: GatewayNodeParameters): Promise<Gatewa
   const uploads = createRootUploaders({ dir: join(layout.root, 'uploads') })
   const gateway = createGateway({ blockstore, network, publicClient, quota, uploads, ...(p.ingest ? { ingest: p.ingest } : {}) })
   const http = await serveHttp(gateway, { port: p.port, nodeRoute: gateway.nodeRoute, ...(p.host ? { host: p.host } : {}) })
-  return { url: http.url, network, close: () => http.close() }
+  return {
+    url: http.url,
+    network,
+    close: () => {
+      gateway.close()
+      return http.close()
+    },
+  }
 }

@@ -53,8 +53,8 @@ function parseDatasetId(raw: string): `0x${string}` {
  * it stores CARs of encrypted blocks, serves them back through the trustless gateway, and
  * reads public dataset records from the chain. It holds no key and decrypts nothing.
  */
-/** The gateway's handler, and the route it serves on node:http directly (serveHttp's nodeRoute). */
-export type Gateway = FetchHandler & { nodeRoute: NodeRoute }
+/** The gateway's handler, the route it serves on node:http directly (serveHttp's nodeRoute), and its close (the ingest stream). */
+export type Gateway = FetchHandler & { nodeRoute: NodeRoute; close(): void }
 
 export function createGateway(params: GatewayParameters): Gateway {
   const { blockstore, network, publicClient } = params
@@ -359,5 +359,5 @@ export function createGateway(params: GatewayParameters): Gateway {
       return errorResponse(e)
     }
   }
-  return Object.assign(handler, { nodeRoute: ingestRelay.eventRoute })
+  return Object.assign(handler, { nodeRoute: ingestRelay.eventRoute, close: ingestRelay.close })
 }

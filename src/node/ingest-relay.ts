@@ -1,9 +1,10 @@
 /**
  * The gateway's web-analytics routes (issue 12). The gateway relays ciphertext only:
  *   GET  /js/w3a.js        the tracker bundle (dist/js/w3a.js)
- *   POST /api/event        a sealed event (src/tracker/event-format.ts) → the ingest worker,
- *                          with the request's IP and user agent (which the gateway, as the
- *                          visitor's HTTP peer, sees anyway; it neither logs nor stores them)
+ *   POST /api/event        a sealed event (src/tracker/event-format.ts) → the ingest enclave, on
+ *                          the event stream (ingest-stream-client.ts), with the request's IP and
+ *                          user agent (which the gateway, as the visitor's HTTP peer, sees anyway;
+ *                          it neither logs nor stores them)
  *   GET  /api/v1/ingest    the ingest worker's attested info (the SDK checks its quote)
  *   POST /api/v1/sites     an owner-signed site registration (the site key sealed to the
  *                          ingest worker's attested key) → the ingest worker
@@ -33,7 +34,8 @@ import { errorStatus, json } from './http-json.js'
 import { toJsonText } from '../core/json-text.js'
 import { readBodyText, readJsonBody, readNodeBody } from './http-body.js'
 import { MY_DATA_HTML } from './my-data-page.js'
-import { postJsonKeepAlive } from './keep-alive-post.js'
+import { IngestStreamClient, type StreamItem } from './ingest-stream-client.js'
+import { ACCEPTED_ANSWER } from '../enclave/ingest-stream.js'
 
 /** Where the ingest worker is (filled in once it runs). */
 export type IngestTarget = { url?: string }
@@ -45,21 +47,15 @@ const MAX_EVENT_BODY = MAX_EVENT_CHARS + 512
 const MAX_STATS_BODY = 4096
 
 const CORS = { 'access-control-allow-origin': '*' }
-/** Events relayed to the worker in one request at most. */
-const MAX_BATCH = 500
 /**
- * Relay requests out to the worker at once. Events arriving while they are out wait and go
- * together in the next: the worker acks a batch only after its log frame's fsync, so more
- * requests in flight would only split the same frames into smaller, costlier batches. Two
- * let one batch be opened while the previous one's frame is being synced.
+ * Events waiting for the ingest worker's answer (sent on the stream, or queued for the next write),
+ * at most: past it a visitor's event is answered 429 at once. Without it a worker slower than the
+ * arrivals (or hung) let the events held grow with every request any client posted, each holding
+ * its body and its connection, until the gateway ran out of memory.
  */
-const MAX_RELAYS_IN_FLIGHT = 2
-/**
- * Events waiting for a relay request, at most: past it a visitor's event is answered 429 at once.
- * Without it a worker slower than the arrivals (or hung) let the queue grow with every request
- * any client posted, each holding its body and its connection, until the gateway ran out of memory.
- */
-export const MAX_QUEUED_EVENTS = 20 * MAX_BATCH
+export const MAX_QUEUED_EVENTS = 10_000
+/** Events sent in one write at most (more wait for the next). */
+const STREAM_WRITE_EVENTS = 64
 
 /** CORS on every relayed answer; a 429 says when to retry. */
 function withRelayHeaders(res: Response): Response {
@@ -86,10 +82,10 @@ function errorAnswer(e: unknown): RelayAnswer {
   return { status: errorStatus(err), body: toJsonText(err.toJSON()) }
 }
 
-export type IngestRelay = ((req: Request, pathname: string) => Promise<Response | null>) & { eventRoute: NodeRoute }
+export type IngestRelay = ((req: Request, pathname: string) => Promise<Response | null>) & { eventRoute: NodeRoute; close(): void }
 
-/** `maxQueued`: MAX_QUEUED_EVENTS (tests pass fewer). */
-export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number } = {}): IngestRelay {
+/** `maxQueued`: MAX_QUEUED_EVENTS, `answerTimeoutMs`: the stream's 30 s (tests pass less). */
+export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number; answerTimeoutMs?: number } = {}): IngestRelay {
   const maxQueued = o.maxQueued ?? MAX_QUEUED_EVENTS
   const scripts = new Map<string, Uint8Array>()
   const worker = (): string => {
@@ -104,50 +100,41 @@ export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number 
   }
 
   /**
-   * Events arriving together go to the worker in one request (and one IPC message there):
-   * per-event HTTP and IPC overhead, not the enclave, bounds ingest otherwise. Each visitor
-   * still gets their own answer, once their event is durable.
+   * Events go to the worker on one stream (ingest-stream-client.ts): those arriving in the same
+   * turn in one write. Each visitor gets their own answer, once their event is durable.
    */
-  type Relayed = { item: string; resolve(r: RelayAnswer): void }
-  let queue: Relayed[] = []
+  const stream = new IngestStreamClient(o.answerTimeoutMs !== undefined ? { answerTimeoutMs: o.answerTimeoutMs } : {})
+  let queue: StreamItem[] = []
   let scheduled = false
-  let relaying = 0
-  const schedule = (): void => {
-    if (scheduled || queue.length === 0 || relaying >= MAX_RELAYS_IN_FLIGHT) return
-    scheduled = true
-    setImmediate(() => void flush())
-  }
-  const answer = (r: { ok?: { accepted?: unknown; reason?: unknown }; error?: { code: W3aErrorCode; message: string; details?: string[] } }): RelayAnswer =>
-    r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : r.ok?.accepted === true && r.ok.reason === undefined ? ACCEPTED : { status: 200, body: toJsonText(r.ok) }
-  async function flush(): Promise<void> {
-    scheduled = false
-    const batch = queue.splice(0, MAX_BATCH)
-    relaying++
-    schedule()
+  const answerOf = (text: string | Error): RelayAnswer => {
+    if (text instanceof Error) return errorAnswer(new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause: text }))
+    if (text === ACCEPTED_ANSWER) return ACCEPTED
     try {
-      // Each item is already JSON text (relayEvent): the batch is spliced, not serialised again.
-      const res = await postJsonKeepAlive(`${worker()}/v1/ingest/events`, `{"events":[${batch.map((b) => b.item).join(',')}]}`).catch((cause) => {
-        throw new W3aError('WORKER_UNREACHABLE', 'the ingest worker does not answer', { cause })
-      })
-      if (res.status !== 200) {
-        const whole: RelayAnswer = { status: res.status, body: res.text }
-        for (const b of batch) b.resolve(whole)
-        return
-      }
-      const results = JSON.parse(res.text) as Parameters<typeof answer>[0][]
-      batch.forEach((b, i) => b.resolve(answer(results[i] ?? { error: { code: 'INTERNAL', message: 'the ingest worker answered fewer results than events' } })))
-    } catch (e) {
-      const whole = errorAnswer(e)
-      for (const b of batch) b.resolve(whole)
-    } finally {
-      relaying--
-      schedule()
+      const r = JSON.parse(text) as { ok?: unknown; error?: { code: W3aErrorCode; message: string; details?: string[] } }
+      return r.error ? errorAnswer(new W3aError(r.error.code, r.error.message, { details: r.error.details ?? [] })) : { status: 200, body: toJsonText(r.ok) }
+    } catch {
+      return errorAnswer(new W3aError('INTERNAL', 'the ingest worker answered something that is not JSON'))
     }
+  }
+  const flush = (): void => {
+    const batch = queue
+    queue = []
+    if (batch.length === 0) return
+    if (!target.url) {
+      const none = new Error('no ingest worker is running yet')
+      for (const b of batch) b.done(none)
+      return
+    }
+    void stream.send(target.url, batch)
+  }
+  const flushLater = (): void => {
+    scheduled = false
+    flush()
   }
   /**
    * One sealed event body, as the visitor sent it, with the request's IP and user agent: the
    * answer to give the visitor. The body is parsed only to refuse what is not JSON (it is
-   * relayed as the text it came in, and the batch must stay valid JSON) or is a plaintext
+   * relayed as the text it came in, inside a stream line that must stay valid JSON) or is a plaintext
    * Plausible body; the enclave checks everything else.
    */
   function relayEvent(body: string, ip: string, userAgent: string): Promise<RelayAnswer> {
@@ -160,12 +147,15 @@ export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number 
     if (envelope && typeof envelope === 'object' && 'n' in envelope && 'u' in envelope) {
       return Promise.resolve(errorAnswer(new W3aError('INVALID_ARGUMENT', 'this gateway takes sealed events only, not a plaintext Plausible body', { details: ['Use the W3A script tag (`w3a site snippet ID`): it seals the same body to the site\'s ingest key.'] })))
     }
-    if (queue.length >= maxQueued) {
+    if (queue.length + stream.inFlight >= maxQueued) {
       return Promise.resolve(errorAnswer(new W3aError('INGEST_BUSY', 'the gateway holds as many events for the ingest worker as it queues', { details: ['Retry after a second.'] })))
     }
     return new Promise((resolve) => {
-      queue.push({ item: `{"envelope":${body},"ip":${JSON.stringify(ip)},"userAgent":${JSON.stringify(userAgent.slice(0, 1024))}}`, resolve })
-      schedule()
+      queue.push({ item: `{"envelope":${body},"ip":${JSON.stringify(ip)},"userAgent":${JSON.stringify(userAgent.slice(0, 1024))}}`, done: (a) => resolve(answerOf(a)) })
+      // Sent when the turn is over, or at once when a write's worth is waiting: a busy gateway
+      // reads hundreds of requests in one turn, and the first would wait for the last.
+      if (queue.length >= STREAM_WRITE_EVENTS) flush()
+      else if (!scheduled) (scheduled = true), setImmediate(flushLater)
     })
   }
 
@@ -247,5 +237,5 @@ export function createIngestRelay(target: IngestTarget, o: { maxQueued?: number 
     }
     return null
   }
-  return Object.assign(route, { eventRoute })
+  return Object.assign(route, { eventRoute, close: () => stream.close() })
 }

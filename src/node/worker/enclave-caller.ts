@@ -1,9 +1,13 @@
 import type { ChildProcess } from 'node:child_process'
+import type { Socket } from 'node:net'
 import { W3aError, type W3aErrorCode } from '../../core/errors.js'
 import type { RpcRequest, RpcResponse } from '../../enclave/rpc.js'
 
-/** The host's handle on its enclave process: named calls only (src/enclave/rpc.ts is the other end). */
-export type EnclaveCaller = { call<T>(method: string, params?: unknown): Promise<T>; close(): void }
+/**
+ * The host's handle on its enclave process: named calls only (src/enclave/rpc.ts is the other end).
+ * `connection`: a socket handed over with the call (the gateway's ingest stream), no longer the host's.
+ */
+export type EnclaveCaller = { call<T>(method: string, params?: unknown, connection?: Socket): Promise<T>; close(): void }
 
 /** Host side: calls methods on the enclave child. */
 export function createEnclaveCaller(child: ChildProcess): EnclaveCaller {
@@ -21,11 +25,13 @@ export function createEnclaveCaller(child: ChildProcess): EnclaveCaller {
     pending.clear()
   })
   return {
-    call<T>(method: string, params?: unknown) {
+    call<T>(method: string, params?: unknown, connection?: Socket) {
       return new Promise<T>((resolve, reject) => {
         const id = nextId++
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
-        child.send({ id, method, params } satisfies RpcRequest)
+        const request = { id, method, params } satisfies RpcRequest
+        if (connection) child.send(request, connection)
+        else child.send(request)
       })
     },
     close() {

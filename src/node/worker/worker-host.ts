@@ -23,7 +23,7 @@ import { createEnclaveCaller, type EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary, OwnTxKind } from '../../enclave/service.js'
 import type { EnclaveBoot } from '../../enclave/boot.js'
 import { serveHttp, type FetchHandler, type HttpServer } from '../http-server.js'
-import { ingestEventsRoute } from './ingest-events-route.js'
+import { acceptIngestStreams } from './ingest-stream-route.js'
 import { createWorkerHttp } from './worker-http.js'
 import { startJobLoop } from './job-loop.js'
 import { startIngestFlushLoop } from './ingest-flush-loop.js'
@@ -163,10 +163,9 @@ export async function startWorker(params: StartWorkerParameters): Promise<Runnin
     const savedPort = existsSync(portFile) ? (JSON.parse(readFileSync(portFile, 'utf8')) as { port: number }).port : undefined
     const hooks: Parameters<typeof createWorkerHttp>[0]['hooks'] = {}
     const handler = createWorkerHttp({ caller, info, publicClient, contracts: params.contracts, receipts, gatewayUrl: params.gatewayUrl, hooks })
-    // The ingest batches' fast route bypasses the FetchHandler, so a tapped handler (tests) gets them through it instead.
-    const tapped = params.intercept?.http?.(handler)
-    const http: HttpServer = await serveHttp(tapped ?? handler, { port: params.port ?? savedPort ?? 0, ...(params.host ? { host: params.host } : {}), ...(tapped ? {} : { nodeRoute: ingestEventsRoute(caller) }) })
+    const http: HttpServer = await serveHttp(params.intercept?.http?.(handler) ?? handler, { port: params.port ?? savedPort ?? 0, ...(params.host ? { host: params.host } : {}) })
     cleanups.push(() => http.close())
+    acceptIngestStreams(http.server, caller, log)
     writeFileAtomic(portFile, JSON.stringify({ port: http.port }))
     const url = params.publicUrl ?? http.url
 

@@ -7,7 +7,6 @@ import { MAX_SITE_SETTINGS_BODY } from '../../enclave/ingest-site-settings.js'
 import type { JobLoop } from './job-loop.js'
 import { json, errorResponse } from '../http-json.js'
 import { readBodyText, readJsonBody } from '../http-body.js'
-import { INGEST_EVENTS_PATH, MAX_RELAYED_BODY, relayBatch } from './ingest-events-route.js'
 import { withCors, type FetchHandler } from '../http-server.js'
 import type { EnclaveCaller } from './enclave-caller.js'
 import type { EnclaveInfo, EpochBoundary } from '../../enclave/service.js'
@@ -148,14 +147,10 @@ export function createWorkerHttp(params: {
         const { confirmations, votes } = await collectKeeperVotes({ caller, publicClient, registry: contracts.workerRegistry, self: info.address, jobId: job.id, quote })
         return json(await caller.call('releaseJob', { job: jobViewOf(job), worker, quote, sealedAnalysis: hex(body.sealedAnalysis, 'sealedAnalysis'), confirmations, votes }))
       }
-      // Web-analytics ingest (src/node/ingest-relay.ts relays here): the enclave opens and checks everything.
+      // One web-analytics event (the gateway's events come on the stream, ingest-stream-route.ts): the enclave opens and checks everything.
       if (req.method === 'POST' && pathname === '/v1/ingest/event') {
         const body = (await readJsonBody(req)) as { envelope?: unknown; ip?: unknown; userAgent?: unknown }
         return json(await caller.call('ingestEvent', { envelope: body?.envelope, ip: body?.ip, userAgent: body?.userAgent }))
-      }
-      // Served by ingest-events-route.ts on node:http; here only when a test taps the FetchHandler.
-      if (req.method === 'POST' && pathname === INGEST_EVENTS_PATH) {
-        return new Response(await relayBatch(caller, await readBodyText(req, MAX_RELAYED_BODY)), { headers: { 'content-type': 'application/json; charset=utf-8' } })
       }
       if (req.method === 'POST' && pathname === '/v1/ingest/sites') {
         const body = (await readJsonBody(req)) as { request?: unknown }
