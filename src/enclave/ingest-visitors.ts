@@ -68,11 +68,12 @@ export class VisitorBook<Entry> {
 
   /**
    * The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open.
-   * `entry` (entry page, source, UTM: what a visit is attributed to) is kept from the session's first event.
+   * `entry` makes what a visit is attributed to (entry page, source, UTM), called only for the
+   * session's first event (later events carry the one kept), so that no event builds it for nothing.
    * `gapMs` is the time since the session's previous event (0 for a new one); `pageview` counts
    * this event as a page view, and `pageviews` is the session's count including it.
    */
-  session(site: string, visitor: string, entry: Entry, now: number, pageview = false): { id: string; entry: Entry; isNew: boolean; gapMs: number; pageviews: number } {
+  session(site: string, visitor: string, entry: () => Entry, now: number, pageview = false): { id: string; entry: Entry; isNew: boolean; gapMs: number; pageviews: number } {
     const key = `${site}/${visitor}`
     const open = this.sessions.get(key)
     if (open && now - open.last <= SESSION_GAP_MS) {
@@ -81,11 +82,11 @@ export class VisitorBook<Entry> {
       if (pageview) open.pageviews++
       return { id: open.id, entry: open.entry, isNew: false, gapMs, pageviews: open.pageviews }
     }
-    const s: Session<Entry> = { id: sessionId(), last: now, entry, pageviews: pageview ? 1 : 0 }
+    const s: Session<Entry> = { id: sessionId(), last: now, entry: entry(), pageviews: pageview ? 1 : 0 }
     this.sessions.delete(key)
     this.sessions.set(key, s)
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    return { id: s.id, entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
+    return { id: s.id, entry: s.entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
   }
 
   /** Closes the visitor's open visit (their deletion): their next event starts a new one, carrying nothing of it. */
