@@ -23,6 +23,16 @@ describe('ingest enrichment, remembered by page', () => {
     assert.equal(enrich({ url, referrer: 'https://www.google.com/', userAgent: CHROME, width: 1500 }).device, 'Desktop')
   })
 
+  it('keeps pages and referrers apart in what it remembers: one event cannot pass its labels to another', () => {
+    // Joined with a separator, this URL without a referrer and the next URL with one were one key.
+    const crafted = enrich({ url: 'https://shop.example/x\u0000https://evil.example/', referrer: null, userAgent: CHROME })
+    assert.equal(crafted.source, 'Direct / None')
+    const real = enrich({ url: 'https://shop.example/x', referrer: 'https://evil.example/', userAgent: CHROME })
+    assert.deepEqual([real.page, real.source, real.channel], ['/x', 'evil.example', 'Referral'])
+    // Nor is a string that is no URL ever taken for a remembered one.
+    assert.throws(() => enrich({ url: `${'https://shop.example/x'.length}:https://shop.example/xhttps://evil.example/`, referrer: null, userAgent: CHROME }), (e) => isW3aError(e, 'INPUT_MALFORMED'))
+  })
+
   it('labels a page too long to remember the same each time, and refuses a non-URL each time', () => {
     const long = `https://shop.example/${'x'.repeat(700)}?utm_medium=email`
     const a = enrich({ url: long, referrer: null, userAgent: CHROME })

@@ -120,8 +120,11 @@ function labelsOfPage(url: string, referrer: string | null | undefined): PageLab
 
 /** The labels kept for one event (url and referrer as the tracker sent them; user agent from the request). */
 export function enrich(p: { url: string; referrer: string | null | undefined; userAgent: string; width?: number }): Enriched {
-  // null and undefined referrers label alike (referrerSource), and no URL holds a NUL: one key each.
-  const key = p.referrer ? `${p.url}\0${p.referrer}` : p.url
+  // The URL's length first: a key names one (URL, referrer) pair only, whatever characters the
+  // event's sender put in them (a separator could be in the URL: its labels would pass to other
+  // visitors' events), and no key is a URL (a string that is none never finds labels). No referrer,
+  // null, undefined or '', labels alike (referrerSource).
+  const key = `${p.url.length}:${p.url}${p.referrer ?? ''}`
   let page = pageLabels.get(key)
   if (!page) {
     page = labelsOfPage(p.url, p.referrer)
