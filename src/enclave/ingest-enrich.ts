@@ -89,8 +89,9 @@ type PageLabels = Omit<Enriched, 'device' | 'browser' | 'os'>
 /**
  * Labels by page URL and referrer: a site's events come from a few thousand pages and referrers,
  * and parsing both URLs and matching the rules cost more than the rest of an event's labels.
- * Memory only (like uaLabels); inputs longer than MAX_PAGE_KEY are not kept, so its size stays
- * bounded (a few MB) whatever the events hold. Bounded: cleared when full.
+ * Memory only (like uaLabels). Bounded: cleared when full, and pairs longer than MAX_PAGE_KEY are
+ * not kept, so it holds a few MB for real pages and at most ~40 MB for events crafted to fill it
+ * (labels of percent-encoded paths run longer than their URL).
  */
 const pageLabels = new Map<string, PageLabels>()
 const MAX_PAGE_LABELS = 10_000
