@@ -83,11 +83,24 @@ export function referrerSource(referrer: string | null | undefined, pageHost: st
   return { source, channel }
 }
 
-/** The labels kept for one event (url and referrer as the tracker sent them; user agent from the request). */
-export function enrich(p: { url: string; referrer: string | null | undefined; userAgent: string; width?: number }): Enriched {
+/** The labels of a page and its referrer: all of an event's labels but those of its user agent. */
+type PageLabels = Omit<Enriched, 'device' | 'browser' | 'os'>
+
+/**
+ * Labels by page URL and referrer: a site's events come from a few thousand pages and referrers,
+ * and parsing both URLs and matching the rules cost more than the rest of an event's labels.
+ * Memory only (like uaLabels). Bounded: cleared when full, and pairs longer than MAX_PAGE_KEY are
+ * not kept, so it holds a few MB for real pages and at most ~40 MB for events crafted to fill it
+ * (labels of percent-encoded paths run longer than their URL).
+ */
+const pageLabels = new Map<string, PageLabels>()
+const MAX_PAGE_LABELS = 10_000
+const MAX_PAGE_KEY = 600
+
+function labelsOfPage(url: string, referrer: string | null | undefined): PageLabels {
   let u: URL
   try {
-    u = new URL(p.url)
+    u = new URL(url)
   } catch {
     throw new W3aError('INPUT_MALFORMED', 'sealed event: u is not a URL')
   }
@@ -97,12 +110,43 @@ export function enrich(p: { url: string; referrer: string | null | undefined; us
   return {
     hostname,
     page: u.pathname.slice(0, 500) || '/',
-    ...referrerSource(p.referrer, hostname, utm),
+    ...referrerSource(referrer, hostname, utm),
     utmSource: utm.source,
     utmMedium: utm.medium,
     utmCampaign: q('utm_campaign'),
     utmContent: q('utm_content'),
     utmTerm: q('utm_term'),
-    ...parseUserAgent(p.userAgent, p.width),
+  }
+}
+
+/** The labels kept for one event (url and referrer as the tracker sent them; user agent from the request). */
+export function enrich(p: { url: string; referrer: string | null | undefined; userAgent: string; width?: number }): Enriched {
+  // The URL's length first: a key names one (URL, referrer) pair only, whatever characters the
+  // event's sender put in them (a separator could be in the URL: its labels would pass to other
+  // visitors' events), and no key is a URL (a string that is none never finds labels). No referrer,
+  // null, undefined or '', labels alike (referrerSource).
+  const key = `${p.url.length}:${p.url}${p.referrer ?? ''}`
+  let page = pageLabels.get(key)
+  if (!page) {
+    page = labelsOfPage(p.url, p.referrer)
+    if (key.length <= MAX_PAGE_KEY) {
+      if (pageLabels.size >= MAX_PAGE_LABELS) pageLabels.clear()
+      pageLabels.set(key, page)
+    }
+  }
+  const ua = parseUserAgent(p.userAgent, p.width)
+  return {
+    hostname: page.hostname,
+    page: page.page,
+    source: page.source,
+    channel: page.channel,
+    utmSource: page.utmSource,
+    utmMedium: page.utmMedium,
+    utmCampaign: page.utmCampaign,
+    utmContent: page.utmContent,
+    utmTerm: page.utmTerm,
+    device: ua.device,
+    browser: ua.browser,
+    os: ua.os,
   }
 }

@@ -6,7 +6,10 @@
  *
  * File: `<dataDir>/enclave/ingest/events.<g>.wal`, one per generation `g` (a random id: every
  * rewrite — a compaction, a visitor's deletion — starts a new one), frames of u32 (big-endian)
- * length ‖ sealed bytes; sealed plaintext = JSON { g, i: frame index, rows }. On replay every
+ * length ‖ sealed bytes; sealed plaintext = JSON { g, i: frame index, rows } or, when every row
+ * has the same keys (the event rows: one literal makes them all), JSON { g, i, keys, rows: the
+ * values of each row in that order } (rowsJson: half the bytes to stringify, seal, hash, write
+ * and fsync; both are read back). On replay every
  * frame must carry the file's generation and indexes must run 0, 1, 2, …: a host that drops,
  * repeats, reorders or splices in frames of an older generation is caught (INGEST_LOG_BROKEN);
  * a torn last frame (a crash mid-write) was never acknowledged and is cut off.
@@ -50,6 +53,48 @@ export function decodeCheckpoint(bytes: Uint8Array): LogCheckpoint {
   const e = JSON.parse(new TextDecoder().decode(bytes)) as LogCheckpoint & { v: number }
   if (e.v !== 1) throw new W3aError('INPUT_MALFORMED', `unknown ingest log checkpoint version ${String(e.v)}`)
   return { g: e.g, frames: e.frames, length: e.length, hash: e.hash }
+}
+
+/**
+ * A frame's rows in its JSON: each as the array of its values under the frame's `keys`, when
+ * every row is a plain object with the same keys in the same order and no value that JSON drops
+ * from an object but not from an array (undefined, a function); else (undefined) the rows as they are.
+ */
+function rowsAsValues(rows: readonly unknown[]): { keys: string[]; values: unknown[][] } | undefined {
+  const first = rows[0]
+  if (!isPlainObject(first)) return undefined
+  const keys = Object.keys(first)
+  if (keys.includes('__proto__')) return undefined
+  const values: unknown[][] = new Array(rows.length)
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]
+    if (!isPlainObject(row)) return undefined
+    const v: unknown[] = new Array(keys.length)
+    let j = 0
+    for (const k in row) {
+      const x = row[k]
+      if (k !== keys[j] || x === undefined || typeof x === 'function' || typeof x === 'symbol') return undefined
+      v[j++] = x
+    }
+    if (j !== keys.length) return undefined
+    values[r] = v
+  }
+  return { keys, values }
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && Object.getPrototypeOf(x) === Object.prototype
+}
+
+/** The rows of a frame's JSON, either way it holds them (rowsAsValues). */
+function rowsOfFrame<Row>(frame: { keys?: string[]; rows: unknown[] }): Row[] {
+  const keys = frame.keys
+  if (!keys) return frame.rows as Row[]
+  return frame.rows.map((values) => {
+    const row: Record<string, unknown> = {}
+    for (let j = 0; j < keys.length; j++) row[keys[j]!] = (values as unknown[])[j]
+    return row as Row
+  })
 }
 
 const fdatasync = promisify(fdatasyncCb)
@@ -136,13 +181,13 @@ export class IngestLog<Row> {
     while (at + 4 <= bytes.length) {
       const len = bytes.readUInt32BE(at)
       if (at + 4 + len > bytes.length) break // torn tail: never acknowledged
-      const frame = JSON.parse(new TextDecoder().decode(unseal(this.key, bytes.subarray(at + 4, at + 4 + len), { label: this.label }))) as { g?: string; i: number; rows: Row[] }
+      const frame = JSON.parse(new TextDecoder().decode(unseal(this.key, bytes.subarray(at + 4, at + 4 + len), { label: this.label }))) as { g?: string; i: number; keys?: string[]; rows: unknown[] }
       if (frame.g !== g || frame.i !== i) {
         throw new W3aError('INGEST_LOG_BROKEN', `ingest log frame ${frame.i}${frame.g !== g ? ' of another generation' : ''} found where frame ${i} belongs`, {
           details: ['The host changed the sealed log: frames were dropped, repeated, reordered or copied from an older log.'],
         })
       }
-      rows.push(...frame.rows)
+      for (const r of rowsOfFrame<Row>(frame)) rows.push(r)
       i++
       at += 4 + len
       boundaries.push(at)
@@ -219,9 +264,11 @@ export class IngestLog<Row> {
     }
   }
 
-  /** One sealed frame (u32 length ‖ sealed { g, i, rows }). */
+  /** One sealed frame (u32 length ‖ sealed { g, i, rows } or { g, i, keys, rows: values }: rowsAsValues). */
   private frame(g: string, i: number, rows: Row[]): Buffer {
-    const sealed = seal(this.key, new TextEncoder().encode(JSON.stringify({ g, i, rows })), { label: this.label })
+    const compact = rowsAsValues(rows)
+    const json = compact ? JSON.stringify({ g, i, keys: compact.keys, rows: compact.values }) : JSON.stringify({ g, i, rows })
+    const sealed = seal(this.key, new TextEncoder().encode(json), { label: this.label })
     const frame = Buffer.alloc(4 + sealed.length)
     frame.writeUInt32BE(sealed.length, 0)
     frame.set(sealed, 4)

@@ -12,6 +12,14 @@ export const SESSION_GAP_MS = 30 * 60 * 1000
 const DAY_MS = 24 * 60 * 60 * 1000
 /** Open sessions kept at most (oldest dropped first: it just starts a new session). */
 const MAX_SESSIONS = 200_000
+/**
+ * Visitor ids remembered under the current salt, at most (oldest dropped first: it is computed
+ * again). A page's events share their visitor, so most events find their id here instead of
+ * paying an HMAC; inputs longer than MAX_ID_INPUT (a made-up user agent) are not kept, so the
+ * map stays under ~40 MB whatever the host relays (~20 MB of one-byte header strings).
+ */
+const MAX_IDS = 50_000
+const MAX_ID_INPUT = 300
 
 /** Random bytes for session ids, drawn a block at a time (one call per id cost more than the rest of a session's start). */
 const pool = Buffer.alloc(4096)
@@ -30,6 +38,8 @@ export class VisitorBook<Entry> {
   /** `id`: random, names this salt (not derived from it), so rows can say which salt made their visitor id. */
   private salt: { day: number; key: Buffer; id: string } | undefined
   private sessions = new Map<string, Session<Entry>>()
+  /** Visitor ids by HMAC input (site, IP, user agent), under the current salt only: cleared when it changes. Memory only. */
+  private ids = new Map<string, string>()
 
   /**
    * The visitor id for an event at `now` (ms), and the id of the salt that made it: the same
@@ -42,17 +52,28 @@ export class VisitorBook<Entry> {
       this.salt?.key.fill(0)
       this.salt = { day, key: randomBytes(32), id: randomBytes(8).toString('hex') }
       this.sessions.clear() // ids of another day never match again
+      this.ids.clear() // nor are they made again
     }
-    return { id: createHmac('sha256', this.salt.key).update(`${site}\0${ip}\0${userAgent}`).digest('hex').slice(0, 32), salt: this.salt.id }
+    const input = `${site}\0${ip}\0${userAgent}`
+    let id = this.ids.get(input)
+    if (id === undefined) {
+      id = createHmac('sha256', this.salt.key).update(input).digest('hex').slice(0, 32)
+      if (input.length <= MAX_ID_INPUT) {
+        this.ids.set(input, id)
+        if (this.ids.size > MAX_IDS) this.ids.delete(this.ids.keys().next().value!)
+      }
+    }
+    return { id, salt: this.salt.id }
   }
 
   /**
    * The session an event of `visitor` at `now` belongs to (30-minute rule), made if none is open.
-   * `entry` (entry page, source, UTM: what a visit is attributed to) is kept from the session's first event.
+   * `entry` makes what a visit is attributed to (entry page, source, UTM), called only for the
+   * session's first event (later events carry the one kept), so that no event builds it for nothing.
    * `gapMs` is the time since the session's previous event (0 for a new one); `pageview` counts
    * this event as a page view, and `pageviews` is the session's count including it.
    */
-  session(site: string, visitor: string, entry: Entry, now: number, pageview = false): { id: string; entry: Entry; isNew: boolean; gapMs: number; pageviews: number } {
+  session(site: string, visitor: string, entry: () => Entry, now: number, pageview = false): { id: string; entry: Entry; isNew: boolean; gapMs: number; pageviews: number } {
     const key = `${site}/${visitor}`
     const open = this.sessions.get(key)
     if (open && now - open.last <= SESSION_GAP_MS) {
@@ -61,11 +82,11 @@ export class VisitorBook<Entry> {
       if (pageview) open.pageviews++
       return { id: open.id, entry: open.entry, isNew: false, gapMs, pageviews: open.pageviews }
     }
-    const s: Session<Entry> = { id: sessionId(), last: now, entry, pageviews: pageview ? 1 : 0 }
+    const s: Session<Entry> = { id: sessionId(), last: now, entry: entry(), pageviews: pageview ? 1 : 0 }
     this.sessions.delete(key)
     this.sessions.set(key, s)
     if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!)
-    return { id: s.id, entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
+    return { id: s.id, entry: s.entry, isNew: true, gapMs: 0, pageviews: s.pageviews }
   }
 
   /** Closes the visitor's open visit (their deletion): their next event starts a new one, carrying nothing of it. */
