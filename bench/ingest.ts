@@ -12,9 +12,12 @@
  * W3A_BENCH_EVENTS_PER_PAGE events (default 3) on each page load, which opens its own HPKE context
  * as the tracker does: one X25519 key agreement in the enclave per page load. The load generator (raw keep-alive sockets, pre-built requests: see LOAD) runs
  * in a process of its own and keeps C requests in flight for each C of W3A_BENCH_CONCURRENCY
- * (default 256,512,1024: 1000 browsers; a side's best rate under the p99 bound is what counts, and
- * below 256 neither side fills the machine), W3A_BENCH_EVENTS events per level (default 20,000); its
- * own CPU per event is printed too (it shares the cores with the side it loads); each latency is from
+ * (default 256,512: 1,000 browsers; a side's best rate under the p99 bound is what counts; below
+ * 256 neither side fills the machine, above 512 neither gains), W3A_BENCH_EVENTS events per level
+ * (default 250,000: a W3A level then lasts long enough, 15 to 20 s, to hold the segment flushes
+ * its events cost: the worker writes one every 10 s, and a level of 20,000 events, 1.3 s, mostly
+ * held none and measured a rate the worker could not keep up); its own CPU per event is printed
+ * too (it shares the cores with the side it loads); each latency is from
  * sending a request to its 200 (the ack). Each side first gets 2,000 events not measured (JIT,
  * connections, the enclave's country database). A level counts if its p99 ack latency is under 250 ms;
  * each side's figure is its best counting level (if a side has none, as on a machine whose
@@ -34,7 +37,7 @@
  *   W3A_BENCH_EVENTS=5000 W3A_BENCH_CONCURRENCY=32 W3A_BENCH_STATS_EVENTS=1000000 npm run bench:ingest
  */
 import { createServer, type Server } from 'node:http'
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -48,16 +51,18 @@ import { openEventContext, sealEvent, type EventContext } from '../src/tracker/s
 import type { PlausibleEvent } from '../src/tracker/event-format.js'
 import { benchStatsLatency } from './stats-latency.js'
 
-const EVENTS = Number(process.env.W3A_BENCH_EVENTS ?? 20_000)
+const EVENTS = Number(process.env.W3A_BENCH_EVENTS ?? 250_000)
 const STATS_EVENTS = Number(process.env.W3A_BENCH_STATS_EVENTS ?? 10_000_000)
 /** The worker's DuckDB memory limit is 1 GB (no spilling); this tries another, and says so. */
 const STATS_MEMORY = process.env.W3A_BENCH_STATS_MEMORY
 const BROWSERS = Number(process.env.W3A_BENCH_BROWSERS ?? 1_000)
 const EVENTS_PER_PAGE = Number(process.env.W3A_BENCH_EVENTS_PER_PAGE ?? 3)
-const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '256,512,1024').split(',').map(Number)
+const LEVELS = (process.env.W3A_BENCH_CONCURRENCY ?? '256,512').split(',').map(Number)
 /** Events each side gets first, not measured. */
 const WARMUP_EVENTS = 2_000
 const WARMUP = -1
+/** Events sealed at once while pre-sealing. */
+const SEAL_CHUNK = 4_000
 const P99_TARGET_MS = 250
 const TARGET_RATIO = 0.5
 const TARGET_RATE = 20_000
@@ -69,7 +74,7 @@ type LevelResult = { concurrency: number; events: number; seconds: number; rate:
 
 /**
  * The load generator: a process of its own (so the CPU time of the processes measured is theirs
- * alone) posting `shots` to `url`, `concurrency` at a time, each on a keep-alive connection of
+ * alone) posting the shots in `file` to `url`, `concurrency` at a time, each on a keep-alive connection of
  * its own, one request at a time (as a browser does). It writes pre-built HTTP/1.1 requests on
  * raw sockets and reads only each answer's status line and length: on 2 cores the simulated
  * browsers share the cores of the server they load, so the cheaper they are, the more of the
@@ -77,7 +82,8 @@ type LevelResult = { concurrency: number; events: number; seconds: number; rate:
  * plaintext collector). Both sides are loaded by the same generator.
  */
 const LOAD = `
-process.once('message', ({ url, shots, concurrency }) => {
+process.once('message', ({ url, file, concurrency }) => {
+const shots = JSON.parse(require('node:fs').readFileSync(file, 'utf8'))
 const net = require('node:net')
 const u = new URL(url)
 const requests = shots.map((s) => { const body = Buffer.from(s.body); return Buffer.concat([Buffer.from('POST ' + u.pathname + ' HTTP/1.1\\r\\nhost: ' + u.host + '\\r\\ncontent-type: text/plain\\r\\nuser-agent: ' + s.ua + '\\r\\ncontent-length: ' + body.length + '\\r\\n\\r\\n'), body]) })
@@ -135,14 +141,14 @@ Promise.all(Array.from({ length: concurrency }, connection)).then(() => {
 `
 
 /** Runs one level; `cpu` is the CPU time the measured processes (not the load generator) used meanwhile. */
-async function load(url: string, shots: Shot[], concurrency: number): Promise<LevelResult & { cpu: CpuUse }> {
+async function load(url: string, file: string, concurrency: number): Promise<LevelResult & { cpu: CpuUse }> {
   const child = spawn(process.execPath, ['-e', LOAD], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const before = cpuOfTree(child.pid!)
   const result = await new Promise<LevelResult>((resolve, reject) => {
     child.once('message', (m) => resolve(m as LevelResult))
     child.once('error', reject)
     child.once('exit', (code) => reject(new Error(`load generator exited (${code})`)))
-    child.send({ url, shots, concurrency })
+    child.send({ url, file, concurrency })
   })
   return { ...result, cpu: cpuSince(before, cpuOfTree(child.pid!)) }
 }
@@ -247,32 +253,46 @@ async function main(): Promise<void> {
   console.log(`site ${site} registered in ${((performance.now() - t1) / 1000).toFixed(1)} s`)
 
   // Pre-seal every level's events (each event once: a replayed one would not be written again).
+  // WebCrypto's calls are asynchronous (the thread pool): many page loads are sealed at once.
   const t0 = performance.now()
-  // Each browser's current page load: its context and the next event's sequence number.
-  const pages: { context: EventContext; seq: number }[] = []
+  // Each browser's current page load: its context (being made) and the next event's sequence number.
+  const pages: { context: Promise<EventContext>; seq: number }[] = []
   let contexts = 0
-  const pageOf = async (b: number) => {
+  const pageOf = (b: number) => {
     const page = pages[b]
     if (page && page.seq < EVENTS_PER_PAGE) return page
     contexts++
-    return (pages[b] = { context: await openEventContext(site, ingestKey), seq: 0 })
+    return (pages[b] = { context: openEventContext(site, ingestKey), seq: 0 })
   }
-  const sealed: Shot[][] = []
-  const plain: Shot[][] = []
+  // Each level's shots go to a file the load generator reads: hundreds of MB held here would make
+  // every full GC of this process (the gateway's, the collector's) scan them.
+  const sealed: string[] = []
+  const plain: string[] = []
+  const shotsFile = (side: string, shots: Shot[]): string => {
+    const file = join(work, `shots-${side}-${sealed.length}.json`)
+    writeFileSync(file, JSON.stringify(shots))
+    return file
+  }
   // Level 0 is the warm-up, for both sides (JIT, connections, the enclave's country database).
   for (const level of [WARMUP, ...LEVELS]) {
     const s: Shot[] = []
     const p: Shot[] = []
-    for (let i = 0; i < (level === WARMUP ? WARMUP_EVENTS : EVENTS); i++) {
-      const b = i % BROWSERS
-      const event: PlausibleEvent = { n: i % 5 === 4 ? 'Signup' : 'pageview', u: `https://shop.example/p/${i % 97}?utm_source=bench`, d: site, r: i % 3 ? null : 'https://www.google.com/', w: 1280 }
-      const ua = `${UA} b${b}`
-      const page = await pageOf(b)
-      s.push({ body: JSON.stringify(await sealEvent(page.context, page.seq++, event)), ua })
-      p.push({ body: JSON.stringify(event), ua })
+    const n = level === WARMUP ? WARMUP_EVENTS : EVENTS
+    for (let at = 0; at < n; at += SEAL_CHUNK) {
+      const work: Promise<Shot>[] = []
+      for (let i = at; i < Math.min(n, at + SEAL_CHUNK); i++) {
+        const b = i % BROWSERS
+        const event: PlausibleEvent = { n: i % 5 === 4 ? 'Signup' : 'pageview', u: `https://shop.example/p/${i % 97}?utm_source=bench`, d: site, r: i % 3 ? null : 'https://www.google.com/', w: 1280 }
+        const ua = `${UA} b${b}`
+        const page = pageOf(b)
+        const seq = page.seq++
+        work.push(page.context.then((context) => sealEvent(context, seq, event)).then((e) => ({ body: JSON.stringify(e), ua })))
+        p.push({ body: JSON.stringify(event), ua })
+      }
+      s.push(...(await Promise.all(work)))
     }
-    sealed.push(s)
-    plain.push(p)
+    plain.push(shotsFile('plain', p))
+    sealed.push(shotsFile('sealed', s))
   }
   console.log(`pre-sealed ${EVENTS * LEVELS.length + WARMUP_EVENTS} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${BROWSERS} browsers, ${contexts} page loads: ${EVENTS_PER_PAGE} events and one HPKE context each)`)
   await load(`${devnet.gatewayUrl}/api/event`, sealed[0]!, 32)
