@@ -119,15 +119,16 @@ export const SITE_POLICY: CustodyPolicyInput = {
   bounds: { pageview: [0, 1], session_start: [0, 1], bounce: [-1, 1], duration_s: [0, MAX_DURATION_S], revenue_amount: [0, 10_000] },
 }
 
-/** The exit page of each visit among `rows`: its last page view's page (as of this batch). */
-function exitPages(rows: readonly SegmentRow[]): Map<string, string> {
+/** Each row's exit page: its visit's last page view's page among `rows` (as of this batch), or ''. */
+function exitPages(rows: readonly SegmentRow[]): string[] {
   const exits = new Map<string, { ts: number; page: string }>()
   for (const r of rows) {
     if (r.name !== 'pageview') continue
     const seen = exits.get(r.session)
-    if (!seen || r.ts >= seen.ts) exits.set(r.session, { ts: r.ts, page: r.page })
+    if (!seen) exits.set(r.session, { ts: r.ts, page: r.page })
+    else if (r.ts >= seen.ts) { seen.ts = r.ts; seen.page = r.page }
   }
-  return new Map([...exits].map(([s, v]) => [s, v.page]))
+  return rows.map((r) => exits.get(r.session)?.page ?? '')
 }
 
 /** The rows as one Parquet file (site schema), made in memory. Zero rows make an empty segment. */
@@ -143,7 +144,7 @@ export async function siteRowsToParquet(rows: readonly SegmentRow[]): Promise<Ui
     await conn.run(`CREATE TABLE segment (${SITE_COLUMNS.map((c) => `${c.name} ${c.type === 'TIMESTAMP' ? 'BIGINT' : c.type}`).join(', ')})`)
     await appendColumns(conn, 'segment', rows.length, SITE_COLUMNS.map((c): ChunkColumn => ({
       kind: c.type === 'VARCHAR' ? 'TEXT' : c.type === 'INTEGER' ? 'INTEGER' : 'NUMBER',
-      value: (i) => { const r = rows[i]!; return c.of(r, exits.get(r.session) ?? '') },
+      value: (i) => c.of(rows[i]!, exits[i]!),
     })))
     const select = SITE_COLUMNS.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${c.name}) AS ${c.name}` : c.name)).join(', ')
     await conn.run(`COPY (SELECT ${select} FROM segment) TO ${sqlString(out.path)} (FORMAT parquet, USE_TMP_FILE false)`)
