@@ -1,49 +1,63 @@
 /**
- * Rows into a DuckDB table column-wise, one data chunk of DuckDB's vector size at a time
- * (ingest-segments.ts writes a site segment this way). No text is parsed on the way: each
- * column's values are set from a JS array. A text column whose values repeat within a chunk (a
- * page, a browser, an hour label) goes in as an ENUM of its distinct values, so only those cross
- * into DuckDB one string at a time; the rest are small indexes copied in bulk. The appender casts
- * the ENUM back to the table's VARCHAR: the table holds the same strings either way.
+ * Rows handed to DuckDB column-wise as a table function (ingest-segments.ts writes a site segment
+ * from it). No text is built or parsed a row, and nothing is stored in a table on the way: DuckDB
+ * pulls one data chunk of its vector size at a time, each column set from a JS array. A text
+ * column with few distinct values (a browser, an hour label) is produced as an ENUM of them, so
+ * only those cross into DuckDB one string at a time; the rest are small indexes copied in bulk.
+ * The select list casts it back to VARCHAR: a query sees the same strings either way.
  */
-import { DOUBLE, ENUM, INTEGER, VARCHAR, DuckDBDataChunk, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api'
+import { DOUBLE, ENUM, INTEGER, VARCHAR, DuckDBTableFunction, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api'
 
-/** A column's kind in the table (TEXT is VARCHAR; NUMBER is DOUBLE). */
-export type ChunkColumn = { kind: 'TEXT' | 'INTEGER' | 'NUMBER'; value: (rowIndex: number) => string | number | null }
+/** A column's SQL type as the query sees it (DOUBLE for a TIMESTAMP's epoch ms: cast it in the query). */
+export type JsColumn = { name: string; type: 'VARCHAR' | 'INTEGER' | 'DOUBLE'; value: (rowIndex: number) => string | number | null }
 
 /** DuckDB's standard vector size: a data chunk holds at most this many rows. */
 const CHUNK_ROWS = 2048
-/** A text column with more distinct values than this share of a chunk goes in as plain VARCHAR. */
-const DICTIONARY_SHARE = 1 / 4
+/** A text column with more distinct values than this is produced as plain VARCHAR. */
+const MAX_DICTIONARY = 256
 
-/** The chunk type of a text column's values: an ENUM of its distinct values if they repeat enough. */
-function textType(values: readonly (string | number | null)[]): DuckDBType {
+type Value = string | number | null
+
+/** The type a text column is produced as: an ENUM of its distinct values if they are few. */
+function textType(values: readonly Value[]): DuckDBType {
   const distinct = new Set<string>()
-  const limit = values.length * DICTIONARY_SHARE
   for (const v of values) {
-    // An ENUM has no NULL member: a column holding NULL goes in as VARCHAR.
+    // An ENUM has no NULL member.
     if (typeof v !== 'string') return VARCHAR
     distinct.add(v)
-    if (distinct.size > limit) return VARCHAR
+    if (distinct.size > MAX_DICTIONARY) return VARCHAR
   }
   return ENUM([...distinct])
 }
 
-/** Appends `rowCount` rows to `table`, whose columns are `columns` in order. */
-export async function appendColumns(conn: DuckDBConnection, table: string, rowCount: number, columns: readonly ChunkColumn[]): Promise<void> {
-  const appender = await conn.createAppender(table)
-  for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
-    const n = Math.min(CHUNK_ROWS, rowCount - start)
-    const values = columns.map((c) => {
-      const out = new Array<string | number | null>(n)
-      for (let i = 0; i < n; i++) out[i] = c.value(start + i)
-      return out
-    })
-    const types = columns.map((c, j) => (c.kind === 'TEXT' ? textType(values[j]!) : c.kind === 'INTEGER' ? INTEGER : DOUBLE))
-    const chunk = DuckDBDataChunk.create(types, n)
-    values.forEach((v, j) => chunk.setColumnValues(j, v))
-    appender.appendDataChunk(chunk)
-  }
-  // On an error the caller's closed connection takes the appender with it.
-  appender.closeSync()
+/**
+ * Registers table function `name` on `conn`, yielding `rowCount` rows of `columns` in order, once.
+ * Returns the select list that gives each column under its name and type: `SELECT ${list} FROM name()`.
+ * Column names are the caller's own identifiers, not input.
+ */
+export function registerColumns(conn: DuckDBConnection, name: string, rowCount: number, columns: readonly JsColumn[]): string {
+  const values = columns.map((c) => {
+    const out = new Array<Value>(rowCount)
+    for (let i = 0; i < rowCount; i++) out[i] = c.value(i)
+    return out
+  })
+  const types = columns.map((c, j) => (c.type === 'VARCHAR' ? textType(values[j]!) : c.type === 'INTEGER' ? INTEGER : DOUBLE))
+  let next = 0
+  conn.registerTableFunction(DuckDBTableFunction.create({
+    name,
+    bindFunction: (info) => columns.forEach((c, j) => info.addResultColumn(c.name, types[j]!)),
+    initFunction: () => {},
+    mainFunction: (info, output) => {
+      try {
+        const n = Math.min(CHUNK_ROWS, rowCount - next)
+        output.rowCount = n // zero ends the scan
+        for (let j = 0; j < values.length && n > 0; j++) output.setColumnValues(j, values[j]!.slice(next, next + n))
+        next += n
+      } catch {
+        // A message could quote a value: it stays here.
+        info.setError(`${name}: a value did not fit its column's type`)
+      }
+    },
+  }))
+  return columns.map((c, j) => (types[j] === VARCHAR || c.type !== 'VARCHAR' ? c.name : `CAST(${c.name} AS VARCHAR) AS ${c.name}`)).join(', ')
 }

@@ -3,7 +3,7 @@
  * the Parquet segment a batch of rows becomes, sealed with the site's dataset key in the
  * envelope of every upload (src/crypto/envelope.ts), and the manifest that appends it.
  *
- * Plaintext stays in memory: the rows go into an in-memory DuckDB table and the Parquet comes back
+ * Plaintext stays in memory: DuckDB reads the rows from JS arrays and the Parquet comes back
  * through an anonymous memory file (memory-files.ts); only the sealed segment leaves.
  *
  * Session metrics are columns a flat aggregate can sum (the SQL checker allows no subqueries or
@@ -17,7 +17,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
 import { createMemoryFiles } from '../analysis/memory-files.js'
-import { appendColumns, type ChunkColumn } from './column-chunks.js'
+import { registerColumns, type JsColumn } from './column-chunks.js'
 import { DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION, encryptSegment } from '../crypto/envelope.js'
 import { createMemoryBlockstore, exportCar, importBytes, type DatasetManifest, type TableSchema } from '../storage/index.js'
 import { sqlString } from '../storage/duckdb-sandbox.js'
@@ -139,15 +139,15 @@ export async function siteRowsToParquet(rows: readonly SegmentRow[]): Promise<Ui
   try {
     const out = await memory.create()
     const exits = exitPages(rows)
-    // The rows go in column by column (column-chunks.ts): no text a row to build and parse, which
-    // cost most of a segment's CPU. The time goes in as epoch ms and becomes a TIMESTAMP on the way out.
-    await conn.run(`CREATE TABLE segment (${SITE_COLUMNS.map((c) => `${c.name} ${c.type === 'TIMESTAMP' ? 'BIGINT' : c.type}`).join(', ')})`)
-    await appendColumns(conn, 'segment', rows.length, SITE_COLUMNS.map((c): ChunkColumn => ({
-      kind: c.type === 'VARCHAR' ? 'TEXT' : c.type === 'INTEGER' ? 'INTEGER' : 'NUMBER',
+    // DuckDB reads the rows column by column from JS (column-chunks.ts): no text a row to build
+    // and parse, which cost most of a segment's CPU. The time comes as epoch ms and leaves a TIMESTAMP.
+    const list = registerColumns(conn, 'segment_rows', rows.length, SITE_COLUMNS.map((c): JsColumn => ({
+      name: c.name,
+      type: c.type === 'TIMESTAMP' ? 'DOUBLE' : c.type,
       value: (i) => c.of(rows[i]!, exits[i]!),
     })))
-    const select = SITE_COLUMNS.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${c.name}) AS ${c.name}` : c.name)).join(', ')
-    await conn.run(`COPY (SELECT ${select} FROM segment) TO ${sqlString(out.path)} (FORMAT parquet, USE_TMP_FILE false)`)
+    const select = SITE_COLUMNS.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(CAST(${c.name} AS BIGINT)) AS ${c.name}` : c.name)).join(', ')
+    await conn.run(`COPY (SELECT ${select} FROM (SELECT ${list} FROM segment_rows())) TO ${sqlString(out.path)} (FORMAT parquet, USE_TMP_FILE false)`)
     const size = (await out.handle.stat()).size
     const bytes = new Uint8Array(size)
     await out.handle.read(bytes, 0, size, 0)
