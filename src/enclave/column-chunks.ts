@@ -51,7 +51,12 @@ export function registerColumns(conn: DuckDBConnection, name: string, rowCount: 
       try {
         const n = Math.min(CHUNK_ROWS, rowCount - next)
         output.rowCount = n // zero ends the scan
-        for (let j = 0; j < values.length && n > 0; j++) output.setColumnValues(j, values[j]!.slice(next, next + n))
+        for (let j = 0; j < values.length && n > 0; j++) {
+          const column = values[j]!
+          const vector = output.getColumnVector(j)
+          for (let i = 0; i < n; i++) vector.setItem(i, column[next + i]!)
+          vector.flush()
+        }
         next += n
       } catch {
         // A message could quote a value: it stays here.

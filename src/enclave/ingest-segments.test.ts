@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import { W3aError } from '../core/errors.js'
 import { SITE_COLUMNS, siteRowsToParquet, type SegmentRow } from './ingest-segments.js'
 
 const base: SegmentRow = {
@@ -90,4 +91,16 @@ test('hostile strings from visitors read back exactly, row for row, across chunk
       }, `row ${i}`)
     })
   })
+})
+
+test('a value that does not fit its column fails the segment with an error that quotes no value, and the process goes on', async () => {
+  // DuckDB pulls the rows from JS on its own thread: a failure there must come back as a rejection.
+  const rows: SegmentRow[] = Array.from({ length: 3000 }, (_, i) => ({ ...base, ts: base.ts + i, page: '/secret-page', sessionStart: i === 2500 ? 0.5 : 0 }))
+  await assert.rejects(siteRowsToParquet(rows), (e: unknown) => {
+    assert.ok(e instanceof W3aError)
+    assert.equal(e.code, 'INTERNAL')
+    assert.doesNotMatch(`${e.message} ${String((e as { cause?: unknown }).cause)}`, /secret-page|0\.5/)
+    return true
+  })
+  assert.ok((await siteRowsToParquet([base])).length > 0)
 })
