@@ -31,7 +31,7 @@ function textType(values: readonly Value[]): DuckDBType {
 }
 
 /**
- * Registers table function `name` on `conn`, yielding `rowCount` rows of `columns` in order, once.
+ * Registers table function `name` on `conn`, yielding `rowCount` rows of `columns` in order (each scan from the first row).
  * Returns the select list that gives each column under its name and type: `SELECT ${list} FROM name()`.
  * Column names are the caller's own identifiers, not input.
  */
@@ -42,22 +42,23 @@ export function registerColumns(conn: DuckDBConnection, name: string, rowCount: 
     return out
   })
   const types = columns.map((c, j) => (c.type === 'VARCHAR' ? textType(values[j]!) : c.type === 'INTEGER' ? INTEGER : DOUBLE))
-  let next = 0
   conn.registerTableFunction(DuckDBTableFunction.create({
     name,
     bindFunction: (info) => columns.forEach((c, j) => info.addResultColumn(c.name, types[j]!)),
-    initFunction: () => {},
+    initFunction: (info) => info.setInitData({ next: 0 }),
     mainFunction: (info, output) => {
+      const scan = info.initData as { next: number }
       try {
+        const next = scan.next
         const n = Math.min(CHUNK_ROWS, rowCount - next)
         output.rowCount = n // zero ends the scan
         for (let j = 0; j < values.length && n > 0; j++) {
           const column = values[j]!
           const vector = output.getColumnVector(j)
-          for (let i = 0; i < n; i++) vector.setItem(i, column[next + i]!)
+          for (let i = 0; i < n; i++) vector.setItem(i, column[next + i] ?? null)
           vector.flush()
         }
-        next += n
+        scan.next += n
       } catch {
         // A message could quote a value: it stays here.
         info.setError(`${name}: a value did not fit its column's type`)
