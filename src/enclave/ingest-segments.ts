@@ -3,8 +3,8 @@
  * the Parquet segment a batch of rows becomes, sealed with the site's dataset key in the
  * envelope of every upload (src/crypto/envelope.ts), and the manifest that appends it.
  *
- * Plaintext stays in memory: the rows go to DuckDB through an anonymous memory file and the
- * Parquet comes back through another (memory-files.ts); only the sealed segment leaves.
+ * Plaintext stays in memory: DuckDB reads the rows from JS arrays and the Parquet comes back
+ * through an anonymous memory file (memory-files.ts); only the sealed segment leaves.
  *
  * Session metrics are columns a flat aggregate can sum (the SQL checker allows no subqueries or
  * window functions, and DP counts distinct privacy units only): per event
@@ -17,6 +17,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { CID } from 'multiformats/cid'
 import { W3aError } from '../core/errors.js'
 import { createMemoryFiles } from '../analysis/memory-files.js'
+import { registerColumns, type JsColumn } from './column-chunks.js'
 import { DEFAULT_CHUNK_SIZE, ENVELOPE_VERSION, encryptSegment } from '../crypto/envelope.js'
 import { createMemoryBlockstore, exportCar, importBytes, type DatasetManifest, type TableSchema } from '../storage/index.js'
 import { sqlString } from '../storage/duckdb-sandbox.js'
@@ -118,15 +119,16 @@ export const SITE_POLICY: CustodyPolicyInput = {
   bounds: { pageview: [0, 1], session_start: [0, 1], bounce: [-1, 1], duration_s: [0, MAX_DURATION_S], revenue_amount: [0, 10_000] },
 }
 
-/** The exit page of each visit among `rows`: its last page view's page (as of this batch). */
-function exitPages(rows: readonly SegmentRow[]): Map<string, string> {
+/** Each row's exit page: its visit's last page view's page among `rows` (as of this batch), or ''. */
+function exitPages(rows: readonly SegmentRow[]): string[] {
   const exits = new Map<string, { ts: number; page: string }>()
   for (const r of rows) {
     if (r.name !== 'pageview') continue
     const seen = exits.get(r.session)
-    if (!seen || r.ts >= seen.ts) exits.set(r.session, { ts: r.ts, page: r.page })
+    if (!seen) exits.set(r.session, { ts: r.ts, page: r.page })
+    else if (r.ts >= seen.ts) { seen.ts = r.ts; seen.page = r.page }
   }
-  return new Map([...exits].map(([s, v]) => [s, v.page]))
+  return rows.map((r) => exits.get(r.session)?.page ?? '')
 }
 
 /** The rows as one Parquet file (site schema), made in memory. Zero rows make an empty segment. */
@@ -135,24 +137,17 @@ export async function siteRowsToParquet(rows: readonly SegmentRow[]): Promise<Ui
   const instance = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', temp_directory: '', threads: '1' })
   const conn = await instance.connect()
   try {
-    const src = await memory.create()
     const out = await memory.create()
     const exits = exitPages(rows)
-    // One JSON object a line, read by DuckDB's JSON reader with the schema given: each line is
-    // parsed once (json_extract per column parsed it once a column: 30 times a row).
-    const lines = rows.map((r) => {
-      const o: Record<string, string | number | null> = {}
-      const exit = exits.get(r.session) ?? ''
-      for (const c of SITE_COLUMNS) o[c.name] = c.of(r, exit)
-      return JSON.stringify(o)
-    })
-    await src.handle.write(Buffer.from(lines.join('\n') + '\n'))
-    const columns = SITE_COLUMNS.map((c) => `${sqlString(c.name)}: ${sqlString(c.type === 'TIMESTAMP' ? 'BIGINT' : c.type)}`).join(', ')
-    const select = SITE_COLUMNS.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(${c.name}) AS ${c.name}` : c.name)).join(', ')
-    const source = rows.length === 0
-      ? `(SELECT ${SITE_COLUMNS.map((c) => `CAST(NULL AS ${c.type === 'TIMESTAMP' ? 'BIGINT' : c.type}) AS ${c.name}`).join(', ')} WHERE false)`
-      : `read_json(${sqlString(src.path)}, format = 'newline_delimited', columns = {${columns}})`
-    await conn.run(`COPY (SELECT ${select} FROM ${source}) TO ${sqlString(out.path)} (FORMAT parquet, USE_TMP_FILE false)`)
+    // DuckDB reads the rows column by column from JS (column-chunks.ts): no text a row to build
+    // and parse, which cost most of a segment's CPU. The time comes as epoch ms and leaves a TIMESTAMP.
+    const list = registerColumns(conn, 'segment_rows', rows.length, SITE_COLUMNS.map((c): JsColumn => ({
+      name: c.name,
+      type: c.type === 'TIMESTAMP' ? 'DOUBLE' : c.type,
+      value: (i) => c.of(rows[i]!, exits[i]!),
+    })))
+    const select = SITE_COLUMNS.map((c) => (c.type === 'TIMESTAMP' ? `epoch_ms(CAST(${c.name} AS BIGINT)) AS ${c.name}` : c.name)).join(', ')
+    await conn.run(`COPY (SELECT ${select} FROM (SELECT ${list} FROM segment_rows())) TO ${sqlString(out.path)} (FORMAT parquet, USE_TMP_FILE false)`)
     const size = (await out.handle.stat()).size
     const bytes = new Uint8Array(size)
     await out.handle.read(bytes, 0, size, 0)
