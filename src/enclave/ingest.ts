@@ -106,9 +106,9 @@ function rowBytes(r: EventRow): number {
 /** Rows per segment at most. */
 export const MAX_SEGMENT_ROWS = 200_000
 /**
- * Bytes of rows (rowBytes) per segment at most: the segment is written as one JSON text of its
- * rows (ingest-segments.ts), and 200,000 rows of the largest events (~7 KB each) would be past the
- * longest string V8 makes (~512 M characters): that flush would fail every round, with its rows.
+ * Bytes of rows (rowBytes) per segment at most: 200,000 rows of the largest events (~7 KB each)
+ * would make a 1.4 GB segment, copied to DuckDB and back (ingest-segments.ts), and a flush that
+ * fails every round for want of memory keeps its rows waiting for ever.
  */
 export const MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 /** Events being made durable at once; above it the host is told to push back (HTTP 429). */
