@@ -50,7 +50,8 @@ const eventSchema = z.object({
   i: z.string().max(200).optional(), // an opted-in visitor's token (ingest-visitor-rights.ts checks it)
 })
 
-export type OpenedEvent = { site: string; enc: string; seq: number; event: PlausibleEvent }
+/** `pageLoad`: the page load the event came from (`site/enc`: one HPKE context per page load), the key of what is kept per page. */
+export type OpenedEvent = { site: string; pageLoad: string; seq: number; event: PlausibleEvent }
 
 
 /** Derived event keys by (site, enc): a page's later events cost no X25519 here either (AES-GCM only). Bounded. */
@@ -100,7 +101,7 @@ export class EventOpener {
     const ev = eventSchema.safeParse(json)
     // Named by its top-level field only: below it (props) the keys are the visitor's plaintext.
     if (!ev.success) throw bad(zodIssueText(ev.error, 1))
-    return { site, enc: k, seq: q, event: ev.data as PlausibleEvent }
+    return { site, pageLoad: id, seq: q, event: ev.data as PlausibleEvent }
   }
 
   private eventKey(site: string, enc: string): Buffer {

@@ -190,13 +190,13 @@ export class Ingest {
       throw new W3aError('INVALID_ARGUMENT', 'relayed event: ip and userAgent must be short strings')
     }
     if (this.inFlight >= MAX_IN_FLIGHT) throw new W3aError('INGEST_BUSY', 'the ingest worker is writing as fast as it can', { details: ['Retry after a second.'] })
-    const { site, enc, seq, event } = this.opener.open(p.envelope, this.admitSite)
+    const { site, pageLoad, seq, event } = this.opener.open(p.envelope, this.admitSite)
     if (this.pending >= MAX_PENDING_ROWS || this.pendingBytes >= this.maxHeldBytes) throw new W3aError('INGEST_BUSY', 'the ingest worker has too many rows waiting for their segment', { details: ['Retry after a few seconds.'] })
     if (isBot(p.userAgent)) return { accepted: false, reason: 'bot' }
     // Labels first: a URL that does not parse is refused here, before the event is remembered as seen.
     const labels = enrich({ url: event.u, referrer: event.r, userAgent: p.userAgent, width: event.w })
-    if (!this.seen.firstTime(`${site}/${enc}`, seq)) return { accepted: false, reason: 'duplicate' }
-    const pseudonym = event.i ? await this.pseudonymOf(site, enc, event.i) : null
+    if (!this.seen.firstTime(pageLoad, seq)) return { accepted: false, reason: 'duplicate' }
+    const pseudonym = event.i ? await this.pseudonymOf(site, pageLoad, event.i) : null
     const { id: visitor, salt } = pseudonym !== null ? { id: pseudonym, salt: '' } : this.visitors.visitor(site, p.ip, p.userAgent, p.now)
     const pageview = event.n === 'pageview'
     // Rows and visit entries are built field by field, not by spreading the labels: a spread cost
@@ -264,12 +264,11 @@ export class Ingest {
    * its side), every event with a new forged signature, and have the enclave check an ECDSA
    * signature for each.
    */
-  private pseudonymOf(site: string, enc: string, token: string): Promise<string | null> | null {
-    const context = `${site}/${enc}`
-    const first = this.contextTokens.get(context)
+  private pseudonymOf(site: string, pageLoad: string, token: string): Promise<string | null> | null {
+    const first = this.contextTokens.get(pageLoad)
     if (first !== undefined && first !== token) return null
     if (first === undefined) {
-      this.contextTokens.set(context, token)
+      this.contextTokens.set(pageLoad, token)
       if (this.contextTokens.size > MAX_CONTEXT_TOKENS) this.contextTokens.delete(this.contextTokens.keys().next().value!)
     }
     return this.optIns.ofToken(site, token)
